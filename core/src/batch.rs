@@ -1,0 +1,278 @@
+//! Batches: what crosses into JavaScript, once per <= 64 KiB of input.
+//!
+//! A batch is one JSON array text, `[{"partition":0,"headers":{..},"data":..},…]`, so JavaScript makes every event
+//! object with a single `JSON.parse` (design (c') in PERFORMANCE.md), plus a small table locating each event for error
+//! messages and raw access.
+//!
+//! ## The committable rule
+//! ZeroEventHub says a checkpoint resumes "right after everything that preceded it" in its partition, and that events
+//! after the last checkpoint of a page are delivered again by the next page. So an event may only be handed out once
+//! a checkpoint of its partition follows it: events are *held* per partition and *released* together with that
+//! checkpoint; whatever is still held when the page ends is dropped and re-fetched. Every batch is therefore
+//! committable as a whole, and its checkpoints are exactly the cursors to store with its events.
+//! Order is kept within a partition; across partitions ZEH promises none.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Entries per event in [`Batch::meta`].
+pub const META_STRIDE: usize = 5;
+
+/// A checkpoint released in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The partition.
+    pub partition: u32,
+    /// The cursor to send back as `cursor<partition>`.
+    pub cursor: String,
+}
+
+/// A committable batch of events with the checkpoints that cover them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// A JSON array of event objects `{"partition":P[,"headers":H],"data":D}` with `data` and `headers` copied
+    /// verbatim from the wire. Always valid UTF-8 (every line was checked).
+    pub text: String,
+    /// [`META_STRIDE`] `u32` per event: start and end of the event object in `text` in UTF-16 code units (JavaScript
+    /// string indices), partition, line number and byte offset of its line in the page body (saturated to `u32`).
+    pub meta: Vec<u32>,
+    /// Checkpoints released in this batch, in arrival order.
+    pub checkpoints: Vec<Checkpoint>,
+    /// Whether `text` is pure ASCII (a decoder may take a faster path).
+    pub ascii: bool,
+}
+
+impl Batch {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.meta.len() / META_STRIDE
+    }
+
+    /// Whether the batch has no events (it may still carry checkpoints).
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+}
+
+/// Events of one partition waiting for a checkpoint.
+#[derive(Debug, Default)]
+struct Held {
+    /// Event objects joined by `,`.
+    text: String,
+    /// Per event: start and end in `text` (UTF-16 units), line number, byte offset.
+    events: Vec<[u32; 4]>,
+    /// Length of `text` in UTF-16 code units.
+    utf16: u32,
+    ascii: bool,
+}
+
+/// Length of UTF-8 text in UTF-16 code units: one per character, two for characters outside the BMP.
+fn utf16_len(s: &str) -> u32 {
+    if s.is_ascii() {
+        return s.len() as u32;
+    }
+    s.bytes()
+        .map(|b| u32::from((b & 0xC0) != 0x80) + u32::from(b >= 0xF0))
+        .sum()
+}
+
+fn sat(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// Builds batches from classified lines; see the module docs for the committable rule.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    held: Vec<Held>,
+    out: Batch,
+    /// Length of `out.text` in UTF-16 code units, the base for the next released event's offsets.
+    out_utf16: u32,
+    held_bytes: usize,
+}
+
+impl BatchBuilder {
+    /// A builder for `partitions` partitions.
+    pub fn new(partitions: u32) -> Self {
+        let mut b = BatchBuilder {
+            held: (0..partitions)
+                .map(|_| Held {
+                    ascii: true,
+                    ..Held::default()
+                })
+                .collect(),
+            out: Batch::default(),
+            out_utf16: 0,
+            held_bytes: 0,
+        };
+        b.reset_out();
+        b
+    }
+
+    fn reset_out(&mut self) {
+        self.out.text.clear();
+        self.out.text.push('[');
+        self.out.meta.clear();
+        self.out.checkpoints.clear();
+        self.out.ascii = true;
+        self.out_utf16 = 1;
+    }
+
+    /// Holds one event until a checkpoint of its partition. `headers` and `data` are the raw JSON values.
+    pub fn handle_event(
+        &mut self,
+        partition: u32,
+        line: u64,
+        offset: u64,
+        headers: Option<&str>,
+        data: &str,
+    ) {
+        let Some(h) = self.held.get_mut(partition as usize) else {
+            return;
+        };
+        if !h.text.is_empty() {
+            h.text.push(',');
+            h.utf16 += 1;
+        }
+        let start = h.utf16;
+        let before = h.text.len();
+        h.text.push_str("{\"partition\":");
+        let mut digits = [0u8; 10];
+        let mut k = digits.len();
+        let mut p = partition;
+        loop {
+            k -= 1;
+            digits[k] = b'0' + (p % 10) as u8;
+            p /= 10;
+            if p == 0 {
+                break;
+            }
+        }
+        h.text
+            .push_str(core::str::from_utf8(&digits[k..]).unwrap_or("0"));
+        if let Some(headers) = headers {
+            h.text.push_str(",\"headers\":");
+            h.text.push_str(headers);
+        }
+        h.text.push_str(",\"data\":");
+        h.text.push_str(data);
+        h.text.push('}');
+        let added = &h.text[before..];
+        h.utf16 += utf16_len(added);
+        if !added.is_ascii() {
+            h.ascii = false;
+        }
+        h.events.push([start, h.utf16, sat(line), sat(offset)]);
+        self.held_bytes += h.text.len() - before;
+    }
+
+    /// Releases the held events of `partition` together with its checkpoint.
+    pub fn handle_checkpoint(&mut self, partition: u32, cursor: String) {
+        let Some(h) = self.held.get_mut(partition as usize) else {
+            return;
+        };
+        if !h.events.is_empty() {
+            let mut base = self.out_utf16;
+            if !self.out.meta.is_empty() {
+                self.out.text.push(',');
+                base += 1;
+            }
+            self.out.text.push_str(&h.text);
+            for [start, end, line, offset] in h.events.drain(..) {
+                self.out.meta.extend_from_slice(&[
+                    base + start,
+                    base + end,
+                    partition,
+                    line,
+                    offset,
+                ]);
+            }
+            self.out_utf16 = base + h.utf16;
+            self.out.ascii &= h.ascii;
+            self.held_bytes -= h.text.len();
+            h.text.clear();
+            h.utf16 = 0;
+            h.ascii = true;
+        }
+        self.out.checkpoints.push(Checkpoint { partition, cursor });
+    }
+
+    /// Events of `partition` waiting for a checkpoint.
+    pub fn held_events(&self, partition: u32) -> usize {
+        self.held
+            .get(partition as usize)
+            .map_or(0, |h| h.events.len())
+    }
+
+    /// Bytes of event text released and not yet taken.
+    pub fn released_bytes(&self) -> usize {
+        self.out.text.len() - 1
+    }
+
+    /// Bytes of event text held back waiting for checkpoints.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// Takes the released events and checkpoints as a batch, or `None` if nothing was released.
+    pub fn take(&mut self) -> Option<Batch> {
+        if self.out.meta.is_empty() && self.out.checkpoints.is_empty() {
+            return None;
+        }
+        self.out.text.push(']');
+        let mut batch = Batch {
+            text: String::with_capacity(self.out.text.capacity()),
+            meta: Vec::new(),
+            checkpoints: Vec::new(),
+            ascii: true,
+        };
+        core::mem::swap(&mut batch, &mut self.out);
+        self.reset_out();
+        Some(batch)
+    }
+
+    /// Drops every held event (end of page: they will be fetched again from the last checkpoint). Returns how many.
+    pub fn drop_held(&mut self) -> usize {
+        let mut dropped = 0;
+        for h in &mut self.held {
+            dropped += h.events.len();
+            h.events.clear();
+            h.text.clear();
+            h.utf16 = 0;
+            h.ascii = true;
+        }
+        self.held_bytes = 0;
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn held_until_checkpoint_and_offsets_in_utf16() {
+        let mut b = BatchBuilder::new(2);
+        b.handle_event(0, 1, 0, None, "\"\u{1F600}\"");
+        b.handle_event(1, 2, 30, Some("{\"h\":\"v\"}"), "1");
+        b.handle_event(0, 3, 60, None, "2");
+        assert_eq!(b.take(), None);
+        b.handle_checkpoint(0, "c0".into());
+        let batch = b.take().unwrap();
+        assert_eq!(
+            batch.text,
+            "[{\"partition\":0,\"data\":\"\u{1F600}\"},{\"partition\":0,\"data\":2}]"
+        );
+        assert_eq!(batch.meta, vec![1, 28, 0, 1, 0, 29, 53, 0, 3, 60]);
+        assert!(!batch.ascii);
+        assert_eq!(
+            batch.checkpoints,
+            vec![Checkpoint {
+                partition: 0,
+                cursor: "c0".into()
+            }]
+        );
+        assert_eq!(b.drop_held(), 1);
+        assert_eq!(b.take(), None);
+    }
+}

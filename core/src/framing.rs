@@ -1,0 +1,185 @@
+//! Incremental NDJSON framing: chunks in, whole lines out.
+//!
+//! The contract (tokio-util's `LinesCodec` and httparse's `Status::Partial` are the models):
+//! - chunks may split anywhere, also inside a UTF-8 sequence; "need more bytes" is a normal state;
+//! - only complete lines come out, `\n` being the only separator (ZEH clients stopped splitting on `\r`, U+0085 and
+//!   U+2028; see PROTOCOL.md 1.3); surrounding whitespace (so a CRLF's `\r`) is trimmed and blank lines are skipped;
+//! - a line longer than the maximum is an error as soon as it is known to be too long, so memory stays bounded;
+//! - at end of body, a partial last line is an error ([`ErrorKind::TruncatedBody`]): it never ends a page silently,
+//!   which is the bug of the Go ZEH client.
+
+use crate::error::{ErrorKind, ProtocolError};
+use alloc::vec::Vec;
+
+/// Default maximum line length: 16 MiB.
+pub const DEFAULT_MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// One complete, trimmed, non-blank line.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    /// The line's bytes without the newline and surrounding whitespace. Valid UTF-8 is *not* checked here.
+    pub bytes: &'a [u8],
+    /// 1-based line number in the body (blank lines count).
+    pub number: u64,
+    /// Byte offset of the line's first non-blank byte in the body.
+    pub offset: u64,
+}
+
+/// Splits a byte stream into lines. See the module docs for the contract.
+#[derive(Debug)]
+pub struct LineDecoder {
+    /// Bytes of a line that started in an earlier chunk and has not ended yet. Lines that start and end inside one
+    /// chunk are never copied here.
+    partial: Vec<u8>,
+    max_line: usize,
+    /// Lines completed so far (blank ones included), i.e. the number of the last line handed out.
+    lines: u64,
+    /// Body offset of the first byte not yet part of a completed line (the start of `partial`).
+    offset: u64,
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r')
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if is_ws(*first) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if is_ws(*last) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+impl Default for LineDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineDecoder {
+    /// A decoder with the default maximum line length.
+    pub fn new() -> Self {
+        Self::with_max_line(DEFAULT_MAX_LINE)
+    }
+
+    /// A decoder that rejects lines longer than `max_line` bytes (the newline not counted).
+    pub fn with_max_line(max_line: usize) -> Self {
+        LineDecoder {
+            partial: Vec::new(),
+            max_line: max_line.max(1),
+            lines: 0,
+            offset: 0,
+        }
+    }
+
+    /// Forgets everything: the next byte is the start of a new body.
+    pub fn reset(&mut self) {
+        self.partial.clear();
+        self.lines = 0;
+        self.offset = 0;
+    }
+
+    /// Bytes of the body consumed so far (including any partial line held).
+    pub fn position(&self) -> u64 {
+        self.offset + self.partial.len() as u64
+    }
+
+    fn too_long(&self) -> ProtocolError {
+        ProtocolError::new(
+            ErrorKind::LineTooLong,
+            "line is longer than the maximum line length",
+        )
+        .at(self.lines + 1, self.offset)
+    }
+
+    /// Feeds one chunk; calls `on_line` for each complete non-blank line, in order. Stops at the first error, from
+    /// the decoder or from `on_line`.
+    pub fn handle_chunk<F>(&mut self, chunk: &[u8], mut on_line: F) -> Result<(), ProtocolError>
+    where
+        F: FnMut(Line<'_>) -> Result<(), ProtocolError>,
+    {
+        let mut rest = chunk;
+        if !self.partial.is_empty() {
+            match memchr::memchr(b'\n', rest) {
+                None => {
+                    if self.partial.len() + rest.len() > self.max_line {
+                        return Err(self.too_long());
+                    }
+                    self.partial.extend_from_slice(rest);
+                    return Ok(());
+                }
+                Some(i) => {
+                    if self.partial.len() + i > self.max_line {
+                        return Err(self.too_long());
+                    }
+                    self.partial.extend_from_slice(&rest[..i]);
+                    rest = &rest[i + 1..];
+                    let partial = core::mem::take(&mut self.partial);
+                    let result = self.emit(&partial, &mut on_line);
+                    // Keep the allocation for the next partial line.
+                    self.partial = partial;
+                    self.partial.clear();
+                    result?;
+                }
+            }
+        }
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            if i > self.max_line {
+                return Err(self.too_long());
+            }
+            self.emit(&rest[..i], &mut on_line)?;
+            rest = &rest[i + 1..];
+        }
+        if rest.len() > self.max_line {
+            return Err(self.too_long());
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// Emits one raw line (without its `\n`) and moves the position past it.
+    fn emit<F>(&mut self, raw: &[u8], on_line: &mut F) -> Result<(), ProtocolError>
+    where
+        F: FnMut(Line<'_>) -> Result<(), ProtocolError>,
+    {
+        self.lines += 1;
+        let bytes = trim(raw);
+        let lead = bytes.as_ptr() as usize - raw.as_ptr() as usize;
+        let offset = self.offset + lead as u64;
+        self.offset += raw.len() as u64 + 1;
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        on_line(Line {
+            bytes,
+            number: self.lines,
+            offset,
+        })
+    }
+
+    /// Ends the body. A leftover partial line (anything but whitespace after the last `\n`) is an error.
+    pub fn finish(&mut self) -> Result<(), ProtocolError> {
+        let leftover = !trim(&self.partial).is_empty();
+        let err = ProtocolError::new(
+            ErrorKind::TruncatedBody,
+            "body ended inside a line (no final newline)",
+        )
+        .at(self.lines + 1, self.offset);
+        self.partial.clear();
+        if leftover {
+            Err(err)
+        } else {
+            Ok(())
+        }
+    }
+}

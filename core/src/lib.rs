@@ -1,0 +1,38 @@
+//! # feedpump-core
+//!
+//! The sans-IO core of feedpump, a ZeroEventHub (FeedAPI v1) client. **Bytes in; lines, batches, cursor decisions and
+//! requests out.** No sockets, no clock, no JavaScript: the wasm transport (crate `feedpump`) does the I/O and drives
+//! this core, the way quinn drives quinn-proto. It builds and tests natively and never names wasm-bindgen.
+//!
+//! Data flows one way: body chunks → [`framing::LineDecoder`] (whole lines, any split) → [`line::classify_v1`] (event
+//! or checkpoint, without a JSON tree) → [`batch::BatchBuilder`] (committable batches of one JSON text each) and
+//! [`cursor::CursorSet`] (latest checkpoint per partition) → [`request::v1_url`] (the next page).
+//!
+//! ```
+//! use feedpump_core::{CursorSet, Session, SessionConfig};
+//! let mut session = Session::new(SessionConfig::new("http://127.0.0.1:8400/feed/v1", CursorSet::first(2)));
+//! let url = session.poll_request().unwrap();
+//! assert!(url.ends_with("?n=2&cursor0=_first&cursor1=_first"));
+//! session.handle_status(200).unwrap();
+//! session.handle_chunk(b"{\"partition\": 1, \"data\": \"e1\"}\n{\"cursor\": \"c1\", \"partition\": 1}\n").unwrap();
+//! session.handle_eof().unwrap();
+//! let batch = session.poll_batch().unwrap();
+//! assert_eq!(batch.text, r#"[{"partition":1,"data":"e1"}]"#);
+//! assert_eq!(batch.checkpoints[0].cursor, "c1");
+//! ```
+#![no_std]
+
+extern crate alloc;
+
+pub mod batch;
+pub mod cursor;
+pub mod error;
+pub mod framing;
+pub mod line;
+pub mod request;
+pub mod session;
+
+pub use batch::{Batch, Checkpoint};
+pub use cursor::CursorSet;
+pub use error::{ErrorKind, ProtocolError};
+pub use session::{Session, SessionConfig};

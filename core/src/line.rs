@@ -1,0 +1,463 @@
+//! Classifying one NDJSON line without building a JSON tree.
+//!
+//! The scanner is deliberately non-validating for `data` and `headers`: it only finds where their values start and
+//! end (strings and nesting are respected), because JavaScript's `JSON.parse` validates them anyway when the batch is
+//! parsed, and does it faster than any wasm parser that builds JS objects (PERFORMANCE.md). It does validate the
+//! envelope: the object shape, `partition` and `cursor`.
+//!
+//! ## The rule (ZeroEventHub SPEC: "each line is either an event or a checkpoint")
+//! | line | result |
+//! |---|---|
+//! | `cursor` is a non-empty string, no `data` | checkpoint (needs `partition`) |
+//! | `cursor` is `""` | error `bad-cursor` (an empty cursor cannot be sent back: servers ignore `cursorN=`) |
+//! | `cursor` is a number, object, … | error `bad-cursor` (Go fails on it too) |
+//! | `cursor` is `null` or absent, `data` present | event (needs `partition`) |
+//! | both `cursor` (string) and `data` | error `bad-line` (ambiguous; Go would drop the data silently) |
+//! | neither | ignored (FeedAPI v2: "unknown line types must be ignored") |
+//! | `partition` missing, negative, fractional or `>= n` | error `bad-partition` (Go would silently use 0) |
+//! | a key repeated | error `bad-line` (Go keeps the first, Python the last: ambiguous) |
+//!
+//! Keys are matched as written; an escaped key such as `"p\u0061rtition"` is treated as an unknown key.
+
+use crate::error::{ErrorKind, ProtocolError};
+use alloc::string::String;
+use core::ops::Range;
+
+/// What one line is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineKind {
+    /// An event: `data` (and `headers`, when present and not `null`) as byte ranges of the line.
+    Event {
+        /// The partition the event belongs to.
+        partition: u32,
+        /// The raw JSON of `data`.
+        data: Range<usize>,
+        /// The raw JSON object of `headers`, when present.
+        headers: Option<Range<usize>>,
+    },
+    /// A checkpoint: the cursor that resumes right after everything before it in `partition`.
+    Checkpoint {
+        /// The partition the cursor belongs to.
+        partition: u32,
+        /// The cursor, unescaped.
+        cursor: String,
+    },
+    /// A line of no known kind (ignored).
+    Ignored,
+}
+
+fn err(kind: ErrorKind, detail: &'static str) -> ProtocolError {
+    ProtocolError::new(kind, detail)
+}
+
+fn bad(detail: &'static str) -> ProtocolError {
+    err(ErrorKind::BadLine, detail)
+}
+
+/// The values found in one line's top-level object.
+#[derive(Debug, Default)]
+struct Envelope {
+    partition: Option<Range<usize>>,
+    cursor: Option<Range<usize>>,
+    data: Option<Range<usize>>,
+    headers: Option<Range<usize>>,
+}
+
+struct Scanner<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, b: u8, detail: &'static str) -> Result<(), ProtocolError> {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(bad(detail))
+        }
+    }
+
+    /// At a `"`: moves past the closing quote; returns the range of the string's contents.
+    fn string(&mut self) -> Result<Range<usize>, ProtocolError> {
+        self.expect(b'"', "expected a string")?;
+        let start = self.i;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &self.s[self.i..]) {
+                None => return Err(bad("unterminated string")),
+                Some(k) => {
+                    self.i += k;
+                    if self.s[self.i] == b'"' {
+                        self.i += 1;
+                        return Ok(start..self.i - 1);
+                    }
+                    // A backslash escapes the next byte (for `\uXXXX` the rest are hex digits, harmless here).
+                    self.i += 2;
+                    if self.i > self.s.len() {
+                        return Err(bad("unterminated string"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Skips one JSON value; returns its range. Containers are matched by nesting, strings by quotes; scalars run to
+    /// the next delimiter. Validation of the value itself is left to `JSON.parse`.
+    fn value(&mut self) -> Result<Range<usize>, ProtocolError> {
+        let start = self.i;
+        match self.peek() {
+            None => Err(bad("expected a value")),
+            Some(b'"') => {
+                self.string()?;
+                Ok(start..self.i)
+            }
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek() {
+                        None => return Err(bad("unterminated object or array")),
+                        Some(b'"') => {
+                            self.string()?;
+                            continue;
+                        }
+                        Some(b'{' | b'[') => depth += 1,
+                        Some(b'}' | b']') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i += 1;
+                                return Ok(start..self.i);
+                            }
+                        }
+                        Some(_) => {}
+                    }
+                    self.i += 1;
+                }
+            }
+            Some(_) => {
+                while let Some(b) = self.peek() {
+                    if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                        break;
+                    }
+                    self.i += 1;
+                }
+                if self.i == start {
+                    Err(bad("expected a value"))
+                } else {
+                    Ok(start..self.i)
+                }
+            }
+        }
+    }
+
+    fn envelope(&mut self) -> Result<Envelope, ProtocolError> {
+        let mut env = Envelope::default();
+        self.skip_ws();
+        self.expect(b'{', "line is not a JSON object")?;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                let key = self.string()?;
+                self.skip_ws();
+                self.expect(b':', "expected ':' after a key")?;
+                self.skip_ws();
+                let value = self.value()?;
+                let slot = match &self.s[key] {
+                    b"partition" => Some(&mut env.partition),
+                    b"cursor" => Some(&mut env.cursor),
+                    b"data" => Some(&mut env.data),
+                    b"headers" => Some(&mut env.headers),
+                    _ => None,
+                };
+                if let Some(slot) = slot {
+                    if slot.is_some() {
+                        return Err(bad("a key appears twice"));
+                    }
+                    *slot = Some(value);
+                }
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => self.i += 1,
+                    Some(b'}') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return Err(bad("expected ',' or '}' in the object")),
+                }
+            }
+        }
+        self.skip_ws();
+        if self.i != self.s.len() {
+            return Err(bad("unexpected characters after the JSON object"));
+        }
+        Ok(env)
+    }
+}
+
+/// Parses a JSON number that must be a non-negative integer below `n`.
+fn partition_number(raw: &[u8], n: u32) -> Result<u32, ProtocolError> {
+    if raw.is_empty()
+        || raw.len() > 10
+        || !raw.iter().all(u8::is_ascii_digit)
+        || (raw.len() > 1 && raw[0] == b'0')
+    {
+        return Err(err(
+            ErrorKind::BadPartition,
+            "partition is not a non-negative integer",
+        ));
+    }
+    let value = raw
+        .iter()
+        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+    if value >= u64::from(n) {
+        return Err(err(
+            ErrorKind::BadPartition,
+            "partition is not below the partition count n",
+        ));
+    }
+    Ok(value as u32)
+}
+
+fn hex4(s: &[u8]) -> Option<u32> {
+    if s.len() < 4 {
+        return None;
+    }
+    s[..4]
+        .iter()
+        .try_fold(0u32, |acc, &b| Some(acc * 16 + (b as char).to_digit(16)?))
+}
+
+/// Unescapes the contents of a JSON string (without its quotes). Errors on a bad escape or a lone surrogate.
+pub fn unescape(raw: &[u8]) -> Result<String, ProtocolError> {
+    let bad_cursor = || err(ErrorKind::BadCursor, "cursor is not a valid JSON string");
+    let text = core::str::from_utf8(raw)
+        .map_err(|_| err(ErrorKind::InvalidUtf8, "cursor is not valid UTF-8"))?;
+    if !raw.contains(&b'\\') {
+        if raw.iter().any(|&b| b < 0x20) {
+            return Err(bad_cursor());
+        }
+        return Ok(String::from(text));
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b < 0x20 {
+            return Err(bad_cursor());
+        }
+        if b != b'\\' {
+            // Copy a run of plain bytes at once (keeps multi-byte characters whole).
+            let end = memchr::memchr(b'\\', &raw[i..]).map_or(raw.len(), |k| i + k);
+            out.push_str(&text[i..end]);
+            i = end;
+            continue;
+        }
+        let esc = *raw.get(i + 1).ok_or_else(bad_cursor)?;
+        i += 2;
+        let c = match esc {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = hex4(&raw[i..]).ok_or_else(bad_cursor)?;
+                i += 4;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    if raw.get(i..i + 2) != Some(b"\\u") {
+                        return Err(bad_cursor());
+                    }
+                    let lo = hex4(&raw[i + 2..]).ok_or_else(bad_cursor)?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return Err(bad_cursor());
+                    }
+                    i += 6;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                char::from_u32(code).ok_or_else(bad_cursor)?
+            }
+            _ => return Err(bad_cursor()),
+        };
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// Classifies one ZeroEventHub v1 line for a feed of `n` partitions. See the module docs for the rule.
+///
+/// ```
+/// use feedpump_core::line::{classify_v1, LineKind};
+/// let line = br#"{"cursor": "c7", "partition": 1}"#;
+/// assert_eq!(classify_v1(line, 4).unwrap(), LineKind::Checkpoint { partition: 1, cursor: "c7".into() });
+/// ```
+pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
+    let env = Scanner { s: line, i: 0 }.envelope()?;
+    let partition = |env: &Envelope| match &env.partition {
+        None => Err(err(ErrorKind::BadPartition, "line has no partition")),
+        Some(r) => partition_number(&line[r.clone()], n),
+    };
+    let cursor = match env.cursor.clone() {
+        Some(r) if &line[r.clone()] != b"null" => Some(r),
+        _ => None,
+    };
+    let data = env.data.clone();
+    match (cursor, data) {
+        (Some(c), data) => {
+            let raw = &line[c];
+            if raw.first() != Some(&b'"') {
+                return Err(err(ErrorKind::BadCursor, "cursor is not a string"));
+            }
+            if data.is_some() {
+                return Err(bad("line has both a cursor and data"));
+            }
+            let p = partition(&env)?;
+            let cursor = unescape(&raw[1..raw.len() - 1]).map_err(|e| e.in_partition(p))?;
+            if cursor.is_empty() {
+                return Err(err(ErrorKind::BadCursor, "cursor is empty").in_partition(p));
+            }
+            Ok(LineKind::Checkpoint {
+                partition: p,
+                cursor,
+            })
+        }
+        (None, Some(data)) => {
+            let p = partition(&env)?;
+            let headers = match env.headers {
+                Some(h) if &line[h.clone()] == b"null" => None,
+                Some(h) if line[h.start] == b'{' => Some(h),
+                Some(_) => return Err(bad("headers is not an object").in_partition(p)),
+                None => None,
+            };
+            Ok(LineKind::Event {
+                partition: p,
+                data,
+                headers,
+            })
+        }
+        (None, None) => Ok(LineKind::Ignored),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(line: &str) -> Result<LineKind, ErrorKind> {
+        classify_v1(line.as_bytes(), 4).map_err(|e| e.kind)
+    }
+
+    #[test]
+    fn events_and_checkpoints_in_any_key_order() {
+        let l = r#"{"partition":0,"data":{"a":[1,"}"]}}"#;
+        assert_eq!(
+            kind(l),
+            Ok(LineKind::Event {
+                partition: 0,
+                data: 22..35,
+                headers: None
+            })
+        );
+        let l = r#"{"data": "e1", "headers": {"h": "v"}, "partition": 3}"#;
+        assert_eq!(
+            kind(l),
+            Ok(LineKind::Event {
+                partition: 3,
+                data: 9..13,
+                headers: Some(26..36)
+            })
+        );
+        assert_eq!(
+            kind(r#"{"cursor": "c\u00e6\/", "partition": 2}"#),
+            Ok(LineKind::Checkpoint {
+                partition: 2,
+                cursor: "cæ/".into()
+            })
+        );
+        assert_eq!(
+            kind(r#"{"partition": 1, "cursor": null, "data": 5}"#).is_ok(),
+            true
+        );
+        assert_eq!(
+            kind(r#"{"partition": 1, "other": [1,2]}"#),
+            Ok(LineKind::Ignored)
+        );
+        assert_eq!(kind("{}"), Ok(LineKind::Ignored));
+    }
+
+    #[test]
+    fn envelope_errors() {
+        assert_eq!(kind("Internal server error"), Err(ErrorKind::BadLine));
+        assert_eq!(
+            kind(r#"{"partition":0,"data":1} x"#),
+            Err(ErrorKind::BadLine)
+        );
+        assert_eq!(
+            kind(r#"{"partition":0,"data":"x}"#),
+            Err(ErrorKind::BadLine)
+        );
+        assert_eq!(
+            kind(r#"{"partition":0,"partition":1,"data":1}"#),
+            Err(ErrorKind::BadLine)
+        );
+        assert_eq!(kind(r#"{"data":1}"#), Err(ErrorKind::BadPartition));
+        assert_eq!(
+            kind(r#"{"partition":4,"data":1}"#),
+            Err(ErrorKind::BadPartition)
+        );
+        assert_eq!(
+            kind(r#"{"partition":-1,"data":1}"#),
+            Err(ErrorKind::BadPartition)
+        );
+        assert_eq!(
+            kind(r#"{"partition":1.0,"data":1}"#),
+            Err(ErrorKind::BadPartition)
+        );
+        assert_eq!(
+            kind(r#"{"partition":"1","data":1}"#),
+            Err(ErrorKind::BadPartition)
+        );
+        assert_eq!(
+            kind(r#"{"partition":1,"cursor":7}"#),
+            Err(ErrorKind::BadCursor)
+        );
+        assert_eq!(
+            kind(r#"{"partition":1,"cursor":""}"#),
+            Err(ErrorKind::BadCursor)
+        );
+        assert_eq!(
+            kind(r#"{"partition":1,"cursor":"a\ud800"}"#),
+            Err(ErrorKind::BadCursor)
+        );
+        assert_eq!(
+            kind(r#"{"partition":1,"cursor":"c","data":1}"#),
+            Err(ErrorKind::BadLine)
+        );
+        assert_eq!(
+            kind(r#"{"partition":1,"headers":[],"data":1}"#),
+            Err(ErrorKind::BadLine)
+        );
+    }
+
+    #[test]
+    fn unescape_surrogate_pairs() {
+        assert_eq!(unescape(br"\ud83d\ude00!").unwrap(), "\u{1F600}!");
+        assert!(unescape(br"\x").is_err());
+    }
+}

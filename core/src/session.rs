@@ -1,0 +1,287 @@
+//! The page loop of a v1 feed as a state machine: no I/O, no clock.
+//!
+//! The transport drives it: [`Session::poll_request`] says which URL to GET, [`Session::handle_status`],
+//! [`Session::handle_chunk`] and [`Session::handle_eof`] feed it the response, and [`Session::poll_batch`] hands out
+//! committable batches. ZEH's usual "caught up" signal is a page with zero events (fewer than `pagesizehint` is *not*
+//! one, says the SPEC), so the session ends there.
+
+use crate::batch::{Batch, BatchBuilder};
+use crate::cursor::CursorSet;
+use crate::error::{ErrorKind, ProtocolError};
+use crate::framing::{Line, LineDecoder, DEFAULT_MAX_LINE};
+use crate::line::{classify_v1, LineKind};
+use crate::request::{v1_url, V1Options};
+use alloc::string::String;
+
+/// Released event text that makes a batch worth handing out before the page ends (PERFORMANCE.md: 16–64 KiB chunks
+/// are fastest for `JSON.parse` and the GC).
+pub const BATCH_BYTES: usize = 64 * 1024;
+
+/// Everything a session needs to start.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The feed URL (the full URL: the protocol defines no path).
+    pub url: String,
+    /// Where to start, one cursor per partition; its length is `n`.
+    pub cursors: CursorSet,
+    /// `pagesizehint` and `headers`.
+    pub options: V1Options,
+    /// Maximum line length in bytes.
+    pub max_line: usize,
+}
+
+impl SessionConfig {
+    /// A config reading every partition of `cursors` from `url`, with defaults for the rest.
+    pub fn new(url: impl Into<String>, cursors: CursorSet) -> Self {
+        SessionConfig {
+            url: url.into(),
+            cursors,
+            options: V1Options::default(),
+            max_line: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// The next call is `poll_request`.
+    Ready,
+    /// A request went out; waiting for its status.
+    Requested,
+    /// Reading the body.
+    Streaming,
+    /// A page brought no events: nothing more to fetch.
+    CaughtUp,
+    /// An error ended the session.
+    Failed,
+}
+
+/// Counters of the current page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageStats {
+    /// Events read (released or held).
+    pub events: u64,
+    /// Events released in batches.
+    pub released: u64,
+    /// Checkpoint lines read.
+    pub checkpoints: u64,
+    /// Lines of no known kind, ignored.
+    pub ignored: u64,
+}
+
+/// A v1 feed session. See the module docs.
+///
+/// ```
+/// use feedpump_core::{cursor::CursorSet, session::{Session, SessionConfig}};
+/// let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/feed/v1", CursorSet::first(1)));
+/// let url = s.poll_request().unwrap();
+/// assert_eq!(url, "http://127.0.0.1:1/feed/v1?n=1&cursor0=_first");
+/// s.handle_status(200).unwrap();
+/// s.handle_chunk(b"{\"partition\":0,\"data\":{\"a\":1}}\n{\"partition\":0,\"cur").unwrap();
+/// s.handle_chunk(b"sor\":\"7\"}\n").unwrap();
+/// s.handle_eof().unwrap();
+/// let batch = s.poll_batch().unwrap();
+/// assert_eq!(batch.text, r#"[{"partition":0,"data":{"a":1}}]"#);
+/// assert_eq!(s.cursors().cursor(0), Some("7"));
+/// assert_eq!(s.poll_request().unwrap(), "http://127.0.0.1:1/feed/v1?n=1&cursor0=7");
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    url: String,
+    options: V1Options,
+    /// Latest checkpoint read per partition: where the next page starts.
+    cursors: CursorSet,
+    decoder: LineDecoder,
+    builder: BatchBuilder,
+    state: State,
+    /// Pages requested so far; the current page's number (1-based).
+    page: u32,
+    stats: PageStats,
+}
+
+impl Session {
+    /// A session that has not requested anything yet.
+    pub fn new(config: SessionConfig) -> Self {
+        let n = config.cursors.len();
+        Session {
+            url: config.url,
+            options: config.options,
+            cursors: config.cursors,
+            decoder: LineDecoder::with_max_line(config.max_line),
+            builder: BatchBuilder::new(n),
+            state: State::Ready,
+            page: 0,
+            stats: PageStats::default(),
+        }
+    }
+
+    /// Number of the current page (1-based; 0 before the first request).
+    pub fn page(&self) -> u32 {
+        self.page
+    }
+
+    /// The latest checkpoint read per partition.
+    pub fn cursors(&self) -> &CursorSet {
+        &self.cursors
+    }
+
+    /// Bytes of the current page's body received so far.
+    pub fn body_position(&self) -> u64 {
+        self.decoder.position()
+    }
+
+    /// Counters of the current page.
+    pub fn stats(&self) -> PageStats {
+        self.stats
+    }
+
+    /// Whether the feed has caught up (a page brought no events) and every batch was taken.
+    pub fn is_caught_up(&self) -> bool {
+        self.state == State::CaughtUp && self.builder.released_bytes() == 0
+    }
+
+    /// The URL of the next page to GET, once per page; `None` while a page is in flight, after catching up, after an
+    /// error, or while released batches wait to be taken.
+    pub fn poll_request(&mut self) -> Option<String> {
+        if self.state != State::Ready || self.builder.released_bytes() > 0 {
+            return None;
+        }
+        self.state = State::Requested;
+        self.page += 1;
+        self.stats = PageStats::default();
+        self.decoder.reset();
+        Some(v1_url(&self.url, &self.cursors, &self.options))
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+        self.state = State::Failed;
+        self.builder.drop_held();
+        e
+    }
+
+    /// The response status. Any 2xx starts the body (a 204's empty body is an empty page); anything else ends the
+    /// session with [`ErrorKind::HttpStatus`].
+    pub fn handle_status(&mut self, status: u16) -> Result<(), ProtocolError> {
+        if self.state != State::Requested {
+            return Err(self.fail(ProtocolError::new(
+                ErrorKind::BadOptions,
+                "status received with no request",
+            )));
+        }
+        if (200..300).contains(&status) {
+            self.state = State::Streaming;
+            Ok(())
+        } else {
+            Err(self.fail(ProtocolError::new(
+                ErrorKind::HttpStatus,
+                "the server answered with a non-2xx status",
+            )))
+        }
+    }
+
+    /// Feeds a piece of the body. Feed at most about [`BATCH_BYTES`] at a time and call [`Session::poll_batch`] in
+    /// between, to keep batches small.
+    pub fn handle_chunk(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
+        if self.state != State::Streaming {
+            return Err(self.fail(ProtocolError::new(
+                ErrorKind::BadOptions,
+                "body received outside a page",
+            )));
+        }
+        let Session {
+            decoder,
+            builder,
+            cursors,
+            stats,
+            ..
+        } = self;
+        let n = cursors.len();
+        let result =
+            decoder.handle_chunk(chunk, |line| handle_line(line, n, builder, cursors, stats));
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// The body ended cleanly. A partial last line is an error; events still held are dropped (the next page
+    /// fetches them again from the last checkpoint).
+    pub fn handle_eof(&mut self) -> Result<(), ProtocolError> {
+        if self.state != State::Streaming {
+            return Err(self.fail(ProtocolError::new(
+                ErrorKind::BadOptions,
+                "end of body outside a page",
+            )));
+        }
+        self.decoder.finish().map_err(|e| self.fail(e))?;
+        self.builder.drop_held();
+        if self.stats.events == 0 {
+            self.state = State::CaughtUp;
+        } else if self.stats.released == 0 {
+            return Err(self.fail(ProtocolError::new(
+                ErrorKind::NoProgress,
+                "the page had events but no checkpoint after any of them; the feed cannot move forward",
+            )));
+        } else {
+            self.state = State::Ready;
+        }
+        Ok(())
+    }
+
+    /// The transport failed (network error, cut body, abort): the session ends and held events are dropped.
+    pub fn handle_transport_error(&mut self) {
+        self.state = State::Failed;
+        self.builder.drop_held();
+    }
+
+    /// A batch, when at least [`BATCH_BYTES`] of events were released or the page has ended with anything released.
+    pub fn poll_batch(&mut self) -> Option<Batch> {
+        if self.state == State::Streaming && self.builder.released_bytes() < BATCH_BYTES {
+            return None;
+        }
+        self.builder.take()
+    }
+
+    /// Whatever was released so far, regardless of size (for latency, e.g. when the body goes quiet).
+    pub fn flush(&mut self) -> Option<Batch> {
+        self.builder.take()
+    }
+}
+
+fn handle_line(
+    line: Line<'_>,
+    n: u32,
+    builder: &mut BatchBuilder,
+    cursors: &mut CursorSet,
+    stats: &mut PageStats,
+) -> Result<(), ProtocolError> {
+    let text = core::str::from_utf8(line.bytes).map_err(|e| {
+        ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
+            .at(line.number, line.offset + e.valid_up_to() as u64)
+    })?;
+    match classify_v1(line.bytes, n).map_err(|e| ProtocolError {
+        line: line.number,
+        offset: line.offset,
+        ..e
+    })? {
+        LineKind::Event {
+            partition,
+            data,
+            headers,
+        } => {
+            stats.events += 1;
+            builder.handle_event(
+                partition,
+                line.number,
+                line.offset,
+                headers.map(|h| &text[h]),
+                &text[data],
+            );
+        }
+        LineKind::Checkpoint { partition, cursor } => {
+            stats.checkpoints += 1;
+            stats.released += builder.held_events(partition) as u64;
+            cursors.handle_checkpoint(partition, &cursor);
+            builder.handle_checkpoint(partition, cursor);
+        }
+        LineKind::Ignored => stats.ignored += 1,
+    }
+    Ok(())
+}

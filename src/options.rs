@@ -1,0 +1,102 @@
+//! Reading the options object the wrapper passes (see docs/wasm-contract.md).
+
+use crate::error::feed_error;
+use feedpump_core::{framing::DEFAULT_MAX_LINE, request::V1Options, CursorSet, SessionConfig};
+use js_sys::{Array, Error, Function, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Options that stay on the JS side.
+#[derive(Debug, Default)]
+pub(crate) struct JsOptions {
+    pub signal: Option<web_sys::AbortSignal>,
+    pub fetch: Option<Function>,
+    pub request_headers: Option<Function>,
+}
+
+fn bad(message: &str) -> Error {
+    feed_error("bad-options", message, 0)
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn opt_u32(obj: &JsValue, key: &str) -> Result<Option<u32>, Error> {
+    let v = get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(f) if f >= 0.0 && f <= f64::from(u32::MAX) && f.fract() == 0.0 => Ok(Some(f as u32)),
+        _ => Err(bad(&format!("{key} must be a non-negative integer"))),
+    }
+}
+
+fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, Error> {
+    let v = get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.dyn_into::<Function>()
+        .map(Some)
+        .map_err(|_| bad(&format!("{key} must be a function")))
+}
+
+/// Parses the options into a session config and the JS-side options.
+pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOptions), Error> {
+    if !obj.is_object() {
+        return Err(bad("options must be an object"));
+    }
+    let n = opt_u32(obj, "partitionCount")?
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| bad("partitionCount must be >= 1"))?;
+    let cursors = get(obj, "cursors");
+    let cursors = if cursors.is_undefined() {
+        CursorSet::first(n)
+    } else {
+        let arr: Array = cursors
+            .dyn_into()
+            .map_err(|_| bad("cursors must be an array of strings"))?;
+        if arr.length() != n {
+            return Err(bad("cursors must have one entry per partition"));
+        }
+        let list = arr
+            .iter()
+            .map(|c| {
+                c.as_string()
+                    .ok_or_else(|| bad("cursors must be an array of strings"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        CursorSet::new(list).map_err(|e| bad(e.detail))?
+    };
+    let headers = get(obj, "headers");
+    let headers = if headers.is_undefined() || headers.is_null() {
+        String::new()
+    } else {
+        headers
+            .as_string()
+            .ok_or_else(|| bad("headers must be a string"))?
+    };
+    let mut config = SessionConfig::new(url, cursors);
+    config.options = V1Options {
+        page_size_hint: opt_u32(obj, "pageSizeHint")?,
+        headers,
+    };
+    config.max_line = opt_u32(obj, "maxLineLength")?.map_or(DEFAULT_MAX_LINE, |m| m as usize);
+    let signal = get(obj, "signal");
+    let signal = if signal.is_undefined() || signal.is_null() {
+        None
+    } else {
+        Some(
+            signal
+                .dyn_into::<web_sys::AbortSignal>()
+                .map_err(|_| bad("signal must be an AbortSignal"))?,
+        )
+    };
+    let js = JsOptions {
+        signal,
+        fetch: opt_function(obj, "fetch")?,
+        request_headers: opt_function(obj, "requestHeaders")?,
+    };
+    Ok((config, js))
+}

@@ -1,0 +1,31 @@
+//! TypeScript declarations of the records that cross the boundary (internal; the wrapper's `types.ts` is public).
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** Options read by `new FeedReader(url, options)`; see docs/wasm-contract.md. */
+export interface ReaderOptions {
+  partitionCount: number;
+  cursors?: string[];
+  pageSizeHint?: number;
+  headers?: string;
+  signal?: AbortSignal;
+  fetch?: (request: Request) => Promise<Response>;
+  requestHeaders?: () => HeadersInit | Promise<HeadersInit>;
+  maxLineLength?: number;
+}
+/** One committable batch as the core builds it. */
+export interface RawBatch {
+  /** JSON array text of the event objects. */
+  text: string;
+  /** 5 u32 per event: start, end (UTF-16 offsets in text), partition, line, byte offset. */
+  meta: Uint32Array;
+  /** Checkpoints released with the events, in order. */
+  checkpoints: { partition: number; cursor: string }[];
+  /** Page number (1-based). */
+  page: number;
+  /** Whether text is pure ASCII. */
+  ascii: boolean;
+}
+"#;
