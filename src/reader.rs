@@ -27,6 +27,11 @@ struct Inner {
     controller: AbortController,
     /// Keeps the listener on the caller's signal alive; removed on close.
     on_abort: Option<Closure<dyn FnMut()>>,
+    /// Resolves (to `undefined`) when `controller` aborts. Every await on something outside our control (the
+    /// caller's fetch, hook or body stream, which may ignore the signal) is raced against it, so an abort always
+    /// ends the wait. It resolves rather than rejects so that an abort with nobody waiting is not an unhandled
+    /// rejection.
+    aborted: Promise,
     reader: Option<BodyReader>,
     /// The chunk being fed to the core and how far it got: chunks are fed in `BATCH_BYTES` slices so a large network
     /// chunk still gives batches of bounded size.
@@ -36,6 +41,8 @@ struct Inner {
     busy: bool,
     /// The error that ended the reader, thrown again by later `next()` calls.
     failed: Option<JsValue>,
+    /// An error held back while the batch released before it is handed out.
+    deferred: Option<JsValue>,
 }
 
 /// Internal: the wrapper's handle on one feed. See docs/wasm-contract.md.
@@ -83,17 +90,30 @@ impl FeedReader {
                 on_abort = Some(closure);
             }
         }
+        let signal = controller.signal();
+        let aborted = Promise::new(&mut |resolve, _reject| {
+            if signal.aborted() {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            } else {
+                let on_abort: js_sys::Function = resolve
+                    .bind1(&JsValue::NULL, &JsValue::UNDEFINED)
+                    .unchecked_into();
+                let _ = signal.add_event_listener_with_callback("abort", &on_abort);
+            }
+        });
         let inner = Inner {
             session: Session::new(config),
             js,
             controller,
             on_abort,
+            aborted,
             reader: None,
             chunk: Vec::new(),
             chunk_pos: 0,
             closed: false,
             busy: false,
             failed: None,
+            deferred: None,
         };
         Ok(FeedReader {
             inner: Rc::new(RefCell::new(inner)),
@@ -123,7 +143,10 @@ impl FeedReader {
             let result = next_batch(&inner).await;
             let mut me = inner.borrow_mut();
             me.busy = false;
-            if let Err(e) = &result {
+            if me.deferred.is_some() {
+                me.session.handle_transport_error();
+                me.release();
+            } else if let Err(e) = &result {
                 me.failed = Some(e.clone());
                 me.session.handle_transport_error();
                 me.release();
@@ -194,23 +217,57 @@ impl Inner {
     }
 }
 
+/// Waits for `promise`, or resolves to `undefined` when the reader is aborted or closed first.
+async fn race(inner: &Rc<RefCell<Inner>>, promise: Promise) -> Result<JsValue, JsValue> {
+    let aborted = inner.borrow().aborted.clone();
+    JsFuture::from(Promise::race(&Array::of2(&promise, &aborted))).await
+}
+
+/// Drives the session until a batch is ready or the feed ends. On an error, events that were already released (with
+/// the checkpoints that cover them) are handed out first; the error comes with the next call.
 async fn next_batch(inner: &Rc<RefCell<Inner>>) -> Result<JsValue, JsValue> {
-    loop {
-        let step = inner.borrow_mut().step()?;
-        match step {
-            Step::Batch(batch, page) => return Ok(batch_to_js(&batch, page).into()),
-            Step::Done => return Ok(JsValue::UNDEFINED),
-            Step::Read(reader) => read_chunk(inner, reader).await?,
-            Step::Fetch(url) => start_page(inner, url).await?,
+    if let Some(e) = inner.borrow_mut().deferred.take() {
+        return Err(e);
+    }
+    let result = async {
+        loop {
+            let step = inner.borrow_mut().step()?;
+            match step {
+                Step::Batch(batch, page) => return Ok(batch_to_js(&batch, page).into()),
+                Step::Done => return Ok(JsValue::UNDEFINED),
+                Step::Read(reader) => read_chunk(inner, reader).await?,
+                Step::Fetch(url) => start_page(inner, url).await?,
+            }
         }
+    }
+    .await;
+    match result {
+        Err(e) => {
+            let mut me = inner.borrow_mut();
+            let page = me.session.page();
+            match me.session.flush() {
+                Some(batch) => {
+                    me.deferred = Some(e);
+                    Ok(batch_to_js(&batch, page).into())
+                }
+                None => Err(e),
+            }
+        }
+        ok => ok,
     }
 }
 
 /// Reads one chunk into `inner.chunk`, or ends the page.
 async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: BodyReader) -> Result<(), JsValue> {
-    let read = JsFuture::from(reader.read()).await;
+    let read = race(inner, reader.read()).await;
     let mut me = inner.borrow_mut();
     let page = me.session.page();
+    if me.closed {
+        return Ok(());
+    }
+    if me.controller.signal().aborted() {
+        return Err(me.aborted_error());
+    }
     match read {
         Ok(result) => {
             let result: ReadResult = result.unchecked_into();
@@ -259,7 +316,7 @@ async fn start_page(inner: &Rc<RefCell<Inner>>, url: String) -> Result<(), JsVal
     if let Some(hook) = hook {
         // The caller's own error is passed through untouched: it is theirs, not a feed error.
         let headers = hook.call0(&JsValue::NULL)?;
-        let headers = JsFuture::from(Promise::resolve(&headers)).await?;
+        let headers = race(inner, Promise::resolve(&headers)).await?;
         if !headers.is_undefined() && !headers.is_null() {
             init.set_headers(&headers);
         }
@@ -274,44 +331,48 @@ async fn start_page(inner: &Rc<RefCell<Inner>>, url: String) -> Result<(), JsVal
         Some(f) => Promise::resolve(&f.call1(&JsValue::NULL, &request)?),
         None => global_fetch(&request),
     };
-    let response = JsFuture::from(promise).await;
-    let mut me = inner.borrow_mut();
-    let response: Response = match response {
-        Ok(r) => r.unchecked_into(),
-        Err(cause) => {
-            if me.controller.signal().aborted() {
-                return Err(me.aborted_error());
+    let response = race(inner, promise).await;
+    let failed_status = {
+        let mut me = inner.borrow_mut();
+        if me.closed {
+            return Ok(());
+        }
+        if me.controller.signal().aborted() {
+            return Err(me.aborted_error());
+        }
+        let response: Response = match response {
+            Ok(r) => r.unchecked_into(),
+            Err(cause) => {
+                let e = feed_error(
+                    "network",
+                    "the request failed before a response arrived",
+                    page,
+                );
+                return Err(with_cause(e, cause).into());
             }
-            let e = feed_error(
-                "network",
-                "the request failed before a response arrived",
-                page,
-            );
-            return Err(with_cause(e, cause).into());
+        };
+        let status = response.status();
+        if me.session.handle_status(status).is_err() {
+            Some((response, status))
+        } else {
+            match response.body() {
+                Some(body) => me.reader = Some(body.unchecked_into::<BodyStream>().get_reader()),
+                None => me
+                    .session
+                    .handle_eof()
+                    .map_err(|e| JsValue::from(protocol_error(&e, page)))?,
+            }
+            None
         }
     };
-    let status = response.status();
-    if let Err(e) = me.session.handle_status(status) {
-        drop(me);
-        return Err(status_error(response, status, &e, page).await);
-    }
-    match response.body() {
-        Some(body) => me.reader = Some(body.unchecked_into::<BodyStream>().get_reader()),
-        None => me
-            .session
-            .handle_eof()
-            .map_err(|e| JsValue::from(protocol_error(&e, page)))?,
+    if let Some((response, status)) = failed_status {
+        return Err(status_error(response, status, page).await);
     }
     Ok(())
 }
 
 /// A non-2xx answer: the status, its text and the start of the body (bounded), then the body is cancelled.
-async fn status_error(
-    response: Response,
-    status: u16,
-    _e: &feedpump_core::ProtocolError,
-    page: u32,
-) -> JsValue {
+async fn status_error(response: Response, status: u16, page: u32) -> JsValue {
     let mut snippet = Vec::new();
     if let Some(body) = response.body() {
         let reader = body.unchecked_into::<BodyStream>().get_reader();

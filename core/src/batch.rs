@@ -129,12 +129,13 @@ impl BatchBuilder {
         let Some(h) = self.held.get_mut(partition as usize) else {
             return;
         };
+        let before = h.text.len();
         if !h.text.is_empty() {
             h.text.push(',');
             h.utf16 += 1;
         }
         let start = h.utf16;
-        let before = h.text.len();
+        let object_start = h.text.len();
         h.text.push_str("{\"partition\":");
         let mut digits = [0u8; 10];
         let mut k = digits.len();
@@ -156,7 +157,7 @@ impl BatchBuilder {
         h.text.push_str(",\"data\":");
         h.text.push_str(data);
         h.text.push('}');
-        let added = &h.text[before..];
+        let added = &h.text[object_start..];
         h.utf16 += utf16_len(added);
         if !added.is_ascii() {
             h.ascii = false;

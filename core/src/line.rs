@@ -322,7 +322,8 @@ pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
         (Some(c), data) => {
             let raw = &line[c];
             if raw.first() != Some(&b'"') {
-                return Err(err(ErrorKind::BadCursor, "cursor is not a string"));
+                let e = err(ErrorKind::BadCursor, "cursor is not a string");
+                return Err(partition(&env).map_or(e, |p| e.in_partition(p)));
             }
             if data.is_some() {
                 return Err(bad("line has both a cursor and data"));

@@ -1,0 +1,261 @@
+//! The wasm-bindgen suite of the transport, entered from `node.rs`, `browser.rs` and `worker.rs` so the same tests run
+//! in Node, a browser page and a dedicated worker (no `window` there). The feed is an in-page scripted `fetch`
+//! (tests/js/feed_server.js); the real reference server is exercised by tests/interop.
+
+use feedpump::FeedReader;
+use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+#[wasm_bindgen(module = "/tests/js/feed_server.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = scriptedFetch)]
+    fn scripted_fetch(pages: JsValue) -> JsValue;
+    fn delay(ms: u32) -> Promise;
+}
+
+fn js(text: &str) -> JsValue {
+    JSON::parse(text).expect("test JSON")
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).expect("property")
+}
+
+fn json(v: &JsValue) -> String {
+    JSON::stringify(v)
+        .expect("stringify")
+        .as_string()
+        .expect("string")
+}
+
+/// A reader over scripted pages; returns it and the fetch log.
+fn reader(pages: &str, opts: &str) -> (FeedReader, JsValue) {
+    let scripted = scripted_fetch(js(pages));
+    let options = js(opts);
+    Reflect::set(&options, &"fetch".into(), &get(&scripted, "fetch")).expect("set");
+    let r = FeedReader::new("http://127.0.0.1:9/feed/v1?key=k".into(), options).expect("reader");
+    (r, get(&scripted, "log"))
+}
+
+/// Reads a reader to its end: `{events, checkpoints, error}` (error `null` when it ended caught up).
+async fn run(r: &FeedReader) -> JsValue {
+    let (events, checkpoints) = (Array::new(), Array::new());
+    let mut error = JsValue::NULL;
+    loop {
+        match JsFuture::from(r.next()).await {
+            Ok(b) if b.is_undefined() => break,
+            Ok(b) => {
+                let parsed: Array = JSON::parse(&get(&b, "text").as_string().expect("text"))
+                    .expect("JSON")
+                    .into();
+                parsed.for_each(&mut |e, _, _| {
+                    events.push(&e);
+                });
+                Array::from(&get(&b, "checkpoints")).for_each(&mut |c, _, _| {
+                    checkpoints.push(&c);
+                });
+            }
+            Err(e) => {
+                error = e;
+                break;
+            }
+        }
+    }
+    let out = Object::new();
+    Reflect::set(&out, &"events".into(), &events).expect("set");
+    Reflect::set(&out, &"checkpoints".into(), &checkpoints).expect("set");
+    Reflect::set(&out, &"error".into(), &error).expect("set");
+    out.into()
+}
+
+#[wasm_bindgen_test]
+async fn pages_split_inside_utf8_are_followed_to_caught_up() {
+    // "æ" is C3 A6 and "😀" F0 9F 98 80: the chunks below cut both in the middle.
+    let pages = r#"[
+        {"chunks": [[123,34,112,97,114,116,105,116,105,111,110,34,58,48,44,34,100,97,116,97,34,58,34,195],
+                    [166,240,159],[152,128,34,125,10], "{\"partition\":1,\"data\":2}\n{\"partition\":0,\"cursor\":\"c0\"}\n{\"partition\":1,\"da", "ta\":3}\n"]},
+        {"chunks": ["{\"partition\":1,\"data\":2}\r\n{\"partition\":1,\"data\":3}\n{\"cursor\": \"c1\", \"partition\": 1}\n"]},
+        {"chunks": []}
+    ]"#;
+    let (r, log) = reader(
+        pages,
+        r#"{"partitionCount": 2, "cursors": ["_first", "_first"], "pageSizeHint": 50}"#,
+    );
+    let out = run(&r).await;
+    assert_eq!(get(&out, "error"), JsValue::NULL, "{}", json(&out));
+    assert_eq!(
+        json(&get(&out, "events")),
+        r#"[{"partition":0,"data":"æ😀"},{"partition":1,"data":2},{"partition":1,"data":3}]"#
+    );
+    assert_eq!(
+        json(&get(&out, "checkpoints")),
+        r#"[{"partition":0,"cursor":"c0"},{"partition":1,"cursor":"c1"}]"#
+    );
+    assert_eq!(
+        json(&get(&log, "urls")),
+        concat!(
+            r#"["http://127.0.0.1:9/feed/v1?key=k&n=2&cursor0=_first&cursor1=_first&pagesizehint=50","#,
+            r#""http://127.0.0.1:9/feed/v1?key=k&n=2&cursor0=c0&cursor1=_first&pagesizehint=50","#,
+            r#""http://127.0.0.1:9/feed/v1?key=k&n=2&cursor0=c0&cursor1=c1&pagesizehint=50"]"#
+        )
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_cut_connection_is_truncated_body_after_the_released_events() {
+    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"data\":2}\n{\"parti"], "end": "cut"}]"#;
+    let (r, _) = reader(pages, r#"{"partitionCount": 1}"#);
+    let out = run(&r).await;
+    assert_eq!(json(&get(&out, "events")), r#"[{"partition":0,"data":1}]"#);
+    assert_eq!(
+        json(&get(&out, "checkpoints")),
+        r#"[{"partition":0,"cursor":"a"}]"#
+    );
+    let err = get(&out, "error");
+    assert_eq!(get(&err, "code"), "truncated-body", "{}", json(&err));
+    assert_eq!(get(&err, "name"), "FeedError");
+    assert_eq!(get(&err, "offset").as_f64(), Some(86.0), "{}", json(&err));
+    // The error is sticky: the reader does not pretend the feed ended.
+    let again = JsFuture::from(r.next()).await.expect_err("still failed");
+    assert_eq!(get(&again, "code"), "truncated-body");
+}
+
+#[wasm_bindgen_test]
+async fn a_partial_last_line_is_truncated_body_not_a_short_page() {
+    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"data\":2}"]}]"#;
+    let (r, _) = reader(pages, r#"{"partitionCount": 1}"#);
+    let out = run(&r).await;
+    let err = get(&out, "error");
+    assert_eq!(get(&err, "code"), "truncated-body", "{}", json(&err));
+    assert_eq!(get(&err, "line").as_f64(), Some(3.0));
+    assert_eq!(
+        json(&get(&out, "checkpoints")),
+        r#"[{"partition":0,"cursor":"a"}]"#
+    );
+}
+
+#[wasm_bindgen_test]
+async fn non_2xx_is_http_status_with_a_bounded_snippet() {
+    let long = "x".repeat(3000);
+    let pages = format!(
+        r#"[{{"status": 503, "statusText": "Service Unavailable", "chunks": ["{long}"]}}]"#
+    );
+    let (r, log) = reader(&pages, r#"{"partitionCount": 4}"#);
+    let out = run(&r).await;
+    let err = get(&out, "error");
+    assert_eq!(get(&err, "code"), "http-status");
+    assert_eq!(get(&err, "status").as_f64(), Some(503.0));
+    assert_eq!(
+        get(&err, "bodySnippet").as_string().map(|s| s.len()),
+        Some(512)
+    );
+    assert!(get(&err, "message")
+        .as_string()
+        .unwrap_or_default()
+        .contains("503 Service Unavailable"));
+    assert_eq!(
+        get(&log, "cancelled").as_f64(),
+        Some(1.0),
+        "the rest of the body is cancelled"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn protocol_errors_name_line_offset_and_partition() {
+    let pages =
+        r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":1,\"cursor\":5}\n"]}]"#;
+    let (r, _) = reader(pages, r#"{"partitionCount": 2}"#);
+    let err = get(&run(&r).await, "error");
+    assert_eq!(get(&err, "code"), "bad-cursor", "{}", json(&err));
+    assert_eq!(get(&err, "line").as_f64(), Some(2.0));
+    assert_eq!(get(&err, "offset").as_f64(), Some(25.0));
+    assert_eq!(get(&err, "partition").as_f64(), Some(1.0));
+    assert_eq!(get(&err, "page").as_f64(), Some(1.0));
+}
+
+#[wasm_bindgen_test]
+async fn the_request_headers_hook_runs_for_every_request_and_stays_out_of_errors() {
+    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n"]},
+                    {"status": 401, "chunks": ["denied"]}]"#;
+    let scripted = scripted_fetch(js(pages));
+    let options = js(r#"{"partitionCount": 1}"#);
+    Reflect::set(&options, &"fetch".into(), &get(&scripted, "fetch")).expect("set");
+    let calls = Function::new_no_args(
+        "this.n = (this.n || 0) + 1; return Promise.resolve({ authorization: 'Bearer secret-token-' + this.n });",
+    );
+    let holder = Object::new();
+    Reflect::set(&options, &"requestHeaders".into(), &calls.bind0(&holder)).expect("set");
+    let r = FeedReader::new("http://127.0.0.1:9/feed/v1".into(), options).expect("reader");
+    let out = run(&r).await;
+    let log = get(&scripted, "log");
+    let headers = get(&log, "headers");
+    assert_eq!(
+        json(&headers),
+        r#"[{"authorization":"Bearer secret-token-1"},{"authorization":"Bearer secret-token-2"}]"#
+    );
+    let err = get(&out, "error");
+    assert_eq!(get(&err, "status").as_f64(), Some(401.0));
+    assert!(
+        !json(&err).contains("secret-token"),
+        "credentials leaked into the error: {}",
+        json(&err)
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_abort_signal_stops_a_stalled_body() {
+    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n"], "end": "stall"}]"#;
+    let scripted = scripted_fetch(js(pages));
+    let controller = web_sys::AbortController::new().expect("controller");
+    let options = js(r#"{"partitionCount": 1}"#);
+    Reflect::set(&options, &"fetch".into(), &get(&scripted, "fetch")).expect("set");
+    Reflect::set(&options, &"signal".into(), &controller.signal()).expect("set");
+    let r = FeedReader::new("http://127.0.0.1:9/feed/v1".into(), options).expect("reader");
+    let pending = JsFuture::from(r.next());
+    JsFuture::from(delay(20)).await.expect("delay");
+    controller.abort();
+    let err = pending.await.expect_err("aborted");
+    assert_eq!(get(&err, "code"), "aborted", "{}", json(&err));
+}
+
+#[wasm_bindgen_test]
+async fn close_cancels_the_body_and_ends_the_reader() {
+    // 70 KiB of committed events make a batch before the body ends; the body then stalls.
+    let mut chunk = String::new();
+    for i in 0..1200 {
+        chunk.push_str(&format!(
+            r#"{{\"partition\":0,\"data\":{{\"i\":{i},\"pad\":\"{}\"}}}}\n"#,
+            "p".repeat(40)
+        ));
+        chunk.push_str(&format!(r#"{{\"partition\":0,\"cursor\":\"{i}\"}}\n"#));
+    }
+    let pages = format!(r#"[{{"chunks": ["{chunk}"], "end": "stall"}}]"#);
+    let (r, log) = reader(&pages, r#"{"partitionCount": 1}"#);
+    let first = JsFuture::from(r.next())
+        .await
+        .expect("a batch before the body ends");
+    assert!(get(&first, "text")
+        .as_string()
+        .is_some_and(|t| t.len() >= 64 * 1024));
+    r.close();
+    JsFuture::from(delay(0)).await.expect("delay");
+    assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0));
+    assert_eq!(
+        JsFuture::from(r.next()).await.expect("closed"),
+        JsValue::UNDEFINED
+    );
+}
+
+#[wasm_bindgen_test]
+fn bad_options_are_rejected_before_any_request() {
+    for opts in [
+        r#"{"partitionCount": 0}"#,
+        r#"{"partitionCount": 2, "cursors": ["a"]}"#,
+        r#"{"partitionCount": 1, "cursors": [""]}"#,
+    ] {
+        let err = FeedReader::new("http://127.0.0.1:9/".into(), js(opts)).expect_err(opts);
+        assert_eq!(get(&err.into(), "code"), "bad-options", "{opts}");
+    }
+}

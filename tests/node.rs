@@ -1,0 +1,3 @@
+//! The transport suite under Node.
+#![cfg(target_arch = "wasm32")]
+mod common;
