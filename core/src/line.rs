@@ -392,8 +392,12 @@ mod tests {
             })
         );
         assert_eq!(
-            kind(r#"{"partition": 1, "cursor": null, "data": 5}"#).is_ok(),
-            true
+            kind(r#"{"partition": 1, "cursor": null, "data": 5}"#),
+            Ok(LineKind::Event {
+                partition: 1,
+                data: 41..42,
+                headers: None
+            })
         );
         assert_eq!(
             kind(r#"{"partition": 1, "other": [1,2]}"#),

@@ -3,6 +3,8 @@
 //! compared with a reviewed golden transcript (`NAME.expected`; `BLESS=1` rewrites them) and, for bodies that parse,
 //! with an independent oracle built on serde_json from the raw lines.
 
+#![allow(clippy::unwrap_used)] // a test panics on what it did not expect
+
 use feedpump_core::batch::META_STRIDE;
 use feedpump_core::{CursorSet, Session, SessionConfig};
 use serde_json::Value;
@@ -25,7 +27,7 @@ fn run(name: &str, body: &[u8], splits: &[usize]) -> String {
     s.poll_request().expect("first request");
     s.handle_status(200).expect("status");
     let mut out = String::new();
-    let mut drain = |s: &mut Session, out: &mut String, end: bool| {
+    let drain = |s: &mut Session, out: &mut String, end: bool| {
         while let Some(b) = if end { s.flush() } else { s.poll_batch() } {
             writeln!(out, "batch ascii={}", b.ascii).unwrap();
             let units: Vec<u16> = b.text.encode_utf16().collect();
@@ -135,7 +137,10 @@ fn fixtures() -> Vec<PathBuf> {
 
 /// The oracle: events (partition, data) and checkpoints per the documented rule, from serde_json, with the
 /// committable rule applied (events of a partition released at its checkpoint, the rest dropped at page end).
-fn oracle(body: &[u8]) -> Option<(Vec<(u64, Value)>, Vec<(u64, String)>)> {
+/// Events as (partition, data) and checkpoints as (partition, cursor).
+type Outcome = (Vec<(u64, Value)>, Vec<(u64, String)>);
+
+fn oracle(body: &[u8]) -> Option<Outcome> {
     let text = std::str::from_utf8(body).ok()?;
     let mut held: Vec<Vec<(u64, Value)>> = vec![Vec::new(); PARTITIONS as usize];
     let (mut events, mut checkpoints) = (Vec::new(), Vec::new());
@@ -159,7 +164,7 @@ fn oracle(body: &[u8]) -> Option<(Vec<(u64, Value)>, Vec<(u64, String)>)> {
     Some((events, checkpoints))
 }
 
-fn events_of(transcript: &str) -> (Vec<(u64, Value)>, Vec<(u64, String)>) {
+fn events_of(transcript: &str) -> Outcome {
     let (mut events, mut checkpoints) = (Vec::new(), Vec::new());
     for line in transcript.lines() {
         if let Some(rest) = line.strip_prefix("  event ") {

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Native tests of the workspace: the core's unit, fixture and doc tests.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo test --workspace

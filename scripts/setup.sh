@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything the build, the demo and the tests need, from the package registries only. Idempotent: each step
+# is skipped when what it installs is already there (so a second run takes seconds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== setup: %s\n' "$*"; }
+
+step "Rust wasm32 target"
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# The CLI and test runner must equal the wasm-bindgen crate version exactly (TOOLCHAIN.md pitfall 1).
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+step "wasm-bindgen-cli $want (found: ${have:-none})"
+if [ "$have" != "$want" ]; then
+  # Without --locked: its lockfile pins a crate the registry mirror lacks (TOOLCHAIN.md).
+  cargo install wasm-bindgen-cli --version "=$want"
+fi
+
+step "Debian chromium + chromium-driver"
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  # One run was seen to fail mid-unpack and leave no chromedriver; the same command again fixed it.
+  $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver \
+    || $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
+fi
+
+step "Python venv with the reference feed server (PyPI zeroeventhub)"
+req=tests/ref_server/requirements.txt
+if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/requirements.installed; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r "$req"
+  cp "$req" .venv/requirements.installed
+fi
+
+step "npm packages (package-lock.json)"
+if [ ! -d node_modules ] || ! cmp -s package-lock.json node_modules/.package-lock.installed; then
+  npm ci --no-audit --no-fund
+  cp package-lock.json node_modules/.package-lock.installed
+fi
