@@ -30,6 +30,7 @@ pub mod error;
 pub mod framing;
 pub mod line;
 pub mod request;
+pub mod retry;
 pub mod session;
 
 pub use batch::{Batch, Checkpoint};

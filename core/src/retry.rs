@@ -1,0 +1,209 @@
+//! Retry policy as pure state: exponential backoff with full jitter, honouring `Retry-After`.
+//!
+//! No clock and no randomness source: the caller passes `now_ms` (any monotonic millisecond clock) and a seed. The
+//! delay of attempt `k` (0-based) is uniform in `[0, min(max, initial * multiplier^k)]` ("full jitter"), raised to
+//! the server's `Retry-After` when it asks for longer. Retries stop after `max_attempts` consecutive failures or
+//! when the next try would start after `deadline_ms` from the first failure; a success resets both.
+
+/// Why a page failed, as far as retrying is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The request failed before a response (DNS, refused, reset).
+    Network,
+    /// A non-2xx status.
+    Status(u16),
+    /// The body was cut (connection closed mid-body or inside a line).
+    Truncated,
+    /// The body stalled: no bytes for longer than the idle limit.
+    Stalled,
+    /// The server sent something the protocol does not allow: retrying gives the same answer.
+    Protocol,
+    /// The caller aborted.
+    Aborted,
+}
+
+impl Failure {
+    /// Whether a retry can help: network errors, 408, 429, 5xx, cut and stalled bodies. Other 4xx, protocol errors
+    /// and aborts are final.
+    pub const fn is_retryable(self) -> bool {
+        match self {
+            Failure::Network | Failure::Truncated | Failure::Stalled => true,
+            Failure::Status(s) => s == 408 || s == 429 || s >= 500,
+            Failure::Protocol | Failure::Aborted => false,
+        }
+    }
+}
+
+/// The knobs of the policy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Cap of the first delay, ms.
+    pub initial_ms: u64,
+    /// Largest cap, ms.
+    pub max_ms: u64,
+    /// Growth of the cap per attempt.
+    pub multiplier: f64,
+    /// Consecutive failures after which to give up (`None`: no limit).
+    pub max_attempts: Option<u32>,
+    /// Time from the first of consecutive failures after which to give up (`None`: no limit).
+    pub deadline_ms: Option<u64>,
+}
+
+impl Default for RetryPolicy {
+    /// 100 ms growing ×2 to 30 s, at most 10 attempts.
+    fn default() -> Self {
+        RetryPolicy { initial_ms: 100, max_ms: 30_000, multiplier: 2.0, max_attempts: Some(10), deadline_ms: None }
+    }
+}
+
+/// What to do after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Try again at this time (same clock as `now_ms`).
+    RetryAt(u64),
+    /// Stop: the failure is final or the budget is spent.
+    GiveUp,
+}
+
+/// Backoff state of one feed.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    policy: RetryPolicy,
+    /// Consecutive failures so far.
+    attempts: u32,
+    /// When the first of the consecutive failures happened.
+    first_failure_ms: Option<u64>,
+    rng: u64,
+}
+
+impl Backoff {
+    /// A fresh state; `seed` feeds the jitter (any value; 0 is replaced).
+    pub fn new(policy: RetryPolicy, seed: u64) -> Self {
+        Backoff { policy, attempts: 0, first_failure_ms: None, rng: seed | 1 }
+    }
+
+    /// Consecutive failures so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// A page succeeded: the next failure starts from the first delay again.
+    pub fn handle_success(&mut self) {
+        self.attempts = 0;
+        self.first_failure_ms = None;
+    }
+
+    /// xorshift64*: enough for jitter, and reproducible from the seed in tests.
+    fn next_random(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// The cap of the delay for attempt `k` (0-based).
+    fn cap(&self, k: u32) -> u64 {
+        let mut cap = self.policy.initial_ms as f64;
+        for _ in 0..k {
+            cap *= self.policy.multiplier;
+            if cap >= self.policy.max_ms as f64 {
+                return self.policy.max_ms;
+            }
+        }
+        (cap as u64).min(self.policy.max_ms)
+    }
+
+    /// A failure at `now_ms`; `retry_after_ms` is the server's `Retry-After`, if any.
+    pub fn handle_failure(&mut self, now_ms: u64, failure: Failure, retry_after_ms: Option<u64>) -> Decision {
+        if !failure.is_retryable() {
+            return Decision::GiveUp;
+        }
+        let first = *self.first_failure_ms.get_or_insert(now_ms);
+        let k = self.attempts;
+        self.attempts += 1;
+        if self.policy.max_attempts.is_some_and(|max| self.attempts > max) {
+            return Decision::GiveUp;
+        }
+        let cap = self.cap(k);
+        let jitter = if cap == 0 { 0 } else { self.next_random() % (cap + 1) };
+        let delay = jitter.max(retry_after_ms.unwrap_or(0));
+        let at = now_ms.saturating_add(delay);
+        if self.policy.deadline_ms.is_some_and(|d| at > first.saturating_add(d)) {
+            return Decision::GiveUp;
+        }
+        Decision::RetryAt(at)
+    }
+}
+
+/// Parses `Retry-After` (delta-seconds only; an HTTP date needs a calendar clock and is ignored) to milliseconds.
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse::<u64>().ok().map(|s| s * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy { initial_ms: 100, max_ms: 1000, multiplier: 2.0, max_attempts: Some(6), deadline_ms: None }
+    }
+
+    #[test]
+    fn delays_stay_under_an_exponential_cap_and_attempts_run_out() {
+        for seed in 0..200 {
+            let mut b = Backoff::new(policy(), seed);
+            let caps = [100, 200, 400, 800, 1000, 1000];
+            for cap in caps {
+                match b.handle_failure(10_000, Failure::Network, None) {
+                    Decision::RetryAt(at) => assert!((10_000..=10_000 + cap).contains(&at), "seed {seed}"),
+                    Decision::GiveUp => panic!("gave up early"),
+                }
+            }
+            assert_eq!(b.handle_failure(10_000, Failure::Network, None), Decision::GiveUp);
+            b.handle_success();
+            assert!(matches!(b.handle_failure(10_000, Failure::Network, None), Decision::RetryAt(_)));
+        }
+    }
+
+    #[test]
+    fn jitter_spreads_over_the_whole_range() {
+        let mut b = Backoff::new(RetryPolicy { max_attempts: None, ..policy() }, 42);
+        let delays: alloc::vec::Vec<u64> = (0..400)
+            .map(|_| {
+                b.handle_success();
+                match b.handle_failure(0, Failure::Status(503), None) {
+                    Decision::RetryAt(at) => at,
+                    Decision::GiveUp => u64::MAX,
+                }
+            })
+            .collect();
+        assert!(delays.iter().all(|&d| d <= 100));
+        assert!(delays.iter().any(|&d| d < 20) && delays.iter().any(|&d| d > 80), "full jitter uses the range");
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_final_failures_are_not_retried() {
+        let mut b = Backoff::new(policy(), 7);
+        assert_eq!(b.handle_failure(0, Failure::Status(429), Some(5_000)), Decision::RetryAt(5_000));
+        for f in [Failure::Status(400), Failure::Status(401), Failure::Status(404), Failure::Protocol, Failure::Aborted]
+        {
+            assert_eq!(b.handle_failure(0, f, None), Decision::GiveUp, "{f:?}");
+        }
+        for f in [Failure::Status(408), Failure::Status(500), Failure::Truncated, Failure::Stalled] {
+            assert!(f.is_retryable(), "{f:?}");
+        }
+        assert_eq!(parse_retry_after(" 3 "), Some(3000));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn a_deadline_bounds_the_total_time() {
+        let mut b = Backoff::new(RetryPolicy { max_attempts: None, deadline_ms: Some(2_000), ..policy() }, 3);
+        assert!(matches!(b.handle_failure(0, Failure::Network, None), Decision::RetryAt(_)));
+        assert_eq!(b.handle_failure(1_500, Failure::Network, Some(1_000)), Decision::GiveUp);
+    }
+}
