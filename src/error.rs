@@ -7,11 +7,7 @@ use wasm_bindgen::JsValue;
 
 /// Builds a `FeedError`-shaped JS error. `message` already names what went wrong; `page` is appended as "where".
 pub(crate) fn feed_error(code: &str, message: &str, page: u32) -> Error {
-    let text = if page > 0 {
-        format!("{code}: {message} (page {page})")
-    } else {
-        format!("{code}: {message}")
-    };
+    let text = if page > 0 { format!("{code}: {message} (page {page})") } else { format!("{code}: {message}") };
     let e = Error::new(&text);
     e.set_name("FeedError");
     set(&e, "code", &JsValue::from_str(code));

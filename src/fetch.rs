@@ -33,3 +33,13 @@ extern "C" {
     #[wasm_bindgen(method, getter)]
     pub(crate) fn value(this: &ReadResult) -> Option<Uint8Array>;
 }
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `setTimeout` (every runtime has it; returns a number or a Node `Timeout`).
+    #[wasm_bindgen(js_name = setTimeout)]
+    pub(crate) fn set_timeout(callback: &js_sys::Function, ms: f64) -> JsValue;
+    /// The global `clearTimeout`.
+    #[wasm_bindgen(js_name = clearTimeout)]
+    pub(crate) fn clear_timeout(id: &JsValue);
+}

@@ -1,16 +1,55 @@
 //! Reading the options object the wrapper passes (see docs/wasm-contract.md).
 
 use crate::error::feed_error;
-use feedpump_core::{framing::DEFAULT_MAX_LINE, request::V1Options, CursorSet, SessionConfig};
+use feedpump_core::{framing::DEFAULT_MAX_LINE, request::V1Options, CursorSet, RetryPolicy, SessionConfig};
 use js_sys::{Array, Error, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// Options that stay on the JS side.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct JsOptions {
     pub signal: Option<web_sys::AbortSignal>,
     pub fetch: Option<Function>,
     pub request_headers: Option<Function>,
+    /// Called before each retry with `{ error, attempt, delayMs }`.
+    pub on_retry: Option<Function>,
+    /// A body that brings no bytes for this long is a stalled body (retried); 0 disables the watchdog.
+    pub idle_timeout_ms: u32,
+}
+
+/// Default idle limit of a body: generous, so a slow server is not mistaken for a dead one.
+const DEFAULT_IDLE_MS: u32 = 60_000;
+
+fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> {
+    let v = get(obj, "retry");
+    if v.is_undefined() || v.is_null() || v.as_bool() == Some(true) {
+        return Ok(Some(RetryPolicy::default()));
+    }
+    if v.as_bool() == Some(false) {
+        return Ok(None);
+    }
+    if !v.is_object() {
+        return Err(bad("retry must be false or an object"));
+    }
+    let d = RetryPolicy::default();
+    let multiplier = get(&v, "multiplier");
+    let multiplier = match multiplier.as_f64() {
+        None if multiplier.is_undefined() => d.multiplier,
+        Some(m) if m >= 1.0 && m.is_finite() => m,
+        _ => return Err(bad("retry.multiplier must be a number >= 1")),
+    };
+    let max_attempts = get(&v, "maxAttempts");
+    Ok(Some(RetryPolicy {
+        initial_ms: opt_u32(&v, "initialMs")?.map_or(d.initial_ms, u64::from),
+        max_ms: opt_u32(&v, "maxMs")?.map_or(d.max_ms, u64::from),
+        multiplier,
+        max_attempts: if max_attempts.as_f64() == Some(f64::INFINITY) {
+            None
+        } else {
+            opt_u32(&v, "maxAttempts")?.or(d.max_attempts)
+        },
+        deadline_ms: opt_u32(&v, "deadlineMs")?.map(u64::from),
+    }))
 }
 
 fn bad(message: &str) -> Error {
@@ -37,9 +76,7 @@ fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, Error> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.dyn_into::<Function>()
-        .map(Some)
-        .map_err(|_| bad(&format!("{key} must be a function")))
+    v.dyn_into::<Function>().map(Some).map_err(|_| bad(&format!("{key} must be a function")))
 }
 
 /// Parses the options into a session config and the JS-side options.
@@ -47,25 +84,18 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     if !obj.is_object() {
         return Err(bad("options must be an object"));
     }
-    let n = opt_u32(obj, "partitionCount")?
-        .filter(|&n| n >= 1)
-        .ok_or_else(|| bad("partitionCount must be >= 1"))?;
+    let n = opt_u32(obj, "partitionCount")?.filter(|&n| n >= 1).ok_or_else(|| bad("partitionCount must be >= 1"))?;
     let cursors = get(obj, "cursors");
     let cursors = if cursors.is_undefined() {
         CursorSet::first(n)
     } else {
-        let arr: Array = cursors
-            .dyn_into()
-            .map_err(|_| bad("cursors must be an array of strings"))?;
+        let arr: Array = cursors.dyn_into().map_err(|_| bad("cursors must be an array of strings"))?;
         if arr.length() != n {
             return Err(bad("cursors must have one entry per partition"));
         }
         let list = arr
             .iter()
-            .map(|c| {
-                c.as_string()
-                    .ok_or_else(|| bad("cursors must be an array of strings"))
-            })
+            .map(|c| c.as_string().ok_or_else(|| bad("cursors must be an array of strings")))
             .collect::<Result<Vec<_>, _>>()?;
         CursorSet::new(list).map_err(|e| bad(e.detail))?
     };
@@ -73,30 +103,25 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     let headers = if headers.is_undefined() || headers.is_null() {
         String::new()
     } else {
-        headers
-            .as_string()
-            .ok_or_else(|| bad("headers must be a string"))?
+        headers.as_string().ok_or_else(|| bad("headers must be a string"))?
     };
     let mut config = SessionConfig::new(url, cursors);
-    config.options = V1Options {
-        page_size_hint: opt_u32(obj, "pageSizeHint")?,
-        headers,
-    };
+    config.options = V1Options { page_size_hint: opt_u32(obj, "pageSizeHint")?, headers };
     config.max_line = opt_u32(obj, "maxLineLength")?.map_or(DEFAULT_MAX_LINE, |m| m as usize);
+    config.retry = retry_policy(obj)?;
+    config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let signal = get(obj, "signal");
     let signal = if signal.is_undefined() || signal.is_null() {
         None
     } else {
-        Some(
-            signal
-                .dyn_into::<web_sys::AbortSignal>()
-                .map_err(|_| bad("signal must be an AbortSignal"))?,
-        )
+        Some(signal.dyn_into::<web_sys::AbortSignal>().map_err(|_| bad("signal must be an AbortSignal"))?)
     };
     let js = JsOptions {
         signal,
         fetch: opt_function(obj, "fetch")?,
         request_headers: opt_function(obj, "requestHeaders")?,
+        on_retry: opt_function(obj, "onRetry")?,
+        idle_timeout_ms: opt_u32(obj, "idleTimeoutMs")?.unwrap_or(DEFAULT_IDLE_MS),
     };
     Ok((config, js))
 }

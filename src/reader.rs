@@ -3,13 +3,17 @@
 //! State lives in `Rc<RefCell<Inner>>` behind `&self` exports, and no borrow is ever held across an `.await`
 //! (clippy's `await_holding_refcell_ref` is denied workspace-wide): every await first clones the JS handle it needs out
 //! of the cell.
+//!
+//! Failures are [`Fault`]s: a JS `FeedError` plus the core's [`Failure`] class. The core's backoff decides whether to
+//! retry; a retry starts again from the last checkpoint (events released before the fault are handed out first).
 
-use crate::error::{feed_error, protocol_error, with_cause};
-use crate::fetch::{global_fetch, BodyReader, BodyStream, ReadResult};
+use crate::error::{feed_error, protocol_error, set, with_cause};
+use crate::fetch::{clear_timeout, global_fetch, set_timeout, BodyReader, BodyStream, ReadResult};
 use crate::options::{parse, JsOptions};
+use feedpump_core::retry::parse_retry_after;
 use feedpump_core::session::BATCH_BYTES;
-use feedpump_core::{Batch, Session};
-use js_sys::{Array, Error, Object, Promise, Reflect, Uint32Array};
+use feedpump_core::{Batch, Decision, ErrorKind, Failure, ProtocolError, Session};
+use js_sys::{Array, Date, Error, Object, Promise, Reflect, Uint32Array};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -18,6 +22,29 @@ use web_sys::{AbortController, Request, RequestInit, Response};
 
 /// Bytes of a non-2xx body kept for the error (the rest is cancelled).
 const SNIPPET_BYTES: usize = 512;
+/// What a timer race resolves to when the timer wins (the abort race resolves to `undefined`).
+const TIMER_FIRED: &str = "feedpump:timer";
+
+/// A failed step: the error to show and how the retry policy should see it.
+struct Fault {
+    error: JsValue,
+    failure: Failure,
+    retry_after_ms: Option<u64>,
+}
+
+impl Fault {
+    fn new(error: impl Into<JsValue>, failure: Failure) -> Self {
+        Fault { error: error.into(), failure, retry_after_ms: None }
+    }
+
+    fn protocol(e: &ProtocolError, page: u32) -> Self {
+        let failure = match e.kind {
+            ErrorKind::TruncatedBody => Failure::Truncated,
+            _ => Failure::Protocol,
+        };
+        Fault::new(protocol_error(e, page), failure)
+    }
+}
 
 struct Inner {
     session: Session,
@@ -53,9 +80,7 @@ pub struct FeedReader {
 
 impl std::fmt::Debug for FeedReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeedReader")
-            .field("page", &self.inner.borrow().session.page())
-            .finish_non_exhaustive()
+        f.debug_struct("FeedReader").field("page", &self.inner.borrow().session.page()).finish_non_exhaustive()
     }
 }
 
@@ -64,6 +89,11 @@ enum Step {
     Done,
     Read(BodyReader),
     Fetch(String),
+    Sleep(u64),
+}
+
+fn now_ms() -> u64 {
+    Date::now() as u64
 }
 
 #[wasm_bindgen]
@@ -75,8 +105,8 @@ impl FeedReader {
         #[wasm_bindgen(unchecked_param_type = "ReaderOptions")] options: JsValue,
     ) -> Result<FeedReader, Error> {
         let (config, js) = parse(url, &options)?;
-        let controller = AbortController::new()
-            .map_err(|e| with_cause(feed_error("bad-options", "no AbortController", 0), e))?;
+        let controller =
+            AbortController::new().map_err(|e| with_cause(feed_error("bad-options", "no AbortController", 0), e))?;
         let mut on_abort = None;
         if let Some(signal) = &js.signal {
             if signal.aborted() {
@@ -85,8 +115,7 @@ impl FeedReader {
                 let c = controller.clone();
                 let s = signal.clone();
                 let closure = Closure::<dyn FnMut()>::new(move || c.abort_with_reason(&s.reason()));
-                let _ = signal
-                    .add_event_listener_with_callback("abort", closure.as_ref().unchecked_ref());
+                let _ = signal.add_event_listener_with_callback("abort", closure.as_ref().unchecked_ref());
                 on_abort = Some(closure);
             }
         }
@@ -95,9 +124,7 @@ impl FeedReader {
             if signal.aborted() {
                 let _ = resolve.call0(&JsValue::UNDEFINED);
             } else {
-                let on_abort: js_sys::Function = resolve
-                    .bind1(&JsValue::NULL, &JsValue::UNDEFINED)
-                    .unchecked_into();
+                let on_abort: js_sys::Function = resolve.bind1(&JsValue::NULL, &JsValue::UNDEFINED).unchecked_into();
                 let _ = signal.add_event_listener_with_callback("abort", &on_abort);
             }
         });
@@ -115,9 +142,7 @@ impl FeedReader {
             failed: None,
             deferred: None,
         };
-        Ok(FeedReader {
-            inner: Rc::new(RefCell::new(inner)),
-        })
+        Ok(FeedReader { inner: Rc::new(RefCell::new(inner)) })
     }
 
     /// The next committable batch, or `undefined` once caught up or closed.
@@ -131,12 +156,7 @@ impl FeedReader {
                     return Err(e.clone());
                 }
                 if me.busy {
-                    return Err(feed_error(
-                        "bad-options",
-                        "next() called while a previous call is pending",
-                        0,
-                    )
-                    .into());
+                    return Err(feed_error("bad-options", "next() called while a previous call is pending", 0).into());
                 }
                 me.busy = true;
             }
@@ -165,32 +185,35 @@ impl FeedReader {
 }
 
 impl Inner {
-    fn release(&mut self) {
+    fn drop_body(&mut self) {
         if let Some(reader) = self.reader.take() {
             cancel(reader);
-        }
-        if let (Some(signal), Some(closure)) = (&self.js.signal, self.on_abort.take()) {
-            let _ = signal
-                .remove_event_listener_with_callback("abort", closure.as_ref().unchecked_ref());
         }
         self.chunk = Vec::new();
         self.chunk_pos = 0;
     }
 
-    fn aborted_error(&self) -> JsValue {
+    fn release(&mut self) {
+        self.drop_body();
+        if let (Some(signal), Some(closure)) = (&self.js.signal, self.on_abort.take()) {
+            let _ = signal.remove_event_listener_with_callback("abort", closure.as_ref().unchecked_ref());
+        }
+    }
+
+    fn aborted_fault(&self) -> Fault {
         let reason = self.controller.signal().reason();
         let page = self.session.page();
-        with_cause(feed_error("aborted", "the feed was aborted", page), reason).into()
+        Fault::new(with_cause(feed_error("aborted", "the feed was aborted", page), reason), Failure::Aborted)
     }
 
     /// Decides what to do next without awaiting.
-    fn step(&mut self) -> Result<Step, JsValue> {
+    fn step(&mut self) -> Result<Step, Fault> {
         loop {
             if self.closed {
                 return Ok(Step::Done);
             }
             if self.controller.signal().aborted() {
-                return Err(self.aborted_error());
+                return Err(self.aborted_fault());
             }
             let page = self.session.page();
             if let Some(batch) = self.session.poll_batch() {
@@ -200,7 +223,7 @@ impl Inner {
                 let end = (self.chunk_pos + BATCH_BYTES).min(self.chunk.len());
                 let r = self.session.handle_chunk(&self.chunk[self.chunk_pos..end]);
                 self.chunk_pos = end;
-                r.map_err(|e| JsValue::from(protocol_error(&e, page)))?;
+                r.map_err(|e| Fault::protocol(&e, page))?;
                 continue;
             }
             if let Some(reader) = &self.reader {
@@ -209,73 +232,114 @@ impl Inner {
             if self.session.is_caught_up() {
                 return Ok(Step::Done);
             }
-            return match self.session.poll_request() {
-                Some(url) => Ok(Step::Fetch(url)),
-                None => Err(feed_error("closed", "the feed cannot continue", page).into()),
-            };
+            if let Some(url) = self.session.poll_request(now_ms()) {
+                return Ok(Step::Fetch(url));
+            }
+            if let Some(at) = self.session.poll_timeout() {
+                return Ok(Step::Sleep(at));
+            }
+            return Err(Fault::new(feed_error("closed", "the feed cannot continue", page), Failure::Protocol));
+        }
+    }
+
+    /// Tells the caller's `onRetry` about a retry. Its own errors are not ours to handle, but must not stop the feed.
+    fn report_retry(&self, error: &JsValue, delay_ms: u64) {
+        if let Some(f) = &self.js.on_retry {
+            let info = Object::new();
+            let _ = Reflect::set(&info, &"error".into(), error);
+            let _ = Reflect::set(&info, &"attempt".into(), &JsValue::from(self.session.attempts()));
+            let _ = Reflect::set(&info, &"delayMs".into(), &JsValue::from_f64(delay_ms as f64));
+            let _ = f.call1(&JsValue::NULL, &info);
         }
     }
 }
 
-/// Waits for `promise`, or resolves to `undefined` when the reader is aborted or closed first.
-async fn race(inner: &Rc<RefCell<Inner>>, promise: Promise) -> Result<JsValue, JsValue> {
+/// Waits for `promise`; resolves to `undefined` when the reader is aborted first, or to [`TIMER_FIRED`] when
+/// `timeout_ms` (if any) passes first.
+async fn race(inner: &Rc<RefCell<Inner>>, promise: Promise, timeout_ms: Option<f64>) -> Result<JsValue, JsValue> {
     let aborted = inner.borrow().aborted.clone();
-    JsFuture::from(Promise::race(&Array::of2(&promise, &aborted))).await
+    let racers = Array::of2(&promise, &aborted);
+    let mut timer = JsValue::UNDEFINED;
+    if let Some(ms) = timeout_ms {
+        racers.push(&Promise::new(&mut |resolve, _| {
+            let fire: js_sys::Function = resolve.bind1(&JsValue::NULL, &TIMER_FIRED.into()).unchecked_into();
+            timer = set_timeout(&fire, ms);
+        }));
+    }
+    let result = JsFuture::from(Promise::race(&racers)).await;
+    if timeout_ms.is_some() {
+        clear_timeout(&timer);
+    }
+    result
 }
 
-/// Drives the session until a batch is ready or the feed ends. On an error, events that were already released (with
-/// the checkpoints that cover them) are handed out first; the error comes with the next call.
+/// Drives the session until a batch is ready or the feed ends. Retryable faults are retried as the policy says; on a
+/// final one, events already released (with the checkpoints that cover them) are handed out first and the error
+/// comes with the next call.
 async fn next_batch(inner: &Rc<RefCell<Inner>>) -> Result<JsValue, JsValue> {
     if let Some(e) = inner.borrow_mut().deferred.take() {
         return Err(e);
     }
-    let result = async {
-        loop {
-            let step = inner.borrow_mut().step()?;
-            match step {
-                Step::Batch(batch, page) => return Ok(batch_to_js(&batch, page).into()),
-                Step::Done => return Ok(JsValue::UNDEFINED),
-                Step::Read(reader) => read_chunk(inner, reader).await?,
-                Step::Fetch(url) => start_page(inner, url).await?,
+    loop {
+        let step = inner.borrow_mut().step();
+        let result = match step {
+            Ok(Step::Batch(batch, page)) => return Ok(batch_to_js(&batch, page).into()),
+            Ok(Step::Done) => return Ok(JsValue::UNDEFINED),
+            Ok(Step::Read(reader)) => read_chunk(inner, reader).await,
+            Ok(Step::Fetch(url)) => start_page(inner, url).await,
+            Ok(Step::Sleep(at)) => {
+                let ms = at.saturating_sub(now_ms()) as f64;
+                let _ = race(inner, Promise::new(&mut |_, _| {}), Some(ms)).await;
+                Ok(())
+            }
+            Err(fault) => Err(fault),
+        };
+        let Err(fault) = result else { continue };
+        let mut me = inner.borrow_mut();
+        me.drop_body();
+        if fault.failure != Failure::Aborted {
+            let now = now_ms();
+            if let Decision::RetryAt(at) = me.session.handle_failure(now, fault.failure, fault.retry_after_ms) {
+                me.report_retry(&fault.error, at.saturating_sub(now));
+                continue;
             }
         }
-    }
-    .await;
-    match result {
-        Err(e) => {
-            let mut me = inner.borrow_mut();
-            let page = me.session.page();
-            match me.session.flush() {
-                Some(batch) => {
-                    me.deferred = Some(e);
-                    Ok(batch_to_js(&batch, page).into())
-                }
-                None => Err(e),
+        let page = me.session.page();
+        return match me.session.flush() {
+            Some(batch) => {
+                me.deferred = Some(fault.error);
+                Ok(batch_to_js(&batch, page).into())
             }
-        }
-        ok => ok,
+            None => Err(fault.error),
+        };
     }
 }
 
 /// Reads one chunk into `inner.chunk`, or ends the page.
-async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: BodyReader) -> Result<(), JsValue> {
-    let read = race(inner, reader.read()).await;
+async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: BodyReader) -> Result<(), Fault> {
+    let idle = inner.borrow().js.idle_timeout_ms;
+    let read = race(inner, reader.read(), (idle > 0).then_some(f64::from(idle))).await;
     let mut me = inner.borrow_mut();
     let page = me.session.page();
     if me.closed {
         return Ok(());
     }
     if me.controller.signal().aborted() {
-        return Err(me.aborted_error());
+        return Err(me.aborted_fault());
     }
+    let at = me.session.body_position();
     match read {
+        Ok(v) if v.as_string().as_deref() == Some(TIMER_FIRED) => {
+            let msg = format!("the body brought no bytes for {idle} ms, after {at} bytes");
+            let e = feed_error("stalled-body", &msg, page);
+            set(&e, "offset", &JsValue::from_f64(at as f64));
+            Err(Fault::new(e, Failure::Stalled))
+        }
         Ok(result) => {
             let result: ReadResult = result.unchecked_into();
             if result.done() {
                 me.reader = None;
-                me.session
-                    .handle_eof()
-                    .map_err(|e| JsValue::from(protocol_error(&e, page)))
+                me.session.handle_eof().map_err(|e| Fault::protocol(&e, page))
             } else {
                 if let Some(bytes) = result.value() {
                     me.chunk = bytes.to_vec();
@@ -286,100 +350,99 @@ async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: BodyReader) -> Result<()
         }
         Err(cause) => {
             me.reader = None;
-            if me.controller.signal().aborted() {
-                return Err(me.aborted_error());
-            }
-            let at = me.session.body_position();
-            let msg =
-                format!("the connection ended before the body was complete, after {at} bytes");
+            let msg = format!("the connection ended before the body was complete, after {at} bytes");
             let e = feed_error("truncated-body", &msg, page);
-            crate::error::set(&e, "offset", &JsValue::from_f64(at as f64));
-            Err(with_cause(e, cause).into())
+            set(&e, "offset", &JsValue::from_f64(at as f64));
+            Err(Fault::new(with_cause(e, cause), Failure::Truncated))
         }
     }
 }
 
-/// Sends the request for the next page and checks its status.
-async fn start_page(inner: &Rc<RefCell<Inner>>, url: String) -> Result<(), JsValue> {
-    let (hook, custom_fetch, signal, page) = {
+/// Calls the caller's request-headers hook with `{ refresh }`; its own errors pass through untouched.
+async fn request_headers(inner: &Rc<RefCell<Inner>>, refresh: bool) -> Result<JsValue, Fault> {
+    let Some(hook) = inner.borrow().js.request_headers.clone() else { return Ok(JsValue::UNDEFINED) };
+    let arg = Object::new();
+    let _ = Reflect::set(&arg, &"refresh".into(), &JsValue::from_bool(refresh));
+    let own = |e: JsValue| Fault::new(e, Failure::Protocol);
+    let headers = hook.call1(&JsValue::NULL, &arg).map_err(own)?;
+    race(inner, Promise::resolve(&headers), None).await.map_err(own)
+}
+
+/// Sends the request for the next page and checks its status. On a 401 the headers hook is asked once more, with
+/// `refresh: true`, so it can renew a token.
+async fn start_page(inner: &Rc<RefCell<Inner>>, url: String) -> Result<(), Fault> {
+    let (custom_fetch, signal, page) = {
         let me = inner.borrow();
-        (
-            me.js.request_headers.clone(),
-            me.js.fetch.clone(),
-            me.controller.signal(),
-            me.session.page(),
-        )
+        (me.js.fetch.clone(), me.controller.signal(), me.session.page())
     };
-    let init = RequestInit::new();
-    init.set_method("GET");
-    init.set_signal(Some(&signal));
-    if let Some(hook) = hook {
-        // The caller's own error is passed through untouched: it is theirs, not a feed error.
-        let headers = hook.call0(&JsValue::NULL)?;
-        let headers = race(inner, Promise::resolve(&headers)).await?;
+    let mut refresh = false;
+    loop {
+        let init = RequestInit::new();
+        init.set_method("GET");
+        init.set_signal(Some(&signal));
+        let headers = request_headers(inner, refresh).await?;
         if !headers.is_undefined() && !headers.is_null() {
             init.set_headers(&headers);
         }
-    }
-    let request = Request::new_with_str_and_init(&url, &init).map_err(|e| {
-        with_cause(
-            feed_error("bad-options", "the feed URL is not a valid URL", page),
-            e,
-        )
-    })?;
-    let promise = match custom_fetch {
-        Some(f) => Promise::resolve(&f.call1(&JsValue::NULL, &request)?),
-        None => global_fetch(&request),
-    };
-    let response = race(inner, promise).await;
-    let failed_status = {
-        let mut me = inner.borrow_mut();
-        if me.closed {
-            return Ok(());
-        }
-        if me.controller.signal().aborted() {
-            return Err(me.aborted_error());
-        }
-        let response: Response = match response {
-            Ok(r) => r.unchecked_into(),
-            Err(cause) => {
-                let e = feed_error(
-                    "network",
-                    "the request failed before a response arrived",
-                    page,
-                );
-                return Err(with_cause(e, cause).into());
+        let request = Request::new_with_str_and_init(&url, &init).map_err(|e| {
+            Fault::new(
+                with_cause(feed_error("bad-options", "the feed URL is not a valid URL", page), e),
+                Failure::Protocol,
+            )
+        })?;
+        let promise = match &custom_fetch {
+            Some(f) => f.call1(&JsValue::NULL, &request).map(|p| Promise::resolve(&p)),
+            None => Ok(global_fetch(&request)),
+        };
+        let response = match promise {
+            Ok(p) => race(inner, p, None).await,
+            Err(e) => Err(e),
+        };
+        let failed_status = {
+            let mut me = inner.borrow_mut();
+            if me.closed {
+                return Ok(());
+            }
+            if me.controller.signal().aborted() {
+                return Err(me.aborted_fault());
+            }
+            let response: Response = match response {
+                Ok(r) => r.unchecked_into(),
+                Err(cause) => {
+                    let e = feed_error("network", "the request failed before a response arrived", page);
+                    return Err(Fault::new(with_cause(e, cause), Failure::Network));
+                }
+            };
+            let status = response.status();
+            if me.session.handle_status(status).is_err() {
+                Some((response, status))
+            } else {
+                match response.body() {
+                    Some(body) => me.reader = Some(body.unchecked_into::<BodyStream>().get_reader()),
+                    None => me.session.handle_eof().map_err(|e| Fault::protocol(&e, page))?,
+                }
+                None
             }
         };
-        let status = response.status();
-        if me.session.handle_status(status).is_err() {
-            Some((response, status))
-        } else {
-            match response.body() {
-                Some(body) => me.reader = Some(body.unchecked_into::<BodyStream>().get_reader()),
-                None => me
-                    .session
-                    .handle_eof()
-                    .map_err(|e| JsValue::from(protocol_error(&e, page)))?,
-            }
-            None
+        let Some((response, status)) = failed_status else { return Ok(()) };
+        if status == 401 && !refresh && inner.borrow().js.request_headers.is_some() {
+            refresh = true;
+            cancel_body(&response);
+            inner.borrow_mut().session.handle_retry_same_page();
+            continue;
         }
-    };
-    if let Some((response, status)) = failed_status {
         return Err(status_error(response, status, page).await);
     }
-    Ok(())
 }
 
 /// A non-2xx answer: the status, its text and the start of the body (bounded), then the body is cancelled.
-async fn status_error(response: Response, status: u16, page: u32) -> JsValue {
+async fn status_error(response: Response, status: u16, page: u32) -> Fault {
+    let retry_after = response.headers().get("retry-after").ok().flatten().and_then(|v| parse_retry_after(&v));
     let mut snippet = Vec::new();
     if let Some(body) = response.body() {
         let reader = body.unchecked_into::<BodyStream>().get_reader();
         while snippet.len() < SNIPPET_BYTES {
-            let Ok(result) = JsFuture::from(reader.read()).await else {
-                break;
-            };
+            let Ok(result) = JsFuture::from(reader.read()).await else { break };
             let result: ReadResult = result.unchecked_into();
             match result.value() {
                 Some(bytes) if !result.done() => snippet.extend_from_slice(&bytes.to_vec()),
@@ -396,9 +459,15 @@ async fn status_error(response: Response, status: u16, page: u32) -> JsValue {
         msg.push_str(&text);
     }
     let e = feed_error("http-status", msg.trim(), page);
-    crate::error::set(&e, "status", &JsValue::from(status));
-    crate::error::set(&e, "bodySnippet", &JsValue::from_str(&text));
-    e.into()
+    set(&e, "status", &JsValue::from(status));
+    set(&e, "bodySnippet", &JsValue::from_str(&text));
+    Fault { error: e.into(), failure: Failure::Status(status), retry_after_ms: retry_after }
+}
+
+fn cancel_body(response: &Response) {
+    if let Some(body) = response.body() {
+        cancel(body.unchecked_into::<BodyStream>().get_reader());
+    }
 }
 
 /// Cancels a body reader in the background. The promise rejects when the stream already errored, which needs no
@@ -419,11 +488,7 @@ fn batch_to_js(batch: &Batch, page: u32) -> Object {
         checkpoints.set(i as u32, cp.into());
     }
     let _ = Reflect::set(&obj, &"text".into(), &JsValue::from_str(&batch.text));
-    let _ = Reflect::set(
-        &obj,
-        &"meta".into(),
-        &Uint32Array::from(batch.meta.as_slice()),
-    );
+    let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(batch.meta.as_slice()));
     let _ = Reflect::set(&obj, &"checkpoints".into(), &checkpoints);
     let _ = Reflect::set(&obj, &"page".into(), &JsValue::from(page));
     let _ = Reflect::set(&obj, &"ascii".into(), &JsValue::from_bool(batch.ascii));

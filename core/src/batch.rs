@@ -71,9 +71,7 @@ fn utf16_len(s: &str) -> u32 {
     if s.is_ascii() {
         return s.len() as u32;
     }
-    s.bytes()
-        .map(|b| u32::from((b & 0xC0) != 0x80) + u32::from(b >= 0xF0))
-        .sum()
+    s.bytes().map(|b| u32::from((b & 0xC0) != 0x80) + u32::from(b >= 0xF0)).sum()
 }
 
 fn sat(v: u64) -> u32 {
@@ -94,12 +92,7 @@ impl BatchBuilder {
     /// A builder for `partitions` partitions.
     pub fn new(partitions: u32) -> Self {
         let mut b = BatchBuilder {
-            held: (0..partitions)
-                .map(|_| Held {
-                    ascii: true,
-                    ..Held::default()
-                })
-                .collect(),
+            held: (0..partitions).map(|_| Held { ascii: true, ..Held::default() }).collect(),
             out: Batch::default(),
             out_utf16: 0,
             held_bytes: 0,
@@ -118,14 +111,7 @@ impl BatchBuilder {
     }
 
     /// Holds one event until a checkpoint of its partition. `headers` and `data` are the raw JSON values.
-    pub fn handle_event(
-        &mut self,
-        partition: u32,
-        line: u64,
-        offset: u64,
-        headers: Option<&str>,
-        data: &str,
-    ) {
+    pub fn handle_event(&mut self, partition: u32, line: u64, offset: u64, headers: Option<&str>, data: &str) {
         let Some(h) = self.held.get_mut(partition as usize) else {
             return;
         };
@@ -148,8 +134,7 @@ impl BatchBuilder {
                 break;
             }
         }
-        h.text
-            .push_str(core::str::from_utf8(&digits[k..]).unwrap_or("0"));
+        h.text.push_str(core::str::from_utf8(&digits[k..]).unwrap_or("0"));
         if let Some(headers) = headers {
             h.text.push_str(",\"headers\":");
             h.text.push_str(headers);
@@ -179,13 +164,7 @@ impl BatchBuilder {
             }
             self.out.text.push_str(&h.text);
             for [start, end, line, offset] in h.events.drain(..) {
-                self.out.meta.extend_from_slice(&[
-                    base + start,
-                    base + end,
-                    partition,
-                    line,
-                    offset,
-                ]);
+                self.out.meta.extend_from_slice(&[base + start, base + end, partition, line, offset]);
             }
             self.out_utf16 = base + h.utf16;
             self.out.ascii &= h.ascii;
@@ -199,9 +178,7 @@ impl BatchBuilder {
 
     /// Events of `partition` waiting for a checkpoint.
     pub fn held_events(&self, partition: u32) -> usize {
-        self.held
-            .get(partition as usize)
-            .map_or(0, |h| h.events.len())
+        self.held.get(partition as usize).map_or(0, |h| h.events.len())
     }
 
     /// Bytes of event text released and not yet taken.
@@ -260,19 +237,10 @@ mod tests {
         assert_eq!(b.take(), None);
         b.handle_checkpoint(0, "c0".into());
         let batch = b.take().unwrap();
-        assert_eq!(
-            batch.text,
-            "[{\"partition\":0,\"data\":\"\u{1F600}\"},{\"partition\":0,\"data\":2}]"
-        );
+        assert_eq!(batch.text, "[{\"partition\":0,\"data\":\"\u{1F600}\"},{\"partition\":0,\"data\":2}]");
         assert_eq!(batch.meta, vec![1, 28, 0, 1, 0, 29, 53, 0, 3, 60]);
         assert!(!batch.ascii);
-        assert_eq!(
-            batch.checkpoints,
-            vec![Checkpoint {
-                partition: 0,
-                cursor: "c0".into()
-            }]
-        );
+        assert_eq!(batch.checkpoints, vec![Checkpoint { partition: 0, cursor: "c0".into() }]);
         assert_eq!(b.drop_held(), 1);
         assert_eq!(b.take(), None);
     }

@@ -21,24 +21,16 @@ pub struct CursorSet {
 impl CursorSet {
     /// `n` partitions, all starting at [`FIRST`].
     pub fn first(n: u32) -> Self {
-        CursorSet {
-            cursors: (0..n).map(|_| String::from(FIRST)).collect(),
-        }
+        CursorSet { cursors: (0..n).map(|_| String::from(FIRST)).collect() }
     }
 
     /// From one cursor per partition. Errors when empty or when a cursor is `""` (servers ignore `cursorN=`).
     pub fn new(cursors: Vec<String>) -> Result<Self, ProtocolError> {
         if cursors.is_empty() || cursors.len() > u32::MAX as usize {
-            return Err(ProtocolError::new(
-                ErrorKind::BadOptions,
-                "partition count must be at least 1",
-            ));
+            return Err(ProtocolError::new(ErrorKind::BadOptions, "partition count must be at least 1"));
         }
         if let Some(p) = cursors.iter().position(String::is_empty) {
-            return Err(
-                ProtocolError::new(ErrorKind::BadOptions, "a start cursor is empty")
-                    .in_partition(p as u32),
-            );
+            return Err(ProtocolError::new(ErrorKind::BadOptions, "a start cursor is empty").in_partition(p as u32));
         }
         Ok(CursorSet { cursors })
     }

@@ -65,13 +65,7 @@ pub struct ProtocolError {
 impl ProtocolError {
     /// An error not yet tied to a place; [`ProtocolError::at`] adds one.
     pub const fn new(kind: ErrorKind, detail: &'static str) -> Self {
-        ProtocolError {
-            kind,
-            detail,
-            line: 0,
-            offset: 0,
-            partition: None,
-        }
+        ProtocolError { kind, detail, line: 0, offset: 0, partition: None }
     }
 
     /// The same error, located at `line` / `offset`.

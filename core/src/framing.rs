@@ -74,12 +74,7 @@ impl LineDecoder {
 
     /// A decoder that rejects lines longer than `max_line` bytes (the newline not counted).
     pub fn with_max_line(max_line: usize) -> Self {
-        LineDecoder {
-            partial: Vec::new(),
-            max_line: max_line.max(1),
-            lines: 0,
-            offset: 0,
-        }
+        LineDecoder { partial: Vec::new(), max_line: max_line.max(1), lines: 0, offset: 0 }
     }
 
     /// Forgets everything: the next byte is the start of a new body.
@@ -95,11 +90,8 @@ impl LineDecoder {
     }
 
     fn too_long(&self) -> ProtocolError {
-        ProtocolError::new(
-            ErrorKind::LineTooLong,
-            "line is longer than the maximum line length",
-        )
-        .at(self.lines + 1, self.offset)
+        ProtocolError::new(ErrorKind::LineTooLong, "line is longer than the maximum line length")
+            .at(self.lines + 1, self.offset)
     }
 
     /// Feeds one chunk; calls `on_line` for each complete non-blank line, in order. Stops at the first error, from
@@ -160,21 +152,14 @@ impl LineDecoder {
         if bytes.is_empty() {
             return Ok(());
         }
-        on_line(Line {
-            bytes,
-            number: self.lines,
-            offset,
-        })
+        on_line(Line { bytes, number: self.lines, offset })
     }
 
     /// Ends the body. A leftover partial line (anything but whitespace after the last `\n`) is an error.
     pub fn finish(&mut self) -> Result<(), ProtocolError> {
         let leftover = !trim(&self.partial).is_empty();
-        let err = ProtocolError::new(
-            ErrorKind::TruncatedBody,
-            "body ended inside a line (no final newline)",
-        )
-        .at(self.lines + 1, self.offset);
+        let err = ProtocolError::new(ErrorKind::TruncatedBody, "body ended inside a line (no final newline)")
+            .at(self.lines + 1, self.offset);
         self.partial.clear();
         if leftover {
             Err(err)

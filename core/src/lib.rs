@@ -11,7 +11,7 @@
 //! ```
 //! use feedpump_core::{CursorSet, Session, SessionConfig};
 //! let mut session = Session::new(SessionConfig::new("http://127.0.0.1:8400/feed/v1", CursorSet::first(2)));
-//! let url = session.poll_request().unwrap();
+//! let url = session.poll_request(0).unwrap();
 //! assert!(url.ends_with("?n=2&cursor0=_first&cursor1=_first"));
 //! session.handle_status(200).unwrap();
 //! session.handle_chunk(b"{\"partition\": 1, \"data\": \"e1\"}\n{\"cursor\": \"c1\", \"partition\": 1}\n").unwrap();
@@ -36,4 +36,5 @@ pub mod session;
 pub use batch::{Batch, Checkpoint};
 pub use cursor::CursorSet;
 pub use error::{ErrorKind, ProtocolError};
+pub use retry::{Decision, Failure, RetryPolicy};
 pub use session::{Session, SessionConfig};

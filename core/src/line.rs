@@ -208,24 +208,12 @@ impl<'a> Scanner<'a> {
 
 /// Parses a JSON number that must be a non-negative integer below `n`.
 fn partition_number(raw: &[u8], n: u32) -> Result<u32, ProtocolError> {
-    if raw.is_empty()
-        || raw.len() > 10
-        || !raw.iter().all(u8::is_ascii_digit)
-        || (raw.len() > 1 && raw[0] == b'0')
-    {
-        return Err(err(
-            ErrorKind::BadPartition,
-            "partition is not a non-negative integer",
-        ));
+    if raw.is_empty() || raw.len() > 10 || !raw.iter().all(u8::is_ascii_digit) || (raw.len() > 1 && raw[0] == b'0') {
+        return Err(err(ErrorKind::BadPartition, "partition is not a non-negative integer"));
     }
-    let value = raw
-        .iter()
-        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+    let value = raw.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
     if value >= u64::from(n) {
-        return Err(err(
-            ErrorKind::BadPartition,
-            "partition is not below the partition count n",
-        ));
+        return Err(err(ErrorKind::BadPartition, "partition is not below the partition count n"));
     }
     Ok(value as u32)
 }
@@ -234,16 +222,13 @@ fn hex4(s: &[u8]) -> Option<u32> {
     if s.len() < 4 {
         return None;
     }
-    s[..4]
-        .iter()
-        .try_fold(0u32, |acc, &b| Some(acc * 16 + (b as char).to_digit(16)?))
+    s[..4].iter().try_fold(0u32, |acc, &b| Some(acc * 16 + (b as char).to_digit(16)?))
 }
 
 /// Unescapes the contents of a JSON string (without its quotes). Errors on a bad escape or a lone surrogate.
 pub fn unescape(raw: &[u8]) -> Result<String, ProtocolError> {
     let bad_cursor = || err(ErrorKind::BadCursor, "cursor is not a valid JSON string");
-    let text = core::str::from_utf8(raw)
-        .map_err(|_| err(ErrorKind::InvalidUtf8, "cursor is not valid UTF-8"))?;
+    let text = core::str::from_utf8(raw).map_err(|_| err(ErrorKind::InvalidUtf8, "cursor is not valid UTF-8"))?;
     if !raw.contains(&b'\\') {
         if raw.iter().any(|&b| b < 0x20) {
             return Err(bad_cursor());
@@ -333,10 +318,7 @@ pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
             if cursor.is_empty() {
                 return Err(err(ErrorKind::BadCursor, "cursor is empty").in_partition(p));
             }
-            Ok(LineKind::Checkpoint {
-                partition: p,
-                cursor,
-            })
+            Ok(LineKind::Checkpoint { partition: p, cursor })
         }
         (None, Some(data)) => {
             let p = partition(&env)?;
@@ -346,11 +328,7 @@ pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
                 Some(_) => return Err(bad("headers is not an object").in_partition(p)),
                 None => None,
             };
-            Ok(LineKind::Event {
-                partition: p,
-                data,
-                headers,
-            })
+            Ok(LineKind::Event { partition: p, data, headers })
         }
         (None, None) => Ok(LineKind::Ignored),
     }
@@ -367,97 +345,37 @@ mod tests {
     #[test]
     fn events_and_checkpoints_in_any_key_order() {
         let l = r#"{"partition":0,"data":{"a":[1,"}"]}}"#;
-        assert_eq!(
-            kind(l),
-            Ok(LineKind::Event {
-                partition: 0,
-                data: 22..35,
-                headers: None
-            })
-        );
+        assert_eq!(kind(l), Ok(LineKind::Event { partition: 0, data: 22..35, headers: None }));
         let l = r#"{"data": "e1", "headers": {"h": "v"}, "partition": 3}"#;
-        assert_eq!(
-            kind(l),
-            Ok(LineKind::Event {
-                partition: 3,
-                data: 9..13,
-                headers: Some(26..36)
-            })
-        );
+        assert_eq!(kind(l), Ok(LineKind::Event { partition: 3, data: 9..13, headers: Some(26..36) }));
         assert_eq!(
             kind(r#"{"cursor": "c\u00e6\/", "partition": 2}"#),
-            Ok(LineKind::Checkpoint {
-                partition: 2,
-                cursor: "cæ/".into()
-            })
+            Ok(LineKind::Checkpoint { partition: 2, cursor: "cæ/".into() })
         );
         assert_eq!(
             kind(r#"{"partition": 1, "cursor": null, "data": 5}"#),
-            Ok(LineKind::Event {
-                partition: 1,
-                data: 41..42,
-                headers: None
-            })
+            Ok(LineKind::Event { partition: 1, data: 41..42, headers: None })
         );
-        assert_eq!(
-            kind(r#"{"partition": 1, "other": [1,2]}"#),
-            Ok(LineKind::Ignored)
-        );
+        assert_eq!(kind(r#"{"partition": 1, "other": [1,2]}"#), Ok(LineKind::Ignored));
         assert_eq!(kind("{}"), Ok(LineKind::Ignored));
     }
 
     #[test]
     fn envelope_errors() {
         assert_eq!(kind("Internal server error"), Err(ErrorKind::BadLine));
-        assert_eq!(
-            kind(r#"{"partition":0,"data":1} x"#),
-            Err(ErrorKind::BadLine)
-        );
-        assert_eq!(
-            kind(r#"{"partition":0,"data":"x}"#),
-            Err(ErrorKind::BadLine)
-        );
-        assert_eq!(
-            kind(r#"{"partition":0,"partition":1,"data":1}"#),
-            Err(ErrorKind::BadLine)
-        );
+        assert_eq!(kind(r#"{"partition":0,"data":1} x"#), Err(ErrorKind::BadLine));
+        assert_eq!(kind(r#"{"partition":0,"data":"x}"#), Err(ErrorKind::BadLine));
+        assert_eq!(kind(r#"{"partition":0,"partition":1,"data":1}"#), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"data":1}"#), Err(ErrorKind::BadPartition));
-        assert_eq!(
-            kind(r#"{"partition":4,"data":1}"#),
-            Err(ErrorKind::BadPartition)
-        );
-        assert_eq!(
-            kind(r#"{"partition":-1,"data":1}"#),
-            Err(ErrorKind::BadPartition)
-        );
-        assert_eq!(
-            kind(r#"{"partition":1.0,"data":1}"#),
-            Err(ErrorKind::BadPartition)
-        );
-        assert_eq!(
-            kind(r#"{"partition":"1","data":1}"#),
-            Err(ErrorKind::BadPartition)
-        );
-        assert_eq!(
-            kind(r#"{"partition":1,"cursor":7}"#),
-            Err(ErrorKind::BadCursor)
-        );
-        assert_eq!(
-            kind(r#"{"partition":1,"cursor":""}"#),
-            Err(ErrorKind::BadCursor)
-        );
-        assert_eq!(
-            kind(r#"{"partition":1,"cursor":"a\ud800"}"#),
-            Err(ErrorKind::BadCursor)
-        );
-        assert_eq!(
-            kind(r#"{"partition":1,"cursor":"c","data":1}"#),
-            Err(ErrorKind::BadLine)
-        );
-        assert_eq!(
-            kind(r#"{"partition":1,"headers":[],"data":1}"#),
-            Err(ErrorKind::BadLine)
-        );
+        assert_eq!(kind(r#"{"partition":4,"data":1}"#), Err(ErrorKind::BadPartition));
+        assert_eq!(kind(r#"{"partition":-1,"data":1}"#), Err(ErrorKind::BadPartition));
+        assert_eq!(kind(r#"{"partition":1.0,"data":1}"#), Err(ErrorKind::BadPartition));
+        assert_eq!(kind(r#"{"partition":"1","data":1}"#), Err(ErrorKind::BadPartition));
+        assert_eq!(kind(r#"{"partition":1,"cursor":7}"#), Err(ErrorKind::BadCursor));
+        assert_eq!(kind(r#"{"partition":1,"cursor":""}"#), Err(ErrorKind::BadCursor));
+        assert_eq!(kind(r#"{"partition":1,"cursor":"a\ud800"}"#), Err(ErrorKind::BadCursor));
+        assert_eq!(kind(r#"{"partition":1,"cursor":"c","data":1}"#), Err(ErrorKind::BadLine));
+        assert_eq!(kind(r#"{"partition":1,"headers":[],"data":1}"#), Err(ErrorKind::BadLine));
     }
 
     #[test]

@@ -32,9 +32,7 @@ pub fn percent_encode(out: &mut String, s: &str) {
 
 fn reserved(name: &str) -> bool {
     matches!(name, "n" | "pagesizehint" | "headers")
-        || name
-            .strip_prefix("cursor")
-            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        || name.strip_prefix("cursor").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Builds the URL of a v1 page request reading every partition of `cursors`.
@@ -55,11 +53,7 @@ pub fn v1_url(base: &str, cursors: &CursorSet, opts: &V1Options) -> String {
     let mut url = String::with_capacity(base.len() + 32 * cursors.len() as usize);
     url.push_str(path);
     let mut sep = '?';
-    for pair in query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter(|p| !p.is_empty())
-    {
+    for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
         let name = pair.split('=').next().unwrap_or(pair);
         if !reserved(name) {
             url.push(sep);
@@ -95,11 +89,7 @@ mod tests {
     #[test]
     fn keeps_foreign_params_and_replaces_ours() {
         let c = CursorSet::new(vec!["x=y#%é".into()]).unwrap();
-        let u = v1_url(
-            "http://h/f?n=9&cursor0=old&a=1&cursorx=2#frag",
-            &c,
-            &V1Options::default(),
-        );
+        let u = v1_url("http://h/f?n=9&cursor0=old&a=1&cursorx=2#frag", &c, &V1Options::default());
         assert_eq!(u, "http://h/f?a=1&cursorx=2&n=1&cursor0=x%3Dy%23%25%C3%A9");
     }
 }

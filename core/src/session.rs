@@ -11,6 +11,7 @@ use crate::error::{ErrorKind, ProtocolError};
 use crate::framing::{Line, LineDecoder, DEFAULT_MAX_LINE};
 use crate::line::{classify_v1, LineKind};
 use crate::request::{v1_url, V1Options};
+use crate::retry::{Backoff, Decision, Failure, RetryPolicy};
 use alloc::string::String;
 
 /// Released event text that makes a batch worth handing out before the page ends (PERFORMANCE.md: 16–64 KiB chunks
@@ -28,6 +29,10 @@ pub struct SessionConfig {
     pub options: V1Options,
     /// Maximum line length in bytes.
     pub max_line: usize,
+    /// How failed pages are retried; `None` makes every failure final.
+    pub retry: Option<RetryPolicy>,
+    /// Seed of the retry jitter.
+    pub seed: u64,
 }
 
 impl SessionConfig {
@@ -38,6 +43,8 @@ impl SessionConfig {
             cursors,
             options: V1Options::default(),
             max_line: DEFAULT_MAX_LINE,
+            retry: Some(RetryPolicy::default()),
+            seed: 1,
         }
     }
 }
@@ -50,6 +57,8 @@ enum State {
     Requested,
     /// Reading the body.
     Streaming,
+    /// A page failed; the same page is requested again at `retry_at`.
+    Waiting,
     /// A page brought no events: nothing more to fetch.
     CaughtUp,
     /// An error ended the session.
@@ -74,7 +83,7 @@ pub struct PageStats {
 /// ```
 /// use feedpump_core::{cursor::CursorSet, session::{Session, SessionConfig}};
 /// let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/feed/v1", CursorSet::first(1)));
-/// let url = s.poll_request().unwrap();
+/// let url = s.poll_request(0).unwrap();
 /// assert_eq!(url, "http://127.0.0.1:1/feed/v1?n=1&cursor0=_first");
 /// s.handle_status(200).unwrap();
 /// s.handle_chunk(b"{\"partition\":0,\"data\":{\"a\":1}}\n{\"partition\":0,\"cur").unwrap();
@@ -83,7 +92,7 @@ pub struct PageStats {
 /// let batch = s.poll_batch().unwrap();
 /// assert_eq!(batch.text, r#"[{"partition":0,"data":{"a":1}}]"#);
 /// assert_eq!(s.cursors().cursor(0), Some("7"));
-/// assert_eq!(s.poll_request().unwrap(), "http://127.0.0.1:1/feed/v1?n=1&cursor0=7");
+/// assert_eq!(s.poll_request(0).unwrap(), "http://127.0.0.1:1/feed/v1?n=1&cursor0=7");
 /// ```
 #[derive(Debug)]
 pub struct Session {
@@ -97,6 +106,10 @@ pub struct Session {
     /// Pages requested so far; the current page's number (1-based).
     page: u32,
     stats: PageStats,
+    /// `None` when retries are off.
+    backoff: Option<Backoff>,
+    /// When to retry, while `Waiting`.
+    retry_at: u64,
 }
 
 impl Session {
@@ -112,6 +125,8 @@ impl Session {
             state: State::Ready,
             page: 0,
             stats: PageStats::default(),
+            backoff: config.retry.map(|p| Backoff::new(p, config.seed)),
+            retry_at: 0,
         }
     }
 
@@ -140,10 +155,16 @@ impl Session {
         self.state == State::CaughtUp && self.builder.released_bytes() == 0
     }
 
-    /// The URL of the next page to GET, once per page; `None` while a page is in flight, after catching up, after an
-    /// error, or while released batches wait to be taken.
-    pub fn poll_request(&mut self) -> Option<String> {
-        if self.state != State::Ready || self.builder.released_bytes() > 0 {
+    /// The URL of the next page to GET at `now_ms`, once per page; `None` while a page is in flight, while waiting
+    /// to retry (see [`Session::poll_timeout`]), after catching up, after a final error, or while released batches
+    /// wait to be taken.
+    pub fn poll_request(&mut self, now_ms: u64) -> Option<String> {
+        let ready = match self.state {
+            State::Ready => true,
+            State::Waiting => now_ms >= self.retry_at,
+            _ => false,
+        };
+        if !ready || self.builder.released_bytes() > 0 {
             return None;
         }
         self.state = State::Requested;
@@ -163,19 +184,13 @@ impl Session {
     /// session with [`ErrorKind::HttpStatus`].
     pub fn handle_status(&mut self, status: u16) -> Result<(), ProtocolError> {
         if self.state != State::Requested {
-            return Err(self.fail(ProtocolError::new(
-                ErrorKind::BadOptions,
-                "status received with no request",
-            )));
+            return Err(self.fail(ProtocolError::new(ErrorKind::BadOptions, "status received with no request")));
         }
         if (200..300).contains(&status) {
             self.state = State::Streaming;
             Ok(())
         } else {
-            Err(self.fail(ProtocolError::new(
-                ErrorKind::HttpStatus,
-                "the server answered with a non-2xx status",
-            )))
+            Err(self.fail(ProtocolError::new(ErrorKind::HttpStatus, "the server answered with a non-2xx status")))
         }
     }
 
@@ -183,21 +198,11 @@ impl Session {
     /// between, to keep batches small.
     pub fn handle_chunk(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
         if self.state != State::Streaming {
-            return Err(self.fail(ProtocolError::new(
-                ErrorKind::BadOptions,
-                "body received outside a page",
-            )));
+            return Err(self.fail(ProtocolError::new(ErrorKind::BadOptions, "body received outside a page")));
         }
-        let Session {
-            decoder,
-            builder,
-            cursors,
-            stats,
-            ..
-        } = self;
+        let Session { decoder, builder, cursors, stats, .. } = self;
         let n = cursors.len();
-        let result =
-            decoder.handle_chunk(chunk, |line| handle_line(line, n, builder, cursors, stats));
+        let result = decoder.handle_chunk(chunk, |line| handle_line(line, n, builder, cursors, stats));
         result.map_err(|e| self.fail(e))
     }
 
@@ -205,10 +210,7 @@ impl Session {
     /// fetches them again from the last checkpoint).
     pub fn handle_eof(&mut self) -> Result<(), ProtocolError> {
         if self.state != State::Streaming {
-            return Err(self.fail(ProtocolError::new(
-                ErrorKind::BadOptions,
-                "end of body outside a page",
-            )));
+            return Err(self.fail(ProtocolError::new(ErrorKind::BadOptions, "end of body outside a page")));
         }
         self.decoder.finish().map_err(|e| self.fail(e))?;
         self.builder.drop_held();
@@ -222,6 +224,9 @@ impl Session {
         } else {
             self.state = State::Ready;
         }
+        if let Some(b) = &mut self.backoff {
+            b.handle_success();
+        }
         Ok(())
     }
 
@@ -229,6 +234,43 @@ impl Session {
     pub fn handle_transport_error(&mut self) {
         self.state = State::Failed;
         self.builder.drop_held();
+    }
+
+    /// A page failed at `now_ms`. Held events are dropped (the retry starts again from the last checkpoint, so
+    /// nothing is lost; only events after it can come twice, and they were never handed out). Returns whether and
+    /// when to retry; [`Session::poll_request`] then gives the same page's URL again from that time on.
+    pub fn handle_failure(&mut self, now_ms: u64, failure: Failure, retry_after_ms: Option<u64>) -> Decision {
+        self.builder.drop_held();
+        let decision = match &mut self.backoff {
+            Some(b) => b.handle_failure(now_ms, failure, retry_after_ms),
+            None => Decision::GiveUp,
+        };
+        match decision {
+            Decision::RetryAt(at) => {
+                self.state = State::Waiting;
+                self.retry_at = at;
+            }
+            Decision::GiveUp => self.state = State::Failed,
+        }
+        decision
+    }
+
+    /// The request of the current page is about to be sent again at once (e.g. after a 401 with refreshed
+    /// credentials): the session goes back to waiting for its status.
+    pub fn handle_retry_same_page(&mut self) {
+        if self.state == State::Failed {
+            self.state = State::Requested;
+        }
+    }
+
+    /// While waiting to retry: when [`Session::poll_request`] will give the next URL.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        (self.state == State::Waiting).then_some(self.retry_at)
+    }
+
+    /// Consecutive failed attempts of the current page.
+    pub fn attempts(&self) -> u32 {
+        self.backoff.as_ref().map_or(0, Backoff::attempts)
     }
 
     /// A batch, when at least [`BATCH_BYTES`] of events were released or the page has ended with anything released.
@@ -256,24 +298,10 @@ fn handle_line(
         ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
             .at(line.number, line.offset + e.valid_up_to() as u64)
     })?;
-    match classify_v1(line.bytes, n).map_err(|e| ProtocolError {
-        line: line.number,
-        offset: line.offset,
-        ..e
-    })? {
-        LineKind::Event {
-            partition,
-            data,
-            headers,
-        } => {
+    match classify_v1(line.bytes, n).map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })? {
+        LineKind::Event { partition, data, headers } => {
             stats.events += 1;
-            builder.handle_event(
-                partition,
-                line.number,
-                line.offset,
-                headers.map(|h| &text[h]),
-                &text[data],
-            );
+            builder.handle_event(partition, line.number, line.offset, headers.map(|h| &text[h]), &text[data]);
         }
         LineKind::Checkpoint { partition, cursor } => {
             stats.checkpoints += 1;

@@ -24,7 +24,7 @@ fn config(name: &str) -> SessionConfig {
 /// Runs one page through a session, fed at the given split points; returns a transcript of everything it produced.
 fn run(name: &str, body: &[u8], splits: &[usize]) -> String {
     let mut s = Session::new(config(name));
-    s.poll_request().expect("first request");
+    s.poll_request(0).expect("first request");
     s.handle_status(200).expect("status");
     let mut out = String::new();
     let drain = |s: &mut Session, out: &mut String, end: bool| {
@@ -33,12 +33,7 @@ fn run(name: &str, body: &[u8], splits: &[usize]) -> String {
             let units: Vec<u16> = b.text.encode_utf16().collect();
             for m in b.meta.chunks(META_STRIDE) {
                 let obj = String::from_utf16(&units[m[0] as usize..m[1] as usize]).unwrap();
-                writeln!(
-                    out,
-                    "  event p={} line={} offset={} {obj}",
-                    m[2], m[3], m[4]
-                )
-                .unwrap();
+                writeln!(out, "  event p={} line={} offset={} {obj}", m[2], m[3], m[4]).unwrap();
             }
             for c in &b.checkpoints {
                 writeln!(out, "  checkpoint {} {:?}", c.partition, c.cursor).unwrap();
@@ -49,16 +44,8 @@ fn run(name: &str, body: &[u8], splits: &[usize]) -> String {
     for &end in splits.iter().chain(std::iter::once(&body.len())) {
         if let Err(e) = s.handle_chunk(&body[start..end]) {
             drain(&mut s, &mut out, true);
-            writeln!(
-                out,
-                "error {} line={} offset={} partition={:?}: {}",
-                e.code(),
-                e.line,
-                e.offset,
-                e.partition,
-                e
-            )
-            .unwrap();
+            writeln!(out, "error {} line={} offset={} partition={:?}: {}", e.code(), e.line, e.offset, e.partition, e)
+                .unwrap();
             return out;
         }
         drain(&mut s, &mut out, false);
@@ -67,25 +54,13 @@ fn run(name: &str, body: &[u8], splits: &[usize]) -> String {
     match s.handle_eof() {
         Ok(()) => {
             drain(&mut s, &mut out, true);
-            let state = if s.is_caught_up() {
-                "caught-up"
-            } else {
-                "next-page"
-            };
+            let state = if s.is_caught_up() { "caught-up" } else { "next-page" };
             writeln!(out, "end {state} cursors={:?}", s.cursors().as_slice()).unwrap();
         }
         Err(e) => {
             drain(&mut s, &mut out, true);
-            writeln!(
-                out,
-                "error {} line={} offset={} partition={:?}: {}",
-                e.code(),
-                e.line,
-                e.offset,
-                e.partition,
-                e
-            )
-            .unwrap();
+            writeln!(out, "error {} line={} offset={} partition={:?}: {}", e.code(), e.line, e.offset, e.partition, e)
+                .unwrap();
         }
     }
     out
@@ -106,16 +81,12 @@ fn split_plans(len: usize) -> Vec<(String, Vec<usize>)> {
     let mut plans = vec![
         ("whole".to_string(), vec![]),
         ("bytes".to_string(), (1..len).collect()),
-        (
-            "2KiB".to_string(),
-            (1..).map(|k| k * 2048).take_while(|&k| k < len).collect(),
-        ),
+        ("2KiB".to_string(), (1..).map(|k| k * 2048).take_while(|&k| k < len).collect()),
     ];
     for seed in 1..=20u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut points: Vec<usize> = (0..(rng.next() % 12))
-            .map(|_| (rng.next() % (len.max(1) as u64)) as usize)
-            .collect();
+        let mut points: Vec<usize> =
+            (0..(rng.next() % 12)).map(|_| (rng.next() % (len.max(1) as u64)) as usize).collect();
         points.sort_unstable();
         points.dedup();
         plans.push((format!("seed{seed}"), points));
@@ -173,10 +144,7 @@ fn events_of(transcript: &str) -> Outcome {
             events.push((v["partition"].as_u64().unwrap(), v["data"].clone()));
         } else if let Some(rest) = line.strip_prefix("  checkpoint ") {
             let (p, c) = rest.split_once(' ').unwrap();
-            checkpoints.push((
-                p.parse().unwrap(),
-                serde_json::from_str::<String>(c).unwrap(),
-            ));
+            checkpoints.push((p.parse().unwrap(), serde_json::from_str::<String>(c).unwrap()));
         }
     }
     (events, checkpoints)
@@ -191,29 +159,17 @@ fn fixtures_give_the_same_result_however_split() {
         let reference = run(&name, &body, &[]);
         for (plan, splits) in split_plans(body.len()) {
             let got = run(&name, &body, &splits);
-            assert_eq!(
-                got, reference,
-                "{name}: split plan {plan} {splits:?} differs from whole"
-            );
+            assert_eq!(got, reference, "{name}: split plan {plan} {splits:?} differs from whole");
         }
         let golden = path.with_extension("expected");
         if bless {
             std::fs::write(&golden, &reference).unwrap();
         }
-        let expected = std::fs::read_to_string(&golden)
-            .unwrap_or_else(|_| panic!("{golden:?} missing (BLESS=1)"));
-        assert_eq!(
-            reference, expected,
-            "{name}: transcript differs from {golden:?}"
-        );
+        let expected = std::fs::read_to_string(&golden).unwrap_or_else(|_| panic!("{golden:?} missing (BLESS=1)"));
+        assert_eq!(reference, expected, "{name}: transcript differs from {golden:?}");
         if !reference.contains("\nerror ") && !reference.starts_with("error ") {
-            let (events, checkpoints) =
-                oracle(&body).unwrap_or_else(|| panic!("{name}: oracle cannot parse"));
-            assert_eq!(
-                events_of(&reference),
-                (events, checkpoints),
-                "{name}: differs from the serde_json oracle"
-            );
+            let (events, checkpoints) = oracle(&body).unwrap_or_else(|| panic!("{name}: oracle cannot parse"));
+            assert_eq!(events_of(&reference), (events, checkpoints), "{name}: differs from the serde_json oracle");
         }
     }
 }

@@ -24,10 +24,7 @@ fn get(v: &JsValue, key: &str) -> JsValue {
 }
 
 fn json(v: &JsValue) -> String {
-    JSON::stringify(v)
-        .expect("stringify")
-        .as_string()
-        .expect("string")
+    JSON::stringify(v).expect("stringify").as_string().expect("string")
 }
 
 /// A reader over scripted pages; returns it and the fetch log.
@@ -47,9 +44,7 @@ async fn run(r: &FeedReader) -> JsValue {
         match JsFuture::from(r.next()).await {
             Ok(b) if b.is_undefined() => break,
             Ok(b) => {
-                let parsed: Array = JSON::parse(&get(&b, "text").as_string().expect("text"))
-                    .expect("JSON")
-                    .into();
+                let parsed: Array = JSON::parse(&get(&b, "text").as_string().expect("text")).expect("JSON").into();
                 parsed.for_each(&mut |e, _, _| {
                     events.push(&e);
                 });
@@ -79,20 +74,14 @@ async fn pages_split_inside_utf8_are_followed_to_caught_up() {
         {"chunks": ["{\"partition\":1,\"data\":2}\r\n{\"partition\":1,\"data\":3}\n{\"cursor\": \"c1\", \"partition\": 1}\n"]},
         {"chunks": []}
     ]"#;
-    let (r, log) = reader(
-        pages,
-        r#"{"partitionCount": 2, "cursors": ["_first", "_first"], "pageSizeHint": 50}"#,
-    );
+    let (r, log) = reader(pages, r#"{"partitionCount": 2, "cursors": ["_first", "_first"], "pageSizeHint": 50}"#);
     let out = run(&r).await;
     assert_eq!(get(&out, "error"), JsValue::NULL, "{}", json(&out));
     assert_eq!(
         json(&get(&out, "events")),
         r#"[{"partition":0,"data":"æ😀"},{"partition":1,"data":2},{"partition":1,"data":3}]"#
     );
-    assert_eq!(
-        json(&get(&out, "checkpoints")),
-        r#"[{"partition":0,"cursor":"c0"},{"partition":1,"cursor":"c1"}]"#
-    );
+    assert_eq!(json(&get(&out, "checkpoints")), r#"[{"partition":0,"cursor":"c0"},{"partition":1,"cursor":"c1"}]"#);
     assert_eq!(
         json(&get(&log, "urls")),
         concat!(
@@ -106,13 +95,10 @@ async fn pages_split_inside_utf8_are_followed_to_caught_up() {
 #[wasm_bindgen_test]
 async fn a_cut_connection_is_truncated_body_after_the_released_events() {
     let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"data\":2}\n{\"parti"], "end": "cut"}]"#;
-    let (r, _) = reader(pages, r#"{"partitionCount": 1}"#);
+    let (r, _) = reader(pages, r#"{"partitionCount": 1, "retry": false}"#);
     let out = run(&r).await;
     assert_eq!(json(&get(&out, "events")), r#"[{"partition":0,"data":1}]"#);
-    assert_eq!(
-        json(&get(&out, "checkpoints")),
-        r#"[{"partition":0,"cursor":"a"}]"#
-    );
+    assert_eq!(json(&get(&out, "checkpoints")), r#"[{"partition":0,"cursor":"a"}]"#);
     let err = get(&out, "error");
     assert_eq!(get(&err, "code"), "truncated-body", "{}", json(&err));
     assert_eq!(get(&err, "name"), "FeedError");
@@ -125,47 +111,31 @@ async fn a_cut_connection_is_truncated_body_after_the_released_events() {
 #[wasm_bindgen_test]
 async fn a_partial_last_line_is_truncated_body_not_a_short_page() {
     let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"data\":2}"]}]"#;
-    let (r, _) = reader(pages, r#"{"partitionCount": 1}"#);
+    let (r, _) = reader(pages, r#"{"partitionCount": 1, "retry": false}"#);
     let out = run(&r).await;
     let err = get(&out, "error");
     assert_eq!(get(&err, "code"), "truncated-body", "{}", json(&err));
     assert_eq!(get(&err, "line").as_f64(), Some(3.0));
-    assert_eq!(
-        json(&get(&out, "checkpoints")),
-        r#"[{"partition":0,"cursor":"a"}]"#
-    );
+    assert_eq!(json(&get(&out, "checkpoints")), r#"[{"partition":0,"cursor":"a"}]"#);
 }
 
 #[wasm_bindgen_test]
 async fn non_2xx_is_http_status_with_a_bounded_snippet() {
     let long = "x".repeat(3000);
-    let pages = format!(
-        r#"[{{"status": 503, "statusText": "Service Unavailable", "chunks": ["{long}"]}}]"#
-    );
-    let (r, log) = reader(&pages, r#"{"partitionCount": 4}"#);
+    let pages = format!(r#"[{{"status": 503, "statusText": "Service Unavailable", "chunks": ["{long}"]}}]"#);
+    let (r, log) = reader(&pages, r#"{"partitionCount": 4, "retry": false}"#);
     let out = run(&r).await;
     let err = get(&out, "error");
     assert_eq!(get(&err, "code"), "http-status");
     assert_eq!(get(&err, "status").as_f64(), Some(503.0));
-    assert_eq!(
-        get(&err, "bodySnippet").as_string().map(|s| s.len()),
-        Some(512)
-    );
-    assert!(get(&err, "message")
-        .as_string()
-        .unwrap_or_default()
-        .contains("503 Service Unavailable"));
-    assert_eq!(
-        get(&log, "cancelled").as_f64(),
-        Some(1.0),
-        "the rest of the body is cancelled"
-    );
+    assert_eq!(get(&err, "bodySnippet").as_string().map(|s| s.len()), Some(512));
+    assert!(get(&err, "message").as_string().unwrap_or_default().contains("503 Service Unavailable"));
+    assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0), "the rest of the body is cancelled");
 }
 
 #[wasm_bindgen_test]
 async fn protocol_errors_name_line_offset_and_partition() {
-    let pages =
-        r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":1,\"cursor\":5}\n"]}]"#;
+    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":1,\"cursor\":5}\n"]}]"#;
     let (r, _) = reader(pages, r#"{"partitionCount": 2}"#);
     let err = get(&run(&r).await, "error");
     assert_eq!(get(&err, "code"), "bad-cursor", "{}", json(&err));
@@ -175,33 +145,87 @@ async fn protocol_errors_name_line_offset_and_partition() {
     assert_eq!(get(&err, "page").as_f64(), Some(1.0));
 }
 
-#[wasm_bindgen_test]
-async fn the_request_headers_hook_runs_for_every_request_and_stays_out_of_errors() {
-    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n"]},
-                    {"status": 401, "chunks": ["denied"]}]"#;
+/// A reader whose options are `opts` plus `fetch` over `pages`, and the given JS function as `key`.
+fn reader_with(pages: &str, opts: &str, key: &str, f: &Function) -> (FeedReader, JsValue) {
     let scripted = scripted_fetch(js(pages));
-    let options = js(r#"{"partitionCount": 1}"#);
+    let options = js(opts);
     Reflect::set(&options, &"fetch".into(), &get(&scripted, "fetch")).expect("set");
-    let calls = Function::new_no_args(
-        "this.n = (this.n || 0) + 1; return Promise.resolve({ authorization: 'Bearer secret-token-' + this.n });",
+    Reflect::set(&options, &key.into(), f).expect("set");
+    (FeedReader::new("http://127.0.0.1:9/feed/v1".into(), options).expect("reader"), get(&scripted, "log"))
+}
+
+#[wasm_bindgen_test]
+async fn the_request_headers_hook_runs_for_every_request_refreshes_once_on_401_and_stays_out_of_errors() {
+    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n"]},
+                    {"status": 401, "chunks": ["token expired"]},
+                    {"chunks": ["{\"partition\":0,\"data\":2}\n{\"partition\":0,\"cursor\":\"b\"}\n"]},
+                    {"status": 401, "chunks": ["denied"]}]"#;
+    let hook = Function::new_with_args(
+        "arg",
+        "this.n = (this.n || 0) + 1; return Promise.resolve({ authorization: 'Bearer secret-' + this.n + (arg.refresh ? '-refreshed' : '') });",
     );
-    let holder = Object::new();
-    Reflect::set(&options, &"requestHeaders".into(), &calls.bind0(&holder)).expect("set");
-    let r = FeedReader::new("http://127.0.0.1:9/feed/v1".into(), options).expect("reader");
+    let (r, log) = reader_with(pages, r#"{"partitionCount": 1}"#, "requestHeaders", &hook.bind0(&Object::new()));
     let out = run(&r).await;
-    let log = get(&scripted, "log");
-    let headers = get(&log, "headers");
     assert_eq!(
-        json(&headers),
-        r#"[{"authorization":"Bearer secret-token-1"},{"authorization":"Bearer secret-token-2"}]"#
+        json(&get(&log, "headers")),
+        concat!(
+            r#"[{"authorization":"Bearer secret-1"},{"authorization":"Bearer secret-2"},"#,
+            r#"{"authorization":"Bearer secret-3-refreshed"},{"authorization":"Bearer secret-4"},"#,
+            r#"{"authorization":"Bearer secret-5-refreshed"}]"#
+        )
     );
+    assert_eq!(json(&get(&out, "events")), r#"[{"partition":0,"data":1},{"partition":0,"data":2}]"#);
     let err = get(&out, "error");
-    assert_eq!(get(&err, "status").as_f64(), Some(401.0));
-    assert!(
-        !json(&err).contains("secret-token"),
-        "credentials leaked into the error: {}",
-        json(&err)
+    assert_eq!(get(&err, "status").as_f64(), Some(401.0), "a second 401 is final: {}", json(&err));
+    assert!(!json(&err).contains("secret"), "credentials leaked into the error: {}", json(&err));
+    let message = get(&err, "message").as_string().unwrap_or_default();
+    assert!(!message.contains("secret") && message.contains("401"), "{message}");
+}
+
+#[wasm_bindgen_test]
+async fn failures_are_retried_from_the_last_checkpoint_without_loss_or_duplicates() {
+    let pages = r#"[
+        {"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"data\":2}\n{\"par"], "end": "cut"},
+        {"status": 503, "chunks": ["busy"]},
+        {"status": 429, "chunks": []},
+        {"chunks": ["{\"partition\":0,\"data\":2}\n"], "end": "stall"},
+        {"chunks": ["{\"partition\":0,\"data\":2}\n{\"partition\":0,\"data\":3}\n{\"partition\":0,\"cursor\":\"b\"}\n"]},
+        {"chunks": []}
+    ]"#;
+    let retries = Array::new();
+    let on_retry = Function::new_with_args("info", "this.push([info.error.code, info.attempt, info.delayMs <= 20]);");
+    let (r, log) = reader_with(
+        pages,
+        r#"{"partitionCount": 1, "idleTimeoutMs": 50, "retry": {"initialMs": 10, "maxMs": 20, "maxAttempts": 5}}"#,
+        "onRetry",
+        &on_retry.bind0(&retries),
     );
+    let out = run(&r).await;
+    assert_eq!(get(&out, "error"), JsValue::NULL, "{}", json(&out));
+    assert_eq!(
+        json(&get(&out, "events")),
+        r#"[{"partition":0,"data":1},{"partition":0,"data":2},{"partition":0,"data":3}]"#
+    );
+    assert_eq!(
+        json(&retries),
+        r#"[["truncated-body",1,true],["http-status",2,true],["http-status",3,true],["stalled-body",4,true]]"#
+    );
+    let urls = json(&get(&log, "urls"));
+    assert_eq!(urls.matches("cursor0=a").count(), 4, "every retry resumes from the last checkpoint: {urls}");
+    // The other failed bodies had ended (cut, or read to their end for the error snippet); the stalled one is open.
+    assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0), "the stalled body was cancelled: {}", json(&log));
+}
+
+#[wasm_bindgen_test]
+async fn retry_after_is_honoured_and_client_errors_are_not_retried() {
+    let pages = r#"[{"status": 400, "chunks": ["{\"detail\":\"Partition count doesn't match as expected\"}"]}]"#;
+    let retries = Array::new();
+    let on_retry = Function::new_with_args("info", "this.push(info.attempt);");
+    let (r, log) = reader_with(pages, r#"{"partitionCount": 3}"#, "onRetry", &on_retry.bind0(&retries));
+    let err = get(&run(&r).await, "error");
+    assert_eq!(get(&err, "status").as_f64(), Some(400.0));
+    assert_eq!(retries.length(), 0);
+    assert_eq!(Array::from(&get(&log, "urls")).length(), 1);
 }
 
 #[wasm_bindgen_test]
@@ -225,27 +249,17 @@ async fn close_cancels_the_body_and_ends_the_reader() {
     // 70 KiB of committed events make a batch before the body ends; the body then stalls.
     let mut chunk = String::new();
     for i in 0..1200 {
-        chunk.push_str(&format!(
-            r#"{{\"partition\":0,\"data\":{{\"i\":{i},\"pad\":\"{}\"}}}}\n"#,
-            "p".repeat(40)
-        ));
+        chunk.push_str(&format!(r#"{{\"partition\":0,\"data\":{{\"i\":{i},\"pad\":\"{}\"}}}}\n"#, "p".repeat(40)));
         chunk.push_str(&format!(r#"{{\"partition\":0,\"cursor\":\"{i}\"}}\n"#));
     }
     let pages = format!(r#"[{{"chunks": ["{chunk}"], "end": "stall"}}]"#);
     let (r, log) = reader(&pages, r#"{"partitionCount": 1}"#);
-    let first = JsFuture::from(r.next())
-        .await
-        .expect("a batch before the body ends");
-    assert!(get(&first, "text")
-        .as_string()
-        .is_some_and(|t| t.len() >= 64 * 1024));
+    let first = JsFuture::from(r.next()).await.expect("a batch before the body ends");
+    assert!(get(&first, "text").as_string().is_some_and(|t| t.len() >= 64 * 1024));
     r.close();
     JsFuture::from(delay(0)).await.expect("delay");
     assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0));
-    assert_eq!(
-        JsFuture::from(r.next()).await.expect("closed"),
-        JsValue::UNDEFINED
-    );
+    assert_eq!(JsFuture::from(r.next()).await.expect("closed"), JsValue::UNDEFINED);
 }
 
 #[wasm_bindgen_test]

@@ -20,7 +20,7 @@ export function scriptedFetch(pages) {
           return;
         }
         if (page.end === 'cut') controller.error(new TypeError('terminated'));
-        else if (page.end === 'stall') return new Promise(() => {});
+        else if (page.end === 'stall') return new Promise((resolve) => setTimeout(resolve, 60_000).unref?.());
         else controller.close();
       },
       cancel() {
