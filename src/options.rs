@@ -1,7 +1,7 @@
 //! Reading the options object the wrapper passes (see docs/wasm-contract.md).
 
 use crate::error::feed_error;
-use feedpump_core::{framing::DEFAULT_MAX_LINE, request::V1Options, CursorSet, RetryPolicy, SessionConfig};
+use feedpump_core::{framing::DEFAULT_MAX_LINE, request::V1Options, CursorSet, LivePolicy, RetryPolicy, SessionConfig};
 use js_sys::{Array, Error, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -19,6 +19,32 @@ pub(crate) struct JsOptions {
 
 /// Default idle limit of a body: generous, so a slow server is not mistaken for a dead one.
 const DEFAULT_IDLE_MS: u32 = 60_000;
+
+fn live_policy(obj: &JsValue) -> Result<Option<LivePolicy>, Error> {
+    let v = get(obj, "live");
+    if v.is_undefined() || v.is_null() || v.as_bool() == Some(false) {
+        return Ok(None);
+    }
+    let d = LivePolicy::default();
+    if v.as_bool() == Some(true) {
+        return Ok(Some(d));
+    }
+    if !v.is_object() {
+        return Err(bad("live must be a boolean or an object"));
+    }
+    let min_ms = opt_u32(&v, "minIntervalMs")?.map_or(d.min_ms, u64::from);
+    let max_ms = opt_u32(&v, "maxIntervalMs")?.map_or(d.max_ms.max(min_ms), u64::from);
+    if max_ms < min_ms {
+        return Err(bad("live.maxIntervalMs must be >= live.minIntervalMs"));
+    }
+    let param = get(&v, "longPollParam");
+    let long_poll_param = if param.is_undefined() || param.is_null() {
+        None
+    } else {
+        Some(param.as_string().filter(|p| !p.is_empty()).ok_or_else(|| bad("live.longPollParam must be a string"))?)
+    };
+    Ok(Some(LivePolicy { min_ms, max_ms, long_poll_param }))
+}
 
 fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> {
     let v = get(obj, "retry");
@@ -109,6 +135,7 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     config.options = V1Options { page_size_hint: opt_u32(obj, "pageSizeHint")?, headers };
     config.max_line = opt_u32(obj, "maxLineLength")?.map_or(DEFAULT_MAX_LINE, |m| m as usize);
     config.retry = retry_policy(obj)?;
+    config.live = live_policy(obj)?;
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let signal = get(obj, "signal");
     let signal = if signal.is_undefined() || signal.is_null() {

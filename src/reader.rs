@@ -12,7 +12,7 @@ use crate::fetch::{clear_timeout, global_fetch, set_timeout, BodyReader, BodyStr
 use crate::options::{parse, JsOptions};
 use feedpump_core::retry::parse_retry_after;
 use feedpump_core::session::BATCH_BYTES;
-use feedpump_core::{Batch, Decision, ErrorKind, Failure, ProtocolError, Session};
+use feedpump_core::{Batch, Decision, ErrorKind, Failure, ProtocolError, Session, Signal};
 use js_sys::{Array, Date, Error, Object, Promise, Reflect, Uint32Array};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -85,7 +85,7 @@ impl std::fmt::Debug for FeedReader {
 }
 
 enum Step {
-    Batch(Batch, u32),
+    Batch(Option<Batch>, Option<Signal>, u32),
     Done,
     Read(BodyReader),
     Fetch(String),
@@ -216,8 +216,11 @@ impl Inner {
                 return Err(self.aborted_fault());
             }
             let page = self.session.page();
-            if let Some(batch) = self.session.poll_batch() {
-                return Ok(Step::Batch(batch, page));
+            // A signal rides on the batch that ends the page it was found in, or comes alone.
+            let batch = self.session.poll_batch();
+            let signal = self.session.poll_signal();
+            if batch.is_some() || signal.is_some() {
+                return Ok(Step::Batch(batch, signal, page));
             }
             if self.chunk_pos < self.chunk.len() {
                 let end = (self.chunk_pos + BATCH_BYTES).min(self.chunk.len());
@@ -283,7 +286,7 @@ async fn next_batch(inner: &Rc<RefCell<Inner>>) -> Result<JsValue, JsValue> {
     loop {
         let step = inner.borrow_mut().step();
         let result = match step {
-            Ok(Step::Batch(batch, page)) => return Ok(batch_to_js(&batch, page).into()),
+            Ok(Step::Batch(batch, signal, page)) => return Ok(batch_to_js(batch.as_ref(), signal, page).into()),
             Ok(Step::Done) => return Ok(JsValue::UNDEFINED),
             Ok(Step::Read(reader)) => read_chunk(inner, reader).await,
             Ok(Step::Fetch(url)) => start_page(inner, url).await,
@@ -308,7 +311,7 @@ async fn next_batch(inner: &Rc<RefCell<Inner>>) -> Result<JsValue, JsValue> {
         return match me.session.flush() {
             Some(batch) => {
                 me.deferred = Some(fault.error);
-                Ok(batch_to_js(&batch, page).into())
+                Ok(batch_to_js(Some(&batch), None, page).into())
             }
             None => Err(fault.error),
         };
@@ -478,8 +481,17 @@ fn cancel(reader: BodyReader) {
     });
 }
 
-fn batch_to_js(batch: &Batch, page: u32) -> Object {
+fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32) -> Object {
     let obj = Object::new();
+    let empty = Batch { text: "[]".into(), ascii: true, ..Batch::default() };
+    let batch = batch.unwrap_or(&empty);
+    if let Some(signal) = signal {
+        let name = match signal {
+            Signal::CaughtUp => "caught-up",
+            Signal::FellBehind => "fell-behind",
+        };
+        let _ = Reflect::set(&obj, &"signal".into(), &JsValue::from_str(name));
+    }
     let checkpoints = Array::new_with_length(batch.checkpoints.len() as u32);
     for (i, c) in batch.checkpoints.iter().enumerate() {
         let cp = Object::new();

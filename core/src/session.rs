@@ -33,6 +33,39 @@ pub struct SessionConfig {
     pub retry: Option<RetryPolicy>,
     /// Seed of the retry jitter.
     pub seed: u64,
+    /// Keep polling after catching up (`None`: end there).
+    pub live: Option<LivePolicy>,
+}
+
+/// How a live feed polls once caught up: the wait after an empty page starts at `min_ms` and doubles on every further
+/// empty page up to `max_ms`; a page with events resets it, and the next page is asked for at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePolicy {
+    /// Shortest wait between polls, ms.
+    pub min_ms: u64,
+    /// Longest wait between polls, ms.
+    pub max_ms: u64,
+    /// A long-poll hint for servers that support one (ZEH SPEC's "possible future extension: `wait`"): this query
+    /// parameter, set to the wait in ms, is added to live polls. Servers that ignore it answer at once; the result is
+    /// the same.
+    pub long_poll_param: Option<String>,
+}
+
+impl Default for LivePolicy {
+    /// 250 ms to 5 s, no long-poll hint.
+    fn default() -> Self {
+        LivePolicy { min_ms: 250, max_ms: 5_000, long_poll_param: None }
+    }
+}
+
+/// A change of the feed's position relative to the head of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// A page brought no events: everything there is has been delivered.
+    CaughtUp,
+    /// Once caught up, pages are full again (at least `pagesizehint` events, or two non-empty pages in a row when no
+    /// hint is set): the consumer is behind the head.
+    FellBehind,
 }
 
 impl SessionConfig {
@@ -45,6 +78,7 @@ impl SessionConfig {
             max_line: DEFAULT_MAX_LINE,
             retry: Some(RetryPolicy::default()),
             seed: 1,
+            live: None,
         }
     }
 }
@@ -59,7 +93,7 @@ enum State {
     Streaming,
     /// A page failed; the same page is requested again at `retry_at`.
     Waiting,
-    /// A page brought no events: nothing more to fetch.
+    /// A page brought no events: nothing more to fetch (or, when live, wait until `wake_at`).
     CaughtUp,
     /// An error ended the session.
     Failed,
@@ -110,6 +144,16 @@ pub struct Session {
     backoff: Option<Backoff>,
     /// When to retry, while `Waiting`.
     retry_at: u64,
+    live: Option<LivePolicy>,
+    /// Current wait between live polls, ms.
+    interval_ms: u64,
+    /// When the current page was requested (the anchor of the live poll interval).
+    requested_at: u64,
+    /// Whether the last signal given was `CaughtUp`.
+    caught_up: bool,
+    /// Non-empty pages in a row since the last caught-up.
+    busy_pages: u32,
+    signal: Option<Signal>,
 }
 
 impl Session {
@@ -127,6 +171,12 @@ impl Session {
             stats: PageStats::default(),
             backoff: config.retry.map(|p| Backoff::new(p, config.seed)),
             retry_at: 0,
+            interval_ms: config.live.as_ref().map_or(0, |l| l.min_ms),
+            live: config.live,
+            requested_at: 0,
+            caught_up: false,
+            busy_pages: 0,
+            signal: None,
         }
     }
 
@@ -150,9 +200,14 @@ impl Session {
         self.stats
     }
 
-    /// Whether the feed has caught up (a page brought no events) and every batch was taken.
+    /// Whether the feed has ended: it caught up (a page brought no events), is not live, and every batch was taken.
     pub fn is_caught_up(&self) -> bool {
-        self.state == State::CaughtUp && self.builder.released_bytes() == 0
+        self.state == State::CaughtUp && self.live.is_none() && self.builder.released_bytes() == 0
+    }
+
+    /// The latest change of position, once (see [`Signal`]).
+    pub fn poll_signal(&mut self) -> Option<Signal> {
+        self.signal.take()
     }
 
     /// The URL of the next page to GET at `now_ms`, once per page; `None` while a page is in flight, while waiting
@@ -162,16 +217,35 @@ impl Session {
         let ready = match self.state {
             State::Ready => true,
             State::Waiting => now_ms >= self.retry_at,
+            State::CaughtUp => self.live.is_some() && now_ms >= self.wake_at(),
             _ => false,
         };
         if !ready || self.builder.released_bytes() > 0 {
             return None;
         }
+        let long_poll = match (&self.live, self.state) {
+            (Some(LivePolicy { long_poll_param: Some(name), .. }), State::CaughtUp) => {
+                Some((name.clone(), self.interval_ms))
+            }
+            _ => None,
+        };
+        self.requested_at = now_ms;
         self.state = State::Requested;
         self.page += 1;
         self.stats = PageStats::default();
         self.decoder.reset();
-        Some(v1_url(&self.url, &self.cursors, &self.options))
+        let mut url = v1_url(&self.url, &self.cursors, &self.options);
+        if let Some((name, ms)) = long_poll {
+            url.push('&');
+            crate::request::percent_encode(&mut url, &name);
+            url.push('=');
+            url.push_str(&alloc::format!("{ms}"));
+        }
+        Some(url)
+    }
+
+    fn wake_at(&self) -> u64 {
+        self.requested_at.saturating_add(self.interval_ms)
     }
 
     fn fail(&mut self, e: ProtocolError) -> ProtocolError {
@@ -215,6 +289,14 @@ impl Session {
         self.decoder.finish().map_err(|e| self.fail(e))?;
         self.builder.drop_held();
         if self.stats.events == 0 {
+            if !self.caught_up {
+                self.signal = Some(Signal::CaughtUp);
+            } else if let Some(live) = &self.live {
+                // Another empty page: poll less often.
+                self.interval_ms = (self.interval_ms.saturating_mul(2)).clamp(live.min_ms, live.max_ms);
+            }
+            self.caught_up = true;
+            self.busy_pages = 0;
             self.state = State::CaughtUp;
         } else if self.stats.released == 0 {
             return Err(self.fail(ProtocolError::new(
@@ -223,6 +305,15 @@ impl Session {
             )));
         } else {
             self.state = State::Ready;
+            self.busy_pages += 1;
+            if let Some(live) = &self.live {
+                self.interval_ms = live.min_ms;
+            }
+            let full = self.options.page_size_hint.is_some_and(|h| h > 0 && self.stats.events >= u64::from(h));
+            if self.caught_up && (full || self.busy_pages >= 2) {
+                self.caught_up = false;
+                self.signal = Some(Signal::FellBehind);
+            }
         }
         if let Some(b) = &mut self.backoff {
             b.handle_success();
@@ -263,9 +354,13 @@ impl Session {
         }
     }
 
-    /// While waiting to retry: when [`Session::poll_request`] will give the next URL.
+    /// While waiting to retry or to poll a live feed again: when [`Session::poll_request`] will give the next URL.
     pub fn poll_timeout(&self) -> Option<u64> {
-        (self.state == State::Waiting).then_some(self.retry_at)
+        match self.state {
+            State::Waiting => Some(self.retry_at),
+            State::CaughtUp if self.live.is_some() => Some(self.wake_at()),
+            _ => None,
+        }
     }
 
     /// Consecutive failed attempts of the current page.

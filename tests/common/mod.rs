@@ -273,3 +273,35 @@ fn bad_options_are_rejected_before_any_request() {
         assert_eq!(get(&err.into(), "code"), "bad-options", "{opts}");
     }
 }
+
+#[wasm_bindgen_test]
+async fn live_feeds_keep_polling_after_catching_up_and_signal_it() {
+    let pages = r#"[
+        {"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n"]},
+        {"chunks": []},
+        {"chunks": []},
+        {"chunks": ["{\"partition\":0,\"data\":2}\n{\"partition\":0,\"cursor\":\"2\"}\n"]},
+        {"chunks": ["{\"partition\":0,\"data\":3}\n{\"partition\":0,\"cursor\":\"3\"}\n"]},
+        {"chunks": []}
+    ]"#;
+    let opts = r#"{"partitionCount": 1, "live": {"minIntervalMs": 5, "maxIntervalMs": 20, "longPollParam": "wait"}}"#;
+    let (r, log) = reader(pages, opts);
+    let (mut data, mut signals) = (Vec::new(), Vec::new());
+    while data.len() < 3 || signals.len() < 3 {
+        let b = JsFuture::from(r.next()).await.expect("batch");
+        let events: Array = JSON::parse(&get(&b, "text").as_string().expect("text")).expect("JSON").into();
+        events.for_each(&mut |e, _, _| data.push(get(&e, "data").as_f64().unwrap_or(-1.0)));
+        if let Some(s) = get(&b, "signal").as_string() {
+            signals.push((s, data.len()));
+        }
+    }
+    r.close();
+    assert_eq!(data, vec![1.0, 2.0, 3.0]);
+    assert_eq!(
+        signals,
+        vec![("caught-up".to_string(), 1), ("fell-behind".to_string(), 3), ("caught-up".to_string(), 3)],
+        "caught up after the backlog; two busy pages in a row mean behind; then caught up again"
+    );
+    let urls = json(&get(&log, "urls"));
+    assert!(urls.contains("cursor0=1&wait=5") && !urls.contains("_first&wait"), "{urls}");
+}

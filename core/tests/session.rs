@@ -1,0 +1,115 @@
+//! The session driven with simulated time (no sleeping): retries resume from the last checkpoint with backoff,
+//! live feeds poll adaptively and signal caught-up / fell-behind, and no event is handed out twice or lost.
+#![allow(clippy::unwrap_used)] // a test panics on what it did not expect
+
+use feedpump_core::{CursorSet, Decision, Failure, LivePolicy, RetryPolicy, Session, SessionConfig, Signal};
+
+/// A scripted server: answers a request for `cursor0=<c>` with the events after `c` (cursor = event number).
+struct Server {
+    head: u64,
+}
+
+impl Server {
+    fn page(&self, url: &str, hint: u64) -> String {
+        let from = url.split("cursor0=").nth(1).unwrap().split('&').next().unwrap();
+        let from: u64 = if from == "_first" { 0 } else { from.parse().unwrap() };
+        let mut body = String::new();
+        for i in from + 1..=(from + hint).min(self.head) {
+            body.push_str(&format!("{{\"partition\":0,\"data\":{i}}}\n{{\"partition\":0,\"cursor\":\"{i}\"}}\n"));
+        }
+        body
+    }
+}
+
+fn events_of(s: &mut Session, seen: &mut Vec<u64>) {
+    while let Some(b) = s.flush() {
+        let v: Vec<serde_json::Value> = serde_json::from_str(&b.text).unwrap();
+        seen.extend(v.iter().map(|e| e["data"].as_u64().unwrap()));
+    }
+}
+
+#[test]
+fn live_polls_back_off_while_idle_and_signal_position() {
+    let mut config = SessionConfig::new("http://127.0.0.1:1/f?x=1", CursorSet::first(1));
+    config.options.page_size_hint = Some(10);
+    config.live = Some(LivePolicy { min_ms: 100, max_ms: 800, long_poll_param: Some("wait".into()) });
+    let mut s = Session::new(config);
+    let mut server = Server { head: 25 };
+    let (mut now, mut seen, mut signals, mut polls) = (0u64, Vec::new(), Vec::new(), Vec::new());
+    while now < 10_000 {
+        // A few live events at 3 s, then a burst of more than a page at 6 s.
+        server.head = if now >= 6_000 {
+            60
+        } else if now >= 3_000 {
+            28
+        } else {
+            25
+        };
+        let Some(url) = s.poll_request(now) else {
+            now = s.poll_timeout().unwrap();
+            continue;
+        };
+        polls.push((now, url.contains("&wait=")));
+        s.handle_status(200).unwrap();
+        s.handle_chunk(server.page(&url, 10).as_bytes()).unwrap();
+        s.handle_eof().unwrap();
+        events_of(&mut s, &mut seen);
+        if let Some(sig) = s.poll_signal() {
+            signals.push((now, sig));
+        }
+    }
+    assert_eq!(seen, (1..=60).collect::<Vec<_>>(), "every event once, in order");
+    let kinds: Vec<Signal> = signals.iter().map(|s| s.1).collect();
+    assert_eq!(
+        kinds,
+        vec![Signal::CaughtUp, Signal::FellBehind, Signal::CaughtUp],
+        "caught up after the backlog; behind on the burst's full page; caught up again: {signals:?}"
+    );
+    assert!(signals[0].0 == 0 && signals[1].0 >= 6_000 && signals[2].0 == signals[1].0, "{signals:?}");
+    // The catch-up pages go out at once; then the waits grow 100, 200, 400, 800, 800...
+    let idle: Vec<u64> = polls.windows(2).map(|w| w[1].0 - w[0].0).skip(3).take(6).collect();
+    assert_eq!(idle, vec![100, 200, 400, 800, 800, 800]);
+    assert!(polls[..3].iter().all(|p| !p.1) && polls[4].1, "only live polls carry the long-poll hint: {polls:?}");
+    assert!(!s.is_caught_up(), "a live feed never ends");
+}
+
+#[test]
+fn failures_resume_from_the_last_checkpoint_with_backoff() {
+    let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1));
+    config.retry =
+        Some(RetryPolicy { initial_ms: 100, max_ms: 400, multiplier: 2.0, max_attempts: Some(3), deadline_ms: None });
+    let mut s = Session::new(config);
+    let mut seen = Vec::new();
+    let url = s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n{\"partition\":0,\"data\":2}\n")
+        .unwrap();
+    // The connection is cut here.
+    let Decision::RetryAt(at) = s.handle_failure(1_000, Failure::Truncated, None) else { panic!("not retried") };
+    assert!((1_000..=1_100).contains(&at));
+    events_of(&mut s, &mut seen);
+    assert_eq!(seen, vec![1], "the released event comes out; the one after the checkpoint is dropped");
+    assert_eq!(s.poll_request(at - 1), None, "no request before the backoff ends");
+    let retry = s.poll_request(at).unwrap();
+    assert!(url.ends_with("cursor0=_first") && retry.ends_with("cursor0=1"), "{retry}");
+    s.handle_status(503).unwrap_err();
+    assert!(matches!(s.handle_failure(at, Failure::Status(503), Some(2_000)), Decision::RetryAt(t) if t == at + 2_000));
+    let again = s.poll_request(at + 2_000).unwrap();
+    s.handle_status(500).unwrap_err();
+    assert!(matches!(s.handle_failure(at + 2_000, Failure::Status(500), None), Decision::RetryAt(_)));
+    let _ = again;
+    let url = s.poll_request(u64::MAX / 2).unwrap();
+    s.handle_status(500).unwrap_err();
+    assert_eq!(s.handle_failure(u64::MAX / 2, Failure::Status(500), None), Decision::GiveUp, "3 attempts, then final");
+    assert_eq!(s.poll_request(u64::MAX), None);
+    assert!(url.ends_with("cursor0=1"));
+}
+
+#[test]
+fn a_success_resets_the_backoff_and_final_failures_stop_at_once() {
+    let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
+    s.poll_request(0).unwrap();
+    s.handle_status(400).unwrap_err();
+    assert_eq!(s.handle_failure(0, Failure::Status(400), None), Decision::GiveUp);
+    assert_eq!(s.poll_request(1_000_000), None);
+}
