@@ -3,3 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo test --workspace
+# The fuzz corpus (and the fixtures) replayed through the fuzz invariants, on stable.
+cargo test --manifest-path fuzz/Cargo.toml
