@@ -24,6 +24,9 @@ pub enum ErrorKind {
     TruncatedBody,
     /// A page brought events but no checkpoint, so the feed cannot move forward.
     NoProgress,
+    /// A checkpoint after new events named a cursor the page had already passed (its start cursor or an earlier
+    /// checkpoint): resuming from it would deliver those events again.
+    CursorRegressed,
     /// The server answered with a status that is not a success.
     HttpStatus,
     /// The caller's options are invalid.
@@ -41,6 +44,7 @@ impl ErrorKind {
             ErrorKind::InvalidUtf8 => "invalid-utf8",
             ErrorKind::TruncatedBody => "truncated-body",
             ErrorKind::NoProgress => "no-progress",
+            ErrorKind::CursorRegressed => "cursor-regressed",
             ErrorKind::HttpStatus => "http-status",
             ErrorKind::BadOptions => "bad-options",
         }

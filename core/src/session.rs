@@ -13,6 +13,7 @@ use crate::line::{classify_v1, LineKind};
 use crate::request::{v1_url, V1Options};
 use crate::retry::{Backoff, Decision, Failure, RetryPolicy};
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// Released event text that makes a batch worth handing out before the page ends (PERFORMANCE.md: 16–64 KiB chunks
 /// are fastest for `JSON.parse` and the GC).
@@ -154,6 +155,9 @@ pub struct Session {
     /// Non-empty pages in a row since the last caught-up.
     busy_pages: u32,
     signal: Option<Signal>,
+    /// Per partition, the cursors this page has passed: the one it started from and its checkpoints so far. A
+    /// checkpoint after new events must not name one of them again (it would resume before those events).
+    passed: Vec<Vec<String>>,
 }
 
 impl Session {
@@ -177,6 +181,7 @@ impl Session {
             caught_up: false,
             busy_pages: 0,
             signal: None,
+            passed: (0..n).map(|_| Vec::new()).collect(),
         }
     }
 
@@ -233,6 +238,10 @@ impl Session {
         self.state = State::Requested;
         self.page += 1;
         self.stats = PageStats::default();
+        for (passed, start) in self.passed.iter_mut().zip(self.cursors.as_slice()) {
+            passed.clear();
+            passed.push(start.clone());
+        }
         self.decoder.reset();
         let mut url = v1_url(&self.url, &self.cursors, &self.options);
         if let Some((name, ms)) = long_poll {
@@ -274,9 +283,9 @@ impl Session {
         if self.state != State::Streaming {
             return Err(self.fail(ProtocolError::new(ErrorKind::BadOptions, "body received outside a page")));
         }
-        let Session { decoder, builder, cursors, stats, .. } = self;
+        let Session { decoder, builder, cursors, stats, passed, .. } = self;
         let n = cursors.len();
-        let result = decoder.handle_chunk(chunk, |line| handle_line(line, n, builder, cursors, stats));
+        let result = decoder.handle_chunk(chunk, |line| handle_line(line, n, builder, cursors, stats, passed));
         result.map_err(|e| self.fail(e))
     }
 
@@ -388,6 +397,7 @@ fn handle_line(
     builder: &mut BatchBuilder,
     cursors: &mut CursorSet,
     stats: &mut PageStats,
+    passed: &mut [Vec<String>],
 ) -> Result<(), ProtocolError> {
     let text = core::str::from_utf8(line.bytes).map_err(|e| {
         ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
@@ -400,7 +410,18 @@ fn handle_line(
         }
         LineKind::Checkpoint { partition, cursor } => {
             stats.checkpoints += 1;
-            stats.released += builder.held_events(partition) as u64;
+            let held = builder.held_events(partition);
+            let seen = &mut passed[partition as usize];
+            if held > 0 && seen.contains(&cursor) {
+                return Err(ProtocolError::new(
+                    ErrorKind::CursorRegressed,
+                    "checkpoint after new events repeats a cursor already passed",
+                )
+                .at(line.number, line.offset)
+                .in_partition(partition));
+            }
+            seen.push(cursor.clone());
+            stats.released += held as u64;
             cursors.handle_checkpoint(partition, &cursor);
             builder.handle_checkpoint(partition, cursor);
         }
