@@ -15,7 +15,13 @@ pub(crate) struct JsOptions {
     pub on_retry: Option<Function>,
     /// A body that brings no bytes for this long is a stalled body (retried); 0 disables the watchdog.
     pub idle_timeout_ms: u32,
+    /// Released events wait at most this long for more before they are handed out while the body is still open
+    /// (long-poll and streaming servers); a full batch or the end of the page hands them out at once.
+    pub flush_ms: u32,
 }
+
+/// Default wait for more events before a partial batch is handed out.
+const DEFAULT_FLUSH_MS: u32 = 10;
 
 /// Default idle limit of a body: generous, so a slow server is not mistaken for a dead one.
 const DEFAULT_IDLE_MS: u32 = 60_000;
@@ -149,6 +155,7 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
         request_headers: opt_function(obj, "requestHeaders")?,
         on_retry: opt_function(obj, "onRetry")?,
         idle_timeout_ms: opt_u32(obj, "idleTimeoutMs")?.unwrap_or(DEFAULT_IDLE_MS),
+        flush_ms: opt_u32(obj, "maxBatchDelayMs")?.unwrap_or(DEFAULT_FLUSH_MS),
     };
     Ok((config, js))
 }

@@ -60,6 +60,14 @@ struct Inner {
     /// rejection.
     aborted: Promise,
     reader: Option<BodyReader>,
+    /// A `read()` still in flight after the flush timer won the race; the next read awaits it instead of reading
+    /// again.
+    pending_read: Option<Promise>,
+    /// The body went quiet with events released: hand them out now.
+    flush_now: bool,
+    /// When released events first waited to be handed out (ms); the flush timer counts from here, so a body that
+    /// trickles a line every few ms cannot postpone them.
+    released_since: Option<f64>,
     /// The chunk being fed to the core and how far it got: chunks are fed in `BATCH_BYTES` slices so a large network
     /// chunk still gives batches of bounded size.
     chunk: Vec<u8>,
@@ -135,6 +143,9 @@ impl FeedReader {
             on_abort,
             aborted,
             reader: None,
+            pending_read: None,
+            flush_now: false,
+            released_since: None,
             chunk: Vec::new(),
             chunk_pos: 0,
             closed: false,
@@ -189,6 +200,7 @@ impl Inner {
         if let Some(reader) = self.reader.take() {
             cancel(reader);
         }
+        self.pending_read = None;
         self.chunk = Vec::new();
         self.chunk_pos = 0;
     }
@@ -217,9 +229,11 @@ impl Inner {
             }
             let page = self.session.page();
             // A signal rides on the batch that ends the page it was found in, or comes alone.
-            let batch = self.session.poll_batch();
+            let batch =
+                if std::mem::take(&mut self.flush_now) { self.session.flush() } else { self.session.poll_batch() };
             let signal = self.session.poll_signal();
             if batch.is_some() || signal.is_some() {
+                self.released_since = None;
                 return Ok(Step::Batch(batch, signal, page));
             }
             if self.chunk_pos < self.chunk.len() {
@@ -318,11 +332,30 @@ async fn next_batch(inner: &Rc<RefCell<Inner>>) -> Result<JsValue, JsValue> {
     }
 }
 
-/// Reads one chunk into `inner.chunk`, or ends the page.
+/// Reads one chunk into `inner.chunk`, or ends the page. While released events wait, the read is raced against the
+/// flush timer (counted from when they were released) instead of the idle watchdog, so they are handed out within
+/// `maxBatchDelayMs` even while the body is still open.
 async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: BodyReader) -> Result<(), Fault> {
-    let idle = inner.borrow().js.idle_timeout_ms;
-    let read = race(inner, reader.read(), (idle > 0).then_some(f64::from(idle))).await;
+    let (promise, timeout, flushing) = {
+        let mut me = inner.borrow_mut();
+        let promise = me.pending_read.take().unwrap_or_else(|| reader.read());
+        let idle = me.js.idle_timeout_ms;
+        if me.session.has_released() {
+            let now = Date::now();
+            let since = *me.released_since.get_or_insert(now);
+            (promise, Some((since + f64::from(me.js.flush_ms) - now).max(0.0)), true)
+        } else {
+            (promise, (idle > 0).then_some(f64::from(idle)), false)
+        }
+    };
+    let read = race(inner, promise.clone(), timeout).await;
     let mut me = inner.borrow_mut();
+    if flushing && read.as_ref().is_ok_and(|v| v.as_string().as_deref() == Some(TIMER_FIRED)) {
+        me.pending_read = Some(promise);
+        me.flush_now = true;
+        return Ok(());
+    }
+    let idle = me.js.idle_timeout_ms;
     let page = me.session.page();
     if me.closed {
         return Ok(());

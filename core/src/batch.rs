@@ -186,6 +186,11 @@ impl BatchBuilder {
         self.out.text.len() - 1
     }
 
+    /// Whether released checkpoints wait to be taken.
+    pub fn has_checkpoints(&self) -> bool {
+        !self.out.checkpoints.is_empty()
+    }
+
     /// Bytes of event text held back waiting for checkpoints.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes

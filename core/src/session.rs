@@ -385,6 +385,11 @@ impl Session {
         self.builder.take()
     }
 
+    /// Whether released events or checkpoints wait to be taken.
+    pub fn has_released(&self) -> bool {
+        self.builder.released_bytes() > 0 || self.builder.has_checkpoints()
+    }
+
     /// Whatever was released so far, regardless of size (for latency, e.g. when the body goes quiet).
     pub fn flush(&mut self) -> Option<Batch> {
         self.builder.take()

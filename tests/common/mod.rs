@@ -305,3 +305,19 @@ async fn live_feeds_keep_polling_after_catching_up_and_signal_it() {
     let urls = json(&get(&log, "urls"));
     assert!(urls.contains("cursor0=1&wait=5") && !urls.contains("_first&wait"), "{urls}");
 }
+
+#[wasm_bindgen_test]
+async fn released_events_are_handed_out_when_the_body_goes_quiet() {
+    // A long-poll / streaming server: one committed event, then the body stays open.
+    let pages =
+        r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n"], "end": "stall"}]"#;
+    let (r, log) = reader(pages, r#"{"partitionCount": 1, "maxBatchDelayMs": 5}"#);
+    let started = js_sys::Date::now();
+    let b = JsFuture::from(r.next()).await.expect("batch");
+    let waited = js_sys::Date::now() - started;
+    assert_eq!(get(&b, "text").as_string().as_deref(), Some(r#"[{"partition":0,"data":1}]"#));
+    assert!(waited < 1_000.0, "the batch waited {waited} ms for a body that stays open");
+    r.close();
+    JsFuture::from(delay(0)).await.expect("delay");
+    assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0));
+}

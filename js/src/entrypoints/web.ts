@@ -1,0 +1,15 @@
+/**
+ * The `browser` and `default` export conditions: fetches and instantiates the wasm (top-level await), then exposes the
+ * API. Bundlers see `new URL('…wasm', import.meta.url)` and ship the file (esbuild: `--loader:.wasm=file`).
+ *
+ * @example
+ * ```ts
+ * import { openFeed } from 'feedpump'; // browsers and bundlers resolve this file
+ * ```
+ * @packageDocumentation
+ */
+import { loadWasm } from '../runtime.js';
+
+await loadWasm(new URL('../wasm/feedpump_bg.wasm', import.meta.url));
+
+export * from '../index.js';

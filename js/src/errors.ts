@@ -1,0 +1,182 @@
+/**
+ * `FeedError`: every failure of a feed, with a stable `code` to switch on and the place it happened.
+ * @packageDocumentation
+ */
+
+/**
+ * The stable identity of a {@link FeedError}: a kebab-case string literal.
+ *
+ * - `'http-status'`: a non-2xx answer; `status` and a bounded `bodySnippet` are set.
+ * - `'bad-line'`: a line that is not a JSON object of the protocol's shape, or `data` that `JSON.parse` rejects.
+ * - `'bad-partition'`: `partition` missing, not a non-negative integer, or `>= partitionCount`.
+ * - `'bad-cursor'`: a checkpoint's `cursor` that is not a non-empty string.
+ * - `'line-too-long'`: a line longer than `maxLineLength`.
+ * - `'invalid-utf8'`: a line that is not UTF-8 (`offset` is the bad byte).
+ * - `'truncated-body'`: the body ended inside a line, or the connection was cut.
+ * - `'stalled-body'`: the body brought no bytes for too long.
+ * - `'network'`: the request failed before a response arrived (also: the `fetch` or `requestHeaders` you passed threw).
+ * - `'aborted'`: the `signal` fired.
+ * - `'no-progress'`: a page had events but no checkpoint after any of them.
+ * - `'bad-options'`: invalid options, or a feed iterated twice.
+ * - `'closed'`: the reader cannot continue.
+ *
+ * @example
+ * ```ts
+ * if (isFeedError(e) && e.code === 'http-status' && e.status === 401) await login();
+ * ```
+ */
+export type FeedErrorCode =
+  | 'http-status'
+  | 'bad-line'
+  | 'bad-partition'
+  | 'bad-cursor'
+  | 'line-too-long'
+  | 'invalid-utf8'
+  | 'truncated-body'
+  | 'stalled-body'
+  | 'network'
+  | 'aborted'
+  | 'no-progress'
+  | 'bad-options'
+  | 'closed';
+
+const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
+  'http-status',
+  'bad-line',
+  'bad-partition',
+  'bad-cursor',
+  'line-too-long',
+  'invalid-utf8',
+  'truncated-body',
+  'stalled-body',
+  'network',
+  'aborted',
+  'no-progress',
+  'bad-options',
+  'closed',
+]);
+
+/**
+ * Where and why a {@link FeedError} happened. Every field is optional; `cause` is the original error, if any.
+ *
+ * @example
+ * ```ts
+ * new FeedError('bad-line', 'data is not JSON', { page: 3, line: 17, offset: 2048, partition: 1 });
+ * ```
+ */
+export interface FeedErrorDetails {
+  /** The HTTP status of a `'http-status'` error. */
+  status?: number | undefined;
+  /** The start of the error body (at most 512 bytes) of a `'http-status'` error. */
+  bodySnippet?: string | undefined;
+  /** The partition of the line at fault. */
+  partition?: number | undefined;
+  /** The 1-based line number in the page body. */
+  line?: number | undefined;
+  /** The byte offset in the page body (of the line, or of the bad byte for `'invalid-utf8'`). */
+  offset?: number | undefined;
+  /** The page (HTTP request) number of the feed. */
+  page?: number | undefined;
+  /** The original error. */
+  cause?: unknown;
+}
+
+/**
+ * The error every feed failure is thrown as. Switch on `code`, which is stable; the message is for people and names
+ * what and where (page, line, byte offset, partition). The original error, if any, is `cause`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   for await (const event of feed) handle(event);
+ * } catch (e) {
+ *   if (!(e instanceof FeedError)) throw e;
+ *   console.error(e.code, e.message, e.page, e.line);
+ * }
+ * ```
+ */
+export class FeedError extends Error {
+  /** The stable identity of the error. */
+  readonly code: FeedErrorCode;
+  // The optional fields are `declare`d, so that only the known ones become own properties (class fields would
+  // define every one, as `undefined`) and a logged error shows no noise.
+  /** The HTTP status, for `'http-status'`. */
+  declare readonly status?: number;
+  /** The start of the error body (at most 512 bytes), for `'http-status'`. */
+  declare readonly bodySnippet?: string;
+  /** The partition of the line at fault. */
+  declare readonly partition?: number;
+  /** The 1-based line number in the page body. */
+  declare readonly line?: number;
+  /** The byte offset in the page body. */
+  declare readonly offset?: number;
+  /** The page (HTTP request) number. */
+  declare readonly page?: number;
+
+  /**
+   * @param code - the stable code
+   * @param message - a message for people, naming what and where
+   * @param details - location fields and the original error as `cause`
+   */
+  constructor(code: FeedErrorCode, message: string, details: FeedErrorDetails = {}) {
+    super(message, 'cause' in details ? { cause: details.cause } : undefined);
+    this.name = 'FeedError';
+    this.code = code;
+    if (details.status !== undefined) this.status = details.status;
+    if (details.bodySnippet !== undefined) this.bodySnippet = details.bodySnippet;
+    if (details.partition !== undefined) this.partition = details.partition;
+    if (details.line !== undefined) this.line = details.line;
+    if (details.offset !== undefined) this.offset = details.offset;
+    if (details.page !== undefined) this.page = details.page;
+  }
+}
+
+/**
+ * Whether `e` is a {@link FeedError}, optionally of one `code`. Unlike `instanceof`, it also recognises a FeedError
+ * from another copy of the package (two bundles, a realm boundary) by its `name` and `code`.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (isFeedError(e, 'aborted')) return; throw e; }
+ * ```
+ */
+export function isFeedError(e: unknown, code?: FeedErrorCode): e is FeedError {
+  if (e instanceof FeedError) return code === undefined || e.code === code;
+  if (!(e instanceof Error) || e.name !== 'FeedError') return false;
+  const found: unknown = (e as Error & { code?: unknown }).code;
+  return typeof found === 'string' && CODES.has(found) && (code === undefined || found === code);
+}
+
+function numberField(source: object, key: string): number | undefined {
+  const v: unknown = (source as Record<string, unknown>)[key];
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/**
+ * Internal: turns whatever a feed operation threw into a {@link FeedError}.
+ *
+ * - A FeedError of this package passes as it is.
+ * - The wasm reader's errors (an `Error` named `'FeedError'` with a known `code`) become a FeedError with the same
+ *   message, code and fields; its `cause` is kept.
+ * - Anything else (the caller's `fetch` or `requestHeaders` threw, a runtime error) becomes code `'network'`, "the
+ *   request failed", with the original as `cause`: nothing is lost, and callers only ever see FeedError.
+ *
+ * @internal
+ */
+export function toFeedError(e: unknown): FeedError {
+  if (e instanceof FeedError) return e;
+  if (isFeedError(e)) {
+    const details: FeedErrorDetails = {
+      status: numberField(e, 'status'),
+      bodySnippet: typeof e.bodySnippet === 'string' ? e.bodySnippet : undefined,
+      partition: numberField(e, 'partition'),
+      line: numberField(e, 'line'),
+      offset: numberField(e, 'offset'),
+      page: numberField(e, 'page'),
+    };
+    if ('cause' in e) details.cause = e.cause;
+    return new FeedError(e.code, e.message, details);
+  }
+  const what = e instanceof Error ? e.message : String(e);
+  return new FeedError('network', `network: the request failed: ${what}`, { cause: e });
+}

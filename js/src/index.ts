@@ -1,0 +1,31 @@
+/**
+ * feedpump: a streaming ZeroEventHub (FeedAPI v1) client. Import it from the package (`'feedpump'`): the package's
+ * entry point for your runtime (node, browser, workerd) instantiates the wasm first.
+ *
+ * @example
+ * ```ts
+ * import { openFeed, isFeedError } from 'feedpump';
+ *
+ * const feed = openFeed('https://example.com/feed/v1', { partitionCount: 4 });
+ * try {
+ *   for await (const event of feed) console.log(event.partition, event.data);
+ * } catch (e) {
+ *   if (isFeedError(e)) console.error(e.code, e.message); else throw e;
+ * }
+ * ```
+ * @packageDocumentation
+ */
+export { openFeed } from './feed.js';
+export { FeedError, isFeedError } from './errors.js';
+export type { FeedErrorCode, FeedErrorDetails } from './errors.js';
+export type {
+  Batch,
+  Checkpoint,
+  Feed,
+  FeedEvent,
+  FeedOptions,
+  FetchLike,
+  RequestHeadersContext,
+  RetryInfo,
+  RetryOptions,
+} from './types.js';

@@ -1,0 +1,170 @@
+/**
+ * Internal: checks the public {@link FeedOptions} and turns them into the wasm reader's options (see
+ * docs/wasm-contract.md). Pure, so it is unit-tested without the wasm.
+ * @internal
+ * @packageDocumentation
+ */
+import { FeedError, toFeedError } from './errors.js';
+import type { FeedOptions, FetchLike, RequestHeadersContext, RetryOptions } from './types.js';
+
+/** The options object `new FeedReader(url, options)` reads: the contract's `ReaderOptions`, as far as we use it. */
+export interface ReaderOptions {
+  partitionCount: number;
+  /** One cursor per partition, index = partition. */
+  cursors: string[];
+  pageSizeHint?: number;
+  /** Comma-joined header names, or `'_all'`. */
+  headers?: string;
+  signal?: AbortSignal;
+  fetch?: FetchLike;
+  requestHeaders?: (context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>;
+  maxLineLength?: number;
+  retry?: false | RetryOptions;
+  /** Called by the wasm with its own FeedError-shaped `Error`; wrapped here so the caller sees a {@link FeedError}. */
+  onRetry?: (info: { error: unknown; attempt: number; delayMs: number }) => void;
+  idleTimeoutMs?: number;
+}
+
+/** The cursor of a partition the caller gave none for: the start of the partition (FeedAPI `_first`). */
+export const FIRST = '_first';
+
+/** The wasm reader takes u32 counts and sizes. */
+const U32_MAX = 0xffff_ffff;
+
+/** A canonical non-negative decimal integer, as object keys of partition numbers are spelled. */
+const PARTITION_KEY = /^(?:0|[1-9][0-9]*)$/;
+
+function bad(message: string): FeedError {
+  return new FeedError('bad-options', `bad-options: ${message}`);
+}
+
+function isInteger(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= U32_MAX;
+}
+
+/**
+ * The feed URL as a string.
+ * @internal
+ */
+export function feedUrl(url: unknown): string {
+  if (typeof url === 'string' && url !== '') return url;
+  if (url instanceof URL) return url.href;
+  throw bad('url must be a non-empty string or a URL');
+}
+
+/**
+ * The `headers` query value: names joined with `,`, or `'_all'`; `undefined` (not sent) for none.
+ * Names cannot contain a comma, which separates them on the wire.
+ * @internal
+ */
+export function joinHeaders(headers: FeedOptions['headers']): string | undefined {
+  if (headers === undefined) return undefined;
+  if (headers === '_all') return '_all';
+  if (!Array.isArray(headers)) throw bad("headers must be an array of header names or '_all'");
+  for (const name of headers as readonly unknown[]) {
+    if (typeof name !== 'string' || name === '' || name.includes(',')) {
+      throw bad(`headers: ${JSON.stringify(name)} is not a header name (a non-empty string without ',')`);
+    }
+  }
+  return headers.length === 0 ? undefined : headers.join(',');
+}
+
+/**
+ * The starting cursor of every partition, index = partition: the caller's, or `'_first'`.
+ * @internal
+ */
+export function startCursors(partitionCount: number, cursors: FeedOptions['cursors']): string[] {
+  const out = new Array<string>(partitionCount).fill(FIRST);
+  if (cursors === undefined) return out;
+  if (cursors === null || typeof cursors !== 'object') {
+    throw bad('cursors must be an object { [partition]: cursor }');
+  }
+  for (const [key, cursor] of Object.entries(cursors)) {
+    const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
+    if (!(partition < partitionCount)) {
+      throw bad(`cursors: ${JSON.stringify(key)} is not a partition (an integer 0..${partitionCount - 1})`);
+    }
+    if (typeof cursor !== 'string' || cursor === '') {
+      throw bad(`cursors: the cursor of partition ${partition} must be a non-empty string`);
+    }
+    out[partition] = cursor;
+  }
+  return out;
+}
+
+/**
+ * Checks every option and builds the reader's options. Throws a `FeedError` with code `'bad-options'` naming the
+ * first bad option.
+ * @internal
+ */
+export function readerOptions(options: FeedOptions): ReaderOptions {
+  if (options === null || typeof options !== 'object') throw bad('options must be an object');
+  const { partitionCount, pageSizeHint, signal, fetch, requestHeaders, maxLineLength } = options;
+  if (!isInteger(partitionCount, 1)) throw bad('partitionCount must be an integer >= 1');
+  const out: ReaderOptions = { partitionCount, cursors: startCursors(partitionCount, options.cursors) };
+  if (pageSizeHint !== undefined) {
+    if (!isInteger(pageSizeHint, 0)) throw bad('pageSizeHint must be an integer >= 0');
+    if (pageSizeHint > 0) out.pageSizeHint = pageSizeHint;
+  }
+  const headers = joinHeaders(options.headers);
+  if (headers !== undefined) out.headers = headers;
+  if (signal !== undefined) {
+    if (typeof AbortSignal === 'undefined' || !(signal instanceof AbortSignal)) {
+      throw bad('signal must be an AbortSignal');
+    }
+    out.signal = signal;
+  }
+  if (fetch !== undefined) {
+    if (typeof fetch !== 'function') throw bad('fetch must be a function');
+    out.fetch = fetch;
+  }
+  if (requestHeaders !== undefined) {
+    if (typeof requestHeaders !== 'function') throw bad('requestHeaders must be a function');
+    out.requestHeaders = requestHeaders;
+  }
+  if (maxLineLength !== undefined) {
+    if (!isInteger(maxLineLength, 1)) throw bad('maxLineLength must be an integer >= 1 (bytes)');
+    out.maxLineLength = maxLineLength;
+  }
+  if (options.retry !== undefined) out.retry = retryOptions(options.retry);
+  const { onRetry, idleTimeoutMs } = options;
+  if (onRetry !== undefined) {
+    if (typeof onRetry !== 'function') throw bad('onRetry must be a function');
+    out.onRetry = ({ error, attempt, delayMs }) => onRetry({ error: toFeedError(error), attempt, delayMs });
+  }
+  if (idleTimeoutMs !== undefined) {
+    if (!isInteger(idleTimeoutMs, 0)) throw bad('idleTimeoutMs must be an integer >= 0 (ms; 0 = off)');
+    out.idleTimeoutMs = idleTimeoutMs;
+  }
+  return out;
+}
+
+/**
+ * Checks the retry policy; the copy holds only the fields that were given (the wasm fills in the defaults).
+ * @internal
+ */
+export function retryOptions(retry: false | RetryOptions): false | RetryOptions {
+  if (retry === false) return false;
+  if (retry === null || typeof retry !== 'object') throw bad('retry must be false or an object');
+  const out: RetryOptions = {};
+  for (const key of ['initialMs', 'maxMs', 'deadlineMs'] as const) {
+    const v = retry[key];
+    if (v === undefined) continue;
+    if (!isInteger(v, 0)) throw bad(`retry.${key} must be an integer >= 0 (ms)`);
+    out[key] = v;
+  }
+  const { multiplier, maxAttempts } = retry;
+  if (multiplier !== undefined) {
+    if (typeof multiplier !== 'number' || !Number.isFinite(multiplier) || multiplier < 1) {
+      throw bad('retry.multiplier must be a number >= 1');
+    }
+    out.multiplier = multiplier;
+  }
+  if (maxAttempts !== undefined) {
+    if (maxAttempts !== Infinity && !isInteger(maxAttempts, 0)) {
+      throw bad('retry.maxAttempts must be an integer >= 0 or Infinity');
+    }
+    out.maxAttempts = maxAttempts;
+  }
+  return out;
+}

@@ -1,0 +1,375 @@
+/**
+ * The public types of feedpump, written by hand. The wasm bindings' generated declarations stay internal.
+ * @packageDocumentation
+ */
+import type { FeedError } from './errors.js';
+
+/**
+ * A `fetch` the feed uses instead of the global one. It is called with a `Request` and must answer with a `Response`
+ * whose body is a `ReadableStream`; `typeof fetch` qualifies.
+ *
+ * @example
+ * ```ts
+ * const feed = openFeed(url, { partitionCount: 4, fetch: (request) => myFetch(request) });
+ * ```
+ */
+export type FetchLike = (request: Request) => Promise<Response>;
+
+/**
+ * What `requestHeaders` is told about the request it is asked for.
+ *
+ * @example
+ * ```ts
+ * requestHeaders: async ({ refresh }) => ({ authorization: `Bearer ${await token({ renew: refresh })}` })
+ * ```
+ */
+export interface RequestHeadersContext {
+  /** `true` when the previous answer was a 401 and this is the one retry with renewed headers. */
+  refresh: boolean;
+}
+
+/**
+ * Options of {@link openFeed}. Only `partitionCount` is required.
+ *
+ * @example
+ * ```ts
+ * const options: FeedOptions = {
+ *   partitionCount: 4,
+ *   cursors: { 0: saved0, 1: saved1 }, // partitions 2 and 3 start at '_first'
+ *   pageSizeHint: 500,
+ *   headers: ['ce_id'],
+ * };
+ * ```
+ */
+export interface FeedOptions {
+  /**
+   * The number of partitions the server has (the FeedAPI's `n`): an integer `>= 1`. Partitions are `0 .. n-1`.
+   *
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4 });
+   * ```
+   */
+  partitionCount: number;
+
+  /**
+   * Where to resume, per partition: a cursor from an earlier checkpoint (`batch.checkpoints`, `feed.cursors()`),
+   * `'_first'` (the start of the partition) or `'_last'` (around now). Keys are partition numbers `< partitionCount`;
+   * partitions left out start at `'_first'`.
+   *
+   * @defaultValue `'_first'` for every partition
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 2, cursors: { 0: 'c-1942', 1: '_last' } });
+   * ```
+   */
+  cursors?: { [partition: number]: string } | undefined;
+
+  /**
+   * A hint of how many events a page should hold (the FeedAPI's `pagesizehint`). The server may ignore it.
+   *
+   * @defaultValue not sent (the server decides)
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, pageSizeHint: 1000 });
+   * ```
+   */
+  pageSizeHint?: number | undefined;
+
+  /**
+   * The event header names to ask for, or `'_all'` for every header. Events then carry `headers`.
+   *
+   * @defaultValue none (events have no `headers`)
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, headers: ['ce_id', 'ce_type'] });
+   * openFeed(url, { partitionCount: 4, headers: '_all' });
+   * ```
+   */
+  headers?: readonly string[] | '_all' | undefined;
+
+  /**
+   * Aborts the request in flight, the response body and any wait. The iteration then throws a {@link FeedError} with
+   * code `'aborted'` (its `cause` is the signal's reason).
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, signal: AbortSignal.timeout(30_000) });
+   * ```
+   */
+  signal?: AbortSignal | undefined;
+
+  /**
+   * A `fetch` to use instead of the global one (a proxy, a Worker's service binding, a test double).
+   *
+   * @defaultValue `globalThis.fetch`
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, fetch: (request) => env.FEED_SERVICE.fetch(request) });
+   * ```
+   */
+  fetch?: FetchLike | undefined;
+
+  /**
+   * Called before every request for the headers to send, typically a fresh auth token. After a 401 it is called once
+   * more with `refresh: true` and the request is retried. Its errors end the iteration (as `cause` of the
+   * {@link FeedError}). The headers are never logged nor put into errors.
+   *
+   * @defaultValue none (no extra headers)
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, requestHeaders: async () => ({ authorization: `Bearer ${await getToken()}` }) });
+   * ```
+   */
+  requestHeaders?: ((context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>) | undefined;
+
+  /**
+   * The longest NDJSON line accepted, in bytes. A longer line fails with code `'line-too-long'`.
+   *
+   * @defaultValue `16777216` (16 MiB)
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, maxLineLength: 1 << 20 });
+   * ```
+   */
+  maxLineLength?: number | undefined;
+
+  /**
+   * How failed pages are retried (network errors, 5xx/429, a truncated or stalled body): exponential backoff with full
+   * jitter, honouring `Retry-After`. A retry starts again from the last delivered checkpoint, so nothing is lost or
+   * repeated. `false`: the first failure ends the iteration.
+   *
+   * @defaultValue `{ initialMs: 100, maxMs: 30000, multiplier: 2, maxAttempts: 10 }`
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, retry: { maxAttempts: 3, deadlineMs: 10_000 } });
+   * openFeed(url, { partitionCount: 4, retry: false });
+   * ```
+   */
+  retry?: false | RetryOptions | undefined;
+
+  /**
+   * Told about every retry before its wait starts (for logging or metrics). What it throws is ignored.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, onRetry: ({ error, attempt, delayMs }) => log.warn(error.code, attempt, delayMs) });
+   * ```
+   */
+  onRetry?: ((info: RetryInfo) => void) | undefined;
+
+  /**
+   * A response body that brings no bytes for this long fails with code `'stalled-body'` (and is retried). `0` turns
+   * the watchdog off.
+   *
+   * @defaultValue `60000`
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, idleTimeoutMs: 15_000 });
+   * ```
+   */
+  idleTimeoutMs?: number | undefined;
+}
+
+/**
+ * The retry policy of {@link FeedOptions.retry}. Every field is optional; the defaults apply to the ones left out.
+ *
+ * @example
+ * ```ts
+ * const retry: RetryOptions = { initialMs: 250, maxMs: 10_000, maxAttempts: Infinity, deadlineMs: 60_000 };
+ * ```
+ */
+export interface RetryOptions {
+  /**
+   * The first backoff ceiling, in ms.
+   * @defaultValue `100`
+   * @example
+   * ```ts
+   * { initialMs: 500 }
+   * ```
+   */
+  initialMs?: number | undefined;
+  /**
+   * The largest backoff ceiling, in ms.
+   * @defaultValue `30000`
+   * @example
+   * ```ts
+   * { maxMs: 5_000 }
+   * ```
+   */
+  maxMs?: number | undefined;
+  /**
+   * The factor the ceiling grows by per attempt (`>= 1`).
+   * @defaultValue `2`
+   * @example
+   * ```ts
+   * { multiplier: 1.5 }
+   * ```
+   */
+  multiplier?: number | undefined;
+  /**
+   * Attempts in a row before giving up (`Infinity`: never).
+   * @defaultValue `10`
+   * @example
+   * ```ts
+   * { maxAttempts: 3 }
+   * ```
+   */
+  maxAttempts?: number | undefined;
+  /**
+   * Give up once retrying has lasted this long, in ms.
+   * @defaultValue none
+   * @example
+   * ```ts
+   * { deadlineMs: 60_000 }
+   * ```
+   */
+  deadlineMs?: number | undefined;
+}
+
+/**
+ * What {@link FeedOptions.onRetry} is told.
+ *
+ * @example
+ * ```ts
+ * const onRetry = (info: RetryInfo) => console.warn(`retry ${info.attempt} in ${info.delayMs} ms: ${info.error.message}`);
+ * ```
+ */
+export interface RetryInfo {
+  /** The failure being retried. */
+  error: FeedError;
+  /** 1 for the first retry, then 2, … */
+  attempt: number;
+  /** The wait before the retry, in ms. */
+  delayMs: number;
+}
+
+/**
+ * One event of the feed.
+ *
+ * @typeParam T - the type of `data`; not checked at run time.
+ * @example
+ * ```ts
+ * for await (const event of feed) console.log(event.partition, event.data, event.headers?.ce_id);
+ * ```
+ */
+export interface FeedEvent<T = unknown> {
+  /** The partition the event belongs to. */
+  partition: number;
+  /** The event's `data`, parsed from JSON. */
+  data: T;
+  /** The headers asked for with the `headers` option, when the server sent any. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * A checkpoint: resuming `partition` from `cursor` continues right after every event before it in that partition.
+ *
+ * @example
+ * ```ts
+ * for (const { partition, cursor } of batch.checkpoints) saved[partition] = cursor;
+ * ```
+ */
+export interface Checkpoint {
+  /** The partition the cursor belongs to. */
+  partition: number;
+  /** An opaque cursor string to pass back in `cursors`. */
+  cursor: string;
+}
+
+/**
+ * A committable batch: every event in it is covered by a checkpoint of its partition in `checkpoints`. Store the
+ * batch's effects and its checkpoints together and a restart neither loses nor repeats an event.
+ *
+ * @typeParam T - the type of the events' `data`.
+ * @example
+ * ```ts
+ * for await (const batch of feed.batches()) {
+ *   await db.transaction(async (tx) => {
+ *     for (const event of batch.events) await apply(tx, event);
+ *     for (const c of batch.checkpoints) await tx.saveCursor(c.partition, c.cursor);
+ *   });
+ * }
+ * ```
+ */
+export interface Batch<T = unknown> {
+  /** The events, in feed order (per partition). */
+  events: FeedEvent<T>[];
+  /** The checkpoints that cover `events`, in order: the new cursors of their partitions. */
+  checkpoints: Checkpoint[];
+}
+
+/**
+ * An open feed, made by {@link openFeed}. Iterate it once, with `batches()`, `events()` or `for await`; the iteration
+ * ends when the feed is caught up (a page brings no events) or when `close()` is called. Leaving the loop early
+ * (`break`, `throw`, `return`) releases the request, the body and the wasm reader.
+ *
+ * @typeParam T - the type of the events' `data`.
+ * @example
+ * ```ts
+ * const feed = openFeed<Order>(url, { partitionCount: 4, cursors: await loadCursors() });
+ * for await (const event of feed) handle(event.data);
+ * await saveCursors(feed.cursors());
+ * ```
+ */
+export interface Feed<T = unknown> extends AsyncIterable<FeedEvent<T>> {
+  /**
+   * The feed as committable batches (see {@link Batch}). A feed can be iterated only once.
+   *
+   * @throws {@link FeedError} on failure; events released before the failure are delivered first.
+   * @example
+   * ```ts
+   * for await (const { events, checkpoints } of feed.batches()) await store(events, checkpoints);
+   * ```
+   */
+  batches(): AsyncGenerator<Batch<T>, void, undefined>;
+
+  /**
+   * The feed event by event. A feed can be iterated only once.
+   *
+   * @throws {@link FeedError} on failure.
+   * @example
+   * ```ts
+   * for await (const event of feed.events()) console.log(event.data);
+   * ```
+   */
+  events(): AsyncGenerator<FeedEvent<T>, void, undefined>;
+
+  /**
+   * Same as {@link Feed.events}: `for await (const event of feed)`.
+   *
+   * @example
+   * ```ts
+   * for await (const event of feed) console.log(event.partition);
+   * ```
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<FeedEvent<T>, void, undefined>;
+
+  /**
+   * The cursor of every partition as far as events were **delivered**: the starting cursors, advanced by the
+   * checkpoints of every batch the consumer has finished with, that is, came back for more after (or the events of
+   * which it has all taken and come back after). A batch the loop was left in (`break`, `throw`) does not count, so
+   * resuming from these cursors never skips an event; it may repeat that last batch. A fresh object every call.
+   *
+   * @example
+   * ```ts
+   * for await (const event of feed) handle(event);
+   * localStorage.setItem('cursors', JSON.stringify(feed.cursors()));
+   * ```
+   */
+  cursors(): { [partition: number]: string };
+
+  /**
+   * Stops the feed: aborts the request in flight, cancels the body, frees the wasm reader. A running iteration ends
+   * without an error. Idempotent; safe at any time, also before or after iterating.
+   *
+   * @example
+   * ```ts
+   * setTimeout(() => feed.close(), 10_000);
+   * for await (const event of feed) handle(event); // ends when closed
+   * ```
+   */
+  close(): void;
+}

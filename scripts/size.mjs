@@ -1,0 +1,58 @@
+// Size budget of the published package: brotli (quality 11, as CDNs serve it) of the wasm and of the JS a runtime
+// loads. Prints what it measured; exits 1 over budget. Run after `npm run build`.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { brotliCompressSync, constants } from 'node:zlib';
+
+const root = new URL('..', import.meta.url).pathname;
+const dist = join(root, 'dist');
+const KB = 1024;
+const BUDGET = { wasm: 40 * KB, js: 15 * KB };
+
+function brotli(bytes) {
+  return brotliCompressSync(bytes, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY,
+      [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length,
+    },
+  }).length;
+}
+
+function jsFiles(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return jsFiles(path);
+    return name.endsWith('.js') ? [path] : [];
+  });
+}
+
+const fmt = (n) => `${(n / KB).toFixed(1)} KB`;
+let failed = false;
+
+function report(label, files, budget) {
+  const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
+  const size = brotli(bytes);
+  const ok = size <= budget;
+  failed ||= !ok;
+  console.log(
+    `${ok ? 'ok  ' : 'FAIL'} ${label.padEnd(6)} raw ${fmt(bytes.length).padStart(9)}  brotli ${fmt(size).padStart(8)}` +
+      `  budget ${fmt(budget)}  (${files.map((f) => relative(root, f)).join(', ')})`,
+  );
+}
+
+let wasm;
+try {
+  wasm = join(dist, 'wasm', 'feedpump_bg.wasm');
+  statSync(wasm);
+} catch {
+  console.error('size: dist/wasm/feedpump_bg.wasm is missing; run `npm run build` first');
+  process.exit(1);
+}
+report('wasm', [wasm], BUDGET.wasm);
+// All the package's JS together (every entry point, the wrapper and the bindings): an upper bound of what any one
+// runtime loads. Concatenated before compressing, as a bundle would be.
+report('js', jsFiles(dist).sort(), BUDGET.js);
+if (failed) {
+  console.error('size: over budget');
+  process.exit(1);
+}

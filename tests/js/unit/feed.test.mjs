@@ -1,0 +1,106 @@
+// The wrapper's own logic in js/src/feed.ts: batch parsing, locating a bad event from the offset table, and the
+// feed object's life cycle that needs no request. End-to-end behaviour is proved against the reference server in
+// tests/interop/, not here.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FeedError, openFeed } from '../../../dist/entrypoints/node.js';
+import { badLine, parseBatch } from '../../../dist/feed.js';
+
+/** A RawBatch as docs/wasm-contract.md describes it, built from event object texts. */
+function rawBatch(objects, { page = 1, checkpoints = [] } = {}) {
+  let text = '[';
+  const meta = [];
+  objects.forEach(({ json, partition, line, offset }, i) => {
+    if (i > 0) text += ',';
+    meta.push(text.length, text.length + json.length, partition, line, offset);
+    text += json;
+  });
+  text += ']';
+  return { text, meta: Uint32Array.from(meta), checkpoints, page, ascii: true };
+}
+
+test('parseBatch: one parse gives the events; checkpoints are copied', () => {
+  const checkpoints = [{ partition: 0, cursor: 'c1' }];
+  const raw = rawBatch(
+    [
+      { json: '{"partition":0,"data":{"a":1}}', partition: 0, line: 1, offset: 0 },
+      { json: '{"partition":0,"headers":{"ce_id":"x"},"data":"é"}', partition: 0, line: 2, offset: 31 },
+    ],
+    { checkpoints },
+  );
+  const batch = parseBatch(raw);
+  assert.deepEqual(batch.events, [
+    { partition: 0, data: { a: 1 } },
+    { partition: 0, headers: { ce_id: 'x' }, data: 'é' },
+  ]);
+  assert.deepEqual(batch.checkpoints, checkpoints);
+  assert.notEqual(batch.checkpoints[0], checkpoints[0]);
+});
+
+test('parseBatch: a bad event is named by page, line, byte offset and partition', () => {
+  const raw = rawBatch(
+    [
+      { json: '{"partition":1,"data":1}', partition: 1, line: 1, offset: 0 },
+      { json: '{"partition":2,"data":[1,]}', partition: 2, line: 5, offset: 4711 },
+      { json: '{"partition":2,"data":3}', partition: 2, line: 6, offset: 4800 },
+    ],
+    { page: 3 },
+  );
+  assert.throws(() => parseBatch(raw), (e) => {
+    assert.ok(e instanceof FeedError);
+    assert.equal(e.code, 'bad-line');
+    assert.equal(e.page, 3);
+    assert.equal(e.line, 5);
+    assert.equal(e.offset, 4711);
+    assert.equal(e.partition, 2);
+    assert.ok(e.cause instanceof SyntaxError);
+    assert.match(e.message, /line 5, byte 4711, partition 2 \(page 3\)/);
+    return true;
+  });
+});
+
+test('badLine: without a culprit in the table, the batch error is kept', () => {
+  const cause = new SyntaxError('x');
+  const e = badLine({ text: '[', meta: new Uint32Array(0), checkpoints: [], page: 2 }, cause);
+  assert.equal(e.code, 'bad-line');
+  assert.equal(e.page, 2);
+  assert.equal(e.cause, cause);
+  assert.equal(e.line, undefined);
+});
+
+test('openFeed: bad options throw FeedError bad-options at once', () => {
+  assert.throws(() => openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 0 }), (e) => e instanceof FeedError && e.code === 'bad-options');
+  assert.throws(() => openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 2, cursors: { 5: 'x' } }), /bad-options/);
+});
+
+test('cursors() before iterating: the starting cursors, as a fresh object', () => {
+  const feed = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 3, cursors: { 2: 'c-2' } });
+  const c = feed.cursors();
+  assert.deepEqual(c, { 0: '_first', 1: '_first', 2: 'c-2' });
+  c[0] = 'changed';
+  assert.equal(feed.cursors()[0], '_first');
+  feed.close();
+});
+
+test('a feed is iterated once: a second batches()/events()/for-await throws bad-options', () => {
+  const feed = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 1 });
+  const first = feed.batches(); // claims the feed; no request until its first next()
+  assert.throws(() => feed.events(), (e) => e.code === 'bad-options' && /only once/.test(e.message));
+  assert.throws(() => feed.batches(), /only once/);
+  assert.throws(() => feed[Symbol.asyncIterator](), /only once/);
+  feed.close();
+  return first.return(undefined);
+});
+
+test('close() before iterating: the iteration is empty and makes no request; close is idempotent', async () => {
+  let calls = 0;
+  const fetch = async () => { calls++; throw new Error('must not be called'); };
+  const feed = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 1, fetch });
+  feed.close();
+  feed.close();
+  const seen = [];
+  for await (const e of feed) seen.push(e);
+  assert.deepEqual(seen, []);
+  assert.equal(calls, 0);
+  feed.close();
+});

@@ -1,0 +1,134 @@
+// Option checking and the translation to the wasm reader's options (js/src/options.ts), on the built dist/.
+// Run `npm run build` first. No network, no wasm: these are pure functions.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FeedError } from '../../../dist/errors.js';
+import { feedUrl, joinHeaders, readerOptions, startCursors } from '../../../dist/options.js';
+
+function assertBadOptions(fn, pattern) {
+  assert.throws(fn, (e) => {
+    assert.ok(e instanceof FeedError, `expected a FeedError, got ${e}`);
+    assert.equal(e.code, 'bad-options');
+    assert.equal(e.name, 'FeedError');
+    if (pattern) assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+test('defaults: every partition starts at _first, optional fields are absent', () => {
+  assert.deepEqual(readerOptions({ partitionCount: 3 }), { partitionCount: 3, cursors: ['_first', '_first', '_first'] });
+});
+
+test('partitionCount must be an integer >= 1', () => {
+  for (const n of [0, -1, 1.5, NaN, Infinity, '2', undefined, null, 2 ** 32]) {
+    assertBadOptions(() => readerOptions({ partitionCount: n }), /partitionCount/);
+  }
+  assert.equal(readerOptions({ partitionCount: 1 }).cursors.length, 1);
+});
+
+test('options must be an object', () => {
+  for (const o of [undefined, null, 4, 'x']) assertBadOptions(() => readerOptions(o), /options must be an object/);
+});
+
+test('cursors: given partitions override _first, others keep it', () => {
+  assert.deepEqual(startCursors(4, { 1: 'c-1', 3: '_last' }), ['_first', 'c-1', '_first', '_last']);
+  assert.deepEqual(startCursors(2, ['a', 'b']), ['a', 'b']);
+  assert.deepEqual(startCursors(2, {}), ['_first', '_first']);
+});
+
+test('cursors: keys out of range or not partition numbers are refused, naming the key', () => {
+  assertBadOptions(() => startCursors(2, { 2: 'x' }), /"2" is not a partition \(an integer 0\.\.1\)/);
+  assertBadOptions(() => startCursors(2, { '-1': 'x' }), /"-1"/);
+  assertBadOptions(() => startCursors(2, { '01': 'x' }), /"01"/);
+  assertBadOptions(() => startCursors(2, { 1.5: 'x' }), /"1.5"/);
+  assertBadOptions(() => startCursors(2, { foo: 'x' }), /"foo"/);
+  assertBadOptions(() => startCursors(2, ['a', 'b', 'c']), /"2"/);
+});
+
+test('cursors: values must be non-empty strings', () => {
+  assertBadOptions(() => startCursors(2, { 0: '' }), /partition 0 must be a non-empty string/);
+  assertBadOptions(() => startCursors(2, { 1: 7 }), /partition 1/);
+  assertBadOptions(() => startCursors(2, 'c'), /cursors must be an object/);
+  assertBadOptions(() => startCursors(2, null), /cursors must be an object/);
+});
+
+test('headers: names joined with a comma, _all kept, none omitted', () => {
+  assert.equal(joinHeaders(undefined), undefined);
+  assert.equal(joinHeaders([]), undefined);
+  assert.equal(joinHeaders(['ce_id']), 'ce_id');
+  assert.equal(joinHeaders(['ce_id', 'content-type']), 'ce_id,content-type');
+  assert.equal(joinHeaders('_all'), '_all');
+  assert.equal(readerOptions({ partitionCount: 1, headers: ['a', 'b'] }).headers, 'a,b');
+  assert.equal('headers' in readerOptions({ partitionCount: 1, headers: [] }), false);
+});
+
+test('headers: a comma inside a name, an empty name or a lone string is refused', () => {
+  assertBadOptions(() => joinHeaders(['a,b']), /"a,b" is not a header name/);
+  assertBadOptions(() => joinHeaders(['']), /"" is not a header name/);
+  assertBadOptions(() => joinHeaders([1]), /1 is not a header name/);
+  assertBadOptions(() => joinHeaders('ce_id'), /array of header names or '_all'/);
+});
+
+test('pageSizeHint: an integer >= 0; 0 means not sent', () => {
+  assert.equal(readerOptions({ partitionCount: 1, pageSizeHint: 500 }).pageSizeHint, 500);
+  assert.equal('pageSizeHint' in readerOptions({ partitionCount: 1, pageSizeHint: 0 }), false);
+  for (const v of [-1, 1.5, '10', NaN]) {
+    assertBadOptions(() => readerOptions({ partitionCount: 1, pageSizeHint: v }), /pageSizeHint/);
+  }
+});
+
+test('signal, fetch, requestHeaders, maxLineLength, idleTimeoutMs are checked and passed on', () => {
+  const signal = new AbortController().signal;
+  const fetch = async () => new Response('');
+  const requestHeaders = () => ({ authorization: 'x' });
+  const o = readerOptions({ partitionCount: 1, signal, fetch, requestHeaders, maxLineLength: 1024, idleTimeoutMs: 0 });
+  assert.equal(o.signal, signal);
+  assert.equal(o.fetch, fetch);
+  assert.equal(o.requestHeaders, requestHeaders);
+  assert.equal(o.maxLineLength, 1024);
+  assert.equal(o.idleTimeoutMs, 0);
+  assertBadOptions(() => readerOptions({ partitionCount: 1, signal: { aborted: false } }), /signal must be an AbortSignal/);
+  assertBadOptions(() => readerOptions({ partitionCount: 1, fetch: 'fetch' }), /fetch must be a function/);
+  assertBadOptions(() => readerOptions({ partitionCount: 1, requestHeaders: {} }), /requestHeaders must be a function/);
+  assertBadOptions(() => readerOptions({ partitionCount: 1, maxLineLength: 0 }), /maxLineLength/);
+  assertBadOptions(() => readerOptions({ partitionCount: 1, idleTimeoutMs: -5 }), /idleTimeoutMs/);
+});
+
+test('undefined optional fields are the same as absent ones', () => {
+  const o = readerOptions({
+    partitionCount: 2, cursors: undefined, pageSizeHint: undefined, headers: undefined, signal: undefined,
+    fetch: undefined, requestHeaders: undefined, maxLineLength: undefined, retry: undefined, onRetry: undefined,
+    idleTimeoutMs: undefined,
+  });
+  assert.deepEqual(o, { partitionCount: 2, cursors: ['_first', '_first'] });
+});
+
+test('retry: false, or an object of checked fields', () => {
+  assert.equal(readerOptions({ partitionCount: 1, retry: false }).retry, false);
+  assert.deepEqual(readerOptions({ partitionCount: 1, retry: { maxAttempts: Infinity, initialMs: 5 } }).retry, {
+    initialMs: 5,
+    maxAttempts: Infinity,
+  });
+  assertBadOptions(() => readerOptions({ partitionCount: 1, retry: true }), /retry must be false or an object/);
+  assertBadOptions(() => readerOptions({ partitionCount: 1, retry: { multiplier: 0.5 } }), /retry.multiplier/);
+  assertBadOptions(() => readerOptions({ partitionCount: 1, retry: { maxMs: -1 } }), /retry.maxMs/);
+  assertBadOptions(() => readerOptions({ partitionCount: 1, retry: { maxAttempts: 1.5 } }), /retry.maxAttempts/);
+});
+
+test('onRetry receives a FeedError even though the wasm passes its own Error', () => {
+  let seen;
+  const o = readerOptions({ partitionCount: 1, onRetry: (info) => { seen = info; } });
+  const raw = Object.assign(new Error('network: the request failed (page 2)'), { name: 'FeedError', code: 'network', page: 2 });
+  o.onRetry({ error: raw, attempt: 1, delayMs: 80 });
+  assert.ok(seen.error instanceof FeedError);
+  assert.equal(seen.error.code, 'network');
+  assert.equal(seen.error.page, 2);
+  assert.equal(seen.attempt, 1);
+  assert.equal(seen.delayMs, 80);
+});
+
+test('feedUrl: a string or a URL', () => {
+  assert.equal(feedUrl('http://127.0.0.1:8400/feed/v1'), 'http://127.0.0.1:8400/feed/v1');
+  assert.equal(feedUrl(new URL('http://127.0.0.1:8400/feed/v1?x=1')), 'http://127.0.0.1:8400/feed/v1?x=1');
+  for (const u of ['', undefined, 42, {}]) assertBadOptions(() => feedUrl(u), /url must be/);
+});
