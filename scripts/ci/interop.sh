@@ -3,4 +3,4 @@
 # the README's usage example.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-timeout 900 node --test --test-concurrency=1 --test-timeout=300000 tests/interop/
+timeout 900 npm run --silent test:interop

@@ -1,0 +1,112 @@
+// Interop in a browser: headless Debian Chromium (playwright-core) loads a page from a static server on one loopback
+// port; the page imports dist/entrypoints/web.js and consumes the reference server on another port (cross-origin,
+// so CORS is exercised). Run: node --test --test-timeout=180000 --test-force-exit tests/interop/chromium.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { startStaticServer } from '../../www/server.mjs';
+import {
+  startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor,
+} from './helpers.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump interop</title>
+<script type="module">
+  try {
+    const [api, { consume }] = await Promise.all([import('/dist/entrypoints/web.js'), import('/tests/interop/consume.js')]);
+    window.run = (url, options, how) => consume(api, url, options, how);
+    window.ready = 'ok';
+  } catch (e) {
+    window.ready = 'failed: ' + (e && e.stack || e);
+  }
+</script>`;
+
+let server;
+let statics;
+let expected;
+let browser;
+let page;
+const pageLog = [];
+
+before(async () => {
+  server = await startRefServer();
+  expected = await fetchExpected(server.base);
+  statics = await startStaticServer({
+    mounts: { '/dist/': path.join(repoRoot, 'dist'), '/tests/interop/': path.join(repoRoot, 'tests/interop') },
+    pages: { '/': PAGE },
+  });
+  // playwright gives every launch a fresh temporary profile (its own --user-data-dir) and removes it on close.
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  page = await browser.newPage();
+  page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
+  await page.goto(`${statics.url}/`);
+  await page.waitForFunction(() => window.ready !== undefined, null, { timeout: 30_000 });
+  const ready = await page.evaluate(() => window.ready);
+  assert.equal(ready, 'ok', `page setup: ${ready}\n${pageLog.join('\n')}`);
+});
+
+after(async () => {
+  if (pageLog.length) console.log(`page log:\n  ${pageLog.slice(0, 50).join('\n  ')}`);
+  await browser?.close().catch(() => {});
+  await statics?.close();
+  await server?.stop();
+});
+
+const run = (url, options, how) => page.evaluate(([u, o, h]) => window.run(u, o, h), [url, options, how]);
+
+test('chromium: _first to caught-up over CORS, every event once, data identical, final cursors', async (t) => {
+  const s = await run(server.feedUrl, { partitionCount: 4, pageSizeHint: 500 }, { mode: 'events' });
+  const v = verifyEvents(s, expected);
+  t.diagnostic(describe('chromium events()', v, s));
+  assertComplete(v, s, 10_000);
+  assert.deepEqual(s.cursors, lastCursors(expected));
+  assert.equal(s.protoOwn, 4 * Math.floor(2500 / 97));
+});
+
+test('chromium: batches() with headers=_all on /ragged/v1 (hold-back), every event once', async (t) => {
+  const s = await run(`${server.base}/ragged/v1`, { partitionCount: 4, pageSizeHint: 333, headers: '_all' }, { mode: 'batches' });
+  const v = verifyEvents(s, expected);
+  t.diagnostic(describe('chromium ragged batches()', v, s));
+  assertComplete(v, s, 10_000);
+  assert.deepEqual(s.cursors, lastCursors(expected));
+  const bad = s.events.filter(([, id, , , h]) =>
+    h !== JSON.stringify({ ce_id: id, ce_type: 'feedpump.test.v1', 'content-type': 'application/json' })).length;
+  assert.equal(bad, 0, 'headers of every event');
+});
+
+test('chromium: truncated body → truncated-body, cursors not past the last checkpoint', async (t) => {
+  const s = await run(`${server.base}/broken/v1`, { partitionCount: 4, pageSizeHint: 100, retry: false }, { mode: 'batches' });
+  t.diagnostic(`chromium broken: events=${s.events.length} cursors=${JSON.stringify(s.cursors)} error=${JSON.stringify(s.error)}`);
+  assert.equal(s.error?.name, 'FeedError');
+  assert.equal(s.error?.code, 'truncated-body');
+  for (const p of ['0', '1', '2', '3']) assert.ok(['_first', '7'].includes(s.cursors[p]), `cursor of ${p}: ${s.cursors[p]}`);
+  assert.equal(s.events.filter(([, , js]) => JSON.parse(js).seq > 7).length, 0);
+});
+
+test('chromium: n mismatch → http-status 400', async (t) => {
+  const s = await run(server.feedUrl, { partitionCount: 3 }, { mode: 'events' });
+  t.diagnostic(`chromium n=3: error=${JSON.stringify(s.error)}`);
+  assert.equal(s.error?.code, 'http-status');
+  assert.equal(s.error?.status, 400);
+});
+
+test('chromium: break early → the server sees the request go away', async (t) => {
+  const before = (await server.stats()).slow ?? { aborted: 0 };
+  const s = await run(`${server.base}/slow/v1`, { partitionCount: 4, pageSizeHint: 1000 }, { mode: 'events', breakAfter: 5 });
+  assert.equal(s.error, null);
+  assert.equal(s.events.length, 5);
+  const st = await waitFor(async () => {
+    const x = (await server.stats()).slow;
+    return x && x.aborted > before.aborted ? x : null;
+  });
+  t.diagnostic(`chromium break: ${s.ms} ms; server slow stats ${JSON.stringify(st)}`);
+  assert.ok(st, 'the server saw the client go away');
+});

@@ -1,0 +1,179 @@
+// Interop: the built package (dist/entrypoints/node.js) against PyPI zeroeventhub's real server handler
+// (tests/ref_server/app.py). Run: node --test --test-timeout=120000 --test-force-exit tests/interop/node.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { consume } from './consume.js';
+import {
+  startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, waitFor, distDir,
+} from './helpers.mjs';
+
+let server;
+let expected;
+let api;
+
+before(async () => {
+  api = await import(pathToFileURL(path.join(distDir, 'entrypoints/node.js')).href);
+  server = await startRefServer();
+  expected = await fetchExpected(server.base);
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+const TOTAL = 10_000;
+const seqOf = (cursor) => (cursor === '_first' || cursor === undefined ? 0 : Number(cursor));
+
+test('events(): _first to caught-up, every event once, data identical, final cursors', async (t) => {
+  const s = await consume(api, server.feedUrl, { partitionCount: 4, pageSizeHint: 500 }, { mode: 'events', keepData: true });
+  const v = verifyEvents(s, expected);
+  t.diagnostic(describe('node events()', v, s));
+  assertComplete(v, s, TOTAL);
+  assert.deepEqual(s.cursors, lastCursors(expected));
+  // Structural comparison too: each parsed value deep-equals JSON.parse of the exact wire text.
+  let deepMismatches = 0;
+  s.data.forEach((d, i) => {
+    try {
+      assert.deepStrictEqual(d, JSON.parse(expected.byId.get(s.events[i][1]).wire));
+    } catch {
+      deepMismatches++;
+    }
+  });
+  t.diagnostic(`deep-equal mismatches: ${deepMismatches}; events with an own "__proto__" key: ${s.protoOwn}`);
+  assert.equal(deepMismatches, 0);
+  assert.equal(s.protoOwn, 4 * Math.floor(2500 / 97));
+});
+
+test('batches() with headers=[ce_id], server default page size: every batch committable, headers present', async (t) => {
+  const s = await consume(api, server.feedUrl, { partitionCount: 4, headers: ['ce_id'] }, { mode: 'batches' });
+  const v = verifyEvents(s, expected);
+  t.diagnostic(describe('node batches()', v, s));
+  assertComplete(v, s, TOTAL);
+  assert.deepEqual(s.cursors, lastCursors(expected));
+  const badHeaders = s.events.filter(([, id, , , h]) => h !== JSON.stringify({ ce_id: id })).length;
+  assert.equal(badHeaders, 0, 'every event has headers {ce_id: id}');
+  assert.ok(s.batches > 1);
+});
+
+test('for await (ev of feed) on /ragged/v1 (trailing events without checkpoint are held back and refetched)', async (t) => {
+  const s = await consume(api, `${server.base}/ragged/v1`, { partitionCount: 4, pageSizeHint: 50 }, { mode: 'iterator' });
+  const v = verifyEvents(s, expected);
+  t.diagnostic(describe('node ragged', v, s));
+  assertComplete(v, s, TOTAL);
+  assert.deepEqual(s.cursors, lastCursors(expected));
+});
+
+test('resume from given cursors (partitions left out start at _first)', async (t) => {
+  const cursors = { 0: '1000', 2: '2499', 3: '2500' };
+  const s = await consume(api, server.feedUrl, { partitionCount: 4, cursors, pageSizeHint: 300 }, { mode: 'batches' });
+  const want = (e) => e.seq > seqOf(cursors[e.partition]);
+  const v = verifyEvents(s, expected, want);
+  t.diagnostic(describe('node resume', v, s));
+  assertComplete(v, s, 1500 + 2500 + 1);
+  assert.deepEqual(s.cursors, lastCursors(expected));
+});
+
+test('truncated body (backend fails after 40 lines, retry off): truncated-body, cursors not past the last checkpoint', async (t) => {
+  // Page 1 from _first: 28 events (seq 1..7 of each partition), the 4 checkpoints "7", then seq 8 and 9 of each
+  // partition (8 more lines), then the connection is cut.
+  const s = await consume(api, `${server.base}/broken/v1`, { partitionCount: 4, pageSizeHint: 100, retry: false }, { mode: 'batches' });
+  t.diagnostic(`node broken: events=${s.events.length} batches=${s.batches} cursors=${JSON.stringify(s.cursors)} error=${JSON.stringify(s.error)}`);
+  assert.equal(s.error?.name, 'FeedError');
+  assert.equal(s.error?.code, 'truncated-body');
+  for (const p of ['0', '1', '2', '3']) assert.ok(['_first', '7'].includes(s.cursors[p]), `cursor of ${p}: ${s.cursors[p]}`);
+  const beyond = s.events.filter(([p, , js]) => JSON.parse(js).seq > 7);
+  assert.equal(beyond.length, 0, 'no event after the last checkpoint received is delivered');
+  const v = verifyEvents(s, expected, (e) => e.seq <= 7);
+  assert.equal(v.duplicates + v.mismatches + v.unexpected, 0);
+  // cursors() counts only batches the consumer came back for: the events delivered are covered by them or by the
+  // batch being consumed when the error came.
+  assert.ok(s.events.length === 0 || s.events.length === 28, `events delivered: ${s.events.length}`);
+});
+
+test('body cut right after the 200 (0 bytes): truncated-body', async (t) => {
+  const s = await consume(api, `${server.base}/broken/0/v1`, { partitionCount: 4, retry: false }, { mode: 'events' });
+  t.diagnostic(`node broken/0: events=${s.events.length} error=${JSON.stringify(s.error)}`);
+  assert.equal(s.error?.name, 'FeedError');
+  assert.equal(s.error?.code, 'truncated-body');
+  assert.equal(s.events.length, 0);
+  assert.deepEqual(s.cursors, { 0: '_first', 1: '_first', 2: '_first', 3: '_first' });
+});
+
+test('retries survive a server that cuts every page: all events once', async (t) => {
+  const s = await consume(
+    api,
+    `${server.base}/broken/v1`,
+    { partitionCount: 4, pageSizeHint: 100, retry: { initialMs: 1, maxMs: 5, maxAttempts: Infinity, deadlineMs: 90_000 } },
+    { mode: 'batches', countRetries: true },
+  );
+  const v = verifyEvents(s, expected);
+  t.diagnostic(describe('node broken+retry', v, s));
+  assertComplete(v, s, TOTAL);
+  assert.deepEqual(s.cursors, lastCursors(expected));
+  assert.ok(s.retries >= 300, `retries: ${s.retries}`);
+});
+
+test('n mismatch: http-status 400 with the server body', async (t) => {
+  const s = await consume(api, server.feedUrl, { partitionCount: 3 }, { mode: 'events' });
+  t.diagnostic(`node n=3: error=${JSON.stringify(s.error)}`);
+  assert.equal(s.error?.name, 'FeedError');
+  assert.equal(s.error?.code, 'http-status');
+  assert.equal(s.error?.status, 400);
+  assert.match(s.error?.bodySnippet ?? '', /Partition count doesn't match/);
+  assert.equal(s.events.length, 0);
+});
+
+test('wrong path: http-status 404', async () => {
+  const s = await consume(api, `${server.base}/nope/v1`, { partitionCount: 4 }, { mode: 'events' });
+  assert.equal(s.error?.code, 'http-status');
+  assert.equal(s.error?.status, 404);
+});
+
+test('break out of for-await early: the server sees the request go away; the next feed still works', async (t) => {
+  const before = (await server.stats()).slow ?? { aborted: 0, completed: 0 };
+  // /slow/v1 sleeps 3 ms per line: a 4,000-event page takes ~15 s, so it is surely still streaming when we break.
+  const started = Date.now();
+  const s = await consume(api, `${server.base}/slow/v1`, { partitionCount: 4, pageSizeHint: 1000 }, { mode: 'events', breakAfter: 5 });
+  const breakMs = Date.now() - started;
+  assert.equal(s.error, null);
+  assert.equal(s.events.length, 5);
+  const after = await waitFor(async () => {
+    const st = (await server.stats()).slow;
+    return st && st.aborted > before.aborted ? st : null;
+  });
+  t.diagnostic(`node break: took ${breakMs} ms; server slow stats ${JSON.stringify(after)}; cursors ${JSON.stringify(s.cursors)}`);
+  assert.ok(after, 'the server saw the client go away');
+  assert.ok(breakMs < 10_000);
+  // The batch the loop was left in does not count.
+  assert.deepEqual(s.cursors, { 0: '_first', 1: '_first', 2: '_first', 3: '_first' });
+  // And the connection pool is fine afterwards.
+  const s2 = await consume(api, server.feedUrl, { partitionCount: 4, cursors: { 0: '2490', 1: '2500', 2: '2500', 3: '2500' } }, { mode: 'events' });
+  assert.equal(s2.error, null);
+  assert.equal(s2.events.length, 10);
+});
+
+test('close() during iteration ends it without an error', async (t) => {
+  const feed = api.openFeed(`${server.base}/slow/v1`, { partitionCount: 4, pageSizeHint: 1000 });
+  let n = 0;
+  const started = Date.now();
+  for await (const ev of feed) {
+    assert.equal(typeof ev.partition, 'number');
+    if (++n === 3) feed.close();
+  }
+  t.diagnostic(`node close(): ${n} events, ${Date.now() - started} ms`);
+  assert.equal(n, 3, 'no event after close()');
+  assert.deepEqual(feed.cursors(), { 0: '_first', 1: '_first', 2: '_first', 3: '_first' }, 'a batch left mid-way is not delivered');
+});
+
+// Released events must not wait for 64 KiB or the end of the page: they are handed out within maxBatchDelayMs
+// (default 10 ms) of their checkpoint, however the body trickles.
+test('slowly streamed page: the first committable events arrive soon after their checkpoint', async (t) => {
+  // /slow/v1: 3 ms per line; the first checkpoints (covering 28 events) are on the wire after ~32 lines (~0.1 s).
+  const s = await consume(api, `${server.base}/slow/v1`, { partitionCount: 4, pageSizeHint: 1000 }, { mode: 'events', breakAfter: 1 });
+  t.diagnostic(`node slow first event after ${s.ms} ms`);
+  assert.equal(s.events.length, 1);
+  assert.ok(s.ms < 1_000, `first event after ${s.ms} ms`);
+});

@@ -1,0 +1,34 @@
+// The README's usage example (the block after the `usage-example` marker) runs as written against the reference
+// server: only the package specifier (-> dist/entrypoints/node.js) and the server origin are substituted.
+// Run: node --test --test-force-exit tests/interop/readme.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { startRefServer, repoRoot } from './helpers.mjs';
+
+let server;
+before(async () => { server = await startRefServer(); });
+after(() => server?.stop());
+
+test('README usage example runs against the reference server and catches up', async (t) => {
+  const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
+  const m = /<!-- usage-example[^>]*-->\s*```js\n([\s\S]*?)```/.exec(readme);
+  assert.ok(m, 'README has a usage-example block');
+  const nodeEntry = pathToFileURL(path.join(repoRoot, 'dist/entrypoints/node.js')).href;
+  const code = m[1]
+    .replace(/from 'feedpump'/g, `from ${JSON.stringify(nodeEntry)}`)
+    .replace(/http:\/\/127\.0\.0\.1:\d+/g, server.base);
+  assert.ok(code.includes(server.base), 'the example names a loopback feed URL');
+  const { stdout, stderr } = await new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', code], { timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? reject(Object.assign(err, { stdout, stderr })) : resolve({ stdout, stderr }));
+  });
+  t.diagnostic(`example printed: ${stdout.trim()}`);
+  assert.equal(stderr.trim(), '');
+  assert.match(stdout, /caught up after 10000 events/);
+  assert.match(stdout, /'2500'/);
+});

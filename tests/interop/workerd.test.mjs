@@ -1,0 +1,100 @@
+// Interop in workerd: Miniflare (from wrangler's devDependencies) runs tests/interop/worker/index.js, which imports
+// dist/entrypoints/workerd.js and consumes the reference server over loopback; the test checks the summary it returns.
+// Run: node --test --test-timeout=180000 --test-force-exit tests/interop/workerd.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Miniflare } from 'miniflare';
+import {
+  startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor,
+} from './helpers.mjs';
+
+let server;
+let expected;
+let mf;
+
+/** Rejects after ms: a Miniflare that hangs must fail the test, not the whole run (TOOLCHAIN.md pitfall 4). */
+const within = (ms, promise, what) =>
+  Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms).unref())]);
+
+before(async () => {
+  server = await startRefServer();
+  expected = await fetchExpected(server.base);
+  mf = new Miniflare({
+    modules: true,
+    modulesRoot: repoRoot,
+    scriptPath: 'tests/interop/worker/index.js',
+    rootPath: repoRoot,
+    modulesRules: [
+      { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
+      { type: 'CompiledWasm', include: ['**/*.wasm'] },
+    ],
+    compatibilityDate: '2025-09-01',
+    host: '127.0.0.1',
+    port: 0,
+  });
+  await within(60_000, mf.ready, 'Miniflare start');
+});
+
+after(async () => {
+  await within(15_000, mf?.dispose() ?? Promise.resolve(), 'Miniflare dispose').catch((e) => console.error(e.message));
+  await server?.stop();
+});
+
+async function run(url, options, how) {
+  const res = await within(
+    120_000,
+    mf.dispatchFetch('http://worker.test/', { method: 'POST', body: JSON.stringify({ url, options, how }) }),
+    'worker run',
+  );
+  const body = await res.json();
+  assert.equal(res.status, 200, body.workerError);
+  return body;
+}
+
+test('workerd: _first to caught-up, every event once, data identical, final cursors', async (t) => {
+  const s = await run(server.feedUrl, { partitionCount: 4, pageSizeHint: 500 }, { mode: 'events' });
+  const v = verifyEvents(s, expected);
+  t.diagnostic(describe('workerd events()', v, s));
+  assertComplete(v, s, 10_000);
+  assert.deepEqual(s.cursors, lastCursors(expected));
+  assert.equal(s.protoOwn, 4 * Math.floor(2500 / 97));
+});
+
+test('workerd: batches() on /ragged/v1 with headers=[ce_id], every event once', async (t) => {
+  const s = await run(`${server.base}/ragged/v1`, { partitionCount: 4, pageSizeHint: 1000, headers: ['ce_id'] }, { mode: 'batches' });
+  const v = verifyEvents(s, expected);
+  t.diagnostic(describe('workerd ragged batches()', v, s));
+  assertComplete(v, s, 10_000);
+  assert.deepEqual(s.cursors, lastCursors(expected));
+  assert.equal(s.events.filter(([, id, , , h]) => h !== JSON.stringify({ ce_id: id })).length, 0);
+});
+
+test('workerd: truncated body → truncated-body, cursors not past the last checkpoint', async (t) => {
+  const s = await run(`${server.base}/broken/v1`, { partitionCount: 4, pageSizeHint: 100, retry: false }, { mode: 'batches' });
+  t.diagnostic(`workerd broken: events=${s.events.length} cursors=${JSON.stringify(s.cursors)} error=${JSON.stringify(s.error)}`);
+  assert.equal(s.error?.name, 'FeedError');
+  assert.equal(s.error?.code, 'truncated-body');
+  for (const p of ['0', '1', '2', '3']) assert.ok(['_first', '7'].includes(s.cursors[p]), `cursor of ${p}: ${s.cursors[p]}`);
+  assert.equal(s.events.filter(([, , js]) => JSON.parse(js).seq > 7).length, 0);
+});
+
+test('workerd: n mismatch → http-status 400', async (t) => {
+  const s = await run(server.feedUrl, { partitionCount: 3 }, { mode: 'events' });
+  t.diagnostic(`workerd n=3: error=${JSON.stringify(s.error)}`);
+  assert.equal(s.error?.code, 'http-status');
+  assert.equal(s.error?.status, 400);
+});
+
+test('workerd: break early → the server sees the request go away', async (t) => {
+  const before = (await server.stats()).slow ?? { aborted: 0 };
+  const s = await run(`${server.base}/slow/v1`, { partitionCount: 4, pageSizeHint: 1000 }, { mode: 'events', breakAfter: 5 });
+  assert.equal(s.error, null);
+  assert.equal(s.events.length, 5);
+  const st = await waitFor(async () => {
+    const x = (await server.stats()).slow;
+    return x && x.aborted > before.aborted ? x : null;
+  });
+  t.diagnostic(`workerd break: ${s.ms} ms; server slow stats ${JSON.stringify(st)}`);
+  assert.ok(st, 'the server saw the client go away');
+});
