@@ -26,6 +26,28 @@ const DEFAULT_FLUSH_MS: u32 = 10;
 /// Default idle limit of a body: generous, so a slow server is not mistaken for a dead one.
 const DEFAULT_IDLE_MS: u32 = 60_000;
 
+/// `partitions`: the partitions to read (ascending, no repeats); absent reads all.
+fn partitions(obj: &JsValue, n: u32) -> Result<Vec<u32>, Error> {
+    let v = get(obj, "partitions");
+    if v.is_undefined() || v.is_null() {
+        return Ok(Vec::new());
+    }
+    let arr: Array = v.dyn_into().map_err(|_| bad("partitions must be an array of partition numbers"))?;
+    let mut list = Vec::with_capacity(arr.length() as usize);
+    for p in arr.iter() {
+        match p.as_f64() {
+            Some(f) if f >= 0.0 && f < f64::from(n) && f.fract() == 0.0 => list.push(f as u32),
+            _ => return Err(bad("partitions must hold integers from 0 to partitionCount - 1")),
+        }
+    }
+    list.sort_unstable();
+    list.dedup();
+    if list.is_empty() {
+        return Err(bad("partitions must name at least one partition"));
+    }
+    Ok(list)
+}
+
 fn live_policy(obj: &JsValue) -> Result<Option<LivePolicy>, Error> {
     let v = get(obj, "live");
     if v.is_undefined() || v.is_null() || v.as_bool() == Some(false) {
@@ -138,7 +160,8 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
         headers.as_string().ok_or_else(|| bad("headers must be a string"))?
     };
     let mut config = SessionConfig::new(url, cursors);
-    config.options = V1Options { page_size_hint: opt_u32(obj, "pageSizeHint")?, headers };
+    config.options =
+        V1Options { page_size_hint: opt_u32(obj, "pageSizeHint")?, headers, partitions: partitions(obj, n)? };
     config.max_line = opt_u32(obj, "maxLineLength")?.map_or(DEFAULT_MAX_LINE, |m| m as usize);
     config.retry = retry_policy(obj)?;
     config.live = live_policy(obj)?;

@@ -12,14 +12,20 @@ export interface ReaderOptions {
   headers?: string;
   signal?: AbortSignal;
   fetch?: (request: Request) => Promise<Response>;
-  requestHeaders?: () => HeadersInit | Promise<HeadersInit>;
+  requestHeaders?: (ctx: { refresh: boolean }) => HeadersInit | Promise<HeadersInit>;
   maxLineLength?: number;
+  partitions?: number[];
+  retry?: false | { initialMs?: number; maxMs?: number; multiplier?: number; maxAttempts?: number; deadlineMs?: number };
+  onRetry?: (info: { error: Error; attempt: number; delayMs: number }) => void;
+  idleTimeoutMs?: number;
+  maxBatchDelayMs?: number;
+  live?: boolean | { minIntervalMs?: number; maxIntervalMs?: number; longPollParam?: string };
 }
 /** One committable batch as the core builds it. */
 export interface RawBatch {
   /** JSON array text of the event objects. */
   text: string;
-  /** 5 u32 per event: start, end (UTF-16 offsets in text), partition, line, byte offset. */
+  /** 6 u32 per event: start, end (UTF-16 offsets in text), partition, line, byte offset, data start. */
   meta: Uint32Array;
   /** Checkpoints released with the events, in order. */
   checkpoints: { partition: number; cursor: string }[];
@@ -27,5 +33,7 @@ export interface RawBatch {
   page: number;
   /** Whether text is pure ASCII. */
   ascii: boolean;
+  /** A change of position found with this batch's page. */
+  signal?: 'caught-up' | 'fell-behind';
 }
 "#;

@@ -16,7 +16,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 /// Entries per event in [`Batch::meta`].
-pub const META_STRIDE: usize = 5;
+pub const META_STRIDE: usize = 6;
 
 /// A checkpoint released in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,9 @@ pub struct Batch {
     /// verbatim from the wire. Always valid UTF-8 (every line was checked).
     pub text: String,
     /// [`META_STRIDE`] `u32` per event: start and end of the event object in `text` in UTF-16 code units (JavaScript
-    /// string indices), partition, line number and byte offset of its line in the page body (saturated to `u32`).
+    /// string indices), partition, line number and byte offset of its line in the page body (saturated to `u32`),
+    /// and the start of its `data` value in `text` (the value ends one unit before the object: raw access without
+    /// parsing).
     pub meta: Vec<u32>,
     /// Checkpoints released in this batch, in arrival order.
     pub checkpoints: Vec<Checkpoint>,
@@ -59,8 +61,8 @@ impl Batch {
 struct Held {
     /// Event objects joined by `,`.
     text: String,
-    /// Per event: start and end in `text` (UTF-16 units), line number, byte offset.
-    events: Vec<[u32; 4]>,
+    /// Per event: start and end in `text` (UTF-16 units), line number, byte offset, start of `data`.
+    events: Vec<[u32; 5]>,
     /// Length of `text` in UTF-16 code units.
     utf16: u32,
     ascii: bool,
@@ -140,6 +142,7 @@ impl BatchBuilder {
             h.text.push_str(headers);
         }
         h.text.push_str(",\"data\":");
+        let data_start = start + utf16_len(&h.text[object_start..]);
         h.text.push_str(data);
         h.text.push('}');
         let added = &h.text[object_start..];
@@ -147,7 +150,7 @@ impl BatchBuilder {
         if !added.is_ascii() {
             h.ascii = false;
         }
-        h.events.push([start, h.utf16, sat(line), sat(offset)]);
+        h.events.push([start, h.utf16, sat(line), sat(offset), data_start]);
         self.held_bytes += h.text.len() - before;
     }
 
@@ -163,8 +166,8 @@ impl BatchBuilder {
                 base += 1;
             }
             self.out.text.push_str(&h.text);
-            for [start, end, line, offset] in h.events.drain(..) {
-                self.out.meta.extend_from_slice(&[base + start, base + end, partition, line, offset]);
+            for [start, end, line, offset, data] in h.events.drain(..) {
+                self.out.meta.extend_from_slice(&[base + start, base + end, partition, line, offset, base + data]);
             }
             self.out_utf16 = base + h.utf16;
             self.out.ascii &= h.ascii;
@@ -243,7 +246,7 @@ mod tests {
         b.handle_checkpoint(0, "c0".into());
         let batch = b.take().unwrap();
         assert_eq!(batch.text, "[{\"partition\":0,\"data\":\"\u{1F600}\"},{\"partition\":0,\"data\":2}]");
-        assert_eq!(batch.meta, vec![1, 28, 0, 1, 0, 29, 53, 0, 3, 60]);
+        assert_eq!(batch.meta, vec![1, 28, 0, 1, 0, 23, 29, 53, 0, 3, 60, 51]);
         assert!(!batch.ascii);
         assert_eq!(batch.checkpoints, vec![Checkpoint { partition: 0, cursor: "c0".into() }]);
         assert_eq!(b.drop_held(), 1);

@@ -8,6 +8,7 @@
 
 use crate::cursor::CursorSet;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt::Write;
 
 /// Options of a v1 request besides the cursors.
@@ -17,6 +18,16 @@ pub struct V1Options {
     pub page_size_hint: Option<u32>,
     /// `headers`: names already joined by `,`, or `_all`; empty omits it.
     pub headers: String,
+    /// The partitions to read, ascending; empty reads all `n`. ZEH: "one per partition to read in this call" (e.g.
+    /// one worker per partition sends only its own `cursor<p>`).
+    pub partitions: Vec<u32>,
+}
+
+impl V1Options {
+    /// Whether `partition` is read by these requests.
+    pub fn reads(&self, partition: u32) -> bool {
+        self.partitions.is_empty() || self.partitions.binary_search(&partition).is_ok()
+    }
 }
 
 /// Appends `s` percent-encoded (all but unreserved characters).
@@ -40,7 +51,7 @@ fn reserved(name: &str) -> bool {
 /// ```
 /// use feedpump_core::{cursor::CursorSet, request::{v1_url, V1Options}};
 /// let cursors = CursorSet::new(vec!["_first".into(), "a b&c".into()]).unwrap();
-/// let opts = V1Options { page_size_hint: Some(100), headers: "ce_id".into() };
+/// let opts = V1Options { page_size_hint: Some(100), headers: "ce_id".into(), ..V1Options::default() };
 /// assert_eq!(v1_url("http://h/feed/v1?key=1", &cursors, &opts),
 ///     "http://h/feed/v1?key=1&n=2&cursor0=_first&cursor1=a%20b%26c&pagesizehint=100&headers=ce_id");
 /// ```
@@ -62,7 +73,7 @@ pub fn v1_url(base: &str, cursors: &CursorSet, opts: &V1Options) -> String {
         }
     }
     let _ = write!(url, "{sep}n={}", cursors.len());
-    for (i, c) in cursors.as_slice().iter().enumerate() {
+    for (i, c) in cursors.as_slice().iter().enumerate().filter(|(i, _)| opts.reads(*i as u32)) {
         let _ = write!(url, "&cursor{i}=");
         percent_encode(&mut url, c);
     }
@@ -85,6 +96,13 @@ pub fn v1_url(base: &str, cursors: &CursorSet, opts: &V1Options) -> String {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn only_the_partitions_read_are_sent() {
+        let c = CursorSet::new(vec!["a".into(), "b".into(), "c".into()]).unwrap();
+        let opts = V1Options { partitions: vec![1, 2], ..V1Options::default() };
+        assert_eq!(v1_url("http://h/f", &c, &opts), "http://h/f?n=3&cursor1=b&cursor2=c");
+    }
 
     #[test]
     fn keeps_foreign_params_and_replaces_ours() {

@@ -283,9 +283,9 @@ impl Session {
         if self.state != State::Streaming {
             return Err(self.fail(ProtocolError::new(ErrorKind::BadOptions, "body received outside a page")));
         }
-        let Session { decoder, builder, cursors, stats, passed, .. } = self;
+        let Session { decoder, builder, cursors, stats, passed, options, .. } = self;
         let n = cursors.len();
-        let result = decoder.handle_chunk(chunk, |line| handle_line(line, n, builder, cursors, stats, passed));
+        let result = decoder.handle_chunk(chunk, |line| handle_line(line, n, options, builder, cursors, stats, passed));
         result.map_err(|e| self.fail(e))
     }
 
@@ -399,6 +399,7 @@ impl Session {
 fn handle_line(
     line: Line<'_>,
     n: u32,
+    options: &V1Options,
     builder: &mut BatchBuilder,
     cursors: &mut CursorSet,
     stats: &mut PageStats,
@@ -408,7 +409,15 @@ fn handle_line(
         ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
             .at(line.number, line.offset + e.valid_up_to() as u64)
     })?;
-    match classify_v1(line.bytes, n).map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })? {
+    let kind = classify_v1(line.bytes, n).map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })?;
+    if let LineKind::Event { partition, .. } | LineKind::Checkpoint { partition, .. } = &kind {
+        if !options.reads(*partition) {
+            return Err(ProtocolError::new(ErrorKind::BadPartition, "line is for a partition that was not requested")
+                .at(line.number, line.offset)
+                .in_partition(*partition));
+        }
+    }
+    match kind {
         LineKind::Event { partition, data, headers } => {
             stats.events += 1;
             builder.handle_event(partition, line.number, line.offset, headers.map(|h| &text[h]), &text[data]);

@@ -33,6 +33,9 @@ fn run(name: &str, body: &[u8], splits: &[usize]) -> String {
             let units: Vec<u16> = b.text.encode_utf16().collect();
             for m in b.meta.chunks(META_STRIDE) {
                 let obj = String::from_utf16(&units[m[0] as usize..m[1] as usize]).unwrap();
+                // The data span ends right before the object's closing brace.
+                let data = String::from_utf16(&units[m[5] as usize..m[1] as usize - 1]).unwrap();
+                assert!(obj.ends_with(&format!("\"data\":{data}}}")), "{obj} / {data}");
                 writeln!(out, "  event p={} line={} offset={} {obj}", m[2], m[3], m[4]).unwrap();
             }
             for c in &b.checkpoints {

@@ -17,6 +17,8 @@
  * - `'network'`: the request failed before a response arrived (also: the `fetch` or `requestHeaders` you passed threw).
  * - `'aborted'`: the `signal` fired.
  * - `'no-progress'`: a page had events but no checkpoint after any of them.
+ * - `'cursor-regressed'`: a checkpoint after new events repeated a cursor the page had passed (resuming from it would
+ *   deliver those events again).
  * - `'bad-options'`: invalid options, or a feed iterated twice.
  * - `'closed'`: the reader cannot continue.
  *
@@ -37,6 +39,7 @@ export type FeedErrorCode =
   | 'network'
   | 'aborted'
   | 'no-progress'
+  | 'cursor-regressed'
   | 'bad-options'
   | 'closed';
 
@@ -52,6 +55,7 @@ const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
   'network',
   'aborted',
   'no-progress',
+  'cursor-regressed',
   'bad-options',
   'closed',
 ]);

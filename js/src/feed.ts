@@ -9,12 +9,13 @@
 import { FeedError, toFeedError } from './errors.js';
 import { readerOptions, feedUrl, type ReaderOptions } from './options.js';
 import { wasmReady } from './runtime.js';
-import type { Batch, Checkpoint, Feed, FeedEvent, FeedOptions } from './types.js';
+import type { Batch, Checkpoint, Feed, FeedEvent, FeedOptions, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
 import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
 
-/** Values per event in `RawBatch.meta`: objStart, objEnd (UTF-16 offsets into text), partition, line, byte offset. */
-const META_STRIDE = 5;
+/** Values per event in `RawBatch.meta`: objStart, objEnd (UTF-16 offsets into text), partition, line, byte offset,
+ * dataStart. */
+const META_STRIDE = 6;
 
 /**
  * Opens a ZeroEventHub FeedAPI v1 feed. Nothing is fetched until the feed is iterated; the iteration asks for page
@@ -38,7 +39,15 @@ const META_STRIDE = 5;
  * ```
  */
 export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): Feed<T> {
-  return new FeedImpl<T>(feedUrl(url), readerOptions(options));
+  return new FeedImpl<T>(feedUrl(url), readerOptions(options), options);
+}
+
+/** Per partition: when its latest event was delivered, and how many events the latest page brought. */
+interface LagState {
+  lastEventAt: number | undefined;
+  eventsInLastPage: number;
+  /** The page `eventsInLastPage` counts. */
+  page: number;
 }
 
 /** The three states of an iteration: a feed is iterated at most once. */
@@ -57,11 +66,18 @@ class FeedImpl<T> implements Feed<T> {
    * consumer came back after. Never ahead of what the consumer has received (at-least-once on resume).
    */
   readonly #delivered: string[];
+  readonly #raw: boolean;
+  readonly #onCaughtUp: (() => void) | undefined;
+  readonly #onFellBehind: (() => void) | undefined;
+  readonly #lag = new Map<number, LagState>();
 
-  constructor(url: string, options: ReaderOptions) {
+  constructor(url: string, options: ReaderOptions, user: FeedOptions) {
     this.#url = url;
     this.#options = options;
     this.#delivered = options.cursors.slice();
+    this.#raw = user.mode === 'raw';
+    this.#onCaughtUp = user.onCaughtUp;
+    this.#onFellBehind = user.onFellBehind;
   }
 
   batches(): AsyncGenerator<Batch<T>, void, undefined> {
@@ -80,6 +96,34 @@ class FeedImpl<T> implements Feed<T> {
 
   cursors(): { [partition: number]: string } {
     return Object.assign({}, this.#delivered);
+  }
+
+  lag(): { [partition: number]: PartitionLag } {
+    const now = Date.now();
+    const out: { [partition: number]: PartitionLag } = {};
+    const read = this.#options.partitions ?? this.#delivered.map((_, p) => p);
+    for (const p of read) {
+      const l = this.#lag.get(p);
+      const at = l?.lastEventAt;
+      out[p] = { lastEventAt: at, msSinceLastEvent: at === undefined ? undefined : now - at, eventsInLastPage: l?.eventsInLastPage ?? 0 };
+    }
+    return out;
+  }
+
+  /** Counts a batch's events per partition for {@link FeedImpl.lag}. */
+  #track(raw: RawBatch): void {
+    const now = Date.now();
+    for (let i = 2; i < raw.meta.length; i += META_STRIDE) {
+      const p = raw.meta[i] ?? 0;
+      let l = this.#lag.get(p);
+      if (l === undefined) this.#lag.set(p, (l = { lastEventAt: now, eventsInLastPage: 0, page: raw.page }));
+      if (l.page !== raw.page) {
+        l.page = raw.page;
+        l.eventsInLastPage = 0;
+      }
+      l.lastEventAt = now;
+      l.eventsInLastPage += 1;
+    }
   }
 
   close(): void {
@@ -151,8 +195,13 @@ class FeedImpl<T> implements Feed<T> {
           throw toFeedError(e);
         }
         if (raw === undefined || this.#closed) return;
-        if (raw.checkpoints.length === 0 && raw.meta.length === 0) continue;
-        const batch = parseBatch<T>(raw);
+        if (raw.signal === 'caught-up') this.#onCaughtUp?.();
+        else if (raw.signal === 'fell-behind') this.#onFellBehind?.();
+        const live = this.#options.live !== undefined;
+        if (raw.checkpoints.length === 0 && raw.meta.length === 0 && !(live && raw.signal !== undefined)) continue;
+        this.#track(raw);
+        const batch = this.#raw ? rawBatch<T>(raw) : parseBatch<T>(raw);
+        if (raw.signal !== undefined) batch.signal = raw.signal;
         // Copied before the batch is handed out: the consumer may change the batch's objects.
         const commit = raw.checkpoints.map((c) => [c.partition, c.cursor] as const);
         yield batch;
@@ -184,6 +233,69 @@ export function parseBatch<T>(raw: RawBatch): Batch<T> {
 }
 
 /**
+ * An event of raw mode: `data` stays JSON text in `raw` until it is read. The text of a batch is kept once; each
+ * event only holds its offsets into it.
+ */
+class RawEvent<T> implements FeedEvent<T> {
+  readonly partition: number;
+  readonly raw: string;
+  readonly #text: string;
+  readonly #meta: Uint32Array;
+  readonly #at: number;
+  readonly #page: number;
+  #data: { value: T } | undefined;
+
+  constructor(text: string, meta: Uint32Array, at: number, page: number) {
+    this.partition = meta[at + 2] ?? 0;
+    this.raw = text.slice(meta[at + 5], (meta[at + 1] ?? 1) - 1);
+    this.#text = text;
+    this.#meta = meta;
+    this.#at = at;
+    this.#page = page;
+  }
+
+  get data(): T {
+    if (this.#data === undefined) {
+      try {
+        this.#data = { value: JSON.parse(this.raw) as T };
+      } catch (e) {
+        throw badEvent(e, this.#meta, this.#at, this.#page);
+      }
+    }
+    return this.#data.value;
+  }
+
+  get headers(): Record<string, string> | undefined {
+    // The object text is `{"partition":P,"headers":{…},"data":…}` when the event has headers.
+    const start = (this.#meta[this.#at] ?? 0) + `{"partition":${this.partition},`.length;
+    if (!this.#text.startsWith('"headers":', start)) return undefined;
+    const dataStart = this.#meta[this.#at + 5] ?? 0;
+    return JSON.parse(this.#text.slice(start + '"headers":'.length, dataStart - ',"data":'.length)) as Record<string, string>;
+  }
+}
+
+/** Raw mode: no parsing at all, only an object per event. @internal */
+export function rawBatch<T>(raw: RawBatch): Batch<T> {
+  const { text, meta, page } = raw;
+  const events: FeedEvent<T>[] = [];
+  for (let i = 0; i + META_STRIDE <= meta.length; i += META_STRIDE) events.push(new RawEvent<T>(text, meta, i, page));
+  const checkpoints: Checkpoint[] = raw.checkpoints.map((c) => ({ partition: c.partition, cursor: c.cursor }));
+  return { events, checkpoints };
+}
+
+function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedError {
+  const partition = meta[i + 2] ?? 0;
+  const line = meta[i + 3] ?? 0;
+  const offset = meta[i + 4] ?? 0;
+  const why = e instanceof Error ? e.message : String(e);
+  return new FeedError(
+    'bad-line',
+    `bad-line: the event's JSON does not parse (${why}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
+    { partition, line, offset, page, cause: e },
+  );
+}
+
+/**
  * The batch did not parse: find the first event that does not, by its offsets in `meta`, and name where it came
  * from. Only on this error path is each event parsed on its own.
  * @internal
@@ -194,15 +306,7 @@ export function badLine(raw: RawBatch, batchError: unknown): FeedError {
     try {
       JSON.parse(text.slice(meta[i] ?? 0, meta[i + 1] ?? 0));
     } catch (e) {
-      const partition = meta[i + 2] ?? 0;
-      const line = meta[i + 3] ?? 0;
-      const offset = meta[i + 4] ?? 0;
-      const why = e instanceof Error ? e.message : String(e);
-      return new FeedError(
-        'bad-line',
-        `bad-line: the event's JSON does not parse (${why}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
-        { partition, line, offset, page, cause: e },
-      );
+      return badEvent(e, meta, i, page);
     }
   }
   const why = batchError instanceof Error ? batchError.message : String(batchError);

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { FeedError, toFeedError } from './errors.js';
-import type { FeedOptions, FetchLike, RequestHeadersContext, RetryOptions } from './types.js';
+import type { FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
 
 /** The options object `new FeedReader(url, options)` reads: the contract's `ReaderOptions`, as far as we use it. */
 export interface ReaderOptions {
@@ -23,6 +23,9 @@ export interface ReaderOptions {
   /** Called by the wasm with its own FeedError-shaped `Error`; wrapped here so the caller sees a {@link FeedError}. */
   onRetry?: (info: { error: unknown; attempt: number; delayMs: number }) => void;
   idleTimeoutMs?: number;
+  partitions?: number[];
+  live?: boolean | LiveOptions;
+  maxBatchDelayMs?: number;
 }
 
 /** The cursor of a partition the caller gave none for: the start of the partition (FeedAPI `_first`). */
@@ -135,6 +138,50 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
   if (idleTimeoutMs !== undefined) {
     if (!isInteger(idleTimeoutMs, 0)) throw bad('idleTimeoutMs must be an integer >= 0 (ms; 0 = off)');
     out.idleTimeoutMs = idleTimeoutMs;
+  }
+  const { partitions, live, maxBatchDelayMs, mode, onCaughtUp, onFellBehind } = options;
+  if (partitions !== undefined) {
+    if (!Array.isArray(partitions) || partitions.length === 0) throw bad('partitions must be a non-empty array');
+    for (const p of partitions as readonly unknown[]) {
+      if (!isInteger(p, 0) || p >= partitionCount) {
+        throw bad(`partitions: ${JSON.stringify(p)} is not a partition (an integer 0..${partitionCount - 1})`);
+      }
+    }
+    out.partitions = [...new Set(partitions)].sort((a, b) => a - b);
+  }
+  if (live !== undefined && live !== false) out.live = liveOptions(live);
+  if (maxBatchDelayMs !== undefined) {
+    if (!isInteger(maxBatchDelayMs, 0)) throw bad('maxBatchDelayMs must be an integer >= 0 (ms)');
+    out.maxBatchDelayMs = maxBatchDelayMs;
+  }
+  if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw bad("mode must be 'parsed' or 'raw'");
+  if (onCaughtUp !== undefined && typeof onCaughtUp !== 'function') throw bad('onCaughtUp must be a function');
+  if (onFellBehind !== undefined && typeof onFellBehind !== 'function') throw bad('onFellBehind must be a function');
+  return out;
+}
+
+/**
+ * Checks the live polling options; `true` keeps the wasm's defaults.
+ * @internal
+ */
+export function liveOptions(live: true | LiveOptions): true | LiveOptions {
+  if (live === true) return true;
+  if (live === null || typeof live !== 'object') throw bad('live must be a boolean or an object');
+  const out: LiveOptions = {};
+  for (const key of ['minIntervalMs', 'maxIntervalMs'] as const) {
+    const v = live[key];
+    if (v === undefined) continue;
+    if (!isInteger(v, 0)) throw bad(`live.${key} must be an integer >= 0 (ms)`);
+    out[key] = v;
+  }
+  if (out.minIntervalMs !== undefined && out.maxIntervalMs !== undefined && out.maxIntervalMs < out.minIntervalMs) {
+    throw bad('live.maxIntervalMs must be >= live.minIntervalMs');
+  }
+  if (live.longPollParam !== undefined) {
+    if (typeof live.longPollParam !== 'string' || live.longPollParam === '') {
+      throw bad('live.longPollParam must be a non-empty string');
+    }
+    out.longPollParam = live.longPollParam;
   }
   return out;
 }

@@ -171,6 +171,149 @@ export interface FeedOptions {
    * ```
    */
   idleTimeoutMs?: number | undefined;
+
+  /**
+   * Read only these partitions: only their `cursor<p>` is sent (ZEH reads the partitions whose cursors a request
+   * names), so one worker per partition is possible. A line of another partition fails with `'bad-partition'`.
+   *
+   * @defaultValue every partition `0 .. partitionCount - 1`
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, partitions: [2], cursors: { 2: saved } });
+   * ```
+   */
+  partitions?: readonly number[] | undefined;
+
+  /**
+   * Keep polling after catching up instead of ending: the wait between polls starts at `minIntervalMs`, doubles on
+   * every empty page up to `maxIntervalMs`, and drops back as soon as events flow (pages with events are followed at
+   * once). `longPollParam` adds that query parameter (the wait in ms) to live polls for servers that hold a request
+   * open until events arrive; servers that ignore it answer at once and nothing changes.
+   *
+   * @defaultValue `false` (the iteration ends once caught up); `true` means `{ minIntervalMs: 250, maxIntervalMs: 5000 }`
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, live: { minIntervalMs: 100, maxIntervalMs: 2_000 }, onCaughtUp: () => ready() });
+   * ```
+   */
+  live?: boolean | LiveOptions | undefined;
+
+  /**
+   * Events already covered by a checkpoint wait at most this long for more before they are handed out while the body
+   * is still open (slow or streaming servers). A full batch (64 KiB) or the end of a page hands them out at once.
+   *
+   * @defaultValue `10`
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, live: true, maxBatchDelayMs: 2 });
+   * ```
+   */
+  maxBatchDelayMs?: number | undefined;
+
+  /**
+   * Called when a page brings no events: everything there is has been delivered (before a live feed waits, or before
+   * a feed that is not live ends). Also a `batches()` item with `signal: 'caught-up'` on live feeds. What it throws
+   * ends the iteration.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, live: true, onCaughtUp: () => console.log('live now') });
+   * ```
+   */
+  onCaughtUp?: (() => void) | undefined;
+
+  /**
+   * Called when a live feed that had caught up falls behind again: a page is full (`pageSizeHint` events or more) or,
+   * without a hint, two pages in a row bring events. Also a `batches()` item with `signal: 'fell-behind'`.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, live: true, pageSizeHint: 500, onFellBehind: () => console.warn('behind') });
+   * ```
+   */
+  onFellBehind?: (() => void) | undefined;
+
+  /**
+   * `'parsed'`: each event's `data` is parsed (one `JSON.parse` per batch). `'raw'`: events carry their `data` as JSON
+   * text in `raw` and parse it only when `data` is read, which is much faster for consumers that forward or filter
+   * events without looking inside most of them. In raw mode `data` is validated when it is read (a bad one throws a
+   * {@link FeedError} `'bad-line'` then).
+   *
+   * @defaultValue `'parsed'`
+   * @example
+   * ```ts
+   * for await (const ev of openFeed(url, { partitionCount: 4, mode: 'raw' })) await queue.send(ev.raw);
+   * ```
+   */
+  mode?: 'parsed' | 'raw' | undefined;
+}
+
+/**
+ * Live polling of {@link FeedOptions.live}.
+ *
+ * @example
+ * ```ts
+ * const live: LiveOptions = { minIntervalMs: 100, maxIntervalMs: 2_000, longPollParam: 'wait' };
+ * ```
+ */
+export interface LiveOptions {
+  /**
+   * The shortest wait between polls once caught up, in ms.
+   * @defaultValue `250`
+   * @example
+   * ```ts
+   * { minIntervalMs: 100 }
+   * ```
+   */
+  minIntervalMs?: number | undefined;
+  /**
+   * The longest wait between polls, in ms.
+   * @defaultValue `5000`
+   * @example
+   * ```ts
+   * { maxIntervalMs: 10_000 }
+   * ```
+   */
+  maxIntervalMs?: number | undefined;
+  /**
+   * A query parameter that tells servers supporting long polls how long they may hold the request (ms).
+   * @defaultValue none
+   * @example
+   * ```ts
+   * { longPollParam: 'wait' }
+   * ```
+   */
+  longPollParam?: string | undefined;
+}
+
+/**
+ * A change of the feed's position: `'caught-up'` (a page brought no events) or `'fell-behind'` (a live feed that had
+ * caught up gets full pages again).
+ *
+ * @example
+ * ```ts
+ * for await (const batch of feed.batches()) if (batch.signal === 'caught-up') showLive();
+ * ```
+ */
+export type FeedSignal = 'caught-up' | 'fell-behind';
+
+/**
+ * How far behind a partition may be, from what the feed has delivered.
+ *
+ * @example
+ * ```ts
+ * const { msSinceLastEvent } = feed.lag()[0] ?? {};
+ * ```
+ */
+export interface PartitionLag {
+  /** When the partition's latest event was delivered (ms since the epoch), if any was. */
+  lastEventAt: number | undefined;
+  /** Milliseconds since then, if any event was delivered. */
+  msSinceLastEvent: number | undefined;
+  /** Events of the partition in the latest page that brought any events. */
+  eventsInLastPage: number;
 }
 
 /**
@@ -261,7 +404,9 @@ export interface FeedEvent<T = unknown> {
   /** The event's `data`, parsed from JSON. */
   data: T;
   /** The headers asked for with the `headers` option, when the server sent any. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
+  /** In raw mode ({@link FeedOptions.mode}): the `data` exactly as the server sent it, as JSON text. */
+  raw?: string | undefined;
 }
 
 /**
@@ -299,6 +444,11 @@ export interface Batch<T = unknown> {
   events: FeedEvent<T>[];
   /** The checkpoints that cover `events`, in order: the new cursors of their partitions. */
   checkpoints: Checkpoint[];
+  /**
+   * Set on the batch that ends a page when the feed's position changed (see {@link FeedSignal}). On live feeds a batch
+   * may carry only a signal, with no events and no checkpoints.
+   */
+  signal?: FeedSignal;
 }
 
 /**
@@ -360,6 +510,16 @@ export interface Feed<T = unknown> extends AsyncIterable<FeedEvent<T>> {
    * ```
    */
   cursors(): { [partition: number]: string };
+
+  /**
+   * Per partition read: when its latest event was delivered and how many the latest page brought.
+   *
+   * @example
+   * ```ts
+   * for (const [partition, lag] of Object.entries(feed.lag())) metrics.gauge(`lag.${partition}`, lag.msSinceLastEvent ?? -1);
+   * ```
+   */
+  lag(): { [partition: number]: PartitionLag };
 
   /**
    * Stops the feed: aborts the request in flight, cancels the body, frees the wasm reader. A running iteration ends

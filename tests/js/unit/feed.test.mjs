@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FeedError, openFeed } from '../../../dist/entrypoints/node.js';
-import { badLine, parseBatch } from '../../../dist/feed.js';
+import { badLine, parseBatch, rawBatch as rawModeBatch } from '../../../dist/feed.js';
 
 /** A RawBatch as docs/wasm-contract.md describes it, built from event object texts. */
 function rawBatch(objects, { page = 1, checkpoints = [] } = {}) {
@@ -12,7 +12,7 @@ function rawBatch(objects, { page = 1, checkpoints = [] } = {}) {
   const meta = [];
   objects.forEach(({ json, partition, line, offset }, i) => {
     if (i > 0) text += ',';
-    meta.push(text.length, text.length + json.length, partition, line, offset);
+    meta.push(text.length, text.length + json.length, partition, line, offset, text.length + json.indexOf('"data":') + 7);
     text += json;
   });
   text += ']';
@@ -57,6 +57,23 @@ test('parseBatch: a bad event is named by page, line, byte offset and partition'
     assert.match(e.message, /line 5, byte 4711, partition 2 \(page 3\)/);
     return true;
   });
+});
+
+test('raw mode: data stays text until read; headers and a bad event are found from the offset table', () => {
+  const raw = rawBatch(
+    [
+      { json: '{"partition":0,"headers":{"ce_id":"x"},"data":{"a":[1,"é"]}}', partition: 0, line: 1, offset: 0 },
+      { json: '{"partition":3,"data":[1,]}', partition: 3, line: 2, offset: 61 },
+    ],
+    { page: 4 },
+  );
+  const [ok, bad] = rawModeBatch(raw).events;
+  assert.equal(ok.raw, '{"a":[1,"é"]}');
+  assert.deepEqual(ok.data, { a: [1, 'é'] });
+  assert.deepEqual(ok.headers, { ce_id: 'x' });
+  assert.equal(bad.raw, '[1,]');
+  assert.equal(bad.headers, undefined);
+  assert.throws(() => bad.data, (e) => e instanceof FeedError && e.code === 'bad-line' && e.line === 2 && e.partition === 3);
 });
 
 test('badLine: without a culprit in the table, the batch error is kept', () => {
