@@ -14,19 +14,31 @@ let server;
 before(async () => { server = await startRefServer(); });
 after(() => server?.stop());
 
-test('README usage example runs against the reference server and catches up', async (t) => {
+/** Runs the README block after `<!-- name ... -->` with node, against the reference server. */
+async function runBlock(name) {
   const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
-  const m = /<!-- usage-example[^>]*-->\s*```js\n([\s\S]*?)```/.exec(readme);
-  assert.ok(m, 'README has a usage-example block');
+  const m = new RegExp(`<!-- ${name}[^>]*-->\\s*\`\`\`js\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  assert.ok(m, `README has a ${name} block`);
   const nodeEntry = pathToFileURL(path.join(repoRoot, 'dist/entrypoints/node.js')).href;
   const code = m[1]
     .replace(/from 'feedpump'/g, `from ${JSON.stringify(nodeEntry)}`)
     .replace(/http:\/\/127\.0\.0\.1:\d+/g, server.base);
   assert.ok(code.includes(server.base), 'the example names a loopback feed URL');
-  const { stdout, stderr } = await new Promise((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--input-type=module', '-e', code], { timeout: 60_000 }, (err, stdout, stderr) =>
       err ? reject(Object.assign(err, { stdout, stderr })) : resolve({ stdout, stderr }));
   });
+}
+
+test('README live example catches up, goes live and ends when closed', async (t) => {
+  const { stdout, stderr } = await runBlock('live-example');
+  t.diagnostic(`live example printed: ${stdout.trim()}`);
+  assert.equal(stderr.trim(), '');
+  assert.match(stdout, /caught up, now live\n10000 events, then closed/);
+});
+
+test('README usage example runs against the reference server and catches up', async (t) => {
+  const { stdout, stderr } = await runBlock('usage-example');
   t.diagnostic(`example printed: ${stdout.trim()}`);
   assert.equal(stderr.trim(), '');
   assert.match(stdout, /caught up after 10000 events/);
