@@ -321,3 +321,23 @@ async fn released_events_are_handed_out_when_the_body_goes_quiet() {
     JsFuture::from(delay(0)).await.expect("delay");
     assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0));
 }
+
+#[wasm_bindgen_test]
+async fn an_abort_during_a_backoff_wait_ends_it_at_once() {
+    let pages = r#"[{"status": 503, "chunks": ["busy"]}]"#;
+    let scripted = scripted_fetch(js(pages));
+    let controller = web_sys::AbortController::new().expect("controller");
+    let options = js(r#"{"partitionCount": 1, "retry": {"initialMs": 60000, "maxMs": 60000, "multiplier": 1}}"#);
+    Reflect::set(&options, &"fetch".into(), &get(&scripted, "fetch")).expect("set");
+    Reflect::set(&options, &"signal".into(), &controller.signal()).expect("set");
+    // Server-asked waits are honoured too: Retry-After would be 60 s; the jitter is drawn below 60 s.
+    let r = FeedReader::new("http://127.0.0.1:9/feed/v1".into(), options).expect("reader");
+    let started = js_sys::Date::now();
+    let pending = JsFuture::from(r.next());
+    JsFuture::from(delay(50)).await.expect("delay");
+    controller.abort();
+    let err = pending.await.expect_err("aborted");
+    let waited = js_sys::Date::now() - started;
+    assert_eq!(get(&err, "code"), "aborted", "{}", json(&err));
+    assert!(waited < 5_000.0, "the backoff wait was not cancelled: {waited} ms");
+}
