@@ -1,6 +1,7 @@
 /**
  * The `browser` and `default` export conditions: fetches and instantiates the wasm (top-level await), then exposes the
- * API. Bundlers see `new URL('…wasm', import.meta.url)` and ship the file (esbuild: `--loader:.wasm=file`).
+ * API. Vite, webpack 5, Rollup and Parcel see `new URL('…wasm', import.meta.url)` and ship the file; with esbuild, copy
+ * `dist/wasm/feedpump_bg.wasm` to `wasm/` beside the bundle's folder (see the README).
  *
  * @example
  * ```ts
