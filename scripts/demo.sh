@@ -6,15 +6,8 @@ cd "$(dirname "$0")/.."
 FEED_PORT="${FEED_PORT:-8400}"
 DEMO_PORT="${DEMO_PORT:-8080}"
 
-if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import zeroeventhub, uvicorn' 2>/dev/null; then
-  echo "== demo: creating .venv"
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet -r tests/ref_server/requirements.txt
-fi
-if [[ ! -d node_modules ]]; then
-  echo "== demo: npm ci"
-  npm ci
-fi
+# The wasm target, wasm-bindgen-cli, the venv with the reference server, npm packages (no browser needed).
+bash scripts/setup.sh --no-browser
 if [[ "${DEMO_SKIP_BUILD:-0}" == 1 && -f dist/entrypoints/web.js ]]; then
   echo "== demo: DEMO_SKIP_BUILD=1, using the existing dist/"
 else

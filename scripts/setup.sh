@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything the build, the demo and the tests need, from the package registries only. Idempotent: each step
 # is skipped when what it installs is already there (so a second run takes seconds).
+# `--no-browser` skips Chromium (the demo needs none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== setup: %s\n' "$*"; }
+browser=1
+[ "${1:-}" = "--no-browser" ] && browser=0
 
 step "Rust wasm32 target"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -18,7 +21,7 @@ if [ "$have" != "$want" ]; then
 fi
 
 step "Debian chromium + chromium-driver"
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+if [ "$browser" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
@@ -36,7 +39,11 @@ if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/requirements.installed; th
 fi
 
 step "npm packages (package-lock.json)"
-if [ ! -d node_modules ] || ! cmp -s package-lock.json node_modules/.package-lock.installed; then
+if [ ! -d node_modules ]; then
   npm ci --no-audit --no-fund
+  cp package-lock.json node_modules/.package-lock.installed
+elif ! cmp -s package-lock.json node_modules/.package-lock.installed; then
+  # An existing tree is updated in place, never wiped (other tools may be using it).
+  npm install --no-audit --no-fund
   cp package-lock.json node_modules/.package-lock.installed
 fi
