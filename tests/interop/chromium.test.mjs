@@ -8,6 +8,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startStaticServer } from '../../www/server.mjs';
 import {
+  registerFailureTests,
   startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor,
 } from './helpers.mjs';
 
@@ -82,31 +83,4 @@ test('chromium: batches() with headers=_all on /ragged/v1 (hold-back), every eve
   assert.equal(bad, 0, 'headers of every event');
 });
 
-test('chromium: truncated body → truncated-body, cursors not past the last checkpoint', async (t) => {
-  const s = await run(`${server.base}/broken/v1`, { partitionCount: 4, pageSizeHint: 100, retry: false }, { mode: 'batches' });
-  t.diagnostic(`chromium broken: events=${s.events.length} cursors=${JSON.stringify(s.cursors)} error=${JSON.stringify(s.error)}`);
-  assert.equal(s.error?.name, 'FeedError');
-  assert.equal(s.error?.code, 'truncated-body');
-  for (const p of ['0', '1', '2', '3']) assert.ok(['_first', '7'].includes(s.cursors[p]), `cursor of ${p}: ${s.cursors[p]}`);
-  assert.equal(s.events.filter(([, , js]) => JSON.parse(js).seq > 7).length, 0);
-});
-
-test('chromium: n mismatch → http-status 400', async (t) => {
-  const s = await run(server.feedUrl, { partitionCount: 3 }, { mode: 'events' });
-  t.diagnostic(`chromium n=3: error=${JSON.stringify(s.error)}`);
-  assert.equal(s.error?.code, 'http-status');
-  assert.equal(s.error?.status, 400);
-});
-
-test('chromium: break early → the server sees the request go away', async (t) => {
-  const before = (await server.stats()).slow ?? { aborted: 0 };
-  const s = await run(`${server.base}/slow/v1`, { partitionCount: 4, pageSizeHint: 1000 }, { mode: 'events', breakAfter: 5 });
-  assert.equal(s.error, null);
-  assert.equal(s.events.length, 5);
-  const st = await waitFor(async () => {
-    const x = (await server.stats()).slow;
-    return x && x.aborted > before.aborted ? x : null;
-  });
-  t.diagnostic(`chromium break: ${s.ms} ms; server slow stats ${JSON.stringify(st)}`);
-  assert.ok(st, 'the server saw the client go away');
-});
+registerFailureTests('chromium', run, () => server);

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const distDir = path.join(repoRoot, 'dist');
@@ -203,3 +204,39 @@ export function lastCursors(expected) {
 }
 
 export const ALL_FIRST = (n) => Object.fromEntries(Array.from({ length: n }, (_, p) => [p, '_first']));
+
+/**
+ * The failure cases every runtime must pass the same way: a cut body, an n mismatch, and leaving the loop early.
+ * `run(url, options, how)` consumes in that runtime and returns a consume() summary; `server()` gives the reference
+ * server once the file's before() has started it.
+ */
+export function registerFailureTests(label, run, server) {
+  test(`${label}: truncated body → truncated-body, cursors not past the last checkpoint`, async (t) => {
+    const s = await run(`${server().base}/broken/v1`, { partitionCount: 4, pageSizeHint: 100, retry: false }, { mode: 'batches' });
+    t.diagnostic(`${label} broken: events=${s.events.length} cursors=${JSON.stringify(s.cursors)} error=${JSON.stringify(s.error)}`);
+    assert.equal(s.error?.name, 'FeedError');
+    assert.equal(s.error?.code, 'truncated-body');
+    for (const p of ['0', '1', '2', '3']) assert.ok(['_first', '7'].includes(s.cursors[p]), `cursor of ${p}: ${s.cursors[p]}`);
+    assert.equal(s.events.filter(([, , js]) => JSON.parse(js).seq > 7).length, 0);
+  });
+
+  test(`${label}: n mismatch → http-status 400`, async (t) => {
+    const s = await run(server().feedUrl, { partitionCount: 3 }, { mode: 'events' });
+    t.diagnostic(`${label} n=3: error=${JSON.stringify(s.error)}`);
+    assert.equal(s.error?.code, 'http-status');
+    assert.equal(s.error?.status, 400);
+  });
+
+  test(`${label}: break early → the server sees the request go away`, async (t) => {
+    const before = (await server().stats()).slow ?? { aborted: 0 };
+    const s = await run(`${server().base}/slow/v1`, { partitionCount: 4, pageSizeHint: 1000 }, { mode: 'events', breakAfter: 5 });
+    assert.equal(s.error, null);
+    assert.equal(s.events.length, 5);
+    const st = await waitFor(async () => {
+      const x = (await server().stats()).slow;
+      return x && x.aborted > before.aborted ? x : null;
+    });
+    t.diagnostic(`${label} break: ${s.ms} ms; server slow stats ${JSON.stringify(st)}`);
+    assert.ok(st, 'the server saw the client go away');
+  });
+}
