@@ -59,6 +59,10 @@ impl Batch {
 /// Events of one partition waiting for a checkpoint.
 #[derive(Debug, Default)]
 struct Held {
+    /// The partition number events and checkpoints of this slot carry.
+    id: u32,
+    /// `{"partition":<id>`, the start of every event object of this slot.
+    prefix: String,
     /// Event objects joined by `,`.
     text: String,
     /// Per event: start and end in `text` (UTF-16 units), line number, byte offset, start of `data`.
@@ -93,8 +97,17 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     /// A builder for `partitions` partitions.
     pub fn new(partitions: u32) -> Self {
+        Self::with_ids(0..partitions)
+    }
+
+    /// A builder whose slot `i` carries partition number `ids[i]` (FeedAPI v2 reads one partition, whose id is any
+    /// number in `0..=32767`, through slot 0).
+    pub fn with_ids(ids: impl IntoIterator<Item = u32>) -> Self {
         let mut b = BatchBuilder {
-            held: (0..partitions).map(|_| Held { ascii: true, ..Held::default() }).collect(),
+            held: ids
+                .into_iter()
+                .map(|id| Held { id, prefix: alloc::format!("{{\"partition\":{id}"), ascii: true, ..Held::default() })
+                .collect(),
             out: Batch::default(),
             out_utf16: 0,
             held_bytes: 0,
@@ -112,7 +125,7 @@ impl BatchBuilder {
         self.out_utf16 = 1;
     }
 
-    /// Holds one event until a checkpoint of its partition. `headers` and `data` are the raw JSON values.
+    /// Holds one event of slot `partition` until a checkpoint of it. `headers` and `data` are the raw JSON values.
     pub fn handle_event(&mut self, partition: u32, line: u64, offset: u64, headers: Option<&str>, data: &str) {
         let Some(h) = self.held.get_mut(partition as usize) else {
             return;
@@ -124,19 +137,7 @@ impl BatchBuilder {
         }
         let start = h.utf16;
         let object_start = h.text.len();
-        h.text.push_str("{\"partition\":");
-        let mut digits = [0u8; 10];
-        let mut k = digits.len();
-        let mut p = partition;
-        loop {
-            k -= 1;
-            digits[k] = b'0' + (p % 10) as u8;
-            p /= 10;
-            if p == 0 {
-                break;
-            }
-        }
-        h.text.push_str(core::str::from_utf8(&digits[k..]).unwrap_or("0"));
+        h.text.push_str(&h.prefix);
         if let Some(headers) = headers {
             h.text.push_str(",\"headers\":");
             h.text.push_str(headers);
@@ -154,11 +155,12 @@ impl BatchBuilder {
         self.held_bytes += h.text.len() - before;
     }
 
-    /// Releases the held events of `partition` together with its checkpoint.
+    /// Releases the held events of slot `partition` together with its checkpoint.
     pub fn handle_checkpoint(&mut self, partition: u32, cursor: String) {
         let Some(h) = self.held.get_mut(partition as usize) else {
             return;
         };
+        let id = h.id;
         if !h.events.is_empty() {
             let mut base = self.out_utf16;
             if !self.out.meta.is_empty() {
@@ -167,7 +169,7 @@ impl BatchBuilder {
             }
             self.out.text.push_str(&h.text);
             for [start, end, line, offset, data] in h.events.drain(..) {
-                self.out.meta.extend_from_slice(&[base + start, base + end, partition, line, offset, base + data]);
+                self.out.meta.extend_from_slice(&[base + start, base + end, id, line, offset, base + data]);
             }
             self.out_utf16 = base + h.utf16;
             self.out.ascii &= h.ascii;
@@ -176,7 +178,7 @@ impl BatchBuilder {
             h.utf16 = 0;
             h.ascii = true;
         }
-        self.out.checkpoints.push(Checkpoint { partition, cursor });
+        self.out.checkpoints.push(Checkpoint { partition: id, cursor });
     }
 
     /// Events of `partition` waiting for a checkpoint.
