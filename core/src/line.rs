@@ -293,11 +293,31 @@ pub fn unescape(raw: &[u8]) -> Result<String, ProtocolError> {
 /// assert_eq!(classify_v1(line, 4).unwrap(), LineKind::Checkpoint { partition: 1, cursor: "c7".into() });
 /// ```
 pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
-    let env = Scanner { s: line, i: 0 }.envelope()?;
-    let partition = |env: &Envelope| match &env.partition {
+    classify(line, |env: &Envelope| match &env.partition {
         None => Err(err(ErrorKind::BadPartition, "line has no partition")),
         Some(r) => partition_number(&line[r.clone()], n),
-    };
+    })
+}
+
+/// Classifies one FeedAPI v2 line. v2 reads one partition per request, so lines carry no `partition` (one that is
+/// there is ignored) and every event and checkpoint is of slot 0. The rest of the rule is v1's: FeedAPI v2 SPEC "If
+/// `data` is present, the line contains an individual event; if `cursor` is present, the line is a checkpoint", and
+/// consumers "ignore entirely new commands".
+///
+/// ```
+/// use feedpump_core::line::{classify_v2, LineKind};
+/// assert_eq!(classify_v2(br#"{"cursor": "24rw3a"}"#).unwrap(), LineKind::Checkpoint { partition: 0, cursor: "24rw3a".into() });
+/// assert_eq!(classify_v2(br#"{"resync": true}"#).unwrap(), LineKind::Ignored);
+/// ```
+pub fn classify_v2(line: &[u8]) -> Result<LineKind, ProtocolError> {
+    classify(line, |_| Ok(0))
+}
+
+fn classify(
+    line: &[u8],
+    partition: impl Fn(&Envelope) -> Result<u32, ProtocolError>,
+) -> Result<LineKind, ProtocolError> {
+    let env = Scanner { s: line, i: 0 }.envelope()?;
     let cursor = match env.cursor.clone() {
         Some(r) if &line[r.clone()] != b"null" => Some(r),
         _ => None,
@@ -376,6 +396,15 @@ mod tests {
         assert_eq!(kind(r#"{"partition":1,"cursor":"a\ud800"}"#), Err(ErrorKind::BadCursor));
         assert_eq!(kind(r#"{"partition":1,"cursor":"c","data":1}"#), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"partition":1,"headers":[],"data":1}"#), Err(ErrorKind::BadLine));
+    }
+
+    #[test]
+    fn v2_lines_have_no_partition() {
+        let v2 = |l: &str| classify_v2(l.as_bytes()).map_err(|e| e.kind);
+        assert_eq!(v2(r#"{"data": "e1"}"#), Ok(LineKind::Event { partition: 0, data: 9..13, headers: None }));
+        assert_eq!(v2(r#"{"data": {"a": 1}, "partition": 7}"#).map(|k| matches!(k, LineKind::Event { .. })), Ok(true));
+        assert_eq!(v2(r#"{"cursor": 3}"#), Err(ErrorKind::BadCursor));
+        assert_eq!(v2(r#"{"newCommand": {}}"#), Ok(LineKind::Ignored));
     }
 
     #[test]
