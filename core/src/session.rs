@@ -9,8 +9,9 @@ use crate::batch::{Batch, BatchBuilder};
 use crate::cursor::CursorSet;
 use crate::error::{ErrorKind, ProtocolError};
 use crate::framing::{Line, LineDecoder, DEFAULT_MAX_LINE};
+use crate::line::classify_v2;
 use crate::line::{classify_v1, LineKind};
-use crate::request::{v1_url, V1Options};
+use crate::request::{v1_url, v2_url, V1Options, V2Options};
 use crate::retry::{Backoff, Decision, Failure, RetryPolicy};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -36,6 +37,8 @@ pub struct SessionConfig {
     pub seed: u64,
     /// Keep polling after catching up (`None`: end there).
     pub live: Option<LivePolicy>,
+    /// Speak FeedAPI v2 for one partition (then `cursors` holds that partition's cursor only) instead of v1.
+    pub v2: Option<V2Options>,
 }
 
 /// How a live feed polls once caught up: the wait after an empty page starts at `min_ms` and doubles on every further
@@ -80,6 +83,7 @@ impl SessionConfig {
             retry: Some(RetryPolicy::default()),
             seed: 1,
             live: None,
+            v2: None,
         }
     }
 }
@@ -155,6 +159,8 @@ pub struct Session {
     /// Non-empty pages in a row since the last caught-up.
     busy_pages: u32,
     signal: Option<Signal>,
+    /// FeedAPI v2 request options, when speaking v2.
+    v2: Option<V2Options>,
     /// Per partition, the cursors this page has passed: the one it started from and its checkpoints so far. A
     /// checkpoint after new events must not name one of them again (it would resume before those events).
     passed: Vec<Vec<String>>,
@@ -169,7 +175,10 @@ impl Session {
             options: config.options,
             cursors: config.cursors,
             decoder: LineDecoder::with_max_line(config.max_line),
-            builder: BatchBuilder::new(n),
+            builder: match &config.v2 {
+                Some(v2) => BatchBuilder::with_ids([v2.partition]),
+                None => BatchBuilder::new(n),
+            },
             state: State::Ready,
             page: 0,
             stats: PageStats::default(),
@@ -182,6 +191,7 @@ impl Session {
             busy_pages: 0,
             signal: None,
             passed: (0..n).map(|_| Vec::new()).collect(),
+            v2: config.v2,
         }
     }
 
@@ -243,7 +253,10 @@ impl Session {
             passed.push(start.clone());
         }
         self.decoder.reset();
-        let mut url = v1_url(&self.url, &self.cursors, &self.options);
+        let mut url = match &self.v2 {
+            Some(v2) => v2_url(&self.url, v2, self.cursors.cursor(0).unwrap_or(crate::cursor::FIRST)),
+            None => v1_url(&self.url, &self.cursors, &self.options),
+        };
         if let Some((name, ms)) = long_poll {
             url.push('&');
             crate::request::percent_encode(&mut url, &name);
@@ -283,8 +296,8 @@ impl Session {
         if self.state != State::Streaming {
             return Err(self.fail(ProtocolError::new(ErrorKind::BadOptions, "body received outside a page")));
         }
-        let Session { decoder, builder, cursors, stats, passed, options, .. } = self;
-        let n = cursors.len();
+        let Session { decoder, builder, cursors, stats, passed, options, v2, .. } = self;
+        let n = if v2.is_some() { 0 } else { cursors.len() };
         let result = decoder.handle_chunk(chunk, |line| handle_line(line, n, options, builder, cursors, stats, passed));
         result.map_err(|e| self.fail(e))
     }
@@ -297,7 +310,11 @@ impl Session {
         }
         self.decoder.finish().map_err(|e| self.fail(e))?;
         self.builder.drop_held();
-        if self.stats.events == 0 {
+        // v1: a page with no events means caught up. v2 publishers may filter events away and still move the cursor
+        // ("being able to make progress also in the case of no new (external) events is important"), so there only a
+        // page that neither brings events nor moves the cursor means caught up.
+        let moved = self.v2.is_some() && self.passed.first().is_some_and(|p| p.len() > 1 && p.last() != p.first());
+        if self.stats.events == 0 && !moved {
             if !self.caught_up {
                 self.signal = Some(Signal::CaughtUp);
             } else if let Some(live) = &self.live {
@@ -307,6 +324,9 @@ impl Session {
             self.caught_up = true;
             self.busy_pages = 0;
             self.state = State::CaughtUp;
+        } else if self.stats.events == 0 {
+            // v2: no events, but the cursor moved past filtered-away events: keep reading at once.
+            self.state = State::Ready;
         } else if self.stats.released == 0 {
             return Err(self.fail(ProtocolError::new(
                 ErrorKind::NoProgress,
@@ -409,7 +429,9 @@ fn handle_line(
         ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
             .at(line.number, line.offset + e.valid_up_to() as u64)
     })?;
-    let kind = classify_v1(line.bytes, n).map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })?;
+    // n == 0: FeedAPI v2, one partition per request and no `partition` on the lines.
+    let kind = if n == 0 { classify_v2(line.bytes) } else { classify_v1(line.bytes, n) }
+        .map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })?;
     if let LineKind::Event { partition, .. } | LineKind::Checkpoint { partition, .. } = &kind {
         if !options.reads(*partition) {
             return Err(ProtocolError::new(ErrorKind::BadPartition, "line is for a partition that was not requested")

@@ -113,3 +113,45 @@ fn a_success_resets_the_backoff_and_final_failures_stop_at_once() {
     assert_eq!(s.handle_failure(0, Failure::Status(400), None), Decision::GiveUp);
     assert_eq!(s.poll_request(1_000_000), None);
 }
+
+#[test]
+fn v2_reads_one_partition_and_a_moving_cursor_without_events_is_not_caught_up() {
+    use feedpump_core::request::{EventTypes, V2Options};
+    let mut config = SessionConfig::new("https://127.0.0.1:1/myfeed", CursorSet::first(1));
+    config.v2 = Some(V2Options {
+        token: "t1".into(),
+        partition: 16000,
+        page_size_hint: Some(2),
+        event_types: EventTypes::Skip(vec!["internal".into()]),
+    });
+    let mut s = Session::new(config);
+    // Page 1: two events. Page 2: only filtered-away events, so only a cursor. Page 3: nothing new.
+    let pages = [
+        "{\"data\": {\"n\": 1}}\n{\"data\": \"AAEC\"}\n{\"cursor\": \"c2\"}\n",
+        "{\"cursor\": \"c9\"}\n{\"future\": \"command\"}\n",
+        "{\"cursor\": \"c9\"}\n",
+    ];
+    let mut urls = Vec::new();
+    let mut texts = Vec::new();
+    for page in pages {
+        urls.push(s.poll_request(0).unwrap());
+        s.handle_status(200).unwrap();
+        s.handle_chunk(page.as_bytes()).unwrap();
+        s.handle_eof().unwrap();
+        while let Some(b) = s.flush() {
+            texts.push((b.text, b.checkpoints.iter().map(|c| (c.partition, c.cursor.clone())).collect::<Vec<_>>()));
+        }
+    }
+    assert!(s.is_caught_up(), "caught up only once a page neither brings events nor moves the cursor");
+    assert_eq!(
+        urls,
+        vec![
+            "https://127.0.0.1:1/myfeed/events?token=t1&partition=16000&cursor=_first&pagesizehint=2&skip-event-types=internal",
+            "https://127.0.0.1:1/myfeed/events?token=t1&partition=16000&cursor=c2&pagesizehint=2&skip-event-types=internal",
+            "https://127.0.0.1:1/myfeed/events?token=t1&partition=16000&cursor=c9&pagesizehint=2&skip-event-types=internal",
+        ]
+    );
+    assert_eq!(texts[0].0, r#"[{"partition":16000,"data":{"n": 1}},{"partition":16000,"data":"AAEC"}]"#);
+    assert_eq!(texts[0].1, vec![(16000, "c2".to_string())]);
+    assert_eq!(texts[1].1, vec![(16000, "c9".to_string())], "a cursor-only page still advances the cursor");
+}
