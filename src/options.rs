@@ -1,7 +1,8 @@
 //! Reading the options object the wrapper passes (see docs/wasm-contract.md).
 
 use crate::error::feed_error;
-use feedpump_core::{framing::DEFAULT_MAX_LINE, request::V1Options, CursorSet, LivePolicy, RetryPolicy, SessionConfig};
+use feedpump_core::request::{EventTypes, V1Options, V2Options};
+use feedpump_core::{framing::DEFAULT_MAX_LINE, CursorSet, LivePolicy, RetryPolicy, SessionConfig};
 use js_sys::{Array, Error, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -25,6 +26,39 @@ const DEFAULT_FLUSH_MS: u32 = 10;
 
 /// Default idle limit of a body: generous, so a slow server is not mistaken for a dead one.
 const DEFAULT_IDLE_MS: u32 = 60_000;
+
+/// `v2: { token, partition, eventTypes?, skipEventTypes? }`: read one FeedAPI v2 partition.
+fn v2_options(obj: &JsValue, page_size_hint: Option<u32>) -> Result<Option<V2Options>, Error> {
+    let v = get(obj, "v2");
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if !v.is_object() {
+        return Err(bad("v2 must be an object { token, partition }"));
+    }
+    let token = get(&v, "token").as_string().ok_or_else(|| bad("v2.token must be a string"))?;
+    let partition = opt_u32(&v, "partition")?
+        .filter(|&p| p <= 32_767)
+        .ok_or_else(|| bad("v2.partition must be an integer from 0 to 32767"))?;
+    let types = |key: &str| -> Result<Option<Vec<String>>, Error> {
+        let t = get(&v, key);
+        if t.is_undefined() || t.is_null() {
+            return Ok(None);
+        }
+        let arr: Array = t.dyn_into().map_err(|_| bad("v2 event types must be an array of strings"))?;
+        arr.iter()
+            .map(|x| x.as_string().ok_or_else(|| bad("v2 event types must be strings")))
+            .collect::<Result<_, _>>()
+            .map(Some)
+    };
+    let event_types = match (types("eventTypes")?, types("skipEventTypes")?) {
+        (Some(_), Some(_)) => return Err(bad("eventTypes and skipEventTypes cannot be used together")),
+        (Some(t), None) => EventTypes::Only(t),
+        (None, Some(t)) => EventTypes::Skip(t),
+        (None, None) => EventTypes::All,
+    };
+    Ok(Some(V2Options { token, partition, page_size_hint, event_types }))
+}
 
 /// `partitions`: the partitions to read (ascending, no repeats); absent reads all.
 fn partitions(obj: &JsValue, n: u32) -> Result<Vec<u32>, Error> {
@@ -165,6 +199,10 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     config.max_line = opt_u32(obj, "maxLineLength")?.map_or(DEFAULT_MAX_LINE, |m| m as usize);
     config.retry = retry_policy(obj)?;
     config.live = live_policy(obj)?;
+    config.v2 = v2_options(obj, config.options.page_size_hint)?;
+    if config.v2.is_some() && config.cursors.len() != 1 {
+        return Err(bad("a v2 reader reads one partition: partitionCount must be 1"));
+    }
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let signal = get(obj, "signal");
     let signal = if signal.is_undefined() || signal.is_null() {

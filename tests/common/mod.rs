@@ -341,3 +341,25 @@ async fn an_abort_during_a_backoff_wait_ends_it_at_once() {
     assert_eq!(get(&err, "code"), "aborted", "{}", json(&err));
     assert!(waited < 5_000.0, "the backoff wait was not cancelled: {waited} ms");
 }
+
+#[wasm_bindgen_test]
+async fn a_v2_reader_reads_one_partition_by_token_and_reports_409() {
+    let pages = r#"[
+        {"chunks": ["{\"data\": {\"type\": \"a\"}}\n{\"cursor\": \"c1\"}\n"]},
+        {"status": 409, "chunks": ["token changed"]}
+    ]"#;
+    let opts = r#"{"partitionCount": 1, "cursors": ["_first"], "v2": {"token": "t 1", "partition": 16000, "eventTypes": ["a", "b.c"]}}"#;
+    let (r, log) = reader(pages, opts);
+    let out = run(&r).await;
+    assert_eq!(json(&get(&out, "events")), r#"[{"partition":16000,"data":{"type":"a"}}]"#);
+    assert_eq!(json(&get(&out, "checkpoints")), r#"[{"partition":16000,"cursor":"c1"}]"#);
+    let err = get(&out, "error");
+    assert_eq!(get(&err, "status").as_f64(), Some(409.0), "a token change is not retried: {}", json(&err));
+    assert_eq!(
+        json(&get(&log, "urls")),
+        concat!(
+            r#"["http://127.0.0.1:9/feed/v1/events?key=k&token=t%201&partition=16000&cursor=_first&event-types=a;b.c","#,
+            r#""http://127.0.0.1:9/feed/v1/events?key=k&token=t%201&partition=16000&cursor=c1&event-types=a;b.c"]"#
+        )
+    );
+}
