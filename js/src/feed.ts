@@ -50,14 +50,79 @@ interface LagState {
   page: number;
 }
 
+/**
+ * Where a feed's raw batches come from. `next()` gives `undefined` once the feed has ended; `close()` releases every
+ * request, body and wasm reader and is idempotent.
+ * @internal
+ */
+export interface BatchSource {
+  next(): Promise<RawBatch | undefined>;
+  close(): void;
+}
+
+/**
+ * Makes a wasm reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
+ * @internal
+ */
+export function newReader(url: string, options: ReaderOptions): FeedReader {
+  if (!wasmReady()) {
+    throw new FeedError(
+      'bad-options',
+      "bad-options: the wasm module is not initialised; import 'feedpump' (its node, browser or workerd entry point)",
+    );
+  }
+  try {
+    // The contract's ReaderOptions; the generated declaration lags behind it (requestHeaders' context argument).
+    return new FeedReader(url, options as WasmReaderOptions);
+  } catch (e) {
+    throw toFeedError(e);
+  }
+}
+
+/**
+ * Closes and frees a wasm reader.
+ * @internal
+ */
+export function freeReader(reader: FeedReader | undefined): void {
+  if (reader === undefined) return;
+  try {
+    reader.close();
+  } finally {
+    reader.free();
+  }
+}
+
+/** FeedAPI v1: one reader for every partition, created on the first step (an unused feed makes no request). */
+class V1Source implements BatchSource {
+  #reader: FeedReader | undefined;
+  #closed = false;
+
+  constructor(
+    readonly url: string,
+    readonly options: ReaderOptions,
+  ) {}
+
+  next(): Promise<RawBatch | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
+    this.#reader ??= newReader(this.url, this.options);
+    return this.#reader.next();
+  }
+
+  close(): void {
+    this.#closed = true;
+    const reader = this.#reader;
+    this.#reader = undefined; // cleared before anything can throw
+    freeReader(reader);
+  }
+}
+
 /** The three states of an iteration: a feed is iterated at most once. */
 type State = 'new' | 'iterating' | 'done';
 
 class FeedImpl<T> implements Feed<T> {
-  readonly #url: string;
   readonly #options: ReaderOptions;
-  /** Created on the first iteration step, so an unused feed costs no wasm memory and makes no request. */
-  #reader: FeedReader | undefined;
+  /** Where raw batches come from: one v1 reader, or v2 discovery and one reader per partition. */
+  readonly #source: BatchSource;
   #state: State = 'new';
   /** `close()` was called: an iteration in progress ends quietly, whatever the reader says next. */
   #closed = false;
@@ -65,16 +130,16 @@ class FeedImpl<T> implements Feed<T> {
    * The delivered cursors, index = partition: the starting cursors advanced only by the checkpoints of batches the
    * consumer came back after. Never ahead of what the consumer has received (at-least-once on resume).
    */
-  readonly #delivered: string[];
+  readonly #delivered: Map<number, string>;
   readonly #raw: boolean;
   readonly #onCaughtUp: (() => void) | undefined;
   readonly #onFellBehind: (() => void) | undefined;
   readonly #lag = new Map<number, LagState>();
 
-  constructor(url: string, options: ReaderOptions, user: FeedOptions) {
-    this.#url = url;
+  constructor(url: string, options: ReaderOptions, user: FeedOptions, source?: BatchSource) {
     this.#options = options;
-    this.#delivered = options.cursors.slice();
+    this.#delivered = new Map(options.cursors.map((c, p) => [p, c]));
+    this.#source = source ?? new V1Source(url, options);
     this.#raw = user.mode === 'raw';
     this.#onCaughtUp = user.onCaughtUp;
     this.#onFellBehind = user.onFellBehind;
@@ -95,13 +160,18 @@ class FeedImpl<T> implements Feed<T> {
   }
 
   cursors(): { [partition: number]: string } {
-    return Object.assign({}, this.#delivered);
+    return Object.fromEntries(this.#delivered);
+  }
+
+  /** The delivered cursor of a partition (a v2 source starts partitions from it). @internal */
+  deliveredCursor(partition: number): string | undefined {
+    return this.#delivered.get(partition);
   }
 
   lag(): { [partition: number]: PartitionLag } {
     const now = Date.now();
     const out: { [partition: number]: PartitionLag } = {};
-    const read = this.#options.partitions ?? this.#delivered.map((_, p) => p);
+    const read = this.#options.partitions ?? [...new Set([...this.#delivered.keys(), ...this.#lag.keys()])];
     for (const p of read) {
       const l = this.#lag.get(p);
       const at = l?.lastEventAt;
@@ -128,7 +198,7 @@ class FeedImpl<T> implements Feed<T> {
 
   close(): void {
     this.#closed = true;
-    this.#release();
+    this.#source.close();
   }
 
   #claim(): void {
@@ -139,35 +209,6 @@ class FeedImpl<T> implements Feed<T> {
       );
     }
     this.#state = 'iterating';
-  }
-
-  #open(): FeedReader {
-    if (this.#reader !== undefined) return this.#reader;
-    if (!wasmReady()) {
-      throw new FeedError(
-        'bad-options',
-        "bad-options: the wasm module is not initialised; import 'feedpump' (its node, browser or workerd entry point)",
-      );
-    }
-    try {
-      // The contract's ReaderOptions; the generated declaration lags behind it (requestHeaders' context argument).
-      this.#reader = new FeedReader(this.#url, this.#options as WasmReaderOptions);
-    } catch (e) {
-      throw toFeedError(e);
-    }
-    return this.#reader;
-  }
-
-  /** Closes and frees the wasm reader. Idempotent: the field is cleared before anything can throw. */
-  #release(): void {
-    const reader = this.#reader;
-    this.#reader = undefined;
-    if (reader === undefined) return;
-    try {
-      reader.close();
-    } finally {
-      reader.free();
-    }
   }
 
   /**
@@ -186,10 +227,9 @@ class FeedImpl<T> implements Feed<T> {
   async *#run(): AsyncGenerator<Batch<T>, void, undefined> {
     try {
       while (!this.#closed) {
-        const reader = this.#open();
         let raw: RawBatch | undefined;
         try {
-          raw = await reader.next();
+          raw = await this.#source.next();
         } catch (e) {
           if (this.#closed) return;
           throw toFeedError(e);
@@ -206,11 +246,11 @@ class FeedImpl<T> implements Feed<T> {
         const commit = raw.checkpoints.map((c) => [c.partition, c.cursor] as const);
         yield batch;
         // The consumer came back for more: it has the batch, so its checkpoints count as delivered.
-        for (const [partition, cursor] of commit) this.#delivered[partition] = cursor;
+        for (const [partition, cursor] of commit) this.#delivered.set(partition, cursor);
       }
     } finally {
       this.#state = 'done';
-      this.#release();
+      this.#source.close();
     }
   }
 }
