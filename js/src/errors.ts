@@ -19,6 +19,7 @@
  * - `'no-progress'`: a page had events but no checkpoint after any of them.
  * - `'cursor-regressed'`: a checkpoint after new events repeated a cursor the page had passed (resuming from it would
  *   deliver those events again).
+ * - `'bad-discovery'`: a FeedAPI v2 discovery answer that is not of the SPEC's shape.
  * - `'bad-options'`: invalid options, or a feed iterated twice.
  * - `'closed'`: the reader cannot continue.
  *
@@ -40,6 +41,7 @@ export type FeedErrorCode =
   | 'aborted'
   | 'no-progress'
   | 'cursor-regressed'
+  | 'bad-discovery'
   | 'bad-options'
   | 'closed';
 
@@ -56,6 +58,7 @@ const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
   'aborted',
   'no-progress',
   'cursor-regressed',
+  'bad-discovery',
   'bad-options',
   'closed',
 ]);

@@ -7,7 +7,8 @@
  * @packageDocumentation
  */
 import { FeedError, toFeedError } from './errors.js';
-import { readerOptions, feedUrl, type ReaderOptions } from './options.js';
+import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } from './options.js';
+import { discover, V2Source } from './v2.js';
 import { wasmReady } from './runtime.js';
 import type { Batch, Checkpoint, Feed, FeedEvent, FeedOptions, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
@@ -39,7 +40,76 @@ const META_STRIDE = 6;
  * ```
  */
 export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): Feed<T> {
-  return new FeedImpl<T>(feedUrl(url), readerOptions(options), options);
+  const href = feedUrl(url);
+  if (options === null || typeof options !== 'object') throw new FeedError('bad-options', 'bad-options: options must be an object');
+  const protocol = options.protocol ?? (options.partitionCount === undefined ? 'auto' : 'v1');
+  if (protocol === 'v1') {
+    const v1 = readerOptions(options);
+    return new FeedImpl<T>(v1, options, new V1Source(href, v1));
+  }
+  if (protocol !== 'v2' && protocol !== 'auto') {
+    throw new FeedError('bad-options', "bad-options: protocol must be 'v1', 'v2' or 'auto'");
+  }
+  const eventTypes = eventTypeList(options.eventTypes, 'eventTypes');
+  const skipEventTypes = eventTypeList(options.skipEventTypes, 'skipEventTypes');
+  if (eventTypes && skipEventTypes) {
+    throw new FeedError('bad-options', 'bad-options: eventTypes and skipEventTypes cannot be used together');
+  }
+  const start = v2Cursors(options.cursors);
+  // The reader options every v2 partition reader shares; partitions and cursors are v2's own.
+  const shared = readerOptions({ ...options, partitionCount: 1, cursors: undefined, partitions: undefined });
+  let feed: FeedImpl<T> | undefined;
+  const liveIntervalMs =
+    options.live === undefined || options.live === false ? undefined : options.live === true ? 250 : (options.live.minIntervalMs ?? 250);
+  const v2 = new V2Source(href, shared, {
+    cursorOf: (p) => feed?.deliveredCursor(p),
+    eventTypes,
+    skipEventTypes,
+    liveIntervalMs,
+  });
+  const source: BatchSource =
+    protocol === 'v2' ? v2 : new AutoSource(href, shared, v2, () => (options.partitionCount === undefined ? undefined : readerOptions(options)));
+  feed = new FeedImpl<T>(shared, options, source, start);
+  return feed;
+}
+
+/**
+ * Protocol negotiation: the first step makes the discovery call and then reads through the v1 or the v2 source.
+ */
+class AutoSource implements BatchSource {
+  #source: BatchSource | undefined;
+  #closed = false;
+
+  constructor(
+    readonly url: string,
+    readonly options: ReaderOptions,
+    readonly v2: V2Source,
+    readonly v1Options: () => ReaderOptions | undefined,
+  ) {}
+
+  async next(): Promise<RawBatch | undefined> {
+    if (this.#source === undefined) {
+      const found = await discover(this.url, this.options);
+      if (this.#closed) return undefined;
+      if (found.v1) {
+        const v1 = this.v1Options();
+        if (v1 === undefined) {
+          throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): partitionCount is required');
+        }
+        this.#source = new V1Source(this.url, v1);
+      } else {
+        this.v2.useDiscovery(found.discovery);
+        this.#source = this.v2;
+      }
+    }
+    return this.#source.next();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#source?.close();
+    this.v2.close();
+  }
 }
 
 /** Per partition: when its latest event was delivered, and how many events the latest page brought. */
@@ -136,10 +206,10 @@ class FeedImpl<T> implements Feed<T> {
   readonly #onFellBehind: (() => void) | undefined;
   readonly #lag = new Map<number, LagState>();
 
-  constructor(url: string, options: ReaderOptions, user: FeedOptions, source?: BatchSource) {
+  constructor(options: ReaderOptions, user: FeedOptions, source: BatchSource, start?: Map<number, string>) {
     this.#options = options;
-    this.#delivered = new Map(options.cursors.map((c, p) => [p, c]));
-    this.#source = source ?? new V1Source(url, options);
+    this.#delivered = start ?? new Map(options.cursors.map((c, p) => [p, c]));
+    this.#source = source;
     this.#raw = user.mode === 'raw';
     this.#onCaughtUp = user.onCaughtUp;
     this.#onFellBehind = user.onFellBehind;

@@ -26,6 +26,8 @@ export interface ReaderOptions {
   partitions?: number[];
   live?: boolean | LiveOptions;
   maxBatchDelayMs?: number;
+  /** FeedAPI v2: read this one partition (partitionCount 1, cursors [its cursor]). */
+  v2?: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] };
 }
 
 /** The cursor of a partition the caller gave none for: the start of the partition (FeedAPI `_first`). */
@@ -158,6 +160,38 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
   if (onCaughtUp !== undefined && typeof onCaughtUp !== 'function') throw bad('onCaughtUp must be a function');
   if (onFellBehind !== undefined && typeof onFellBehind !== 'function') throw bad('onFellBehind must be a function');
   return out;
+}
+
+/**
+ * The start cursors of a FeedAPI v2 (or not yet negotiated) feed: partition ids are `0..32767`, and only the given
+ * ones are known.
+ * @internal
+ */
+export function v2Cursors(cursors: FeedOptions['cursors']): Map<number, string> {
+  const out = new Map<number, string>();
+  if (cursors === undefined) return out;
+  if (cursors === null || typeof cursors !== 'object') throw bad('cursors must be an object { [partition]: cursor }');
+  for (const [key, cursor] of Object.entries(cursors)) {
+    const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
+    if (!(partition <= 32_767)) throw bad(`cursors: ${JSON.stringify(key)} is not a partition id (an integer 0..32767)`);
+    if (typeof cursor !== 'string' || cursor === '') {
+      throw bad(`cursors: the cursor of partition ${partition} must be a non-empty string`);
+    }
+    out.set(partition, cursor);
+  }
+  return out;
+}
+
+/**
+ * Checks the event-type lists of a v2 feed (sent as `event-types` / `skip-event-types`, never both).
+ * @internal
+ */
+export function eventTypeList(v: unknown, name: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length === 0 || v.some((t) => typeof t !== 'string' || t === '' || t.includes(';'))) {
+    throw bad(`${name} must be a non-empty array of type names (non-empty strings without ';')`);
+  }
+  return v as string[];
 }
 
 /**

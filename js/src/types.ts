@@ -43,14 +43,51 @@ export interface RequestHeadersContext {
  */
 export interface FeedOptions {
   /**
-   * The number of partitions the server has (the FeedAPI's `n`): an integer `>= 1`. Partitions are `0 .. n-1`.
+   * FeedAPI v1: the number of partitions the server has (`n`): an integer `>= 1`. Partitions are `0 .. n-1`. Not
+   * used by FeedAPI v2, whose partitions come from discovery.
    *
    * @example
    * ```ts
    * openFeed(url, { partitionCount: 4 });
    * ```
    */
-  partitionCount: number;
+  partitionCount?: number | undefined;
+
+  /**
+   * The protocol: `'v1'` (ZeroEventHub: `partitionCount` required), `'v2'` (FeedAPI v2: partitions come from the
+   * discovery call), or `'auto'`: a bare `GET` first, which a v1 server answers with 400 and a v2 server with its
+   * discovery JSON (the SPEC's negotiation).
+   *
+   * @defaultValue `'v1'` when `partitionCount` is given, else `'auto'`
+   * @example
+   * ```ts
+   * openFeed('https://service/myfeed', { protocol: 'v2', eventTypes: ['OrderCreated'] });
+   * ```
+   */
+  protocol?: 'v1' | 'v2' | 'auto' | undefined;
+
+  /**
+   * FeedAPI v2: ask the server for only these event types (`event-types`). Servers may ignore it, so filter in the
+   * client too if it matters (see the `include` filter).
+   *
+   * @defaultValue all types
+   * @example
+   * ```ts
+   * openFeed(url, { protocol: 'v2', eventTypes: ['ewallet.preparedepositrequested'] });
+   * ```
+   */
+  eventTypes?: readonly string[] | undefined;
+
+  /**
+   * FeedAPI v2: ask the server to leave out these event types (`skip-event-types`); not together with `eventTypes`.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { protocol: 'v2', skipEventTypes: ['internal.audit'] });
+   * ```
+   */
+  skipEventTypes?: readonly string[] | undefined;
 
   /**
    * Where to resume, per partition: a cursor from an earlier checkpoint (`batch.checkpoints`, `feed.cursors()`),
