@@ -18,7 +18,11 @@ export async function startScriptedServer(routes) {
       res.writeHead(404).end('no such route');
       return;
     }
-    res.writeHead(answer.status ?? 200, { 'content-type': 'application/x-ndjson', ...answer.headers });
+    res.writeHead(answer.status ?? 200, {
+      'content-type': 'application/x-ndjson',
+      'access-control-allow-origin': '*',
+      ...answer.headers,
+    });
     res.end(answer.body ?? '');
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startStaticServer } from '../../www/server.mjs';
+import { eventKey, expectedKeys, startV2Publisher } from './v2-publisher.mjs';
 import {
   registerFailureTests,
   startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor,
@@ -30,6 +31,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump interop</titl
 </script>`;
 
 let server;
+let v2;
 let statics;
 let expected;
 let browser;
@@ -38,6 +40,7 @@ const pageLog = [];
 
 before(async () => {
   server = await startRefServer();
+  v2 = await startV2Publisher();
   expected = await fetchExpected(server.base);
   statics = await startStaticServer({
     mounts: { '/dist/': path.join(repoRoot, 'dist'), '/tests/interop/': path.join(repoRoot, 'tests/interop') },
@@ -59,6 +62,7 @@ after(async () => {
   await browser?.close().catch(() => {});
   await statics?.close();
   await server?.stop();
+  await v2?.close();
 });
 
 const run = (url, options, how) => page.evaluate(([u, o, h]) => window.run(u, o, h), [url, options, how]);
@@ -84,3 +88,15 @@ test('chromium: batches() with headers=_all on /ragged/v1 (hold-back), every eve
 });
 
 registerFailureTests('chromium', run, () => server);
+
+test('chromium: FeedAPI v2 (negotiated): closed parent, split children, a token change → every event once', async (t) => {
+  v2.rotateTokenAfter(5);
+  const s = await run(`${v2.base}/feed`, { pageSizeHint: 4, cursors: { 3: '4' } }, { mode: 'events' });
+  assert.equal(s.error, null, JSON.stringify(s.error));
+  const keys = s.events.map(([partition, , js]) => eventKey(partition, JSON.parse(js)));
+  t.diagnostic(`chromium v2: ${keys.length} events, token ${v2.token()}, cursors ${JSON.stringify(s.cursors)}`);
+  assert.equal(new Set(keys).size, keys.length, 'no event twice');
+  assert.deepEqual([...keys].sort(), [...expectedKeys()].sort());
+  assert.notEqual(v2.token(), 't1');
+  assert.deepEqual(s.cursors, { 0: '30', 1: '20', 3: '4', 7: '10' });
+});

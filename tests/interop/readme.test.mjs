@@ -9,26 +9,39 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startRefServer, repoRoot } from './helpers.mjs';
+import { startV2Publisher } from './v2-publisher.mjs';
 
 let server;
 before(async () => { server = await startRefServer(); });
 after(() => server?.stop());
 
 /** Runs the README block after `<!-- name ... -->` with node, against the reference server. */
-async function runBlock(name) {
+async function runBlock(name, base = server.base) {
   const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
   const m = new RegExp(`<!-- ${name}[^>]*-->\\s*\`\`\`js\\n([\\s\\S]*?)\`\`\``).exec(readme);
   assert.ok(m, `README has a ${name} block`);
   const nodeEntry = pathToFileURL(path.join(repoRoot, 'dist/entrypoints/node.js')).href;
   const code = m[1]
     .replace(/from 'feedpump'/g, `from ${JSON.stringify(nodeEntry)}`)
-    .replace(/http:\/\/127\.0\.0\.1:\d+/g, server.base);
-  assert.ok(code.includes(server.base), 'the example names a loopback feed URL');
+    .replace(/http:\/\/127\.0\.0\.1:\d+/g, base);
+  assert.ok(code.includes(base), 'the example names a loopback feed URL');
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--input-type=module', '-e', code], { timeout: 60_000 }, (err, stdout, stderr) =>
       err ? reject(Object.assign(err, { stdout, stderr })) : resolve({ stdout, stderr }));
   });
 }
+
+test('README v2 example reads every partition of the v2 publisher with a server-side filter', async (t) => {
+  const v2 = await startV2Publisher();
+  try {
+    const { stdout, stderr } = await runBlock('v2-example', v2.base);
+    t.diagnostic(`v2 example printed: ${stdout.trim()}`);
+    assert.equal(stderr.trim(), '');
+    assert.match(stdout, /\{ 'Order\.Created': 10 \} \{ '0': '30', '1': '20', '7': '10' \}/);
+  } finally {
+    await v2.close();
+  }
+});
 
 test('README live example catches up, goes live and ends when closed', async (t) => {
   const { stdout, stderr } = await runBlock('live-example');
