@@ -1,6 +1,8 @@
-// Size budget of the published package: brotli (quality 11, as CDNs serve it) of the wasm and of the JS a runtime
-// loads. Prints what it measured; exits 1 over budget. Run after `npm run build`.
+// Size budget of the published package: brotli (quality 11, as CDNs serve it) of the wasm, and of the JS each entry
+// point ships once bundled and minified (esbuild, as an app's bundler would; every export kept, so an upper bound).
+// Prints what it measured; exits 1 over budget. Run after `npm run build`.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { buildSync } from 'esbuild';
 import { join, relative } from 'node:path';
 import { brotliCompressSync, constants } from 'node:zlib';
 
@@ -49,9 +51,27 @@ try {
   process.exit(1);
 }
 report('wasm', [wasm], BUDGET.wasm);
-// All the package's JS together (every entry point, the wrapper and the bindings): an upper bound of what any one
-// runtime loads. Concatenated before compressing, as a bundle would be.
-report('js', jsFiles(dist).sort(), BUDGET.js);
+for (const entry of ['web', 'node', 'workerd']) {
+  const file = join(dist, 'entrypoints', `${entry}.js`);
+  const out = buildSync({
+    entryPoints: [file],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: entry === 'node' ? 'node' : 'neutral',
+    target: 'es2022',
+    external: ['*.wasm', 'node:*'],
+    write: false,
+    logLevel: 'silent',
+  }).outputFiles[0].contents;
+  const size = brotli(out);
+  const ok = size <= BUDGET.js;
+  failed ||= !ok;
+  console.log(
+    `${ok ? 'ok  ' : 'FAIL'} js/${entry.padEnd(8)} minified ${fmt(out.length).padStart(9)}  brotli ${fmt(size).padStart(8)}` +
+      `  budget ${fmt(BUDGET.js)}  (${relative(root, file)} bundled; unminified package JS: ${fmt(jsFiles(dist).reduce((n, f) => n + statSync(f).size, 0))})`,
+  );
+}
 if (failed) {
   console.error('size: over budget');
   process.exit(1);
