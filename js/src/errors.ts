@@ -22,6 +22,13 @@
  * - `'bad-discovery'`: a FeedAPI v2 discovery answer that is not of the SPEC's shape.
  * - `'bad-options'`: invalid options, or a feed iterated twice.
  * - `'closed'`: the reader cannot continue.
+ * - `'store-failed'`: a cursor store could not read or commit (an IndexedDB transaction aborted, a Durable Object
+ *   storage error); nothing of the batch is committed.
+ * - `'cursors-missing'`: `consume()` found no stored cursors (or cursors of another feed) and its policy is `'throw'`.
+ * - `'handler-failed'`: the `consume()` handler threw and the policy stopped; nothing of that batch is committed
+ *   (`cause` is what the handler threw).
+ * - `'cursor-conflict'`: another consumer of the same feed key committed since this one read the cursors (two tabs,
+ *   two runs in one Durable Object); nothing of the batch is committed.
  *
  * @example
  * ```ts
@@ -43,7 +50,11 @@ export type FeedErrorCode =
   | 'cursor-regressed'
   | 'bad-discovery'
   | 'bad-options'
-  | 'closed';
+  | 'closed'
+  | 'store-failed'
+  | 'cursors-missing'
+  | 'handler-failed'
+  | 'cursor-conflict';
 
 const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
   'http-status',
@@ -61,6 +72,10 @@ const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
   'bad-discovery',
   'bad-options',
   'closed',
+  'store-failed',
+  'cursors-missing',
+  'handler-failed',
+  'cursor-conflict',
 ]);
 
 /**

@@ -17,6 +17,27 @@
  */
 export { openFeed } from './feed.js';
 export { FeedError, isFeedError } from './errors.js';
+export { consume } from './consume.js';
+export type {
+  ConsumeOptions,
+  ConsumeResult,
+  ConsumeSource,
+  HandlerErrorAction,
+  HandlerErrorInfo,
+  MissingCursorsInfo,
+  MissingCursorsPolicy,
+} from './consume.js';
+export { memoryStore } from './stores/memory.js';
+export type { MemoryStore, MemoryTransaction } from './stores/memory.js';
+export { indexedDbStore, idbRequest } from './stores/indexeddb.js';
+export type { IndexedDbStore, IndexedDbStoreOptions } from './stores/indexeddb.js';
+export { durableObjectStore } from './stores/durable-object.js';
+export type {
+  DurableObjectStorageLike,
+  DurableObjectStoreOptions,
+  DurableObjectTransactionLike,
+} from './stores/durable-object.js';
+export type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 export type { FeedErrorCode, FeedErrorDetails } from './errors.js';
 export type {
   Batch,

@@ -1,0 +1,334 @@
+/**
+ * `consume()`: exactly-once consumption. Each committable batch's effects and its cursors are written in ONE
+ * transaction of a {@link CursorStore}; on restart the feed resumes from the committed cursors.
+ *
+ * Why this is exactly-once: ZeroEventHub says a checkpoint resumes "right after everything that preceded it" in its
+ * partition. The core hands out only events followed by a checkpoint of their partition (events after a page's last
+ * checkpoint are held back and fetched again), so a batch's checkpoints cover all of its events and nothing more.
+ * Committing the effects and those checkpoints atomically means a crash leaves either both or neither.
+ * @packageDocumentation
+ */
+import { FeedError, isFeedError } from './errors.js';
+import { openFeed } from './feed.js';
+import type { Batch, FeedOptions } from './types.js';
+import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
+
+/**
+ * The feed `consume()` opens: `openFeed`'s options plus `url`. `cursors` is not among them: they come from the store.
+ *
+ * @example
+ * ```ts
+ * const source: ConsumeSource = { url: 'https://host/feed/v1', partitionCount: 4, pageSizeHint: 500 };
+ * ```
+ */
+export type ConsumeSource = Omit<FeedOptions, 'cursors'> & {
+  /** The feed endpoint, as for `openFeed`. */
+  url: string | URL;
+};
+
+/**
+ * Why the store had no usable cursors: `'absent'` (nothing stored under the key: a first run, or storage that was
+ * evicted, a new origin, a wiped Durable Object) or `'other-feed'` (cursors of another feed identity: another URL,
+ * partition count or partition set).
+ *
+ * @example
+ * ```ts
+ * onMissingCursors: ({ reason }) => (reason === 'absent' ? 'first' : 'throw')
+ * ```
+ */
+export interface MissingCursorsInfo {
+  reason: 'absent' | 'other-feed';
+  /** The feed key. */
+  key: string;
+  /** This feed's identity. */
+  identity: string;
+  /** The record found, for `'other-feed'`. */
+  found?: CursorRecord | undefined;
+}
+
+/**
+ * What to do when cursors are missing: start at `'_first'` (apply everything again: right when the effects were lost
+ * with the cursors, as in one IndexedDB database), at `'_last'` (skip history), `'throw'` a `FeedError`
+ * `'cursors-missing'`, or resume from the cursors returned.
+ *
+ * @example
+ * ```ts
+ * onMissingCursors: async () => (await serverSaysFirstRun()) ? 'first' : 'throw'
+ * ```
+ */
+export type MissingCursorsPolicy =
+  | 'first'
+  | 'last'
+  | 'throw'
+  | ((info: MissingCursorsInfo) => 'first' | 'last' | 'throw' | Cursors | Promise<'first' | 'last' | 'throw' | Cursors>);
+
+/**
+ * What `onHandlerError` is told about a handler that threw. Nothing of the batch was committed.
+ *
+ * @example
+ * ```ts
+ * onHandlerError: ({ error, attempt }) => (attempt < 3 ? 'retry' : 'stop')
+ * ```
+ */
+export interface HandlerErrorInfo<T = unknown> {
+  /** What the handler threw. */
+  error: unknown;
+  /** The batch (give it to a dead-letter queue before `'skip'`). */
+  batch: Batch<T>;
+  /** 1 for the first failure of this batch, then 2, … */
+  attempt: number;
+}
+
+/**
+ * `'retry'`: run the handler on the same batch again in a new transaction (after a backoff of 100 ms doubling up to
+ * 5 s); `'skip'`: commit the batch's cursors without its effects (a poison batch); `'stop'`: reject with `FeedError`
+ * `'handler-failed'`.
+ *
+ * @example
+ * ```ts
+ * const action: HandlerErrorAction = 'skip';
+ * ```
+ */
+export type HandlerErrorAction = 'retry' | 'skip' | 'stop';
+
+/**
+ * Options of {@link consume}.
+ *
+ * @typeParam T - the type of the events' `data`
+ * @typeParam Tx - the store's transaction type
+ * @example
+ * ```ts
+ * const options: ConsumeOptions<Order, IDBTransaction> = { store, key: 'orders', handler: (batch, tx) => apply(batch, tx) };
+ * ```
+ */
+export interface ConsumeOptions<T, Tx> {
+  /** Where the cursors are committed, together with the handler's writes. */
+  store: CursorStore<Tx>;
+  /** The feed key the cursors are stored under (one per consumer of a feed). */
+  key: string;
+  /**
+   * Applies a committable batch through `tx`: everything written there commits with the batch's cursors. With
+   * IndexedDB, await only requests of `tx` (see `idbRequest`): awaiting anything else lets the transaction commit
+   * early. A throw (or rejection) commits nothing of the batch; then `onHandlerError` decides.
+   */
+  handler: (batch: Batch<T>, tx: Tx) => unknown;
+  /**
+   * The feed identity stored with the cursors; cursors of another identity count as missing.
+   * @defaultValue the URL, `n=<partitionCount>` and, if set, `partitions=<list>`
+   */
+  identity?: string | undefined;
+  /**
+   * See {@link MissingCursorsPolicy}.
+   * @defaultValue `'first'`
+   */
+  onMissingCursors?: MissingCursorsPolicy | undefined;
+  /**
+   * A static action or a function choosing one per failure (see {@link HandlerErrorAction}). The process is never
+   * exited; `'stop'` rejects `consume()`'s promise.
+   * @defaultValue `'stop'`
+   */
+  onHandlerError?: HandlerErrorAction | ((info: HandlerErrorInfo<T>) => HandlerErrorAction | Promise<HandlerErrorAction>) | undefined;
+  /**
+   * Return after this many committed batches (`caughtUp: false`), e.g. to bound one Durable Object alarm.
+   * @defaultValue no limit
+   */
+  maxBatches?: number | undefined;
+  /**
+   * Told after every committed batch.
+   * @defaultValue none
+   */
+  onCommit?: ((info: { batch: Batch<T>; cursors: Cursors }) => void) | undefined;
+}
+
+/**
+ * What {@link consume} resolves with.
+ *
+ * @example
+ * ```ts
+ * const { events, cursors, caughtUp } = await consume(source, options);
+ * ```
+ */
+export interface ConsumeResult {
+  /** Batches committed by this call (skipped ones included). */
+  batches: number;
+  /** Events applied by this call. */
+  events: number;
+  /** Batches committed without effects by an `onHandlerError` `'skip'`. */
+  skipped: number;
+  /** Where this call started: the stored cursors, or the missing-cursor policy's choice. */
+  start: 'stored' | 'first' | 'last' | 'custom';
+  /** Why the cursors were missing, when they were. */
+  missing?: MissingCursorsInfo['reason'] | undefined;
+  /** The committed cursors at the end. */
+  cursors: Cursors;
+  /** `true` when the feed ended (caught up, or closed); `false` when `maxBatches` stopped it. */
+  caughtUp: boolean;
+}
+
+function defaultIdentity(source: ConsumeSource): string {
+  const url = source.url instanceof URL ? source.url.href : String(source.url);
+  let id = url;
+  if (source.partitionCount !== undefined) id += ` n=${source.partitionCount}`;
+  if (source.partitions !== undefined) id += ` partitions=${[...source.partitions].sort((a, b) => a - b).join(',')}`;
+  return id;
+}
+
+function partitionsRead(source: ConsumeSource): number[] {
+  if (source.partitions !== undefined) return [...source.partitions];
+  if (source.partitionCount !== undefined) return Array.from({ length: source.partitionCount }, (_, p) => p);
+  throw new FeedError('bad-options', "bad-options: onMissingCursors 'last' needs partitionCount or partitions");
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Consumes a feed exactly once into a {@link CursorStore}: resumes from the cursors stored under `key`, and for every
+ * committable batch runs `handler(batch, tx)` and writes the batch's cursors in the same transaction. The network and
+ * JSON parsing are done before the transaction opens (the batch is parsed when it is handed out), so an IndexedDB
+ * transaction never waits on the network.
+ *
+ * Resolves when the feed ends (caught up, unless `live`), or after `maxBatches`. Rejects with a `FeedError`: the
+ * feed's own codes, `'store-failed'`, `'cursors-missing'`, `'handler-failed'` (`cause` = the handler's error). Nothing
+ * of a failed batch is committed, so calling `consume()` again continues exactly where it stopped.
+ *
+ * @param source - `openFeed`'s options and the `url` (without `cursors`)
+ * @param options - the store, the feed key, the handler and the policies
+ * @example
+ * ```ts
+ * import { consume, indexedDbStore } from 'feedpump';
+ *
+ * const store = indexedDbStore({ database: 'app', userStores: ['orders'], upgrade: (db) => db.createObjectStore('orders') });
+ * const result = await consume({ url: 'https://host/feed/v1', partitionCount: 4 }, {
+ *   store,
+ *   key: 'orders',
+ *   handler: (batch, tx) => {
+ *     for (const { data } of batch.events) tx.objectStore('orders').put(data, data.id);
+ *   },
+ *   onHandlerError: ({ attempt }) => (attempt < 3 ? 'retry' : 'stop'),
+ * });
+ * console.log(result.events, result.cursors);
+ * ```
+ */
+export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, options: ConsumeOptions<T, Tx>): Promise<ConsumeResult> {
+  const { store, key, handler, onCommit } = options;
+  if (store === null || typeof store !== 'object' || typeof store.load !== 'function' || typeof store.save !== 'function') {
+    throw new FeedError('bad-options', 'bad-options: consume() needs a store with load() and save()');
+  }
+  if (typeof key !== 'string' || key === '') throw new FeedError('bad-options', 'bad-options: consume() needs a non-empty key');
+  if (typeof handler !== 'function') throw new FeedError('bad-options', 'bad-options: consume() needs a handler function');
+  const maxBatches = options.maxBatches ?? Infinity;
+  if (!(maxBatches >= 1)) throw new FeedError('bad-options', 'bad-options: maxBatches must be >= 1');
+  const identity = options.identity ?? defaultIdentity(source);
+
+  // Where to start: the stored cursors of this feed, or what the missing-cursor policy says.
+  let stored: CursorRecord | undefined;
+  try {
+    stored = await store.load(key);
+  } catch (e) {
+    throw isFeedError(e) ? e : new FeedError('store-failed', `store-failed: could not load the cursors of ${JSON.stringify(key)}`, { cause: e });
+  }
+  let start: Cursors;
+  let from: ConsumeResult['start'] = 'stored';
+  let missing: MissingCursorsInfo['reason'] | undefined;
+  if (stored !== undefined && stored.identity === identity) {
+    start = { ...stored.cursors };
+  } else {
+    const info: MissingCursorsInfo = { reason: stored === undefined ? 'absent' : 'other-feed', key, identity, found: stored };
+    missing = info.reason;
+    const policy = options.onMissingCursors ?? 'first';
+    const choice = typeof policy === 'function' ? await policy(info) : policy;
+    if (choice === 'throw') {
+      throw new FeedError(
+        'cursors-missing',
+        `cursors-missing: no cursors of ${JSON.stringify(identity)} under key ${JSON.stringify(key)} (${info.reason === 'absent' ? 'nothing stored: evicted or new storage?' : `stored for ${JSON.stringify(stored?.identity)}`})`,
+      );
+    }
+    if (choice === 'first') {
+      start = {};
+      from = 'first';
+    } else if (choice === 'last') {
+      start = Object.fromEntries(partitionsRead(source).map((p) => [p, '_last']));
+      from = 'last';
+    } else if (choice !== null && typeof choice === 'object') {
+      start = { ...choice };
+      from = 'custom';
+    } else {
+      throw new FeedError('bad-options', `bad-options: onMissingCursors gave ${JSON.stringify(choice)}`);
+    }
+  }
+
+  const { url, ...feedOptions } = source;
+  const feed = openFeed<T>(url, { ...feedOptions, cursors: start });
+  let cursors: Cursors = { ...start };
+  const result: ConsumeResult = { batches: 0, events: 0, skipped: 0, start: from, missing, cursors, caughtUp: false };
+  let n = 0;
+  /** The record this consumer last saw committed: every save checks that nobody else committed since. */
+  let committed: CursorRecord | undefined = stored;
+  try {
+    for await (const batch of feed.batches()) {
+      // Signal-only batches of live feeds carry nothing to commit; every event comes with its checkpoints.
+      if (batch.checkpoints.length === 0) continue;
+      n++;
+      const next: Cursors = { ...cursors };
+      for (const c of batch.checkpoints) next[c.partition] = c.cursor;
+      const record: CursorRecord = { identity, cursors: next, savedAt: Date.now() };
+      let skipped = false;
+      for (let attempt = 1; ; attempt++) {
+        let handlerError: { error: unknown } | undefined;
+        const effects = (tx: Tx): unknown => {
+          try {
+            const r = handler(batch, tx);
+            if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+              return Promise.resolve(r).catch((error: unknown) => {
+                handlerError = { error };
+                throw error;
+              });
+            }
+            return r;
+          } catch (error) {
+            handlerError = { error };
+            throw error;
+          }
+        };
+        try {
+          await store.save(key, record, effects, committed ?? null);
+          committed = record;
+          break;
+        } catch (e) {
+          if (isFeedError(e, 'cursor-conflict')) throw e;
+          if (handlerError === undefined) {
+            throw isFeedError(e) ? e : new FeedError('store-failed', `store-failed: could not commit batch ${n}`, { cause: e });
+          }
+          const policy = options.onHandlerError ?? 'stop';
+          const action = typeof policy === 'function' ? await policy({ error: handlerError.error, batch, attempt }) : policy;
+          if (action === 'retry') {
+            await sleep(Math.min(100 * 2 ** (attempt - 1), 5_000));
+            if (feedOptions.signal?.aborted) throw new FeedError('aborted', 'aborted: the signal fired while a batch was retried', { cause: feedOptions.signal.reason });
+            continue;
+          }
+          if (action === 'skip') {
+            await store.save(key, record, undefined, committed ?? null);
+            committed = record;
+            skipped = true;
+            break;
+          }
+          const why = handlerError.error instanceof Error ? handlerError.error.message : String(handlerError.error);
+          throw new FeedError('handler-failed', `handler-failed: the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${why}`, {
+            cause: handlerError.error,
+          });
+        }
+      }
+      cursors = next;
+      result.cursors = cursors;
+      result.batches++;
+      if (skipped) result.skipped++;
+      else result.events += batch.events.length;
+      onCommit?.({ batch, cursors });
+      if (result.batches >= maxBatches) return result;
+    }
+    result.caughtUp = true;
+    return result;
+  } finally {
+    feed.close();
+  }
+}

@@ -1,0 +1,172 @@
+// Exactly-once in a real browser: headless Debian Chromium consumes the reference feed (4 × 2,500 events) into an
+// IndexedDB projection with consume() + indexedDbStore(), while this test closes or reloads the page at random
+// moments (KILLS times, default 60). Afterwards the projection must hold every event exactly once and the stored
+// cursors must be the server's last checkpoints. Also runs the README's browser example.
+// Run: node --test --test-timeout=240000 --test-force-exit tests/browser/kill.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { chromium } from 'playwright-core';
+import { startStaticServer } from '../../www/server.mjs';
+import { startRefServer, fetchExpected, lastCursors, repoRoot } from '../interop/helpers.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+const KILLS = Number(process.env.KILLS ?? 60);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The consumer starts as soon as the module loads; `feed` etc. come in the query string.
+const RUN_PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump kill test</title>
+<script type="module">
+  const q = new URLSearchParams(location.search);
+  import('/tests/browser/consumer.js')
+    .then((c) => c.run(q.get('feed'), { pageSizeHint: Number(q.get('page')), delayMs: Number(q.get('delay')) }))
+    .then((r) => { window.done = r; }, (e) => { window.failed = String((e && e.stack) || e); });
+</script>`;
+const SNAPSHOT_PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
+  import('/tests/browser/consumer.js').then((c) => c.snapshot()).then((s) => { window.snap = s; }, (e) => { window.failed = String(e); });
+</script>`;
+
+let server;
+let statics;
+let expected;
+let browser;
+const pageLog = [];
+
+before(async () => {
+  server = await startRefServer();
+  expected = await fetchExpected(server.base);
+  statics = await startStaticServer({
+    mounts: { '/dist/': path.join(repoRoot, 'dist'), '/tests/browser/': path.join(repoRoot, 'tests/browser') },
+    pages: { '/run': RUN_PAGE, '/snapshot': SNAPSHOT_PAGE, '/blank': '<!doctype html><title>blank</title>' },
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+});
+
+after(async () => {
+  if (pageLog.length) console.log(`page log:\n  ${pageLog.slice(0, 30).join('\n  ')}`);
+  await browser?.close().catch(() => {});
+  await statics?.close();
+  await server?.stop();
+});
+
+function watch(page) {
+  page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
+  return page;
+}
+
+const state = (page) =>
+  page
+    .evaluate(() => ({ done: window.done ?? null, failed: window.failed ?? null, commits: window.commits ?? 0 }))
+    .catch(() => null); // the page is between documents
+
+test(`chromium: consume() into IndexedDB while the page is closed or reloaded ${KILLS} times → every event exactly once`, async (t) => {
+  // A fresh context: its own, empty IndexedDB, shared by all its pages (as tabs of one profile share an origin's).
+  const context = await browser.newContext();
+  const runUrl = `${statics.url}/run?feed=${encodeURIComponent(server.feedUrl)}&page=10&delay=40`;
+  const t0 = Date.now();
+  let page = watch(await context.newPage());
+  let kills = 0;
+  let closes = 0;
+  let reloads = 0;
+  let killsAfterCommits = 0;
+  let runs = 0;
+  let result;
+  let reload = false;
+  for (;;) {
+    runs++;
+    if (reload) await page.reload({ waitUntil: 'commit' });
+    else await page.goto(runUrl, { waitUntil: 'commit' });
+    if (kills >= KILLS) break;
+    // A random moment: from "the module is still loading" to "a few batches in".
+    await sleep(Math.random() * 450);
+    const st = await state(page);
+    if (st?.failed) assert.fail(`the consumer failed: ${st.failed}`);
+    if (st?.done) {
+      result = st.done;
+      break;
+    }
+    if (Math.random() < 0.5) {
+      await page.close();
+      page = watch(await context.newPage());
+      closes++;
+      reload = false;
+    } else {
+      reloads++;
+      reload = true; // the next round's reload is the kill
+    }
+    kills++;
+    if ((st?.commits ?? 0) > 0) killsAfterCommits++;
+  }
+  if (result === undefined) {
+    await page.waitForFunction(() => window.done || window.failed, null, { timeout: 120_000, polling: 50 });
+    const st = await state(page);
+    if (st?.failed) assert.fail(`the consumer failed: ${st.failed}`);
+    result = st.done;
+  }
+  const ms = Date.now() - t0;
+  await page.close();
+
+  const snapPage = watch(await context.newPage());
+  await snapPage.goto(`${statics.url}/snapshot`);
+  await snapPage.waitForFunction(() => window.snap || window.failed, null, { timeout: 30_000 });
+  const snap = await snapPage.evaluate(() => window.snap ?? window.failed);
+  await context.close();
+  assert.equal(typeof snap, 'object', `snapshot: ${snap}`);
+
+  const counts = new Map();
+  for (const id of snap.ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const duplicates = snap.ids.length - counts.size;
+  const lost = expected.events.filter((e) => !counts.has(e.id)).length;
+  const unexpected = [...counts.keys()].filter((id) => !expected.byId.has(id)).length;
+  const line =
+    `chromium kill test: kills=${kills} (closes=${closes} reloads=${reloads}, ${killsAfterCommits} after commits) ` +
+    `runs=${runs} events=${snap.ids.length} unique=${counts.size} duplicates=${duplicates} losses=${lost} ` +
+    `unexpected=${unexpected} last-run=${JSON.stringify({ start: result.start, events: result.events, batches: result.batches })} ` +
+    `cursors=${JSON.stringify(snap.cursors)} ${ms} ms`;
+  t.diagnostic(line);
+  console.log(line);
+  assert.ok(kills >= Math.min(KILLS, 50), `at least 50 kills happened before the feed was consumed (${kills})`);
+  assert.ok(killsAfterCommits >= kills / 3, 'many kills hit a run that had already committed batches');
+  assert.equal(duplicates, 0, 'duplicates');
+  assert.equal(lost, 0, 'losses');
+  assert.equal(unexpected, 0);
+  assert.equal(snap.ids.length, 10_000);
+  assert.deepEqual(snap.cursors, lastCursors(expected));
+  assert.equal(snap.identity, `${server.feedUrl} n=4`);
+});
+
+test("README: the browser example of consume() runs in Chromium as written", async (t) => {
+  const readme = await readFile(path.join(repoRoot, 'README.md'), 'utf8');
+  const m = /<!-- consume-browser-example[^>]*-->\s*```js\n([\s\S]*?)```/.exec(readme);
+  assert.ok(m, 'README has a consume-browser-example block');
+  const code = m[1]
+    .replace(/from 'feedpump'/g, "from '/dist/entrypoints/web.js'")
+    .replace(/http:\/\/127\.0\.0\.1:\d+/g, server.base);
+  assert.ok(code.includes(server.base), 'the example names a loopback feed URL');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const logs = [];
+  page.on('console', (msg) => logs.push(msg.text()));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  await page.goto(`${statics.url}/blank`);
+  await page.evaluate(() => {
+    window.addEventListener('error', () => { window.exampleFailed = true; });
+    window.addEventListener('unhandledrejection', () => { window.exampleFailed = true; });
+  });
+  // Twice: the second run resumes from the stored cursors and has nothing left to apply.
+  for (let i = 0; i < 2; i++) {
+    await page.addScriptTag({ type: 'module', content: `${code}\nwindow.exampleDone = (window.exampleDone ?? 0) + 1;` });
+    await page.waitForFunction((n) => window.exampleDone === n || window.exampleFailed, i + 1, { timeout: 60_000 });
+  }
+  await context.close();
+  t.diagnostic(`README browser example printed: ${logs.join(' | ')}`);
+  assert.deepEqual(logs.filter((l) => l.startsWith('pageerror')), []);
+  assert.match(logs[0] ?? '', /applied 10000 events; orders stored: 10000; cursors \{"0":"2500","1":"2500","2":"2500","3":"2500"\}/);
+  assert.match(logs[1] ?? '', /applied 0 events; orders stored: 10000/);
+});

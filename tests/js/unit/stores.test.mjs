@@ -1,0 +1,205 @@
+// The cursor stores: memory, IndexedDB (fake-indexeddb in Node; the real thing runs in Chromium in tests/browser/)
+// and Durable Object storage (a scripted storage here; the real one runs in workerd in tests/workerd/).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { IDBFactory } from 'fake-indexeddb';
+import { durableObjectStore, idbRequest, indexedDbStore, isFeedError, memoryStore } from '../../../dist/entrypoints/node.js';
+
+const rec = (cursors, identity = 'feed') => ({ identity, cursors, savedAt: 1 });
+
+test('memory: effects and record commit together; a throwing effect commits nothing', async () => {
+  const store = memoryStore();
+  assert.equal(await store.load('k'), undefined);
+  await store.save('k', rec({ 0: '1' }), (tx) => {
+    tx.set('a', 1);
+    assert.equal(tx.get('a'), 1, 'reads see the transaction\'s writes');
+    assert.equal(store.data.has('a'), false, 'not visible outside before the commit');
+  });
+  assert.deepEqual(await store.load('k'), rec({ 0: '1' }));
+  await assert.rejects(
+    store.save('k', rec({ 0: '2' }), async (tx) => {
+      tx.set('b', 2);
+      tx.delete('a');
+      await null;
+      throw new Error('nope');
+    }),
+    /nope/,
+  );
+  assert.deepEqual([...store.data], [['a', 1]]);
+  assert.deepEqual((await store.load('k')).cursors, { 0: '1' });
+  const loaded = await store.load('k');
+  loaded.cursors[0] = 'changed';
+  assert.equal((await store.load('k')).cursors[0], '1', 'load returns a copy');
+});
+
+function idbStore(factory = new IDBFactory(), extra = {}) {
+  return indexedDbStore({
+    database: 'app',
+    userStores: ['projection'],
+    upgrade: (db) => db.createObjectStore('projection', { autoIncrement: true }),
+    indexedDB: factory,
+    ...extra,
+  });
+}
+
+async function projection(store) {
+  const db = await store.db();
+  const tx = db.transaction(['projection'], 'readonly');
+  return idbRequest(tx.objectStore('projection').getAll());
+}
+
+test('indexeddb: opens lazily; a save commits the projection and the cursor in one transaction', async () => {
+  const factory = new IDBFactory();
+  const store = idbStore(factory);
+  assert.deepEqual(await factory.databases(), [], 'nothing opened before the first call');
+  assert.equal(await store.load('k'), undefined);
+  assert.deepEqual((await factory.databases()).map((d) => d.name), ['app']);
+  let scope;
+  await store.save('k', rec({ 0: '3' }), async (tx) => {
+    scope = [...tx.objectStoreNames].sort();
+    const ps = tx.objectStore('projection');
+    await idbRequest(ps.add({ id: 'x1' }));
+    await idbRequest(ps.add({ id: 'x2' })); // awaiting requests of the transaction keeps it alive
+  });
+  assert.deepEqual(scope, ['feedpump-cursors', 'projection']);
+  assert.deepEqual(await projection(store), [{ id: 'x1' }, { id: 'x2' }]);
+  assert.deepEqual(await store.load('k'), rec({ 0: '3' }));
+});
+
+test('indexeddb: a throwing or rejecting handler aborts: neither its writes nor the cursor commit', async () => {
+  const store = idbStore();
+  await store.save('k', rec({ 0: '1' }));
+  const boom = new Error('boom');
+  await assert.rejects(store.save('k', rec({ 0: '2' }), (tx) => {
+    tx.objectStore('projection').add({ id: 'sync' });
+    throw boom;
+  }), (e) => e === boom);
+  await assert.rejects(store.save('k', rec({ 0: '3' }), async (tx) => {
+    await idbRequest(tx.objectStore('projection').add({ id: 'async' }));
+    throw boom;
+  }), (e) => e === boom);
+  assert.deepEqual(await projection(store), []);
+  assert.deepEqual((await store.load('k')).cursors, { 0: '1' });
+});
+
+test('indexeddb: a failing request aborts the transaction → store-failed, nothing committed', async () => {
+  const factory = new IDBFactory();
+  const store = indexedDbStore({
+    database: 'uniq',
+    userStores: ['p'],
+    upgrade: (db) => db.createObjectStore('p', { keyPath: 'id' }),
+    indexedDB: factory,
+  });
+  await assert.rejects(store.save('k', rec({ 0: '1' }), (tx) => {
+    tx.objectStore('p').add({ id: 1 });
+    tx.objectStore('p').add({ id: 1 }); // ConstraintError: not awaited by the handler
+  }), (e) => isFeedError(e, 'store-failed') && /ConstraintError/.test(e.message));
+  assert.equal(await store.load('k'), undefined);
+});
+
+test('indexeddb: a handler that awaits something else lets the transaction commit early → store-failed, no cursor', async () => {
+  const store = idbStore();
+  await assert.rejects(store.save('k', rec({ 0: '9' }), async (tx) => {
+    tx.objectStore('projection').add({ id: 'early' });
+    await new Promise((r) => setTimeout(r, 20)); // not a request: the transaction goes idle and commits
+  }), (e) => isFeedError(e, 'store-failed') && /before the handler finished/.test(e.message));
+  assert.equal(await store.load('k'), undefined, 'the cursor was not written: the batch is applied again, never lost');
+});
+
+test('indexeddb: a closed connection is opened again', async () => {
+  const store = idbStore();
+  await store.save('k', rec({ 0: '1' }));
+  (await store.db()).close(); // as if closed behind the store's back: transaction() now throws InvalidStateError
+  await store.save('k', rec({ 0: '2' }), (tx) => void tx.objectStore('projection').add({ id: 'after-reopen' }));
+  assert.deepEqual((await store.load('k')).cursors, { 0: '2' });
+  store.close();
+  assert.deepEqual(await projection(store), [{ id: 'after-reopen' }]);
+});
+
+test('indexeddb: versionchange from another connection closes ours; the next call opens again', async () => {
+  const factory = new IDBFactory();
+  const store = idbStore(factory);
+  await store.save('k', rec({ 0: '1' }));
+  const first = await store.db();
+  let closedFirst = false;
+  // A delete needs every connection to close: it is blocked until our versionchange handler closes the connection.
+  await new Promise((resolve, reject) => {
+    const del = factory.deleteDatabase('app');
+    del.onsuccess = resolve;
+    del.onerror = () => reject(del.error);
+  });
+  try {
+    first.transaction(['projection']);
+  } catch (e) {
+    closedFirst = e.name === 'InvalidStateError';
+  }
+  assert.ok(closedFirst, 'our connection was closed on versionchange');
+  assert.equal(await store.load('k'), undefined, 'opened again (a fresh database after the delete)');
+  assert.notEqual(await store.db(), first);
+});
+
+/** A Durable Object storage stand-in with transactional semantics (staged writes, rollback on throw). */
+function scriptedStorage({ failPut } = {}) {
+  const data = new Map();
+  return {
+    data,
+    get: async (k) => data.get(k),
+    transaction: async (closure) => {
+      const staged = new Map();
+      const txn = {
+        get: async (k) => (staged.has(k) ? staged.get(k) : data.get(k)),
+        put: async (k, v) => {
+          if (failPut?.(k)) throw new Error(`put ${k} failed`);
+          staged.set(k, v);
+        },
+      };
+      const out = await closure(txn);
+      for (const [k, v] of staged) data.set(k, structuredClone(v));
+      return out;
+    },
+  };
+}
+
+test('durable object: the effects and the cursor in one storage.transaction; the handler error passes as it is', async () => {
+  const storage = scriptedStorage();
+  const store = durableObjectStore(storage);
+  assert.equal(await store.load('k'), undefined);
+  await store.save('k', rec({ 2: '5' }), async (txn) => txn.put('effect', 1));
+  assert.deepEqual([...storage.data.keys()].sort(), ['effect', 'feedpump:cursors:k']);
+  assert.deepEqual(await store.load('k'), rec({ 2: '5' }));
+  const boom = new Error('boom');
+  await assert.rejects(store.save('k', rec({ 2: '6' }), async (txn) => {
+    await txn.put('effect', 2);
+    throw boom;
+  }), (e) => e === boom);
+  assert.equal(storage.data.get('effect'), 1);
+  assert.deepEqual((await store.load('k')).cursors, { 2: '5' });
+});
+
+test('durable object: a storage failure is store-failed; a custom prefix', async () => {
+  const storage = scriptedStorage({ failPut: (k) => k.startsWith('c/') });
+  const store = durableObjectStore(storage, { prefix: 'c/' });
+  await assert.rejects(store.save('k', rec({ 0: '1' }), (txn) => txn.put('effect', 1)), (e) => isFeedError(e, 'store-failed') && /put c\/k failed/.test(e.message));
+  assert.equal(storage.data.size, 0);
+  const broken = durableObjectStore({ get: async () => { throw new Error('gone'); }, transaction: async () => {} });
+  await assert.rejects(broken.load('k'), (e) => isFeedError(e, 'store-failed'));
+});
+
+test('expected record: every store commits nothing when the stored record changed since it was read', async () => {
+  const stores = {
+    memory: memoryStore(),
+    indexeddb: idbStore(),
+    'durable object': durableObjectStore(scriptedStorage()),
+  };
+  for (const [name, store] of Object.entries(stores)) {
+    const first = rec({ 0: '1' });
+    await store.save('k', first, undefined, null);
+    await assert.rejects(store.save('k', rec({ 0: '2' }), undefined, null), (e) => isFeedError(e, 'cursor-conflict'), `${name}: null but a record exists`);
+    const stale = { ...first, savedAt: 0 };
+    let ran = false;
+    await assert.rejects(store.save('k', rec({ 0: '2' }), () => { ran = true; }, stale), (e) => isFeedError(e, 'cursor-conflict'), name);
+    assert.equal(ran, false, `${name}: the effects did not run`);
+    await store.save('k', rec({ 0: '3' }), undefined, first);
+    assert.deepEqual((await store.load('k')).cursors, { 0: '3' }, name);
+  }
+});
