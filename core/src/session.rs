@@ -456,6 +456,11 @@ fn handle_line(
                 .at(line.number, line.offset)
                 .in_partition(partition));
             }
+            // A checkpoint that repeats the current cursor with no new events changes nothing: no batch for it
+            // (FeedAPI v2 sends a cursor in every response, also when there is nothing new).
+            if held == 0 && cursors.cursor(partition) == Some(cursor.as_str()) {
+                return Ok(());
+            }
             seen.push(cursor.clone());
             stats.released += held as u64;
             cursors.handle_checkpoint(partition, &cursor);

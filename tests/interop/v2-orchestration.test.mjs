@@ -51,3 +51,23 @@ test('negotiation: a v1 server (400 on a bare GET) needs partitionCount; v2 opti
   assert.throws(() => api.openFeed(`${server.base}/feed`, { eventTypes: ['a'], skipEventTypes: ['b'] }), (e) => e.code === 'bad-options');
   assert.throws(() => api.openFeed(`${server.base}/feed`, { cursors: { 40000: 'x' } }), (e) => e.code === 'bad-options');
 });
+
+test('v2 with consume(): stopped every 3 batches and resumed from the store, every event applied once', async (t) => {
+  server.rotateTokenAfter(11);
+  const store = api.memoryStore();
+  const applied = [];
+  let runs = 0;
+  for (;;) {
+    runs++;
+    const result = await api.consume(
+      { url: `${server.base}/feed`, protocol: 'v2', pageSizeHint: 3, cursors: undefined },
+      { store, key: 'v2', maxBatches: 3, handler: (batch) => { for (const e of batch.events) applied.push(eventKey(e.partition, e.data)); } },
+    );
+    if (result.caughtUp) break;
+    assert.ok(runs < 200, 'consume makes progress');
+  }
+  t.diagnostic(`v2 consume: ${runs} runs, ${applied.length} events applied, token ${server.token()}`);
+  assert.equal(new Set(applied).size, applied.length, 'no event applied twice');
+  const want = [...LOG[0].map((e) => `0:${e.i}`), ...LOG[1].map((e) => `1:${e.i}`), ...LOG[7].map((e) => eventKey(7, e))];
+  assert.deepEqual([...applied].sort(), want.sort());
+});
