@@ -53,3 +53,25 @@ export type {
   RetryInfo,
   RetryOptions,
 } from './types.js';
+export {
+  compileTypeFilter,
+  serverTypeFilter,
+  encodeTypeList,
+  typeReader,
+  DEFAULT_TYPE_SOURCE,
+  EVENT_TYPES_SEPARATOR,
+} from './filters.js';
+export type { TypeFilter, TypePattern, TypeSource } from './filters.js';
+export { createRegistry, EventDecodeError } from './registry.js';
+export type {
+  Decoder,
+  Handler,
+  PatternKey,
+  PatternType,
+  Registration,
+  Registry,
+  RegistryOptions,
+  TypedEvent,
+  TypedOptions,
+  UnknownEvent,
+} from './registry.js';

@@ -1,0 +1,294 @@
+/**
+ * A typed event registry: map event types (exact names, prefixes, RegExps) to a decoder and a handler, then dispatch
+ * events or iterate them as a discriminated union. Pure: it works on any (async) iterable of {@link FeedEvent}s.
+ * @packageDocumentation
+ */
+import { compilePattern, typeReader, type TypeFilter, type TypePattern, type TypeSource } from './filters.js';
+import type { FeedEvent } from './types.js';
+
+/**
+ * The `key` a pattern gives its events: the exact name for a string, `` `${prefix}*` `` for `{ prefix }`, and for a
+ * RegExp its `String(regexp)` (`"/^Customer\\./"`, typed `` `/${string}` ``) unless a `key` label is given.
+ */
+export type PatternKey<P> = P extends string
+  ? P
+  : P extends { readonly prefix: infer X extends string }
+    ? `${X}*`
+    : `/${string}`;
+
+/** The type of `type` for events a pattern matches: the name itself, `` `${prefix}${string}` ``, or `string`. */
+export type PatternType<P> = P extends string
+  ? P
+  : P extends { readonly prefix: infer X extends string }
+    ? `${X}${string}`
+    : string;
+
+/**
+ * An event matched by a registration.
+ * @typeParam K - the registration's `key` (the discriminant).
+ * @typeParam Ty - the event's type.
+ * @typeParam T - the decoded data.
+ */
+export interface TypedEvent<K extends string = string, Ty extends string = string, T = unknown> {
+  /** Which registration matched: the exact type, `` `${prefix}*` ``, or the RegExp's label. */
+  readonly key: K;
+  /** The event's type, as read by `typeFrom`. */
+  readonly type: Ty;
+  /** `data`, decoded by the registration's decoder (or as it came when it has none). */
+  readonly data: T;
+  /** The event as the feed delivered it (partition, raw data, headers). */
+  readonly event: FeedEvent;
+}
+
+/** An event no registration matched (or that has no type): `key` is `null`. */
+export interface UnknownEvent {
+  readonly key: null;
+  readonly type: string | undefined;
+  readonly data: unknown;
+  readonly event: FeedEvent;
+}
+
+/** Decodes (and validates) `data`: throw to reject the event. */
+export type Decoder<T> = (data: unknown, event: FeedEvent) => T;
+/** Handles one typed event; may be async. */
+export type Handler<E> = (event: E) => unknown;
+
+/** The data type a declared map gives a pattern (`unknown` when it declares none). */
+type Declared<M, P> = P extends keyof M ? M[P] : unknown;
+type Item<P, T> = TypedEvent<PatternKey<P>, PatternType<P>, T>;
+
+/** A decode failure: which registration, which event; the decoder's error is the `cause`. */
+export class EventDecodeError extends Error {
+  override readonly name = 'EventDecodeError';
+  /** The registration's key. */
+  readonly key: string;
+  /** The event's type. */
+  readonly type: string;
+  /** The event that failed to decode. */
+  readonly event: FeedEvent;
+  constructor(key: string, type: string, event: FeedEvent, cause: unknown) {
+    super(`decoding a ${JSON.stringify(type)} event (registration ${JSON.stringify(key)}, partition ${event.partition}) failed: ${String(cause instanceof Error ? cause.message : cause)}`, { cause });
+    this.key = key;
+    this.type = type;
+    this.event = event;
+  }
+}
+
+/** Options of {@link createRegistry}. */
+export interface RegistryOptions {
+  /** Where an event's type is read from ({@link TypeSource}). @defaultValue `{ field: 'type' }` */
+  typeFrom?: TypeSource | undefined;
+}
+
+/** What {@link Registry.typed} does with unknown events. */
+export interface TypedOptions<U extends 'yield' | 'skip' | 'throw' = 'yield' | 'skip' | 'throw'> {
+  /** `'yield'` them as {@link UnknownEvent} (default), `'skip'` them, or `'throw'` a `TypeError`. */
+  unknown?: U | undefined;
+}
+
+/** The options form of {@link Registry.on}. */
+export interface Registration<K extends string, T, E> {
+  /** The key of the events (the discriminant); mostly for RegExps. @defaultValue see {@link PatternKey} */
+  key?: K | undefined;
+  decode?: Decoder<T> | undefined;
+  handle?: Handler<E> | undefined;
+}
+
+/**
+ * A typed event registry. Each `on` returns the registry with its type extended, so chain the registrations (or
+ * declare the types up front with `createRegistry<{ OrderCreated: Order }>()`).
+ *
+ * **First match wins**: an event's type is tested against the registrations in the order they were made; the first
+ * that matches decodes and handles it. Register exact names before prefixes and RegExps that would also match them.
+ * Registering the same exact name (or the same prefix) twice is a `TypeError`, since the second could never match.
+ * Events that match nothing (or have no type) go to the {@link Registry.fallback} handler, if any.
+ *
+ * @typeParam M - declared data types by exact type name (optional).
+ * @typeParam U - the union of typed events registered so far.
+ */
+export interface Registry<M = {}, U = never> {
+  /** Registers a handler; `data` is not decoded (typed as declared in `M`, else `unknown`). */
+  on<const P extends TypePattern>(pattern: P, handler: Handler<Item<P, Declared<M, P>>>): Registry<M, U | Item<P, Declared<M, P>>>;
+  /** Registers a decoder and, optionally, a handler (`undefined` for typed iteration only). */
+  on<const P extends TypePattern, T extends Declared<M, P>>(
+    pattern: P,
+    decode: Decoder<T> | null | undefined,
+    handler?: Handler<Item<P, T>>,
+  ): Registry<M, U | Item<P, T>>;
+  /** Registers with options: `key` (a label for RegExps), `decode`, `handle`. */
+  on<const P extends TypePattern, const K extends string = PatternKey<P>, T extends Declared<M, P> = Declared<M, P>>(
+    pattern: P,
+    registration: Registration<K, T, TypedEvent<K, PatternType<P>, T>>,
+  ): Registry<M, U | TypedEvent<K, PatternType<P>, T>>;
+
+  /** Sets the handler for events no registration matches (default: they are ignored by `dispatch`). */
+  fallback(handler: Handler<UnknownEvent>): Registry<M, U>;
+
+  /** Matches and decodes one event (no handler runs). Throws {@link EventDecodeError} when the decoder throws. */
+  match(event: FeedEvent): U | UnknownEvent;
+
+  /** Matches, decodes and runs the handler (or the fallback); resolves to what the handler returned. */
+  dispatch(event: FeedEvent): Promise<unknown>;
+
+  /** Dispatches every event of `source` in order, one at a time; resolves to the number of events. */
+  handle(source: AsyncIterable<FeedEvent> | Iterable<FeedEvent>): Promise<number>;
+
+  /**
+   * The events of `source` as a discriminated union on `key` (no handlers run).
+   *
+   * @example
+   * ```ts
+   * for await (const ev of registry.typed(feed)) {
+   *   if (ev.key === 'OrderCreated') ev.data.orderId; // narrowed
+   * }
+   * ```
+   */
+  typed(source: AsyncIterable<FeedEvent> | Iterable<FeedEvent>, options: TypedOptions<'skip' | 'throw'> & { unknown: 'skip' | 'throw' }): AsyncGenerator<U, void, undefined>;
+  typed(source: AsyncIterable<FeedEvent> | Iterable<FeedEvent>, options?: TypedOptions<'yield'>): AsyncGenerator<U | UnknownEvent, void, undefined>;
+
+  /**
+   * A {@link TypeFilter} that keeps what the registrations match (for `compileTypeFilter`, or `serverTypeFilter` to
+   * ask a v2 server for `event-types`). Only useful when unknown events are not wanted.
+   */
+  typeFilter(): TypeFilter;
+
+  /** The number of registrations. */
+  readonly size: number;
+}
+
+interface Entry {
+  key: string;
+  identity: string | undefined;
+  test(type: string): boolean;
+  pattern: TypePattern;
+  decode: Decoder<unknown> | undefined;
+  handle: Handler<never> | undefined;
+}
+
+function keyOf(p: TypePattern): string {
+  if (typeof p === 'string') return p;
+  if (p instanceof RegExp) return String(p);
+  return `${p.prefix}*`;
+}
+
+function isFn(v: unknown): v is (...args: never[]) => unknown {
+  return typeof v === 'function';
+}
+
+/**
+ * Creates an empty typed registry.
+ *
+ * @example
+ * ```ts
+ * interface Order { orderId: string }
+ * const registry = createRegistry()
+ *   .on('OrderCreated', (d) => d as Order, (ev) => save(ev.data.orderId))
+ *   .on({ prefix: 'Payment.' }, (ev) => audit(ev.type))
+ *   .fallback((ev) => console.warn('unknown type', ev.type));
+ * await registry.handle(feed);
+ * ```
+ */
+export function createRegistry<M = {}>(options: RegistryOptions = {}): Registry<M, never> {
+  if (options === null || typeof options !== 'object') throw new TypeError('registry options must be an object');
+  const typeOf = typeReader(options.typeFrom);
+  const entries: Entry[] = [];
+  let fallback: Handler<UnknownEvent> | undefined;
+
+  function find(event: FeedEvent): { entry: Entry | undefined; result: TypedEvent | UnknownEvent } {
+    const type = typeOf(event);
+    if (type !== undefined) {
+      for (const entry of entries) {
+        if (!entry.test(type)) continue;
+        let data: unknown = event.data;
+        if (entry.decode) {
+          try {
+            data = entry.decode(event.data, event);
+          } catch (e) {
+            throw new EventDecodeError(entry.key, type, event, e);
+          }
+        }
+        return { entry, result: { key: entry.key, type, data, event } };
+      }
+    }
+    return { entry: undefined, result: { key: null, type, data: event.data, event } };
+  }
+
+  const registry = {
+    on(pattern: TypePattern, a?: unknown, b?: unknown) {
+      const test = compilePattern(pattern).test;
+      let decode: unknown;
+      let handle: unknown;
+      let key = keyOf(pattern);
+      if (arguments.length === 2 && isFn(a)) handle = a;
+      else if (a !== null && typeof a === 'object') {
+        const r = a as Registration<string, unknown, unknown>;
+        decode = r.decode;
+        handle = r.handle;
+        if (r.key !== undefined) {
+          if (typeof r.key !== 'string') throw new TypeError('registration key must be a string');
+          key = r.key;
+        }
+      } else {
+        decode = a ?? undefined;
+        handle = b;
+      }
+      if (decode !== undefined && !isFn(decode)) throw new TypeError(`the decoder of ${JSON.stringify(key)} must be a function`);
+      if (handle !== undefined && !isFn(handle)) throw new TypeError(`the handler of ${JSON.stringify(key)} must be a function`);
+      const identity = pattern instanceof RegExp ? undefined : keyOf(pattern) + (typeof pattern === 'string' ? '' : '\u0000prefix');
+      if (identity !== undefined && entries.some((e) => e.identity === identity)) {
+        throw new TypeError(`${JSON.stringify(keyOf(pattern))} is registered twice: the first registration always wins`);
+      }
+      entries.push({
+        key,
+        identity,
+        test,
+        pattern,
+        decode: decode as Decoder<unknown> | undefined,
+        handle: handle as Handler<never> | undefined,
+      });
+      return registry;
+    },
+    fallback(handler: Handler<UnknownEvent>) {
+      if (!isFn(handler)) throw new TypeError('the fallback must be a function');
+      fallback = handler;
+      return registry;
+    },
+    match(event: FeedEvent) {
+      return find(event).result;
+    },
+    async dispatch(event: FeedEvent) {
+      const { entry, result } = find(event);
+      if (entry) return entry.handle ? await (entry.handle as Handler<TypedEvent>)(result as TypedEvent) : undefined;
+      return fallback ? await fallback(result as UnknownEvent) : undefined;
+    },
+    async handle(source: AsyncIterable<FeedEvent> | Iterable<FeedEvent>) {
+      let n = 0;
+      for await (const event of source) {
+        await registry.dispatch(event);
+        n++;
+      }
+      return n;
+    },
+    async *typed(source: AsyncIterable<FeedEvent> | Iterable<FeedEvent>, opts: TypedOptions = {}) {
+      const unknown = opts.unknown ?? 'yield';
+      if (unknown !== 'yield' && unknown !== 'skip' && unknown !== 'throw') {
+        throw new TypeError(`typed(): unknown must be 'yield', 'skip' or 'throw', got ${String(unknown)}`);
+      }
+      for await (const event of source) {
+        const { result } = find(event);
+        if (result.key === null && unknown !== 'yield') {
+          if (unknown === 'skip') continue;
+          throw new TypeError(`an event of unknown type ${JSON.stringify(result.type)} in partition ${event.partition}`);
+        }
+        yield result;
+      }
+    },
+    typeFilter(): TypeFilter {
+      return { include: entries.map((e) => e.pattern), typeFrom: options.typeFrom };
+    },
+    get size() {
+      return entries.length;
+    },
+  };
+  return registry as unknown as Registry<M, never>;
+}

@@ -1,0 +1,136 @@
+// Event-type filters (js/src/filters.ts) on the built dist/ (run `bash scripts/build.sh` first). Pure functions.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  compileTypeFilter,
+  encodeTypeList,
+  EVENT_TYPES_SEPARATOR,
+  serverTypeFilter,
+  typeReader,
+} from '../../../dist/filters.js';
+import * as api from '../../../dist/index.js';
+
+const ev = (type, extra = {}) => ({ partition: 0, data: { type, n: 1 }, ...extra });
+const TYPES = ['OrderCreated', 'OrderShipped', 'Payment.Captured', 'Payment.Refunded', 'Customer.Updated', 'ordercreated'];
+const kept = (filter) => TYPES.filter((t) => compileTypeFilter(filter)(ev(t)));
+
+test('exported from the package index', () => {
+  assert.equal(api.compileTypeFilter, compileTypeFilter);
+  assert.equal(api.serverTypeFilter, serverTypeFilter);
+  assert.equal(api.EVENT_TYPES_SEPARATOR, ';');
+});
+
+test('no include and no exclude keeps everything, typed or not', () => {
+  assert.deepEqual(kept({}), TYPES);
+  assert.equal(compileTypeFilter()({ partition: 0, data: 'opaque' }), true);
+});
+
+test('strings are exact (case and all; * is not a wildcard)', () => {
+  assert.deepEqual(kept({ include: 'OrderCreated' }), ['OrderCreated']);
+  assert.deepEqual(kept({ include: ['OrderCreated', 'Payment.Captured'] }), ['OrderCreated', 'Payment.Captured']);
+  assert.deepEqual(kept({ include: 'Order*' }), []);
+  assert.equal(compileTypeFilter({ include: 'Order*' })(ev('Order*')), true);
+  assert.deepEqual(kept({ include: 'OrderCreated', ignoreCase: true }), ['OrderCreated', 'ordercreated']);
+});
+
+test('prefixes and RegExps; a global RegExp keeps no state between events', () => {
+  assert.deepEqual(kept({ include: { prefix: 'Payment.' } }), ['Payment.Captured', 'Payment.Refunded']);
+  assert.deepEqual(kept({ include: { prefix: 'order' }, ignoreCase: true }), ['OrderCreated', 'OrderShipped', 'ordercreated']);
+  assert.deepEqual(kept({ include: /^Order/ }), ['OrderCreated', 'OrderShipped']);
+  assert.deepEqual(kept({ include: /created$/i }), ['OrderCreated', 'ordercreated']);
+  const g = compileTypeFilter({ include: /Order/g });
+  assert.deepEqual([g(ev('OrderCreated')), g(ev('OrderCreated')), g(ev('OrderCreated'))], [true, true, true]);
+});
+
+test('exclude drops matches; include and exclude combine (in include, not in exclude)', () => {
+  assert.deepEqual(kept({ exclude: { prefix: 'Payment.' } }), ['OrderCreated', 'OrderShipped', 'Customer.Updated', 'ordercreated']);
+  assert.deepEqual(kept({ include: /^Order|^Payment/, exclude: ['OrderShipped', /Refunded$/] }), ['OrderCreated', 'Payment.Captured']);
+});
+
+test('events without a type: dropped by an include list, kept by an exclude list', () => {
+  const untyped = [{ partition: 0, data: { kind: 'x' } }, { partition: 0, data: 'binary' }, { partition: 0, data: { type: 7 } }];
+  for (const e of untyped) {
+    assert.equal(compileTypeFilter({ include: /.*/ })(e), false);
+    assert.equal(compileTypeFilter({ exclude: /.*/ })(e), true);
+  }
+});
+
+test('type sources: data field, nested path, string data holding JSON, header, function', () => {
+  assert.equal(typeReader()(ev('A')), 'A');
+  assert.equal(typeReader({ field: 'meta.type' })({ partition: 0, data: { meta: { type: 'B' } } }), 'B');
+  assert.equal(typeReader({ field: ['m.x', 'type'] })({ partition: 0, data: { 'm.x': { type: 'C' } } }), 'C');
+  assert.equal(typeReader({ field: 'meta.type' })({ partition: 0, data: { meta: null } }), undefined);
+  assert.equal(typeReader({ field: 'type' })({ partition: 0, data: ['type'] }), undefined);
+  assert.equal(typeReader({ field: 'toString' })({ partition: 0, data: {} }), undefined, 'own properties only');
+  assert.equal(typeReader()({ partition: 0, data: '{"type":"D"}' }), 'D', 'v2 data may be a JSON string');
+  assert.equal(typeReader()({ partition: 0, data: '{not json' }), undefined);
+  assert.equal(typeReader()({ partition: 0, data: 'aGVsbG8=' }), undefined);
+  assert.equal(typeReader({ header: 'ce_type' })({ partition: 0, data: {}, headers: { ce_type: 'E' } }), 'E');
+  assert.equal(typeReader({ header: 'ce_type' })({ partition: 0, data: {} }), undefined);
+  assert.equal(typeReader((e) => e.data.kind)({ partition: 0, data: { kind: 'F' } }), 'F');
+  assert.equal(typeReader(() => 42)(ev('x')), undefined, 'a non-string is no type');
+  const byHeader = compileTypeFilter({ include: 'E', typeFrom: { header: 'ce_type' } });
+  assert.equal(byHeader({ partition: 0, data: { type: 'E' } }), false);
+  assert.equal(byHeader({ partition: 0, data: {}, headers: { ce_type: 'E' } }), true);
+});
+
+test('bad patterns and sources are TypeErrors at compile time', () => {
+  for (const include of [42, null, { prefix: 1 }, {}, [['a']]]) {
+    assert.throws(() => compileTypeFilter({ include }), TypeError, JSON.stringify(include));
+  }
+  for (const typeFrom of [{ field: '' }, { field: 'a..b' }, { field: [] }, { header: '' }, { other: 1 }, 'type']) {
+    assert.throws(() => compileTypeFilter({ typeFrom }), TypeError, JSON.stringify(typeFrom));
+  }
+});
+
+test('serverTypeFilter: exact include names become event-types (minus exact excludes)', () => {
+  assert.deepEqual(serverTypeFilter({ include: ['OrderCreated', 'OrderShipped'] }), { eventTypes: ['OrderCreated', 'OrderShipped'] });
+  assert.deepEqual(serverTypeFilter({ include: 'A' }), { eventTypes: ['A'] });
+  assert.deepEqual(serverTypeFilter({ include: ['A', 'B', 'A'], exclude: ['B', /x/] }), { eventTypes: ['A'] });
+  assert.deepEqual(serverTypeFilter({ include: ['A', 'b'], exclude: 'B', ignoreCase: true }), { eventTypes: ['A'] });
+  assert.deepEqual(serverTypeFilter({ include: ['A', 'b'], exclude: 'B' }), { eventTypes: ['A', 'b'] });
+});
+
+test('serverTypeFilter: prefixes, RegExps, unsendable names, nothing left → undefined', () => {
+  assert.equal(serverTypeFilter({}), undefined);
+  assert.equal(serverTypeFilter({ include: { prefix: 'Order' } }), undefined);
+  assert.equal(serverTypeFilter({ include: ['A', /B/] }), undefined);
+  assert.equal(serverTypeFilter({ include: ['a;b'] }), undefined);
+  assert.equal(serverTypeFilter({ include: [''] }), undefined);
+  assert.equal(serverTypeFilter({ include: [' A'] }), undefined);
+  assert.equal(serverTypeFilter({ include: 'A', exclude: 'A' }), undefined);
+});
+
+test('serverTypeFilter: skip-event-types only for case-insensitive exact excludes (servers compare case-insensitively)', () => {
+  assert.equal(serverTypeFilter({ exclude: ['Internal.Audit'] }), undefined);
+  assert.deepEqual(serverTypeFilter({ exclude: ['Internal.Audit', 'Debug'], ignoreCase: true }), { skipEventTypes: ['Internal.Audit', 'Debug'] });
+  assert.equal(serverTypeFilter({ exclude: [{ prefix: 'Internal.' }], ignoreCase: true }), undefined);
+});
+
+test('what the server is asked for is a superset of what the filter keeps', () => {
+  // The server semantics of docs/feedapi-v2.md: case-insensitive names, event-types keeps, skip-event-types drops.
+  const server = (p, t) =>
+    p === undefined ||
+    (p.eventTypes
+      ? p.eventTypes.some((n) => n.toLowerCase() === t.toLowerCase())
+      : !p.skipEventTypes.some((n) => n.toLowerCase() === t.toLowerCase()));
+  const filters = [
+    { include: ['OrderCreated'] },
+    { include: ['OrderCreated', 'ordercreated'], exclude: ['OrderCreated'] },
+    { include: ['OrderCreated', 'Payment.Captured'], exclude: 'Payment.Captured', ignoreCase: true },
+    { exclude: ['OrderShipped', 'Customer.Updated'], ignoreCase: true },
+    { exclude: ['OrderCreated'] },
+    { include: { prefix: 'Pay' } },
+  ];
+  for (const f of filters) {
+    const p = serverTypeFilter(f);
+    for (const t of TYPES) if (compileTypeFilter(f)(ev(t))) assert.ok(server(p, t), `${JSON.stringify(f)} loses ${t}`);
+  }
+});
+
+test('encodeTypeList joins with the SPEC separator and refuses unsendable names', () => {
+  assert.equal(EVENT_TYPES_SEPARATOR, ';');
+  assert.equal(encodeTypeList(['a.b', 'C']), 'a.b;C');
+  assert.equal(new URLSearchParams({ 'event-types': encodeTypeList(['a', 'b']) }).toString(), 'event-types=a%3Bb');
+  for (const bad of [['a;b'], [''], ['x ']]) assert.throws(() => encodeTypeList(bad), TypeError);
+});
