@@ -8,6 +8,7 @@
  */
 import { FeedError, toFeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } from './options.js';
+import { compileTypeFilter, serverTypeFilter } from './filters.js';
 import { discover, V2Source } from './v2.js';
 import { wasmReady } from './runtime.js';
 import type { Batch, Checkpoint, Feed, FeedEvent, FeedOptions, PartitionLag } from './types.js';
@@ -50,8 +51,14 @@ export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): 
   if (protocol !== 'v2' && protocol !== 'auto') {
     throw new FeedError('bad-options', "bad-options: protocol must be 'v1', 'v2' or 'auto'");
   }
-  const eventTypes = eventTypeList(options.eventTypes, 'eventTypes');
-  const skipEventTypes = eventTypeList(options.skipEventTypes, 'skipEventTypes');
+  let eventTypes = eventTypeList(options.eventTypes, 'eventTypes');
+  let skipEventTypes = eventTypeList(options.skipEventTypes, 'skipEventTypes');
+  if (options.filter !== undefined && eventTypes === undefined && skipEventTypes === undefined) {
+    // A filter of exact names also goes to the server; the client filters anyway (servers may ignore it).
+    const server = serverTypeFilter(options.filter);
+    eventTypes = server?.eventTypes;
+    skipEventTypes = server?.skipEventTypes;
+  }
   if (eventTypes && skipEventTypes) {
     throw new FeedError('bad-options', 'bad-options: eventTypes and skipEventTypes cannot be used together');
   }
@@ -205,6 +212,8 @@ class FeedImpl<T> implements Feed<T> {
   readonly #onCaughtUp: (() => void) | undefined;
   readonly #onFellBehind: (() => void) | undefined;
   readonly #lag = new Map<number, LagState>();
+  /** The client-side event-type filter, if any. */
+  #keep: ((event: FeedEvent) => boolean) | undefined;
 
   constructor(options: ReaderOptions, user: FeedOptions, source: BatchSource, start?: Map<number, string>) {
     this.#options = options;
@@ -213,6 +222,13 @@ class FeedImpl<T> implements Feed<T> {
     this.#raw = user.mode === 'raw';
     this.#onCaughtUp = user.onCaughtUp;
     this.#onFellBehind = user.onFellBehind;
+    if (user.filter !== undefined) {
+      try {
+        this.#keep = compileTypeFilter(user.filter);
+      } catch (e) {
+        throw new FeedError('bad-options', `bad-options: filter: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+    }
   }
 
   batches(): AsyncGenerator<Batch<T>, void, undefined> {
@@ -312,6 +328,7 @@ class FeedImpl<T> implements Feed<T> {
         this.#track(raw);
         const batch = this.#raw ? rawBatch<T>(raw) : parseBatch<T>(raw);
         if (raw.signal !== undefined) batch.signal = raw.signal;
+        if (this.#keep !== undefined) batch.events = batch.events.filter(this.#keep);
         // Copied before the batch is handed out: the consumer may change the batch's objects.
         const commit = raw.checkpoints.map((c) => [c.partition, c.cursor] as const);
         yield batch;

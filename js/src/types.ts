@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 import type { FeedError } from './errors.js';
+import type { TypeFilter } from './filters.js';
 
 /**
  * A `fetch` the feed uses instead of the global one. It is called with a `Request` and must answer with a `Response`
@@ -88,6 +89,21 @@ export interface FeedOptions {
    * ```
    */
   skipEventTypes?: readonly string[] | undefined;
+
+  /**
+   * Keep only some event types, as esdbclient's `filter_include` / `filter_exclude`: exact names, `{ prefix }` or
+   * regular expressions, the type read from `data.type` (default), another `data` field, a header or a function. The
+   * filter always runs in the client; on FeedAPI v2 a filter of exact names is also sent to the server
+   * (`event-types` / `skip-event-types`) unless `eventTypes` / `skipEventTypes` are given. Checkpoints advance past
+   * filtered events: a batch may come with fewer events (or none) but with its checkpoints.
+   *
+   * @defaultValue every event
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, filter: { include: [{ prefix: 'Order.' }], exclude: [/Test$/] } });
+   * ```
+   */
+  filter?: TypeFilter | undefined;
 
   /**
    * Where to resume, per partition: a cursor from an earlier checkpoint (`batch.checkpoints`, `feed.cursors()`),

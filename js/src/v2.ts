@@ -36,8 +36,11 @@ function badDiscovery(why: string): FeedError {
   return new FeedError('bad-discovery', `bad-discovery: ${why}`);
 }
 
+/** SPEC: a string holding an integer 0..32767; the Go server sends `startsAfterPartition` and `cursorFromPartitions`
+ * as JSON numbers, so those are accepted too. */
 function partitionId(v: unknown, what: string): number {
-  const n = typeof v === 'string' && /^(?:0|[1-9][0-9]{0,4})$/.test(v) ? Number(v) : NaN;
+  const n =
+    typeof v === 'string' && /^(?:0|[1-9][0-9]{0,4})$/.test(v) ? Number(v) : typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : NaN;
   if (!(n <= 32_767)) throw badDiscovery(`${what} must be a string holding an integer 0..32767, got ${JSON.stringify(v)}`);
   return n;
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startStaticServer } from '../../www/server.mjs';
 import { eventKey, expectedKeys, startV2Publisher } from './v2-publisher.mjs';
+import { startV2Server } from '../v2_server/server.mjs';
 import {
   registerFailureTests,
   startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor,
@@ -32,6 +33,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump interop</titl
 
 let server;
 let v2;
+let v2ref;
 let statics;
 let expected;
 let browser;
@@ -41,6 +43,7 @@ const pageLog = [];
 before(async () => {
   server = await startRefServer();
   v2 = await startV2Publisher();
+  v2ref = await startV2Server();
   expected = await fetchExpected(server.base);
   statics = await startStaticServer({
     mounts: { '/dist/': path.join(repoRoot, 'dist'), '/tests/interop/': path.join(repoRoot, 'tests/interop') },
@@ -63,6 +66,7 @@ after(async () => {
   await statics?.close();
   await server?.stop();
   await v2?.close();
+  await v2ref?.close();
 });
 
 const run = (url, options, how) => page.evaluate(([u, o, h]) => window.run(u, o, h), [url, options, how]);
@@ -99,4 +103,15 @@ test('chromium: FeedAPI v2 (negotiated): closed parent, split children, a token 
   assert.deepEqual([...keys].sort(), [...expectedKeys()].sort());
   assert.notEqual(v2.token(), 't1');
   assert.deepEqual(s.cursors, { 0: '30', 1: '20', 3: '4', 7: '10' });
+});
+
+test('chromium: the v2 reference server ignoring filters → filtered in the client, every matching event once', async (t) => {
+  const s = await run(`${v2ref.url}/nofilter`, { protocol: 'v2', pageSizeHint: 200, filter: { include: ['OrderCreated', 'Payment.Captured'] } }, { mode: 'events' });
+  assert.equal(s.error, null, JSON.stringify(s.error));
+  const want = (await (await fetch(`${v2ref.url}/expected?feed=nofilter&event-types=OrderCreated;Payment.Captured`)).json()).partitions;
+  const wantKeys = Object.entries(want).flatMap(([p, evs]) => evs.map((e) => `${p}:${JSON.stringify(e.data)}`)).sort();
+  const got = s.events.map(([p, , js]) => `${p}:${js}`).sort();
+  t.diagnostic(`chromium v2 reference server: ${got.length} events (${wantKeys.length} expected)`);
+  assert.equal(new Set(got).size, got.length);
+  assert.deepEqual(got, wantKeys);
 });
