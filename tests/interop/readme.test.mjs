@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startRefServer, repoRoot } from './helpers.mjs';
 import { startV2Publisher } from './v2-publisher.mjs';
+import { startV2Server } from '../v2_server/server.mjs';
 
 let server;
 before(async () => { server = await startRefServer(); });
@@ -38,6 +39,27 @@ test('README v2 example reads every partition of the v2 publisher with a server-
     t.diagnostic(`v2 example printed: ${stdout.trim()}`);
     assert.equal(stderr.trim(), '');
     assert.match(stdout, /\{ 'Order\.Created': 10 \} \{ '0': '30', '1': '20', '7': '10' \}/);
+  } finally {
+    await v2.close();
+  }
+});
+
+test('README registry example dispatches every event of the v2 reference server by type', async (t) => {
+  const v2 = await startV2Server();
+  try {
+    const { stdout, stderr } = await runBlock('registry-example', v2.url);
+    t.diagnostic(`registry example printed: ${stdout.trim()}`);
+    assert.equal(stderr.trim(), '');
+    const all = (await (await fetch(`${v2.url}/expected?feed=feed`)).json()).partitions;
+    const types = Object.values(all).flat().map((e) => e.type);
+    const n = (f) => types.filter(f).length;
+    const kept = n((x) => !x.startsWith('Customer.'));
+    const m = /^(\d+) \{ created: (\d+), amount: (\d+), payments: (\d+), other: (\d+) \}/.exec(stdout.trim());
+    assert.ok(m, stdout);
+    assert.equal(Number(m[1]), kept, 'every event the filter keeps was handled');
+    assert.equal(Number(m[2]), n((x) => x === 'OrderCreated'));
+    assert.equal(Number(m[4]), n((x) => x.startsWith('Payment.')));
+    assert.equal(Number(m[5]), kept - Number(m[2]) - Number(m[4]));
   } finally {
     await v2.close();
   }
