@@ -122,26 +122,36 @@ impl<'a> Scanner<'a> {
                 Ok(start..self.i)
             }
             Some(b'{' | b'[') => {
+                // One tight pass over the bytes, strings skipped inline: containers hold many short strings, and a
+                // call per string (or a bounds-checked peek per byte) dominated the scan (bench/NOTES.md).
+                let s = self.s;
+                let mut i = self.i;
                 let mut depth = 0usize;
-                loop {
-                    match self.peek() {
-                        None => return Err(bad("unterminated object or array")),
-                        Some(b'"') => {
-                            self.string()?;
-                            continue;
+                let mut in_string = false;
+                while let Some(&b) = s.get(i) {
+                    if in_string {
+                        match b {
+                            b'\\' => i += 1, // the escaped byte is skipped below
+                            b'"' => in_string = false,
+                            _ => {}
                         }
-                        Some(b'{' | b'[') => depth += 1,
-                        Some(b'}' | b']') => {
-                            depth -= 1;
-                            if depth == 0 {
-                                self.i += 1;
-                                return Ok(start..self.i);
+                    } else {
+                        match b {
+                            b'"' => in_string = true,
+                            b'{' | b'[' => depth += 1,
+                            b'}' | b']' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    self.i = i + 1;
+                                    return Ok(start..self.i);
+                                }
                             }
+                            _ => {}
                         }
-                        Some(_) => {}
                     }
-                    self.i += 1;
+                    i += 1;
                 }
+                Err(bad(if in_string { "unterminated string" } else { "unterminated object or array" }))
             }
             Some(_) => {
                 while let Some(b) = self.peek() {

@@ -13,6 +13,7 @@ use crate::line::classify_v2;
 use crate::line::{classify_v1, LineKind};
 use crate::request::{v1_url, v2_url, V1Options, V2Options};
 use crate::retry::{Backoff, Decision, Failure, RetryPolicy};
+use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -161,9 +162,10 @@ pub struct Session {
     signal: Option<Signal>,
     /// FeedAPI v2 request options, when speaking v2.
     v2: Option<V2Options>,
-    /// Per partition, the cursors this page has passed: the one it started from and its checkpoints so far. A
+    /// Per partition, the cursors this page has passed: the one it started from and its checkpoints so far (a set:
+    /// pages can hold many thousands of checkpoints). A
     /// checkpoint after new events must not name one of them again (it would resume before those events).
-    passed: Vec<Vec<String>>,
+    passed: Vec<BTreeSet<String>>,
 }
 
 impl Session {
@@ -190,7 +192,7 @@ impl Session {
             caught_up: false,
             busy_pages: 0,
             signal: None,
-            passed: (0..n).map(|_| Vec::new()).collect(),
+            passed: (0..n).map(|_| BTreeSet::new()).collect(),
             v2: config.v2,
         }
     }
@@ -250,7 +252,7 @@ impl Session {
         self.stats = PageStats::default();
         for (passed, start) in self.passed.iter_mut().zip(self.cursors.as_slice()) {
             passed.clear();
-            passed.push(start.clone());
+            passed.insert(start.clone());
         }
         self.decoder.reset();
         let mut url = match &self.v2 {
@@ -313,7 +315,8 @@ impl Session {
         // v1: a page with no events means caught up. v2 publishers may filter events away and still move the cursor
         // ("being able to make progress also in the case of no new (external) events is important"), so there only a
         // page that neither brings events nor moves the cursor means caught up.
-        let moved = self.v2.is_some() && self.passed.first().is_some_and(|p| p.len() > 1 && p.last() != p.first());
+        // (A checkpoint that repeats the current cursor is not recorded, so more than the start means it moved.)
+        let moved = self.v2.is_some() && self.passed.first().is_some_and(|p| p.len() > 1);
         if self.stats.events == 0 && !moved {
             if !self.caught_up {
                 self.signal = Some(Signal::CaughtUp);
@@ -423,7 +426,7 @@ fn handle_line(
     builder: &mut BatchBuilder,
     cursors: &mut CursorSet,
     stats: &mut PageStats,
-    passed: &mut [Vec<String>],
+    passed: &mut [BTreeSet<String>],
 ) -> Result<(), ProtocolError> {
     let text = core::str::from_utf8(line.bytes).map_err(|e| {
         ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
@@ -461,7 +464,7 @@ fn handle_line(
             if held == 0 && cursors.cursor(partition) == Some(cursor.as_str()) {
                 return Ok(());
             }
-            seen.push(cursor.clone());
+            seen.insert(cursor.clone());
             stats.released += held as u64;
             cursors.handle_checkpoint(partition, &cursor);
             builder.handle_checkpoint(partition, cursor);
