@@ -54,11 +54,6 @@ struct Inner {
     controller: AbortController,
     /// Keeps the listener on the caller's signal alive; removed on close.
     on_abort: Option<Closure<dyn FnMut()>>,
-    /// Resolves (to `undefined`) when `controller` aborts. Every await on something outside our control (the
-    /// caller's fetch, hook or body stream, which may ignore the signal) is raced against it, so an abort always
-    /// ends the wait. It resolves rather than rejects so that an abort with nobody waiting is not an unhandled
-    /// rejection.
-    aborted: Promise,
     reader: Option<BodyReader>,
     /// A `read()` still in flight after the flush timer won the race; the next read awaits it instead of reading
     /// again.
@@ -127,21 +122,11 @@ impl FeedReader {
                 on_abort = Some(closure);
             }
         }
-        let signal = controller.signal();
-        let aborted = Promise::new(&mut |resolve, _reject| {
-            if signal.aborted() {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            } else {
-                let on_abort: js_sys::Function = resolve.bind1(&JsValue::NULL, &JsValue::UNDEFINED).unchecked_into();
-                let _ = signal.add_event_listener_with_callback("abort", &on_abort);
-            }
-        });
         let inner = Inner {
             session: Session::new(config),
             js,
             controller,
             on_abort,
-            aborted,
             reader: None,
             pending_read: None,
             flush_now: false,
@@ -272,9 +257,23 @@ impl Inner {
 }
 
 /// Waits for `promise`; resolves to `undefined` when the reader is aborted first, or to [`TIMER_FIRED`] when
-/// `timeout_ms` (if any) passes first.
+/// `timeout_ms` (if any) passes first. Every await on something outside our control (the caller's fetch, hook or body
+/// stream, which may ignore the signal) goes through here, so an abort always ends the wait.
+///
+/// The abort racer is made per call and its listener removed afterwards: racing against one long-lived promise
+/// would add a reaction to it per call, each holding that call's result (a body chunk) for the reader's whole life,
+/// which kept every byte of a page alive (bench/NOTES.md, RSS growing with the page).
 async fn race(inner: &Rc<RefCell<Inner>>, promise: Promise, timeout_ms: Option<f64>) -> Result<JsValue, JsValue> {
-    let aborted = inner.borrow().aborted.clone();
+    let signal = inner.borrow().controller.signal();
+    if signal.aborted() {
+        return Ok(JsValue::UNDEFINED);
+    }
+    let mut on_abort: Option<js_sys::Function> = None;
+    let aborted = Promise::new(&mut |resolve, _reject| {
+        let f: js_sys::Function = resolve.bind1(&JsValue::NULL, &JsValue::UNDEFINED).unchecked_into();
+        let _ = signal.add_event_listener_with_callback("abort", &f);
+        on_abort = Some(f);
+    });
     let racers = Array::of2(&promise, &aborted);
     let mut timer = JsValue::UNDEFINED;
     if let Some(ms) = timeout_ms {
@@ -286,6 +285,9 @@ async fn race(inner: &Rc<RefCell<Inner>>, promise: Promise, timeout_ms: Option<f
     let result = JsFuture::from(Promise::race(&racers)).await;
     if timeout_ms.is_some() {
         clear_timeout(&timer);
+    }
+    if let Some(f) = on_abort {
+        let _ = signal.remove_event_listener_with_callback("abort", &f);
     }
     result
 }

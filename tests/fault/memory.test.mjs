@@ -1,0 +1,41 @@
+// Memory stays bounded on a long page: one long page streamed through events() must not keep its chunks alive
+// (regression: racing every read against one long-lived abort promise kept each chunk reachable, so
+// arrayBuffers grew one-to-one with the page).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as api from '../../dist/entrypoints/node.js';
+
+const enc = new TextEncoder();
+const line = (p, i) => `{"partition":${p},"data":{"i":${i},"pad":"${'x'.repeat(250)}"}}\n`;
+
+function body(mb) {
+  let sent = 0;
+  let i = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (sent > mb * 1e6) return c.close();
+      let s = '';
+      for (let k = 0; k < 200; k++, i++) {
+        s += line(i % 4, i);
+        if (i % 100 === 99) s += `{"partition":${i % 4},"cursor":"${i}"}\n`;
+      }
+      const b = enc.encode(s);
+      sent += b.length;
+      c.enqueue(b);
+    },
+  });
+}
+
+test('a long page: ArrayBuffer memory stays bounded (< 32 MB growth)', async (t) => {
+  let page = 0;
+  const fetch = async () => new Response(page++ === 0 ? body(200) : '');
+  const before = process.memoryUsage().arrayBuffers;
+  let peak = 0;
+  let n = 0;
+  for await (const _ of api.openFeed('http://127.0.0.1:9/feed', { partitionCount: 4, fetch })) {
+    if (++n % 20_000 === 0) peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
+  }
+  t.diagnostic(`events=${n} peak arrayBuffers growth=${(peak / 1e6).toFixed(1)} MB`);
+  assert.ok(n > 160_000, `only ${n} events`);
+  assert.ok(peak < 32e6, `arrayBuffers grew by ${(peak / 1e6).toFixed(0)} MB`);
+});
