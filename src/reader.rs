@@ -229,6 +229,18 @@ impl Inner {
                 continue;
             }
             if let Some(reader) = &self.reader {
+                // The flush deadline is checked here, not only by the timer raced against the next read: while the
+                // body keeps bringing chunks, an already-settled read wins every race and the timer would never fire.
+                if self.session.has_released() {
+                    let now = Date::now();
+                    let since = *self.released_since.get_or_insert(now);
+                    if now - since >= f64::from(self.js.flush_ms) {
+                        if let Some(batch) = self.session.flush() {
+                            self.released_since = None;
+                            return Ok(Step::Batch(Some(batch), self.session.poll_signal(), page));
+                        }
+                    }
+                }
                 return Ok(Step::Read(reader.clone()));
             }
             if self.session.is_caught_up() {
