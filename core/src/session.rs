@@ -157,6 +157,8 @@ pub struct Session {
     requested_at: u64,
     /// Whether the last signal given was `CaughtUp`.
     caught_up: bool,
+    /// Whether a page has ever come back empty (the first `CaughtUp`); short pages count as caught up only after.
+    signalled_caught_up: bool,
     /// Non-empty pages in a row since the last caught-up.
     busy_pages: u32,
     signal: Option<Signal>,
@@ -190,6 +192,7 @@ impl Session {
             live: config.live,
             requested_at: 0,
             caught_up: false,
+            signalled_caught_up: false,
             busy_pages: 0,
             signal: None,
             passed: (0..n).map(|_| BTreeSet::new()).collect(),
@@ -320,6 +323,7 @@ impl Session {
         if self.stats.events == 0 && !moved {
             if !self.caught_up {
                 self.signal = Some(Signal::CaughtUp);
+                self.signalled_caught_up = true;
             } else if let Some(live) = &self.live {
                 // Another empty page: poll less often.
                 self.interval_ms = (self.interval_ms.saturating_mul(2)).clamp(live.min_ms, live.max_ms);
@@ -341,10 +345,28 @@ impl Session {
             if let Some(live) = &self.live {
                 self.interval_ms = live.min_ms;
             }
-            let full = self.options.page_size_hint.is_some_and(|h| h > 0 && self.stats.events >= u64::from(h));
-            if self.caught_up && (full || self.busy_pages >= 2) {
-                self.caught_up = false;
-                self.signal = Some(Signal::FellBehind);
+            // Position signals of a feed that has caught up once. With a page size hint, a full page means behind
+            // and, once behind, a page short of the hint reached the head again: a steady live flow keeps every
+            // page busy but short, so it never reads as behind. Without a hint only runs of busy pages can tell.
+            match self.options.page_size_hint.filter(|&h| h > 0) {
+                Some(hint) if self.stats.events >= u64::from(hint) => {
+                    if self.caught_up {
+                        self.caught_up = false;
+                        self.signal = Some(Signal::FellBehind);
+                    }
+                }
+                Some(_) => {
+                    if !self.caught_up && self.signalled_caught_up && self.live.is_some() {
+                        self.caught_up = true;
+                        self.signal = Some(Signal::CaughtUp);
+                    }
+                }
+                None => {
+                    if self.caught_up && self.busy_pages >= 2 {
+                        self.caught_up = false;
+                        self.signal = Some(Signal::FellBehind);
+                    }
+                }
             }
         }
         if let Some(b) = &mut self.backoff {

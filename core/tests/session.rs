@@ -155,3 +155,38 @@ fn v2_reads_one_partition_and_a_moving_cursor_without_events_is_not_caught_up() 
     assert_eq!(texts[0].1, vec![(16000, "c2".to_string())]);
     assert_eq!(texts[1].1, vec![(16000, "c9".to_string())], "a cursor-only page still advances the cursor");
 }
+
+/// A live feed polled while a steady flow adds events: after the first second, one more event by every request (so
+/// even the immediate re-poll after a busy page finds one). Every page is busy, and short of a page size hint of 10.
+fn steady_flow_signals(hint: Option<u32>) -> Vec<Signal> {
+    let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1));
+    config.options.page_size_hint = hint;
+    config.live = Some(LivePolicy { min_ms: 100, max_ms: 800, long_poll_param: None });
+    let mut s = Session::new(config);
+    let mut server = Server { head: 5 };
+    let (mut now, mut seen, mut signals) = (0u64, Vec::new(), Vec::new());
+    while now < 5_000 {
+        let Some(url) = s.poll_request(now) else {
+            now = s.poll_timeout().unwrap();
+            continue;
+        };
+        if now >= 1_000 {
+            server.head += 1;
+        }
+        s.handle_status(200).unwrap();
+        s.handle_chunk(server.page(&url, u64::from(hint.unwrap_or(1_000))).as_bytes()).unwrap();
+        s.handle_eof().unwrap();
+        events_of(&mut s, &mut seen);
+        signals.extend(s.poll_signal());
+        now += 5; // the round trip
+    }
+    assert_eq!(seen, (1..=server.head).collect::<Vec<_>>(), "every event once, in order");
+    signals
+}
+
+#[test]
+fn a_steady_flow_of_short_pages_stays_caught_up_with_a_hint() {
+    assert_eq!(steady_flow_signals(Some(10)), vec![Signal::CaughtUp], "short pages are at the head");
+    // Without a hint a page's fullness is unknown: busy pages in a row are all there is to go by (documented).
+    assert_eq!(steady_flow_signals(None), vec![Signal::CaughtUp, Signal::FellBehind]);
+}
