@@ -265,8 +265,9 @@ export interface FeedOptions {
 
   /**
    * Called when a page brings no events: everything there is has been delivered (before a live feed waits, or before
-   * a feed that is not live ends). Also a `batches()` item with `signal: 'caught-up'` on live feeds. What it throws
-   * ends the iteration.
+   * a feed that is not live ends). A live feed with a `pageSizeHint` that fell behind is caught up again at the first
+   * page short of the hint. Also a `batches()` item with `signal: 'caught-up'` on live feeds. What it throws ends the
+   * iteration.
    *
    * @defaultValue none
    * @example
@@ -538,7 +539,7 @@ export interface Feed<T = unknown> extends AsyncIterable<FeedEvent<T>> {
    * for await (const event of feed.events()) console.log(event.data);
    * ```
    */
-  events(): AsyncGenerator<FeedEvent<T>, void, undefined>;
+  events(): AsyncIterableIterator<FeedEvent<T>, void, undefined>;
 
   /**
    * Same as {@link Feed.events}: `for await (const event of feed)`.
@@ -548,7 +549,7 @@ export interface Feed<T = unknown> extends AsyncIterable<FeedEvent<T>> {
    * for await (const event of feed) console.log(event.partition);
    * ```
    */
-  [Symbol.asyncIterator](): AsyncGenerator<FeedEvent<T>, void, undefined>;
+  [Symbol.asyncIterator](): AsyncIterableIterator<FeedEvent<T>, void, undefined>;
 
   /**
    * The cursor of every partition as far as events were **delivered**: the starting cursors, advanced by the

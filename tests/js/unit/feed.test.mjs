@@ -121,3 +121,59 @@ test('close() before iterating: the iteration is empty and makes no request; clo
   assert.equal(calls, 0);
   feed.close();
 });
+
+/** A `fetch` option that serves `pages` in turn (each an NDJSON text) and empty pages after them. */
+function pagesFetch(pages) {
+  let i = 0;
+  return async () => new Response(pages[i++] ?? '', { status: 200 });
+}
+const line = (o) => `${JSON.stringify(o)}\n`;
+// Page 1: two batches' worth is not needed; one page with events of 2 partitions and their checkpoints.
+const PAGE = [
+  line({ partition: 0, data: { n: 1 } }), line({ partition: 1, data: { n: 2 } }), line({ partition: 0, cursor: 'a1' }),
+  line({ partition: 0, data: { n: 3 } }), line({ partition: 1, cursor: 'b1' }), line({ partition: 0, cursor: 'a2' }),
+].join('');
+
+test('events(): every event once, in order; a batch counts as delivered only when the consumer comes back after it', async () => {
+  const feed = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 2, fetch: pagesFetch([PAGE]) });
+  const it = feed.events();
+  const seen = [];
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    seen.push(r.value.data.n);
+    if (seen.length === 3) assert.deepEqual(feed.cursors(), { 0: '_first', 1: '_first' }, 'the batch is not delivered while its last event is being handled');
+  }
+  assert.deepEqual(seen, [1, 2, 3]);
+  assert.deepEqual(feed.cursors(), { 0: 'a2', 1: 'b1' });
+  assert.deepEqual(await it.next(), { value: undefined, done: true }, 'stays done');
+});
+
+test('events(): calls made without awaiting get distinct events in order, then done', async () => {
+  const feed = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 2, fetch: pagesFetch([PAGE]) });
+  const it = feed.events();
+  const results = await Promise.all([it.next(), it.next(), it.next(), it.next()]);
+  assert.deepEqual(results.map((r) => (r.done ? 'done' : r.value.data.n)), [1, 2, 3, 'done']);
+});
+
+test('events(): break inside a batch keeps its cursors undelivered and releases the feed; close() ends at the next event', async () => {
+  const feed = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 2, fetch: pagesFetch([PAGE]) });
+  for await (const ev of feed) if (ev.data.n === 2) break;
+  assert.deepEqual(feed.cursors(), { 0: '_first', 1: '_first' });
+  assert.throws(() => feed.events(), /only once/);
+
+  const feed2 = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 2, fetch: pagesFetch([PAGE]) });
+  const seen = [];
+  for await (const ev of feed2) {
+    seen.push(ev.data.n);
+    feed2.close();
+  }
+  assert.deepEqual(seen, [1]);
+});
+
+test('events(): an error of the feed rejects next() and ends the iteration', async () => {
+  const fetch = async () => new Response('{"partition":0,"data":{}}\n{"partition":0,"cursor":"x"}\n{"partition":0,"data":', { status: 200 });
+  const feed = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 1, fetch, retry: false });
+  const it = feed.events();
+  assert.equal((await it.next()).done, false, 'the event before the failure is delivered first');
+  await assert.rejects(it.next(), (e) => e instanceof FeedError && e.code === 'truncated-body');
+  assert.deepEqual(await it.next(), { value: undefined, done: true });
+});
