@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The demo: builds the package, starts the reference feed (127.0.0.1:8400) and the demo page server (127.0.0.1:8080),
-# prints the URL and stops both on Ctrl-C. Ports: FEED_PORT / DEMO_PORT; DEMO_SKIP_BUILD=1 reuses an existing dist/.
+# The demo: builds the package, starts the reference feed (127.0.0.1:8400) with its live feed /live/v1 (4 partitions,
+# 50 events/s and a burst of 500 every 10 s; see tests/ref_server/app.py) and the dashboard page (127.0.0.1:8080),
+# prints the URLs and stops both on Ctrl-C. Ports: FEED_PORT / DEMO_PORT; DEMO_SKIP_BUILD=1 reuses an existing dist/.
+# The live feed's shape: LIVE_RATE (events/s), LIVE_PARTITIONS, LIVE_BURST (events), LIVE_BURST_EVERY (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FEED_PORT="${FEED_PORT:-8400}"
 DEMO_PORT="${DEMO_PORT:-8080}"
+LIVE_RATE="${LIVE_RATE:-50}"
+LIVE_PARTITIONS="${LIVE_PARTITIONS:-4}"
+LIVE_BURST="${LIVE_BURST:-500}"
+LIVE_BURST_EVERY="${LIVE_BURST_EVERY:-10}"
 
 # The wasm target, wasm-bindgen-cli, the venv with the reference server, npm packages (no browser needed).
 bash scripts/setup.sh --no-browser
@@ -37,7 +43,9 @@ wait_listening() {
 }
 
 logdir="$(mktemp -d)"
-.venv/bin/python tests/ref_server/app.py --port "$FEED_PORT" >"$logdir/feed.log" 2>&1 &
+.venv/bin/python tests/ref_server/app.py --port "$FEED_PORT" --live-rate "$LIVE_RATE" \
+  --live-partitions "$LIVE_PARTITIONS" --live-burst "$LIVE_BURST" --live-burst-every "$LIVE_BURST_EVERY" \
+  >"$logdir/feed.log" 2>&1 &
 pids+=($!)
 node www/server.mjs --port "$DEMO_PORT" >"$logdir/www.log" 2>&1 &
 pids+=($!)
@@ -45,8 +53,13 @@ wait_listening "$logdir/feed.log" "reference feed server"
 wait_listening "$logdir/www.log" "demo page server"
 
 echo
-echo "  feed:  http://127.0.0.1:$FEED_PORT/feed/v1   (4 partitions x 2,500 events; PyPI zeroeventhub handler)"
-echo "  demo:  http://127.0.0.1:$DEMO_PORT/"
+live="http://127.0.0.1:$FEED_PORT/live/v1"
+page="http://127.0.0.1:$DEMO_PORT/"
+# The page defaults to http://127.0.0.1:8400/live/v1 with 4 partitions; other values go in its query string.
+[[ "$FEED_PORT" == 8400 && "$LIVE_PARTITIONS" == 4 ]] || page="$page?feed=$live&partitions=$LIVE_PARTITIONS"
+echo "  feed:  $live   (live: $LIVE_PARTITIONS partitions, $LIVE_RATE events/s, $LIVE_BURST every $LIVE_BURST_EVERY s)"
+echo "         http://127.0.0.1:$FEED_PORT/feed/v1   (static: 4 partitions x 2,500 events; PyPI zeroeventhub handler)"
+echo "  demo:  $page"
 echo
 echo "  Ctrl-C stops both."
 wait -n "${pids[@]}"

@@ -1,90 +1,347 @@
-// The demo page: consumes a feed with feedpump (dist/entrypoints/web.js) and shows cursors, counts and the last events.
+// The demo dashboard: consume() a (live) feed into an IndexedDB projection (projection.js) with indexedDbStore(), and
+// show the rate, the partitions, the last events, retries and errors, and the stored cursor record. The options and
+// whether a run was going are kept in localStorage, so a reload resumes the run from the stored cursors.
+//
+// Feed data reaches the DOM only through textContent (never innerHTML), and the page renders at most once per frame.
 
-const LAST_N = 15;
+import { RateChart } from './chart.js';
+import { DB_NAME, KEEP, apply, clearProjection, readProjection, storeOptions } from './projection.js';
+
+const KEY = 'demo'; // the feed key of the cursor record
+const SETTINGS = 'feedpump-demo'; // localStorage: { url, partitions, pageSize, live, running }
+const LAST_EVENTS = 20;
+const LOG_MAX = 200;
 const $ = (id) => document.getElementById(id);
-const status = (text, kind = '') => {
-  $('status').textContent = text;
-  $('status').className = kind;
+
+const ui = {
+  phase: 'loading', // loading | ready | starting | catching-up | caught-up | stopped | finished | error
+  message: 'Loading the client…',
+  partitions: Number($('partitions').value),
+  appliedThisRun: 0,
+  signals: { caughtUp: 0, fellBehind: 0 }, // the feed's position signals this run
+  totals: new Map(), // partition -> the committed totals record of projection.js
+  cursors: {}, // the committed cursors (onCommit), or the stored ones
+  record: undefined, // the stored cursor record, as last read
+  lastEvents: [], // newest first
+  log: [], // newest first: { at, kind: 'retry' | 'error' | 'info', code, message }
+  resume: '',
+  dirty: { events: true, log: true, record: true },
 };
-
+const chart = new RateChart();
 let api;
-try {
-  api = await import('/dist/entrypoints/web.js');
-  status('Ready. Start the feed.');
-} catch (e) {
-  status(`Could not load the client (run bash scripts/build.sh): ${e.message}`, 'error');
+let store;
+let run; // the run in progress: { controller, done }
+
+// ---- settings -------------------------------------------------------------------------------------------------------
+
+function loadSettings() {
+  try {
+    return JSON.parse(localStorage.getItem(SETTINGS) ?? 'null') ?? {};
+  } catch {
+    return {};
+  }
+}
+function saveSettings(patch) {
+  localStorage.setItem(SETTINGS, JSON.stringify({ ...loadSettings(), ...patch }));
+}
+function formOptions() {
+  return {
+    url: $('url').value,
+    partitions: Number($('partitions').value),
+    pageSize: Number($('pagesize').value) || undefined,
+    live: $('live').checked,
+  };
 }
 
-let feed;
-let stopped = false;
-let state;
-let frame = 0;
+// ---- log ------------------------------------------------------------------------------------------------------------
 
-function render() {
-  frame = 0;
-  if (!state) return;
-  const rows = state.cursors.map((c, p) =>
-    `<tr><td>${p}</td><td class="mono">${esc(c)}</td><td class="num">${state.counts[p].toLocaleString('en')}</td></tr>`);
-  $('partitions-body').innerHTML = rows.join('');
-  $('total').textContent = state.total.toLocaleString('en');
-  $('events-body').innerHTML = state.last
-    .map((ev) => `<tr><td>${ev.partition}</td><td class="mono">${esc(ev.headers?.ce_id ?? '')}</td>` +
-      `<td class="data mono" title="${esc(ev.json.slice(0, 2000))}">${esc(ev.json.slice(0, 300))}</td></tr>`)
-    .join('');
+function log(kind, code, message) {
+  ui.log.unshift({ at: Date.now(), kind, code, message });
+  ui.log.length = Math.min(ui.log.length, LOG_MAX);
+  ui.dirty.log = true;
+  schedule();
 }
-const schedule = () => { frame ||= requestAnimationFrame(render); };
 
-function esc(s) {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
-}
+// ---- the run --------------------------------------------------------------------------------------------------------
 
 async function start() {
-  const n = Number($('partitions').value);
-  const options = {
-    partitionCount: n,
-    pageSizeHint: Number($('pagesize').value) || undefined,
-    ...($('headers').checked ? { headers: ['ce_id'] } : {}),
-    ...($('live').checked ? { live: true } : {}),
-  };
-  state = { cursors: Array(n).fill('_first'), counts: Array(n).fill(0), total: 0, last: [] };
-  render();
-  $('start').disabled = true;
-  $('stop').disabled = false;
-  const started = performance.now();
-  status('Reading…');
+  const opts = formOptions();
+  const identity = `${opts.url} n=${opts.partitions}`;
+  saveSettings({ ...opts, running: true });
+  const controller = new AbortController();
+  let resolveDone;
+  run = { controller, done: new Promise((r) => (resolveDone = r)) };
+  Object.assign(ui, { phase: 'starting', message: 'Starting…', partitions: opts.partitions, appliedThisRun: 0 });
+  ui.signals = { caughtUp: 0, fellBehind: 0 };
+  chart.clear();
+  renderButtons();
   try {
-    stopped = false;
-    feed = api.openFeed($('url').value, options);
-    for await (const batch of feed.batches()) {
-      for (const ev of batch.events) {
-        state.counts[ev.partition]++;
-        state.total++;
-      }
-      for (const c of batch.checkpoints) state.cursors[c.partition] = c.cursor;
-      const tail = batch.events.slice(-LAST_N).map((ev) => ({ ...ev, json: JSON.stringify(ev.data) }));
-      state.last = [...tail.reverse(), ...state.last].slice(0, LAST_N);
-      const secs = (performance.now() - started) / 1000;
-      status(`Reading… ${state.total.toLocaleString('en')} events in ${secs.toFixed(1)} s`);
-      schedule();
+    const db = await store.db();
+    const stored = await store.load(KEY);
+    if (stored?.identity === identity) {
+      ui.resume = `Resumed from stored cursors ${JSON.stringify(stored.cursors)} (saved ${time(stored.savedAt)}).`;
+      ui.cursors = { ...stored.cursors };
+    } else {
+      ui.resume = '';
+      ui.cursors = {};
     }
-    const secs = (performance.now() - started) / 1000;
-    status(`${stopped ? 'Stopped' : 'Caught up'}: ${state.total.toLocaleString('en')} events in ${secs.toFixed(2)} s.`, 'done');
+    await refreshProjection(db);
+    let staged; // what the handler wrote in the transaction being committed
+    const result = await api.consume(
+      {
+        url: opts.url,
+        partitionCount: opts.partitions,
+        pageSizeHint: opts.pageSize,
+        live: opts.live ? { minIntervalMs: 200, maxIntervalMs: 2_000 } : false,
+        retry: { initialMs: 250, maxMs: 5_000, maxAttempts: Infinity },
+        signal: controller.signal,
+        onRetry: ({ error, attempt, delayMs }) =>
+          log('retry', error.code, `retry ${attempt} in ${delayMs} ms: ${error.message}`),
+        onCaughtUp: () => {
+          ui.signals.caughtUp++;
+          setPhase('caught-up', 'Caught up: following the feed.');
+        },
+        onFellBehind: () => {
+          ui.signals.fellBehind++;
+          setPhase('catching-up', 'Fell behind (a full page, or pages in a row with events): reading at once.');
+        },
+      },
+      {
+        store,
+        key: KEY,
+        identity,
+        onMissingCursors: async (info) => {
+          ui.resume = info.reason === 'absent'
+            ? 'No stored cursors: starting at the first event.'
+            : `The stored cursors belong to another feed (${info.found?.identity}): starting at the first event.`;
+          if (info.reason === 'other-feed') await clearProjection(db, KEY, false);
+          ui.totals.clear();
+          ui.lastEvents = [];
+          ui.dirty.events = true;
+          schedule();
+          return 'first';
+        },
+        handler: async (batch, tx) => {
+          staged = { batch, written: await apply(api.idbRequest, batch, tx) };
+        },
+        onCommit: ({ batch, cursors }) => {
+          ui.cursors = { ...cursors };
+          if (staged?.batch === batch) committed(staged.written);
+          else void refreshProjection(db); // committed elsewhere (another tab): read what is stored
+          ui.appliedThisRun += batch.events.length;
+          chart.add(batch.events.length);
+          if (ui.phase === 'starting') setPhase('catching-up', 'Reading…');
+          refreshRecord();
+          schedule();
+        },
+      },
+    );
+    setPhase('finished', `Caught up and finished: ${result.events.toLocaleString('en')} events in ${result.batches} batches.`);
   } catch (e) {
-    status(`${e.name}${e.code ? ` (${e.code})` : ''}: ${e.message}`, 'error');
+    if (controller.signal.aborted && api.isFeedError(e, 'aborted')) setPhase('stopped', 'Stopped.');
+    else {
+      const code = api.isFeedError(e) ? e.code : (e?.name ?? 'error');
+      log('error', code, String(e?.message ?? e));
+      setPhase('error', `Stopped by an error: ${code}.`);
+    }
   } finally {
-    $('start').disabled = false;
-    $('stop').disabled = true;
-    feed = undefined;
-    render();
+    run = undefined;
+    resolveDone();
+    refreshRecord();
+    renderButtons();
   }
 }
 
+async function stop() {
+  saveSettings({ running: false });
+  if (!run) return;
+  run.controller.abort();
+  await run.done;
+}
+
+async function reset() {
+  await stop();
+  const db = await store.db();
+  await clearProjection(db, KEY, true);
+  Object.assign(ui, { appliedThisRun: 0, cursors: {}, lastEvents: [], resume: 'Reset: the cursors and the projection were deleted.' });
+  ui.totals.clear();
+  ui.dirty.events = true;
+  chart.clear();
+  setPhase('ready', 'Ready. Start the feed.');
+  refreshRecord();
+}
+
+function setPhase(phase, message) {
+  ui.phase = phase;
+  ui.message = message;
+  schedule();
+}
+
+function committed(written) {
+  for (const t of written.totals) ui.totals.set(t.partition, t);
+  // Newest first by the events' time (a batch holds the partitions one after another), else by arrival.
+  const newest = written.records.slice(-LAST_EVENTS).reverse().sort((a, b) => (b.at ?? 0) - (a.at ?? 0));
+  ui.lastEvents = newest.concat(ui.lastEvents).slice(0, LAST_EVENTS);
+  ui.dirty.events = true;
+}
+
+async function refreshProjection(db) {
+  const { totals } = await readProjection(db);
+  ui.totals = new Map(totals.map((t) => [t.partition, t]));
+  schedule();
+}
+
+let recordTimer = 0;
+/** Reads the stored cursor record again, at most 4 times a second. */
+function refreshRecord() {
+  if (recordTimer) return;
+  recordTimer = setTimeout(async () => {
+    try {
+      ui.record = await store.load(KEY);
+    } catch (e) {
+      log('error', e?.code ?? 'store-failed', String(e?.message ?? e));
+    }
+    recordTimer = 0;
+    ui.dirty.record = true;
+    schedule();
+  }, 250);
+}
+
+// ---- rendering ------------------------------------------------------------------------------------------------------
+
+let frame = 0;
+function schedule() {
+  frame ||= requestAnimationFrame(render);
+}
+
+function time(ms) {
+  if (!Number.isFinite(ms)) return '—';
+  const d = new Date(ms);
+  return `${d.toLocaleTimeString('en-GB')}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+function duration(ms) {
+  if (!Number.isFinite(ms)) return '—';
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
+
+/** A row of cells: each a [text, className?]; the text is set with textContent. */
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const [text, cls] of cells) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (cls) td.className = cls;
+    tr.append(td);
+  }
+  return tr;
+}
+
+function render() {
+  frame = 0;
+  const now = Date.now();
+  const running = run !== undefined;
+  $('state').textContent = ui.message;
+  $('status').className = ui.phase === 'error' ? 'error' : ui.phase === 'caught-up' ? 'live' : '';
+  $('status').dataset.phase = ui.phase;
+  $('status').dataset.caughtUp = String(ui.signals.caughtUp);
+  $('signals').textContent = `caught up ×${ui.signals.caughtUp}, fell behind ×${ui.signals.fellBehind}`;
+  $('applied').textContent = ui.appliedThisRun.toLocaleString('en');
+  let total = 0;
+  for (const t of ui.totals.values()) total += t.count;
+  $('total').textContent = total.toLocaleString('en');
+  $('rate').textContent = chart.lastSecond(now).toLocaleString('en');
+  $('resume').textContent = ui.resume;
+
+  const rows = [];
+  for (let p = 0; p < ui.partitions; p++) {
+    const t = ui.totals.get(p);
+    // The feed's position is one for all partitions: one request reads them all, and a page that brings no events
+    // (caught up) brings none for any of them.
+    const state = !running ? ['—'] : ui.phase === 'caught-up' ? ['caught up', 'ok'] : ['fell behind', 'warn'];
+    rows.push(row([
+      [String(p)],
+      [ui.cursors[p] ?? '_first', 'mono'],
+      [(t?.count ?? 0).toLocaleString('en'), 'num'],
+      [t?.lastSeq == null ? '—' : String(t.lastSeq), 'num'],
+      [t?.lastAt == null ? '—' : duration(now - t.lastAt), 'num'],
+      state,
+      [String(t?.gaps ?? 0), `num ${t?.gaps || t?.repeats ? 'bad' : ''}`],
+    ]));
+  }
+  $('partitions-body').replaceChildren(...rows);
+
+  if (ui.dirty.events) {
+    ui.dirty.events = false;
+    $('events-body').replaceChildren(...ui.lastEvents.map((r) => row([
+      [time(r.at), 'mono'], [String(r.partition)], [r.id, 'mono clip'], [r.type ?? ''], [r.customer ?? ''], [r.amount ?? '', 'num'],
+    ])));
+  }
+  if (ui.dirty.log) {
+    ui.dirty.log = false;
+    $('log').replaceChildren(...ui.log.map((entry) => {
+      const li = document.createElement('li');
+      li.className = entry.kind;
+      const code = document.createElement('span');
+      code.className = 'code';
+      code.textContent = entry.code;
+      li.append(`${time(entry.at)} ${entry.kind} `, code, ` ${entry.message}`);
+      return li;
+    }));
+  }
+  if (ui.dirty.record) {
+    ui.dirty.record = false;
+    $('record').textContent = ui.record === undefined ? '(nothing stored)'
+      : JSON.stringify({ ...ui.record, savedAt: `${ui.record.savedAt} (${time(ui.record.savedAt)})` }, null, 2);
+  }
+  chart.draw($('chart'), now);
+}
+
+function renderButtons() {
+  const running = run !== undefined;
+  $('start').disabled = !api || running;
+  $('stop').disabled = !running;
+  for (const id of ['url', 'partitions', 'pagesize', 'live']) $(id).disabled = running;
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------------------------
+
+const settings = loadSettings();
+const query = new URLSearchParams(location.search); // ?feed=<url>&partitions=<n> (scripts/demo.sh on other ports)
+if (settings.url) $('url').value = settings.url;
+if (query.get('feed')) $('url').value = query.get('feed');
+if (settings.partitions) $('partitions').value = String(settings.partitions);
+if (Number(query.get('partitions')) >= 1) $('partitions').value = String(Number(query.get('partitions')));
+if (settings.pageSize) $('pagesize').value = String(settings.pageSize);
+if (typeof settings.live === 'boolean') $('live').checked = settings.live;
+ui.partitions = Number($('partitions').value);
+$('store-name').textContent = `${DB_NAME} / ${KEY}`;
+$('events-note').textContent = `the projection keeps the last ${KEEP.toLocaleString('en')} events per partition`;
+
 $('form').addEventListener('submit', (e) => {
   e.preventDefault();
-  if (api && !feed) start();
+  if (api && !run) void start();
 });
-$('stop').addEventListener('click', () => {
-  if (!feed) return;
-  stopped = true;
-  feed.close();
-});
+$('stop').addEventListener('click', () => void stop());
+$('reset').addEventListener('click', () => void reset().catch((e) => log('error', e?.code ?? 'store-failed', String(e?.message ?? e))));
+setInterval(schedule, 500); // lag and the chart move with time
+
+try {
+  api = await import('/dist/entrypoints/web.js');
+  store = api.indexedDbStore(storeOptions());
+  await refreshProjection(await store.db());
+  const stored = await store.load(KEY);
+  const { url, partitions } = formOptions();
+  if (stored?.identity === `${url} n=${partitions}`) ui.cursors = { ...stored.cursors };
+  refreshRecord();
+  setPhase('ready', 'Ready. Start the feed.');
+} catch (e) {
+  setPhase('error', `Could not load the client (run bash scripts/build.sh): ${e?.message ?? e}`);
+}
+renderButtons();
+// The page was reloaded during a run (of the feed in the form): resume it.
+if (api && settings.running && settings.url === $('url').value && settings.partitions === Number($('partitions').value)) {
+  void start();
+}

@@ -18,12 +18,16 @@ Endpoints (all GET; the feed endpoints take the v1 query: n, cursor0..cursor{n-1
   /broken/v1          like /feed/v1, but the backend raises after BROKEN_DEFAULT_LINES lines: the handler has already
   /broken/{k}/v1      sent 200 and cuts the chunked body (incomplete body). /broken/{k}/v1 fails after k lines.
   /slow/v1            like /feed/v1 but an async backend that sleeps SLOW_DELAY_S before every line (for early-break tests).
+  /live/v1            the live feed (the demo's): LIVE partitions that grow while you read them, a steady rate plus
+                      bursts, generated from the clock so nothing is stored (see "The live feed" below; --live-* flags).
+  /live/heads         per live partition: the first seq of this run's history and the newest seq now.
   /expected           the dataset: per event the exact `json.dumps` text of its data as it appears on the wire ("wire")
                       and the text JavaScript's JSON.stringify must give for the parsed value ("js"); plus last cursors.
   /stats              per endpoint: requests started / completed / failed / aborted (client went away mid-body).
 
-Headers: `ce_id` (the event id), `ce_type` ("feedpump.test.v1"), `content-type` ("application/json"); `_all` gives
-all three. Unknown names are absent. Without a `headers` parameter events have no "headers" key.
+Headers: `ce_id` (the event id), `ce_type` ("feedpump.test.v1"; on /live/v1 the event's type), `content-type`
+("application/json"); `_all` gives all three. Unknown names are absent. Without a `headers` parameter events have no
+"headers" key.
 
 Run: python tests/ref_server/app.py --port 8400   (--port 0 picks a free port). Prints "LISTENING <port>" once
 the socket accepts connections. With --exit-with-stdin it exits when its stdin closes (test harnesses use this so
@@ -39,6 +43,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import Any
 
@@ -236,7 +241,160 @@ class SlowReader:
         return gen()
 
 
-def create_app() -> FastAPI:
+# --- The live feed (/live/v1): a feed that grows while you read it (the demo's feed) ---------------------------------
+#
+# Nothing is stored: the feed is a pure function of time. Partition p holds, at time t, every event its schedule has
+# produced by t: a steady share of `rate` events/s (each partition's events evenly spaced, the partitions offset from
+# one another) plus a burst of `burst` events every `burst_every_s` seconds, all in one partition (round-robin over the
+# bursts). Event `seq` of partition p is the seq-th event of that schedule, counted from LIVE_EPOCH_MS, so its data
+# (and its time `at`, found by bisecting the schedule) follows from (p, seq) alone: memory stays constant however long
+# the server runs, and cursors stay valid across server restarts.
+#
+# History starts when the server starts: `_first` is the first event scheduled after that. A cursor older than that
+# (from an earlier run of the server) resumes at the first event of this run; the seqs in between (events "produced"
+# while the server was down) are skipped, a gap the consumer can see in `seq`. A cursor beyond the newest event (the
+# server's clock went back, or not a cursor of this feed) makes the backend raise: the handler cuts the body.
+
+LIVE_EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z: seqs count from here, so they do not restart with the server
+LIVE_TYPES = ("order.created", "order.paid", "order.packed", "order.shipped", "order.delivered", "order.cancelled")
+LIVE_CUSTOMERS = ("Ada", "Bjørn", "Chen", "Dagny", "Émile", "Farah", "Gustav", "Hiro", "Ingrid", "José", "Kari", "Lars")
+LIVE_SKUS = ("tea-green-100g", "mug-stoneware", "kettle-1l", "filter-paper-80", "honey-250g", "biscuits-oat")
+
+
+class LiveSchedule:
+    """When each event of the live feed happens; see the comment above. Times are ms since the Unix epoch."""
+
+    def __init__(
+        self,
+        partitions: int = 4,
+        rate: float = 50.0,
+        burst: int = 500,
+        burst_every_s: float = 10.0,
+        started_ms: int | None = None,
+    ) -> None:
+        if partitions < 1 or rate < 0 or burst < 0 or burst_every_s <= 0:
+            raise ValueError("live feed: partitions >= 1, rate >= 0, burst >= 0, burst interval > 0")
+        self.partitions = partitions
+        self.per_ms = rate / partitions / 1000.0  # steady events per ms, per partition
+        self.burst = burst
+        self.burst_every_ms = int(burst_every_s * 1000)
+        self.started_ms = now_ms() if started_ms is None else started_ms
+        # Where each partition's history starts (its newest event when the server started).
+        self.first_seq = [self.head(p, self.started_ms) for p in range(partitions)]
+
+    def head(self, p: int, t: int) -> int:
+        """The number of events partition p holds at time t (the seq of its newest event)."""
+        x = t - LIVE_EPOCH_MS
+        if x < 0:
+            return 0
+        # Steady: events evenly spaced, partition p offset by p/partitions of the spacing.
+        steady = int(x * self.per_ms + p / self.partitions) if self.per_ms > 0 else 0
+        # Bursts: burst k at (k + 1/2) * interval, into partition k % partitions.
+        last_k = (x - self.burst_every_ms // 2) // self.burst_every_ms
+        bursts = (last_k - p) // self.partitions + 1 if last_k >= p else 0
+        return steady + bursts * self.burst
+
+    def at(self, p: int, seq: int, lo: int, hi: int) -> int:
+        """The time of event seq of partition p: the first t in [lo, hi] with head(p, t) >= seq (head(p, hi) >= seq).
+
+        Gallops up from lo, then bisects: consecutive events are close in time, so this is a few steps, not log(hi - lo).
+        """
+        if self.head(p, lo) >= seq:
+            return lo
+        step = 1  # invariant: head(p, lo) < seq <= head(p, hi)
+        while lo + step < hi:
+            if self.head(p, lo + step) >= seq:
+                hi = lo + step
+                break
+            lo += step
+            step *= 2
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.head(p, mid) >= seq:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+
+def live_event(p: int, seq: int, at: int) -> dict[str, Any]:
+    """The data of event seq of partition p of the live feed: an order's life, deterministic in (p, seq)."""
+    h = (seq * 2_654_435_761 + p * 40_503) & 0xFFFFFFFF  # a cheap deterministic hash for the fields
+    order = f"ord-{p}{(seq // len(LIVE_TYPES)) % 100_000:05d}"
+    data: dict[str, Any] = {
+        "id": f"live-p{p}-{seq}",
+        "seq": seq,
+        "partition": p,
+        "type": LIVE_TYPES[seq % len(LIVE_TYPES)],
+        "at": at,
+        "orderId": order,
+        "customer": LIVE_CUSTOMERS[h % len(LIVE_CUSTOMERS)],
+    }
+    if data["type"] in ("order.created", "order.paid"):
+        data["amount"] = {"value": 50 + h % 5000, "currency": "NOK"}
+        data["items"] = [{"sku": LIVE_SKUS[(h >> 8) % len(LIVE_SKUS)], "qty": 1 + (h >> 16) % 4}]
+    return data
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class LiveReader:
+    """DataReader over the live schedule: pages of the events produced so far, checkpoints as /feed/v1's."""
+
+    endpoint = "live"
+
+    def __init__(self, schedule: LiveSchedule) -> None:
+        self.schedule = schedule
+
+    def start_after(self, p: int, cursor: str, head: int) -> int:
+        first = self.schedule.first_seq[p]
+        if cursor == "_first":
+            return first
+        if cursor == "_last":
+            return head
+        value = int(cursor)  # a bad cursor raises: the handler cuts the body
+        if value > head:
+            raise ValueError(f"live cursor {cursor!r} is beyond the newest event {head} of partition {p}")
+        return max(value, first)  # older than this run's history: resume at its first event (a gap in seq)
+
+    def get_data(
+        self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
+    ) -> Generator[dict[str, Any], None, None]:
+        STATS.bump(self.endpoint, "started")
+        s = self.schedule
+        now = now_ms()
+        per_cursor = page_size if page_size and page_size > 0 else DEFAULT_PAGE_SIZE
+        try:
+            for c in cursors:
+                p = c.partition_id
+                head = s.head(p, now)
+                first = self.start_after(p, c.cursor, head) + 1
+                last = min(first + per_cursor - 1, head)
+                at = s.started_ms
+                for seq in range(first, last + 1):
+                    at = s.at(p, seq, at, now)
+                    data = live_event(p, seq, at)
+                    line: dict[str, Any] = {"partition": p}
+                    if headers is not None:
+                        values = {"ce_id": data["id"], "ce_type": data["type"], "content-type": "application/json"}
+                        wanted = KNOWN_HEADERS if "_all" in headers else [n for n in headers if n in KNOWN_HEADERS]
+                        line["headers"] = {n: values[n] for n in wanted}
+                    line["data"] = data
+                    yield line
+                    if seq % CHECKPOINT_EVERY == 0 or seq == last:
+                        yield {"cursor": str(seq), "partition": p}
+        except GeneratorExit:
+            STATS.bump(self.endpoint, "aborted")
+            raise
+        except Exception:
+            STATS.bump(self.endpoint, "failed")
+            raise
+        STATS.bump(self.endpoint, "completed")
+
+
+def create_app(live: LiveSchedule | None = None) -> FastAPI:
     app = FastAPI(title="feedpump reference ZeroEventHub server", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"])
 
@@ -244,6 +402,8 @@ def create_app() -> FastAPI:
     ragged = ZeroEventHubFastApiHandler(DatasetReader("ragged", ragged=True), PARTITIONS)
     slow = ZeroEventHubFastApiHandler(SlowReader(), PARTITIONS)
     expected_body = json.dumps(expected_dataset())
+    schedule = live if live is not None else LiveSchedule()
+    live_feed = ZeroEventHubFastApiHandler(LiveReader(schedule), schedule.partitions)
 
     @app.get("/feed/v1")
     def feed_route(request: Request):  # type: ignore[no-untyped-def]
@@ -256,6 +416,21 @@ def create_app() -> FastAPI:
     @app.get("/slow/v1")
     def slow_route(request: Request):  # type: ignore[no-untyped-def]
         return slow.handle(request)
+
+    @app.get("/live/v1")
+    def live_route(request: Request):  # type: ignore[no-untyped-def]
+        return live_feed.handle(request)
+
+    @app.get("/live/heads")
+    def live_heads_route():  # type: ignore[no-untyped-def]
+        now = now_ms()
+        return {
+            "partitions": schedule.partitions,
+            "startedMs": schedule.started_ms,
+            "nowMs": now,
+            "firstSeq": schedule.first_seq,
+            "head": [schedule.head(p, now) for p in range(schedule.partitions)],
+        }
 
     @app.get("/broken/v1")
     def broken_route(request: Request):  # type: ignore[no-untyped-def]
@@ -300,7 +475,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8400, help="0 picks a free port")
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--exit-with-stdin", action="store_true", help="exit when stdin reaches EOF")
+    parser.add_argument("--live-partitions", type=int, default=4, help="/live/v1: partitions (default 4)")
+    parser.add_argument("--live-rate", type=float, default=50.0, help="/live/v1: steady events/s, all partitions (50)")
+    parser.add_argument("--live-burst", type=int, default=500, help="/live/v1: events per burst (500; 0: none)")
+    parser.add_argument("--live-burst-every", type=float, default=10.0, help="/live/v1: seconds between bursts (10)")
     args = parser.parse_args()
+    live = LiveSchedule(args.live_partitions, args.live_rate, args.live_burst, args.live_burst_every)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -321,7 +501,7 @@ def main() -> None:
         threading.Thread(target=watch_stdin, daemon=True).start()
 
     config = uvicorn.Config(
-        app, log_level=args.log_level, timeout_graceful_shutdown=2, access_log=args.log_level == "debug"
+        create_app(live), log_level=args.log_level, timeout_graceful_shutdown=2, access_log=args.log_level == "debug"
     )
     _Server(config, port).run(sockets=[sock])
 
