@@ -8,7 +8,7 @@
  *
  * - `'http-status'`: a non-2xx answer; `status` and a bounded `bodySnippet` are set.
  * - `'bad-line'`: a line that is not a JSON object of the protocol's shape, or `data` that `JSON.parse` rejects.
- * - `'bad-partition'`: `partition` missing, not a non-negative integer, or `>= partitionCount`.
+ * - `'bad-partition'`: `partition` missing, not a non-negative integer, `>= partitionCount`, or not among `partitions`.
  * - `'bad-cursor'`: a checkpoint's `cursor` that is not a non-empty string.
  * - `'line-too-long'`: a line longer than `maxLineLength`.
  * - `'invalid-utf8'`: a line that is not UTF-8 (`offset` is the bad byte).

@@ -15,7 +15,13 @@ import type { FeedEvent } from './types.js';
  * With `ignoreCase: true` ({@link TypeFilter}) strings and prefixes compare case-insensitively; a RegExp follows
  * only its own `i` flag.
  */
-export type TypePattern = string | { readonly prefix: string } | RegExp;
+export type TypePattern =
+  | string
+  | {
+      /** Matches every type that starts with it. */
+      readonly prefix: string;
+    }
+  | RegExp;
 
 /**
  * Where an event's type is read from:
@@ -27,8 +33,14 @@ export type TypePattern = string | { readonly prefix: string } | RegExp;
  * A value that is not a string means "no type".
  */
 export type TypeSource =
-  | { readonly field: string | readonly string[] }
-  | { readonly header: string }
+  | {
+      /** A path into `data`: `'meta.type'` or `['meta', 'type']`. */
+      readonly field: string | readonly string[];
+    }
+  | {
+      /** An event header's exact name. */
+      readonly header: string;
+    }
   | ((event: FeedEvent) => string | undefined);
 
 /** The default {@link TypeSource}: the `type` field of `data`. */
@@ -203,7 +215,20 @@ function sendable(p: TypePattern): p is string {
  */
 export function serverTypeFilter(
   filter: TypeFilter,
-): { eventTypes: string[]; skipEventTypes?: never } | { skipEventTypes: string[]; eventTypes?: never } | undefined {
+):
+  | {
+      /** Sent as `event-types`. */
+      eventTypes: string[];
+      /** Never together with `eventTypes`. */
+      skipEventTypes?: never;
+    }
+  | {
+      /** Sent as `skip-event-types`. */
+      skipEventTypes: string[];
+      /** Never together with `skipEventTypes`. */
+      eventTypes?: never;
+    }
+  | undefined {
   const include = list(filter.include);
   const exclude = list(filter.exclude);
   const ignoreCase = filter.ignoreCase === true;

@@ -12,14 +12,20 @@ import type { FeedEvent } from './types.js';
  */
 export type PatternKey<P> = P extends string
   ? P
-  : P extends { readonly prefix: infer X extends string }
+  : P extends {
+        /** The prefix of a `{ prefix }` pattern. */
+        readonly prefix: infer X extends string;
+      }
     ? `${X}*`
     : `/${string}`;
 
 /** The type of `type` for events a pattern matches: the name itself, `` `${prefix}${string}` ``, or `string`. */
 export type PatternType<P> = P extends string
   ? P
-  : P extends { readonly prefix: infer X extends string }
+  : P extends {
+        /** The prefix of a `{ prefix }` pattern. */
+        readonly prefix: infer X extends string;
+      }
     ? `${X}${string}`
     : string;
 
@@ -42,9 +48,13 @@ export interface TypedEvent<K extends string = string, Ty extends string = strin
 
 /** An event no registration matched (or that has no type): `key` is `null`. */
 export interface UnknownEvent {
+  /** `null`: no registration matched. */
   readonly key: null;
+  /** The event's type as read by `typeFrom`, or `undefined` when it has none. */
   readonly type: string | undefined;
+  /** `data` as it came (not decoded). */
   readonly data: unknown;
+  /** The event as the feed delivered it (partition, raw data, headers). */
   readonly event: FeedEvent;
 }
 
@@ -55,10 +65,12 @@ export type Handler<E> = (event: E) => unknown;
 
 /** The data type a declared map gives a pattern (`unknown` when it declares none). */
 type Declared<M, P> = P extends keyof M ? M[P] : unknown;
+/** The typed event a registration of pattern `P` with data `T` yields. */
 type Item<P, T> = TypedEvent<PatternKey<P>, PatternType<P>, T>;
 
 /** A decode failure: which registration, which event; the decoder's error is the `cause`. */
 export class EventDecodeError extends Error {
+  /** Always `'EventDecodeError'`. */
   override readonly name = 'EventDecodeError';
   /** The registration's key. */
   readonly key: string;
@@ -90,7 +102,9 @@ export interface TypedOptions<U extends 'yield' | 'skip' | 'throw' = 'yield' | '
 export interface Registration<K extends string, T, E> {
   /** The key of the events (the discriminant); mostly for RegExps. @defaultValue see {@link PatternKey} */
   key?: K | undefined;
+  /** Decodes (and validates) `data` before the handler sees it. @defaultValue none: `data` as it came */
   decode?: Decoder<T> | undefined;
+  /** Handles the typed event; leave it out for typed iteration only. @defaultValue none */
   handle?: Handler<E> | undefined;
 }
 
@@ -144,6 +158,7 @@ export interface Registry<M = {}, U = never> {
    * ```
    */
   typed(source: AsyncIterable<FeedEvent> | Iterable<FeedEvent>, options: TypedOptions<'skip' | 'throw'> & { unknown: 'skip' | 'throw' }): AsyncGenerator<U, void, undefined>;
+  /** As above; with `unknown: 'yield'` (the default) unknown events come as {@link UnknownEvent} (`key: null`). */
   typed(source: AsyncIterable<FeedEvent> | Iterable<FeedEvent>, options?: TypedOptions<'yield'>): AsyncGenerator<U | UnknownEvent, void, undefined>;
 
   /**

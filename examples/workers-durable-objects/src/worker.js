@@ -11,7 +11,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import { consume, durableObjectStore } from 'feedpump';
 
-export const PARTITIONS = 4;
+// Not exported: workerd accepts only handlers (and classes) as exports of the main module.
+const PARTITIONS = 4;
 /** Batches per alarm: bounds one alarm's run time; the next alarm continues at once. */
 const BATCHES_PER_ALARM = 25;
 /** After catching up, poll again this often. */

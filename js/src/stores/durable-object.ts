@@ -21,7 +21,9 @@ import { conflict, sameRecord, type CursorRecord, type CursorStore } from './typ
  * ```
  */
 export interface DurableObjectTransactionLike {
+  /** The value stored under `key`, as this transaction sees it. */
   get(key: string): Promise<unknown>;
+  /** Writes `value` under `key`; it commits with the transaction. */
   put(key: string, value: unknown): Promise<void>;
 }
 
@@ -34,7 +36,9 @@ export interface DurableObjectTransactionLike {
  * ```
  */
 export interface DurableObjectStorageLike<Txn extends DurableObjectTransactionLike = DurableObjectTransactionLike> {
+  /** The value stored under `key` (the committed cursor record, for `load`). */
   get(key: string): Promise<unknown>;
+  /** Runs `closure` in one transaction: everything it writes commits together, or nothing if it throws. */
   transaction<T>(closure: (txn: Txn) => Promise<T>): Promise<T>;
 }
 
