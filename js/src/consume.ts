@@ -12,6 +12,7 @@ import { FeedError, isFeedError } from './errors.js';
 import { openFeed } from './feed.js';
 import type { Batch, FeedOptions } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
+import { asTab, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
 
 /**
  * The feed `consume()` opens: `openFeed`'s options plus `url`. `cursors` is not among them: they come from the store.
@@ -37,6 +38,7 @@ export type ConsumeSource = Omit<FeedOptions, 'cursors'> & {
  * ```
  */
 export interface MissingCursorsInfo {
+  /** Why: nothing stored under the key, or cursors of another feed identity. */
   reason: 'absent' | 'other-feed';
   /** The feed key. */
   key: string;
@@ -134,10 +136,45 @@ export interface ConsumeOptions<T, Tx> {
    */
   maxBatches?: number | undefined;
   /**
-   * Told after every committed batch.
+   * Told after every committed batch: this call's own (`remote: false`) and, in tabs mode, each batch another tab
+   * committed before this call's first own commit (`remote: true`; its effects are already in the store). A remote
+   * notification is best-effort: one still in flight when the leader's tab closed may be lost; the store is the
+   * truth. A throw rejects `consume()` (after the commit).
    * @defaultValue none
    */
-  onCommit?: ((info: { batch: Batch<T>; cursors: Cursors }) => void) | undefined;
+  onCommit?: ((info: CommitInfo<T>) => void) | undefined;
+  /**
+   * Tabs mode: one consumer per feed key across the tabs (and workers) of an origin. The call that holds the Web Lock
+   * `feedpump:<key>` consumes; the others wait for it (`signal` ends the wait with `'aborted'`) and meanwhile hear the
+   * leader's commits through `onCommit` (`remote: true`, over a `BroadcastChannel`). When the leader's tab closes, or
+   * its `consume()` returns or throws, a waiting call takes over from the committed cursors, read after it holds the
+   * lock. `true` or {@link TabsOptions} insists on it (`'bad-options'` without Web Locks); `false` turns it off.
+   * @defaultValue on where Web Locks exist (browsers, web workers), off elsewhere (Node 20, workerd)
+   */
+  tabs?: boolean | TabsOptions | undefined;
+  /**
+   * Told `'follower'` when the call has to wait for another tab's lock, and `'leader'` when it starts consuming (at
+   * once when tabs mode is off).
+   * @defaultValue none
+   */
+  onRole?: ((role: TabRole) => void) | undefined;
+}
+
+/**
+ * What `onCommit` is told: the committed batch, the cursors after it, and whether another tab committed it.
+ *
+ * @example
+ * ```ts
+ * onCommit: ({ batch, remote }: CommitInfo<Order>) => refreshView(batch.events, remote)
+ * ```
+ */
+export interface CommitInfo<T = unknown> {
+  /** The committed batch. For `remote` ones: its `events` and `checkpoints` only (a structured clone). */
+  batch: Batch<T>;
+  /** The committed cursors after the batch. */
+  cursors: Cursors;
+  /** `true` when the leader tab committed the batch and this call, a follower, was told. */
+  remote: boolean;
 }
 
 /**
@@ -191,6 +228,9 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * feed's own codes, `'store-failed'`, `'cursors-missing'`, `'handler-failed'` (`cause` = the handler's error). Nothing
  * of a failed batch is committed, so calling `consume()` again continues exactly where it stopped.
  *
+ * In browsers it runs in tabs mode by default (see `tabs`): every tab may call `consume()` with the same key; one
+ * consumes, the others wait and hear its commits, and one of them takes over when the leader's tab closes.
+ *
  * @param source - `openFeed`'s options and the `url` (without `cursors`)
  * @param options - the store, the feed key, the handler and the policies
  * @example
@@ -205,12 +245,15 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  *     for (const { data } of batch.events) tx.objectStore('orders').put(data, data.id);
  *   },
  *   onHandlerError: ({ attempt }) => (attempt < 3 ? 'retry' : 'stop'),
+ *   // In every tab: one consumes, the others are told of its commits and take over when it closes.
+ *   onRole: (role) => console.log(role),
+ *   onCommit: ({ batch, remote }) => render(batch.events, remote),
  * });
  * console.log(result.events, result.cursors);
  * ```
  */
 export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, options: ConsumeOptions<T, Tx>): Promise<ConsumeResult> {
-  const { store, key, handler, onCommit } = options;
+  const { store, key, handler, onCommit, onRole } = options;
   if (store === null || typeof store !== 'object' || typeof store.load !== 'function' || typeof store.save !== 'function') {
     throw new FeedError('bad-options', 'bad-options: consume() needs a store with load() and save()');
   }
@@ -218,6 +261,29 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   if (typeof handler !== 'function') throw new FeedError('bad-options', 'bad-options: consume() needs a handler function');
   const maxBatches = options.maxBatches ?? Infinity;
   if (!(maxBatches >= 1)) throw new FeedError('bad-options', 'bad-options: maxBatches must be >= 1');
+  if (onRole !== undefined && typeof onRole !== 'function') throw new FeedError('bad-options', 'bad-options: onRole must be a function');
+  const tabs = tabsConfig(options.tabs, key);
+  if (tabs === undefined) {
+    onRole?.('leader');
+    return lead(source, options);
+  }
+  return asTab<T, ConsumeResult>(
+    tabs,
+    key,
+    source.signal,
+    { onRole, onRemoteCommit: (m) => onCommit?.({ batch: m.batch, cursors: m.cursors, remote: true }) },
+    (announce) => lead(source, options, announce),
+  );
+}
+
+/** The consumer itself, run once this call may consume (it holds the tabs lock, or tabs mode is off). */
+async function lead<T, Tx>(
+  source: ConsumeSource,
+  options: ConsumeOptions<T, Tx>,
+  announce?: (batch: Batch<T>, cursors: Cursors) => void,
+): Promise<ConsumeResult> {
+  const { store, key, handler, onCommit } = options;
+  const maxBatches = options.maxBatches ?? Infinity;
   const identity = options.identity ?? defaultIdentity(source);
 
   // Where to start: the stored cursors of this feed, or what the missing-cursor policy says.
@@ -323,7 +389,8 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
       result.batches++;
       if (skipped) result.skipped++;
       else result.events += batch.events.length;
-      onCommit?.({ batch, cursors });
+      announce?.(batch, cursors);
+      onCommit?.({ batch, cursors, remote: false });
       if (result.batches >= maxBatches) return result;
     }
     result.caughtUp = true;

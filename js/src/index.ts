@@ -19,6 +19,7 @@ export { openFeed } from './feed.js';
 export { FeedError, isFeedError } from './errors.js';
 export { consume } from './consume.js';
 export type {
+  CommitInfo,
   ConsumeOptions,
   ConsumeResult,
   ConsumeSource,
@@ -27,6 +28,7 @@ export type {
   MissingCursorsInfo,
   MissingCursorsPolicy,
 } from './consume.js';
+export type { TabRole, TabsOptions } from './tabs.js';
 export { memoryStore } from './stores/memory.js';
 export type { MemoryStore, MemoryTransaction } from './stores/memory.js';
 export { indexedDbStore, idbRequest } from './stores/indexeddb.js';

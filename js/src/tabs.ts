@@ -1,0 +1,213 @@
+/**
+ * Tabs mode of `consume()`: one consumer per feed key across the tabs (and workers) of an origin.
+ *
+ * The tab that holds the Web Lock `feedpump:<key>` consumes; every other `consume()` call of that key waits for the
+ * lock and meanwhile hears each batch the leader commits over a `BroadcastChannel` of the same name. When the leader
+ * goes away (its tab closed, its `consume()` returned or threw) the browser releases its lock and the next waiter
+ * takes over. It then reads the committed cursors from the store only after the lock is held, so it resumes exactly
+ * after the leader's last commit.
+ *
+ * Why a lock and not only the store's `expected` check: the check (`'cursor-conflict'`) stops a second consumer from
+ * committing, but both would still fetch the feed and one would fail; the lock lets exactly one tab do the work and
+ * hands it over without an error. The check stays as the fence for what a lock cannot see: a consumer with tabs off,
+ * or a transaction of a closed tab that was still committing when its lock was released.
+ *
+ * Nothing here touches `window` or `document`: the module loads in Node and workerd, where there is no
+ * `navigator.locks` and tabs mode is simply off.
+ * @packageDocumentation
+ */
+import { FeedError } from './errors.js';
+import type { Batch } from './types.js';
+import type { Cursors } from './stores/types.js';
+
+/**
+ * The role of a `consume()` call in tabs mode: `'leader'` consumes, a `'follower'` waits for the lock (and hears the
+ * leader's commits).
+ *
+ * @example
+ * ```ts
+ * onRole: (role: TabRole) => (status.textContent = role === 'leader' ? 'syncing' : 'another tab syncs')
+ * ```
+ */
+export type TabRole = 'leader' | 'follower';
+
+/**
+ * Names for tabs mode (see `ConsumeOptions.tabs`). Both default to `feedpump:<key>`; consumers that should exclude
+ * each other must use the same lock name, and the same channel name to hear each other's commits.
+ *
+ * @example
+ * ```ts
+ * const tabs: TabsOptions = { lockName: 'orders-sync', channelName: 'orders-sync' };
+ * ```
+ */
+export interface TabsOptions {
+  /**
+   * The Web Lock held by the leader. Must not start with `-` (reserved by Web Locks).
+   * @defaultValue `feedpump:<key>`
+   */
+  lockName?: string | undefined;
+  /**
+   * The `BroadcastChannel` the leader posts its commits to.
+   * @defaultValue `feedpump:<key>`
+   */
+  channelName?: string | undefined;
+}
+
+/**
+ * Tabs mode, resolved.
+ * @internal
+ */
+export interface TabsConfig {
+  lockName: string;
+  channelName: string;
+}
+
+/**
+ * What a leader posts after each commit: plain data (structured clone), the batch's events and checkpoints and the
+ * committed cursors.
+ * @internal
+ */
+export interface CommitMessage<T = unknown> {
+  type: 'feedpump-commit';
+  key: string;
+  batch: Batch<T>;
+  cursors: Cursors;
+}
+
+type Locks = Pick<LockManager, 'request'>;
+
+function lockManager(): Locks | undefined {
+  const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
+  return typeof locks?.request === 'function' ? locks : undefined;
+}
+
+/**
+ * Whether tabs mode can run here (Web Locks exist): what `tabs` defaults to.
+ * @internal
+ */
+export function tabsAvailable(): boolean {
+  return lockManager() !== undefined;
+}
+
+function badName(what: string, name: unknown): FeedError {
+  return new FeedError('bad-options', `bad-options: tabs.${what} must be a non-empty string${what === 'lockName' ? ' not starting with "-"' : ''}, got ${JSON.stringify(name)}`);
+}
+
+/**
+ * Checks the `tabs` option and resolves it: `undefined` when tabs mode is off. `undefined` means "on where Web Locks
+ * exist"; `true` or an object insists on it (`'bad-options'` where Web Locks are missing); `false` is off.
+ * @internal
+ */
+export function tabsConfig(tabs: unknown, key: string): TabsConfig | undefined {
+  if (tabs === false || (tabs === undefined && !tabsAvailable())) return undefined;
+  const names = tabs === undefined || tabs === true ? {} : tabs;
+  if (names === null || typeof names !== 'object') throw new FeedError('bad-options', `bad-options: tabs must be a boolean or { lockName?, channelName? }, got ${JSON.stringify(tabs)}`);
+  const { lockName = `feedpump:${key}`, channelName = `feedpump:${key}` } = names as TabsOptions;
+  if (typeof lockName !== 'string' || lockName === '' || lockName.startsWith('-')) throw badName('lockName', lockName);
+  if (typeof channelName !== 'string' || channelName === '') throw badName('channelName', channelName);
+  if (!tabsAvailable()) throw new FeedError('bad-options', 'bad-options: tabs mode needs Web Locks (navigator.locks), which this runtime lacks; pass tabs: false');
+  return { lockName, channelName };
+}
+
+function isCommitMessage(m: unknown, key: string): m is CommitMessage {
+  if (m === null || typeof m !== 'object') return false;
+  const { type, key: k, batch, cursors } = m as Partial<CommitMessage>;
+  return type === 'feedpump-commit' && k === key && typeof cursors === 'object' && Array.isArray(batch?.events) && Array.isArray(batch?.checkpoints);
+}
+
+/** What {@link asTab} reports while it waits or leads. @internal */
+export interface TabHooks<T> {
+  onRole?: ((role: TabRole) => void) | undefined;
+  /** A commit of another leader, heard before this call's first own commit. `asTab` rejects with a throw of it. */
+  onRemoteCommit?: ((message: CommitMessage<T>) => void) | undefined;
+}
+
+/** Why the first lock request came back without the lock. */
+const TAKEN = Symbol('taken');
+
+/**
+ * Runs `lead` while holding the lock of `config`, waiting for it as a follower if another consumer has it. `lead` gets
+ * `announce`, to call after each commit: it posts the commit to the followers. `signal` ends the wait (`FeedError` `'aborted'`); once leading,
+ * `lead` itself must honour it. The lock is released when `lead` settles.
+ * @internal
+ */
+export async function asTab<T, R>(
+  config: TabsConfig,
+  key: string,
+  signal: AbortSignal | undefined,
+  hooks: TabHooks<T>,
+  lead: (announce: (batch: Batch<T>, cursors: Cursors) => void) => Promise<R>,
+): Promise<R> {
+  const locks = lockManager();
+  if (locks === undefined) throw new FeedError('bad-options', 'bad-options: tabs mode needs Web Locks (navigator.locks)');
+  if (signal?.aborted) throw new FeedError('aborted', 'aborted: the signal fired before consume() started', { cause: signal.reason });
+  const Channel = (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel;
+  // Without BroadcastChannel the lock still elects one consumer; followers just hear nothing.
+  const channel = typeof Channel === 'function' ? new Channel(config.channelName) : undefined;
+  let leading = false;
+  /**
+   * Set by this call's first own commit: from then on the channel is not heard. Until then it is, even as the new
+   * leader: the previous leader posted its last commits before it released the lock, and they arrive while this call
+   * loads the cursors and fetches, so they are delivered, in order, before any commit of its own.
+   */
+  let committed = false;
+  /** A throw of `onRemoteCommit`: it aborts the wait and is what `asTab` rejects with. */
+  let hookFailed: { error: unknown } | undefined;
+  // The wait ends on the caller's signal or on a failed hook: one controller for both.
+  const wait = new AbortController();
+  const forward = (): void => wait.abort(signal?.reason);
+  signal?.addEventListener('abort', forward, { once: true });
+
+  const onMessage = (ev: MessageEvent): void => {
+    // A message later than this call's first own commit is not delivered (it would come out of order); the store is
+    // the truth either way.
+    if (committed || hookFailed || !isCommitMessage(ev.data, key)) return;
+    try {
+      hooks.onRemoteCommit?.(ev.data as CommitMessage<T>);
+    } catch (error) {
+      hookFailed = { error };
+      wait.abort();
+    }
+  };
+  channel?.addEventListener('message', onMessage as EventListener);
+
+  const announce = (batch: Batch<T>, cursors: Cursors): void => {
+    const message: CommitMessage<T> = { type: 'feedpump-commit', key, batch: { events: batch.events, checkpoints: batch.checkpoints }, cursors };
+    committed = true;
+    try {
+      channel?.postMessage(message);
+    } catch {
+      // Data that cannot be cloned (not from JSON.parse): the followers miss this notification, nothing else.
+    }
+    // A hook that threw while this call led: reject as a throw of the local onCommit does, after the commit.
+    if (hookFailed) throw hookFailed.error;
+  };
+  const granted = async (lock: Lock | null): Promise<R | typeof TAKEN> => {
+    if (lock === null) return TAKEN;
+    leading = true;
+    hooks.onRole?.('leader');
+    const result = await lead(announce);
+    if (hookFailed) throw hookFailed.error;
+    return result;
+  };
+
+  try {
+    // First without waiting, to know whether this call is a follower (`ifAvailable` and `signal` do not combine).
+    const now = await locks.request(config.lockName, { ifAvailable: true }, granted);
+    if (now !== TAKEN) return now as R;
+    hooks.onRole?.('follower');
+    return (await locks.request(config.lockName, { signal: wait.signal }, granted)) as R;
+  } catch (e) {
+    if (leading) throw e;
+    if (hookFailed) throw hookFailed.error;
+    if (signal?.aborted) throw new FeedError('aborted', 'aborted: the signal fired while waiting for the lock of another tab', { cause: signal.reason });
+    // Web Locks fail with a DOMException (e.g. `SecurityError` in an opaque origin); anything else is the caller's
+    // (a throw of onRole) and passes as it is.
+    if (typeof DOMException !== 'function' || !(e instanceof DOMException)) throw e;
+    throw new FeedError('bad-options', `bad-options: Web Locks refused the lock ${JSON.stringify(config.lockName)} (pass tabs: false to consume without it)`, { cause: e });
+  } finally {
+    signal?.removeEventListener('abort', forward);
+    channel?.removeEventListener('message', onMessage as EventListener);
+    channel?.close();
+  }
+}

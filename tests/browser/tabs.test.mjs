@@ -1,0 +1,207 @@
+// Tabs mode in a real browser: three pages of one Chromium context (tabs of one profile: one origin, one IndexedDB,
+// one Web Locks manager) all call consume() on the reference feed (4 × 2,500 events) into one IndexedDB projection.
+// One leads, two follow. The test closes the current leader at a random moment CLOSES times (default 6), opening a new
+// page each time so that three stay open. Afterwards: every event applied exactly once, the stored cursors are the
+// server's last checkpoints, followers heard remote commits, every tab led once and never two at a time (by the role
+// reports and by the commit log written in the batches' own transactions).
+// Run: node --test --test-timeout=240000 --test-force-exit tests/browser/tabs.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { startStaticServer } from '../../www/server.mjs';
+import { startRefServer, fetchExpected, lastCursors, repoRoot } from '../interop/helpers.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+const CLOSES = Number(process.env.CLOSES ?? 6);
+/** The longest random wait, after a tab became leader, before it is closed. */
+const MAX_WAIT_MS = Number(process.env.MAX_WAIT_MS ?? 1500);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const RUN_PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump tabs test</title>
+<script type="module">
+  const q = new URLSearchParams(location.search);
+  const report = (m) => window.feedpumpReport(m).catch(() => {});
+  import('/tests/browser/tabs-consumer.js')
+    .then((c) => c.run(q.get('feed'), { tab: Number(q.get('tab')), pageSizeHint: Number(q.get('page')), delayMs: Number(q.get('delay')), report }))
+    .then((r) => { window.done = r; }, (e) => { window.failed = String((e && e.stack) || e); });
+</script>`;
+const SNAPSHOT_PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
+  import('/tests/browser/tabs-consumer.js').then((c) => c.snapshot()).then((s) => { window.snap = s; }, (e) => { window.failed = String(e); });
+</script>`;
+
+let server;
+let statics;
+let expected;
+let browser;
+const pageLog = [];
+
+before(async () => {
+  server = await startRefServer();
+  expected = await fetchExpected(server.base);
+  statics = await startStaticServer({
+    mounts: { '/dist/': path.join(repoRoot, 'dist'), '/tests/browser/': path.join(repoRoot, 'tests/browser') },
+    pages: { '/run': RUN_PAGE, '/snapshot': SNAPSHOT_PAGE },
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+});
+
+after(async () => {
+  if (pageLog.length) console.log(`page log:\n  ${pageLog.slice(0, 30).join('\n  ')}`);
+  await browser?.close().catch(() => {});
+  await statics?.close();
+  await server?.stop();
+});
+
+const state = (page) =>
+  page.evaluate(() => ({ done: window.done ?? null, failed: window.failed ?? null, tab: window.tabState ?? null })).catch(() => null);
+
+test(`chromium: three tabs consume() one feed; the leader is closed ${CLOSES} times → one consumer at a time, every event exactly once`, async (t) => {
+  const context = await browser.newContext();
+  /** Per tab: its role reports (page clock) and the remote commits it heard. */
+  const tabs = new Map();
+  const tabInfo = (tab) => {
+    if (!tabs.has(tab)) tabs.set(tab, { roles: [], remote: [], closedAt: null, commitsAtClose: null });
+    return tabs.get(tab);
+  };
+  await context.exposeBinding('feedpumpReport', (_source, m) => {
+    if (m.type === 'role') tabInfo(m.tab).roles.push({ role: m.role, at: m.at });
+    else if (m.type === 'remote') tabInfo(m.tab).remote.push(m.ids);
+  });
+  const runUrl = `${statics.url}/run?feed=${encodeURIComponent(server.feedUrl)}&page=10&delay=40`;
+  const open = new Map(); // tab → page
+  let nextTab = 0;
+  const openTab = async () => {
+    const tab = nextTab++;
+    tabInfo(tab);
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageLog.push(`tab ${tab} pageerror: ${e.message}`));
+    open.set(tab, page);
+    await page.goto(`${runUrl}&tab=${tab}`, { waitUntil: 'commit' });
+    return tab;
+  };
+  const currentRole = (tab) => tabs.get(tab).roles.at(-1)?.role;
+  const assertNoFailure = async () => {
+    for (const [tab, page] of open) {
+      const st = await state(page);
+      if (st?.failed) assert.fail(`tab ${tab}: the consumer failed: ${st.failed}`);
+    }
+  };
+
+  const t0 = Date.now();
+  for (let i = 0; i < 3; i++) await openTab();
+  let closes = 0;
+  let closesAfterCommits = 0;
+  let finishedEarly = false;
+  while (closes < CLOSES) {
+    // Wait until one of the open tabs reports that it leads.
+    let leader;
+    for (const deadline = Date.now() + 30_000; leader === undefined; await sleep(10)) {
+      leader = [...open.keys()].find((tab) => currentRole(tab) === 'leader');
+      if (Date.now() > deadline) assert.fail(`no tab became leader: ${JSON.stringify([...tabs])}`);
+    }
+    // Some closes right after the takeover (while the new leader loads the cursors or fetches), most later.
+    await sleep(Math.random() * (Math.random() < 0.3 ? 150 : MAX_WAIT_MS));
+    await assertNoFailure();
+    const st = await state(open.get(leader));
+    if (st?.done) {
+      finishedEarly = true;
+      break;
+    }
+    const info = tabs.get(leader);
+    info.commitsAtClose = st?.tab?.commits ?? null;
+    info.closedAt = Date.now();
+    await open.get(leader).close();
+    open.delete(leader);
+    closes++;
+    if ((info.commitsAtClose ?? 0) > 0) closesAfterCommits++;
+    await openTab();
+  }
+
+  // Let the feed finish: the leader catches up, then each follower in turn takes over, finds nothing new and returns.
+  const results = new Map();
+  for (const [tab, page] of open) {
+    await page.waitForFunction(() => window.done || window.failed, null, { timeout: 120_000, polling: 50 });
+    const st = await state(page);
+    if (st?.failed) assert.fail(`tab ${tab}: the consumer failed: ${st.failed}`);
+    results.set(tab, st.done);
+  }
+  const ms = Date.now() - t0;
+  for (const page of open.values()) await page.close();
+
+  const snapPage = await context.newPage();
+  await snapPage.goto(`${statics.url}/snapshot`);
+  await snapPage.waitForFunction(() => window.snap || window.failed, null, { timeout: 30_000 });
+  const snap = await snapPage.evaluate(() => window.snap ?? window.failed);
+  await context.close();
+  assert.equal(typeof snap, 'object', `snapshot: ${snap}`);
+
+  // Exactly once.
+  const counts = new Map();
+  for (const id of snap.ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const duplicates = snap.ids.length - counts.size;
+  const losses = expected.events.filter((e) => !counts.has(e.id)).length;
+  const unexpected = [...counts.keys()].filter((id) => !expected.byId.has(id)).length;
+
+  // Remote notifications: only of committed events, each batch heard at most once per tab.
+  const remoteNotes = [...tabs.values()].reduce((n, i) => n + i.remote.length, 0);
+  const remoteEvents = [...tabs.values()].reduce((n, i) => n + i.remote.flat().length, 0);
+  for (const [tab, info] of tabs) {
+    const heard = info.remote.flat();
+    assert.equal(new Set(heard).size, heard.length, `tab ${tab} heard no event twice`);
+    for (const id of heard) assert.ok(counts.has(id), `tab ${tab} heard only of committed events (${id})`);
+  }
+
+  // Roles: every tab led exactly once (the closed ones while leading, the others in turn at the end), after at most
+  // one 'follower'; and a tab became leader only after the previous leader had been closed, or had made its last
+  // commit (page clocks and this process's clock are the same machine clock).
+  const leaders = [];
+  for (const [tab, info] of tabs) {
+    const roles = info.roles.map((r) => r.role);
+    assert.ok(['leader', 'follower,leader'].includes(roles.join()), `tab ${tab} roles: ${roles}`);
+    leaders.push({ tab, at: info.roles.at(-1).at, closedAt: info.closedAt });
+  }
+  leaders.sort((a, b) => a.at - b.at);
+  const commitsOf = (tab) => snap.commits.filter((c) => c.tab === tab);
+  for (let i = 1; i < leaders.length; i++) {
+    const prev = leaders[i - 1];
+    const lastCommit = commitsOf(prev.tab).at(-1)?.at ?? prev.at;
+    const prevEnd = Math.max(lastCommit, prev.closedAt ?? 0);
+    assert.ok(leaders[i].at >= prevEnd, `tab ${leaders[i].tab} led at ${leaders[i].at}, before tab ${prev.tab} ended (${prevEnd})`);
+  }
+  // The commit log, in commit order: each tab's commits form one run, in the order the tabs became leader, and each
+  // lies inside its tab's leadership.
+  const runs = snap.commits.map((c) => c.tab).filter((tab, i, all) => i === 0 || all[i - 1] !== tab);
+  assert.deepEqual(runs, leaders.map((l) => l.tab).filter((tab) => commitsOf(tab).length > 0), 'one run of commits per leader, in leader order');
+  for (const c of snap.commits) {
+    const i = leaders.findIndex((x) => x.tab === c.tab);
+    const next = leaders[i + 1]?.at ?? Infinity;
+    assert.ok(c.at >= leaders[i].at && c.at <= next, `commit of tab ${c.tab} at ${c.at} inside its leadership (${leaders[i].at}..${next})`);
+  }
+  assert.equal(snap.commits.reduce((n, c) => n + c.events, 0), snap.ids.length);
+
+  const line =
+    `chromium tabs test: leader-closes=${closes} (${closesAfterCommits} after commits) tabs=${tabs.size} ` +
+    `events=${snap.ids.length} unique=${counts.size} duplicates=${duplicates} losses=${losses} unexpected=${unexpected} ` +
+    `remote-notifications=${remoteNotes} (${remoteEvents} events) commits=${snap.commits.length} ` +
+    `leaders=${leaders.map((l) => l.tab).join('>')} last-runs=${JSON.stringify([...results.values()].map((r) => r.events))} ` +
+    `cursors=${JSON.stringify(snap.cursors)} ${ms} ms`;
+  t.diagnostic(line);
+  console.log(line);
+  assert.equal(finishedEarly, false, `the feed was consumed before ${CLOSES} leader closes (only ${closes})`);
+  assert.ok(closes >= Math.min(CLOSES, 5));
+  assert.ok(closesAfterCommits >= 1, 'some leaders were closed after they had committed batches');
+  assert.equal(duplicates, 0, 'duplicates');
+  assert.equal(losses, 0, 'losses');
+  assert.equal(unexpected, 0);
+  assert.equal(snap.ids.length, 10_000);
+  assert.deepEqual(snap.cursors, lastCursors(expected));
+  assert.equal(snap.identity, `${server.feedUrl} n=4`);
+  assert.ok(remoteNotes > 0, 'followers heard remote commits');
+  assert.equal(tabs.size, closes + 3);
+});

@@ -1,0 +1,261 @@
+// Tabs mode of consume() (js/src/tabs.ts) in Node: off by default where there are no Web Locks (Node 20), the option
+// checks, and the leader/follower protocol. Node 20 has a real BroadcastChannel but no navigator.locks, so the
+// protocol tests install a small Web Locks stand-in (exclusive, FIFO, `ifAvailable`, `signal`, released when the
+// callback settles: the parts of the spec that tabs.ts uses). The real thing, with real tabs being closed:
+// tests/browser/tabs.test.mjs.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { consume, memoryStore, isFeedError } from '../../../dist/entrypoints/node.js';
+import { tabsConfig } from '../../../dist/tabs.js';
+import { fakeFeed } from './consume-fake-feed.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A Web Locks `LockManager.request` for one realm; `requests` logs every call. */
+function fakeLocks() {
+  const held = new Set();
+  const queues = new Map();
+  const requests = [];
+  const grant = (name, callback, resolve, reject) => {
+    held.add(name);
+    Promise.resolve()
+      .then(() => callback({ name, mode: 'exclusive' }))
+      .then(resolve, reject)
+      .finally(() => {
+        held.delete(name);
+        queues.get(name)?.shift()?.();
+      });
+  };
+  const request = (name, options, callback) => {
+    requests.push({ name, ifAvailable: options.ifAvailable === true, signal: options.signal !== undefined });
+    return new Promise((resolve, reject) => {
+      const queue = queues.get(name) ?? [];
+      queues.set(name, queue);
+      const busy = held.has(name) || queue.length > 0;
+      if (options.ifAvailable) {
+        if (busy) Promise.resolve().then(() => callback(null)).then(resolve, reject);
+        else grant(name, callback, resolve, reject);
+        return;
+      }
+      const { signal } = options;
+      if (signal?.aborted) return reject(signal.reason);
+      if (!busy) return grant(name, callback, resolve, reject);
+      const waiter = () => grant(name, callback, resolve, reject);
+      queue.push(waiter);
+      signal?.addEventListener('abort', () => {
+        const i = queue.indexOf(waiter);
+        if (i >= 0) {
+          queue.splice(i, 1);
+          reject(signal.reason);
+        }
+      });
+    });
+  };
+  return { request, requests, held };
+}
+
+/** Runs `fn` with `navigator.locks` installed (Node 20 has no `navigator`). */
+async function withLocks(fn) {
+  assert.equal(globalThis.navigator, undefined, 'this test expects a runtime without navigator (Node 20)');
+  const locks = fakeLocks();
+  Object.defineProperty(globalThis, 'navigator', { value: { locks }, configurable: true });
+  try {
+    return await fn(locks);
+  } finally {
+    delete globalThis.navigator;
+  }
+}
+
+/** A fake feed whose requests take `ms`, so a run spans several turns of the event loop. */
+function slowFeed(ms, options) {
+  const feed = fakeFeed(options);
+  return { ...feed, fetch: (r) => sleep(ms).then(() => feed.fetch(r)) };
+}
+
+const countingHandler = (batch, tx) => {
+  for (const e of batch.events) tx.set(e.data.id, (tx.get(e.data.id) ?? 0) + 1);
+};
+
+function assertExactlyOnce(store, total) {
+  assert.deepEqual([...store.data.values()].filter((n) => n !== 1), [], 'no event applied twice');
+  assert.equal(store.data.size, total, 'every event applied');
+}
+
+/** Options of one consume() call that records its roles and commits. */
+function recorder(store, extra = {}) {
+  const roles = [];
+  const commits = [];
+  const options = {
+    store,
+    key: 'k',
+    handler: countingHandler,
+    onRole: (role) => roles.push(role),
+    onCommit: ({ batch, cursors, remote }) => commits.push({ remote, cursors, ids: batch.events.map((e) => e.data.id) }),
+    ...extra,
+  };
+  return { roles, commits, options };
+}
+
+function assertBadOptions(fn, pattern) {
+  assert.throws(fn, (e) => isFeedError(e, 'bad-options') && pattern.test(e.message));
+}
+
+test('Node 20 has no Web Locks: tabs mode is off by default, true or names insist and are refused', async () => {
+  assert.equal(globalThis.navigator?.locks, undefined);
+  assert.equal(tabsConfig(undefined, 'k'), undefined);
+  assert.equal(tabsConfig(false, 'k'), undefined);
+  assertBadOptions(() => tabsConfig(true, 'k'), /needs Web Locks/);
+  assertBadOptions(() => tabsConfig({ lockName: 'x' }, 'k'), /needs Web Locks/);
+  await assert.rejects(consume({ url: 'http://feed.test/feed/v1', partitionCount: 1 }, { ...recorder(memoryStore()).options, tabs: true }), (e) =>
+    isFeedError(e, 'bad-options'),
+  );
+
+  // Off: consume() runs as before; onRole says 'leader' once and every onCommit is local.
+  const feed = fakeFeed({ partitions: 2, count: 12 });
+  const store = memoryStore();
+  const r = recorder(store);
+  const result = await consume({ url: feed.url, partitionCount: 2, fetch: feed.fetch, retry: false }, r.options);
+  assert.deepEqual(r.roles, ['leader']);
+  assert.ok(r.commits.length > 1);
+  assert.ok(r.commits.every((c) => c.remote === false));
+  assert.equal(result.events, 24);
+  assertExactlyOnce(store, 24);
+});
+
+test('options: lock and channel names default to feedpump:<key>; bad values are bad-options', async () => {
+  await withLocks(async () => {
+    assert.deepEqual(tabsConfig(undefined, 'orders'), { lockName: 'feedpump:orders', channelName: 'feedpump:orders' });
+    assert.deepEqual(tabsConfig(true, 'orders'), { lockName: 'feedpump:orders', channelName: 'feedpump:orders' });
+    assert.deepEqual(tabsConfig({ lockName: 'L' }, 'orders'), { lockName: 'L', channelName: 'feedpump:orders' });
+    assert.deepEqual(tabsConfig({ channelName: 'C' }, 'orders'), { lockName: 'feedpump:orders', channelName: 'C' });
+    assert.equal(tabsConfig(false, 'orders'), undefined);
+    for (const tabs of ['yes', 1, null]) assertBadOptions(() => tabsConfig(tabs, 'k'), /tabs must be a boolean/);
+    for (const lockName of ['', '-reserved', 5]) assertBadOptions(() => tabsConfig({ lockName }, 'k'), /tabs\.lockName/);
+    for (const channelName of ['', {}]) assertBadOptions(() => tabsConfig({ channelName }, 'k'), /tabs\.channelName/);
+    const store = memoryStore();
+    await assert.rejects(consume({ url: 'http://x/', partitionCount: 1 }, { ...recorder(store).options, onRole: 'leader' }), (e) => isFeedError(e, 'bad-options'));
+    await assert.rejects(consume({ url: 'http://x/', partitionCount: 1 }, { ...recorder(store).options, tabs: { lockName: '-x' } }), (e) => isFeedError(e, 'bad-options'));
+  });
+});
+
+test('two consumers of one key: one leads, the other follows, hears every commit, then resumes from the store', async () => {
+  await withLocks(async (locks) => {
+    const feed = slowFeed(5, { partitions: 2, count: 30, checkpointEvery: 3, pageSize: 4 });
+    const store = memoryStore();
+    const source = { url: feed.url, partitionCount: 2, fetch: feed.fetch, retry: false };
+    const a = recorder(store);
+    const b = recorder(store);
+    const [ra, rb] = await Promise.all([consume(source, a.options), consume(source, b.options)]);
+
+    assert.deepEqual(a.roles, ['leader']);
+    assert.deepEqual(b.roles, ['follower', 'leader']);
+    assert.equal(ra.events, 60);
+    assert.ok(a.commits.length >= 5 && a.commits.every((c) => !c.remote));
+    // Every commit of the leader reached the follower, in order, with the same cursors and events.
+    assert.deepEqual(b.commits, a.commits.map((c) => ({ ...c, remote: true })));
+    // The follower took over after the leader returned: it read the leader's cursors and found nothing new.
+    assert.equal(rb.start, 'stored');
+    assert.equal(rb.events, 0);
+    assert.deepEqual(rb.cursors, ra.cursors);
+    assertExactlyOnce(store, 60);
+    assert.ok(locks.requests.every((r) => r.name === 'feedpump:k'));
+    assert.equal(locks.held.size, 0, 'the lock is released');
+  });
+});
+
+test('the leader fails: the follower takes over from the committed cursors and finishes, exactly once', async () => {
+  await withLocks(async () => {
+    const feed = slowFeed(3, { partitions: 2, count: 40, checkpointEvery: 2, pageSize: 3 });
+    const store = memoryStore();
+    const source = { url: feed.url, partitionCount: 2, fetch: feed.fetch, retry: false };
+    let batches = 0;
+    const a = recorder(store, {
+      handler: (batch, tx) => {
+        countingHandler(batch, tx); // staged, then the throw: none of it commits
+        if (++batches === 4) throw new Error('leader dies');
+      },
+    });
+    const b = recorder(store);
+    const [ra, rb] = await Promise.allSettled([consume(source, a.options), consume(source, b.options)]);
+    assert.equal(ra.status, 'rejected');
+    assert.ok(isFeedError(ra.reason, 'handler-failed'));
+    assert.equal(rb.status, 'fulfilled', String(rb.reason));
+    assert.deepEqual(b.roles, ['follower', 'leader']);
+    const leaderEvents = a.commits.reduce((n, c) => n + c.ids.length, 0);
+    assert.equal(a.commits.length, 3);
+    assert.equal(rb.value.start, 'stored');
+    assert.equal(rb.value.events, 80 - leaderEvents, 'the new leader applied exactly what the old one had not');
+    assert.deepEqual(b.commits.filter((c) => c.remote), a.commits.map((c) => ({ ...c, remote: true })));
+    assertExactlyOnce(store, 80);
+  });
+});
+
+test('the signal ends a follower’s wait with aborted; the leader is not disturbed', async () => {
+  await withLocks(async (locks) => {
+    const feed = slowFeed(5, { partitions: 1, count: 30, checkpointEvery: 2, pageSize: 4 });
+    const store = memoryStore();
+    const a = recorder(store);
+    const controller = new AbortController();
+    const b = recorder(store, { onCommit: () => controller.abort(new Error('user left')) });
+    const [ra, rb] = await Promise.allSettled([
+      consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false }, a.options),
+      consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false, signal: controller.signal }, b.options),
+    ]);
+    assert.equal(rb.status, 'rejected');
+    assert.ok(isFeedError(rb.reason, 'aborted'), String(rb.reason));
+    assert.equal(rb.reason.cause.message, 'user left');
+    assert.deepEqual(b.roles, ['follower']);
+    assert.equal(ra.status, 'fulfilled');
+    assert.equal(ra.value.events, 30);
+    assertExactlyOnce(store, 30);
+    assert.equal(locks.held.size, 0);
+    // An already aborted signal does not even ask for the lock.
+    const before = locks.requests.length;
+    await assert.rejects(consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch, signal: AbortSignal.abort() }, recorder(store).options), (e) =>
+      isFeedError(e, 'aborted'),
+    );
+    assert.equal(locks.requests.length, before);
+  });
+});
+
+test('a follower whose onCommit or onRole throws rejects with that error', async () => {
+  await withLocks(async () => {
+    const feed = slowFeed(5, { partitions: 1, count: 20, checkpointEvery: 2, pageSize: 4 });
+    const store = memoryStore();
+    const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
+    const boom = new Error('view failed');
+    const [ra, rb] = await Promise.allSettled([
+      consume(source, recorder(store).options),
+      consume(source, recorder(store, { onCommit: () => { throw boom; } }).options),
+    ]);
+    assert.equal(ra.status, 'fulfilled');
+    assert.equal(rb.status, 'rejected');
+    assert.equal(rb.reason, boom);
+
+    const roleError = new Error('no role for you');
+    const [rc, rd] = await Promise.allSettled([
+      consume(source, recorder(store).options),
+      consume(source, recorder(store, { onRole: (role) => { if (role === 'follower') throw roleError; } }).options),
+    ]);
+    assert.equal(rc.status, 'fulfilled');
+    assert.equal(rd.reason, roleError);
+  });
+});
+
+test('tabs: false never asks for the lock; other names do not exclude each other', async () => {
+  await withLocks(async (locks) => {
+    const feed = fakeFeed({ partitions: 1, count: 10 });
+    const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
+    const off = recorder(memoryStore(), { tabs: false });
+    await consume(source, off.options);
+    assert.deepEqual(off.roles, ['leader']);
+    assert.equal(locks.requests.length, 0);
+
+    // Two keys, two stores: each holds its own lock and both lead at once.
+    const x = recorder(memoryStore(), { key: 'x' });
+    const y = recorder(memoryStore(), { key: 'y' });
+    await Promise.all([consume(source, x.options), consume(source, y.options)]);
+    assert.deepEqual([x.roles, y.roles], [['leader'], ['leader']]);
+    assert.deepEqual(new Set(locks.requests.map((r) => r.name)), new Set(['feedpump:x', 'feedpump:y']));
+  });
+});
