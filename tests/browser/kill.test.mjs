@@ -83,8 +83,16 @@ test(`chromium: consume() into IndexedDB while the page is closed or reloaded ${
     if (reload) await page.reload({ waitUntil: 'commit' });
     else await page.goto(runUrl, { waitUntil: 'commit' });
     if (kills >= KILLS) break;
-    // A random moment: from "the module is still loading" to "a few batches in".
-    await sleep(Math.random() * 450);
+    // A random moment: from "the module is still loading" to "a few batches in". Every other kill first waits for
+    // the run's first commit, so that many kills hit a run mid-way whatever the machine's load makes start-up cost.
+    if (kills % 2 === 1) {
+      await page
+        .waitForFunction(() => (window.commits ?? 0) > 0 || window.done || window.failed, null, { timeout: 30_000, polling: 20 })
+        .catch(() => {}); // the page is between documents: its state is read below
+      await sleep(Math.random() * 200);
+    } else {
+      await sleep(Math.random() * 450);
+    }
     const st = await state(page);
     if (st?.failed) assert.fail(`the consumer failed: ${st.failed}`);
     if (st?.done) {
