@@ -103,13 +103,22 @@ async function start() {
         },
         onFellBehind: () => {
           ui.signals.fellBehind++;
-          setPhase('catching-up', 'Fell behind (a full page, or pages in a row with events): reading at once.');
+          setPhase('catching-up', 'Fell behind (a full page): reading at once.');
         },
       },
       {
         store,
         key: KEY,
         identity,
+        // Tabs mode (on by default in browsers): one tab of this origin consumes the feed; the others follow it.
+        onRole: (role) => {
+          ui.role = role;
+          if (role === 'follower') {
+            setPhase('following', 'Following: another tab consumes this feed; its commits show here. Close it and this tab takes over.');
+          } else if (ui.phase === 'following') {
+            setPhase('catching-up', 'The other tab closed: this tab took over from the committed cursors.');
+          }
+        },
         onMissingCursors: async (info) => {
           ui.resume = info.reason === 'absent'
             ? 'No stored cursors: starting at the first event.'
@@ -124,11 +133,11 @@ async function start() {
         handler: async (batch, tx) => {
           staged = { batch, written: await apply(api.idbRequest, batch, tx) };
         },
-        onCommit: ({ batch, cursors }) => {
+        onCommit: ({ batch, cursors, remote }) => {
           ui.cursors = { ...cursors };
           if (staged?.batch === batch) committed(staged.written);
           else void refreshProjection(db); // committed elsewhere (another tab): read what is stored
-          ui.appliedThisRun += batch.events.length;
+          if (!remote) ui.appliedThisRun += batch.events.length; // a leader's commits count in its own tab
           chart.add(batch.events.length);
           if (ui.phase === 'starting') setPhase('catching-up', 'Reading…');
           refreshRecord();
@@ -260,7 +269,7 @@ function render() {
     const t = ui.totals.get(p);
     // The feed's position is one for all partitions: one request reads them all, and a page that brings no events
     // (caught up) brings none for any of them.
-    const state = !running ? ['—'] : ui.phase === 'caught-up' ? ['caught up', 'ok'] : ['fell behind', 'warn'];
+    const state = !running ? ['—'] : ui.phase === 'caught-up' ? ['caught up', 'ok'] : ui.phase === 'following' ? ['another tab'] : ['catching up', 'warn'];
     rows.push(row([
       [String(p)],
       [ui.cursors[p] ?? '_first', 'mono'],

@@ -202,6 +202,49 @@ test('dashboard: start, events flow, reload resumes from the stored cursors, sto
   assert.deepEqual(problems, []);
 });
 
+test('dashboard: a second tab follows the first (Web Lock) and takes over from the committed cursors when it closes', async (t) => {
+  const feedUrl = `${server.base}/live/v1`;
+  const context = await browser.newContext();
+  const a = await openDashboard(context, feedUrl);
+  await a.page.click('#start');
+  await until('tab A to catch up', async () => (await view(a.page)).caughtUp > 0);
+
+  // Tab B: the run flag in localStorage makes it start by itself; tab A holds the lock, so B follows.
+  const b = await context.newPage();
+  const problems = [];
+  b.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  await b.goto(`${statics.url}/?feed=${encodeURIComponent(feedUrl)}`);
+  await until('tab B to follow', async () => (await view(b)).phase === 'following');
+  const cursorsOf = async (page) => (await view(page)).rows.map((r) => r[1]).join(',');
+  const seen = await cursorsOf(b);
+  await until("tab B to show tab A's newer commits", async () => (await cursorsOf(b)) !== seen);
+  assert.equal((await view(b)).applied, 0, 'a follower applies nothing itself');
+
+  await a.page.close();
+  const took = await until('tab B to take over and apply events', async () => {
+    const v = await view(b);
+    return v.phase !== 'following' && v.applied > 0 && v;
+  });
+  t.diagnostic(`tab B took over: ${took.applied} applied, phase ${took.phase}`);
+  await b.click('#stop');
+  await until('the run to stop', async () => (await view(b)).phase === 'stopped');
+  const db = await readDb(b);
+  await context.close();
+
+  // Both tabs' applications together: each event once, contiguous per partition up to the stored cursor.
+  const applied = db.totals.reduce((sum, tt) => sum + tt.count, 0);
+  assert.equal(db.keys.length, applied, 'one projection entry per applied event');
+  for (let p = 0; p < 4; p++) {
+    const seqs = db.keys.filter(([kp]) => kp === p).map(([, seq]) => seq);
+    const tt = db.totals.find((x) => x.partition === p);
+    assert.equal(tt.repeats, 0, `partition ${p}: no event applied twice`);
+    assert.equal(tt.gaps, 0, `partition ${p}: no gap`);
+    assert.ok(seqs.every((sq, i) => i === 0 || sq === seqs[i - 1] + 1), `partition ${p}: contiguous`);
+    assert.equal(db.record.cursors[p], String(seqs.at(-1)), `partition ${p}: the stored cursor is the last applied event`);
+  }
+  assert.deepEqual(problems, []);
+});
+
 async function refusedPort() {
   const s = net.createServer();
   await new Promise((r) => s.listen(0, '127.0.0.1', r));
