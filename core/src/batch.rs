@@ -73,11 +73,16 @@ struct Held {
 }
 
 /// Length of UTF-8 text in UTF-16 code units: one per character, two for characters outside the BMP.
-fn utf16_len(s: &str) -> u32 {
-    if s.is_ascii() {
-        return s.len() as u32;
+/// The UTF-16 length of valid UTF-8 `bytes` (what JavaScript's `String.length` counts).
+fn utf16_len(bytes: &[u8]) -> u32 {
+    if bytes.is_ascii() {
+        return bytes.len() as u32;
     }
-    s.bytes().map(|b| u32::from((b & 0xC0) != 0x80) + u32::from(b >= 0xF0)).sum()
+    utf16_len_non_ascii(bytes)
+}
+
+fn utf16_len_non_ascii(bytes: &[u8]) -> u32 {
+    bytes.iter().map(|&b| u32::from((b & 0xC0) != 0x80) + u32::from(b >= 0xF0)).sum()
 }
 
 fn sat(v: u64) -> u32 {
@@ -143,12 +148,16 @@ impl BatchBuilder {
             h.text.push_str(headers);
         }
         h.text.push_str(",\"data\":");
-        let data_start = start + utf16_len(&h.text[object_start..]);
+        // Byte slices, not `str` ones: the same offsets, without str slicing's char-boundary panic path in the wasm.
+        let data_start = start + utf16_len(&h.text.as_bytes()[object_start..]);
         h.text.push_str(data);
         h.text.push('}');
-        let added = &h.text[object_start..];
-        h.utf16 += utf16_len(added);
-        if !added.is_ascii() {
+        let added = &h.text.as_bytes()[object_start..];
+        // One ASCII pass decides both the batch's flag and how to count.
+        if added.is_ascii() {
+            h.utf16 += added.len() as u32;
+        } else {
+            h.utf16 += utf16_len_non_ascii(added);
             h.ascii = false;
         }
         h.events.push([start, h.utf16, sat(line), sat(offset), data_start]);

@@ -255,7 +255,7 @@ pub fn unescape(raw: &[u8]) -> Result<String, ProtocolError> {
         if b != b'\\' {
             // Copy a run of plain bytes at once (keeps multi-byte characters whole).
             let end = memchr::memchr(b'\\', &raw[i..]).map_or(raw.len(), |k| i + k);
-            out.push_str(&text[i..end]);
+            out.push_str(text.get(i..end).ok_or_else(bad_cursor)?);
             i = end;
             continue;
         }

@@ -467,7 +467,14 @@ fn handle_line(
     match kind {
         LineKind::Event { partition, data, headers } => {
             stats.events += 1;
-            builder.handle_event(partition, line.number, line.offset, headers.map(|h| &text[h]), &text[data]);
+            // The scanner's spans end at ASCII delimiters, so they are char boundaries; `get` keeps str slicing's
+            // panic path (and its formatting code) out of the wasm all the same.
+            let span = |r| {
+                text.get(r)
+                    .ok_or_else(|| ProtocolError::new(ErrorKind::BadLine, "bad span").at(line.number, line.offset))
+            };
+            let headers = headers.map(span).transpose()?;
+            builder.handle_event(partition, line.number, line.offset, headers, span(data)?);
         }
         LineKind::Checkpoint { partition, cursor } => {
             stats.checkpoints += 1;
