@@ -2,7 +2,7 @@
 
 use crate::error::feed_error;
 use feedpump_core::request::{EventTypes, V1Options, V2Options};
-use feedpump_core::{framing::DEFAULT_MAX_LINE, CursorSet, LivePolicy, RetryPolicy, SessionConfig};
+use feedpump_core::{framing::DEFAULT_MAX_LINE, CursorSet, LivePolicy, RetryPolicy, SessionConfig, DEFAULT_MAX_HELD};
 use js_sys::{Array, Error, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -197,6 +197,7 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     config.options =
         V1Options { page_size_hint: opt_u32(obj, "pageSizeHint")?, headers, partitions: partitions(obj, n)? };
     config.max_line = opt_u32(obj, "maxLineLength")?.map_or(DEFAULT_MAX_LINE, |m| m as usize);
+    config.max_held = opt_u32(obj, "maxHeldBytes")?.map_or(DEFAULT_MAX_HELD, |m| m as usize);
     config.retry = retry_policy(obj)?;
     config.live = live_policy(obj)?;
     config.v2 = v2_options(obj, config.options.page_size_hint)?;

@@ -14,6 +14,7 @@ export interface ReaderOptions {
   fetch?: (request: Request) => Promise<Response>;
   requestHeaders?: (ctx: { refresh: boolean }) => HeadersInit | Promise<HeadersInit>;
   maxLineLength?: number;
+  maxHeldBytes?: number;
   partitions?: number[];
   retry?: false | { initialMs?: number; maxMs?: number; multiplier?: number; maxAttempts?: number; deadlineMs?: number };
   onRetry?: (info: { error: Error; attempt: number; delayMs: number }) => void;

@@ -97,6 +97,8 @@ pub struct BatchBuilder {
     /// Length of `out.text` in UTF-16 code units, the base for the next released event's offsets.
     out_utf16: u32,
     held_bytes: usize,
+    /// The most `held_bytes` may reach (see [`BatchBuilder::over_held_limit`]).
+    max_held: usize,
 }
 
 impl BatchBuilder {
@@ -116,6 +118,7 @@ impl BatchBuilder {
             out: Batch::default(),
             out_utf16: 0,
             held_bytes: 0,
+            max_held: usize::MAX,
         };
         b.reset_out();
         b
@@ -208,6 +211,17 @@ impl BatchBuilder {
     /// Bytes of event text held back waiting for checkpoints.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
+    }
+
+    /// Sets the limit [`BatchBuilder::over_held_limit`] checks (unlimited by default).
+    pub fn set_max_held(&mut self, bytes: usize) {
+        self.max_held = bytes;
+    }
+
+    /// Whether the events held back for want of a checkpoint exceed the limit: they cannot be released without one,
+    /// so holding more would only grow memory with the page.
+    pub fn over_held_limit(&self) -> bool {
+        self.held_bytes > self.max_held
     }
 
     /// Takes the released events and checkpoints as a batch, or `None` if nothing was released.

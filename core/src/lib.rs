@@ -37,4 +37,4 @@ pub use batch::{Batch, Checkpoint};
 pub use cursor::CursorSet;
 pub use error::{ErrorKind, ProtocolError};
 pub use retry::{Decision, Failure, RetryPolicy};
-pub use session::{LivePolicy, Session, SessionConfig, Signal};
+pub use session::{LivePolicy, Session, SessionConfig, Signal, DEFAULT_MAX_HELD};

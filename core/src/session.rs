@@ -21,6 +21,9 @@ use alloc::vec::Vec;
 /// are fastest for `JSON.parse` and the GC).
 pub const BATCH_BYTES: usize = 64 * 1024;
 
+/// Default of [`SessionConfig::max_held`]: 64 MiB of events waiting for checkpoints.
+pub const DEFAULT_MAX_HELD: usize = 64 * 1024 * 1024;
+
 /// Everything a session needs to start.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -32,6 +35,9 @@ pub struct SessionConfig {
     pub options: V1Options,
     /// Maximum line length in bytes.
     pub max_line: usize,
+    /// Most bytes of events a page may hold back waiting for their partitions' checkpoints (all partitions together);
+    /// more is a [`ErrorKind::NoProgress`] error. Bounds memory when a server sends long runs without checkpoints.
+    pub max_held: usize,
     /// How failed pages are retried; `None` makes every failure final.
     pub retry: Option<RetryPolicy>,
     /// Seed of the retry jitter.
@@ -81,6 +87,7 @@ impl SessionConfig {
             cursors,
             options: V1Options::default(),
             max_line: DEFAULT_MAX_LINE,
+            max_held: DEFAULT_MAX_HELD,
             retry: Some(RetryPolicy::default()),
             seed: 1,
             live: None,
@@ -179,9 +186,13 @@ impl Session {
             options: config.options,
             cursors: config.cursors,
             decoder: LineDecoder::with_max_line(config.max_line),
-            builder: match &config.v2 {
-                Some(v2) => BatchBuilder::with_ids([v2.partition]),
-                None => BatchBuilder::new(n),
+            builder: {
+                let mut b = match &config.v2 {
+                    Some(v2) => BatchBuilder::with_ids([v2.partition]),
+                    None => BatchBuilder::new(n),
+                };
+                b.set_max_held(config.max_held);
+                b
             },
             state: State::Ready,
             page: 0,
@@ -475,6 +486,14 @@ fn handle_line(
             };
             let headers = headers.map(span).transpose()?;
             builder.handle_event(partition, line.number, line.offset, headers, span(data)?);
+            if builder.over_held_limit() {
+                return Err(ProtocolError::new(
+                    ErrorKind::NoProgress,
+                    "the events held back waiting for a checkpoint exceed maxHeldBytes (they cannot be delivered without one)",
+                )
+                .at(line.number, line.offset)
+                .in_partition(partition));
+            }
         }
         LineKind::Checkpoint { partition, cursor } => {
             stats.checkpoints += 1;

@@ -190,3 +190,24 @@ fn a_steady_flow_of_short_pages_stays_caught_up_with_a_hint() {
     // Without a hint a page's fullness is unknown: busy pages in a row are all there is to go by (documented).
     assert_eq!(steady_flow_signals(None), vec![Signal::CaughtUp, Signal::FellBehind]);
 }
+
+#[test]
+fn events_held_back_beyond_the_limit_are_a_typed_error_not_unbounded_memory() {
+    let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(2));
+    config.max_held = 100;
+    let mut s = Session::new(config);
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    // Partition 1 gets its checkpoints; partition 0 never does, and its held events pass 100 bytes on line 4.
+    let body = "{\"partition\":0,\"data\":\"aaaaaaaaaaaaaaaaaaaa\"}\n{\"partition\":1,\"data\":1}\n{\"partition\":1,\"cursor\":\"1\"}\n\
+                {\"partition\":0,\"data\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}\n";
+    let e = s.handle_chunk(body.as_bytes()).unwrap_err();
+    assert_eq!(e.kind.code(), "no-progress", "{e:?}");
+    assert_eq!((e.line, e.partition), (4, Some(0)), "{e:?}");
+    assert!(e.detail.contains("maxHeldBytes"));
+    let mut seen = Vec::new();
+    while let Some(b) = s.flush() {
+        seen.push(b.text);
+    }
+    assert_eq!(seen, vec!["[{\"partition\":1,\"data\":1}]".to_string()], "what was released before still comes out");
+}

@@ -19,6 +19,7 @@ export interface ReaderOptions {
   fetch?: FetchLike;
   requestHeaders?: (context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>;
   maxLineLength?: number;
+  maxHeldBytes?: number;
   retry?: false | RetryOptions;
   /** Called by the wasm with its own FeedError-shaped `Error`; wrapped here so the caller sees a {@link FeedError}. */
   onRetry?: (info: { error: unknown; attempt: number; delayMs: number }) => void;
@@ -130,6 +131,11 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
   if (maxLineLength !== undefined) {
     if (!isInteger(maxLineLength, 1)) throw bad('maxLineLength must be an integer >= 1 (bytes)');
     out.maxLineLength = maxLineLength;
+  }
+  const { maxHeldBytes } = options;
+  if (maxHeldBytes !== undefined) {
+    if (!isInteger(maxHeldBytes, 1)) throw bad('maxHeldBytes must be an integer >= 1 (bytes)');
+    out.maxHeldBytes = maxHeldBytes;
   }
   if (options.retry !== undefined) out.retry = retryOptions(options.retry);
   const { onRetry, idleTimeoutMs } = options;

@@ -189,6 +189,19 @@ export interface FeedOptions {
   maxLineLength?: number | undefined;
 
   /**
+   * The most bytes of events a page may hold back waiting for their partitions' checkpoints (an event is handed out
+   * only once a checkpoint of its partition follows it). More fails with code `'no-progress'`, naming the partition
+   * and line, instead of growing memory with the page. Events released before are delivered first.
+   *
+   * @defaultValue `67108864` (64 MiB)
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, maxHeldBytes: 8 << 20 });
+   * ```
+   */
+  maxHeldBytes?: number | undefined;
+
+  /**
    * How failed pages are retried (network errors, 5xx/429, a truncated or stalled body): exponential backoff with full
    * jitter, honouring `Retry-After`. A retry starts again from the last delivered checkpoint, so nothing is lost or
    * repeated. `false`: the first failure ends the iteration.

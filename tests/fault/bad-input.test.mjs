@@ -32,6 +32,12 @@ const cases = {
   '/truncated': { body: `${GOOD}{"partition":0,"data":{"half":` },
   '/regressed': { body: `${GOOD}{"partition":0,"data":2}\n{"partition":0,"cursor":"c1"}\n` },
   '/no-progress': { body: '{"partition":0,"data":1}\n{"partition":1,"data":2}\n' },
+  // Partition 1 never gets a checkpoint while its events keep coming (partition 0's do).
+  // The page is served from _first only; after it the feed is caught up (an empty page).
+  '/held-too-long': (url) => ({
+    body: url.searchParams.get('cursor0') !== '_first' ? '' : GOOD + Array.from({ length: 40 }, (_, i) =>
+      `{"partition":1,"data":"${'y'.repeat(100)}"}\n{"partition":0,"data":${i}}\n{"partition":0,"cursor":"d${i}"}\n`).join(''),
+  }),
 };
 
 let server;
@@ -153,4 +159,20 @@ test('events without any checkpoint: no-progress instead of an endless loop', as
   const r = await consume('/no-progress');
   expectError(r, 'no-progress');
   assert.equal(r.events.length, 0);
+});
+
+test('events held back beyond maxHeldBytes (a partition without checkpoints): no-progress naming it, not unbounded memory', async () => {
+  const r = await consume('/held-too-long', { maxHeldBytes: 2_000 });
+  // Each held event of partition 1 is ~130 bytes of batch text: the 16th passes 2,000 bytes, on line 3 + 15 * 3.
+  expectError(r, 'no-progress', { partition: 1, line: 48 });
+  assert.match(r.error.message, /maxHeldBytes/);
+  assert.ok(r.events.every((e) => e.partition === 0), 'no event of partition 1 is delivered without its checkpoint');
+  assert.ok(r.events.length >= 15, `partition 0's released events come first (${r.events.length})`);
+  assert.equal(r.cursors[1], '_first');
+  // Under the default limit (64 MiB) the page is just one whose partition 1 has no checkpoint yet: its events are
+  // held back and dropped at the page's end, partition 0's are delivered, and the next page finds the feed caught up.
+  const ok = await consume('/held-too-long');
+  assert.equal(ok.error, null, String(ok.error));
+  assert.equal(ok.events.length, 41);
+  assert.deepEqual(ok.cursors, { 0: 'd39', 1: '_first', 2: '_first', 3: '_first' });
 });

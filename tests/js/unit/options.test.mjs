@@ -77,20 +77,22 @@ test('pageSizeHint: an integer >= 0; 0 means not sent', () => {
   }
 });
 
-test('signal, fetch, requestHeaders, maxLineLength, idleTimeoutMs are checked and passed on', () => {
+test('signal, fetch, requestHeaders, maxLineLength, maxHeldBytes, idleTimeoutMs are checked and passed on', () => {
   const signal = new AbortController().signal;
   const fetch = async () => new Response('');
   const requestHeaders = () => ({ authorization: 'x' });
-  const o = readerOptions({ partitionCount: 1, signal, fetch, requestHeaders, maxLineLength: 1024, idleTimeoutMs: 0 });
+  const o = readerOptions({ partitionCount: 1, signal, fetch, requestHeaders, maxLineLength: 1024, maxHeldBytes: 4096, idleTimeoutMs: 0 });
   assert.equal(o.signal, signal);
   assert.equal(o.fetch, fetch);
   assert.equal(o.requestHeaders, requestHeaders);
   assert.equal(o.maxLineLength, 1024);
+  assert.equal(o.maxHeldBytes, 4096);
   assert.equal(o.idleTimeoutMs, 0);
   assertBadOptions(() => readerOptions({ partitionCount: 1, signal: { aborted: false } }), /signal must be an AbortSignal/);
   assertBadOptions(() => readerOptions({ partitionCount: 1, fetch: 'fetch' }), /fetch must be a function/);
   assertBadOptions(() => readerOptions({ partitionCount: 1, requestHeaders: {} }), /requestHeaders must be a function/);
   assertBadOptions(() => readerOptions({ partitionCount: 1, maxLineLength: 0 }), /maxLineLength/);
+  assertBadOptions(() => readerOptions({ partitionCount: 1, maxHeldBytes: 1.5 }), /maxHeldBytes/);
   assertBadOptions(() => readerOptions({ partitionCount: 1, idleTimeoutMs: -5 }), /idleTimeoutMs/);
 });
 
@@ -98,7 +100,7 @@ test('undefined optional fields are the same as absent ones', () => {
   const o = readerOptions({
     partitionCount: 2, cursors: undefined, pageSizeHint: undefined, headers: undefined, signal: undefined,
     fetch: undefined, requestHeaders: undefined, maxLineLength: undefined, retry: undefined, onRetry: undefined,
-    idleTimeoutMs: undefined,
+    idleTimeoutMs: undefined, maxHeldBytes: undefined,
   });
   assert.deepEqual(o, { partitionCount: 2, cursors: ['_first', '_first'] });
 });
