@@ -8,15 +8,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { chromium } from 'playwright-core';
 import { startStaticServer } from '../../www/server.mjs';
-import { startRefServer, fetchExpected, lastCursors, repoRoot } from '../interop/helpers.mjs';
+import { startRefServer, fetchExpected, lastCursors, repoRoot, launchChromium } from '../interop/helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-];
 const KILLS = Number(process.env.KILLS ?? 60);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,7 +39,7 @@ before(async () => {
     mounts: { '/dist/': path.join(repoRoot, 'dist'), '/tests/browser/': path.join(repoRoot, 'tests/browser') },
     pages: { '/run': RUN_PAGE, '/snapshot': SNAPSHOT_PAGE, '/blank': '<!doctype html><title>blank</title>' },
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {

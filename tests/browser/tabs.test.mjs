@@ -9,15 +9,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { startStaticServer } from '../../www/server.mjs';
-import { startRefServer, fetchExpected, lastCursors, repoRoot } from '../interop/helpers.mjs';
+import { startRefServer, fetchExpected, lastCursors, repoRoot, launchChromium } from '../interop/helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-];
 const CLOSES = Number(process.env.CLOSES ?? 6);
 /** The longest random wait, after a tab became leader, before it is closed. */
 const MAX_WAIT_MS = Number(process.env.MAX_WAIT_MS ?? 1500);
@@ -48,7 +42,7 @@ before(async () => {
     mounts: { '/dist/': path.join(repoRoot, 'dist'), '/tests/browser/': path.join(repoRoot, 'tests/browser') },
     pages: { '/run': RUN_PAGE, '/snapshot': SNAPSHOT_PAGE },
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {

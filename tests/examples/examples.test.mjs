@@ -14,13 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { fetchExpected, lastCursors, repoRoot, startRefServer } from '../interop/helpers.mjs';
+import { fetchExpected, lastCursors, repoRoot, startRefServer, launchChromium } from '../interop/helpers.mjs';
 import { startStaticServer } from '../../www/server.mjs';
 
 const bin = (name) => join(repoRoot, 'node_modules', '.bin', name);
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 let work; // temp dir: the tarball and one project per example
 let tarball;
@@ -70,10 +67,7 @@ after(async () => {
 
 /** Opens `url` in headless Chromium and waits until the example page has caught up or failed. */
 async function readInChromium(t, url) {
-  if (!browser) {
-    const { chromium } = await import(join(repoRoot, 'node_modules', 'playwright-core', 'index.mjs'));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
-  }
+  browser ??= await launchChromium();
   const page = await browser.newPage();
   t.after(() => page.close());
   const problems = [];

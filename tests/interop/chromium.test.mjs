@@ -5,20 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { startStaticServer } from '../../www/server.mjs';
 import { eventKey, expectedKeys, startV2Publisher } from './v2-publisher.mjs';
 import { startV2Server } from '../v2_server/server.mjs';
-import {
-  registerFailureTests,
-  startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor,
-} from './helpers.mjs';
+import { registerFailureTests,
+  startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor, launchChromium } from './helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-];
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump interop</title>
 <script type="module">
@@ -50,7 +42,7 @@ before(async () => {
     pages: { '/': PAGE },
   });
   // playwright gives every launch a fresh temporary profile (its own --user-data-dir) and removes it on close.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));

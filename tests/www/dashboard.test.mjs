@@ -10,15 +10,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { chromium } from 'playwright-core';
 import { startStaticServer } from '../../www/server.mjs';
-import { startRefServer, repoRoot } from '../interop/helpers.mjs';
+import { startRefServer, repoRoot, launchChromium } from '../interop/helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-];
 const ARTIFACTS = path.join(repoRoot, 'tests/www/artifacts');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,7 +25,7 @@ before(async () => {
   statics = await startStaticServer({
     mounts: { '/': path.join(repoRoot, 'www'), '/dist/': path.join(repoRoot, 'dist') },
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {
