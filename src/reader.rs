@@ -228,19 +228,13 @@ impl Inner {
                 r.map_err(|e| Fault::protocol(&e, page))?;
                 continue;
             }
+            // The flush deadline is checked before every read, not only by the timer raced against it: while the
+            // body keeps bringing chunks, an already-settled read wins every race and the timer would never fire.
+            if self.reader.is_some() && self.session.has_released() && self.flush_in_ms() <= 0.0 {
+                self.flush_now = true;
+                continue;
+            }
             if let Some(reader) = &self.reader {
-                // The flush deadline is checked here, not only by the timer raced against the next read: while the
-                // body keeps bringing chunks, an already-settled read wins every race and the timer would never fire.
-                if self.session.has_released() {
-                    let now = Date::now();
-                    let since = *self.released_since.get_or_insert(now);
-                    if now - since >= f64::from(self.js.flush_ms) {
-                        if let Some(batch) = self.session.flush() {
-                            self.released_since = None;
-                            return Ok(Step::Batch(Some(batch), self.session.poll_signal(), page));
-                        }
-                    }
-                }
                 return Ok(Step::Read(reader.clone()));
             }
             if self.session.is_caught_up() {
@@ -254,6 +248,14 @@ impl Inner {
             }
             return Err(Fault::new(feed_error("closed", "the feed cannot continue", page), Failure::Protocol));
         }
+    }
+
+    /// Milliseconds until released events must be handed out (`maxBatchDelayMs` after they were first released; <= 0
+    /// when due). Only meaningful while events are released.
+    fn flush_in_ms(&mut self) -> f64 {
+        let now = Date::now();
+        let since = *self.released_since.get_or_insert(now);
+        since + f64::from(self.js.flush_ms) - now
     }
 
     /// Tells the caller's `onRetry` about a retry. Its own errors are not ours to handle, but must not stop the feed.
@@ -355,9 +357,7 @@ async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: BodyReader) -> Result<()
         let promise = me.pending_read.take().unwrap_or_else(|| reader.read());
         let idle = me.js.idle_timeout_ms;
         if me.session.has_released() {
-            let now = Date::now();
-            let since = *me.released_since.get_or_insert(now);
-            (promise, Some((since + f64::from(me.js.flush_ms) - now).max(0.0)), true)
+            (promise, Some(me.flush_in_ms().max(0.0)), true)
         } else {
             (promise, (idle > 0).then_some(f64::from(idle)), false)
         }

@@ -72,8 +72,8 @@ struct Held {
     ascii: bool,
 }
 
-/// Length of UTF-8 text in UTF-16 code units: one per character, two for characters outside the BMP.
-/// The UTF-16 length of valid UTF-8 `bytes` (what JavaScript's `String.length` counts).
+/// Length of valid UTF-8 `bytes` in UTF-16 code units (JavaScript's `String.length`): one per character, two for
+/// characters outside the BMP.
 fn utf16_len(bytes: &[u8]) -> u32 {
     if bytes.is_ascii() {
         return bytes.len() as u32;
