@@ -13,15 +13,20 @@ export function projectionStore() {
   });
 }
 
+/**
+ * `fetch` after a random delay of up to `delayMs`: spreads a run over time, so random kills land in every phase (a
+ * request in flight, a body being read, a transaction open or committing). The delay is in the fetch because the
+ * handler cannot wait: awaiting anything but a request of its transaction lets IndexedDB commit it early.
+ */
+export const slowFetch = (delayMs) => (request) =>
+  new Promise((r) => setTimeout(r, Math.random() * delayMs)).then(() => fetch(request));
+
 /** Consumes until caught up; `window.commits` counts committed batches (the test kills the page at random moments). */
 export async function run(feedUrl, { pageSizeHint, delayMs }) {
   const store = projectionStore();
   window.commits = 0;
-  // A small delay before each request spreads the run over time, so random kills land in every phase (a request in
-  // flight, a body being read, a transaction open or committing).
-  const slowFetch = (request) => new Promise((r) => setTimeout(r, Math.random() * delayMs)).then(() => fetch(request));
   return consume(
-    { url: feedUrl, partitionCount: 4, pageSizeHint, fetch: slowFetch },
+    { url: feedUrl, partitionCount: 4, pageSizeHint, fetch: slowFetch(delayMs) },
     {
       store,
       key: KEY,

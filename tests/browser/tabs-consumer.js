@@ -3,6 +3,7 @@
 // the tab that applied it, so an event applied twice shows up as two rows; every committed batch also adds a row to
 // `commits` in the same transaction, which gives the order in which tabs committed.
 import { consume, indexedDbStore, idbRequest } from '/dist/entrypoints/web.js';
+import { slowFetch } from './consumer.js';
 
 export const KEY = 'ref-feed';
 
@@ -24,12 +25,8 @@ export function projectionStore() {
 export async function run(feedUrl, { tab, pageSizeHint, delayMs, report }) {
   const store = projectionStore();
   const state = (window.tabState = { tab, role: null, commits: 0, remote: 0 });
-  // A random delay before each request spreads the run over time, so the test's closes land in every phase (a
-  // request in flight, a body being read, a transaction open or committing). The handler itself cannot wait: awaiting
-  // anything but a request of its transaction lets IndexedDB commit the transaction early.
-  const slowFetch = (request) => new Promise((r) => setTimeout(r, Math.random() * delayMs)).then(() => fetch(request));
   return consume(
-    { url: feedUrl, partitionCount: 4, pageSizeHint, fetch: slowFetch },
+    { url: feedUrl, partitionCount: 4, pageSizeHint, fetch: slowFetch(delayMs) },
     {
       store,
       key: KEY,

@@ -137,11 +137,13 @@ def start_after(cursor: str) -> int:
     return value
 
 
-def header_values(names: Sequence[str] | None, data: dict[str, Any]) -> dict[str, str] | None:
+def header_values(
+    names: Sequence[str] | None, data: dict[str, Any], ce_type: str = "feedpump.test.v1"
+) -> dict[str, str] | None:
     if names is None:
         return None
     wanted = KNOWN_HEADERS if "_all" in names else [n for n in names if n in KNOWN_HEADERS]
-    values = {"ce_id": data["id"], "ce_type": "feedpump.test.v1", "content-type": "application/json"}
+    values = {"ce_id": data["id"], "ce_type": ce_type, "content-type": "application/json"}
     return {n: values[n] for n in wanted}
 
 
@@ -191,6 +193,20 @@ class Stats:
 STATS = Stats()
 
 
+def counted(endpoint: str, lines: Generator[dict[str, Any], None, None]) -> Generator[dict[str, Any], None, None]:
+    """Yields `lines`, counting the request in STATS: started, then completed, failed or aborted (client went away)."""
+    STATS.bump(endpoint, "started")
+    try:
+        yield from lines
+    except GeneratorExit:
+        STATS.bump(endpoint, "aborted")
+        raise
+    except Exception:
+        STATS.bump(endpoint, "failed")
+        raise
+    STATS.bump(endpoint, "completed")
+
+
 class DatasetReader:
     """DataReader over the dataset (sync generator)."""
 
@@ -202,21 +218,15 @@ class DatasetReader:
     def get_data(
         self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
     ) -> Generator[dict[str, Any], None, None]:
-        STATS.bump(self.endpoint, "started")
-        sent = 0
-        try:
-            for line in page_lines(cursors, headers, page_size, self.ragged):
-                if self.fail_after is not None and sent >= self.fail_after:
-                    raise RuntimeError(f"backend failure after {sent} lines (deliberate)")
-                yield line
-                sent += 1
-        except GeneratorExit:
-            STATS.bump(self.endpoint, "aborted")
-            raise
-        except Exception:
-            STATS.bump(self.endpoint, "failed")
-            raise
-        STATS.bump(self.endpoint, "completed")
+        return counted(self.endpoint, self.lines(cursors, headers, page_size))
+
+    def lines(
+        self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
+    ) -> Generator[dict[str, Any], None, None]:
+        for sent, line in enumerate(page_lines(cursors, headers, page_size, self.ragged)):
+            if self.fail_after is not None and sent >= self.fail_after:
+                raise RuntimeError(f"backend failure after {sent} lines (deliberate)")
+            yield line
 
 
 class SlowReader:
@@ -362,36 +372,31 @@ class LiveReader:
     def get_data(
         self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
     ) -> Generator[dict[str, Any], None, None]:
-        STATS.bump(self.endpoint, "started")
+        return counted(self.endpoint, self.lines(cursors, headers, page_size))
+
+    def lines(
+        self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
+    ) -> Generator[dict[str, Any], None, None]:
         s = self.schedule
         now = now_ms()
         per_cursor = page_size if page_size and page_size > 0 else DEFAULT_PAGE_SIZE
-        try:
-            for c in cursors:
-                p = c.partition_id
-                head = s.head(p, now)
-                first = self.start_after(p, c.cursor, head) + 1
-                last = min(first + per_cursor - 1, head)
-                at = s.started_ms
-                for seq in range(first, last + 1):
-                    at = s.at(p, seq, at, now)
-                    data = live_event(p, seq, at)
-                    line: dict[str, Any] = {"partition": p}
-                    if headers is not None:
-                        values = {"ce_id": data["id"], "ce_type": data["type"], "content-type": "application/json"}
-                        wanted = KNOWN_HEADERS if "_all" in headers else [n for n in headers if n in KNOWN_HEADERS]
-                        line["headers"] = {n: values[n] for n in wanted}
-                    line["data"] = data
-                    yield line
-                    if seq % CHECKPOINT_EVERY == 0 or seq == last:
-                        yield {"cursor": str(seq), "partition": p}
-        except GeneratorExit:
-            STATS.bump(self.endpoint, "aborted")
-            raise
-        except Exception:
-            STATS.bump(self.endpoint, "failed")
-            raise
-        STATS.bump(self.endpoint, "completed")
+        for c in cursors:
+            p = c.partition_id
+            head = s.head(p, now)
+            first = self.start_after(p, c.cursor, head) + 1
+            last = min(first + per_cursor - 1, head)
+            at = s.started_ms
+            for seq in range(first, last + 1):
+                at = s.at(p, seq, at, now)
+                data = live_event(p, seq, at)
+                line: dict[str, Any] = {"partition": p}
+                hv = header_values(headers, data, data["type"])
+                if hv is not None:
+                    line["headers"] = hv
+                line["data"] = data
+                yield line
+                if seq % CHECKPOINT_EVERY == 0 or seq == last:
+                    yield {"cursor": str(seq), "partition": p}
 
 
 def create_app(live: LiveSchedule | None = None) -> FastAPI:
