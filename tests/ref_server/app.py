@@ -147,6 +147,18 @@ def header_values(
     return {n: values[n] for n in wanted}
 
 
+def event_line(
+    p: int, data: dict[str, Any], headers: Sequence[str] | None, ce_type: str = "feedpump.test.v1"
+) -> dict[str, Any]:
+    """An event line: partition, then the asked-for headers, then data."""
+    line: dict[str, Any] = {"partition": p}
+    hv = header_values(headers, data, ce_type)
+    if hv is not None:
+        line["headers"] = hv
+    line["data"] = data
+    return line
+
+
 def page_lines(
     cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None, ragged: bool
 ) -> Generator[dict[str, Any], None, None]:
@@ -165,13 +177,7 @@ def page_lines(
             if seq > last:
                 continue
             emitted = True
-            data = event_data(p, seq)
-            line: dict[str, Any] = {"partition": p}
-            hv = header_values(headers, data)
-            if hv is not None:
-                line["headers"] = hv
-            line["data"] = data
-            yield line
+            yield event_line(p, event_data(p, seq), headers)
             at_end = seq == EVENTS_PER_PARTITION or (seq == last and not ragged)
             if seq % CHECKPOINT_EVERY == 0 or at_end:
                 # Key order as in the Python project's own tests: cursor first.
@@ -207,18 +213,29 @@ def counted(endpoint: str, lines: Generator[dict[str, Any], None, None]) -> Gene
     STATS.bump(endpoint, "completed")
 
 
-class DatasetReader:
+class CountedReader:
+    """A sync DataReader whose requests are counted in STATS; subclasses give `endpoint` and `lines()`."""
+
+    endpoint: str
+
+    def get_data(
+        self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
+    ) -> Generator[dict[str, Any], None, None]:
+        return counted(self.endpoint, self.lines(cursors, headers, page_size))
+
+    def lines(
+        self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
+    ) -> Generator[dict[str, Any], None, None]:
+        raise NotImplementedError
+
+
+class DatasetReader(CountedReader):
     """DataReader over the dataset (sync generator)."""
 
     def __init__(self, endpoint: str, ragged: bool = False, fail_after: int | None = None) -> None:
         self.endpoint = endpoint
         self.ragged = ragged
         self.fail_after = fail_after
-
-    def get_data(
-        self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
-    ) -> Generator[dict[str, Any], None, None]:
-        return counted(self.endpoint, self.lines(cursors, headers, page_size))
 
     def lines(
         self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
@@ -350,7 +367,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class LiveReader:
+class LiveReader(CountedReader):
     """DataReader over the live schedule: pages of the events produced so far, checkpoints as /feed/v1's."""
 
     endpoint = "live"
@@ -369,11 +386,6 @@ class LiveReader:
             raise ValueError(f"live cursor {cursor!r} is beyond the newest event {head} of partition {p}")
         return max(value, first)  # older than this run's history: resume at its first event (a gap in seq)
 
-    def get_data(
-        self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
-    ) -> Generator[dict[str, Any], None, None]:
-        return counted(self.endpoint, self.lines(cursors, headers, page_size))
-
     def lines(
         self, cursors: Sequence[Cursor], headers: Sequence[str] | None, page_size: int | None
     ) -> Generator[dict[str, Any], None, None]:
@@ -389,12 +401,7 @@ class LiveReader:
             for seq in range(first, last + 1):
                 at = s.at(p, seq, at, now)
                 data = live_event(p, seq, at)
-                line: dict[str, Any] = {"partition": p}
-                hv = header_values(headers, data, data["type"])
-                if hv is not None:
-                    line["headers"] = hv
-                line["data"] = data
-                yield line
+                yield event_line(p, data, headers, data["type"])
                 if seq % CHECKPOINT_EVERY == 0 or seq == last:
                     yield {"cursor": str(seq), "partition": p}
 
