@@ -24,8 +24,8 @@ pub enum ErrorKind {
     TruncatedBody,
     /// A page brought events but no checkpoint, so the feed cannot move forward.
     NoProgress,
-    /// A checkpoint after new events named a cursor the page had already passed (its start cursor or an earlier
-    /// checkpoint): resuming from it would deliver those events again.
+    /// A checkpoint moved a partition back to a cursor it had already passed (the page's start cursor or an earlier
+    /// checkpoint), with or without events between: resuming from it would deliver events again.
     CursorRegressed,
     /// The server answered with a status that is not a success.
     HttpStatus,

@@ -499,18 +499,20 @@ fn handle_line(
             stats.checkpoints += 1;
             let held = builder.held_events(partition);
             let seen = &mut passed[partition as usize];
-            if held > 0 && seen.contains(&cursor) {
-                return Err(ProtocolError::new(
-                    ErrorKind::CursorRegressed,
-                    "checkpoint after new events repeats a cursor already passed",
-                )
-                .at(line.number, line.offset)
-                .in_partition(partition));
-            }
             // A checkpoint that repeats the current cursor with no new events changes nothing: no batch for it
             // (FeedAPI v2 sends a cursor in every response, also when there is nothing new).
             if held == 0 && cursors.cursor(partition) == Some(cursor.as_str()) {
                 return Ok(());
+            }
+            // Any other cursor already passed moves the feed back, with or without events held: committing it would
+            // resume before events already delivered (or, with events held, before these).
+            if seen.contains(&cursor) {
+                return Err(ProtocolError::new(
+                    ErrorKind::CursorRegressed,
+                    "checkpoint moves back to a cursor already passed",
+                )
+                .at(line.number, line.offset)
+                .in_partition(partition));
             }
             seen.insert(cursor.clone());
             stats.released += held as u64;

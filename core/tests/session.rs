@@ -211,3 +211,39 @@ fn events_held_back_beyond_the_limit_are_a_typed_error_not_unbounded_memory() {
     }
     assert_eq!(seen, vec!["[{\"partition\":1,\"data\":1}]".to_string()], "what was released before still comes out");
 }
+
+/// Runs one page of `body` from `_first` on a one-partition feed; returns the batches' (text, cursors) and the error.
+fn one_page(body: &str) -> (Vec<(String, Vec<String>)>, Option<String>) {
+    let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    let err = s.handle_chunk(body.as_bytes()).and_then(|()| s.handle_eof()).err().map(|e| e.code().to_string());
+    let mut out = Vec::new();
+    while let Some(b) = s.flush() {
+        out.push((b.text, b.checkpoints.iter().map(|c| c.cursor.clone()).collect()));
+    }
+    (out, err)
+}
+
+#[test]
+fn a_checkpoint_moving_back_with_no_events_between_is_regressed() {
+    // e1, cp A, e2, cp B, cp A: committing A after e2 was delivered would apply e2 again on the next page.
+    let (batches, err) = one_page(
+        "{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"A\"}\n{\"partition\":0,\"data\":2}\n\
+         {\"partition\":0,\"cursor\":\"B\"}\n{\"partition\":0,\"cursor\":\"A\"}\n",
+    );
+    assert_eq!(err.as_deref(), Some("cursor-regressed"));
+    let cursors: Vec<String> = batches.iter().flat_map(|b| b.1.clone()).collect();
+    assert_eq!(cursors, vec!["A", "B"], "A is never committed after B");
+    // Back to the page's start cursor with no events held is a regression too.
+    let (_, err) = one_page(
+        "{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"A\"}\n{\"partition\":0,\"cursor\":\"_first\"}\n",
+    );
+    assert_eq!(err.as_deref(), Some("cursor-regressed"));
+    // Repeating the current cursor with no new events stays a no-op.
+    let (batches, err) = one_page(
+        "{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"A\"}\n{\"partition\":0,\"cursor\":\"A\"}\n",
+    );
+    assert_eq!(err, None);
+    assert_eq!(batches, vec![("[{\"partition\":0,\"data\":1}]".to_string(), vec!["A".to_string()])]);
+}
