@@ -29,6 +29,7 @@ pub mod cursor;
 pub mod error;
 pub mod framing;
 pub mod line;
+pub mod passed;
 pub mod request;
 pub mod retry;
 pub mod session;

@@ -11,9 +11,9 @@ use crate::error::{ErrorKind, ProtocolError};
 use crate::framing::{Line, LineDecoder, DEFAULT_MAX_LINE};
 use crate::line::classify_v2;
 use crate::line::{classify_v1, LineKind};
+use crate::passed::PassedCursors;
 use crate::request::{v1_url, v2_url, V1Options, V2Options};
 use crate::retry::{Backoff, Decision, Failure, RetryPolicy};
-use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -171,10 +171,10 @@ pub struct Session {
     signal: Option<Signal>,
     /// FeedAPI v2 request options, when speaking v2.
     v2: Option<V2Options>,
-    /// Per partition, the cursors this page has passed: the one it started from and its checkpoints so far (a set:
-    /// pages can hold many thousands of checkpoints). A
-    /// checkpoint after new events must not name one of them again (it would resume before those events).
-    passed: Vec<BTreeSet<String>>,
+    /// Per partition, the cursors passed (the page's start and the latest checkpoints, bounded: see
+    /// [`crate::passed`]). A checkpoint must not name one of them again, other than a repeat of the current cursor
+    /// with no new events: it would resume before events already handed out.
+    passed: Vec<PassedCursors>,
 }
 
 impl Session {
@@ -206,7 +206,7 @@ impl Session {
             signalled_caught_up: false,
             busy_pages: 0,
             signal: None,
-            passed: (0..n).map(|_| BTreeSet::new()).collect(),
+            passed: (0..n).map(|_| PassedCursors::default()).collect(),
             v2: config.v2,
         }
     }
@@ -224,6 +224,11 @@ impl Session {
     /// Bytes of the current page's body received so far.
     pub fn body_position(&self) -> u64 {
         self.decoder.position()
+    }
+
+    /// Bytes of cursors the session remembers to detect checkpoints that move back (all partitions together).
+    pub fn passed_cursor_bytes(&self) -> usize {
+        self.passed.iter().map(PassedCursors::bytes).sum()
     }
 
     /// Counters of the current page.
@@ -265,8 +270,7 @@ impl Session {
         self.page += 1;
         self.stats = PageStats::default();
         for (passed, start) in self.passed.iter_mut().zip(self.cursors.as_slice()) {
-            passed.clear();
-            passed.insert(start.clone());
+            passed.start_page(start);
         }
         self.decoder.reset();
         let mut url = match &self.v2 {
@@ -329,8 +333,8 @@ impl Session {
         // v1: a page with no events means caught up. v2 publishers may filter events away and still move the cursor
         // ("being able to make progress also in the case of no new (external) events is important"), so there only a
         // page that neither brings events nor moves the cursor means caught up.
-        // (A checkpoint that repeats the current cursor is not recorded, so more than the start means it moved.)
-        let moved = self.v2.is_some() && self.passed.first().is_some_and(|p| p.len() > 1);
+        // (A checkpoint back to the start is refused, so a cursor other than the start means it moved.)
+        let moved = self.v2.is_some() && self.passed.first().is_some_and(|p| self.cursors.cursor(0) != Some(p.start()));
         if self.stats.events == 0 && !moved {
             if !self.caught_up {
                 self.signal = Some(Signal::CaughtUp);
@@ -459,7 +463,7 @@ fn handle_line(
     builder: &mut BatchBuilder,
     cursors: &mut CursorSet,
     stats: &mut PageStats,
-    passed: &mut [BTreeSet<String>],
+    passed: &mut [PassedCursors],
 ) -> Result<(), ProtocolError> {
     let text = core::str::from_utf8(line.bytes).map_err(|e| {
         ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
@@ -514,7 +518,7 @@ fn handle_line(
                 .at(line.number, line.offset)
                 .in_partition(partition));
             }
-            seen.insert(cursor.clone());
+            seen.push(&cursor);
             stats.released += held as u64;
             cursors.handle_checkpoint(partition, &cursor);
             builder.handle_checkpoint(partition, cursor);
