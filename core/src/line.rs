@@ -17,6 +17,9 @@
 //! | `partition` missing, negative, fractional or `>= n` | error `bad-partition` (Go would silently use 0) |
 //! | a key repeated | error `bad-line` (Go keeps the first, Python the last: ambiguous) |
 //!
+//! FeedAPI v2 ([`classify_v2`]) has no `partition` and no `headers`: there they are unknown fields, ignored whatever
+//! their value (repeated included), and its rows above without them apply.
+//!
 //! Keys are matched as written; an escaped key such as `"p\u0061rtition"` is treated as an unknown key.
 
 use crate::error::{ErrorKind, ProtocolError};
@@ -66,6 +69,8 @@ struct Envelope {
 struct Scanner<'a> {
     s: &'a [u8],
     i: usize,
+    /// Whether `partition` and `headers` are fields (v1); in FeedAPI v2 they are unknown fields, ignored.
+    v1: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -185,10 +190,10 @@ impl<'a> Scanner<'a> {
                 self.skip_ws();
                 let value = self.value()?;
                 let slot = match &self.s[key] {
-                    b"partition" => Some(&mut env.partition),
                     b"cursor" => Some(&mut env.cursor),
                     b"data" => Some(&mut env.data),
-                    b"headers" => Some(&mut env.headers),
+                    b"partition" if self.v1 => Some(&mut env.partition),
+                    b"headers" if self.v1 => Some(&mut env.headers),
                     _ => None,
                 };
                 if let Some(slot) = slot {
@@ -303,16 +308,17 @@ pub fn unescape(raw: &[u8]) -> Result<String, ProtocolError> {
 /// assert_eq!(classify_v1(line, 4).unwrap(), LineKind::Checkpoint { partition: 1, cursor: "c7".into() });
 /// ```
 pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
-    classify(line, |env: &Envelope| match &env.partition {
+    classify(Scanner { s: line, i: 0, v1: true }, |env: &Envelope| match &env.partition {
         None => Err(err(ErrorKind::BadPartition, "line has no partition")),
         Some(r) => partition_number(&line[r.clone()], n),
     })
 }
 
-/// Classifies one FeedAPI v2 line. v2 reads one partition per request, so lines carry no `partition` (one that is
-/// there is ignored) and every event and checkpoint is of slot 0. The rest of the rule is v1's: FeedAPI v2 SPEC "If
-/// `data` is present, the line contains an individual event; if `cursor` is present, the line is a checkpoint", and
-/// consumers "ignore entirely new commands".
+/// Classifies one FeedAPI v2 line. v2 reads one partition per request, so lines carry no `partition`, and it has no
+/// `headers` ("the headers feature is similarly deprecated"): both are unknown fields there, ignored whatever their
+/// value ("consumers should gracefully handle [...] new unknown fields"), and every event and checkpoint is of slot 0.
+/// The rest of the rule is v1's for `cursor` and `data`: FeedAPI v2 SPEC "If `data` is present, the line contains an
+/// individual event; if `cursor` is present, the line is a checkpoint", and consumers "ignore entirely new commands".
 ///
 /// ```
 /// use feedpump_core::line::{classify_v2, LineKind};
@@ -320,14 +326,15 @@ pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
 /// assert_eq!(classify_v2(br#"{"resync": true}"#).unwrap(), LineKind::Ignored);
 /// ```
 pub fn classify_v2(line: &[u8]) -> Result<LineKind, ProtocolError> {
-    classify(line, |_| Ok(0))
+    classify(Scanner { s: line, i: 0, v1: false }, |_| Ok(0))
 }
 
 fn classify(
-    line: &[u8],
+    mut scanner: Scanner<'_>,
     partition: impl Fn(&Envelope) -> Result<u32, ProtocolError>,
 ) -> Result<LineKind, ProtocolError> {
-    let env = Scanner { s: line, i: 0 }.envelope()?;
+    let env = scanner.envelope()?;
+    let line = scanner.s;
     let cursor = match env.cursor.clone() {
         Some(r) if &line[r.clone()] != b"null" => Some(r),
         _ => None,
@@ -415,6 +422,19 @@ mod tests {
         assert_eq!(v2(r#"{"data": {"a": 1}, "partition": 7}"#).map(|k| matches!(k, LineKind::Event { .. })), Ok(true));
         assert_eq!(v2(r#"{"cursor": 3}"#), Err(ErrorKind::BadCursor));
         assert_eq!(v2(r#"{"newCommand": {}}"#), Ok(LineKind::Ignored));
+    }
+
+    #[test]
+    fn v2_has_no_headers_field_so_any_headers_value_is_an_unknown_field() {
+        let v2 = |l: &str| classify_v2(l.as_bytes()).map_err(|e| e.kind);
+        let event = Ok(LineKind::Event { partition: 0, data: 9..10, headers: None });
+        assert_eq!(v2(r#"{"data": 1, "headers": "x"}"#), event);
+        assert_eq!(v2(r#"{"data": 1, "headers": [1]}"#), event);
+        assert_eq!(v2(r#"{"data": 1, "headers": {"h": "v"}}"#), event, "not handed out as v1 headers");
+        assert_eq!(v2(r#"{"data": 1, "headers": 1, "headers": 2}"#), event, "a repeated unknown field");
+        assert_eq!(v2(r#"{"data": 1, "partition": 1, "partition": "x"}"#), event);
+        assert_eq!(v2(r#"{"headers": "x"}"#), Ok(LineKind::Ignored));
+        assert_eq!(v2(r#"{"data": 1, "data": 2}"#), Err(ErrorKind::BadLine), "a repeated known field stays ambiguous");
     }
 
     #[test]
