@@ -2,8 +2,14 @@
 //!
 //! No clock and no randomness source: the caller passes `now_ms` (any monotonic millisecond clock) and a seed. The
 //! delay of attempt `k` (0-based) is uniform in `[0, min(max, initial * multiplier^k)]` ("full jitter"), raised to
-//! the server's `Retry-After` when it asks for longer. Retries stop after `max_attempts` consecutive failures or
+//! the server's `Retry-After` when it asks for longer, but never beyond `max` (a `Retry-After` of a day would park the
+//! feed for a day) nor beyond [`MAX_TIMER_MS`]. Retries stop after `max_attempts` consecutive failures or
 //! when the next try would start after `deadline_ms` from the first failure; a success resets both.
+
+/// The longest delay a timer takes: `setTimeout` and friends keep the delay in a signed 32-bit integer and fire at
+/// once beyond it. Every delay the core computes (backoff, `Retry-After`, live poll intervals) is at most this, and
+/// the shell clamps its own timers to it.
+pub const MAX_TIMER_MS: u64 = (1 << 31) - 1;
 
 /// Why a page failed, as far as retrying is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +45,8 @@ impl Failure {
 pub struct RetryPolicy {
     /// Cap of the first delay, ms.
     pub initial_ms: u64,
-    /// Largest cap, ms.
+    /// Largest delay, ms: caps the backoff and the server's `Retry-After` alike (and is itself capped at
+    /// [`MAX_TIMER_MS`]).
     pub max_ms: u64,
     /// Growth of the cap per attempt.
     pub multiplier: f64,
@@ -77,8 +84,9 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// A fresh state; `seed` feeds the jitter (any value; 0 is replaced).
-    pub fn new(policy: RetryPolicy, seed: u64) -> Self {
+    /// A fresh state; `seed` feeds the jitter (any value; 0 is replaced). Delays beyond [`MAX_TIMER_MS`] are capped.
+    pub fn new(mut policy: RetryPolicy, seed: u64) -> Self {
+        policy.max_ms = policy.max_ms.min(MAX_TIMER_MS);
         Backoff { policy, attempts: 0, first_failure_ms: None, rng: seed | 1 }
     }
 
@@ -113,7 +121,7 @@ impl Backoff {
         (cap as u64).min(self.policy.max_ms)
     }
 
-    /// A failure at `now_ms`; `retry_after_ms` is the server's `Retry-After`, if any.
+    /// A failure at `now_ms`; `retry_after_ms` is the server's `Retry-After`, if any (honoured up to `max_ms`).
     pub fn handle_failure(&mut self, now_ms: u64, failure: Failure, retry_after_ms: Option<u64>) -> Decision {
         if !failure.is_retryable() {
             return Decision::GiveUp;
@@ -126,7 +134,7 @@ impl Backoff {
         }
         let cap = self.cap(k);
         let jitter = if cap == 0 { 0 } else { self.next_random() % (cap + 1) };
-        let delay = jitter.max(retry_after_ms.unwrap_or(0));
+        let delay = jitter.max(retry_after_ms.unwrap_or(0).min(self.policy.max_ms));
         let at = now_ms.saturating_add(delay);
         if self.policy.deadline_ms.is_some_and(|d| at > first.saturating_add(d)) {
             return Decision::GiveUp;
@@ -188,7 +196,7 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_and_final_failures_are_not_retried() {
         let mut b = Backoff::new(policy(), 7);
-        assert_eq!(b.handle_failure(0, Failure::Status(429), Some(5_000)), Decision::RetryAt(5_000));
+        assert_eq!(b.handle_failure(0, Failure::Status(429), Some(800)), Decision::RetryAt(800));
         for f in [Failure::Status(400), Failure::Status(401), Failure::Status(404), Failure::Protocol, Failure::Aborted]
         {
             assert_eq!(b.handle_failure(0, f, None), Decision::GiveUp, "{f:?}");
@@ -198,6 +206,39 @@ mod tests {
         }
         assert_eq!(parse_retry_after(" 3 "), Some(3000));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_max_ms() {
+        // A day of Retry-After would park the feed for a day: the wait is capped at the policy's max_ms.
+        let mut b = Backoff::new(policy(), 7);
+        assert_eq!(b.handle_failure(0, Failure::Status(503), Some(86_400_000)), Decision::RetryAt(1_000));
+        assert_eq!(
+            b.handle_failure(0, Failure::Status(503), Some(parse_retry_after("999999999").unwrap())),
+            Decision::RetryAt(1_000)
+        );
+        let mut b = Backoff::new(RetryPolicy { max_ms: 0, ..policy() }, 7);
+        assert_eq!(b.handle_failure(5, Failure::Status(429), Some(3_000)), Decision::RetryAt(5));
+    }
+
+    #[test]
+    fn every_delay_fits_a_timer() {
+        // Timers fire at once beyond 2^31-1 ms: no policy, however large, gives a longer delay (nor overflows).
+        for (initial_ms, max_ms, retry_after) in
+            [(u64::MAX, u64::MAX, None), (1, u64::MAX, Some(u64::MAX)), (u64::MAX / 2, u64::MAX / 2, Some(1 << 40))]
+        {
+            let p = RetryPolicy { initial_ms, max_ms, multiplier: 1e300, max_attempts: None, deadline_ms: None };
+            for seed in 0..50 {
+                let mut b = Backoff::new(p, seed);
+                for _ in 0..5 {
+                    let Decision::RetryAt(at) = b.handle_failure(1_000, Failure::Network, retry_after) else {
+                        panic!("gave up")
+                    };
+                    assert!(at - 1_000 <= MAX_TIMER_MS, "{initial_ms} {max_ms} {retry_after:?}: {at}");
+                }
+            }
+        }
+        assert_eq!(MAX_TIMER_MS, (1 << 31) - 1);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::line::classify_v2;
 use crate::line::{classify_v1, LineKind};
 use crate::passed::PassedCursors;
 use crate::request::{v1_url, v2_url, V1Options, V2Options};
-use crate::retry::{Backoff, Decision, Failure, RetryPolicy};
+use crate::retry::{Backoff, Decision, Failure, RetryPolicy, MAX_TIMER_MS};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -49,7 +49,8 @@ pub struct SessionConfig {
 }
 
 /// How a live feed polls once caught up: the wait after an empty page starts at `min_ms` and doubles on every further
-/// empty page up to `max_ms`; a page with events resets it, and the next page is asked for at once.
+/// empty page up to `max_ms`; a page with events resets it, and the next page is asked for at once. Both bounds are
+/// capped at [`MAX_TIMER_MS`], and a `max_ms` below `min_ms` counts as `min_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LivePolicy {
     /// Shortest wait between polls, ms.
@@ -199,8 +200,12 @@ impl Session {
             stats: PageStats::default(),
             backoff: config.retry.map(|p| Backoff::new(p, config.seed)),
             retry_at: 0,
-            interval_ms: config.live.as_ref().map_or(0, |l| l.min_ms),
-            live: config.live,
+            interval_ms: config.live.as_ref().map_or(0, |l| l.min_ms.min(MAX_TIMER_MS)),
+            live: config.live.map(|mut l| {
+                l.min_ms = l.min_ms.min(MAX_TIMER_MS);
+                l.max_ms = l.max_ms.clamp(l.min_ms, MAX_TIMER_MS);
+                l
+            }),
             requested_at: 0,
             caught_up: false,
             signalled_caught_up: false,

@@ -78,7 +78,7 @@ fn live_polls_back_off_while_idle_and_signal_position() {
 fn failures_resume_from_the_last_checkpoint_with_backoff() {
     let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1));
     config.retry =
-        Some(RetryPolicy { initial_ms: 100, max_ms: 400, multiplier: 2.0, max_attempts: Some(3), deadline_ms: None });
+        Some(RetryPolicy { initial_ms: 100, max_ms: 4_000, multiplier: 2.0, max_attempts: Some(3), deadline_ms: None });
     let mut s = Session::new(config);
     let mut seen = Vec::new();
     let url = s.poll_request(0).unwrap();
@@ -279,4 +279,26 @@ fn a_checkpoint_after_every_event_of_a_huge_page_keeps_bounded_cursor_state() {
     assert_eq!(delivered, PAIRS, "every event delivered");
     assert_eq!(s.cursors().cursor(0), Some(format!("c{PAIRS}").as_str()));
     assert!(max_state > 0, "the state is measured");
+}
+
+#[test]
+fn live_poll_waits_fit_a_timer_and_odd_bounds_do_not_panic() {
+    use feedpump_core::MAX_TIMER_MS;
+    for (min_ms, max_ms) in [(u64::MAX, u64::MAX), (1, u64::MAX), (5_000, 100), (1 << 40, 1 << 41)] {
+        let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1));
+        config.live = Some(LivePolicy { min_ms, max_ms, long_poll_param: Some("wait".into()) });
+        let mut s = Session::new(config);
+        let mut now = 1_000u64;
+        for page in 0..40 {
+            let url = s.poll_request(now).unwrap_or_else(|| panic!("page {page} not ready at {now}"));
+            s.handle_status(200).unwrap();
+            s.handle_eof().unwrap();
+            let wake = s.poll_timeout().unwrap();
+            assert!(wake - now <= MAX_TIMER_MS, "{min_ms}..{max_ms}: waits {} ms", wake - now);
+            if let Some(wait) = url.split("wait=").nth(1) {
+                assert!(wait.parse::<u64>().unwrap() <= MAX_TIMER_MS, "{url}");
+            }
+            now = wake;
+        }
+    }
 }

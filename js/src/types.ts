@@ -402,7 +402,8 @@ export interface RetryOptions {
    */
   initialMs?: number | undefined;
   /**
-   * The largest backoff ceiling, in ms.
+   * The largest backoff ceiling, in ms. It caps the server's `Retry-After` too (a `Retry-After` of a day waits
+   * `maxMs`), and no wait exceeds 2^31-1 ms (what timers accept).
    * @defaultValue `30000`
    * @example
    * ```ts
