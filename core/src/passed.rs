@@ -7,8 +7,9 @@
 //!
 //! - the cursor the current page started from, always (moving back to it repeats the whole page, and a page that
 //!   ends where it started while it had events would be fetched again forever);
-//! - the latest [`PASSED_CURSORS`] checkpoints of the partition, across pages, as long as they fit in
-//!   [`PASSED_CURSOR_BYTES`] (the newest one is kept whatever its size).
+//! - the latest [`PASSED_CURSORS`] cursors of the partition (checkpoints and page starts), across pages, so that
+//!   cursors cycling over a few pages are caught too, as long as they fit in [`PASSED_CURSOR_BYTES`] (the newest one
+//!   is kept whatever its size).
 //!
 //! A move back to an older cursor than these is not detected. The memory per partition is at most
 //! [`PASSED_CURSOR_BYTES`] plus two cursors (each bounded by the maximum line length).
@@ -40,10 +41,13 @@ fn hash(s: &str) -> u64 {
 }
 
 impl PassedCursors {
-    /// A page starts from `cursor`.
+    /// A page starts from `cursor` (remembered among the latest cursors too, unless it is the newest already).
     pub fn start_page(&mut self, cursor: &str) {
         self.start.clear();
         self.start.push_str(cursor);
+        if self.recent.back().map_or(true, |(_, c)| c != cursor) {
+            self.push(cursor);
+        }
     }
 
     /// The cursor the current page started from.
@@ -100,6 +104,10 @@ mod tests {
         assert_eq!(p.recent.len(), PASSED_CURSORS);
         p.start_page("c999");
         assert!(!p.contains("s") && p.contains("c998"), "checkpoints are remembered across pages");
+        assert_eq!(p.recent.len(), PASSED_CURSORS, "a start that is the newest checkpoint is not remembered twice");
+        p.start_page("x");
+        p.start_page("y");
+        assert!(p.contains("x") && p.contains("y") && p.contains("c999"), "earlier starts are remembered");
     }
 
     #[test]

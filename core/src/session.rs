@@ -21,6 +21,11 @@ use alloc::vec::Vec;
 /// are fastest for `JSON.parse` and the GC).
 pub const BATCH_BYTES: usize = 64 * 1024;
 
+/// Consecutive failed tries of one page that each read events and got nowhere (no checkpoint released, the
+/// cursors where they started) after which the page is given up whatever the retry policy says: the same answer
+/// over and over is a server that cannot serve this page, and an unlimited policy would refetch it forever.
+pub const MAX_STUCK_ATTEMPTS: u32 = 8;
+
 /// Default of [`SessionConfig::max_held`]: 64 MiB of events waiting for checkpoints.
 pub const DEFAULT_MAX_HELD: usize = 64 * 1024 * 1024;
 
@@ -176,6 +181,14 @@ pub struct Session {
     /// [`crate::passed`]). A checkpoint must not name one of them again, other than a repeat of the current cursor
     /// with no new events: it would resume before events already handed out.
     passed: Vec<PassedCursors>,
+    /// The error the core ended the current page with, if any: one it detected itself in the body is final, whatever
+    /// failure class the shell reports for it.
+    page_error: Option<ErrorKind>,
+    /// Whether the current page was already resent at once ([`Session::handle_retry_same_page`]).
+    resent: bool,
+    /// Consecutive failed tries of the current cursors that read events and got nowhere (see
+    /// [`MAX_STUCK_ATTEMPTS`]).
+    stuck: u32,
 }
 
 impl Session {
@@ -212,6 +225,9 @@ impl Session {
             busy_pages: 0,
             signal: None,
             passed: (0..n).map(|_| PassedCursors::default()).collect(),
+            page_error: None,
+            resent: false,
+            stuck: 0,
             v2: config.v2,
         }
     }
@@ -274,6 +290,8 @@ impl Session {
         self.state = State::Requested;
         self.page += 1;
         self.stats = PageStats::default();
+        self.page_error = None;
+        self.resent = false;
         for (passed, start) in self.passed.iter_mut().zip(self.cursors.as_slice()) {
             passed.start_page(start);
         }
@@ -291,12 +309,18 @@ impl Session {
         Some(url)
     }
 
+    /// Whether a checkpoint of the current page moved any cursor from where the page started.
+    fn moved(&self) -> bool {
+        self.passed.iter().zip(self.cursors.as_slice()).any(|(p, c)| p.start() != c)
+    }
+
     fn wake_at(&self) -> u64 {
         self.requested_at.saturating_add(self.interval_ms)
     }
 
     fn fail(&mut self, e: ProtocolError) -> ProtocolError {
         self.state = State::Failed;
+        self.page_error = Some(e.kind);
         self.builder.drop_held();
         e
     }
@@ -339,7 +363,7 @@ impl Session {
         // ("being able to make progress also in the case of no new (external) events is important"), so there only a
         // page that neither brings events nor moves the cursor means caught up.
         // (A checkpoint back to the start is refused, so a cursor other than the start means it moved.)
-        let moved = self.v2.is_some() && self.passed.first().is_some_and(|p| self.cursors.cursor(0) != Some(p.start()));
+        let moved = self.v2.is_some() && self.moved();
         if self.stats.events == 0 && !moved {
             if !self.caught_up {
                 self.signal = Some(Signal::CaughtUp);
@@ -392,6 +416,7 @@ impl Session {
         if let Some(b) = &mut self.backoff {
             b.handle_success();
         }
+        self.stuck = 0;
         Ok(())
     }
 
@@ -404,9 +429,22 @@ impl Session {
     /// A page failed at `now_ms`. Held events are dropped (the retry starts again from the last checkpoint, so
     /// nothing is lost; only events after it can come twice, and they were never handed out). Returns whether and
     /// when to retry; [`Session::poll_request`] then gives the same page's URL again from that time on.
+    ///
+    /// Whatever the `failure` says, the core gives up on a page it failed itself for a reason a retry cannot cure (a
+    /// malformed or regressing body: only a cut body and a status are retried), and on a page that was tried
+    /// [`MAX_STUCK_ATTEMPTS`] times in a row reading events without moving a cursor: a shell that misreports a
+    /// failure cannot make the same page be fetched forever.
     pub fn handle_failure(&mut self, now_ms: u64, failure: Failure, retry_after_ms: Option<u64>) -> Decision {
         self.builder.drop_held();
+        if self.moved() {
+            self.stuck = 0;
+        } else if self.stats.events > 0 {
+            self.stuck += 1;
+        }
+        let final_error =
+            self.page_error.is_some_and(|k| !matches!(k, ErrorKind::TruncatedBody | ErrorKind::HttpStatus));
         let decision = match &mut self.backoff {
+            Some(_) if final_error || self.stuck >= MAX_STUCK_ATTEMPTS => Decision::GiveUp,
             Some(b) => b.handle_failure(now_ms, failure, retry_after_ms),
             None => Decision::GiveUp,
         };
@@ -420,12 +458,17 @@ impl Session {
         decision
     }
 
-    /// The request of the current page is about to be sent again at once (e.g. after a 401 with refreshed
-    /// credentials): the session goes back to waiting for its status.
-    pub fn handle_retry_same_page(&mut self) {
-        if self.state == State::Failed {
-            self.state = State::Requested;
+    /// The request of the current page is about to be sent again at once (after a 401, with refreshed credentials):
+    /// the session goes back to waiting for its status and returns true. Only a page that failed on its status can
+    /// be resent so, and only once: otherwise this returns false and the session stays failed.
+    pub fn handle_retry_same_page(&mut self) -> bool {
+        if self.state != State::Failed || self.resent || self.page_error != Some(ErrorKind::HttpStatus) {
+            return false;
         }
+        self.resent = true;
+        self.page_error = None;
+        self.state = State::Requested;
+        true
     }
 
     /// While waiting to retry or to poll a live feed again: when [`Session::poll_request`] will give the next URL.

@@ -302,3 +302,94 @@ fn live_poll_waits_fit_a_timer_and_odd_bounds_do_not_panic() {
         }
     }
 }
+
+/// Drives a session against `serve` (cursor -> body; `None` cuts the connection after the body) the way a shell does,
+/// with simulated time, but with the planted shell bug of treating every failure as retryable, under a policy that
+/// never gives up. Returns the pages requested, the events delivered and whether it ended (within `max_pages`).
+fn drive_buggy_shell(serve: impl Fn(&str) -> (String, bool), max_pages: usize) -> (usize, Vec<u64>, bool) {
+    let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1));
+    config.retry =
+        Some(RetryPolicy { initial_ms: 10, max_ms: 1_000, multiplier: 2.0, max_attempts: None, deadline_ms: None });
+    let mut s = Session::new(config);
+    let (mut now, mut pages, mut seen) = (0u64, 0usize, Vec::new());
+    while pages < max_pages {
+        if s.is_caught_up() {
+            return (pages, seen, true);
+        }
+        let Some(url) = s.poll_request(now) else {
+            match s.poll_timeout() {
+                Some(at) => now = at,
+                None => return (pages, seen, true),
+            }
+            continue;
+        };
+        pages += 1;
+        let cursor = url.split("cursor0=").nth(1).unwrap().to_string();
+        let (body, cut) = serve(&cursor);
+        s.handle_status(200).unwrap();
+        let r = s.handle_chunk(body.as_bytes()).and_then(|()| if cut { Ok(()) } else { s.handle_eof() });
+        events_of(&mut s, &mut seen);
+        if r.is_err() || cut {
+            // The planted bug: a protocol error reported as a cut body, so the policy would retry it.
+            if s.handle_failure(now, Failure::Truncated, None) == Decision::GiveUp {
+                return (pages, seen, true);
+            }
+        }
+        now += 1;
+    }
+    (pages, seen, false)
+}
+
+#[test]
+fn a_page_that_repeats_a_regression_is_not_refetched_forever() {
+    // The server answers every request with a page that moves the cursor back: retrying cannot help.
+    let page = |_: &str| {
+        ("{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"A\"}\n{\"partition\":0,\"cursor\":\"_first\"}\n"
+            .to_string(), false)
+    };
+    let (pages, seen, ended) = drive_buggy_shell(page, 1_000);
+    assert!(ended && pages == 1, "a core-detected protocol error is final whatever the shell says: {pages} pages");
+    assert_eq!(seen, vec![1], "event 1 once");
+}
+
+#[test]
+fn cursors_cycling_across_pages_are_regressed_not_a_loop() {
+    // _first -> A -> B -> _first -> ...: every page brings events and a new checkpoint, but the cursors cycle.
+    let cycle = |c: &str| {
+        let (data, next) = match c {
+            "_first" => (1, "A"),
+            "A" => (2, "B"),
+            _ => (3, "_first"),
+        };
+        (format!("{{\"partition\":0,\"data\":{data}}}\n{{\"partition\":0,\"cursor\":\"{next}\"}}\n"), false)
+    };
+    let (pages, seen, ended) = drive_buggy_shell(cycle, 1_000);
+    assert!(ended && pages == 3, "the third page moves back to the first page's start: {pages} pages");
+    assert_eq!(seen, vec![1, 2], "nothing delivered twice");
+}
+
+#[test]
+fn a_page_cut_the_same_way_every_time_gives_up_after_a_few_tries() {
+    // Events, then the connection is cut before any checkpoint, on every try: unlimited retries would refetch the
+    // same page forever.
+    let cut = |_: &str| ("{\"partition\":0,\"data\":1}\n{\"partition\":0,\"data\":2}\n".to_string(), true);
+    let (pages, seen, ended) = drive_buggy_shell(cut, 1_000);
+    assert!(ended && pages == feedpump_core::session::MAX_STUCK_ATTEMPTS as usize, "{pages} pages");
+    assert!(seen.is_empty());
+}
+
+#[test]
+fn the_same_page_is_resent_at_once_only_after_a_status_and_only_once() {
+    let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
+    s.poll_request(0).unwrap();
+    s.handle_status(401).unwrap_err();
+    assert!(s.handle_retry_same_page(), "a 401 may be resent once with fresh credentials");
+    s.handle_status(401).unwrap_err();
+    assert!(!s.handle_retry_same_page(), "not twice: a shell that keeps resending would loop");
+    let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"not json\n").unwrap_err();
+    assert!(!s.handle_retry_same_page(), "a protocol error is not resent");
+    assert_eq!(s.poll_request(1_000_000), None);
+}

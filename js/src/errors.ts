@@ -17,8 +17,8 @@
  * - `'network'`: the request failed before a response arrived (also: the `fetch` or `requestHeaders` you passed threw).
  * - `'aborted'`: the `signal` fired.
  * - `'no-progress'`: a page had events but no checkpoint after any of them.
- * - `'cursor-regressed'`: a checkpoint after new events repeated a cursor the page had passed (resuming from it would
- *   deliver those events again).
+ * - `'cursor-regressed'`: a checkpoint moved a partition back to a cursor it had passed, with or without events
+ *   between (resuming from it would deliver events again).
  * - `'bad-discovery'`: a FeedAPI v2 discovery answer that is not of the SPEC's shape.
  * - `'bad-options'`: invalid options, or a feed iterated twice.
  * - `'closed'`: the reader cannot continue.
