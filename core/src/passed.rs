@@ -105,9 +105,23 @@ mod tests {
         p.start_page("c999");
         assert!(!p.contains("s") && p.contains("c998"), "checkpoints are remembered across pages");
         assert_eq!(p.recent.len(), PASSED_CURSORS, "a start that is the newest checkpoint is not remembered twice");
+        assert!(p.contains(&format!("c{}", 1000 - PASSED_CURSORS)), "so it pushes out nothing");
         p.start_page("x");
         p.start_page("y");
         assert!(p.contains("x") && p.contains("y") && p.contains("c999"), "earlier starts are remembered");
+    }
+
+    #[test]
+    fn the_documented_bounds_hold() {
+        // docs/delivery.md: the latest 64 cursors, up to 16 KiB of cursor text.
+        assert_eq!((PASSED_CURSORS, PASSED_CURSOR_BYTES), (64, 16 * 1024));
+        let mut p = PassedCursors::default();
+        let cursor = |i: usize| format!("{i:0>250}");
+        for i in 0..64 {
+            p.push(&cursor(i));
+        }
+        assert!((0..64).all(|i| p.contains(&cursor(i))), "64 cursors of 250 bytes fit");
+        assert_eq!(p.bytes(), 64 * 250);
     }
 
     #[test]
