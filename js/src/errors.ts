@@ -20,10 +20,9 @@
  * - `'cursor-regressed'`: a checkpoint after new events repeated a cursor the page had passed (resuming from it would
  *   deliver those events again).
  * - `'bad-discovery'`: a FeedAPI v2 discovery answer that is not of the SPEC's shape.
- * - `'bad-options'`: invalid options, or a feed iterated twice; also a `fetch` you passed whose answer is not a
- *   `Response` or whose body is neither a `ReadableStream` nor an async iterable of bytes (or is locked or read).
- * - `'bad-header'`: `requestHeaders` gave a header the runtime refuses to send (a value with a newline); the message
- *   names the header, never its value.
+ * - `'bad-header'`: a `requestHeaders` value (or name) that `fetch` refuses; the message names the header, never its
+ *   value.
+ * - `'bad-options'`: invalid options, or a feed iterated twice.
  * - `'closed'`: the reader cannot continue.
  * - `'store-failed'`: a cursor store could not read or commit (an IndexedDB transaction aborted, a Durable Object
  *   storage error); nothing of the batch is committed.
@@ -52,8 +51,8 @@ export type FeedErrorCode =
   | 'no-progress'
   | 'cursor-regressed'
   | 'bad-discovery'
-  | 'bad-options'
   | 'bad-header'
+  | 'bad-options'
   | 'closed'
   | 'store-failed'
   | 'cursors-missing'
@@ -74,8 +73,8 @@ const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
   'no-progress',
   'cursor-regressed',
   'bad-discovery',
-  'bad-options',
   'bad-header',
+  'bad-options',
   'closed',
   'store-failed',
   'cursors-missing',
