@@ -246,3 +246,26 @@ test('9: timers the reader sets are clamped to 2^31-1 ms (an idle limit of 2^32-
     await new Promise((r) => s.close(() => r()));
   }
 });
+
+test('9: Retry-After: 86400 with retry.maxMs 200: the retry comes within about maxMs (needs the core cap)', async () => {
+  let n = 0;
+  const s = await startScriptedServer({
+    '/later': () => (n++ === 0 ? { status: 503, headers: { 'retry-after': '86400' }, body: 'later' } : { body: EVENTS }),
+  });
+  const delays = [];
+  const started = Date.now();
+  try {
+    const feed = api.openFeed(`${s.base}/later`, {
+      partitionCount: 1,
+      retry: { initialMs: 1, maxMs: 200, maxAttempts: 3 },
+      onRetry: ({ delayMs }) => delays.push(delayMs),
+    });
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the retry waited for Retry-After')), 5_000).unref());
+    assert.deepEqual(await Promise.race([drain(feed), timeout]), [1]);
+  } finally {
+    await s.close();
+  }
+  assert.equal(delays.length, 1);
+  assert.ok(delays[0] <= 200, `onRetry was told ${delays[0]} ms`);
+  assert.ok(Date.now() - started < 2_000, `${Date.now() - started} ms`);
+});
