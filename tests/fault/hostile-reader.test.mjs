@@ -250,7 +250,9 @@ test('9: timers the reader sets are clamped to 2^31-1 ms (an idle limit of 2^32-
 test('9: Retry-After: 86400 with retry.maxMs 200: the retry comes within about maxMs (needs the core cap)', async () => {
   let n = 0;
   const s = await startScriptedServer({
-    '/later': () => (n++ === 0 ? { status: 503, headers: { 'retry-after': '86400' }, body: 'later' } : { body: EVENTS }),
+    '/later': (url) => (n++ === 0
+      ? { status: 503, headers: { 'retry-after': '86400' }, body: 'later' }
+      : { body: url.searchParams.get('cursor0') === '_first' ? EVENTS : '' }),
   });
   const delays = [];
   const started = Date.now();
