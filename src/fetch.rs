@@ -48,6 +48,16 @@ extern "C" {
     pub(crate) fn origin(this: &Url) -> String;
     #[wasm_bindgen(method, getter)]
     pub(crate) fn pathname(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn search(this: &Url) -> String;
+    #[wasm_bindgen(method, getter, js_name = searchParams)]
+    pub(crate) fn search_params(this: &Url) -> SearchParams;
+
+    /// A `URLSearchParams`.
+    pub(crate) type SearchParams;
+    /// `params.values()`: an iterator.
+    #[wasm_bindgen(method, js_name = values)]
+    fn values_iter(this: &SearchParams) -> JsValue;
 }
 
 /// `setTimeout`, clamped to what timers accept: `ms` is limited to `0..=MAX_TIMER_MS`, so no timer the shell sets can
@@ -102,5 +112,12 @@ pub(crate) fn kind_of(v: &JsValue) -> &'static str {
         "a boolean"
     } else {
         "a value of another type"
+    }
+}
+
+impl SearchParams {
+    /// Every value of the query, in order.
+    pub(crate) fn values(&self) -> Array {
+        array_from(&self.values_iter()).unwrap_or_default()
     }
 }

@@ -6,55 +6,53 @@
 
 use crate::error::feed_error;
 use crate::fetch::{array_from, get_symbol, object_entries, HeaderList, Url};
-use js_sys::{Error, Function, Symbol};
+use js_sys::{Error, Function, JsString, Symbol};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// Texts that must never appear in an error: the values of the request headers and of the URL's query.
 #[derive(Debug, Default)]
 pub(crate) struct Secrets(Vec<String>);
 
-/// Shorter values are not blanked (they would blank every `1` of a message, and hide nothing).
+/// Shorter values (in bytes) are not blanked (they would blank every `1` of a message, and hide nothing).
 const MIN_SECRET_CHARS: usize = 3;
 
 impl Secrets {
+    /// Keeps the list longest first, so a value that contains another is blanked whole.
     fn add(&mut self, s: String) {
-        if s.chars().count() >= MIN_SECRET_CHARS {
-            self.0.push(s);
+        if s.len() >= MIN_SECRET_CHARS {
+            let at = self.0.iter().position(|t| t.len() < s.len()).unwrap_or(self.0.len());
+            self.0.insert(at, s);
         }
     }
 
-    /// The query of `url` (whole, and each value).
+    /// The query of `url`: whole (as written) and each value (decoded).
     pub(crate) fn of_url(url: &str) -> Secrets {
         let mut out = Secrets::default();
-        if let Some((_, query)) = url.split_once('?') {
-            let query = query.split('#').next().unwrap_or_default();
-            out.add(query.to_string());
-            for pair in query.split('&') {
-                if let Some((_, v)) = pair.split_once('=') {
-                    out.add(v.to_string());
-                    if let Some(decoded) = js_sys::decode_uri_component(v).ok().and_then(|d| d.as_string()) {
-                        out.add(decoded);
-                    }
+        if let Ok(u) = Url::new(url) {
+            if let Some(query) = u.search().strip_prefix('?') {
+                out.add(query.to_string());
+            }
+            for v in u.search_params().values() {
+                if let Some(v) = v.as_string() {
+                    out.add(v);
                 }
             }
         }
         out
     }
 
-    /// `text` with every secret replaced by `[hidden]`, and whether any was.
+    /// `text` with every secret replaced by `[hidden]`, and whether any was. (JS string methods: Rust's substring
+    /// search would add kilobytes to the module for this error path.)
     pub(crate) fn blank(&self, text: &str) -> (String, bool) {
-        let mut out = text.to_string();
+        let mut out = JsString::from(text);
         let mut found = false;
-        // Longest first, so a value that contains another is blanked whole.
-        let mut secrets: Vec<&String> = self.0.iter().collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        for s in secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "[hidden]");
+        for s in &self.0 {
+            if out.includes(s, 0) {
+                out = out.replace_all(s, "[hidden]");
                 found = true;
             }
         }
-        (out, found)
+        (out.into(), found)
     }
 }
 
@@ -94,9 +92,10 @@ pub(crate) fn to_headers(given: &JsValue, secrets: &mut Secrets, page: u32) -> R
             secrets.add(v);
         }
         if headers.append(&name, &value).is_err() {
-            let shown = match name.as_string() {
-                Some(n) => format!("{n:?}"),
-                None => format!("(a name that is {})", crate::fetch::kind_of(&name)),
+            // JSON quoting shows a name with a newline on one line.
+            let shown = match js_sys::JSON::stringify(&name).ok().and_then(|s| s.as_string()) {
+                Some(quoted) if name.is_string() => quoted,
+                _ => format!("(a name that is {})", crate::fetch::kind_of(&name)),
             };
             let msg = format!("requestHeaders gave a header that cannot be sent: {shown} (its value is not shown)");
             return Err(feed_error("bad-header", &msg, page));

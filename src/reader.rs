@@ -346,8 +346,8 @@ fn step(shared: &Shared) -> Result<Step, Fault> {
     }
 }
 
-/// Waits for `promise` (which must be our own: see [`adopt`]); resolves to `undefined` when the reader is aborted
-/// first, or to [`TIMER_FIRED`] when `timeout_ms` (if any) passes first. Every await on something outside our control
+/// Waits for `promise` (a native promise: one of ours, see [`adopt`], or one whose `then` may be the caller's, which
+/// `Promise.race` calls without ever throwing); resolves to `undefined` when the reader is aborted first, or to [`TIMER_FIRED`] when `timeout_ms` (if any) passes first. Every await on something outside our control
 /// (the caller's fetch, hook or body stream, which may ignore the signal) goes through here, so an abort always ends
 /// the wait. The promise is raced even when the reader is already aborted, so its rejection is always handled.
 ///
@@ -559,7 +559,7 @@ fn network_fault(url: &str, cause: JsValue, secrets: &Secrets, page: u32) -> Fau
     let messages = cause_messages(&cause);
     let leaks = messages.iter().any(|m| secrets.blank(m).1);
     let root = messages.last().map(|m| secrets.blank(m).0).unwrap_or_else(|| "unknown error".to_string());
-    let root: String = root.chars().take(300).collect();
+    let root: String = js_sys::JsString::from(root).substring(0, 300).into();
     let msg = format!("GET {} failed before a response arrived: {root}", shown_url(url));
     let e = feed_error("network", &msg, page);
     Fault::new(if leaks { e } else { with_cause(e, cause) }, Failure::Network)
