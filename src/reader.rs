@@ -244,16 +244,18 @@ impl FeedReader {
             let result = next_batch(&shared).await;
             let mut me = shared.inner.borrow_mut();
             me.busy = false;
-            let end = if me.deferred.is_some() {
+            let failed = if me.deferred.is_some() {
                 true
             } else if let Err(e) = &result {
                 me.failed = Some(e.clone());
                 true
             } else {
-                shared.closed.get()
+                false
             };
-            if end {
+            if failed {
                 me.session.handle_transport_error();
+            }
+            if failed || shared.closed.get() {
                 drop(me);
                 shared.release();
             }
