@@ -1,45 +1,123 @@
-//! The global `fetch` and the few stream methods used, bound by hand.
+//! The global `fetch`, timers and the few built-ins used, bound by hand.
 //!
 //! `web_sys::window()` does not exist in Node, workerd or web workers, so `fetch` is bound as a global function (as
-//! gloo-net does). The body reader is bound structurally, so nothing depends on `ReadableStream` being async-iterable
-//! (Safari's is not).
+//! gloo-net does). Every binding that can reach code we do not own (a patched global `fetch`, a caller's object, a
+//! getter, an iterator) is `catch`: a throw becomes an `Err`, never an exception unwinding through the wasm (which
+//! would leave a `RefCell` borrowed for ever and escape the promise `next()` returned).
 
-use js_sys::{Promise, Uint8Array};
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen]
-extern "C" {
-    /// The global `fetch`.
-    #[wasm_bindgen(js_name = fetch)]
-    pub(crate) fn global_fetch(request: &web_sys::Request) -> Promise;
-
-    /// A `ReadableStreamDefaultReader` of a response body.
-    #[derive(Debug, Clone)]
-    pub(crate) type BodyReader;
-    #[wasm_bindgen(method)]
-    pub(crate) fn read(this: &BodyReader) -> Promise;
-    #[wasm_bindgen(method)]
-    pub(crate) fn cancel(this: &BodyReader) -> Promise;
-
-    /// A response body stream.
-    pub(crate) type BodyStream;
-    #[wasm_bindgen(method, js_name = getReader)]
-    pub(crate) fn get_reader(this: &BodyStream) -> BodyReader;
-
-    /// `{ done, value }` of a read.
-    pub(crate) type ReadResult;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn done(this: &ReadResult) -> bool;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn value(this: &ReadResult) -> Option<Uint8Array>;
-}
+/// The longest delay `setTimeout` accepts (2^31-1 ms, about 24.8 days): a longer one fires at once (Node warns and
+/// uses 1 ms; browsers wrap around).
+// TODO: use feedpump_core's MAX_TIMER_MS (the core helper adds it with the Retry-After cap).
+pub(crate) const MAX_TIMER_MS: u32 = 0x7fff_ffff;
 
 #[wasm_bindgen]
 extern "C" {
-    /// The global `setTimeout` (every runtime has it; returns a number or a Node `Timeout`).
+    /// The global `fetch` (which a test double or an instrumentation library may have replaced).
+    #[wasm_bindgen(catch, js_name = fetch)]
+    pub(crate) fn global_fetch(request: &web_sys::Request) -> Result<JsValue, JsValue>;
+
     #[wasm_bindgen(js_name = setTimeout)]
-    pub(crate) fn set_timeout(callback: &js_sys::Function, ms: f64) -> JsValue;
+    fn raw_set_timeout(callback: &Function, ms: f64) -> JsValue;
     /// The global `clearTimeout`.
     #[wasm_bindgen(js_name = clearTimeout)]
     pub(crate) fn clear_timeout(id: &JsValue);
+
+    /// `Array.from`.
+    #[wasm_bindgen(catch, js_namespace = Array, js_name = from)]
+    pub(crate) fn array_from(v: &JsValue) -> Result<Array, JsValue>;
+    /// `Object.entries`.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
+    pub(crate) fn object_entries(v: &JsValue) -> Result<Array, JsValue>;
+
+    /// The global `Headers`, with `append` taking the values as given (the runtime converts and checks them).
+    #[derive(Debug, Clone)]
+    pub(crate) type HeaderList;
+    #[wasm_bindgen(catch, constructor, js_class = "Headers")]
+    pub(crate) fn new() -> Result<HeaderList, JsValue>;
+    #[wasm_bindgen(catch, method)]
+    pub(crate) fn append(this: &HeaderList, name: &JsValue, value: &JsValue) -> Result<(), JsValue>;
+
+    /// The global `URL`.
+    pub(crate) type Url;
+    #[wasm_bindgen(catch, constructor, js_class = "URL")]
+    pub(crate) fn new(url: &str) -> Result<Url, JsValue>;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn origin(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn pathname(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub(crate) fn search(this: &Url) -> String;
+    #[wasm_bindgen(method, getter, js_name = searchParams)]
+    pub(crate) fn search_params(this: &Url) -> SearchParams;
+
+    /// A `URLSearchParams`.
+    pub(crate) type SearchParams;
+    /// `params.values()`: an iterator.
+    #[wasm_bindgen(method, js_name = values)]
+    fn values_iter(this: &SearchParams) -> JsValue;
+}
+
+/// `setTimeout`, clamped to what timers accept: `ms` is limited to `0..=MAX_TIMER_MS`, so no timer the shell sets can
+/// fire early because its delay overflowed.
+pub(crate) fn set_timeout(callback: &Function, ms: f64) -> JsValue {
+    let ms = if ms.is_nan() { 0.0 } else { ms.clamp(0.0, f64::from(MAX_TIMER_MS)) };
+    raw_set_timeout(callback, ms)
+}
+
+/// Our own promise that follows `value` (a promise, a thenable or a plain value). Unlike `Promise.resolve`, it never
+/// throws (a throwing `then` or `constructor` getter rejects it instead), and awaiting or racing it never runs the
+/// caller's `then` synchronously. Call it outside any borrow: the resolve function reads `value.then` at once.
+pub(crate) fn adopt(value: &JsValue) -> Promise {
+    Promise::new(&mut |resolve, _reject| {
+        let _ = resolve.call1(&JsValue::UNDEFINED, value);
+    })
+}
+
+/// `Reflect.get`, with a throwing getter or proxy trap read as `undefined`.
+pub(crate) fn get(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() && !obj.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `Reflect.get` with a symbol key.
+pub(crate) fn get_symbol(obj: &JsValue, key: &js_sys::Symbol) -> JsValue {
+    if !obj.is_object() && !obj.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    js_sys::Reflect::get(obj, key).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// What a value is, for a message: "a string", "an object", … (never its content).
+pub(crate) fn kind_of(v: &JsValue) -> &'static str {
+    if v.is_null() {
+        "null"
+    } else if v.is_undefined() {
+        "undefined"
+    } else if v.is_string() {
+        "a string"
+    } else if v.is_function() {
+        "a function"
+    } else if Array::is_array(v) {
+        "an array"
+    } else if v.is_object() {
+        "an object"
+    } else if v.as_f64().is_some() {
+        "a number"
+    } else if v.as_bool().is_some() {
+        "a boolean"
+    } else {
+        "a value of another type"
+    }
+}
+
+impl SearchParams {
+    /// Every value of the query, in order.
+    pub(crate) fn values(&self) -> Array {
+        array_from(&self.values_iter()).unwrap_or_default()
+    }
 }

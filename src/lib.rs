@@ -11,8 +11,10 @@
 //! //   for await (const batch of feed.batches()) { /* batch.events, batch.checkpoints */ }
 //! ```
 
+mod body;
 mod error;
 mod fetch;
+mod headers;
 mod options;
 mod reader;
 mod ts;

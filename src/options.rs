@@ -168,6 +168,10 @@ fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, Error> {
 }
 
 /// Parses the options into a session config and the JS-side options.
+///
+/// Millisecond options are taken as any u32 here: the limit of what a timer accepts is decided once, by the wrapper's
+/// option checks (js/src/options.ts, `MAX_TIMER_MS`), and every timer the shell sets is clamped to it besides
+/// ([`crate::fetch::set_timeout`]).
 pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOptions), Error> {
     if !obj.is_object() {
         return Err(bad("options must be an object"));

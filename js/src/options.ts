@@ -37,6 +37,15 @@ export const FIRST = '_first';
 /** The wasm reader takes u32 counts and sizes. */
 const U32_MAX = 0xffff_ffff;
 
+/**
+ * The longest delay a timer accepts (2^31-1 ms, about 24.8 days): `setTimeout` fires a longer one at once. This is the
+ * one place that decides the limit of the timer options (`idleTimeoutMs`, `maxBatchDelayMs`, `live.*IntervalMs`,
+ * `retry.initialMs`, `retry.maxMs`): above it they are `bad-options`. The wasm reader takes any u32 and clamps every
+ * timer it sets to the same limit, as a last guard.
+ * @internal
+ */
+export const MAX_TIMER_MS = 0x7fff_ffff;
+
 /** A canonical non-negative decimal integer, as object keys of partition numbers are spelled. */
 const PARTITION_KEY = /^(?:0|[1-9][0-9]*)$/;
 
@@ -44,9 +53,17 @@ function bad(message: string): FeedError {
   return new FeedError('bad-options', `bad-options: ${message}`);
 }
 
-function isInteger(v: unknown, min: number): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= U32_MAX;
+function isInteger(v: unknown, min: number, max = U32_MAX): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 }
+
+/** A timer option: an integer number of ms from `min` to {@link MAX_TIMER_MS}. */
+function isTimerMs(v: unknown, min = 0): v is number {
+  return isInteger(v, min, MAX_TIMER_MS);
+}
+
+/** "must be an integer from 0 to 2147483647 (ms…)" */
+const TIMER_RANGE = `an integer from 0 to ${MAX_TIMER_MS} (ms`;
 
 /**
  * The feed URL as a string.
@@ -144,7 +161,7 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
     out.onRetry = ({ error, attempt, delayMs }) => onRetry({ error: toFeedError(error), attempt, delayMs });
   }
   if (idleTimeoutMs !== undefined) {
-    if (!isInteger(idleTimeoutMs, 0)) throw bad('idleTimeoutMs must be an integer >= 0 (ms; 0 = off)');
+    if (!isTimerMs(idleTimeoutMs)) throw bad(`idleTimeoutMs must be ${TIMER_RANGE}; 0 = off)`);
     out.idleTimeoutMs = idleTimeoutMs;
   }
   const { partitions, live, maxBatchDelayMs, mode, onCaughtUp, onFellBehind } = options;
@@ -159,7 +176,7 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
   }
   if (live !== undefined && live !== false) out.live = liveOptions(live);
   if (maxBatchDelayMs !== undefined) {
-    if (!isInteger(maxBatchDelayMs, 0)) throw bad('maxBatchDelayMs must be an integer >= 0 (ms)');
+    if (!isTimerMs(maxBatchDelayMs)) throw bad(`maxBatchDelayMs must be ${TIMER_RANGE})`);
     out.maxBatchDelayMs = maxBatchDelayMs;
   }
   if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw bad("mode must be 'parsed' or 'raw'");
@@ -211,7 +228,7 @@ export function liveOptions(live: true | LiveOptions): true | LiveOptions {
   for (const key of ['minIntervalMs', 'maxIntervalMs'] as const) {
     const v = live[key];
     if (v === undefined) continue;
-    if (!isInteger(v, 0)) throw bad(`live.${key} must be an integer >= 0 (ms)`);
+    if (!isTimerMs(v)) throw bad(`live.${key} must be ${TIMER_RANGE})`);
     out[key] = v;
   }
   if (out.minIntervalMs !== undefined && out.maxIntervalMs !== undefined && out.maxIntervalMs < out.minIntervalMs) {
@@ -234,11 +251,16 @@ export function retryOptions(retry: false | RetryOptions): false | RetryOptions 
   if (retry === false) return false;
   if (retry === null || typeof retry !== 'object') throw bad('retry must be false or an object');
   const out: RetryOptions = {};
-  for (const key of ['initialMs', 'maxMs', 'deadlineMs'] as const) {
+  for (const key of ['initialMs', 'maxMs'] as const) {
     const v = retry[key];
     if (v === undefined) continue;
-    if (!isInteger(v, 0)) throw bad(`retry.${key} must be an integer >= 0 (ms)`);
+    if (!isTimerMs(v)) throw bad(`retry.${key} must be ${TIMER_RANGE})`);
     out[key] = v;
+  }
+  // A budget compared with the clock, not a timer: any u32.
+  if (retry.deadlineMs !== undefined) {
+    if (!isInteger(retry.deadlineMs, 0)) throw bad('retry.deadlineMs must be an integer >= 0 (ms)');
+    out.deadlineMs = retry.deadlineMs;
   }
   const { multiplier, maxAttempts } = retry;
   if (multiplier !== undefined) {

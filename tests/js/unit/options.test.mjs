@@ -134,3 +134,23 @@ test('feedUrl: a string or a URL', () => {
   assert.equal(feedUrl(new URL('http://127.0.0.1:8400/feed/v1?x=1')), 'http://127.0.0.1:8400/feed/v1?x=1');
   for (const u of ['', undefined, 42, {}]) assertBadOptions(() => feedUrl(u), /url must be/);
 });
+
+test('timer options above 2^31-1 ms (what setTimeout accepts) are bad-options; 2^31-1 itself is accepted', () => {
+  const MAX = 2 ** 31 - 1;
+  const cases = [
+    [(v) => ({ idleTimeoutMs: v }), /idleTimeoutMs must be an integer from 0 to 2147483647 \(ms/],
+    [(v) => ({ maxBatchDelayMs: v }), /maxBatchDelayMs must be an integer from 0 to 2147483647 \(ms/],
+    [(v) => ({ live: { minIntervalMs: v, maxIntervalMs: MAX } }), /live\.minIntervalMs must be an integer from 0 to 2147483647 \(ms/],
+    [(v) => ({ live: { maxIntervalMs: v } }), /live\.maxIntervalMs must be an integer from 0 to 2147483647 \(ms/],
+    [(v) => ({ retry: { initialMs: v } }), /retry\.initialMs must be an integer from 0 to 2147483647 \(ms/],
+    [(v) => ({ retry: { maxMs: v } }), /retry\.maxMs must be an integer from 0 to 2147483647 \(ms/],
+  ];
+  for (const [options, pattern] of cases) {
+    for (const v of [MAX + 1, 2 ** 32 - 1]) {
+      assertBadOptions(() => readerOptions({ partitionCount: 1, ...options(v) }), pattern);
+    }
+    assert.doesNotThrow(() => readerOptions({ partitionCount: 1, ...options(MAX) }));
+  }
+  // retry.deadlineMs is a budget, not a timer: any u32 is accepted.
+  assert.equal(readerOptions({ partitionCount: 1, retry: { deadlineMs: 2 ** 32 - 1 } }).retry.deadlineMs, 2 ** 32 - 1);
+});

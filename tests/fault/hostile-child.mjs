@@ -1,0 +1,167 @@
+// One hostile-reader scenario in its own process, so that an uncaught exception or a wasm trap shows as an exit code
+// instead of taking the test runner down. Usage: node hostile-child.mjs <scenario> <base URL>. Prints one JSON line
+// `{ "outcome": ... }` and exits 0 when the scenario itself ran to its end.
+import { Readable } from 'node:stream';
+import * as api from '../../dist/entrypoints/node.js';
+
+const [scenario, base] = process.argv.slice(2);
+const warnings = [];
+process.on('warning', (w) => warnings.push(`${w.name}: ${w.message}`));
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const EVENTS = '{"partition":0,"data":1}\n{"partition":0,"cursor":"1"}\n';
+
+/** Iterates a feed to its end; the error (if any) becomes part of the outcome. */
+async function drain(feed) {
+  const events = [];
+  try {
+    for await (const ev of feed) events.push(ev.data);
+    return { ended: 'cleanly', events };
+  } catch (e) {
+    return { ended: 'error', events, name: e?.name, code: e?.code, message: String(e?.message ?? e) };
+  }
+}
+
+/** A Response-like whose `body` is `body` (a custom `fetch` may return anything with a status and a body). */
+function responseLike(body) {
+  return { ok: true, status: 200, statusText: 'OK', headers: new Headers(), body };
+}
+
+const scenarios = {
+  // 6: close() from inside every user callback.
+  async 'close-in-onRetry'() {
+    const feed = api.openFeed(`${base}/busy`, {
+      partitionCount: 1,
+      retry: { initialMs: 1, maxMs: 2, maxAttempts: 20 },
+      onRetry: () => feed.close(),
+    });
+    return drain(feed);
+  },
+  async 'close-in-requestHeaders'() {
+    const feed = api.openFeed(`${base}/events`, {
+      partitionCount: 1,
+      requestHeaders: () => {
+        feed.close();
+        return { 'x-a': '1' };
+      },
+    });
+    return drain(feed);
+  },
+  async 'close-in-fetch'() {
+    const feed = api.openFeed(`${base}/events`, {
+      partitionCount: 1,
+      fetch: (request) => {
+        feed.close();
+        return fetch(request);
+      },
+    });
+    return drain(feed);
+  },
+  // The request's own signal follows the feed's: a listener on it runs while the feed aborts its request.
+  async 'close-in-request-signal-listener'() {
+    const feed = api.openFeed(`${base}/events`, {
+      partitionCount: 1,
+      fetch: (request) => {
+        request.signal.addEventListener('abort', () => feed.close());
+        return new Promise(() => {}); // never answers: only the abort ends it
+      },
+    });
+    const done = drain(feed);
+    await sleep(100);
+    feed.close();
+    return done;
+  },
+  // The caller's signal fires from inside onRetry, and its listener closes the feed.
+  async 'close-in-signal-listener'() {
+    const ac = new AbortController();
+    ac.signal.addEventListener('abort', () => feed.close());
+    const feed = api.openFeed(`${base}/busy`, {
+      partitionCount: 1,
+      signal: ac.signal,
+      retry: { initialMs: 1, maxMs: 2, maxAttempts: 20 },
+      onRetry: () => ac.abort(),
+    });
+    return drain(feed);
+  },
+  // 5: bodies that are not web ReadableStreams.
+  async 'node-readable-body'() {
+    const feed = api.openFeed(`${base}/events`, {
+      partitionCount: 1,
+      fetch: async (request) => {
+        const first = new URL(request.url).searchParams.get('cursor0') === '_first';
+        return responseLike(Readable.from(first ? [Buffer.from(EVENTS.slice(0, 10)), Buffer.from(EVENTS.slice(10))] : []));
+      },
+    });
+    return drain(feed);
+  },
+  async 'string-body'() {
+    const feed = api.openFeed(`${base}/events`, { partitionCount: 1, fetch: async () => responseLike(EVENTS) });
+    return drain(feed);
+  },
+  async 'locked-body'() {
+    const feed = api.openFeed(`${base}/events`, {
+      partitionCount: 1,
+      fetch: async (request) => {
+        const response = await fetch(request);
+        response.body.getReader();
+        return response;
+      },
+    });
+    return drain(feed);
+  },
+  async 'read-body'() {
+    const feed = api.openFeed(`${base}/events`, {
+      partitionCount: 1,
+      fetch: async (request) => {
+        const response = await fetch(request);
+        await response.text();
+        return response;
+      },
+    });
+    return drain(feed);
+  },
+  // A body whose reader throws on read() and whose chunks are not bytes.
+  async 'throwing-reader'() {
+    const body = { getReader: () => ({ read: () => { throw new TypeError('read exploded'); }, cancel: () => { throw new TypeError('cancel exploded'); } }) };
+    const feed = api.openFeed(`${base}/events`, { partitionCount: 1, retry: false, fetch: async () => responseLike(body) });
+    return drain(feed);
+  },
+  async 'non-byte-chunks'() {
+    const body = new ReadableStream({ start(c) { c.enqueue('not bytes'); c.close(); } });
+    const feed = api.openFeed(`${base}/events`, { partitionCount: 1, retry: false, fetch: async () => responseLike(body) });
+    return drain(feed);
+  },
+  async 'hostile-response'() {
+    const response = { get status() { throw new TypeError('status exploded'); } };
+    const feed = api.openFeed(`${base}/events`, { partitionCount: 1, retry: false, fetch: async () => response });
+    return drain(feed);
+  },
+  // A promise that makes `Promise.resolve(p)` throw (its `constructor` getter throws).
+  async 'throwing-promise'() {
+    const fetchLike = () => {
+      const p = Promise.resolve(responseLike(null));
+      Object.defineProperty(p, 'constructor', { get() { throw new TypeError('constructor exploded'); } });
+      return p;
+    };
+    const feed = api.openFeed(`${base}/events`, { partitionCount: 1, retry: false, fetch: fetchLike });
+    return drain(feed);
+  },
+  // 14: one reader, 2,000 pages.
+  // The caller's fetch keeps every request (a log, say), so nothing a request holds on to is collected.
+  async 'pages'() {
+    const kept = [];
+    const feed = api.openFeed(`${base}/pages`, {
+      partitionCount: 1,
+      fetch: (request) => {
+        kept.push(request);
+        return fetch(request);
+      },
+    });
+    const out = await drain(feed);
+    return { ...out, events: out.events.length };
+  },
+};
+
+const outcome = await scenarios[scenario]();
+await sleep(300); // anything the reader still does in the background shows up now
+console.log(JSON.stringify({ outcome, warnings }));
