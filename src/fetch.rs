@@ -8,10 +8,7 @@
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 
-/// The longest delay `setTimeout` accepts (2^31-1 ms, about 24.8 days): a longer one fires at once (Node warns and
-/// uses 1 ms; browsers wrap around).
-// TODO: use feedpump_core's MAX_TIMER_MS (the core helper adds it with the Retry-After cap).
-pub(crate) const MAX_TIMER_MS: u32 = 0x7fff_ffff;
+use feedpump_core::MAX_TIMER_MS;
 
 #[wasm_bindgen]
 extern "C" {
@@ -63,7 +60,7 @@ extern "C" {
 /// `setTimeout`, clamped to what timers accept: `ms` is limited to `0..=MAX_TIMER_MS`, so no timer the shell sets can
 /// fire early because its delay overflowed.
 pub(crate) fn set_timeout(callback: &Function, ms: f64) -> JsValue {
-    let ms = if ms.is_nan() { 0.0 } else { ms.clamp(0.0, f64::from(MAX_TIMER_MS)) };
+    let ms = if ms.is_nan() { 0.0 } else { ms.clamp(0.0, MAX_TIMER_MS as f64) };
     raw_set_timeout(callback, ms)
 }
 
