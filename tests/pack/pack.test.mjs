@@ -67,14 +67,14 @@ const EXPECTED = { openFeed: 'function', FeedError: 'function', isFeedError: 'fu
 before(() => {
   assert.ok(existsSync(builtWasm), 'dist/ is missing: run `npm run build` first');
   work = mkdtempSync(join(tmpdir(), 'feedpump-pack-'));
-  const [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root }));
+  const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: root }));
   const files = packed.files.map((f) => f.path);
   for (const f of ['package.json', 'dist/index.d.ts', 'dist/entrypoints/node.js', 'dist/entrypoints/web.js',
     'dist/entrypoints/workerd.js', 'dist/wasm/feedpump.js', 'dist/wasm/feedpump_bg.wasm']) {
     assert.ok(files.includes(f), `the tarball lacks ${f}`);
   }
-  const stray = files.filter((f) => !/^(dist\/|README\.md$|LICENSE|package\.json$)/.test(f));
-  assert.deepEqual(stray, [], 'only dist/, README, LICENSE and package.json are published');
+  const stray = files.filter((f) => !/^(dist\/|README\.md$|CHANGELOG\.md$|LICENSE-(MIT|APACHE)$|package\.json$)/.test(f));
+  assert.deepEqual(stray, [], 'only dist/, README, CHANGELOG, the licenses and package.json are published');
   app = join(work, 'app');
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
