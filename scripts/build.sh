@@ -13,7 +13,7 @@ cargo build -p feedpump --target wasm32-unknown-unknown --release
 step "wasm-bindgen --target web"
 rm -rf js/src/wasm
 wasm-bindgen --target web --out-dir js/src/wasm --out-name feedpump \
-  target/wasm32-unknown-unknown/release/feedpump.wasm
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/feedpump.wasm"
 
 # The features rustc enables for wasm32-unknown-unknown (1.82+: bulk memory, sign-ext, mutable globals, non-trapping
 # float-to-int, multivalue, reference types) plus simd128 from RUSTFLAGS. wasm-opt must be told about each one it
