@@ -11,7 +11,7 @@ import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } 
 import { compileTypeFilter, serverTypeFilter } from './filters.js';
 import { discover, V2Source } from './v2.js';
 import { wasmReady } from './runtime.js';
-import type { Batch, Checkpoint, Feed, FeedEvent, FeedOptions, PartitionLag } from './types.js';
+import type { Batch, Checkpoint, Feed, FeedEvent, FeedEventIterator, FeedOptions, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
 import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
 
@@ -236,12 +236,12 @@ class FeedImpl<T> implements Feed<T> {
     return this.#run();
   }
 
-  events(): AsyncIterableIterator<FeedEvent<T>, void, undefined> {
+  events(): FeedEventIterator<T> {
     this.#claim();
     return new EventIterator(this.#run(), () => this.#closed);
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<FeedEvent<T>, void, undefined> {
+  [Symbol.asyncIterator](): FeedEventIterator<T> {
     return this.events();
   }
 
@@ -338,7 +338,7 @@ class FeedImpl<T> implements Feed<T> {
  * ends the iteration at the next event, even inside a batch.
  * @internal
  */
-class EventIterator<T> implements AsyncIterableIterator<FeedEvent<T>, void, undefined> {
+class EventIterator<T> implements FeedEventIterator<T> {
   readonly #batches: AsyncGenerator<Batch<T>, void, undefined>;
   readonly #closed: () => boolean;
   #events: FeedEvent<T>[] = [];
