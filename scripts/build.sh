@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package into dist/: the wasm crate (release, simd128), its --target web bindings, wasm-opt -Oz from
 # the pinned npm binaryen (never Debian's v108: its output fails to load, see TOOLCHAIN.md), then the TypeScript
-# wrapper. Output: dist/{index,feed,errors,types,init}.js + .d.ts, dist/entrypoints/*.js, dist/wasm/feedpump{.js,.d.ts,_bg.wasm}.
+# wrapper and the CLI. Output: dist/*.js + .d.ts, dist/entrypoints/*.js, dist/cli/*.js, dist/wasm/feedpump{.js,.d.ts,_bg.wasm}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,10 @@ node_modules/.bin/wasm-opt -Oz \
 step "tsc -p js"
 rm -rf dist
 node_modules/.bin/tsc -p js
+
+step "tsc -p js/tsconfig.cli.json (the CLI, against the package's own types)"
+node_modules/.bin/tsc -p js/tsconfig.cli.json
+chmod +x dist/cli/main.js
 
 step "copy the bindings to dist/wasm"
 mkdir -p dist/wasm

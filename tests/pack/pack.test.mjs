@@ -94,6 +94,13 @@ test('node: import feedpump resolves the node entry point and runs the wasm', ()
   assert.match(resolved.trim(), /\/node_modules\/feedpump\/dist\/entrypoints\/node\.js$/);
 });
 
+test('bin: the installed package has a working `feedpump` command (npx feedpump)', () => {
+  const help = run(join(app, 'node_modules', '.bin', 'feedpump'), ['--help'], { cwd: app });
+  assert.match(help, /^Usage: feedpump <command> <feed-url>/);
+  const version = run(join(app, 'node_modules', '.bin', 'feedpump'), ['--version'], { cwd: app });
+  assert.equal(version.trim(), JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
+});
+
 test('browser bundle: esbuild resolves the browser entry point; the bundle runs in headless Chromium', async (t) => {
   const { build } = await import(join(root, 'node_modules', 'esbuild', 'lib', 'main.js'));
   const site = join(app, 'site');
