@@ -21,6 +21,8 @@
  *   deliver those events again).
  * - `'bad-discovery'`: a FeedAPI v2 discovery answer that is not of the SPEC's shape.
  * - `'bad-options'`: invalid options, or a feed iterated twice.
+ * - `'wasm-load-failed'`: the WebAssembly module could not be loaded or instantiated (a missing or wrong `.wasm` file,
+ *   an HTML page served in its place); thrown at the first use of a feed, never at import; `cause` is the original.
  * - `'closed'`: the reader cannot continue.
  * - `'store-failed'`: a cursor store could not read or commit (an IndexedDB transaction aborted, a Durable Object
  *   storage error); nothing of the batch is committed.
@@ -50,6 +52,7 @@ export type FeedErrorCode =
   | 'cursor-regressed'
   | 'bad-discovery'
   | 'bad-options'
+  | 'wasm-load-failed'
   | 'closed'
   | 'store-failed'
   | 'cursors-missing'
@@ -71,6 +74,7 @@ const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
   'cursor-regressed',
   'bad-discovery',
   'bad-options',
+  'wasm-load-failed',
   'closed',
   'store-failed',
   'cursors-missing',

@@ -10,7 +10,7 @@ import { FeedError, toFeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } from './options.js';
 import { compileTypeFilter, serverTypeFilter } from './filters.js';
 import { discover, V2Source } from './v2.js';
-import { wasmReady } from './runtime.js';
+import { wasmNotReady, wasmReady } from './runtime.js';
 import type { Batch, Checkpoint, Feed, FeedEvent, FeedEventIterator, FeedOptions, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
 import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
@@ -142,12 +142,7 @@ export interface BatchSource {
  * @internal
  */
 export function newReader(url: string, options: ReaderOptions): FeedReader {
-  if (!wasmReady()) {
-    throw new FeedError(
-      'bad-options',
-      "bad-options: the wasm module is not initialised; import 'feedpump' (its node, browser or workerd entry point)",
-    );
-  }
+  if (!wasmReady()) throw wasmNotReady();
   try {
     // The contract's ReaderOptions; the generated declaration lags behind it (requestHeaders' context argument).
     return new FeedReader(url, options as WasmReaderOptions);

@@ -161,6 +161,77 @@ test('browser bundle: esbuild resolves the browser entry point; the bundle runs 
   assert.deepEqual(await page.evaluate(() => globalThis.result), EXPECTED);
 });
 
+/** Serves `site` and loads its index.html in headless Chromium; resolves with `globalThis.result` of the page. */
+async function inChromium(t, site) {
+  const server = await serve(site);
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const { chromium } = await import(join(root, 'node_modules', 'playwright-core', 'index.mjs'));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  await page.goto(`http://127.0.0.1:${server.address().port}/index.html`, { timeout: 30_000 });
+  await page.waitForFunction(() => globalThis.result !== undefined, null, { timeout: 30_000 }).catch((e) => {
+    throw new Error(`the page gave no result: ${problems.join('; ') || e.message}`, { cause: e });
+  });
+  return { result: await page.evaluate(() => globalThis.result), problems };
+}
+
+const PAGE =
+  '<!doctype html><script type="module">import { probe } from "./js/probe.js"; ' +
+  'probe().then((r) => { globalThis.result = r; }, (e) => { globalThis.result = { error: String(e) }; });</script>';
+
+test('inline: esbuild bundles feedpump/inline with no .wasm file to copy; the bundle runs in Node and in Chromium', async (t) => {
+  const { build } = await import(join(root, 'node_modules', 'esbuild', 'lib', 'main.js'));
+  writeFileSync(join(app, 'probe-inline.js'), PROBE.replace("from 'feedpump'", "from 'feedpump/inline'"));
+  const site = join(app, 'site-inline');
+  const outdir = join(site, 'js');
+  const result = await build({
+    absWorkingDir: app,
+    entryPoints: { probe: 'probe-inline.js' },
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    outdir,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  assert.deepEqual(result.errors, []);
+  const outputs = Object.keys(result.metafile.outputs);
+  assert.deepEqual(outputs.filter((f) => !f.endsWith('.js')), [], 'no file besides the bundle');
+  const inputs = Object.keys(result.metafile.inputs);
+  assert.ok(inputs.some((p) => p.endsWith('feedpump/dist/entrypoints/inline.js')), `inline entry point not used: ${inputs}`);
+
+  // Node runs the browser bundle as it is (Node has fetch, Response and atob).
+  const out = run(process.execPath, ['--input-type=module', '-e',
+    `import { probe } from ${JSON.stringify(pathToFileURL(join(outdir, 'probe.js')).href)}; console.log(JSON.stringify(await probe()));`], { cwd: app });
+  assert.deepEqual(JSON.parse(out), EXPECTED);
+
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is missing: the bundle ran in Node only`);
+    return;
+  }
+  writeFileSync(join(site, 'index.html'), PAGE);
+  const { result: page, problems } = await inChromium(t, site);
+  assert.deepEqual(page, EXPECTED, problems.join('; '));
+});
+
+test('a .wasm file that is not there: the import succeeds and the first use throws FeedError wasm-load-failed (Chromium)', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is missing`);
+    return;
+  }
+  const { build } = await import(join(root, 'node_modules', 'esbuild', 'lib', 'main.js'));
+  const site = join(app, 'site-nowasm');
+  await build({ absWorkingDir: app, entryPoints: ['probe.js'], bundle: true, platform: 'browser', format: 'esm', outdir: join(site, 'js'), logLevel: 'silent' });
+  writeFileSync(join(site, 'index.html'), PAGE); // the esbuild user forgot to copy feedpump_bg.wasm
+  const { result } = await inChromium(t, site);
+  assert.equal(result.error, undefined, 'the import failed');
+  assert.equal(result.badOptions, 'bad-options', 'options are checked without the wasm');
+  assert.match(result.wasm, /^wasm-load-failed: the WebAssembly module could not be loaded/);
+});
+
 test('workerd: wrangler bundles the workerd entry point; the Worker runs in Miniflare', async (t) => {
   writeFileSync(
     join(app, 'worker.js'),

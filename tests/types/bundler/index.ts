@@ -52,3 +52,8 @@ createRegistry<{ OrderCreated: Order }>().on('OrderCreated', { decode: (d) => d 
 createRegistry().on(42);
 // @ts-expect-error the same for the one-argument form's handler: a handler gets a typed event, not the data
 createRegistry<{ OrderCreated: Order }>().on('OrderCreated', (ev: Order) => ev.orderId);
+
+// The inline entry point (esbuild users) has the same types.
+import { openFeed as openInline, type Feed } from 'feedpump/inline';
+const inline: Feed<Order> = openInline<Order>('/feed/v1', { partitionCount: 1 });
+export { inline };
