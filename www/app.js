@@ -5,7 +5,7 @@
 // Feed data reaches the DOM only through textContent (never innerHTML), and the page renders at most once per frame.
 
 import { RateChart } from './chart.js';
-import { DB_NAME, KEEP, apply, clearProjection, readProjection, storeOptions } from './projection.js';
+import { DB_NAME, KEEP, apply, clearProjection, readProjection, records, storeOptions } from './projection.js';
 
 const KEY = 'demo'; // the feed key of the cursor record
 const SETTINGS = 'feedpump-demo'; // localStorage: { url, partitions, pageSize, live, running }
@@ -136,7 +136,11 @@ async function start() {
         onCommit: ({ batch, cursors, remote }) => {
           ui.cursors = { ...cursors };
           if (staged?.batch === batch) committed(staged.written);
-          else void refreshProjection(db); // committed elsewhere (another tab): read what is stored
+          else {
+            // Committed elsewhere (another tab): read the totals that are stored, and list the batch's events.
+            void refreshProjection(db);
+            showLast(records(batch));
+          }
           if (!remote) ui.appliedThisRun += batch.events.length; // a leader's commits count in its own tab
           chart.add(batch.events.length);
           if (ui.phase === 'starting') setPhase('catching-up', 'Reading…');
@@ -188,8 +192,13 @@ function setPhase(phase, message) {
 
 function committed(written) {
   for (const t of written.totals) ui.totals.set(t.partition, t);
+  showLast(written.records);
+}
+
+/** Puts a committed batch's event records at the top of "Last events". */
+function showLast(list) {
   // Newest first by the events' time (a batch holds the partitions one after another), else by arrival.
-  const newest = written.records.slice(-LAST_EVENTS).reverse().sort((a, b) => (b.at ?? 0) - (a.at ?? 0));
+  const newest = list.slice(-LAST_EVENTS).reverse().sort((a, b) => (b.at ?? 0) - (a.at ?? 0));
   ui.lastEvents = newest.concat(ui.lastEvents).slice(0, LAST_EVENTS);
   ui.dirty.events = true;
 }
@@ -350,7 +359,7 @@ try {
   setPhase('error', `Could not load the client (run bash scripts/build.sh): ${e?.message ?? e}`);
 }
 renderButtons();
-// The page was reloaded during a run (of the feed in the form): resume it.
-if (api && settings.running && settings.url === $('url').value && settings.partitions === Number($('partitions').value)) {
-  void start();
-}
+// ?autostart=1 starts at once (the screenshot test, a kiosk); a page reloaded during a run (of the feed in the form)
+// resumes it.
+const resuming = settings.running && settings.url === $('url').value && settings.partitions === Number($('partitions').value);
+if (api && (query.get('autostart') === '1' || resuming)) void start();

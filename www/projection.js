@@ -39,6 +39,14 @@ function record(event, seq) {
 }
 
 /**
+ * The records a batch's events make, without writing anything: what a follower tab shows of a commit another tab
+ * made (its effects are already in the store).
+ */
+export function records(batch) {
+  return batch.events.map((ev) => record(ev, Number.isSafeInteger(ev.data?.seq) ? ev.data.seq : 0));
+}
+
+/**
  * consume()'s handler: applies a batch through the save's transaction and returns what it wrote (the new totals and
  * the event records) for the page to show once the commit succeeded. Awaits only requests of `tx`.
  */

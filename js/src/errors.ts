@@ -23,6 +23,8 @@
  * - `'bad-header'`: a `requestHeaders` value (or name) that `fetch` refuses; the message names the header, never its
  *   value.
  * - `'bad-options'`: invalid options, or a feed iterated twice.
+ * - `'wasm-load-failed'`: the WebAssembly module could not be loaded or instantiated (a missing or wrong `.wasm` file,
+ *   an HTML page served in its place); thrown at the first use of a feed, never at import; `cause` is the original.
  * - `'closed'`: the reader cannot continue.
  * - `'store-failed'`: a cursor store could not read or commit (an IndexedDB transaction aborted, a Durable Object
  *   storage error); nothing of the batch is committed.
@@ -53,6 +55,7 @@ export type FeedErrorCode =
   | 'bad-discovery'
   | 'bad-header'
   | 'bad-options'
+  | 'wasm-load-failed'
   | 'closed'
   | 'store-failed'
   | 'cursors-missing'
@@ -75,6 +78,7 @@ const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
   'bad-discovery',
   'bad-header',
   'bad-options',
+  'wasm-load-failed',
   'closed',
   'store-failed',
   'cursors-missing',

@@ -10,8 +10,8 @@ import { FeedError, toFeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } from './options.js';
 import { compileTypeFilter, serverTypeFilter } from './filters.js';
 import { discover, V2Source } from './v2.js';
-import { wasmReady } from './runtime.js';
-import type { Batch, Checkpoint, Feed, FeedEvent, FeedOptions, PartitionLag } from './types.js';
+import { wasmNotReady, wasmReady } from './runtime.js';
+import type { Batch, Checkpoint, Feed, FeedEvent, FeedEventIterator, FeedOptions, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
 import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
 
@@ -142,12 +142,7 @@ export interface BatchSource {
  * @internal
  */
 export function newReader(url: string, options: ReaderOptions): FeedReader {
-  if (!wasmReady()) {
-    throw new FeedError(
-      'bad-options',
-      "bad-options: the wasm module is not initialised; import 'feedpump' (its node, browser or workerd entry point)",
-    );
-  }
+  if (!wasmReady()) throw wasmNotReady();
   try {
     // The contract's ReaderOptions; the generated declaration lags behind it (requestHeaders' context argument).
     return new FeedReader(url, options as WasmReaderOptions);
@@ -236,12 +231,12 @@ class FeedImpl<T> implements Feed<T> {
     return this.#run();
   }
 
-  events(): AsyncIterableIterator<FeedEvent<T>, void, undefined> {
+  events(): FeedEventIterator<T> {
     this.#claim();
     return new EventIterator(this.#run(), () => this.#closed);
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<FeedEvent<T>, void, undefined> {
+  [Symbol.asyncIterator](): FeedEventIterator<T> {
     return this.events();
   }
 
@@ -338,7 +333,7 @@ class FeedImpl<T> implements Feed<T> {
  * ends the iteration at the next event, even inside a batch.
  * @internal
  */
-class EventIterator<T> implements AsyncIterableIterator<FeedEvent<T>, void, undefined> {
+class EventIterator<T> implements FeedEventIterator<T> {
   readonly #batches: AsyncGenerator<Batch<T>, void, undefined>;
   readonly #closed: () => boolean;
   #events: FeedEvent<T>[] = [];

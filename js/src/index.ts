@@ -1,6 +1,6 @@
 /**
- * feedpump: a streaming ZeroEventHub (FeedAPI v1) client. Import it from the package (`'feedpump'`): the package's
- * entry point for your runtime (node, browser, workerd) instantiates the wasm first.
+ * feedpump: a streaming client for ZeroEventHub (FeedAPI v1) and FeedAPI v2 event feeds. Import it from the package
+ * (`'feedpump'`): the package's entry point for your runtime (node, browser, workerd) instantiates the wasm first.
  *
  * @example
  * ```ts
@@ -33,6 +33,7 @@ export { memoryStore } from './stores/memory.js';
 export type { MemoryStore, MemoryTransaction } from './stores/memory.js';
 export { indexedDbStore, idbRequest } from './stores/indexeddb.js';
 export type { IndexedDbStore, IndexedDbStoreOptions } from './stores/indexeddb.js';
+export type { IdbDatabase, IdbFactory, IdbRequestLike, IdbTransaction } from './stores/idb-types.js';
 export { durableObjectStore } from './stores/durable-object.js';
 export type {
   DurableObjectStorageLike,
@@ -46,11 +47,13 @@ export type {
   Checkpoint,
   Feed,
   FeedEvent,
+  FeedEventIterator,
   FeedOptions,
   FeedSignal,
   FetchLike,
   LiveOptions,
   PartitionLag,
+  RequestHeaders,
   RequestHeadersContext,
   RetryInfo,
   RetryOptions,
@@ -66,6 +69,7 @@ export {
 export type { TypeFilter, TypePattern, TypeSource } from './filters.js';
 export { createRegistry, EventDecodeError } from './registry.js';
 export type {
+  DeclaredData,
   Decoder,
   Handler,
   PatternKey,

@@ -63,10 +63,11 @@ export type Decoder<T> = (data: unknown, event: FeedEvent) => T;
 /** Handles one typed event; may be async. */
 export type Handler<E> = (event: E) => unknown;
 
-/** The data type a declared map gives a pattern (`unknown` when it declares none). */
-type Declared<M, P> = P extends keyof M ? M[P] : unknown;
-/** The typed event a registration of pattern `P` with data `T` yields. */
-type Item<P, T> = TypedEvent<PatternKey<P>, PatternType<P>, T>;
+/**
+ * The data type the declared map `M` of {@link createRegistry} gives pattern `P`: `M[P]` for a declared exact name,
+ * else `unknown`.
+ */
+export type DeclaredData<M, P> = P extends keyof M ? M[P] : unknown;
 
 /** A decode failure: which registration, which event; the decoder's error is the `cause`. */
 export class EventDecodeError extends Error {
@@ -121,19 +122,49 @@ export interface Registration<K extends string, T, E> {
  * @typeParam U - the union of typed events registered so far.
  */
 export interface Registry<M = {}, U = never> {
-  /** Registers a handler; `data` is not decoded (typed as declared in `M`, else `unknown`). */
-  on<const P extends TypePattern>(pattern: P, handler: Handler<Item<P, Declared<M, P>>>): Registry<M, U | Item<P, Declared<M, P>>>;
-  /** Registers a decoder and, optionally, a handler (`undefined` for typed iteration only). */
-  on<const P extends TypePattern, T extends Declared<M, P>>(
+  /**
+   * Registers a pattern for typed iteration only ({@link Registry.typed}, {@link Registry.match}): no decoder, no
+   * handler; `data` is typed as declared in `M`, else `unknown`.
+   *
+   * @example
+   * ```ts
+   * const registry = createRegistry<{ OrderCreated: Order }>().on('OrderCreated').on({ prefix: 'Payment.' });
+   * ```
+   */
+  on<const P extends TypePattern>(pattern: P): Registry<M, U | TypedEvent<PatternKey<P>, PatternType<P>, DeclaredData<M, P>>>;
+  /**
+   * Registers a handler; `data` is not decoded (typed as declared in `M`, else `unknown`). A one-argument function
+   * here is always the **handler**: to decode, use the options form, `.on(pattern, { decode })`.
+   *
+   * @example
+   * ```ts
+   * registry.on('OrderShipped', (ev) => ship(ev.event.partition));
+   * ```
+   */
+  on<const P extends TypePattern>(
     pattern: P,
-    decode: Decoder<T> | null | undefined,
-    handler?: Handler<Item<P, T>>,
-  ): Registry<M, U | Item<P, T>>;
-  /** Registers with options: `key` (a label for RegExps), `decode`, `handle`. */
-  on<const P extends TypePattern, const K extends string = PatternKey<P>, T extends Declared<M, P> = Declared<M, P>>(
+    handler: Handler<TypedEvent<PatternKey<P>, PatternType<P>, DeclaredData<M, P>>>,
+  ): Registry<M, U | TypedEvent<PatternKey<P>, PatternType<P>, DeclaredData<M, P>>>;
+  /**
+   * Registers with options: `decode` (decodes and validates `data`), `handle`, and `key` (a label, mostly for
+   * RegExps). The form to use whenever there is a decoder.
+   *
+   * @example
+   * ```ts
+   * registry.on('OrderCreated', { decode: (data) => parseOrder(data), handle: (ev) => save(ev.data) });
+   * registry.on(/^Customer\./, { key: 'customer', decode: (data) => data as Customer }); // typed iteration only
+   * ```
+   */
+  on<const P extends TypePattern, const K extends string = PatternKey<P>, T extends DeclaredData<M, P> = DeclaredData<M, P>>(
     pattern: P,
     registration: Registration<K, T, TypedEvent<K, PatternType<P>, T>>,
   ): Registry<M, U | TypedEvent<K, PatternType<P>, T>>;
+  /** The positional form of the above: a decoder (or `null`), then optionally a handler. */
+  on<const P extends TypePattern, T extends DeclaredData<M, P>>(
+    pattern: P,
+    decode: Decoder<T> | null | undefined,
+    handler?: Handler<TypedEvent<PatternKey<P>, PatternType<P>, T>>,
+  ): Registry<M, U | TypedEvent<PatternKey<P>, PatternType<P>, T>>;
 
   /** Sets the handler for events no registration matches (default: they are ignored by `dispatch`). */
   fallback(handler: Handler<UnknownEvent>): Registry<M, U>;
@@ -197,7 +228,7 @@ function isFn(v: unknown): v is (...args: never[]) => unknown {
  * ```ts
  * interface Order { orderId: string }
  * const registry = createRegistry()
- *   .on('OrderCreated', (d) => d as Order, (ev) => save(ev.data.orderId))
+ *   .on('OrderCreated', { decode: (data) => data as Order, handle: (ev) => save(ev.data.orderId) })
  *   .on({ prefix: 'Payment.' }, (ev) => audit(ev.type))
  *   .fallback((ev) => console.warn('unknown type', ev.type));
  * await registry.handle(feed);

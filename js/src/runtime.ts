@@ -1,30 +1,42 @@
 /**
- * Internal: the one place the wasm module is instantiated. Every entry point (node, web, workerd) imports this module
- * and the same generated bindings (`./wasm/feedpump.js`), so there is one wasm instance per JS realm however many
- * entry points are loaded, and `openFeed` can tell whether it is ready.
+ * Internal: the one place the wasm module is instantiated. Every entry point (node, web, workerd, inline) imports this
+ * module and the same generated bindings (`./wasm/feedpump.js`), so there is one wasm instance per JS realm however
+ * many entry points are loaded, and `openFeed` can tell whether it is ready.
+ *
+ * A module that fails to load never fails the import (in an entry point's top-level `await` that would be an error no
+ * `try` around the user's code can catch): the failure is kept and becomes a `FeedError` `'wasm-load-failed'` at the
+ * first use of a feed, with the original error as `cause`.
  * @internal
  * @packageDocumentation
  */
+import { FeedError } from './errors.js';
 import init, { initSync, type InitInput, type SyncInitInput } from './wasm/feedpump.js';
 
 /** Set once the instance exists; `openFeed` refuses to run before. */
 let ready = false;
 /** The instantiation in flight (async entry points), shared so a second caller waits for the first. */
 let pending: Promise<void> | undefined;
+/** Why the latest load failed, kept for the first use (cleared by a load that succeeds). */
+let failure: { error: unknown } | undefined;
 
 /**
- * Instantiates the wasm synchronously from bytes or a compiled `WebAssembly.Module`. A no-op once instantiated.
+ * Runs `load` (which reads or instantiates the wasm) and records the outcome. Never throws.
  * @internal
  */
-export function loadWasmSync(module: SyncInitInput): void {
+export function loadWasmSync(load: () => SyncInitInput): void {
   if (ready) return;
-  initSync({ module });
-  ready = true;
+  try {
+    initSync({ module: load() });
+    ready = true;
+    failure = undefined;
+  } catch (error) {
+    failure = { error };
+  }
 }
 
 /**
  * Instantiates the wasm from a URL, `Response`, bytes or module. A no-op once instantiated; concurrent callers share
- * one instantiation.
+ * one instantiation. Never rejects: a failure is recorded for the first use (and a later call may try again).
  * @internal
  */
 export function loadWasm(input: InitInput | Promise<InitInput>): Promise<void> {
@@ -32,10 +44,11 @@ export function loadWasm(input: InitInput | Promise<InitInput>): Promise<void> {
   pending ??= init({ module_or_path: input }).then(
     () => {
       ready = true;
+      failure = undefined;
     },
-    (e: unknown) => {
+    (error: unknown) => {
       pending = undefined; // let a later call try again
-      throw e;
+      failure = { error };
     },
   );
   return pending;
@@ -47,4 +60,27 @@ export function loadWasm(input: InitInput | Promise<InitInput>): Promise<void> {
  */
 export function wasmReady(): boolean {
   return ready;
+}
+
+/**
+ * The error for a use of the wasm before it is ready: `'wasm-load-failed'` (with the original error as `cause`) when
+ * the load failed, else `'bad-options'` (no entry point loaded it, e.g. `dist/index.js` imported directly).
+ * @internal
+ */
+export function wasmNotReady(): FeedError {
+  if (failure !== undefined) {
+    const e = failure.error;
+    const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    return new FeedError(
+      'wasm-load-failed',
+      `wasm-load-failed: the WebAssembly module could not be loaded (${why}). With a bundler that does not ship ` +
+        "feedpump_bg.wasm (esbuild), import 'feedpump/inline', or serve the file where the entry point's " +
+        "new URL('../wasm/feedpump_bg.wasm', import.meta.url) points, as application/wasm",
+      { cause: e },
+    );
+  }
+  return new FeedError(
+    'bad-options',
+    "bad-options: the wasm module is not initialised; import 'feedpump' (its node, browser or workerd entry point)",
+  );
 }

@@ -6,6 +6,17 @@ import type { FeedError } from './errors.js';
 import type { TypeFilter } from './filters.js';
 
 /**
+ * The headers {@link FeedOptions.requestHeaders} returns: a `Headers` object, a record or a list of name/value pairs
+ * (what the DOM lib calls `HeadersInit`, named here so the types compile in projects without the DOM lib).
+ *
+ * @example
+ * ```ts
+ * const headers: RequestHeaders = { authorization: 'Bearer t0k3n' };
+ * ```
+ */
+export type RequestHeaders = Headers | Record<string, string> | [string, string][];
+
+/**
  * A `fetch` the feed uses instead of the global one. It is called with a `Request` and must answer with a `Response`
  * whose body is a `ReadableStream`; `typeof fetch` qualifies.
  *
@@ -30,7 +41,8 @@ export interface RequestHeadersContext {
 }
 
 /**
- * Options of {@link openFeed}. Only `partitionCount` is required.
+ * Options of {@link openFeed}. None is required: a ZeroEventHub (FeedAPI v1) feed needs `partitionCount` (or a
+ * `protocol: 'auto'` negotiation, which a v1 server refuses), a FeedAPI v2 feed finds its partitions by discovery.
  *
  * @example
  * ```ts
@@ -175,7 +187,7 @@ export interface FeedOptions {
    * openFeed(url, { partitionCount: 4, requestHeaders: async () => ({ authorization: `Bearer ${await getToken()}` }) });
    * ```
    */
-  requestHeaders?: ((context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>) | undefined;
+  requestHeaders?: ((context: RequestHeadersContext) => RequestHeaders | Promise<RequestHeaders>) | undefined;
 
   /**
    * The longest NDJSON line accepted, in bytes. A longer line fails with code `'line-too-long'`.
@@ -520,6 +532,22 @@ export interface Batch<T = unknown> {
 }
 
 /**
+ * What {@link Feed.events} returns: an async iterator of events that is also async-iterable (`for await`). Written
+ * as its own interface rather than `AsyncIterableIterator<FeedEvent<T>, void, undefined>`, whose three type
+ * parameters need TypeScript 5.6, so the package's types compile with TypeScript 5.4 too.
+ *
+ * @example
+ * ```ts
+ * const it = feed.events();
+ * const first = await it.next(); // { value: FeedEvent, done: false } or { value: undefined, done: true }
+ * ```
+ */
+export interface FeedEventIterator<T = unknown> extends AsyncIterator<FeedEvent<T>, void, undefined> {
+  /** Returns the iterator itself, so it can be used in `for await`. */
+  [Symbol.asyncIterator](): FeedEventIterator<T>;
+}
+
+/**
  * An open feed, made by {@link openFeed}. Iterate it once, with `batches()`, `events()` or `for await`; the iteration
  * ends when the feed is caught up (a page brings no events) or when `close()` is called. Leaving the loop early
  * (`break`, `throw`, `return`) releases the request, the body and the wasm reader.
@@ -553,7 +581,7 @@ export interface Feed<T = unknown> extends AsyncIterable<FeedEvent<T>> {
    * for await (const event of feed.events()) console.log(event.data);
    * ```
    */
-  events(): AsyncIterableIterator<FeedEvent<T>, void, undefined>;
+  events(): FeedEventIterator<T>;
 
   /**
    * Same as {@link Feed.events}: `for await (const event of feed)`.
@@ -563,7 +591,7 @@ export interface Feed<T = unknown> extends AsyncIterable<FeedEvent<T>> {
    * for await (const event of feed) console.log(event.partition);
    * ```
    */
-  [Symbol.asyncIterator](): AsyncIterableIterator<FeedEvent<T>, void, undefined>;
+  [Symbol.asyncIterator](): FeedEventIterator<T>;
 
   /**
    * The cursor of every partition as far as events were **delivered**: the starting cursors, advanced by the

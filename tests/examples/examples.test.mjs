@@ -52,7 +52,7 @@ async function project(name) {
 before(async () => {
   assert.ok(existsSync(join(repoRoot, 'dist/wasm/feedpump_bg.wasm')), 'dist/ is missing: run `npm run build` first');
   work = mkdtempSync(join(tmpdir(), 'feedpump-examples-'));
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: repoRoot });
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: repoRoot });
   tarball = join(work, JSON.parse(stdout)[0].filename);
   server = await startRefServer();
   expected = await fetchExpected(server.base);

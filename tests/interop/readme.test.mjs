@@ -79,3 +79,12 @@ test('README usage example runs against the reference server and catches up', as
   assert.match(stdout, /caught up after 10000 events/);
   assert.match(stdout, /'2500'/);
 });
+
+test('README quick start prints every event of the reference server, then the cursors to resume from', async () => {
+  const { stdout, stderr } = await runBlock('quickstart-example');
+  assert.equal(stderr.trim(), '');
+  const lines = stdout.trim().split('\n');
+  const events = lines.filter((l) => /^[0-3] /.test(l));
+  assert.equal(events.length, 10000, 'one line per event');
+  assert.match(lines.at(-1), /^caught up; resume later from \{ '0': '2500', '1': '2500', '2': '2500', '3': '2500' \}$/);
+});

@@ -67,14 +67,14 @@ const EXPECTED = { openFeed: 'function', FeedError: 'function', isFeedError: 'fu
 before(() => {
   assert.ok(existsSync(builtWasm), 'dist/ is missing: run `npm run build` first');
   work = mkdtempSync(join(tmpdir(), 'feedpump-pack-'));
-  const [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root }));
+  const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: root }));
   const files = packed.files.map((f) => f.path);
   for (const f of ['package.json', 'dist/index.d.ts', 'dist/entrypoints/node.js', 'dist/entrypoints/web.js',
     'dist/entrypoints/workerd.js', 'dist/wasm/feedpump.js', 'dist/wasm/feedpump_bg.wasm']) {
     assert.ok(files.includes(f), `the tarball lacks ${f}`);
   }
-  const stray = files.filter((f) => !/^(dist\/|README\.md$|LICENSE|package\.json$)/.test(f));
-  assert.deepEqual(stray, [], 'only dist/, README, LICENSE and package.json are published');
+  const stray = files.filter((f) => !/^(dist\/|README\.md$|CHANGELOG\.md$|LICENSE-(MIT|APACHE)$|package\.json$)/.test(f));
+  assert.deepEqual(stray, [], 'only dist/, README, CHANGELOG, the licenses and package.json are published');
   app = join(work, 'app');
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
@@ -92,6 +92,13 @@ test('node: import feedpump resolves the node entry point and runs the wasm', ()
   assert.deepEqual(JSON.parse(out), EXPECTED);
   const resolved = run(process.execPath, ['--input-type=module', '-e', "console.log(import.meta.resolve('feedpump'))"], { cwd: app });
   assert.match(resolved.trim(), /\/node_modules\/feedpump\/dist\/entrypoints\/node\.js$/);
+});
+
+test('bin: the installed package has a working `feedpump` command (npx feedpump)', () => {
+  const help = run(join(app, 'node_modules', '.bin', 'feedpump'), ['--help'], { cwd: app });
+  assert.match(help, /^Usage: feedpump <command> <feed-url>/);
+  const version = run(join(app, 'node_modules', '.bin', 'feedpump'), ['--version'], { cwd: app });
+  assert.equal(version.trim(), JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
 });
 
 test('browser bundle: esbuild resolves the browser entry point; the bundle runs in headless Chromium', async (t) => {
@@ -152,6 +159,77 @@ test('browser bundle: esbuild resolves the browser entry point; the bundle runs 
     throw new Error(`the page gave no result: ${problems.join('; ') || e.message}`, { cause: e });
   });
   assert.deepEqual(await page.evaluate(() => globalThis.result), EXPECTED);
+});
+
+/** Serves `site` and loads its index.html in headless Chromium; resolves with `globalThis.result` of the page. */
+async function inChromium(t, site) {
+  const server = await serve(site);
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const { chromium } = await import(join(root, 'node_modules', 'playwright-core', 'index.mjs'));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  await page.goto(`http://127.0.0.1:${server.address().port}/index.html`, { timeout: 30_000 });
+  await page.waitForFunction(() => globalThis.result !== undefined, null, { timeout: 30_000 }).catch((e) => {
+    throw new Error(`the page gave no result: ${problems.join('; ') || e.message}`, { cause: e });
+  });
+  return { result: await page.evaluate(() => globalThis.result), problems };
+}
+
+const PAGE =
+  '<!doctype html><script type="module">import { probe } from "./js/probe.js"; ' +
+  'probe().then((r) => { globalThis.result = r; }, (e) => { globalThis.result = { error: String(e) }; });</script>';
+
+test('inline: esbuild bundles feedpump/inline with no .wasm file to copy; the bundle runs in Node and in Chromium', async (t) => {
+  const { build } = await import(join(root, 'node_modules', 'esbuild', 'lib', 'main.js'));
+  writeFileSync(join(app, 'probe-inline.js'), PROBE.replace("from 'feedpump'", "from 'feedpump/inline'"));
+  const site = join(app, 'site-inline');
+  const outdir = join(site, 'js');
+  const result = await build({
+    absWorkingDir: app,
+    entryPoints: { probe: 'probe-inline.js' },
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    outdir,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  assert.deepEqual(result.errors, []);
+  const outputs = Object.keys(result.metafile.outputs);
+  assert.deepEqual(outputs.filter((f) => !f.endsWith('.js')), [], 'no file besides the bundle');
+  const inputs = Object.keys(result.metafile.inputs);
+  assert.ok(inputs.some((p) => p.endsWith('feedpump/dist/entrypoints/inline.js')), `inline entry point not used: ${inputs}`);
+
+  // Node runs the browser bundle as it is (Node has fetch, Response and atob).
+  const out = run(process.execPath, ['--input-type=module', '-e',
+    `import { probe } from ${JSON.stringify(pathToFileURL(join(outdir, 'probe.js')).href)}; console.log(JSON.stringify(await probe()));`], { cwd: app });
+  assert.deepEqual(JSON.parse(out), EXPECTED);
+
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is missing: the bundle ran in Node only`);
+    return;
+  }
+  writeFileSync(join(site, 'index.html'), PAGE);
+  const { result: page, problems } = await inChromium(t, site);
+  assert.deepEqual(page, EXPECTED, problems.join('; '));
+});
+
+test('a .wasm file that is not there: the import succeeds and the first use throws FeedError wasm-load-failed (Chromium)', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is missing`);
+    return;
+  }
+  const { build } = await import(join(root, 'node_modules', 'esbuild', 'lib', 'main.js'));
+  const site = join(app, 'site-nowasm');
+  await build({ absWorkingDir: app, entryPoints: ['probe.js'], bundle: true, platform: 'browser', format: 'esm', outdir: join(site, 'js'), logLevel: 'silent' });
+  writeFileSync(join(site, 'index.html'), PAGE); // the esbuild user forgot to copy feedpump_bg.wasm
+  const { result } = await inChromium(t, site);
+  assert.equal(result.error, undefined, 'the import failed');
+  assert.equal(result.badOptions, 'bad-options', 'options are checked without the wasm');
+  assert.match(result.wasm, /^wasm-load-failed: the WebAssembly module could not be loaded/);
 });
 
 test('workerd: wrangler bundles the workerd entry point; the Worker runs in Miniflare', async (t) => {

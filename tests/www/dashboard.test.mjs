@@ -213,6 +213,7 @@ test('dashboard: a second tab follows the first (Web Lock) and takes over from t
   const seen = await cursorsOf(b);
   await until("tab B to show tab A's newer commits", async () => (await cursorsOf(b)) !== seen);
   assert.equal((await view(b)).applied, 0, 'a follower applies nothing itself');
+  await until("tab B to list the last events of tab A's commits", async () => (await view(b)).lastEvents > 0);
 
   await a.page.close();
   const took = await until('tab B to take over and apply events', async () => {
@@ -236,6 +237,35 @@ test('dashboard: a second tab follows the first (Web Lock) and takes over from t
     assert.ok(seqs.every((sq, i) => i === 0 || sq === seqs[i - 1] + 1), `partition ${p}: contiguous`);
     assert.equal(db.record.cursors[p], String(seqs.at(-1)), `partition ${p}: the stored cursor is the last applied event`);
   }
+  assert.deepEqual(problems, []);
+});
+
+test('dashboard: ?autostart=1 starts without a click, and at a phone\'s width (420 px) nothing overflows sideways', async (t) => {
+  const feedUrl = `${server.base}/live/v1`;
+  const context = await browser.newContext({ viewport: { width: 420, height: 900 }, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  await page.goto(`${statics.url}/?autostart=1&feed=${encodeURIComponent(feedUrl)}`);
+  const v = await until('events to flow without a click on Start', async () => {
+    const x = await view(page);
+    return x.caughtUp > 0 && x.applied > 0 && x.lastEvents > 0 && x;
+  });
+  t.diagnostic(`autostart: ${v.applied} applied, phase ${v.phase}`);
+  const overflow = await page.evaluate(() => {
+    const vw = window.innerWidth;
+    const wide = [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > vw + 0.5 && !el.closest('.scroll-x'))
+      .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className ? `.${String(el.className).split(' ')[0]}` : ''}`);
+    return { scrollWidth: document.documentElement.scrollWidth, innerWidth: vw, wide: wide.slice(0, 10) };
+  });
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-420.png'), fullPage: true });
+  assert.ok(overflow.scrollWidth <= overflow.innerWidth, `the page is ${overflow.scrollWidth} px wide in a ${overflow.innerWidth} px viewport: ${overflow.wide.join(', ')}`);
+  assert.deepEqual(overflow.wide, [], 'no element sticks out of the viewport (wide tables scroll inside their box)');
+  await page.click('#stop');
+  await until('the run to stop', async () => (await view(page)).phase === 'stopped');
+  await context.close();
   assert.deepEqual(problems, []);
 });
 

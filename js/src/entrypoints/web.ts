@@ -1,7 +1,8 @@
 /**
  * The `browser` and `default` export conditions: fetches and instantiates the wasm (top-level await), then exposes the
- * API. Vite, webpack 5, Rollup and Parcel see `new URL('…wasm', import.meta.url)` and ship the file; with esbuild, copy
- * `dist/wasm/feedpump_bg.wasm` to `wasm/` beside the bundle's folder (see the README).
+ * API. Vite, webpack 5, Rollup and Parcel see `new URL('…wasm', import.meta.url)` and ship the file; with esbuild,
+ * import `feedpump/inline` instead (or copy `dist/wasm/feedpump_bg.wasm` to `wasm/` beside the bundle's folder). A
+ * file that fails to load does not fail the import: the first use of a feed throws `FeedError` `'wasm-load-failed'`.
  *
  * @example
  * ```ts

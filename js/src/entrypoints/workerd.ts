@@ -11,6 +11,6 @@
 import wasmModule from '../wasm/feedpump_bg.wasm';
 import { loadWasmSync } from '../runtime.js';
 
-loadWasmSync(wasmModule);
+loadWasmSync(() => wasmModule);
 
 export * from '../index.js';

@@ -13,6 +13,7 @@
  * @packageDocumentation
  */
 import { FeedError } from '../errors.js';
+import type { IdbDatabase, IdbFactory, IdbRequestLike, IdbTransaction } from './idb-types.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
 
 /**
@@ -45,7 +46,7 @@ export interface IndexedDbStoreOptions {
    * Creates or migrates the caller's object stores (`upgradeneeded`). The cursor store is created by feedpump.
    * @defaultValue none
    */
-  upgrade?: ((db: IDBDatabase, oldVersion: number, transaction: IDBTransaction) => void) | undefined;
+  upgrade?: ((db: IdbDatabase, oldVersion: number, transaction: IdbTransaction) => void) | undefined;
   /**
    * The object store that holds the cursor records (out-of-line keys: the feed keys).
    * @defaultValue `'feedpump-cursors'`
@@ -67,7 +68,7 @@ export interface IndexedDbStoreOptions {
    * The `IDBFactory` to use (tests pass fake-indexeddb's).
    * @defaultValue `globalThis.indexedDB`
    */
-  indexedDB?: IDBFactory | undefined;
+  indexedDB?: IdbFactory | undefined;
 }
 
 /**
@@ -79,9 +80,9 @@ export interface IndexedDbStoreOptions {
  * const db = await store.db(); // the open connection, e.g. to read the projection
  * ```
  */
-export interface IndexedDbStore extends CursorStore<IDBTransaction> {
+export interface IndexedDbStore extends CursorStore<IdbTransaction> {
   /** The open database (opens it if needed). */
-  db(): Promise<IDBDatabase>;
+  db(): Promise<IdbDatabase>;
   /** Whether the storage is persistent (`navigator.storage.persisted()`), or `undefined` where unknown. */
   persisted(): Promise<boolean | undefined>;
   /** Closes the connection; the next operation opens it again. */
@@ -97,7 +98,7 @@ export interface IndexedDbStore extends CursorStore<IDBTransaction> {
  * const old = await idbRequest(tx.objectStore('orders').get(id));
  * ```
  */
-export function idbRequest<T>(request: IDBRequest<T>): Promise<T> {
+export function idbRequest<T>(request: IdbRequestLike<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     request.addEventListener('success', () => resolve(request.result));
     request.addEventListener('error', () => reject(request.error));

@@ -86,6 +86,17 @@ test('two arguments: a handler; three: decoder then handler (either may be undef
   assert.equal(reg.match(ev('B', { v: 2 })).data, 'decoded 2');
 });
 
+test('one argument: typed iteration only (matched, data as it came, no handler runs)', async () => {
+  const reg = createRegistry().on('A').on({ prefix: 'P.' });
+  assert.equal(reg.size, 2);
+  assert.deepEqual(reg.match(ev('A', { v: 1 })), { key: 'A', type: 'A', data: { type: 'A', v: 1 }, event: ev('A', { v: 1 }) });
+  assert.equal(reg.match(ev('P.x')).key, 'P.*');
+  assert.equal(await reg.dispatch(ev('A')), undefined);
+  const keys = [];
+  for await (const e of reg.typed([ev('A'), ev('Z'), ev('P.y')], { unknown: 'skip' })) keys.push(e.key);
+  assert.deepEqual(keys, ['A', 'P.*']);
+});
+
 test('unknown types go to the fallback; without one dispatch ignores them', async () => {
   const unknown = [];
   const plain = createRegistry().on('A', () => unknown.push('A?'));

@@ -1,0 +1,290 @@
+#!/usr/bin/env node
+/**
+ * `npx feedpump`: look at a ZeroEventHub (FeedAPI v1) or FeedAPI v2 feed from a terminal before writing code, as
+ * `kcat -C` or `nats consumer next` do for their systems. Node only; it uses the package's public API (`openFeed`),
+ * imported by the package's own name, so it runs exactly what users import. Not imported by any other entry point.
+ * @packageDocumentation
+ */
+import { parseArgs } from 'node:util';
+import { isFeedError, openFeed, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
+import { EXIT, exitCodeOf, HELP } from './exit.js';
+
+/** Thrown for a command line that cannot be run; exits with {@link EXIT.usage}. */
+class UsageError extends Error {}
+
+interface Tail {
+  command: 'tail' | 'cursors';
+  url: string;
+  options: FeedOptions;
+  from: string;
+  limit: number;
+  format: 'ndjson' | 'table';
+  progress: boolean;
+}
+
+/** `Order*` → `{ prefix: 'Order' }`, `/re/i` → a RegExp, anything else → the exact name. */
+function typePattern(s: string): TypePattern {
+  const re = /^\/(.*)\/([a-z]*)$/.exec(s);
+  if (re) {
+    try {
+      return new RegExp(re[1] ?? '', re[2]);
+    } catch (e) {
+      throw new UsageError(`--type ${s}: ${(e as Error).message}`);
+    }
+  }
+  return s.endsWith('*') ? { prefix: s.slice(0, -1) } : s;
+}
+
+function count(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function parse(argv: string[]): Tail | 'help' | 'version' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+      'partition-count': { type: 'string', short: 'n' },
+      protocol: { type: 'string' },
+      from: { type: 'string' },
+      partitions: { type: 'string', short: 'p' },
+      type: { type: 'string', short: 't', multiple: true },
+      live: { type: 'boolean' },
+      headers: { type: 'string' },
+      header: { type: 'string', short: 'H', multiple: true },
+      limit: { type: 'string' },
+      'page-size': { type: 'string' },
+      format: { type: 'string', short: 'f' },
+      progress: { type: 'boolean' },
+      'no-progress': { type: 'boolean' },
+    },
+  });
+  if (values.help) return 'help';
+  if (values.version) return 'version';
+  const [command, url, ...rest] = positionals;
+  if (command !== 'tail' && command !== 'cursors') throw new UsageError(command === undefined ? 'no command' : `unknown command ${JSON.stringify(command)}`);
+  if (url === undefined) throw new UsageError(`${command}: the feed URL is missing`);
+  if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
+  try {
+    new URL(url);
+  } catch {
+    throw new UsageError(`not a URL: ${JSON.stringify(url)}`);
+  }
+
+  const options: FeedOptions = {};
+  const n = count('partition-count', values['partition-count'], 1);
+  if (n !== undefined) options.partitionCount = n;
+  if (values.protocol !== undefined) {
+    if (values.protocol !== 'v1' && values.protocol !== 'v2' && values.protocol !== 'auto') throw new UsageError('--protocol must be v1, v2 or auto');
+    options.protocol = values.protocol;
+  }
+  if (values.partitions !== undefined) {
+    options.partitions = values.partitions.split(',').map((p) => count('partitions', p.trim(), 0) ?? 0);
+  }
+  if (values.type?.length) options.filter = { include: values.type.map(typePattern) };
+  if (values.live) {
+    if (command === 'cursors') throw new UsageError('cursors reads up to the head once: --live does not apply');
+    options.live = {};
+  }
+  if (values.headers !== undefined) options.headers = values.headers === '_all' ? '_all' : values.headers.split(',').map((h) => h.trim()).filter(Boolean);
+  if (values.header?.length) {
+    const pairs = values.header.map((h): [string, string] => {
+      const i = h.indexOf(':');
+      if (i <= 0) throw new UsageError('--header takes "Name: value"'); // never echo the value: it may be a secret
+      return [h.slice(0, i).trim(), h.slice(i + 1).trim()];
+    });
+    options.requestHeaders = () => pairs;
+  }
+  const pageSize = count('page-size', values['page-size'], 1);
+  if (pageSize !== undefined) options.pageSizeHint = pageSize;
+  const format = values.format ?? 'ndjson';
+  if (format !== 'ndjson' && format !== 'table') throw new UsageError('--format must be ndjson or table');
+  const progress = values['no-progress'] ? false : (values.progress ?? process.stdout.isTTY === true);
+  return {
+    command,
+    url,
+    options,
+    from: values.from ?? (command === 'cursors' ? 'last' : 'first'),
+    limit: count('limit', values.limit, 1) ?? Infinity,
+    format,
+    progress,
+  };
+}
+
+/** The partition ids of a FeedAPI v2 feed, from its discovery answer (for `--from last`). */
+async function v2PartitionIds(url: string, options: FeedOptions): Promise<number[]> {
+  const headers = options.requestHeaders ? await options.requestHeaders({ refresh: false }) : undefined;
+  const res = await fetch(url, headers === undefined ? {} : { headers });
+  const body: unknown = res.ok ? await res.json().catch(() => undefined) : undefined;
+  const list = (body as { partitions?: unknown } | undefined)?.partitions;
+  if (!Array.isArray(list)) {
+    throw new UsageError('--from last needs the partitions: give --partition-count for a v1 feed (this URL gave no FeedAPI v2 discovery answer)');
+  }
+  return list.map((p: { id?: unknown }) => Number(p.id)).filter((id) => Number.isInteger(id));
+}
+
+/** Resolves `--from` into `options.cursors`. */
+async function startAt(t: Tail): Promise<void> {
+  if (t.from === 'first') return;
+  if (t.from === 'last') {
+    const n = t.options.partitionCount;
+    const ids =
+      t.options.partitions ?? (n !== undefined && t.options.protocol !== 'v2' ? Array.from({ length: n }, (_, i) => i) : await v2PartitionIds(t.url, t.options));
+    t.options.cursors = Object.fromEntries(ids.map((p) => [p, '_last']));
+    return;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(t.from);
+  } catch {
+    throw new UsageError('--from must be first, last or a JSON object of cursors, e.g. \'{"0":"1942","1":"_last"}\'');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || !Object.values(parsed).every((c) => typeof c === 'string')) {
+    throw new UsageError('--from: the cursors must be a JSON object of strings keyed by partition');
+  }
+  t.options.cursors = parsed as { [partition: number]: string };
+}
+
+/** Writes to stdout, waiting when the pipe is full; a closed pipe (`| head`) ends the run quietly. */
+function writer(): (s: string) => Promise<void> {
+  let closed = false;
+  const waiting = new Set<() => void>();
+  const wake = (): void => {
+    for (const w of waiting) w();
+    waiting.clear();
+  };
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    closed = true;
+    wake();
+  });
+  process.stdout.on('drain', wake);
+  return async (s) => {
+    if (closed || process.stdout.write(s)) return closed ? Promise.reject(new PipeClosed()) : undefined;
+    await new Promise<void>((resolve) => waiting.add(resolve));
+    if (closed) throw new PipeClosed();
+  };
+}
+class PipeClosed extends Error {}
+
+function eventType(e: FeedEvent): string {
+  const d = e.data as { type?: unknown } | null;
+  if (d !== null && typeof d === 'object' && typeof d.type === 'string') return d.type;
+  return e.headers?.['ce_type'] ?? '';
+}
+
+function formatEvent(e: FeedEvent, format: Tail['format']): string {
+  const line = JSON.stringify(e.headers === undefined ? { partition: e.partition, data: e.data } : { partition: e.partition, headers: e.headers, data: e.data });
+  if (format === 'ndjson') return `${line}\n`;
+  const width = Math.max(40, (process.stdout.columns ?? 160) - 1);
+  const row = `${String(e.partition).padStart(5)}  ${eventType(e).padEnd(24).slice(0, 24)}  ${JSON.stringify(e.data)}`;
+  return `${row.length > width ? `${row.slice(0, width - 1)}…` : row}\n`;
+}
+
+/** The progress line: events, events/s over the last interval, and per partition the cursor and the time since its latest event. */
+function progressLine(feed: Feed, total: number, rate: number): string {
+  const lag = feed.lag();
+  const parts = Object.entries(feed.cursors()).map(([p, c]) => {
+    const ms = lag[Number(p)]?.msSinceLastEvent;
+    return `p${p} ${c}${ms === undefined ? '' : ` (${(ms / 1000).toFixed(1)}s)`}`;
+  });
+  return `${total} events, ${Math.round(rate)}/s | ${parts.join(' ')}`;
+}
+
+async function run(t: Tail): Promise<number> {
+  await startAt(t);
+  const controller = new AbortController();
+  const options: FeedOptions = { ...t.options, signal: controller.signal };
+  const feed = openFeed(t.url, options);
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) process.exit(EXIT.interrupted); // a second Ctrl-C does not wait
+    interrupted = true;
+    feed.close();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const write = writer();
+  let total = 0;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  if (t.progress && t.command === 'tail') {
+    let last = 0;
+    let lastAt = Date.now();
+    timer = setInterval(() => {
+      const now = Date.now();
+      const rate = ((total - last) * 1000) / Math.max(1, now - lastAt);
+      [last, lastAt] = [total, now];
+      process.stderr.write(`\r\x1b[K${progressLine(feed, total, rate)}`);
+    }, 500);
+    timer.unref();
+  }
+  try {
+    if (t.command === 'cursors') {
+      for await (const batch of feed.batches()) void batch; // read up to the head; only the cursors matter
+      await write(`${JSON.stringify(feed.cursors())}\n`);
+      return EXIT.ok;
+    }
+    if (t.format === 'table') await write(`${'PART'.padStart(5)}  ${'TYPE'.padEnd(24)}  DATA\n`);
+    for await (const batch of feed.batches()) {
+      let out = '';
+      for (const e of batch.events) {
+        out += formatEvent(e, t.format);
+        if (++total >= t.limit) break;
+      }
+      if (out) await write(out);
+      if (total >= t.limit) break;
+    }
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof PipeClosed) return EXIT.ok;
+    throw e;
+  } finally {
+    if (timer !== undefined) {
+      clearInterval(timer);
+      process.stderr.write(`\r\x1b[K${progressLine(feed, total, 0)}\n`);
+    }
+    feed.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let t: Tail | 'help' | 'version';
+  try {
+    t = parse(argv);
+  } catch (e) {
+    process.stderr.write(`feedpump: ${(e as Error).message}\nRun \`feedpump --help\` for usage.\n`);
+    return EXIT.usage;
+  }
+  if (t === 'help') {
+    process.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  if (t === 'version') {
+    const { createRequire } = await import('node:module');
+    process.stdout.write(`${(createRequire(import.meta.url)('feedpump/package.json') as { version: string }).version}\n`);
+    return EXIT.ok;
+  }
+  try {
+    return await run(t);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`feedpump: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    const code = exitCodeOf(e);
+    // The message names what and where, never a header or query value (FeedError's rule); the code is stable.
+    process.stderr.write(isFeedError(e) ? `feedpump: ${e.code}: ${e.message}\n` : `feedpump: ${e instanceof Error ? e.message : String(e)}\n`);
+    return code;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

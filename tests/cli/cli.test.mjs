@@ -1,0 +1,177 @@
+// The `feedpump` CLI (dist/cli/main.js, the package's bin) run as a user runs it, as a child process, against the
+// reference server (PyPI zeroeventhub, v1) and the v2 reference server: events, filters, cursors, formats, progress,
+// live mode, Ctrl-C, a closed pipe, and the exit code of each class of failure. Needs dist/ (scripts/build.sh).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { repoRoot, startRefServer } from '../interop/helpers.mjs';
+import { SECRET, startV2Server } from '../v2_server/server.mjs';
+
+const BIN = path.join(repoRoot, 'dist/cli/main.js');
+
+let ref;
+let v2;
+before(async () => {
+  [ref, v2] = await Promise.all([startRefServer(), startV2Server()]);
+});
+after(async () => {
+  await ref?.stop();
+  await v2?.close();
+});
+
+/**
+ * Runs the CLI; resolves with { code, stdout, stderr }. `onStdout(chunk, child)` sees the output as it comes.
+ * @param {string[]} args
+ */
+function cli(args, { onStdout, timeoutMs = 60_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`feedpump ${args.join(' ')} did not end within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (s) => {
+      stdout += s;
+      onStdout?.(s, child);
+    });
+    child.stdout.on('error', () => {}); // destroyed on purpose by the closed-pipe test
+    child.stderr.on('data', (s) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+const lines = (s) => s.split('\n').filter(Boolean);
+const events = (s) => lines(s).map((l) => JSON.parse(l));
+
+test('tail: every event of a v1 feed as NDJSON, each partition in order, then exit 0', async () => {
+  const { code, stdout, stderr } = await cli(['tail', ref.feedUrl, '-n', '4', '--page-size', '1000']);
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, '', 'no progress line when stdout is not a terminal');
+  const got = events(stdout);
+  assert.equal(got.length, 10000);
+  for (let p = 0; p < 4; p++) {
+    const seqs = got.filter((e) => e.partition === p).map((e) => e.data.seq);
+    assert.equal(seqs.length, 2500);
+    assert.ok(seqs.every((s, i) => s === i + 1), `partition ${p} in order`);
+  }
+  assert.deepEqual(Object.keys(got[0]).sort(), ['data', 'partition'], 'no headers unless asked for');
+});
+
+test('tail: --partitions, --from <cursors json> and --limit', async () => {
+  const { code, stdout, stderr } = await cli(['tail', ref.feedUrl, '-n', '4', '-p', '2', '--from', '{"2":"2490"}', '--limit', '4']);
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(events(stdout).map((e) => [e.partition, e.data.seq]), [[2, 2491], [2, 2492], [2, 2493], [2, 2494]]);
+});
+
+test('tail: --from last gives the newest event of each partition; --headers asks for event headers', async () => {
+  const { code, stdout, stderr } = await cli(['tail', ref.feedUrl, '-n', '4', '--from', 'last', '--headers', 'ce_id']);
+  assert.equal(code, 0, stderr);
+  const got = events(stdout);
+  assert.deepEqual(got.map((e) => e.data.seq), [2500, 2500, 2500, 2500]);
+  assert.deepEqual(got.map((e) => e.partition).sort(), [0, 1, 2, 3]);
+  for (const e of got) assert.equal(e.headers.ce_id, e.data.id);
+});
+
+test('cursors: the head cursors as JSON, which tail --from accepts', async () => {
+  const { code, stdout, stderr } = await cli(['cursors', ref.feedUrl, '-n', '4']);
+  assert.equal(code, 0, stderr);
+  const expected = (await (await fetch(`${ref.base}/expected`)).json()).lastCursors;
+  const cursors = JSON.parse(stdout);
+  assert.deepEqual(cursors, expected);
+  const tail = await cli(['tail', ref.feedUrl, '-n', '4', '--from', stdout.trim()]);
+  assert.equal(tail.code, 0, tail.stderr);
+  assert.equal(tail.stdout, '', 'nothing after the head');
+});
+
+test('tail --format table and --progress: a header row, one row per event, a progress line on stderr', async () => {
+  const { code, stdout, stderr } = await cli(['tail', ref.feedUrl, '-n', '4', '-p', '0', '--limit', '3', '-f', 'table', '--progress']);
+  assert.equal(code, 0, stderr);
+  const rows = lines(stdout);
+  assert.match(rows[0], /^ {1}PART {2}TYPE +DATA$/);
+  assert.equal(rows.length, 4);
+  assert.match(rows[1], /^ {4}0 {2}.{24} {2}\{"id":"p0-000001"/);
+  assert.match(stderr, /3 events, \d+\/s \| p0 \S+/);
+});
+
+test('tail: a v2 feed, negotiated, with a --type prefix filter', async () => {
+  const url = `${v2.url}/feed`;
+  const { code, stdout, stderr } = await cli(['tail', url, '--type', 'Order*']);
+  assert.equal(code, 0, stderr);
+  const all = (await (await fetch(`${v2.url}/expected?feed=feed`)).json()).partitions;
+  const want = Object.values(all).flat().filter((e) => e.type.startsWith('Order')).length;
+  const got = events(stdout);
+  assert.equal(got.length, want);
+  assert.ok(got.every((e) => (typeof e.data === 'string' ? JSON.parse(e.data) : e.data).type.startsWith('Order')));
+});
+
+test('v2: --header sends auth; cursors and --from last find the partitions by discovery', async () => {
+  const url = `${v2.url}/secure`;
+  const denied = await cli(['tail', url, '--protocol', 'v2']);
+  assert.equal(denied.code, 2, 'http-status: exit 2');
+  const auth = ['-H', `Authorization: Bearer ${SECRET}`];
+  const cursors = await cli(['cursors', url, ...auth]);
+  assert.equal(cursors.code, 0, cursors.stderr);
+  assert.deepEqual(Object.keys(JSON.parse(cursors.stdout)).sort(), ['0', '1', '2', '3']);
+  const last = await cli(['tail', url, '--from', 'last', ...auth]);
+  assert.equal(last.code, 0, last.stderr);
+  assert.equal(last.stdout, '', 'v2 _last starts after the newest event');
+});
+
+test('exit codes: usage 1, HTTP error 2, protocol error 3; no header value in any message', async (t) => {
+  const usage = await cli(['tail', ref.feedUrl, '--limit', 'ten']);
+  assert.equal(usage.code, 1);
+  assert.match(usage.stderr, /--limit must be an integer/);
+  assert.equal((await cli(['nope', ref.feedUrl])).code, 1);
+
+  const http = await cli(['tail', `${ref.base}/no-such-feed/v1`, '-n', '4', '-H', 'authorization: Bearer hunter2']);
+  assert.equal(http.code, 2, http.stderr);
+  assert.match(http.stderr, /^feedpump: http-status: /);
+  assert.ok(!http.stderr.includes('hunter2'), 'the header value is never printed');
+
+  const server = createServer((req, res) => res.end('<html>not a feed</html>\n'));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const protocol = await cli(['tail', `http://127.0.0.1:${server.address().port}/feed/v1`, '-n', '1']);
+  assert.equal(protocol.code, 3, protocol.stderr);
+  assert.match(protocol.stderr, /^feedpump: bad-line: /);
+});
+
+test('--live follows a growing feed; Ctrl-C ends it with exit 0', async () => {
+  const url = `${ref.base}/live/v1`;
+  let signalled = false;
+  const { code, stdout, stderr } = await cli(['tail', url, '-n', '4', '--live'], {
+    onStdout: (_, child) => {
+      if (!signalled && lines(_).length > 0) {
+        signalled = true;
+        child.kill('SIGINT');
+      }
+    },
+  });
+  assert.equal(code, 0, stderr);
+  assert.ok(events(stdout).length > 0, 'events arrived while following');
+});
+
+test('a closed pipe (| head) ends the run quietly with exit 0', async () => {
+  const { code, stderr } = await cli(['tail', ref.feedUrl, '-n', '4'], {
+    onStdout: (_, child) => child.stdout.destroy(),
+  });
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, '');
+});
+
+test('--help lists the commands and every exit code', async () => {
+  const { code, stdout } = await cli(['--help']);
+  assert.equal(code, 0);
+  for (const s of ['tail <url>', 'cursors <url>', '--from', '--partitions', '--type', '--live', '--headers', '--limit']) assert.ok(stdout.includes(s), s);
+  for (const n of [0, 1, 2, 3, 4, 5, 6, 70, 130]) assert.match(stdout, new RegExp(`^  ${n} `, 'm'));
+});

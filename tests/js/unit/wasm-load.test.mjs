@@ -1,0 +1,68 @@
+// A wasm module that cannot be loaded must not break the import (a top-level-await rejection no `try` can catch): the
+// import succeeds and the first use of a feed fails with a FeedError, code 'wasm-load-failed', the original error as
+// its cause. Each case runs in a fresh Node process, since a realm instantiates the wasm once.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, cpSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+
+const dist = fileURLToPath(new URL('../../../dist', import.meta.url));
+
+/** Imports `entry` of a copy of dist/ (after `spoil` damages it) and iterates a feed; prints what happened. */
+async function probe(entry, spoil = () => {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'wasm-load-'));
+  try {
+    cpSync(dist, join(dir, 'dist'), { recursive: true });
+    writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+    spoil(join(dir, 'dist'));
+    const code = `
+      let result;
+      try {
+        const api = await import(${JSON.stringify(pathToFileURL(join(dir, 'dist', entry)).href)});
+        const feed = api.openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 1, fetch: async () => new Response('') });
+        try {
+          for await (const _ of feed);
+          result = { imported: true, used: 'ok' };
+        } catch (e) {
+          result = { imported: true, used: e.name + ':' + e.code, feedError: api.isFeedError(e), cause: String(e.cause?.name), message: e.message };
+        }
+      } catch (e) {
+        result = { imported: false, error: String(e) };
+      }
+      console.log(JSON.stringify(result));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', code], { cwd: dir, timeout: 60_000 });
+    return JSON.parse(stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('web entry in a runtime that cannot fetch the .wasm (Node: file: URL): imports, then FeedError at first use', async () => {
+  const r = await probe('entrypoints/web.js');
+  assert.equal(r.imported, true, `the import threw: ${r.error}`);
+  assert.equal(r.used, 'FeedError:wasm-load-failed');
+  assert.equal(r.feedError, true);
+  assert.match(r.message, /^wasm-load-failed: /);
+  assert.match(r.message, /feedpump\/inline/, 'the message says what to do');
+});
+
+test('node entry with a broken .wasm file (an HTML page copied in its place): imports, then FeedError at first use', async () => {
+  const r = await probe('entrypoints/node.js', (d) => writeFileSync(join(d, 'wasm', 'feedpump_bg.wasm'), '<!doctype html><title>404</title>'));
+  assert.equal(r.imported, true, `the import threw: ${r.error}`);
+  assert.equal(r.used, 'FeedError:wasm-load-failed');
+  assert.equal(r.cause, 'CompileError');
+});
+
+test('node entry with the .wasm file missing: imports, then FeedError at first use', async () => {
+  const r = await probe('entrypoints/node.js', (d) => rmSync(join(d, 'wasm', 'feedpump_bg.wasm')));
+  assert.equal(r.imported, true, `the import threw: ${r.error}`);
+  assert.equal(r.used, 'FeedError:wasm-load-failed');
+});
+
+test('the same entry with a good .wasm file works (the probe itself is sound)', async () => {
+  assert.deepEqual(await probe('entrypoints/node.js', (d) => copyFileSync(join(dist, 'wasm', 'feedpump_bg.wasm'), join(d, 'wasm', 'feedpump_bg.wasm'))), { imported: true, used: 'ok' });
+});
