@@ -11,10 +11,12 @@
 //! //   for await (const batch of feed.batches()) { /* batch.events, batch.checkpoints */ }
 //! ```
 
+mod backoff;
 mod error;
 mod fetch;
 mod options;
 mod reader;
 mod ts;
 
+pub use backoff::{reader_defaults, Backoff};
 pub use reader::FeedReader;

@@ -20,6 +20,8 @@
  * - `'cursor-regressed'`: a checkpoint after new events repeated a cursor the page had passed (resuming from it would
  *   deliver those events again).
  * - `'bad-discovery'`: a FeedAPI v2 discovery answer that is not of the SPEC's shape.
+ * - `'bad-header'`: a `requestHeaders` value (or name) that `fetch` refuses; the message names the header, never its
+ *   value.
  * - `'bad-options'`: invalid options, or a feed iterated twice.
  * - `'closed'`: the reader cannot continue.
  * - `'store-failed'`: a cursor store could not read or commit (an IndexedDB transaction aborted, a Durable Object
@@ -49,6 +51,7 @@ export type FeedErrorCode =
   | 'no-progress'
   | 'cursor-regressed'
   | 'bad-discovery'
+  | 'bad-header'
   | 'bad-options'
   | 'closed'
   | 'store-failed'
@@ -70,6 +73,7 @@ const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
   'no-progress',
   'cursor-regressed',
   'bad-discovery',
+  'bad-header',
   'bad-options',
   'closed',
   'store-failed',

@@ -9,7 +9,7 @@
 import { FeedError, toFeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } from './options.js';
 import { compileTypeFilter, serverTypeFilter } from './filters.js';
-import { discover, V2Source } from './v2.js';
+import { V2Source, v2PartitionList } from './v2.js';
 import { wasmReady } from './runtime.js';
 import type { Batch, Checkpoint, Feed, FeedEvent, FeedOptions, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
@@ -63,25 +63,30 @@ export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): 
     throw new FeedError('bad-options', 'bad-options: eventTypes and skipEventTypes cannot be used together');
   }
   const start = v2Cursors(options.cursors);
+  // v2 partition ids are 0..32767 (the v1 check against partitionCount applies once auto picks v1).
+  const partitions = v2PartitionList(options.partitions);
   // The reader options every v2 partition reader shares; partitions and cursors are v2's own.
   const shared = readerOptions({ ...options, partitionCount: 1, cursors: undefined, partitions: undefined });
   let feed: FeedImpl<T> | undefined;
+  const live = shared.live;
   const liveIntervalMs =
-    options.live === undefined || options.live === false ? undefined : options.live === true ? 250 : (options.live.minIntervalMs ?? 250);
+    live === undefined || live === false ? undefined : live === true ? 'default' : (live.minIntervalMs ?? 'default');
   const v2 = new V2Source(href, shared, {
     cursorOf: (p) => feed?.deliveredCursor(p),
     eventTypes,
     skipEventTypes,
     liveIntervalMs,
+    partitions,
   });
   const source: BatchSource =
-    protocol === 'v2' ? v2 : new AutoSource(href, shared, v2, () => (options.partitionCount === undefined ? undefined : readerOptions(options)));
+    protocol === 'v2' ? v2 : new AutoSource(href, v2, () => (options.partitionCount === undefined ? undefined : readerOptions(options)));
   feed = new FeedImpl<T>(shared, options, source, start);
   return feed;
 }
 
 /**
- * Protocol negotiation: the first step makes the discovery call and then reads through the v1 or the v2 source.
+ * Protocol negotiation: the first step makes the discovery call (with the v2 source's retries) and then reads
+ * through the v1 or the v2 source.
  */
 class AutoSource implements BatchSource {
   #source: BatchSource | undefined;
@@ -89,23 +94,21 @@ class AutoSource implements BatchSource {
 
   constructor(
     readonly url: string,
-    readonly options: ReaderOptions,
     readonly v2: V2Source,
     readonly v1Options: () => ReaderOptions | undefined,
   ) {}
 
   async next(): Promise<RawBatch | undefined> {
     if (this.#source === undefined) {
-      const found = await discover(this.url, this.options);
+      const found = await this.v2.negotiate();
       if (this.#closed) return undefined;
-      if (found.v1) {
+      if (found === 'v1') {
         const v1 = this.v1Options();
         if (v1 === undefined) {
           throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): partitionCount is required');
         }
         this.#source = new V1Source(this.url, v1);
       } else {
-        this.v2.useDiscovery(found.discovery);
         this.#source = this.v2;
       }
     }

@@ -1,0 +1,229 @@
+/**
+ * The FeedAPI v2 discovery request (`GET <feed>`), one attempt: the request-headers hook (a `401` asks it once more
+ * with `refresh: true`), a body read under the idle watchdog, the `signal` and a size cap, and errors that never
+ * carry a header value or the URL's query. Retrying is {@link V2Source}'s (through the core's retry policy).
+ * @internal
+ * @packageDocumentation
+ */
+import { FeedError } from './errors.js';
+import type { ReaderOptions } from './options.js';
+import { parseDiscovery, type Discovery } from './v2.js';
+import { readerDefaults } from './wasm/feedpump.js';
+
+/** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */
+export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'signal' | 'idleTimeoutMs' | 'maxLineLength'>;
+
+/** Bytes of a non-2xx discovery body kept as `bodySnippet` (as for the reader's error bodies). */
+const SNIPPET_BYTES = 512;
+
+/** The largest delay timers accept. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A discovery failure the retry policy may retry, and how it classifies it. */
+export interface DiscoveryFailure {
+  error: FeedError;
+  /** The core's failure kind: 'network' | 'stalled' | 'truncated' | 'status' | 'final'. */
+  kind: 'network' | 'stalled' | 'truncated' | 'status' | 'final';
+  status: number;
+  /** The `Retry-After` header, if any (the core parses it). */
+  retryAfter: string | undefined;
+}
+
+/** A URL as errors may show it: origin and path, never the query (it may hold a token). */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(an invalid URL)';
+  }
+}
+
+/** The innermost `cause` of an error (Node's `fetch failed` hides `connect ECONNREFUSED …` there). */
+function rootMessage(e: unknown): string {
+  let c = e;
+  for (let i = 0; i < 8 && c instanceof Error && c.cause !== undefined && c.cause !== null; i++) c = c.cause;
+  return c instanceof Error ? c.message : String(c);
+}
+
+function aborted(signal: AbortSignal): FeedError {
+  return new FeedError('aborted', 'aborted: the feed was aborted', { cause: signal.reason });
+}
+
+function fail(error: FeedError, kind: DiscoveryFailure['kind'], status = 0, retryAfter?: string | null): DiscoveryFailure {
+  return { error, kind, status, retryAfter: retryAfter ?? undefined };
+}
+
+/**
+ * Names the first header of `init` that `fetch` refuses, without its value: `'bad-header'`. The value may be a
+ * credential, so neither the message nor a `cause` holds it (the runtime's own error quotes it, so it is dropped).
+ */
+function headerError(init: HeadersInit): FeedError {
+  const pairs: [string, string][] =
+    init instanceof Headers ? [...init] : Array.isArray(init) ? (init as [string, string][]) : Object.entries(init);
+  for (const [name, value] of pairs) {
+    try {
+      new Headers([[name, value]]);
+    } catch {
+      let shown = String(name);
+      try {
+        new Headers([[shown, '']]);
+      } catch {
+        return new FeedError('bad-header', 'bad-header: requestHeaders returned a header name fetch refuses');
+      }
+      if (shown.length > 100) shown = `${shown.slice(0, 100)}…`;
+      return new FeedError('bad-header', `bad-header: requestHeaders returned a value of header ${JSON.stringify(shown)} that fetch refuses`);
+    }
+  }
+  return new FeedError('bad-header', 'bad-header: requestHeaders returned headers fetch refuses');
+}
+
+/** One discovery request; throws a {@link DiscoveryFailure} (never a raw error). */
+async function request(url: string, req: Requester, refresh: boolean): Promise<Response> {
+  const signal = req.signal;
+  if (signal?.aborted) throw fail(aborted(signal), 'final');
+  let headers: HeadersInit | undefined;
+  if (req.requestHeaders !== undefined) {
+    try {
+      headers = await req.requestHeaders({ refresh });
+    } catch (e) {
+      throw fail(new FeedError('network', 'network: requestHeaders threw', { cause: e }), 'final');
+    }
+  }
+  const init: RequestInit = { method: 'GET' };
+  if (headers !== undefined) init.headers = headers;
+  if (signal !== undefined) init.signal = signal;
+  let r: Request;
+  try {
+    r = new Request(url, init);
+  } catch {
+    throw fail(headers === undefined ? new FeedError('bad-options', 'bad-options: the feed URL is not a valid URL') : headerError(headers), 'final');
+  }
+  try {
+    return await (req.fetch ?? fetch)(r);
+  } catch (e) {
+    if (signal?.aborted) throw fail(aborted(signal), 'final');
+    const message = `network: GET ${safeUrl(url)} failed before a response arrived: ${rootMessage(e)}`;
+    throw fail(new FeedError('network', message, { cause: e }), 'network');
+  }
+}
+
+/**
+ * Reads a body: at most `limit` bytes (`over` says what happens beyond: an error, or `'cut'` to stop and keep what
+ * came), each read watched by `idleMs` (0: off) and the signal. The reader is always released.
+ */
+async function readBody(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+  idleMs: number,
+  signal: AbortSignal | undefined,
+  over: (() => DiscoveryFailure) | 'cut',
+): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array(0);
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    for (;;) {
+      const watchdog = new Promise<'stalled' | 'aborted'>((resolve) => {
+        if (idleMs > 0) timer = setTimeout(() => resolve('stalled'), Math.min(idleMs, MAX_TIMER_MS));
+        if (signal !== undefined) {
+          onAbort = () => resolve('aborted');
+          if (signal.aborted) resolve('aborted');
+          else signal.addEventListener('abort', onAbort, { once: true });
+        }
+      });
+      let got: ReadableStreamReadResult<Uint8Array> | 'stalled' | 'aborted';
+      try {
+        got = await Promise.race([reader.read(), watchdog]);
+      } catch (e) {
+        if (signal?.aborted) throw fail(aborted(signal), 'final');
+        if (over === 'cut') break;
+        throw fail(new FeedError('truncated-body', `truncated-body: the discovery body was cut: ${rootMessage(e)}`, { cause: e }), 'truncated');
+      } finally {
+        clearTimeout(timer);
+        if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      }
+      if (got === 'aborted') throw fail(aborted(signal as AbortSignal), 'final');
+      if (got === 'stalled') {
+        if (over === 'cut') break;
+        throw fail(new FeedError('stalled-body', `stalled-body: the discovery body brought no bytes for ${idleMs} ms`), 'stalled');
+      }
+      if (got.done) break;
+      const room = limit - size;
+      if (got.value.length > room) {
+        if (over !== 'cut') throw over();
+        parts.push(got.value.subarray(0, room));
+        size = limit;
+        break;
+      }
+      parts.push(got.value);
+      size += got.value.length;
+    }
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * One discovery attempt (the SPEC's negotiation: "start with a simple GET to the FeedAPI endpoint without any
+ * arguments. For version 1 (ZeroEventHub) this should result in a 400 error; for version 2 the result will be the
+ * discovery endpoint JSON payload"). Throws a {@link DiscoveryFailure}.
+ * @internal
+ */
+export async function discoverOnce(url: string, req: Requester): Promise<{ v1: true } | { v1: false; discovery: Discovery }> {
+  const defaults = readerDefaults() as { idleTimeoutMs: number; maxLineLength: number };
+  const idleMs = req.idleTimeoutMs ?? defaults.idleTimeoutMs;
+  const cap = req.maxLineLength ?? defaults.maxLineLength;
+  let response = await request(url, req, false);
+  if (response.status === 401 && req.requestHeaders !== undefined) {
+    // As for pages: a 401 asks the hook once more, with `refresh: true`, before it counts.
+    await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
+    response = await request(url, req, true);
+  }
+  if (response.status === 400) {
+    await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
+    return { v1: true };
+  }
+  if (!response.ok) {
+    const bytes = await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
+    const snippet = new TextDecoder().decode(bytes).trim();
+    const error = new FeedError('http-status', `http-status: discovery answered ${response.status} ${response.statusText}: ${snippet}`, {
+      status: response.status,
+      bodySnippet: snippet,
+    });
+    throw fail(error, 'status', response.status, response.headers.get('retry-after'));
+  }
+  const tooLarge = (): DiscoveryFailure =>
+    fail(badDiscovery(`the discovery document is larger than ${cap} bytes (maxLineLength)`), 'final');
+  const bytes = await readBody(response.body, cap, idleMs, req.signal, tooLarge);
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw fail(new FeedError('bad-discovery', 'bad-discovery: the discovery answer is not JSON', { cause: e }), 'final');
+  }
+  try {
+    return { v1: false, discovery: parseDiscovery(body) };
+  } catch (e) {
+    throw fail(e as FeedError, 'final');
+  }
+}
+
+function badDiscovery(why: string): FeedError {
+  return new FeedError('bad-discovery', `bad-discovery: ${why}`);
+}
+
+/** Whether a thrown value is a {@link DiscoveryFailure}. */
+export function isDiscoveryFailure(e: unknown): e is DiscoveryFailure {
+  return e !== null && typeof e === 'object' && 'kind' in e && (e as DiscoveryFailure).error instanceof FeedError;
+}
