@@ -254,7 +254,8 @@ export class V2Schedule {
         const at = onPath.get(p.id);
         if (at !== undefined) {
           const cycle = path.slice(at);
-          reasons.push(`partitions ${cycle.join(', ')} form a startsAfterPartition cycle`);
+          const ids = cycle.length <= 8 ? cycle.join(', ') : `${cycle.slice(0, 8).join(', ')}, … (${cycle.length} in all)`;
+          reasons.push(`partitions ${ids} form a startsAfterPartition cycle`);
           answer = true;
           break;
         }
