@@ -141,16 +141,24 @@ export interface BatchSource {
 }
 
 /**
- * Makes a wasm reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
+ * Throws a `'bad-options'` FeedError when the wasm module is not initialised.
  * @internal
  */
-export function newReader(url: string, options: ReaderOptions): FeedReader {
+export function requireWasm(): void {
   if (!wasmReady()) {
     throw new FeedError(
       'bad-options',
       "bad-options: the wasm module is not initialised; import 'feedpump' (its node, browser or workerd entry point)",
     );
   }
+}
+
+/**
+ * Makes a wasm reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
+ * @internal
+ */
+export function newReader(url: string, options: ReaderOptions): FeedReader {
+  requireWasm();
   try {
     // The contract's ReaderOptions; the generated declaration lags behind it (requestHeaders' context argument).
     return new FeedReader(url, options as WasmReaderOptions);

@@ -58,7 +58,7 @@ function fail(error: FeedError, kind: DiscoveryFailure['kind'], status = 0, retr
  * Names the first header of `init` that `fetch` refuses, without its value: `'bad-header'`. The value may be a
  * credential, so neither the message nor a `cause` holds it (the runtime's own error quotes it, so it is dropped).
  */
-function headerError(init: HeadersInit): FeedError {
+function headerError(init: HeadersInit): FeedError | undefined {
   const pairs: [string, string][] =
     init instanceof Headers ? [...init] : Array.isArray(init) ? (init as [string, string][]) : Object.entries(init);
   for (const [name, value] of pairs) {
@@ -75,7 +75,7 @@ function headerError(init: HeadersInit): FeedError {
       return new FeedError('bad-header', `bad-header: requestHeaders returned a value of header ${JSON.stringify(shown)} that fetch refuses`);
     }
   }
-  return new FeedError('bad-header', 'bad-header: requestHeaders returned headers fetch refuses');
+  return undefined;
 }
 
 /** One discovery request; throws a {@link DiscoveryFailure} (never a raw error). */
@@ -97,7 +97,9 @@ async function request(url: string, req: Requester, refresh: boolean): Promise<R
   try {
     r = new Request(url, init);
   } catch {
-    throw fail(headers === undefined ? new FeedError('bad-options', 'bad-options: the feed URL is not a valid URL') : headerError(headers), 'final');
+    // The runtime's error may quote a header value: it is not kept.
+    const bad = headers === undefined ? undefined : headerError(headers);
+    throw fail(bad ?? new FeedError('bad-options', `bad-options: fetch refuses the discovery request to ${safeUrl(url)}`), 'final');
   }
   try {
     return await (req.fetch ?? fetch)(r);

@@ -117,7 +117,6 @@ export class V2Schedule {
     this.#restHead = 0;
     this.#waiting = new Map();
     this.#reading = undefined;
-    this.#signalled = false;
     for (const p of this.#byId.values()) {
       if (this.#finished.has(p.id) || blocked.has(p.id)) continue;
       const parent = this.#parentInScope(p);
@@ -128,6 +127,9 @@ export class V2Schedule {
         else list.push(p.id);
       }
     }
+    // Caught up is signalled again only if there is something to read (a live feed whose partitions are all
+    // finished rediscovers at every interval: that is not news).
+    if (this.#due.length > 0) this.#signalled = false;
   }
 
   /** The next step at `now` (ms, any monotonic clock). Throws `'bad-discovery'` once everything else is read. */

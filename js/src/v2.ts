@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import { FeedError, isFeedError, toFeedError } from './errors.js';
-import { freeReader, newReader, type BatchSource } from './feed.js';
+import { freeReader, newReader, requireWasm, type BatchSource } from './feed.js';
 import type { ReaderOptions } from './options.js';
 import { discoverOnce, isDiscoveryFailure } from './v2-discovery.js';
 import { PAGES_PER_TURN, V2Schedule } from './v2-schedule.js';
@@ -164,6 +164,7 @@ export class V2Source implements BatchSource {
    * with 400; else the discovery is kept for the first step.
    */
   async negotiate(): Promise<'v1' | 'v2'> {
+    requireWasm();
     const found = await this.#discover();
     if (found === undefined) return 'v1';
     this.#plan(found);
@@ -174,6 +175,7 @@ export class V2Source implements BatchSource {
     for (;;) {
       if (this.#closed) return undefined;
       if (this.#needDiscovery) {
+        requireWasm();
         const found = await this.#discover();
         if (found === undefined) {
           throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');

@@ -121,6 +121,12 @@ test('live: a caught-up partition rests for intervalMs; caught up is signalled o
   const c = new V2Schedule({ live: true, intervalMs: 100 });
   c.plan(doc('0!'));
   assert.deepEqual(drive(c, caughtUp, { until: 'wait' }).step, { kind: 'wait', ms: 100, rediscover: true });
+  c.plan(doc('0!'));
+  assert.deepEqual(c.poll(200), { kind: 'wait', ms: 100, rediscover: true }, 'the same finished list: no new caught-up signal');
+  c.plan(doc('0!', '1'));
+  assert.equal(c.poll(300).partition.id, 1, 'a new partition is read');
+  c.handleTurnEnd(caughtUp(), 300);
+  assert.equal(c.poll(300).kind, 'caught-up');
 });
 
 test('hostile sizes cost linear time: a 32,768-partition chain listed children first; 100,000 entries', () => {
