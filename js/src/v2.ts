@@ -117,8 +117,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * wasm reader:
  * - a partition with no delivered cursor starts from the delivered cursor of the first of its `cursorFromPartitions`
  *   that has one (method 2), else from `_first`;
- * - a turn ends when the partition is caught up (its reader ends) or after {@link PAGES_PER_TURN} pages; the reader
- *   is then closed, and the next turn starts from the delivered cursors, so nothing is lost or repeated;
+ * - a turn ends when the partition is caught up (its reader ends) or with the first batch of a page after
+ *   {@link PAGES_PER_TURN} pages; the reader is then closed, and the next turn starts from the delivered cursors, so
+ *   nothing is lost or repeated;
  * - a `409 Conflict` ends the turn and the discovery is made again ("Consumers should respond to 409 Conflict by
  *   re-starting from the discovery phase"), then the schedule re-plans from the new list;
  * - 409s and discovery failures (network, 5xx, 408, 429, cut or stalled bodies) go through the retry policy: the

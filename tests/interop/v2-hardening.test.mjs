@@ -229,7 +229,7 @@ test('a hostile discovery list (a 32,768-partition cycle; 100,000 entries) ends 
     const started = Date.now();
     const feed = api.openFeed(`${server.url}/feed`, { protocol: 'v2', signal: AbortSignal.timeout(10_000) });
     await assert.rejects((async () => { for await (const _ of feed); })(), (e) => e.code === 'bad-discovery');
-    assert.ok(Date.now() - started < 3_000, `${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
     assert.equal(requests('/feed/events').length, 0);
   }
 });
