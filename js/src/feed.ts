@@ -9,7 +9,7 @@
 import { FeedError, toFeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } from './options.js';
 import { compileTypeFilter, serverTypeFilter } from './filters.js';
-import { V2Source, v2PartitionList } from './v2.js';
+import { V2_PARTITIONS, V2Source } from './v2.js';
 import { wasmReady } from './runtime.js';
 import type { Batch, Checkpoint, Feed, FeedEvent, FeedOptions, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
@@ -63,10 +63,11 @@ export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): 
     throw new FeedError('bad-options', 'bad-options: eventTypes and skipEventTypes cannot be used together');
   }
   const start = v2Cursors(options.cursors);
-  // v2 partition ids are 0..32767 (the v1 check against partitionCount applies once auto picks v1).
-  const partitions = v2PartitionList(options.partitions);
-  // The reader options every v2 partition reader shares; partitions and cursors are v2's own.
-  const shared = readerOptions({ ...options, partitionCount: 1, cursors: undefined, partitions: undefined });
+  // The reader options every v2 partition reader shares; partitions and cursors are v2's own. `partitions` is checked
+  // as v2 ids 0..32767 (against partitionCount once auto picks v1).
+  const { partitions, ...shared } = readerOptions({ ...options, partitionCount: V2_PARTITIONS, cursors: undefined });
+  shared.partitionCount = 1;
+  shared.cursors = [];
   let feed: FeedImpl<T> | undefined;
   const live = shared.live;
   const liveIntervalMs =

@@ -1,13 +1,13 @@
 /**
  * The FeedAPI v2 discovery request (`GET <feed>`), one attempt: the request-headers hook (a `401` asks it once more
  * with `refresh: true`), a body read under the idle watchdog, the `signal` and a size cap, and errors that never
- * carry a header value or the URL's query. Retrying is {@link V2Source}'s (through the core's retry policy).
+ * carry a header value or the URL's query. Retrying is V2Source's (through the core's retry policy).
  * @internal
  * @packageDocumentation
  */
 import { FeedError } from './errors.js';
 import type { ReaderOptions } from './options.js';
-import { parseDiscovery, type Discovery } from './v2.js';
+import { badDiscovery, parseDiscovery, type Discovery } from './v2.js';
 import { readerDefaults } from './wasm/feedpump.js';
 
 /** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */
@@ -19,14 +19,18 @@ const SNIPPET_BYTES = 512;
 /** The largest delay timers accept. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A discovery failure the retry policy may retry, and how it classifies it. */
-export interface DiscoveryFailure {
-  error: FeedError;
-  /** The core's failure kind: 'network' | 'stalled' | 'truncated' | 'status' | 'final'. */
-  kind: 'network' | 'stalled' | 'truncated' | 'status' | 'final';
-  status: number;
-  /** The `Retry-After` header, if any (the core parses it). */
-  retryAfter: string | undefined;
+/** Failures of discovery no retry can help (the hook threw, an abort): the code alone does not say so. */
+const FINAL = new WeakSet<FeedError>();
+/** The `Retry-After` header of a non-2xx discovery answer (the core parses it). */
+const RETRY_AFTER = new WeakMap<FeedError, string>();
+
+/**
+ * How the core's retry policy sees a discovery failure: its failure kind ('final': never retried) and `Retry-After`.
+ * @internal
+ */
+export function failureOf(e: FeedError): { kind: string; retryAfter: string | undefined } {
+  const kinds: Record<string, string> = { network: 'network', 'stalled-body': 'stalled', 'truncated-body': 'truncated', 'http-status': 'status' };
+  return { kind: FINAL.has(e) ? 'final' : (kinds[e.code] ?? 'final'), retryAfter: RETRY_AFTER.get(e) };
 }
 
 /** A URL as errors may show it: origin and path, never the query (it may hold a token). */
@@ -50,44 +54,35 @@ function aborted(signal: AbortSignal): FeedError {
   return new FeedError('aborted', 'aborted: the feed was aborted', { cause: signal.reason });
 }
 
-function fail(error: FeedError, kind: DiscoveryFailure['kind'], status = 0, retryAfter?: string | null): DiscoveryFailure {
-  return { error, kind, status, retryAfter: retryAfter ?? undefined };
-}
-
 /**
  * Names the first header of `init` that `fetch` refuses, without its value: `'bad-header'`. The value may be a
  * credential, so neither the message nor a `cause` holds it (the runtime's own error quotes it, so it is dropped).
  */
 function headerError(init: HeadersInit): FeedError | undefined {
-  const pairs: [string, string][] =
-    init instanceof Headers ? [...init] : Array.isArray(init) ? (init as [string, string][]) : Object.entries(init);
+  const pairs = init instanceof Headers ? [...init] : Array.isArray(init) ? (init as string[][]) : Object.entries(init);
   for (const [name, value] of pairs) {
     try {
-      new Headers([[name, value]]);
+      new Headers([[name as string, value as string]]);
     } catch {
-      let shown = String(name);
-      try {
-        new Headers([[shown, '']]);
-      } catch {
-        return new FeedError('bad-header', 'bad-header: requestHeaders returned a header name fetch refuses');
-      }
-      if (shown.length > 100) shown = `${shown.slice(0, 100)}…`;
-      return new FeedError('bad-header', `bad-header: requestHeaders returned a value of header ${JSON.stringify(shown)} that fetch refuses`);
+      const shown = String(name).slice(0, 100);
+      return new FeedError('bad-header', `bad-header: fetch refuses the header ${JSON.stringify(shown)} that requestHeaders returned`);
     }
   }
   return undefined;
 }
 
-/** One discovery request; throws a {@link DiscoveryFailure} (never a raw error). */
+/** One discovery request; throws a FeedError (never a raw error). */
 async function request(url: string, req: Requester, refresh: boolean): Promise<Response> {
   const signal = req.signal;
-  if (signal?.aborted) throw fail(aborted(signal), 'final');
+  if (signal?.aborted) throw aborted(signal);
   let headers: HeadersInit | undefined;
   if (req.requestHeaders !== undefined) {
     try {
       headers = await req.requestHeaders({ refresh });
     } catch (e) {
-      throw fail(new FeedError('network', 'network: requestHeaders threw', { cause: e }), 'final');
+      const error = new FeedError('network', 'network: requestHeaders threw', { cause: e });
+      FINAL.add(error);
+      throw error;
     }
   }
   const init: RequestInit = { method: 'GET' };
@@ -99,14 +94,14 @@ async function request(url: string, req: Requester, refresh: boolean): Promise<R
   } catch {
     // The runtime's error may quote a header value: it is not kept.
     const bad = headers === undefined ? undefined : headerError(headers);
-    throw fail(bad ?? new FeedError('bad-options', `bad-options: fetch refuses the discovery request to ${safeUrl(url)}`), 'final');
+    throw bad ?? new FeedError('bad-options', `bad-options: fetch refuses the discovery request to ${safeUrl(url)}`);
   }
   try {
     return await (req.fetch ?? fetch)(r);
   } catch (e) {
-    if (signal?.aborted) throw fail(aborted(signal), 'final');
+    if (signal?.aborted) throw aborted(signal);
     const message = `network: GET ${safeUrl(url)} failed before a response arrived: ${rootMessage(e)}`;
-    throw fail(new FeedError('network', message, { cause: e }), 'network');
+    throw new FeedError('network', message, { cause: e });
   }
 }
 
@@ -119,7 +114,7 @@ async function readBody(
   limit: number,
   idleMs: number,
   signal: AbortSignal | undefined,
-  over: (() => DiscoveryFailure) | 'cut',
+  over: (() => FeedError) | 'cut',
 ): Promise<Uint8Array> {
   if (body === null) return new Uint8Array(0);
   const reader = body.getReader();
@@ -141,17 +136,17 @@ async function readBody(
       try {
         got = await Promise.race([reader.read(), watchdog]);
       } catch (e) {
-        if (signal?.aborted) throw fail(aborted(signal), 'final');
+        if (signal?.aborted) throw aborted(signal);
         if (over === 'cut') break;
-        throw fail(new FeedError('truncated-body', `truncated-body: the discovery body was cut: ${rootMessage(e)}`, { cause: e }), 'truncated');
+        throw new FeedError('truncated-body', `truncated-body: the discovery body was cut: ${rootMessage(e)}`, { cause: e });
       } finally {
         clearTimeout(timer);
         if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
       }
-      if (got === 'aborted') throw fail(aborted(signal as AbortSignal), 'final');
+      if (got === 'aborted') throw aborted(signal as AbortSignal);
       if (got === 'stalled') {
         if (over === 'cut') break;
-        throw fail(new FeedError('stalled-body', `stalled-body: the discovery body brought no bytes for ${idleMs} ms`), 'stalled');
+        throw new FeedError('stalled-body', `stalled-body: the discovery body brought no bytes for ${idleMs} ms`);
       }
       if (got.done) break;
       const room = limit - size;
@@ -179,7 +174,7 @@ async function readBody(
 /**
  * One discovery attempt (the SPEC's negotiation: "start with a simple GET to the FeedAPI endpoint without any
  * arguments. For version 1 (ZeroEventHub) this should result in a 400 error; for version 2 the result will be the
- * discovery endpoint JSON payload"). Throws a {@link DiscoveryFailure}.
+ * discovery endpoint JSON payload"). Throws a FeedError; {@link failureOf} says how the retry policy sees it.
  * @internal
  */
 export async function discoverOnce(url: string, req: Requester): Promise<{ v1: true } | { v1: false; discovery: Discovery }> {
@@ -203,29 +198,17 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
       status: response.status,
       bodySnippet: snippet,
     });
-    throw fail(error, 'status', response.status, response.headers.get('retry-after'));
+    const retryAfter = response.headers.get('retry-after');
+    if (retryAfter !== null) RETRY_AFTER.set(error, retryAfter);
+    throw error;
   }
-  const tooLarge = (): DiscoveryFailure =>
-    fail(badDiscovery(`the discovery document is larger than ${cap} bytes (maxLineLength)`), 'final');
+  const tooLarge = (): FeedError => badDiscovery(`the discovery document is larger than ${cap} bytes (maxLineLength)`);
   const bytes = await readBody(response.body, cap, idleMs, req.signal, tooLarge);
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (e) {
-    throw fail(new FeedError('bad-discovery', 'bad-discovery: the discovery answer is not JSON', { cause: e }), 'final');
+    throw new FeedError('bad-discovery', 'bad-discovery: the discovery answer is not JSON', { cause: e });
   }
-  try {
-    return { v1: false, discovery: parseDiscovery(body) };
-  } catch (e) {
-    throw fail(e as FeedError, 'final');
-  }
-}
-
-function badDiscovery(why: string): FeedError {
-  return new FeedError('bad-discovery', `bad-discovery: ${why}`);
-}
-
-/** Whether a thrown value is a {@link DiscoveryFailure}. */
-export function isDiscoveryFailure(e: unknown): e is DiscoveryFailure {
-  return e !== null && typeof e === 'object' && 'kind' in e && (e as DiscoveryFailure).error instanceof FeedError;
+  return { v1: false, discovery: parseDiscovery(body) };
 }

@@ -23,8 +23,7 @@
  * @internal
  * @packageDocumentation
  */
-import { FeedError } from './errors.js';
-import type { Discovery, V2Partition } from './v2.js';
+import { badDiscovery, type Discovery, type V2Partition } from './v2.js';
 
 /** Pages a partition may read in one turn before the next partition due gets its turn. */
 export const PAGES_PER_TURN = 4;
@@ -56,15 +55,6 @@ export interface TurnEnd {
   caughtUp: boolean;
   /** The turn delivered events. */
   delivered: boolean;
-}
-
-function badDiscovery(why: string): FeedError {
-  return new FeedError('bad-discovery', `bad-discovery: ${why}`);
-}
-
-/** Lists at most a few items of a long list, for a message. */
-function few(items: readonly string[], max = 5): string {
-  return items.length <= max ? items.join('; ') : `${items.slice(0, max).join('; ')}; and ${items.length - max} more`;
 }
 
 /**
@@ -134,7 +124,6 @@ export class V2Schedule {
 
   /** The next step at `now` (ms, any monotonic clock). Throws `'bad-discovery'` once everything else is read. */
   poll(now: number): Step {
-    if (this.#reading !== undefined) throw new Error('V2Schedule.poll during a turn');
     // Resting partitions whose time came join the back of the queue (a hot partition cannot keep them out).
     while (this.#restHead < this.#resting.length && (this.#resting[this.#restHead]?.at ?? Infinity) <= now) {
       this.#due.push((this.#resting[this.#restHead++] as { id: number }).id);
@@ -154,7 +143,8 @@ export class V2Schedule {
     }
     // Nothing is due: every partition in scope is caught up, finished, waiting or blocked.
     if (this.#blocked.length > 0) {
-      throw badDiscovery(`the discovery document can never be read to the end: ${few(this.#blocked)}`);
+      const n = this.#blocked.length;
+      throw badDiscovery(`the discovery document can never be read to the end: ${this.#blocked.slice(0, 5).join('; ')}${n > 5 ? `; and ${n - 5} more` : ''}`);
     }
     if (!this.#signalled) {
       this.#signalled = true;
@@ -169,7 +159,7 @@ export class V2Schedule {
   /** The turn of the partition last returned by {@link V2Schedule.poll} ended at `now`. */
   handleTurnEnd(end: TurnEnd, now: number): void {
     const id = this.#reading;
-    if (id === undefined) throw new Error('V2Schedule.handleTurnEnd without a turn');
+    if (id === undefined) return;
     this.#reading = undefined;
     if (end.delivered) this.#signalled = false;
     if (!end.caughtUp) {
@@ -199,86 +189,85 @@ export class V2Schedule {
 
   /**
    * The ids in scope: in the filter, or with an ancestor in it (`cursorFromPartitions`), or whose listed parent is
-   * in scope. Each id is decided once: a walk up the parent chain stops at a decided id or a cycle.
+   * in scope.
    */
   #scope(all: Map<number, V2Partition>): Set<number> {
     const filter = this.#filter;
     if (filter === undefined) return new Set(all.keys());
-    const decided = new Map<number, boolean>();
-    const own = (p: V2Partition): boolean => filter.has(p.id) || p.cursorFromPartitions.some((a) => filter.has(a));
-    for (const start of all.values()) {
-      const path: number[] = [];
-      const onPath = new Set<number>();
-      let p: V2Partition | undefined = start;
-      let answer = false;
-      while (p !== undefined) {
-        const known = decided.get(p.id);
-        if (known !== undefined) {
-          answer = known;
-          break;
-        }
-        if (onPath.has(p.id)) break; // a cycle without a listed member: not in scope
-        path.push(p.id);
-        onPath.add(p.id);
-        if (own(p)) {
-          answer = true;
-          break;
-        }
+    const inScope = decideChains(
+      all.keys(),
+      (id) => {
+        const p = all.get(id) as V2Partition;
+        if (filter.has(id) || p.cursorFromPartitions.some((a) => filter.has(a))) return true;
         const parent = p.startsAfterPartition;
-        if (parent === undefined) break;
-        if (filter.has(parent)) {
-          answer = true;
-          break;
-        }
-        p = all.get(parent);
-      }
-      for (const id of path) decided.set(id, answer);
-    }
-    return new Set([...decided].filter(([, v]) => v).map(([id]) => id));
+        if (parent === undefined || !all.has(parent)) return parent !== undefined && filter.has(parent);
+        return parent;
+      },
+      () => false, // a cycle without a member in scope
+    );
+    return new Set([...all.keys()].filter((id) => inScope.get(id) === true));
   }
 
-  /** The partitions in scope that can never start, and why (into `#blocked`). */
+  /** The partitions in scope that can never start; why goes into `#blocked`. */
   #findBlocked(): Set<number> {
-    const blocked = new Set<number>();
-    const decided = new Map<number, boolean>();
     const reasons: string[] = [];
-    for (const start of this.#byId.values()) {
-      const path: number[] = [];
-      const onPath = new Map<number, number>();
-      let p = start;
-      let answer = false;
-      for (;;) {
-        const known = decided.get(p.id);
-        if (known !== undefined) {
-          answer = known;
-          break;
-        }
-        const at = onPath.get(p.id);
-        if (at !== undefined) {
-          const cycle = path.slice(at);
-          const ids = cycle.length <= 8 ? cycle.join(', ') : `${cycle.slice(0, 8).join(', ')}, … (${cycle.length} in all)`;
-          reasons.push(`partitions ${ids} form a startsAfterPartition cycle`);
-          answer = true;
-          break;
-        }
-        onPath.set(p.id, path.length);
-        path.push(p.id);
-        const parentId = this.#parentInScope(p);
-        if (parentId === undefined) break;
-        const parent = this.#byId.get(parentId) as V2Partition;
-        if (!parent.closed) {
-          reasons.push(`partition ${p.id} startsAfterPartition ${parentId}, which is not closed`);
-          answer = true;
-          break;
-        }
-        p = parent;
-      }
-      for (const id of path) {
-        decided.set(id, answer);
-        if (answer) blocked.add(id);
-      }
-    }
+    const blocked = decideChains(
+      this.#byId.keys(),
+      (id) => {
+        const parent = this.#parentInScope(this.#byId.get(id) as V2Partition);
+        if (parent === undefined) return false;
+        if (this.#byId.get(parent)?.closed === true) return parent;
+        reasons.push(`partition ${id} startsAfterPartition ${parent}, which is not closed`);
+        return true;
+      },
+      (cycle) => {
+        const ids = cycle.length <= 8 ? cycle.join(', ') : `${cycle.slice(0, 8).join(', ')}, … (${cycle.length} in all)`;
+        reasons.push(`partitions ${ids} form a startsAfterPartition cycle`);
+        return true;
+      },
+    );
     this.#blocked = reasons;
-    return blocked;
+    return new Set([...blocked].filter(([, b]) => b).map(([id]) => id));
   }
+}
+
+/**
+ * Decides a yes/no property that follows parent chains, for every id, each id once (linear in all): `step(id)`
+ * answers for the id by itself, or names the parent it depends on; a chain that comes back to itself answers
+ * `onCycle(the ids of the cycle)`. Every id walked takes the answer its chain ends in.
+ */
+function decideChains(
+  ids: Iterable<number>,
+  step: (id: number) => boolean | number,
+  onCycle: (cycle: number[]) => boolean,
+): Map<number, boolean> {
+  const decided = new Map<number, boolean>();
+  for (const start of ids) {
+    const path: number[] = [];
+    const at = new Map<number, number>();
+    let id = start;
+    let answer: boolean;
+    for (;;) {
+      const known = decided.get(id);
+      if (known !== undefined) {
+        answer = known;
+        break;
+      }
+      const i = at.get(id);
+      if (i !== undefined) {
+        answer = onCycle(path.slice(i));
+        break;
+      }
+      at.set(id, path.length);
+      path.push(id);
+      const r = step(id);
+      if (typeof r === 'boolean') {
+        answer = r;
+        break;
+      }
+      id = r;
+    }
+    for (const p of path) decided.set(p, answer);
+  }
+  return decided;
 }

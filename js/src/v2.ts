@@ -10,7 +10,7 @@
 import { FeedError, isFeedError, toFeedError } from './errors.js';
 import { freeReader, newReader, requireWasm, type BatchSource } from './feed.js';
 import type { ReaderOptions } from './options.js';
-import { discoverOnce, isDiscoveryFailure } from './v2-discovery.js';
+import { discoverOnce, failureOf } from './v2-discovery.js';
 import { PAGES_PER_TURN, V2Schedule } from './v2-schedule.js';
 import { Backoff, readerDefaults, type FeedReader, type RawBatch } from './wasm/feedpump.js';
 
@@ -34,7 +34,8 @@ export interface Discovery {
 }
 
 
-function badDiscovery(why: string): FeedError {
+/** @internal */
+export function badDiscovery(why: string): FeedError {
   return new FeedError('bad-discovery', `bad-discovery: ${why}`);
 }
 
@@ -49,7 +50,7 @@ function shown(v: unknown): string {
 function partitionId(v: unknown, what: string): number {
   const n =
     typeof v === 'string' && /^(?:0|[1-9][0-9]{0,4})$/.test(v) ? Number(v) : typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : NaN;
-  if (!(n <= 32_767)) throw badDiscovery(`${what} must be a string holding an integer 0..32767, got ${shown(v)}`);
+  if (!(n < V2_PARTITIONS)) throw badDiscovery(`${what} must be a string holding an integer 0..32767, got ${shown(v)}`);
   return n;
 }
 
@@ -78,20 +79,8 @@ export function parseDiscovery(body: unknown): Discovery {
   return { token, partitions: list, exactlyOnce: exactlyOnce === true };
 }
 
-/**
- * The `partitions` option of a v2 feed: a non-empty array of partition ids 0..32767.
- * @internal
- */
-export function v2PartitionList(v: unknown): number[] | undefined {
-  if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.length === 0) throw new FeedError('bad-options', 'bad-options: partitions must be a non-empty array');
-  for (const p of v as unknown[]) {
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 32_767) {
-      throw new FeedError('bad-options', `bad-options: partitions: ${shown(p)} is not a partition id (an integer 0..32767)`);
-    }
-  }
-  return [...new Set(v as number[])].sort((a, b) => a - b);
-}
+/** FeedAPI v2 partition ids are 0..32767 (SPEC: "only allowed values is integers in the range [0..32767]"). */
+export const V2_PARTITIONS = 32_768;
 
 /** Options of a v2 source besides the reader options. */
 export interface V2SourceOptions {
@@ -261,9 +250,10 @@ export class V2Source implements BatchSource {
         const found = await discoverOnce(this.url, this.options);
         return found.v1 ? undefined : found.discovery;
       } catch (e) {
-        if (!isDiscoveryFailure(e)) throw toFeedError(e);
-        if (e.kind === 'final') throw e.error;
-        await this.#retry(e.error, e.kind, e.status, e.retryAfter);
+        const error = toFeedError(e);
+        const { kind, retryAfter } = failureOf(error);
+        if (kind === 'final') throw error;
+        await this.#retry(error, kind, error.status ?? 0, retryAfter);
       }
     }
   }
