@@ -100,7 +100,10 @@ async function request(url: string, req: Requester, refresh: boolean): Promise<R
     return await (req.fetch ?? fetch)(r);
   } catch (e) {
     if (signal?.aborted) throw aborted(signal);
-    const message = `network: GET ${safeUrl(url)} failed before a response arrived: ${rootMessage(e)}`;
+    // A custom fetch may quote the URL: its query (which may hold a token) is cut from the message.
+    const query = url.includes('?') ? url.slice(url.indexOf('?')) : '';
+    const root = query.length > 1 ? rootMessage(e).split(query).join('?…') : rootMessage(e);
+    const message = `network: GET ${safeUrl(url)} failed before a response arrived: ${root}`;
     throw new FeedError('network', message, { cause: e });
   }
 }
@@ -162,13 +165,7 @@ async function readBody(
   } finally {
     reader.cancel().catch(() => undefined);
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer());
 }
 
 /**

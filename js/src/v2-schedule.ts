@@ -134,7 +134,7 @@ export class V2Schedule {
     }
     if (this.#head < this.#due.length) {
       const id = this.#due[this.#head++] as number;
-      if (this.#head > 1024 && this.#head * 2 > this.#due.length) {
+      if (this.#head > 1024) {
         this.#due = this.#due.slice(this.#head);
         this.#head = 0;
       }

@@ -128,7 +128,9 @@ export class V2Source implements BatchSource {
   #turnDelivered = false;
   /** The turn used its pages: it ends before the next read. */
   #turnOver = false;
+  /** The feed's page count (every reader's pages, and caught-up signals), and the current reader's page. */
   #page = 0;
+  #readerPage = 0;
   #closed = false;
 
   constructor(
@@ -229,7 +231,12 @@ export class V2Source implements BatchSource {
     }
     this.#turnFirstPage ??= raw.page;
     if (raw.page - this.#turnFirstPage >= PAGES_PER_TURN) this.#turnOver = true;
-    this.#page += 1;
+    // Pages are numbered per reader; the feed numbers them across readers (for lag() and error messages).
+    if (raw.page !== this.#readerPage) {
+      this.#readerPage = raw.page;
+      this.#page += 1;
+    }
+    raw.page = this.#page;
     if (raw.signal !== undefined) delete raw.signal; // a partition's caught-up is not the feed's
     if (raw.meta.length === 0 && raw.checkpoints.length === 0) return 'again';
     if (raw.meta.length > 0) this.#turnDelivered = true;
@@ -294,6 +301,7 @@ export class V2Source implements BatchSource {
     const { live: _live, partitions: _partitions, headers: _headers, ...rest } = this.options;
     this.#reader = newReader(this.url, { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
     this.#turnFirstPage = undefined;
+    this.#readerPage = 0;
     this.#turnDelivered = false;
     this.#turnOver = false;
   }

@@ -292,4 +292,13 @@ test('a network failure of discovery names origin + path (never the query) and t
   assert.equal(e?.code, 'network');
   assert.equal(e.message, `network: GET http://127.0.0.1:${port}/feed/v2 failed before a response arrived: connect ECONNREFUSED 127.0.0.1:${port}`);
   assert.deepEqual(retries, ['network']);
+  // A fetch whose error quotes the URL: the query is not repeated.
+  const quoting = api.openFeed(`http://127.0.0.1:${port}/feed/v2?token=hush`, {
+    protocol: 'v2',
+    retry: false,
+    fetch: (request) => Promise.reject(new Error(`cannot reach ${request.url}`)),
+  });
+  const q = await (async () => { for await (const _ of quoting); })().then(() => undefined, (e) => e);
+  assert.equal(q?.code, 'network');
+  assert.ok(!q.message.includes('hush'), q.message);
 });
