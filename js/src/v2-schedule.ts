@@ -128,8 +128,9 @@ export class V2Schedule {
     while (this.#restHead < this.#resting.length && (this.#resting[this.#restHead]?.at ?? Infinity) <= now) {
       this.#due.push((this.#resting[this.#restHead++] as { id: number }).id);
     }
-    if (this.#restHead === this.#resting.length) {
-      this.#resting = [];
+    // Both queues drop what they handed out now and then, so a feed that runs for months keeps them small.
+    if (this.#restHead > 1024) {
+      this.#resting = this.#resting.slice(this.#restHead);
       this.#restHead = 0;
     }
     if (this.#head < this.#due.length) {
@@ -156,7 +157,8 @@ export class V2Schedule {
     return { kind: 'wait', ms: Math.max(0, next.at - now), rediscover: false };
   }
 
-  /** The turn of the partition last returned by {@link V2Schedule.poll} ended at `now`. */
+  /** The turn of the partition last returned by {@link V2Schedule.poll} ended at `now` (a turn cut by a 409 ends
+   * not caught up: the re-plan that follows reads the partition again anyway). */
   handleTurnEnd(end: TurnEnd, now: number): void {
     const id = this.#reading;
     if (id === undefined) return;
@@ -174,11 +176,6 @@ export class V2Schedule {
     } else if (this.#live) {
       this.#resting.push({ id, at: now + this.#intervalMs });
     }
-  }
-
-  /** The turn ended without an answer (a 409 or an error): the partition is read again after the re-plan. */
-  handleTurnAborted(): void {
-    this.#reading = undefined;
   }
 
   /** The parent of `p` a turn must wait for: listed, in scope. */

@@ -217,8 +217,7 @@ export class V2Source implements BatchSource {
       if (!(isFeedError(error, 'http-status') && error.status === 409)) throw error;
       // SPEC: "Consumers should respond to 409 Conflict by re-starting from the discovery phase": through the retry
       // policy, so a server that keeps answering 409 ends the feed.
-      this.#drop();
-      this.#schedule.handleTurnAborted();
+      this.#endTurn(false);
       await this.#retry(error, 'conflict', 409, undefined);
       this.#needDiscovery = true;
       return 'again';

@@ -117,6 +117,15 @@ test('live: a caught-up partition rests for intervalMs; caught up is signalled o
     h.handleTurnEnd(step.partition.id === 0 ? { caughtUp: false, delivered: true } : caughtUp(), now);
   }
   assert.ok(order.filter((id) => id === 1).length >= 4, `partition 1 is polled again while 0 is hot: ${order}`);
+  // A long live run (queues compacted on the way) keeps the same fair order.
+  const late = [];
+  for (let now = 300; now < 300 + 30_000 * 10; now += 10) {
+    const step = h.poll(now);
+    if (step.kind !== 'read') continue;
+    if (now > 299_000) late.push(step.partition.id);
+    h.handleTurnEnd(step.partition.id === 0 ? { caughtUp: false, delivered: true } : caughtUp(), now);
+  }
+  assert.ok(late.includes(0) && late.includes(1), `both still read after 30,000 turns: ${late}`);
   // Every partition closed and finished: wait, then discover again (a new token may list new partitions).
   const c = new V2Schedule({ live: true, intervalMs: 100 });
   c.plan(doc('0!'));
