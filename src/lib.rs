@@ -11,6 +11,7 @@
 //! //   for await (const batch of feed.batches()) { /* batch.events, batch.checkpoints */ }
 //! ```
 
+mod backoff;
 mod body;
 mod error;
 mod fetch;
@@ -19,4 +20,5 @@ mod options;
 mod reader;
 mod ts;
 
+pub use backoff::{reader_defaults, Backoff};
 pub use reader::FeedReader;

@@ -25,7 +25,7 @@ pub(crate) struct JsOptions {
 const DEFAULT_FLUSH_MS: u32 = 10;
 
 /// Default idle limit of a body: generous, so a slow server is not mistaken for a dead one.
-const DEFAULT_IDLE_MS: u32 = 60_000;
+pub(crate) const DEFAULT_IDLE_MS: u32 = 60_000;
 
 /// `v2: { token, partition, eventTypes?, skipEventTypes? }`: read one FeedAPI v2 partition.
 fn v2_options(obj: &JsValue, page_size_hint: Option<u32>) -> Result<Option<V2Options>, Error> {
@@ -108,7 +108,7 @@ fn live_policy(obj: &JsValue) -> Result<Option<LivePolicy>, Error> {
     Ok(Some(LivePolicy { min_ms, max_ms, long_poll_param }))
 }
 
-fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> {
+pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> {
     let v = get(obj, "retry");
     if v.is_undefined() || v.is_null() || v.as_bool() == Some(true) {
         return Ok(Some(RetryPolicy::default()));

@@ -26,6 +26,10 @@ pub enum Failure {
     Protocol,
     /// The caller aborted.
     Aborted,
+    /// FeedAPI v2's `409 Conflict` on an events request: the token changed, and the consumer starts again from
+    /// discovery. Retried (a new discovery is the retry), and bounded like any failure, so a server that always
+    /// answers 409 ends the feed instead of looping.
+    Conflict,
 }
 
 impl Failure {
@@ -33,7 +37,7 @@ impl Failure {
     /// and aborts are final.
     pub const fn is_retryable(self) -> bool {
         match self {
-            Failure::Network | Failure::Truncated | Failure::Stalled => true,
+            Failure::Network | Failure::Truncated | Failure::Stalled | Failure::Conflict => true,
             Failure::Status(s) => s == 408 || s == 429 || s >= 500,
             Failure::Protocol | Failure::Aborted => false,
         }
@@ -201,7 +205,7 @@ mod tests {
         {
             assert_eq!(b.handle_failure(0, f, None), Decision::GiveUp, "{f:?}");
         }
-        for f in [Failure::Status(408), Failure::Status(500), Failure::Truncated, Failure::Stalled] {
+        for f in [Failure::Status(408), Failure::Status(500), Failure::Truncated, Failure::Stalled, Failure::Conflict] {
             assert!(f.is_retryable(), "{f:?}");
         }
         assert_eq!(parse_retry_after(" 3 "), Some(3000));

@@ -9,7 +9,7 @@
 import { FeedError, toFeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } from './options.js';
 import { compileTypeFilter, serverTypeFilter } from './filters.js';
-import { discover, V2Source } from './v2.js';
+import { V2_PARTITIONS, V2Source } from './v2.js';
 import { wasmNotReady, wasmReady } from './runtime.js';
 import type { Batch, Checkpoint, Feed, FeedEvent, FeedEventIterator, FeedOptions, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
@@ -63,25 +63,31 @@ export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): 
     throw new FeedError('bad-options', 'bad-options: eventTypes and skipEventTypes cannot be used together');
   }
   const start = v2Cursors(options.cursors);
-  // The reader options every v2 partition reader shares; partitions and cursors are v2's own.
-  const shared = readerOptions({ ...options, partitionCount: 1, cursors: undefined, partitions: undefined });
+  // The reader options every v2 partition reader shares; partitions and cursors are v2's own. `partitions` is checked
+  // as v2 ids 0..32767 (against partitionCount once auto picks v1).
+  const { partitions, ...shared } = readerOptions({ ...options, partitionCount: V2_PARTITIONS, cursors: undefined });
+  shared.partitionCount = 1;
+  shared.cursors = [];
   let feed: FeedImpl<T> | undefined;
+  const live = shared.live;
   const liveIntervalMs =
-    options.live === undefined || options.live === false ? undefined : options.live === true ? 250 : (options.live.minIntervalMs ?? 250);
+    live === undefined || live === false ? undefined : live === true ? 'default' : (live.minIntervalMs ?? 'default');
   const v2 = new V2Source(href, shared, {
     cursorOf: (p) => feed?.deliveredCursor(p),
     eventTypes,
     skipEventTypes,
     liveIntervalMs,
+    partitions,
   });
   const source: BatchSource =
-    protocol === 'v2' ? v2 : new AutoSource(href, shared, v2, () => (options.partitionCount === undefined ? undefined : readerOptions(options)));
+    protocol === 'v2' ? v2 : new AutoSource(href, v2, () => (options.partitionCount === undefined ? undefined : readerOptions(options)));
   feed = new FeedImpl<T>(shared, options, source, start);
   return feed;
 }
 
 /**
- * Protocol negotiation: the first step makes the discovery call and then reads through the v1 or the v2 source.
+ * Protocol negotiation: the first step makes the discovery call (with the v2 source's retries) and then reads
+ * through the v1 or the v2 source.
  */
 class AutoSource implements BatchSource {
   #source: BatchSource | undefined;
@@ -89,23 +95,21 @@ class AutoSource implements BatchSource {
 
   constructor(
     readonly url: string,
-    readonly options: ReaderOptions,
     readonly v2: V2Source,
     readonly v1Options: () => ReaderOptions | undefined,
   ) {}
 
   async next(): Promise<RawBatch | undefined> {
     if (this.#source === undefined) {
-      const found = await discover(this.url, this.options);
+      const found = await this.v2.negotiate();
       if (this.#closed) return undefined;
-      if (found.v1) {
+      if (found === 'v1') {
         const v1 = this.v1Options();
         if (v1 === undefined) {
           throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): partitionCount is required');
         }
         this.#source = new V1Source(this.url, v1);
       } else {
-        this.v2.useDiscovery(found.discovery);
         this.#source = this.v2;
       }
     }
@@ -138,11 +142,19 @@ export interface BatchSource {
 }
 
 /**
+ * Throws the FeedError of `wasmNotReady()` (`'wasm-load-failed'` or `'bad-options'`) when the wasm module is not ready.
+ * @internal
+ */
+export function requireWasm(): void {
+  if (!wasmReady()) throw wasmNotReady();
+}
+
+/**
  * Makes a wasm reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
  * @internal
  */
 export function newReader(url: string, options: ReaderOptions): FeedReader {
-  if (!wasmReady()) throw wasmNotReady();
+  requireWasm();
   try {
     // The contract's ReaderOptions; the generated declaration lags behind it (requestHeaders' context argument).
     return new FeedReader(url, options as WasmReaderOptions);

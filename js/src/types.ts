@@ -218,6 +218,10 @@ export interface FeedOptions {
    * jitter, honouring `Retry-After`. A retry starts again from the last delivered checkpoint, so nothing is lost or
    * repeated. `false`: the first failure ends the iteration.
    *
+   * FeedAPI v2: the same policy bounds the discovery requests (network errors, 5xx/408/429, a cut or stalled body)
+   * and the `409 Conflict` answers that send the feed back to discovery: a server that keeps answering 409 ends the
+   * iteration with that error after `maxAttempts`, and `onRetry` hears of each one.
+   *
    * @defaultValue `{ initialMs: 100, maxMs: 30000, multiplier: 2, maxAttempts: 10 }`
    * @example
    * ```ts
@@ -254,7 +258,11 @@ export interface FeedOptions {
    * Read only these partitions: only their `cursor<p>` is sent (ZEH reads the partitions whose cursors a request
    * names), so one worker per partition is possible. A line of another partition fails with `'bad-partition'`.
    *
-   * @defaultValue every partition `0 .. partitionCount - 1`
+   * FeedAPI v2 (and `auto` when it picks v2): only these partition ids (0..32767) are requested, plus the split
+   * children of a listed one (`startsAfterPartition` it, or `cursorFromPartitions` naming it), which count as listed
+   * (docs/feedapi-v2.md).
+   *
+   * @defaultValue every partition (v1: `0 .. partitionCount - 1`; v2: every listed one)
    * @example
    * ```ts
    * openFeed(url, { partitionCount: 4, partitions: [2], cursors: { 2: saved } });

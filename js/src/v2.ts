@@ -1,14 +1,18 @@
 /**
  * FeedAPI v2 (vippsas/feedapi-spec): discovery, one reader per partition, `409 Conflict` → discover again, closed and
  * split partitions, server-side event-type filters. The wasm reader speaks v2 for one partition
- * (docs/wasm-contract.md); this module decides which partition to read when, and from which cursor.
+ * (docs/wasm-contract.md); {@link V2Schedule} decides which partition to read when; this module drives it: readers,
+ * discovery with retries (the core's retry policy, through the wasm `Backoff`), and from which cursor each partition
+ * starts.
  * @internal
  * @packageDocumentation
  */
-import { FeedError, isFeedError } from './errors.js';
-import { freeReader, newReader, type BatchSource } from './feed.js';
+import { FeedError, isFeedError, toFeedError } from './errors.js';
+import { freeReader, newReader, requireWasm, type BatchSource } from './feed.js';
 import type { ReaderOptions } from './options.js';
-import type { FeedReader, RawBatch } from './wasm/feedpump.js';
+import { discoverOnce, failureOf } from './v2-discovery.js';
+import { PAGES_PER_TURN, V2Schedule } from './v2-schedule.js';
+import { Backoff, readerDefaults, type FeedReader, type RawBatch } from './wasm/feedpump.js';
 
 /** One partition as discovery lists it. */
 export interface V2Partition {
@@ -29,11 +33,16 @@ export interface Discovery {
   exactlyOnce: boolean;
 }
 
-/** How to make the discovery request: the reader options' fetch, headers hook and signal. */
-type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'signal'>;
 
-function badDiscovery(why: string): FeedError {
+/** @internal */
+export function badDiscovery(why: string): FeedError {
   return new FeedError('bad-discovery', `bad-discovery: ${why}`);
+}
+
+/** A value as a bounded message fragment (a hostile document may hold anything). */
+function shown(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
 }
 
 /** SPEC: a string holding an integer 0..32767; the Go server sends `startsAfterPartition` and `cursorFromPartitions`
@@ -41,7 +50,7 @@ function badDiscovery(why: string): FeedError {
 function partitionId(v: unknown, what: string): number {
   const n =
     typeof v === 'string' && /^(?:0|[1-9][0-9]{0,4})$/.test(v) ? Number(v) : typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : NaN;
-  if (!(n <= 32_767)) throw badDiscovery(`${what} must be a string holding an integer 0..32767, got ${JSON.stringify(v)}`);
+  if (!(n < V2_PARTITIONS)) throw badDiscovery(`${what} must be a string holding an integer 0..32767, got ${shown(v)}`);
   return n;
 }
 
@@ -70,45 +79,8 @@ export function parseDiscovery(body: unknown): Discovery {
   return { token, partitions: list, exactlyOnce: exactlyOnce === true };
 }
 
-/**
- * The protocol negotiation of the SPEC: "start with a simple GET to the FeedAPI endpoint without any arguments. For
- * version 1 (ZeroEventHub) this should result in a 400 error; for version 2 the result will be the discovery
- * endpoint JSON payload".
- * @internal
- */
-export async function discover(url: string, req: Requester): Promise<{ v1: true } | { v1: false; discovery: Discovery }> {
-  const headers = req.requestHeaders ? await req.requestHeaders({ refresh: false }) : undefined;
-  const init: RequestInit = { method: 'GET' };
-  if (headers !== undefined) init.headers = headers;
-  if (req.signal !== undefined) init.signal = req.signal;
-  const request = new Request(url, init);
-  let response: Response;
-  try {
-    response = await (req.fetch ?? fetch)(request);
-  } catch (e) {
-    if (req.signal?.aborted) throw new FeedError('aborted', 'aborted: the feed was aborted', { cause: req.signal.reason });
-    throw new FeedError('network', 'network: the discovery request failed before a response arrived', { cause: e });
-  }
-  if (response.status === 400) {
-    await response.body?.cancel();
-    return { v1: true };
-  }
-  const text = await response.text();
-  if (!response.ok) {
-    const snippet = text.slice(0, 512).trim();
-    throw new FeedError('http-status', `http-status: discovery answered ${response.status} ${response.statusText}: ${snippet}`, {
-      status: response.status,
-      bodySnippet: snippet,
-    });
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (e) {
-    throw new FeedError('bad-discovery', 'bad-discovery: the discovery answer is not JSON', { cause: e });
-  }
-  return { v1: false, discovery: parseDiscovery(body) };
-}
+/** FeedAPI v2 partition ids are 0..32767 (SPEC: "only allowed values is integers in the range [0..32767]"). */
+export const V2_PARTITIONS = 32_768;
 
 /** Options of a v2 source besides the reader options. */
 export interface V2SourceOptions {
@@ -117,149 +89,249 @@ export interface V2SourceOptions {
   /** Server-side filters (SPEC: `event-types` / `skip-event-types`, `;`-joined, never both). */
   eventTypes?: string[] | undefined;
   skipEventTypes?: string[] | undefined;
-  /** Poll again after a pass that found nothing new, after this many ms (`undefined`: end once caught up). */
-  liveIntervalMs?: number | undefined;
+  /** Poll a caught-up partition again after this many ms (`'default'`: the core's live interval; `undefined`: end
+   * once caught up). */
+  liveIntervalMs?: number | 'default' | undefined;
+  /** Read only these partitions and their split children (`undefined`: all). */
+  partitions?: number[] | undefined;
 }
 
 const EMPTY = new Uint32Array(0);
 
+/** The largest delay timers accept. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
- * Reads every partition of a v2 feed, one at a time, each until it is caught up:
- * - a partition that `startsAfterPartition` X starts only once X is closed and read to its end (SPEC method 1:
- *   "First read all events from partition 0. Then, when that partition is fully consumed, it continues with the
- *   children");
+ * Reads a v2 feed: discovery, then the partitions {@link V2Schedule} names, one turn at a time, each with its own
+ * wasm reader:
  * - a partition with no delivered cursor starts from the delivered cursor of the first of its `cursorFromPartitions`
  *   that has one (method 2), else from `_first`;
- * - a `409 Conflict` ends the current reader and the discovery is made again ("Consumers should respond to 409
- *   Conflict by re-starting from the discovery phase"); partitions restart from their delivered cursors, so nothing
- *   is lost or repeated;
- * - a pass over the partitions that all caught up ends the feed (or, live, waits and passes again).
+ * - a turn ends when the partition is caught up (its reader ends) or with the first batch of a page after
+ *   {@link PAGES_PER_TURN} pages; the reader is then closed, and the next turn starts from the delivered cursors, so
+ *   nothing is lost or repeated;
+ * - a `409 Conflict` ends the turn and the discovery is made again ("Consumers should respond to 409 Conflict by
+ *   re-starting from the discovery phase"), then the schedule re-plans from the new list;
+ * - 409s and discovery failures (network, 5xx, 408, 429, cut or stalled bodies) go through the retry policy: the
+ *   core's backoff decides the delay, `onRetry` hears of each retry, and after `maxAttempts` the feed fails with the
+ *   last error. A `401` on discovery asks `requestHeaders({ refresh: true })` once more first.
  * @internal
  */
 export class V2Source implements BatchSource {
-  #discovery: Discovery | undefined;
+  /** Made on the first step (the wasm is ready by then: it holds the live interval's default). */
+  #scheduleState: V2Schedule | undefined;
+  #backoff: Backoff | undefined;
+  #needDiscovery = true;
+  #token = '';
   #reader: FeedReader | undefined;
-  #current: V2Partition | undefined;
-  /** Closed partitions read to their end: never read again. */
-  readonly #finished = new Set<number>();
-  /** Partitions caught up in the current pass. */
-  #pass = new Set<number>();
+  /** The first page (the reader's numbering) of the current turn, and whether the turn delivered events. */
+  #turnFirstPage: number | undefined;
+  #turnDelivered = false;
+  /** The turn used its pages: it ends before the next read. */
+  #turnOver = false;
+  /** The feed's page count (every reader's pages, and caught-up signals), and the current reader's page. */
   #page = 0;
+  #readerPage = 0;
   #closed = false;
 
   constructor(
     readonly url: string,
     readonly options: ReaderOptions,
     readonly v2: V2SourceOptions,
-    discovery?: Discovery,
-  ) {
-    this.#discovery = discovery;
+  ) {}
+
+  get #schedule(): V2Schedule {
+    if (this.#scheduleState === undefined) {
+      const interval = this.v2.liveIntervalMs;
+      this.#scheduleState = new V2Schedule({
+        partitions: this.v2.partitions,
+        live: interval !== undefined,
+        intervalMs: interval === 'default' ? (readerDefaults() as { liveMinIntervalMs: number }).liveMinIntervalMs : (interval ?? 0),
+      });
+    }
+    return this.#scheduleState;
+  }
+
+  /**
+   * Protocol negotiation (`auto`): the first discovery, with retries. `'v1'` when the server answered the bare GET
+   * with 400; else the discovery is kept for the first step.
+   */
+  async negotiate(): Promise<'v1' | 'v2'> {
+    requireWasm();
+    const found = await this.#discover();
+    if (found === undefined) return 'v1';
+    this.#plan(found);
+    return 'v2';
   }
 
   async next(): Promise<RawBatch | undefined> {
     for (;;) {
       if (this.#closed) return undefined;
-      this.#discovery ??= await this.#discover();
-      if (this.#reader === undefined) {
-        const next = this.#pick(this.#discovery);
-        if (next === undefined) {
-          // A whole pass found every readable partition caught up.
-          const signal: RawBatch = { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, ascii: true, signal: 'caught-up' };
-          this.#pass = new Set();
-          if (this.v2.liveIntervalMs === undefined) {
-            this.#closed = true;
-            return signal;
-          }
-          await sleep(this.v2.liveIntervalMs, this.options.signal);
-          return signal;
+      if (this.#needDiscovery) {
+        requireWasm();
+        const found = await this.#discover();
+        if (found === undefined) {
+          throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
         }
-        this.#open(this.#discovery, next);
+        if (this.#closed) return undefined;
+        this.#plan(found);
       }
+      if (this.#reader !== undefined && this.#turnOver) this.#endTurn(false);
       const reader = this.#reader;
-      const partition = this.#current;
-      if (reader === undefined || partition === undefined) continue;
-      let raw: RawBatch | undefined;
-      try {
-        raw = await reader.next();
-      } catch (e) {
-        if (isFeedError(e) || (e instanceof Error && e.name === 'FeedError')) {
-          if ((e as FeedError).status === 409) {
-            this.#drop();
-            this.#discovery = undefined; // the token changed: discover again
-            continue;
-          }
-        }
-        throw e;
+      if (reader !== undefined) {
+        const raw = await this.#read(reader);
+        if (raw === 'again') continue;
+        return raw;
       }
-      if (raw === undefined) {
-        // This partition is caught up for now.
-        this.#drop();
-        this.#pass.add(partition.id);
-        if (partition.closed) this.#finished.add(partition.id);
-        continue;
+      const step = this.#schedule.poll(now());
+      if (step.kind === 'read') {
+        this.#open(step.partition);
+      } else if (step.kind === 'wait') {
+        await sleep(step.ms, this.options.signal);
+        if (this.options.signal?.aborted) throw aborted(this.options.signal);
+        if (step.rediscover) this.#needDiscovery = true;
+      } else if (step.kind === 'caught-up') {
+        this.#page += 1;
+        return { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, ascii: true, signal: 'caught-up' };
+      } else {
+        this.#closed = true;
+        return undefined;
       }
-      this.#page += 1;
-      if (raw.signal !== undefined) delete raw.signal; // a partition's caught-up is not the feed's
-      if (raw.meta.length === 0 && raw.checkpoints.length === 0) continue;
-      return raw;
     }
   }
 
   close(): void {
     this.#closed = true;
     this.#drop();
+    this.#backoff?.free();
+    this.#backoff = undefined;
   }
 
-  /** Starts from a discovery already made (by protocol negotiation). */
-  useDiscovery(d: Discovery): void {
-    this.#discovery ??= d;
-  }
-
-  async #discover(): Promise<Discovery> {
-    const found = await discover(this.url, this.options);
-    if (found.v1) {
-      throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
+  /** One batch of the current turn, or `'again'` when the turn ended (caught up, or a 409). */
+  async #read(reader: FeedReader): Promise<RawBatch | 'again'> {
+    let raw: RawBatch | undefined;
+    try {
+      raw = await reader.next();
+    } catch (e) {
+      if (this.#closed) return 'again';
+      const error = toFeedError(e);
+      if (!(isFeedError(error, 'http-status') && error.status === 409)) throw error;
+      // SPEC: "Consumers should respond to 409 Conflict by re-starting from the discovery phase": through the retry
+      // policy, so a server that keeps answering 409 ends the feed.
+      this.#endTurn(false);
+      await this.#retry(error, 'conflict', 409, undefined);
+      this.#needDiscovery = true;
+      return 'again';
     }
-    return found.discovery;
+    if (this.#closed) return 'again';
+    this.#backoffState().handleSuccess(); // an events request was answered: the token works
+    if (raw === undefined) {
+      this.#endTurn(true);
+      return 'again';
+    }
+    this.#turnFirstPage ??= raw.page;
+    if (raw.page - this.#turnFirstPage >= PAGES_PER_TURN) this.#turnOver = true;
+    // Pages are numbered per reader; the feed numbers them across readers (for lag() and error messages).
+    if (raw.page !== this.#readerPage) {
+      this.#readerPage = raw.page;
+      this.#page += 1;
+    }
+    raw.page = this.#page;
+    if (raw.signal !== undefined) delete raw.signal; // a partition's caught-up is not the feed's
+    if (raw.meta.length === 0 && raw.checkpoints.length === 0) return 'again';
+    if (raw.meta.length > 0) this.#turnDelivered = true;
+    return raw;
   }
 
-  /** The next partition to read in this pass, or `undefined` when the pass is complete. */
-  #pick(d: Discovery): V2Partition | undefined {
-    return d.partitions.find((p) => {
-      if (this.#pass.has(p.id) || this.#finished.has(p.id)) return false;
-      const parent = p.startsAfterPartition;
-      return parent === undefined || this.#finished.has(parent) || !d.partitions.some((q) => q.id === parent);
-    });
+  #plan(d: Discovery): void {
+    this.#drop();
+    this.#schedule.plan(d);
+    this.#token = d.token;
+    this.#needDiscovery = false;
   }
 
-  #open(d: Discovery, p: V2Partition): void {
+  /** Discovery with retries: the discovery, or `undefined` when the server speaks v1 (400 on the bare GET). */
+  async #discover(): Promise<Discovery | undefined> {
+    for (;;) {
+      try {
+        const found = await discoverOnce(this.url, this.options);
+        return found.v1 ? undefined : found.discovery;
+      } catch (e) {
+        const error = toFeedError(e);
+        const { kind, retryAfter } = failureOf(error);
+        if (kind === 'final') throw error;
+        await this.#retry(error, kind, error.status ?? 0, retryAfter);
+      }
+    }
+  }
+
+  #backoffState(): Backoff {
+    return (this.#backoff ??= new Backoff(this.options));
+  }
+
+  /**
+   * A retryable failure: the core's backoff decides the delay or gives up (then `error` is thrown); `onRetry` hears
+   * of it (no Rust state is borrowed by then; its own errors do not stop the feed); then the wait.
+   */
+  async #retry(error: FeedError, kind: string, status: number, retryAfter: string | undefined): Promise<void> {
+    const backoff = this.#backoffState();
+    const delayMs = backoff.handleFailure(now(), kind, status, retryAfter);
+    if (delayMs < 0) throw error;
+    const attempt = backoff.attempts;
+    try {
+      this.options.onRetry?.({ error, attempt, delayMs });
+    } catch {
+      // the caller's hook failing is not the feed failing
+    }
+    await sleep(delayMs, this.options.signal);
+    if (this.options.signal?.aborted) throw aborted(this.options.signal);
+  }
+
+  #open(p: V2Partition): void {
     const start =
       this.v2.cursorOf(p.id) ??
       p.cursorFromPartitions.map((a) => this.v2.cursorOf(a)).find((c) => c !== undefined) ??
       '_first';
     const v2: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] } = {
-      token: d.token,
+      token: this.#token,
       partition: p.id,
     };
     if (this.v2.eventTypes !== undefined) v2.eventTypes = this.v2.eventTypes;
     if (this.v2.skipEventTypes !== undefined) v2.skipEventTypes = this.v2.skipEventTypes;
     const { live: _live, partitions: _partitions, headers: _headers, ...rest } = this.options;
     this.#reader = newReader(this.url, { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
-    this.#current = p;
+    this.#turnFirstPage = undefined;
+    this.#readerPage = 0;
+    this.#turnDelivered = false;
+    this.#turnOver = false;
+  }
+
+  /** Ends the current turn: caught up, or its pages used. */
+  #endTurn(caughtUp: boolean): void {
+    const delivered = this.#turnDelivered;
+    this.#drop();
+    this.#schedule.handleTurnEnd({ caughtUp, delivered }, now());
   }
 
   #drop(): void {
     const reader = this.#reader;
     this.#reader = undefined;
-    this.#current = undefined;
     freeReader(reader);
   }
 }
 
-/** Waits `ms`, or until the signal aborts. */
+function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
+
+function aborted(signal: AbortSignal): FeedError {
+  return new FeedError('aborted', 'aborted: the feed was aborted', { cause: signal.reason });
+}
+
+/** Waits `ms` (clamped to what timers accept), or until the signal aborts. */
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
     function done(): void {
       clearTimeout(t);
       signal?.removeEventListener('abort', done);

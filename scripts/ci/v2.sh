@@ -3,3 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 timeout 300 node --test --test-force-exit tests/v2_server/
+# The "one Durable Object per partition" pattern over v2 in workerd (Miniflare), against that server.
+timeout 300 node --test --test-concurrency=1 --test-timeout=180000 --test-force-exit tests/workerd/v2-partitions.test.mjs

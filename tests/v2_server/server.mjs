@@ -32,6 +32,18 @@
 //   POST /_control {"feed":"cosmos","split":true}              → split (method 2) and a new token
 //   POST /_control {"feed":"feed","append":{"partition":"0","count":10}}  → new events (409 on a closed partition)
 //   POST /_control {"reset":true}                              → everything as at start (tokens too), log cleared
+//   POST /_control {"feed":"feed","splitRunning":{"partition":"1","children":["4","5"],"count":600}}
+//        → split method 1 while consumers run: "1" becomes closed, the children (startsAfterPartition "1", `count`
+//          events each) are listed, and the token changes (the next events request gets 409)
+//   POST /_control {"feed":"feed","conflicts":N}               → the next N events requests answer 409 (a 409 storm;
+//                                                                1e9 = always)
+//   POST /_control {"feed":"feed","hot":{"partition":"0","perRequest":50}}  → every events request of that partition
+//        first appends perRequest events, so it is never caught up ({"hot":null} stops it)
+//   POST /_control {"feed":"feed","discovery":{...}}           → discovery faults: {"status":503,"times":2} (then
+//        normal), {"stall":true} (headers and a part of the body, then silence), {"huge":true} (an endless
+//        partition list), {"stallError":true} (a 503 whose body stalls), {"partitions":[...]} (this raw list,
+//        e.g. a cycle or 100,000 entries); {"discovery":null} → normal
+//   POST /_control {"feed":"secure","secret":"s2"}              → the secret changes (the old bearer token gets 401)
 //   GET  /expected?feed=feed[&event-types=a;b|&skip-event-types=a;b]
 //        → {feed, token, partitions: {id: [{seq, type, data}]}} for the partitions listed now, filtered like the server
 //   GET  /_requests → [{method, url, status}] since start/reset
@@ -175,7 +187,7 @@ function initialState() {
     feeds: {
       feed: { token: 'feed-t1', parts: plainPartitions(11), filters: true },
       nofilter: { token: 'nofilter-t1', parts: plainPartitions(11), filters: false },
-      secure: { token: 'secure-t1', parts: plainPartitions(11), filters: true, auth: true },
+      secure: { token: 'secure-t1', parts: plainPartitions(11), filters: true, auth: true, secret: SECRET },
       split: { token: 'split-t1', parts: splitFeed(), filters: true },
       cosmos: { token: 'cosmos-t1', parts: c.parts, filters: true, history: c.history, versions: c.versions, splitDone: false },
     },
@@ -325,17 +337,25 @@ function control(state, body) {
     if (part.closed) return { status: 409, body: { error: `partition ${pid} is closed: no new events, ever` } };
     const count = Number(body.append.count ?? 1);
     if (!Number.isInteger(count) || count < 0 || count > 100_000) throw 'append.count must be an integer 0..100000';
-    for (let i = 0; i < count; i++) {
-      const seq = (part.events.at(-1)?.seq ?? 0) + 1;
-      const orderId = `o${pid}-live`;
-      const v = (part.versions.get(orderId) ?? 0) + 1;
-      part.versions.set(orderId, v);
-      const ev = makeEvent(name.length, pid, seq, orderId, v);
-      part.events.push(ev);
-      if (name === 'cosmos' && !f.splitDone) f.history.push({ order: 0, ev });
-    }
+    appendEvents(name, f, pid, count);
     out.appended = count;
   }
+  if (body.splitRunning) {
+    const { partition, children, count } = body.splitRunning;
+    const part = f.parts.get(String(partition));
+    if (!part || !Array.isArray(children)) throw 'splitRunning needs a listed partition and children ids';
+    part.closed = true;
+    for (const id of children) {
+      const kid = { id: String(id), closed: false, startsAfterPartition: part.id, events: [], versions: part.versions };
+      f.parts.set(kid.id, kid);
+      appendEvents(name, f, kid.id, Number(count ?? 100));
+    }
+    body.rotateToken = true;
+  }
+  if (body.conflicts !== undefined) f.conflicts = Number(body.conflicts);
+  if (body.hot !== undefined) f.hot = body.hot === null ? undefined : { partition: String(body.hot.partition), perRequest: Number(body.hot.perRequest ?? 50) };
+  if (body.discovery !== undefined) f.discoveryFault = body.discovery ?? undefined;
+  if (body.secret !== undefined) f.secret = String(body.secret);
   if (body.rotateToken) {
     state.rotations++;
     f.token = `${name}-t${state.rotations + 1}`;
@@ -344,13 +364,51 @@ function control(state, body) {
   return out;
 }
 
+/** Appends `count` new events to an open partition. */
+function appendEvents(name, f, pid, count) {
+  const part = f.parts.get(pid);
+  for (let i = 0; i < count; i++) {
+    const seq = (part.events.at(-1)?.seq ?? 0) + 1;
+    const orderId = `o${pid}-live`;
+    const v = (part.versions.get(orderId) ?? 0) + 1;
+    part.versions.set(orderId, v);
+    const ev = makeEvent(name.length, pid, seq, orderId, v);
+    part.events.push(ev);
+    if (name === 'cosmos' && !f.splitDone) f.history.push({ order: 0, ev });
+  }
+}
+
+/** Answers discovery with the fault set by `{"discovery":{...}}` (see the header). */
+function discoveryFault(res, name, f) {
+  const d = f.discoveryFault;
+  if (d.status !== undefined) {
+    if (d.times !== undefined && --d.times <= 0) f.discoveryFault = undefined;
+    return send(res, d.status, `discovery fault ${d.status}`);
+  }
+  if (d.partitions !== undefined) return sendJson(res, 200, { token: f.token, partitions: d.partitions, exactlyOnce: true });
+  res.writeHead(d.stallError ? 503 : 200, { ...CORS, 'content-type': 'application/json' });
+  if (d.stall || d.stallError) {
+    res.write('{"token":"');
+    return; // never ends; the client's idle watchdog must give up (the test closes the server)
+  }
+  // huge: an endless partition list, written as fast as the client reads it
+  res.write(`{"token":"${f.token}","partitions":[{"id":"0"}`);
+  const chunk = ',{"id":"1","closed":true}'.repeat(4096);
+  const pump = () => {
+    while (!res.destroyed && res.write(chunk));
+    if (!res.destroyed) res.once('drain', pump);
+  };
+  res.on('close', () => res.removeAllListeners('drain'));
+  pump();
+}
+
 function readBody(req) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;
     req.on('data', (c) => {
       size += c.length;
-      if (size > 1 << 20) reject(new Error('body too large'));
+      if (size > 1 << 24) reject(new Error('body too large'));
       else chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString()));
@@ -392,16 +450,24 @@ function handler(state) {
           res.setHeader('www-authenticate', 'Bearer');
           return send(res, 401, 'missing bearer token');
         }
-        if (auth !== `Bearer ${SECRET}`) return send(res, 403, 'forbidden');
+        if (auth !== `Bearer ${f.secret}`) return send(res, f.secret !== SECRET && auth === `Bearer ${SECRET}` ? 401 : 403, 'forbidden');
       }
       const q = url.searchParams;
       if (!m[2]) {
         if (q.has('n')) return send(res, 400, 'this is a FeedAPI v2 endpoint: discovery is a GET without arguments');
+        if (f.discoveryFault) return discoveryFault(res, m[1], f);
         return sendJson(res, 200, discovery(m[1], f));
       }
       if (!q.has('token')) return send(res, 400, 'token missing: call discovery first');
+      if (f.conflicts > 0) {
+        f.conflicts--;
+        return send(res, 409, 'token changed, run discovery again');
+      }
       if (q.get('token') !== f.token) return send(res, 409, 'token changed, run discovery again');
+      if (f.hot && q.get('partition') === f.hot.partition) appendEvents(m[1], f, f.hot.partition, f.hot.perRequest);
       const lines = pageLines(m[1], f, q);
+      // Which partitions were served a page with no events (read to their end): tests time a split after that.
+      if (!lines.some((l) => l.startsWith('{"data"'))) (f.caughtUpServed ??= new Set()).add(q.get('partition'));
       res.writeHead(200, { ...CORS, 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
       for (let i = 0; i < lines.length; i += 16) res.write(lines.slice(i, i + 16).join('\n') + '\n');
       res.end();

@@ -1,0 +1,211 @@
+/**
+ * The FeedAPI v2 discovery request (`GET <feed>`), one attempt: the request-headers hook (a `401` asks it once more
+ * with `refresh: true`), a body read under the idle watchdog, the `signal` and a size cap, and errors that never
+ * carry a header value or the URL's query. Retrying is V2Source's (through the core's retry policy).
+ * @internal
+ * @packageDocumentation
+ */
+import { FeedError } from './errors.js';
+import type { ReaderOptions } from './options.js';
+import { badDiscovery, parseDiscovery, type Discovery } from './v2.js';
+import { readerDefaults } from './wasm/feedpump.js';
+
+/** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */
+export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'signal' | 'idleTimeoutMs' | 'maxLineLength'>;
+
+/** Bytes of a non-2xx discovery body kept as `bodySnippet` (as for the reader's error bodies). */
+const SNIPPET_BYTES = 512;
+
+/** The largest delay timers accept. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Failures of discovery no retry can help (the hook threw, an abort): the code alone does not say so. */
+const FINAL = new WeakSet<FeedError>();
+/** The `Retry-After` header of a non-2xx discovery answer (the core parses it). */
+const RETRY_AFTER = new WeakMap<FeedError, string>();
+
+/**
+ * How the core's retry policy sees a discovery failure: its failure kind ('final': never retried) and `Retry-After`.
+ * @internal
+ */
+export function failureOf(e: FeedError): { kind: string; retryAfter: string | undefined } {
+  const kinds: Record<string, string> = { network: 'network', 'stalled-body': 'stalled', 'truncated-body': 'truncated', 'http-status': 'status' };
+  return { kind: FINAL.has(e) ? 'final' : (kinds[e.code] ?? 'final'), retryAfter: RETRY_AFTER.get(e) };
+}
+
+/** A URL as errors may show it: origin and path, never the query (it may hold a token). */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(an invalid URL)';
+  }
+}
+
+/** The innermost `cause` of an error (Node's `fetch failed` hides `connect ECONNREFUSED …` there). */
+function rootMessage(e: unknown): string {
+  let c = e;
+  for (let i = 0; i < 8 && c instanceof Error && c.cause !== undefined && c.cause !== null; i++) c = c.cause;
+  return c instanceof Error ? c.message : String(c);
+}
+
+function aborted(signal: AbortSignal): FeedError {
+  return new FeedError('aborted', 'aborted: the feed was aborted', { cause: signal.reason });
+}
+
+/**
+ * Names the first header of `init` that `fetch` refuses, without its value: `'bad-header'`. The value may be a
+ * credential, so neither the message nor a `cause` holds it (the runtime's own error quotes it, so it is dropped).
+ */
+function headerError(init: HeadersInit): FeedError | undefined {
+  const pairs = init instanceof Headers ? [...init] : Array.isArray(init) ? (init as string[][]) : Object.entries(init);
+  for (const [name, value] of pairs) {
+    try {
+      new Headers([[name as string, value as string]]);
+    } catch {
+      const shown = String(name).slice(0, 100);
+      return new FeedError('bad-header', `bad-header: requestHeaders gave a header that cannot be sent: ${JSON.stringify(shown)} (its value is not shown)`);
+    }
+  }
+  return undefined;
+}
+
+/** One discovery request; throws a FeedError (never a raw error). */
+async function request(url: string, req: Requester, refresh: boolean): Promise<Response> {
+  const signal = req.signal;
+  if (signal?.aborted) throw aborted(signal);
+  let headers: HeadersInit | undefined;
+  if (req.requestHeaders !== undefined) {
+    try {
+      headers = await req.requestHeaders({ refresh });
+    } catch (e) {
+      const error = new FeedError('network', 'network: requestHeaders threw', { cause: e });
+      FINAL.add(error);
+      throw error;
+    }
+  }
+  const init: RequestInit = { method: 'GET' };
+  if (headers !== undefined) init.headers = headers;
+  if (signal !== undefined) init.signal = signal;
+  let r: Request;
+  try {
+    r = new Request(url, init);
+  } catch {
+    // The runtime's error may quote a header value: it is not kept.
+    const bad = headers === undefined ? undefined : headerError(headers);
+    throw bad ?? new FeedError('bad-options', `bad-options: fetch refuses the discovery request to ${safeUrl(url)}`);
+  }
+  try {
+    return await (req.fetch ?? fetch)(r);
+  } catch (e) {
+    if (signal?.aborted) throw aborted(signal);
+    // A custom fetch may quote the URL: its query (which may hold a token) is cut from the message.
+    const query = url.includes('?') ? url.slice(url.indexOf('?')) : '';
+    const root = query.length > 1 ? rootMessage(e).split(query).join('?…') : rootMessage(e);
+    const message = `network: GET ${safeUrl(url)} failed before a response arrived: ${root}`;
+    throw new FeedError('network', message, { cause: e });
+  }
+}
+
+/**
+ * Reads a body: at most `limit` bytes (`over` says what happens beyond: an error, or `'cut'` to stop and keep what
+ * came), each read watched by `idleMs` (0: off) and the signal. The reader is always released.
+ */
+async function readBody(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+  idleMs: number,
+  signal: AbortSignal | undefined,
+  over: (() => FeedError) | 'cut',
+): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array(0);
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    for (;;) {
+      const watchdog = new Promise<'stalled' | 'aborted'>((resolve) => {
+        if (idleMs > 0) timer = setTimeout(() => resolve('stalled'), Math.min(idleMs, MAX_TIMER_MS));
+        if (signal !== undefined) {
+          onAbort = () => resolve('aborted');
+          if (signal.aborted) resolve('aborted');
+          else signal.addEventListener('abort', onAbort, { once: true });
+        }
+      });
+      let got: ReadableStreamReadResult<Uint8Array> | 'stalled' | 'aborted';
+      try {
+        got = await Promise.race([reader.read(), watchdog]);
+      } catch (e) {
+        if (signal?.aborted) throw aborted(signal);
+        if (over === 'cut') break;
+        throw new FeedError('truncated-body', `truncated-body: the discovery body was cut: ${rootMessage(e)}`, { cause: e });
+      } finally {
+        clearTimeout(timer);
+        if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      }
+      if (got === 'aborted') throw aborted(signal as AbortSignal);
+      if (got === 'stalled') {
+        if (over === 'cut') break;
+        throw new FeedError('stalled-body', `stalled-body: the discovery body brought no bytes for ${idleMs} ms`);
+      }
+      if (got.done) break;
+      const room = limit - size;
+      if (got.value.length > room) {
+        if (over !== 'cut') throw over();
+        parts.push(got.value.subarray(0, room));
+        size = limit;
+        break;
+      }
+      parts.push(got.value);
+      size += got.value.length;
+    }
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  return new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer());
+}
+
+/**
+ * One discovery attempt (the SPEC's negotiation: "start with a simple GET to the FeedAPI endpoint without any
+ * arguments. For version 1 (ZeroEventHub) this should result in a 400 error; for version 2 the result will be the
+ * discovery endpoint JSON payload"). Throws a FeedError; {@link failureOf} says how the retry policy sees it.
+ * @internal
+ */
+export async function discoverOnce(url: string, req: Requester): Promise<{ v1: true } | { v1: false; discovery: Discovery }> {
+  const defaults = readerDefaults() as { idleTimeoutMs: number; maxLineLength: number };
+  const idleMs = req.idleTimeoutMs ?? defaults.idleTimeoutMs;
+  const cap = req.maxLineLength ?? defaults.maxLineLength;
+  let response = await request(url, req, false);
+  if (response.status === 401 && req.requestHeaders !== undefined) {
+    // As for pages: a 401 asks the hook once more, with `refresh: true`, before it counts.
+    await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
+    response = await request(url, req, true);
+  }
+  if (response.status === 400) {
+    await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
+    return { v1: true };
+  }
+  if (!response.ok) {
+    const bytes = await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
+    const snippet = new TextDecoder().decode(bytes).trim();
+    const error = new FeedError('http-status', `http-status: discovery answered ${response.status} ${response.statusText}: ${snippet}`, {
+      status: response.status,
+      bodySnippet: snippet,
+    });
+    const retryAfter = response.headers.get('retry-after');
+    if (retryAfter !== null) RETRY_AFTER.set(error, retryAfter);
+    throw error;
+  }
+  const tooLarge = (): FeedError => badDiscovery(`the discovery document is larger than ${cap} bytes (maxLineLength)`);
+  const bytes = await readBody(response.body, cap, idleMs, req.signal, tooLarge);
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new FeedError('bad-discovery', 'bad-discovery: the discovery answer is not JSON', { cause: e });
+  }
+  return { v1: false, discovery: parseDiscovery(body) };
+}

@@ -1,0 +1,82 @@
+//! The core's retry policy ([`feedpump_core::retry::Backoff`]) for the TypeScript side, which drives FeedAPI v2
+//! discovery and the rediscovery after a `409 Conflict`: one home for the backoff formula, whichever side retries.
+//! Pure state: the caller passes the time, starts the timer and calls `onRetry` (never from here).
+
+use crate::options;
+use feedpump_core::retry::{parse_retry_after, Backoff as CoreBackoff, Decision, Failure};
+use js_sys::{Error, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+/// Backoff state of one v2 feed's discovery and rediscovery.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Backoff {
+    /// `None`: `retry: false`, every failure is final.
+    state: Option<CoreBackoff>,
+    /// Consecutive failures, also when retries are off (for `onRetry`'s `attempt`).
+    attempts: u32,
+}
+
+#[wasm_bindgen]
+impl Backoff {
+    /// Reads `options.retry` exactly as the reader does (defaults, `false`, checks).
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: &JsValue) -> Result<Backoff, Error> {
+        let policy = options::retry_policy(options)?;
+        let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
+        Ok(Backoff { state: policy.map(|p| CoreBackoff::new(p, seed)), attempts: 0 })
+    }
+
+    /// A failure at `now_ms` (any monotonic ms clock). `kind`: `'network'`, `'stalled'`, `'truncated'`,
+    /// `'conflict'` (a v2 409), `'status'` (with `status`), anything else is final; `retry_after` is the
+    /// `Retry-After` header, if any. Returns the delay before the retry in ms, or `-1` to give up.
+    #[wasm_bindgen(js_name = handleFailure)]
+    pub fn handle_failure(&mut self, now_ms: f64, kind: &str, status: u16, retry_after: Option<String>) -> f64 {
+        let failure = match kind {
+            "network" => Failure::Network,
+            "stalled" => Failure::Stalled,
+            "truncated" => Failure::Truncated,
+            "conflict" => Failure::Conflict,
+            "status" => Failure::Status(status),
+            _ => Failure::Protocol,
+        };
+        self.attempts = self.attempts.saturating_add(1);
+        let Some(state) = self.state.as_mut() else { return -1.0 };
+        let now = now_ms.max(0.0) as u64;
+        match state.handle_failure(now, failure, retry_after.as_deref().and_then(parse_retry_after)) {
+            Decision::RetryAt(at) => at.saturating_sub(now) as f64,
+            Decision::GiveUp => -1.0,
+        }
+    }
+
+    /// A success: the next failure starts from the first delay again.
+    #[wasm_bindgen(js_name = handleSuccess)]
+    pub fn handle_success(&mut self) {
+        self.attempts = 0;
+        if let Some(s) = self.state.as_mut() {
+            s.handle_success();
+        }
+    }
+
+    /// Consecutive failures so far (the `attempt` of `onRetry`).
+    #[wasm_bindgen(getter)]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
+/// The reader's defaults the TypeScript side also needs (one home: here and the core):
+/// `{ idleTimeoutMs, maxLineLength, liveMinIntervalMs }`.
+#[wasm_bindgen(js_name = readerDefaults)]
+pub fn reader_defaults() -> JsValue {
+    let o = Object::new();
+    let _ = Reflect::set(&o, &"idleTimeoutMs".into(), &JsValue::from(options::DEFAULT_IDLE_MS));
+    let _ =
+        Reflect::set(&o, &"maxLineLength".into(), &JsValue::from_f64(feedpump_core::framing::DEFAULT_MAX_LINE as f64));
+    let _ = Reflect::set(
+        &o,
+        &"liveMinIntervalMs".into(),
+        &JsValue::from_f64(feedpump_core::LivePolicy::default().min_ms as f64),
+    );
+    o.into()
+}

@@ -1,0 +1,158 @@
+// The FeedAPI v2 schedule (js/src/v2-schedule.ts) as pure state: which partition is read next, fair turns, the
+// re-plan after a 409, closed parents and their children, `partitions`, impossible documents, live resting times.
+// No reader, no HTTP, no clock: `now` is passed in. The same rules over real HTTP: tests/interop/v2-hardening.test.mjs.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PAGES_PER_TURN, V2Schedule } from '../../../dist/v2-schedule.js';
+
+/** A discovery of partitions given as `id`, `id!` (closed), `id<parent` (startsAfterPartition), `id~a,b` (cursorFrom). */
+function doc(...specs) {
+  return {
+    token: 't',
+    exactlyOnce: true,
+    partitions: specs.map((s) => {
+      const m = /^(\d+)(!?)(?:<(\d+))?(?:~([\d,]+))?$/.exec(s);
+      return {
+        id: Number(m[1]),
+        closed: m[2] === '!',
+        startsAfterPartition: m[3] === undefined ? undefined : Number(m[3]),
+        cursorFromPartitions: m[4] === undefined ? [] : m[4].split(',').map(Number),
+      };
+    }),
+  };
+}
+
+/** Drives the schedule: `end(id)` says how each turn ends; returns the ids read, in order, until the step kind `until`. */
+function drive(s, end, { until = 'end', max = 1000, now = 0 } = {}) {
+  const read = [];
+  for (let i = 0; i < max; i++) {
+    const step = s.poll(now);
+    if (step.kind === until) return { read, step };
+    if (step.kind !== 'read') {
+      read.push(step.kind);
+      continue;
+    }
+    read.push(step.partition.id);
+    s.handleTurnEnd(end(step.partition.id), now);
+  }
+  return { read, step: undefined };
+}
+const caughtUp = () => ({ caughtUp: true, delivered: false });
+
+test('fair turns: a partition that is never caught up gets one turn in each round, the others are read meanwhile', () => {
+  const s = new V2Schedule({ live: false, intervalMs: 0 });
+  s.plan(doc('0', '1', '2'));
+  const turns = new Map();
+  const { read } = drive(s, (id) => {
+    turns.set(id, (turns.get(id) ?? 0) + 1);
+    return { caughtUp: id !== 0 && turns.get(id) >= 3, delivered: true };
+  }, { max: 12 });
+  assert.deepEqual(read.slice(0, 9), [0, 1, 2, 0, 1, 2, 0, 1, 2]);
+  assert.deepEqual(read.slice(9, 12), [0, 0, 0], 'once 1 and 2 are caught up only the hot one is left');
+  assert.ok(PAGES_PER_TURN >= 1);
+});
+
+test('a split while running: 1 caught up while open, then listed closed with children: re-read, then the children', () => {
+  const s = new V2Schedule({ live: false, intervalMs: 0 });
+  s.plan(doc('0', '1', '2'));
+  assert.deepEqual(drive(s, caughtUp, { until: 'caught-up' }).read, [0, 1, 2]);
+  // The 409 of the next request: a new discovery, in which 1 is closed and 4, 5 start after it.
+  s.plan(doc('0', '1!', '2', '4<1', '5<1'));
+  const { read } = drive(s, caughtUp);
+  assert.deepEqual(read, [0, 1, 2, 4, 5, 'caught-up']);
+});
+
+test('a partition finished while closed stays finished across a rediscovery; children wait for their parent', () => {
+  const s = new V2Schedule({ live: false, intervalMs: 0 });
+  s.plan(doc('7<3', '3!'));
+  assert.deepEqual(drive(s, caughtUp, { until: 'caught-up' }).read, [3, 7]);
+  s.plan(doc('3!', '7!<3', '8<7'));
+  assert.deepEqual(drive(s, caughtUp).read, [7, 8, 'caught-up'], '3 is not read again; 7 is, now closed; then 8');
+});
+
+test('partitions: only the listed ids and their split children (both methods, transitively)', () => {
+  const s = new V2Schedule({ partitions: [1], live: false, intervalMs: 0 });
+  s.plan(doc('0', '1!', '2', '4<1', '6!<1', '9<6', '11~1', '12~0'));
+  assert.deepEqual(drive(s, caughtUp).read, [1, 11, 4, 6, 9, 'caught-up']);
+  const t = new V2Schedule({ partitions: [4], live: false, intervalMs: 0 });
+  t.plan(doc('1!', '4<1'));
+  assert.deepEqual(drive(t, caughtUp).read, [4, 'caught-up'], 'a parent outside the scope is not waited for');
+});
+
+test('impossible documents: what can be read is read, then bad-discovery names why', () => {
+  const s = new V2Schedule({ live: false, intervalMs: 0 });
+  s.plan(doc('0', '1<0', '2!<3', '3!<2', '5<1'));
+  const read = [];
+  assert.throws(
+    () => drive(s, (id) => (read.push(id), caughtUp())),
+    (e) => e.code === 'bad-discovery' && /partition 1 startsAfterPartition 0, which is not closed/.test(e.message) && /cycle/.test(e.message),
+  );
+  assert.deepEqual(read, [0]);
+  assert.throws(() => s.plan(doc('0', '0')), (e) => e.code === 'bad-discovery' && /listed twice/.test(e.message));
+});
+
+test('live: a caught-up partition rests for intervalMs; caught up is signalled once per catch-up', () => {
+  const s = new V2Schedule({ live: true, intervalMs: 100 });
+  s.plan(doc('0', '1'));
+  assert.equal(s.poll(0).partition.id, 0);
+  s.handleTurnEnd(caughtUp(), 0);
+  assert.equal(s.poll(0).partition.id, 1);
+  s.handleTurnEnd(caughtUp(), 10);
+  assert.equal(s.poll(10).kind, 'caught-up');
+  assert.deepEqual(s.poll(20), { kind: 'wait', ms: 80, rediscover: false });
+  assert.equal(s.poll(100).partition.id, 0);
+  s.handleTurnEnd({ caughtUp: true, delivered: true }, 100);
+  assert.equal(s.poll(110).partition.id, 1);
+  s.handleTurnEnd(caughtUp(), 110);
+  assert.equal(s.poll(110).kind, 'caught-up', 'events came: caught up again');
+  assert.equal(s.poll(110).kind, 'wait');
+  // A hot partition cannot keep a resting one out: it comes back in its time.
+  const h = new V2Schedule({ live: true, intervalMs: 50 });
+  h.plan(doc('0', '1'));
+  const order = [];
+  for (let now = 0; now < 300; now += 10) {
+    const step = h.poll(now);
+    if (step.kind !== 'read') continue;
+    order.push(step.partition.id);
+    h.handleTurnEnd(step.partition.id === 0 ? { caughtUp: false, delivered: true } : caughtUp(), now);
+  }
+  assert.ok(order.filter((id) => id === 1).length >= 4, `partition 1 is polled again while 0 is hot: ${order}`);
+  // A long live run (queues compacted on the way) keeps the same fair order.
+  const late = [];
+  for (let now = 300; now < 300 + 30_000 * 10; now += 10) {
+    const step = h.poll(now);
+    if (step.kind !== 'read') continue;
+    if (now > 299_000) late.push(step.partition.id);
+    h.handleTurnEnd(step.partition.id === 0 ? { caughtUp: false, delivered: true } : caughtUp(), now);
+  }
+  assert.ok(late.includes(0) && late.includes(1), `both still read after 30,000 turns: ${late}`);
+  // Every partition closed and finished: wait, then discover again (a new token may list new partitions).
+  const c = new V2Schedule({ live: true, intervalMs: 100 });
+  c.plan(doc('0!'));
+  assert.deepEqual(drive(c, caughtUp, { until: 'wait' }).step, { kind: 'wait', ms: 100, rediscover: true });
+  c.plan(doc('0!'));
+  assert.deepEqual(c.poll(200), { kind: 'wait', ms: 100, rediscover: true }, 'the same finished list: no new caught-up signal');
+  c.plan(doc('0!', '1'));
+  assert.equal(c.poll(300).partition.id, 1, 'a new partition is read');
+  c.handleTurnEnd(caughtUp(), 300);
+  assert.equal(c.poll(300).kind, 'caught-up');
+});
+
+test('hostile sizes cost linear time: a 32,768-partition chain listed children first; 100,000 entries', () => {
+  const n = 32_768;
+  const chain = { token: 't', exactlyOnce: true, partitions: [] };
+  for (let id = n - 1; id >= 0; id--) {
+    chain.partitions.push({ id, closed: true, startsAfterPartition: id === 0 ? undefined : id - 1, cursorFromPartitions: [] });
+  }
+  const s = new V2Schedule({ partitions: [0], live: false, intervalMs: 0 });
+  s.plan(chain);
+  const { read } = drive(s, caughtUp, { max: n + 10 });
+  assert.equal(read.length, n + 1);
+  assert.deepEqual(read.slice(0, 3), [0, 1, 2], 'each child after its parent');
+  const ring = { ...chain, partitions: chain.partitions.map((p) => ({ ...p, startsAfterPartition: (p.id + 1) % n })) };
+  const r = new V2Schedule({ live: false, intervalMs: 0 });
+  r.plan(ring);
+  assert.throws(() => r.poll(0), (e) => e.code === 'bad-discovery' && /cycle/.test(e.message) && e.message.length < 400);
+  const many = { token: 't', exactlyOnce: true, partitions: Array.from({ length: 100_000 }, (_, i) => ({ id: i % n, closed: false, cursorFromPartitions: [] })) };
+  assert.throws(() => new V2Schedule({ live: false, intervalMs: 0 }).plan(many), (e) => e.code === 'bad-discovery');
+});
