@@ -140,7 +140,7 @@ test(`chromium: consume() into IndexedDB while the page is closed or reloaded ${
   assert.equal(unexpected, 0);
   assert.equal(snap.ids.length, 10_000);
   assert.deepEqual(snap.cursors, lastCursors(expected));
-  assert.equal(snap.identity, `${server.feedUrl} n=4`);
+  assert.equal(snap.identity, `${server.feedUrl} v1 n=4`);
 });
 
 test("README: the browser example of consume() runs in Chromium as written", async (t) => {

@@ -195,7 +195,7 @@ test(`chromium: three tabs consume() one feed; the leader is closed ${CLOSES} ti
   assert.equal(unexpected, 0);
   assert.equal(snap.ids.length, 10_000);
   assert.deepEqual(snap.cursors, lastCursors(expected));
-  assert.equal(snap.identity, `${server.feedUrl} n=4`);
+  assert.equal(snap.identity, `${server.feedUrl} v1 n=4`);
   assert.ok(remoteNotes > 0, 'followers heard remote commits');
   assert.equal(tabs.size, closes + 3);
 });
