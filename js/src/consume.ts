@@ -179,7 +179,10 @@ export interface ConsumeOptions<T, Tx> {
  * ```
  */
 export interface CommitInfo<T = unknown> {
-  /** The committed batch. For `remote` ones: its `events` and `checkpoints` only (a structured clone). */
+  /**
+   * The committed batch. For `remote` ones: its `events` and `checkpoints` only (a structured clone); in
+   * `mode: 'raw'` the events have the leader's shape (`raw`, `data` parsed when read, `headers`).
+   */
   batch: Batch<T>;
   /** The committed cursors after the batch. */
   cursors: Cursors;

@@ -259,3 +259,23 @@ test('tabs: false never asks for the lock; other names do not exclude each other
     assert.deepEqual(new Set(locks.requests.map((r) => r.name)), new Set(['feedpump:x', 'feedpump:y']));
   });
 });
+
+test("mode 'raw': followers get the leader's event shape (raw, data, headers), not a clone without the getters", async () => {
+  await withLocks(async () => {
+    const feed = slowFeed(5, { partitions: 2, count: 12, checkpointEvery: 2, pageSize: 4, headers: true });
+    const store = memoryStore();
+    const source = { url: feed.url, partitionCount: 2, fetch: feed.fetch, retry: false, mode: 'raw', headers: '_all' };
+    const seen = { a: [], b: [] };
+    const shape = (list) => ({ batch, remote }) => {
+      for (const e of batch.events) list.push({ remote, partition: e.partition, raw: e.raw, data: e.data, headers: e.headers });
+    };
+    const a = recorder(store, { onCommit: shape(seen.a) });
+    const b = recorder(store, { onCommit: shape(seen.b) });
+    await Promise.all([consume(source, a.options), consume(source, b.options)]);
+    assert.deepEqual(b.roles, ['follower', 'leader']);
+    assert.equal(seen.a.length, 24);
+    assert.equal(typeof seen.a[0].raw, 'string');
+    assert.deepEqual(seen.a[0].headers, { ce_id: `h-${seen.a[0].data.id}` }, 'the leader sees the headers');
+    assert.deepEqual(seen.b, seen.a.map((e) => ({ ...e, remote: true })), 'the follower sees the same events');
+  });
+});
