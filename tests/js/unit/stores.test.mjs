@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IDBFactory } from 'fake-indexeddb';
 import { durableObjectStore, idbRequest, indexedDbStore, isFeedError, memoryStore } from '../../../dist/entrypoints/node.js';
+import { requestFailsAfterCursorPut } from '../../browser/idb-cases.js';
 
 const rec = (cursors, identity = 'feed') => ({ identity, cursors, savedAt: 1 });
 
@@ -104,6 +105,16 @@ test('indexeddb: a handler that awaits something else lets the transaction commi
     await new Promise((r) => setTimeout(r, 20)); // not a request: the transaction goes idle and commits
   }), (e) => isFeedError(e, 'store-failed') && /before the handler finished/.test(e.message));
   assert.equal(await store.load('k'), undefined, 'the cursor was not written: the batch is applied again, never lost');
+});
+
+test('indexeddb: save() resolves on the transaction\'s complete: a request failing after the cursor put → rejects, nothing committed', async () => {
+  const r = await requestFailsAfterCursorPut({ indexedDbStore, idbRequest, indexedDB: new IDBFactory(), database: 'after-put' });
+  assert.ok(r.failingQueued && r.cursorPutSucceeded, 'the cursor put succeeded before the failing request');
+  assert.equal(r.saveRejected, true, 'save() rejected');
+  assert.equal(r.code, 'store-failed', r.message);
+  assert.match(r.message, /ConstraintError/);
+  assert.deepEqual(r.after, r.before, 'load() still gives the record before the save');
+  assert.deepEqual(r.ids, ['e1'], "the batch's effects were rolled back");
 });
 
 test('indexeddb: a closed connection is opened again', async () => {
