@@ -9,6 +9,8 @@ import {
   typeReader,
 } from '../../../dist/filters.js';
 import * as api from '../../../dist/index.js';
+import { consume, memoryStore, openFeed } from '../../../dist/entrypoints/node.js';
+import { fakeFeed } from './consume-fake-feed.mjs';
 
 const ev = (type, extra = {}) => ({ partition: 0, data: { type, n: 1 }, ...extra });
 const TYPES = ['OrderCreated', 'OrderShipped', 'Payment.Captured', 'Payment.Refunded', 'Customer.Updated', 'ordercreated'];
@@ -133,4 +135,44 @@ test('encodeTypeList joins with the SPEC separator and refuses unsendable names'
   assert.equal(encodeTypeList(['a.b', 'C']), 'a.b;C');
   assert.equal(new URLSearchParams({ 'event-types': encodeTypeList(['a', 'b']) }).toString(), 'event-types=a%3Bb');
   for (const bad of [['a;b'], [''], ['x ']]) assert.throws(() => encodeTypeList(bad), TypeError);
+});
+
+// A filter that keeps only the first events of each partition: most batches keep no event at all, yet their
+// checkpoints must still be delivered (and committed), or a consumer would read the rest of the feed again on every
+// restart.
+const EARLY = { include: 'early', typeFrom: (e) => (e.data.seq <= 3 ? 'early' : 'late') };
+
+test('a filter that drops every event of most batches: the batches still come, with their checkpoints; cursors reach the end', async () => {
+  const feed = fakeFeed({ partitions: 2, count: 20, checkpointEvery: 2, pageSize: 4 });
+  const batches = openFeed(feed.url, { partitionCount: 2, fetch: feed.fetch, retry: false, filter: EARLY });
+  let empty = 0;
+  const ids = [];
+  for await (const b of batches.batches()) {
+    if (b.events.length === 0 && b.checkpoints.length > 0) empty++;
+    ids.push(...b.events.map((e) => e.data.id));
+  }
+  assert.deepEqual(ids.sort(), ['p0-1', 'p0-2', 'p0-3', 'p1-1', 'p1-2', 'p1-3']);
+  assert.ok(empty > 0, 'batches whose events were all filtered out are handed out');
+  assert.deepEqual(batches.cursors(), { 0: '20', 1: '20' }, 'batches(): the cursors reach the end of the feed');
+
+  const events = openFeed(feed.url, { partitionCount: 2, fetch: feed.fetch, retry: false, filter: EARLY });
+  let n = 0;
+  for await (const _ of events) n++;
+  assert.equal(n, 6);
+  assert.deepEqual(events.cursors(), { 0: '20', 1: '20' }, 'events(): the cursors reach the end of the feed');
+});
+
+test('consume() with a filter: the stored cursors reach the end, so a restart reads nothing again', async () => {
+  const feed = fakeFeed({ partitions: 2, count: 20, checkpointEvery: 2, pageSize: 4 });
+  const source = { url: feed.url, partitionCount: 2, fetch: feed.fetch, retry: false, filter: EARLY };
+  const store = memoryStore();
+  const handler = (batch, tx) => { for (const e of batch.events) tx.set(e.data.id, 1); };
+  const r = await consume(source, { store, key: 'k', handler });
+  assert.equal(r.events, 6);
+  assert.deepEqual(r.cursors, { 0: '20', 1: '20' });
+  assert.deepEqual((await store.load('k')).cursors, { 0: '20', 1: '20' }, 'committed up to the end of the feed');
+  const before = feed.requests.length;
+  const again = await consume(source, { store, key: 'k', handler });
+  assert.equal(again.start, 'stored');
+  assert.deepEqual(feed.requests.slice(before), [{ 0: '20', 1: '20' }], 'the restart asks only for what is new');
 });
