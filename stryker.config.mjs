@@ -17,7 +17,7 @@ export default {
   ignorePatterns: ['/target', '/fuzz', '/bench', '/docs', '/examples', '/.venv', '/core', '/src', '/reports', '/test-results', '*.tgz'],
   coverageAnalysis: 'off', // the command runner cannot tell which test covers which mutant
   concurrency: 2,
-  timeoutMS: 20_000,
+  timeoutMS: 5_000,
   thresholds: { high: 90, low: 85, break: null },
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/js.html' },

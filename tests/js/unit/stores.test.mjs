@@ -214,3 +214,68 @@ test('expected record: every store commits nothing when the stored record change
     assert.deepEqual((await store.load('k')).cursors, { 0: '3' }, name);
   }
 });
+
+// The feed identity of cursor records (js/src/stores/identity.ts): pure functions.
+test('identity: the normalised URL keeps scheme, lower-case host, a non-default port, path and query keys; drops the rest', async () => {
+  const { normaliseUrl, feedIdentity, partitionsOf, redact, describe } = await import('../../../dist/stores/identity.js');
+  assert.equal(normaliseUrl('HTTP://User:Pw@Example.COM:80/Feed/v1?b=2&a=1&a=3#frag'), 'http://example.com/Feed/v1?a&b');
+  assert.equal(normaliseUrl(new URL('https://h:443/x?token=s3cret')), 'https://h/x?token');
+  assert.equal(normaliseUrl('https://h:8443/x/'), 'https://h:8443/x/');
+  assert.equal(normaliseUrl('http://h/x?a%20b=1&c'), 'http://h/x?a%20b&c');
+  assert.equal(normaliseUrl('http://h/x?'), 'http://h/x');
+  // No page to resolve against (Node): a relative URL keeps its path and query keys.
+  assert.equal(normaliseUrl('/feed/v1?k=v&j=w#top'), '/feed/v1?j&k');
+  assert.equal(normaliseUrl('/feed/v1'), '/feed/v1');
+
+  const url = 'http://h/feed?key=v';
+  assert.equal(feedIdentity({ url, partitionCount: 4 }), 'http://h/feed?key v1 n=4');
+  assert.equal(feedIdentity({ url, protocol: 'v1', partitionCount: 3 }), 'http://h/feed?key v1 n=3');
+  assert.equal(feedIdentity({ url, protocol: 'v2', partitionCount: 4 }), 'http://h/feed?key v2');
+  assert.equal(feedIdentity({ url }), 'http://h/feed?key v2', "'auto' without a partition count can only be v2");
+  assert.equal(feedIdentity({ url, protocol: 'auto' }), 'http://h/feed?key v2');
+  assert.equal(feedIdentity({ url, protocol: 'auto', partitionCount: 2 }), 'http://h/feed?key auto n=2');
+
+  assert.deepEqual(partitionsOf({ url, partitionCount: 3 }), [0, 1, 2]);
+  assert.deepEqual(partitionsOf({ url, partitionCount: 4, partitions: [3, 1, 1] }), [1, 3]);
+  assert.deepEqual(partitionsOf({ url, partitionCount: 12, partitions: [10, 9] }), [9, 10], 'sorted as numbers');
+  assert.deepEqual(partitionsOf({ url, protocol: 'auto', partitionCount: 2 }), [0, 1]);
+  assert.equal(partitionsOf({ url, protocol: 'v2', partitionCount: 2, partitions: [0] }), undefined);
+  assert.equal(partitionsOf({ url }), undefined);
+
+  assert.equal(redact('https://u:p@h/x?a=1&b=2#c n=2 partitions=1'), 'https://h/x?a&b n=2 partitions=1');
+  assert.equal(redact('orders-v3'), 'orders-v3');
+  assert.equal(describe('http://h/x?k=v v1 n=2', [0, 1]), '"http://h/x?k v1 n=2" (partitions 0,1)');
+  assert.equal(describe('x', undefined), '"x"');
+});
+
+test('identity: which stored records resume, and from which cursors', async () => {
+  const { resumable } = await import('../../../dist/stores/identity.js');
+  const url = 'http://h/feed?key=OLD';
+  const source = { url, partitionCount: 3 };
+  const id = 'http://h/feed?key v1 n=3';
+  const record = (identity, cursors, partitions) => ({ identity, cursors, savedAt: 0, ...(partitions ? { partitions } : {}) });
+  const all = record(id, { 0: 'a', 1: 'b', 2: 'c' }, [0, 1, 2]);
+  assert.deepEqual(resumable(all, id, source, true), { start: { 0: 'a', 1: 'b', 2: 'c' }, kept: { 0: 'a', 1: 'b', 2: 'c' }, partitions: [0, 1, 2] });
+  assert.deepEqual(resumable(all, id, { ...source, partitions: [2, 0] }, true), { start: { 0: 'a', 2: 'c' }, kept: { 0: 'a', 1: 'b', 2: 'c' }, partitions: [0, 1, 2] });
+  assert.equal(resumable(record(id, { 1: 'b' }, [1]), id, source, true), undefined, 'a superset of the stored partitions');
+  assert.deepEqual(resumable(record(id, { 1: 'b' }), id, source, true)?.partitions, [0, 1, 2], 'no partitions stored: all of them');
+  assert.equal(resumable(record('other v1 n=3', { 0: 'a' }, [0]), id, source, true), undefined);
+  // v2: the partitions come from discovery; a record without a list is for all of them, one with a list is not.
+  const v2 = { url, protocol: 'v2' };
+  const v2id = 'http://h/feed?key v2';
+  assert.deepEqual(resumable(record(v2id, { 5: 'x' }), v2id, v2, true), { start: { 5: 'x' }, kept: { 5: 'x' }, partitions: undefined });
+  assert.equal(resumable(record(v2id, { 5: 'x' }, [5]), v2id, v2, true), undefined);
+  // feedpump 0.1 records: only with the default identity, only the exact same source, a well-formed list.
+  assert.deepEqual(resumable(record(`${url} n=3`, { 0: 'a' }), id, source, true)?.start, { 0: 'a' });
+  assert.equal(resumable(record(`${url} n=3`, { 0: 'a' }), 'custom', source, false), undefined);
+  assert.deepEqual(resumable(record(`${url} n=3 partitions=0,2`, { 0: 'a', 2: 'c' }), id, { ...source, partitions: [2] }, true), {
+    start: { 2: 'c' },
+    kept: { 0: 'a', 2: 'c' },
+    partitions: [0, 2],
+  });
+  assert.equal(resumable(record(`${url} n=3 partitions=0,2`, { 0: 'a' }), id, { ...source, partitions: [1] }, true), undefined);
+  for (const bad of [`${url} n=3 partitions=`, `${url} n=3 partitions=a`, `${url} n=3 partitions=1,`, `${url} n=3 extra`, `${url} n=30`]) {
+    assert.equal(resumable(record(bad, { 0: 'a' }), id, source, true), undefined, bad);
+  }
+  assert.deepEqual(resumable(record(url, { 0: 'a' }), 'http://h/feed?key v2', v2, true)?.start, { 0: 'a' }, 'a 0.1 v2 record: the URL alone');
+});
