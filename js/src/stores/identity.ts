@@ -45,13 +45,9 @@ export function normaliseUrl(url: string | URL): string {
     // A relative URL (a page's `fetch` accepts one) is resolved against the page, as fetch resolves it.
     u = new URL(text, (globalThis as { location?: { href?: string } }).location?.href);
   } catch {
-    u = undefined;
+    // Relative, with no page to resolve it against: kept as written, without query values or fragment.
   }
-  if (u === undefined) {
-    const noHash = text.split('#')[0] ?? '';
-    const q = noHash.indexOf('?');
-    return redact(q < 0 ? noHash : noHash.slice(0, q) + queryKeys(noHash.slice(q)));
-  }
+  if (u === undefined) return redact(text);
   return `${u.protocol}//${u.host}${u.pathname}${queryKeys(u.search)}`;
 }
 
@@ -61,7 +57,7 @@ export function normaliseUrl(url: string | URL): string {
  */
 function protocolOf(source: IdentitySource): 'v1' | 'v2' | 'auto' {
   const protocol = source.protocol ?? (source.partitionCount === undefined ? 'auto' : 'v1');
-  return protocol === 'v2' || (protocol === 'auto' && source.partitionCount === undefined) ? 'v2' : protocol;
+  return protocol === 'auto' && source.partitionCount === undefined ? 'v2' : protocol;
 }
 
 /**
@@ -94,13 +90,13 @@ function legacyBase(source: IdentitySource): string {
   return source.partitionCount === undefined ? url : `${url} n=${source.partitionCount}`;
 }
 
-/** The partitions of a record, `undefined` meaning "every partition of the feed" (none are named). */
-type Stored = { partitions: number[] | undefined };
+/** The partitions of a record, absent meaning "every partition of the feed" (none are named). */
+type Stored = { partitions?: number[] | undefined };
 
 /** A legacy identity of this source: the partitions it names (`undefined`: all), or `null` when it is another. */
 function legacyPartitions(stored: string, source: IdentitySource): Stored | null {
   const base = legacyBase(source);
-  if (stored === base) return { partitions: undefined };
+  if (stored === base) return {};
   if (!stored.startsWith(`${base} partitions=`)) return null;
   const list = stored.slice(base.length + ' partitions='.length);
   if (!/^\d+(?:,\d+)*$/.test(list)) return null;
@@ -134,7 +130,7 @@ export function resumable(stored: CursorRecord, identity: string, source: Identi
   else found = defaultIdentity ? legacyPartitions(stored.identity, source) : null;
   if (found === null) return undefined;
   // A record that names no partitions is for all of them: a v1 feed's 0..n-1.
-  const have = found.partitions ?? (wanted === undefined ? undefined : partitionsOf({ ...source, partitions: undefined }));
+  const have = found.partitions ?? partitionsOf({ ...source, partitions: undefined });
   if (have !== undefined && (wanted === undefined || !wanted.every((p) => have.includes(p)))) return undefined;
   const kept = { ...stored.cursors };
   const start: Cursors = {};
