@@ -126,7 +126,7 @@ function postable<T>(batch: Batch<T>): { events: FeedEvent<T>[]; raw: boolean } 
     try {
       headers = e.headers;
     } catch {
-      headers = undefined; // headers that do not parse: the leader's getter throws too; followers see none
+      // Headers that do not parse: the leader's getter throws too; followers see none.
     }
     return { partition: e.partition, raw: e.raw, headers } as FeedEvent<T>;
   });
