@@ -13,6 +13,7 @@ import { openFeed } from './feed.js';
 import type { Batch, FeedOptions } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { asTab, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
+import { describe, feedIdentity, partitionsOf, resumable } from './stores/identity.js';
 
 /**
  * The feed `consume()` opens: `openFeed`'s options plus `url`. `cursors` is not among them: they come from the store.
@@ -30,7 +31,7 @@ export type ConsumeSource = Omit<FeedOptions, 'cursors'> & {
 /**
  * Why the store had no usable cursors: `'absent'` (nothing stored under the key: a first run, or storage that was
  * evicted, a new origin, a wiped Durable Object) or `'other-feed'` (cursors of another feed identity: another URL,
- * partition count or partition set).
+ * protocol or partition count, or partitions that were not stored).
  *
  * @example
  * ```ts
@@ -44,6 +45,8 @@ export interface MissingCursorsInfo {
   key: string;
   /** This feed's identity. */
   identity: string;
+  /** The partitions this call reads, when known before reading (FeedAPI v1). */
+  partitions?: number[] | undefined;
   /** The record found, for `'other-feed'`. */
   found?: CursorRecord | undefined;
 }
@@ -52,6 +55,10 @@ export interface MissingCursorsInfo {
  * What to do when cursors are missing: start at `'_first'` (apply everything again: right when the effects were lost
  * with the cursors, as in one IndexedDB database), at `'_last'` (skip history), `'throw'` a `FeedError`
  * `'cursors-missing'`, or resume from the cursors returned.
+ *
+ * The static `'first'` and `'last'` apply only when nothing is stored (`'absent'`). Cursors of another feed
+ * (`'other-feed'`) throw `'cursors-missing'` unless a function decides: applying every effect again is never chosen
+ * for you when the store holds another feed's progress.
  *
  * @example
  * ```ts
@@ -115,12 +122,15 @@ export interface ConsumeOptions<T, Tx> {
    */
   handler: (batch: Batch<T>, tx: Tx) => unknown;
   /**
-   * The feed identity stored with the cursors; cursors of another identity count as missing.
-   * @defaultValue the URL, `n=<partitionCount>` and, if set, `partitions=<list>`
+   * The feed identity stored with the cursors; cursors of another identity count as missing. The partitions read are
+   * stored beside it: reading a subset of the stored partitions resumes from their cursors.
+   * @defaultValue `<url> <protocol>[ n=<partitionCount>]`, the URL normalised: scheme, lower-case host, port unless
+   * the default, path and the query's keys without their values (docs/consume.md)
    */
   identity?: string | undefined;
   /**
-   * See {@link MissingCursorsPolicy}.
+   * See {@link MissingCursorsPolicy}. `'first'` and `'last'` apply only to `'absent'`; `'other-feed'` throws unless a
+   * function decides.
    * @defaultValue `'first'`
    */
   onMissingCursors?: MissingCursorsPolicy | undefined;
@@ -169,7 +179,10 @@ export interface ConsumeOptions<T, Tx> {
  * ```
  */
 export interface CommitInfo<T = unknown> {
-  /** The committed batch. For `remote` ones: its `events` and `checkpoints` only (a structured clone). */
+  /**
+   * The committed batch. For `remote` ones: its `events` and `checkpoints` only (a structured clone); in
+   * `mode: 'raw'` the events have the leader's shape (`raw`, `data` parsed when read, `headers`).
+   */
   batch: Batch<T>;
   /** The committed cursors after the batch. */
   cursors: Cursors;
@@ -200,14 +213,6 @@ export interface ConsumeResult {
   cursors: Cursors;
   /** `true` when the feed ended (caught up, or closed); `false` when `maxBatches` stopped it. */
   caughtUp: boolean;
-}
-
-function defaultIdentity(source: ConsumeSource): string {
-  const url = source.url instanceof URL ? source.url.href : String(source.url);
-  let id = url;
-  if (source.partitionCount !== undefined) id += ` n=${source.partitionCount}`;
-  if (source.partitions !== undefined) id += ` partitions=${[...source.partitions].sort((a, b) => a - b).join(',')}`;
-  return id;
 }
 
 function partitionsRead(source: ConsumeSource): number[] {
@@ -262,6 +267,10 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   const maxBatches = options.maxBatches ?? Infinity;
   if (!(maxBatches >= 1)) throw new FeedError('bad-options', 'bad-options: maxBatches must be >= 1');
   if (onRole !== undefined && typeof onRole !== 'function') throw new FeedError('bad-options', 'bad-options: onRole must be a function');
+  const policy = options.onMissingCursors;
+  if (policy !== undefined && typeof policy !== 'function' && policy !== 'first' && policy !== 'last' && policy !== 'throw') {
+    throw new FeedError('bad-options', `bad-options: onMissingCursors must be 'first', 'last', 'throw' or a function, got ${JSON.stringify(policy)}`);
+  }
   const tabs = tabsConfig(options.tabs, key);
   if (tabs === undefined) {
     onRole?.('leader');
@@ -284,7 +293,7 @@ async function lead<T, Tx>(
 ): Promise<ConsumeResult> {
   const { store, key, handler, onCommit } = options;
   const maxBatches = options.maxBatches ?? Infinity;
-  const identity = options.identity ?? defaultIdentity(source);
+  const identity = options.identity ?? feedIdentity(source);
 
   // Where to start: the stored cursors of this feed, or what the missing-cursor policy says.
   let stored: CursorRecord | undefined;
@@ -294,20 +303,29 @@ async function lead<T, Tx>(
     throw isFeedError(e) ? e : new FeedError('store-failed', `store-failed: could not load the cursors of ${JSON.stringify(key)}`, { cause: e });
   }
   let start: Cursors;
+  /** What every record written by this call starts from: the stored cursors (all stored partitions) or `start`. */
+  let kept: Cursors;
+  let partitions = partitionsOf(source);
   let from: ConsumeResult['start'] = 'stored';
   let missing: MissingCursorsInfo['reason'] | undefined;
-  if (stored !== undefined && stored.identity === identity) {
-    start = { ...stored.cursors };
+  const resumed = stored === undefined ? undefined : resumable(stored, identity, source, options.identity === undefined);
+  if (resumed !== undefined) {
+    start = resumed.start;
+    kept = resumed.kept;
+    partitions = resumed.partitions;
   } else {
-    const info: MissingCursorsInfo = { reason: stored === undefined ? 'absent' : 'other-feed', key, identity, found: stored };
+    const info: MissingCursorsInfo = { reason: stored === undefined ? 'absent' : 'other-feed', key, identity, partitions, found: stored };
     missing = info.reason;
     const policy = options.onMissingCursors ?? 'first';
-    const choice = typeof policy === 'function' ? await policy(info) : policy;
+    // 'first' and 'last' mean "nothing is stored"; cursors of another feed are only dropped by a function's choice.
+    const choice = typeof policy === 'function' ? await policy(info) : info.reason === 'absent' ? policy : 'throw';
     if (choice === 'throw') {
-      throw new FeedError(
-        'cursors-missing',
-        `cursors-missing: no cursors of ${JSON.stringify(identity)} under key ${JSON.stringify(key)} (${info.reason === 'absent' ? 'nothing stored: evicted or new storage?' : `stored for ${JSON.stringify(stored?.identity)}`})`,
-      );
+      const why =
+        stored === undefined
+          ? 'nothing stored: evicted or new storage?'
+          : `stored for ${describe(stored.identity, stored.partitions)}: another feed; 'first' and 'last' apply only when nothing is stored, ` +
+            'a function given as onMissingCursors may decide for another feed';
+      throw new FeedError('cursors-missing', `cursors-missing: no cursors of ${describe(identity, partitions)} under key ${JSON.stringify(key)} (${why})`);
     }
     if (choice === 'first') {
       start = {};
@@ -321,11 +339,12 @@ async function lead<T, Tx>(
     } else {
       throw new FeedError('bad-options', `bad-options: onMissingCursors gave ${JSON.stringify(choice)}`);
     }
+    kept = start;
   }
 
   const { url, ...feedOptions } = source;
   const feed = openFeed<T>(url, { ...feedOptions, cursors: start });
-  let cursors: Cursors = { ...start };
+  let cursors: Cursors = { ...kept };
   const result: ConsumeResult = { batches: 0, events: 0, skipped: 0, start: from, missing, cursors, caughtUp: false };
   let n = 0;
   /** The record this consumer last saw committed: every save checks that nobody else committed since. */
@@ -338,6 +357,7 @@ async function lead<T, Tx>(
       const next: Cursors = { ...cursors };
       for (const c of batch.checkpoints) next[c.partition] = c.cursor;
       const record: CursorRecord = { identity, cursors: next, savedAt: Date.now() };
+      if (partitions !== undefined) record.partitions = partitions;
       let skipped = false;
       for (let attempt = 1; ; attempt++) {
         let handlerError: { error: unknown } | undefined;

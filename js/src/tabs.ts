@@ -17,7 +17,7 @@
  * @packageDocumentation
  */
 import { FeedError } from './errors.js';
-import type { Batch } from './types.js';
+import type { Batch, FeedEvent } from './types.js';
 import type { Cursors } from './stores/types.js';
 
 /**
@@ -64,7 +64,8 @@ export interface TabsConfig {
 
 /**
  * What a leader posts after each commit: plain data (structured clone), the batch's events and checkpoints and the
- * committed cursors.
+ * committed cursors. Raw-mode events (`mode: 'raw'`) keep `data` and `headers` behind getters, which a structured
+ * clone drops: they travel as `{ partition, raw, headers }` (`raw: true`) and are rebuilt with a lazy `data`.
  * @internal
  */
 export interface CommitMessage<T = unknown> {
@@ -72,6 +73,71 @@ export interface CommitMessage<T = unknown> {
   key: string;
   batch: Batch<T>;
   cursors: Cursors;
+  /** The events are raw-mode events, sent as `{ partition, raw, headers }`. */
+  raw?: true | undefined;
+}
+
+/**
+ * A raw-mode event as a follower gets it: the leader's shape (`partition` and `raw` own properties, `data` parsed
+ * from `raw` when it is first read, `headers`).
+ */
+class RemoteRawEvent<T> implements FeedEvent<T> {
+  readonly partition: number;
+  readonly raw: string;
+  readonly #headers: Record<string, string> | undefined;
+  #data: { value: T } | undefined;
+
+  constructor(partition: number, raw: string, headers: Record<string, string> | undefined) {
+    this.partition = partition;
+    this.raw = raw;
+    this.#headers = headers;
+  }
+
+  get data(): T {
+    if (this.#data === undefined) {
+      try {
+        this.#data = { value: JSON.parse(this.raw) as T };
+      } catch (e) {
+        throw new FeedError('bad-line', `bad-line: the event's JSON does not parse (${e instanceof Error ? e.message : String(e)}), partition ${this.partition}`, {
+          partition: this.partition,
+          cause: e,
+        });
+      }
+    }
+    return this.#data.value;
+  }
+
+  get headers(): Record<string, string> | undefined {
+    return this.#headers;
+  }
+}
+
+/** Whether an event keeps `data` behind a getter (raw mode) rather than as an own property. */
+function isRawEvent(e: FeedEvent<unknown>): boolean {
+  return typeof e.raw === 'string' && !Object.prototype.hasOwnProperty.call(e, 'data');
+}
+
+/** The events as a structured clone keeps them: raw-mode ones as `{ partition, raw, headers }`. */
+function postable<T>(batch: Batch<T>): { events: FeedEvent<T>[]; raw: boolean } {
+  const first = batch.events[0];
+  if (first === undefined || !isRawEvent(first)) return { events: batch.events, raw: false };
+  const events = batch.events.map((e) => {
+    let headers: Record<string, string> | undefined;
+    try {
+      headers = e.headers;
+    } catch {
+      // Headers that do not parse: the leader's getter throws too; followers see none.
+    }
+    return { partition: e.partition, raw: e.raw, headers } as FeedEvent<T>;
+  });
+  return { events, raw: true };
+}
+
+/** A received commit's batch with the leader's event shape. */
+function received<T>(m: CommitMessage<T>): CommitMessage<T> {
+  if (m.raw !== true) return m;
+  const events = m.batch.events.map((e) => new RemoteRawEvent<T>(e.partition, String(e.raw), e.headers));
+  return { ...m, batch: { events, checkpoints: m.batch.checkpoints } };
 }
 
 type Locks = Pick<LockManager, 'request'>;
@@ -163,7 +229,7 @@ export async function asTab<T, R>(
     // the truth either way.
     if (committed || hookFailed || !isCommitMessage(ev.data, key)) return;
     try {
-      hooks.onRemoteCommit?.(ev.data as CommitMessage<T>);
+      hooks.onRemoteCommit?.(received(ev.data as CommitMessage<T>));
     } catch (error) {
       hookFailed = { error };
       wait.abort();
@@ -172,9 +238,11 @@ export async function asTab<T, R>(
   channel?.addEventListener('message', onMessage as EventListener);
 
   const announce = (batch: Batch<T>, cursors: Cursors): void => {
-    const message: CommitMessage<T> = { type: 'feedpump-commit', key, batch: { events: batch.events, checkpoints: batch.checkpoints }, cursors };
     committed = true;
     try {
+      const { events, raw } = postable(batch);
+      const message: CommitMessage<T> = { type: 'feedpump-commit', key, batch: { events, checkpoints: batch.checkpoints }, cursors };
+      if (raw) message.raw = true;
       channel?.postMessage(message);
     } catch {
       // Data that cannot be cloned (not from JSON.parse): the followers miss this notification, nothing else.

@@ -1,7 +1,7 @@
 // Tabs mode in a real browser: three pages of one Chromium context (tabs of one profile: one origin, one IndexedDB,
 // one Web Locks manager) all call consume() on the reference feed (4 × 2,500 events) into one IndexedDB projection.
-// One leads, two follow. The test closes the current leader at a random moment CLOSES times (default 6), opening a new
-// page each time so that three stay open. Afterwards: every event applied exactly once, the stored cursors are the
+// One leads, two follow. The test closes the current leader CLOSES times (default 6; most right after its k-th commit),
+// opening a new page each time so that three stay open. Afterwards: every event applied exactly once, the stored cursors are the
 // server's last checkpoints, followers heard remote commits, every tab led once and never two at a time (by the role
 // reports and by the commit log written in the batches' own transactions).
 // Run: node --test --test-timeout=240000 --test-force-exit tests/browser/tabs.test.mjs
@@ -14,7 +14,10 @@ import { startRefServer, fetchExpected, lastCursors, repoRoot, launchChromium } 
 
 const CLOSES = Number(process.env.CLOSES ?? 6);
 /** The longest random wait, after a tab became leader, before it is closed. */
-const MAX_WAIT_MS = Number(process.env.MAX_WAIT_MS ?? 1500);
+/** Most closes come right after the leader's k-th own commit, k = 1..MAX_COMMITS (the feed takes about 250). */
+const MAX_COMMITS = Number(process.env.MAX_COMMITS ?? 10);
+/** The consumers' fetch delay (up to this many ms, random): 0 makes them as fast as they get relative to the closes. */
+const DELAY_MS = Number(process.env.DELAY_MS ?? 40);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const RUN_PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump tabs test</title>
@@ -67,7 +70,7 @@ test(`chromium: three tabs consume() one feed; the leader is closed ${CLOSES} ti
     if (m.type === 'role') tabInfo(m.tab).roles.push({ role: m.role, at: m.at });
     else if (m.type === 'remote') tabInfo(m.tab).remote.push(m.ids);
   });
-  const runUrl = `${statics.url}/run?feed=${encodeURIComponent(server.feedUrl)}&page=10&delay=40`;
+  const runUrl = `${statics.url}/run?feed=${encodeURIComponent(server.feedUrl)}&page=10&delay=${DELAY_MS}`;
   const open = new Map(); // tab → page
   let nextTab = 0;
   const openTab = async () => {
@@ -99,8 +102,19 @@ test(`chromium: three tabs consume() one feed; the leader is closed ${CLOSES} ti
       leader = [...open.keys()].find((tab) => currentRole(tab) === 'leader');
       if (Date.now() > deadline) assert.fail(`no tab became leader: ${JSON.stringify([...tabs])}`);
     }
-    // Some closes right after the takeover (while the new leader loads the cursors or fetches), most later.
-    await sleep(Math.random() * (Math.random() < 0.3 ? 150 : MAX_WAIT_MS));
+    // Some closes right after the takeover (while the new leader loads the cursors or fetches), most after the
+    // leader's k-th own commit: the schedule follows progress, not the clock, so a slow machine cannot let the feed
+    // finish before every close has happened.
+    if (Math.random() < 0.3) {
+      await sleep(Math.random() * 150);
+    } else {
+      const k = 1 + Math.floor(Math.random() * MAX_COMMITS);
+      await open
+        .get(leader)
+        .waitForFunction((n) => (window.tabState?.commits ?? 0) >= n || window.done || window.failed, k, { timeout: 60_000, polling: 5 })
+        .catch(() => {}); // the page is between documents: its state is read below
+      await sleep(Math.random() * 20);
+    }
     await assertNoFailure();
     const st = await state(open.get(leader));
     if (st?.done) {
@@ -195,7 +209,7 @@ test(`chromium: three tabs consume() one feed; the leader is closed ${CLOSES} ti
   assert.equal(unexpected, 0);
   assert.equal(snap.ids.length, 10_000);
   assert.deepEqual(snap.cursors, lastCursors(expected));
-  assert.equal(snap.identity, `${server.feedUrl} n=4`);
+  assert.equal(snap.identity, `${server.feedUrl} v1 n=4`);
   assert.ok(remoteNotes > 0, 'followers heard remote commits');
   assert.equal(tabs.size, closes + 3);
 });

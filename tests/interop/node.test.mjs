@@ -177,3 +177,14 @@ test('slowly streamed page: the first committable events arrive soon after their
   assert.equal(s.events.length, 1);
   assert.ok(s.ms < 1_000, `first event after ${s.ms} ms`);
 });
+
+test('a filter that keeps only the first 100 events of each partition: the cursors still reach the end of the feed', async (t) => {
+  const filter = { include: 'early', typeFrom: (e) => (e.data.seq <= 100 ? 'early' : 'late') };
+  for (const mode of ['events', 'batches']) {
+    const s = await consume(api, server.feedUrl, { partitionCount: 4, pageSizeHint: 97, filter }, { mode });
+    const v = verifyEvents(s, expected, (e) => e.seq <= 100);
+    t.diagnostic(describe(`node filtered ${mode}()`, v, s));
+    assertComplete(v, s, 400);
+    assert.deepEqual(s.cursors, lastCursors(expected), 'batches whose events were all filtered out still advance the cursors');
+  }
+});

@@ -35,6 +35,14 @@ async function readAll(feed, onEvent = () => {}) {
   return events;
 }
 
+/** The cursor after the last event of each partition of a feed (the server's cursors: base64url of feed|partition|seq). */
+async function endCursors(feedName) {
+  const partitions = await expected(`feed=${feedName}`);
+  return Object.fromEntries(
+    Object.entries(partitions).map(([p, evs]) => [p, Buffer.from(`${feedName}|${p}|${evs.at(-1)?.seq ?? 0}`).toString('base64url')]),
+  );
+}
+
 function sameAsExpected(events, partitions) {
   const want = Object.entries(partitions).flatMap(([p, evs]) => evs.map((e) => `${p}:${JSON.stringify(e.data)}`)).sort();
   const got = events.map((e) => `${e.partition}:${JSON.stringify(e.data)}`).sort();
@@ -57,6 +65,13 @@ test('v2 filters: exact names go to the server; a server that ignores them is fi
     const events = await readAll(feed);
     t.diagnostic(`v2 /${feedName} filtered: ${events.length} events, cursors ${JSON.stringify(feed.cursors())}`);
     sameAsExpected(events, want);
+    assert.deepEqual(feed.cursors(), await endCursors(feedName), 'the cursors reach the end of every partition');
+  }
+  // A filter that matches nothing: no event, yet every partition is read to its end (its checkpoints delivered).
+  for (const feedName of ['feed', 'nofilter']) {
+    const feed = api.openFeed(`${server.url}/${feedName}`, { protocol: 'v2', pageSizeHint: 200, filter: { include: ['NoSuchType'] } });
+    assert.equal((await readAll(feed)).length, 0);
+    assert.deepEqual(feed.cursors(), await endCursors(feedName), `/${feedName}: nothing kept, cursors at the end`);
   }
   const prefix = await readAll(api.openFeed(`${server.url}/nofilter`, { protocol: 'v2', filter: { include: [{ prefix: 'Payment.' }], exclude: [/Refunded$/] } }));
   assert.ok(prefix.length > 0 && prefix.every((e) => (typeof e.data === 'string' ? JSON.parse(e.data) : e.data).type === 'Payment.Captured'));

@@ -1,6 +1,7 @@
 // Exactly-once on Workers: Miniflare (real workerd) runs examples/workers-durable-objects (one Durable Object per
 // partition, alarm-driven catch-up, effects + cursor in one storage transaction) against the reference server, while
-// the objects are reset at random moments from outside (/abort) and in the middle of batches (tests/workerd/harness.js).
+// the objects are reset at random moments from outside (/abort), in the middle of batches, and between a batch's
+// effects and its cursor write (tests/workerd/harness.js: a store that splits the commit in two is caught there).
 // Afterwards every partition must hold each of its 2,500 events exactly once. Also runs the README's Workers example.
 // Run: node --test --test-timeout=240000 --test-force-exit tests/workerd/kill.test.mjs
 
@@ -13,7 +14,9 @@ import { startRefServer, repoRoot } from '../interop/helpers.mjs';
 
 const ABORTS = Number(process.env.ABORTS ?? 30);
 const CHAOS_RATE = process.env.CHAOS_RATE ?? '0.12';
+const CURSOR_CHAOS_RATE = process.env.CURSOR_CHAOS_RATE ?? '0.12';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const countBy = (list) => list.reduce((m, k) => ({ ...m, [k]: (m[k] ?? 0) + 1 }), {});
 /** Rejects after ms: a Miniflare that hangs must fail the test, not the whole run (TOOLCHAIN.md pitfall 4). */
 const within = (ms, promise, what) =>
   Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms).unref())]);
@@ -78,18 +81,20 @@ async function callAgain(mf, url, init) {
   }
 }
 
-test(`workerd: one Durable Object per partition, reset ${ABORTS} times from outside and mid-batch → each event exactly once`, async (t) => {
+test(`workerd: one Durable Object per partition, reset ${ABORTS} times from outside, mid-batch and before the cursor write → each event exactly once`, async (t) => {
   const midBatch = [];
+  const beforeCursor = [];
   const mf = await startWorker(
     [
       { type: 'ESModule', path: path.join(repoRoot, 'tests/workerd/harness.js') },
       await withPackage('examples/workers-durable-objects/src/worker.js'),
     ],
     {
-      bindings: { FEED_URL: server.feedUrl, CHAOS_RATE },
+      bindings: { FEED_URL: server.feedUrl, CHAOS_RATE, CURSOR_CHAOS_RATE },
       serviceBindings: {
         KILLS: (request) => {
-          midBatch.push(new URL(request.url).search);
+          const url = new URL(request.url);
+          (url.pathname === '/before-cursor' ? beforeCursor : midBatch).push(url.search);
           return new Response('ok');
         },
       },
@@ -125,11 +130,13 @@ test(`workerd: one Durable Object per partition, reset ${ABORTS} times from outs
   const duplicates = status.reduce((n, s) => n + s.appliedMoreThanOnce, 0) + (applied - distinct);
   const losses = 4 * 2500 - distinct;
   const line =
-    `workerd kill test: kills=${aborts + midBatch.length} (outside=${aborts} mid-batch=${midBatch.length}) events=${applied} ` +
+    `workerd kill test: kills=${aborts + midBatch.length + beforeCursor.length} (outside=${aborts} mid-batch=${midBatch.length} ` +
+    `before-cursor=${beforeCursor.length}: ${JSON.stringify(countBy(beforeCursor))}) events=${applied} ` +
     `distinct=${distinct} duplicates=${duplicates} losses=${losses} cursors=${JSON.stringify(status.map((s) => s.cursors))} ${ms} ms`;
   t.diagnostic(line);
   console.log(line);
   assert.ok(midBatch.length >= 3, `some resets hit the middle of a batch (${midBatch.length})`);
+  assert.ok(beforeCursor.length >= 3, `some resets hit between the effects and the cursor write (${beforeCursor.length})`);
   assert.equal(duplicates, 0, 'duplicates');
   assert.equal(losses, 0, 'losses');
   assert.equal(applied, 10_000);

@@ -223,7 +223,7 @@ export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
         let value: unknown;
         const request = tx.objectStore(cursorStore).get(key);
         request.onsuccess = () => (value = request.result);
-        tx.oncomplete = () => resolve(value === undefined ? undefined : (value as CursorRecord));
+        tx.oncomplete = () => resolve(value as CursorRecord | undefined);
         tx.onabort = () => reject(storeFailed(`could not read the cursors of ${JSON.stringify(key)}`, tx.error));
       });
     },

@@ -16,17 +16,23 @@ import { FeedError } from '../errors.js';
 export type Cursors = { [partition: number]: string };
 
 /**
- * What a store keeps under a feed key. `identity` marks which feed the cursors belong to (by default the feed URL,
- * the partition count and the partitions read): cursors of another feed are treated as missing.
+ * What a store keeps under a feed key. `identity` marks which feed the cursors belong to (by default the normalised
+ * feed URL without query values, the protocol and the partition count) and `partitions` which of its partitions:
+ * cursors of another feed are not resumed (docs/consume.md, "Missing cursors").
  *
  * @example
  * ```ts
- * const record: CursorRecord = { identity: 'https://host/feed/v1 n=4', cursors: { 0: '17', 1: '4' }, savedAt: Date.now() };
+ * const record: CursorRecord = { identity: 'https://host/feed/v1 v1 n=4', partitions: [0, 1, 2, 3], cursors: { 0: '17', 1: '4' }, savedAt: Date.now() };
  * ```
  */
 export interface CursorRecord {
   /** The feed the cursors belong to. */
   identity: string;
+  /**
+   * The partitions the cursors are for, sorted. Absent: every partition of the feed (FeedAPI v2, whose partitions
+   * come from discovery, or a record written before this field existed).
+   */
+  partitions?: number[] | undefined;
   /** The committed cursors: every event up to and including them has been applied. */
   cursors: Cursors;
   /** When the record was written (ms since the epoch). */
@@ -68,7 +74,7 @@ export interface CursorStore<Tx = unknown> {
  */
 export function sameRecord(a: CursorRecord | null | undefined, b: CursorRecord | null | undefined): boolean {
   if (a == null || b == null) return a == null && b == null;
-  if (a.identity !== b.identity || a.savedAt !== b.savedAt) return false;
+  if (a.identity !== b.identity || a.savedAt !== b.savedAt || String(a.partitions) !== String(b.partitions)) return false;
   const ka = Object.keys(a.cursors);
   const kb = Object.keys(b.cursors);
   return ka.length === kb.length && ka.every((k) => (a.cursors as Record<string, string>)[k] === (b.cursors as Record<string, string>)[k]);

@@ -2,9 +2,10 @@
 // events seq 1..count with data { id: `p<p>-<seq>`, seq, partition }; the cursor of seq s is String(s) and covers
 // everything up to s. A page holds up to `pageSize` events per requested partition, round-robin, with a checkpoint
 // after every `checkpointEvery`-th event and, unless `ragged`, after the last event of the page; with `ragged` the
-// events after a page's last checkpoint must be held back by the client and fetched again.
+// events after a page's last checkpoint must be held back by the client and fetched again. With `headers` every event
+// carries `headers: { ce_id: 'h-p<p>-<seq>' }`.
 
-export function fakeFeed({ partitions = 2, count = 20, checkpointEvery = 3, pageSize = 5, ragged = true } = {}) {
+export function fakeFeed({ partitions = 2, count = 20, checkpointEvery = 3, pageSize = 5, ragged = true, headers = false } = {}) {
   const requests = [];
   const fetch = async (request) => {
     const url = new URL(request.url);
@@ -27,7 +28,8 @@ export function fakeFeed({ partitions = 2, count = 20, checkpointEvery = 3, page
         const seq = first + step;
         if (seq > last) continue;
         any = true;
-        lines.push(JSON.stringify({ partition: p, data: { id: `p${p}-${seq}`, seq, partition: p } }));
+        const event = { partition: p, data: { id: `p${p}-${seq}`, seq, partition: p } };
+        lines.push(JSON.stringify(headers ? { partition: p, headers: { ce_id: `h-p${p}-${seq}` }, data: event.data } : event));
         if (seq % checkpointEvery === 0 || seq === count || (!ragged && seq === last)) {
           lines.push(JSON.stringify({ partition: p, cursor: String(seq) }));
         }

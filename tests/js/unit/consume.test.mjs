@@ -130,7 +130,7 @@ test("missing cursors: 'throw' → cursors-missing; 'last' starts at _last; a cu
   assert.equal(seen[0].found.cursors[0], '8');
   assert.equal(custom.start, 'custom');
   assert.deepEqual([...other.data.keys()].sort(), ['p0-8', 'p0-9', 'p1-9']);
-  assert.equal((await other.load('k')).identity, `${feed.url} n=2`, 'the record now carries this feed identity');
+  assert.equal((await other.load('k')).identity, `${feed.url} v1 n=2`, 'the record now carries this feed identity');
 
   // Stored cursors of this identity: resumed, the policy is not asked.
   const again = await consume(source, { store: other, key: 'k', handler: countingHandler(), onMissingCursors: 'throw' });
@@ -226,4 +226,139 @@ test('two consumers of one key at once: one commits, the other fails with cursor
   const r = await consume(source, { store, key: 'k', handler: countingHandler() });
   assert.equal(r.start, 'stored');
   assertExactlyOnce(store, { partitions: 1, count: 10 });
+});
+
+/** A fake feed whose URL carries a query; `fetch` is the same whatever the URL's host and query. */
+const withUrl = (feed, url, extra = {}) => ({ url, partitionCount: 2, fetch: feed.fetch, retry: false, ...extra });
+
+test("another feed's cursors are never replayed by default: 'other-feed' throws cursors-missing, naming both identities without query values", async () => {
+  const feed = fakeFeed({ partitions: 2, count: 6, checkpointEvery: 1, pageSize: 6 });
+  const store = memoryStore();
+  await consume(withUrl(feed, 'http://localhost:8080/feed/v1?apikey=OLD-SECRET'), { store, key: 'k', handler: countingHandler() });
+  const record = await store.load('k');
+  assert.equal(record.identity, 'http://localhost:8080/feed/v1?apikey v1 n=2', 'normalised: no query values stored');
+  assert.deepEqual(record.partitions, [0, 1]);
+  assert.doesNotMatch(JSON.stringify(record), /SECRET/);
+
+  // A rotated API key, another key order, an upper-case host, a default port, a fragment: the same feed, resumed.
+  const before = feed.requests.length;
+  for (const url of ['http://localhost:8080/feed/v1?apikey=NEW-SECRET', 'http://LOCALHOST:8080/feed/v1?apikey=x#top']) {
+    const r = await consume(withUrl(feed, url), { store, key: 'k', handler: countingHandler() });
+    assert.equal(r.start, 'stored', url);
+    assert.equal(r.events, 0, url);
+  }
+  assert.deepEqual(feed.requests.slice(before).map((q) => q[0]), ['6', '6'], 'resumed from the stored cursors');
+
+  // localhost vs 127.0.0.1, another query key, another partition count, another protocol: other feeds. Every static
+  // policy throws; nothing is requested; the message names both identities and no query value.
+  const others = [
+    [withUrl(feed, 'http://127.0.0.1:8080/feed/v1?apikey=NEW-SECRET'), 'http://127.0.0.1:8080/feed/v1?apikey v1 n=2'],
+    [withUrl(feed, 'http://localhost:8080/feed/v1?apikey=NEW-SECRET&tenant=t1'), 'http://localhost:8080/feed/v1?apikey&tenant v1 n=2'],
+    [withUrl(feed, 'http://localhost:8080/feed/v1?apikey=NEW-SECRET', { partitionCount: 3 }), 'http://localhost:8080/feed/v1?apikey v1 n=3'],
+  ];
+  for (const policy of [undefined, 'first', 'last', 'throw']) {
+    for (const [source, identity] of others) {
+      const n = feed.requests.length;
+      await assert.rejects(consume(source, { store, key: 'k', handler: countingHandler(), onMissingCursors: policy }), (e) => {
+        assert.ok(isFeedError(e, 'cursors-missing'), String(e));
+        assert.ok(e.message.includes(JSON.stringify(identity)), e.message);
+        assert.ok(e.message.includes('"http://localhost:8080/feed/v1?apikey v1 n=2" (partitions 0,1)'), e.message);
+        assert.doesNotMatch(e.message, /SECRET|t1/);
+        return true;
+      });
+      assert.equal(feed.requests.length, n, 'nothing fetched');
+    }
+  }
+  assertExactlyOnce(store, { partitions: 2, count: 6 });
+
+  // Only a function may drop another feed's cursors, and it is told why.
+  const infos = [];
+  const r = await consume(others[0][0], { store, key: 'k', handler: countingHandler(), onMissingCursors: (info) => (infos.push(info), 'first') });
+  assert.equal(infos[0].reason, 'other-feed');
+  assert.equal(infos[0].identity, 'http://127.0.0.1:8080/feed/v1?apikey v1 n=2');
+  assert.equal(infos[0].found.identity, 'http://localhost:8080/feed/v1?apikey v1 n=2');
+  assert.equal(r.start, 'first');
+  assert.equal(r.missing, 'other-feed');
+});
+
+test('partitions: a subset of the stored partitions resumes from their cursors and keeps the others; a superset is another feed', async () => {
+  const feed = fakeFeed({ partitions: 3, count: 8, checkpointEvery: 1, pageSize: 4 });
+  const source = (extra = {}) => ({ url: feed.url, partitionCount: 3, fetch: feed.fetch, retry: false, ...extra });
+  const store = memoryStore();
+  await consume(source(), { store, key: 'k', handler: countingHandler(), maxBatches: 1 });
+  const first = await store.load('k');
+  assert.deepEqual(first.partitions, [0, 1, 2]);
+  assert.deepEqual(first.cursors, { 0: '4', 1: '4', 2: '4' });
+
+  const n = feed.requests.length;
+  const sub = await consume(source({ partitions: [1] }), { store, key: 'k', handler: countingHandler(), onMissingCursors: 'throw' });
+  assert.equal(sub.start, 'stored');
+  assert.deepEqual(feed.requests[n], { 1: '4' }, 'partition 1 resumed from its stored cursor');
+  assert.equal(sub.events, 4);
+  const after = await store.load('k');
+  assert.deepEqual(after.cursors, { 0: '4', 1: '8', 2: '4' }, 'the cursors of the partitions not read are kept');
+  assert.deepEqual(after.partitions, [0, 1, 2]);
+
+  // Back to all partitions: each resumes where it was.
+  const all = await consume(source(), { store, key: 'k', handler: countingHandler(), onMissingCursors: 'throw' });
+  assert.equal(all.start, 'stored');
+  assertExactlyOnce(store, { partitions: 3, count: 8 });
+
+  // Cursors stored for partition 0 only; reading 0 and 1 is another feed (partition 1 has no stored cursor).
+  const one = memoryStore();
+  await consume(source({ partitions: [0] }), { store: one, key: 'k', handler: countingHandler() });
+  assert.deepEqual((await one.load('k')).partitions, [0]);
+  await assert.rejects(consume(source({ partitions: [0, 1] }), { store: one, key: 'k', handler: countingHandler() }), (e) => {
+    assert.ok(isFeedError(e, 'cursors-missing'), String(e));
+    assert.match(e.message, /\(partitions 0,1\).*\(partitions 0\)/);
+    return true;
+  });
+  await assert.rejects(consume(source(), { store: one, key: 'k', handler: countingHandler() }), (e) => isFeedError(e, 'cursors-missing'));
+});
+
+test('records of feedpump 0.1 (identity `<url> n=<count>[ partitions=<list>]`): the same source resumes; another one throws without query values', async () => {
+  const feed = fakeFeed({ partitions: 2, count: 6, checkpointEvery: 1, pageSize: 6 });
+  const url = 'http://feed.test/feed/v1?token=OLD-SECRET';
+  const store = memoryStore();
+  // What 0.1 stored after consuming events 1..3 of each partition.
+  const seed = (identity, cursors) => store.save('k', { identity, cursors, savedAt: 0 });
+  await seed(`${url} n=2`, { 0: '3', 1: '3' });
+  const r = await consume(withUrl(feed, url), { store, key: 'k', handler: countingHandler(), onMissingCursors: 'throw' });
+  assert.equal(r.start, 'stored');
+  assert.deepEqual(feed.requests.at(0), { 0: '3', 1: '3' });
+  assert.equal(r.events, 6);
+  const record = await store.load('k');
+  assert.equal(record.identity, 'http://feed.test/feed/v1?token v1 n=2', 'rewritten in the new form: no secret kept');
+  assert.deepEqual(record.partitions, [0, 1]);
+
+  // A 0.1 record of partitions=1, read again with partitions [1]: resumed.
+  await seed(`${url} n=2 partitions=1`, { 1: '5' });
+  const n = feed.requests.length;
+  const sub = await consume(withUrl(feed, url, { partitions: [1] }), { store, key: 'k', handler: countingHandler(), onMissingCursors: 'throw' });
+  assert.equal(sub.start, 'stored');
+  assert.deepEqual(feed.requests[n], { 1: '5' });
+
+  // A 0.1 record of another token (its identity holds the old URL's query values): never replayed, never shown.
+  await seed(`${url} n=2`, { 0: '3', 1: '3' });
+  await assert.rejects(consume(withUrl(feed, 'http://feed.test/feed/v1?token=NEW-SECRET'), { store, key: 'k', handler: countingHandler() }), (e) => {
+    assert.ok(isFeedError(e, 'cursors-missing'), String(e));
+    assert.ok(e.message.includes('"http://feed.test/feed/v1?token n=2"'), e.message);
+    assert.doesNotMatch(e.message, /SECRET/);
+    return true;
+  });
+});
+
+test("a custom identity: compared exactly; the partitions are still stored; a bad static policy is refused", async () => {
+  const feed = fakeFeed({ partitions: 2, count: 4, checkpointEvery: 1, pageSize: 4 });
+  const store = memoryStore();
+  await consume(withUrl(feed, feed.url), { store, key: 'k', identity: 'orders-v3', handler: countingHandler() });
+  assert.deepEqual(await store.load('k').then((r) => [r.identity, r.partitions]), ['orders-v3', [0, 1]]);
+  const again = await consume(withUrl(feed, 'http://other.test/feed/v1'), { store, key: 'k', identity: 'orders-v3', handler: countingHandler() });
+  assert.equal(again.start, 'stored');
+  await assert.rejects(consume(withUrl(feed, feed.url), { store, key: 'k', identity: 'orders-v4', handler: countingHandler() }), (e) =>
+    isFeedError(e, 'cursors-missing') && /"orders-v4".*"orders-v3"/.test(e.message),
+  );
+  await assert.rejects(consume(withUrl(feed, feed.url), { store, key: 'k', handler: countingHandler(), onMissingCursors: 'frist' }), (e) =>
+    isFeedError(e, 'bad-options'),
+  );
 });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  compilePattern,
   compileTypeFilter,
   encodeTypeList,
   EVENT_TYPES_SEPARATOR,
@@ -9,6 +10,8 @@ import {
   typeReader,
 } from '../../../dist/filters.js';
 import * as api from '../../../dist/index.js';
+import { consume, memoryStore, openFeed } from '../../../dist/entrypoints/node.js';
+import { fakeFeed } from './consume-fake-feed.mjs';
 
 const ev = (type, extra = {}) => ({ partition: 0, data: { type, n: 1 }, ...extra });
 const TYPES = ['OrderCreated', 'OrderShipped', 'Payment.Captured', 'Payment.Refunded', 'Customer.Updated', 'ordercreated'];
@@ -133,4 +136,87 @@ test('encodeTypeList joins with the SPEC separator and refuses unsendable names'
   assert.equal(encodeTypeList(['a.b', 'C']), 'a.b;C');
   assert.equal(new URLSearchParams({ 'event-types': encodeTypeList(['a', 'b']) }).toString(), 'event-types=a%3Bb');
   for (const bad of [['a;b'], [''], ['x ']]) assert.throws(() => encodeTypeList(bad), TypeError);
+});
+
+// A filter that keeps only the first events of each partition: most batches keep no event at all, yet their
+// checkpoints must still be delivered (and committed), or a consumer would read the rest of the feed again on every
+// restart.
+const EARLY = { include: 'early', typeFrom: (e) => (e.data.seq <= 3 ? 'early' : 'late') };
+
+test('a filter that drops every event of most batches: the batches still come, with their checkpoints; cursors reach the end', async () => {
+  const feed = fakeFeed({ partitions: 2, count: 20, checkpointEvery: 2, pageSize: 4 });
+  const batches = openFeed(feed.url, { partitionCount: 2, fetch: feed.fetch, retry: false, filter: EARLY });
+  let empty = 0;
+  const ids = [];
+  for await (const b of batches.batches()) {
+    if (b.events.length === 0 && b.checkpoints.length > 0) empty++;
+    ids.push(...b.events.map((e) => e.data.id));
+  }
+  assert.deepEqual(ids.sort(), ['p0-1', 'p0-2', 'p0-3', 'p1-1', 'p1-2', 'p1-3']);
+  assert.ok(empty > 0, 'batches whose events were all filtered out are handed out');
+  assert.deepEqual(batches.cursors(), { 0: '20', 1: '20' }, 'batches(): the cursors reach the end of the feed');
+
+  const events = openFeed(feed.url, { partitionCount: 2, fetch: feed.fetch, retry: false, filter: EARLY });
+  let n = 0;
+  for await (const _ of events) n++;
+  assert.equal(n, 6);
+  assert.deepEqual(events.cursors(), { 0: '20', 1: '20' }, 'events(): the cursors reach the end of the feed');
+});
+
+test('consume() with a filter: the stored cursors reach the end, so a restart reads nothing again', async () => {
+  const feed = fakeFeed({ partitions: 2, count: 20, checkpointEvery: 2, pageSize: 4 });
+  const source = { url: feed.url, partitionCount: 2, fetch: feed.fetch, retry: false, filter: EARLY };
+  const store = memoryStore();
+  const handler = (batch, tx) => { for (const e of batch.events) tx.set(e.data.id, 1); };
+  const r = await consume(source, { store, key: 'k', handler });
+  assert.equal(r.events, 6);
+  assert.deepEqual(r.cursors, { 0: '20', 1: '20' });
+  assert.deepEqual((await store.load('k')).cursors, { 0: '20', 1: '20' }, 'committed up to the end of the feed');
+  const before = feed.requests.length;
+  const again = await consume(source, { store, key: 'k', handler });
+  assert.equal(again.start, 'stored');
+  assert.deepEqual(feed.requests.slice(before), [{ 0: '20', 1: '20' }], 'the restart asks only for what is new');
+});
+
+/** Asserts a TypeError whose message matches `pattern` (a message names what was wrong and what was given). */
+const throwsType = (fn, pattern) => assert.throws(fn, (e) => e instanceof TypeError && pattern.test(e.message), String(pattern));
+
+test('bad patterns, sources and filters: TypeErrors that say what was expected and what was given', () => {
+  const cyclic = {};
+  cyclic.self = cyclic;
+  throwsType(() => compileTypeFilter({ include: 42 }), /^an event-type pattern must be a string, \{ prefix: string \} or a RegExp, got 42$/);
+  throwsType(() => compileTypeFilter({ include: null }), /got null$/);
+  throwsType(() => compileTypeFilter({ include: { prefix: 1 } }), /got \{"prefix":1\}$/);
+  throwsType(() => compileTypeFilter({ include: [undefined] }), /got undefined$/);
+  throwsType(() => compileTypeFilter({ exclude: [cyclic] }), /got \[object Object\]$/);
+  // A function that has a `prefix` is not a `{ prefix }` pattern.
+  throwsType(() => compileTypeFilter({ include: Object.assign(() => 'x', { prefix: 'x' }) }), /got \(\) => 'x'$/);
+  throwsType(() => compileTypeFilter({ typeFrom: { field: ['a', 1] } }), /^typeFrom\.field must be a non-empty path, got \["a",1\]$/);
+  throwsType(() => compileTypeFilter({ typeFrom: { header: 5 } }), /^typeFrom\.header must be a non-empty string$/);
+  throwsType(() => compileTypeFilter({ typeFrom: { header: '' } }), /^typeFrom\.header must be a non-empty string$/);
+  for (const [typeFrom, shown] of [[null, 'null'], ['type', '"type"'], [{ other: 1 }, '{"other":1}'], [7, '7']]) {
+    throwsType(() => compileTypeFilter({ typeFrom }), new RegExp(`^typeFrom must be \\{ field \\}, \\{ header \\} or a function, got ${shown.replace(/[{}]/g, '\\$&')}$`));
+  }
+  for (const filter of [null, 5, 'x']) throwsType(() => compileTypeFilter(filter), /^a type filter must be an object$/);
+  throwsType(() => encodeTypeList(['a;b']), /^event type "a;b" cannot be sent in event-types$/);
+});
+
+test('compilePattern: case-sensitive unless told; type readers: only strings are types, no lookups into strings', () => {
+  assert.equal(compilePattern('A').test('a'), false);
+  assert.equal(compilePattern({ prefix: 'Or' }).test('order'), false);
+  assert.equal(compilePattern('A', true).test('a'), true);
+  assert.equal(typeReader({ header: 'x' })({ partition: 0, data: {}, headers: { x: 5 } }), undefined);
+  assert.equal(typeReader({ field: 'x.0' })({ partition: 0, data: { x: 'abc' } }), undefined, 'a string has no fields');
+  assert.equal(typeReader({ field: 'x.length' })({ partition: 0, data: { x: [1] } }), undefined, 'an array has no fields');
+  assert.equal(typeReader()({ partition: 0, data: '  {"type":"D"}' }), 'D', 'string data with leading white space');
+});
+
+test('serverTypeFilter: RegExp excludes are ignored for eventTypes; no exclude or an unsendable one sends no skip list', () => {
+  assert.deepEqual(serverTypeFilter({ include: ['A'], exclude: [/x/, { prefix: 'y' }], ignoreCase: true }), { eventTypes: ['A'] });
+  assert.equal(serverTypeFilter({ ignoreCase: true }), undefined);
+  assert.equal(serverTypeFilter({ exclude: [], ignoreCase: true }), undefined);
+  assert.equal(serverTypeFilter({ exclude: ['A', 'a;b'], ignoreCase: true }), undefined);
+  // The client folds case with toLowerCase: 'ß' is not 'SS' to it, so the server must still be asked for 'ß'.
+  assert.deepEqual(serverTypeFilter({ include: ['ß', 'x'], exclude: ['SS'], ignoreCase: true }), { eventTypes: ['ß', 'x'] });
+  assert.equal(compileTypeFilter({ include: ['ß', 'x'], exclude: ['SS'], ignoreCase: true })(ev('ß')), true);
 });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { consume, memoryStore, isFeedError } from '../../../dist/entrypoints/node.js';
-import { tabsConfig } from '../../../dist/tabs.js';
+import { asTab, tabsConfig } from '../../../dist/tabs.js';
 import { fakeFeed } from './consume-fake-feed.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -258,4 +258,176 @@ test('tabs: false never asks for the lock; other names do not exclude each other
     assert.deepEqual([x.roles, y.roles], [['leader'], ['leader']]);
     assert.deepEqual(new Set(locks.requests.map((r) => r.name)), new Set(['feedpump:x', 'feedpump:y']));
   });
+});
+
+test("mode 'raw': followers get the leader's event shape (raw, data, headers), not a clone without the getters", async () => {
+  await withLocks(async () => {
+    const feed = slowFeed(5, { partitions: 2, count: 12, checkpointEvery: 2, pageSize: 4, headers: true });
+    const store = memoryStore();
+    const source = { url: feed.url, partitionCount: 2, fetch: feed.fetch, retry: false, mode: 'raw', headers: '_all' };
+    const seen = { a: [], b: [] };
+    const shape = (list) => ({ batch, remote }) => {
+      for (const e of batch.events) list.push({ remote, partition: e.partition, raw: e.raw, data: e.data, headers: e.headers });
+    };
+    const a = recorder(store, { onCommit: shape(seen.a) });
+    const b = recorder(store, { onCommit: shape(seen.b) });
+    await Promise.all([consume(source, a.options), consume(source, b.options)]);
+    assert.deepEqual(b.roles, ['follower', 'leader']);
+    assert.equal(seen.a.length, 24);
+    assert.equal(typeof seen.a[0].raw, 'string');
+    assert.deepEqual(seen.a[0].headers, { ce_id: `h-${seen.a[0].data.id}` }, 'the leader sees the headers');
+    assert.deepEqual(seen.b, seen.a.map((e) => ({ ...e, remote: true })), 'the follower sees the same events');
+  });
+});
+
+/** Holds the lock `feedpump:k` until `release()` is called (another tab that leads). */
+function holdLock(locks) {
+  let release;
+  const held = new Promise((resolve) => {
+    locks.request('feedpump:k', { ifAvailable: true }, () => new Promise((r) => { release = r; resolve(); }));
+  });
+  return held.then(() => release);
+}
+
+test('a follower hears only well-formed commit messages of its key; raw ones get a lazy data that fails as bad-line', async () => {
+  await withLocks(async (locks) => {
+    const release = await holdLock(locks);
+    const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 1, pageSize: 2 });
+    const store = memoryStore();
+    const heard = [];
+    let postAfterOwnCommit;
+    const follower = consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false }, {
+      store,
+      key: 'k',
+      handler: countingHandler,
+      onCommit: ({ batch, cursors, remote }) => {
+        if (!remote) return postAfterOwnCommit?.();
+        const e = batch.events[0];
+        let data;
+        try {
+          data = e?.data;
+        } catch (error) {
+          data = error;
+        }
+        heard.push({ cursors, n: batch.events.length, data, same: e === undefined || data instanceof Error || e.data === data, raw: e?.raw, headers: e?.headers });
+      },
+    });
+    const channel = new BroadcastChannel('feedpump:k');
+    const ok = { type: 'feedpump-commit', key: 'k', batch: { events: [], checkpoints: [] }, cursors: { 0: '1' } };
+    for (const bad of [
+      5,
+      null,
+      'feedpump-commit',
+      { ...ok, type: 'other' },
+      { ...ok, key: 'other' },
+      { ...ok, cursors: undefined },
+      { ...ok, cursors: 'x' },
+      { ...ok, batch: undefined },
+      { ...ok, batch: { events: {}, checkpoints: [] } },
+      { ...ok, batch: { events: [], checkpoints: {} } },
+    ]) channel.postMessage(bad);
+    channel.postMessage(ok);
+    channel.postMessage({ ...ok, raw: true, batch: { events: [{ partition: 3, raw: '{"a":1}', headers: { h: 'v' } }], checkpoints: [] } });
+    channel.postMessage({ ...ok, raw: true, batch: { events: [{ partition: 3, raw: '{bad' }], checkpoints: [] } });
+    while (heard.length < 3) await sleep(5);
+    assert.equal(heard.length, 3, 'only the well-formed messages of key k');
+    assert.deepEqual(heard[0], { cursors: { 0: '1' }, n: 0, data: undefined, same: true, raw: undefined, headers: undefined });
+    assert.deepEqual(heard[1], { cursors: { 0: '1' }, n: 1, data: { a: 1 }, same: true, raw: '{"a":1}', headers: { h: 'v' } });
+    const bad = heard[2].data;
+    assert.ok(isFeedError(bad, 'bad-line'), String(bad));
+    assert.match(bad.message, /^bad-line: the event's JSON does not parse \(.+\), partition 3$/);
+    assert.equal(bad.partition, 3);
+    assert.ok(bad.cause instanceof SyntaxError);
+    // After this call's own first commit, the channel is no longer heard.
+    postAfterOwnCommit = () => channel.postMessage(ok);
+    release();
+    const r = await follower;
+    await sleep(20);
+    channel.close();
+    assert.equal(r.events, 4);
+    assert.equal(heard.length, 3, 'nothing heard after the first own commit');
+  });
+});
+
+test('tabs: refusals and aborts say why; errors of the caller pass as they are; no BroadcastChannel still elects one', async () => {
+  const source = { url: 'http://feed.test/feed/v1', partitionCount: 1, retry: false };
+  const store = memoryStore();
+  assertBadOptions(() => tabsConfig({ lockName: '-x' }, 'k'), /^bad-options: tabs\.lockName must be a non-empty string not starting with "-", got "-x"$/);
+  await withLocks(async () => {
+    assertBadOptions(() => tabsConfig({ channelName: '' }, 'k'), /^bad-options: tabs\.channelName must be a non-empty string, got ""$/);
+    await assert.rejects(consume({ ...source, signal: AbortSignal.abort('gone') }, { store, key: 'k', handler: () => {} }), (e) =>
+      isFeedError(e, 'aborted') && e.message === 'aborted: the signal fired before consume() started' && e.cause === 'gone');
+  });
+  // Web Locks that refuse (a DOMException) → bad-options with the cause; anything else thrown passes as it is.
+  const refused = new DOMException('no locks here', 'SecurityError');
+  const odd = new TypeError('odd');
+  for (const [thrown, check] of [
+    [refused, (e) => isFeedError(e, 'bad-options') && e.cause === refused && e.message === 'bad-options: Web Locks refused the lock "feedpump:k" (pass tabs: false to consume without it)'],
+    [odd, (e) => e === odd],
+  ]) {
+    Object.defineProperty(globalThis, 'navigator', { value: { locks: { request: async () => { throw thrown; } } }, configurable: true });
+    try {
+      await assert.rejects(consume(source, { store, key: 'k', handler: () => {} }), check);
+    } finally {
+      delete globalThis.navigator;
+    }
+  }
+  // `locks` without request(): no Web Locks.
+  Object.defineProperty(globalThis, 'navigator', { value: { locks: {} }, configurable: true });
+  try {
+    assert.equal(tabsConfig(undefined, 'k'), undefined);
+  } finally {
+    delete globalThis.navigator;
+  }
+  // The lock is still taken without BroadcastChannel; no onRole given.
+  const Channel = globalThis.BroadcastChannel;
+  delete globalThis.BroadcastChannel;
+  try {
+    await withLocks(async (locks) => {
+      const feed = fakeFeed({ partitions: 1, count: 3 });
+      const r = await consume({ ...source, fetch: feed.fetch }, { store: memoryStore(), key: 'k', handler: countingHandler });
+      assert.equal(r.events, 3);
+      assert.equal(locks.requests.length, 1);
+    });
+  } finally {
+    globalThis.BroadcastChannel = Channel;
+  }
+});
+
+test('tabs: a DOMException thrown while leading passes as it is; a follower aborted while waiting says so', async () => {
+  await withLocks(async () => {
+    const feed = fakeFeed({ partitions: 1, count: 3 });
+    const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
+    const quota = new DOMException('full', 'QuotaExceededError');
+    await assert.rejects(consume(source, { store: memoryStore(), key: 'k', handler: countingHandler, onCommit: () => { throw quota; } }), (e) => e === quota);
+  });
+  await withLocks(async (locks) => {
+    const release = await holdLock(locks);
+    const controller = new AbortController();
+    const waiting = consume({ url: 'http://feed.test/feed/v1', partitionCount: 1, signal: controller.signal }, { store: memoryStore(), key: 'k', handler: () => {} });
+    await sleep(5);
+    controller.abort('user left');
+    await assert.rejects(waiting, (e) => isFeedError(e, 'aborted') && e.message === 'aborted: the signal fired while waiting for the lock of another tab' && e.cause === 'user left');
+    release();
+  });
+});
+
+test('tabs: batches whose events were all filtered out are announced too (raw and parsed)', async () => {
+  for (const mode of ['raw', 'parsed']) {
+    await withLocks(async () => {
+      const feed = slowFeed(3, { partitions: 1, count: 8, checkpointEvery: 1, pageSize: 2 });
+      const store = memoryStore();
+      const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false, mode, filter: { include: 'x', typeFrom: (e) => (e.data.seq <= 2 ? 'x' : 'y') } };
+      const a = recorder(store);
+      const b = recorder(store);
+      await Promise.all([consume(source, a.options), consume(source, b.options)]);
+      assert.ok(a.commits.some((c) => c.ids.length === 0), 'some batches kept no event');
+      assert.deepEqual(b.commits.filter((c) => c.remote), a.commits.map((c) => ({ ...c, remote: true })), mode);
+    });
+  }
+});
+
+test('asTab without Web Locks is bad-options (consume() never gets there: tabsConfig refuses first)', async () => {
+  await assert.rejects(asTab({ lockName: 'l', channelName: 'c' }, 'k', undefined, {}, async () => 1), (e) =>
+    isFeedError(e, 'bad-options') && e.message === 'bad-options: tabs mode needs Web Locks (navigator.locks)');
 });
