@@ -28,6 +28,30 @@ export function quoteTable(name: string | undefined): string {
 }
 
 /**
+ * The SQL of the cursor table in SQLite's dialect (better-sqlite3 and D1): its DDL, the read of one key's row, the
+ * first insert and the upsert (parameters: key, then {@link textColumns}).
+ * @internal
+ */
+export function sqliteSql(table: string): { schema: string; select: string; insert: string; upsert: string } {
+  const insert = `INSERT INTO ${table} (feed_key, identity, partitions, cursors, saved_at) VALUES (?, ?, ?, ?, ?)`;
+  return {
+    schema:
+      `CREATE TABLE IF NOT EXISTS ${table} (\n` +
+      '  feed_key   TEXT PRIMARY KEY NOT NULL,\n' +
+      '  identity   TEXT NOT NULL,\n' +
+      '  partitions TEXT,            -- JSON array; NULL: every partition\n' +
+      '  cursors    TEXT NOT NULL,   -- JSON object: partition -> cursor\n' +
+      '  saved_at   INTEGER NOT NULL\n' +
+      ')',
+    select: `SELECT identity, partitions, cursors, saved_at FROM ${table} WHERE feed_key = ?`,
+    insert,
+    upsert:
+      `${insert} ON CONFLICT (feed_key) DO UPDATE SET identity = excluded.identity, partitions = excluded.partitions, ` +
+      'cursors = excluded.cursors, saved_at = excluded.saved_at',
+  };
+}
+
+/**
  * The cursors as JSON with the partitions in ascending order, so that equal cursors always give equal text (the D1
  * store compares the stored text in SQL).
  * @internal

@@ -9,7 +9,7 @@
  */
 import { FeedError } from '../errors.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
-import { fromRow, quoteTable, storeFailed, textColumns } from './sql.js';
+import { fromRow, quoteTable, sqliteSql, storeFailed, textColumns } from './sql.js';
 
 /**
  * The part of a better-sqlite3 `Statement` feedpump uses.
@@ -137,19 +137,7 @@ export function sqliteStore<D extends SqliteDatabaseLike>(db: D, options: Sqlite
   const maxAttempts = options.maxAttempts ?? 5;
   if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new FeedError('bad-options', 'bad-options: maxAttempts must be an integer >= 1');
   const createTable = options.createTable ?? true;
-  const schema =
-    `CREATE TABLE IF NOT EXISTS ${table} (\n` +
-    '  feed_key   TEXT PRIMARY KEY NOT NULL,\n' +
-    '  identity   TEXT NOT NULL,\n' +
-    '  partitions TEXT,            -- JSON array, NULL: every partition\n' +
-    '  cursors    TEXT NOT NULL,   -- JSON object: partition -> cursor\n' +
-    '  saved_at   INTEGER NOT NULL\n' +
-    ')';
-  const select = `SELECT identity, partitions, cursors, saved_at FROM ${table} WHERE feed_key = ?`;
-  const insert = `INSERT INTO ${table} (feed_key, identity, partitions, cursors, saved_at) VALUES (?, ?, ?, ?, ?)`;
-  const upsert =
-    `${insert} ON CONFLICT (feed_key) DO UPDATE SET identity = excluded.identity, partitions = excluded.partitions, ` +
-    'cursors = excluded.cursors, saved_at = excluded.saved_at';
+  const { schema, select, insert, upsert } = sqliteSql(table);
   /** Whether this store made sure the table exists (in a save's transaction: DDL needs the write lock). */
   let created = !createTable;
   const read = (key: string): CursorRecord | undefined => {
