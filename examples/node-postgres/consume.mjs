@@ -24,7 +24,7 @@ const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4 })
 await pool.query(`CREATE TABLE IF NOT EXISTS feed_events (
   partition integer NOT NULL,
   event_id  text    NOT NULL,
-  data      jsonb   NOT NULL
+  data      json    NOT NULL -- json, not jsonb: jsonb refuses the \\u0000 escape that JSON allows
 )`);
 
 const stop = new AbortController();

@@ -24,6 +24,11 @@ export function contract(name, setup) {
     await store.save('k', noPartitions);
     assert.deepEqual(await store.load('k'), noPartitions, 'a record without partitions reads back without them');
     assert.equal(await store.load('other'), undefined, 'keys are separate');
+    // Cursors are opaque strings of the server: any text round-trips (PostgreSQL's jsonb, for one, refuses \u0000).
+    const odd = rec({ 0: 'a\u0000b', 1: 'ü€😀 "q" \\ \n', 2: '' }, { identity: 'https://h/f?apikey&x v1 n=3' });
+    await store.save('odd', odd, undefined, null);
+    assert.deepEqual(await store.load('odd'), odd);
+    await store.save('odd', rec({ 0: 'next' }), undefined, odd);
   });
 
   test(`${name}: a throwing or rejecting handler commits nothing, and its error passes as it is`, async () => {

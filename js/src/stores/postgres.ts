@@ -204,13 +204,13 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
     '  feed_key   text PRIMARY KEY,\n' +
     '  identity   text NOT NULL,\n' +
     '  partitions integer[],\n' +
-    '  cursors    jsonb NOT NULL,\n' +
+    '  cursors    json NOT NULL,  -- json, not jsonb: jsonb refuses the \\u0000 escape, and cursors are any text\n' +
     '  saved_at   bigint NOT NULL,\n' +
     '  updated_at timestamptz NOT NULL DEFAULT now()\n' +
     ')';
   const columns = 'identity, partitions, cursors, saved_at';
   const values = (key: string, r: CursorRecord): unknown[] => [key, r.identity, r.partitions ?? null, encodeCursors(r.cursors), r.savedAt];
-  const insert = `INSERT INTO ${table} (feed_key, ${columns}) VALUES ($1, $2, $3, $4::jsonb, $5)`;
+  const insert = `INSERT INTO ${table} (feed_key, ${columns}) VALUES ($1, $2, $3, $4::json, $5)`;
   const upsert =
     `${insert} ON CONFLICT (feed_key) DO UPDATE SET identity = EXCLUDED.identity, partitions = EXCLUDED.partitions, ` +
     'cursors = EXCLUDED.cursors, saved_at = EXCLUDED.saved_at, updated_at = now()';
