@@ -5,7 +5,7 @@
  * aborts or rolls back the entire sequence"). So the handler does not write: it RETURNS the prepared statements of
  * its effects, and the store commits them in one `batch()` together with a guard (the cursor check) and the cursor
  * row.
- * @packageDocumentation
+ * @module feedpump/d1
  */
 import { FeedError } from '../errors.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';

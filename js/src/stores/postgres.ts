@@ -6,7 +6,7 @@
  *
  * `pg` is an optional peer dependency: only this subpath needs it, and this module does not import it (it takes your
  * `Pool`), so the core package stays free of dependencies and the browser bundle does not grow.
- * @packageDocumentation
+ * @module feedpump/postgres
  */
 import { FeedError } from '../errors.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
@@ -178,7 +178,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  */
 export function postgresStore<C extends PgClientLike>(pool: PgPool<C>, options?: PostgresStoreOptions): PostgresStore<C>;
 /**
- * {@inheritDoc (postgresStore:1)}
+ * Makes a PostgreSQL {@link CursorStore} on a pool of your own (no callback form of `connect()`): the same store as
+ * with a node-postgres `Pool`; the handler gets your client type `C`.
  * @param pool - anything with `connect()` giving a client with `query()` and `release()`
  * @param options - the table, its creation, the isolation level and the retries
  * @example

@@ -5,7 +5,7 @@
  *
  * `better-sqlite3` is an optional peer dependency: only this subpath needs it, and this module does not import it (it
  * takes your `Database`).
- * @packageDocumentation
+ * @module feedpump/sqlite
  */
 import { FeedError } from '../errors.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
