@@ -3,6 +3,8 @@
 // - examples/node-postgres: `node consume.mjs <feed> 4` twice against a throwaway PostgreSQL server: the first run
 //   applies every event, the second resumes and applies none;
 // - the README's PostgreSQL block, run as written (DATABASE_URL and the feed URL pointed at the test servers);
+// - tests/examples/pg-worker: node-postgres and postgresStore in workerd (nodejs_compat, its TCP sockets), bundled by
+//   wrangler, consume into PostgreSQL (what runs behind Hyperdrive);
 // - examples/workers-d1: `wrangler deploy --dry-run --outdir` bundles it (resolving `feedpump/d1` through the
 //   package's exports); the bundle runs in Miniflare (workerd) with a D1 database until it has caught up.
 // Every check compares with the reference server's own dataset (GET /expected). Run `npm run build` first.
@@ -35,11 +37,11 @@ async function run(cmd, args, options = {}) {
 }
 
 /** A copy of examples/<name> (its package.json names the tarball by a repo path) with the tarball and `extra` installed. */
-async function project(name, extra = []) {
+async function project(name, extra = [], source = join(repoRoot, 'examples', name)) {
   const dir = join(work, name);
   mkdirSync(dir, { recursive: true });
-  if (existsSync(join(repoRoot, 'examples', name))) {
-    cpSync(join(repoRoot, 'examples', name), dir, {
+  if (existsSync(source)) {
+    cpSync(source, dir, {
       recursive: true,
       filter: (src) => !/[/\\](node_modules|dist|\.wrangler|package\.json|README\.md)$/.test(src),
     });
@@ -54,7 +56,8 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'feedpump-store-examples-'));
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: repoRoot });
   tarball = join(work, JSON.parse(stdout)[0].filename);
-  [server, postgres] = await Promise.all([startRefServer(), startPostgres()]);
+  // TCP as well as the socket: workerd's sockets reach the server over TCP.
+  [server, postgres] = await Promise.all([startRefServer(), startPostgres({ tcp: true })]);
   expected = await fetchExpected(server.base);
 });
 
@@ -102,18 +105,13 @@ test('README: the PostgreSQL example of consume() runs as written', async (t) =>
   assert.equal(out[1], `applied 0 events; orders stored: 10000; cursors ${JSON.stringify(lastCursors(expected))}`);
 });
 
-test('workers-d1: `wrangler deploy --dry-run` bundles the D1 example; the bundle catches up into D1 in workerd', async (t) => {
-  const dir = await project('workers-d1');
+/** A wrangler --dry-run bundle of `dir`, run in Miniflare with `options`; `t.after` disposes it. */
+async function bundleAndRun(t, dir, options) {
   const outdir = join(dir, 'out');
   await run(bin('wrangler'), ['deploy', '--dry-run', '--outdir', outdir], {
     cwd: dir,
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', WRANGLER_LOG_PATH: join(work, 'wrangler-logs') },
   });
-  const files = readdirSync(outdir);
-  t.diagnostic(`wrangler dry-run output: ${files.join(', ')}`);
-  const script = readFileSync(join(outdir, 'worker.js'), 'utf8');
-  assert.match(script, /feedpump_cursors/, 'the bundle includes d1Store (feedpump/d1 resolved through the exports map)');
-
   const { Miniflare } = await import(join(repoRoot, 'node_modules', 'miniflare', 'dist', 'src', 'index.js'));
   const mf = new Miniflare({
     host: '127.0.0.1',
@@ -125,10 +123,42 @@ test('workers-d1: `wrangler deploy --dry-run` bundles the D1 example; the bundle
       { type: 'CompiledWasm', include: ['**/*.wasm'] },
     ],
     compatibilityDate: '2025-09-01',
-    d1Databases: ['DB'],
-    bindings: { FEED_URL: server.feedUrl },
+    ...options,
   });
   t.after(() => mf.dispose());
+  return mf;
+}
+
+test('postgres in workerd: node-postgres (nodejs_compat, TCP sockets) and postgresStore, bundled by wrangler, consume into PostgreSQL', async (t) => {
+  await postgres.sql('CREATE DATABASE worker');
+  const dir = await project('pg-worker', [`pg@${pgVersion}`], join(repoRoot, 'tests/examples/pg-worker'));
+  const mf = await bundleAndRun(t, dir, {
+    compatibilityFlags: ['nodejs_compat'],
+    bindings: { FEED_URL: server.feedUrl, DATABASE_URL: postgres.connectionString.replace(/\/postgres$/, '/worker') },
+  });
+  const t0 = Date.now();
+  let report;
+  let runs = 0;
+  do {
+    runs++;
+    const res = await mf.dispatchFetch('http://worker.test/', { signal: AbortSignal.timeout(60_000) });
+    const text = await res.text();
+    assert.ok(res.ok, `${res.status} ${text.slice(0, 800)}`);
+    report = JSON.parse(text);
+    assert.ok(Date.now() - t0 < 150_000, `not caught up in time: ${text}`);
+  } while (!report.caughtUp);
+  t.diagnostic(`postgresStore in workerd: ${JSON.stringify(report)} after ${runs} requests, ${Date.now() - t0} ms`);
+  assert.equal(report.applied, expected.events.length);
+  assert.equal(report.distinct_events, expected.events.length);
+  assert.deepEqual(report.cursors, lastCursors(expected));
+});
+
+test('workers-d1: `wrangler deploy --dry-run` bundles the D1 example; the bundle catches up into D1 in workerd', async (t) => {
+  const dir = await project('workers-d1');
+  const mf = await bundleAndRun(t, dir, { d1Databases: ['DB'], bindings: { FEED_URL: server.feedUrl } });
+  const outdir = join(dir, 'out');
+  t.diagnostic(`wrangler dry-run output: ${readdirSync(outdir).join(', ')}`);
+  assert.match(readFileSync(join(outdir, 'worker.js'), 'utf8'), /feedpump_cursors/, 'the bundle includes d1Store (feedpump/d1 resolved through the exports map)');
   const call = async (path, init) => {
     const res = await mf.dispatchFetch(`http://worker.test${path}`, { ...init, signal: AbortSignal.timeout(30_000) });
     const text = await res.text();

@@ -154,7 +154,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * failures and deadlocks are tried again ({@link PostgresStoreOptions.maxAttempts}).
  *
  * On Cloudflare Workers, node-postgres runs with `nodejs_compat` through Hyperdrive (`new Pool({ connectionString:
- * env.HYPERDRIVE.connectionString })`); feedpump's tests run this store in Node only (see docs/consume.md).
+ * env.HYPERDRIVE.connectionString })`, created and ended in the request that consumes); feedpump's tests run this
+ * store in Node and in workerd over its TCP sockets, not through Hyperdrive itself (see docs/consume.md).
  *
  * @param pool - a node-postgres `Pool` (or anything with `connect()` giving a client with `query()` and `release()`)
  * @param options - the table, its creation, the isolation level and the retries
