@@ -1,6 +1,7 @@
 // A throwaway PostgreSQL server for tests: `initdb` into a temp dir, `pg_ctl start` listening on a Unix socket in that
 // dir (and, with `tcp: true`, on 127.0.0.1 at a free port), `pg_ctl -m immediate stop` and the dir removed at the end.
-// As root (CI, this machine) the server runs as the `postgres` user: initdb and postgres refuse root.
+// As root (CI, this machine) the server runs as the `postgres` user: initdb and postgres refuse root. A watchdog
+// process stops the server even when this process is SIGKILLed (a test timeout, a killed runner).
 //
 //   const pg = await startPostgres();
 //   const pool = pg.pool();            // a pg.Pool on the server (closed by stop())
@@ -8,7 +9,7 @@
 //   await pg.stop();                   // in an after()/finally: also when the test failed
 //
 // Binaries: PATH first, then Debian's /usr/lib/postgresql/<version>/bin (what `apt-get install postgresql` leaves).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -86,6 +87,17 @@ export async function startPostgres({ tcp = false, database = 'postgres' } = {})
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
+  // A watchdog outlives this process: when the pipe to it closes (we exited, were SIGKILLed or timed out, and no
+  // 'exit' handler ran), it stops the server and removes the dir, so no server is left behind.
+  const [stopCmd, stopArgs] = pgCommand(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']);
+  const watchdog = spawn('sh', ['-c', 'cat >/dev/null; "$@" >/dev/null 2>&1; rm -rf "$DIR"', 'watchdog', stopCmd, ...stopArgs], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+    env: { ...process.env, DIR: dir },
+  });
+  watchdog.unref();
+  watchdog.stdin.on('error', () => {});
+  watchdog.stdin.unref?.();
   const config = { host: dir, port, user: 'postgres', database };
   const pools = new Set();
   let stopped = false;
@@ -127,6 +139,7 @@ export async function startPostgres({ tcp = false, database = 'postgres' } = {})
         // already stopped
       }
       rmSync(dir, { recursive: true, force: true });
+      watchdog.stdin.destroy();
     },
     async stop() {
       for (const p of pools) await p.end().catch(() => {});
