@@ -1,87 +1,130 @@
-// Exactly-once into D1 on workerd: a runner process (tests/stores/kill-d1-runner.mjs) starts Miniflare with the
-// examples/workers-d1 consumer (through tests/stores/d1-harness.js) on a persisted D1 database and consumes the
-// reference feed (4 × 2,500 events); the test SIGKILLs the runner's process group (Node and workerd, which holds D1)
-// KILLS times (default 30): at random moments after start-up, after the handler built a batch's statements, and while
-// the store's batch() (guard, effects, cursor row) is being committed. Then one more run catches up. Every event must be
-// in D1 exactly once and the stored cursors must be the server's last checkpoints.
+// Exactly-once into D1 on workerd: Miniflare runs the examples/workers-d1 consumer (through tests/stores/d1-harness.js)
+// on a persisted D1 database and this test drives it (POST /consume) through the reference feed (4 × 2,500 events),
+// SIGKILLing the workerd process, which runs both the Worker and D1, KILLS times (default 30): at random moments
+// after start-up, after the handler built a batch's statements, and while the store's batch() (guard, effects, cursor
+// row) is being committed. After each kill workerd is started again on the same D1 files. Then one more run catches
+// up. Every event must be in D1 exactly once and the stored cursors must be the server's last checkpoints.
 // Run: node --test --test-timeout=240000 --test-force-exit tests/stores/kill-d1.test.mjs
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { Miniflare } from 'miniflare';
 import { fetchExpected, lastCursors, repoRoot, startRefServer } from '../interop/helpers.mjs';
 
 const KILLS = Number(process.env.KILLS ?? 30);
 const CHAOS_RATE = process.env.CHAOS_RATE ?? '0.12';
 const countBy = (list) => list.reduce((m, k) => ({ ...m, [k]: (m[k] ?? 0) + 1 }), {});
+/** Rejects after ms: a Miniflare that hangs must fail the test, not the whole run (TOOLCHAIN.md pitfall 4). */
+const within = (ms, promise, what) =>
+  Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms).unref())]);
 
 let server;
 let expected;
+let mf;
 const persist = mkdtempSync(path.join(tmpdir(), 'feedpump-d1-kill-'));
-const children = new Set();
 before(async () => {
   server = await startRefServer();
   expected = await fetchExpected(server.base);
 });
 after(async () => {
-  for (const child of children) killGroup(child);
+  await mf?.dispose().catch(() => {});
   await server?.stop();
   rmSync(persist, { recursive: true, force: true });
 });
 
-/** SIGKILL to the runner's whole process group: Node and its workerd. */
-function killGroup(child) {
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-    return true;
-  } catch {
-    return false;
+/** The workerd processes Miniflare started (children of this process). */
+function workerdPids() {
+  const pids = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(readFileSync(`/proc/${entry}/stat`, 'utf8'));
+      if (m && Number(m[2]) === process.pid && m[1].startsWith('workerd')) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
   }
+  return pids;
+}
+
+/** A module with `from 'feedpump'` / `'feedpump/d1'` pointed at dist/, as a bundler would resolve them. */
+function resolved(file) {
+  const abs = path.join(repoRoot, file);
+  const rel = (target) => {
+    const r = path.relative(path.dirname(abs), path.join(repoRoot, target));
+    return r.startsWith('.') ? r : `./${r}`;
+  };
+  const code = readFileSync(abs, 'utf8')
+    .replace(/from 'feedpump'/g, `from '${rel('dist/entrypoints/workerd.js')}'`)
+    .replace(/from 'feedpump\/d1'/g, `from '${rel('dist/stores/d1.js')}'`);
+  return { type: 'ESModule', path: abs, contents: code };
 }
 
 test(`d1: workerd SIGKILLed ${KILLS} times (also while the batch commits) → each event exactly once`, async (t) => {
+  const modules = [resolved('tests/stores/d1-harness.js'), resolved('examples/workers-d1/src/consumer.js')];
+  for (const entry of readdirSync(path.join(repoRoot, 'dist'), { recursive: true })) {
+    const file = path.join(repoRoot, 'dist', entry);
+    if (file.endsWith('.js')) modules.push({ type: 'ESModule', path: file });
+    else if (file.endsWith('.wasm')) modules.push({ type: 'CompiledWasm', path: file });
+  }
   const t0 = Date.now();
   const kills = [];
+  /** The kill of the current run: SIGKILL to workerd, counted once per run. */
+  let killRun = () => {};
   let runs = 0;
-  let status;
-  while (status === undefined) {
+  for (;;) {
     runs++;
     const killing = kills.length < KILLS;
-    const child = spawn(process.execPath, [path.join(repoRoot, 'tests/stores/kill-d1-runner.mjs'), server.feedUrl, persist], {
-      cwd: repoRoot,
-      detached: true, // its own process group, so that workerd dies with it
-      env: { ...process.env, CHAOS_RATE: killing ? CHAOS_RATE : '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    let killed;
+    killRun = (where) => {
+      if (killed || !killing) return;
+      killed = where;
+      for (const pid of workerdPids()) process.kill(pid, 'SIGKILL');
+    };
+    mf = new Miniflare({
+      modules,
+      modulesRoot: repoRoot,
+      compatibilityDate: '2025-09-01',
+      d1Databases: ['DB'],
+      d1Persist: persist,
+      bindings: { FEED_URL: server.feedUrl, CHAOS_RATE: killing ? CHAOS_RATE : '0' },
+      serviceBindings: {
+        KILLS: (request) => {
+          killRun(new URL(request.url).pathname.slice(1));
+          return new Promise(() => {}); // workerd is gone
+        },
+      },
+      host: '127.0.0.1',
+      port: 0,
     });
-    children.add(child);
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (s) => (stderr += s));
-    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    const outcome = await new Promise((resolve) => {
-      let out = '';
-      const kill = (where) => {
-        if (killGroup(child)) resolve({ kill: where });
-      };
-      child.stdout.setEncoding('utf8').on('data', (s) => {
-        out += s;
-        const lines = out.split('\n');
-        out = lines.pop();
-        for (const line of lines) {
-          if (line.startsWith('kill ') && killing) kill(line.slice(5));
-          else if (line === 'ready' && killing && runs % 3 === 1) setTimeout(() => kill('random'), Math.random() * 600);
-          else if (line.startsWith('done ')) resolve({ done: JSON.parse(line.slice(5)) });
-        }
-      });
-      exited.then(({ code, signal }) => resolve({ exit: `code ${code} signal ${signal}` }));
-    });
-    await exited;
-    children.delete(child);
-    if (outcome.done) status = outcome.done;
-    else if (outcome.exit) assert.fail(`the runner exited on its own (${outcome.exit}): ${stderr.slice(-2000)}`);
-    else kills.push(outcome.kill);
+    await within(60_000, mf.ready, 'Miniflare start');
+    assert.equal(workerdPids().length, 1, 'one workerd process to kill');
+    const timer = killing && runs % 3 === 1 ? setTimeout(() => killRun('random'), Math.random() * 600) : undefined;
+    let caughtUp = false;
+    try {
+      while (!caughtUp && !killed) {
+        const res = await within(60_000, mf.dispatchFetch('http://worker.test/consume', { method: 'POST' }), '/consume');
+        const text = await res.text();
+        if (killed) break;
+        assert.ok(res.ok, `/consume: ${res.status} ${text.slice(0, 500)}`);
+        caughtUp = JSON.parse(text).caughtUp;
+      }
+    } catch (e) {
+      if (!killed) throw e; // a request cut by the kill fails; anything else is a failure of the test
+    } finally {
+      clearTimeout(timer);
+    }
+    if (killed) {
+      kills.push(killed);
+      await within(30_000, mf.dispose(), 'Miniflare dispose').catch(() => {});
+      continue;
+    }
+    break;
   }
+  const res = await within(30_000, mf.dispatchFetch('http://worker.test/status'), '/status');
+  const status = await res.json();
   const duplicates = status.applied - status.distinct;
   const losses = expected.events.length - status.distinct;
   const line =
