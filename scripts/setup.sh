@@ -30,6 +30,30 @@ if [ "$browser" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromed
     || $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
 fi
 
+# The SQL store tests start throwaway PostgreSQL servers (tests/db/postgres.mjs: initdb + pg_ctl, as the postgres user
+# when run as root). Debian's package puts the binaries in /usr/lib/postgresql/<version>/bin, where the tests look too.
+step "PostgreSQL server binaries (initdb, pg_ctl)"
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends postgresql
+fi
+
+# better-sqlite3 (a dev dependency, approved in package.json's allowScripts) compiles its addon during npm ci when no
+# prebuilt binary can be downloaded: node-gyp needs a C++ compiler, make, python3 and the Node headers. The headers of
+# Debian's/NodeSource's nodejs are in /usr/include/node: pointing node-gyp there avoids a download from nodejs.org.
+step "C++ toolchain and Node headers for better-sqlite3"
+if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends g++ make python3
+fi
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ] && [ "$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")" = /usr ]; then
+  export npm_config_nodedir=/usr
+fi
+
 step "Python venv with the reference feed server (PyPI zeroeventhub)"
 req=tests/ref_server/requirements.txt
 if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/requirements.installed; then
@@ -46,4 +70,11 @@ elif ! cmp -s package-lock.json node_modules/.package-lock.installed; then
   # An existing tree is updated in place, never wiped (other tools may be using it).
   npm install --no-audit --no-fund
   cp package-lock.json node_modules/.package-lock.installed
+fi
+
+# An addon built for another Node (or an install whose scripts did not run) fails to load: build it again.
+step "better-sqlite3 native addon"
+if ! node -e "new (require('better-sqlite3'))(':memory:').close()" >/dev/null 2>&1; then
+  npm rebuild better-sqlite3
+  node -e "new (require('better-sqlite3'))(':memory:').close()"
 fi

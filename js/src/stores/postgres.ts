@@ -1,0 +1,344 @@
+/**
+ * `feedpump/postgres`: {@link postgresStore}, a {@link CursorStore} in PostgreSQL through node-postgres (`pg`). A save
+ * is one `BEGIN ... COMMIT` on one pooled client: the handler writes its effects through that client, then the
+ * cursor row is written, and both commit together or not at all. This is the pattern ZeroEventHub's own client
+ * README recommends: "the effect of changes to our own database and the updated cursor value in the same transaction".
+ *
+ * `pg` is an optional peer dependency: only this subpath needs it, and this module does not import it (it takes your
+ * `Pool`), so the core package stays free of dependencies and the browser bundle does not grow.
+ * @module feedpump/postgres
+ */
+import { FeedError } from '../errors.js';
+import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
+import { encodeCursors, fromRow, quoteTable, storeFailed } from './sql.js';
+
+/**
+ * What a query answers (node-postgres' `QueryResult` qualifies).
+ *
+ * @example
+ * ```ts
+ * const { rows, command } = await client.query('SELECT 1 AS one');
+ * ```
+ */
+export interface PgQueryResultLike {
+  /** The rows, as objects by column name. */
+  rows: Record<string, unknown>[];
+  /** The command tag: `'COMMIT'`, or `'ROLLBACK'` when PostgreSQL rolled a failed transaction back at `COMMIT`. */
+  command?: string | undefined;
+}
+
+/**
+ * The part of a node-postgres `PoolClient` feedpump uses. The handler gets your real client, with all its methods.
+ *
+ * @example
+ * ```ts
+ * handler: async (batch, client) => { await client.query('INSERT INTO orders (id) VALUES ($1)', [batch.events[0].data.id]); }
+ * ```
+ */
+export interface PgClientLike {
+  /** Runs one statement with `$1`, `$2`, … parameters. */
+  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
+  /** Gives the client back to the pool; `true` (or an error) destroys it instead (a broken connection). */
+  release(destroy?: boolean | Error): void;
+}
+
+/**
+ * The part of a node-postgres `Pool` feedpump uses: it checks out one client per load and per save.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * const pool: PgPoolLike<pg.PoolClient> = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * ```
+ */
+export interface PgPoolLike<C extends PgClientLike = PgClientLike> {
+  /** A client of the pool, checked out until `release()`. */
+  connect(): Promise<C>;
+}
+
+/**
+ * A node-postgres `Pool` as its types declare it (`connect()` has a callback overload too): this shape lets
+ * TypeScript infer the handler's client type (`PoolClient`) from your pool.
+ *
+ * @example
+ * ```ts
+ * const store = postgresStore(new pg.Pool()); // handler: (batch, client: pg.PoolClient) => ...
+ * ```
+ */
+export interface PgPool<C extends PgClientLike = PgClientLike> extends PgPoolLike<C> {
+  /** A client of the pool, checked out until `release()`. */
+  connect(): Promise<C>;
+  /** node-postgres' callback form (not used by feedpump). */
+  connect(callback: (...args: never[]) => void): void;
+}
+
+/**
+ * Options of {@link postgresStore}.
+ *
+ * @example
+ * ```ts
+ * postgresStore(pool, { table: 'app.feed_cursors', createTable: false, isolation: 'serializable' });
+ * ```
+ */
+export interface PostgresStoreOptions {
+  /**
+   * The cursor table, optionally schema-qualified (`schema.table`); plain identifiers only.
+   * @defaultValue `'feedpump_cursors'`
+   */
+  table?: string | undefined;
+  /**
+   * Create the table on first use (`CREATE TABLE IF NOT EXISTS`, see {@link PostgresStore.schema}). `false`: your
+   * migrations create it.
+   * @defaultValue `true`
+   */
+  createTable?: boolean | undefined;
+  /**
+   * The isolation level of the save transactions. The cursor check is correct at every level (the row is locked with
+   * `SELECT ... FOR UPDATE`); choose a stricter level for what your handler reads.
+   * @defaultValue `'read committed'`
+   */
+  isolation?: 'read committed' | 'repeatable read' | 'serializable' | undefined;
+  /**
+   * How many times a save is tried when PostgreSQL aborts it with a serialization failure (`40001`) or a deadlock
+   * (`40P01`): the whole transaction, the handler included, runs again after a short backoff. Every try that fails
+   * commits nothing.
+   * @defaultValue `5`
+   */
+  maxAttempts?: number | undefined;
+}
+
+/**
+ * A PostgreSQL {@link CursorStore}: the handler gets the transaction's client (`PoolClient`).
+ *
+ * @typeParam C - your pool's client type
+ * @example
+ * ```ts
+ * const store = postgresStore(pool);
+ * await store.migrate(); // optional: the table is also created on first use
+ * console.log(store.schema);
+ * ```
+ */
+export interface PostgresStore<C extends PgClientLike = PgClientLike> extends CursorStore<C> {
+  /** The DDL of the cursor table (`CREATE TABLE IF NOT EXISTS ...`), for your migrations. */
+  readonly schema: string;
+  /** Creates the cursor table if it does not exist. */
+  migrate(): Promise<void>;
+}
+
+/** PostgreSQL's SQLSTATEs of a transaction that may succeed when tried again. */
+const RETRYABLE = new Set(['40001', '40P01']);
+const sqlState = (e: unknown): unknown => (e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined);
+/** A try that PostgreSQL aborted with a serialization failure or a deadlock: `error` as thrown (by the handler or a statement of the store). */
+class Retry {
+  constructor(
+    readonly error: unknown,
+    readonly fromHandler: boolean,
+  ) {}
+}
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Makes a PostgreSQL {@link CursorStore} on a node-postgres `Pool`. One row per feed key in the cursor table. A save
+ * checks out one client and runs, in one transaction:
+ *
+ * 1. `BEGIN`;
+ * 2. with `expected` (what `consume()` always passes): `SELECT ... FOR UPDATE` of the key's row, and nothing is
+ *    committed unless it is still the expected record (`FeedError` `'cursor-conflict'`): of two consumers of one key,
+ *    the second waits for the first's lock and then sees its commit;
+ * 3. the handler, with the client (write your effects through it; do not `COMMIT`, `ROLLBACK` or `release()` it);
+ * 4. the cursor row (`INSERT`, or `INSERT ... ON CONFLICT DO UPDATE`);
+ * 5. `COMMIT`, which must answer `COMMIT`: a transaction in which a statement failed (a handler that caught a
+ *    database error and went on) is rolled back by PostgreSQL at `COMMIT`, and the save rejects.
+ *
+ * A handler error rolls back and passes as it is; a database failure is `FeedError` `'store-failed'`; serialization
+ * failures and deadlocks are tried again ({@link PostgresStoreOptions.maxAttempts}).
+ *
+ * On Cloudflare Workers, node-postgres runs with `nodejs_compat` through Hyperdrive (`new Pool({ connectionString:
+ * env.HYPERDRIVE.connectionString })`, created and ended in the request that consumes); feedpump's tests run this
+ * store in Node and in workerd over its TCP sockets, not through Hyperdrive itself (see docs/consume.md).
+ *
+ * @param pool - a node-postgres `Pool` (or anything with `connect()` giving a client with `query()` and `release()`)
+ * @param options - the table, its creation, the isolation level and the retries
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { consume } from 'feedpump';
+ * import { postgresStore } from 'feedpump/postgres';
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * await consume({ url: 'https://host/feed/v1', partitionCount: 4 }, {
+ *   store: postgresStore(pool),
+ *   key: 'orders',
+ *   handler: async (batch, client) => {
+ *     for (const { data } of batch.events) {
+ *       await client.query('INSERT INTO orders (id, body) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = $2', [data.id, data]);
+ *     }
+ *   },
+ * });
+ * ```
+ */
+export function postgresStore<C extends PgClientLike>(pool: PgPool<C>, options?: PostgresStoreOptions): PostgresStore<C>;
+/**
+ * Makes a PostgreSQL {@link CursorStore} on a pool of your own (no callback form of `connect()`): the same store as
+ * with a node-postgres `Pool`; the handler gets your client type `C`.
+ * @param pool - anything with `connect()` giving a client with `query()` and `release()`
+ * @param options - the table, its creation, the isolation level and the retries
+ * @example
+ * ```ts
+ * const store = postgresStore<MyClient>(myPool);
+ * ```
+ */
+export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, options?: PostgresStoreOptions): PostgresStore<C>;
+export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, options: PostgresStoreOptions = {}): PostgresStore<C> {
+  if (pool === null || typeof pool !== 'object' || typeof pool.connect !== 'function') {
+    throw new FeedError('bad-options', 'bad-options: postgresStore() needs a pg Pool (an object with connect())');
+  }
+  const table = quoteTable(options.table);
+  const isolation = options.isolation ?? 'read committed';
+  if (!['read committed', 'repeatable read', 'serializable'].includes(isolation)) {
+    throw new FeedError('bad-options', `bad-options: isolation must be 'read committed', 'repeatable read' or 'serializable', got ${JSON.stringify(isolation)}`);
+  }
+  const maxAttempts = options.maxAttempts ?? 5;
+  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new FeedError('bad-options', 'bad-options: maxAttempts must be an integer >= 1');
+  const createTable = options.createTable ?? true;
+  const schema =
+    `CREATE TABLE IF NOT EXISTS ${table} (\n` +
+    '  feed_key   text PRIMARY KEY,\n' +
+    '  identity   text NOT NULL,\n' +
+    '  partitions integer[],\n' +
+    '  cursors    json NOT NULL,  -- json, not jsonb: jsonb refuses the \\u0000 escape, and cursors are any text\n' +
+    '  saved_at   bigint NOT NULL,\n' +
+    '  updated_at timestamptz NOT NULL DEFAULT now()\n' +
+    ')';
+  const columns = 'identity, partitions, cursors, saved_at';
+  const values = (key: string, r: CursorRecord): unknown[] => [key, r.identity, r.partitions ?? null, encodeCursors(r.cursors), r.savedAt];
+  const insert = `INSERT INTO ${table} (feed_key, ${columns}) VALUES ($1, $2, $3, $4::json, $5)`;
+  const upsert =
+    `${insert} ON CONFLICT (feed_key) DO UPDATE SET identity = EXCLUDED.identity, partitions = EXCLUDED.partitions, ` +
+    'cursors = EXCLUDED.cursors, saved_at = EXCLUDED.saved_at, updated_at = now()';
+
+  /** Runs `body` with a checked-out client; a client whose connection broke is destroyed, not given back. */
+  const withClient = async <T>(what: string, body: (client: C, broken: () => void) => Promise<T>): Promise<T> => {
+    let client: C;
+    try {
+      client = await pool.connect();
+    } catch (e) {
+      throw storeFailed('PostgreSQL', `could not connect (${what})`, e);
+    }
+    let destroy = false;
+    // node-postgres emits 'error' on a checked-out client whose connection dies between queries; without a listener
+    // that is an uncaught exception. While the store holds the client, such an error marks it broken (the query that
+    // meets the dead connection rejects on its own).
+    const events = client as unknown as Partial<Record<'on' | 'off', (event: 'error', listener: () => void) => void>>;
+    const onError = (): void => {
+      destroy = true;
+    };
+    events.on?.call(client, 'error', onError);
+    try {
+      return await body(client, onError);
+    } finally {
+      events.off?.call(client, 'error', onError);
+      client.release(destroy);
+    }
+  };
+
+  /** The table's creation, once per store (again after a failure). */
+  let created: Promise<void> | undefined;
+  const migrate = (): Promise<void> => {
+    created ??= withClient('creating the cursor table', async (client) => {
+      try {
+        await client.query(schema);
+      } catch (e) {
+        // Two first uses at once: CREATE TABLE IF NOT EXISTS can lose the race on the catalog's unique index.
+        if (sqlState(e) !== '23505' && sqlState(e) !== '42P07') throw e;
+      }
+    }).catch((e: unknown) => {
+      created = undefined;
+      throw storeFailed('PostgreSQL', `could not create the cursor table ${table}`, e);
+    });
+    return created;
+  };
+
+  /** One try of a save. */
+  const saveOnce = (key: string, record: CursorRecord, effects: ((tx: C) => unknown) | undefined, expected: CursorRecord | null | undefined) =>
+    withClient(`saving ${JSON.stringify(key)}`, async (client, broken) => {
+      /** The handler's error or a conflict: passed on as they are, after the rollback. */
+      let passOn: { error: unknown } | undefined;
+      try {
+        await client.query(`BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`);
+        if (expected !== undefined) {
+          const { rows } = await client.query(`SELECT ${columns} FROM ${table} WHERE feed_key = $1 FOR UPDATE`, [key]);
+          const row = rows[0];
+          if (!sameRecord(row === undefined ? undefined : fromRow(row as never, key), expected)) {
+            passOn = { error: conflict(key) };
+            throw passOn.error;
+          }
+        }
+        if (effects) {
+          try {
+            await effects(client);
+          } catch (e) {
+            passOn = { error: e };
+            throw e;
+          }
+        }
+        try {
+          await client.query(expected === null ? insert : upsert, values(key, record));
+        } catch (e) {
+          // No row was expected and another consumer inserted one first (there was no row to lock).
+          if (expected === null && sqlState(e) === '23505') passOn = { error: conflict(key) };
+          // 25P02: a statement of the handler failed and the handler caught it and went on; PostgreSQL refuses the rest.
+          if (sqlState(e) === '25P02') throw new Error('a statement of the handler failed (did the handler catch a database error and go on?)', { cause: e });
+          throw passOn?.error ?? e;
+        }
+        const done = await client.query('COMMIT');
+        if (done.command !== undefined && done.command !== 'COMMIT') {
+          throw new Error(`COMMIT answered ${done.command}: a statement of the transaction had failed (did the handler catch a database error and go on?)`);
+        }
+      } catch (e) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken(); // the connection is gone or unusable: never give it back to the pool
+        }
+        if (RETRYABLE.has(sqlState(e) as string)) throw new Retry(e, passOn !== undefined);
+        if (passOn !== undefined) throw passOn.error;
+        throw storeFailed('PostgreSQL', `could not commit the batch (feed key ${JSON.stringify(key)})`, e);
+      }
+    });
+
+  return {
+    schema,
+    migrate,
+    async load(key) {
+      if (createTable) await migrate();
+      return withClient(`loading ${JSON.stringify(key)}`, async (client) => {
+        let rows: Record<string, unknown>[];
+        try {
+          ({ rows } = await client.query(`SELECT ${columns} FROM ${table} WHERE feed_key = $1`, [key]));
+        } catch (e) {
+          throw storeFailed('PostgreSQL', `could not read the cursors of ${JSON.stringify(key)}`, e);
+        }
+        const row = rows[0];
+        return row === undefined ? undefined : fromRow(row as never, key);
+      });
+    },
+    async save(key, record, effects, expected) {
+      if (createTable) await migrate();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await saveOnce(key, record, effects, expected);
+          return;
+        } catch (e) {
+          if (!(e instanceof Retry)) throw e;
+          if (attempt >= maxAttempts) {
+            if (e.fromHandler) throw e.error;
+            throw storeFailed('PostgreSQL', `could not commit the batch (feed key ${JSON.stringify(key)}) in ${attempt} attempts`, e.error);
+          }
+          // Jittered, doubling: the transactions that collided should not collide again.
+          await sleep(Math.min(1_000, 10 * 2 ** attempt) * (0.5 + Math.random()));
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,104 @@
+// sqliteStore against real SQLite files (better-sqlite3 12.x, built by npm): the store contract (the second consumer
+// on its own connection to the same file, as another process would be), then SQLite's own cases.
+// Run: node --test --test-timeout=60000 tests/stores/sqlite.test.mjs
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { sqliteStore } from 'feedpump/sqlite';
+import { isFeedError } from '../../dist/errors.js';
+import { contract } from './contract.mjs';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'feedpump-sqlite-'));
+const open = [];
+after(() => {
+  for (const db of open) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let files = 0;
+/** A connection to `file` in WAL mode; a short busy timeout (a second connection in this same thread waits synchronously). */
+function connect(file) {
+  const db = new Database(file, { timeout: 50 });
+  db.pragma('journal_mode = WAL');
+  open.push(db);
+  return db;
+}
+
+function fresh(options = {}) {
+  const file = path.join(dir, `db${++files}.sqlite`);
+  const db = connect(file);
+  db.exec('CREATE TABLE effects (name TEXT PRIMARY KEY, value INTEGER NOT NULL)');
+  const write = (tx, name, value) => void tx.prepare('INSERT INTO effects (name, value) VALUES (?, ?)').run(name, value);
+  const read = async (name) => db.prepare('SELECT value FROM effects WHERE name = ?').get(name)?.value;
+  return { file, db, store: sqliteStore(db, options), other: () => sqliteStore(connect(file), options), write, read };
+}
+
+contract('sqlite', () => fresh());
+
+test('sqlite: saves of one store on one connection take turns (async handlers do not interleave transactions)', async () => {
+  const { store, read } = fresh();
+  const order = [];
+  const handler = (name) => async (db) => {
+    order.push(`${name} start`);
+    db.prepare('INSERT INTO effects (name, value) VALUES (?, 1)').run(name);
+    await new Promise((r) => setTimeout(r, 20));
+    order.push(`${name} end`);
+  };
+  await Promise.all([
+    store.save('a', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, handler('a')),
+    store.save('b', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, handler('b')),
+  ]);
+  assert.deepEqual(order, ['a start', 'a end', 'b start', 'b end']);
+  assert.equal(await read('a'), 1);
+  assert.equal(await read('b'), 1);
+});
+
+test('sqlite: a failing statement of the handler → its error, rolled back; a handler that ends the transaction → store-failed', async () => {
+  const { store, db, read } = fresh();
+  await store.save('k', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 });
+  await assert.rejects(
+    store.save('k', { identity: 'i', cursors: { 0: '2' }, savedAt: 2 }, (tx) => {
+      tx.prepare('INSERT INTO effects (name, value) VALUES (?, ?)').run('x', 1);
+      tx.prepare('INSERT INTO effects (name, value) VALUES (?, ?)').run('x', 2); // UNIQUE constraint
+    }),
+    (e) => e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY',
+  );
+  assert.equal(await read('x'), undefined);
+  await assert.rejects(
+    store.save('k', { identity: 'i', cursors: { 0: '3' }, savedAt: 3 }, (tx) => {
+      tx.prepare('INSERT INTO effects (name, value) VALUES (?, ?)').run('y', 1);
+      tx.exec('COMMIT');
+    }),
+    (e) => isFeedError(e, 'store-failed') && /ended by the handler/.test(e.message),
+  );
+  assert.equal(db.inTransaction, false);
+  assert.deepEqual((await store.load('k')).cursors, { 0: '1' });
+});
+
+test('sqlite: another connection holding the write lock: BEGIN IMMEDIATE is tried again; past maxAttempts → store-failed', async () => {
+  const { file, store, read } = fresh({ maxAttempts: 3 });
+  const blocker = connect(file);
+  blocker.exec('BEGIN IMMEDIATE');
+  const saving = store.save('k', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, (tx) => void tx.prepare("INSERT INTO effects VALUES ('z', 1)").run());
+  setTimeout(() => blocker.exec('COMMIT'), 60);
+  await saving;
+  assert.equal(await read('z'), 1, 'committed once the lock was free');
+  blocker.exec('BEGIN IMMEDIATE');
+  await assert.rejects(store.save('k', { identity: 'i', cursors: { 0: '2' }, savedAt: 2 }), (e) => isFeedError(e, 'store-failed') && /SQLITE_BUSY|locked/i.test(`${e.message} ${e.cause?.code}`));
+  blocker.exec('ROLLBACK');
+});
+
+test('sqlite: the table and its columns; createTable: false; bad options', async () => {
+  const { db, store } = fresh();
+  await store.save('k', { identity: 'i', partitions: [1, 2], cursors: { 2: 'b', 1: 'a' }, savedAt: 7 });
+  assert.deepEqual(db.prepare('SELECT * FROM feedpump_cursors').all(), [{ feed_key: 'k', identity: 'i', partitions: '[1,2]', cursors: '{"1":"a","2":"b"}', saved_at: 7 }]);
+  const manual = sqliteStore(db, { table: 'mine', createTable: false });
+  await assert.rejects(manual.load('k'), (e) => isFeedError(e, 'store-failed') && /no such table: mine/.test(e.message));
+  db.exec(manual.schema);
+  assert.equal(await manual.load('k'), undefined);
+  assert.throws(() => sqliteStore(db, { table: 'a b' }), (e) => isFeedError(e, 'bad-options'));
+  assert.throws(() => sqliteStore(null), (e) => isFeedError(e, 'bad-options'));
+});
