@@ -165,6 +165,43 @@ test('the fence: a lease taken over while its owner commits waits for that commi
   assert.equal((await store.load('fence:0')).cursors[0], '100');
 });
 
+test('a batch stuck inside its commit (a handler that does not return) gives its lease up after a lease: the server ends its session, the partition is read again from the committed cursor, nothing is applied twice', async () => {
+  const { schema, store, table } = await fresh();
+  let open;
+  const gate = new Promise((r) => (open = r));
+  let stuck = false;
+  const errors = [];
+  const revoked = [];
+  const apply = applyInto(schema, 'a');
+  const a = consumeGroup({ ...source(), partitions: [0] }, {
+    store,
+    group: 'stuck',
+    table,
+    memberId: 'a',
+    leaseMs: 1_000,
+    heartbeatMs: 100,
+    handler: async (batch, client) => {
+      await apply(batch, client);
+      if (!stuck) {
+        stuck = true;
+        await gate; // stuck inside the transaction, holding the lease row's lock
+      }
+    },
+    onRevoke: (ps, reason) => revoked.push(reason),
+    onError: (e) => errors.push(e),
+  });
+  await until(async () => (await store.load('stuck:0'))?.cursors[0] === String(EVENTS_PER_PARTITION), 'partition 0 at its head');
+  const { rows: lease } = await pool.query(`SELECT owner, epoch::int FROM ${table}_leases WHERE group_name = 'stuck'`);
+  open(); // the stuck batch goes on: its session is gone, it commits nothing
+  await until(() => errors.some((e) => isFeedError(e, 'store-failed')), 'the stuck commit to fail');
+  await a.stop();
+  const { rows } = await pool.query(`SELECT count(*)::int AS n, coalesce(sum(applies - 1), 0)::int AS dup FROM ${schema}.applied`);
+  console.log(`# stuck batch: lease ${JSON.stringify(lease[0])}, revoked ${revoked.join(',')}, events ${rows[0].n}, duplicates ${rows[0].dup}, then: ${errors.map((e) => e.code).join(',')}`);
+  assert.deepEqual(rows[0], { n: EVENTS_PER_PARTITION, dup: 0 });
+  assert.equal(revoked[0], 'lost');
+  assert.ok(lease[0].epoch >= 2, 'the partition was leased again');
+});
+
 test('stop() finishes the batch, releases the leases, and another member takes over at once (long before the lease would expire)', async () => {
   const { schema, store, table } = await fresh();
   const opts = (id) => ({ store, group: 'handover', table, memberId: id, leaseMs: 600_000, heartbeatMs: 100, handler: applyInto(schema, id) });

@@ -204,6 +204,8 @@ interface Lease {
   /** A source that is not live ended (caught up): not read again. */
   ended: boolean;
   releasing: boolean;
+  /** When the batch being committed started (ms, this process' clock), while one is. */
+  since?: number | undefined;
   /** `onRevoke` was told of it. */
   revoked: boolean;
 }
@@ -256,12 +258,20 @@ const sqlState = (e: unknown): unknown => (e !== null && typeof e === 'object' ?
 async function query(pool: PgPoolLike, text: string, values?: unknown[]): Promise<Record<string, unknown>[]> {
   const client = await pool.connect();
   let broken = false;
+  // node-postgres emits 'error' on a checked-out client whose connection dies (the server ended the session):
+  // without a listener that is an uncaught exception. The query meets the dead connection and rejects on its own.
+  const events = client as unknown as Partial<Record<'on' | 'off', (event: 'error', listener: () => void) => void>>;
+  const onError = (): void => {
+    broken = true;
+  };
+  events.on?.call(client, 'error', onError);
   try {
     return (await client.query(text, values)).rows;
   } catch (e) {
-    broken = sqlState(e) === undefined; // no SQLSTATE: the connection failed, not the statement
+    if (sqlState(e) === undefined) broken = true; // no SQLSTATE: the connection failed, not the statement
     throw e;
   } finally {
+    events.off?.call(client, 'error', onError);
     client.release(broken);
   }
 }
@@ -422,16 +432,24 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   source.signal?.addEventListener('abort', () => stopping.abort(), { once: true });
 
   /** `store`, fenced: every save also checks (and stamps) this member's lease of `p`, in the same transaction. */
-  const fenced = (p: number, epoch: string): CursorStore<C> => ({
+  const fenced = (p: number, lease: Lease): CursorStore<C> => ({
     load: (key) => store.load(key),
-    save: (key: string, record: CursorRecord, effects?: (tx: C) => unknown, expected?: CursorRecord | null) =>
-      store.save(
+    save: (key: string, record: CursorRecord, effects?: (tx: C) => unknown, expected?: CursorRecord | null) => {
+      const { epoch } = lease;
+      lease.since = Date.now();
+      return store.save(
         key,
         record,
         async (client) => {
+          // A member stopped (SIGSTOP, a VM pause) inside this transaction holds the lease row's lock: the server
+          // ends the session once it idles longer than a lease, which rolls the batch back and frees the row.
+          await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(leaseMs)}`);
+          // The fence: locks the lease row, and commits nothing unless this member still holds it at this epoch. A
+          // commit also renews the lease (the heartbeat skips rows locked by a commit in flight).
           const { rows } = await client.query(
-            `UPDATE ${t.leases} SET committed_at = now() WHERE group_name = $1 AND partition = $2 AND owner = $3 AND epoch = $4 RETURNING 1 AS ok`,
-            [group, p, memberId, epoch],
+            `UPDATE ${t.leases} SET committed_at = now(), expires_at = greatest(expires_at, now() + $5 * interval '1 millisecond') ` +
+              'WHERE group_name = $1 AND partition = $2 AND owner = $3 AND epoch = $4 RETURNING 1 AS ok',
+            [group, p, memberId, epoch, leaseMs],
           );
           if (rows.length !== 1) {
             throw new FeedError(
@@ -442,7 +460,10 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
           return effects?.(client);
         },
         expected,
-      ),
+      ).finally(() => {
+        lease.since = undefined;
+      });
+    },
   });
 
   const revoke = (all: [number, Lease][], reason: RevokeReason): void => {
@@ -475,7 +496,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       },
     };
     lease.run = consume<T, C>(src, {
-      store: fenced(p, lease.epoch),
+      store: fenced(p, lease),
       key: feedKey(group, p),
       handler,
       identity: options.identity,
@@ -501,7 +522,11 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
           revoke([[p, lease]], 'lost');
           return;
         }
-        fail(e);
+        // The handler's policy said stop, or the options or cursors are wrong: the member stops. Anything else (the
+        // database or the feed failed) is reported, and the next heartbeat reads the partition again if the lease
+        // is still this member's.
+        if (isFeedError(e, 'handler-failed') || isFeedError(e, 'bad-options') || isFeedError(e, 'cursors-missing') || !isFeedError(e)) fail(e);
+        else options.onError?.(e);
       },
     );
   };
@@ -535,31 +560,37 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       [group, memberId, leaseMs, paused],
     );
     const caughtUp = [...leases].filter(([, l]) => l.caughtUp).map(([p]) => p);
+    // A batch that has not committed within a lease (a handler that hangs) gives its lease up: it is not renewed,
+    // another member takes the partition once it expires, and this member's commit of it is refused.
+    const now = Date.now();
+    const renewable = [...leases].filter(([, l]) => !(l.since !== undefined && now - l.since > leaseMs)).map(([p]) => p);
+    // Rows locked by a commit in flight are skipped (that commit renews them), and read as they are.
     const renewed = await query(
       pool,
-      `UPDATE ${t.leases} SET expires_at = now() + $3 * interval '1 millisecond', caught_up = (partition = ANY($4::integer[])) ` +
-        'WHERE group_name = $1 AND owner = $2 RETURNING partition, epoch',
-      [group, memberId, leaseMs, caughtUp],
+      `WITH mine AS (SELECT partition FROM ${t.leases} WHERE group_name = $1 AND owner = $2 AND partition = ANY($5::integer[]) FOR UPDATE SKIP LOCKED), ` +
+        `renewed AS (UPDATE ${t.leases} l SET expires_at = now() + $3 * interval '1 millisecond', caught_up = (l.partition = ANY($4::integer[])) ` +
+        'FROM mine WHERE l.group_name = $1 AND l.partition = mine.partition AND l.owner = $2 RETURNING l.partition, l.epoch) ' +
+        `SELECT partition, epoch FROM renewed UNION ALL SELECT partition, epoch FROM ${t.leases} ` +
+        'WHERE group_name = $1 AND owner = $2 AND partition = ANY($5::integer[]) AND partition NOT IN (SELECT partition FROM renewed)',
+      [group, memberId, leaseMs, caughtUp, renewable],
     );
     const held = new Map(renewed.map((r) => [Number(r['partition']), String(r['epoch'])]));
     for (const [p, lease] of [...leases]) {
       if (held.get(p) === lease.epoch) continue;
-      // Taken over (this member did not renew in time): stop reading it; its commits are refused anyway.
+      // Taken over (this member did not renew in time), or given up (a batch stuck): stop reading it; its commits
+      // are refused anyway.
       leases.delete(p);
       lease.abort?.abort();
       void Promise.resolve(lease.run).then(() => revoke([[p, lease]], 'lost'));
     }
-    for (const [p, epoch] of held) {
-      // A lease row of this member that it does not read (a claim whose answer was lost): give it back.
-      if (!leases.has(p)) {
-        await query(pool, `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND partition = $2 AND owner = $3 AND epoch = $4`, [
-          group,
-          p,
-          memberId,
-          epoch,
-        ]);
-      }
-    }
+    // Lease rows of this member that it does not read (a claim whose answer was lost): given back, unless a commit
+    // in flight (a stuck one) holds them; those expire.
+    await query(
+      pool,
+      `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND owner = $2 AND NOT (partition = ANY($3::integer[])) ` +
+        `AND partition IN (SELECT partition FROM ${t.leases} WHERE group_name = $1 AND owner = $2 FOR UPDATE SKIP LOCKED)`,
+      [group, memberId, [...leases.keys()]],
+    );
     const members = (await query(pool, `SELECT member_id FROM ${t.members} WHERE group_name = $1 AND expires_at > now()`, [group])).map((r) =>
       String(r['member_id']),
     );
@@ -584,8 +615,11 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       if (leases.has(p) || !free.has(p) || stopping.signal.aborted) continue;
       const claimed = await query(
         pool,
+        // SKIP LOCKED: a row locked by a commit in flight (its owner is alive, or stopped until the server ends its
+        // session) is not waited for; the next heartbeat looks again.
         `UPDATE ${t.leases} SET owner = $3, epoch = epoch + 1, expires_at = now() + $4 * interval '1 millisecond', caught_up = false ` +
-          'WHERE group_name = $1 AND partition = $2 AND (owner IS NULL OR expires_at <= now()) RETURNING epoch',
+          `WHERE group_name = $1 AND partition = (SELECT partition FROM ${t.leases} WHERE group_name = $1 AND partition = $2 ` +
+          'AND (owner IS NULL OR expires_at <= now()) FOR UPDATE SKIP LOCKED) RETURNING epoch',
         [group, p, memberId, leaseMs],
       );
       const row = claimed[0];
