@@ -145,8 +145,8 @@ test('the fence: a lease taken over while its owner commits waits for that commi
         // clock says a's lease expired would). It must wait for this transaction: a's lease row is locked.
         order.push('takeover sent');
         takeover = pool
-          .query(`UPDATE ${table}_leases SET owner = 'b', epoch = epoch + 1, expires_at = now() + interval '1 hour' WHERE group_name = 'fence' AND partition = 0 RETURNING epoch`)
-          .then(({ rows }) => order.push(`takeover done (epoch ${rows[0].epoch})`));
+          .query(`UPDATE ${table}_leases SET owner = 'b', epoch = epoch + 1, expires_at = now() + interval '1 hour' WHERE group_name = 'fence' AND partition = 0 RETURNING epoch, committed_at`)
+          .then(({ rows }) => rows[0]);
         await new Promise((r) => setTimeout(r, 200)); // give the takeover time to overtake, if it could
       }
     },
@@ -154,10 +154,13 @@ test('the fence: a lease taken over while its owner commits waits for that commi
     onRevoke: (ps, reason) => lost.push({ ps, reason }),
   });
   await until(() => lost.length > 0, 'a to lose partition 0');
-  await takeover;
+  const took = await takeover;
   await a.stop();
-  console.log(`# fence: ${order.join(', ')}; revoked ${JSON.stringify(lost)}`);
-  assert.deepEqual(order.slice(0, 3), ['takeover sent', 'commit 100', 'takeover done (epoch 2)']);
+  console.log(`# fence: ${order.join(', ')}; takeover to epoch ${took.epoch}; revoked ${JSON.stringify(lost)}`);
+  // The takeover ran after a's first commit (it saw the commit's stamp: before it, committed_at was NULL).
+  assert.equal(took.epoch, '2');
+  assert.ok(took.committed_at instanceof Date, 'the takeover waited for the commit in flight');
+  assert.deepEqual(order, ['takeover sent', 'commit 100']);
   assert.equal(order.filter((o) => o.startsWith('commit')).length, 1, 'no commit after the takeover');
   assert.deepEqual(lost, [{ ps: [0], reason: 'lost' }]);
   const { rows } = await pool.query(`SELECT count(*)::int AS n, max(seq) AS top FROM ${schema}.applied`);
@@ -271,6 +274,8 @@ test('bad options are refused with bad-options', () => {
     [{ url, partitionCount: 2 }, { ...ok, store: { load() {}, save() {} } }],
     [{ url, partitionCount: 2 }, { ...ok, leaseMs: 1_000, heartbeatMs: 600 }],
     [{ url, partitionCount: 2 }, { ...ok, table: 'bad name' }],
+    [{ url, protocol: 'v2', partitionCount: 2 }, ok],
+    [{ url, partitionCount: 2, partitions: [2] }, ok],
   ]) {
     assert.throws(() => consumeGroup(src, opts), (e) => isFeedError(e, 'bad-options'));
   }

@@ -342,13 +342,21 @@ export async function groupStatus(store: PostgresStore, group: string, options: 
 }
 
 /**
- * The partitions of a group's source: `partitions` (FeedAPI v2 partition ids, or a subset of a v1 feed) or
- * `0 .. partitionCount - 1`.
+ * The partitions of a group's source: `0 .. partitionCount - 1`, or the `partitions` given (a subset of them).
+ * FeedAPI v1 only: the v2 reader reads every partition discovery lists (it does not honour `partitions`), so a member
+ * could not read only its own.
  */
 function groupPartitions(source: ConsumeSource): number[] {
-  const list = source.partitions !== undefined ? [...source.partitions] : source.partitionCount !== undefined ? Array.from({ length: source.partitionCount }, (_, p) => p) : undefined;
-  if (list === undefined || list.length === 0 || !list.every((p) => Number.isInteger(p) && p >= 0 && p <= 0x7fffffff)) {
-    throw new FeedError('bad-options', 'bad-options: consumeGroup() needs partitionCount (FeedAPI v1) or a non-empty list of partitions (FeedAPI v2 partition ids)');
+  if (source.protocol === 'v2' || source.partitionCount === undefined) {
+    throw new FeedError(
+      'bad-options',
+      'bad-options: consumeGroup() reads FeedAPI v1 (ZeroEventHub) feeds and needs partitionCount; FeedAPI v2 groups are not supported yet (docs/groups.md)',
+    );
+  }
+  const count = source.partitionCount;
+  const list = source.partitions !== undefined ? [...source.partitions] : Array.from({ length: count }, (_, p) => p);
+  if (list.length === 0 || !list.every((p) => Number.isInteger(p) && p >= 0 && p < count)) {
+    throw new FeedError('bad-options', 'bad-options: consumeGroup() needs partitionCount >= 1, and partitions, when given, among 0 .. partitionCount - 1');
   }
   return [...new Set(list)].sort((a, b) => a - b);
 }
@@ -371,12 +379,15 @@ function groupPartitions(source: ConsumeSource): number[] {
  * - **Cursors.** Partition `p`'s cursor is the store's row `<group>:<p>`, so it survives reassignment.
  *
  * The source is read live (`live` defaults to `true`); each partition is one `consume()` with `partitions: [p]`.
- * FeedAPI v1: the partitions are `0 .. partitionCount - 1`. FeedAPI v2: give the partition ids in `partitions`
- * (split children are read independently; see docs/groups.md).
+ * FeedAPI v1 (ZeroEventHub) only: the partitions are `0 .. partitionCount - 1` (or the `partitions` given).
+ * FeedAPI v2 feeds are refused (`'bad-options'`): the v2 reader reads every partition discovery lists.
+ *
+ * A batch must commit within `leaseMs`: a commit transaction idle longer is ended by the server (rolled back), and a
+ * batch in flight longer stops renewing its lease, so that a stuck member cannot hold a partition forever.
  *
  * In Node, `feedpump/group` instantiates the wasm itself; elsewhere import `feedpump` too.
  *
- * @param source - `consume()`'s source: the URL and `openFeed`'s options (`partitionCount` or `partitions` required)
+ * @param source - `consume()`'s source: the URL and `openFeed`'s options (`partitionCount` required)
  * @param options - the store, the group, the handler, the lease timings and the callbacks
  * @returns the member: `done`, `status()`, `pause()`, `resume()`, `stop()`
  * @example
@@ -428,8 +439,9 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     fatal ??= { error };
     stopping.abort();
   };
+  const onSignal = (): void => stopping.abort();
   if (source.signal?.aborted) stopping.abort();
-  source.signal?.addEventListener('abort', () => stopping.abort(), { once: true });
+  source.signal?.addEventListener('abort', onSignal, { once: true });
 
   /** `store`, fenced: every save also checks (and stamps) this member's lease of `p`, in the same transaction. */
   const fenced = (p: number, lease: Lease): CursorStore<C> => ({
@@ -483,6 +495,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     const { onCaughtUp, onFellBehind } = source;
     const src: ConsumeSource = {
       ...source,
+      protocol: 'v1',
       live: source.live ?? true,
       partitions: [p],
       signal: abort.signal,
@@ -627,7 +640,13 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       leases.set(p, { epoch: String(row['epoch']), caughtUp: false, ended: false, releasing: false, revoked: false });
       got.push(p);
     }
-    if (got.length > 0) options.onAssign?.(got);
+    if (got.length > 0) {
+      try {
+        options.onAssign?.(got);
+      } catch (e) {
+        fail(e);
+      }
+    }
     if (!paused && !stopping.signal.aborted) for (const [p, lease] of leases) if (lease.run === undefined && !lease.ended && !lease.releasing) start(p, lease);
   };
 
@@ -669,6 +688,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       options.onError?.(e); // the leases expire by themselves
     }
     leases.clear();
+    source.signal?.removeEventListener('abort', onSignal);
     revoke(held, 'shutdown');
     if (fatal !== undefined) throw fatal.error;
     return result;
