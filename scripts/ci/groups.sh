@@ -6,4 +6,5 @@
 # stops, joins, rebalances, events, duplicates and losses. Run after the build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+timeout 120 node_modules/.bin/tsc -p tests/group
 timeout 240 node --test --test-concurrency=1 --test-timeout=180000 --test-force-exit tests/group/
