@@ -205,6 +205,36 @@ test('a batch stuck inside its commit (a handler that does not return) gives its
   assert.ok(lease[0].epoch >= 2, 'the partition was leased again');
 });
 
+test('the server ends the commit transaction\'s session while the handler runs (the idle timeout after a SIGSTOP, a terminated backend): the batch is tried again, the member does not stop', async () => {
+  const { schema, store, table } = await fresh();
+  const apply = applyInto(schema, 'a');
+  let terminated = 0;
+  const member = consumeGroup({ ...source(), partitions: [0] }, {
+    store,
+    group: 'terminated',
+    table,
+    memberId: 'a',
+    leaseMs: 5_000,
+    heartbeatMs: 100,
+    handler: async (batch, client) => {
+      if (terminated === 0) {
+        terminated++;
+        const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+        await pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+      }
+      await apply(batch, client); // fails on the first batch: its session is gone
+    },
+  });
+  let failed;
+  member.done.catch((e) => (failed = e));
+  await until(async () => failed !== undefined || (await store.load('terminated:0'))?.cursors[0] === String(EVENTS_PER_PARTITION), 'partition 0 at its head');
+  assert.equal(failed, undefined, `the member stopped: ${failed?.message}`);
+  await member.stop();
+  const { rows } = await pool.query(`SELECT count(*)::int AS n, coalesce(sum(applies - 1), 0)::int AS dup FROM ${schema}.applied`);
+  console.log(`# terminated session: events ${rows[0].n}, duplicates ${rows[0].dup}`);
+  assert.deepEqual(rows[0], { n: EVENTS_PER_PARTITION, dup: 0 });
+});
+
 test('stop() finishes the batch, releases the leases, and another member takes over at once (long before the lease would expire)', async () => {
   const { schema, store, table } = await fresh();
   const opts = (id) => ({ store, group: 'handover', table, memberId: id, leaseMs: 600_000, heartbeatMs: 100, handler: applyInto(schema, id) });

@@ -31,7 +31,7 @@ test('4 workers on 8 partitions, SIGKILLed, SIGSTOPped past their lease and resu
   const pool = pg.pool({ max: 4 });
   const schema = 'kill';
   await createEffects(pool, schema);
-  const counts = { kills: 0, stops: 0, joins: 0, assigns: 0, revokes: { rebalance: 0, lost: 0, shutdown: 0 }, fatal: [] };
+  const counts = { fenced: 0, kills: 0, stops: 0, joins: 0, assigns: 0, revokes: { rebalance: 0, lost: 0, shutdown: 0 }, fatal: [] };
   const log = [];
   let next = 0;
   const spawnWorker = () => {
@@ -54,6 +54,7 @@ test('4 workers on 8 partitions, SIGKILLed, SIGSTOPped past their lease and resu
       if (m.assign) counts.assigns++;
       if (m.revoke) counts.revokes[m.reason]++;
       if (m.fatal) counts.fatal.push(`${m.member}: ${m.fatal}`);
+      if (m.done) counts.fenced += m.done.fenced;
     });
     workers.set(member, child);
     return child;
@@ -138,7 +139,7 @@ test('4 workers on 8 partitions, SIGKILLed, SIGSTOPped past their lease and resu
   console.log(
     `# group kill test: workers ${next}, kills ${counts.kills}, stops ${counts.stops}, joins ${counts.joins}, ` +
       `rebalances ${rebalances} (partitions moved by rebalance ${counts.revokes.rebalance}, lost by stopped workers ${counts.revokes.lost}), ` +
-      `lease takeovers ${epochs[0].takeovers}, events ${summary.events}, duplicates ${summary.duplicates}, losses ${summary.losses}`,
+      `lease takeovers ${epochs[0].takeovers}, commits fenced ${counts.fenced}, events ${summary.events}, duplicates ${summary.duplicates}, losses ${summary.losses}`,
   );
   assert.deepEqual(counts.fatal, []);
   assert.equal(summary.duplicates, 0, 'no event applied twice');

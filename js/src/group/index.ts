@@ -164,6 +164,8 @@ export interface GroupResult {
   events: number;
   /** How many times this member's target partitions changed after the first assignment. */
   rebalances: number;
+  /** Commits refused by the fence: this member had lost the partition's lease (nothing of those batches committed). */
+  fenced: number;
 }
 
 /**
@@ -206,6 +208,8 @@ interface Lease {
   releasing: boolean;
   /** When the batch being committed started (ms, this process' clock), while one is. */
   since?: number | undefined;
+  /** The connection of the last commit transaction broke while the handler ran (see `onHandlerError` below). */
+  connectionLost: boolean;
   /** `onRevoke` was told of it. */
   revoked: boolean;
 }
@@ -252,6 +256,8 @@ function groupSchema(t: { members: string; leases: string }): string {
   );
 }
 
+/** SQLSTATEs of a session the server ended: idle-in-transaction timeout, admin/crash shutdown, connection failures. */
+const CONNECTION_LOST = new Set(['25P03', '57P01', '57P02', '57P03', '08000', '08003', '08006']);
 const sqlState = (e: unknown): unknown => (e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined);
 
 /** Runs one statement on a pooled client. */
@@ -428,7 +434,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   const pool = store.pool as PgPoolLike;
 
   const leases = new Map<number, Lease>();
-  const result: GroupResult = { memberId, batches: 0, events: 0, rebalances: 0 };
+  const result: GroupResult = { memberId, batches: 0, events: 0, rebalances: 0, fenced: 0 };
   const stopping = new AbortController();
   let paused = false;
   let fatal: { error: unknown } | undefined;
@@ -449,27 +455,43 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     save: (key: string, record: CursorRecord, effects?: (tx: C) => unknown, expected?: CursorRecord | null) => {
       const { epoch } = lease;
       lease.since = Date.now();
+      lease.connectionLost = false;
       return store.save(
         key,
         record,
         async (client) => {
-          // A member stopped (SIGSTOP, a VM pause) inside this transaction holds the lease row's lock: the server
-          // ends the session once it idles longer than a lease, which rolls the batch back and frees the row.
-          await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(leaseMs)}`);
-          // The fence: locks the lease row, and commits nothing unless this member still holds it at this epoch. A
-          // commit also renews the lease (the heartbeat skips rows locked by a commit in flight).
-          const { rows } = await client.query(
-            `UPDATE ${t.leases} SET committed_at = now(), expires_at = greatest(expires_at, now() + $5 * interval '1 millisecond') ` +
-              'WHERE group_name = $1 AND partition = $2 AND owner = $3 AND epoch = $4 RETURNING 1 AS ok',
-            [group, p, memberId, epoch, leaseMs],
-          );
-          if (rows.length !== 1) {
-            throw new FeedError(
-              'cursor-conflict',
-              `cursor-conflict: member ${JSON.stringify(memberId)} no longer holds the lease of partition ${p} of group ${JSON.stringify(group)} (epoch ${epoch}): nothing of this batch was committed`,
+          // The server may end this session (the idle timeout below, after this process was stopped): node-postgres
+          // then emits 'error' on the client and the handler's next statement fails. That is no fault of the handler.
+          const events = client as unknown as Partial<Record<'on' | 'off', (event: 'error', listener: () => void) => void>>;
+          const onError = (): void => {
+            lease.connectionLost = true;
+          };
+          events.on?.call(client, 'error', onError);
+          try {
+            // A member stopped (SIGSTOP, a VM pause) inside this transaction holds the lease row's lock: the server
+            // ends the session once it idles longer than a lease, which rolls the batch back and frees the row.
+            await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(leaseMs)}`);
+            // The fence: locks the lease row, and commits nothing unless this member still holds it at this epoch. A
+            // commit also renews the lease (the heartbeat skips rows locked by a commit in flight).
+            const { rows } = await client.query(
+              `UPDATE ${t.leases} SET committed_at = now(), expires_at = greatest(expires_at, now() + $5 * interval '1 millisecond') ` +
+                'WHERE group_name = $1 AND partition = $2 AND owner = $3 AND epoch = $4 RETURNING 1 AS ok',
+              [group, p, memberId, epoch, leaseMs],
             );
+            if (rows.length !== 1) {
+              result.fenced++;
+              throw new FeedError(
+                'cursor-conflict',
+                `cursor-conflict: member ${JSON.stringify(memberId)} no longer holds the lease of partition ${p} of group ${JSON.stringify(group)} (epoch ${epoch}): nothing of this batch was committed`,
+              );
+            }
+            return await effects?.(client);
+          } catch (e) {
+            if (CONNECTION_LOST.has(sqlState(e) as string)) lease.connectionLost = true;
+            throw e;
+          } finally {
+            events.off?.call(client, 'error', onError);
           }
-          return effects?.(client);
         },
         expected,
       ).finally(() => {
@@ -514,7 +536,13 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       handler,
       identity: options.identity,
       onMissingCursors: options.onMissingCursors,
-      onHandlerError: options.onHandlerError,
+      // A handler whose statements failed because the server ended the transaction's session is tried again, in a new
+      // transaction that checks the lease first, whatever the policy: the batch is not at fault.
+      onHandlerError: async (info) => {
+        if (lease.connectionLost) return 'retry';
+        const policy = options.onHandlerError ?? 'stop';
+        return typeof policy === 'function' ? policy(info) : policy;
+      },
       tabs: false,
       onCommit: ({ batch, cursors }) => {
         result.batches++;
@@ -572,6 +600,8 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         'ON CONFLICT (group_name, member_id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at, paused = EXCLUDED.paused',
       [group, memberId, leaseMs, paused],
     );
+    // Members gone for ten leases (crashed, never stopped) leave the table.
+    await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND expires_at < now() - $2 * interval '1 millisecond'`, [group, leaseMs * 10]);
     const caughtUp = [...leases].filter(([, l]) => l.caughtUp).map(([p]) => p);
     // A batch that has not committed within a lease (a handler that hangs) gives its lease up: it is not renewed,
     // another member takes the partition once it expires, and this member's commit of it is refused.
@@ -637,7 +667,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       );
       const row = claimed[0];
       if (row === undefined) continue; // another member was faster
-      leases.set(p, { epoch: String(row['epoch']), caughtUp: false, ended: false, releasing: false, revoked: false });
+      leases.set(p, { epoch: String(row['epoch']), caughtUp: false, ended: false, releasing: false, revoked: false, connectionLost: false });
       got.push(p);
     }
     if (got.length > 0) {
