@@ -73,7 +73,11 @@ export interface GroupOptions<T, C extends PgClientLike> {
   identity?: string | undefined;
   /** As `consume()`'s `onMissingCursors`, per partition. @defaultValue `'first'` */
   onMissingCursors?: MissingCursorsPolicy | undefined;
-  /** As `consume()`'s `onHandlerError`. `'stop'` stops the member (its `done` rejects). @defaultValue `'stop'` */
+  /**
+   * As `consume()`'s `onHandlerError`. `'stop'` stops the member (its `done` rejects). A handler whose statements
+   * failed because the server ended the transaction's session is tried again whatever this says.
+   * @defaultValue `'stop'`
+   */
   onHandlerError?: HandlerErrorAction | ((info: HandlerErrorInfo<T>) => HandlerErrorAction | Promise<HandlerErrorAction>) | undefined;
   /** Told the partitions this member just leased, before it reads them. @defaultValue none */
   onAssign?: ((partitions: number[]) => void) | undefined;
@@ -228,7 +232,7 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
 
 function tables(prefix: string | undefined): { members: string; leases: string } {
   const p = prefix ?? DEFAULT_PREFIX;
-  if (typeof p !== 'string') quoteTable(p);
+  quoteTable(p); // the prefix itself must be a plain name (or schema.name): refused with 'bad-options' otherwise
   return { members: quoteTable(`${p}_members`), leases: quoteTable(`${p}_leases`) };
 }
 
