@@ -18,6 +18,7 @@ Endpoints (all GET; the feed endpoints take the v1 query: n, cursor0..cursor{n-1
   /broken/v1          like /feed/v1, but the backend raises after BROKEN_DEFAULT_LINES lines: the handler has already
   /broken/{k}/v1      sent 200 and cuts the chunked body (incomplete body). /broken/{k}/v1 fails after k lines.
   /slow/v1            like /feed/v1 but an async backend that sleeps SLOW_DELAY_S before every line (for early-break tests).
+  /group/v1           the dataset over GROUP_PARTITIONS (8) partitions: the consumer-group tests' feed.
   /live/v1            the live feed (the demo's): LIVE partitions that grow while you read them, a steady rate plus
                       bursts, generated from the clock so nothing is stored (see "The live feed" below; --live-* flags).
   /live/heads         per live partition: the first seq of this run's history and the newest seq now.
@@ -53,6 +54,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from zeroeventhub import Cursor, ZeroEventHubFastApiHandler
 
 PARTITIONS = 4
+GROUP_PARTITIONS = 8
 EVENTS_PER_PARTITION = 2500
 CHECKPOINT_EVERY = 7
 DEFAULT_PAGE_SIZE = 250
@@ -413,6 +415,7 @@ def create_app(live: LiveSchedule | None = None) -> FastAPI:
     feed = ZeroEventHubFastApiHandler(DatasetReader("feed"), PARTITIONS)
     ragged = ZeroEventHubFastApiHandler(DatasetReader("ragged", ragged=True), PARTITIONS)
     slow = ZeroEventHubFastApiHandler(SlowReader(), PARTITIONS)
+    group = ZeroEventHubFastApiHandler(DatasetReader("group"), GROUP_PARTITIONS)
     expected_body = json.dumps(expected_dataset())
     schedule = live if live is not None else LiveSchedule()
     live_feed = ZeroEventHubFastApiHandler(LiveReader(schedule), schedule.partitions)
@@ -420,6 +423,10 @@ def create_app(live: LiveSchedule | None = None) -> FastAPI:
     @app.get("/feed/v1")
     def feed_route(request: Request):  # type: ignore[no-untyped-def]
         return feed.handle(request)
+
+    @app.get("/group/v1")
+    def group_route(request: Request):  # type: ignore[no-untyped-def]
+        return group.handle(request)
 
     @app.get("/ragged/v1")
     def ragged_route(request: Request):  # type: ignore[no-untyped-def]

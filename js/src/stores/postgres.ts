@@ -123,6 +123,8 @@ export interface PostgresStore<C extends PgClientLike = PgClientLike> extends Cu
   readonly schema: string;
   /** Creates the cursor table if it does not exist. */
   migrate(): Promise<void>;
+  /** The pool the store was made on (`consumeGroup` of `feedpump/group` keeps its leases there). */
+  readonly pool: PgPoolLike<C>;
 }
 
 /** PostgreSQL's SQLSTATEs of a transaction that may succeed when tried again. */
@@ -310,6 +312,7 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
   return {
     schema,
     migrate,
+    pool,
     async load(key) {
       if (createTable) await migrate();
       return withClient(`loading ${JSON.stringify(key)}`, async (client) => {

@@ -1,0 +1,312 @@
+// consumeGroup against a real PostgreSQL server (tests/db/postgres.mjs) and the reference ZeroEventHub server's
+// 8-partition feed (/group/v1): the assignment (pure), members sharing the partitions, rebalancing on joins with
+// minimal moves, the lease fence inside the commit transaction, graceful stop handing the partitions over at once,
+// pause and resume, and the status query.
+// Run: node --test --test-concurrency=1 --test-timeout=120000 --test-force-exit tests/group/group.test.mjs
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { postgresStore } from 'feedpump/postgres';
+import { consumeGroup, groupStatus } from 'feedpump/group';
+import { assign } from '../../dist/group/assign.js';
+import { isFeedError } from '../../dist/errors.js';
+import { startPostgres } from '../db/postgres.mjs';
+import { startRefServer } from '../interop/helpers.mjs';
+import { PARTITIONS, EVENTS_PER_PARTITION, applyInto, createEffects, effectsSummary } from './helpers.mjs';
+
+let pg;
+let pool;
+let ref;
+let url;
+before(async () => {
+  [pg, ref] = await Promise.all([startPostgres(), startRefServer()]);
+  pool = pg.pool({ max: 20 });
+  url = `${ref.base}/group/v1`;
+});
+after(async () => {
+  await Promise.all([pg?.stop(), ref?.stop()]);
+});
+
+let n = 0;
+/** A fresh schema: effects table, cursor table and group tables in it. */
+async function fresh() {
+  const schema = `g${++n}`;
+  await createEffects(pool, schema);
+  const store = postgresStore(pool, { table: `${schema}.cursors` });
+  return { schema, store, table: `${schema}.grp` };
+}
+
+/** Waits for `cond()` (polled every 50 ms); fails after `ms` with `what`. */
+async function until(cond, what, ms = 60_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const source = () => ({ url, partitionCount: PARTITIONS, pageSizeHint: 100, live: { minIntervalMs: 50, maxIntervalMs: 200 } });
+const allAtHead = async (store, group, table) =>
+  (await groupStatus(store, group, { table })).partitions.every((p) => p.cursor === String(EVENTS_PER_PARTITION));
+
+test('assign: every partition to exactly one member, fair shares, deterministic, and minimal moves from any owners', () => {
+  let seed = 7;
+  const rand = (k) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % k);
+  for (let round = 0; round < 2000; round++) {
+    const P = 1 + rand(20);
+    const M = 1 + rand(7);
+    const parts = Array.from({ length: P }, (_, i) => i * 3 + rand(3));
+    const members = Array.from({ length: M }, (_, i) => `m${rand(100)}-${i}`);
+    const owners = new Map();
+    for (const p of parts) if (rand(3) > 0) owners.set(p, rand(4) === 0 ? 'gone' : members[rand(M)]);
+    const a = assign(parts, members, owners);
+    const b = assign([...parts].reverse(), [...members].reverse(), new Map([...owners].reverse()));
+    assert.deepEqual([...a].sort(), [...b].sort(), 'the same answer for the same snapshot in any order');
+    const all = [...a.values()].flat().sort((x, y) => x - y);
+    assert.deepEqual(all, [...new Set(parts)].sort((x, y) => x - y), 'every partition exactly once');
+    const sizes = [...a.values()].map((t) => t.length);
+    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `fair shares: ${sizes}`);
+    // Minimal moves: a member keeps min(owned, share) of its partitions; nothing else it owns is kept elsewhere.
+    for (const [m, t] of a) {
+      const mine = parts.filter((p) => owners.get(p) === m);
+      const kept = mine.filter((p) => t.includes(p)).length;
+      assert.equal(kept, Math.min(mine.length, t.length), `member ${m} keeps what it can`);
+    }
+  }
+  // 8 partitions held 4/4, a third member joins: 2 moves (3/3/2), not more.
+  const owners = new Map([0, 1, 2, 3, 4, 5, 6, 7].map((p) => [p, p < 4 ? 'a' : 'b']));
+  const t = assign([0, 1, 2, 3, 4, 5, 6, 7], ['a', 'b', 'c'], owners);
+  assert.deepEqual(t.get('a'), [0, 1, 2]);
+  assert.deepEqual(t.get('b'), [4, 5, 6]);
+  assert.deepEqual(t.get('c'), [3, 7]);
+});
+
+test('three members join one after another: fair shares with minimal moves, every event exactly once, every partition at its head, status lists it', async () => {
+  const { schema, store, table } = await fresh();
+  const log = [];
+  const member = (id) =>
+    consumeGroup(source(), {
+      store,
+      group: 'billing',
+      table,
+      memberId: id,
+      leaseMs: 3_000,
+      heartbeatMs: 200,
+      handler: applyInto(schema, id),
+      onAssign: (ps) => log.push({ id, assign: ps }),
+      onRevoke: (ps, reason) => log.push({ id, revoke: ps, reason }),
+    });
+  const a = member('a');
+  await until(() => a.assigned().length === PARTITIONS, 'a to hold every partition');
+  const b = member('b');
+  await until(() => a.assigned().length === 4 && b.assigned().length === 4, 'a 4/4 split');
+  const c = member('c');
+  await until(() => [a, b, c].every((m) => m.assigned().length >= 2) && a.assigned().length + b.assigned().length + c.assigned().length === PARTITIONS, 'a 3/3/2 split');
+  await until(() => allAtHead(store, 'billing', table), 'every partition at its head');
+  const status = await c.status();
+  assert.deepEqual(status.members.map((m) => [m.memberId, m.live, m.paused]), [['a', true, false], ['b', true, false], ['c', true, false]]);
+  assert.deepEqual(status.partitions.map((p) => p.partition), [0, 1, 2, 3, 4, 5, 6, 7]);
+  for (const p of status.partitions) {
+    assert.ok(['a', 'b', 'c'].includes(p.owner), `partition ${p.partition} has a live owner`);
+    assert.equal(p.cursor, '2500');
+    assert.ok(p.msSinceCommit >= 0 && p.committedAt > 0);
+  }
+  const results = await Promise.all([a.stop(), b.stop(), c.stop()]);
+  const revokes = log.filter((e) => e.reason === 'rebalance').flatMap((e) => e.revoke).length;
+  const sizes = [a, b, c].map((m) => results.find((r) => r.memberId === m.memberId));
+  const summary = await effectsSummary(pool, schema);
+  console.log(`# members a, b, c: moves by rebalance ${revokes}, events ${summary.events}, duplicates ${summary.duplicates}, losses ${summary.losses}, per member ${sizes.map((r) => `${r.memberId}=${r.events}`).join(' ')}`);
+  assert.equal(revokes, 4 + 2, 'minimal moves: 4 when b joins (8/0 to 4/4), 2 when c joins (4/4 to 3/3/2)');
+  assert.equal(summary.duplicates, 0);
+  assert.equal(summary.losses, 0);
+  assert.equal(results.reduce((s, r) => s + r.events, 0), PARTITIONS * EVENTS_PER_PARTITION);
+  const after = await groupStatus(store, 'billing', { table });
+  assert.deepEqual(after.members, [], 'stopped members left the group');
+  assert.ok(after.partitions.every((p) => p.owner === undefined), 'and released every lease');
+});
+
+test('the fence: a lease taken over while its owner commits waits for that commit, and the old owner commits nothing of the partition after it', async () => {
+  const { schema, store, table } = await fresh();
+  const order = [];
+  let takeover;
+  const lost = [];
+  const apply = applyInto(schema, 'a');
+  const a = consumeGroup({ ...source(), partitions: [0] }, {
+    store,
+    group: 'fence',
+    table,
+    memberId: 'a',
+    leaseMs: 60_000,
+    heartbeatMs: 20_000,
+    handler: async (batch, client) => {
+      await apply(batch, client);
+      if (takeover === undefined) {
+        // Inside a's commit transaction: another member takes the lease over (here by hand, as a member whose
+        // clock says a's lease expired would). It must wait for this transaction: a's lease row is locked.
+        order.push('takeover sent');
+        takeover = pool
+          .query(`UPDATE ${table}_leases SET owner = 'b', epoch = epoch + 1, expires_at = now() + interval '1 hour' WHERE group_name = 'fence' AND partition = 0 RETURNING epoch, committed_at`)
+          .then(({ rows }) => rows[0]);
+        await new Promise((r) => setTimeout(r, 200)); // give the takeover time to overtake, if it could
+      }
+    },
+    onCommit: ({ cursors }) => order.push(`commit ${cursors[0]}`),
+    onRevoke: (ps, reason) => lost.push({ ps, reason }),
+  });
+  await until(() => lost.length > 0, 'a to lose partition 0');
+  const took = await takeover;
+  await a.stop();
+  console.log(`# fence: ${order.join(', ')}; takeover to epoch ${took.epoch}; revoked ${JSON.stringify(lost)}`);
+  // The takeover ran after a's first commit (it saw the commit's stamp: before it, committed_at was NULL).
+  assert.equal(took.epoch, '2');
+  assert.ok(took.committed_at instanceof Date, 'the takeover waited for the commit in flight');
+  assert.deepEqual(order, ['takeover sent', 'commit 100']);
+  assert.equal(order.filter((o) => o.startsWith('commit')).length, 1, 'no commit after the takeover');
+  assert.deepEqual(lost, [{ ps: [0], reason: 'lost' }]);
+  const { rows } = await pool.query(`SELECT count(*)::int AS n, max(seq) AS top FROM ${schema}.applied`);
+  assert.deepEqual(rows[0], { n: 100, top: 100 }, 'the effects of the first batch only');
+  assert.equal((await store.load('fence:0')).cursors[0], '100');
+});
+
+test('a batch stuck inside its commit (a handler that does not return) gives its lease up after a lease: the server ends its session, the partition is read again from the committed cursor, nothing is applied twice', async () => {
+  const { schema, store, table } = await fresh();
+  let open;
+  const gate = new Promise((r) => (open = r));
+  let stuck = false;
+  const errors = [];
+  const revoked = [];
+  const apply = applyInto(schema, 'a');
+  const a = consumeGroup({ ...source(), partitions: [0] }, {
+    store,
+    group: 'stuck',
+    table,
+    memberId: 'a',
+    leaseMs: 1_000,
+    heartbeatMs: 100,
+    handler: async (batch, client) => {
+      await apply(batch, client);
+      if (!stuck) {
+        stuck = true;
+        await gate; // stuck inside the transaction, holding the lease row's lock
+      }
+    },
+    onRevoke: (ps, reason) => revoked.push(reason),
+    onError: (e) => errors.push(e),
+  });
+  await until(async () => (await store.load('stuck:0'))?.cursors[0] === String(EVENTS_PER_PARTITION), 'partition 0 at its head');
+  const { rows: lease } = await pool.query(`SELECT owner, epoch::int FROM ${table}_leases WHERE group_name = 'stuck'`);
+  open(); // the stuck batch goes on: its session is gone, it commits nothing
+  await until(() => errors.some((e) => isFeedError(e, 'store-failed')), 'the stuck commit to fail');
+  await a.stop();
+  const { rows } = await pool.query(`SELECT count(*)::int AS n, coalesce(sum(applies - 1), 0)::int AS dup FROM ${schema}.applied`);
+  console.log(`# stuck batch: lease ${JSON.stringify(lease[0])}, revoked ${revoked.join(',')}, events ${rows[0].n}, duplicates ${rows[0].dup}, then: ${errors.map((e) => e.code).join(',')}`);
+  assert.deepEqual(rows[0], { n: EVENTS_PER_PARTITION, dup: 0 });
+  assert.equal(revoked[0], 'lost');
+  assert.ok(lease[0].epoch >= 2, 'the partition was leased again');
+});
+
+test('the server ends the commit transaction\'s session while the handler runs (the idle timeout after a SIGSTOP, a terminated backend): the batch is tried again, the member does not stop', async () => {
+  const { schema, store, table } = await fresh();
+  const apply = applyInto(schema, 'a');
+  let terminated = 0;
+  const member = consumeGroup({ ...source(), partitions: [0] }, {
+    store,
+    group: 'terminated',
+    table,
+    memberId: 'a',
+    leaseMs: 5_000,
+    heartbeatMs: 100,
+    handler: async (batch, client) => {
+      if (terminated === 0) {
+        terminated++;
+        const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+        await pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+      }
+      await apply(batch, client); // fails on the first batch: its session is gone
+    },
+  });
+  let failed;
+  member.done.catch((e) => (failed = e));
+  await until(async () => failed !== undefined || (await store.load('terminated:0'))?.cursors[0] === String(EVENTS_PER_PARTITION), 'partition 0 at its head');
+  assert.equal(failed, undefined, `the member stopped: ${failed?.message}`);
+  await member.stop();
+  const { rows } = await pool.query(`SELECT count(*)::int AS n, coalesce(sum(applies - 1), 0)::int AS dup FROM ${schema}.applied`);
+  console.log(`# terminated session: events ${rows[0].n}, duplicates ${rows[0].dup}`);
+  assert.deepEqual(rows[0], { n: EVENTS_PER_PARTITION, dup: 0 });
+});
+
+test('stop() finishes the batch, releases the leases, and another member takes over at once (long before the lease would expire)', async () => {
+  const { schema, store, table } = await fresh();
+  const opts = (id) => ({ store, group: 'handover', table, memberId: id, leaseMs: 600_000, heartbeatMs: 100, handler: applyInto(schema, id) });
+  const a = consumeGroup(source(), opts('a'));
+  await until(() => a.assigned().length === PARTITIONS, 'a to hold every partition');
+  const b = consumeGroup(source(), opts('b'));
+  await until(() => b.assigned().length === 4, 'b to get its share');
+  const stopped = Date.now();
+  const ra = await a.stop();
+  await until(() => b.assigned().length === PARTITIONS, 'b to take a\'s partitions', 30_000);
+  console.log(`# handover: b held every partition ${Date.now() - stopped} ms after a.stop() (lease 600000 ms); a applied ${ra.events}`);
+  await until(() => allAtHead(store, 'handover', table), 'every partition at its head');
+  await b.stop();
+  const summary = await effectsSummary(pool, schema);
+  assert.deepEqual([summary.duplicates, summary.losses], [0, 0]);
+});
+
+test('pause() keeps the leases and stops reading; resume() reads on from the committed cursors', async () => {
+  const { schema, store, table } = await fresh();
+  const count = async () => (await pool.query(`SELECT count(*)::int AS n FROM ${schema}.applied`)).rows[0].n;
+  let pauseOnCommit = true;
+  const member = consumeGroup(source(), {
+    store,
+    group: 'pausing',
+    table,
+    memberId: 'a',
+    leaseMs: 1_000,
+    heartbeatMs: 100,
+    handler: applyInto(schema, 'a'),
+    onCommit: () => {
+      if (pauseOnCommit) member.pause();
+    },
+  });
+  const beats = async (k) => {
+    let last = (await groupStatus(store, 'pausing', { table })).members[0]?.heartbeatAt ?? 0;
+    let seen = 0;
+    await until(async () => {
+      const now = (await groupStatus(store, 'pausing', { table })).members[0]?.heartbeatAt ?? 0;
+      if (now > last) (seen++, (last = now));
+      return seen >= k;
+    }, `${k} heartbeats`);
+  };
+  await until(async () => (await count()) > 0, 'a first commit');
+  await beats(3); // the batches in flight when it paused commit
+  const n1 = await count();
+  await beats(12); // longer than the lease: the paused member renews it
+  const status = await groupStatus(store, 'pausing', { table });
+  assert.equal(await count(), n1, 'nothing applied while paused');
+  assert.ok(n1 < PARTITIONS * EVENTS_PER_PARTITION);
+  assert.deepEqual(status.members.map((m) => m.paused), [true]);
+  assert.ok(status.partitions.every((p) => p.owner === 'a' && p.epoch === 1), 'the leases are kept, never taken over');
+  pauseOnCommit = false;
+  member.resume();
+  await until(() => allAtHead(store, 'pausing', table), 'every partition at its head');
+  const result = await member.stop();
+  const summary = await effectsSummary(pool, schema);
+  console.log(`# pause: ${n1} events before the pause, ${result.events} in all, duplicates ${summary.duplicates}, losses ${summary.losses}`);
+  assert.deepEqual([summary.duplicates, summary.losses], [0, 0]);
+});
+
+test('bad options are refused with bad-options', () => {
+  const store = postgresStore(pool);
+  const ok = { store, group: 'g', handler: () => {} };
+  for (const [src, opts] of [
+    [{ url }, ok],
+    [{ url, partitionCount: 2 }, { ...ok, group: '' }],
+    [{ url, partitionCount: 2 }, { ...ok, store: { load() {}, save() {} } }],
+    [{ url, partitionCount: 2 }, { ...ok, leaseMs: 1_000, heartbeatMs: 600 }],
+    [{ url, partitionCount: 2 }, { ...ok, table: 'bad name' }],
+    [{ url, protocol: 'v2', partitionCount: 2 }, ok],
+    [{ url, partitionCount: 2, partitions: [2] }, ok],
+  ]) {
+    assert.throws(() => consumeGroup(src, opts), (e) => isFeedError(e, 'bad-options'));
+  }
+});

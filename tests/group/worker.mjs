@@ -1,0 +1,42 @@
+// One member of the kill test's group (tests/group/kill.test.mjs), a process of its own: consumeGroup over the
+// reference server's 8-partition feed into PostgreSQL. Told its settings in FEEDPUMP_GROUP_WORKER (JSON); prints one
+// JSON line per assign, revoke and fatal error; SIGTERM stops it gracefully (commit, release the leases, leave).
+import pg from 'pg';
+import { postgresStore } from 'feedpump/postgres';
+import { consumeGroup } from 'feedpump/group';
+import { applyInto } from './helpers.mjs';
+
+const { config, url, schema, member, leaseMs, heartbeatMs, pageSizeHint, delayMs } = JSON.parse(process.env.FEEDPUMP_GROUP_WORKER);
+const say = (o) => process.stdout.write(`${JSON.stringify({ member, ...o })}\n`);
+const pool = new pg.Pool({ ...config, max: 6 });
+pool.on('error', () => {}); // a backend that dies with an idle client: the next checkout fails and is reported
+
+const apply = applyInto(schema, member);
+const group = consumeGroup(
+  { url, partitionCount: 8, pageSizeHint, live: { minIntervalMs: 50, maxIntervalMs: 300 }, retry: { maxAttempts: Infinity } },
+  {
+    store: postgresStore(pool, { table: `${schema}.cursors` }),
+    group: 'kill',
+    table: `${schema}.grp`,
+    memberId: member,
+    leaseMs,
+    heartbeatMs,
+    handler: async (batch, client) => {
+      await apply(batch, client);
+      await new Promise((r) => setTimeout(r, delayMs)); // a handler that takes a while, inside the transaction
+    },
+    onAssign: (partitions) => say({ assign: partitions }),
+    onRevoke: (partitions, reason) => say({ revoke: partitions, reason }),
+    onError: (e) => say({ warn: e instanceof Error ? e.message : String(e) }),
+  },
+);
+process.on('SIGTERM', () => void group.stop());
+try {
+  const result = await group.done;
+  say({ done: result });
+  await pool.end();
+  process.exit(0);
+} catch (e) {
+  say({ fatal: e instanceof Error ? `${e.name} ${e.code ?? ''}: ${e.message}` : String(e) });
+  process.exit(1);
+}
