@@ -8,12 +8,11 @@
 // Every check compares with the reference server's own dataset (GET /expected): 10,000 events, its last cursors.
 // Run `npm run build` first. Run: node --test --test-force-exit --test-timeout=300000 tests/examples/
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
+import { exampleProject, packTarball, run } from './project.mjs';
 import { fetchExpected, lastCursors, repoRoot, startRefServer, launchChromium } from '../interop/helpers.mjs';
 import { startStaticServer } from '../../www/server.mjs';
 
@@ -25,35 +24,10 @@ let server; // the reference feed server
 let expected; // its dataset
 let browser;
 
-/** Runs a command with a time limit; its output is part of the error when it fails. */
-async function run(cmd, args, options = {}) {
-  try {
-    return await promisify(execFile)(cmd, args, { encoding: 'utf8', timeout: 180_000, ...options });
-  } catch (e) {
-    throw new Error(`${cmd} ${args.join(' ')} failed:\n${e.stdout ?? ''}\n${e.stderr ?? ''}`, { cause: e });
-  }
-}
-
-/**
- * A copy of examples/<name> (without its package.json, which names the tarball by a path relative to the repo) in a
- * project that has the packed tarball installed, offline.
- */
-async function project(name) {
-  const dir = join(work, name);
-  cpSync(join(repoRoot, 'examples', name), dir, {
-    recursive: true,
-    filter: (src) => !/[/\\](node_modules|dist|\.wrangler|package\.json|README\.md)$/.test(src),
-  });
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `example-${name}`, private: true, type: 'module' }));
-  await run('npm', ['install', '--no-audit', '--no-fund', '--offline', '--no-package-lock', tarball], { cwd: dir });
-  return dir;
-}
-
 before(async () => {
   assert.ok(existsSync(join(repoRoot, 'dist/wasm/feedpump_bg.wasm')), 'dist/ is missing: run `npm run build` first');
   work = mkdtempSync(join(tmpdir(), 'feedpump-examples-'));
-  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: repoRoot });
-  tarball = join(work, JSON.parse(stdout)[0].filename);
+  tarball = await packTarball(work);
   server = await startRefServer();
   expected = await fetchExpected(server.base);
   assert.equal(expected.events.length, 10_000, 'the reference dataset');
@@ -106,7 +80,7 @@ test('vite: `vite build` bundles feedpump and its wasm; the built site reads the
   // The example pins the same vite as the repository, which CI installs (package-lock.json).
   const pinned = JSON.parse(readFileSync(join(repoRoot, 'examples/vite/package.json'), 'utf8')).devDependencies.vite;
   assert.equal(pinned, JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).devDependencies.vite);
-  const dir = await project('vite');
+  const dir = await exampleProject(work, tarball, 'vite');
   await run(bin('vite'), ['build', '--logLevel', 'warn'], { cwd: dir });
   const assets = readdirSync(join(dir, 'dist', 'assets'));
   t.diagnostic(`vite build: dist/assets = ${assets.join(', ')}`);
@@ -121,7 +95,7 @@ test('vite: `vite build` bundles feedpump and its wasm; the built site reads the
 });
 
 test('script-module: the plain <script type="module"> page reads the reference feed in Chromium, no build step', async (t) => {
-  const dir = await project('script-module');
+  const dir = await exampleProject(work, tarball, 'script-module');
   const site = await startStaticServer({ mounts: { '/': dir } });
   t.after(() => site.close());
   const result = await readInChromium(t, `${site.url}/index.html?feed=${encodeURIComponent(server.feedUrl)}`);
@@ -131,7 +105,7 @@ test('script-module: the plain <script type="module"> page reads the reference f
 });
 
 test('node: consume.mjs applies every event once into its file store; a second run resumes and applies none', async (t) => {
-  const dir = await project('node');
+  const dir = await exampleProject(work, tarball, 'node');
   const state = join(dir, 'state.json');
   const args = [join(dir, 'consume.mjs'), server.feedUrl, '4', state];
   const first = (await run(process.execPath, args, { cwd: dir, timeout: 60_000 })).stdout;
@@ -154,7 +128,7 @@ test('node: consume.mjs applies every event once into its file store; a second r
 });
 
 test('workers: `wrangler deploy --dry-run` bundles the Durable Object example; the bundle catches up in workerd', async (t) => {
-  const dir = await project('workers-durable-objects');
+  const dir = await exampleProject(work, tarball, 'workers-durable-objects');
   const outdir = join(dir, 'out');
   await run(bin('wrangler'), ['deploy', '--dry-run', '--outdir', outdir], {
     cwd: dir,

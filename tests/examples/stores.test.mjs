@@ -10,12 +10,11 @@
 // Every check compares with the reference server's own dataset (GET /expected). Run `npm run build` first.
 // Run: node --test --test-force-exit --test-timeout=300000 tests/examples/stores.test.mjs
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
+import { exampleProject, packTarball, run } from './project.mjs';
 import { fetchExpected, lastCursors, repoRoot, startRefServer } from '../interop/helpers.mjs';
 import { startPostgres } from '../db/postgres.mjs';
 
@@ -28,34 +27,10 @@ let server;
 let expected;
 let postgres;
 
-async function run(cmd, args, options = {}) {
-  try {
-    return await promisify(execFile)(cmd, args, { encoding: 'utf8', timeout: 180_000, ...options });
-  } catch (e) {
-    throw new Error(`${cmd} ${args.join(' ')} failed:\n${e.stdout ?? ''}\n${e.stderr ?? ''}`, { cause: e });
-  }
-}
-
-/** A copy of examples/<name> (its package.json names the tarball by a repo path) with the tarball and `extra` installed. */
-async function project(name, extra = [], source = join(repoRoot, 'examples', name)) {
-  const dir = join(work, name);
-  mkdirSync(dir, { recursive: true });
-  if (existsSync(source)) {
-    cpSync(source, dir, {
-      recursive: true,
-      filter: (src) => !/[/\\](node_modules|dist|\.wrangler|package\.json|README\.md)$/.test(src),
-    });
-  }
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `example-${name}`, private: true, type: 'module' }));
-  await run('npm', ['install', '--no-audit', '--no-fund', '--offline', '--no-package-lock', tarball, ...extra], { cwd: dir });
-  return dir;
-}
-
 before(async () => {
   assert.ok(existsSync(join(repoRoot, 'dist/stores/postgres.js')), 'dist/ is missing: run `npm run build` first');
   work = mkdtempSync(join(tmpdir(), 'feedpump-store-examples-'));
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: repoRoot });
-  tarball = join(work, JSON.parse(stdout)[0].filename);
+  tarball = await packTarball(work);
   // TCP as well as the socket: workerd's sockets reach the server over TCP.
   [server, postgres] = await Promise.all([startRefServer(), startPostgres({ tcp: true })]);
   expected = await fetchExpected(server.base);
@@ -69,7 +44,7 @@ after(async () => {
 
 test('node-postgres: consume.mjs applies every event once into PostgreSQL; a second run resumes and applies none', async (t) => {
   await postgres.sql('CREATE DATABASE example');
-  const dir = await project('node-postgres', [`pg@${pgVersion}`]);
+  const dir = await exampleProject(work, tarball, 'node-postgres', [`pg@${pgVersion}`]);
   const env = { ...process.env, DATABASE_URL: postgres.connectionString.replace(/\/postgres$/, '/example') };
   const args = [join(dir, 'consume.mjs'), server.feedUrl, '4'];
   const first = (await run(process.execPath, args, { cwd: dir, env, timeout: 90_000 })).stdout;
@@ -95,7 +70,7 @@ test('README: the PostgreSQL example of consume() runs as written', async (t) =>
   const code = m[1].replace(/http:\/\/127\.0\.0\.1:\d+/g, server.base);
   assert.ok(code.includes(server.base), 'the example names a loopback feed URL');
   await postgres.sql('CREATE DATABASE readme');
-  const dir = await project('readme-postgres', [`pg@${pgVersion}`]);
+  const dir = await exampleProject(work, tarball, 'readme-postgres', [`pg@${pgVersion}`]);
   writeFileSync(join(dir, 'example.mjs'), code);
   const env = { ...process.env, DATABASE_URL: postgres.connectionString.replace(/\/postgres$/, '/readme') };
   const out = [];
@@ -131,7 +106,7 @@ async function bundleAndRun(t, dir, options) {
 
 test('postgres in workerd: node-postgres (nodejs_compat, TCP sockets) and postgresStore, bundled by wrangler, consume into PostgreSQL', async (t) => {
   await postgres.sql('CREATE DATABASE worker');
-  const dir = await project('pg-worker', [`pg@${pgVersion}`], join(repoRoot, 'tests/examples/pg-worker'));
+  const dir = await exampleProject(work, tarball, 'pg-worker', [`pg@${pgVersion}`], join(repoRoot, 'tests/examples/pg-worker'));
   const mf = await bundleAndRun(t, dir, {
     compatibilityFlags: ['nodejs_compat'],
     bindings: { FEED_URL: server.feedUrl, DATABASE_URL: postgres.connectionString.replace(/\/postgres$/, '/worker') },
@@ -154,7 +129,7 @@ test('postgres in workerd: node-postgres (nodejs_compat, TCP sockets) and postgr
 });
 
 test('workers-d1: `wrangler deploy --dry-run` bundles the D1 example; the bundle catches up into D1 in workerd', async (t) => {
-  const dir = await project('workers-d1');
+  const dir = await exampleProject(work, tarball, 'workers-d1');
   const mf = await bundleAndRun(t, dir, { d1Databases: ['DB'], bindings: { FEED_URL: server.feedUrl } });
   const outdir = join(dir, 'out');
   t.diagnostic(`wrangler dry-run output: ${readdirSync(outdir).join(', ')}`);
