@@ -47,28 +47,3 @@ pub(crate) fn with_cause(e: Error, cause: JsValue) -> Error {
     set(&e, "cause", &cause);
     e
 }
-
-/// The innermost message of `e`'s `cause` chain (undici puts the reason, "connect ECONNREFUSED 127.0.0.1:9", two
-/// levels down), and every message on the way, outermost first. A level with an empty message (an `AggregateError`)
-/// gives its `code`. Reads go through `Reflect`, so a hostile error cannot throw here.
-pub(crate) fn cause_messages(e: &JsValue) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut level = e.clone();
-    for _ in 0..8 {
-        if !level.is_object() {
-            if let Some(s) = level.as_string() {
-                out.push(s);
-            }
-            break;
-        }
-        let message = crate::fetch::get(&level, "message").as_string().filter(|m| !m.trim().is_empty());
-        if let Some(m) = message.or_else(|| crate::fetch::get(&level, "code").as_string()) {
-            out.push(m);
-        }
-        level = crate::fetch::get(&level, "cause");
-        if level.is_undefined() || level.is_null() {
-            break;
-        }
-    }
-    out
-}

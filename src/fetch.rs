@@ -21,40 +21,6 @@ extern "C" {
     /// The global `clearTimeout`.
     #[wasm_bindgen(js_name = clearTimeout)]
     pub(crate) fn clear_timeout(id: &JsValue);
-
-    /// `Array.from`.
-    #[wasm_bindgen(catch, js_namespace = Array, js_name = from)]
-    pub(crate) fn array_from(v: &JsValue) -> Result<Array, JsValue>;
-    /// `Object.entries`.
-    #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
-    pub(crate) fn object_entries(v: &JsValue) -> Result<Array, JsValue>;
-
-    /// The global `Headers`, with `append` taking the values as given (the runtime converts and checks them).
-    #[derive(Debug, Clone)]
-    pub(crate) type HeaderList;
-    #[wasm_bindgen(catch, constructor, js_class = "Headers")]
-    pub(crate) fn new() -> Result<HeaderList, JsValue>;
-    #[wasm_bindgen(catch, method)]
-    pub(crate) fn append(this: &HeaderList, name: &JsValue, value: &JsValue) -> Result<(), JsValue>;
-
-    /// The global `URL`.
-    pub(crate) type Url;
-    #[wasm_bindgen(catch, constructor, js_class = "URL")]
-    pub(crate) fn new(url: &str) -> Result<Url, JsValue>;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn origin(this: &Url) -> String;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn pathname(this: &Url) -> String;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn search(this: &Url) -> String;
-    #[wasm_bindgen(method, getter, js_name = searchParams)]
-    pub(crate) fn search_params(this: &Url) -> SearchParams;
-
-    /// A `URLSearchParams`.
-    pub(crate) type SearchParams;
-    /// `params.values()`: an iterator.
-    #[wasm_bindgen(method, js_name = values)]
-    fn values_iter(this: &SearchParams) -> JsValue;
 }
 
 /// `setTimeout`, clamped to what timers accept: `ms` is limited to `0..=MAX_TIMER_MS`, so no timer the shell sets can
@@ -109,12 +75,5 @@ pub(crate) fn kind_of(v: &JsValue) -> &'static str {
         "a boolean"
     } else {
         "a value of another type"
-    }
-}
-
-impl SearchParams {
-    /// Every value of the query, in order.
-    pub(crate) fn values(&self) -> Array {
-        array_from(&self.values_iter()).unwrap_or_default()
     }
 }

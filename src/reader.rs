@@ -16,9 +16,8 @@
 //! retry; a retry starts again from the last checkpoint (events released before the fault are handed out first).
 
 use crate::body::{chunk, Answer, BodyError, BodyReader, Chunk};
-use crate::error::{cause_messages, feed_error, protocol_error, set, with_cause};
+use crate::error::{feed_error, protocol_error, set, with_cause};
 use crate::fetch::{adopt, clear_timeout, global_fetch, set_timeout};
-use crate::headers::{shown_url, to_headers, Secrets};
 use crate::options::{parse, JsOptions};
 use feedpump_core::retry::parse_retry_after;
 use feedpump_core::session::BATCH_BYTES;
@@ -534,37 +533,16 @@ async fn read_chunk(shared: &Shared, reader: BodyReader) -> Result<(), Fault> {
     }
 }
 
-/// Calls the caller's request-headers hook with `{ refresh }` and checks what it gives; its own errors pass through
-/// untouched. The header values are added to `secrets`.
-async fn request_headers(
-    shared: &Shared,
-    hook: Option<&Function>,
-    refresh: bool,
-    secrets: &mut Secrets,
-    page: u32,
-) -> Result<Option<crate::fetch::HeaderList>, Fault> {
-    let Some(hook) = hook else { return Ok(None) };
+/// Calls the request-headers hook with `({ refresh }, page)`; what it gives is a checked `Headers` (the wrapper's
+/// transport, js/src/transport.ts, checks the caller's answer and makes its `bad-header` errors). Its errors pass
+/// through untouched.
+async fn request_headers(shared: &Shared, hook: Option<&Function>, refresh: bool, page: u32) -> Result<JsValue, Fault> {
+    let Some(hook) = hook else { return Ok(JsValue::UNDEFINED) };
     let arg = Object::new();
     let _ = Reflect::set(&arg, &"refresh".into(), &JsValue::from_bool(refresh));
     let own = |e: JsValue| Fault::new(e, Failure::Protocol);
-    let given = hook.call1(&JsValue::NULL, &arg).map_err(own)?;
-    let given = race(shared, adopt(&given), None).await.map_err(own)?;
-    if shared.closed.get() || shared.aborted() || given.is_undefined() || given.is_null() {
-        return Ok(None);
-    }
-    to_headers(&given, secrets, page).map(Some).map_err(|e| Fault::new(e, Failure::Protocol))
-}
-
-/// The error of a request that failed before a response: the method and URL (never its query) and the root cause,
-/// with every header and query value blanked out. The runtime's error is kept as `cause` unless it quotes one.
-fn network_fault(url: &str, cause: JsValue, secrets: &Secrets, page: u32) -> Fault {
-    let messages = cause_messages(&cause);
-    let leaks = messages.iter().any(|m| secrets.blank(m).1);
-    let root = messages.last().map(|m| secrets.blank(m).0).unwrap_or_else(|| "unknown error".to_string());
-    let root: String = js_sys::JsString::from(root).substring(0, 300).into();
-    let msg = format!("GET {} failed before a response arrived: {root}", shown_url(url));
-    let e = feed_error("network", &msg, page);
-    Fault::new(if leaks { e } else { with_cause(e, cause) }, Failure::Network)
+    let given = hook.call2(&JsValue::NULL, &arg, &JsValue::from(page)).map_err(own)?;
+    race(shared, adopt(&given), None).await.map_err(own)
 }
 
 /// Sends the request for the next page and checks its status. On a 401 the headers hook is asked once more, with
@@ -581,8 +559,7 @@ async fn start_page(shared: &Shared, url: String) -> Result<(), Fault> {
             Fault::new(with_cause(feed_error("bad-options", "no AbortController", page), e), Failure::Protocol)
         })?;
         shared.page.set(Some(controller.clone()));
-        let mut secrets = Secrets::of_url(&url);
-        let headers = request_headers(shared, hook.as_ref(), refresh, &mut secrets, page).await?;
+        let headers = request_headers(shared, hook.as_ref(), refresh, page).await?;
         if shared.closed.get() {
             return Ok(());
         }
@@ -592,15 +569,16 @@ async fn start_page(shared: &Shared, url: String) -> Result<(), Fault> {
         let init = RequestInit::new();
         init.set_method("GET");
         init.set_signal(Some(&controller.signal()));
-        if let Some(headers) = &headers {
-            init.set_headers(headers);
+        if !headers.is_undefined() && !headers.is_null() {
+            init.set_headers(&headers);
         }
         // The runtime's error would quote the URL, query included: it is not kept.
         let request = Request::new_with_str_and_init(&url, &init).map_err(|_| {
             Fault::new(feed_error("bad-options", "the feed URL is not a valid URL", page), Failure::Protocol)
         })?;
+        // The wrapper's fetch (js/src/transport.ts) makes the `network` error of a failure before a response.
         let sent = match &custom_fetch {
-            Some(f) => f.call1(&JsValue::NULL, &request),
+            Some(f) => f.call2(&JsValue::NULL, &request, &JsValue::from(page)),
             None => global_fetch(&request),
         };
         let response = match sent {
@@ -613,7 +591,7 @@ async fn start_page(shared: &Shared, url: String) -> Result<(), Fault> {
         if shared.aborted() {
             return Err(shared.aborted_fault(page));
         }
-        let response = response.map_err(|cause| network_fault(&url, cause, &secrets, page))?;
+        let response = response.map_err(|e| Fault::new(e, Failure::Network))?;
         let Some(answer) = Answer::read(&response) else {
             let msg = format!(
                 "the fetch you passed returned something that is not a Response ({})",
