@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { FeedError } from './errors.js';
-import type { ReaderOptions } from './options.js';
+import { abortedError, MAX_TIMER_MS, type ReaderOptions } from './options.js';
 import { badDiscovery, parseDiscovery, type Discovery } from './v2.js';
 import { safeUrl, transport, type Transport } from './transport.js';
 import { readerDefaults } from './wasm/feedpump.js';
@@ -16,9 +16,6 @@ export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'signal
 
 /** Bytes of a non-2xx discovery body kept as `bodySnippet` (as for the reader's error bodies). */
 const SNIPPET_BYTES = 512;
-
-/** The largest delay timers accept. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Failures of discovery no retry can help (the hook threw, an abort): the code alone does not say so. */
 const FINAL = new WeakSet<FeedError>();
@@ -41,14 +38,10 @@ function rootMessage(e: unknown): string {
   return c instanceof Error ? c.message : String(c);
 }
 
-function aborted(signal: AbortSignal): FeedError {
-  return new FeedError('aborted', 'aborted: the feed was aborted', { cause: signal.reason });
-}
-
 /** One discovery request, through the same transport as the reader's pages; throws a FeedError (never a raw error). */
 async function request(url: string, req: Requester, calls: Transport, refresh: boolean): Promise<Response> {
   const signal = req.signal;
-  if (signal?.aborted) throw aborted(signal);
+  if (signal?.aborted) throw abortedError(signal);
   let headers: Headers | undefined;
   if (calls.requestHeaders !== undefined) {
     try {
@@ -73,7 +66,7 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
   try {
     return (await calls.fetch(r, 0)) as Response;
   } catch (e) {
-    if (signal?.aborted) throw aborted(signal);
+    if (signal?.aborted) throw abortedError(signal);
     throw e;
   }
 }
@@ -109,14 +102,14 @@ async function readBody(
       try {
         got = await Promise.race([reader.read(), watchdog]);
       } catch (e) {
-        if (signal?.aborted) throw aborted(signal);
+        if (signal?.aborted) throw abortedError(signal);
         if (over === 'cut') break;
         throw new FeedError('truncated-body', `truncated-body: the discovery body was cut: ${rootMessage(e)}`, { cause: e });
       } finally {
         clearTimeout(timer);
         if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
       }
-      if (got === 'aborted') throw aborted(signal as AbortSignal);
+      if (got === 'aborted') throw abortedError(signal as AbortSignal);
       if (got === 'stalled') {
         if (over === 'cut') break;
         throw new FeedError('stalled-body', `stalled-body: the discovery body brought no bytes for ${idleMs} ms`);
