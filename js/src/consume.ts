@@ -239,7 +239,8 @@ function partitionsRead(source: ConsumeSource): number[] {
  * @param options - the store, the feed key, the handler and the policies
  * @example
  * ```ts
- * import { consume, indexedDbStore } from 'feedpump';
+ * import { consume } from 'feedpump';
+ * import { indexedDbStore } from 'feedpump/indexeddb';
  *
  * const store = indexedDbStore({ database: 'app', userStores: ['orders'], upgrade: (db) => db.createObjectStore('orders') });
  * const result = await consume({ url: 'https://host/feed/v1', partitionCount: 4 }, {
