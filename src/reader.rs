@@ -112,7 +112,7 @@ struct Inner {
     session: Session,
     js: JsOptions,
     /// Keeps the listener on the caller's signal alive; removed on release.
-    on_abort: Option<Closure<dyn Fn()>>,
+    on_abort: Option<Closure<dyn FnMut()>>,
     reader: Option<BodyReader>,
     /// A `read()` still in flight after the flush timer won the race; the next read awaits it instead of reading
     /// again.
@@ -136,7 +136,7 @@ struct Inner {
 /// What releasing takes out of the cell; [`Released::run`] makes the JS calls once the borrow is dropped.
 struct Released {
     reader: Option<BodyReader>,
-    listener: Option<(AbortSignal, Closure<dyn Fn()>)>,
+    listener: Option<(AbortSignal, Closure<dyn FnMut()>)>,
 }
 
 impl Released {
@@ -213,7 +213,7 @@ impl FeedReader {
                 // Weak: the listener must not keep the reader alive (the signal may outlive it).
                 let weak: Weak<Shared> = Rc::downgrade(&shared);
                 let s = signal.clone();
-                let closure = Closure::<dyn Fn()>::new(move || {
+                let closure = Closure::<dyn FnMut()>::new(move || {
                     if let Some(shared) = weak.upgrade() {
                         shared.abort(&s.reason());
                     }
