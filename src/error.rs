@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 pub(crate) fn feed_error(code: &str, message: &str, page: u32) -> Error {
     let text = if page > 0 { format!("{code}: {message} (page {page})") } else { format!("{code}: {message}") };
     let e = Error::new(&text);
-    e.set_name("FeedError");
+    set(&e, "name", &JsValue::from_str("FeedError"));
     set(&e, "code", &JsValue::from_str(code));
     if page > 0 {
         set(&e, "page", &JsValue::from(page));

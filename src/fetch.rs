@@ -4,6 +4,10 @@
 //! gloo-net does). Every binding that can reach code we do not own (a patched global `fetch`, a caller's object, a
 //! getter, an iterator) is `catch`: a throw becomes an `Err`, never an exception unwinding through the wasm (which
 //! would leave a `RefCell` borrowed for ever and escape the promise `next()` returned).
+//!
+//! Each distinct binding costs a function in the generated JavaScript the package ships, so the shell uses few:
+//! every call out is `Function.call2` (a callee ignores the arguments it does not take), arrays are built with
+//! `push`, and plain objects (a `RequestInit` among them) with `Reflect.set`.
 
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -16,26 +20,33 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = fetch)]
     pub(crate) fn global_fetch(request: &web_sys::Request) -> Result<JsValue, JsValue>;
 
+    /// `setTimeout(callback, ms, arg)`: `callback` is called with `arg`.
     #[wasm_bindgen(js_name = setTimeout)]
-    fn raw_set_timeout(callback: &Function, ms: f64) -> JsValue;
+    fn raw_set_timeout(callback: &Function, ms: f64, arg: &JsValue) -> JsValue;
     /// The global `clearTimeout`.
     #[wasm_bindgen(js_name = clearTimeout)]
     pub(crate) fn clear_timeout(id: &JsValue);
 }
 
-/// `setTimeout`, clamped to what timers accept: `ms` is limited to `0..=MAX_TIMER_MS`, so no timer the shell sets can
-/// fire early because its delay overflowed.
-pub(crate) fn set_timeout(callback: &Function, ms: f64) -> JsValue {
+/// `setTimeout(callback, ms, arg)`, clamped to what timers accept: `ms` is limited to `0..=MAX_TIMER_MS`, so no timer
+/// the shell sets can fire early because its delay overflowed.
+pub(crate) fn set_timeout(callback: &Function, ms: f64, arg: &JsValue) -> JsValue {
     let ms = if ms.is_nan() { 0.0 } else { ms.clamp(0.0, MAX_TIMER_MS as f64) };
-    raw_set_timeout(callback, ms)
+    raw_set_timeout(callback, ms, arg)
+}
+
+/// `new Promise(executor)` (`executor` gets `resolve`), through the same binding as `future_to_promise` uses: one
+/// `Promise` constructor in the generated JavaScript, not two.
+pub(crate) fn new_promise(executor: &mut dyn FnMut(Function)) -> Promise {
+    Promise::new_typed::<JsValue>(&mut |resolve, _reject| executor(resolve.unchecked_into()))
 }
 
 /// Our own promise that follows `value` (a promise, a thenable or a plain value). Unlike `Promise.resolve`, it never
 /// throws (a throwing `then` or `constructor` getter rejects it instead), and awaiting or racing it never runs the
 /// caller's `then` synchronously. Call it outside any borrow: the resolve function reads `value.then` at once.
 pub(crate) fn adopt(value: &JsValue) -> Promise {
-    Promise::new(&mut |resolve, _reject| {
-        let _ = resolve.call1(&JsValue::UNDEFINED, value);
+    new_promise(&mut |resolve| {
+        let _ = resolve.call2(&JsValue::UNDEFINED, value, &JsValue::UNDEFINED);
     })
 }
 

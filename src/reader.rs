@@ -17,7 +17,7 @@
 
 use crate::body::{chunk, Answer, BodyError, BodyReader, Chunk};
 use crate::error::{feed_error, protocol_error, set, with_cause};
-use crate::fetch::{adopt, clear_timeout, global_fetch, set_timeout};
+use crate::fetch::{adopt, clear_timeout, global_fetch, new_promise, set_timeout};
 use crate::options::{parse, JsOptions};
 use feedpump_core::retry::parse_retry_after;
 use feedpump_core::session::BATCH_BYTES;
@@ -358,21 +358,22 @@ fn step(shared: &Shared) -> Result<Step, Fault> {
 async fn race(shared: &Shared, promise: Promise, timeout_ms: Option<f64>) -> Result<JsValue, JsValue> {
     let signal = shared.controller.signal();
     let mut on_abort: Option<Function> = None;
+    // The abort racer resolves to the `abort` event (an object, never [`TIMER_FIRED`]).
     let aborted = if signal.aborted() {
-        Promise::resolve(&JsValue::UNDEFINED)
+        adopt(&JsValue::UNDEFINED)
     } else {
-        Promise::new(&mut |resolve, _reject| {
-            let f: Function = resolve.bind1(&JsValue::NULL, &JsValue::UNDEFINED).unchecked_into();
-            let _ = signal.add_event_listener_with_callback("abort", &f);
-            on_abort = Some(f);
+        new_promise(&mut |resolve| {
+            let _ = signal.add_event_listener_with_callback("abort", &resolve);
+            on_abort = Some(resolve);
         })
     };
-    let racers = Array::of2(&promise, &aborted);
+    let racers = Array::new();
+    racers.push(&promise);
+    racers.push(&aborted);
     let mut timer = JsValue::UNDEFINED;
     if let Some(ms) = timeout_ms {
-        racers.push(&Promise::new(&mut |resolve, _| {
-            let fire: Function = resolve.bind1(&JsValue::NULL, &TIMER_FIRED.into()).unchecked_into();
-            timer = set_timeout(&fire, ms);
+        racers.push(&new_promise(&mut |resolve| {
+            timer = set_timeout(&resolve, ms, &TIMER_FIRED.into());
         }));
     }
     let result = JsFuture::from(Promise::race(&racers)).await;
@@ -405,7 +406,7 @@ async fn next_batch(shared: &Shared) -> Result<JsValue, JsValue> {
             Ok(Step::Fetch(url)) => start_page(shared, url).await,
             Ok(Step::Sleep(at)) => {
                 let ms = at.saturating_sub(now_ms()) as f64;
-                let _ = race(shared, Promise::new(&mut |_, _| {}), Some(ms)).await;
+                let _ = race(shared, new_promise(&mut |_| {}), Some(ms)).await;
                 Ok(())
             }
             Err(fault) => Err(fault),
@@ -457,7 +458,7 @@ fn report_retry(on_retry: Option<&Function>, error: &JsValue, attempt: u32, dela
     let _ = Reflect::set(&info, &"error".into(), error);
     let _ = Reflect::set(&info, &"attempt".into(), &JsValue::from(attempt));
     let _ = Reflect::set(&info, &"delayMs".into(), &JsValue::from_f64(delay_ms as f64));
-    if let Ok(returned) = f.call1(&JsValue::NULL, &info) {
+    if let Ok(returned) = f.call2(&JsValue::NULL, &info, &JsValue::UNDEFINED) {
         if returned.is_object() {
             let settled = adopt(&returned);
             spawn_local(async move {
@@ -566,14 +567,15 @@ async fn start_page(shared: &Shared, url: String) -> Result<(), Fault> {
         if shared.aborted() {
             return Err(shared.aborted_fault(page));
         }
-        let init = RequestInit::new();
-        init.set_method("GET");
-        init.set_signal(Some(&controller.signal()));
+        // A plain object (see crate::fetch on bindings): `{ method, signal, headers? }`.
+        let init = Object::new();
+        let _ = Reflect::set(&init, &"method".into(), &"GET".into());
+        let _ = Reflect::set(&init, &"signal".into(), &controller.signal());
         if !headers.is_undefined() && !headers.is_null() {
-            init.set_headers(&headers);
+            let _ = Reflect::set(&init, &"headers".into(), &headers);
         }
         // The runtime's error would quote the URL, query included: it is not kept.
-        let request = Request::new_with_str_and_init(&url, &init).map_err(|_| {
+        let request = Request::new_with_str_and_init(&url, init.unchecked_ref::<RequestInit>()).map_err(|_| {
             Fault::new(feed_error("bad-options", "the feed URL is not a valid URL", page), Failure::Protocol)
         })?;
         // The wrapper's fetch (js/src/transport.ts) makes the `network` error of a failure before a response.
@@ -676,12 +678,12 @@ fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32) -> Obje
         };
         let _ = Reflect::set(&obj, &"signal".into(), &JsValue::from_str(name));
     }
-    let checkpoints = Array::new_with_length(batch.checkpoints.len() as u32);
-    for (i, c) in batch.checkpoints.iter().enumerate() {
+    let checkpoints = Array::new();
+    for c in &batch.checkpoints {
         let cp = Object::new();
         let _ = Reflect::set(&cp, &"partition".into(), &JsValue::from(c.partition));
         let _ = Reflect::set(&cp, &"cursor".into(), &JsValue::from_str(&c.cursor));
-        checkpoints.set(i as u32, cp.into());
+        checkpoints.push(&cp);
     }
     let _ = Reflect::set(&obj, &"text".into(), &JsValue::from_str(&batch.text));
     let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(batch.meta.as_slice()));
