@@ -16,10 +16,6 @@ use feedpump_core::MAX_TIMER_MS;
 
 #[wasm_bindgen]
 extern "C" {
-    /// The global `fetch` (which a test double or an instrumentation library may have replaced).
-    #[wasm_bindgen(catch, js_name = fetch)]
-    pub(crate) fn global_fetch(request: &web_sys::Request) -> Result<JsValue, JsValue>;
-
     /// `setTimeout(callback, ms, arg)`: `callback` is called with `arg`.
     #[wasm_bindgen(js_name = setTimeout)]
     fn raw_set_timeout(callback: &Function, ms: f64, arg: &JsValue) -> JsValue;
@@ -33,6 +29,15 @@ extern "C" {
 pub(crate) fn set_timeout(callback: &Function, ms: f64, arg: &JsValue) -> JsValue {
     let ms = if ms.is_nan() { 0.0 } else { ms.clamp(0.0, MAX_TIMER_MS as f64) };
     raw_set_timeout(callback, ms, arg)
+}
+
+/// Calls the global `fetch` as it is now (a test double or an instrumentation library may have replaced it). The
+/// wrapper always passes its own `fetch` (js/src/transport.ts); this serves a reader made directly.
+pub(crate) fn global_fetch(request: &JsValue) -> Result<JsValue, JsValue> {
+    match get(&js_sys::global(), "fetch").dyn_into::<Function>() {
+        Ok(f) => f.call2(&JsValue::UNDEFINED, request, &JsValue::UNDEFINED),
+        Err(_) => Err(js_sys::Error::new("fetch is not a function in this runtime").into()),
+    }
 }
 
 /// `new Promise(executor)` (`executor` gets `resolve`), through the same binding as `future_to_promise` uses: one
