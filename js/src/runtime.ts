@@ -35,15 +35,12 @@ export function loadWasmSync(load: () => SyncInitInput): void {
 }
 
 /**
- * Compiles the module a URL points to: streamed when the server says `application/wasm`, else from its bytes (a
- * server that sends another type still works).
+ * Compiles the module a URL points to, from its bytes: whatever content type the server sends (streaming compilation
+ * needs `application/wasm` and gains little for a module of this size).
  */
 async function compileUrl(url: URL): Promise<WebAssembly.Module> {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`fetching ${url.href} answered ${response.status} ${response.statusText}`);
-  if (typeof WebAssembly.compileStreaming === 'function' && response.headers.get('content-type') === 'application/wasm') {
-    return WebAssembly.compileStreaming(response);
-  }
   return WebAssembly.compile(await response.arrayBuffer());
 }
 
