@@ -180,12 +180,14 @@ fn now_ms() -> u64 {
 
 #[wasm_bindgen]
 impl FeedReader {
-    /// Validates the options; no request is made before the first `next()`.
+    /// Validates the options; no request is made before the first `next()`. (The URL comes as a JS value, read
+    /// here: that keeps string-copying code out of the generated JavaScript.)
     #[wasm_bindgen(constructor)]
     pub fn new(
-        url: String,
+        #[wasm_bindgen(unchecked_param_type = "string")] url: JsValue,
         #[wasm_bindgen(unchecked_param_type = "ReaderOptions")] options: JsValue,
     ) -> Result<FeedReader, Error> {
+        let url = url.as_string().ok_or_else(|| feed_error("bad-options", "the feed URL must be a string", 0))?;
         let (config, js) = parse(url, &options)?;
         let controller =
             AbortController::new().map_err(|e| with_cause(feed_error("bad-options", "no AbortController", 0), e))?;
