@@ -1,5 +1,5 @@
 /**
- * `feedpump/indexeddb`: the IndexedDB cursor store for {@link consume}, a browser-only piece kept out of the main
+ * `feedpump/indexeddb`: the IndexedDB cursor store for `consume()`, a browser-only piece kept out of the main
  * entry points so that Node and Workers bundles do not carry it. It needs no wasm: import it beside `feedpump`.
  *
  * @example

@@ -50,8 +50,8 @@ export interface CursorRecord {
  *   same transaction and commits nothing unless it is still `expected` (`FeedError` `'cursor-conflict'`): two
  *   consumers of one key (two tabs, two runs in one Durable Object) never both apply a batch.
  *
- * `Tx` is the transaction the effects write through: an `IDBTransaction` ({@link indexedDbStore}), the Durable
- * Object storage transaction ({@link durableObjectStore}), or a staging map ({@link memoryStore}).
+ * `Tx` is the transaction the effects write through: an `IDBTransaction` (`indexedDbStore` of `feedpump/indexeddb`),
+ * the Durable Object storage transaction ({@link durableObjectStore}), or a staging map ({@link memoryStore}).
  *
  * @typeParam Tx - the transaction handed to `effects`
  * @example
