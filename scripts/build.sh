@@ -10,9 +10,10 @@ step() { printf '== build: %s\n' "$*"; }
 step "cargo build (wasm32, release; simd128 from .cargo/config.toml)"
 cargo build -p feedpump --target wasm32-unknown-unknown --release
 
+# --encode-into always: every runtime feedpump supports has TextEncoder#encodeInto (the fallback is not shipped).
 step "wasm-bindgen --target web"
 rm -rf js/src/wasm
-wasm-bindgen --target web --out-dir js/src/wasm --out-name feedpump \
+wasm-bindgen --target web --encode-into always --out-dir js/src/wasm --out-name feedpump \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/feedpump.wasm"
 
 # The features rustc enables for wasm32-unknown-unknown (1.82+: bulk memory, sign-ext, mutable globals, non-trapping

@@ -29,10 +29,17 @@ impl Backoff {
 
     /// A failure at `now_ms` (any monotonic ms clock). `kind`: `'network'`, `'stalled'`, `'truncated'`,
     /// `'conflict'` (a v2 409), `'status'` (with `status`), anything else is final; `retry_after` is the
-    /// `Retry-After` header, if any. Returns the delay before the retry in ms, or `-1` to give up.
+    /// `Retry-After` header, if any. Returns the delay before the retry in ms, or `-1` to give up. (The strings come
+    /// as JS values, read here: that keeps string-copying code out of the generated JavaScript.)
     #[wasm_bindgen(js_name = handleFailure)]
-    pub fn handle_failure(&mut self, now_ms: f64, kind: &str, status: u16, retry_after: Option<String>) -> f64 {
-        let failure = match kind {
+    pub fn handle_failure(
+        &mut self,
+        now_ms: f64,
+        #[wasm_bindgen(unchecked_param_type = "string")] kind: JsValue,
+        status: u16,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] retry_after: JsValue,
+    ) -> f64 {
+        let failure = match kind.as_string().as_deref().unwrap_or_default() {
             "network" => Failure::Network,
             "stalled" => Failure::Stalled,
             "truncated" => Failure::Truncated,
@@ -43,7 +50,7 @@ impl Backoff {
         self.attempts = self.attempts.saturating_add(1);
         let Some(state) = self.state.as_mut() else { return -1.0 };
         let now = now_ms.max(0.0) as u64;
-        match state.handle_failure(now, failure, retry_after.as_deref().and_then(parse_retry_after)) {
+        match state.handle_failure(now, failure, retry_after.as_string().as_deref().and_then(parse_retry_after)) {
             Decision::RetryAt(at) => at.saturating_sub(now) as f64,
             Decision::GiveUp => -1.0,
         }

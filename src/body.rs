@@ -52,14 +52,14 @@ impl BodyReader {
         let get_reader = get(body, "getReader");
         if let Some(f) = get_reader.dyn_ref::<Function>() {
             let reader = f
-                .call0(body)
+                .call2(body, &JsValue::UNDEFINED, &JsValue::UNDEFINED)
                 .map_err(|e| BodyError::new("the response body cannot be read (locked or already read)", Some(e)))?;
             return BodyReader::with(reader, "read", "cancel").map(Some);
         }
         let iterate = get_symbol(body, &Symbol::async_iterator());
         if let Some(f) = iterate.dyn_ref::<Function>() {
             let iterator = f
-                .call0(body)
+                .call2(body, &JsValue::UNDEFINED, &JsValue::UNDEFINED)
                 .map_err(|e| BodyError::new("the response body cannot be read (its iterator threw)", Some(e)))?;
             return BodyReader::with(iterator, "next", "return").map(Some);
         }
@@ -80,7 +80,7 @@ impl BodyReader {
     /// Starts a read: a promise of its `{ done, value }` to race (see [`crate::fetch::adopt`]), or the error a
     /// synchronous throw gave.
     pub(crate) fn read(&self) -> Result<Promise, BodyError> {
-        match self.read.call0(&self.target) {
+        match self.read.call2(&self.target, &JsValue::UNDEFINED, &JsValue::UNDEFINED) {
             // A promise goes to `Promise.race` as it is (which never throws, whatever its `then` does): one adoption
             // per chunk would cost two extra microtask turns on the hot path.
             Ok(p) => Ok(p.dyn_into::<Promise>().unwrap_or_else(|v| adopt(&v))),
@@ -93,7 +93,7 @@ impl BodyReader {
     pub(crate) fn cancel(self) {
         let Some(cancel) = self.cancel else { return };
         spawn_local(async move {
-            if let Ok(p) = cancel.call0(&self.target) {
+            if let Ok(p) = cancel.call2(&self.target, &JsValue::UNDEFINED, &JsValue::UNDEFINED) {
                 let _ = JsFuture::from(adopt(&p)).await;
             }
         });
@@ -147,6 +147,6 @@ impl Answer {
     /// A response header (`headers.get(name)`), or `None`.
     pub(crate) fn header(&self, name: &str) -> Option<String> {
         let f = get(&self.headers, "get").dyn_into::<Function>().ok()?;
-        f.call1(&self.headers, &JsValue::from_str(name)).ok()?.as_string()
+        f.call2(&self.headers, &JsValue::from_str(name), &JsValue::UNDEFINED).ok()?.as_string()
     }
 }

@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 pub(crate) fn feed_error(code: &str, message: &str, page: u32) -> Error {
     let text = if page > 0 { format!("{code}: {message} (page {page})") } else { format!("{code}: {message}") };
     let e = Error::new(&text);
-    e.set_name("FeedError");
+    set(&e, "name", &JsValue::from_str("FeedError"));
     set(&e, "code", &JsValue::from_str(code));
     if page > 0 {
         set(&e, "page", &JsValue::from(page));
@@ -46,29 +46,4 @@ pub(crate) fn protocol_error(p: &ProtocolError, page: u32) -> Error {
 pub(crate) fn with_cause(e: Error, cause: JsValue) -> Error {
     set(&e, "cause", &cause);
     e
-}
-
-/// The innermost message of `e`'s `cause` chain (undici puts the reason, "connect ECONNREFUSED 127.0.0.1:9", two
-/// levels down), and every message on the way, outermost first. A level with an empty message (an `AggregateError`)
-/// gives its `code`. Reads go through `Reflect`, so a hostile error cannot throw here.
-pub(crate) fn cause_messages(e: &JsValue) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut level = e.clone();
-    for _ in 0..8 {
-        if !level.is_object() {
-            if let Some(s) = level.as_string() {
-                out.push(s);
-            }
-            break;
-        }
-        let message = crate::fetch::get(&level, "message").as_string().filter(|m| !m.trim().is_empty());
-        if let Some(m) = message.or_else(|| crate::fetch::get(&level, "code").as_string()) {
-            out.push(m);
-        }
-        level = crate::fetch::get(&level, "cause");
-        if level.is_undefined() || level.is_null() {
-            break;
-        }
-    }
-    out
 }

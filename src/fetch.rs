@@ -4,6 +4,10 @@
 //! gloo-net does). Every binding that can reach code we do not own (a patched global `fetch`, a caller's object, a
 //! getter, an iterator) is `catch`: a throw becomes an `Err`, never an exception unwinding through the wasm (which
 //! would leave a `RefCell` borrowed for ever and escape the promise `next()` returned).
+//!
+//! Each distinct binding costs a function in the generated JavaScript the package ships, so the shell uses few:
+//! every call out is `Function.call2` (a callee ignores the arguments it does not take), arrays are built with
+//! `push`, and plain objects (a `RequestInit` among them) with `Reflect.set`.
 
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -12,64 +16,42 @@ use feedpump_core::MAX_TIMER_MS;
 
 #[wasm_bindgen]
 extern "C" {
-    /// The global `fetch` (which a test double or an instrumentation library may have replaced).
-    #[wasm_bindgen(catch, js_name = fetch)]
-    pub(crate) fn global_fetch(request: &web_sys::Request) -> Result<JsValue, JsValue>;
-
+    /// `setTimeout(callback, ms, arg)`: `callback` is called with `arg`.
     #[wasm_bindgen(js_name = setTimeout)]
-    fn raw_set_timeout(callback: &Function, ms: f64) -> JsValue;
+    fn raw_set_timeout(callback: &Function, ms: f64, arg: &JsValue) -> JsValue;
     /// The global `clearTimeout`.
     #[wasm_bindgen(js_name = clearTimeout)]
     pub(crate) fn clear_timeout(id: &JsValue);
-
-    /// `Array.from`.
-    #[wasm_bindgen(catch, js_namespace = Array, js_name = from)]
-    pub(crate) fn array_from(v: &JsValue) -> Result<Array, JsValue>;
-    /// `Object.entries`.
-    #[wasm_bindgen(catch, js_namespace = Object, js_name = entries)]
-    pub(crate) fn object_entries(v: &JsValue) -> Result<Array, JsValue>;
-
-    /// The global `Headers`, with `append` taking the values as given (the runtime converts and checks them).
-    #[derive(Debug, Clone)]
-    pub(crate) type HeaderList;
-    #[wasm_bindgen(catch, constructor, js_class = "Headers")]
-    pub(crate) fn new() -> Result<HeaderList, JsValue>;
-    #[wasm_bindgen(catch, method)]
-    pub(crate) fn append(this: &HeaderList, name: &JsValue, value: &JsValue) -> Result<(), JsValue>;
-
-    /// The global `URL`.
-    pub(crate) type Url;
-    #[wasm_bindgen(catch, constructor, js_class = "URL")]
-    pub(crate) fn new(url: &str) -> Result<Url, JsValue>;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn origin(this: &Url) -> String;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn pathname(this: &Url) -> String;
-    #[wasm_bindgen(method, getter)]
-    pub(crate) fn search(this: &Url) -> String;
-    #[wasm_bindgen(method, getter, js_name = searchParams)]
-    pub(crate) fn search_params(this: &Url) -> SearchParams;
-
-    /// A `URLSearchParams`.
-    pub(crate) type SearchParams;
-    /// `params.values()`: an iterator.
-    #[wasm_bindgen(method, js_name = values)]
-    fn values_iter(this: &SearchParams) -> JsValue;
 }
 
-/// `setTimeout`, clamped to what timers accept: `ms` is limited to `0..=MAX_TIMER_MS`, so no timer the shell sets can
-/// fire early because its delay overflowed.
-pub(crate) fn set_timeout(callback: &Function, ms: f64) -> JsValue {
+/// `setTimeout(callback, ms, arg)`, clamped to what timers accept: `ms` is limited to `0..=MAX_TIMER_MS`, so no timer
+/// the shell sets can fire early because its delay overflowed.
+pub(crate) fn set_timeout(callback: &Function, ms: f64, arg: &JsValue) -> JsValue {
     let ms = if ms.is_nan() { 0.0 } else { ms.clamp(0.0, MAX_TIMER_MS as f64) };
-    raw_set_timeout(callback, ms)
+    raw_set_timeout(callback, ms, arg)
+}
+
+/// Calls the global `fetch` as it is now (a test double or an instrumentation library may have replaced it). The
+/// wrapper always passes its own `fetch` (js/src/transport.ts); this serves a reader made directly.
+pub(crate) fn global_fetch(request: &JsValue) -> Result<JsValue, JsValue> {
+    match get(&js_sys::global(), "fetch").dyn_into::<Function>() {
+        Ok(f) => f.call2(&JsValue::UNDEFINED, request, &JsValue::UNDEFINED),
+        Err(_) => Err(js_sys::Error::new("fetch is not a function in this runtime").into()),
+    }
+}
+
+/// `new Promise(executor)` (`executor` gets `resolve`), through the same binding as `future_to_promise` uses: one
+/// `Promise` constructor in the generated JavaScript, not two.
+pub(crate) fn new_promise(executor: &mut dyn FnMut(Function)) -> Promise {
+    Promise::new_typed::<JsValue>(&mut |resolve, _reject| executor(resolve.unchecked_into()))
 }
 
 /// Our own promise that follows `value` (a promise, a thenable or a plain value). Unlike `Promise.resolve`, it never
 /// throws (a throwing `then` or `constructor` getter rejects it instead), and awaiting or racing it never runs the
 /// caller's `then` synchronously. Call it outside any borrow: the resolve function reads `value.then` at once.
 pub(crate) fn adopt(value: &JsValue) -> Promise {
-    Promise::new(&mut |resolve, _reject| {
-        let _ = resolve.call1(&JsValue::UNDEFINED, value);
+    new_promise(&mut |resolve| {
+        let _ = resolve.call2(&JsValue::UNDEFINED, value, &JsValue::UNDEFINED);
     })
 }
 
@@ -109,12 +91,5 @@ pub(crate) fn kind_of(v: &JsValue) -> &'static str {
         "a boolean"
     } else {
         "a value of another type"
-    }
-}
-
-impl SearchParams {
-    /// Every value of the query, in order.
-    pub(crate) fn values(&self) -> Array {
-        array_from(&self.values_iter()).unwrap_or_default()
     }
 }

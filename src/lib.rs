@@ -15,7 +15,6 @@ mod backoff;
 mod body;
 mod error;
 mod fetch;
-mod headers;
 mod options;
 mod reader;
 mod ts;

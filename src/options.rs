@@ -213,7 +213,8 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     let signal = if signal.is_undefined() || signal.is_null() {
         None
     } else {
-        Some(signal.dyn_into::<web_sys::AbortSignal>().map_err(|_| bad("signal must be an AbortSignal"))?)
+        // The wrapper decides (js/src/options.ts: `signal must be an AbortSignal`); the shell trusts it.
+        Some(signal.unchecked_into::<web_sys::AbortSignal>())
     };
     let js = JsOptions {
         signal,

@@ -16,9 +16,8 @@
 //! retry; a retry starts again from the last checkpoint (events released before the fault are handed out first).
 
 use crate::body::{chunk, Answer, BodyError, BodyReader, Chunk};
-use crate::error::{cause_messages, feed_error, protocol_error, set, with_cause};
-use crate::fetch::{adopt, clear_timeout, global_fetch, set_timeout};
-use crate::headers::{shown_url, to_headers, Secrets};
+use crate::error::{feed_error, protocol_error, set, with_cause};
+use crate::fetch::{adopt, clear_timeout, global_fetch, new_promise, set_timeout};
 use crate::options::{parse, JsOptions};
 use feedpump_core::retry::parse_retry_after;
 use feedpump_core::session::BATCH_BYTES;
@@ -113,7 +112,7 @@ struct Inner {
     session: Session,
     js: JsOptions,
     /// Keeps the listener on the caller's signal alive; removed on release.
-    on_abort: Option<Closure<dyn Fn()>>,
+    on_abort: Option<Closure<dyn FnMut()>>,
     reader: Option<BodyReader>,
     /// A `read()` still in flight after the flush timer won the race; the next read awaits it instead of reading
     /// again.
@@ -137,7 +136,7 @@ struct Inner {
 /// What releasing takes out of the cell; [`Released::run`] makes the JS calls once the borrow is dropped.
 struct Released {
     reader: Option<BodyReader>,
-    listener: Option<(AbortSignal, Closure<dyn Fn()>)>,
+    listener: Option<(AbortSignal, Closure<dyn FnMut()>)>,
 }
 
 impl Released {
@@ -181,12 +180,14 @@ fn now_ms() -> u64 {
 
 #[wasm_bindgen]
 impl FeedReader {
-    /// Validates the options; no request is made before the first `next()`.
+    /// Validates the options; no request is made before the first `next()`. (The URL comes as a JS value, read
+    /// here: that keeps string-copying code out of the generated JavaScript.)
     #[wasm_bindgen(constructor)]
     pub fn new(
-        url: String,
+        #[wasm_bindgen(unchecked_param_type = "string")] url: JsValue,
         #[wasm_bindgen(unchecked_param_type = "ReaderOptions")] options: JsValue,
     ) -> Result<FeedReader, Error> {
+        let url = url.as_string().ok_or_else(|| feed_error("bad-options", "the feed URL must be a string", 0))?;
         let (config, js) = parse(url, &options)?;
         let controller =
             AbortController::new().map_err(|e| with_cause(feed_error("bad-options", "no AbortController", 0), e))?;
@@ -214,7 +215,7 @@ impl FeedReader {
                 // Weak: the listener must not keep the reader alive (the signal may outlive it).
                 let weak: Weak<Shared> = Rc::downgrade(&shared);
                 let s = signal.clone();
-                let closure = Closure::<dyn Fn()>::new(move || {
+                let closure = Closure::<dyn FnMut()>::new(move || {
                     if let Some(shared) = weak.upgrade() {
                         shared.abort(&s.reason());
                     }
@@ -359,21 +360,22 @@ fn step(shared: &Shared) -> Result<Step, Fault> {
 async fn race(shared: &Shared, promise: Promise, timeout_ms: Option<f64>) -> Result<JsValue, JsValue> {
     let signal = shared.controller.signal();
     let mut on_abort: Option<Function> = None;
+    // The abort racer resolves to the `abort` event (an object, never [`TIMER_FIRED`]).
     let aborted = if signal.aborted() {
-        Promise::resolve(&JsValue::UNDEFINED)
+        adopt(&JsValue::UNDEFINED)
     } else {
-        Promise::new(&mut |resolve, _reject| {
-            let f: Function = resolve.bind1(&JsValue::NULL, &JsValue::UNDEFINED).unchecked_into();
-            let _ = signal.add_event_listener_with_callback("abort", &f);
-            on_abort = Some(f);
+        new_promise(&mut |resolve| {
+            let _ = signal.add_event_listener_with_callback("abort", &resolve);
+            on_abort = Some(resolve);
         })
     };
-    let racers = Array::of2(&promise, &aborted);
+    let racers = Array::new();
+    racers.push(&promise);
+    racers.push(&aborted);
     let mut timer = JsValue::UNDEFINED;
     if let Some(ms) = timeout_ms {
-        racers.push(&Promise::new(&mut |resolve, _| {
-            let fire: Function = resolve.bind1(&JsValue::NULL, &TIMER_FIRED.into()).unchecked_into();
-            timer = set_timeout(&fire, ms);
+        racers.push(&new_promise(&mut |resolve| {
+            timer = set_timeout(&resolve, ms, &TIMER_FIRED.into());
         }));
     }
     let result = JsFuture::from(Promise::race(&racers)).await;
@@ -406,7 +408,7 @@ async fn next_batch(shared: &Shared) -> Result<JsValue, JsValue> {
             Ok(Step::Fetch(url)) => start_page(shared, url).await,
             Ok(Step::Sleep(at)) => {
                 let ms = at.saturating_sub(now_ms()) as f64;
-                let _ = race(shared, Promise::new(&mut |_, _| {}), Some(ms)).await;
+                let _ = race(shared, new_promise(&mut |_| {}), Some(ms)).await;
                 Ok(())
             }
             Err(fault) => Err(fault),
@@ -458,7 +460,7 @@ fn report_retry(on_retry: Option<&Function>, error: &JsValue, attempt: u32, dela
     let _ = Reflect::set(&info, &"error".into(), error);
     let _ = Reflect::set(&info, &"attempt".into(), &JsValue::from(attempt));
     let _ = Reflect::set(&info, &"delayMs".into(), &JsValue::from_f64(delay_ms as f64));
-    if let Ok(returned) = f.call1(&JsValue::NULL, &info) {
+    if let Ok(returned) = f.call2(&JsValue::NULL, &info, &JsValue::UNDEFINED) {
         if returned.is_object() {
             let settled = adopt(&returned);
             spawn_local(async move {
@@ -534,37 +536,16 @@ async fn read_chunk(shared: &Shared, reader: BodyReader) -> Result<(), Fault> {
     }
 }
 
-/// Calls the caller's request-headers hook with `{ refresh }` and checks what it gives; its own errors pass through
-/// untouched. The header values are added to `secrets`.
-async fn request_headers(
-    shared: &Shared,
-    hook: Option<&Function>,
-    refresh: bool,
-    secrets: &mut Secrets,
-    page: u32,
-) -> Result<Option<crate::fetch::HeaderList>, Fault> {
-    let Some(hook) = hook else { return Ok(None) };
+/// Calls the request-headers hook with `({ refresh }, page)`; what it gives is a checked `Headers` (the wrapper's
+/// transport, js/src/transport.ts, checks the caller's answer and makes its `bad-header` errors). Its errors pass
+/// through untouched.
+async fn request_headers(shared: &Shared, hook: Option<&Function>, refresh: bool, page: u32) -> Result<JsValue, Fault> {
+    let Some(hook) = hook else { return Ok(JsValue::UNDEFINED) };
     let arg = Object::new();
     let _ = Reflect::set(&arg, &"refresh".into(), &JsValue::from_bool(refresh));
     let own = |e: JsValue| Fault::new(e, Failure::Protocol);
-    let given = hook.call1(&JsValue::NULL, &arg).map_err(own)?;
-    let given = race(shared, adopt(&given), None).await.map_err(own)?;
-    if shared.closed.get() || shared.aborted() || given.is_undefined() || given.is_null() {
-        return Ok(None);
-    }
-    to_headers(&given, secrets, page).map(Some).map_err(|e| Fault::new(e, Failure::Protocol))
-}
-
-/// The error of a request that failed before a response: the method and URL (never its query) and the root cause,
-/// with every header and query value blanked out. The runtime's error is kept as `cause` unless it quotes one.
-fn network_fault(url: &str, cause: JsValue, secrets: &Secrets, page: u32) -> Fault {
-    let messages = cause_messages(&cause);
-    let leaks = messages.iter().any(|m| secrets.blank(m).1);
-    let root = messages.last().map(|m| secrets.blank(m).0).unwrap_or_else(|| "unknown error".to_string());
-    let root: String = js_sys::JsString::from(root).substring(0, 300).into();
-    let msg = format!("GET {} failed before a response arrived: {root}", shown_url(url));
-    let e = feed_error("network", &msg, page);
-    Fault::new(if leaks { e } else { with_cause(e, cause) }, Failure::Network)
+    let given = hook.call2(&JsValue::NULL, &arg, &JsValue::from(page)).map_err(own)?;
+    race(shared, adopt(&given), None).await.map_err(own)
 }
 
 /// Sends the request for the next page and checks its status. On a 401 the headers hook is asked once more, with
@@ -581,26 +562,27 @@ async fn start_page(shared: &Shared, url: String) -> Result<(), Fault> {
             Fault::new(with_cause(feed_error("bad-options", "no AbortController", page), e), Failure::Protocol)
         })?;
         shared.page.set(Some(controller.clone()));
-        let mut secrets = Secrets::of_url(&url);
-        let headers = request_headers(shared, hook.as_ref(), refresh, &mut secrets, page).await?;
+        let headers = request_headers(shared, hook.as_ref(), refresh, page).await?;
         if shared.closed.get() {
             return Ok(());
         }
         if shared.aborted() {
             return Err(shared.aborted_fault(page));
         }
-        let init = RequestInit::new();
-        init.set_method("GET");
-        init.set_signal(Some(&controller.signal()));
-        if let Some(headers) = &headers {
-            init.set_headers(headers);
+        // A plain object (see crate::fetch on bindings): `{ method, signal, headers? }`.
+        let init = Object::new();
+        let _ = Reflect::set(&init, &"method".into(), &"GET".into());
+        let _ = Reflect::set(&init, &"signal".into(), &controller.signal());
+        if !headers.is_undefined() && !headers.is_null() {
+            let _ = Reflect::set(&init, &"headers".into(), &headers);
         }
         // The runtime's error would quote the URL, query included: it is not kept.
-        let request = Request::new_with_str_and_init(&url, &init).map_err(|_| {
+        let request = Request::new_with_str_and_init(&url, init.unchecked_ref::<RequestInit>()).map_err(|_| {
             Fault::new(feed_error("bad-options", "the feed URL is not a valid URL", page), Failure::Protocol)
         })?;
+        // The wrapper's fetch (js/src/transport.ts) makes the `network` error of a failure before a response.
         let sent = match &custom_fetch {
-            Some(f) => f.call1(&JsValue::NULL, &request),
+            Some(f) => f.call2(&JsValue::NULL, &request, &JsValue::from(page)),
             None => global_fetch(&request),
         };
         let response = match sent {
@@ -613,7 +595,7 @@ async fn start_page(shared: &Shared, url: String) -> Result<(), Fault> {
         if shared.aborted() {
             return Err(shared.aborted_fault(page));
         }
-        let response = response.map_err(|cause| network_fault(&url, cause, &secrets, page))?;
+        let response = response.map_err(|e| Fault::new(e, Failure::Network))?;
         let Some(answer) = Answer::read(&response) else {
             let msg = format!(
                 "the fetch you passed returned something that is not a Response ({})",
@@ -698,12 +680,12 @@ fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32) -> Obje
         };
         let _ = Reflect::set(&obj, &"signal".into(), &JsValue::from_str(name));
     }
-    let checkpoints = Array::new_with_length(batch.checkpoints.len() as u32);
-    for (i, c) in batch.checkpoints.iter().enumerate() {
+    let checkpoints = Array::new();
+    for c in &batch.checkpoints {
         let cp = Object::new();
         let _ = Reflect::set(&cp, &"partition".into(), &JsValue::from(c.partition));
         let _ = Reflect::set(&cp, &"cursor".into(), &JsValue::from_str(&c.cursor));
-        checkpoints.set(i as u32, cp.into());
+        checkpoints.push(&cp);
     }
     let _ = Reflect::set(&obj, &"text".into(), &JsValue::from_str(&batch.text));
     let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(batch.meta.as_slice()));

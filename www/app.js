@@ -347,7 +347,9 @@ $('reset').addEventListener('click', () => void reset().catch((e) => log('error'
 setInterval(schedule, 500); // lag and the chart move with time
 
 try {
-  api = await import('/dist/entrypoints/web.js');
+  // The IndexedDB store is a subpath of its own (feedpump/indexeddb): browser-only, kept out of the main entry.
+  const [main, idb] = await Promise.all([import('/dist/entrypoints/web.js'), import('/dist/entrypoints/indexeddb.js')]);
+  api = { ...main, ...idb };
   store = api.indexedDbStore(storeOptions());
   await refreshProjection(await store.db());
   const stored = await store.load(KEY);

@@ -10,6 +10,7 @@
  */
 import { FeedError, isFeedError } from './errors.js';
 import { openFeed } from './feed.js';
+import { abortedError, sleep } from './options.js';
 import type { Batch, FeedOptions } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { asTab, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
@@ -221,8 +222,6 @@ function partitionsRead(source: ConsumeSource): number[] {
   throw new FeedError('bad-options', "bad-options: onMissingCursors 'last' needs partitionCount or partitions");
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Consumes a feed exactly once into a {@link CursorStore}: resumes from the cursors stored under `key`, and for every
  * committable batch runs `handler(batch, tx)` and writes the batch's cursors in the same transaction. The network and
@@ -240,7 +239,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * @param options - the store, the feed key, the handler and the policies
  * @example
  * ```ts
- * import { consume, indexedDbStore } from 'feedpump';
+ * import { consume } from 'feedpump';
+ * import { indexedDbStore } from 'feedpump/indexeddb';
  *
  * const store = indexedDbStore({ database: 'app', userStores: ['orders'], upgrade: (db) => db.createObjectStore('orders') });
  * const result = await consume({ url: 'https://host/feed/v1', partitionCount: 4 }, {
@@ -388,8 +388,8 @@ async function lead<T, Tx>(
           const policy = options.onHandlerError ?? 'stop';
           const action = typeof policy === 'function' ? await policy({ error: handlerError.error, batch, attempt }) : policy;
           if (action === 'retry') {
-            await sleep(Math.min(100 * 2 ** (attempt - 1), 5_000));
-            if (feedOptions.signal?.aborted) throw new FeedError('aborted', 'aborted: the signal fired while a batch was retried', { cause: feedOptions.signal.reason });
+            await sleep(Math.min(100 * 2 ** (attempt - 1), 5_000), feedOptions.signal);
+            if (feedOptions.signal?.aborted) throw abortedError(feedOptions.signal, 'the signal fired while a batch was retried');
             continue;
           }
           if (action === 'skip') {

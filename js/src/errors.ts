@@ -111,6 +111,9 @@ export interface FeedErrorDetails {
   cause?: unknown;
 }
 
+/** The location fields of {@link FeedErrorDetails} (all but `cause`), copied onto an error when given. */
+const DETAILS = ['status', 'bodySnippet', 'partition', 'line', 'offset', 'page'] as const;
+
 /**
  * The error every feed failure is thrown as. Switch on `code`, which is stable; the message is for people and names
  * what and where (page, line, byte offset, partition). The original error, if any, is `cause`.
@@ -152,12 +155,7 @@ export class FeedError extends Error {
     super(message, 'cause' in details ? { cause: details.cause } : undefined);
     this.name = 'FeedError';
     this.code = code;
-    if (details.status !== undefined) this.status = details.status;
-    if (details.bodySnippet !== undefined) this.bodySnippet = details.bodySnippet;
-    if (details.partition !== undefined) this.partition = details.partition;
-    if (details.line !== undefined) this.line = details.line;
-    if (details.offset !== undefined) this.offset = details.offset;
-    if (details.page !== undefined) this.page = details.page;
+    for (const key of DETAILS) if (details[key] !== undefined) (this as Record<string, unknown>)[key] = details[key];
   }
 }
 
@@ -177,10 +175,6 @@ export function isFeedError(e: unknown, code?: FeedErrorCode): e is FeedError {
   return typeof found === 'string' && CODES.has(found) && (code === undefined || found === code);
 }
 
-function numberField(source: object, key: string): number | undefined {
-  const v: unknown = (source as Record<string, unknown>)[key];
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
 
 /**
  * Internal: turns whatever a feed operation threw into a {@link FeedError}.
@@ -196,16 +190,14 @@ function numberField(source: object, key: string): number | undefined {
 export function toFeedError(e: unknown): FeedError {
   if (e instanceof FeedError) return e;
   if (isFeedError(e)) {
-    const details: FeedErrorDetails = {
-      status: numberField(e, 'status'),
-      bodySnippet: typeof e.bodySnippet === 'string' ? e.bodySnippet : undefined,
-      partition: numberField(e, 'partition'),
-      line: numberField(e, 'line'),
-      offset: numberField(e, 'offset'),
-      page: numberField(e, 'page'),
-    };
+    // The fields of their types only (a number field is finite).
+    const details: Record<string, unknown> = {};
+    for (const key of DETAILS) {
+      const v: unknown = e[key];
+      if (key === 'bodySnippet' ? typeof v === 'string' : typeof v === 'number' && Number.isFinite(v)) details[key] = v;
+    }
     if ('cause' in e) details.cause = e.cause;
-    return new FeedError(e.code, e.message, details);
+    return new FeedError(e.code, e.message, details as FeedErrorDetails);
   }
   const what = e instanceof Error ? e.message : String(e);
   return new FeedError('network', `network: the request failed: ${what}`, { cause: e });

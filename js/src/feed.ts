@@ -11,6 +11,7 @@ import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } 
 import { compileTypeFilter, serverTypeFilter } from './filters.js';
 import { V2_PARTITIONS, V2Source } from './v2.js';
 import { wasmNotReady, wasmReady } from './runtime.js';
+import { transport } from './transport.js';
 import type { Batch, Checkpoint, Feed, FeedEvent, FeedEventIterator, FeedOptions, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
 import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
@@ -156,8 +157,9 @@ export function requireWasm(): void {
 export function newReader(url: string, options: ReaderOptions): FeedReader {
   requireWasm();
   try {
-    // The contract's ReaderOptions; the generated declaration lags behind it (requestHeaders' context argument).
-    return new FeedReader(url, options as WasmReaderOptions);
+    // The reader calls out through the same transport as the v2 discovery (its errors are made there).
+    const { fetch, requestHeaders } = transport(options.fetch, options.requestHeaders);
+    return new FeedReader(url, { ...options, fetch, requestHeaders } as unknown as WasmReaderOptions);
   } catch (e) {
     throw toFeedError(e);
   }

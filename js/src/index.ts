@@ -31,9 +31,6 @@ export type {
 export type { TabRole, TabsOptions } from './tabs.js';
 export { memoryStore } from './stores/memory.js';
 export type { MemoryStore, MemoryTransaction } from './stores/memory.js';
-export { indexedDbStore, idbRequest } from './stores/indexeddb.js';
-export type { IndexedDbStore, IndexedDbStoreOptions } from './stores/indexeddb.js';
-export type { IdbDatabase, IdbFactory, IdbRequestLike, IdbTransaction } from './stores/idb-types.js';
 export { durableObjectStore } from './stores/durable-object.js';
 export type {
   DurableObjectStorageLike,

@@ -46,6 +46,31 @@ const U32_MAX = 0xffff_ffff;
  */
 export const MAX_TIMER_MS = 0x7fff_ffff;
 
+/**
+ * Waits `ms` (clamped to {@link MAX_TIMER_MS}), or until `signal` aborts.
+ * @internal
+ */
+export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * The `'aborted'` FeedError of `signal` (its reason as `cause`); `why` says when it fired.
+ * @internal
+ */
+export function abortedError(signal: AbortSignal, why = 'the feed was aborted'): FeedError {
+  return new FeedError('aborted', `aborted: ${why}`, { cause: signal.reason });
+}
+
 /** A canonical non-negative decimal integer, as object keys of partition numbers are spelled. */
 const PARTITION_KEY = /^(?:0|[1-9][0-9]*)$/;
 

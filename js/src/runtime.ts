@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 import { FeedError } from './errors.js';
-import init, { initSync, type InitInput, type SyncInitInput } from './wasm/feedpump.js';
+import { initSync, type SyncInitInput } from './wasm/feedpump.js';
 
 /** Set once the instance exists; `openFeed` refuses to run before. */
 let ready = false;
@@ -35,16 +35,30 @@ export function loadWasmSync(load: () => SyncInitInput): void {
 }
 
 /**
- * Instantiates the wasm from a URL, `Response`, bytes or module. A no-op once instantiated; concurrent callers share
- * one instantiation. Never rejects: a failure is recorded for the first use (and a later call may try again).
+ * Compiles the module a URL points to, from its bytes: whatever content type the server sends (streaming compilation
+ * needs `application/wasm` and gains little for a module of this size).
+ */
+async function compileUrl(url: URL): Promise<WebAssembly.Module> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`fetching ${url.href} answered ${response.status} ${response.statusText}`);
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+/**
+ * Compiles the wasm (from a URL, or bytes) asynchronously, then instantiates it (instantiating a compiled module is
+ * allowed on a browser's main thread; compiling synchronously is not). A no-op once instantiated; concurrent callers
+ * share one load. Never rejects: a failure is recorded for the first use (and a later call may try again).
  * @internal
  */
-export function loadWasm(input: InitInput | Promise<InitInput>): Promise<void> {
+export function loadWasm(input: URL | Promise<BufferSource>): Promise<void> {
   if (ready) return Promise.resolve();
-  pending ??= init({ module_or_path: input }).then(
+  pending ??= (async () => {
+    const source = await input;
+    const module = source instanceof URL ? await compileUrl(source) : await WebAssembly.compile(source);
+    loadWasmSync(() => module);
+  })().then(
     () => {
-      ready = true;
-      failure = undefined;
+      if (!ready) pending = undefined; // let a later call try again
     },
     (error: unknown) => {
       pending = undefined; // let a later call try again

@@ -17,6 +17,7 @@
  * @packageDocumentation
  */
 import { FeedError } from './errors.js';
+import { abortedError } from './options.js';
 import type { Batch, FeedEvent } from './types.js';
 import type { Cursors } from './stores/types.js';
 
@@ -206,7 +207,7 @@ export async function asTab<T, R>(
 ): Promise<R> {
   const locks = lockManager();
   if (locks === undefined) throw new FeedError('bad-options', 'bad-options: tabs mode needs Web Locks (navigator.locks)');
-  if (signal?.aborted) throw new FeedError('aborted', 'aborted: the signal fired before consume() started', { cause: signal.reason });
+  if (signal?.aborted) throw abortedError(signal, 'the signal fired before consume() started');
   const Channel = (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel;
   // Without BroadcastChannel the lock still elects one consumer; followers just hear nothing.
   const channel = typeof Channel === 'function' ? new Channel(config.channelName) : undefined;
@@ -268,7 +269,7 @@ export async function asTab<T, R>(
   } catch (e) {
     if (leading) throw e;
     if (hookFailed) throw hookFailed.error;
-    if (signal?.aborted) throw new FeedError('aborted', 'aborted: the signal fired while waiting for the lock of another tab', { cause: signal.reason });
+    if (signal?.aborted) throw abortedError(signal, 'the signal fired while waiting for the lock of another tab');
     // Web Locks fail with a DOMException (e.g. `SecurityError` in an opaque origin); anything else is the caller's
     // (a throw of onRole) and passes as it is.
     if (typeof DOMException !== 'function' || !(e instanceof DOMException)) throw e;

@@ -6,8 +6,9 @@
  * @packageDocumentation
  */
 import { FeedError } from './errors.js';
-import type { ReaderOptions } from './options.js';
+import { abortedError, MAX_TIMER_MS, type ReaderOptions } from './options.js';
 import { badDiscovery, parseDiscovery, type Discovery } from './v2.js';
+import { safeUrl, transport, type Transport } from './transport.js';
 import { readerDefaults } from './wasm/feedpump.js';
 
 /** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */
@@ -15,9 +16,6 @@ export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'signal
 
 /** Bytes of a non-2xx discovery body kept as `bodySnippet` (as for the reader's error bodies). */
 const SNIPPET_BYTES = 512;
-
-/** The largest delay timers accept. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Failures of discovery no retry can help (the hook threw, an abort): the code alone does not say so. */
 const FINAL = new WeakSet<FeedError>();
@@ -33,16 +31,6 @@ export function failureOf(e: FeedError): { kind: string; retryAfter: string | un
   return { kind: FINAL.has(e) ? 'final' : (kinds[e.code] ?? 'final'), retryAfter: RETRY_AFTER.get(e) };
 }
 
-/** A URL as errors may show it: origin and path, never the query (it may hold a token). */
-export function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return '(an invalid URL)';
-  }
-}
-
 /** The innermost `cause` of an error (Node's `fetch failed` hides `connect ECONNREFUSED …` there). */
 function rootMessage(e: unknown): string {
   let c = e;
@@ -50,36 +38,16 @@ function rootMessage(e: unknown): string {
   return c instanceof Error ? c.message : String(c);
 }
 
-function aborted(signal: AbortSignal): FeedError {
-  return new FeedError('aborted', 'aborted: the feed was aborted', { cause: signal.reason });
-}
-
-/**
- * Names the first header of `init` that `fetch` refuses, without its value: `'bad-header'`. The value may be a
- * credential, so neither the message nor a `cause` holds it (the runtime's own error quotes it, so it is dropped).
- */
-function headerError(init: HeadersInit): FeedError | undefined {
-  const pairs = init instanceof Headers ? [...init] : Array.isArray(init) ? (init as string[][]) : Object.entries(init);
-  for (const [name, value] of pairs) {
-    try {
-      new Headers([[name as string, value as string]]);
-    } catch {
-      const shown = String(name).slice(0, 100);
-      return new FeedError('bad-header', `bad-header: requestHeaders gave a header that cannot be sent: ${JSON.stringify(shown)} (its value is not shown)`);
-    }
-  }
-  return undefined;
-}
-
-/** One discovery request; throws a FeedError (never a raw error). */
-async function request(url: string, req: Requester, refresh: boolean): Promise<Response> {
+/** One discovery request, through the same transport as the reader's pages; throws a FeedError (never a raw error). */
+async function request(url: string, req: Requester, calls: Transport, refresh: boolean): Promise<Response> {
   const signal = req.signal;
-  if (signal?.aborted) throw aborted(signal);
-  let headers: HeadersInit | undefined;
-  if (req.requestHeaders !== undefined) {
+  if (signal?.aborted) throw abortedError(signal);
+  let headers: Headers | undefined;
+  if (calls.requestHeaders !== undefined) {
     try {
-      headers = await req.requestHeaders({ refresh });
+      headers = await calls.requestHeaders({ refresh }, 0);
     } catch (e) {
+      if (e instanceof FeedError && (e.code === 'bad-header' || e.code === 'bad-options')) throw e;
       const error = new FeedError('network', 'network: requestHeaders threw', { cause: e });
       FINAL.add(error);
       throw error;
@@ -92,19 +60,14 @@ async function request(url: string, req: Requester, refresh: boolean): Promise<R
   try {
     r = new Request(url, init);
   } catch {
-    // The runtime's error may quote a header value: it is not kept.
-    const bad = headers === undefined ? undefined : headerError(headers);
-    throw bad ?? new FeedError('bad-options', `bad-options: fetch refuses the discovery request to ${safeUrl(url)}`);
+    // The runtime's error quotes the URL: it is not kept.
+    throw new FeedError('bad-options', `bad-options: fetch refuses the discovery request to ${safeUrl(url)}`);
   }
   try {
-    return await (req.fetch ?? fetch)(r);
+    return (await calls.fetch(r, 0)) as Response;
   } catch (e) {
-    if (signal?.aborted) throw aborted(signal);
-    // A custom fetch may quote the URL: its query (which may hold a token) is cut from the message.
-    const query = url.includes('?') ? url.slice(url.indexOf('?')) : '';
-    const root = query.length > 1 ? rootMessage(e).split(query).join('?…') : rootMessage(e);
-    const message = `network: GET ${safeUrl(url)} failed before a response arrived: ${root}`;
-    throw new FeedError('network', message, { cause: e });
+    if (signal?.aborted) throw abortedError(signal);
+    throw e;
   }
 }
 
@@ -139,14 +102,14 @@ async function readBody(
       try {
         got = await Promise.race([reader.read(), watchdog]);
       } catch (e) {
-        if (signal?.aborted) throw aborted(signal);
+        if (signal?.aborted) throw abortedError(signal);
         if (over === 'cut') break;
         throw new FeedError('truncated-body', `truncated-body: the discovery body was cut: ${rootMessage(e)}`, { cause: e });
       } finally {
         clearTimeout(timer);
         if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
       }
-      if (got === 'aborted') throw aborted(signal as AbortSignal);
+      if (got === 'aborted') throw abortedError(signal as AbortSignal);
       if (got === 'stalled') {
         if (over === 'cut') break;
         throw new FeedError('stalled-body', `stalled-body: the discovery body brought no bytes for ${idleMs} ms`);
@@ -178,11 +141,12 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
   const defaults = readerDefaults() as { idleTimeoutMs: number; maxLineLength: number };
   const idleMs = req.idleTimeoutMs ?? defaults.idleTimeoutMs;
   const cap = req.maxLineLength ?? defaults.maxLineLength;
-  let response = await request(url, req, false);
+  const calls = transport(req.fetch, req.requestHeaders);
+  let response = await request(url, req, calls, false);
   if (response.status === 401 && req.requestHeaders !== undefined) {
     // As for pages: a 401 asks the hook once more, with `refresh: true`, before it counts.
     await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
-    response = await request(url, req, true);
+    response = await request(url, req, calls, true);
   }
   if (response.status === 400) {
     await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');

@@ -9,7 +9,7 @@
  */
 import { FeedError, isFeedError, toFeedError } from './errors.js';
 import { freeReader, newReader, requireWasm, type BatchSource } from './feed.js';
-import type { ReaderOptions } from './options.js';
+import { abortedError, sleep, type ReaderOptions } from './options.js';
 import { discoverOnce, failureOf } from './v2-discovery.js';
 import { PAGES_PER_TURN, V2Schedule } from './v2-schedule.js';
 import { Backoff, readerDefaults, type FeedReader, type RawBatch } from './wasm/feedpump.js';
@@ -98,9 +98,6 @@ export interface V2SourceOptions {
 
 const EMPTY = new Uint32Array(0);
 
-/** The largest delay timers accept. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /**
  * Reads a v2 feed: discovery, then the partitions {@link V2Schedule} names, one turn at a time, each with its own
  * wasm reader:
@@ -187,7 +184,7 @@ export class V2Source implements BatchSource {
         this.#open(step.partition);
       } else if (step.kind === 'wait') {
         await sleep(step.ms, this.options.signal);
-        if (this.options.signal?.aborted) throw aborted(this.options.signal);
+        if (this.options.signal?.aborted) throw abortedError(this.options.signal);
         if (step.rediscover) this.#needDiscovery = true;
       } else if (step.kind === 'caught-up') {
         this.#page += 1;
@@ -283,7 +280,7 @@ export class V2Source implements BatchSource {
       // the caller's hook failing is not the feed failing
     }
     await sleep(delayMs, this.options.signal);
-    if (this.options.signal?.aborted) throw aborted(this.options.signal);
+    if (this.options.signal?.aborted) throw abortedError(this.options.signal);
   }
 
   #open(p: V2Partition): void {
@@ -321,22 +318,4 @@ export class V2Source implements BatchSource {
 
 function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
-}
-
-function aborted(signal: AbortSignal): FeedError {
-  return new FeedError('aborted', 'aborted: the feed was aborted', { cause: signal.reason });
-}
-
-/** Waits `ms` (clamped to what timers accept), or until the signal aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,7 +1,8 @@
 // Runs in the test page (tests/browser/kill.test.mjs): consume() the reference feed into an IndexedDB projection.
 // Every event is ADDED under an auto-increment key, so an event applied twice shows up as two rows, not as one
 // overwritten row.
-import { consume, indexedDbStore, idbRequest } from '/dist/entrypoints/web.js';
+import { consume } from '/dist/entrypoints/web.js';
+import { indexedDbStore, idbRequest } from '/dist/entrypoints/indexeddb.js';
 
 export const KEY = 'ref-feed';
 

@@ -154,6 +154,7 @@ test("README: the browser example of consume() runs in Chromium as written", asy
   const m = /<!-- consume-browser-example[^>]*-->\s*```js\n([\s\S]*?)```/.exec(readme);
   assert.ok(m, 'README has a consume-browser-example block');
   const code = m[1]
+    .replace(/from 'feedpump\/indexeddb'/g, "from '/dist/entrypoints/indexeddb.js'")
     .replace(/from 'feedpump'/g, "from '/dist/entrypoints/web.js'")
     .replace(/http:\/\/127\.0\.0\.1:\d+/g, server.base);
   assert.ok(code.includes(server.base), 'the example names a loopback feed URL');

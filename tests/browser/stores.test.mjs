@@ -31,7 +31,7 @@ async function inChromium(caseName) {
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${statics.url}/blank`);
     const result = await page.evaluate(async (name) => {
-      const api = await import('/dist/entrypoints/web.js');
+      const api = await import('/dist/entrypoints/indexeddb.js');
       const cases = await import('/tests/browser/idb-cases.js');
       return cases[name]({ indexedDbStore: api.indexedDbStore, idbRequest: api.idbRequest, indexedDB, database: `case-${name}` });
     }, caseName);

@@ -2,7 +2,8 @@
 // mode (the default in browsers), as every tab of an app would. Every event is ADDED under an auto-increment key with
 // the tab that applied it, so an event applied twice shows up as two rows; every committed batch also adds a row to
 // `commits` in the same transaction, which gives the order in which tabs committed.
-import { consume, indexedDbStore, idbRequest } from '/dist/entrypoints/web.js';
+import { consume } from '/dist/entrypoints/web.js';
+import { indexedDbStore, idbRequest } from '/dist/entrypoints/indexeddb.js';
 import { slowFetch } from './consumer.js';
 
 export const KEY = 'ref-feed';

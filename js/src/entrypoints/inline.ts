@@ -16,7 +16,7 @@ import wasmBase64 from '../wasm/feedpump_inline.js';
 import { loadWasm } from '../runtime.js';
 
 /** The module's bytes. `atob` is in every runtime feedpump supports (browsers, Node 16+, workerd). */
-function bytes(): Uint8Array {
+function bytes(): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(wasmBase64), (c) => c.charCodeAt(0));
 }
 

@@ -1,5 +1,6 @@
 // A browser app: IndexedDB cursors, consume() across tabs, live signals.
-import { consume, idbRequest, indexedDbStore, openFeed, type FeedSignal } from 'feedpump';
+import { consume, openFeed, type FeedSignal } from 'feedpump';
+import { idbRequest, indexedDbStore } from 'feedpump/indexeddb';
 
 const store = indexedDbStore({
   database: 'app',

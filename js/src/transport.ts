@@ -1,0 +1,191 @@
+/**
+ * The two calls out every request makes, wrapped once and handed alike to the wasm reader and to the v2 discovery:
+ * the caller's `requestHeaders` (what it gives is checked into a `Headers`, or a `'bad-header'` / `'bad-options'`
+ * FeedError) and the caller's (or the global) `fetch` (a failure before a response becomes the `'network'` FeedError,
+ * with every header and query value blanked out). One home for both, so both paths give the same errors.
+ * @internal
+ * @packageDocumentation
+ */
+import { FeedError, type FeedErrorCode } from './errors.js';
+import type { FetchLike, RequestHeadersContext } from './types.js';
+
+/** The calls out of one requester (one reader, or one discovery attempt): `page` is 0 outside a reader. */
+export interface Transport {
+  fetch: (request: Request, page: number) => Promise<unknown>;
+  requestHeaders?: (context: RequestHeadersContext, page: number) => Promise<Headers | undefined>;
+}
+
+/** Shorter values (in UTF-16 units) are not blanked: they would blank every `1` of a message, and hide nothing. */
+const MIN_SECRET_CHARS = 3;
+
+/**
+ * A FeedError of the reader's shape: `"<code>: <message>"`, and `" (page N)"` with a `page` field inside a reader.
+ * @internal
+ */
+export function feedError(code: FeedErrorCode, message: string, page: number, cause?: { cause: unknown }): FeedError {
+  return new FeedError(code, `${code}: ${message}${page > 0 ? ` (page ${page})` : ''}`, {
+    ...(page > 0 ? { page } : {}),
+    ...cause,
+  });
+}
+
+/** A URL as errors may show it: origin and path, never the query (it may hold a token) or user info. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return 'the feed URL';
+  }
+}
+
+/** What a value is, for a message: "a string", "an object", … (never its content). */
+export function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  const type = typeof v;
+  return type === 'undefined' ? type : type === 'object' ? 'an object' : `a ${type}`;
+}
+
+/** `o[key]`, with a throwing getter or proxy trap read as `undefined`. */
+function read(o: object, key: PropertyKey): unknown {
+  try {
+    return Reflect.get(o, key);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The messages of `e`'s `cause` chain, outermost first (undici puts the root cause, "connect ECONNREFUSED …", two
+ * levels down). A level with an empty message (an `AggregateError`) gives its `code`. A hostile error cannot throw here.
+ */
+function causeMessages(e: unknown): string[] {
+  const out: string[] = [];
+  let level = e;
+  for (let i = 0; i < 8 && level !== undefined && level !== null; i++) {
+    if (typeof level !== 'object') {
+      if (typeof level === 'string') out.push(level);
+      break;
+    }
+    const message = read(level, 'message');
+    const code = read(level, 'code');
+    if (typeof message === 'string' && message.trim() !== '') out.push(message);
+    else if (typeof code === 'string') out.push(code);
+    level = read(level, 'cause');
+  }
+  return out;
+}
+
+/** The texts never to show, longest first (so a value that contains another is blanked whole). */
+function addSecret(secrets: string[], s: string): void {
+  if (s.length < MIN_SECRET_CHARS) return;
+  const at = secrets.findIndex((t) => t.length < s.length);
+  secrets.splice(at < 0 ? secrets.length : at, 0, s);
+}
+
+/** The query of `url`, whole (as written) and each value (decoded). */
+function urlSecrets(url: string, secrets: string[]): void {
+  try {
+    const u = new URL(url);
+    addSecret(secrets, u.search.slice(1));
+    for (const v of u.searchParams.values()) addSecret(secrets, v);
+  } catch {
+    // not a URL: nothing to hide from it
+  }
+}
+
+/** The error of a request that failed before a response; the runtime's error is kept as `cause` unless it quotes a secret. */
+function networkError(url: string, cause: unknown, secrets: readonly string[], page: number): FeedError {
+  let leaks = false;
+  const blank = (text: string): string => {
+    for (const s of secrets) {
+      if (text.includes(s)) {
+        text = text.split(s).join('[hidden]');
+        leaks = true;
+      }
+    }
+    return text;
+  };
+  const messages = causeMessages(cause).map(blank);
+  const root = (messages.at(-1) ?? 'unknown error').slice(0, 300);
+  return feedError('network', `GET ${safeUrl(url)} failed before a response arrived: ${root}`, page, leaks ? undefined : { cause });
+}
+
+function notHeaders(given: unknown, page: number): FeedError {
+  const what = kindOf(given);
+  return feedError(
+    'bad-options',
+    `requestHeaders must give headers: an object, an array of [name, value] pairs or a Headers (it gave ${what})`,
+    page,
+  );
+}
+
+/**
+ * The `Headers` to send from what the hook gave (a record, pairs, a `Headers` or a `Map`); the string values are added
+ * to `secrets`. A header the runtime refuses is a `'bad-header'` error naming it: the runtime's own error quotes the
+ * value, which is often a credential, so it is not kept.
+ */
+function toHeaders(given: object, secrets: string[], page: number): Headers {
+  let entries: unknown[];
+  try {
+    entries = typeof read(given, Symbol.iterator) === 'function' ? Array.from(given as Iterable<unknown>) : Object.entries(given);
+  } catch {
+    throw notHeaders(given, page);
+  }
+  const headers = new Headers();
+  for (const entry of entries) {
+    let pair: unknown[];
+    try {
+      pair = Array.from(entry as Iterable<unknown>);
+    } catch {
+      throw notHeaders(given, page);
+    }
+    const [name, value] = pair;
+    if (pair.length !== 2) throw notHeaders(given, page);
+    if (typeof value === 'string') addSecret(secrets, value);
+    try {
+      headers.append(name as string, value as string);
+    } catch {
+      // JSON quoting shows a name with a newline on one line.
+      const shown = typeof name === 'string' ? JSON.stringify(name.slice(0, 100)) : `(a name that is ${kindOf(name)})`;
+      throw feedError('bad-header', `requestHeaders gave a header that cannot be sent: ${shown} (its value is not shown)`, page);
+    }
+  }
+  return headers;
+}
+
+/**
+ * Wraps `fetch` (default: the global one, looked up at each call) and `requestHeaders` for one requester. The
+ * secrets of a request are the values the hook gave last and the request URL's query: one transport must not be
+ * shared by requests in flight at once.
+ * @internal
+ */
+export function transport(
+  fetch: FetchLike | undefined,
+  requestHeaders: ((context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>) | undefined,
+): Transport {
+  let secrets: string[] = [];
+  const out: Transport = {
+    fetch: async (request, page) => {
+      const url = request.url;
+      try {
+        return await (fetch ?? globalThis.fetch)(request);
+      } catch (e) {
+        const all = [...secrets];
+        urlSecrets(url, all);
+        throw networkError(url, e, all, page);
+      }
+    },
+  };
+  if (requestHeaders !== undefined) {
+    out.requestHeaders = async (context, page) => {
+      secrets = [];
+      const given: unknown = await requestHeaders({ refresh: context.refresh });
+      if (given === undefined || given === null) return undefined;
+      if (typeof given !== 'object') throw notHeaders(given, page);
+      return toHeaders(given, secrets, page);
+    };
+  }
+  return out;
+}
