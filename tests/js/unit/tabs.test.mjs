@@ -431,3 +431,19 @@ test('asTab without Web Locks is bad-options (consume() never gets there: tabsCo
   await assert.rejects(asTab({ lockName: 'l', channelName: 'c' }, 'k', undefined, {}, async () => 1), (e) =>
     isFeedError(e, 'bad-options') && e.message === 'bad-options: tabs mode needs Web Locks (navigator.locks)');
 });
+
+test('a follower without onCommit waits quietly and takes over', async () => {
+  await withLocks(async () => {
+    const feed = slowFeed(3, { partitions: 1, count: 6, checkpointEvery: 1, pageSize: 2 });
+    const store = memoryStore();
+    const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
+    const roles = [];
+    const [a, b] = await Promise.all([
+      consume(source, { store, key: 'k', handler: countingHandler }),
+      consume(source, { store, key: 'k', handler: countingHandler, onRole: (r) => roles.push(r) }),
+    ]);
+    assert.deepEqual(roles, ['follower', 'leader']);
+    assert.equal(a.events + b.events, 6);
+    assertExactlyOnce(store, 6);
+  });
+});
