@@ -370,7 +370,7 @@ test('bad options: each refused with what is wrong, before the store is read', a
   const refused = async (src, options, message) =>
     assert.rejects(consume(src, { store, key: 'k', handler: () => {}, ...options }), (e) => isFeedError(e, 'bad-options') && e.message === message, message);
   const needsStore = 'bad-options: consume() needs a store with load() and save()';
-  for (const bad of [null, 'store', {}, { load: store.load }, { save: store.save }]) await refused(source, { store: bad }, needsStore);
+  for (const bad of [null, 'store', {}, { load: store.load }, { save: store.save }, Object.assign(() => {}, store)]) await refused(source, { store: bad }, needsStore);
   for (const key of [5, '']) await refused(source, { key }, 'bad-options: consume() needs a non-empty key');
   await refused(source, { handler: 'h' }, 'bad-options: consume() needs a handler function');
   for (const maxBatches of [0, 0.5, NaN, -1]) await refused(source, { maxBatches }, 'bad-options: maxBatches must be >= 1');
@@ -391,6 +391,7 @@ test("'last' starts only the partitions read at _last; a custom identity never r
   const r = await consume({ url: feed.url, partitionCount: 3, partitions: [2], fetch: feed.fetch }, { store, key: 'k', handler: countingHandler(), onMissingCursors: 'last' });
   assert.equal(r.start, 'last');
   assert.deepEqual(feed.requests[0], { 2: '_last' });
+  assert.deepEqual(r.cursors, { 2: '_last' }, 'only the partition read starts at _last');
   const legacy = memoryStore();
   await legacy.save('k', { identity: `${feed.url} n=3`, cursors: { 0: '5' }, savedAt: 0 });
   await assert.rejects(consume({ url: feed.url, partitionCount: 3, fetch: feed.fetch }, { store: legacy, key: 'k', identity: `${feed.url} n=3x`, handler: () => {} }), (e) =>
