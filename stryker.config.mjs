@@ -4,7 +4,7 @@
 // Stryker instruments all mutants into one copy of js/src (in .stryker-tmp/), `buildCommand` compiles it once to that
 // copy's dist/, and the command runner runs the Node unit tests once per mutant with the mutant switched on (the
 // environment variable __STRYKER_ACTIVE_MUTANT__). MUTANT_TESTS chooses the test files (default: every Node unit
-// test); v2.ts is listed for a run after the v2 rewrite is merged, e.g. with
+// test); v2*.ts (v2.ts and the modules split from it) are listed for a run after the v2 rewrite is merged, e.g. with
 //   MUTANT_TESTS='tests/js/unit/ tests/interop/v2-server.test.mjs tests/interop/v2-orchestration.test.mjs'
 // Reports: reports/mutation/js.html and js.json (gitignored).
 export default {
@@ -12,7 +12,7 @@ export default {
   // Both in scripts/mutants-js.sh: the build emits without type checking (mutated code does not type-check).
   commandRunner: { command: 'bash scripts/mutants-js.sh test' },
   buildCommand: 'bash scripts/mutants-js.sh build',
-  mutate: ['js/src/consume.ts', 'js/src/stores/*.ts', 'js/src/tabs.ts', 'js/src/filters.ts', 'js/src/v2.ts'],
+  mutate: ['js/src/consume.ts', 'js/src/stores/*.ts', 'js/src/tabs.ts', 'js/src/filters.ts', 'js/src/v2*.ts'],
   // The sandbox needs package.json, js/ (with the generated js/src/wasm/), tests/ and www/; not the Rust build.
   ignorePatterns: ['/target', '/fuzz', '/bench', '/docs', '/examples', '/.venv', '/core', '/src', '/reports', '/test-results', '*.tgz'],
   coverageAnalysis: 'off', // the command runner cannot tell which test covers which mutant

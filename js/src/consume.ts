@@ -364,7 +364,8 @@ async function lead<T, Tx>(
         const effects = (tx: Tx): unknown => {
           try {
             const r = handler(batch, tx);
-            if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+            // A thenable (object or function) is awaited by the store: its rejection is the handler's too.
+            if (r != null && typeof (r as PromiseLike<unknown>).then === 'function') {
               return Promise.resolve(r).catch((error: unknown) => {
                 handlerError = { error };
                 throw error;
@@ -381,11 +382,11 @@ async function lead<T, Tx>(
           committed = record;
           break;
         } catch (e) {
-          if (isFeedError(e, 'cursor-conflict')) throw e;
+          // Not the handler's failure (the store's, or a cursor conflict): passed on, never retried or skipped.
           if (handlerError === undefined) {
             throw isFeedError(e) ? e : new FeedError('store-failed', `store-failed: could not commit batch ${n}`, { cause: e });
           }
-          const policy = options.onHandlerError ?? 'stop';
+          const policy = options.onHandlerError; // none: 'stop'
           const action = typeof policy === 'function' ? await policy({ error: handlerError.error, batch, attempt }) : policy;
           if (action === 'retry') {
             await sleep(Math.min(100 * 2 ** (attempt - 1), 5_000), feedOptions.signal);

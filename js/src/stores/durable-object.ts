@@ -89,8 +89,7 @@ export function durableObjectStore<Txn extends DurableObjectTransactionLike>(
   return {
     async load(key) {
       try {
-        const value = await storage.get(prefix + key);
-        return value === undefined ? undefined : (value as CursorRecord);
+        return (await storage.get(prefix + key)) as CursorRecord | undefined;
       } catch (e) {
         throw failed(`could not read the cursors of ${JSON.stringify(key)}`, e);
       }

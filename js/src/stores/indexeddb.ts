@@ -137,7 +137,8 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
   const { database, version = 1, userStores = [], upgrade, cursorStore = 'feedpump-cursors', persist = false } = options;
   const durability = options.durability ?? 'strict';
-  const scope = [cursorStore, ...userStores.filter((s) => s !== cursorStore)];
+  // A store named twice is fine: a transaction's scope is a set.
+  const scope = [cursorStore, ...userStores];
   /** The connection being opened or open; cleared when the browser closes it, so the next call opens again. */
   let opening: Promise<IDBDatabase> | undefined;
   let persisted: Promise<boolean | undefined> | undefined;
@@ -200,7 +201,7 @@ export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
         return db.transaction(stores, mode, { durability });
       } catch (e) {
         if (attempt === 0 && e instanceof Error && e.name === 'InvalidStateError') {
-          if (opening) opening = undefined;
+          opening = undefined;
           continue;
         }
         throw storeFailed(`could not start a transaction on ${JSON.stringify(stores)}`, e);

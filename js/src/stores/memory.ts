@@ -60,8 +60,7 @@ export function memoryStore(): MemoryStore {
     data,
     records,
     load(key) {
-      const r = records.get(key);
-      return Promise.resolve(r === undefined ? undefined : structuredClone(r));
+      return Promise.resolve(structuredClone(records.get(key)));
     },
     async save(key, record, effects, expected) {
       if (expected !== undefined && !sameRecord(records.get(key), expected)) throw conflict(key);

@@ -362,3 +362,104 @@ test("a custom identity: compared exactly; the partitions are still stored; a ba
     isFeedError(e, 'bad-options'),
   );
 });
+
+test('bad options: each refused with what is wrong, before the store is read', async () => {
+  const loads = [];
+  const store = { load: async (k) => (loads.push(k), undefined), save: async () => {} };
+  const source = { url: 'http://feed.test/feed/v1', partitionCount: 1 };
+  const refused = async (src, options, message) =>
+    assert.rejects(consume(src, { store, key: 'k', handler: () => {}, ...options }), (e) => isFeedError(e, 'bad-options') && e.message === message, message);
+  const needsStore = 'bad-options: consume() needs a store with load() and save()';
+  for (const bad of [null, 'store', {}, { load: store.load }, { save: store.save }, Object.assign(() => {}, store)]) await refused(source, { store: bad }, needsStore);
+  for (const key of [5, '']) await refused(source, { key }, 'bad-options: consume() needs a non-empty key');
+  await refused(source, { handler: 'h' }, 'bad-options: consume() needs a handler function');
+  for (const maxBatches of [0, 0.5, NaN, -1]) await refused(source, { maxBatches }, 'bad-options: maxBatches must be >= 1');
+  await refused(source, { onRole: 'leader' }, 'bad-options: onRole must be a function');
+  await refused(source, { onMissingCursors: 'frist' }, `bad-options: onMissingCursors must be 'first', 'last', 'throw' or a function, got "frist"`);
+  assert.deepEqual(loads, [], 'the store was not read');
+  // What a policy function returns must be a choice or cursors.
+  for (const [choice, shown] of [[null, 'null'], [5, '5'], ['sometimes', '"sometimes"']]) {
+    await refused(source, { onMissingCursors: () => choice }, `bad-options: onMissingCursors gave ${shown}`);
+  }
+  // 'last' needs to know the partitions (a v2 feed without partitions does not).
+  await refused({ url: 'http://feed.test/feed', protocol: 'v2' }, { onMissingCursors: 'last' }, "bad-options: onMissingCursors 'last' needs partitionCount or partitions");
+});
+
+test("'last' starts only the partitions read at _last; a custom identity never resumes a 0.1 record", async () => {
+  const feed = fakeFeed({ partitions: 3, count: 5, checkpointEvery: 1, pageSize: 5 });
+  const store = memoryStore();
+  const r = await consume({ url: feed.url, partitionCount: 3, partitions: [2], fetch: feed.fetch }, { store, key: 'k', handler: countingHandler(), onMissingCursors: 'last' });
+  assert.equal(r.start, 'last');
+  assert.deepEqual(feed.requests[0], { 2: '_last' });
+  assert.deepEqual(r.cursors, { 2: '_last' }, 'only the partition read starts at _last');
+  const legacy = memoryStore();
+  await legacy.save('k', { identity: `${feed.url} n=3`, cursors: { 0: '5' }, savedAt: 0 });
+  await assert.rejects(consume({ url: feed.url, partitionCount: 3, fetch: feed.fetch }, { store: legacy, key: 'k', identity: `${feed.url} n=3x`, handler: () => {} }), (e) =>
+    isFeedError(e, 'cursors-missing') && e.message.includes("'first' and 'last' apply only when nothing is stored, a function given as onMissingCursors may decide for another feed"));
+});
+
+test('store failures: load and save errors are store-failed with the batch number and the cause; a FeedError passes as it is', async () => {
+  const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 1, pageSize: 1 });
+  const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch };
+  const disk = new Error('disk');
+  await assert.rejects(consume(source, { store: { load: async () => { throw disk; }, save: async () => {} }, key: 'k', handler: () => {} }), (e) =>
+    isFeedError(e, 'store-failed') && e.cause === disk && e.message === 'store-failed: could not load the cursors of "k"');
+  const own = new FeedError('store-failed', 'store-failed: mine');
+  await assert.rejects(consume(source, { store: { load: async () => { throw own; }, save: async () => {} }, key: 'k', handler: () => {} }), (e) => e === own);
+  const inner = memoryStore();
+  let saves = 0;
+  const flaky = { load: (k) => inner.load(k), save: async (...args) => { if (++saves === 3) throw disk; return inner.save(...args); } };
+  await assert.rejects(consume(source, { store: flaky, key: 'k', handler: countingHandler() }), (e) =>
+    isFeedError(e, 'store-failed') && e.cause === disk && e.message === 'store-failed: could not commit batch 3');
+});
+
+test('handler failures: the message names the batch and its events; async rejections are the handler error too; null is no promise', async () => {
+  const feed = fakeFeed({ partitions: 1, count: 6, checkpointEvery: 2, pageSize: 2 });
+  const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch };
+  let calls = 0;
+  const boom = new Error('boom');
+  await assert.rejects(consume(source, { store: memoryStore(), key: 'k', handler: async () => { if (++calls === 2) throw boom; } }), (e) =>
+    isFeedError(e, 'handler-failed') && e.cause === boom && e.message === 'handler-failed: the handler threw on batch 2 (2 events, nothing committed): boom');
+  await assert.rejects(consume(source, { store: memoryStore(), key: 'k', handler: () => { throw 'plain'; } }), (e) =>
+    e.message === 'handler-failed: the handler threw on batch 1 (2 events, nothing committed): plain' && e.cause === 'plain');
+  const seen = [];
+  const r = await consume(source, { store: memoryStore(), key: 'k', handler: async () => Promise.reject(boom), onHandlerError: ({ error }) => (seen.push(error), 'skip') });
+  assert.equal(r.skipped, 3);
+  assert.ok(seen.every((e) => e === boom) && seen.length === 3, 'onHandlerError got the rejection');
+  // Return values that are not thenables commit at once, whatever they are.
+  const ok = await consume(source, { store: memoryStore(), key: 'k', handler: () => null });
+  assert.equal(ok.events, 6);
+});
+
+test('a retry after the signal fired stops with aborted', async () => {
+  const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 2 });
+  const controller = new AbortController();
+  const store = memoryStore();
+  await assert.rejects(
+    consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch, signal: controller.signal }, {
+      store,
+      key: 'k',
+      handler: () => { throw new Error('flaky'); },
+      onHandlerError: () => (controller.abort('stop now'), 'retry'),
+    }),
+    (e) => isFeedError(e, 'aborted') && e.message === 'aborted: the signal fired while a batch was retried' && e.cause === 'stop now',
+  );
+  assert.equal(await store.load('k'), undefined);
+});
+
+test('maxBatches: the feed is closed when consume() returns (its response body is cancelled)', async () => {
+  let cancelled;
+  const done = new Promise((r) => (cancelled = r));
+  const fetch = async () => {
+    const lines = ['{"partition":0,"data":{"id":"a"}}', '{"partition":0,"cursor":"1"}', ''].join('\n');
+    const body = new ReadableStream({
+      start: (c) => c.enqueue(new TextEncoder().encode(lines)), // and never closes: a page still being read
+      cancel: () => cancelled('cancelled'),
+    });
+    return new Response(body, { status: 200 });
+  };
+  const r = await consume({ url: 'http://feed.test/feed/v1', partitionCount: 1, fetch, maxBatchDelayMs: 0 }, { store: memoryStore(), key: 'k', handler: () => {}, maxBatches: 1 });
+  assert.equal(r.batches, 1);
+  assert.equal(r.caughtUp, false);
+  assert.equal(await done, 'cancelled');
+});

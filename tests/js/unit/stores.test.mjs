@@ -103,7 +103,7 @@ test('indexeddb: a handler that awaits something else lets the transaction commi
   const store = idbStore();
   await assert.rejects(store.save('k', rec({ 0: '9' }), async (tx) => {
     tx.objectStore('projection').add({ id: 'early' });
-    await new Promise((r) => setTimeout(r, 20)); // not a request: the transaction goes idle and commits
+    await new Promise((r) => tx.addEventListener('complete', r)); // not a request: the transaction goes idle and commits
   }), (e) => isFeedError(e, 'store-failed') && /before the handler finished/.test(e.message));
   assert.equal(await store.load('k'), undefined, 'the cursor was not written: the batch is applied again, never lost');
 });
@@ -306,6 +306,7 @@ test('sameRecord: the same commit only when identity, savedAt, partitions and ev
   assert.equal(sameRecord(r(), r({ partitions: [0] })), false);
   assert.equal(sameRecord(r(), r({ partitions: undefined })), false);
   assert.equal(sameRecord(r(), r({ cursors: { 0: 'a' } })), false);
+  assert.equal(sameRecord(r({ cursors: { 0: 'a' } }), r()), false);
   assert.equal(sameRecord(r(), r({ cursors: { 0: 'a', 1: 'c' } })), false);
   assert.equal(sameRecord(r(), r({ cursors: { 0: 'a', 2: 'b' } })), false);
   const e = conflict('k');
@@ -436,6 +437,7 @@ test('indexeddb: persist asks navigator.storage.persist() once on first open; pe
     assert.deepEqual(calls, [], 'nothing before the first open');
     await asking.load('k');
     await asking.load('k');
+    assert.deepEqual(calls, ['persist'], 'asked on the first open');
     assert.equal(await asking.persisted(), true);
     assert.deepEqual(calls, ['persist']);
     calls.length = 0;
@@ -453,9 +455,12 @@ test('indexeddb: persist asks navigator.storage.persist() once on first open; pe
     assert.equal(await indexedDbStore({ database: 'd', indexedDB: factory }).persisted(), undefined, 'a failing answer is unknown');
     Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true });
     assert.equal(await indexedDbStore({ database: 'e', indexedDB: factory }).persisted(), undefined, 'no storage manager');
+    Object.defineProperty(globalThis, 'navigator', { value: { storage: {} }, configurable: true });
+    assert.equal(await indexedDbStore({ database: 'f', indexedDB: factory }).persisted(), undefined, 'a storage manager without persisted()');
   } finally {
     delete globalThis.navigator;
   }
+  assert.equal(await indexedDbStore({ database: 'g', indexedDB: new IDBFactory() }).persisted(), undefined, 'no navigator');
 });
 
 test('indexeddb: what a save rejects with: an abort by the handler, an uncloneable record, a failed awaited request, odd return values', async () => {
@@ -487,10 +492,11 @@ test('indexeddb: what a save rejects with: an abort by the handler, an uncloneab
   assert.equal(seen?.name, 'ConstraintError', 'idbRequest rejects with the request error');
   await assert.rejects(store.save('k', rec({ 0: '1' }), async (tx) => {
     tx.objectStore('projection').add({ id: 'e' });
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => tx.addEventListener('complete', r)); // idle: IndexedDB commits it
   }), (e) => e.message.endsWith('Its writes were committed without the cursor; the batch will be applied again'));
   // Return values that are not promises: null, and a function with a `then` property, commit at once.
   await store.save('k', rec({ 0: '2' }), () => null);
+  await store.save('k', rec({ 0: '2' }), () => ({ id: 'a plain object' }));
   await store.save('k', rec({ 0: '3' }), () => Object.assign(() => {}, { then() {} }));
   assert.deepEqual((await store.load('k')).cursors, { 0: '3' });
 });

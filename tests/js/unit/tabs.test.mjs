@@ -292,7 +292,8 @@ function holdLock(locks) {
 test('a follower hears only well-formed commit messages of its key; raw ones get a lazy data that fails as bad-line', async () => {
   await withLocks(async (locks) => {
     const release = await holdLock(locks);
-    const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 1, pageSize: 2 });
+    // Slow enough that a message posted at the first own commit arrives while the call still runs.
+    const feed = slowFeed(10, { partitions: 1, count: 6, checkpointEvery: 1, pageSize: 1 });
     const store = memoryStore();
     const heard = [];
     let postAfterOwnCommit;
@@ -339,13 +340,15 @@ test('a follower hears only well-formed commit messages of its key; raw ones get
     assert.equal(bad.partition, 3);
     assert.ok(bad.cause instanceof SyntaxError);
     // After this call's own first commit, the channel is no longer heard.
-    postAfterOwnCommit = () => channel.postMessage(ok);
+    let sent = 0;
+    postAfterOwnCommit = () => { if (sent++ === 0) channel.postMessage(ok); };
     release();
     const r = await follower;
     await sleep(20);
     channel.close();
-    assert.equal(r.events, 4);
+    assert.equal(r.events, 6);
     assert.equal(heard.length, 3, 'nothing heard after the first own commit');
+    assert.ok(sent > 1, 'own commits went on after the message was posted');
   });
 });
 
@@ -430,4 +433,42 @@ test('tabs: batches whose events were all filtered out are announced too (raw an
 test('asTab without Web Locks is bad-options (consume() never gets there: tabsConfig refuses first)', async () => {
   await assert.rejects(asTab({ lockName: 'l', channelName: 'c' }, 'k', undefined, {}, async () => 1), (e) =>
     isFeedError(e, 'bad-options') && e.message === 'bad-options: tabs mode needs Web Locks (navigator.locks)');
+});
+
+test('a follower without onCommit waits quietly and takes over', async () => {
+  await withLocks(async () => {
+    const feed = slowFeed(3, { partitions: 1, count: 6, checkpointEvery: 1, pageSize: 2 });
+    const store = memoryStore();
+    const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
+    const roles = [];
+    const [a, b] = await Promise.all([
+      consume(source, { store, key: 'k', handler: countingHandler }),
+      consume(source, { store, key: 'k', handler: countingHandler, onRole: (r) => roles.push(r) }),
+    ]);
+    assert.deepEqual(roles, ['follower', 'leader']);
+    assert.equal(a.events + b.events, 6);
+    assertExactlyOnce(store, 6);
+  });
+});
+
+test('a call that has returned hears nothing more (its channel is closed)', async () => {
+  await withLocks(async () => {
+    const feed = slowFeed(3, { partitions: 1, count: 4, checkpointEvery: 1, pageSize: 2 });
+    const store = memoryStore();
+    const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
+    const a = recorder(store);
+    const b = recorder(store);
+    const [, rb] = await Promise.all([consume(source, a.options), consume(source, b.options)]);
+    assert.equal(rb.events, 0, 'the follower took over and found nothing new: it never committed');
+    const heardBefore = b.commits.length;
+    const witness = new BroadcastChannel('feedpump:k');
+    const arrived = new Promise((r) => witness.addEventListener('message', r, { once: true }));
+    const sender = new BroadcastChannel('feedpump:k');
+    sender.postMessage({ type: 'feedpump-commit', key: 'k', batch: { events: [], checkpoints: [] }, cursors: { 0: '9' } });
+    await arrived;
+    await sleep(10);
+    witness.close();
+    sender.close();
+    assert.equal(b.commits.length, heardBefore, 'nothing delivered after consume() returned');
+  });
 });
