@@ -268,13 +268,19 @@ mod tests {
         b.handle_event(1, 2, 30, Some("{\"h\":\"v\"}"), "1");
         b.handle_event(0, 3, 60, None, "2");
         assert_eq!(b.take(), None);
+        let held = b.held_bytes();
+        assert!(held > 3 * r#"{"partition":0,"data":2}"#.len(), "{held}");
+        assert!(!b.has_checkpoints() && b.released_bytes() == 0);
         b.handle_checkpoint(0, "c0".into());
+        assert!(b.has_checkpoints() && b.released_bytes() > 0 && b.held_bytes() < held);
         let batch = b.take().unwrap();
         assert_eq!(batch.text, "[{\"partition\":0,\"data\":\"\u{1F600}\"},{\"partition\":0,\"data\":2}]");
         assert_eq!(batch.meta, vec![1, 28, 0, 1, 0, 23, 29, 53, 0, 3, 60, 51]);
         assert!(!batch.ascii);
         assert_eq!(batch.checkpoints, vec![Checkpoint { partition: 0, cursor: "c0".into() }]);
+        assert!(!b.has_checkpoints() && b.released_bytes() == 0);
+        assert_eq!(b.held_bytes(), r#"{"partition":1,"headers":{"h":"v"},"data":1}"#.len());
         assert_eq!(b.drop_held(), 1);
-        assert_eq!(b.take(), None);
+        assert_eq!((b.take(), b.held_bytes()), (None, 0));
     }
 }

@@ -168,3 +168,27 @@ impl LineDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn the_default_maximum_is_16_mib_and_the_position_counts_partial_lines() {
+        let mut d = LineDecoder::new();
+        let mut long = vec![b'x'; DEFAULT_MAX_LINE];
+        let mut seen = 0;
+        d.handle_chunk(&long[..10], |_| Ok(())).unwrap();
+        assert_eq!(d.position(), 10, "a partial line counts as consumed");
+        d.handle_chunk(&long[10..], |_| Ok(())).unwrap();
+        d.handle_chunk(b"\n", |l| {
+            seen = l.bytes.len();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((seen, d.position()), (16 * 1024 * 1024, 16 * 1024 * 1024 + 1), "a 16 MiB line is accepted");
+        long.push(b'x');
+        assert_eq!(d.handle_chunk(&long, |_| Ok(())).unwrap_err().kind, ErrorKind::LineTooLong, "one byte more is not");
+    }
+}
