@@ -271,6 +271,11 @@ mod tests {
         let held = b.held_bytes();
         assert!(held > 3 * r#"{"partition":0,"data":2}"#.len(), "{held}");
         assert!(!b.has_checkpoints() && b.released_bytes() == 0);
+        assert!(!b.over_held_limit(), "unlimited by default");
+        b.set_max_held(held);
+        assert!(!b.over_held_limit(), "the limit itself is allowed");
+        b.set_max_held(held - 1);
+        assert!(b.over_held_limit());
         b.handle_checkpoint(0, "c0".into());
         assert!(b.has_checkpoints() && b.released_bytes() > 0 && b.held_bytes() < held);
         let batch = b.take().unwrap();
