@@ -191,4 +191,25 @@ mod tests {
         long.push(b'x');
         assert_eq!(d.handle_chunk(&long, |_| Ok(())).unwrap_err().kind, ErrorKind::LineTooLong, "one byte more is not");
     }
+
+    #[test]
+    fn reset_starts_a_new_body() {
+        let mut d = LineDecoder::with_max_line(64);
+        let mut lines = vec![];
+        d.handle_chunk(b"a\nb\nc", |l| {
+            lines.push((l.number, l.offset));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((lines.clone(), d.position()), (vec![(1, 0), (2, 2)], 5));
+        d.reset();
+        assert_eq!(d.position(), 0);
+        d.handle_chunk(b" d\n", |l| {
+            lines.push((l.number, l.offset));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(lines[2], (1, 1), "numbers and offsets restart, and the partial line is gone");
+        assert!(d.finish().is_ok());
+    }
 }
