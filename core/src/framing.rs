@@ -193,6 +193,24 @@ mod tests {
     }
 
     #[test]
+    fn the_limit_is_exact_on_every_path() {
+        let max = 8;
+        let ok = |chunks: &[&[u8]]| {
+            let mut d = LineDecoder::with_max_line(max);
+            chunks.iter().try_for_each(|c| d.handle_chunk(c, |_| Ok(()))).map_err(|e| e.kind)
+        };
+        // Whole in one chunk, left over at a chunk's end, and grown across chunks with and without a newline.
+        assert_eq!(ok(&[b"12345678\n"]), Ok(()));
+        assert_eq!(ok(&[b"123456789\n"]), Err(ErrorKind::LineTooLong));
+        assert_eq!(ok(&[b"12345678", b"\n"]), Ok(()));
+        assert_eq!(ok(&[b"123456789"]), Err(ErrorKind::LineTooLong));
+        assert_eq!(ok(&[b"1", b"2345678", b"\n"]), Ok(()));
+        assert_eq!(ok(&[b"1", b"23456789"]), Err(ErrorKind::LineTooLong), "1 + 8 bytes, no newline yet");
+        assert_eq!(ok(&[b"1", b"23456789\n"]), Err(ErrorKind::LineTooLong));
+        assert_eq!(ok(&[b"12", b"3456789\n"]), Err(ErrorKind::LineTooLong));
+    }
+
+    #[test]
     fn reset_starts_a_new_body() {
         let mut d = LineDecoder::with_max_line(64);
         let mut lines = vec![];
