@@ -402,6 +402,8 @@ mod tests {
         assert_eq!(kind("Internal server error"), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"partition":0,"data":1} x"#), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"partition":0,"data":"x}"#), Err(ErrorKind::BadLine));
+        assert_eq!(kind(r#"{"partition":0,"data":"x\"#), Err(ErrorKind::BadLine), "a line that ends in an escape");
+        assert_eq!(kind(r#"{"partition":0,"data":"x\""#), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"partition":0,"partition":1,"data":1}"#), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"data":1}"#), Err(ErrorKind::BadPartition));
         assert_eq!(kind(r#"{"partition":4,"data":1}"#), Err(ErrorKind::BadPartition));
