@@ -268,13 +268,31 @@ mod tests {
         b.handle_event(1, 2, 30, Some("{\"h\":\"v\"}"), "1");
         b.handle_event(0, 3, 60, None, "2");
         assert_eq!(b.take(), None);
+        let held = b.held_bytes();
+        assert!(held > 3 * r#"{"partition":0,"data":2}"#.len(), "{held}");
+        assert!(!b.has_checkpoints() && b.released_bytes() == 0);
+        assert!(!b.over_held_limit(), "unlimited by default");
+        b.set_max_held(held);
+        assert!(!b.over_held_limit(), "the limit itself is allowed");
+        b.set_max_held(held - 1);
+        assert!(b.over_held_limit());
         b.handle_checkpoint(0, "c0".into());
+        assert!(b.has_checkpoints() && b.released_bytes() > 0 && b.held_bytes() < held);
         let batch = b.take().unwrap();
+        assert_eq!((batch.len(), batch.is_empty()), (2, false));
         assert_eq!(batch.text, "[{\"partition\":0,\"data\":\"\u{1F600}\"},{\"partition\":0,\"data\":2}]");
         assert_eq!(batch.meta, vec![1, 28, 0, 1, 0, 23, 29, 53, 0, 3, 60, 51]);
         assert!(!batch.ascii);
         assert_eq!(batch.checkpoints, vec![Checkpoint { partition: 0, cursor: "c0".into() }]);
+        assert!(!b.has_checkpoints() && b.released_bytes() == 0);
+        assert_eq!(b.held_bytes(), r#"{"partition":1,"headers":{"h":"v"},"data":1}"#.len());
         assert_eq!(b.drop_held(), 1);
-        assert_eq!(b.take(), None);
+        assert_eq!((b.take(), b.held_bytes(), b.drop_held()), (None, 0, 0));
+        b.handle_event(1, 4, 90, None, "3");
+        b.handle_event(1, 5, 99, None, "4");
+        assert_eq!(b.drop_held(), 2);
+        b.handle_checkpoint(1, "c1".into());
+        let only = b.take().unwrap();
+        assert_eq!((only.len(), only.is_empty(), only.checkpoints.len()), (0, true, 1), "a checkpoint-only batch");
     }
 }

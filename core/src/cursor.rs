@@ -40,7 +40,7 @@ impl CursorSet {
         self.cursors.len() as u32
     }
 
-    /// Always false: a set has at least one partition.
+    /// Whether the set has no partition (only `first(0)` makes one; [`CursorSet::new`] refuses it).
     pub fn is_empty(&self) -> bool {
         self.cursors.is_empty()
     }
@@ -61,5 +61,21 @@ impl CursorSet {
             c.clear();
             c.push_str(cursor);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn sets_have_partitions_and_move_on_checkpoints() {
+        assert!(CursorSet::first(0).is_empty() && !CursorSet::first(2).is_empty());
+        assert!(CursorSet::new(vec![]).is_err() && CursorSet::new(vec![String::new()]).is_err());
+        let mut c = CursorSet::new(vec!["a".into(), "b".into()]).unwrap();
+        c.handle_checkpoint(1, "b2");
+        c.handle_checkpoint(7, "ignored");
+        assert_eq!((c.len(), c.cursor(0), c.cursor(1), c.cursor(2)), (2, Some("a"), Some("b2"), None));
     }
 }

@@ -168,3 +168,66 @@ impl LineDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn the_default_maximum_is_16_mib_and_the_position_counts_partial_lines() {
+        let mut d = LineDecoder::new();
+        let mut long = vec![b'x'; DEFAULT_MAX_LINE];
+        let mut seen = 0;
+        d.handle_chunk(&long[..10], |_| Ok(())).unwrap();
+        assert_eq!(d.position(), 10, "a partial line counts as consumed");
+        d.handle_chunk(&long[10..], |_| Ok(())).unwrap();
+        d.handle_chunk(b"\n", |l| {
+            seen = l.bytes.len();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((seen, d.position()), (16 * 1024 * 1024, 16 * 1024 * 1024 + 1), "a 16 MiB line is accepted");
+        long.push(b'x');
+        assert_eq!(d.handle_chunk(&long, |_| Ok(())).unwrap_err().kind, ErrorKind::LineTooLong, "one byte more is not");
+    }
+
+    #[test]
+    fn the_limit_is_exact_on_every_path() {
+        let max = 8;
+        let ok = |chunks: &[&[u8]]| {
+            let mut d = LineDecoder::with_max_line(max);
+            chunks.iter().try_for_each(|c| d.handle_chunk(c, |_| Ok(()))).map_err(|e| e.kind)
+        };
+        // Whole in one chunk, left over at a chunk's end, and grown across chunks with and without a newline.
+        assert_eq!(ok(&[b"12345678\n"]), Ok(()));
+        assert_eq!(ok(&[b"123456789\n"]), Err(ErrorKind::LineTooLong));
+        assert_eq!(ok(&[b"12345678", b"\n"]), Ok(()));
+        assert_eq!(ok(&[b"123456789"]), Err(ErrorKind::LineTooLong));
+        assert_eq!(ok(&[b"1", b"2345678", b"\n"]), Ok(()));
+        assert_eq!(ok(&[b"1", b"23456789"]), Err(ErrorKind::LineTooLong), "1 + 8 bytes, no newline yet");
+        assert_eq!(ok(&[b"1", b"23456789\n"]), Err(ErrorKind::LineTooLong));
+        assert_eq!(ok(&[b"12", b"3456789\n"]), Err(ErrorKind::LineTooLong));
+    }
+
+    #[test]
+    fn reset_starts_a_new_body() {
+        let mut d = LineDecoder::with_max_line(64);
+        let mut lines = vec![];
+        d.handle_chunk(b"a\nb\nc", |l| {
+            lines.push((l.number, l.offset));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((lines.clone(), d.position()), (vec![(1, 0), (2, 2)], 5));
+        d.reset();
+        assert_eq!(d.position(), 0);
+        d.handle_chunk(b" d\n", |l| {
+            lines.push((l.number, l.offset));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(lines[2], (1, 1), "numbers and offsets restart, and the partial line is gone");
+        assert!(d.finish().is_ok());
+    }
+}

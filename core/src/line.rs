@@ -260,6 +260,9 @@ pub fn unescape(raw: &[u8]) -> Result<String, ProtocolError> {
         if b != b'\\' {
             // Copy a run of plain bytes at once (keeps multi-byte characters whole).
             let end = memchr::memchr(b'\\', &raw[i..]).map_or(raw.len(), |k| i + k);
+            if raw[i..end].iter().any(|&b| b < 0x20) {
+                return Err(bad_cursor());
+            }
             out.push_str(text.get(i..end).ok_or_else(bad_cursor)?);
             i = end;
             continue;
@@ -402,6 +405,8 @@ mod tests {
         assert_eq!(kind("Internal server error"), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"partition":0,"data":1} x"#), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"partition":0,"data":"x}"#), Err(ErrorKind::BadLine));
+        assert_eq!(kind(r#"{"partition":0,"data":"x\"#), Err(ErrorKind::BadLine), "a line that ends in an escape");
+        assert_eq!(kind(r#"{"partition":0,"data":"x\""#), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"partition":0,"partition":1,"data":1}"#), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"data":1}"#), Err(ErrorKind::BadPartition));
         assert_eq!(kind(r#"{"partition":4,"data":1}"#), Err(ErrorKind::BadPartition));
@@ -435,6 +440,27 @@ mod tests {
         assert_eq!(v2(r#"{"data": 1, "partition": 1, "partition": "x"}"#), event);
         assert_eq!(v2(r#"{"headers": "x"}"#), Ok(LineKind::Ignored));
         assert_eq!(v2(r#"{"data": 1, "data": 2}"#), Err(ErrorKind::BadLine), "a repeated known field stays ambiguous");
+    }
+
+    #[test]
+    fn partitions_are_plain_decimal_integers() {
+        let p = |raw: &str| {
+            classify_v1(alloc::format!(r#"{{"partition":{raw},"data":1}}"#).as_bytes(), 20).map_err(|e| e.kind)
+        };
+        assert_eq!(p("0").map(|k| matches!(k, LineKind::Event { partition: 0, .. })), Ok(true));
+        assert_eq!(p("12").map(|k| matches!(k, LineKind::Event { partition: 12, .. })), Ok(true));
+        assert_eq!(p("19").map(|k| matches!(k, LineKind::Event { partition: 19, .. })), Ok(true));
+        for bad in ["01", "20", "1e1", "12345678901", "1234567890123456789012345"] {
+            assert_eq!(p(bad), Err(ErrorKind::BadPartition), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_json_escape_of_a_cursor() {
+        assert_eq!(unescape(br#"\"\\\/\b\f\n\r\t\u0041"#).unwrap(), "\"\\/\u{8}\u{c}\n\r\tA");
+        assert_eq!(unescape(b"a b").unwrap(), "a b", "a space is no control character");
+        assert_eq!(unescape(br"a b\n").unwrap(), "a b\n");
+        assert!(unescape(b"a\x1fb").is_err() && unescape(b"a\x1f\\n").is_err(), "raw control characters");
     }
 
     #[test]

@@ -213,6 +213,20 @@ mod tests {
     }
 
     #[test]
+    fn full_jitter_includes_the_cap_itself() {
+        // Uniform in [0, cap]: with a cap of 1 ms both 0 and 1 come up.
+        let p = RetryPolicy { initial_ms: 1, max_ms: 1, multiplier: 1.0, max_attempts: None, deadline_ms: None };
+        let mut b = Backoff::new(p, 9);
+        let delays: alloc::vec::Vec<u64> = (0..64)
+            .map(|_| match b.handle_failure(0, Failure::Network, None) {
+                Decision::RetryAt(at) => at,
+                Decision::GiveUp => u64::MAX,
+            })
+            .collect();
+        assert!(delays.contains(&0) && delays.contains(&1) && delays.iter().all(|&d| d <= 1), "{delays:?}");
+    }
+
+    #[test]
     fn retry_after_is_capped_at_max_ms() {
         // A day of Retry-After would park the feed for a day: the wait is capped at the policy's max_ms.
         let mut b = Backoff::new(policy(), 7);

@@ -466,3 +466,33 @@ fn only_tries_that_read_events_and_got_nowhere_count_towards_giving_up() {
     fresh.poll_request(0).unwrap();
     assert!(!fresh.handle_retry_same_page());
 }
+
+#[test]
+fn released_batches_are_taken_before_the_next_page() {
+    let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
+    assert!(!s.has_released());
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"{\"partition\":0,\"data\":1}\n").unwrap();
+    assert!(!s.has_released(), "held, not released");
+    s.handle_chunk(b"{\"partition\":0,\"cursor\":\"1\"}\n").unwrap();
+    assert!(s.has_released());
+    assert_eq!(s.poll_batch(), None, "less than a batch while the page streams");
+    s.handle_eof().unwrap();
+    assert_eq!(s.poll_request(0), None, "the next page waits until the batch is taken");
+    s.poll_batch().unwrap();
+    assert!(!s.has_released());
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_eof().unwrap();
+    assert!(s.is_caught_up());
+    // A checkpoint with no events is released too (a v2 cursor-only page moves the cursor).
+    let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"{\"partition\":0,\"cursor\":\"5\"}\n").unwrap();
+    assert!(s.has_released());
+    s.handle_eof().unwrap();
+    assert_eq!(s.flush().unwrap().checkpoints[0].cursor, "5");
+    assert!(!s.has_released());
+}
