@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { exampleProject, packTarball, run } from './project.mjs';
+import { exampleProject, packTarball, run, runInMiniflare } from './project.mjs';
 import { fetchExpected, lastCursors, repoRoot, startRefServer, launchChromium } from '../interop/helpers.mjs';
 import { startStaticServer } from '../../www/server.mjs';
 
@@ -140,17 +140,7 @@ test('workers: `wrangler deploy --dry-run` bundles the Durable Object example; t
   assert.match(script, /^import \w+ from "\.\/[0-9a-f]+-feedpump_bg\.wasm";$/m, 'the workerd entry point imports the wasm module');
   assert.match(script, /^export \{[^}]*\bPartitionConsumer\b/m, 'the Durable Object class is exported');
 
-  const { Miniflare } = await import(join(repoRoot, 'node_modules', 'miniflare', 'dist', 'src', 'index.js'));
-  const mf = new Miniflare({
-    host: '127.0.0.1',
-    modules: true,
-    scriptPath: join(outdir, 'worker.js'),
-    modulesRoot: outdir,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2025-09-01',
+  const mf = await runInMiniflare(outdir, {
     durableObjects: { CONSUMER: { className: 'PartitionConsumer', useSQLite: true } },
     bindings: { FEED_URL: server.feedUrl },
   });

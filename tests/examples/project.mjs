@@ -41,3 +41,20 @@ export async function exampleProject(work, tarball, name, extra = [], source = j
   await run('npm', ['install', '--no-audit', '--no-fund', '--offline', '--no-package-lock', tarball, ...extra], { cwd: dir });
   return dir;
 }
+
+/** A wrangler `--dry-run` bundle in `outdir` (entry `worker.js`, wasm as compiled modules) started in Miniflare. */
+export async function runInMiniflare(outdir, options) {
+  const { Miniflare } = await import(join(repoRoot, 'node_modules', 'miniflare', 'dist', 'src', 'index.js'));
+  return new Miniflare({
+    host: '127.0.0.1',
+    modules: true,
+    scriptPath: join(outdir, 'worker.js'),
+    modulesRoot: outdir,
+    modulesRules: [
+      { type: 'ESModule', include: ['**/*.js'] },
+      { type: 'CompiledWasm', include: ['**/*.wasm'] },
+    ],
+    compatibilityDate: '2025-09-01',
+    ...options,
+  });
+}

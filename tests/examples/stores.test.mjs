@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { exampleProject, packTarball, run } from './project.mjs';
+import { exampleProject, packTarball, run, runInMiniflare } from './project.mjs';
 import { fetchExpected, lastCursors, repoRoot, startRefServer } from '../interop/helpers.mjs';
 import { startPostgres } from '../db/postgres.mjs';
 
@@ -87,19 +87,7 @@ async function bundleAndRun(t, dir, options) {
     cwd: dir,
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', WRANGLER_LOG_PATH: join(work, 'wrangler-logs') },
   });
-  const { Miniflare } = await import(join(repoRoot, 'node_modules', 'miniflare', 'dist', 'src', 'index.js'));
-  const mf = new Miniflare({
-    host: '127.0.0.1',
-    modules: true,
-    scriptPath: join(outdir, 'worker.js'),
-    modulesRoot: outdir,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2025-09-01',
-    ...options,
-  });
+  const mf = await runInMiniflare(outdir, options);
   t.after(() => mf.dispose());
   return mf;
 }
