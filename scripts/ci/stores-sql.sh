@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 timeout 120 node_modules/.bin/tsc -p tests/stores
 timeout 180 node --test --test-concurrency=1 --test-timeout=120000 --test-force-exit \
-  tests/stores/subpaths.test.mjs tests/stores/postgres.test.mjs tests/stores/sqlite.test.mjs tests/stores/d1.test.mjs tests/stores/kill.test.mjs
+  tests/stores/subpaths.test.mjs tests/stores/postgres.test.mjs tests/stores/sqlite.test.mjs tests/stores/d1.test.mjs tests/stores/kill.test.mjs tests/db/watchdog.test.mjs
