@@ -16,7 +16,9 @@ import type { Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
 import { quoteTable } from '../stores/sql.js';
 import type { PgClientLike, PgPoolLike, PostgresStore } from '../stores/postgres.js';
+import { discoverOnce, failureOf, type Requester } from '../v2-discovery.js';
 import { assign } from './assign.js';
+import { leaseRoots } from './roots.js';
 
 /**
  * Why a member gave up partitions: `'rebalance'` (the assignment moved them to another member; the current batch was
@@ -352,23 +354,24 @@ export async function groupStatus(store: PostgresStore, group: string, options: 
 }
 
 /**
- * The partitions of a group's source: `0 .. partitionCount - 1`, or the `partitions` given (a subset of them).
- * FeedAPI v1 only: the v2 reader reads every partition discovery lists (it does not honour `partitions`), so a member
- * could not read only its own.
+ * The protocol and (FeedAPI v1) partitions of a group's source: v1 reads `0 .. partitionCount - 1` or the
+ * `partitions` given (a subset); v2 leases what discovery lists (see {@link leaseRoots}); `'auto'` with a partition
+ * count asks discovery first, as `openFeed` does.
  */
-function groupPartitions(source: ConsumeSource): number[] {
-  if (source.protocol === 'v2' || source.partitionCount === undefined) {
-    throw new FeedError(
-      'bad-options',
-      'bad-options: consumeGroup() reads FeedAPI v1 (ZeroEventHub) feeds and needs partitionCount; FeedAPI v2 groups are not supported yet (docs/groups.md)',
-    );
-  }
+function groupProtocol(source: ConsumeSource): { protocol: 'v1' | 'auto'; partitions: number[] } | { protocol: 'v2'; partitions: [] } {
   const count = source.partitionCount;
+  if (source.protocol === 'v2' || (count === undefined && source.protocol !== 'v1')) {
+    if (source.partitions !== undefined) {
+      throw new FeedError('bad-options', 'bad-options: a FeedAPI v2 group reads every partition discovery lists: partitions cannot be given (docs/groups.md)');
+    }
+    return { protocol: 'v2', partitions: [] };
+  }
+  if (count === undefined) throw new FeedError('bad-options', 'bad-options: consumeGroup() needs partitionCount for a FeedAPI v1 (ZeroEventHub) feed');
   const list = source.partitions !== undefined ? [...source.partitions] : Array.from({ length: count }, (_, p) => p);
   if (list.length === 0 || !list.every((p) => Number.isInteger(p) && p >= 0 && p < count)) {
     throw new FeedError('bad-options', 'bad-options: consumeGroup() needs partitionCount >= 1, and partitions, when given, among 0 .. partitionCount - 1');
   }
-  return [...new Set(list)].sort((a, b) => a - b);
+  return { protocol: source.protocol === 'auto' ? 'auto' : 'v1', partitions: [...new Set(list)].sort((a, b) => a - b) };
 }
 
 /**
@@ -427,7 +430,11 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   }
   if (typeof group !== 'string' || group === '') throw new FeedError('bad-options', 'bad-options: consumeGroup() needs a non-empty group');
   if (typeof handler !== 'function') throw new FeedError('bad-options', 'bad-options: consumeGroup() needs a handler function');
-  const partitions = groupPartitions(source);
+  const chosen = groupProtocol(source);
+  /** `'auto'` until discovery answers. */
+  let protocol = chosen.protocol;
+  /** The partitions leased: v1's, fixed; v2's, every lease row of the group (read at each heartbeat). */
+  let partitions: number[] = chosen.partitions;
   const leaseMs = options.leaseMs ?? 30_000;
   if (!(Number.isFinite(leaseMs) && leaseMs >= 100)) throw new FeedError('bad-options', 'bad-options: leaseMs must be a number >= 100');
   const heartbeatMs = options.heartbeatMs ?? Math.floor(leaseMs / 3);
@@ -521,7 +528,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     const { onCaughtUp, onFellBehind } = source;
     const src: ConsumeSource = {
       ...source,
-      protocol: 'v1',
+      protocol: protocol === 'v2' ? 'v2' : 'v1',
       live: source.live ?? true,
       partitions: [p],
       signal: abort.signal,
@@ -596,6 +603,79 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     revoke([[p, lease]], reason);
   };
 
+  /** FeedAPI v2: a discovery was applied (the group's lease rows hold its roots). */
+  let discovered = false;
+  /** The rediscovery in flight: at most one, started at a heartbeat. */
+  let rediscovery: Promise<void> | undefined;
+
+  /**
+   * One discovery (FeedAPI v2, or `'auto'`'s negotiation): the partitions that need a lease of their own
+   * ({@link leaseRoots}) get lease rows. Bounded by a lease: a discovery that has not answered by then is aborted.
+   */
+  const discover = async (): Promise<void> => {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), Math.min(leaseMs, 2 ** 31 - 1));
+    const onStop = (): void => abort.abort();
+    stopping.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      const req: Requester = { signal: abort.signal };
+      if (source.fetch !== undefined) req.fetch = source.fetch;
+      if (source.requestHeaders !== undefined) req.requestHeaders = source.requestHeaders;
+      if (source.idleTimeoutMs !== undefined) req.idleTimeoutMs = source.idleTimeoutMs;
+      if (source.maxLineLength !== undefined) req.maxLineLength = source.maxLineLength;
+      const found = await discoverOnce(String(source.url), req);
+      if (found.v1) {
+        if (protocol !== 'auto') throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
+        protocol = 'v1';
+        await query(pool, `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`, [
+          group,
+          partitions,
+        ]);
+        return;
+      }
+      protocol = 'v2';
+      const rows = await query(pool, `SELECT partition FROM ${t.leases} WHERE group_name = $1`, [group]);
+      const roots = leaseRoots(found.discovery.partitions, new Set(rows.map((r) => Number(r['partition']))));
+      if (roots.length > 0) {
+        await query(pool, `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`, [
+          group,
+          roots,
+        ]);
+      }
+      discovered = true;
+    } finally {
+      clearTimeout(timer);
+      stopping.signal.removeEventListener('abort', onStop);
+    }
+  };
+
+  /**
+   * The discovery at a heartbeat. Until one has answered, it is awaited (a failure that no retry can help, such as
+   * `'bad-discovery'` or a v1 server behind `protocol: 'v2'`, stops the member; others are reported and tried again
+   * at the next heartbeat). After that, one rediscovery runs in the background per heartbeat at most, so that
+   * partitions listed later (a new token) get leases; its failures are reported to `onError`.
+   */
+  const rediscover = async (): Promise<void> => {
+    if (protocol === 'v1') return;
+    if (!discovered) {
+      try {
+        await discover();
+      } catch (e) {
+        if (stopping.signal.aborted) return;
+        if (isFeedError(e) && (failureOf(e).kind === 'final' || isFeedError(e, 'bad-options'))) throw e;
+        options.onError?.(e);
+      }
+      return;
+    }
+    rediscovery ??= discover()
+      .catch((e: unknown) => {
+        if (!stopping.signal.aborted) options.onError?.(e);
+      })
+      .finally(() => {
+        rediscovery = undefined;
+      });
+  };
+
   /** One heartbeat: renew, read the group, rebalance. */
   const tick = async (): Promise<void> => {
     await query(
@@ -606,6 +686,8 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     );
     // Members gone for ten leases (crashed, never stopped) leave the table.
     await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND expires_at < now() - $2 * interval '1 millisecond'`, [group, leaseMs * 10]);
+    await rediscover();
+    if (protocol === 'auto') return; // discovery has not said which protocol yet
     const caughtUp = [...leases].filter(([, l]) => l.caughtUp).map(([p]) => p);
     // A batch that has not committed within a lease (a handler that hangs) gives its lease up: it is not renewed,
     // another member takes the partition once it expires, and this member's commit of it is refused.
@@ -643,6 +725,8 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     );
     if (!members.includes(memberId)) members.push(memberId);
     const rows = await query(pool, `SELECT partition, owner, expires_at > now() AS live FROM ${t.leases} WHERE group_name = $1`, [group]);
+    // v2: every member assigns the same set, the group's lease rows, whatever its own last discovery said.
+    if (protocol === 'v2') partitions = rows.map((r) => Number(r['partition'])).sort((a, b) => a - b);
     const owners = new Map<number, string>();
     const free = new Set<number>();
     for (const r of rows) {
@@ -687,11 +771,13 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   const run = async (): Promise<GroupResult> => {
     try {
       await migrate(pool, t);
-      await query(
-        pool,
-        `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`,
-        [group, partitions],
-      );
+      if (protocol === 'v1') {
+        await query(
+          pool,
+          `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`,
+          [group, partitions],
+        );
+      }
     } catch (e) {
       throw new FeedError('store-failed', `store-failed: PostgreSQL could not set up group ${JSON.stringify(group)}${e instanceof Error ? `: ${e.message}` : ''}`, { cause: e });
     }
@@ -714,7 +800,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     // Shutdown: the batches in flight commit, then every lease is given back and the member leaves.
     const held = [...leases];
     for (const [, lease] of held) lease.abort?.abort();
-    await Promise.all(held.map(([, l]) => l.run));
+    await Promise.all([...held.map(([, l]) => l.run), rediscovery]);
     try {
       await query(pool, `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND owner = $2`, [group, memberId]);
       await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND member_id = $2`, [group, memberId]);
