@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { postgresStore } from 'feedpump/postgres';
 import { consumeGroup, groupStatus } from 'feedpump/group';
 import { isFeedError } from '../../dist/errors.js';
+import { leaseRoots } from '../../dist/group/roots.js';
 import { startPostgres } from '../db/postgres.mjs';
 import { startV2Server } from '../v2_server/server.mjs';
 
@@ -75,6 +76,29 @@ async function until(cond, what, ms = 60_000) {
 }
 
 const source = (feed) => ({ url: `${v2.url}/${feed}`, protocol: 'v2', pageSizeHint: 20, live: { minIntervalMs: 50, maxIntervalMs: 200 } });
+
+const part = (id, more = {}) => ({ id, closed: false, cursorFromPartitions: [], ...more });
+
+test('leaseRoots: the partitions no lease reaches get one; split children never do', () => {
+  const none = new Set();
+  // Method 1: the children of a listed, closed parent are read by its holder (chains too).
+  const m1 = [part(0, { closed: true }), part(1, { startsAfterPartition: 0, closed: true }), part(2, { startsAfterPartition: 0 }), part(3, { startsAfterPartition: 1 })];
+  assert.deepEqual(leaseRoots(m1, none), [0]);
+  assert.deepEqual(leaseRoots(m1, new Set([0])), []);
+  // Method 2: the parent is no longer listed; its lease (and its cursor) covers the children. A new group leases them.
+  const m2 = [part(1, { cursorFromPartitions: [0] }), part(2, { cursorFromPartitions: [0] })];
+  assert.deepEqual(leaseRoots(m2, new Set([0])), []);
+  assert.deepEqual(leaseRoots(m2, none), [1, 2]);
+  // A second method-2 split of a child: the path to the root is listed; the lease of 0 still covers it.
+  assert.deepEqual(leaseRoots([part(2, { cursorFromPartitions: [0] }), part(3, { cursorFromPartitions: [1, 0] })], new Set([0])), []);
+  // A partition listed later without a parent is a new root; a child whose parent is neither listed nor leased too.
+  assert.deepEqual(leaseRoots([part(0), part(1), part(7)], new Set([0, 1])), [7]);
+  assert.deepEqual(leaseRoots([part(5, { startsAfterPartition: 9 })], none), [5]);
+  assert.deepEqual(leaseRoots([part(5, { startsAfterPartition: 9 })], new Set([9])), []);
+  // A startsAfterPartition cycle (it breaks the SPEC) is not left unread: its members get leases (and their readers
+  // fail with 'bad-discovery', as consume() does).
+  assert.deepEqual(leaseRoots([part(0), part(1, { startsAfterPartition: 2 }), part(2, { startsAfterPartition: 1 })], none), [0, 1, 2]);
+});
 
 test('v2: three members share the partitions; a split while running, a partition added later, a member stopped mid-run: every event once', async () => {
   await control({ reset: true });
@@ -173,5 +197,19 @@ test('v2: bad options and a v1 server behind protocol v2 stop the member', async
   );
   // Discovery with `n` answers 400 there: a v1 server, by the negotiation rule.
   const m = consumeGroup({ url: `${v2.url}/feed?n=1`, protocol: 'v2' }, { store, group: 'x', handler, table, leaseMs: 500, heartbeatMs: 100 });
-  await assert.rejects(m.done, (e) => isFeedError(e));
+  await assert.rejects(m.done, (e) => isFeedError(e, 'bad-options'));
+  // protocol 'auto' with a partition count asks discovery: a v2 server makes it a v2 group.
+  const { schema, store: s2, table: t2 } = await fresh();
+  await control({ reset: true });
+  const auto = consumeGroup(
+    { url: `${v2.url}/feed`, protocol: 'auto', partitionCount: 4, pageSizeHint: 200, live: { minIntervalMs: 50 } },
+    { store: s2, group: 'auto', table: t2, handler: applyInto(schema, 'auto'), leaseMs: 1500, heartbeatMs: 200 },
+  );
+  try {
+    await until(async () => (await count(schema)) >= 2000, 'the 2000 events of the v2 feed');
+    assert.deepEqual(auto.assigned(), [0, 1, 2, 3]);
+    assert.equal((await summary(schema)).duplicates, 0);
+  } finally {
+    await auto.stop();
+  }
 });

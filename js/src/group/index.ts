@@ -614,7 +614,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
    */
   const discover = async (): Promise<void> => {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), Math.min(leaseMs, 2 ** 31 - 1));
+    const timer = setTimeout(() => abort.abort(new FeedError('network', `network: the discovery did not answer within ${leaseMs} ms (leaseMs)`)), Math.min(leaseMs, 2 ** 31 - 1));
     const onStop = (): void => abort.abort();
     stopping.signal.addEventListener('abort', onStop, { once: true });
     try {
@@ -643,6 +643,10 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         ]);
       }
       discovered = true;
+    } catch (e) {
+      // Our own time limit: a failure to try again, not the caller's abort.
+      if (abort.signal.aborted && !stopping.signal.aborted) throw abort.signal.reason;
+      throw e;
     } finally {
       clearTimeout(timer);
       stopping.signal.removeEventListener('abort', onStop);
@@ -650,30 +654,24 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   };
 
   /**
-   * The discovery at a heartbeat. Until one has answered, it is awaited (a failure that no retry can help, such as
-   * `'bad-discovery'` or a v1 server behind `protocol: 'v2'`, stops the member; others are reported and tried again
-   * at the next heartbeat). After that, one rediscovery runs in the background per heartbeat at most, so that
-   * partitions listed later (a new token) get leases; its failures are reported to `onError`.
+   * The discovery at a heartbeat: one at a time, in the background, so that a slow discovery never delays the
+   * renewal of leases. The first is awaited for at most a heartbeat (the member claims nothing before it, or before
+   * another member's discovery filled the lease rows). A failure that no retry can help (`'bad-discovery'`, a v1 server
+   * behind `protocol: 'v2'`) stops a member whose discovery never succeeded; every other failure is reported to
+   * `onError` and the next heartbeat tries again.
    */
   const rediscover = async (): Promise<void> => {
     if (protocol === 'v1') return;
-    if (!discovered) {
-      try {
-        await discover();
-      } catch (e) {
-        if (stopping.signal.aborted) return;
-        if (isFeedError(e) && (failureOf(e).kind === 'final' || isFeedError(e, 'bad-options'))) throw e;
-        options.onError?.(e);
-      }
-      return;
-    }
     rediscovery ??= discover()
       .catch((e: unknown) => {
-        if (!stopping.signal.aborted) options.onError?.(e);
+        if (stopping.signal.aborted) return;
+        if (!discovered && isFeedError(e) && (failureOf(e).kind === 'final' || isFeedError(e, 'bad-options'))) fail(e);
+        else options.onError?.(e);
       })
       .finally(() => {
         rediscovery = undefined;
       });
+    if (!discovered) await Promise.race([rediscovery, sleep(heartbeatMs, stopping.signal)]);
   };
 
   /** One heartbeat: renew, read the group, rebalance. */
