@@ -299,12 +299,12 @@ test('bad options are refused with bad-options', () => {
   const store = postgresStore(pool);
   const ok = { store, group: 'g', handler: () => {} };
   for (const [src, opts] of [
-    [{ url }, ok],
+    [{ url, protocol: 'v1' }, ok], // v1 needs the count ({ url } alone is FeedAPI v2: tests/group/v2.test.mjs)
     [{ url, partitionCount: 2 }, { ...ok, group: '' }],
     [{ url, partitionCount: 2 }, { ...ok, store: { load() {}, save() {} } }],
     [{ url, partitionCount: 2 }, { ...ok, leaseMs: 1_000, heartbeatMs: 600 }],
     [{ url, partitionCount: 2 }, { ...ok, table: 'bad name' }],
-    [{ url, protocol: 'v2', partitionCount: 2 }, ok],
+    [{ url, protocol: 'v2', partitions: [0] }, ok], // a v2 group reads what discovery lists
     [{ url, partitionCount: 2, partitions: [2] }, ok],
   ]) {
     assert.throws(() => consumeGroup(src, opts), (e) => isFeedError(e, 'bad-options'));
