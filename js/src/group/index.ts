@@ -4,6 +4,8 @@
  * partitions move to the others; and a member that lost a lease can never commit, because the lease's owner and epoch
  * are checked inside every commit transaction (a fencing token).
  *
+ * FeedAPI v1 and v2 feeds; on v2 a partition's split children are read by the holder of the partition.
+ *
  * Each held partition runs `consume()` of its own (`partitions: [p]`, feed key `<group>:<p>`) on the
  * {@link PostgresStore} you pass, through a store wrapper whose `save` checks the lease in the same transaction as the
  * effects and the cursor row. So a partition's cursor is one row that survives reassignment, two members committing
@@ -390,17 +392,21 @@ function groupProtocol(source: ConsumeSource): { protocol: 'v1' | 'auto'; partit
  *   up its surplus after committing the current batch (`onRevoke(..., 'rebalance')`) and takes its free targets
  *   (`onAssign`).
  * - **Cursors.** Partition `p`'s cursor is the store's row `<group>:<p>`, so it survives reassignment.
+ * - **Protocols.** FeedAPI v1 (ZeroEventHub): the partitions are `0 .. partitionCount - 1` (or the `partitions`
+ *   given). FeedAPI v2 (`protocol: 'v2'`, or no `partitionCount`): the partitions discovery lists that no lease
+ *   reaches are leased; the split children of a leased partition (`startsAfterPartition` it, or
+ *   `cursorFromPartitions` naming it) are read by its holder, through `partitions: [p]`, with their cursors in `p`'s
+ *   record, so they move with it. Every member repeats the discovery at each heartbeat (one at a time, in the
+ *   background), so partitions listed later get leases. `protocol: 'auto'` with a partition count asks discovery.
  *
  * The source is read live (`live` defaults to `true`); each partition is one `consume()` with `partitions: [p]`.
- * FeedAPI v1 (ZeroEventHub) only: the partitions are `0 .. partitionCount - 1` (or the `partitions` given).
- * FeedAPI v2 feeds are refused (`'bad-options'`): the v2 reader reads every partition discovery lists.
  *
  * A batch must commit within `leaseMs`: a commit transaction idle longer is ended by the server (rolled back), and a
  * batch in flight longer stops renewing its lease, so that a stuck member cannot hold a partition forever.
  *
  * In Node, `feedpump/group` instantiates the wasm itself; elsewhere import `feedpump` too.
  *
- * @param source - `consume()`'s source: the URL and `openFeed`'s options (`partitionCount` required)
+ * @param source - `consume()`'s source: the URL and `openFeed`'s options (`partitionCount` for FeedAPI v1)
  * @param options - the store, the group, the handler, the lease timings and the callbacks
  * @returns the member: `done`, `status()`, `pause()`, `resume()`, `stop()`
  * @example
