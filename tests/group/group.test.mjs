@@ -295,6 +295,18 @@ test('pause() keeps the leases and stops reading; resume() reads on from the com
   assert.deepEqual([summary.duplicates, summary.losses], [0, 0]);
 });
 
+test('members starting at once on fresh tables all set them up (CREATE TABLE IF NOT EXISTS racing on the catalog)', async () => {
+  // Concurrent CREATE TABLE IF NOT EXISTS can fail with 23505, 42P07 or 42710 ("type ... already exists"): each
+  // round creates the group tables and a cursor table from 8 callers at once.
+  const failures = [];
+  for (let round = 0; round < 30; round++) {
+    const store = postgresStore(pool, { table: `race${round}_cursors` });
+    const out = await Promise.allSettled(Array.from({ length: 8 }, () => groupStatus(store, 'g', { table: `race${round}_grp` })));
+    for (const o of out) if (o.status === 'rejected') failures.push(o.reason.message);
+  }
+  assert.deepEqual(failures, []);
+});
+
 test('bad options are refused with bad-options', () => {
   const store = postgresStore(pool);
   const ok = { store, group: 'g', handler: () => {} };

@@ -16,7 +16,7 @@ import { FeedError, isFeedError } from '../errors.js';
 import { consume, type ConsumeSource, type HandlerErrorAction, type HandlerErrorInfo, type MissingCursorsPolicy } from '../consume.js';
 import type { Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
-import { quoteTable } from '../stores/sql.js';
+import { CREATE_RACE, quoteTable } from '../stores/sql.js';
 import type { PgClientLike, PgPoolLike, PostgresStore } from '../stores/postgres.js';
 import { discoverOnce, failureOf, type Requester } from '../v2-discovery.js';
 import { assign } from './assign.js';
@@ -295,7 +295,7 @@ async function migrate(pool: PgPoolLike, t: { members: string; leases: string })
     await query(pool, groupSchema(t));
   } catch (e) {
     // Two members creating the tables at once: CREATE TABLE IF NOT EXISTS can lose the race on the catalog.
-    if (sqlState(e) !== '23505' && sqlState(e) !== '42P07') throw e;
+    if (!CREATE_RACE.has(sqlState(e) as string)) throw e;
   }
 }
 
