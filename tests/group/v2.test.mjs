@@ -6,6 +6,10 @@
 // children start from its cursor). The effects table is keyed by the event's id and counts every apply.
 // Run: node --test --test-concurrency=1 --test-timeout=120000 --test-force-exit tests/group/v2.test.mjs
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { postgresStore } from 'feedpump/postgres';
 import { consumeGroup, groupStatus } from 'feedpump/group';
@@ -13,6 +17,7 @@ import { isFeedError } from '../../dist/errors.js';
 import { leaseRoots } from '../../dist/group/roots.js';
 import { startPostgres } from '../db/postgres.mjs';
 import { startV2Server } from '../v2_server/server.mjs';
+import { createEffects, effectsSummary } from './helpers.mjs';
 
 let pg;
 let pool;
@@ -157,6 +162,53 @@ test('v2: three members share the partitions; a split while running, a partition
     assert.ok(byMember.every((m) => m === holder.memberId || m === takeover.memberId), `children applied by ${byMember}`);
   } finally {
     await Promise.all(members.map((m) => m.stop().catch(() => {})));
+  }
+});
+
+test('v2: the member reading the split children is SIGKILLed; after its lease another member resumes them from the parent\'s record: every event once', async () => {
+  await control({ reset: true });
+  const schema = 'v2kill';
+  await createEffects(pool, schema);
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const holders = new Map(); // partition -> member, from the workers' assign/revoke lines
+  const workers = [];
+  const spawnWorker = (member) => {
+    const settings = { config: pg.config, url: `${v2.url}/feed`, v2: true, schema, member, leaseMs: 1500, heartbeatMs: 300, pageSizeHint: 20, delayMs: 5 };
+    const child = spawn(process.execPath, [path.join(here, 'worker.mjs')], {
+      env: { ...process.env, FEEDPUMP_GROUP_WORKER: JSON.stringify(settings) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child.member = member;
+    child.exited = new Promise((r) => child.once('exit', r));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = JSON.parse(line);
+      for (const p of m.assign ?? []) holders.set(p, m.member);
+      for (const p of m.revoke ?? []) if (holders.get(p) === m.member) holders.delete(p);
+    });
+    workers.push(child);
+    return child;
+  };
+  try {
+    for (const m of ['k1', 'k2', 'k3']) spawnWorker(m);
+    await until(async () => (await count(schema)) >= 300, '300 events applied');
+    await control({ feed: 'feed', splitRunning: { partition: '1', children: ['4', '5'], count: 300 } });
+    await until(async () => (await count(schema, 'partition IN (4, 5)')) >= 40, 'children events applied');
+    const victim = workers.find((w) => w.member === holders.get(1));
+    assert.ok(victim, 'a worker holds partition 1');
+    victim.kill('SIGKILL');
+    await victim.exited;
+    const total = 4 * 500 + 2 * 300;
+    await until(async () => (await count(schema)) >= total, `all ${total} events applied`);
+    await new Promise((r) => setTimeout(r, 500));
+    const s = await effectsSummary(pool, schema, { partitions: 1, perPartition: total });
+    const takeover = holders.get(1);
+    console.log(`v2 kill: SIGKILLed ${victim.member} (holder of 1), partition 1 taken over by ${takeover}; events ${s.events}, duplicates ${s.duplicates}, losses ${s.losses}`);
+    assert.equal(s.duplicates, 0, 'no event applied twice');
+    assert.equal(s.losses, 0, 'no event lost');
+    assert.ok(takeover !== undefined && takeover !== victim.member, 'another worker took partition 1 over');
+  } finally {
+    for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exited));
   }
 });
 
