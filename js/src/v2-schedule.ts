@@ -97,7 +97,7 @@ export class V2Schedule {
       if (all.has(p.id)) throw badDiscovery(`partition ${p.id} is listed twice`);
       all.set(p.id, p);
     }
-    const scope = this.#scope(all);
+    const scope = this.#filter === undefined ? new Set(all.keys()) : partitionScope(all, this.#filter);
     this.#byId = new Map(d.partitions.filter((p) => scope.has(p.id)).map((p) => [p.id, p]));
     this.#finished = new Set([...this.#finished].filter((id) => this.#byId.get(id)?.closed === true));
     const blocked = this.#findBlocked();
@@ -184,27 +184,6 @@ export class V2Schedule {
     return parent !== undefined && this.#byId.has(parent) ? parent : undefined;
   }
 
-  /**
-   * The ids in scope: in the filter, or with an ancestor in it (`cursorFromPartitions`), or whose listed parent is
-   * in scope.
-   */
-  #scope(all: Map<number, V2Partition>): Set<number> {
-    const filter = this.#filter;
-    if (filter === undefined) return new Set(all.keys());
-    const inScope = decideChains(
-      all.keys(),
-      (id) => {
-        const p = all.get(id) as V2Partition;
-        if (filter.has(id) || p.cursorFromPartitions.some((a) => filter.has(a))) return true;
-        const parent = p.startsAfterPartition;
-        if (parent === undefined || !all.has(parent)) return parent !== undefined && filter.has(parent);
-        return parent;
-      },
-      () => false, // a cycle without a member in scope
-    );
-    return new Set([...all.keys()].filter((id) => inScope.get(id) === true));
-  }
-
   /** The partitions in scope that can never start; why goes into `#blocked`. */
   #findBlocked(): Set<number> {
     const reasons: string[] = [];
@@ -226,6 +205,27 @@ export class V2Schedule {
     this.#blocked = reasons;
     return new Set([...blocked].filter(([, b]) => b).map(([id]) => id));
   }
+}
+
+/**
+ * The listed partitions that `partitions: filter` reads: those in the filter, or with a `cursorFromPartitions`
+ * ancestor in it, or whose `startsAfterPartition` is in scope (a listed parent) or in the filter (an unlisted one).
+ * Linear in the list. Also used by `feedpump/group` to tell which partitions a lease covers.
+ * @internal
+ */
+export function partitionScope(all: ReadonlyMap<number, V2Partition>, filter: ReadonlySet<number>): Set<number> {
+  const inScope = decideChains(
+    all.keys(),
+    (id) => {
+      const p = all.get(id) as V2Partition;
+      if (filter.has(id) || p.cursorFromPartitions.some((a) => filter.has(a))) return true;
+      const parent = p.startsAfterPartition;
+      if (parent === undefined || !all.has(parent)) return parent !== undefined && filter.has(parent);
+      return parent;
+    },
+    () => false, // a cycle without a member in scope
+  );
+  return new Set([...all.keys()].filter((id) => inScope.get(id) === true));
 }
 
 /**

@@ -1,7 +1,8 @@
 // A throwaway PostgreSQL server for tests: `initdb` into a temp dir, `pg_ctl start` listening on a Unix socket in that
 // dir (and, with `tcp: true`, on 127.0.0.1 at a free port), `pg_ctl -m immediate stop` and the dir removed at the end.
 // As root (CI, this machine) the server runs as the `postgres` user: initdb and postgres refuse root. A watchdog
-// process stops the server even when this process is SIGKILLed (a test timeout, a killed runner).
+// process stops the server even when this process is SIGKILLed (a test timeout, a killed runner): tests/db/watchdog.test.mjs
+// proves it for SIGKILL, SIGTERM, a grandchild left running and node --test's own timeout.
 //
 //   const pg = await startPostgres();
 //   const pool = pg.pool();            // a pg.Pool on the server (closed by stop())

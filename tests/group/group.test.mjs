@@ -295,16 +295,28 @@ test('pause() keeps the leases and stops reading; resume() reads on from the com
   assert.deepEqual([summary.duplicates, summary.losses], [0, 0]);
 });
 
+test('members starting at once on fresh tables all set them up (CREATE TABLE IF NOT EXISTS racing on the catalog)', async () => {
+  // Concurrent CREATE TABLE IF NOT EXISTS can fail with 23505, 42P07 or 42710 ("type ... already exists"): each
+  // round creates the group tables and a cursor table from 8 callers at once.
+  const failures = [];
+  for (let round = 0; round < 30; round++) {
+    const store = postgresStore(pool, { table: `race${round}_cursors` });
+    const out = await Promise.allSettled(Array.from({ length: 8 }, () => groupStatus(store, 'g', { table: `race${round}_grp` })));
+    for (const o of out) if (o.status === 'rejected') failures.push(o.reason.message);
+  }
+  assert.deepEqual(failures, []);
+});
+
 test('bad options are refused with bad-options', () => {
   const store = postgresStore(pool);
   const ok = { store, group: 'g', handler: () => {} };
   for (const [src, opts] of [
-    [{ url }, ok],
+    [{ url, protocol: 'v1' }, ok], // v1 needs the count ({ url } alone is FeedAPI v2: tests/group/v2.test.mjs)
     [{ url, partitionCount: 2 }, { ...ok, group: '' }],
     [{ url, partitionCount: 2 }, { ...ok, store: { load() {}, save() {} } }],
     [{ url, partitionCount: 2 }, { ...ok, leaseMs: 1_000, heartbeatMs: 600 }],
     [{ url, partitionCount: 2 }, { ...ok, table: 'bad name' }],
-    [{ url, protocol: 'v2', partitionCount: 2 }, ok],
+    [{ url, protocol: 'v2', partitions: [0] }, ok], // a v2 group reads what discovery lists
     [{ url, partitionCount: 2, partitions: [2] }, ok],
   ]) {
     assert.throws(() => consumeGroup(src, opts), (e) => isFeedError(e, 'bad-options'));

@@ -13,6 +13,9 @@ export async function createEffects(pool, schema) {
   );
 }
 
+/** An event's data: the FeedAPI v2 test server sends some as a string holding the JSON. */
+const dataOf = (e) => (typeof e.data === 'string' ? JSON.parse(e.data) : e.data);
+
 /** A group handler: the batch's events into `<schema>.applied` through the commit's client, one statement. */
 export function applyInto(schema, member) {
   return async (batch, client) => {
@@ -21,7 +24,7 @@ export function applyInto(schema, member) {
       `INSERT INTO ${schema}.applied (partition, id, seq, member)
        SELECT * FROM unnest($1::integer[], $2::text[], $3::integer[], $4::text[])
        ON CONFLICT (partition, id) DO UPDATE SET applies = ${schema}.applied.applies + 1`,
-      [batch.events.map((e) => e.partition), batch.events.map((e) => e.data.id), batch.events.map((e) => e.data.seq), batch.events.map(() => member)],
+      [batch.events.map((e) => e.partition), batch.events.map((e) => dataOf(e).id), batch.events.map((e) => dataOf(e).seq), batch.events.map(() => member)],
     );
   };
 }

@@ -32,3 +32,5 @@ typeAssert<IsExact<Awaited<ReturnType<typeof inferred.status>>, GroupStatus>>();
 typeAssert<IsExact<Awaited<ReturnType<typeof groupStatus>>, GroupStatus>>();
 // @ts-expect-error a store that is not PostgreSQL's
 consumeGroup({ url: 'http://x/feed/v1', partitionCount: 8 }, { store: { load: async () => undefined, save: async () => {} }, group: 'g', handler: () => {} });
+// A FeedAPI v2 source: no partition count, the ids come from discovery.
+consumeGroup({ url: 'http://x/feed', protocol: 'v2', pageSizeHint: 500 }, { store, group: 'g2', handler: () => {} });

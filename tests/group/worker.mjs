@@ -1,19 +1,20 @@
-// One member of the kill test's group (tests/group/kill.test.mjs), a process of its own: consumeGroup over the
-// reference server's 8-partition feed into PostgreSQL. Told its settings in FEEDPUMP_GROUP_WORKER (JSON); prints one
+// One member of the kill test's group (tests/group/kill.test.mjs, and the v2 one in tests/group/v2.test.mjs), a process
+// of its own: consumeGroup over the reference server's 8-partition feed (or a FeedAPI v2 feed) into PostgreSQL. Told its settings in FEEDPUMP_GROUP_WORKER (JSON); prints one
 // JSON line per assign, revoke and fatal error; SIGTERM stops it gracefully (commit, release the leases, leave).
 import pg from 'pg';
 import { postgresStore } from 'feedpump/postgres';
 import { consumeGroup } from 'feedpump/group';
 import { applyInto } from './helpers.mjs';
 
-const { config, url, schema, member, leaseMs, heartbeatMs, pageSizeHint, delayMs } = JSON.parse(process.env.FEEDPUMP_GROUP_WORKER);
+const { config, url, schema, member, leaseMs, heartbeatMs, pageSizeHint, delayMs, v2 = false } = JSON.parse(process.env.FEEDPUMP_GROUP_WORKER);
 const say = (o) => process.stdout.write(`${JSON.stringify({ member, ...o })}\n`);
 const pool = new pg.Pool({ ...config, max: 6 });
 pool.on('error', () => {}); // a backend that dies with an idle client: the next checkout fails and is reported
 
 const apply = applyInto(schema, member);
 const group = consumeGroup(
-  { url, partitionCount: 8, pageSizeHint, live: { minIntervalMs: 50, maxIntervalMs: 300 }, retry: { maxAttempts: Infinity } },
+  // v2 (tests/group/v2.test.mjs): the partitions come from discovery.
+  { url, ...(v2 ? { protocol: 'v2' } : { partitionCount: 8 }), pageSizeHint, live: { minIntervalMs: 50, maxIntervalMs: 300 }, retry: { maxAttempts: Infinity } },
   {
     store: postgresStore(pool, { table: `${schema}.cursors` }),
     group: 'kill',

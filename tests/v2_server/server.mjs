@@ -35,6 +35,8 @@
 //   POST /_control {"feed":"feed","splitRunning":{"partition":"1","children":["4","5"],"count":600}}
 //        → split method 1 while consumers run: "1" becomes closed, the children (startsAfterPartition "1", `count`
 //          events each) are listed, and the token changes (the next events request gets 409)
+//   POST /_control {"feed":"feed","addPartition":{"partition":"6","count":200}}
+//        → a new top-level partition (no parent, `count` events) is listed, and the token changes
 //   POST /_control {"feed":"feed","conflicts":N}               → the next N events requests answer 409 (a 409 storm;
 //                                                                1e9 = always)
 //   POST /_control {"feed":"feed","hot":{"partition":"0","perRequest":50}}  → every events request of that partition
@@ -350,6 +352,14 @@ function control(state, body) {
       f.parts.set(kid.id, kid);
       appendEvents(name, f, kid.id, Number(count ?? 100));
     }
+    body.rotateToken = true;
+  }
+  if (body.addPartition) {
+    const { partition, count } = body.addPartition;
+    const id = String(partition);
+    if (f.parts.has(id)) throw `partition ${id} is listed already`;
+    f.parts.set(id, { id, closed: false, events: [], versions: new Map() });
+    appendEvents(name, f, id, Number(count ?? 100));
     body.rotateToken = true;
   }
   if (body.conflicts !== undefined) f.conflicts = Number(body.conflicts);

@@ -4,6 +4,8 @@
  * partitions move to the others; and a member that lost a lease can never commit, because the lease's owner and epoch
  * are checked inside every commit transaction (a fencing token).
  *
+ * FeedAPI v1 and v2 feeds; on v2 a partition's split children are read by the holder of the partition.
+ *
  * Each held partition runs `consume()` of its own (`partitions: [p]`, feed key `<group>:<p>`) on the
  * {@link PostgresStore} you pass, through a store wrapper whose `save` checks the lease in the same transaction as the
  * effects and the cursor row. So a partition's cursor is one row that survives reassignment, two members committing
@@ -14,9 +16,11 @@ import { FeedError, isFeedError } from '../errors.js';
 import { consume, type ConsumeSource, type HandlerErrorAction, type HandlerErrorInfo, type MissingCursorsPolicy } from '../consume.js';
 import type { Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
-import { quoteTable } from '../stores/sql.js';
+import { CREATE_RACE, quoteTable } from '../stores/sql.js';
 import type { PgClientLike, PgPoolLike, PostgresStore } from '../stores/postgres.js';
+import { discoverOnce, failureOf, type Requester } from '../v2-discovery.js';
 import { assign } from './assign.js';
+import { leaseRoots } from './roots.js';
 
 /**
  * Why a member gave up partitions: `'rebalance'` (the assignment moved them to another member; the current batch was
@@ -291,7 +295,7 @@ async function migrate(pool: PgPoolLike, t: { members: string; leases: string })
     await query(pool, groupSchema(t));
   } catch (e) {
     // Two members creating the tables at once: CREATE TABLE IF NOT EXISTS can lose the race on the catalog.
-    if (sqlState(e) !== '23505' && sqlState(e) !== '42P07') throw e;
+    if (!CREATE_RACE.has(sqlState(e) as string)) throw e;
   }
 }
 
@@ -352,23 +356,24 @@ export async function groupStatus(store: PostgresStore, group: string, options: 
 }
 
 /**
- * The partitions of a group's source: `0 .. partitionCount - 1`, or the `partitions` given (a subset of them).
- * FeedAPI v1 only: the v2 reader reads every partition discovery lists (it does not honour `partitions`), so a member
- * could not read only its own.
+ * The protocol and (FeedAPI v1) partitions of a group's source: v1 reads `0 .. partitionCount - 1` or the
+ * `partitions` given (a subset); v2 leases what discovery lists (see {@link leaseRoots}); `'auto'` with a partition
+ * count asks discovery first, as `openFeed` does.
  */
-function groupPartitions(source: ConsumeSource): number[] {
-  if (source.protocol === 'v2' || source.partitionCount === undefined) {
-    throw new FeedError(
-      'bad-options',
-      'bad-options: consumeGroup() reads FeedAPI v1 (ZeroEventHub) feeds and needs partitionCount; FeedAPI v2 groups are not supported yet (docs/groups.md)',
-    );
-  }
+function groupProtocol(source: ConsumeSource): { protocol: 'v1' | 'auto'; partitions: number[] } | { protocol: 'v2'; partitions: [] } {
   const count = source.partitionCount;
+  if (source.protocol === 'v2' || (count === undefined && source.protocol !== 'v1')) {
+    if (source.partitions !== undefined) {
+      throw new FeedError('bad-options', 'bad-options: a FeedAPI v2 group reads every partition discovery lists: partitions cannot be given (docs/groups.md)');
+    }
+    return { protocol: 'v2', partitions: [] };
+  }
+  if (count === undefined) throw new FeedError('bad-options', 'bad-options: consumeGroup() needs partitionCount for a FeedAPI v1 (ZeroEventHub) feed');
   const list = source.partitions !== undefined ? [...source.partitions] : Array.from({ length: count }, (_, p) => p);
   if (list.length === 0 || !list.every((p) => Number.isInteger(p) && p >= 0 && p < count)) {
     throw new FeedError('bad-options', 'bad-options: consumeGroup() needs partitionCount >= 1, and partitions, when given, among 0 .. partitionCount - 1');
   }
-  return [...new Set(list)].sort((a, b) => a - b);
+  return { protocol: source.protocol === 'auto' ? 'auto' : 'v1', partitions: [...new Set(list)].sort((a, b) => a - b) };
 }
 
 /**
@@ -387,17 +392,21 @@ function groupPartitions(source: ConsumeSource): number[] {
  *   up its surplus after committing the current batch (`onRevoke(..., 'rebalance')`) and takes its free targets
  *   (`onAssign`).
  * - **Cursors.** Partition `p`'s cursor is the store's row `<group>:<p>`, so it survives reassignment.
+ * - **Protocols.** FeedAPI v1 (ZeroEventHub): the partitions are `0 .. partitionCount - 1` (or the `partitions`
+ *   given). FeedAPI v2 (`protocol: 'v2'`, or no `partitionCount`): the partitions discovery lists that no lease
+ *   reaches are leased; the split children of a leased partition (`startsAfterPartition` it, or
+ *   `cursorFromPartitions` naming it) are read by its holder, through `partitions: [p]`, with their cursors in `p`'s
+ *   record, so they move with it. Every member repeats the discovery at each heartbeat (one at a time, in the
+ *   background), so partitions listed later get leases. `protocol: 'auto'` with a partition count asks discovery.
  *
  * The source is read live (`live` defaults to `true`); each partition is one `consume()` with `partitions: [p]`.
- * FeedAPI v1 (ZeroEventHub) only: the partitions are `0 .. partitionCount - 1` (or the `partitions` given).
- * FeedAPI v2 feeds are refused (`'bad-options'`): the v2 reader reads every partition discovery lists.
  *
  * A batch must commit within `leaseMs`: a commit transaction idle longer is ended by the server (rolled back), and a
  * batch in flight longer stops renewing its lease, so that a stuck member cannot hold a partition forever.
  *
  * In Node, `feedpump/group` instantiates the wasm itself; elsewhere import `feedpump` too.
  *
- * @param source - `consume()`'s source: the URL and `openFeed`'s options (`partitionCount` required)
+ * @param source - `consume()`'s source: the URL and `openFeed`'s options (`partitionCount` for FeedAPI v1)
  * @param options - the store, the group, the handler, the lease timings and the callbacks
  * @returns the member: `done`, `status()`, `pause()`, `resume()`, `stop()`
  * @example
@@ -427,7 +436,11 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   }
   if (typeof group !== 'string' || group === '') throw new FeedError('bad-options', 'bad-options: consumeGroup() needs a non-empty group');
   if (typeof handler !== 'function') throw new FeedError('bad-options', 'bad-options: consumeGroup() needs a handler function');
-  const partitions = groupPartitions(source);
+  const chosen = groupProtocol(source);
+  /** `'auto'` until discovery answers. */
+  let protocol = chosen.protocol;
+  /** The partitions leased: v1's, fixed; v2's, every lease row of the group (read at each heartbeat). */
+  let partitions: number[] = chosen.partitions;
   const leaseMs = options.leaseMs ?? 30_000;
   if (!(Number.isFinite(leaseMs) && leaseMs >= 100)) throw new FeedError('bad-options', 'bad-options: leaseMs must be a number >= 100');
   const heartbeatMs = options.heartbeatMs ?? Math.floor(leaseMs / 3);
@@ -521,7 +534,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     const { onCaughtUp, onFellBehind } = source;
     const src: ConsumeSource = {
       ...source,
-      protocol: 'v1',
+      protocol: protocol === 'v2' ? 'v2' : 'v1',
       live: source.live ?? true,
       partitions: [p],
       signal: abort.signal,
@@ -596,6 +609,77 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     revoke([[p, lease]], reason);
   };
 
+  /** FeedAPI v2: a discovery was applied (the group's lease rows hold its roots). */
+  let discovered = false;
+  /** The rediscovery in flight: at most one, started at a heartbeat. */
+  let rediscovery: Promise<void> | undefined;
+
+  /**
+   * One discovery (FeedAPI v2, or `'auto'`'s negotiation): the partitions that need a lease of their own
+   * ({@link leaseRoots}) get lease rows. Bounded by a lease: a discovery that has not answered by then is aborted.
+   */
+  const discover = async (): Promise<void> => {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new FeedError('network', `network: the discovery did not answer within ${leaseMs} ms (leaseMs)`)), Math.min(leaseMs, 2 ** 31 - 1));
+    const onStop = (): void => abort.abort();
+    stopping.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      const req: Requester = { signal: abort.signal };
+      if (source.fetch !== undefined) req.fetch = source.fetch;
+      if (source.requestHeaders !== undefined) req.requestHeaders = source.requestHeaders;
+      if (source.idleTimeoutMs !== undefined) req.idleTimeoutMs = source.idleTimeoutMs;
+      if (source.maxLineLength !== undefined) req.maxLineLength = source.maxLineLength;
+      const found = await discoverOnce(String(source.url), req);
+      if (found.v1) {
+        if (protocol !== 'auto') throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
+        protocol = 'v1';
+        await query(pool, `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`, [
+          group,
+          partitions,
+        ]);
+        return;
+      }
+      protocol = 'v2';
+      const rows = await query(pool, `SELECT partition FROM ${t.leases} WHERE group_name = $1`, [group]);
+      const roots = leaseRoots(found.discovery.partitions, new Set(rows.map((r) => Number(r['partition']))));
+      if (roots.length > 0) {
+        await query(pool, `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`, [
+          group,
+          roots,
+        ]);
+      }
+      discovered = true;
+    } catch (e) {
+      // Our own time limit: a failure to try again, not the caller's abort.
+      if (abort.signal.aborted && !stopping.signal.aborted) throw abort.signal.reason;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      stopping.signal.removeEventListener('abort', onStop);
+    }
+  };
+
+  /**
+   * The discovery at a heartbeat: one at a time, in the background, so that a slow discovery never delays the
+   * renewal of leases. The first is awaited for at most a heartbeat (the member claims nothing before it, or before
+   * another member's discovery filled the lease rows). A failure that no retry can help (`'bad-discovery'`, a v1 server
+   * behind `protocol: 'v2'`) stops a member whose discovery never succeeded; every other failure is reported to
+   * `onError` and the next heartbeat tries again.
+   */
+  const rediscover = async (): Promise<void> => {
+    if (protocol === 'v1') return;
+    rediscovery ??= discover()
+      .catch((e: unknown) => {
+        if (stopping.signal.aborted) return;
+        if (!discovered && isFeedError(e) && (failureOf(e).kind === 'final' || isFeedError(e, 'bad-options'))) fail(e);
+        else options.onError?.(e);
+      })
+      .finally(() => {
+        rediscovery = undefined;
+      });
+    if (!discovered) await Promise.race([rediscovery, sleep(heartbeatMs, stopping.signal)]);
+  };
+
   /** One heartbeat: renew, read the group, rebalance. */
   const tick = async (): Promise<void> => {
     await query(
@@ -606,6 +690,8 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     );
     // Members gone for ten leases (crashed, never stopped) leave the table.
     await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND expires_at < now() - $2 * interval '1 millisecond'`, [group, leaseMs * 10]);
+    await rediscover();
+    if (protocol === 'auto') return; // discovery has not said which protocol yet
     const caughtUp = [...leases].filter(([, l]) => l.caughtUp).map(([p]) => p);
     // A batch that has not committed within a lease (a handler that hangs) gives its lease up: it is not renewed,
     // another member takes the partition once it expires, and this member's commit of it is refused.
@@ -643,6 +729,8 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     );
     if (!members.includes(memberId)) members.push(memberId);
     const rows = await query(pool, `SELECT partition, owner, expires_at > now() AS live FROM ${t.leases} WHERE group_name = $1`, [group]);
+    // v2: every member assigns the same set, the group's lease rows, whatever its own last discovery said.
+    if (protocol === 'v2') partitions = rows.map((r) => Number(r['partition'])).sort((a, b) => a - b);
     const owners = new Map<number, string>();
     const free = new Set<number>();
     for (const r of rows) {
@@ -687,11 +775,13 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   const run = async (): Promise<GroupResult> => {
     try {
       await migrate(pool, t);
-      await query(
-        pool,
-        `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`,
-        [group, partitions],
-      );
+      if (protocol === 'v1') {
+        await query(
+          pool,
+          `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`,
+          [group, partitions],
+        );
+      }
     } catch (e) {
       throw new FeedError('store-failed', `store-failed: PostgreSQL could not set up group ${JSON.stringify(group)}${e instanceof Error ? `: ${e.message}` : ''}`, { cause: e });
     }
@@ -714,7 +804,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     // Shutdown: the batches in flight commit, then every lease is given back and the member leaves.
     const held = [...leases];
     for (const [, lease] of held) lease.abort?.abort();
-    await Promise.all(held.map(([, l]) => l.run));
+    await Promise.all([...held.map(([, l]) => l.run), rediscovery]);
     try {
       await query(pool, `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND owner = $2`, [group, memberId]);
       await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND member_id = $2`, [group, memberId]);

@@ -10,7 +10,7 @@
  */
 import { FeedError } from '../errors.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
-import { encodeCursors, fromRow, quoteTable, storeFailed } from './sql.js';
+import { CREATE_RACE, encodeCursors, fromRow, quoteTable, storeFailed } from './sql.js';
 
 /**
  * What a query answers (node-postgres' `QueryResult` qualifies).
@@ -252,7 +252,7 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
         await client.query(schema);
       } catch (e) {
         // Two first uses at once: CREATE TABLE IF NOT EXISTS can lose the race on the catalog's unique index.
-        if (sqlState(e) !== '23505' && sqlState(e) !== '42P07') throw e;
+        if (!CREATE_RACE.has(sqlState(e) as string)) throw e;
       }
     }).catch((e: unknown) => {
       created = undefined;

@@ -14,6 +14,14 @@ import type { CursorRecord, Cursors } from './types.js';
 export const DEFAULT_TABLE = 'feedpump_cursors';
 
 /**
+ * SQLSTATEs of a `CREATE TABLE IF NOT EXISTS` that lost a race with another session creating the same table (the
+ * winner's commit makes it fail instead of skip): a unique violation on the catalog (23505), the relation (42P07) or
+ * its row type (42710, "type ... already exists"). The table exists afterwards.
+ * @internal
+ */
+export const CREATE_RACE: ReadonlySet<string> = new Set(['23505', '42P07', '42710']);
+
+/**
  * A table name (optionally `schema.table`) as a quoted SQL identifier. Only plain identifiers are accepted: the name
  * is put into SQL text, so anything else is refused (`'bad-options'`) rather than escaped.
  * @internal
