@@ -614,12 +614,12 @@ async fn start_page(shared: &Shared, url: String) -> Result<(), Fault> {
             }
             return Ok(());
         }
-        if status == 401 && !refresh && hook.is_some() {
+        // A 401 asks the headers hook once more (refresh: true); the core allows one resend per failed status.
+        if status == 401 && !refresh && hook.is_some() && shared.inner.borrow_mut().session.handle_retry_same_page() {
             refresh = true;
             if let Ok(Some(body)) = BodyReader::open(&answer.body, answer.body_used) {
                 body.cancel();
             }
-            shared.inner.borrow_mut().session.handle_retry_same_page();
             continue;
         }
         let fault = status_error(shared, answer, page, idle).await;
