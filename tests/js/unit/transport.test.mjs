@@ -227,3 +227,15 @@ test('requestHeaders: a header the runtime refuses is bad-header naming it (JSON
     });
   }
 });
+
+test('network: a value given longer first and shorter later is still blanked whole (longest first, whatever the order)', async () => {
+  const headers = [['x-b', 'TOPSECRETS'], ['x-a', 'SECRET'], ['x-c', 'CRE']];
+  const e = await failure(new Error('TOPSECRETS, SECRET and CRE'), { url: 'http://127.0.0.1:9/feed/v1', headers });
+  assert.equal(e.message, `${PREFIX}[hidden], [hidden] and [hidden]`);
+});
+
+test('network: a header value given as a number (sent as its text) is blanked like a string', async () => {
+  const e = await failure(new Error('rejected key 31415926 and 27182818'), { url: 'http://127.0.0.1:9/feed/v1', headers: { 'x-key': 31415926, 'x-pin': 27182818n } });
+  assert.equal(e.message, `${PREFIX}rejected key [hidden] and [hidden]`);
+  assert.ok(!('cause' in e));
+});
