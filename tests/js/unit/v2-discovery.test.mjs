@@ -38,6 +38,12 @@ before(async () => {
         setImmediate(() => res.destroy());
       },
       '/stall-error': () => res.writeHead(503).write('half'),
+      '/cut-error': () => {
+        res.writeHead(503, { 'content-length': '1000' }).write('half');
+        setImmediate(() => res.destroy());
+      },
+      '/empty': () => res.writeHead(204).end(),
+      '/long-v1': () => res.writeHead(400).end('x'.repeat(5000)),
     }[url.pathname];
     if (route) route();
     else res.writeHead(404).end();
@@ -70,8 +76,8 @@ test('parseDiscovery: ids as strings 0..32767 (or JSON numbers), closed and exac
       { id: 1, closed: false, startsAfterPartition: 0, cursorFromPartitions: [0] },
     ],
   });
-  const loose = parseDiscovery({ token: '', exactlyOnce: 'true', partitions: [{ id: 32767, closed: 'true', startsAfterPartition: 7, cursorFromPartitions: [3, '32767'] }] });
-  assert.deepEqual(loose, { token: '', exactlyOnce: false, partitions: [{ id: 32767, closed: false, startsAfterPartition: 7, cursorFromPartitions: [3, 32767] }] });
+  const loose = parseDiscovery({ token: '', exactlyOnce: 'true', partitions: [{ id: 32767, closed: 'true', startsAfterPartition: 0, cursorFromPartitions: [3, '32767'] }] });
+  assert.deepEqual(loose, { token: '', exactlyOnce: false, partitions: [{ id: 32767, closed: false, startsAfterPartition: 0, cursorFromPartitions: [3, 32767] }] });
   assert.deepEqual(parseDiscovery({ token: 't', partitions: [] }), { token: 't', exactlyOnce: false, partitions: [] });
 });
 
@@ -93,7 +99,7 @@ test('parseDiscovery: every malformed part is bad-discovery naming where, the va
   bad({ token: 't', partitions: [{ id: '0', cursorFromPartitions: '0' }] }, 'partitions[0].cursorFromPartitions must be an array');
   const id = (v, shown) => bad({ token: 't', partitions: [{ id: v }] }, `partitions[0].id must be a string holding an integer 0..32767, got ${shown}`);
   for (const v of ['01', '32768', '-1', '1e3', '', ' 1', '1.0', '123456']) id(v, JSON.stringify(v));
-  for (const v of [32768, -1, 1.5, NaN, true, null]) id(v, JSON.stringify(v));
+  for (const v of [32768, -1, 1.5, NaN, true, null, ['5'], { toString: () => '5' }]) id(v, JSON.stringify(v));
   id(undefined, 'undefined');
   id('9'.repeat(80), `"${'9'.repeat(59)}…`);
   id('9'.repeat(58), `"${'9'.repeat(58)}"`);
@@ -191,7 +197,8 @@ test('discoverOnce: a body that is not JSON (or not UTF-8) is bad-discovery; the
   const notJson = await fails(discoverOnce(`${base}/not-json`, {}), 'bad-discovery');
   assert.equal(notJson.message, 'bad-discovery: the discovery answer is not JSON');
   assert.ok(notJson.cause instanceof SyntaxError);
-  await fails(discoverOnce(`${base}/not-utf8`, {}), 'bad-discovery');
+  const notUtf8 = await fails(discoverOnce(`${base}/not-utf8`, {}), 'bad-discovery');
+  assert.equal(notUtf8.message, 'bad-discovery: the discovery answer is not JSON', 'not decoded with U+FFFD into a JSON string');
   const body = JSON.stringify({ token: 't', partitions: [] });
   const at = await discoverOnce(`${base}/size?body=${encodeURIComponent(body)}`, { maxLineLength: body.length });
   assert.equal(at.discovery.token, 't');
@@ -205,7 +212,7 @@ test('discoverOnce: a stalled body is stalled-body after idleTimeoutMs; a cut bo
   assert.equal(stalled.message, 'stalled-body: the discovery body brought no bytes for 50 ms');
   assert.equal(failureOf(stalled).kind, 'stalled');
   const cut = await fails(discoverOnce(`${base}/cut`, { idleTimeoutMs: 0 }), 'truncated-body');
-  assert.match(cut.message, /^truncated-body: the discovery body was cut: ./);
+  assert.equal(cut.message, 'truncated-body: the discovery body was cut: other side closed', 'the root of undici\'s cause chain');
   assert.ok('cause' in cut);
   assert.equal(failureOf(cut).kind, 'truncated');
   // The body of an error answer that stalls: what came is the snippet.
@@ -221,4 +228,120 @@ test('failureOf: codes the retry policy does not know are final', () => {
   assert.deepEqual(failureOf(new FeedError('bad-discovery', 'x')), { kind: 'final', retryAfter: undefined });
   assert.deepEqual(failureOf(new FeedError('http-status', 'x', { status: 500 })), { kind: 'status', retryAfter: undefined });
   assert.deepEqual(failureOf(new FeedError('stalled-body', 'x')).kind, 'stalled');
+});
+
+/** A Response whose body is the caller's own stream (a custom fetch may give any): `chunks`, then open or closed. */
+function streamed(chunks, { status = 200, end = true, onCancel } = {}) {
+  const enc = new TextEncoder();
+  let i = 0;
+  return new Response(
+    new ReadableStream({
+      pull(c) {
+        if (i < chunks.length) {
+          const chunk = chunks[i++];
+          if (chunk instanceof Error) c.error(chunk);
+          else c.enqueue(enc.encode(chunk));
+        } else if (end) c.close();
+        else return new Promise(() => {}); // open: no more bytes, ever
+      },
+      cancel() {
+        onCancel?.();
+      },
+    }),
+    { status },
+  );
+}
+
+test('discoverOnce: a body that errors with a hostile cause chain names its root (8 levels at most, a cycle ends)', async () => {
+  let chain = new Error('level 9');
+  for (let i = 8; i >= 0; i--) chain = new Error(`level ${i}`, { cause: chain });
+  const deep = await fails(discoverOnce(`${base}/doc`, { fetch: async () => streamed(['{"to', chain]) }), 'truncated-body');
+  assert.equal(deep.message, 'truncated-body: the discovery body was cut: level 8');
+  const loop = new Error('loop');
+  loop.cause = loop;
+  const cyclic = await fails(discoverOnce(`${base}/doc`, { fetch: async () => streamed([loop]) }), 'truncated-body');
+  assert.equal(cyclic.message, 'truncated-body: the discovery body was cut: loop');
+  const nullCause = await fails(discoverOnce(`${base}/doc`, { fetch: async () => streamed([new Error('plain', { cause: null })]) }), 'truncated-body');
+  assert.equal(nullCause.message, 'truncated-body: the discovery body was cut: plain');
+  const cutError = await fails(discoverOnce(`${base}/cut-error`, { idleTimeoutMs: 0 }), 'http-status');
+  assert.equal(cutError.bodySnippet, 'half', 'an error answer cut short keeps what came');
+});
+
+test('discoverOnce: an abort reaches the request and a body that ignores the signal; already aborted: nothing is called', async () => {
+  let hooked = 0;
+  await fails(discoverOnce(`${base}/doc`, { signal: AbortSignal.abort(), requestHeaders: () => (hooked++, {}) }), 'aborted');
+  assert.equal(hooked, 0, 'the hook is not called once aborted');
+  const inFlight = new AbortController();
+  const pending = discoverOnce(`${base}/doc`, {
+    signal: inFlight.signal,
+    fetch: (request) => new Promise((_, reject) => request.signal.addEventListener('abort', () => reject(request.signal.reason))),
+  });
+  setImmediate(() => inFlight.abort());
+  await fails(pending, 'aborted');
+  const during = new AbortController();
+  const reading = discoverOnce(`${base}/doc`, { signal: during.signal, idleTimeoutMs: 0, fetch: async () => streamed(['{"tok'], { end: false }) });
+  setTimeout(() => during.abort(), 10);
+  await fails(reading, 'aborted');
+  const before = new AbortController();
+  await fails(
+    discoverOnce(`${base}/doc`, { signal: before.signal, idleTimeoutMs: 0, fetch: async () => (before.abort(), streamed(['{"tok'], { end: false })) }),
+    'aborted',
+  );
+  const calm = await discoverOnce(`${base}/doc`, { signal: new AbortController().signal });
+  assert.equal(calm.discovery.token, 't1', 'a signal not aborted changes nothing');
+});
+
+test('discoverOnce: a body in many reads with a signal leaves no listener behind (no MaxListenersExceededWarning)', async () => {
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const signal = new AbortController().signal;
+    const parts = JSON.stringify(DOC).match(/.{1,3}/g);
+    assert.ok(parts.length > 20);
+    const found = await discoverOnce(`${base}/doc`, { signal, fetch: async () => streamed(parts) });
+    assert.equal(found.discovery.token, 't1');
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  assert.deepEqual(warnings, []);
+});
+
+test('discoverOnce: the size cap counts every read; a long error body is cut at 512 bytes and released', async () => {
+  const over = await fails(discoverOnce(`${base}/doc`, { maxLineLength: 25, fetch: async () => streamed(['{"token":"', 'aaaaaaaaaa', 'aaaaaaaaaa"}']) }), 'bad-discovery');
+  assert.match(over.message, /larger than 25 bytes/);
+  let cancelled = 0;
+  const long = await fails(
+    discoverOnce(`${base}/doc`, { fetch: async () => streamed(Array(100).fill('e'.repeat(100)), { status: 500, end: false, onCancel: () => cancelled++ }) }),
+    'http-status',
+  );
+  assert.equal(long.bodySnippet, 'e'.repeat(512));
+  assert.equal(cancelled, 1, 'the rest of the body is cancelled');
+});
+
+test('discoverOnce: a 400 or 401 with a long body is still negotiation / a refresh; no body (204) is bad-discovery', async () => {
+  assert.deepEqual(await discoverOnce(`${base}/long-v1`, {}), { v1: true });
+  const refreshed = [];
+  const found = await discoverOnce(`${base}/doc`, {
+    fetch: async (r) => (refreshed.push(r.headers.get('x-r')), refreshed.length === 1 ? new Response('u'.repeat(5000), { status: 401 }) : fetch(r)),
+    requestHeaders: ({ refresh }) => ({ 'x-r': String(refresh) }),
+  });
+  assert.equal(found.discovery.token, 't1');
+  assert.deepEqual(refreshed, ['false', 'true']);
+  const once = [];
+  await discoverOnce(`${base}/doc`, { requestHeaders: (c) => (once.push(c.refresh), {}) });
+  assert.deepEqual(once, [false], 'a 2xx: the hook is asked once');
+  const empty = await fails(discoverOnce(`${base}/empty`, {}), 'bad-discovery');
+  assert.equal(empty.message, 'bad-discovery: the discovery answer is not JSON');
+  const bodiless = await fails(discoverOnce(`${base}/doc`, { fetch: async () => new Response(null, { status: 502 }) }), 'http-status');
+  assert.equal(bodiless.bodySnippet, '');
+});
+
+test('discoverOnce: a FeedError the hook throws is wrapped as final too (only its own bad-header / bad-options pass)', async () => {
+  const own = new FeedError('network', 'network: from the hook');
+  const e = await fails(discoverOnce(`${base}/doc`, { requestHeaders: () => { throw own; } }), 'network');
+  assert.equal(e.message, 'network: requestHeaders threw');
+  assert.equal(e.cause, own);
+  assert.equal(failureOf(e).kind, 'final', 'not retried');
 });
