@@ -4,8 +4,13 @@
 // Stryker instruments all mutants into one copy of js/src (in .stryker-tmp/), `buildCommand` compiles it once to that
 // copy's dist/, and the command runner runs the Node unit tests once per mutant with the mutant switched on (the
 // environment variable __STRYKER_ACTIVE_MUTANT__). MUTANT_TESTS chooses the test files (default: every Node unit
-// test); v2*.ts (v2.ts and the modules split from it) are listed for a run after the v2 rewrite is merged, e.g. with
-//   MUTANT_TESTS='tests/js/unit/ tests/interop/v2-server.test.mjs tests/interop/v2-orchestration.test.mjs'
+// test). The v2 modules and the transport, one at a time with the tests that reach them (a few seconds per mutant):
+//   MUTANT_TESTS=tests/js/unit/v2-schedule.test.mjs npx stryker run --mutate js/src/v2-schedule.ts
+//   MUTANT_TESTS='tests/js/unit/transport.test.mjs tests/js/unit/v2-discovery.test.mjs' \
+//     npx stryker run --mutate js/src/transport.ts,js/src/v2-discovery.ts
+//   MUTANT_TESTS='tests/js/unit/v2-discovery.test.mjs tests/js/unit/v2-schedule.test.mjs tests/interop/v2-orchestration.test.mjs
+//     tests/interop/v2-server.test.mjs' npx stryker run --mutate js/src/v2.ts   (V2Source's 409/retry/live paths need
+//     tests/interop/v2-hardening.test.mjs too: about 18 s a run)
 // Reports: reports/mutation/js.html and js.json (gitignored).
 export default {
   testRunner: 'command',

@@ -122,9 +122,9 @@ function notHeaders(given: unknown, page: number): FeedError {
 }
 
 /**
- * The `Headers` to send from what the hook gave (a record, pairs, a `Headers` or a `Map`); the string values are added
- * to `secrets`. A header the runtime refuses is a `'bad-header'` error naming it: the runtime's own error quotes the
- * value, which is often a credential, so it is not kept.
+ * The `Headers` to send from what the hook gave (a record, pairs, a `Headers` or a `Map`); every value, as sent (a
+ * number as its text), is added to `secrets`. A header the runtime refuses is a `'bad-header'` error naming it: the
+ * runtime's own error quotes the value, which is often a credential, so it is not kept.
  */
 function toHeaders(given: object, secrets: string[], page: number): Headers {
   let entries: unknown[];
@@ -143,14 +143,18 @@ function toHeaders(given: object, secrets: string[], page: number): Headers {
     }
     const [name, value] = pair;
     if (pair.length !== 2) throw notHeaders(given, page);
-    if (typeof value === 'string') addSecret(secrets, value);
+    let text: string;
     try {
-      headers.append(name as string, value as string);
+      // The value as the runtime sends it (the WebIDL ToString a `Headers` applies: a number or an object becomes its
+      // text, a symbol throws), converted once: that text is the secret, whatever the hook gave.
+      text = `${value as string}`;
+      headers.append(name as string, text);
     } catch {
       // JSON quoting shows a name with a newline on one line.
       const shown = typeof name === 'string' ? JSON.stringify(name.slice(0, 100)) : `(a name that is ${kindOf(name)})`;
       throw feedError('bad-header', `requestHeaders gave a header that cannot be sent: ${shown} (its value is not shown)`, page);
     }
+    addSecret(secrets, text);
   }
   return headers;
 }

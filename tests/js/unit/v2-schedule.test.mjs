@@ -156,3 +156,97 @@ test('hostile sizes cost linear time: a 32,768-partition chain listed children f
   const many = { token: 't', exactlyOnce: true, partitions: Array.from({ length: 100_000 }, (_, i) => ({ id: i % n, closed: false, cursorFromPartitions: [] })) };
   assert.throws(() => new V2Schedule({ live: false, intervalMs: 0 }).plan(many), (e) => e.code === 'bad-discovery');
 });
+
+test('nothing to read: a fresh schedule, and a discovery listing no partition, signal caught up once, then end', () => {
+  const fresh = new V2Schedule({ live: false, intervalMs: 0 });
+  assert.deepEqual([fresh.poll(0), fresh.poll(0)], [{ kind: 'caught-up' }, { kind: 'end' }]);
+  const empty = new V2Schedule({ live: false, intervalMs: 0 });
+  empty.plan(doc());
+  assert.deepEqual([empty.poll(0), empty.poll(0)], [{ kind: 'caught-up' }, { kind: 'end' }]);
+  const live = new V2Schedule({ live: true, intervalMs: 100 });
+  assert.deepEqual([live.poll(0), live.poll(0)], [{ kind: 'caught-up' }, { kind: 'wait', ms: 100, rediscover: true }]);
+});
+
+test('a turn end with no turn (a second end, or after a re-plan) changes nothing', () => {
+  const s = new V2Schedule({ live: false, intervalMs: 0 });
+  s.plan(doc('0'));
+  assert.equal(s.poll(0).partition.id, 0);
+  s.handleTurnEnd(caughtUp(), 0);
+  s.handleTurnEnd({ caughtUp: false, delivered: true }, 0);
+  assert.deepEqual(s.poll(0), { kind: 'caught-up' }, 'the second end neither queued a turn nor counted as events');
+  const t = new V2Schedule({ live: false, intervalMs: 0 });
+  t.plan(doc('0'));
+  assert.equal(t.poll(0).partition.id, 0);
+  t.plan(doc('0'));
+  t.handleTurnEnd({ caughtUp: false, delivered: true }, 0);
+  assert.deepEqual(drive(t, caughtUp).read, [0, 'caught-up'], 'partition 0 is due once, from the re-plan');
+});
+
+test('live: a round that brings no events is not signalled as caught up again', () => {
+  const s = new V2Schedule({ live: true, intervalMs: 100 });
+  s.plan(doc('0', '1'));
+  assert.deepEqual(drive(s, caughtUp, { until: 'caught-up' }).read, [0, 1]);
+  assert.equal(s.poll(100).partition.id, 0);
+  s.handleTurnEnd(caughtUp(), 100);
+  assert.equal(s.poll(100).partition.id, 1);
+  s.handleTurnEnd(caughtUp(), 100);
+  assert.deepEqual(s.poll(100), { kind: 'wait', ms: 100, rediscover: false });
+});
+
+test('a finished partition no longer listed, then listed open again, is read again (finished only while listed closed)', () => {
+  const s = new V2Schedule({ live: false, intervalMs: 0 });
+  s.plan(doc('3!'));
+  assert.deepEqual(drive(s, caughtUp).read, [3, 'caught-up']);
+  s.plan(doc('4'));
+  assert.deepEqual(drive(s, caughtUp).read, [4, 'caught-up']);
+  s.plan(doc('3', '4'));
+  assert.deepEqual(drive(s, caughtUp).read, [3, 4, 'caught-up']);
+});
+
+test('partitions: a child of an unlisted parent is in scope only if that parent is in the filter; a cycle outside the scope is ignored', () => {
+  const s = new V2Schedule({ partitions: [9], live: false, intervalMs: 0 });
+  s.plan(doc('4!<9', '5<8', '6', '7<4'));
+  assert.deepEqual(drive(s, caughtUp).read, [4, 7, 'caught-up'], '4 (its parent 9 is in the filter, unlisted), then its child 7');
+  const t = new V2Schedule({ partitions: [1], live: false, intervalMs: 0 });
+  t.plan(doc('1', '5<6', '6<5'));
+  assert.deepEqual(drive(t, caughtUp).read, [1, 'caught-up'], 'the cycle 5, 6 is not in scope: no bad-discovery');
+});
+
+test('impossible documents: the reasons are listed up to 5, then counted', () => {
+  const s = new V2Schedule({ live: false, intervalMs: 0 });
+  s.plan(doc('0', '1<0', '2<0', '3<0', '4<0', '5<0', '6<0', '7<0'));
+  assert.throws(() => drive(s, caughtUp), (e) => {
+    const reasons = [1, 2, 3, 4, 5].map((id) => `partition ${id} startsAfterPartition 0, which is not closed`);
+    assert.equal(e.message, `bad-discovery: the discovery document can never be read to the end: ${reasons.join('; ')}; and 2 more`);
+    return true;
+  });
+  const five = new V2Schedule({ live: false, intervalMs: 0 });
+  five.plan(doc('0', '1<0', '2<0', '3<0', '4<0', '5<0'));
+  assert.throws(() => drive(five, caughtUp), (e) => e.message.endsWith('partition 5 startsAfterPartition 0, which is not closed'));
+});
+
+test('impossible documents: a cycle is named by its members only, all of them up to 8, then cut', () => {
+  const s = new V2Schedule({ live: false, intervalMs: 0 });
+  s.plan(doc('5!<2', '2!<3', '3!<2'));
+  assert.throws(() => s.poll(0), (e) => {
+    assert.equal(e.message, 'bad-discovery: the discovery document can never be read to the end: partitions 2, 3 form a startsAfterPartition cycle');
+    return true;
+  });
+  const ring = (n) => Array.from({ length: n }, (_, i) => `${i}!<${(i + 1) % n}`);
+  const eight = new V2Schedule({ live: false, intervalMs: 0 });
+  eight.plan(doc(...ring(8)));
+  assert.throws(() => eight.poll(0), (e) => e.message.endsWith(': partitions 0, 1, 2, 3, 4, 5, 6, 7 form a startsAfterPartition cycle'));
+  const nine = new V2Schedule({ live: false, intervalMs: 0 });
+  nine.plan(doc(...ring(9)));
+  assert.throws(() => nine.poll(0), (e) => e.message.endsWith(': partitions 0, 1, 2, 3, 4, 5, 6, 7, … (9 in all) form a startsAfterPartition cycle'));
+});
+
+test('a cycle through a partition finished earlier still blocks its members', () => {
+  const s = new V2Schedule({ live: false, intervalMs: 0 });
+  s.plan(doc('3!'));
+  assert.deepEqual(drive(s, caughtUp).read, [3, 'caught-up']);
+  s.plan(doc('3!<2', '2!<3'));
+  const read = [];
+  assert.throws(() => drive(s, (id) => (read.push(id), caughtUp())), (e) => /partitions 3, 2 form a startsAfterPartition cycle/.test(e.message));
+  assert.deepEqual(read, [], '2 is not read though its parent 3 is finished');
+});
