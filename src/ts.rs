@@ -36,6 +36,8 @@ export interface RawBatch {
   page: number;
   /** Whether text is pure ASCII. */
   ascii: boolean;
+  /** Body bytes of the page read since the previous batch of this reader (the page's bytes, over its batches). */
+  bytes: number;
   /** A change of position found with this batch's page. */
   signal?: 'caught-up' | 'fell-behind';
 }

@@ -2,7 +2,7 @@
  * The public types of feedpump, written by hand. The wasm bindings' generated declarations stay internal.
  * @packageDocumentation
  */
-import type { FeedError } from './errors.js';
+import type { FeedError, FeedErrorCode } from './errors.js';
 import type { TypeFilter } from './filters.js';
 
 /**
@@ -323,6 +323,18 @@ export interface FeedOptions {
   onFellBehind?: (() => void) | undefined;
 
   /**
+   * Called when {@link Feed.state} changes, with the new state and the one before. What it throws (or the promise it
+   * returns rejects with) is ignored: it cannot stop the feed.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, live: true, onStateChange: (state, previous) => console.log(previous, '->', state) });
+   * ```
+   */
+  onStateChange?: ((state: FeedState, previous: FeedState) => void) | undefined;
+
+  /**
    * `'parsed'`: each event's `data` is parsed (one `JSON.parse` per batch). `'raw'`: events carry their `data` as JSON
    * text in `raw` and parse it only when `data` is read, which is much faster for consumers that forward or filter
    * events without looking inside most of them. In raw mode `data` is validated when it is read (a bad one throws a
@@ -385,6 +397,45 @@ export interface LiveOptions {
  * ```
  */
 export type FeedSignal = 'caught-up' | 'fell-behind';
+
+/**
+ * Where a feed is ({@link Feed.state}):
+ * - `'idle'`: not iterated yet;
+ * - `'catching-up'`: reading pages that bring events;
+ * - `'live'`: a live feed that caught up and polls for more;
+ * - `'retrying'`: a request failed and is retried (until a page answers again);
+ * - `'closed'`: the iteration ended without an error (caught up on a feed that is not live, `close()`, a `break`);
+ * - `'failed'`: the iteration ended with an error ({@link FeedStats.lastErrorCode} is its code).
+ *
+ * @example
+ * ```ts
+ * if (feed.state === 'retrying') showBanner('reconnecting…');
+ * ```
+ */
+export type FeedState = 'idle' | 'catching-up' | 'live' | 'retrying' | 'closed' | 'failed';
+
+/**
+ * What a feed has done so far ({@link Feed.stats}). A fresh object every call.
+ *
+ * @example
+ * ```ts
+ * const { events, bytes, retries, lastErrorCode } = feed.stats();
+ * ```
+ */
+export interface FeedStats {
+  /** Events read (before the client-side `filter`). */
+  events: number;
+  /** Body bytes of the pages read. */
+  bytes: number;
+  /** Pages that brought a batch or a signal (a page that failed and was retried is counted in `retries`). */
+  pages: number;
+  /** Retries so far (every failure retried, of pages and of v2 discovery). */
+  retries: number;
+  /** The code of the latest failure, retried or not. */
+  lastErrorCode: FeedErrorCode | undefined;
+  /** Per partition: when its latest event was delivered (ms since the epoch). */
+  lastEventAt: { [partition: number]: number };
+}
 
 /**
  * How far behind a partition may be, from what the feed has delivered.
@@ -624,6 +675,28 @@ export interface Feed<T = unknown> extends AsyncIterable<FeedEvent<T>> {
    * ```
    */
   lag(): { [partition: number]: PartitionLag };
+
+  /**
+   * Where the feed is (see {@link FeedState}); {@link FeedOptions.onStateChange} hears of each change.
+   *
+   * @example
+   * ```ts
+   * const feed = openFeed(url, { partitionCount: 4 });
+   * console.log(feed.state); // 'idle'
+   * ```
+   */
+  readonly state: FeedState;
+
+  /**
+   * Counters of what the feed has read: events, bytes, pages, retries, the latest error code, and the time of the
+   * latest event per partition.
+   *
+   * @example
+   * ```ts
+   * setInterval(() => console.log(JSON.stringify(feed.stats())), 10_000);
+   * ```
+   */
+  stats(): FeedStats;
 
   /**
    * Stops the feed: aborts the request in flight, cancels the body, frees the wasm reader. A running iteration ends
