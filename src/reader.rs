@@ -134,6 +134,8 @@ struct Inner {
     deferred: Option<JsValue>,
     /// The page and body position the last batch handed out reached: each batch reports the body bytes read since.
     reported: (u32, u64),
+    /// The body of the current page was read to its end: the batch that empties it says so (`end`), even an empty one.
+    page_done: bool,
 }
 
 /// What releasing takes out of the cell; [`Released::run`] makes the JS calls once the borrow is dropped.
@@ -170,7 +172,7 @@ impl std::fmt::Debug for FeedReader {
 }
 
 enum Step {
-    Batch(Option<Batch>, Option<Signal>, u32, u64),
+    Batch(Option<Batch>, Option<Signal>, u32, u64, bool),
     Done,
     Read(BodyReader),
     Fetch(String),
@@ -207,6 +209,7 @@ impl FeedReader {
             failed: None,
             deferred: None,
             reported: (0, 0),
+            page_done: false,
         };
         let shared =
             Rc::new(Shared { inner: RefCell::new(inner), closed: Cell::new(false), controller, page: Cell::new(None) });
@@ -325,10 +328,12 @@ fn step(shared: &Shared) -> Result<Step, Fault> {
         // A signal rides on the batch that ends the page it was found in, or comes alone.
         let batch = if std::mem::take(&mut me.flush_now) { me.session.flush() } else { me.session.poll_batch() };
         let signal = me.session.poll_signal();
-        if batch.is_some() || signal.is_some() {
+        let end = me.page_done && me.chunk_pos >= me.chunk.len() && !me.session.has_released();
+        if batch.is_some() || signal.is_some() || end {
             me.released_since = None;
+            me.page_done &= !end;
             let bytes = me.new_bytes();
-            return Ok(Step::Batch(batch, signal, page, bytes));
+            return Ok(Step::Batch(batch, signal, page, bytes, end));
         }
         if me.chunk_pos < me.chunk.len() {
             let end = (me.chunk_pos + BATCH_BYTES).min(me.chunk.len());
@@ -412,8 +417,8 @@ async fn next_batch(shared: &Shared) -> Result<JsValue, JsValue> {
     }
     loop {
         let result = match step(shared) {
-            Ok(Step::Batch(batch, signal, page, bytes)) => {
-                return Ok(batch_to_js(batch.as_ref(), signal, page, bytes).into())
+            Ok(Step::Batch(batch, signal, page, bytes, end)) => {
+                return Ok(batch_to_js(batch.as_ref(), signal, page, bytes, end).into())
             }
             Ok(Step::Done) => return Ok(JsValue::UNDEFINED),
             Ok(Step::Read(reader)) => read_chunk(shared, reader).await,
@@ -449,7 +454,7 @@ async fn next_batch(shared: &Shared) -> Result<JsValue, JsValue> {
             if let Some(body) = body {
                 body.cancel();
             }
-            return Ok(batch_to_js(Some(batch), None, page, bytes).into());
+            return Ok(batch_to_js(Some(batch), None, page, bytes, false).into());
         }
         drop(me);
         if let Some(body) = body {
@@ -530,7 +535,9 @@ async fn read_chunk(shared: &Shared, reader: BodyReader) -> Result<(), Fault> {
             match chunk {
                 Chunk::End => {
                     me.reader = None;
-                    me.session.handle_eof().map_err(|e| Fault::protocol(&e, page))
+                    me.session.handle_eof().map_err(|e| Fault::protocol(&e, page))?;
+                    me.page_done = true;
+                    Ok(())
                 }
                 Chunk::Bytes(bytes) => {
                     me.chunk = bytes;
@@ -702,7 +709,7 @@ async fn status_error(shared: &Shared, answer: Answer, page: u32, idle_ms: u32) 
     Fault { error: e.into(), failure: Failure::Status(answer.status), retry_after_ms: retry_after }
 }
 
-fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32, bytes: u64) -> Object {
+fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32, bytes: u64, end: bool) -> Object {
     let obj = Object::new();
     let empty = Batch { text: "[]".into(), ascii: true, ..Batch::default() };
     let batch = batch.unwrap_or(&empty);
@@ -726,5 +733,8 @@ fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32, bytes: 
     let _ = Reflect::set(&obj, &"page".into(), &JsValue::from(page));
     let _ = Reflect::set(&obj, &"ascii".into(), &JsValue::from_bool(batch.ascii));
     let _ = Reflect::set(&obj, &"bytes".into(), &JsValue::from_f64(bytes as f64));
+    if end {
+        let _ = Reflect::set(&obj, &"end".into(), &JsValue::TRUE);
+    }
     obj
 }

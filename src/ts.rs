@@ -38,6 +38,8 @@ export interface RawBatch {
   ascii: boolean;
   /** Body bytes of the page read since the previous batch of this reader (the page's bytes, over its batches). */
   bytes: number;
+  /** Set on the batch that ends a page whose body was read to its end (it may be empty: every page ends with one). */
+  end?: boolean;
   /** A change of position found with this batch's page. */
   signal?: 'caught-up' | 'fell-behind';
 }

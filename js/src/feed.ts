@@ -45,7 +45,7 @@ export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): 
   const href = feedUrl(url);
   if (options === null || typeof options !== 'object') throw new FeedError('bad-options', 'bad-options: options must be an object');
   const protocol = options.protocol ?? (options.partitionCount === undefined ? 'auto' : 'v1');
-  const observer = new Observer(options.onStateChange);
+  const observer = new Observer(options);
   if (protocol === 'v1') {
     const v1 = readerOptions(options, observer);
     return new FeedImpl<T>(v1, options, new V1Source(href, v1), observer);

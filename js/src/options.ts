@@ -160,7 +160,7 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
   if (onRetry !== undefined || observer !== undefined) {
     out.onRetry = ({ error, attempt, delayMs }) => {
       const e = toFeedError(error);
-      observer?.retry(e);
+      observer?.retry(e, attempt, delayMs);
       return onRetry?.({ error: e, attempt, delayMs });
     };
   }
@@ -185,7 +185,12 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
   }
   if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw bad("mode must be 'parsed' or 'raw'");
   if (onCaughtUp !== undefined && typeof onCaughtUp !== 'function') throw bad('onCaughtUp must be a function');
-  if (options.onStateChange !== undefined && typeof options.onStateChange !== 'function') throw bad('onStateChange must be a function');
+  for (const hook of ['onStateChange', 'onRequest', 'onResponse'] as const) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') throw bad(`${hook} must be a function`);
+  }
+  if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object')) {
+    throw bad('logger must be an object with debug, info, warn and error methods (any of them)');
+  }
   if (onFellBehind !== undefined && typeof onFellBehind !== 'function') throw bad('onFellBehind must be a function');
   return out;
 }

@@ -335,6 +335,46 @@ export interface FeedOptions {
   onStateChange?: ((state: FeedState, previous: FeedState) => void) | undefined;
 
   /**
+   * Called before each request the feed makes (pages, and v2 discovery), with its number, its URL with every query
+   * value removed and its retry attempt. Never given a header. What it throws is ignored.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, onRequest: ({ page, url, attempt }) => console.log(page, url, attempt) });
+   * ```
+   */
+  onRequest?: ((info: RequestInfo) => void) | undefined;
+
+  /**
+   * Called once per request that got a response: when its body was read to the end (with the page's bytes, events
+   * and checkpoints), or at once for a status that fails (5xx, 408, 429, 4xx; then retried or thrown). A request that
+   * fails before a response, or whose body is cut or stalls, gets none: {@link FeedOptions.onRetry} (or the error
+   * thrown) tells why. What it throws is ignored.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, onResponse: (r) => histogram.record(r.durationMs, { status: r.status }) });
+   * ```
+   */
+  onResponse?: ((info: ResponseInfo) => void) | undefined;
+
+  /**
+   * Where the feed logs (quiet without one): `debug` per request and response, `info` per state change, `warn` per
+   * retry, `error` when the feed fails. Each call is `(message, fields)` with structured fields; no header value and
+   * no query value ever appears (URLs show the query's names only). `console` works as it is; any method may be left
+   * out. What a method throws is ignored.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, logger: { warn: console.warn, error: console.error } });
+   * ```
+   */
+  logger?: Logger | undefined;
+
+  /**
    * `'parsed'`: each event's `data` is parsed (one `JSON.parse` per batch). `'raw'`: events carry their `data` as JSON
    * text in `raw` and parse it only when `data` is read, which is much faster for consumers that forward or filter
    * events without looking inside most of them. In raw mode `data` is validated when it is read (a bad one throws a
@@ -427,7 +467,7 @@ export interface FeedStats {
   events: number;
   /** Body bytes of the pages read. */
   bytes: number;
-  /** Pages that brought a batch or a signal (a page that failed and was retried is counted in `retries`). */
+  /** Pages read to the end of their body (a page that failed and was retried is counted in `retries`). */
   pages: number;
   /** Retries so far (every failure retried, of pages and of v2 discovery). */
   retries: number;
@@ -435,6 +475,69 @@ export interface FeedStats {
   lastErrorCode: FeedErrorCode | undefined;
   /** Per partition: when its latest event was delivered (ms since the epoch). */
   lastEventAt: { [partition: number]: number };
+}
+
+/**
+ * A logger for {@link FeedOptions.logger}: any of the four methods, each called with a message and structured fields.
+ *
+ * @example
+ * ```ts
+ * const logger: Logger = { warn: (message, fields) => pino.warn(fields, message) };
+ * ```
+ */
+export interface Logger {
+  debug?(message: string, fields: LogFields): void;
+  info?(message: string, fields: LogFields): void;
+  warn?(message: string, fields: LogFields): void;
+  error?(message: string, fields: LogFields): void;
+}
+
+/**
+ * The structured fields of a log call: those of {@link ResponseInfo}, `state`/`previous`, `code`, `attempt`, `delayMs`.
+ *
+ * @example
+ * ```ts
+ * const show = (fields: LogFields) => JSON.stringify(fields);
+ * ```
+ */
+export type LogFields = { [field: string]: string | number | undefined };
+
+/**
+ * What {@link FeedOptions.onRequest} is told.
+ *
+ * @example
+ * ```ts
+ * const onRequest = ({ page, url }: RequestInfo) => console.log(`#${page} GET ${url}`);
+ * ```
+ */
+export interface RequestInfo {
+  /** The feed's request number, 1-based (every request: pages, retries, v2 discovery). */
+  page: number;
+  /** The URL, with user info, fragment and every query value removed (`…/feed?cursor0&cursor1`). */
+  url: string;
+  /** 0 for a first try, n for the n-th retry. */
+  attempt: number;
+}
+
+/**
+ * What {@link FeedOptions.onResponse} is told.
+ *
+ * @example
+ * ```ts
+ * const onResponse = (r: ResponseInfo) => console.log(`#${r.page} ${r.status} ${r.bytes} B ${r.events} events in ${r.durationMs} ms`);
+ * ```
+ */
+export interface ResponseInfo extends RequestInfo {
+  /** The HTTP status. */
+  status: number;
+  /** From the request to the end of its body (or to the failing status), in ms. */
+  durationMs: number;
+  /** Body bytes read. */
+  bytes: number;
+  /** Events read from the page. */
+  events: number;
+  /** Checkpoints read from the page. */
+  checkpoints: number;
 }
 
 /**

@@ -104,3 +104,71 @@ test('a failure that is not retried: failed, with its code', async () => {
   assert.equal(feed.stats().lastErrorCode, 'http-status');
   assert.equal(feed.stats().retries, 0);
 });
+
+test('onRequest / onResponse: one response per request, with the page numbers the server saw; URLs without query values', async () => {
+  count.flaky = 0;
+  const requests = [];
+  const responses = [];
+  const before = server.requests.length;
+  const feed = api.openFeed(`${server.base}/flaky?token=s3cr3t-4711`, {
+    partitionCount: 2,
+    retry: { initialMs: 1, maxMs: 1 },
+    onRequest: (r) => requests.push(r),
+    onResponse: (r) => {
+      responses.push(r);
+      throw new Error('a hook that throws');
+    },
+  });
+  for await (const _ of feed.batches());
+  const sent = server.requests.length - before;
+  console.log('requests', sent, 'responses', JSON.stringify(responses.map(({ page, status, bytes, events, checkpoints, attempt }) => ({ page, status, bytes, events, checkpoints, attempt }))));
+  assert.equal(requests.length, sent, 'onRequest once per request the server saw');
+  assert.equal(responses.length, sent, 'onResponse once per request (the 503 too)');
+  assert.deepEqual(requests.map((r) => r.page), [1, 2, 3, 4]);
+  assert.deepEqual(requests.map((r) => r.attempt), [0, 0, 1, 0]);
+  assert.deepEqual(responses.map((r) => r.status), [200, 503, 200, 200]);
+  assert.deepEqual(responses.map((r) => r.bytes), [Buffer.byteLength(PAGES._first), 0, Buffer.byteLength(PAGES.a), 0]);
+  assert.deepEqual(responses.map((r) => r.events), [2, 0, 1, 0]);
+  assert.deepEqual(responses.map((r) => r.checkpoints), [2, 0, 1, 0]);
+  for (const r of [...requests, ...responses]) {
+    assert.match(r.url, /^http:\/\/127\.0\.0\.1:\d+\/flaky\?token&/, r.url);
+    assert.ok(!r.url.includes('s3cr3t') && !r.url.includes('='), r.url);
+  }
+  assert.ok(responses.every((r) => r.durationMs >= 0));
+});
+
+test('logger: debug per request and response, info per state, warn per retry, error at the end; no header or query value', async () => {
+  count.flaky = 0;
+  const lines = [];
+  const logger = Object.fromEntries(['debug', 'info', 'warn', 'error'].map((level) => [level, (message, fields) => lines.push({ level, message, fields })]));
+  const feed = api.openFeed(`${server.base}/flaky?token=s3cr3t-4711`, {
+    partitionCount: 2,
+    retry: { initialMs: 1, maxMs: 1 },
+    requestHeaders: () => ({ authorization: 'Bearer s3cr3t-header' }),
+    logger,
+  });
+  for await (const _ of feed.batches());
+  const failing = api.openFeed(`${server.base}/down?token=s3cr3t-4711`, { partitionCount: 1, retry: false, logger });
+  await assert.rejects(async () => {
+    for await (const _ of failing);
+  });
+  const levels = {};
+  for (const l of lines) levels[l.level] = (levels[l.level] ?? 0) + 1;
+  console.log('log lines by level', JSON.stringify(levels));
+  assert.equal(levels.debug, 4 * 2 + 2, 'request and response of 4 + 1 requests');
+  assert.equal(levels.warn, 1);
+  assert.equal(levels.error, 1);
+  assert.equal(lines.find((l) => l.level === 'error').fields.code, 'http-status');
+  assert.deepEqual(lines.filter((l) => l.level === 'info').map((l) => l.fields.state), ['catching-up', 'retrying', 'catching-up', 'closed', 'catching-up', 'failed']);
+  const text = JSON.stringify(lines);
+  assert.ok(!text.includes('s3cr3t'), 'no secret in a log line');
+  // Quiet by default: a console that throws on any call is never called without a logger.
+  const quiet = api.openFeed(`${server.base}/feed`, { partitionCount: 2 });
+  const saved = { ...console };
+  for (const k of ['debug', 'info', 'warn', 'error', 'log']) console[k] = () => { throw new Error(`console.${k} called`); };
+  try {
+    for await (const _ of quiet);
+  } finally {
+    Object.assign(console, saved);
+  }
+});
