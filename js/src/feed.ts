@@ -284,7 +284,7 @@ class FeedImpl<T> implements Feed<T> {
   stats(): FeedStats {
     const at: { [partition: number]: number } = {};
     for (const [p, l] of this.#lag) if (l.lastEventAt !== undefined) at[p] = l.lastEventAt;
-    return this.#observer.stats(at);
+    return { ...this.#observer.n, lastEventAt: at };
   }
 
   /** Counts a batch's events per partition for {@link FeedImpl.lag}. */

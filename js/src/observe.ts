@@ -5,7 +5,7 @@
  * @internal
  * @packageDocumentation
  */
-import type { FeedError, FeedErrorCode } from './errors.js';
+import type { FeedError } from './errors.js';
 import { redact } from './stores/identity.js';
 import type { FeedOptions, FeedState, FeedStats, FetchLike, LogFields,ResponseInfo } from './types.js';
 
@@ -30,11 +30,8 @@ export class Observer {
   state: FeedState = 'idle';
   /** Where the feed is when it is not retrying. */
   #position: 'catching-up' | 'live' = 'catching-up';
-  events = 0;
-  bytes = 0;
-  pages = 0;
-  retries = 0;
-  lastErrorCode: FeedErrorCode | undefined;
+  /** The counters of `feed.stats()`, but the last event times (feed.ts keeps those). */
+  readonly n: Omit<FeedStats, 'lastEventAt'> = { events: 0, bytes: 0, pages: 0, retries: 0, lastErrorCode: undefined };
   /** Requests made (the `page` of the hooks). */
   #requests = 0;
   /** The retry attempt the next request is (0: not a retry). */
@@ -58,17 +55,17 @@ export class Observer {
     if (previous === state || previous === 'closed' || previous === 'failed') return;
     this.state = state;
     call(this.#o.onStateChange, state, previous);
-    this.#log('info', `feed ${state}`, { state, previous });
+    this.#log('info', 'state', { state, previous });
   }
 
   /** A reader retries after `error`. */
   retry(error: FeedError, attempt: number, delayMs: number): void {
-    this.retries += 1;
-    this.lastErrorCode = error.code;
+    this.n.retries += 1;
+    this.n.lastErrorCode = error.code;
     this.#attempt = attempt;
     this.#req = undefined;
     this.set('retrying');
-    this.#log('warn', `retry ${attempt} in ${delayMs} ms: ${error.message}`, { code: error.code, attempt, delayMs });
+    this.#log('warn', error.message, { code: error.code, attempt, delayMs });
   }
 
   /** The `fetch` the readers call: the caller's (or the global one, looked up at each call), watched. */
@@ -77,7 +74,7 @@ export class Observer {
       this.#respond(); // a request whose body no reader read (v2 discovery): told now
       const info = { page: ++this.#requests, url: redact(request.url), attempt: this.#attempt };
       call(this.#o.onRequest, { ...info });
-      this.#log('debug', `GET ${info.url}`, info);
+      this.#log('debug', 'request', info);
       const req = { ...info, status: 0, durationMs: 0, bytes: 0, events: 0, checkpoints: 0, at: Date.now() };
       const response = await (given ?? globalThis.fetch)(request);
       let status: unknown;
@@ -105,15 +102,15 @@ export class Observer {
     const { at, ...info } = req;
     info.durationMs = Date.now() - at;
     call(this.#o.onResponse, info);
-    this.#log('debug', `${info.status} ${info.url}`, info);
+    this.#log('debug', 'response', info);
   }
 
   /** A batch arrived (`bytes`: the body bytes read since the previous one; `end`: it ends its page). */
   batch(raw: { meta: Uint32Array; checkpoints: unknown[]; bytes?: number; end?: boolean; signal?: string }, live: boolean): void {
     const events = raw.meta.length / META_STRIDE;
     const bytes = raw.bytes ?? 0;
-    this.events += events;
-    this.bytes += bytes;
+    this.n.events += events;
+    this.n.bytes += bytes;
     const req = this.#req;
     if (req) {
       req.events += events;
@@ -121,7 +118,7 @@ export class Observer {
       req.checkpoints += raw.checkpoints.length;
     }
     if (raw.end) {
-      this.pages += 1;
+      this.n.pages += 1;
       this.#respond();
     }
     if (raw.signal === 'caught-up' && live) this.#position = 'live';
@@ -132,14 +129,9 @@ export class Observer {
   /** The iteration ended: `error` when it failed. */
   end(error?: FeedError): void {
     if (error !== undefined) {
-      this.lastErrorCode = error.code;
+      this.n.lastErrorCode = error.code;
       this.#log('error', error.message, { code: error.code });
     }
     this.set(error ? 'failed' : 'closed');
-  }
-
-  stats(lastEventAt: { [partition: number]: number }): FeedStats {
-    const { events, bytes, pages, retries, lastErrorCode } = this;
-    return { events, bytes, pages, retries, lastErrorCode, lastEventAt };
   }
 }
