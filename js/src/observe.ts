@@ -73,9 +73,9 @@ export class Observer {
     return async (request) => {
       this.#respond(); // a request whose body no reader read (v2 discovery): told now
       const info = { page: ++this.#requests, url: redact(request.url), attempt: this.#attempt };
-      call(this.#o.onRequest, { ...info });
-      this.#log('debug', 'request', info);
       const req = { ...info, status: 0, durationMs: 0, bytes: 0, events: 0, checkpoints: 0, at: Date.now() };
+      call(this.#o.onRequest, info);
+      this.#log('debug', 'request', info);
       const response = await (given ?? globalThis.fetch)(request);
       let status: unknown;
       try {
