@@ -188,6 +188,10 @@ export interface CommitInfo<T = unknown> {
   cursors: Cursors;
   /** `true` when the leader tab committed the batch and this call, a follower, was told. */
   remote: boolean;
+  /** The handler's time on the batch (to its promise settling), in ms; not set for `remote` ones. */
+  handlerMs?: number;
+  /** The commit's time besides the handler (the store's transaction and cursor write), in ms; not set for `remote` ones. */
+  commitMs?: number;
 }
 
 /**
@@ -359,17 +363,28 @@ async function lead<T, Tx>(
       const record: CursorRecord = { identity, cursors: next, savedAt: Date.now() };
       if (partitions !== undefined) record.partitions = partitions;
       let skipped = false;
+      let handlerMs = 0;
+      let saveStart = 0;
       for (let attempt = 1; ; attempt++) {
         let handlerError: { error: unknown } | undefined;
         const effects = (tx: Tx): unknown => {
+          const at = Date.now();
+          const took = (): void => {
+            handlerMs = Date.now() - at;
+          };
           try {
             const r = handler(batch, tx);
             if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
-              return Promise.resolve(r).catch((error: unknown) => {
-                handlerError = { error };
-                throw error;
-              });
+              return Promise.resolve(r).then(
+                (v) => (took(), v),
+                (error: unknown) => {
+                  took();
+                  handlerError = { error };
+                  throw error;
+                },
+              );
             }
+            took();
             return r;
           } catch (error) {
             handlerError = { error };
@@ -377,6 +392,7 @@ async function lead<T, Tx>(
           }
         };
         try {
+          saveStart = Date.now();
           await store.save(key, record, effects, committed ?? null);
           committed = record;
           break;
@@ -393,6 +409,8 @@ async function lead<T, Tx>(
             continue;
           }
           if (action === 'skip') {
+            handlerMs = 0;
+            saveStart = Date.now();
             await store.save(key, record, undefined, committed ?? null);
             committed = record;
             skipped = true;
@@ -410,7 +428,7 @@ async function lead<T, Tx>(
       if (skipped) result.skipped++;
       else result.events += batch.events.length;
       announce?.(batch, cursors);
-      onCommit?.({ batch, cursors, remote: false });
+      onCommit?.({ batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) });
       if (result.batches >= maxBatches) return result;
     }
     result.caughtUp = true;

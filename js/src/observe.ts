@@ -50,11 +50,11 @@ export class Observer {
   }
 
   /** Moves to `state` and tells `onStateChange` and the logger. */
-  set(state: FeedState): void {
+  set(state: FeedState, error?: FeedError): void {
     const previous = this.state;
     if (previous === state || previous === 'closed' || previous === 'failed') return;
     this.state = state;
-    call(this.#o.onStateChange, state, previous);
+    call(this.#o.onStateChange, state, previous, error);
     this.#log('info', 'state', { state, previous });
   }
 
@@ -64,7 +64,7 @@ export class Observer {
     this.n.lastErrorCode = error.code;
     this.#attempt = attempt;
     this.#req = undefined;
-    this.set('retrying');
+    this.set('retrying', error);
     this.#log('warn', error.message, { code: error.code, attempt, delayMs });
   }
 
@@ -132,6 +132,6 @@ export class Observer {
       this.n.lastErrorCode = error.code;
       this.#log('error', error.message, { code: error.code });
     }
-    this.set(error ? 'failed' : 'closed');
+    this.set(error ? 'failed' : 'closed', error);
   }
 }

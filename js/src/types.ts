@@ -323,8 +323,8 @@ export interface FeedOptions {
   onFellBehind?: (() => void) | undefined;
 
   /**
-   * Called when {@link Feed.state} changes, with the new state and the one before. What it throws (or the promise it
-   * returns rejects with) is ignored: it cannot stop the feed.
+   * Called when {@link Feed.state} changes, with the new state, the one before, and for `'retrying'` and `'failed'` the
+   * error. What it throws (or the promise it returns rejects with) is ignored: it cannot stop the feed.
    *
    * @defaultValue none
    * @example
@@ -332,7 +332,7 @@ export interface FeedOptions {
    * openFeed(url, { partitionCount: 4, live: true, onStateChange: (state, previous) => console.log(previous, '->', state) });
    * ```
    */
-  onStateChange?: ((state: FeedState, previous: FeedState) => void) | undefined;
+  onStateChange?: ((state: FeedState, previous: FeedState, error?: FeedError) => void) | undefined;
 
   /**
    * Called before each request the feed makes (pages, and v2 discovery), with its number, its URL with every query
