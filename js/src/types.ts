@@ -486,9 +486,13 @@ export interface FeedStats {
  * ```
  */
 export interface Logger {
+  /** Each request (`'request'`) and each response (`'response'`). */
   debug?(message: string, fields: LogFields): void;
+  /** Each state change (`'state'`, with `state` and `previous`). */
   info?(message: string, fields: LogFields): void;
+  /** Each retry (the error's message; `code`, `attempt`, `delayMs`). */
   warn?(message: string, fields: LogFields): void;
+  /** The failure that ends the feed (its message; `code`). */
   error?(message: string, fields: LogFields): void;
 }
 

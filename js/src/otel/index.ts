@@ -69,10 +69,15 @@ export interface InstrumentOptions {
  * ```
  */
 export interface FeedHooks {
+  /** Starts the request's span. */
   onRequest(info: RequestInfo): void;
+  /** Ends the request's span; counts pages, events and bytes. */
   onResponse(info: ResponseInfo): void;
+  /** Counts the retry and records its error on the request's span. */
   onRetry(info: RetryInfo): void;
+  /** Records the error that ends the feed; ends the spans still open. */
   onStateChange(state: FeedState, previous: FeedState, error?: FeedError): void;
+  /** `consume()`'s: the commit's span and duration, and the partitions' latest events. */
   onCommit(info: CommitInfo<unknown>): void;
 }
 
