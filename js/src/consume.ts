@@ -10,7 +10,7 @@
  */
 import { FeedError, isFeedError } from './errors.js';
 import { openFeed } from './feed.js';
-import type { Batch, FeedOptions } from './types.js';
+import type { Batch, FeedOptions, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { asTab, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
 import { describe, feedIdentity, partitionsOf, resumable } from './stores/identity.js';
@@ -162,6 +162,17 @@ export interface ConsumeOptions<T, Tx> {
    * @defaultValue on where Web Locks exist (browsers, web workers), off elsewhere (Node 20, workerd)
    */
   tabs?: boolean | TabsOptions | undefined;
+  /**
+   * Browsers: no request starts while the page is hidden (`document.visibilityState === 'hidden'`): a live feed stops
+   * polling until a `visibilitychange` shows the page again, then goes on from its cursors. A request already in
+   * flight completes. Where there is no `document` (Node, workerd, workers) it does nothing.
+   * @defaultValue `false`
+   * @example
+   * ```ts
+   * await consume({ url, partitionCount: 4, live: true }, { store, key: 'orders', handler, pauseWhenHidden: true });
+   * ```
+   */
+  pauseWhenHidden?: boolean | undefined;
   /**
    * Told `'follower'` when the call has to wait for another tab's lock, and `'leader'` when it starts consuming (at
    * once when tabs mode is off).
@@ -347,6 +358,8 @@ async function lead<T, Tx>(
   }
 
   const { url, ...feedOptions } = source;
+  const doc = (globalThis as { document?: Document }).document;
+  if (options.pauseWhenHidden === true && doc !== undefined) feedOptions.fetch = whenVisible(doc, feedOptions.fetch);
   const feed = openFeed<T>(url, { ...feedOptions, cursors: start });
   let cursors: Cursors = { ...kept };
   const result: ConsumeResult = { batches: 0, events: 0, skipped: 0, start: from, missing, cursors, caughtUp: false };
@@ -436,4 +449,22 @@ async function lead<T, Tx>(
   } finally {
     feed.close();
   }
+}
+
+/** A `fetch` that starts no request while `doc` is hidden: it waits for a `visibilitychange` (or the request's abort). */
+function whenVisible(doc: Document, fetch: FetchLike | undefined): FetchLike {
+  return async (request) => {
+    while (doc.visibilityState === 'hidden' && !request.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          doc.removeEventListener('visibilitychange', done);
+          request.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        doc.addEventListener('visibilitychange', done);
+        request.signal.addEventListener('abort', done);
+      });
+    }
+    return (fetch ?? globalThis.fetch)(request);
+  };
 }
