@@ -20,6 +20,8 @@ export interface ReaderOptions {
   onRetry?: (info: { error: Error; attempt: number; delayMs: number }) => void;
   idleTimeoutMs?: number;
   maxBatchDelayMs?: number;
+  replicas?: string[];
+  failoverCooldownMs?: number;
   live?: boolean | { minIntervalMs?: number; maxIntervalMs?: number; longPollParam?: string };
   /** Read one FeedAPI v2 partition (then partitionCount is 1 and cursors holds its cursor). */
   v2?: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] };

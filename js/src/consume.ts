@@ -10,7 +10,7 @@
  */
 import { FeedError, isFeedError } from './errors.js';
 import { openFeed } from './feed.js';
-import type { Batch, FeedOptions, FetchLike } from './types.js';
+import type { Batch, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { asTab, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
 import { describe, feedIdentity, partitionsOf, resumable } from './stores/identity.js';
@@ -25,7 +25,7 @@ import { describe, feedIdentity, partitionsOf, resumable } from './stores/identi
  */
 export type ConsumeSource = Omit<FeedOptions, 'cursors'> & {
   /** The feed endpoint, as for `openFeed`. */
-  url: string | URL;
+  url: FeedUrl;
 };
 
 /**

@@ -12,7 +12,7 @@ import { compileTypeFilter, serverTypeFilter } from './filters.js';
 import { V2_PARTITIONS, V2Source } from './v2.js';
 import { wasmNotReady, wasmReady } from './runtime.js';
 import { Observer } from './observe.js';
-import type { Batch, Checkpoint, Feed, FeedEvent, FeedEventIterator, FeedOptions, FeedState, FeedStats, PartitionLag } from './types.js';
+import type { Batch, Checkpoint, Feed, FeedUrl, FeedEvent, FeedEventIterator, FeedOptions, FeedState, FeedStats, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
 import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
 
@@ -41,13 +41,18 @@ const META_STRIDE = 6;
  * saved = feed.cursors();
  * ```
  */
-export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): Feed<T> {
-  const href = feedUrl(url);
+export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<T> {
+  const [href, ...replicas] = Array.isArray(url) ? (url as readonly unknown[]).map(feedUrl) : [feedUrl(url)];
+  if (href === undefined) throw new FeedError('bad-options', 'bad-options: url must name at least one URL');
   if (options === null || typeof options !== 'object') throw new FeedError('bad-options', 'bad-options: options must be an object');
   const protocol = options.protocol ?? (options.partitionCount === undefined ? 'auto' : 'v1');
   const observer = new Observer(options);
+  if (replicas.length > 0 && protocol !== 'v1') {
+    throw new FeedError('bad-options', 'bad-options: several URLs are for FeedAPI v1 feeds (partitionCount, protocol v1)');
+  }
   if (protocol === 'v1') {
     const v1 = readerOptions(options, observer);
+    if (replicas.length > 0) v1.replicas = replicas;
     return new FeedImpl<T>(v1, options, new V1Source(href, v1), observer);
   }
   if (protocol !== 'v2' && protocol !== 'auto') {

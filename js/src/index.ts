@@ -52,6 +52,7 @@ export type {
   FeedSignal,
   FeedState,
   FeedStats,
+  FeedUrl,
   Logger,
   LogFields,
   RequestInfo,

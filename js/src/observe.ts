@@ -36,6 +36,8 @@ export class Observer {
   #requests = 0;
   /** The retry attempt the next request is (0: not a retry). */
   #attempt = 0;
+  /** The URL of the latest request (no query values). */
+  url: string | undefined;
   /** The request in flight or being read, until its `onResponse`. */
   #req: (ResponseInfo & { at: number }) | undefined;
   readonly #o: FeedOptions;
@@ -72,7 +74,7 @@ export class Observer {
   fetch(given: FetchLike | undefined): FetchLike {
     return async (request) => {
       this.#respond(); // a request whose body no reader read (v2 discovery): told now
-      const info = { page: ++this.#requests, url: redact(request.url), attempt: this.#attempt };
+      const info = { page: ++this.#requests, url: (this.url = redact(request.url)), attempt: this.#attempt };
       const req = { ...info, status: 0, durationMs: 0, bytes: 0, events: 0, checkpoints: 0, at: Date.now() };
       call(this.#o.onRequest, info);
       this.#log('debug', 'request', info);

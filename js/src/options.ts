@@ -25,6 +25,8 @@ export interface ReaderOptions {
   /** Called by the wasm with its own FeedError-shaped `Error`; wrapped here so the caller sees a {@link FeedError}. */
   onRetry?: (info: { error: unknown; attempt: number; delayMs: number }) => void;
   idleTimeoutMs?: number;
+  replicas?: string[];
+  failoverCooldownMs?: number;
   partitions?: number[];
   live?: boolean | LiveOptions;
   maxBatchDelayMs?: number;
@@ -161,8 +163,13 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     out.onRetry = ({ error, attempt, delayMs }) => {
       const e = toFeedError(error);
       observer?.retry(e, attempt, delayMs);
-      return onRetry?.({ error: e, attempt, delayMs });
+      return onRetry?.({ error: e, attempt, delayMs, url: observer?.url });
     };
+  }
+  const { failoverCooldownMs } = options;
+  if (failoverCooldownMs !== undefined) {
+    if (!isTimerMs(failoverCooldownMs)) throw bad(`failoverCooldownMs must be ${TIMER_RANGE})`);
+    out.failoverCooldownMs = failoverCooldownMs;
   }
   if (idleTimeoutMs !== undefined) {
     if (!isTimerMs(idleTimeoutMs)) throw bad(`idleTimeoutMs must be ${TIMER_RANGE}; 0 = off)`);

@@ -243,6 +243,18 @@ export interface FeedOptions {
   onRetry?: ((info: RetryInfo) => void) | undefined;
 
   /**
+   * A feed with several base URLs ({@link FeedUrl}): how long a URL whose request failed (no response, a 5xx, a cut
+   * or stalled body) is passed over, in ms.
+   *
+   * @defaultValue `30000`
+   * @example
+   * ```ts
+   * openFeed([primary, replica], { partitionCount: 4, failoverCooldownMs: 10_000 });
+   * ```
+   */
+  failoverCooldownMs?: number | undefined;
+
+  /**
    * A response body that brings no bytes for this long fails with code `'stalled-body'` (and is retried). `0` turns
    * the watchdog off.
    *
@@ -478,6 +490,20 @@ export interface FeedStats {
 }
 
 /**
+ * A feed's URL: one, or several base URLs of the same feed (a primary and its replicas, which serve the same events
+ * with the same cursors). With several, pages go to the first URL that is healthy; after a request fails with no
+ * response, a 5xx, or a cut or stalled body, the retry goes to the next URL from the same cursors, and the failed URL
+ * is tried again after {@link FeedOptions.failoverCooldownMs}. Several URLs are for FeedAPI v1 feeds (`partitionCount`
+ * set; not v2). Cursors stored by `consume()` are those of the first URL's feed.
+ *
+ * @example
+ * ```ts
+ * openFeed(['https://primary/feed/v1', 'https://replica/feed/v1'], { partitionCount: 4 });
+ * ```
+ */
+export type FeedUrl = string | URL | readonly (string | URL)[];
+
+/**
  * A logger for {@link FeedOptions.logger}: any of the four methods, each called with a message and structured fields.
  *
  * @example
@@ -633,6 +659,8 @@ export interface RetryInfo {
   attempt: number;
   /** The wait before the retry, in ms. */
   delayMs: number;
+  /** The URL of the request that failed, without query values (with replicas: which one failed). */
+  url?: string | undefined;
 }
 
 /**
