@@ -26,7 +26,8 @@ const META_STRIDE = 6;
  *
  * Options are checked at once: bad ones throw a {@link FeedError} with code `'bad-options'`.
  *
- * @param url - the feed endpoint, e.g. `https://host/feed/v1`
+ * @param url - the feed endpoint, e.g. `https://host/feed/v1`; or several base URLs of one v1 feed ({@link FeedUrl}):
+ *   `[primary, replica]`
  * @param options - see {@link FeedOptions}; `partitionCount` is required
  * @typeParam T - the type of the events' `data` (not checked at run time)
  * @returns a {@link Feed}, to iterate once
