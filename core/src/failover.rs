@@ -6,7 +6,6 @@
 //! to the next healthy URL with the same cursors, and the failed one is tried again once its cool-down is over. When
 //! every URL is cooling down, the one whose cool-down ends first is used.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::retry::Failure;
@@ -28,8 +27,9 @@ pub const DEFAULT_COOLDOWN_MS: u64 = 30_000;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Failover {
-    /// Per URL: until when it cools down (0: healthy).
+    /// Per URL: until when it cools down (0: healthy). Filled at the first failure (an empty list: all healthy).
     down_until: Vec<u64>,
+    count: usize,
     cooldown_ms: u64,
     /// The URL of the request in flight (the last pick).
     current: usize,
@@ -38,7 +38,7 @@ pub struct Failover {
 impl Failover {
     /// `count` URLs (at least one is assumed), cooling down for `cooldown_ms` after a failure.
     pub fn new(count: usize, cooldown_ms: u64) -> Self {
-        Failover { down_until: vec![0; count.max(1)], cooldown_ms, current: 0 }
+        Failover { down_until: Vec::new(), count: count.max(1), cooldown_ms, current: 0 }
     }
 
     /// The URL of the last pick.
@@ -57,6 +57,10 @@ impl Failover {
 
     /// The URL for a request at `now_ms`: the first one not cooling down, or the one whose cool-down ends first.
     pub fn pick(&mut self, now_ms: u64) -> usize {
+        if self.down_until.is_empty() {
+            self.current = 0;
+            return 0;
+        }
         let healthy = self.down_until.iter().position(|&until| until <= now_ms);
         let soonest = || {
             let mut best = 0;
@@ -73,7 +77,8 @@ impl Failover {
 
     /// The request to the current URL failed at `now_ms`: a failure of the URL's own cools it down.
     pub fn handle_failure(&mut self, now_ms: u64, failure: Failure) {
-        if Self::is_url_failure(failure) && self.down_until.len() > 1 {
+        if Self::is_url_failure(failure) && self.count > 1 {
+            self.down_until.resize(self.count, 0);
             if let Some(until) = self.down_until.get_mut(self.current) {
                 *until = now_ms.saturating_add(self.cooldown_ms.max(1));
             }
@@ -84,6 +89,7 @@ impl Failover {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn one_url_is_always_picked() {

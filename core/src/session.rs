@@ -156,8 +156,9 @@ pub struct PageStats {
 /// ```
 #[derive(Debug)]
 pub struct Session {
-    /// The base URLs: the configured one, then its replicas.
-    urls: Vec<String>,
+    url: String,
+    /// More base URLs of the feed; `failover` picks among `url` (0) and these (1..).
+    replicas: Vec<String>,
     failover: Failover,
     options: V1Options,
     /// Latest checkpoint read per partition: where the next page starts.
@@ -206,7 +207,8 @@ impl Session {
         let n = config.cursors.len();
         Session {
             failover: Failover::new(1 + config.replicas.len(), config.failover_cooldown_ms),
-            urls: core::iter::once(config.url).chain(config.replicas).collect(),
+            url: config.url,
+            replicas: config.replicas,
             options: config.options,
             cursors: config.cursors,
             decoder: LineDecoder::with_max_line(config.max_line),
@@ -311,7 +313,10 @@ impl Session {
             passed.start_page(start);
         }
         self.decoder.reset();
-        let base = &self.urls[self.failover.pick(now_ms)];
+        let base = match self.failover.pick(now_ms) {
+            0 => &self.url,
+            i => &self.replicas[i - 1],
+        };
         let mut url = match &self.v2 {
             Some(v2) => v2_url(base, v2, self.cursors.cursor(0).unwrap_or(crate::cursor::FIRST)),
             None => v1_url(base, &self.cursors, &self.options),
