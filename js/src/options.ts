@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { FeedError, toFeedError } from './errors.js';
+import type { Observer } from './observe.js';
 import type { FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
 
 /** The options object `new FeedReader(url, options)` reads: the contract's `ReaderOptions`, as far as we use it. */
@@ -24,6 +25,8 @@ export interface ReaderOptions {
   /** Called by the wasm with its own FeedError-shaped `Error`; wrapped here so the caller sees a {@link FeedError}. */
   onRetry?: (info: { error: unknown; attempt: number; delayMs: number }) => void;
   idleTimeoutMs?: number;
+  replicas?: string[];
+  failoverCooldownMs?: number;
   partitions?: number[];
   live?: boolean | LiveOptions;
   maxBatchDelayMs?: number;
@@ -145,7 +148,7 @@ export function startCursors(partitionCount: number, cursors: FeedOptions['curso
  * first bad option.
  * @internal
  */
-export function readerOptions(options: FeedOptions): ReaderOptions {
+export function readerOptions(options: FeedOptions, observer?: Observer): ReaderOptions {
   if (options === null || typeof options !== 'object') throw bad('options must be an object');
   const { partitionCount, pageSizeHint, signal, fetch, requestHeaders, maxLineLength } = options;
   if (!isInteger(partitionCount, 1)) throw bad('partitionCount must be an integer >= 1');
@@ -162,10 +165,9 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
     }
     out.signal = signal;
   }
-  if (fetch !== undefined) {
-    if (typeof fetch !== 'function') throw bad('fetch must be a function');
-    out.fetch = fetch;
-  }
+  if (fetch !== undefined && typeof fetch !== 'function') throw bad('fetch must be a function');
+  if (observer !== undefined) out.fetch = observer.fetch(fetch);
+  else if (fetch !== undefined) out.fetch = fetch;
   if (requestHeaders !== undefined) {
     if (typeof requestHeaders !== 'function') throw bad('requestHeaders must be a function');
     out.requestHeaders = requestHeaders;
@@ -181,9 +183,18 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
   }
   if (options.retry !== undefined) out.retry = retryOptions(options.retry);
   const { onRetry, idleTimeoutMs } = options;
-  if (onRetry !== undefined) {
-    if (typeof onRetry !== 'function') throw bad('onRetry must be a function');
-    out.onRetry = ({ error, attempt, delayMs }) => onRetry({ error: toFeedError(error), attempt, delayMs });
+  if (onRetry !== undefined && typeof onRetry !== 'function') throw bad('onRetry must be a function');
+  if (onRetry !== undefined || observer !== undefined) {
+    out.onRetry = ({ error, attempt, delayMs }) => {
+      const e = toFeedError(error);
+      observer?.retry(e, attempt, delayMs);
+      return onRetry?.({ error: e, attempt, delayMs, url: observer?.url });
+    };
+  }
+  const { failoverCooldownMs } = options;
+  if (failoverCooldownMs !== undefined) {
+    if (!isTimerMs(failoverCooldownMs)) throw bad(`failoverCooldownMs must be ${TIMER_RANGE})`);
+    out.failoverCooldownMs = failoverCooldownMs;
   }
   if (idleTimeoutMs !== undefined) {
     if (!isTimerMs(idleTimeoutMs)) throw bad(`idleTimeoutMs must be ${TIMER_RANGE}; 0 = off)`);
@@ -206,6 +217,12 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
   }
   if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw bad("mode must be 'parsed' or 'raw'");
   if (onCaughtUp !== undefined && typeof onCaughtUp !== 'function') throw bad('onCaughtUp must be a function');
+  for (const hook of ['onStateChange', 'onRequest', 'onResponse'] as const) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') throw bad(`${hook} must be a function`);
+  }
+  if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object')) {
+    throw bad('logger must be an object with debug, info, warn and error methods (any of them)');
+  }
   if (onFellBehind !== undefined && typeof onFellBehind !== 'function') throw bad('onFellBehind must be a function');
   return out;
 }

@@ -188,7 +188,7 @@ export class V2Source implements BatchSource {
         if (step.rediscover) this.#needDiscovery = true;
       } else if (step.kind === 'caught-up') {
         this.#page += 1;
-        return { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, ascii: true, signal: 'caught-up' };
+        return { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, ascii: true, bytes: 0, signal: 'caught-up' };
       } else {
         this.#closed = true;
         return undefined;
