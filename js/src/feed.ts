@@ -166,7 +166,7 @@ export function newReader(url: string, options: ReaderOptions): FeedReader {
   requireWasm();
   try {
     // The reader calls out through the same transport as the v2 discovery (its errors are made there).
-    const { fetch, requestHeaders } = transport(options.fetch, options.requestHeaders);
+    const { fetch, requestHeaders } = transport(options);
     return new FeedReader(url, { ...options, fetch, requestHeaders } as unknown as WasmReaderOptions);
   } catch (e) {
     throw toFeedError(e);

@@ -1,13 +1,13 @@
 /**
  * Internal: what a feed tells about itself: `feed.state` and `feed.stats()`, the `onRequest` / `onResponse` hooks and
- * the `logger`. Kept from the requests the readers make (their `fetch` is wrapped here), the retries they report and
+ * the `logger`. Kept from the requests the readers make (transport.ts tells of each), the retries they report and
  * the batches they hand out (each batch brings its body bytes, and the one that ends a page says so): nothing per event.
  * @internal
  * @packageDocumentation
  */
 import type { FeedError } from './errors.js';
 import { redact } from './stores/identity.js';
-import type { FeedOptions, FeedState, FeedStats, FetchLike, LogFields,ResponseInfo } from './types.js';
+import type { FeedOptions, FeedState, FeedStats, LogFields, ResponseInfo } from './types.js';
 
 /** Values per event in `RawBatch.meta` (see feed.ts). */
 const META_STRIDE = 6;
@@ -25,6 +25,9 @@ function call(f: ((...args: never[]) => unknown) | undefined, ...args: unknown[]
   }
 }
 
+/** A request told of, until its `onResponse`. */
+type Sent = ResponseInfo & { at: number };
+
 /** @internal */
 export class Observer {
   state: FeedState = 'idle';
@@ -39,7 +42,7 @@ export class Observer {
   /** The URL of the latest request (no query values). */
   url: string | undefined;
   /** The request in flight or being read, until its `onResponse`. */
-  #req: (ResponseInfo & { at: number }) | undefined;
+  #req: Sent | undefined;
   readonly #o: FeedOptions;
 
   constructor(options: FeedOptions) {
@@ -70,30 +73,30 @@ export class Observer {
     this.#log('warn', error.message, { code: error.code, attempt, delayMs });
   }
 
-  /** The `fetch` the readers call: the caller's (or the global one, looked up at each call), watched. */
-  fetch(given: FetchLike | undefined): FetchLike {
-    return async (request) => {
-      this.#respond(); // a request whose body no reader read (v2 discovery): told now
-      const info = { page: ++this.#requests, url: (this.url = redact(request.url)), attempt: this.#attempt };
-      const req = { ...info, status: 0, durationMs: 0, bytes: 0, events: 0, checkpoints: 0, at: Date.now() };
-      call(this.#o.onRequest, info);
-      this.#log('debug', 'request', info);
-      const response = await (given ?? globalThis.fetch)(request);
-      let status: unknown;
-      try {
-        status = response.status;
-      } catch {
-        // a hostile response: the reader fails it
-      }
-      req.status = typeof status === 'number' ? status : 0;
-      this.#req = req;
-      if (!ok(req.status)) this.#respond();
-      else {
-        this.#attempt = 0;
-        if (this.state === 'retrying') this.set(this.#position);
-      }
-      return response;
-    };
+  /** A request to `url` is sent (transport.ts tells, for every reader and the v2 discovery): what `got` takes. */
+  sent(url: string): Sent {
+    this.#respond(); // a request whose body no reader read (v2 discovery): told now
+    const info = { page: ++this.#requests, url: (this.url = redact(url)), attempt: this.#attempt };
+    call(this.#o.onRequest, info);
+    this.#log('debug', 'request', info);
+    return { ...info, status: 0, durationMs: 0, bytes: 0, events: 0, checkpoints: 0, at: Date.now() };
+  }
+
+  /** The response of the request `req` arrived. */
+  got(req: Sent, response: unknown): void {
+    this.#req = req;
+    let status: unknown;
+    try {
+      status = (response as { status?: unknown } | null)?.status;
+    } catch {
+      // a hostile response: the reader fails it
+    }
+    req.status = typeof status === 'number' ? status : 0;
+    if (!ok(req.status)) this.#respond();
+    else {
+      this.#attempt = 0;
+      if (this.state === 'retrying') this.set(this.#position);
+    }
   }
 
   /** Tells `onResponse` and the logger about the request being read, once. */

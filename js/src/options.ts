@@ -18,6 +18,8 @@ export interface ReaderOptions {
   headers?: string;
   signal?: AbortSignal;
   fetch?: FetchLike;
+  /** Told of each request by the transport (feed.ts's; not read by the wasm). */
+  observer?: Observer;
   requestHeaders?: (context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>;
   maxLineLength?: number;
   maxHeldBytes?: number;
@@ -74,6 +76,12 @@ export function abortedError(signal: AbortSignal, why = 'the feed was aborted'):
   return new FeedError('aborted', `aborted: ${why}`, { cause: signal.reason });
 }
 
+/** The options that must be functions when given. */
+const FUNCTIONS = ['fetch', 'requestHeaders', 'onRetry', 'onCaughtUp', 'onFellBehind', 'onStateChange', 'onRequest', 'onResponse'] as const;
+
+/** The message of a `cursors` that is not an object. */
+const CURSORS_OBJECT = 'cursors must be an object { [partition]: cursor }';
+
 /** A canonical non-negative decimal integer, as object keys of partition numbers are spelled. */
 const PARTITION_KEY = /^(?:0|[1-9][0-9]*)$/;
 
@@ -128,7 +136,7 @@ export function startCursors(partitionCount: number, cursors: FeedOptions['curso
   const out = new Array<string>(partitionCount).fill(FIRST);
   if (cursors === undefined) return out;
   if (cursors === null || typeof cursors !== 'object') {
-    throw bad('cursors must be an object { [partition]: cursor }');
+    throw bad(CURSORS_OBJECT);
   }
   for (const [key, cursor] of Object.entries(cursors)) {
     const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
@@ -165,13 +173,12 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     }
     out.signal = signal;
   }
-  if (fetch !== undefined && typeof fetch !== 'function') throw bad('fetch must be a function');
-  if (observer !== undefined) out.fetch = observer.fetch(fetch);
-  else if (fetch !== undefined) out.fetch = fetch;
-  if (requestHeaders !== undefined) {
-    if (typeof requestHeaders !== 'function') throw bad('requestHeaders must be a function');
-    out.requestHeaders = requestHeaders;
+  for (const hook of FUNCTIONS) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') throw bad(`${hook} must be a function`);
   }
+  if (fetch !== undefined) out.fetch = fetch;
+  if (observer !== undefined) out.observer = observer;
+  if (requestHeaders !== undefined) out.requestHeaders = requestHeaders;
   if (maxLineLength !== undefined) {
     if (!isInteger(maxLineLength, 1)) throw bad('maxLineLength must be an integer >= 1 (bytes)');
     out.maxLineLength = maxLineLength;
@@ -183,7 +190,6 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
   }
   if (options.retry !== undefined) out.retry = retryOptions(options.retry);
   const { onRetry, idleTimeoutMs } = options;
-  if (onRetry !== undefined && typeof onRetry !== 'function') throw bad('onRetry must be a function');
   if (onRetry !== undefined || observer !== undefined) {
     out.onRetry = ({ error, attempt, delayMs }) => {
       const e = toFeedError(error);
@@ -200,7 +206,7 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     if (!isTimerMs(idleTimeoutMs)) throw bad(`idleTimeoutMs must be ${TIMER_RANGE}; 0 = off)`);
     out.idleTimeoutMs = idleTimeoutMs;
   }
-  const { partitions, live, maxBatchDelayMs, mode, onCaughtUp, onFellBehind } = options;
+  const { partitions, live, maxBatchDelayMs, mode } = options;
   if (partitions !== undefined) {
     if (!Array.isArray(partitions) || partitions.length === 0) throw bad('partitions must be a non-empty array');
     for (const p of partitions as readonly unknown[]) {
@@ -216,14 +222,9 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     out.maxBatchDelayMs = maxBatchDelayMs;
   }
   if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw bad("mode must be 'parsed' or 'raw'");
-  if (onCaughtUp !== undefined && typeof onCaughtUp !== 'function') throw bad('onCaughtUp must be a function');
-  for (const hook of ['onStateChange', 'onRequest', 'onResponse'] as const) {
-    if (options[hook] !== undefined && typeof options[hook] !== 'function') throw bad(`${hook} must be a function`);
-  }
   if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object')) {
     throw bad('logger must be an object with debug, info, warn and error methods (any of them)');
   }
-  if (onFellBehind !== undefined && typeof onFellBehind !== 'function') throw bad('onFellBehind must be a function');
   return out;
 }
 
@@ -235,7 +236,7 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
 export function v2Cursors(cursors: FeedOptions['cursors']): Map<number, string> {
   const out = new Map<number, string>();
   if (cursors === undefined) return out;
-  if (cursors === null || typeof cursors !== 'object') throw bad('cursors must be an object { [partition]: cursor }');
+  if (cursors === null || typeof cursors !== 'object') throw bad(CURSORS_OBJECT);
   for (const [key, cursor] of Object.entries(cursors)) {
     const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
     if (!(partition <= 32_767)) throw bad(`cursors: ${JSON.stringify(key)} is not a partition id (an integer 0..32767)`);

@@ -12,7 +12,7 @@ import { safeUrl, transport, type Transport } from './transport.js';
 import { readerDefaults } from './wasm/feedpump.js';
 
 /** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */
-export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'signal' | 'idleTimeoutMs' | 'maxLineLength'>;
+export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'observer' | 'signal' | 'idleTimeoutMs' | 'maxLineLength'>;
 
 /** Bytes of a non-2xx discovery body kept as `bodySnippet` (as for the reader's error bodies). */
 const SNIPPET_BYTES = 512;
@@ -141,7 +141,7 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
   const defaults = readerDefaults() as { idleTimeoutMs: number; maxLineLength: number };
   const idleMs = req.idleTimeoutMs ?? defaults.idleTimeoutMs;
   const cap = req.maxLineLength ?? defaults.maxLineLength;
-  const calls = transport(req.fetch, req.requestHeaders);
+  const calls = transport(req);
   let response = await request(url, req, calls, false);
   if (response.status === 401 && req.requestHeaders !== undefined) {
     // As for pages: a 401 asks the hook once more, with `refresh: true`, before it counts.
