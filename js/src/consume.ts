@@ -8,9 +8,9 @@
  * Committing the effects and those checkpoints atomically means a crash leaves either both or neither.
  * @packageDocumentation
  */
-import { FeedError, isFeedError } from './errors.js';
+import { FeedError, isFeedError, messageOf } from './errors.js';
 import { openFeed } from './feed.js';
-import { abortedError, sleep } from './options.js';
+import { abortedError, sleep, bad } from './options.js';
 import type { Batch, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { asTab, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
@@ -234,7 +234,7 @@ export interface ConsumeResult {
 function partitionsRead(source: ConsumeSource): number[] {
   if (source.partitions !== undefined) return [...source.partitions];
   if (source.partitionCount !== undefined) return Array.from({ length: source.partitionCount }, (_, p) => p);
-  throw new FeedError('bad-options', "bad-options: onMissingCursors 'last' needs partitionCount or partitions");
+  throw bad("onMissingCursors 'last' needs partitionCount or partitions");
 }
 
 /**
@@ -275,16 +275,16 @@ function partitionsRead(source: ConsumeSource): number[] {
 export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, options: ConsumeOptions<T, Tx>): Promise<ConsumeResult> {
   const { store, key, handler, onCommit, onRole } = options;
   if (store === null || typeof store !== 'object' || typeof store.load !== 'function' || typeof store.save !== 'function') {
-    throw new FeedError('bad-options', 'bad-options: consume() needs a store with load() and save()');
+    throw bad('consume() needs a store with load() and save()');
   }
-  if (typeof key !== 'string' || key === '') throw new FeedError('bad-options', 'bad-options: consume() needs a non-empty key');
-  if (typeof handler !== 'function') throw new FeedError('bad-options', 'bad-options: consume() needs a handler function');
+  if (typeof key !== 'string' || key === '') throw bad('consume() needs a non-empty key');
+  if (typeof handler !== 'function') throw bad('consume() needs a handler function');
   const maxBatches = options.maxBatches ?? Infinity;
-  if (!(maxBatches >= 1)) throw new FeedError('bad-options', 'bad-options: maxBatches must be >= 1');
-  if (onRole !== undefined && typeof onRole !== 'function') throw new FeedError('bad-options', 'bad-options: onRole must be a function');
+  if (!(maxBatches >= 1)) throw bad('maxBatches must be >= 1');
+  if (onRole !== undefined && typeof onRole !== 'function') throw bad('onRole must be a function');
   const policy = options.onMissingCursors;
   if (policy !== undefined && typeof policy !== 'function' && policy !== 'first' && policy !== 'last' && policy !== 'throw') {
-    throw new FeedError('bad-options', `bad-options: onMissingCursors must be 'first', 'last', 'throw' or a function, got ${JSON.stringify(policy)}`);
+    throw bad(`onMissingCursors must be 'first', 'last', 'throw' or a function, got ${JSON.stringify(policy)}`);
   }
   const tabs = tabsConfig(options.tabs, key);
   if (tabs === undefined) {
@@ -352,7 +352,7 @@ async function lead<T, Tx>(
       start = { ...choice };
       from = 'custom';
     } else {
-      throw new FeedError('bad-options', `bad-options: onMissingCursors gave ${JSON.stringify(choice)}`);
+      throw bad(`onMissingCursors gave ${JSON.stringify(choice)}`);
     }
     kept = start;
   }
@@ -430,7 +430,7 @@ async function lead<T, Tx>(
             skipped = true;
             break;
           }
-          const why = handlerError.error instanceof Error ? handlerError.error.message : String(handlerError.error);
+          const why = messageOf(handlerError.error);
           throw new FeedError('handler-failed', `handler-failed: the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${why}`, {
             cause: handlerError.error,
           });

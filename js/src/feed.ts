@@ -6,8 +6,8 @@
  * persist advance only once a batch's events have all been delivered.
  * @packageDocumentation
  */
-import { FeedError, toFeedError } from './errors.js';
-import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } from './options.js';
+import { FeedError, messageOf, toFeedError } from './errors.js';
+import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, bad } from './options.js';
 import { compileTypeFilter, serverTypeFilter } from './filters.js';
 import { V2_PARTITIONS, V2Source } from './v2.js';
 import { wasmNotReady, wasmReady } from './runtime.js';
@@ -45,12 +45,12 @@ const META_STRIDE = 6;
  */
 export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<T> {
   const [href, ...replicas] = Array.isArray(url) ? (url as readonly unknown[]).map(feedUrl) : [feedUrl(url)];
-  if (href === undefined) throw new FeedError('bad-options', 'bad-options: url must name at least one URL');
-  if (options === null || typeof options !== 'object') throw new FeedError('bad-options', 'bad-options: options must be an object');
+  if (href === undefined) throw bad('url must name at least one URL');
+  if (options === null || typeof options !== 'object') throw bad('options must be an object');
   const protocol = options.protocol ?? (options.partitionCount === undefined ? 'auto' : 'v1');
   const observer = new Observer(options);
   if (replicas.length > 0 && protocol !== 'v1') {
-    throw new FeedError('bad-options', 'bad-options: several URLs are for FeedAPI v1 feeds (partitionCount, protocol v1)');
+    throw bad('several URLs are for FeedAPI v1 feeds (partitionCount, protocol v1)');
   }
   if (protocol === 'v1') {
     const v1 = readerOptions(options, observer);
@@ -58,7 +58,7 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
     return new FeedImpl<T>(v1, options, new V1Source(href, v1), observer);
   }
   if (protocol !== 'v2' && protocol !== 'auto') {
-    throw new FeedError('bad-options', "bad-options: protocol must be 'v1', 'v2' or 'auto'");
+    throw bad("protocol must be 'v1', 'v2' or 'auto'");
   }
   let eventTypes = eventTypeList(options.eventTypes, 'eventTypes');
   let skipEventTypes = eventTypeList(options.skipEventTypes, 'skipEventTypes');
@@ -69,7 +69,7 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
     skipEventTypes = server?.skipEventTypes;
   }
   if (eventTypes && skipEventTypes) {
-    throw new FeedError('bad-options', 'bad-options: eventTypes and skipEventTypes cannot be used together');
+    throw bad('eventTypes and skipEventTypes cannot be used together');
   }
   const start = v2Cursors(options.cursors);
   // The reader options every v2 partition reader shares; partitions and cursors are v2's own. `partitions` is checked
@@ -115,7 +115,7 @@ class AutoSource implements BatchSource {
       if (found === 'v1') {
         const v1 = this.v1Options();
         if (v1 === undefined) {
-          throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): partitionCount is required');
+          throw bad('the server speaks FeedAPI v1 (ZeroEventHub): partitionCount is required');
         }
         this.#source = new V1Source(this.url, v1);
       } else {
@@ -245,7 +245,7 @@ class FeedImpl<T> implements Feed<T> {
       try {
         this.#keep = compileTypeFilter(user.filter);
       } catch (e) {
-        throw new FeedError('bad-options', `bad-options: filter: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        throw bad(`filter: ${messageOf(e)}`, { cause: e });
       }
     }
   }
@@ -319,10 +319,7 @@ class FeedImpl<T> implements Feed<T> {
 
   #claim(): void {
     if (this.#state !== 'new') {
-      throw new FeedError(
-        'bad-options',
-        'bad-options: a feed can be iterated only once; open a new one from feed.cursors() to continue',
-      );
+      throw bad('a feed can be iterated only once; open a new one from feed.cursors() to continue');
     }
     this.#state = 'iterating';
   }
@@ -517,7 +514,7 @@ function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedE
   const partition = meta[i + 2] ?? 0;
   const line = meta[i + 3] ?? 0;
   const offset = meta[i + 4] ?? 0;
-  const why = e instanceof Error ? e.message : String(e);
+  const why = messageOf(e);
   return new FeedError(
     'bad-line',
     `bad-line: the event's JSON does not parse (${why}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
@@ -539,7 +536,7 @@ export function badLine(raw: RawBatch, batchError: unknown): FeedError {
       return badEvent(e, meta, i, page);
     }
   }
-  const why = batchError instanceof Error ? batchError.message : String(batchError);
+  const why = messageOf(batchError);
   return new FeedError('bad-line', `bad-line: the batch's JSON does not parse (${why}) (page ${page})`, {
     page,
     cause: batchError,

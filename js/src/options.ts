@@ -85,8 +85,12 @@ const CURSORS_OBJECT = 'cursors must be an object { [partition]: cursor }';
 /** A canonical non-negative decimal integer, as object keys of partition numbers are spelled. */
 const PARTITION_KEY = /^(?:0|[1-9][0-9]*)$/;
 
-function bad(message: string): FeedError {
-  return new FeedError('bad-options', `bad-options: ${message}`);
+/**
+ * A `'bad-options'` FeedError: `"bad-options: <message>"` (the one home of that shape for every option check).
+ * @internal
+ */
+export function bad(message: string, cause?: { cause: unknown }): FeedError {
+  return new FeedError('bad-options', `bad-options: ${message}`, cause);
 }
 
 function isInteger(v: unknown, min: number, max = U32_MAX): v is number {

@@ -5,8 +5,8 @@
  * @internal
  * @packageDocumentation
  */
-import { FeedError } from './errors.js';
-import { abortedError, MAX_TIMER_MS, type ReaderOptions } from './options.js';
+import { FeedError, messageOf } from './errors.js';
+import { abortedError, MAX_TIMER_MS, type ReaderOptions, bad } from './options.js';
 import { badDiscovery, parseDiscovery, type Discovery } from './v2.js';
 import { safeUrl, transport, type Transport } from './transport.js';
 import { readerDefaults } from './wasm/feedpump.js';
@@ -35,7 +35,7 @@ export function failureOf(e: FeedError): { kind: string; retryAfter: string | un
 function rootMessage(e: unknown): string {
   let c = e;
   for (let i = 0; i < 8 && c instanceof Error && c.cause !== undefined && c.cause !== null; i++) c = c.cause;
-  return c instanceof Error ? c.message : String(c);
+  return messageOf(c);
 }
 
 /** One discovery request, through the same transport as the reader's pages; throws a FeedError (never a raw error). */
@@ -61,7 +61,7 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
     r = new Request(url, init);
   } catch {
     // The runtime's error quotes the URL: it is not kept.
-    throw new FeedError('bad-options', `bad-options: fetch refuses the discovery request to ${safeUrl(url)}`);
+    throw bad(`fetch refuses the discovery request to ${safeUrl(url)}`);
   }
   try {
     return (await calls.fetch(r, 0)) as Response;
