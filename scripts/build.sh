@@ -25,6 +25,11 @@ node_modules/.bin/wasm-opt -Oz \
   --enable-reference-types --enable-mutable-globals --enable-multivalue \
   -o js/src/wasm/feedpump_bg.wasm js/src/wasm/feedpump_bg.wasm
 
+# wasm-bindgen names each import `__wbg_<name>_<16 hex digits>`: incompressible bytes in every JS bundle. They become
+# w0, w1, … in the module and the glue alike (after wasm-opt, which keeps import names).
+step "short import names"
+node scripts/short-imports.mjs js/src/wasm/feedpump_bg.wasm js/src/wasm/feedpump.js
+
 # The inline entry point (feedpump/inline) carries the optimised module as base64 in an ES module of its own, for
 # bundlers that do not ship the .wasm file (esbuild).
 step "inline wasm module (base64)"

@@ -51,7 +51,7 @@ try {
   process.exit(1);
 }
 report('wasm', [wasm], BUDGET.wasm);
-for (const entry of ['web', 'node', 'workerd', 'indexeddb']) {
+for (const entry of ['web', 'node', 'workerd', 'indexeddb', 'durable-object']) {
   const file = join(dist, 'entrypoints', `${entry}.js`);
   const out = buildSync({
     entryPoints: [file],

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 start=$(date +%s)
-for s in fmt lint core-test wasm-test build js-test types cli docs interop fault stores stores-sql stores-d1 groups tabs dashboard v2 examples pack publish bench size; do
+for s in fmt lint core-test wasm-test build js-test types cli docs interop fault observe failover stores stores-sql stores-d1 groups tabs dashboard v2 examples pack publish bench size; do
   t0=$(date +%s)
   printf '\n==== %s\n' "$s"
   bash "scripts/ci/$s.sh"

@@ -208,6 +208,17 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     if config.v2.is_some() && config.cursors.len() != 1 {
         return Err(bad("a v2 reader reads one partition: partitionCount must be 1"));
     }
+    let replicas = get(obj, "replicas");
+    if !replicas.is_undefined() {
+        let arr: Array = replicas.dyn_into().map_err(|_| bad("replicas must be an array of URLs"))?;
+        config.replicas = arr
+            .iter()
+            .map(|u| u.as_string().ok_or_else(|| bad("replicas must be an array of URLs")))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(ms) = opt_u32(obj, "failoverCooldownMs")? {
+        config.failover_cooldown_ms = u64::from(ms);
+    }
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let signal = get(obj, "signal");
     let signal = if signal.is_undefined() || signal.is_null() {

@@ -131,6 +131,10 @@ struct Inner {
     failed: Option<JsValue>,
     /// An error held back while the batch released before it is handed out.
     deferred: Option<JsValue>,
+    /// The page and body position the last batch handed out reached: each batch reports the body bytes read since.
+    reported: (u32, u64),
+    /// The body of the current page was read to its end: the batch that empties it says so (`end`), even an empty one.
+    page_done: bool,
 }
 
 /// What releasing takes out of the cell; [`Released::run`] makes the JS calls once the borrow is dropped.
@@ -167,7 +171,7 @@ impl std::fmt::Debug for FeedReader {
 }
 
 enum Step {
-    Batch(Option<Batch>, Option<Signal>, u32),
+    Batch(Option<Batch>, Option<Signal>, u32, u64, bool),
     Done,
     Read(BodyReader),
     Fetch(String),
@@ -205,6 +209,8 @@ impl FeedReader {
             busy: false,
             failed: None,
             deferred: None,
+            reported: (0, 0),
+            page_done: false,
         };
         let shared =
             Rc::new(Shared { inner: RefCell::new(inner), closed: Cell::new(false), controller, page: Cell::new(None) });
@@ -294,6 +300,14 @@ impl Inner {
 
     /// Milliseconds until released events must be handed out (`maxBatchDelayMs` after they were first released; <= 0
     /// when due). Only meaningful while events are released.
+    /// The body bytes of the current page read since the last batch was handed out (a new page counts from 0).
+    fn new_bytes(&mut self) -> u64 {
+        let (page, position) = (self.session.page(), self.session.body_position());
+        let since = if self.reported.0 == page { self.reported.1 } else { 0 };
+        self.reported = (page, position);
+        position.saturating_sub(since)
+    }
+
     fn flush_in_ms(&mut self) -> f64 {
         let now = Date::now();
         let since = *self.released_since.get_or_insert(now);
@@ -315,9 +329,12 @@ fn step(shared: &Shared) -> Result<Step, Fault> {
         // A signal rides on the batch that ends the page it was found in, or comes alone.
         let batch = if std::mem::take(&mut me.flush_now) { me.session.flush() } else { me.session.poll_batch() };
         let signal = me.session.poll_signal();
-        if batch.is_some() || signal.is_some() {
+        let end = me.page_done && me.chunk_pos >= me.chunk.len() && !me.session.has_released();
+        if batch.is_some() || signal.is_some() || end {
             me.released_since = None;
-            return Ok(Step::Batch(batch, signal, page));
+            me.page_done &= !end;
+            let bytes = me.new_bytes();
+            return Ok(Step::Batch(batch, signal, page, bytes, end));
         }
         if me.chunk_pos < me.chunk.len() {
             let end = (me.chunk_pos + BATCH_BYTES).min(me.chunk.len());
@@ -402,7 +419,9 @@ async fn next_batch(shared: &Shared) -> Result<JsValue, JsValue> {
     }
     loop {
         let result = match step(shared) {
-            Ok(Step::Batch(batch, signal, page)) => return Ok(batch_to_js(batch.as_ref(), signal, page).into()),
+            Ok(Step::Batch(batch, signal, page, bytes, end)) => {
+                return Ok(batch_to_js(batch.as_ref(), signal, page, bytes, end).into())
+            }
             Ok(Step::Done) => return Ok(JsValue::UNDEFINED),
             Ok(Step::Read(reader)) => read_chunk(shared, reader).await,
             Ok(Step::Fetch(url)) => start_page(shared, url).await,
@@ -432,11 +451,12 @@ async fn next_batch(shared: &Shared) -> Result<JsValue, JsValue> {
         let flushed = if retry.is_none() { me.session.flush() } else { None };
         if let Some(batch) = &flushed {
             me.deferred = Some(fault.error.clone());
+            let bytes = me.new_bytes();
             drop(me);
             if let Some(body) = body {
                 body.cancel();
             }
-            return Ok(batch_to_js(Some(batch), None, page).into());
+            return Ok(batch_to_js(Some(batch), None, page, bytes, false).into());
         }
         drop(me);
         if let Some(body) = body {
@@ -517,7 +537,9 @@ async fn read_chunk(shared: &Shared, reader: BodyReader) -> Result<(), Fault> {
             match chunk {
                 Chunk::End => {
                     me.reader = None;
-                    me.session.handle_eof().map_err(|e| Fault::protocol(&e, page))
+                    me.session.handle_eof().map_err(|e| Fault::protocol(&e, page))?;
+                    me.page_done = true;
+                    Ok(())
                 }
                 Chunk::Bytes(bytes) => {
                     me.chunk = bytes;
@@ -669,7 +691,7 @@ async fn status_error(shared: &Shared, answer: Answer, page: u32, idle_ms: u32) 
     Fault { error: e.into(), failure: Failure::Status(answer.status), retry_after_ms: retry_after }
 }
 
-fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32) -> Object {
+fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32, bytes: u64, end: bool) -> Object {
     let obj = Object::new();
     let empty = Batch { text: "[]".into(), ascii: true, ..Batch::default() };
     let batch = batch.unwrap_or(&empty);
@@ -692,5 +714,9 @@ fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32) -> Obje
     let _ = Reflect::set(&obj, &"checkpoints".into(), &checkpoints);
     let _ = Reflect::set(&obj, &"page".into(), &JsValue::from(page));
     let _ = Reflect::set(&obj, &"ascii".into(), &JsValue::from_bool(batch.ascii));
+    let _ = Reflect::set(&obj, &"bytes".into(), &JsValue::from_f64(bytes as f64));
+    if end {
+        let _ = Reflect::set(&obj, &"end".into(), &JsValue::TRUE);
+    }
     obj
 }

@@ -20,6 +20,8 @@ export interface ReaderOptions {
   onRetry?: (info: { error: Error; attempt: number; delayMs: number }) => void;
   idleTimeoutMs?: number;
   maxBatchDelayMs?: number;
+  replicas?: string[];
+  failoverCooldownMs?: number;
   live?: boolean | { minIntervalMs?: number; maxIntervalMs?: number; longPollParam?: string };
   /** Read one FeedAPI v2 partition (then partitionCount is 1 and cursors holds its cursor). */
   v2?: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] };
@@ -36,6 +38,10 @@ export interface RawBatch {
   page: number;
   /** Whether text is pure ASCII. */
   ascii: boolean;
+  /** Body bytes of the page read since the previous batch of this reader (the page's bytes, over its batches). */
+  bytes: number;
+  /** Set on the batch that ends a page whose body was read to its end (it may be empty: every page ends with one). */
+  end?: boolean;
   /** A change of position found with this batch's page. */
   signal?: 'caught-up' | 'fell-behind';
 }

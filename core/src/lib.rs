@@ -27,6 +27,7 @@ extern crate alloc;
 pub mod batch;
 pub mod cursor;
 pub mod error;
+pub mod failover;
 pub mod framing;
 pub mod line;
 pub mod passed;

@@ -8,6 +8,7 @@
 use crate::batch::{Batch, BatchBuilder};
 use crate::cursor::CursorSet;
 use crate::error::{ErrorKind, ProtocolError};
+use crate::failover::Failover;
 use crate::framing::{Line, LineDecoder, DEFAULT_MAX_LINE};
 use crate::line::classify_v2;
 use crate::line::{classify_v1, LineKind};
@@ -51,6 +52,10 @@ pub struct SessionConfig {
     pub live: Option<LivePolicy>,
     /// Speak FeedAPI v2 for one partition (then `cursors` holds that partition's cursor only) instead of v1.
     pub v2: Option<V2Options>,
+    /// More base URLs of the same feed (replicas sharing its cursors), tried after `url` (see [`crate::failover`]).
+    pub replicas: Vec<String>,
+    /// How long a URL whose request failed is skipped, ms.
+    pub failover_cooldown_ms: u64,
 }
 
 /// How a live feed polls once caught up: the wait after an empty page starts at `min_ms` and doubles on every further
@@ -98,6 +103,8 @@ impl SessionConfig {
             seed: 1,
             live: None,
             v2: None,
+            replicas: Vec::new(),
+            failover_cooldown_ms: crate::failover::DEFAULT_COOLDOWN_MS,
         }
     }
 }
@@ -150,6 +157,9 @@ pub struct PageStats {
 #[derive(Debug)]
 pub struct Session {
     url: String,
+    /// More base URLs of the feed; `failover` picks among `url` (0) and these (1..).
+    replicas: Vec<String>,
+    failover: Failover,
     options: V1Options,
     /// Latest checkpoint read per partition: where the next page starts.
     cursors: CursorSet,
@@ -196,7 +206,9 @@ impl Session {
     pub fn new(config: SessionConfig) -> Self {
         let n = config.cursors.len();
         Session {
+            failover: Failover::new(1 + config.replicas.len(), config.failover_cooldown_ms),
             url: config.url,
+            replicas: config.replicas,
             options: config.options,
             cursors: config.cursors,
             decoder: LineDecoder::with_max_line(config.max_line),
@@ -230,6 +242,11 @@ impl Session {
             stuck: 0,
             v2: config.v2,
         }
+    }
+
+    /// The index of the base URL the current page was asked from (0: the configured URL, then its replicas).
+    pub fn url_index(&self) -> usize {
+        self.failover.current()
     }
 
     /// Number of the current page (1-based; 0 before the first request).
@@ -296,9 +313,13 @@ impl Session {
             passed.start_page(start);
         }
         self.decoder.reset();
+        let base = match self.failover.pick(now_ms) {
+            0 => &self.url,
+            i => &self.replicas[i - 1],
+        };
         let mut url = match &self.v2 {
-            Some(v2) => v2_url(&self.url, v2, self.cursors.cursor(0).unwrap_or(crate::cursor::FIRST)),
-            None => v1_url(&self.url, &self.cursors, &self.options),
+            Some(v2) => v2_url(base, v2, self.cursors.cursor(0).unwrap_or(crate::cursor::FIRST)),
+            None => v1_url(base, &self.cursors, &self.options),
         };
         if let Some((name, ms)) = long_poll {
             url.push('&');
@@ -435,6 +456,7 @@ impl Session {
     /// [`MAX_STUCK_ATTEMPTS`] times in a row reading events without moving a cursor: a shell that misreports a
     /// failure cannot make the same page be fetched forever.
     pub fn handle_failure(&mut self, now_ms: u64, failure: Failure, retry_after_ms: Option<u64>) -> Decision {
+        self.failover.handle_failure(now_ms, failure);
         self.builder.drop_held();
         if self.moved() {
             self.stuck = 0;

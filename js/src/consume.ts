@@ -8,10 +8,10 @@
  * Committing the effects and those checkpoints atomically means a crash leaves either both or neither.
  * @packageDocumentation
  */
-import { FeedError, isFeedError } from './errors.js';
+import { FeedError, isFeedError, messageOf } from './errors.js';
 import { openFeed } from './feed.js';
-import { abortedError, sleep } from './options.js';
-import type { Batch, FeedOptions } from './types.js';
+import { abortedError, sleep, bad } from './options.js';
+import type { Batch, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { asTab, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
 import { describe, feedIdentity, partitionsOf, resumable } from './stores/identity.js';
@@ -26,7 +26,7 @@ import { describe, feedIdentity, partitionsOf, resumable } from './stores/identi
  */
 export type ConsumeSource = Omit<FeedOptions, 'cursors'> & {
   /** The feed endpoint, as for `openFeed`. */
-  url: string | URL;
+  url: FeedUrl;
 };
 
 /**
@@ -164,6 +164,17 @@ export interface ConsumeOptions<T, Tx> {
    */
   tabs?: boolean | TabsOptions | undefined;
   /**
+   * Browsers: no request starts while the page is hidden (`document.visibilityState === 'hidden'`): a live feed stops
+   * polling until a `visibilitychange` shows the page again, then goes on from its cursors. A request already in
+   * flight completes. Where there is no `document` (Node, workerd, workers) it does nothing.
+   * @defaultValue `false`
+   * @example
+   * ```ts
+   * await consume({ url, partitionCount: 4, live: true }, { store, key: 'orders', handler, pauseWhenHidden: true });
+   * ```
+   */
+  pauseWhenHidden?: boolean | undefined;
+  /**
    * Told `'follower'` when the call has to wait for another tab's lock, and `'leader'` when it starts consuming (at
    * once when tabs mode is off).
    * @defaultValue none
@@ -189,6 +200,10 @@ export interface CommitInfo<T = unknown> {
   cursors: Cursors;
   /** `true` when the leader tab committed the batch and this call, a follower, was told. */
   remote: boolean;
+  /** The handler's time on the batch (to its promise settling), in ms; not set for `remote` ones. */
+  handlerMs?: number;
+  /** The commit's time besides the handler (the store's transaction and cursor write), in ms; not set for `remote` ones. */
+  commitMs?: number;
 }
 
 /**
@@ -219,7 +234,7 @@ export interface ConsumeResult {
 function partitionsRead(source: ConsumeSource): number[] {
   if (source.partitions !== undefined) return [...source.partitions];
   if (source.partitionCount !== undefined) return Array.from({ length: source.partitionCount }, (_, p) => p);
-  throw new FeedError('bad-options', "bad-options: onMissingCursors 'last' needs partitionCount or partitions");
+  throw bad("onMissingCursors 'last' needs partitionCount or partitions");
 }
 
 /**
@@ -260,16 +275,16 @@ function partitionsRead(source: ConsumeSource): number[] {
 export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, options: ConsumeOptions<T, Tx>): Promise<ConsumeResult> {
   const { store, key, handler, onCommit, onRole } = options;
   if (store === null || typeof store !== 'object' || typeof store.load !== 'function' || typeof store.save !== 'function') {
-    throw new FeedError('bad-options', 'bad-options: consume() needs a store with load() and save()');
+    throw bad('consume() needs a store with load() and save()');
   }
-  if (typeof key !== 'string' || key === '') throw new FeedError('bad-options', 'bad-options: consume() needs a non-empty key');
-  if (typeof handler !== 'function') throw new FeedError('bad-options', 'bad-options: consume() needs a handler function');
+  if (typeof key !== 'string' || key === '') throw bad('consume() needs a non-empty key');
+  if (typeof handler !== 'function') throw bad('consume() needs a handler function');
   const maxBatches = options.maxBatches ?? Infinity;
-  if (!(maxBatches >= 1)) throw new FeedError('bad-options', 'bad-options: maxBatches must be >= 1');
-  if (onRole !== undefined && typeof onRole !== 'function') throw new FeedError('bad-options', 'bad-options: onRole must be a function');
+  if (!(maxBatches >= 1)) throw bad('maxBatches must be >= 1');
+  if (onRole !== undefined && typeof onRole !== 'function') throw bad('onRole must be a function');
   const policy = options.onMissingCursors;
   if (policy !== undefined && typeof policy !== 'function' && policy !== 'first' && policy !== 'last' && policy !== 'throw') {
-    throw new FeedError('bad-options', `bad-options: onMissingCursors must be 'first', 'last', 'throw' or a function, got ${JSON.stringify(policy)}`);
+    throw bad(`onMissingCursors must be 'first', 'last', 'throw' or a function, got ${JSON.stringify(policy)}`);
   }
   const tabs = tabsConfig(options.tabs, key);
   if (tabs === undefined) {
@@ -337,12 +352,14 @@ async function lead<T, Tx>(
       start = { ...choice };
       from = 'custom';
     } else {
-      throw new FeedError('bad-options', `bad-options: onMissingCursors gave ${JSON.stringify(choice)}`);
+      throw bad(`onMissingCursors gave ${JSON.stringify(choice)}`);
     }
     kept = start;
   }
 
   const { url, ...feedOptions } = source;
+  const doc = (globalThis as { document?: Document }).document;
+  if (options.pauseWhenHidden === true && doc !== undefined) feedOptions.fetch = whenVisible(doc, feedOptions.fetch);
   const feed = openFeed<T>(url, { ...feedOptions, cursors: start });
   let cursors: Cursors = { ...kept };
   const result: ConsumeResult = { batches: 0, events: 0, skipped: 0, start: from, missing, cursors, caughtUp: false };
@@ -359,18 +376,29 @@ async function lead<T, Tx>(
       const record: CursorRecord = { identity, cursors: next, savedAt: Date.now() };
       if (partitions !== undefined) record.partitions = partitions;
       let skipped = false;
+      let handlerMs = 0;
+      let saveStart = 0;
       for (let attempt = 1; ; attempt++) {
         let handlerError: { error: unknown } | undefined;
         const effects = (tx: Tx): unknown => {
+          const at = Date.now();
+          const took = (): void => {
+            handlerMs = Date.now() - at;
+          };
           try {
             const r = handler(batch, tx);
             // A thenable (object or function) is awaited by the store: its rejection is the handler's too.
             if (r != null && typeof (r as PromiseLike<unknown>).then === 'function') {
-              return Promise.resolve(r).catch((error: unknown) => {
-                handlerError = { error };
-                throw error;
-              });
+              return Promise.resolve(r).then(
+                (v) => (took(), v),
+                (error: unknown) => {
+                  took();
+                  handlerError = { error };
+                  throw error;
+                },
+              );
             }
+            took();
             return r;
           } catch (error) {
             handlerError = { error };
@@ -378,6 +406,7 @@ async function lead<T, Tx>(
           }
         };
         try {
+          saveStart = Date.now();
           await store.save(key, record, effects, committed ?? null);
           committed = record;
           break;
@@ -394,12 +423,14 @@ async function lead<T, Tx>(
             continue;
           }
           if (action === 'skip') {
+            handlerMs = 0;
+            saveStart = Date.now();
             await store.save(key, record, undefined, committed ?? null);
             committed = record;
             skipped = true;
             break;
           }
-          const why = handlerError.error instanceof Error ? handlerError.error.message : String(handlerError.error);
+          const why = messageOf(handlerError.error);
           throw new FeedError('handler-failed', `handler-failed: the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${why}`, {
             cause: handlerError.error,
           });
@@ -411,7 +442,7 @@ async function lead<T, Tx>(
       if (skipped) result.skipped++;
       else result.events += batch.events.length;
       announce?.(batch, cursors);
-      onCommit?.({ batch, cursors, remote: false });
+      onCommit?.({ batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) });
       if (result.batches >= maxBatches) return result;
     }
     result.caughtUp = true;
@@ -419,4 +450,22 @@ async function lead<T, Tx>(
   } finally {
     feed.close();
   }
+}
+
+/** A `fetch` that starts no request while `doc` is hidden: it waits for a `visibilitychange` (or the request's abort). */
+function whenVisible(doc: Document, fetch: FetchLike | undefined): FetchLike {
+  return async (request) => {
+    while (doc.visibilityState === 'hidden' && !request.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          doc.removeEventListener('visibilitychange', done);
+          request.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        doc.addEventListener('visibilitychange', done);
+        request.signal.addEventListener('abort', done);
+      });
+    }
+    return (fetch ?? globalThis.fetch)(request);
+  };
 }

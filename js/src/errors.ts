@@ -199,6 +199,13 @@ export function toFeedError(e: unknown): FeedError {
     if ('cause' in e) details.cause = e.cause;
     return new FeedError(e.code, e.message, details as FeedErrorDetails);
   }
-  const what = e instanceof Error ? e.message : String(e);
-  return new FeedError('network', `network: the request failed: ${what}`, { cause: e });
+  return new FeedError('network', `network: the request failed: ${messageOf(e)}`, { cause: e });
+}
+
+/**
+ * What a thrown value says: an `Error`'s message, anything else as a string.
+ * @internal
+ */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

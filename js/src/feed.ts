@@ -6,13 +6,14 @@
  * persist advance only once a batch's events have all been delivered.
  * @packageDocumentation
  */
-import { FeedError, toFeedError } from './errors.js';
-import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions } from './options.js';
+import { FeedError, messageOf, toFeedError } from './errors.js';
+import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, bad } from './options.js';
 import { compileTypeFilter, serverTypeFilter } from './filters.js';
 import { V2_PARTITIONS, V2Source } from './v2.js';
 import { wasmNotReady, wasmReady } from './runtime.js';
 import { transport } from './transport.js';
-import type { Batch, Checkpoint, Feed, FeedEvent, FeedEventIterator, FeedOptions, PartitionLag } from './types.js';
+import { Observer } from './observe.js';
+import type { Batch, Checkpoint, Feed, FeedUrl, FeedEvent, FeedEventIterator, FeedOptions, FeedState, FeedStats, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
 import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
 
@@ -26,7 +27,8 @@ const META_STRIDE = 6;
  *
  * Options are checked at once: bad ones throw a {@link FeedError} with code `'bad-options'`.
  *
- * @param url - the feed endpoint, e.g. `https://host/feed/v1`
+ * @param url - the feed endpoint, e.g. `https://host/feed/v1`; or several base URLs of one v1 feed ({@link FeedUrl}):
+ *   `[primary, replica]`
  * @param options - see {@link FeedOptions}; `partitionCount` is required
  * @typeParam T - the type of the events' `data` (not checked at run time)
  * @returns a {@link Feed}, to iterate once
@@ -41,16 +43,22 @@ const META_STRIDE = 6;
  * saved = feed.cursors();
  * ```
  */
-export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): Feed<T> {
-  const href = feedUrl(url);
-  if (options === null || typeof options !== 'object') throw new FeedError('bad-options', 'bad-options: options must be an object');
+export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<T> {
+  const [href, ...replicas] = Array.isArray(url) ? (url as readonly unknown[]).map(feedUrl) : [feedUrl(url)];
+  if (href === undefined) throw bad('url must name at least one URL');
+  if (options === null || typeof options !== 'object') throw bad('options must be an object');
   const protocol = options.protocol ?? (options.partitionCount === undefined ? 'auto' : 'v1');
+  const observer = new Observer(options);
+  if (replicas.length > 0 && protocol !== 'v1') {
+    throw bad('several URLs are for FeedAPI v1 feeds (partitionCount, protocol v1)');
+  }
   if (protocol === 'v1') {
-    const v1 = readerOptions(options);
-    return new FeedImpl<T>(v1, options, new V1Source(href, v1));
+    const v1 = readerOptions(options, observer);
+    if (replicas.length > 0) v1.replicas = replicas;
+    return new FeedImpl<T>(v1, options, new V1Source(href, v1), observer);
   }
   if (protocol !== 'v2' && protocol !== 'auto') {
-    throw new FeedError('bad-options', "bad-options: protocol must be 'v1', 'v2' or 'auto'");
+    throw bad("protocol must be 'v1', 'v2' or 'auto'");
   }
   let eventTypes = eventTypeList(options.eventTypes, 'eventTypes');
   let skipEventTypes = eventTypeList(options.skipEventTypes, 'skipEventTypes');
@@ -61,12 +69,12 @@ export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): 
     skipEventTypes = server?.skipEventTypes;
   }
   if (eventTypes && skipEventTypes) {
-    throw new FeedError('bad-options', 'bad-options: eventTypes and skipEventTypes cannot be used together');
+    throw bad('eventTypes and skipEventTypes cannot be used together');
   }
   const start = v2Cursors(options.cursors);
   // The reader options every v2 partition reader shares; partitions and cursors are v2's own. `partitions` is checked
   // as v2 ids 0..32767 (against partitionCount once auto picks v1).
-  const { partitions, ...shared } = readerOptions({ ...options, partitionCount: V2_PARTITIONS, cursors: undefined });
+  const { partitions, ...shared } = readerOptions({ ...options, partitionCount: V2_PARTITIONS, cursors: undefined }, observer);
   shared.partitionCount = 1;
   shared.cursors = [];
   let feed: FeedImpl<T> | undefined;
@@ -81,8 +89,8 @@ export function openFeed<T = unknown>(url: string | URL, options: FeedOptions): 
     partitions,
   });
   const source: BatchSource =
-    protocol === 'v2' ? v2 : new AutoSource(href, v2, () => (options.partitionCount === undefined ? undefined : readerOptions(options)));
-  feed = new FeedImpl<T>(shared, options, source, start);
+    protocol === 'v2' ? v2 : new AutoSource(href, v2, () => (options.partitionCount === undefined ? undefined : readerOptions(options, observer)));
+  feed = new FeedImpl<T>(shared, options, source, observer, start);
   return feed;
 }
 
@@ -107,7 +115,7 @@ class AutoSource implements BatchSource {
       if (found === 'v1') {
         const v1 = this.v1Options();
         if (v1 === undefined) {
-          throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): partitionCount is required');
+          throw bad('the server speaks FeedAPI v1 (ZeroEventHub): partitionCount is required');
         }
         this.#source = new V1Source(this.url, v1);
       } else {
@@ -158,7 +166,7 @@ export function newReader(url: string, options: ReaderOptions): FeedReader {
   requireWasm();
   try {
     // The reader calls out through the same transport as the v2 discovery (its errors are made there).
-    const { fetch, requestHeaders } = transport(options.fetch, options.requestHeaders);
+    const { fetch, requestHeaders } = transport(options);
     return new FeedReader(url, { ...options, fetch, requestHeaders } as unknown as WasmReaderOptions);
   } catch (e) {
     throw toFeedError(e);
@@ -221,11 +229,13 @@ class FeedImpl<T> implements Feed<T> {
   readonly #onCaughtUp: (() => void) | undefined;
   readonly #onFellBehind: (() => void) | undefined;
   readonly #lag = new Map<number, LagState>();
+  readonly #observer: Observer;
   /** The client-side event-type filter, if any. */
   #keep: ((event: FeedEvent) => boolean) | undefined;
 
-  constructor(options: ReaderOptions, user: FeedOptions, source: BatchSource, start?: Map<number, string>) {
+  constructor(options: ReaderOptions, user: FeedOptions, source: BatchSource, observer: Observer, start?: Map<number, string>) {
     this.#options = options;
+    this.#observer = observer;
     this.#delivered = start ?? new Map(options.cursors.map((c, p) => [p, c]));
     this.#source = source;
     this.#raw = user.mode === 'raw';
@@ -235,7 +245,7 @@ class FeedImpl<T> implements Feed<T> {
       try {
         this.#keep = compileTypeFilter(user.filter);
       } catch (e) {
-        throw new FeedError('bad-options', `bad-options: filter: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        throw bad(`filter: ${messageOf(e)}`, { cause: e });
       }
     }
   }
@@ -275,6 +285,16 @@ class FeedImpl<T> implements Feed<T> {
     return out;
   }
 
+  get state(): FeedState {
+    return this.#observer.state;
+  }
+
+  stats(): FeedStats {
+    const at: { [partition: number]: number } = {};
+    for (const [p, l] of this.#lag) if (l.lastEventAt !== undefined) at[p] = l.lastEventAt;
+    return { ...this.#observer.n, lastEventAt: at };
+  }
+
   /** Counts a batch's events per partition for {@link FeedImpl.lag}. */
   #track(raw: RawBatch): void {
     const now = Date.now();
@@ -294,19 +314,20 @@ class FeedImpl<T> implements Feed<T> {
   close(): void {
     this.#closed = true;
     this.#source.close();
+    this.#observer.end();
   }
 
   #claim(): void {
     if (this.#state !== 'new') {
-      throw new FeedError(
-        'bad-options',
-        'bad-options: a feed can be iterated only once; open a new one from feed.cursors() to continue',
-      );
+      throw bad('a feed can be iterated only once; open a new one from feed.cursors() to continue');
     }
     this.#state = 'iterating';
   }
 
   async *#run(): AsyncGenerator<Batch<T>, void, undefined> {
+    const observer = this.#observer;
+    let failure: FeedError | undefined;
+    observer.set('catching-up');
     try {
       while (!this.#closed) {
         let raw: RawBatch | undefined;
@@ -314,13 +335,14 @@ class FeedImpl<T> implements Feed<T> {
           raw = await this.#source.next();
         } catch (e) {
           if (this.#closed) return;
-          throw toFeedError(e);
+          throw (failure = toFeedError(e));
         }
         if (raw === undefined || this.#closed) return;
+        observer.batch(raw, this.#options.live !== undefined);
         if (raw.signal === 'caught-up') this.#onCaughtUp?.();
         else if (raw.signal === 'fell-behind') this.#onFellBehind?.();
-        const live = this.#options.live !== undefined;
-        if (raw.checkpoints.length === 0 && raw.meta.length === 0 && !(live && raw.signal !== undefined)) continue;
+        // A batch with only a signal is handed out too (live or not): `batches()` shows the position as it changes.
+        if (raw.checkpoints.length === 0 && raw.meta.length === 0 && raw.signal === undefined) continue;
         this.#track(raw);
         const batch = this.#raw ? rawBatch<T>(raw) : parseBatch<T>(raw);
         if (raw.signal !== undefined) batch.signal = raw.signal;
@@ -331,9 +353,14 @@ class FeedImpl<T> implements Feed<T> {
         // The consumer came back for more: it has the batch, so its checkpoints count as delivered.
         for (const [partition, cursor] of commit) this.#delivered.set(partition, cursor);
       }
+    } catch (e) {
+      // What the consumer's callbacks or the batch parsing threw ends the feed as failed too.
+      failure ??= toFeedError(e);
+      throw e;
     } finally {
       this.#state = 'done';
       this.#source.close();
+      observer.end(this.#closed ? undefined : failure);
     }
   }
 }
@@ -487,7 +514,7 @@ function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedE
   const partition = meta[i + 2] ?? 0;
   const line = meta[i + 3] ?? 0;
   const offset = meta[i + 4] ?? 0;
-  const why = e instanceof Error ? e.message : String(e);
+  const why = messageOf(e);
   return new FeedError(
     'bad-line',
     `bad-line: the event's JSON does not parse (${why}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
@@ -509,7 +536,7 @@ export function badLine(raw: RawBatch, batchError: unknown): FeedError {
       return badEvent(e, meta, i, page);
     }
   }
-  const why = batchError instanceof Error ? batchError.message : String(batchError);
+  const why = messageOf(batchError);
   return new FeedError('bad-line', `bad-line: the batch's JSON does not parse (${why}) (page ${page})`, {
     page,
     cause: batchError,

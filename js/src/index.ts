@@ -31,12 +31,6 @@ export type {
 export type { TabRole, TabsOptions } from './tabs.js';
 export { memoryStore } from './stores/memory.js';
 export type { MemoryStore, MemoryTransaction } from './stores/memory.js';
-export { durableObjectStore } from './stores/durable-object.js';
-export type {
-  DurableObjectStorageLike,
-  DurableObjectStoreOptions,
-  DurableObjectTransactionLike,
-} from './stores/durable-object.js';
 export type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 export type { FeedErrorCode, FeedErrorDetails } from './errors.js';
 export type {
@@ -47,6 +41,13 @@ export type {
   FeedEventIterator,
   FeedOptions,
   FeedSignal,
+  FeedState,
+  FeedStats,
+  FeedUrl,
+  Logger,
+  LogFields,
+  RequestInfo,
+  ResponseInfo,
   FetchLike,
   LiveOptions,
   PartitionLag,

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { FeedError, toFeedError } from './errors.js';
+import type { Observer } from './observe.js';
 import type { FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
 
 /** The options object `new FeedReader(url, options)` reads: the contract's `ReaderOptions`, as far as we use it. */
@@ -17,6 +18,8 @@ export interface ReaderOptions {
   headers?: string;
   signal?: AbortSignal;
   fetch?: FetchLike;
+  /** Told of each request by the transport (feed.ts's; not read by the wasm). */
+  observer?: Observer;
   requestHeaders?: (context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>;
   maxLineLength?: number;
   maxHeldBytes?: number;
@@ -24,6 +27,8 @@ export interface ReaderOptions {
   /** Called by the wasm with its own FeedError-shaped `Error`; wrapped here so the caller sees a {@link FeedError}. */
   onRetry?: (info: { error: unknown; attempt: number; delayMs: number }) => void;
   idleTimeoutMs?: number;
+  replicas?: string[];
+  failoverCooldownMs?: number;
   partitions?: number[];
   live?: boolean | LiveOptions;
   maxBatchDelayMs?: number;
@@ -71,11 +76,21 @@ export function abortedError(signal: AbortSignal, why = 'the feed was aborted'):
   return new FeedError('aborted', `aborted: ${why}`, { cause: signal.reason });
 }
 
+/** The options that must be functions when given. */
+const FUNCTIONS = ['fetch', 'requestHeaders', 'onRetry', 'onCaughtUp', 'onFellBehind', 'onStateChange', 'onRequest', 'onResponse'] as const;
+
+/** The message of a `cursors` that is not an object. */
+const CURSORS_OBJECT = 'cursors must be an object { [partition]: cursor }';
+
 /** A canonical non-negative decimal integer, as object keys of partition numbers are spelled. */
 const PARTITION_KEY = /^(?:0|[1-9][0-9]*)$/;
 
-function bad(message: string): FeedError {
-  return new FeedError('bad-options', `bad-options: ${message}`);
+/**
+ * A `'bad-options'` FeedError: `"bad-options: <message>"` (the one home of that shape for every option check).
+ * @internal
+ */
+export function bad(message: string, cause?: { cause: unknown }): FeedError {
+  return new FeedError('bad-options', `bad-options: ${message}`, cause);
 }
 
 function isInteger(v: unknown, min: number, max = U32_MAX): v is number {
@@ -125,7 +140,7 @@ export function startCursors(partitionCount: number, cursors: FeedOptions['curso
   const out = new Array<string>(partitionCount).fill(FIRST);
   if (cursors === undefined) return out;
   if (cursors === null || typeof cursors !== 'object') {
-    throw bad('cursors must be an object { [partition]: cursor }');
+    throw bad(CURSORS_OBJECT);
   }
   for (const [key, cursor] of Object.entries(cursors)) {
     const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
@@ -145,7 +160,7 @@ export function startCursors(partitionCount: number, cursors: FeedOptions['curso
  * first bad option.
  * @internal
  */
-export function readerOptions(options: FeedOptions): ReaderOptions {
+export function readerOptions(options: FeedOptions, observer?: Observer): ReaderOptions {
   if (options === null || typeof options !== 'object') throw bad('options must be an object');
   const { partitionCount, pageSizeHint, signal, fetch, requestHeaders, maxLineLength } = options;
   if (!isInteger(partitionCount, 1)) throw bad('partitionCount must be an integer >= 1');
@@ -162,14 +177,12 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
     }
     out.signal = signal;
   }
-  if (fetch !== undefined) {
-    if (typeof fetch !== 'function') throw bad('fetch must be a function');
-    out.fetch = fetch;
+  for (const hook of FUNCTIONS) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') throw bad(`${hook} must be a function`);
   }
-  if (requestHeaders !== undefined) {
-    if (typeof requestHeaders !== 'function') throw bad('requestHeaders must be a function');
-    out.requestHeaders = requestHeaders;
-  }
+  if (fetch !== undefined) out.fetch = fetch;
+  if (observer !== undefined) out.observer = observer;
+  if (requestHeaders !== undefined) out.requestHeaders = requestHeaders;
   if (maxLineLength !== undefined) {
     if (!isInteger(maxLineLength, 1)) throw bad('maxLineLength must be an integer >= 1 (bytes)');
     out.maxLineLength = maxLineLength;
@@ -181,15 +194,23 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
   }
   if (options.retry !== undefined) out.retry = retryOptions(options.retry);
   const { onRetry, idleTimeoutMs } = options;
-  if (onRetry !== undefined) {
-    if (typeof onRetry !== 'function') throw bad('onRetry must be a function');
-    out.onRetry = ({ error, attempt, delayMs }) => onRetry({ error: toFeedError(error), attempt, delayMs });
+  if (onRetry !== undefined || observer !== undefined) {
+    out.onRetry = ({ error, attempt, delayMs }) => {
+      const e = toFeedError(error);
+      observer?.retry(e, attempt, delayMs);
+      return onRetry?.({ error: e, attempt, delayMs, url: observer?.url });
+    };
+  }
+  const { failoverCooldownMs } = options;
+  if (failoverCooldownMs !== undefined) {
+    if (!isTimerMs(failoverCooldownMs)) throw bad(`failoverCooldownMs must be ${TIMER_RANGE})`);
+    out.failoverCooldownMs = failoverCooldownMs;
   }
   if (idleTimeoutMs !== undefined) {
     if (!isTimerMs(idleTimeoutMs)) throw bad(`idleTimeoutMs must be ${TIMER_RANGE}; 0 = off)`);
     out.idleTimeoutMs = idleTimeoutMs;
   }
-  const { partitions, live, maxBatchDelayMs, mode, onCaughtUp, onFellBehind } = options;
+  const { partitions, live, maxBatchDelayMs, mode } = options;
   if (partitions !== undefined) {
     if (!Array.isArray(partitions) || partitions.length === 0) throw bad('partitions must be a non-empty array');
     for (const p of partitions as readonly unknown[]) {
@@ -205,8 +226,9 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
     out.maxBatchDelayMs = maxBatchDelayMs;
   }
   if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw bad("mode must be 'parsed' or 'raw'");
-  if (onCaughtUp !== undefined && typeof onCaughtUp !== 'function') throw bad('onCaughtUp must be a function');
-  if (onFellBehind !== undefined && typeof onFellBehind !== 'function') throw bad('onFellBehind must be a function');
+  if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object')) {
+    throw bad('logger must be an object with debug, info, warn and error methods (any of them)');
+  }
   return out;
 }
 
@@ -218,7 +240,7 @@ export function readerOptions(options: FeedOptions): ReaderOptions {
 export function v2Cursors(cursors: FeedOptions['cursors']): Map<number, string> {
   const out = new Map<number, string>();
   if (cursors === undefined) return out;
-  if (cursors === null || typeof cursors !== 'object') throw bad('cursors must be an object { [partition]: cursor }');
+  if (cursors === null || typeof cursors !== 'object') throw bad(CURSORS_OBJECT);
   for (const [key, cursor] of Object.entries(cursors)) {
     const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
     if (!(partition <= 32_767)) throw bad(`cursors: ${JSON.stringify(key)} is not a partition id (an integer 0..32767)`);

@@ -16,8 +16,8 @@
  * `navigator.locks` and tabs mode is simply off.
  * @packageDocumentation
  */
-import { FeedError } from './errors.js';
-import { abortedError } from './options.js';
+import { FeedError, messageOf } from './errors.js';
+import { abortedError, bad } from './options.js';
 import type { Batch, FeedEvent } from './types.js';
 import type { Cursors } from './stores/types.js';
 
@@ -99,7 +99,7 @@ class RemoteRawEvent<T> implements FeedEvent<T> {
       try {
         this.#data = { value: JSON.parse(this.raw) as T };
       } catch (e) {
-        throw new FeedError('bad-line', `bad-line: the event's JSON does not parse (${e instanceof Error ? e.message : String(e)}), partition ${this.partition}`, {
+        throw new FeedError('bad-line', `bad-line: the event's JSON does not parse (${messageOf(e)}), partition ${this.partition}`, {
           partition: this.partition,
           cause: e,
         });
@@ -157,7 +157,7 @@ export function tabsAvailable(): boolean {
 }
 
 function badName(what: string, name: unknown): FeedError {
-  return new FeedError('bad-options', `bad-options: tabs.${what} must be a non-empty string${what === 'lockName' ? ' not starting with "-"' : ''}, got ${JSON.stringify(name)}`);
+  return bad(`tabs.${what} must be a non-empty string${what === 'lockName' ? ' not starting with "-"' : ''}, got ${JSON.stringify(name)}`);
 }
 
 /**
@@ -168,11 +168,11 @@ function badName(what: string, name: unknown): FeedError {
 export function tabsConfig(tabs: unknown, key: string): TabsConfig | undefined {
   if (tabs === false || (tabs === undefined && !tabsAvailable())) return undefined;
   const names = tabs === undefined || tabs === true ? {} : tabs;
-  if (names === null || typeof names !== 'object') throw new FeedError('bad-options', `bad-options: tabs must be a boolean or { lockName?, channelName? }, got ${JSON.stringify(tabs)}`);
+  if (names === null || typeof names !== 'object') throw bad(`tabs must be a boolean or { lockName?, channelName? }, got ${JSON.stringify(tabs)}`);
   const { lockName = `feedpump:${key}`, channelName = `feedpump:${key}` } = names as TabsOptions;
   if (typeof lockName !== 'string' || lockName === '' || lockName.startsWith('-')) throw badName('lockName', lockName);
   if (typeof channelName !== 'string' || channelName === '') throw badName('channelName', channelName);
-  if (!tabsAvailable()) throw new FeedError('bad-options', 'bad-options: tabs mode needs Web Locks (navigator.locks), which this runtime lacks; pass tabs: false');
+  if (!tabsAvailable()) throw bad('tabs mode needs Web Locks (navigator.locks), which this runtime lacks; pass tabs: false');
   return { lockName, channelName };
 }
 
@@ -206,7 +206,7 @@ export async function asTab<T, R>(
   lead: (announce: (batch: Batch<T>, cursors: Cursors) => void) => Promise<R>,
 ): Promise<R> {
   const locks = lockManager();
-  if (locks === undefined) throw new FeedError('bad-options', 'bad-options: tabs mode needs Web Locks (navigator.locks)');
+  if (locks === undefined) throw bad('tabs mode needs Web Locks (navigator.locks)');
   if (signal?.aborted) throw abortedError(signal, 'the signal fired before consume() started');
   const Channel = (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel;
   // Without BroadcastChannel the lock still elects one consumer; followers just hear nothing.
@@ -273,7 +273,7 @@ export async function asTab<T, R>(
     // Web Locks fail with a DOMException (e.g. `SecurityError` in an opaque origin); anything else is the caller's
     // (a throw of onRole) and passes as it is.
     if (typeof DOMException !== 'function' || !(e instanceof DOMException)) throw e;
-    throw new FeedError('bad-options', `bad-options: Web Locks refused the lock ${JSON.stringify(config.lockName)} (pass tabs: false to consume without it)`, { cause: e });
+    throw bad(`Web Locks refused the lock ${JSON.stringify(config.lockName)} (pass tabs: false to consume without it)`, { cause: e });
   } finally {
     signal?.removeEventListener('abort', forward);
     channel?.removeEventListener('message', onMessage as EventListener);

@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 import { FeedError, type FeedErrorCode } from './errors.js';
+import type { Observer } from './observe.js';
 import type { FetchLike, RequestHeadersContext } from './types.js';
 
 /** The calls out of one requester (one reader, or one discovery attempt): `page` is 0 outside a reader. */
@@ -160,26 +161,36 @@ function toHeaders(given: object, secrets: string[], page: number): Headers {
 }
 
 /**
- * Wraps `fetch` (default: the global one, looked up at each call) and `requestHeaders` for one requester. The
- * secrets of a request are the values the hook gave last and the request URL's query: one transport must not be
- * shared by requests in flight at once.
+ * Wraps `fetch` (default: the global one, looked up at each call) and `requestHeaders` for one requester, and tells
+ * the feed's `observer` (its `onRequest` / `onResponse` hooks and logger) about each request. The secrets of a request
+ * are the values the hook gave last and the request URL's query: one transport must not be shared by requests in
+ * flight at once.
  * @internal
  */
-export function transport(
-  fetch: FetchLike | undefined,
-  requestHeaders: ((context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>) | undefined,
-): Transport {
+export function transport({
+  fetch,
+  requestHeaders,
+  observer,
+}: {
+  fetch?: FetchLike | undefined;
+  requestHeaders?: ((context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>) | undefined;
+  observer?: Observer | undefined;
+}): Transport {
   let secrets: string[] = [];
   const out: Transport = {
     fetch: async (request, page) => {
       const url = request.url;
+      const sent = observer?.sent(url);
+      let response;
       try {
-        return await (fetch ?? globalThis.fetch)(request);
+        response = await (fetch ?? globalThis.fetch)(request);
       } catch (e) {
         const all = [...secrets];
         urlSecrets(url, all);
         throw networkError(url, e, all, page);
       }
+      if (sent) observer?.got(sent, response);
+      return response;
     },
   };
   if (requestHeaders !== undefined) {

@@ -2,7 +2,7 @@
  * The public types of feedpump, written by hand. The wasm bindings' generated declarations stay internal.
  * @packageDocumentation
  */
-import type { FeedError } from './errors.js';
+import type { FeedError, FeedErrorCode } from './errors.js';
 import type { TypeFilter } from './filters.js';
 
 /**
@@ -243,6 +243,18 @@ export interface FeedOptions {
   onRetry?: ((info: RetryInfo) => void) | undefined;
 
   /**
+   * A feed with several base URLs ({@link FeedUrl}): how long a URL whose request failed (no response, a 5xx, a cut
+   * or stalled body) is passed over, in ms.
+   *
+   * @defaultValue `30000`
+   * @example
+   * ```ts
+   * openFeed([primary, replica], { partitionCount: 4, failoverCooldownMs: 10_000 });
+   * ```
+   */
+  failoverCooldownMs?: number | undefined;
+
+  /**
    * A response body that brings no bytes for this long fails with code `'stalled-body'` (and is retried). `0` turns
    * the watchdog off.
    *
@@ -323,6 +335,58 @@ export interface FeedOptions {
   onFellBehind?: (() => void) | undefined;
 
   /**
+   * Called when {@link Feed.state} changes, with the new state, the one before, and for `'retrying'` and `'failed'` the
+   * error. What it throws (or the promise it returns rejects with) is ignored: it cannot stop the feed.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, live: true, onStateChange: (state, previous) => console.log(previous, '->', state) });
+   * ```
+   */
+  onStateChange?: ((state: FeedState, previous: FeedState, error?: FeedError) => void) | undefined;
+
+  /**
+   * Called before each request the feed makes (pages, and v2 discovery), with its number, its URL with every query
+   * value removed and its retry attempt. Never given a header. What it throws is ignored.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, onRequest: ({ page, url, attempt }) => console.log(page, url, attempt) });
+   * ```
+   */
+  onRequest?: ((info: RequestInfo) => void) | undefined;
+
+  /**
+   * Called once per request that got a response: when its body was read to the end (with the page's bytes, events
+   * and checkpoints), or at once for a status that fails (5xx, 408, 429, 4xx; then retried or thrown). A request that
+   * fails before a response, or whose body is cut or stalls, gets none: {@link FeedOptions.onRetry} (or the error
+   * thrown) tells why. What it throws is ignored.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, onResponse: (r) => histogram.record(r.durationMs, { status: r.status }) });
+   * ```
+   */
+  onResponse?: ((info: ResponseInfo) => void) | undefined;
+
+  /**
+   * Where the feed logs (quiet without one): `debug` per request and response, `info` per state change, `warn` per
+   * retry, `error` when the feed fails. Each call is `(message, fields)` with structured fields; no header value and
+   * no query value ever appears (URLs show the query's names only). `console` works as it is; any method may be left
+   * out. What a method throws is ignored.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, logger: { warn: console.warn, error: console.error } });
+   * ```
+   */
+  logger?: Logger | undefined;
+
+  /**
    * `'parsed'`: each event's `data` is parsed (one `JSON.parse` per batch). `'raw'`: events carry their `data` as JSON
    * text in `raw` and parse it only when `data` is read, which is much faster for consumers that forward or filter
    * events without looking inside most of them. In raw mode `data` is validated when it is read (a bad one throws a
@@ -385,6 +449,126 @@ export interface LiveOptions {
  * ```
  */
 export type FeedSignal = 'caught-up' | 'fell-behind';
+
+/**
+ * Where a feed is ({@link Feed.state}):
+ * - `'idle'`: not iterated yet;
+ * - `'catching-up'`: reading pages that bring events;
+ * - `'live'`: a live feed that caught up and polls for more;
+ * - `'retrying'`: a request failed and is retried (until a page answers again);
+ * - `'closed'`: the iteration ended without an error (caught up on a feed that is not live, `close()`, a `break`);
+ * - `'failed'`: the iteration ended with an error ({@link FeedStats.lastErrorCode} is its code).
+ *
+ * @example
+ * ```ts
+ * if (feed.state === 'retrying') showBanner('reconnecting…');
+ * ```
+ */
+export type FeedState = 'idle' | 'catching-up' | 'live' | 'retrying' | 'closed' | 'failed';
+
+/**
+ * What a feed has done so far ({@link Feed.stats}). A fresh object every call.
+ *
+ * @example
+ * ```ts
+ * const { events, bytes, retries, lastErrorCode } = feed.stats();
+ * ```
+ */
+export interface FeedStats {
+  /** Events read (before the client-side `filter`). */
+  events: number;
+  /** Body bytes of the pages read. */
+  bytes: number;
+  /** Pages read to the end of their body (a page that failed and was retried is counted in `retries`). */
+  pages: number;
+  /** Retries so far (every failure retried, of pages and of v2 discovery). */
+  retries: number;
+  /** The code of the latest failure, retried or not. */
+  lastErrorCode: FeedErrorCode | undefined;
+  /** Per partition: when its latest event was delivered (ms since the epoch). */
+  lastEventAt: { [partition: number]: number };
+}
+
+/**
+ * A feed's URL: one, or several base URLs of the same feed (a primary and its replicas, which serve the same events
+ * with the same cursors). With several, pages go to the first URL that is healthy; after a request fails with no
+ * response, a 5xx, or a cut or stalled body, the retry goes to the next URL from the same cursors, and the failed URL
+ * is tried again after {@link FeedOptions.failoverCooldownMs}. Several URLs are for FeedAPI v1 feeds (`partitionCount`
+ * set; not v2). Cursors stored by `consume()` are those of the first URL's feed.
+ *
+ * @example
+ * ```ts
+ * openFeed(['https://primary/feed/v1', 'https://replica/feed/v1'], { partitionCount: 4 });
+ * ```
+ */
+export type FeedUrl = string | URL | readonly (string | URL)[];
+
+/**
+ * A logger for {@link FeedOptions.logger}: any of the four methods, each called with a message and structured fields.
+ *
+ * @example
+ * ```ts
+ * const logger: Logger = { warn: (message, fields) => pino.warn(fields, message) };
+ * ```
+ */
+export interface Logger {
+  /** Each request (`'request'`) and each response (`'response'`). */
+  debug?(message: string, fields: LogFields): void;
+  /** Each state change (`'state'`, with `state` and `previous`). */
+  info?(message: string, fields: LogFields): void;
+  /** Each retry (the error's message; `code`, `attempt`, `delayMs`). */
+  warn?(message: string, fields: LogFields): void;
+  /** The failure that ends the feed (its message; `code`). */
+  error?(message: string, fields: LogFields): void;
+}
+
+/**
+ * The structured fields of a log call: those of {@link ResponseInfo}, `state`/`previous`, `code`, `attempt`, `delayMs`.
+ *
+ * @example
+ * ```ts
+ * const show = (fields: LogFields) => JSON.stringify(fields);
+ * ```
+ */
+export type LogFields = { [field: string]: string | number | undefined };
+
+/**
+ * What {@link FeedOptions.onRequest} is told.
+ *
+ * @example
+ * ```ts
+ * const onRequest = ({ page, url }: RequestInfo) => console.log(`#${page} GET ${url}`);
+ * ```
+ */
+export interface RequestInfo {
+  /** The feed's request number, 1-based (every request: pages, retries, v2 discovery). */
+  page: number;
+  /** The URL, with user info, fragment and every query value removed (`…/feed?cursor0&cursor1`). */
+  url: string;
+  /** 0 for a first try, n for the n-th retry. */
+  attempt: number;
+}
+
+/**
+ * What {@link FeedOptions.onResponse} is told.
+ *
+ * @example
+ * ```ts
+ * const onResponse = (r: ResponseInfo) => console.log(`#${r.page} ${r.status} ${r.bytes} B ${r.events} events in ${r.durationMs} ms`);
+ * ```
+ */
+export interface ResponseInfo extends RequestInfo {
+  /** The HTTP status. */
+  status: number;
+  /** From the request to the end of its body (or to the failing status), in ms. */
+  durationMs: number;
+  /** Body bytes read. */
+  bytes: number;
+  /** Events read from the page. */
+  events: number;
+  /** Checkpoints read from the page. */
+  checkpoints: number;
+}
 
 /**
  * How far behind a partition may be, from what the feed has delivered.
@@ -475,6 +659,8 @@ export interface RetryInfo {
   attempt: number;
   /** The wait before the retry, in ms. */
   delayMs: number;
+  /** The URL of the request that failed, without query values (with replicas: which one failed). */
+  url?: string | undefined;
 }
 
 /**
@@ -624,6 +810,28 @@ export interface Feed<T = unknown> extends AsyncIterable<FeedEvent<T>> {
    * ```
    */
   lag(): { [partition: number]: PartitionLag };
+
+  /**
+   * Where the feed is (see {@link FeedState}); {@link FeedOptions.onStateChange} hears of each change.
+   *
+   * @example
+   * ```ts
+   * const feed = openFeed(url, { partitionCount: 4 });
+   * console.log(feed.state); // 'idle'
+   * ```
+   */
+  readonly state: FeedState;
+
+  /**
+   * Counters of what the feed has read: events, bytes, pages, retries, the latest error code, and the time of the
+   * latest event per partition.
+   *
+   * @example
+   * ```ts
+   * setInterval(() => console.log(JSON.stringify(feed.stats())), 10_000);
+   * ```
+   */
+  stats(): FeedStats;
 
   /**
    * Stops the feed: aborts the request in flight, cancels the body, frees the wasm reader. A running iteration ends

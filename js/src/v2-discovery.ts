@@ -5,14 +5,14 @@
  * @internal
  * @packageDocumentation
  */
-import { FeedError } from './errors.js';
-import { abortedError, MAX_TIMER_MS, type ReaderOptions } from './options.js';
+import { FeedError, messageOf } from './errors.js';
+import { abortedError, MAX_TIMER_MS, type ReaderOptions, bad } from './options.js';
 import { badDiscovery, parseDiscovery, type Discovery } from './v2.js';
 import { safeUrl, transport, type Transport } from './transport.js';
 import { readerDefaults } from './wasm/feedpump.js';
 
 /** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */
-export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'signal' | 'idleTimeoutMs' | 'maxLineLength'>;
+export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'observer' | 'signal' | 'idleTimeoutMs' | 'maxLineLength'>;
 
 /** Bytes of a non-2xx discovery body kept as `bodySnippet` (as for the reader's error bodies). */
 const SNIPPET_BYTES = 512;
@@ -35,7 +35,7 @@ export function failureOf(e: FeedError): { kind: string; retryAfter: string | un
 function rootMessage(e: unknown): string {
   let c = e;
   for (let i = 0; i < 8 && c instanceof Error && c.cause !== undefined && c.cause !== null; i++) c = c.cause;
-  return c instanceof Error ? c.message : String(c);
+  return messageOf(c);
 }
 
 /** One discovery request, through the same transport as the reader's pages; throws a FeedError (never a raw error). */
@@ -61,7 +61,7 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
     r = new Request(url, init);
   } catch {
     // The runtime's error quotes the URL: it is not kept.
-    throw new FeedError('bad-options', `bad-options: fetch refuses the discovery request to ${safeUrl(url)}`);
+    throw bad(`fetch refuses the discovery request to ${safeUrl(url)}`);
   }
   try {
     return (await calls.fetch(r, 0)) as Response;
@@ -141,7 +141,7 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
   const defaults = readerDefaults() as { idleTimeoutMs: number; maxLineLength: number };
   const idleMs = req.idleTimeoutMs ?? defaults.idleTimeoutMs;
   const cap = req.maxLineLength ?? defaults.maxLineLength;
-  const calls = transport(req.fetch, req.requestHeaders);
+  const calls = transport(req);
   let response = await request(url, req, calls, false);
   if (response.status === 401 && req.requestHeaders !== undefined) {
     // As for pages: a 401 asks the hook once more, with `refresh: true`, before it counts.

@@ -9,7 +9,7 @@
  */
 import { FeedError, isFeedError, toFeedError } from './errors.js';
 import { freeReader, newReader, requireWasm, type BatchSource } from './feed.js';
-import { abortedError, sleep, type ReaderOptions } from './options.js';
+import { abortedError, sleep, type ReaderOptions, bad } from './options.js';
 import { discoverOnce, failureOf } from './v2-discovery.js';
 import { PAGES_PER_TURN, V2Schedule } from './v2-schedule.js';
 import { Backoff, readerDefaults, type FeedReader, type RawBatch } from './wasm/feedpump.js';
@@ -167,7 +167,7 @@ export class V2Source implements BatchSource {
         requireWasm();
         const found = await this.#discover();
         if (found === undefined) {
-          throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
+          throw bad('the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
         }
         if (this.#closed) return undefined;
         this.#plan(found);
@@ -188,7 +188,7 @@ export class V2Source implements BatchSource {
         if (step.rediscover) this.#needDiscovery = true;
       } else if (step.kind === 'caught-up') {
         this.#page += 1;
-        return { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, ascii: true, signal: 'caught-up' };
+        return { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, ascii: true, bytes: 0, signal: 'caught-up' };
       } else {
         this.#closed = true;
         return undefined;

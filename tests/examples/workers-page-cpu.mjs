@@ -16,7 +16,8 @@ const sizes = (process.argv[2] ?? '100,250,500,1000,2000,5000').split(',').map(N
 
 const WORKER = `
 import { DurableObject } from 'cloudflare:workers';
-import { openFeed, consume, durableObjectStore } from '../../dist/entrypoints/workerd.js';
+import { openFeed, consume } from '../../dist/entrypoints/workerd.js';
+import { durableObjectStore } from '../../dist/entrypoints/durable-object.js';
 import { buildFeed, chunk } from '../../bench/gen.js';
 import { memoryFetch } from '../../bench/workloads.js';
 

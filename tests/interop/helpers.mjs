@@ -37,14 +37,14 @@ export function refServerPython() {
 }
 
 /**
- * Starts tests/ref_server/app.py on 127.0.0.1 on a free port; resolves once it prints "LISTENING <port>".
+ * Starts tests/ref_server/app.py on 127.0.0.1 on a free port (or on `port`, to restart a stopped one); resolves once it prints "LISTENING <port>".
  * The server exits when our end of its stdin closes, so it never outlives this process.
  * @returns {Promise<{ base: string, port: number, feedUrl: string, stop: () => Promise<void>, stats: () => Promise<any> }>}
  */
-export function startRefServer({ timeoutMs = 30_000 } = {}) {
+export function startRefServer({ timeoutMs = 30_000, port: listenPort = 0 } = {}) {
   const child = spawn(
     refServerPython(),
-    [path.join(repoRoot, 'tests/ref_server/app.py'), '--port', '0', '--exit-with-stdin'],
+    [path.join(repoRoot, 'tests/ref_server/app.py'), '--port', String(listenPort), '--exit-with-stdin'],
     { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let stderr = '';

@@ -42,11 +42,15 @@ async function distModules() {
   return out;
 }
 
-/** A module's source with `from 'feedpump'` pointed at the workerd entry point, as wrangler would resolve it. */
+/**
+ * A module's source with `from 'feedpump'` pointed at the workerd entry point (and `from 'feedpump/<sub>'` at that
+ * subpath's), as wrangler would resolve it.
+ */
 async function withPackage(file, code) {
   const source = code ?? (await readFile(path.join(repoRoot, file), 'utf8'));
-  const entry = path.relative(path.dirname(path.join(repoRoot, file)), path.join(repoRoot, 'dist/entrypoints/workerd.js'));
-  return { type: 'ESModule', path: path.join(repoRoot, file), contents: source.replace(/from 'feedpump'/g, `from './${entry}'`.replace('./../', '../')) };
+  const entry = (sub) =>
+    `./${path.relative(path.dirname(path.join(repoRoot, file)), path.join(repoRoot, `dist/entrypoints/${sub ?? 'workerd'}.js`))}`.replace('./../', '../');
+  return { type: 'ESModule', path: path.join(repoRoot, file), contents: source.replace(/from 'feedpump(?:\/([a-z-]+))?'/g, (_, sub) => `from '${entry(sub)}'`) };
 }
 
 async function startWorker(modules, extra = {}) {

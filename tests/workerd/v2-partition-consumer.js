@@ -2,7 +2,8 @@
 // each object consumes `protocol: 'v2', partitions: [p]` (p and its split children) in alarm-driven steps, effects and
 // cursors in one storage transaction.
 import { DurableObject } from 'cloudflare:workers';
-import { consume, durableObjectStore } from 'feedpump';
+import { consume } from 'feedpump';
+import { durableObjectStore } from 'feedpump/durable-object';
 
 export class PartitionConsumer extends DurableObject {
   async alarm() {

@@ -25,7 +25,7 @@ after(async () => {
   await server?.close();
 });
 
-/** dist/ as modules, and the consumer with `from 'feedpump'` pointed at the workerd entry point. */
+/** dist/ as modules, and the consumer with `from 'feedpump'` pointed at the workerd entry point (`'feedpump/<sub>'` at that subpath's). */
 async function modules() {
   const out = [];
   for (const entry of await readdir(path.join(repoRoot, 'dist'), { recursive: true })) {
@@ -34,7 +34,7 @@ async function modules() {
     else if (file.endsWith('.wasm')) out.push({ type: 'CompiledWasm', path: file });
   }
   const file = path.join(repoRoot, 'tests/workerd/v2-partition-consumer.js');
-  const source = (await readFile(file, 'utf8')).replace(/from 'feedpump'/g, "from '../../dist/entrypoints/workerd.js'");
+  const source = (await readFile(file, 'utf8')).replace(/from 'feedpump(?:\/([a-z-]+))?'/g, (_, sub) => `from '../../dist/entrypoints/${sub ?? 'workerd'}.js'`);
   return [{ type: 'ESModule', path: file, contents: source }, ...out];
 }
 

@@ -9,7 +9,8 @@
 //
 // Bindings (wrangler.toml): FEED_URL (var), CONSUMER (Durable Object namespace of class PartitionConsumer).
 import { DurableObject } from 'cloudflare:workers';
-import { consume, durableObjectStore } from 'feedpump';
+import { consume } from 'feedpump';
+import { durableObjectStore } from 'feedpump/durable-object';
 
 // Not exported: workerd accepts only handlers (and classes) as exports of the main module.
 const PARTITIONS = 4;

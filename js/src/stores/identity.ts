@@ -16,13 +16,15 @@
  * @packageDocumentation
  */
 import type { CursorRecord, Cursors } from './types.js';
+import type { FeedUrl } from '../types.js';
 
 /**
  * What the identity is computed from: `consume()`'s source.
  * @internal
  */
 export interface IdentitySource {
-  url: string | URL;
+  /** A feed with replicas ({@link FeedUrl}) is known by its first URL: they share its cursors. */
+  url: FeedUrl;
   protocol?: 'v1' | 'v2' | 'auto' | undefined;
   partitionCount?: number | undefined;
   partitions?: readonly number[] | undefined;
@@ -61,13 +63,21 @@ function protocolOf(source: IdentitySource): 'v1' | 'v2' | 'auto' {
 }
 
 /**
+ * The first URL of a feed given with replicas.
+ * @internal
+ */
+export function primaryUrl(url: FeedUrl): string | URL {
+  return Array.isArray(url) ? ((url as readonly (string | URL)[])[0] ?? '') : (url as string | URL);
+}
+
+/**
  * The default feed identity of a source.
  * @internal
  */
 export function feedIdentity(source: IdentitySource): string {
   const protocol = protocolOf(source);
   const n = protocol !== 'v2' && source.partitionCount !== undefined ? ` n=${source.partitionCount}` : '';
-  return `${normaliseUrl(source.url)} ${protocol}${n}`;
+  return `${normaliseUrl(primaryUrl(source.url))} ${protocol}${n}`;
 }
 
 /**
@@ -86,7 +96,8 @@ export function partitionsOf(source: IdentitySource): number[] | undefined {
  * values and all), `n=` and `partitions=`. Only its prefix without `partitions=` is returned; the list is parsed.
  */
 function legacyBase(source: IdentitySource): string {
-  const url = source.url instanceof URL ? source.url.href : String(source.url);
+  const primary = primaryUrl(source.url);
+  const url = primary instanceof URL ? primary.href : String(primary);
   return source.partitionCount === undefined ? url : `${url} n=${source.partitionCount}`;
 }
 

@@ -51,8 +51,8 @@ export interface CursorRecord {
  *   consumers of one key (two tabs, two runs in one Durable Object) never both apply a batch.
  *
  * `Tx` is the transaction the effects write through: an `IDBTransaction` (`indexedDbStore` of `feedpump/indexeddb`),
- * the Durable Object storage transaction ({@link durableObjectStore}), or a staging map ({@link memoryStore}); the SQL
- * stores of the subpaths `feedpump/postgres`, `feedpump/sqlite` and `feedpump/d1` hand over the transaction's `pg`
+ * the Durable Object storage transaction (`durableObjectStore` of `feedpump/durable-object`), or a staging map
+ * ({@link memoryStore}); the SQL stores of the subpaths `feedpump/postgres`, `feedpump/sqlite` and `feedpump/d1` hand over the transaction's `pg`
  * client, the better-sqlite3 `Database`, or the D1 binding (D1's handler returns prepared statements: docs/consume.md).
  *
  * @typeParam Tx - the transaction handed to `effects`

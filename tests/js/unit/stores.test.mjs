@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IDBFactory } from 'fake-indexeddb';
-import { durableObjectStore, isFeedError, memoryStore } from '../../../dist/entrypoints/node.js';
+import { isFeedError, memoryStore } from '../../../dist/entrypoints/node.js';
+import { durableObjectStore } from '../../../dist/entrypoints/durable-object.js';
 import { idbRequest, indexedDbStore } from '../../../dist/entrypoints/indexeddb.js';
 import { requestFailsAfterCursorPut } from '../../browser/idb-cases.js';
 

@@ -1,5 +1,6 @@
 // A Worker with a Durable Object that consumes a feed exactly once into its storage.
-import { consume, durableObjectStore, openFeed } from 'feedpump';
+import { consume, openFeed } from 'feedpump';
+import { durableObjectStore } from 'feedpump/durable-object';
 
 interface Env {
   FEED_URL: string;
