@@ -9,11 +9,14 @@ import { test } from 'node:test';
 import { FeedError } from '../../../dist/errors.js';
 import { feedError, kindOf, safeUrl, transport } from '../../../dist/transport.js';
 
+/** The transport of a caller's `fetch` and `requestHeaders` (no observer). */
+const wrap = (fetch, requestHeaders) => transport({ fetch, requestHeaders });
+
 const URL_ = 'http://127.0.0.1:9/feed/v1?token=QUERYSECRET&n=1';
 
 /** The error `fetch` of a transport rejects with when the caller's fetch rejects with `cause`. */
 async function failure(cause, { url = URL_, page = 0, headers } = {}) {
-  const calls = transport(() => Promise.reject(cause), headers === undefined ? undefined : () => headers);
+  const calls = wrap(() => Promise.reject(cause), headers === undefined ? undefined : () => headers);
   if (headers !== undefined) await calls.requestHeaders({ refresh: false }, page);
   try {
     await calls.fetch(new Request(url), page);
@@ -51,7 +54,7 @@ test('kindOf: what a value is, never its content', () => {
 test('fetch: the caller\'s fetch is called with the request; its answer is passed through', async () => {
   const seen = [];
   const answer = { status: 204 };
-  const calls = transport(async (r) => (seen.push(r.url), answer), undefined);
+  const calls = wrap(async (r) => (seen.push(r.url), answer), undefined);
   assert.equal(calls.requestHeaders, undefined, 'no hook given: none');
   assert.equal(await calls.fetch(new Request(URL_), 2), answer);
   assert.deepEqual(seen, [URL_]);
@@ -62,7 +65,7 @@ test('fetch: without a fetch of the caller, the global fetch (looked up at each 
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise((resolve) => server.close(resolve)));
   const base = `http://127.0.0.1:${server.address().port}`;
-  const calls = transport(undefined, undefined);
+  const calls = wrap(undefined, undefined);
   const response = await calls.fetch(new Request(`${base}/x?y=1`), 0);
   assert.equal(await response.text(), 'hello /x?y=1');
   const saved = globalThis.fetch;
@@ -145,7 +148,7 @@ test('network: a value that contains another is blanked whole; values under 3 ch
 
 test('the secrets of a request are the values the hook gave last', async () => {
   let value = 'FIRSTSECRET';
-  const calls = transport(() => Promise.reject(new Error('FIRSTSECRET SECONDSECRET')), () => ({ 'x-token': value }));
+  const calls = wrap(() => Promise.reject(new Error('FIRSTSECRET SECONDSECRET')), () => ({ 'x-token': value }));
   await calls.requestHeaders({ refresh: false }, 1);
   value = 'SECONDSECRET';
   await calls.requestHeaders({ refresh: false }, 1);
@@ -165,20 +168,20 @@ test('requestHeaders: the hook sees only { refresh }; a record, pairs, a Map and
     [new Set(['x-a', '1']), ['x-b', '2']],
   ];
   for (const form of forms) {
-    const calls = transport(undefined, (context) => (contexts.push(context), form));
+    const calls = wrap(undefined, (context) => (contexts.push(context), form));
     const headers = await calls.requestHeaders({ refresh: true, extra: 'not passed' }, 0);
     assert.ok(headers instanceof Headers);
     assert.deepEqual([...headers], [['x-a', '1'], ['x-b', '2']]);
   }
   assert.deepEqual(contexts, forms.map(() => ({ refresh: true })));
-  const async = transport(undefined, async ({ refresh }) => ({ 'x-refresh': String(refresh) }));
+  const async = wrap(undefined, async ({ refresh }) => ({ 'x-refresh': String(refresh) }));
   assert.deepEqual([...(await async.requestHeaders({ refresh: false }, 0))], [['x-refresh', 'false']]);
 });
 
 test('requestHeaders: nothing (undefined, null) sends no headers; a value of another kind is bad-options', async () => {
-  for (const given of [undefined, null]) assert.equal(await transport(undefined, () => given).requestHeaders({ refresh: false }, 0), undefined);
+  for (const given of [undefined, null]) assert.equal(await wrap(undefined, () => given).requestHeaders({ refresh: false }, 0), undefined);
   for (const [given, kind] of [['x-a: 1', 'a string'], [5, 'a number'], [true, 'a boolean']]) {
-    await assert.rejects(transport(undefined, () => given).requestHeaders({ refresh: false }, 2), (e) => {
+    await assert.rejects(wrap(undefined, () => given).requestHeaders({ refresh: false }, 2), (e) => {
       assert.equal(e.code, 'bad-options');
       assert.equal(
         e.message,
@@ -202,7 +205,7 @@ test('requestHeaders: entries that are not [name, value] pairs, and iterators th
     [throwing, 'an object'],
     [trapped, 'an object'],
   ]) {
-    await assert.rejects(transport(undefined, () => given).requestHeaders({ refresh: false }, 0), (e) => {
+    await assert.rejects(wrap(undefined, () => given).requestHeaders({ refresh: false }, 0), (e) => {
       assert.equal(e.code, 'bad-options', String(e));
       assert.ok(e.message.endsWith(`(it gave ${kind})`), e.message);
       return true;
@@ -219,7 +222,7 @@ test('requestHeaders: a header the runtime refuses is bad-header naming it (JSON
     [[[Symbol('s'), 'VALUE']], '(a name that is a symbol)'],
   ];
   for (const [given, shown] of cases) {
-    await assert.rejects(transport(undefined, () => given).requestHeaders({ refresh: false }, 4), (e) => {
+    await assert.rejects(wrap(undefined, () => given).requestHeaders({ refresh: false }, 4), (e) => {
       assert.equal(e.code, 'bad-header');
       assert.equal(e.message, `bad-header: requestHeaders gave a header that cannot be sent: ${shown} (its value is not shown) (page 4)`);
       assert.ok(!('cause' in e) && !e.message.includes('VALUE'));
