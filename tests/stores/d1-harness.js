@@ -1,11 +1,14 @@
 // The Worker of tests/stores/kill-d1.test.mjs: examples/workers-d1's consumer, with two chaos points that tell the test
 // runner (the KILLS service binding, which then never answers: the test SIGKILLs workerd meanwhile):
-//  - `in-handler`: with probability env.CHAOS_RATE, after the handler built its statements, before the store's batch;
-//  - `in-batch`: with probability env.CHAOS_RATE, while the batch (guard, effects, cursor row) is being committed: the
-//    kill is sent as the batch starts, and lands before, during or after its commit.
+//  - `in-handler`: after the handler built its statements, before the store's batch;
+//  - `in-batch`: while the batch (guard, effects, cursor row) is being committed: the kill is sent as the batch
+//    starts, and lands before, during or after its commit.
+// Only the env.CHAOS_AT-th point reached by this workerd process (1-based; 0: never) tells the runner: a point counted
+// by progress, not a probability, bounds how far a run gets, so the feed always outlasts the test's kills.
 import { catchUp, effects, status } from '../../examples/workers-d1/src/consumer.js';
 
-const chance = (env) => Math.random() < Number(env.CHAOS_RATE ?? 0);
+let points = 0;
+const chance = (env) => ++points === Number(env.CHAOS_AT ?? 0);
 
 /** env with DB.batch() wrapped: maybe tell the runner while the batch is in flight. */
 function chaosEnv(env) {

@@ -1,8 +1,10 @@
 // The consumer process of tests/stores/kill.test.mjs: consume() the reference feed into PostgreSQL or SQLite until
 // caught up, every event APPENDED to `applied` (no unique key: an event applied twice is two rows). The test SIGKILLs
-// this process at random moments. With probability CHAOS_RATE per batch the handler, inside the open transaction,
-// writes half of the batch's events (or all of them: right before the store writes the cursor row), tells the test
-// ("in-tx mid-batch" / "in-tx before-cursor" on stdout) and waits to be killed there.
+// this process at random moments. The handler has two chaos points per batch, inside the open transaction: after half
+// of the batch's events are written, and after all of them (right before the store writes the cursor row). At the
+// CHAOS_AT-th point of the run (1-based; 0: never) it tells the test ("in-tx mid-batch" / "in-tx before-cursor" on
+// stdout) and waits to be killed there. A point counted by progress, not a probability, bounds how far a run gets,
+// so a fast machine cannot finish the feed before the test has made its kills.
 //
 //   node tests/stores/kill-consumer.mjs postgres <feedUrl> <connectionString>
 //   node tests/stores/kill-consumer.mjs sqlite <feedUrl> <file>
@@ -10,7 +12,7 @@
 import { consume } from 'feedpump';
 
 const [kind, feedUrl, target] = process.argv.slice(2);
-const CHAOS_RATE = Number(process.env.CHAOS_RATE ?? 0);
+const CHAOS_AT = Number(process.env.CHAOS_AT ?? 0);
 const DELAY_MS = Number(process.env.DELAY_MS ?? 10);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const say = (line) => new Promise((r) => process.stdout.write(`${line}\n`, r));
@@ -19,9 +21,10 @@ const waitForKill = async () => {
   await sleep(30_000);
   throw new Error('not killed');
 };
-/** A chaos point: maybe tell the test and wait inside the transaction. */
+let points = 0;
+/** A chaos point: at the CHAOS_AT-th, tell the test and wait inside the transaction. */
 const chaos = async (where) => {
-  if (!(Math.random() < CHAOS_RATE)) return;
+  if (++points !== CHAOS_AT) return;
   await say(`in-tx ${where}`);
   await waitForKill();
 };

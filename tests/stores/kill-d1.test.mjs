@@ -14,7 +14,10 @@ import { Miniflare } from 'miniflare';
 import { fetchExpected, lastCursors, repoRoot, startRefServer } from '../interop/helpers.mjs';
 
 const KILLS = Number(process.env.KILLS ?? 30);
-const CHAOS_RATE = process.env.CHAOS_RATE ?? '0.12';
+/** A chaos run stops at one of its first CHAOS_POINTS chaos points (two per batch of 80 events; the feed has 125). */
+const CHAOS_POINTS = Number(process.env.CHAOS_POINTS ?? 4);
+/** A run killed at a random moment stops at this chaos point at the latest, should the moment not come. */
+const RANDOM_RUN_POINTS = 8;
 const countBy = (list) => list.reduce((m, k) => ({ ...m, [k]: (m[k] ?? 0) + 1 }), {});
 /** Rejects after ms: a Miniflare that hangs must fail the test, not the whole run (TOOLCHAIN.md pitfall 4). */
 const within = (ms, promise, what) =>
@@ -77,6 +80,7 @@ test(`d1: workerd SIGKILLed ${KILLS} times (also while the batch commits) → ea
   for (;;) {
     runs++;
     const killing = kills.length < KILLS;
+    const randomRun = killing && runs % 3 === 1;
     let killed;
     killRun = (where) => {
       if (killed || !killing) return;
@@ -89,7 +93,7 @@ test(`d1: workerd SIGKILLed ${KILLS} times (also while the batch commits) → ea
       compatibilityDate: '2025-09-01',
       d1Databases: ['DB'],
       d1Persist: persist,
-      bindings: { FEED_URL: server.feedUrl, CHAOS_RATE: killing ? CHAOS_RATE : '0' },
+      bindings: { FEED_URL: server.feedUrl, CHAOS_AT: String(!killing ? 0 : randomRun ? RANDOM_RUN_POINTS : 1 + Math.floor(Math.random() * CHAOS_POINTS)) },
       serviceBindings: {
         KILLS: (request) => {
           killRun(new URL(request.url).pathname.slice(1));
@@ -101,7 +105,7 @@ test(`d1: workerd SIGKILLed ${KILLS} times (also while the batch commits) → ea
     });
     await within(60_000, mf.ready, 'Miniflare start');
     assert.equal(workerdPids().length, 1, 'one workerd process to kill');
-    const timer = killing && runs % 3 === 1 ? setTimeout(() => killRun('random'), Math.random() * 600) : undefined;
+    const timer = randomRun ? setTimeout(() => killRun('random'), Math.random() * 600) : undefined;
     let caughtUp = false;
     try {
       while (!caughtUp && !killed) {

@@ -18,7 +18,10 @@ import { fetchExpected, lastCursors, repoRoot, startRefServer } from '../interop
 import { startPostgres } from '../db/postgres.mjs';
 
 const KILLS = Number(process.env.KILLS ?? 30);
-const CHAOS_RATE = process.env.CHAOS_RATE ?? '0.03';
+/** A chaos run stops at one of its first CHAOS_POINTS chaos points (two per batch of 20 events). */
+const CHAOS_POINTS = Number(process.env.CHAOS_POINTS ?? 10);
+/** A run killed at a random moment stops at this chaos point at the latest (20 batches), should the moment not come. */
+const RANDOM_RUN_POINTS = 40;
 const countBy = (list) => list.reduce((m, k) => ({ ...m, [k]: (m[k] ?? 0) + 1 }), {});
 
 let server;
@@ -37,7 +40,9 @@ after(async () => {
 
 /**
  * Runs the consumer until it is caught up, SIGKILLing it KILLS times: every other run at a random moment, and every
- * run where its handler says it waits inside the transaction. Resolves with the kill counts and the last run's result.
+ * run at the chaos point of its handler (inside the transaction) that the test picked for it, so no killing run gets
+ * further than CHAOS_POINTS / 2 batches (a random run: RANDOM_RUN_POINTS / 2) and the feed (500 batches) always
+ * outlasts the kills. Resolves with the kill counts and the last run's result.
  */
 async function killRuns(args) {
   const kills = [];
@@ -45,9 +50,10 @@ async function killRuns(args) {
   for (;;) {
     runs++;
     const killing = kills.length < KILLS;
+    const randomRun = killing && runs % 2 === 1;
     const child = spawn(process.execPath, [path.join(repoRoot, 'tests/stores/kill-consumer.mjs'), ...args], {
       cwd: repoRoot,
-      env: { ...process.env, CHAOS_RATE: killing ? CHAOS_RATE : '0' },
+      env: { ...process.env, CHAOS_AT: String(!killing ? 0 : randomRun ? RANDOM_RUN_POINTS : 1 + Math.floor(Math.random() * CHAOS_POINTS)) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -66,11 +72,11 @@ async function killRuns(args) {
           } else if (line.startsWith('done ')) resolve({ done: JSON.parse(line.slice(5)) });
         }
       });
-      if (killing && runs % 2 === 1) {
+      if (randomRun) {
         // A random moment: from the process start-up to well into its run (a run lives ~0.3-2 s before a chaos kill).
         setTimeout(() => {
           if (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')) resolve({ kill: 'random' });
-        }, 150 + Math.random() * 900);
+        }, 100 + Math.random() * 600);
       }
       exited.then(({ code, signal }) => resolve({ exit: `code ${code} signal ${signal}` }));
     });
