@@ -39,7 +39,9 @@ npm pack --dry-run --json --ignore-scripts | node -e '
 printf '== publish: cargo publish --dry-run -p feedpump-core\n'
 timeout 600 cargo publish --dry-run -p feedpump-core
 printf '== publish: cargo package -p feedpump-core -p feedpump (feedpump verified against the packaged core)\n'
-# The verification unpacks the freshly packaged core into an overlay under $CARGO_HOME/registry/src/-<hash>/, and an
-# earlier run's unpacked feedpump-core 0.1.0 there (same name and version, older code) is used instead of the new one.
-rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/feedpump-core-*
+# The verification builds feedpump against the freshly packaged core from cargo's overlay registry. Cargo takes a
+# registry crate of a name and version it has built before as unchanged, so an earlier run's build of feedpump-core
+# 0.1.0 (older code) in the shared target directory would be linked instead: drop the core's artifacts first.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/feedpump-core-* \
+  "$CARGO_TARGET_DIR"/debug/.fingerprint/feedpump-core-* "$CARGO_TARGET_DIR"/debug/deps/*feedpump_core-*
 timeout 600 cargo package -p feedpump-core -p feedpump
