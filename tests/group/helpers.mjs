@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 // Shared by the consumer-group tests and their worker processes: the effects table every member applies events into,
 // and the check of what it holds. The table counts every apply of an event (`applies`), so a double apply is
 // recorded, not absorbed by the unique key.
@@ -39,4 +43,27 @@ export async function effectsSummary(pool, schema, { partitions = PARTITIONS, pe
   const per = await pool.query(`SELECT partition, count(*)::int AS n, max(seq) AS top FROM ${schema}.applied GROUP BY partition ORDER BY partition`);
   const { events, duplicates } = rows[0];
   return { events, duplicates, losses: partitions * perPartition - events, perPartition: per.rows };
+}
+
+/**
+ * Starts a worker process (worker.mjs) with `settings`; `onMessage` gets each JSON line it prints (assign, revoke,
+ * done, fatal). The child carries its `member` and an `exited` promise.
+ */
+export function spawnGroupWorker(settings, onMessage) {
+  const child = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.mjs')], {
+    env: { ...process.env, FEEDPUMP_GROUP_WORKER: JSON.stringify(settings) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  child.member = settings.member;
+  child.exited = new Promise((r) => child.once('exit', r));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    let m;
+    try {
+      m = JSON.parse(line);
+    } catch {
+      return; // not one of the worker's messages
+    }
+    onMessage(m);
+  });
+  return child;
 }

@@ -5,16 +5,11 @@
 // apply), every partition's cursor at its head, and the counts printed.
 // Run: node --test --test-timeout=180000 --test-force-exit tests/group/kill.test.mjs
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { startPostgres } from '../db/postgres.mjs';
 import { startRefServer } from '../interop/helpers.mjs';
-import { PARTITIONS, EVENTS_PER_PARTITION, createEffects, effectsSummary } from './helpers.mjs';
+import { PARTITIONS, EVENTS_PER_PARTITION, createEffects, effectsSummary, spawnGroupWorker } from './helpers.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const TOTAL = PARTITIONS * EVENTS_PER_PARTITION;
 const LEASE_MS = 1_500;
 
@@ -37,19 +32,7 @@ test('4 workers on 8 partitions, SIGKILLed, SIGSTOPped past their lease and resu
   const spawnWorker = () => {
     const member = `w${++next}`;
     const settings = { config: pg.config, url: `${ref.base}/group/v1`, schema, member, leaseMs: LEASE_MS, heartbeatMs: 300, pageSizeHint: 50, delayMs: 5 };
-    const child = spawn(process.execPath, [path.join(here, 'worker.mjs')], {
-      env: { ...process.env, FEEDPUMP_GROUP_WORKER: JSON.stringify(settings) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    child.member = member;
-    child.exited = new Promise((r) => child.once('exit', r));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      let m;
-      try {
-        m = JSON.parse(line);
-      } catch {
-        return;
-      }
+    const child = spawnGroupWorker(settings, (m) => {
       log.push(m);
       if (m.assign) counts.assigns++;
       if (m.revoke) counts.revokes[m.reason]++;

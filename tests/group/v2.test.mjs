@@ -6,10 +6,6 @@
 // children start from its cursor). The effects table is keyed by the event's id and counts every apply.
 // Run: node --test --test-concurrency=1 --test-timeout=120000 --test-force-exit tests/group/v2.test.mjs
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { postgresStore } from 'feedpump/postgres';
 import { consumeGroup, groupStatus } from 'feedpump/group';
@@ -17,7 +13,7 @@ import { isFeedError } from '../../dist/errors.js';
 import { leaseRoots } from '../../dist/group/roots.js';
 import { startPostgres } from '../db/postgres.mjs';
 import { startV2Server } from '../v2_server/server.mjs';
-import { createEffects, effectsSummary } from './helpers.mjs';
+import { createEffects, effectsSummary, spawnGroupWorker } from './helpers.mjs';
 
 let pg;
 let pool;
@@ -169,19 +165,11 @@ test('v2: the member reading the split children is SIGKILLed; after its lease an
   await control({ reset: true });
   const schema = 'v2kill';
   await createEffects(pool, schema);
-  const here = path.dirname(fileURLToPath(import.meta.url));
   const holders = new Map(); // partition -> member, from the workers' assign/revoke lines
   const workers = [];
   const spawnWorker = (member) => {
     const settings = { config: pg.config, url: `${v2.url}/feed`, v2: true, schema, member, leaseMs: 1500, heartbeatMs: 300, pageSizeHint: 20, delayMs: 5 };
-    const child = spawn(process.execPath, [path.join(here, 'worker.mjs')], {
-      env: { ...process.env, FEEDPUMP_GROUP_WORKER: JSON.stringify(settings) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    child.member = member;
-    child.exited = new Promise((r) => child.once('exit', r));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = JSON.parse(line);
+    const child = spawnGroupWorker(settings, (m) => {
       for (const p of m.assign ?? []) holders.set(p, m.member);
       for (const p of m.revoke ?? []) if (holders.get(p) === m.member) holders.delete(p);
     });
