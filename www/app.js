@@ -174,7 +174,7 @@ async function reset() {
   await stop();
   const db = await store.db();
   await clearProjection(db, KEY, true);
-  Object.assign(ui, { appliedThisRun: 0, cursors: {}, lastEvents: [], resume: 'Reset: the cursors and the projection were deleted.' });
+  Object.assign(ui, { appliedThisRun: 0, cursors: {}, lastEvents: [], feed: undefined, resume: 'Reset: the cursors and the projection were deleted.' });
   ui.totals.clear();
   ui.dirty.events = true;
   chart.clear();

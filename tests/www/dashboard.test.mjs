@@ -184,6 +184,7 @@ test('dashboard: start, events flow, reload resumes from the stored cursors, sto
   assert.equal(afterReset.keys.length, 0, 'no projection entries after Reset');
   assert.equal(afterReset.totals.length, 0, 'no totals after Reset');
   assert.equal((await view(page)).total, 0);
+  assert.equal((await view(page)).state, '—', 'after Reset no feed is shown');
   await context.close();
 
   // Exactly once: the projection is keyed by [partition, seq], so an event applied twice would be one entry counted
