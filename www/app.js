@@ -1,6 +1,8 @@
 // The demo dashboard: consume() a (live) feed into an IndexedDB projection (projection.js) with indexedDbStore(), and
-// show the rate, the partitions, the last events, retries and errors, and the stored cursor record. The options and
-// whether a run was going are kept in localStorage, so a reload resumes the run from the stored cursors.
+// show the rate, the partitions, the last events, retries and errors, and the stored cursor record. The feed's state
+// and counters are the library's own: consume() hands out its feed (onFeed), and the page reads feed.state and
+// feed.stats() as it renders. The options and whether a run was going are kept in localStorage, so a reload resumes
+// the run from the stored cursors.
 //
 // Feed data reaches the DOM only through textContent (never innerHTML), and the page renders at most once per frame.
 
@@ -14,11 +16,11 @@ const LOG_MAX = 200;
 const $ = (id) => document.getElementById(id);
 
 const ui = {
-  phase: 'loading', // loading | ready | starting | catching-up | caught-up | stopped | finished | error
+  phase: 'loading', // loading | ready | starting | running | following | stopped | finished | error
   message: 'Loading the client…',
   partitions: Number($('partitions').value),
   appliedThisRun: 0,
-  signals: { caughtUp: 0, fellBehind: 0 }, // the feed's position signals this run
+  feed: undefined, // the feed consume() reads in this tab (onFeed): feed.state, feed.stats()
   totals: new Map(), // partition -> the committed totals record of projection.js
   cursors: {}, // the committed cursors (onCommit), or the stored ones
   record: undefined, // the stored cursor record, as last read
@@ -71,8 +73,7 @@ async function start() {
   const controller = new AbortController();
   let resolveDone;
   run = { controller, done: new Promise((r) => (resolveDone = r)) };
-  Object.assign(ui, { phase: 'starting', message: 'Starting…', partitions: opts.partitions, appliedThisRun: 0 });
-  ui.signals = { caughtUp: 0, fellBehind: 0 };
+  Object.assign(ui, { phase: 'starting', message: 'Starting…', partitions: opts.partitions, appliedThisRun: 0, feed: undefined });
   chart.clear();
   renderButtons();
   try {
@@ -97,14 +98,7 @@ async function start() {
         signal: controller.signal,
         onRetry: ({ error, attempt, delayMs }) =>
           log('retry', error.code, `retry ${attempt} in ${delayMs} ms: ${error.message}`),
-        onCaughtUp: () => {
-          ui.signals.caughtUp++;
-          setPhase('caught-up', 'Caught up: following the feed.');
-        },
-        onFellBehind: () => {
-          ui.signals.fellBehind++;
-          setPhase('catching-up', 'Fell behind (a full page): reading at once.');
-        },
+        onStateChange: schedule, // the state shows at once; render() reads it from the feed
       },
       {
         store,
@@ -116,8 +110,13 @@ async function start() {
           if (role === 'follower') {
             setPhase('following', 'Following: another tab consumes this feed; its commits show here. Close it and this tab takes over.');
           } else if (ui.phase === 'following') {
-            setPhase('catching-up', 'The other tab closed: this tab took over from the committed cursors.');
+            ui.resume = 'The other tab closed: this tab took over from the committed cursors.';
           }
+        },
+        // The feed this tab reads (it leads): its state and stats are what the page shows.
+        onFeed: (feed) => {
+          ui.feed = feed;
+          setPhase('running', '');
         },
         onMissingCursors: async (info) => {
           ui.resume = info.reason === 'absent'
@@ -143,7 +142,6 @@ async function start() {
           }
           if (!remote) ui.appliedThisRun += batch.events.length; // a leader's commits count in its own tab
           chart.add(batch.events.length);
-          if (ui.phase === 'starting') setPhase('catching-up', 'Reading…');
           refreshRecord();
           schedule();
         },
@@ -176,7 +174,7 @@ async function reset() {
   await stop();
   const db = await store.db();
   await clearProjection(db, KEY, true);
-  Object.assign(ui, { appliedThisRun: 0, cursors: {}, lastEvents: [], resume: 'Reset: the cursors and the projection were deleted.' });
+  Object.assign(ui, { appliedThisRun: 0, cursors: {}, lastEvents: [], feed: undefined, resume: 'Reset: the cursors and the projection were deleted.' });
   ui.totals.clear();
   ui.dirty.events = true;
   chart.clear();
@@ -238,6 +236,12 @@ function time(ms) {
   return `${d.toLocaleTimeString('en-GB')}.${String(d.getMilliseconds()).padStart(3, '0')}`;
 }
 
+function bytes(n) {
+  if (n < 10_000) return `${n} B`;
+  if (n < 10_000_000) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
 function duration(ms) {
   if (!Number.isFinite(ms)) return '—';
   if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
@@ -257,15 +261,33 @@ function row(cells) {
   return tr;
 }
 
+/** What the page says while this tab reads the feed, by feed.state. */
+const STATE_TEXT = {
+  idle: 'Starting…',
+  'catching-up': 'Catching up: reading pages that bring events.',
+  live: 'Live: caught up, following the feed.',
+  retrying: 'Retrying: a request failed (see the log).',
+  closed: 'The feed ended.',
+  failed: 'The feed stopped.',
+};
+
 function render() {
   frame = 0;
   const now = Date.now();
   const running = run !== undefined;
-  $('state').textContent = ui.message;
-  $('status').className = ui.phase === 'error' ? 'error' : ui.phase === 'caught-up' ? 'live' : '';
+  // The library's own numbers: the feed's state and counters (none in a tab that follows another).
+  const feed = ui.feed;
+  const state = feed?.state;
+  const stats = feed?.stats();
+  $('state').textContent = ui.phase === 'running' ? STATE_TEXT[state] ?? state : ui.message;
+  $('status').className = ui.phase === 'error' ? 'error' : running && state === 'live' ? 'live' : '';
   $('status').dataset.phase = ui.phase;
-  $('status').dataset.caughtUp = String(ui.signals.caughtUp);
-  $('signals').textContent = `caught up ×${ui.signals.caughtUp}, fell behind ×${ui.signals.fellBehind}`;
+  $('feed-state').textContent = state ?? '—';
+  $('stat-events').textContent = stats ? stats.events.toLocaleString('en') : '—';
+  $('stat-bytes').textContent = stats ? bytes(stats.bytes) : '—';
+  $('stat-pages').textContent = stats ? stats.pages.toLocaleString('en') : '—';
+  $('stat-retries').textContent = stats ? stats.retries.toLocaleString('en') : '—';
+  $('stat-error').textContent = stats?.lastErrorCode ?? '—';
   $('applied').textContent = ui.appliedThisRun.toLocaleString('en');
   let total = 0;
   for (const t of ui.totals.values()) total += t.count;
@@ -276,16 +298,17 @@ function render() {
   const rows = [];
   for (let p = 0; p < ui.partitions; p++) {
     const t = ui.totals.get(p);
-    // The feed's position is one for all partitions: one request reads them all, and a page that brings no events
+    // The feed's state is one for all partitions: one request reads them all, and a page that brings no events
     // (caught up) brings none for any of them.
-    const state = !running ? ['—'] : ui.phase === 'caught-up' ? ['caught up', 'ok'] : ui.phase === 'following' ? ['another tab'] : ['catching up', 'warn'];
+    const cell = ui.phase === 'following' ? ['another tab'] : !feed ? ['—'] : [state, state === 'live' ? 'ok' : state === 'catching-up' ? '' : 'warn'];
+    const at = stats?.lastEventAt[p]; // when the feed delivered the partition's latest event
     rows.push(row([
       [String(p)],
       [ui.cursors[p] ?? '_first', 'mono'],
       [(t?.count ?? 0).toLocaleString('en'), 'num'],
       [t?.lastSeq == null ? '—' : String(t.lastSeq), 'num'],
-      [t?.lastAt == null ? '—' : duration(now - t.lastAt), 'num'],
-      state,
+      [at === undefined ? '—' : duration(now - at), 'num'],
+      cell,
       [String(t?.gaps ?? 0), `num ${t?.gaps || t?.repeats ? 'bad' : ''}`],
     ]));
   }

@@ -11,7 +11,7 @@
 import { FeedError, isFeedError, messageOf } from './errors.js';
 import { openFeed } from './feed.js';
 import { abortedError, sleep, bad } from './options.js';
-import type { Batch, FeedOptions, FeedUrl, FetchLike } from './types.js';
+import type { Batch, Feed, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { asTab, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
 import { describe, feedIdentity, partitionsOf, resumable } from './stores/identity.js';
@@ -174,6 +174,20 @@ export interface ConsumeOptions<T, Tx> {
    * ```
    */
   pauseWhenHidden?: boolean | undefined;
+  /**
+   * Given the feed this call reads, once, when it starts consuming (after the cursors are loaded, before the first
+   * request; in tabs mode when this call leads): read its {@link Feed.state}, {@link Feed.stats} and {@link Feed.lag}
+   * while the call runs and after it settled. The iteration is `consume()`'s: stop it with the source's `signal`.
+   * A throw rejects `consume()` (nothing is committed). `feedpump/otel`'s `watch` fits here as it is.
+   * @defaultValue none
+   * @example
+   * ```ts
+   * let feed: Pick<Feed, 'state' | 'stats' | 'lag'> | undefined;
+   * const done = consume(source, { store, key: 'orders', handler, onFeed: (f) => (feed = f) });
+   * setInterval(() => console.log(feed?.state, feed?.stats()), 1_000);
+   * ```
+   */
+  onFeed?: ((feed: Pick<Feed<T>, 'state' | 'stats' | 'lag'>) => void) | undefined;
   /**
    * Told `'follower'` when the call has to wait for another tab's lock, and `'leader'` when it starts consuming (at
    * once when tabs mode is off).
@@ -367,6 +381,7 @@ async function lead<T, Tx>(
   /** The record this consumer last saw committed: every save checks that nobody else committed since. */
   let committed: CursorRecord | undefined = stored;
   try {
+    options.onFeed?.(feed);
     for await (const batch of feed.batches()) {
       // Signal-only batches of live feeds carry nothing to commit; every event comes with its checkpoints.
       if (batch.checkpoints.length === 0) continue;

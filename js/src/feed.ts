@@ -134,7 +134,7 @@ class AutoSource implements BatchSource {
 
 /** Per partition: when its latest event was delivered, and how many events the latest page brought. */
 interface LagState {
-  lastEventAt: number | undefined;
+  lastEventAt: number;
   eventsInLastPage: number;
   /** The page `eventsInLastPage` counts. */
   page: number;
@@ -291,7 +291,7 @@ class FeedImpl<T> implements Feed<T> {
 
   stats(): FeedStats {
     const at: { [partition: number]: number } = {};
-    for (const [p, l] of this.#lag) if (l.lastEventAt !== undefined) at[p] = l.lastEventAt;
+    for (const [p, l] of this.#lag) at[p] = l.lastEventAt;
     return { ...this.#observer.n, lastEventAt: at };
   }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The runnable examples (examples/), each from the packed tarball as a user installs it: the Vite app built and run in
 # headless Chromium, the plain <script type="module"> page in Chromium, the Node script, and the Workers example
-# bundled by `wrangler deploy --dry-run` and run in workerd; all against the reference feed. Needs dist/ (build step).
+# bundled by `wrangler deploy --dry-run` and run in workerd; the OpenTelemetry examples (node-otel, workers-otel:
+# tests/examples/otel.test.mjs) with the SDK's in-memory exporters, their spans and metrics checked against the
+# requests the server saw; all against the reference feed. Needs dist/ (build step).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-timeout 600 npm run --silent test:examples
+timeout 720 npm run --silent test:examples

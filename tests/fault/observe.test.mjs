@@ -25,6 +25,12 @@ before(async () => {
       return { body: page(url) };
     },
     '/down': { status: 500, body: 'down' },
+    // consume()'s feed: the same pages, the second request fails once with a 503.
+    '/consumed': (url) => {
+      count.consumed = (count.consumed ?? 0) + 1;
+      if (count.consumed === 2) return { status: 503, headers: { 'retry-after': '0' }, body: 'busy' };
+      return { body: page(url) };
+    },
   });
 });
 after(async () => {
@@ -91,6 +97,49 @@ test('a live feed: catching-up -> live; close() -> closed; the callback throwing
   assert.equal(feed.state, 'closed');
   assert.deepEqual(changes, ['idle->catching-up', 'catching-up->live', 'live->closed']);
   assert.equal(feed.stats().events, 3);
+});
+
+test("consume({ onFeed }): the feed consume() reads, its state and stats while it runs and after it settled", async () => {
+  const { changes, options } = recordStates({ partitionCount: 2, retry: { initialMs: 1, maxMs: 1 } });
+  const handed = [];
+  const inHandler = [];
+  let feed;
+  const result = await api.consume({ url: `${server.base}/consumed`, ...options }, {
+    store: api.memoryStore(),
+    key: 'k',
+    onFeed: (f) => {
+      feed = f;
+      handed.push(f.state);
+    },
+    handler: (batch) => {
+      inHandler.push([feed.state, feed.stats().events, batch.events.length]);
+    },
+  });
+  assert.deepEqual(handed, ['idle'], 'given once, before the first request');
+  assert.deepEqual(inHandler, [['catching-up', 2, 2], ['catching-up', 3, 1]], 'read while consume() runs');
+  assert.equal(feed.state, 'closed');
+  assert.deepEqual(changes, ['idle->catching-up', 'catching-up->retrying', 'retrying->catching-up', 'catching-up->closed']);
+  const stats = feed.stats();
+  console.log('consume onFeed stats', JSON.stringify(stats), 'result', JSON.stringify({ events: result.events, batches: result.batches }));
+  assert.equal(stats.events, result.events);
+  assert.equal(result.events, 3);
+  assert.equal(stats.bytes, Buffer.byteLength(PAGES._first) + Buffer.byteLength(PAGES.a));
+  assert.equal(stats.pages, 3);
+  assert.equal(stats.retries, 1);
+  assert.equal(stats.lastErrorCode, 'http-status');
+  assert.deepEqual(Object.keys(stats.lastEventAt).sort(), ['0', '1']);
+  assert.deepEqual(Object.keys(feed.lag()).sort(), ['0', '1']);
+
+  // What onFeed throws rejects consume() before any request, nothing committed.
+  const requests = count.consumed;
+  const store = api.memoryStore();
+  const boom = new Error('boom');
+  await assert.rejects(
+    api.consume({ url: `${server.base}/consumed`, partitionCount: 2 }, { store, key: 'k', handler: () => {}, onFeed: () => { throw boom; } }),
+    (e) => e === boom,
+  );
+  assert.equal(count.consumed, requests, 'no request was made');
+  assert.equal(await store.load('k'), undefined);
 });
 
 test('a failure that is not retried: failed, with its code', async () => {

@@ -2,7 +2,9 @@
 // grows while it is read): start, see events flow (counts, chart, partitions), reload during the run and resume from
 // the stored cursors, stop; then the IndexedDB projection must hold every event of this run's history exactly once,
 // contiguous per partition, with the stored cursors at the last applied event. Also: retries and errors show up in
-// the page's log. Saves a screenshot of the running dashboard to tests/www/artifacts/dashboard.png.
+// the page's log. The feed's state and counters the page shows are the library's (consume()'s onFeed: feed.state,
+// feed.stats()): `live` once caught up, `retrying` / `failed` with the error's code, the events read equal to the events
+// applied and stored. Saves a screenshot of the running dashboard to tests/www/artifacts/dashboard.png.
 // Run: node --test --test-timeout=180000 --test-force-exit tests/www/dashboard.test.mjs
 
 import { test, before, after } from 'node:test';
@@ -55,9 +57,18 @@ const view = (page) =>
     const num = (id) => Number(document.getElementById(id).textContent.replace(/,/g, ''));
     const rows = [...document.querySelectorAll('#partitions-body tr')].map((tr) =>
       [...tr.cells].map((td) => td.textContent));
+    const text = (id) => document.getElementById(id).textContent;
     return {
       phase: document.getElementById('status').dataset.phase,
-      caughtUp: Number(document.getElementById('status').dataset.caughtUp),
+      // feed.state and feed.stats() as shown ('—': no feed in this tab)
+      state: text('feed-state'),
+      stats: {
+        events: text('stat-events') === '—' ? undefined : num('stat-events'),
+        bytes: text('stat-bytes'),
+        pages: text('stat-pages') === '—' ? undefined : num('stat-pages'),
+        retries: text('stat-retries') === '—' ? undefined : num('stat-retries'),
+        lastError: text('stat-error'),
+      },
       applied: num('applied'),
       total: num('total'),
       resume: document.getElementById('resume').textContent,
@@ -114,9 +125,9 @@ test('dashboard: start, events flow, reload resumes from the stored cursors, sto
   assert.equal(await page.isChecked('#live'), true, 'live is on by default');
 
   await page.click('#start');
-  const first = await until('events to flow on all 4 partitions and the feed to catch up', async () => {
+  const first = await until('events to flow on all 4 partitions and the feed to catch up (feed.state live)', async () => {
     const v = await view(page);
-    return v.caughtUp > 0 && v.rows.length === 4 && v.rows.every((r) => Number(r[2].replace(/,/g, '')) > 0) && v;
+    return v.state === 'live' && v.rows.length === 4 && v.rows.every((r) => Number(r[2].replace(/,/g, '')) > 0) && v;
   });
   assert.match(first.resume, /No stored cursors/);
   await sleep(2_500); // the live feed keeps producing: 50 events/s
@@ -127,6 +138,13 @@ test('dashboard: start, events flow, reload resumes from the stored cursors, sto
   assert.ok((await chartPixels(page)) > 0, 'the events/s chart has bars');
   assert.match(flowing.record, /"identity": ".*\/live\/v1 n=4"/, 'the stored cursor record is shown');
   for (const r of flowing.rows) assert.match(r[4], /^\d+(\.\d)? (ms|s)$/, `lag shown: ${r[4]}`);
+  // feed.stats() as the page shows it: the events read are at least those applied (a batch may be in its handler).
+  t.diagnostic(`feed.state ${flowing.state}, feed.stats() shown ${JSON.stringify(flowing.stats)}`);
+  assert.ok(flowing.stats.events >= flowing.applied && flowing.stats.events > 0, JSON.stringify(flowing.stats));
+  assert.ok(flowing.stats.pages > 0);
+  assert.match(flowing.stats.bytes, /^[\d.]+ (B|KiB|MiB)$/);
+  assert.equal(flowing.stats.retries, 0);
+  assert.equal(flowing.stats.lastError, '—');
   await mkdir(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
 
@@ -135,7 +153,7 @@ test('dashboard: start, events flow, reload resumes from the stored cursors, sto
   await page.reload();
   const resumed = await until('the reloaded page to resume and apply new events', async () => {
     const v = await view(page);
-    return v.caughtUp > 0 && v.applied > 0 && v;
+    return v.state === 'live' && v.applied > 0 && v;
   });
   t.diagnostic(`after reload: ${resumed.resume}`);
   assert.match(resumed.resume, /^Resumed from stored cursors \{/);
@@ -151,6 +169,11 @@ test('dashboard: start, events flow, reload resumes from the stored cursors, sto
   await until('the run to stop', async () => (await view(page)).phase === 'stopped');
   const stopped = await view(page);
   const db = await readDb(page);
+  // The run's feed read exactly the events it applied (consume() commits every batch it reads before the next).
+  t.diagnostic(`stopped: feed.state ${stopped.state}, feed.stats() shown ${JSON.stringify(stopped.stats)}, applied ${stopped.applied}`);
+  assert.equal(stopped.stats.events, stopped.applied, 'feed.stats().events = the events applied by the run');
+  assert.equal(stopped.state, 'failed', 'Stop aborts the feed: the iteration ends with the FeedError aborted');
+  assert.equal(stopped.stats.lastError, 'aborted');
   const heads = await (await fetch(`${server.base}/live/heads`)).json();
 
   // Reset: the cursor record and the projection are deleted, and the page shows it.
@@ -161,6 +184,7 @@ test('dashboard: start, events flow, reload resumes from the stored cursors, sto
   assert.equal(afterReset.keys.length, 0, 'no projection entries after Reset');
   assert.equal(afterReset.totals.length, 0, 'no totals after Reset');
   assert.equal((await view(page)).total, 0);
+  assert.equal((await view(page)).state, '—', 'after Reset no feed is shown');
   await context.close();
 
   // Exactly once: the projection is keyed by [partition, seq], so an event applied twice would be one entry counted
@@ -201,7 +225,7 @@ test('dashboard: a second tab follows the first (Web Lock) and takes over from t
   const context = await browser.newContext();
   const a = await openDashboard(context, feedUrl);
   await a.page.click('#start');
-  await until('tab A to catch up', async () => (await view(a.page)).caughtUp > 0);
+  await until('tab A to catch up', async () => (await view(a.page)).state === 'live');
 
   // Tab B: the run flag in localStorage makes it start by itself; tab A holds the lock, so B follows.
   const b = await context.newPage();
@@ -213,6 +237,7 @@ test('dashboard: a second tab follows the first (Web Lock) and takes over from t
   const seen = await cursorsOf(b);
   await until("tab B to show tab A's newer commits", async () => (await cursorsOf(b)) !== seen);
   assert.equal((await view(b)).applied, 0, 'a follower applies nothing itself');
+  assert.equal((await view(b)).state, '—', 'a follower reads no feed: no feed.state');
   await until("tab B to list the last events of tab A's commits", async () => (await view(b)).lastEvents > 0);
 
   await a.page.close();
@@ -221,6 +246,11 @@ test('dashboard: a second tab follows the first (Web Lock) and takes over from t
     return v.phase !== 'following' && v.applied > 0 && v;
   });
   t.diagnostic(`tab B took over: ${took.applied} applied, phase ${took.phase}`);
+  const ownFeed = await until("tab B's own feed to catch up", async () => {
+    const v = await view(b);
+    return v.state === 'live' && v;
+  });
+  assert.ok(ownFeed.stats.events >= ownFeed.applied && ownFeed.stats.events > 0, JSON.stringify(ownFeed.stats));
   await b.click('#stop');
   await until('the run to stop', async () => (await view(b)).phase === 'stopped');
   const db = await readDb(b);
@@ -249,7 +279,7 @@ test('dashboard: ?autostart=1 starts without a click, and at a phone\'s width (4
   await page.goto(`${statics.url}/?autostart=1&feed=${encodeURIComponent(feedUrl)}`);
   const v = await until('events to flow without a click on Start', async () => {
     const x = await view(page);
-    return x.caughtUp > 0 && x.applied > 0 && x.lastEvents > 0 && x;
+    return x.state === 'live' && x.applied > 0 && x.lastEvents > 0 && x;
   });
   t.diagnostic(`autostart: ${v.applied} applied, phase ${v.phase}`);
   const overflow = await page.evaluate(() => {
@@ -265,6 +295,13 @@ test('dashboard: ?autostart=1 starts without a click, and at a phone\'s width (4
   assert.deepEqual(overflow.wide, [], 'no element sticks out of the viewport (wide tables scroll inside their box)');
   await page.click('#stop');
   await until('the run to stop', async () => (await view(page)).phase === 'stopped');
+  // A new context has an empty IndexedDB: what is stored is this run's, and the feed read exactly that.
+  const stopped = await view(page);
+  const db = await readDb(page);
+  const stored = db.totals.reduce((n, tt) => n + tt.count, 0);
+  t.diagnostic(`autostart stopped: feed.stats() shown ${JSON.stringify(stopped.stats)}, applied ${stopped.applied}, stored ${stored}`);
+  assert.equal(stopped.stats.events, stored, 'feed.stats().events = the events stored');
+  assert.equal(stopped.applied, stored);
   await context.close();
   assert.deepEqual(problems, []);
 });
@@ -286,6 +323,14 @@ test('dashboard: retries and errors appear in the log as they happen', async (t)
     return v.log.filter((l) => l.kind === 'retry').length >= 2 && v;
   });
   assert.ok(retries.log.every((l) => l.kind === 'retry' && l.code === 'network'), JSON.stringify(retries.log));
+  const retrying = await until('feed.state retrying', async () => {
+    const v = await view(page);
+    return v.state === 'retrying' && v;
+  });
+  t.diagnostic(`retrying: feed.stats() shown ${JSON.stringify(retrying.stats)}, ${retrying.log.length} retries logged`);
+  assert.equal(retrying.stats.lastError, 'network');
+  assert.equal(retrying.stats.events, 0);
+  assert.ok(retrying.stats.retries >= 2, 'feed.stats().retries counts the retries');
   await page.click('#stop');
   await until('the run to stop', async () => (await view(page)).phase === 'stopped');
 
@@ -300,6 +345,9 @@ test('dashboard: retries and errors appear in the log as they happen', async (t)
   const last = failed.log[0];
   t.diagnostic(`log: ${JSON.stringify(failed.log.slice(0, 3))}`);
   assert.deepEqual(last, { kind: 'error', code: 'http-status' });
+  assert.equal(failed.state, 'failed');
+  assert.equal(failed.stats.lastError, 'http-status');
+  assert.equal(failed.stats.retries, 0, "a new run's feed: its own counters");
   assert.match(await page.textContent('#log li.error'), /400/);
   await context.close();
 });

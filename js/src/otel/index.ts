@@ -17,7 +17,7 @@
  *
  * const otel = instrument({ feed: 'orders' });
  * const feed = openFeed(url, { partitionCount: 4, ...otel.hooks });
- * otel.watch(feed); // the per-partition gauge, for openFeed (consume() feeds it from its commits)
+ * otel.watch(feed); // the per-partition gauge reads feed.stats() (consume(): `onFeed: otel.watch`, or it uses the commits)
  * ```
  * @packageDocumentation
  */
@@ -92,7 +92,10 @@ export interface FeedHooks {
 export interface Instrumentation {
   /** The hooks to spread into the options. */
   hooks: FeedHooks;
-  /** Reads the time of the latest event per partition from an `openFeed` feed's `stats()` for the gauge. */
+  /**
+   * Reads the time of the latest event per partition from a feed's `stats()` for the gauge: an `openFeed` feed, or
+   * `consume()`'s, given as its `onFeed` (`onFeed: otel.watch`).
+   */
   watch(feed: Pick<Feed, 'stats'>): void;
 }
 
@@ -107,8 +110,8 @@ export interface Instrumentation {
  * import { consume, memoryStore } from 'feedpump';
  * import { instrument } from 'feedpump/otel';
  *
- * const { hooks } = instrument({ feed: 'orders' });
- * await consume({ url, partitionCount: 4, ...hooks }, { store: memoryStore(), key: 'orders', handler: apply, onCommit: hooks.onCommit });
+ * const { hooks, watch } = instrument({ feed: 'orders' });
+ * await consume({ url, partitionCount: 4, ...hooks }, { store: memoryStore(), key: 'orders', handler: apply, onCommit: hooks.onCommit, onFeed: watch });
  * ```
  */
 export function instrument(options: InstrumentOptions = {}): Instrumentation {
