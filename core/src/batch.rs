@@ -48,7 +48,7 @@ pub struct Batch {
     /// parsing).
     pub meta: Vec<u32>,
     /// When the builder reads types ([`BatchBuilder::set_type_field`]), [`TYPE_STRIDE`] `u32` per event: the start
-    /// and end in `text` (UTF-16 units) of the contents of its type string (escapes unresolved), or [`TYPE_ABSENT`]
+    /// and end in `text` (UTF-16 units) of the contents of its type string (which holds no escape), or [`TYPE_ABSENT`]
     /// / [`TYPE_UNKNOWN`] twice. Empty otherwise.
     pub types: Vec<u32>,
     /// Checkpoints released in this batch, in arrival order.
@@ -351,7 +351,7 @@ mod tests {
         assert!(b.take().is_none());
         b.set_type_field(vec!["type".into()]);
         b.handle_event(1, 2, 0, None, r#"{"x":"😀é","type":"B😀"}"#);
-        b.handle_event(0, 3, 0, Some(r#"{"type":"h"}"#), r#"{"type":"C\"x"}"#);
+        b.handle_event(0, 3, 0, Some(r#"{"type":"h"}"#), r#"{"type":"C'x"}"#);
         b.handle_event(1, 4, 0, None, r#""{\"type\":\"D\"}""#);
         b.handle_event(1, 5, 0, None, r#"{"type":7}"#);
         b.handle_checkpoint(1, "c1".into());
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(utf16(&batch.text, t[0], t[1]), "B😀");
         assert_eq!(&t[2..6], &[TYPE_UNKNOWN, TYPE_UNKNOWN, TYPE_ABSENT, TYPE_ABSENT]);
         assert_eq!(t[6..8], [TYPE_ABSENT; 2], "read before the field was set");
-        assert_eq!(utf16(&batch.text, t[8], t[9]), r#"C\"x"#);
+        assert_eq!(utf16(&batch.text, t[8], t[9]), "C'x");
         b.set_type_field(Vec::new());
         b.handle_event(0, 6, 0, None, r#"{"type":"E"}"#);
         b.handle_checkpoint(0, "c2".into());
