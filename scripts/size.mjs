@@ -9,7 +9,8 @@ import { brotliCompressSync, constants } from 'node:zlib';
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
 const KB = 1024;
-const BUDGET = { wasm: 40 * KB, js: 15 * KB };
+// JS 16 KB (15 until 0.2): type filters that parse only the events they keep (js/src/decode.ts) took the last of 15.
+const BUDGET = { wasm: 40 * KB, js: 16 * KB };
 
 function brotli(bytes) {
   return brotliCompressSync(bytes, {

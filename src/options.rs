@@ -40,17 +40,7 @@ fn v2_options(obj: &JsValue, page_size_hint: Option<u32>) -> Result<Option<V2Opt
     let partition = opt_u32(&v, "partition")?
         .filter(|&p| p <= 32_767)
         .ok_or_else(|| bad("v2.partition must be an integer from 0 to 32767"))?;
-    let types = |key: &str| -> Result<Option<Vec<String>>, Error> {
-        let t = get(&v, key);
-        if t.is_undefined() || t.is_null() {
-            return Ok(None);
-        }
-        let arr: Array = t.dyn_into().map_err(|_| bad("v2 event types must be an array of strings"))?;
-        arr.iter()
-            .map(|x| x.as_string().ok_or_else(|| bad("v2 event types must be strings")))
-            .collect::<Result<_, _>>()
-            .map(Some)
-    };
+    let types = |key: &str| strings(&v, key, "v2 event types must be an array of strings");
     let event_types = match (types("eventTypes")?, types("skipEventTypes")?) {
         (Some(_), Some(_)) => return Err(bad("eventTypes and skipEventTypes cannot be used together")),
         (Some(t), None) => EventTypes::Only(t),
@@ -140,6 +130,16 @@ pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> 
     }))
 }
 
+/// An optional array of strings (`undefined` or `null`: `None`); anything else is `bad-options` with `message`.
+fn strings(obj: &JsValue, key: &str, message: &str) -> Result<Option<Vec<String>>, Error> {
+    let v = get(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    let arr: Array = v.dyn_into().map_err(|_| bad(message))?;
+    arr.iter().map(|x| x.as_string().ok_or_else(|| bad(message))).collect::<Result<_, _>>().map(Some)
+}
+
 fn bad(message: &str) -> Error {
     feed_error("bad-options", message, 0)
 }
@@ -208,14 +208,8 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     if config.v2.is_some() && config.cursors.len() != 1 {
         return Err(bad("a v2 reader reads one partition: partitionCount must be 1"));
     }
-    let replicas = get(obj, "replicas");
-    if !replicas.is_undefined() {
-        let arr: Array = replicas.dyn_into().map_err(|_| bad("replicas must be an array of URLs"))?;
-        config.replicas = arr
-            .iter()
-            .map(|u| u.as_string().ok_or_else(|| bad("replicas must be an array of URLs")))
-            .collect::<Result<_, _>>()?;
-    }
+    config.replicas = strings(obj, "replicas", "replicas must be an array of URLs")?.unwrap_or_default();
+    config.type_field = strings(obj, "typeField", "typeField must be an array of keys")?.unwrap_or_default();
     if let Some(ms) = opt_u32(obj, "failoverCooldownMs")? {
         config.failover_cooldown_ms = u64::from(ms);
     }

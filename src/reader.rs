@@ -711,6 +711,9 @@ fn batch_to_js(batch: Option<&Batch>, signal: Option<Signal>, page: u32, bytes: 
     }
     let _ = Reflect::set(&obj, &"text".into(), &JsValue::from_str(&batch.text));
     let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(batch.meta.as_slice()));
+    if !batch.types.is_empty() {
+        let _ = Reflect::set(&obj, &"types".into(), &Uint32Array::from(batch.types.as_slice()));
+    }
     let _ = Reflect::set(&obj, &"checkpoints".into(), &checkpoints);
     let _ = Reflect::set(&obj, &"page".into(), &JsValue::from(page));
     let _ = Reflect::set(&obj, &"ascii".into(), &JsValue::from_bool(batch.ascii));

@@ -22,6 +22,8 @@ export interface ReaderOptions {
   maxBatchDelayMs?: number;
   replicas?: string[];
   failoverCooldownMs?: number;
+  /** The path in `data` of each event's type, read into `RawBatch.types`. */
+  typeField?: string[];
   live?: boolean | { minIntervalMs?: number; maxIntervalMs?: number; longPollParam?: string };
   /** Read one FeedAPI v2 partition (then partitionCount is 1 and cursors holds its cursor). */
   v2?: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] };
@@ -32,6 +34,9 @@ export interface RawBatch {
   text: string;
   /** 6 u32 per event: start, end (UTF-16 offsets in text), partition, line, byte offset, data start. */
   meta: Uint32Array;
+  /** With `typeField`: 2 u32 per event, the start and end in text of its type string's contents (no escape in
+   * them); 0, 0 when it has none; 1, 1 when only parsing the event can tell. */
+  types?: Uint32Array;
   /** Checkpoints released with the events, in order. */
   checkpoints: { partition: number; cursor: string }[];
   /** Page number (1-based). */

@@ -12,11 +12,20 @@
 //! committable as a whole, and its checkpoints are exactly the cursors to store with its events.
 //! Order is kept within a partition; across partitions ZEH promises none.
 
+use crate::typefield::{type_at, TypeAt};
 use alloc::string::String;
 use alloc::vec::Vec;
 
 /// Entries per event in [`Batch::meta`].
 pub const META_STRIDE: usize = 6;
+
+/// Entries per event in [`Batch::types`].
+pub const TYPE_STRIDE: usize = 2;
+/// [`Batch::types`]' start for an event without a type (no string at the path). Never a string's start: `text`
+/// begins `[{`.
+pub const TYPE_ABSENT: u32 = 0;
+/// [`Batch::types`]' start for an event whose type only a parse can tell (see [`crate::typefield`]).
+pub const TYPE_UNKNOWN: u32 = 1;
 
 /// A checkpoint released in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +47,10 @@ pub struct Batch {
     /// and the start of its `data` value in `text` (the value ends one unit before the object: raw access without
     /// parsing).
     pub meta: Vec<u32>,
+    /// When the builder reads types ([`BatchBuilder::set_type_field`]), [`TYPE_STRIDE`] `u32` per event: the start
+    /// and end in `text` (UTF-16 units) of the contents of its type string (which holds no escape), or [`TYPE_ABSENT`]
+    /// / [`TYPE_UNKNOWN`] twice. Empty otherwise.
+    pub types: Vec<u32>,
     /// Checkpoints released in this batch, in arrival order.
     pub checkpoints: Vec<Checkpoint>,
     /// Whether `text` is pure ASCII (a decoder may take a faster path).
@@ -65,8 +78,9 @@ struct Held {
     prefix: String,
     /// Event objects joined by `,`.
     text: String,
-    /// Per event: start and end in `text` (UTF-16 units), line number, byte offset, start of `data`.
-    events: Vec<[u32; 5]>,
+    /// Per event: start and end in `text` (UTF-16 units), line number, byte offset, start of `data`, and the two
+    /// entries of [`Batch::types`] relative to `text` (or the markers).
+    events: Vec<[u32; 7]>,
     /// Length of `text` in UTF-16 code units.
     utf16: u32,
     ascii: bool,
@@ -99,6 +113,8 @@ pub struct BatchBuilder {
     held_bytes: usize,
     /// The most `held_bytes` may reach (see [`BatchBuilder::over_held_limit`]).
     max_held: usize,
+    /// The path in `data` of each event's type; empty: types are not read.
+    type_field: Vec<String>,
 }
 
 impl BatchBuilder {
@@ -119,6 +135,7 @@ impl BatchBuilder {
             out_utf16: 0,
             held_bytes: 0,
             max_held: usize::MAX,
+            type_field: Vec::new(),
         };
         b.reset_out();
         b
@@ -128,6 +145,7 @@ impl BatchBuilder {
         self.out.text.clear();
         self.out.text.push('[');
         self.out.meta.clear();
+        self.out.types.clear();
         self.out.checkpoints.clear();
         self.out.ascii = true;
         self.out_utf16 = 1;
@@ -154,6 +172,18 @@ impl BatchBuilder {
         // Byte slices, not `str` ones: the same offsets, without str slicing's char-boundary panic path in the wasm.
         let data_start = start + utf16_len(&h.text.as_bytes()[object_start..]);
         h.text.push_str(data);
+        let [type_start, type_end] = match self.type_field.is_empty() {
+            true => [TYPE_ABSENT; 2],
+            false => match type_at(data.as_bytes(), &self.type_field) {
+                TypeAt::Absent => [TYPE_ABSENT; 2],
+                TypeAt::Unknown => [TYPE_UNKNOWN; 2],
+                TypeAt::At(r) => {
+                    let d = data.as_bytes();
+                    let from = data_start + utf16_len(&d[..r.start]);
+                    [from, from + utf16_len(&d[r])]
+                }
+            },
+        };
         h.text.push('}');
         let added = &h.text.as_bytes()[object_start..];
         // One ASCII pass decides both the batch's flag and how to count.
@@ -163,7 +193,7 @@ impl BatchBuilder {
             h.utf16 += utf16_len_non_ascii(added);
             h.ascii = false;
         }
-        h.events.push([start, h.utf16, sat(line), sat(offset), data_start]);
+        h.events.push([start, h.utf16, sat(line), sat(offset), data_start, type_start, type_end]);
         self.held_bytes += h.text.len() - before;
     }
 
@@ -180,8 +210,13 @@ impl BatchBuilder {
                 base += 1;
             }
             self.out.text.push_str(&h.text);
-            for [start, end, line, offset, data] in h.events.drain(..) {
+            let types = !self.type_field.is_empty();
+            for [start, end, line, offset, data, type_start, type_end] in h.events.drain(..) {
                 self.out.meta.extend_from_slice(&[base + start, base + end, id, line, offset, base + data]);
+                if types {
+                    let shift = if type_start > TYPE_UNKNOWN { base } else { 0 };
+                    self.out.types.extend_from_slice(&[type_start + shift, type_end + shift]);
+                }
             }
             self.out_utf16 = base + h.utf16;
             self.out.ascii &= h.ascii;
@@ -213,6 +248,12 @@ impl BatchBuilder {
         self.held_bytes
     }
 
+    /// Reads each event's type from the string at `path` in its `data` into [`Batch::types`] (see
+    /// [`crate::typefield`]); an empty path (the default) reads none.
+    pub fn set_type_field(&mut self, path: Vec<String>) {
+        self.type_field = path;
+    }
+
     /// Sets the limit [`BatchBuilder::over_held_limit`] checks (unlimited by default).
     pub fn set_max_held(&mut self, bytes: usize) {
         self.max_held = bytes;
@@ -233,6 +274,7 @@ impl BatchBuilder {
         let mut batch = Batch {
             text: String::with_capacity(self.out.text.capacity()),
             meta: Vec::new(),
+            types: Vec::new(),
             checkpoints: Vec::new(),
             ascii: true,
         };
@@ -294,5 +336,37 @@ mod tests {
         b.handle_checkpoint(1, "c1".into());
         let only = b.take().unwrap();
         assert_eq!((only.len(), only.is_empty(), only.checkpoints.len()), (0, true, 1), "a checkpoint-only batch");
+    }
+
+    /// The type offsets index the batch text as JavaScript strings do (UTF-16), across partitions released in any
+    /// order and after non-ASCII text; the markers pass through unshifted.
+    #[test]
+    fn type_offsets_in_utf16_of_the_released_text() {
+        let utf16 = |t: &str, from: u32, to: u32| {
+            let units: Vec<u16> = t.encode_utf16().collect();
+            String::from_utf16(&units[from as usize..to as usize]).unwrap()
+        };
+        let mut b = BatchBuilder::new(2);
+        b.handle_event(0, 1, 0, None, r#"{"type":"A"}"#);
+        assert!(b.take().is_none());
+        b.set_type_field(vec!["type".into()]);
+        b.handle_event(1, 2, 0, None, r#"{"x":"😀é","type":"B😀"}"#);
+        b.handle_event(0, 3, 0, Some(r#"{"type":"h"}"#), r#"{"type":"C'x"}"#);
+        b.handle_event(1, 4, 0, None, r#""{\"type\":\"D\"}""#);
+        b.handle_event(1, 5, 0, None, r#"{"type":7}"#);
+        b.handle_checkpoint(1, "c1".into());
+        b.handle_checkpoint(0, "c0".into());
+        let batch = b.take().unwrap();
+        assert_eq!(batch.len(), 5);
+        let t = &batch.types;
+        assert_eq!(t.len(), 5 * TYPE_STRIDE);
+        assert_eq!(utf16(&batch.text, t[0], t[1]), "B😀");
+        assert_eq!(&t[2..6], &[TYPE_UNKNOWN, TYPE_UNKNOWN, TYPE_ABSENT, TYPE_ABSENT]);
+        assert_eq!(t[6..8], [TYPE_ABSENT; 2], "read before the field was set");
+        assert_eq!(utf16(&batch.text, t[8], t[9]), "C'x");
+        b.set_type_field(Vec::new());
+        b.handle_event(0, 6, 0, None, r#"{"type":"E"}"#);
+        b.handle_checkpoint(0, "c2".into());
+        assert!(b.take().unwrap().types.is_empty(), "no types unless asked");
     }
 }

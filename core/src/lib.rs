@@ -34,6 +34,7 @@ pub mod passed;
 pub mod request;
 pub mod retry;
 pub mod session;
+pub mod typefield;
 
 pub use batch::{Batch, Checkpoint};
 pub use cursor::CursorSet;

@@ -66,11 +66,11 @@ struct Envelope {
     headers: Option<Range<usize>>,
 }
 
-struct Scanner<'a> {
-    s: &'a [u8],
-    i: usize,
+pub(crate) struct Scanner<'a> {
+    pub(crate) s: &'a [u8],
+    pub(crate) i: usize,
     /// Whether `partition` and `headers` are fields (v1); in FeedAPI v2 they are unknown fields, ignored.
-    v1: bool,
+    pub(crate) v1: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -78,13 +78,13 @@ impl<'a> Scanner<'a> {
         self.s.get(self.i).copied()
     }
 
-    fn skip_ws(&mut self) {
+    pub(crate) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.i += 1;
         }
     }
 
-    fn expect(&mut self, b: u8, detail: &'static str) -> Result<(), ProtocolError> {
+    pub(crate) fn expect(&mut self, b: u8, detail: &'static str) -> Result<(), ProtocolError> {
         if self.peek() == Some(b) {
             self.i += 1;
             Ok(())
@@ -94,7 +94,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// At a `"`: moves past the closing quote; returns the range of the string's contents.
-    fn string(&mut self) -> Result<Range<usize>, ProtocolError> {
+    pub(crate) fn string(&mut self) -> Result<Range<usize>, ProtocolError> {
         self.expect(b'"', "expected a string")?;
         let start = self.i;
         loop {
@@ -118,7 +118,7 @@ impl<'a> Scanner<'a> {
 
     /// Skips one JSON value; returns its range. Containers are matched by nesting, strings by quotes; scalars run to
     /// the next delimiter. Validation of the value itself is left to `JSON.parse`.
-    fn value(&mut self) -> Result<Range<usize>, ProtocolError> {
+    pub(crate) fn value(&mut self) -> Result<Range<usize>, ProtocolError> {
         let start = self.i;
         match self.peek() {
             None => Err(bad("expected a value")),

@@ -56,6 +56,8 @@ pub struct SessionConfig {
     pub replicas: Vec<String>,
     /// How long a URL whose request failed is skipped, ms.
     pub failover_cooldown_ms: u64,
+    /// The path in each event's `data` of its type, read into [`Batch::types`] for a type filter; empty: not read.
+    pub type_field: Vec<String>,
 }
 
 /// How a live feed polls once caught up: the wait after an empty page starts at `min_ms` and doubles on every further
@@ -105,6 +107,7 @@ impl SessionConfig {
             v2: None,
             replicas: Vec::new(),
             failover_cooldown_ms: crate::failover::DEFAULT_COOLDOWN_MS,
+            type_field: Vec::new(),
         }
     }
 }
@@ -218,6 +221,7 @@ impl Session {
                     None => BatchBuilder::new(n),
                 };
                 b.set_max_held(config.max_held);
+                b.set_type_field(config.type_field);
                 b
             },
             state: State::Ready,

@@ -4,6 +4,7 @@
 use feedpump_core::framing::LineDecoder;
 use feedpump_core::line::{classify_v1, classify_v2, LineKind};
 use feedpump_core::passed::{PASSED_CURSORS, PASSED_CURSOR_BYTES};
+use feedpump_core::typefield::{type_at, TypeAt};
 use feedpump_core::{CursorSet, Decision, ErrorKind, Failure, RetryPolicy, Session, SessionConfig};
 use std::fmt::Write;
 
@@ -68,6 +69,15 @@ pub fn line(data: &[u8]) {
     }
     if let Ok(LineKind::Event { data: d, headers, .. }) = v2 {
         assert!(d.end <= data.len() && headers.is_none());
+        // The type reader on any data the scanner took: never panics; a type lies inside the data, between quotes,
+        // with no escape in it.
+        let value = &data[d];
+        for path in [&["type".to_string()][..], &["meta".to_string(), "type".to_string()][..]] {
+            if let TypeAt::At(r) = type_at(value, path) {
+                assert!(r.start >= 1 && r.end < value.len() && r.start <= r.end);
+                assert!(value[r.start - 1] == b'"' && value[r.end] == b'"' && !value[r.clone()].contains(&b'\\'));
+            }
+        }
     }
 }
 

@@ -6,20 +6,18 @@
  * persist advance only once a batch's events have all been delivered.
  * @packageDocumentation
  */
-import { FeedError, messageOf, toFeedError } from './errors.js';
+import { messageOf, toFeedError, type FeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, bad } from './options.js';
-import { compileTypeFilter, serverTypeFilter } from './filters.js';
+import { compileFilter, serverTypeFilter, type CompiledFilter } from './filters.js';
+import { filteredBatch, META_PARTITION, META_STRIDE, parseBatch, rawBatch } from './decode.js';
 import { V2_PARTITIONS, V2Source } from './v2.js';
 import { wasmNotReady, wasmReady } from './runtime.js';
 import { transport } from './transport.js';
 import { Observer } from './observe.js';
-import type { Batch, Checkpoint, Feed, FeedUrl, FeedEvent, FeedEventIterator, FeedOptions, FeedState, FeedStats, PartitionLag } from './types.js';
+import type { Batch, Feed, FeedUrl, FeedEvent, FeedEventIterator, FeedOptions, FeedState, FeedStats, PartitionLag } from './types.js';
 import { FeedReader, type RawBatch } from './wasm/feedpump.js';
 import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
 
-/** Values per event in `RawBatch.meta`: objStart, objEnd (UTF-16 offsets into text), partition, line, byte offset,
- * dataStart. */
-const META_STRIDE = 6;
 
 /**
  * Opens a ZeroEventHub FeedAPI v1 feed. Nothing is fetched until the feed is iterated; the iteration asks for page
@@ -231,7 +229,7 @@ class FeedImpl<T> implements Feed<T> {
   readonly #lag = new Map<number, LagState>();
   readonly #observer: Observer;
   /** The client-side event-type filter, if any. */
-  #keep: ((event: FeedEvent) => boolean) | undefined;
+  #filter: CompiledFilter | undefined;
 
   constructor(options: ReaderOptions, user: FeedOptions, source: BatchSource, observer: Observer, start?: Map<number, string>) {
     this.#options = options;
@@ -243,7 +241,7 @@ class FeedImpl<T> implements Feed<T> {
     this.#onFellBehind = user.onFellBehind;
     if (user.filter !== undefined) {
       try {
-        this.#keep = compileTypeFilter(user.filter);
+        this.#filter = compileFilter(user.filter);
       } catch (e) {
         throw bad(`filter: ${messageOf(e)}`, { cause: e });
       }
@@ -298,7 +296,7 @@ class FeedImpl<T> implements Feed<T> {
   /** Counts a batch's events per partition for {@link FeedImpl.lag}. */
   #track(raw: RawBatch): void {
     const now = Date.now();
-    for (let i = 2; i < raw.meta.length; i += META_STRIDE) {
+    for (let i = META_PARTITION; i < raw.meta.length; i += META_STRIDE) {
       const p = raw.meta[i] ?? 0;
       let l = this.#lag.get(p);
       if (l === undefined) this.#lag.set(p, (l = { lastEventAt: now, eventsInLastPage: 0, page: raw.page }));
@@ -344,9 +342,16 @@ class FeedImpl<T> implements Feed<T> {
         // A batch with only a signal is handed out too (live or not): `batches()` shows the position as it changes.
         if (raw.checkpoints.length === 0 && raw.meta.length === 0 && raw.signal === undefined) continue;
         this.#track(raw);
-        const batch = this.#raw ? rawBatch<T>(raw) : parseBatch<T>(raw);
+        const filter = this.#filter;
+        const types = raw.types;
+        const batch =
+          filter !== undefined && types !== undefined
+            ? filteredBatch<T>(raw, types, filter, this.#raw)
+            : this.#raw
+              ? rawBatch<T>(raw)
+              : parseBatch<T>(raw);
+        if (filter !== undefined && types === undefined) batch.events = batch.events.filter(filter.keep);
         if (raw.signal !== undefined) batch.signal = raw.signal;
-        if (this.#keep !== undefined) batch.events = batch.events.filter(this.#keep);
         // Copied before the batch is handed out: the consumer may change the batch's objects.
         const commit = raw.checkpoints.map((c) => [c.partition, c.cursor] as const);
         yield batch;
@@ -443,102 +448,3 @@ class EventIterator<T> implements FeedEventIterator<T> {
   }
 }
 
-/**
- * One `JSON.parse` for the whole batch. The text is `[{"partition":P[,"headers":H],"data":D},…]`, which already has the
- * shape of {@link FeedEvent}, so the parsed objects are handed out as they are.
- * @internal
- */
-export function parseBatch<T>(raw: RawBatch): Batch<T> {
-  let events: FeedEvent<T>[];
-  try {
-    events = JSON.parse(raw.text) as FeedEvent<T>[];
-  } catch (e) {
-    throw badLine(raw, e);
-  }
-  const checkpoints: Checkpoint[] = raw.checkpoints.map((c) => ({ partition: c.partition, cursor: c.cursor }));
-  return { events, checkpoints };
-}
-
-/**
- * An event of raw mode: `data` stays JSON text in `raw` until it is read. The text of a batch is kept once; each
- * event only holds its offsets into it.
- */
-class RawEvent<T> implements FeedEvent<T> {
-  readonly partition: number;
-  readonly raw: string;
-  readonly #text: string;
-  readonly #meta: Uint32Array;
-  readonly #at: number;
-  readonly #page: number;
-  #data: { value: T } | undefined;
-
-  constructor(text: string, meta: Uint32Array, at: number, page: number) {
-    this.partition = meta[at + 2] ?? 0;
-    this.raw = text.slice(meta[at + 5], (meta[at + 1] ?? 1) - 1);
-    this.#text = text;
-    this.#meta = meta;
-    this.#at = at;
-    this.#page = page;
-  }
-
-  get data(): T {
-    if (this.#data === undefined) {
-      try {
-        this.#data = { value: JSON.parse(this.raw) as T };
-      } catch (e) {
-        throw badEvent(e, this.#meta, this.#at, this.#page);
-      }
-    }
-    return this.#data.value;
-  }
-
-  get headers(): Record<string, string> | undefined {
-    // The object text is `{"partition":P,"headers":{…},"data":…}` when the event has headers.
-    const start = (this.#meta[this.#at] ?? 0) + `{"partition":${this.partition},`.length;
-    if (!this.#text.startsWith('"headers":', start)) return undefined;
-    const dataStart = this.#meta[this.#at + 5] ?? 0;
-    return JSON.parse(this.#text.slice(start + '"headers":'.length, dataStart - ',"data":'.length)) as Record<string, string>;
-  }
-}
-
-/** Raw mode: no parsing at all, only an object per event. @internal */
-export function rawBatch<T>(raw: RawBatch): Batch<T> {
-  const { text, meta, page } = raw;
-  const events: FeedEvent<T>[] = [];
-  for (let i = 0; i + META_STRIDE <= meta.length; i += META_STRIDE) events.push(new RawEvent<T>(text, meta, i, page));
-  const checkpoints: Checkpoint[] = raw.checkpoints.map((c) => ({ partition: c.partition, cursor: c.cursor }));
-  return { events, checkpoints };
-}
-
-function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedError {
-  const partition = meta[i + 2] ?? 0;
-  const line = meta[i + 3] ?? 0;
-  const offset = meta[i + 4] ?? 0;
-  const why = messageOf(e);
-  return new FeedError(
-    'bad-line',
-    `bad-line: the event's JSON does not parse (${why}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
-    { partition, line, offset, page, cause: e },
-  );
-}
-
-/**
- * The batch did not parse: find the first event that does not, by its offsets in `meta`, and name where it came
- * from. Only on this error path is each event parsed on its own.
- * @internal
- */
-export function badLine(raw: RawBatch, batchError: unknown): FeedError {
-  const { text, meta, page } = raw;
-  for (let i = 0; i + META_STRIDE <= meta.length; i += META_STRIDE) {
-    try {
-      JSON.parse(text.slice(meta[i] ?? 0, meta[i + 1] ?? 0));
-    } catch (e) {
-      return badEvent(e, meta, i, page);
-    }
-  }
-  const why = messageOf(batchError);
-  return new FeedError('bad-line', `bad-line: the batch's JSON does not parse (${why}) (page ${page})`, {
-    page,
-    cause: batchError,
-  });
-}

@@ -166,6 +166,42 @@ export function typeReader(source: TypeSource = DEFAULT_TYPE_SOURCE): (event: Fe
 }
 
 /**
+ * A compiled {@link TypeFilter}: the predicate over events, the test of a type name it applies, and the path in `data`
+ * its types are read from when they come from a field (a reader can then find them without parsing the events).
+ * @internal
+ */
+export interface CompiledFilter {
+  readonly keep: (event: FeedEvent) => boolean;
+  readonly match: (type: string | undefined) => boolean;
+  /** Only keys a wasm string can carry (no lone surrogate). */
+  readonly field: readonly string[] | undefined;
+}
+
+/**
+ * Compiles a {@link TypeFilter}. Patterns are checked once here (a `TypeError` for a bad one).
+ * @internal
+ */
+export function compileFilter(filter: TypeFilter = {}): CompiledFilter {
+  if (filter === null || typeof filter !== 'object') throw new TypeError('a type filter must be an object');
+  const ignoreCase = filter.ignoreCase === true;
+  const include = list(filter.include).map((p) => compilePattern(p, ignoreCase));
+  const exclude = list(filter.exclude).map((p) => compilePattern(p, ignoreCase));
+  const source = filter.typeFrom === undefined ? DEFAULT_TYPE_SOURCE : filter.typeFrom;
+  const typeOf = typeReader(source);
+  const match = (type: string | undefined): boolean => {
+    if (type === undefined) return include.length === 0;
+    if (include.length > 0 && !include.some((m) => m.test(type))) return false;
+    return !exclude.some((m) => m.test(type));
+  };
+  const path = 'field' in source ? fieldPath(source.field) : undefined;
+  return {
+    keep: (event) => match(typeOf(event)),
+    match,
+    field: path?.some((k) => /\p{Cs}/u.test(k)) ? undefined : path,
+  };
+}
+
+/**
  * Compiles a {@link TypeFilter} into a predicate. Patterns are checked once here (a `TypeError` for a bad one).
  *
  * @example
@@ -174,17 +210,7 @@ export function typeReader(source: TypeSource = DEFAULT_TYPE_SOURCE): (event: Fe
  * ```
  */
 export function compileTypeFilter(filter: TypeFilter = {}): (event: FeedEvent) => boolean {
-  if (filter === null || typeof filter !== 'object') throw new TypeError('a type filter must be an object');
-  const ignoreCase = filter.ignoreCase === true;
-  const include = list(filter.include).map((p) => compilePattern(p, ignoreCase));
-  const exclude = list(filter.exclude).map((p) => compilePattern(p, ignoreCase));
-  const typeOf = typeReader(filter.typeFrom);
-  return (event) => {
-    const type = typeOf(event);
-    if (type === undefined) return include.length === 0;
-    if (include.length > 0 && !include.some((m) => m.test(type))) return false;
-    return !exclude.some((m) => m.test(type));
-  };
+  return compileFilter(filter).keep;
 }
 
 /** A type name that can travel in `event-types` / `skip-event-types`: non-empty, no separator, no edge spaces. */

@@ -8,9 +8,7 @@
 import type { FeedError } from './errors.js';
 import { redact } from './stores/identity.js';
 import type { FeedOptions, FeedState, FeedStats, LogFields, ResponseInfo } from './types.js';
-
-/** Values per event in `RawBatch.meta` (see feed.ts). */
-const META_STRIDE = 6;
+import { META_STRIDE } from './decode.js';
 
 /** A response the reader goes on with (no 5xx, 408 or 429). */
 const ok = (status: number): boolean => status > 0 && status < 500 && status !== 408 && status !== 429;

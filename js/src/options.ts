@@ -6,6 +6,7 @@
  */
 import { FeedError, toFeedError } from './errors.js';
 import type { Observer } from './observe.js';
+import { compileFilter } from './filters.js';
 import type { FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
 
 /** The options object `new FeedReader(url, options)` reads: the contract's `ReaderOptions`, as far as we use it. */
@@ -32,6 +33,8 @@ export interface ReaderOptions {
   partitions?: number[];
   live?: boolean | LiveOptions;
   maxBatchDelayMs?: number;
+  /** The path in `data` of each event's type, read into `RawBatch.types` for the type filter. */
+  typeField?: string[];
   /** FeedAPI v2: read this one partition (partitionCount 1, cursors [its cursor]). */
   v2?: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] };
 }
@@ -226,6 +229,8 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     out.maxBatchDelayMs = maxBatchDelayMs;
   }
   if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw bad("mode must be 'parsed' or 'raw'");
+  const typeField = filterField(options.filter);
+  if (typeField !== undefined) out.typeField = [...typeField];
   if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object')) {
     throw bad('logger must be an object with debug, info, warn and error methods (any of them)');
   }
@@ -323,4 +328,14 @@ export function retryOptions(retry: false | RetryOptions): false | RetryOptions 
     out.maxAttempts = maxAttempts;
   }
   return out;
+}
+
+/** The path in `data` a filter reads types from, for the reader to find them; `undefined` when they come from
+ * elsewhere or the filter is not valid (the feed's own compile of it says why). */
+function filterField(filter: FeedOptions['filter']): readonly string[] | undefined {
+  try {
+    return filter === undefined ? undefined : compileFilter(filter).field;
+  } catch {
+    return undefined;
+  }
 }

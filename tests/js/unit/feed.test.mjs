@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FeedError, openFeed } from '../../../dist/entrypoints/node.js';
-import { badLine, parseBatch, rawBatch as rawModeBatch } from '../../../dist/feed.js';
+import { badLine, parseBatch, rawBatch as rawModeBatch } from '../../../dist/decode.js';
 
 /** A RawBatch as docs/wasm-contract.md describes it, built from event object texts. */
 function rawBatch(objects, { page = 1, checkpoints = [] } = {}) {

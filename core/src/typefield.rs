@@ -1,0 +1,216 @@
+//! Reading an event's type from its raw `data` without parsing it, so that a type filter can drop events before
+//! anything builds a JavaScript object for them.
+//!
+//! The answer must be the one the JavaScript wrapper's type reader gives on the parsed event (`typeReader` in
+//! js/src/filters.ts), or say that only a parse can tell:
+//!
+//! | `data` (raw JSON) | JavaScript after `JSON.parse` | [`type_at`] |
+//! |---|---|---|
+//! | an object with a string at the path | that string | [`TypeAt::At`] its contents |
+//! | the same, the string holding an escape (`\"`, `\u00e9`) | that string, unescaped | [`TypeAt::Unknown`] (rare: the parser unescapes) |
+//! | an object without it, or a non-string there | `undefined` | [`TypeAt::Absent`] |
+//! | not an object (array, number, `null`, …) | `undefined` | [`TypeAt::Absent`] |
+//! | a string (FeedAPI v2 allows it; it may hold a JSON object) | looked up in the string's parsed form | [`TypeAt::Unknown`] |
+//! | a key repeated on the path | the last one (`JSON.parse` keeps the last) | the last one |
+//! | an escaped key (`"t\u0079pe"`) | unescaped | unescaped before comparing |
+//! | bytes the scanner cannot walk before it knows | (`JSON.parse` decides) | [`TypeAt::Unknown`] |
+//!
+//! Like the line scanner, this does not validate `data`: an event whose `data` is malformed JSON but whose type is
+//! found is dropped by a filter that does not keep that type, without the `bad-line` error that parsing it would
+//! raise (docs/filters.md says so).
+
+use crate::line::{unescape, Scanner};
+use alloc::string::String;
+use core::ops::Range;
+
+/// Where an event's type is in its `data`, as far as a scan can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeAt {
+    /// No string at the path: the event has no type.
+    Absent,
+    /// Only a parse can tell: `data` is a string (which may hold a JSON object), or the scanner could not walk it.
+    Unknown,
+    /// The contents of the JSON string at the path, without its quotes; they hold no escape, so they are the type.
+    At(Range<usize>),
+}
+
+/// Finds the string at `path` (keys from the outside in; not empty) in the raw JSON value `data`.
+///
+/// ```
+/// use feedpump_core::typefield::{type_at, TypeAt};
+/// let path = ["meta".into(), "type".into()];
+/// let data = br#"{"meta": {"type": "OrderCreated"}, "id": 7}"#;
+/// assert_eq!(type_at(data, &path), TypeAt::At(19..31));
+/// assert_eq!(type_at(br#"{"meta": {}}"#, &path), TypeAt::Absent);
+/// assert_eq!(type_at(br#""{\"meta\":{}}""#, &path), TypeAt::Unknown);
+/// ```
+pub fn type_at(data: &[u8], path: &[String]) -> TypeAt {
+    if data.first() == Some(&b'"') {
+        return TypeAt::Unknown;
+    }
+    let mut at = 0..data.len();
+    for key in path {
+        match member(&data[at.clone()], key.as_bytes()) {
+            Ok(Some(r)) => at = at.start + r.start..at.start + r.end,
+            Ok(None) => return TypeAt::Absent,
+            Err(Unwalkable) => return TypeAt::Unknown,
+        }
+    }
+    match data.get(at.clone()) {
+        Some([b'"', s @ .., b'"']) if s.contains(&b'\\') => TypeAt::Unknown,
+        Some([b'"', .., b'"']) => TypeAt::At(at.start + 1..at.end - 1),
+        _ => TypeAt::Absent,
+    }
+}
+
+/// The scan met bytes it cannot walk: leave the decision to the parser.
+struct Unwalkable;
+
+impl From<crate::error::ProtocolError> for Unwalkable {
+    fn from(_: crate::error::ProtocolError) -> Self {
+        Unwalkable
+    }
+}
+
+/// The range of the last member `key` of the object `value`; `None` when `value` is not an object or has no such
+/// member.
+fn member(value: &[u8], key: &[u8]) -> Result<Option<Range<usize>>, Unwalkable> {
+    if value.first() != Some(&b'{') {
+        return Ok(None);
+    }
+    let mut s = Scanner { s: value, i: 1, v1: false };
+    s.skip_ws();
+    if s.s.get(s.i) == Some(&b'}') {
+        return Ok(None);
+    }
+    let mut found = None;
+    loop {
+        s.skip_ws();
+        let name = s.string()?;
+        s.skip_ws();
+        s.expect(b':', "")?;
+        s.skip_ws();
+        let v = s.value()?;
+        if same_key(&value[name], key)? {
+            found = Some(v);
+            // The scan of the rest only looks for a repeat of the key (the last one wins): skip it when none can be
+            // there, the common case, which saves a second pass over most of every event's bytes.
+            if !may_repeat(&value[s.i..], key) {
+                return Ok(found);
+            }
+        }
+        s.skip_ws();
+        match s.s.get(s.i) {
+            Some(b',') => s.i += 1,
+            Some(b'}') => return Ok(found),
+            _ => return Err(Unwalkable),
+        }
+    }
+}
+
+/// Whether `rest` may hold `key` as a key again: spelled as is (`"key"`, anywhere, nested or in a string: a cheap
+/// over-approximation) or with an escape (any backslash).
+fn may_repeat(rest: &[u8], key: &[u8]) -> bool {
+    if memchr::memchr(b'\\', rest).is_some() {
+        return true;
+    }
+    // memchr's memmem would be faster on long values, but it weighs more than this whole module in the wasm.
+    let mut at = 0;
+    while let Some(q) = memchr::memchr(b'"', &rest[at..]) {
+        at += q + 1;
+        if rest[at..].starts_with(key) && rest.get(at + key.len()) == Some(&b'"') {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the raw contents of a JSON key name `key`.
+fn same_key(raw: &[u8], key: &[u8]) -> Result<bool, Unwalkable> {
+    if !raw.contains(&b'\\') {
+        return Ok(raw == key);
+    }
+    Ok(unescape(raw)?.as_bytes() == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn at(data: &str, path: &str) -> Option<Result<&'static str, &'static str>> {
+        let path: Vec<String> = path.split('.').map(String::from).collect();
+        match type_at(data.as_bytes(), &path) {
+            TypeAt::Absent => None,
+            TypeAt::Unknown => Some(Err("unknown")),
+            TypeAt::At(r) => Some(Ok(String::leak(String::from(&data[r])))),
+        }
+    }
+
+    #[test]
+    fn the_string_at_the_path() {
+        assert_eq!(at(r#"{"type":"A"}"#, "type"), Some(Ok("A")));
+        assert_eq!(at(r#" { "id" : [1,{"type":"X"}] , "type" : "B.c" } "#.trim(), "type"), Some(Ok("B.c")));
+        assert_eq!(at(r#"{"meta":{"type":"C"},"type":"D"}"#, "meta.type"), Some(Ok("C")));
+        assert_eq!(at(r#"{"type":""}"#, "type"), Some(Ok("")));
+        assert_eq!(at(r#"{"type":"a\"b"}"#, "type"), Some(Err("unknown")), "the parser unescapes");
+        assert_eq!(at(r#"{"type":"\u00e9"}"#, "type"), Some(Err("unknown")));
+        assert_eq!(at(r#"{"tÿpe":"é"}"#, "tÿpe"), Some(Ok("é")));
+    }
+
+    #[test]
+    fn no_type_where_javascript_finds_none() {
+        for (data, path) in [
+            (r#"{"type":1}"#, "type"),
+            (r#"{"type":null}"#, "type"),
+            (r#"{"type":{"a":"b"}}"#, "type"),
+            (r#"{"Type":"A"}"#, "type"),
+            (r#"{}"#, "type"),
+            (r#"{ }"#, "type"),
+            (r#"[{"type":"A"}]"#, "type"),
+            (r#"null"#, "type"),
+            (r#"7"#, "type"),
+            (r#"{"meta":"x"}"#, "meta.type"),
+            (r#"{"meta":["type"]}"#, "meta.type"),
+            (r#"{"a":{"type":"A"}}"#, "type"),
+        ] {
+            assert_eq!(at(data, path), None, "{data} at {path}");
+        }
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_key_as_json_parse_keeps() {
+        assert_eq!(at(r#"{"type":"A","type":"B"}"#, "type"), Some(Ok("B")));
+        assert_eq!(at(r#"{"type":"A","x":{"type":"C"},"y":"\"type\"","type":"B"}"#, "type"), Some(Ok("B")));
+        assert_eq!(at(r#"{"type":"A","x":{"type":"C"}}"#, "type"), Some(Ok("A")), "nested is not a repeat");
+        assert_eq!(at(r#"{"type":"A","x":"\n","t\u0079pe":"B"}"#, "type"), Some(Ok("B")));
+        assert_eq!(at(r#"{"type":"A","x":"\n"}"#, "type"), Some(Ok("A")));
+        assert_eq!(at(r#"{"type":"A","type_":"B","typ":"C"}"#, "type"), Some(Ok("A")));
+        assert_eq!(at(r#"{"type":"A","type":2}"#, "type"), None);
+        assert_eq!(at(r#"{"m":{"type":"A"},"m":{}}"#, "m.type"), None);
+    }
+
+    #[test]
+    fn escaped_keys_are_compared_unescaped() {
+        assert_eq!(at(r#"{"t\u0079pe":"A"}"#, "type"), Some(Ok("A")));
+        assert_eq!(at(r#"{"\u0074ype":"A","type":"B"}"#, "type"), Some(Ok("B")));
+        assert_eq!(at(r#"{"type":"B","\u0074ype":"A"}"#, "type"), Some(Ok("A")));
+        assert_eq!(at(r#"{"a\\b":"A"}"#, r"a\b"), Some(Ok("A")));
+        // A lone surrogate JSON.parse accepts but Rust strings cannot hold: the parser decides.
+        assert_eq!(at(r#"{"\ud800":"A"}"#, "type"), Some(Err("unknown")));
+    }
+
+    #[test]
+    fn a_parse_decides_for_string_data_and_what_the_scan_cannot_walk() {
+        assert_eq!(at(r#""{\"type\":\"A\"}""#, "type"), Some(Err("unknown")));
+        assert_eq!(at(r#""A""#, "type"), Some(Err("unknown")));
+        for data in
+            [r#"{"type" "A"}"#, r#"{"b":1 "type":"A"}"#, r#"{"b":1,"type":"A","type""#, r#"{type:"A"}"#, r#"{"type":"#]
+        {
+            assert_eq!(at(data, "type"), Some(Err("unknown")), "{data}");
+        }
+        // Not validated: once the key is found and cannot repeat, the rest is not walked (JSON.parse judges it if
+        // the event is kept).
+        assert_eq!(at(r#"{"type":"A" "b":1}"#, "type"), Some(Ok("A")));
+    }
+}

@@ -1,0 +1,148 @@
+// Type filters that skip parsing: the wasm reader reads each event's type from its raw `data` (core/src/typefield.rs)
+// and the decoder (js/src/decode.ts) parses only the events the filter keeps. Checked against the oracle, the filter
+// applied to every event after a plain JSON.parse, on generated pages full of the shapes that make this hard
+// (repeated and escaped keys, escaped and non-ASCII types, string data, non-object data, nested paths), in parsed
+// and raw mode; and that dropped events are really not parsed.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { compileTypeFilter, openFeed } from '../../../dist/entrypoints/node.js';
+
+/** A deterministic generator (xorshift32), so a failure names its seed. */
+function rng(seed) {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}
+
+const TYPES = ['Order.Created', 'Order.Paid', 'order.created', 'Payment.Captured', 'Refund', 'é-type', '😀', '', 'A"B', 'tab\tsep'];
+
+/** The raw JSON text of one event's `data`, in one of many shapes. */
+function dataText(r, i) {
+  const t = TYPES[r(TYPES.length)];
+  const q = JSON.stringify(t);
+  switch (r(14)) {
+    case 0: return `{"type":${q},"id":${i}}`;
+    case 1: return `{"id":${i},"note":"é😀 \\"type\\": x","type":${q}}`;
+    case 2: return `{"type":"Refund","id":${i},"type":${q}}`; // repeated: the last one counts
+    case 3: return `{"t\\u0079pe":${q},"id":${i}}`; // escaped key
+    case 4: return `{"type":"\\u0052efund","id":${i}}`; // escaped type: "Refund"
+    case 5: return `{"meta":{"type":${q}},"type":${q},"id":${i}}`;
+    case 6: return `{"meta":{"type":${q},"v":[1,{"type":"x"}]},"id":${i}}`;
+    case 7: return JSON.stringify(JSON.stringify({ type: t, id: i })); // string data holding an object
+    case 8: return JSON.stringify(`plain ${i}`);
+    case 9: return `[${q},${i}]`;
+    case 10: return `{"type":${i}}`;
+    case 11: return 'null';
+    case 12: return `{ "id" : ${i} , "type" : ${q} , "x" : { "type" : "nested" } }`;
+    default: return `{"id":${i}}`;
+  }
+}
+
+/** A page body: `count` events over 3 partitions, checkpoints now and then, and the oracle's view of it. */
+function page(seed, count) {
+  const r = rng(seed);
+  const lines = [];
+  const events = [];
+  for (let i = 0; i < count; i++) {
+    const partition = r(3);
+    const data = dataText(r, i);
+    const headers = r(4) === 0 ? `,"headers":{"ce_type":${JSON.stringify(TYPES[r(TYPES.length)])}}` : '';
+    lines.push(`{"partition":${partition}${headers},"data":${data}}`);
+    events.push(JSON.parse(lines.at(-1)));
+    if (r(5) === 0) lines.push(JSON.stringify({ partition: r(3), cursor: `c${i}` }));
+  }
+  for (let p = 0; p < 3; p++) lines.push(JSON.stringify({ partition: p, cursor: `end${p}` }));
+  return { body: `${lines.join('\n')}\n`, events };
+}
+
+/** A `fetch` that serves `body` to the first request and an empty page after (the feed is then caught up). */
+function serve(body) {
+  let n = 0;
+  return async () => new Response(n++ === 0 ? body : '', { status: 200 });
+}
+
+async function read(body, options) {
+  const feed = openFeed('http://127.0.0.1:1/feed', { partitionCount: 3, fetch: serve(body), retry: false, ...options });
+  const events = [];
+  for await (const b of feed.batches()) for (const e of b.events) events.push(options.mode === 'raw' ? { partition: e.partition, headers: e.headers, data: e.data } : e);
+  return { events, cursors: feed.cursors() };
+}
+
+/** Events in a canonical form: per partition in order (order across partitions is not promised). */
+function byPartition(events) {
+  const out = [[], [], []];
+  for (const e of events) out[e.partition].push(JSON.stringify(e));
+  return out;
+}
+
+const FILTERS = [
+  { include: ['Order.Created', 'Refund'] },
+  { include: [{ prefix: 'Order.' }], ignoreCase: true },
+  { exclude: ['Refund', '', 'A"B'] },
+  { include: [/^P/, '😀', 'é-type', 'tab\tsep'] },
+  { include: ['Order.Paid'], typeFrom: { field: 'meta.type' } },
+  { exclude: [{ prefix: 'Order' }], typeFrom: { field: ['meta', 'type'] } },
+  { include: ['Refund'], typeFrom: { header: 'ce_type' } }, // not a field: filtered after parsing, as before
+];
+
+test('filtered events are exactly those the filter keeps after a full parse, in parsed and raw mode', async () => {
+  for (let seed = 1; seed <= 12; seed++) {
+    const { body, events } = page(seed * 7919, 400);
+    for (const filter of FILTERS) {
+      const keep = compileTypeFilter(filter);
+      const want = byPartition(events.filter(keep));
+      for (const mode of ['parsed', 'raw']) {
+        const got = await read(body, { filter, mode });
+        assert.deepEqual(byPartition(got.events), want, `seed ${seed * 7919}, ${mode}, filter ${JSON.stringify(filter, (_, v) => (v instanceof RegExp ? String(v) : v))}`);
+        assert.deepEqual(got.cursors, { 0: 'end0', 1: 'end1', 2: 'end2' }, 'the cursors reach the end whatever was dropped');
+      }
+    }
+  }
+});
+
+test('dropped events are not parsed: JSON.parse sees only the kept events (plus the rare ones only a parse can decide)', async () => {
+  const lines = [];
+  for (let i = 0; i < 3000; i++) {
+    lines.push(JSON.stringify({ partition: 0, data: { type: i % 10 === 0 ? 'Keep' : 'Drop', pad: 'x'.repeat(200) } }));
+  }
+  lines.push(JSON.stringify({ partition: 0, cursor: 'end' }));
+  const body = `${lines.join('\n')}\n`;
+  const parse = JSON.parse;
+  let parsed = 0;
+  JSON.parse = (text, ...rest) => {
+    parsed += String(text).length;
+    return parse(text, ...rest);
+  };
+  let kept;
+  try {
+    kept = await read(body, { partitionCount: 1, filter: { include: 'Keep' } });
+  } finally {
+    JSON.parse = parse;
+  }
+  assert.equal(kept.events.length, 300);
+  const keptBytes = lines.filter((l) => l.includes('"Keep"')).join(',').length;
+  assert.ok(parsed < keptBytes * 1.1, `JSON.parse read ${parsed} characters for ${keptBytes} of kept events (${body.length} in all)`);
+});
+
+test('a malformed event the filter drops is not reported; one it keeps is a bad-line naming its line', async () => {
+  const body = [
+    '{"partition":0,"data":{"type":"Drop","x":[1,]}}',
+    '{"partition":0,"data":{"type":"Keep","n":1}}',
+    '{"partition":0,"cursor":"c1"}',
+    '',
+  ].join('\n');
+  const ok = await read(body, { partitionCount: 1, filter: { include: 'Keep' } });
+  assert.deepEqual(ok.events, [{ partition: 0, data: { type: 'Keep', n: 1 } }]);
+  const bad = body.replace('"Drop"', '"Keep"');
+  await assert.rejects(read(bad, { partitionCount: 1, filter: { include: 'Keep' } }), (e) => {
+    assert.equal(e.code, 'bad-line');
+    assert.equal(e.line, 1);
+    return true;
+  });
+});
