@@ -13,7 +13,7 @@ import { openFeed } from './feed.js';
 import { abortedError, sleep, bad } from './options.js';
 import type { Batch, Feed, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
-import { asTab, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
+import { leadAcrossTabs, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
 import { describe, feedIdentity, partitionsOf, resumable } from './stores/identity.js';
 
 /**
@@ -303,22 +303,22 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   const tabs = tabsConfig(options.tabs, key);
   if (tabs === undefined) {
     onRole?.('leader');
-    return lead(source, options);
+    return consumeHere(source, options);
   }
-  return asTab<T, ConsumeResult>(
+  return leadAcrossTabs<T, ConsumeResult>(
     tabs,
     key,
     source.signal,
     { onRole, onRemoteCommit: (m) => onCommit?.({ batch: m.batch, cursors: m.cursors, remote: true }) },
-    (announce) => lead(source, options, announce),
+    (postCommit) => consumeHere(source, options, postCommit),
   );
 }
 
 /** The consumer itself, run once this call may consume (it holds the tabs lock, or tabs mode is off). */
-async function lead<T, Tx>(
+async function consumeHere<T, Tx>(
   source: ConsumeSource,
   options: ConsumeOptions<T, Tx>,
-  announce?: (batch: Batch<T>, cursors: Cursors) => void,
+  postCommit?: (batch: Batch<T>, cursors: Cursors) => void,
 ): Promise<ConsumeResult> {
   const { store, key, handler, onCommit } = options;
   const maxBatches = options.maxBatches ?? Infinity;
@@ -456,7 +456,7 @@ async function lead<T, Tx>(
       result.batches++;
       if (skipped) result.skipped++;
       else result.events += batch.events.length;
-      announce?.(batch, cursors);
+      postCommit?.(batch, cursors);
       onCommit?.({ batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) });
       if (result.batches >= maxBatches) return result;
     }

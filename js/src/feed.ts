@@ -223,7 +223,7 @@ class FeedImpl<T> implements Feed<T> {
    * consumer came back after. Never ahead of what the consumer has received (at-least-once on resume).
    */
   readonly #delivered: Map<number, string>;
-  readonly #raw: boolean;
+  readonly #rawMode: boolean;
   readonly #onCaughtUp: (() => void) | undefined;
   readonly #onFellBehind: (() => void) | undefined;
   readonly #lag = new Map<number, LagState>();
@@ -236,7 +236,7 @@ class FeedImpl<T> implements Feed<T> {
     this.#observer = observer;
     this.#delivered = start ?? new Map(options.cursors.map((c, p) => [p, c]));
     this.#source = source;
-    this.#raw = user.mode === 'raw';
+    this.#rawMode = user.mode === 'raw';
     this.#onCaughtUp = user.onCaughtUp;
     this.#onFellBehind = user.onFellBehind;
     if (user.filter !== undefined) {
@@ -346,8 +346,8 @@ class FeedImpl<T> implements Feed<T> {
         const types = raw.types;
         const batch =
           filter !== undefined && types !== undefined
-            ? filteredBatch<T>(raw, types, filter, this.#raw)
-            : this.#raw
+            ? filteredBatch<T>(raw, types, filter, this.#rawMode)
+            : this.#rawMode
               ? rawBatch<T>(raw)
               : parseBatch<T>(raw);
         if (filter !== undefined && types === undefined) batch.events = batch.events.filter(filter.keep);

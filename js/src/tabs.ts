@@ -182,10 +182,10 @@ function isCommitMessage(m: unknown, key: string): m is CommitMessage {
   return type === 'feedpump-commit' && k === key && typeof cursors === 'object' && Array.isArray(batch?.events) && Array.isArray(batch?.checkpoints);
 }
 
-/** What {@link asTab} reports while it waits or leads. @internal */
+/** What {@link leadAcrossTabs} reports while it waits or leads. @internal */
 export interface TabHooks<T> {
   onRole?: ((role: TabRole) => void) | undefined;
-  /** A commit of another leader, heard before this call's first own commit. `asTab` rejects with a throw of it. */
+  /** A commit of another leader, heard before this call's first own commit. `leadAcrossTabs` rejects with a throw of it. */
   onRemoteCommit?: ((message: CommitMessage<T>) => void) | undefined;
 }
 
@@ -194,16 +194,16 @@ const TAKEN = Symbol('taken');
 
 /**
  * Runs `lead` while holding the lock of `config`, waiting for it as a follower if another consumer has it. `lead` gets
- * `announce`, to call after each commit: it posts the commit to the followers. `signal` ends the wait (`FeedError` `'aborted'`); once leading,
- * `lead` itself must honour it. The lock is released when `lead` settles.
+ * `postCommit`, to call after each commit: it posts the commit to the followers. `signal` ends the wait (`FeedError`
+ * `'aborted'`); once leading, `lead` itself must honour it. The lock is released when `lead` settles.
  * @internal
  */
-export async function asTab<T, R>(
+export async function leadAcrossTabs<T, R>(
   config: TabsConfig,
   key: string,
   signal: AbortSignal | undefined,
   hooks: TabHooks<T>,
-  lead: (announce: (batch: Batch<T>, cursors: Cursors) => void) => Promise<R>,
+  lead: (postCommit: (batch: Batch<T>, cursors: Cursors) => void) => Promise<R>,
 ): Promise<R> {
   const locks = lockManager();
   if (locks === undefined) throw bad('tabs mode needs Web Locks (navigator.locks)');
@@ -218,7 +218,7 @@ export async function asTab<T, R>(
    * loads the cursors and fetches, so they are delivered, in order, before any commit of its own.
    */
   let committed = false;
-  /** A throw of `onRemoteCommit`: it aborts the wait and is what `asTab` rejects with. */
+  /** A throw of `onRemoteCommit`: it aborts the wait and is what `leadAcrossTabs` rejects with. */
   let hookFailed: { error: unknown } | undefined;
   // The wait ends on the caller's signal or on a failed hook: one controller for both.
   const wait = new AbortController();
@@ -238,7 +238,7 @@ export async function asTab<T, R>(
   };
   channel?.addEventListener('message', onMessage as EventListener);
 
-  const announce = (batch: Batch<T>, cursors: Cursors): void => {
+  const postCommit = (batch: Batch<T>, cursors: Cursors): void => {
     committed = true;
     try {
       const { events, raw } = postable(batch);
@@ -255,7 +255,7 @@ export async function asTab<T, R>(
     if (lock === null) return TAKEN;
     leading = true;
     hooks.onRole?.('leader');
-    const result = await lead(announce);
+    const result = await lead(postCommit);
     if (hookFailed) throw hookFailed.error;
     return result;
   };

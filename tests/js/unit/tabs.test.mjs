@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { consume, memoryStore, isFeedError } from '../../../dist/entrypoints/node.js';
-import { asTab, tabsConfig } from '../../../dist/tabs.js';
+import { leadAcrossTabs, tabsConfig } from '../../../dist/tabs.js';
 import { fakeFeed } from './consume-fake-feed.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -430,8 +430,8 @@ test('tabs: batches whose events were all filtered out are announced too (raw an
   }
 });
 
-test('asTab without Web Locks is bad-options (consume() never gets there: tabsConfig refuses first)', async () => {
-  await assert.rejects(asTab({ lockName: 'l', channelName: 'c' }, 'k', undefined, {}, async () => 1), (e) =>
+test('leadAcrossTabs without Web Locks is bad-options (consume() never gets there: tabsConfig refuses first)', async () => {
+  await assert.rejects(leadAcrossTabs({ lockName: 'l', channelName: 'c' }, 'k', undefined, {}, async () => 1), (e) =>
     isFeedError(e, 'bad-options') && e.message === 'bad-options: tabs mode needs Web Locks (navigator.locks)');
 });
 
