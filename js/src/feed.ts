@@ -20,14 +20,16 @@ import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
 
 
 /**
- * Opens a ZeroEventHub FeedAPI v1 feed. Nothing is fetched until the feed is iterated; the iteration asks for page
- * after page from the latest checkpoints and ends once a page brings no events (caught up).
+ * Opens an event feed: ZeroEventHub (FeedAPI v1) or FeedAPI v2. The protocol is `options.protocol`; without it, a
+ * `partitionCount` means v1 and its absence means `'auto'` (a v2 discovery call decides). Nothing is fetched until
+ * the feed is iterated; the iteration asks for page after page from the latest checkpoints and ends once it is caught
+ * up (or goes on polling with `live`).
  *
  * Options are checked at once: bad ones throw a {@link FeedError} with code `'bad-options'`.
  *
  * @param url - the feed endpoint, e.g. `https://host/feed/v1`; or several base URLs of one v1 feed ({@link FeedUrl}):
  *   `[primary, replica]`
- * @param options - see {@link FeedOptions}; `partitionCount` is required
+ * @param options - see {@link FeedOptions}; FeedAPI v1 needs `partitionCount`
  * @typeParam T - the type of the events' `data` (not checked at run time)
  * @returns a {@link Feed}, to iterate once
  * @example
