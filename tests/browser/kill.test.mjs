@@ -1,60 +1,40 @@
 // Exactly-once in a real browser: headless Debian Chromium consumes the reference feed (4 × 2,500 events) into an
 // IndexedDB projection with consume() + indexedDbStore(), while this test closes or reloads the page (KILLS times,
-// default 60): after the run's k-th commit for most kills, so the schedule follows progress and not the clock. Afterwards the projection must hold every event exactly once and the stored
-// cursors must be the server's last checkpoints. Also runs the README's browser example.
+// default 60): after the run's k-th commit for most kills, so the schedule follows progress and not the clock.
+// Afterwards the projection must hold every event exactly once and the stored cursors must be the server's last
+// checkpoints. Also runs the README's browser example. The rig (servers, Chromium, pages) is ./harness.mjs.
 // Run: node --test --test-timeout=240000 --test-force-exit tests/browser/kill.test.mjs
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { startStaticServer } from '../../www/server.mjs';
-import { startRefServer, fetchExpected, lastCursors, repoRoot, launchChromium } from '../interop/helpers.mjs';
+import { lastCursors, repoRoot } from '../interop/helpers.mjs';
+import { exactlyOnce, runPage, snapshot, startRig, stopRig, watch as watchPage } from './harness.mjs';
 
 const KILLS = Number(process.env.KILLS ?? 60);
 /** The consumer's fetch delay (up to this many ms, random): 0 makes the consumer as fast as it gets relative to the kills. */
 const DELAY_MS = Number(process.env.DELAY_MS ?? 40);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// The consumer starts as soon as the module loads; `feed` etc. come in the query string.
-const RUN_PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump kill test</title>
-<script type="module">
-  const q = new URLSearchParams(location.search);
-  import('/tests/browser/consumer.js')
-    .then((c) => c.run(q.get('feed'), { pageSizeHint: Number(q.get('page')), delayMs: Number(q.get('delay')) }))
-    .then((r) => { window.done = r; }, (e) => { window.failed = String((e && e.stack) || e); });
-</script>`;
-const SNAPSHOT_PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
-  import('/tests/browser/consumer.js').then((c) => c.snapshot()).then((s) => { window.snap = s; }, (e) => { window.failed = String(e); });
-</script>`;
-
+let rig;
 let server;
 let statics;
 let expected;
 let browser;
-const pageLog = [];
 
 before(async () => {
-  server = await startRefServer();
-  expected = await fetchExpected(server.base);
-  statics = await startStaticServer({
-    mounts: { '/dist/': path.join(repoRoot, 'dist'), '/tests/browser/': path.join(repoRoot, 'tests/browser') },
-    pages: { '/run': RUN_PAGE, '/snapshot': SNAPSHOT_PAGE, '/blank': '<!doctype html><title>blank</title>' },
+  // The consumer starts as soon as the module loads; `feed` etc. come in the query string.
+  rig = await startRig({
+    module: 'consumer.js',
+    pages: { '/run': runPage('feedpump kill test', 'consumer.js', "{ pageSizeHint: Number(q.get('page')), delayMs: Number(q.get('delay')) }") },
   });
-  browser = await launchChromium();
+  ({ server, statics, expected, browser } = rig);
 });
 
-after(async () => {
-  if (pageLog.length) console.log(`page log:\n  ${pageLog.slice(0, 30).join('\n  ')}`);
-  await browser?.close().catch(() => {});
-  await statics?.close();
-  await server?.stop();
-});
+after(() => stopRig(rig));
 
-function watch(page) {
-  page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
-  return page;
-}
+const watch = (page) => watchPage(rig, page);
 
 const state = (page) =>
   page
@@ -120,18 +100,9 @@ test(`chromium: consume() into IndexedDB while the page is closed or reloaded ${
   const ms = Date.now() - t0;
   await page.close();
 
-  const snapPage = watch(await context.newPage());
-  await snapPage.goto(`${statics.url}/snapshot`);
-  await snapPage.waitForFunction(() => window.snap || window.failed, null, { timeout: 30_000 });
-  const snap = await snapPage.evaluate(() => window.snap ?? window.failed);
+  const snap = await snapshot(rig, context);
   await context.close();
-  assert.equal(typeof snap, 'object', `snapshot: ${snap}`);
-
-  const counts = new Map();
-  for (const id of snap.ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-  const duplicates = snap.ids.length - counts.size;
-  const lost = expected.events.filter((e) => !counts.has(e.id)).length;
-  const unexpected = [...counts.keys()].filter((id) => !expected.byId.has(id)).length;
+  const { counts, duplicates, losses: lost, unexpected } = exactlyOnce(snap.ids, expected);
   const line =
     `chromium kill test: kills=${kills} (closes=${closes} reloads=${reloads}, ${killsAfterCommits} after commits) ` +
     `runs=${runs} events=${snap.ids.length} unique=${counts.size} duplicates=${duplicates} losses=${lost} ` +

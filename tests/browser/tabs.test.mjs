@@ -8,52 +8,29 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { startStaticServer } from '../../www/server.mjs';
-import { startRefServer, fetchExpected, lastCursors, repoRoot, launchChromium } from '../interop/helpers.mjs';
+import { lastCursors } from '../interop/helpers.mjs';
+import { exactlyOnce, runPage, snapshot, startRig, stopRig, watch } from './harness.mjs';
 
 const CLOSES = Number(process.env.CLOSES ?? 6);
-/** The longest random wait, after a tab became leader, before it is closed. */
 /** Most closes come right after the leader's k-th own commit, k = 1..MAX_COMMITS (the feed takes about 250). */
 const MAX_COMMITS = Number(process.env.MAX_COMMITS ?? 10);
 /** The consumers' fetch delay (up to this many ms, random): 0 makes them as fast as they get relative to the closes. */
 const DELAY_MS = Number(process.env.DELAY_MS ?? 40);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const RUN_PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump tabs test</title>
-<script type="module">
-  const q = new URLSearchParams(location.search);
-  const report = (m) => window.feedpumpReport(m).catch(() => {});
-  import('/tests/browser/tabs-consumer.js')
-    .then((c) => c.run(q.get('feed'), { tab: Number(q.get('tab')), pageSizeHint: Number(q.get('page')), delayMs: Number(q.get('delay')), report }))
-    .then((r) => { window.done = r; }, (e) => { window.failed = String((e && e.stack) || e); });
-</script>`;
-const SNAPSHOT_PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
-  import('/tests/browser/tabs-consumer.js').then((c) => c.snapshot()).then((s) => { window.snap = s; }, (e) => { window.failed = String(e); });
-</script>`;
-
+let rig;
 let server;
 let statics;
 let expected;
 let browser;
-const pageLog = [];
 
 before(async () => {
-  server = await startRefServer();
-  expected = await fetchExpected(server.base);
-  statics = await startStaticServer({
-    mounts: { '/dist/': path.join(repoRoot, 'dist'), '/tests/browser/': path.join(repoRoot, 'tests/browser') },
-    pages: { '/run': RUN_PAGE, '/snapshot': SNAPSHOT_PAGE },
-  });
-  browser = await launchChromium();
+  const options = "{ tab: Number(q.get('tab')), pageSizeHint: Number(q.get('page')), delayMs: Number(q.get('delay')), report }";
+  rig = await startRig({ module: 'tabs-consumer.js', pages: { '/run': runPage('feedpump tabs test', 'tabs-consumer.js', options) } });
+  ({ server, statics, expected, browser } = rig);
 });
 
-after(async () => {
-  if (pageLog.length) console.log(`page log:\n  ${pageLog.slice(0, 30).join('\n  ')}`);
-  await browser?.close().catch(() => {});
-  await statics?.close();
-  await server?.stop();
-});
+after(() => stopRig(rig));
 
 const state = (page) =>
   page.evaluate(() => ({ done: window.done ?? null, failed: window.failed ?? null, tab: window.tabState ?? null })).catch(() => null);
@@ -76,8 +53,7 @@ test(`chromium: three tabs consume() one feed; the leader is closed ${CLOSES} ti
   const openTab = async () => {
     const tab = nextTab++;
     tabInfo(tab);
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageLog.push(`tab ${tab} pageerror: ${e.message}`));
+    const page = watch(rig, await context.newPage(), `tab ${tab} `);
     open.set(tab, page);
     await page.goto(`${runUrl}&tab=${tab}`, { waitUntil: 'commit' });
     return tab;
@@ -142,19 +118,11 @@ test(`chromium: three tabs consume() one feed; the leader is closed ${CLOSES} ti
   const ms = Date.now() - t0;
   for (const page of open.values()) await page.close();
 
-  const snapPage = await context.newPage();
-  await snapPage.goto(`${statics.url}/snapshot`);
-  await snapPage.waitForFunction(() => window.snap || window.failed, null, { timeout: 30_000 });
-  const snap = await snapPage.evaluate(() => window.snap ?? window.failed);
+  const snap = await snapshot(rig, context);
   await context.close();
-  assert.equal(typeof snap, 'object', `snapshot: ${snap}`);
 
   // Exactly once.
-  const counts = new Map();
-  for (const id of snap.ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-  const duplicates = snap.ids.length - counts.size;
-  const losses = expected.events.filter((e) => !counts.has(e.id)).length;
-  const unexpected = [...counts.keys()].filter((id) => !expected.byId.has(id)).length;
+  const { counts, duplicates, losses, unexpected } = exactlyOnce(snap.ids, expected);
 
   // Remote notifications: only of committed events, each batch heard at most once per tab.
   const remoteNotes = [...tabs.values()].reduce((n, i) => n + i.remote.length, 0);
