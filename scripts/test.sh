@@ -4,8 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The one list of steps, in order; every scripts/ci/*.sh must be in it (a step left out would never run).
+steps=(fmt lint core-test wasm-test build js-test types cli docs interop fault observe failover stores stores-sql stores-d1 groups tabs dashboard v2 examples pack publish bench size)
+for f in scripts/ci/*.sh; do
+  name=$(basename "$f" .sh)
+  [[ " ${steps[*]} " == *" $name "* ]] || { echo "scripts/test.sh: step $name is not in the step list" >&2; exit 1; }
+done
 start=$(date +%s)
-for s in fmt lint core-test wasm-test build js-test types cli docs interop fault observe failover stores stores-sql stores-d1 groups tabs dashboard v2 examples pack publish bench size; do
+for s in "${steps[@]}"; do
   t0=$(date +%s)
   printf '\n==== %s\n' "$s"
   bash "scripts/ci/$s.sh"
