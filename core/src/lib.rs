@@ -26,6 +26,7 @@ extern crate alloc;
 
 pub mod batch;
 pub mod cursor;
+pub mod driver;
 pub mod error;
 pub mod failover;
 pub mod framing;
