@@ -3,7 +3,7 @@
 
 use crate::error::{feed_error, protocol_error, set, with_cause};
 use feedpump_core::driver::{Fault, Output};
-use feedpump_core::{Batch, Signal};
+use feedpump_core::Signal;
 use js_sys::{Array, Object, Reflect, Uint32Array};
 use wasm_bindgen::JsValue;
 
@@ -46,8 +46,11 @@ pub(crate) fn fault_to_js(fault: &Fault, page: u32, value: JsValue, status_text:
 
 pub(crate) fn batch_to_js(out: Output) -> Object {
     let obj = Object::new();
-    let empty = Batch { text: "[]".into(), ascii: true, ..Batch::default() };
-    let batch = out.batch.as_ref().unwrap_or(&empty);
+    // No batch (a signal or the end of a page alone): an empty one, without allocating it.
+    let (text, meta, cps, ascii) = match &out.batch {
+        Some(b) => (b.text.as_str(), b.meta.as_slice(), b.checkpoints.as_slice(), b.ascii),
+        None => ("[]", &[][..], &[][..], true),
+    };
     if let Some(signal) = out.signal {
         let name = match signal {
             Signal::CaughtUp => "caught-up",
@@ -56,17 +59,17 @@ pub(crate) fn batch_to_js(out: Output) -> Object {
         let _ = Reflect::set(&obj, &"signal".into(), &JsValue::from_str(name));
     }
     let checkpoints = Array::new();
-    for c in &batch.checkpoints {
+    for c in cps {
         let cp = Object::new();
         let _ = Reflect::set(&cp, &"partition".into(), &JsValue::from(c.partition));
         let _ = Reflect::set(&cp, &"cursor".into(), &JsValue::from_str(&c.cursor));
         checkpoints.push(&cp);
     }
-    let _ = Reflect::set(&obj, &"text".into(), &JsValue::from_str(&batch.text));
-    let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(batch.meta.as_slice()));
+    let _ = Reflect::set(&obj, &"text".into(), &JsValue::from_str(text));
+    let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(meta));
     let _ = Reflect::set(&obj, &"checkpoints".into(), &checkpoints);
     let _ = Reflect::set(&obj, &"page".into(), &JsValue::from(out.page));
-    let _ = Reflect::set(&obj, &"ascii".into(), &JsValue::from_bool(batch.ascii));
+    let _ = Reflect::set(&obj, &"ascii".into(), &JsValue::from_bool(ascii));
     let _ = Reflect::set(&obj, &"bytes".into(), &JsValue::from_f64(out.bytes as f64));
     if out.end {
         let _ = Reflect::set(&obj, &"end".into(), &JsValue::TRUE);

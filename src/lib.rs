@@ -17,6 +17,7 @@ mod convert;
 mod error;
 mod fetch;
 mod options;
+mod page;
 mod reader;
 mod ts;
 mod wait;

@@ -19,8 +19,8 @@
 //! use feedpump_core::{CursorSet, SessionConfig};
 //! let config = SessionConfig::new("http://127.0.0.1:1/feed/v1", CursorSet::first(1));
 //! let mut d = Driver::new(config, DriverOptions { flush_ms: 10, idle_ms: 60_000, can_refresh: false });
-//! let Action::Fetch { url, .. } = d.poll(0) else { panic!() };
-//! assert_eq!(url, "http://127.0.0.1:1/feed/v1?n=1&cursor0=_first");
+//! assert_eq!(d.poll(0), Action::Fetch { refresh: false });
+//! assert_eq!(d.url(), "http://127.0.0.1:1/feed/v1?n=1&cursor0=_first");
 //! d.handle_status(5, 200, None);
 //! assert_eq!(d.poll(5), Action::Read);
 //! assert_eq!(d.poll_timeout(), Some(60_005)); // the idle watchdog
@@ -33,8 +33,9 @@
 //! ```
 
 use crate::batch::Batch;
-use crate::error::{ErrorKind, ProtocolError};
-use crate::retry::{parse_retry_after, Decision, Failure};
+use crate::error::ErrorKind;
+pub use crate::fault::{Fault, Transport};
+use crate::retry::{parse_retry_after, Decision};
 use crate::session::{Session, SessionConfig, Signal, BATCH_BYTES};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -51,69 +52,6 @@ pub struct DriverOptions {
     pub idle_ms: u64,
     /// The shell can ask for fresh credentials (a request-headers hook): a 401 is then sent again once.
     pub can_refresh: bool,
-}
-
-/// What went wrong with a page, as the shell turns it into an error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    /// The body broke the protocol (found by the core).
-    Protocol(ProtocolError),
-    /// A non-2xx status, with the start of its body (lossy UTF-8, trimmed, at most [`SNIPPET_BYTES`] bytes read).
-    Status {
-        /// The HTTP status.
-        status: u16,
-        /// The start of the body.
-        snippet: String,
-    },
-    /// The body brought no bytes for `idle_ms`, after `offset` bytes.
-    Stalled {
-        /// The idle limit, ms.
-        idle_ms: u64,
-        /// Body bytes read before it went quiet.
-        offset: u64,
-    },
-    /// The connection ended before the body was complete, after `offset` bytes ([`Transport::Cut`]).
-    Cut {
-        /// Body bytes read before the cut.
-        offset: u64,
-    },
-    /// [`Transport::Network`]: the shell's error is the error.
-    Network,
-    /// [`Transport::Caller`]: the shell's error is the error.
-    Caller,
-    /// [`Transport::Aborted`].
-    Aborted,
-    /// The session can go no further (a state a correct shell never reaches).
-    Stuck,
-}
-
-impl Fault {
-    /// How the retry policy sees this fault.
-    pub fn failure(&self) -> Failure {
-        match self {
-            Fault::Protocol(e) if e.kind == ErrorKind::TruncatedBody => Failure::Truncated,
-            Fault::Status { status, .. } => Failure::Status(*status),
-            Fault::Stalled { .. } => Failure::Stalled,
-            Fault::Cut { .. } => Failure::Truncated,
-            Fault::Network => Failure::Network,
-            Fault::Aborted => Failure::Aborted,
-            Fault::Protocol(_) | Fault::Caller | Fault::Stuck => Failure::Protocol,
-        }
-    }
-}
-
-/// A failure the shell saw; the shell keeps its own error value to show with the [`Fault`] it becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// The request failed before a response.
-    Network,
-    /// A body read failed (the connection was cut).
-    Cut,
-    /// The caller's code or objects failed: their hook threw, their `fetch` gave no response, their body is not a
-    /// stream or a chunk is not bytes, the URL is invalid. Retrying gives the same.
-    Caller,
-    /// The reader was aborted.
-    Aborted,
 }
 
 /// What is handed out: a batch, a signal, the end of a page, or any of them together.
@@ -150,22 +88,15 @@ pub enum Action {
     /// Hand this out.
     Batch(Output),
     /// The feed ended with this error (given again by every later poll).
-    Fail {
-        /// Why.
-        fault: Fault,
-        /// The page that failed.
-        page: u32,
-    },
+    #[allow(missing_docs)] // as in `Retry`
+    Fail { fault: Fault, page: u32 },
     /// Pass the rest of the last chunk to [`Driver::handle_chunk`].
     Feed,
     /// Read the body's next chunk (or keep awaiting the read in flight), under the timer of
     /// [`Driver::poll_timeout`].
     Read,
-    /// GET this URL; call the request-headers hook first with `refresh`. Then [`Driver::handle_status`], open the
-    /// body ([`Driver::handle_eof`] when there is none) and poll.
+    /// GET [`Driver::url`], then [`Driver::handle_status`], open the body ([`Driver::handle_eof`] if none) and poll.
     Fetch {
-        /// The URL.
-        url: String,
         /// The credentials were refused (401): ask for fresh ones.
         refresh: bool,
     },
@@ -185,8 +116,8 @@ enum Phase {
     Refresh,
     /// Reading a 2xx body.
     Body,
-    /// Reading the start of a non-2xx body for the error.
-    ErrorBody { status: u16, retry_after: Option<u64>, snippet: Vec<u8> },
+    /// Reading the start of a non-2xx body (into `snippet`) for the error.
+    ErrorBody { status: u16, retry_after: Option<u64> },
     /// A final fault ended the feed.
     Failed(Fault, u32),
 }
@@ -197,7 +128,7 @@ pub struct Driver {
     session: Session,
     options: DriverOptions,
     phase: Phase,
-    /// The URL of the request in flight (sent again after a 401).
+    /// The URL of the current page's request (sent again after a 401).
     url: String,
     /// Bytes of the last chunk the shell still holds (it was fed in [`BATCH_BYTES`] slices).
     unfed: usize,
@@ -217,6 +148,8 @@ pub struct Driver {
     retry: Option<Action>,
     /// Events released before a final fault, handed out before it.
     held: Option<Batch>,
+    /// The start of a non-2xx body.
+    snippet: Vec<u8>,
 }
 
 impl Driver {
@@ -236,12 +169,18 @@ impl Driver {
             cancel: false,
             retry: None,
             held: None,
+            snippet: Vec::new(),
         }
     }
 
     /// The session (page number, cursors, counters).
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// The URL of the request to send ([`Action::Fetch`]).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Whether a final fault ended the feed (the shell releases its resources; the fault may still wait behind
@@ -289,15 +228,15 @@ impl Driver {
             }
             Phase::Refresh => {
                 self.phase = Phase::Fetching;
-                Action::Fetch { url: self.url.clone(), refresh: true }
+                Action::Fetch { refresh: true }
             }
             Phase::Fetching => Action::Wait,
             _ if self.session.is_caught_up() => Action::Done,
             _ => {
                 if let Some(url) = self.session.poll_request(now) {
-                    self.url.clone_from(&url);
+                    self.url = url;
                     self.phase = Phase::Fetching;
-                    Action::Fetch { url, refresh: false }
+                    Action::Fetch { refresh: false }
                 } else if self.session.poll_timeout().is_some() {
                     Action::Wait
                 } else {
@@ -355,7 +294,8 @@ impl Driver {
             }
             Err(_) => {
                 let retry_after = retry_after.and_then(parse_retry_after);
-                self.phase = Phase::ErrorBody { status, retry_after, snippet: Vec::new() };
+                self.snippet.clear();
+                self.phase = Phase::ErrorBody { status, retry_after };
             }
         }
     }
@@ -363,7 +303,7 @@ impl Driver {
     /// A chunk of the body at `now`. Returns how many bytes were taken: at most [`BATCH_BYTES`] of a 2xx body, so
     /// the batches stay bounded. The shell keeps the rest and passes it again on [`Action::Feed`].
     pub fn handle_chunk(&mut self, now: u64, bytes: &[u8]) -> usize {
-        match &mut self.phase {
+        match self.phase {
             Phase::Body => {
                 let n = bytes.len().min(BATCH_BYTES);
                 match self.session.handle_chunk(&bytes[..n]) {
@@ -374,10 +314,10 @@ impl Driver {
                     Err(e) => self.fail(now, Fault::Protocol(e), None),
                 }
             }
-            Phase::ErrorBody { snippet, .. } => {
-                let room = SNIPPET_BYTES - snippet.len();
-                snippet.extend_from_slice(&bytes[..bytes.len().min(room)]);
-                if snippet.len() == SNIPPET_BYTES {
+            Phase::ErrorBody { .. } => {
+                let room = SNIPPET_BYTES - self.snippet.len();
+                self.snippet.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                if self.snippet.len() == SNIPPET_BYTES {
                     self.finish_status(now);
                 }
             }
@@ -423,8 +363,8 @@ impl Driver {
 
     /// The error body is read (or abandoned): the page fails with its status.
     fn finish_status(&mut self, now: u64) {
-        if let Phase::ErrorBody { status, retry_after, snippet } = core::mem::replace(&mut self.phase, Phase::Idle) {
-            let snippet = String::from_utf8_lossy(&snippet).trim().to_string();
+        if let Phase::ErrorBody { status, retry_after } = self.phase {
+            let snippet = String::from_utf8_lossy(&self.snippet).trim().to_string();
             self.fail(now, Fault::Status { status, snippet }, retry_after);
         }
     }

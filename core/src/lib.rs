@@ -29,6 +29,7 @@ pub mod cursor;
 pub mod driver;
 pub mod error;
 pub mod failover;
+pub mod fault;
 pub mod framing;
 pub mod line;
 pub mod passed;
