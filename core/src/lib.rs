@@ -7,6 +7,9 @@
 //! Data flows one way: body chunks → [`framing::LineDecoder`] (whole lines, any split) → [`line::classify_v1`] (event
 //! or checkpoint, without a JSON tree) → [`batch::BatchBuilder`] (committable batches of one JSON text each) and
 //! [`cursor::CursorSet`] (latest checkpoint per partition) → [`request::v1_url`] (the next page).
+//! [`session::Session`] runs the page loop; [`driver::Driver`] adds every decision of the shell around it (when to
+//! hand out a batch, when a body is stalled, what a failure is, the 401 resent once), so the shell only moves bytes
+//! and timers.
 //!
 //! ```
 //! use feedpump_core::{CursorSet, Session, SessionConfig};
@@ -26,8 +29,10 @@ extern crate alloc;
 
 pub mod batch;
 pub mod cursor;
+pub mod driver;
 pub mod error;
 pub mod failover;
+pub mod fault;
 pub mod framing;
 pub mod line;
 pub mod passed;

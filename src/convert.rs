@@ -1,0 +1,81 @@
+//! The driver's outputs as JS values: a batch as a `RawBatch`, a fault as the error `next()` rejects with (see
+//! docs/wasm-contract.md). Pure conversion: what to hand out and when is the driver's.
+
+use crate::error::{feed_error, protocol_error, set, with_cause};
+use feedpump_core::driver::{Fault, Output};
+use feedpump_core::Signal;
+use js_sys::{Array, Object, Reflect, Uint32Array};
+use wasm_bindgen::JsValue;
+
+/// The JS error of a fault: a `FeedError`, or the caller's own error as it was (`Network`, `Caller`: then `value` is
+/// that error; otherwise it is the cause, if any). `status_text` is the last response's.
+pub(crate) fn fault_to_js(fault: &Fault, page: u32, value: JsValue, status_text: &str) -> JsValue {
+    let cause = value;
+    let (code, msg, offset) = match fault {
+        Fault::Protocol(e) => return protocol_error(e, page).into(),
+        Fault::Network | Fault::Caller => return cause,
+        Fault::Aborted => return with_cause(feed_error("aborted", "the feed was aborted", page), cause).into(),
+        Fault::Stuck => return feed_error("closed", "the feed cannot continue", page).into(),
+        Fault::Status { status, snippet } => {
+            let mut msg = format!("the server answered {status} {}", status_text);
+            if !snippet.is_empty() {
+                msg.push_str(": ");
+                msg.push_str(snippet);
+            }
+            let e = feed_error("http-status", msg.trim(), page);
+            set(&e, "status", &JsValue::from(*status));
+            set(&e, "bodySnippet", &JsValue::from_str(snippet));
+            return e.into();
+        }
+        Fault::Stalled { idle_ms, offset } => {
+            ("stalled-body", format!("the body brought no bytes for {idle_ms} ms, after {offset} bytes"), offset)
+        }
+        Fault::Cut { offset } => (
+            "truncated-body",
+            format!("the connection ended before the body was complete, after {offset} bytes"),
+            offset,
+        ),
+    };
+    let e = feed_error(code, &msg, page);
+    set(&e, "offset", &JsValue::from_f64(*offset as f64));
+    if matches!(fault, Fault::Cut { .. }) {
+        set(&e, "cause", &cause);
+    }
+    e.into()
+}
+
+pub(crate) fn batch_to_js(out: Output) -> Object {
+    let obj = Object::new();
+    // No batch (a signal or the end of a page alone): an empty one, without allocating it.
+    let (text, meta, cps, ascii) = match &out.batch {
+        Some(b) => (b.text.as_str(), b.meta.as_slice(), b.checkpoints.as_slice(), b.ascii),
+        None => ("[]", &[][..], &[][..], true),
+    };
+    if let Some(signal) = out.signal {
+        let name = match signal {
+            Signal::CaughtUp => "caught-up",
+            Signal::FellBehind => "fell-behind",
+        };
+        let _ = Reflect::set(&obj, &"signal".into(), &JsValue::from_str(name));
+    }
+    let checkpoints = Array::new();
+    for c in cps {
+        let cp = Object::new();
+        let _ = Reflect::set(&cp, &"partition".into(), &JsValue::from(c.partition));
+        let _ = Reflect::set(&cp, &"cursor".into(), &JsValue::from_str(&c.cursor));
+        checkpoints.push(&cp);
+    }
+    let _ = Reflect::set(&obj, &"text".into(), &JsValue::from_str(text));
+    let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(meta));
+    if let Some(b) = out.batch.as_ref().filter(|b| !b.types.is_empty()) {
+        let _ = Reflect::set(&obj, &"types".into(), &Uint32Array::from(b.types.as_slice()));
+    }
+    let _ = Reflect::set(&obj, &"checkpoints".into(), &checkpoints);
+    let _ = Reflect::set(&obj, &"page".into(), &JsValue::from(out.page));
+    let _ = Reflect::set(&obj, &"ascii".into(), &JsValue::from_bool(ascii));
+    let _ = Reflect::set(&obj, &"bytes".into(), &JsValue::from_f64(out.bytes as f64));
+    if out.end {
+        let _ = Reflect::set(&obj, &"end".into(), &JsValue::TRUE);
+    }
+    obj
+}
