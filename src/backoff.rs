@@ -80,6 +80,7 @@ pub fn reader_defaults() -> JsValue {
     let _ = Reflect::set(&o, &"idleTimeoutMs".into(), &JsValue::from(options::DEFAULT_IDLE_MS));
     let _ =
         Reflect::set(&o, &"maxLineLength".into(), &JsValue::from_f64(feedpump_core::framing::DEFAULT_MAX_LINE as f64));
+    let _ = Reflect::set(&o, &"snippetBytes".into(), &JsValue::from_f64(feedpump_core::driver::SNIPPET_BYTES as f64));
     let _ = Reflect::set(
         &o,
         &"liveMinIntervalMs".into(),

@@ -14,9 +14,6 @@ import { readerDefaults } from './wasm/feedpump.js';
 /** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */
 export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'observer' | 'signal' | 'idleTimeoutMs' | 'maxLineLength'>;
 
-/** Bytes of a non-2xx discovery body kept as `bodySnippet` (as for the reader's error bodies). */
-const SNIPPET_BYTES = 512;
-
 /** Failures of discovery no retry can help (the hook threw, an abort): the code alone does not say so. */
 const FINAL = new WeakSet<FeedError>();
 /** The `Retry-After` header of a non-2xx discovery answer (the core parses it). */
@@ -138,9 +135,11 @@ async function readBody(
  * @internal
  */
 export async function discoverOnce(url: string, req: Requester): Promise<{ v1: true } | { v1: false; discovery: Discovery }> {
-  const defaults = readerDefaults() as { idleTimeoutMs: number; maxLineLength: number };
+  const defaults = readerDefaults() as { idleTimeoutMs: number; maxLineLength: number; snippetBytes: number };
   const idleMs = req.idleTimeoutMs ?? defaults.idleTimeoutMs;
   const cap = req.maxLineLength ?? defaults.maxLineLength;
+  // Bytes of a non-2xx discovery body kept as `bodySnippet`: as many as of the reader's error bodies.
+  const SNIPPET_BYTES = defaults.snippetBytes;
   const calls = transport(req);
   let response = await request(url, req, calls, false);
   if (response.status === 401 && req.requestHeaders !== undefined) {
