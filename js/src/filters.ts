@@ -4,70 +4,10 @@
  * Pure functions; no transport.
  * @packageDocumentation
  */
-import type { FeedEvent } from './types.js';
-
-/**
- * One event-type pattern:
- * - a `string` matches that exact type (a `*` in it is an ordinary character, never a wildcard);
- * - `{ prefix }` matches every type that starts with `prefix` (`{ prefix: 'Payment.' }`);
- * - a `RegExp` is tested against the type (its `g` / `y` flags are dropped, so matching keeps no state).
- *
- * With `ignoreCase: true` ({@link TypeFilter}) strings and prefixes compare case-insensitively; a RegExp follows
- * only its own `i` flag.
- */
-export type TypePattern =
-  | string
-  | {
-      /** Matches every type that starts with it. */
-      readonly prefix: string;
-    }
-  | RegExp;
-
-/**
- * Where an event's type is read from:
- * - `{ field: 'type' }` / `{ field: 'meta.type' }` / `{ field: ['meta', 'type'] }`: a path into `data`. When `data` is
- *   a string holding a JSON object (FeedAPI v2 allows string `data`), the path is looked up in its parsed form.
- * - `{ header: 'ce_type' }`: an event header (exact name, as the server sent it).
- * - a function `(event) => string | undefined`.
- *
- * A value that is not a string means "no type".
- */
-export type TypeSource =
-  | {
-      /** A path into `data`: `'meta.type'` or `['meta', 'type']`. */
-      readonly field: string | readonly string[];
-    }
-  | {
-      /** An event header's exact name. */
-      readonly header: string;
-    }
-  | ((event: FeedEvent) => string | undefined);
+import type { FeedEvent, TypeFilter, TypePattern, TypeSource } from './types.js';
 
 /** The default {@link TypeSource}: the `type` field of `data`. */
 export const DEFAULT_TYPE_SOURCE: TypeSource = Object.freeze({ field: 'type' });
-
-/**
- * An event-type filter, as esdbclient's `filter_include` / `filter_exclude`.
- *
- * An event passes when its type matches **some** `include` pattern (or `include` is absent or empty) **and no**
- * `exclude` pattern. An event without a type passes only when there is no `include` list (`exclude` cannot match it).
- *
- * @example
- * ```ts
- * const keep = compileTypeFilter({ include: ['OrderCreated', { prefix: 'Payment.' }], exclude: [/Test$/] });
- * for await (const ev of feed) if (keep(ev)) handle(ev);
- * ```
- */
-export interface TypeFilter {
-  /** Keep only events whose type matches one of these. */
-  include?: TypePattern | readonly TypePattern[] | undefined;
-  /** Drop events whose type matches one of these. */
-  exclude?: TypePattern | readonly TypePattern[] | undefined;
-  /** Where the type comes from. @defaultValue `{ field: 'type' }` */
-  typeFrom?: TypeSource | undefined;
-  /** Compare strings and prefixes case-insensitively (FeedAPI v2 servers compare names that way). @defaultValue `false` */
-  ignoreCase?: boolean | undefined;
-}
 
 /** The separator of type names in `event-types` / `skip-event-types` (SPEC: "Types should be delimited by `;`"). */
 export const EVENT_TYPES_SEPARATOR = ';';

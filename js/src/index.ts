@@ -64,7 +64,7 @@ export {
   DEFAULT_TYPE_SOURCE,
   EVENT_TYPES_SEPARATOR,
 } from './filters.js';
-export type { TypeFilter, TypePattern, TypeSource } from './filters.js';
+export type { TypeFilter, TypePattern, TypeSource } from './types.js';
 export { createRegistry, EventDecodeError } from './registry.js';
 export type {
   DeclaredData,

@@ -3,8 +3,8 @@
  * events or iterate them as a discriminated union. Pure: it works on any (async) iterable of {@link FeedEvent}s.
  * @packageDocumentation
  */
-import { compilePattern, typeReader, type TypeFilter, type TypePattern, type TypeSource } from './filters.js';
-import type { FeedEvent } from './types.js';
+import { compilePattern, typeReader } from './filters.js';
+import type { FeedEvent, TypeFilter, TypePattern, TypeSource } from './types.js';
 
 /**
  * The `key` a pattern gives its events: the exact name for a string, `` `${prefix}*` `` for `{ prefix }`, and for a
