@@ -16,6 +16,8 @@ mod body;
 mod error;
 mod fetch;
 mod options;
+#[cfg(feature = "probe-sync")]
+mod probe;
 mod reader;
 mod ts;
 
