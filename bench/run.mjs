@@ -4,7 +4,8 @@
 //   --only=node,chromium,workerd   runtimes to measure (default: all three)
 //   --no-memory --no-latency       skip those parts
 //   --events=N --reps=N --warmup=N --mb=N   override the sizes (defaults 200000 events, 5 rounds, 2 warm-ups, 1024 MB)
-//   --out=FILE           where to write the report (default BENCHMARKS.md; with --quick: nowhere)
+//   --out=FILE           where to write the report (default BENCHMARKS.md; with --quick: nowhere); the run's data
+//                        goes to bench/results.json for BENCHMARKS.md, else beside FILE (FILE.md -> FILE.json)
 //   --render=FILE        only re-render FILE (bench/results.json, written by every full run) with the current bench/NOTES.md
 //   --probe              also run the shell probe (bench/probe/: a TypeScript read loop over a synchronous wasm core;
 //                        build it first with `bash bench/probe/build.sh`); its rows are labelled "probe"
@@ -228,7 +229,9 @@ const text = render(report);
 console.log(text);
 if (out) {
   writeFileSync(out, text);
-  writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(report, null, 1));
+  // The saved run for --render: bench/results.json for the report BENCHMARKS.md; beside any other --out file.
+  const saved = args.out ? `${String(out).replace(/\.md$/, '')}.json` : path.join(root, 'bench/results.json');
+  writeFileSync(saved, JSON.stringify(report, null, 1));
   log(`bench: wrote ${path.relative(process.cwd(), out)}`);
 }
 
@@ -268,7 +271,7 @@ function render(r) {
         const ofFloor = x !== floor && floor && x.id !== 'transport' ? `${f1((100 * floor.ms) / x.ms)}%` : '';
         const ofTransport = tfloor && x !== tfloor ? `${f2(x.ms / tfloor.ms)}x` : '';
         const cpuRatio = base && base.cpuMs && x.cpuMs ? `${f2(base.cpuMs / x.cpuMs)}x` : '';
-        lines.push(`| ${x.transport} | ${x.label} | ${f0(x.eventsPerSec)} | ${f1(x.mbPerSec)} | ${ratio} | ${ofFloor} | ${ofTransport} | ${x.cpuMs === undefined ? '' : f0(x.cpuMs)} | ${cpuRatio} | ${x.times.join(', ')} |`);
+        lines.push(`| ${x.transport} | ${x.label}${x.reads ? `, ${f0(x.reads)} reads` : ''} | ${f0(x.eventsPerSec)} | ${f1(x.mbPerSec)} | ${ratio} | ${ofFloor} | ${ofTransport} | ${x.cpuMs === undefined ? '' : f0(x.cpuMs)} | ${cpuRatio} | ${x.times.join(', ')} |`);
         if (!base) continue;
         const id = x.id ?? key.split('/')[1];
         const who = id.startsWith('probe-') ? 'probe ' : '';

@@ -83,7 +83,7 @@ export function memoryFetch(chunks) {
 // ---------------------------------------------------------------------------------------------------------------
 
 function sink() {
-  return { events: 0, partitions: 0, x: 0, bytes: 0 };
+  return { events: 0, partitions: 0, x: 0, bytes: 0, reads: 0 };
 }
 
 async function feedpumpEvents(api, url, options, s) {
@@ -163,6 +163,7 @@ async function transportFloor(fetchFn, url, s) {
       const { done, value } = await reader.read();
       if (done) break;
       s.bytes += value.byteLength;
+      s.reads++;
     }
   }
 }
@@ -294,8 +295,9 @@ export async function runVariant(api, { base, variant, events, warmup, reps, clo
   for (let r = 0; r < reps; r++) {
     for (let k = 0; k < measured.length; k++) {
       const job = measured[(k + r) % measured.length];
-      const { ms, cpuMs } = await once(job);
+      const { ms, cpuMs, s } = await once(job);
       job.times.push(ms);
+      if (s.reads) job.reads = s.reads;
       if (cpuMs !== undefined) job.cpu.push(cpuMs);
     }
     log(`${variant}: round ${r + 1}/${reps} done`);
@@ -317,6 +319,7 @@ export async function runVariant(api, { base, variant, events, warmup, reps, clo
       spread: spread(job.times),
       cpuMs: job.cpu.length ? median(job.cpu) : undefined,
       cpu: job.cpu.map((t) => Math.round(t * 10) / 10),
+      ...(job.reads ? { reads: job.reads } : {}),
     };
   }
   return { variant, events, kept: feed.kept, checkpoints: feed.checkpoints, bytes: bytes.length, nonAscii: bytes.length !== feed.text.length, results: out };

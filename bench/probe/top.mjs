@@ -19,6 +19,25 @@ for (const node of prof.nodes) {
   total += us;
 }
 const idle = self.get('(idle)') ?? 0;
+/** Where a function belongs, by its name and file (wasm names need a `wasm-opt -g` build). */
+function category(key) {
+  if (key.startsWith('(garbage collector)')) return 'GC';
+  if (/^(feedpump_core::|memchr::|core\[|<\[u8\]>::is_ascii|alloc::|<alloc::|dlmalloc|__rust|__rdl|__rg|memcpy|memmove|memset)/.test(key)) return 'wasm: core (framing, scanning, batches) and allocator';
+  if (/^(feedpump::|wasm_bindgen_futures|js_sys::futures|<wasm_bindgen_futures|wasm_bindgen::closure|<wasm_bindgen::closure)/.test(key) || /closure|Closure|future|Future|poll|waker|Waker/.test(key.split(' ')[0])) return 'wasm: Rust shell (reader, futures, closures)';
+  if (/^wasm-function|wasm:\/\//.test(key) && !/^(wasm-to-js|js-to-wasm)/.test(key)) return 'wasm: other (bindings, unnamed)';
+  if (/^(wasm-to-js|js-to-wasm|GenericJSToWasmWrapper)/.test(key) || /dist\/wasm\/|probe\/out\//.test(key)) return 'wasm-bindgen glue and boundary';
+  if (/^(setTimeout|clearTimeout|listOnTimeout|processTimers|Timeout|insert|unenroll|Timer)/.test(key) || /node:timers|internal\/timers/.test(key)) return 'timers';
+  if (/addEventListener|removeEventListener|AbortSignal|AbortController|internal\/event_target|internal\/abort_controller/.test(key)) return 'abort signals / event listeners';
+  if (/undici|internal\/streams|webstreams|internal\/buffer|net:|stream_base|internal\/errors/.test(key)) return 'fetch / streams (undici, web streams)';
+  if (/internal\/encoding/.test(key)) return 'TextDecoder';
+  if (/dist\/feed\.js/.test(key)) return 'batch decoding (dist/feed.js, with JSON.parse)';
+  if (/bench\/probe\/shell\.js/.test(key)) return 'probe shell (bench/probe/shell.js)';
+  if (/Microtask|nextTick|task_queues|processTicks|AsyncFunction|Promise/.test(key)) return 'promise / microtask machinery';
+  return 'other';
+}
+const cats = new Map();
+for (const [key, us] of self) if (key !== '(idle)') cats.set(category(key), (cats.get(category(key)) ?? 0) + us);
+console.log('by area (% of non-idle):', [...cats].sort((a, b) => b[1] - a[1]).map(([k, us]) => `${k} ${((100 * us) / (total - idle)).toFixed(1)}%`).join('; '));
 console.log(`total ${(total / 1000).toFixed(0)} ms sampled, of which idle ${(idle / 1000).toFixed(0)} ms; % of non-idle time:`);
 for (const [key, us] of [...self].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, Number(n))) {
   console.log(`${((100 * us) / (total - idle)).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}`);
