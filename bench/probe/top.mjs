@@ -5,8 +5,10 @@ import { readFileSync } from 'node:fs';
 const [file, n = '25'] = process.argv.slice(2);
 const prof = JSON.parse(readFileSync(file, 'utf8'));
 const dt = new Map();
-// timeDeltas[i] is the time before sample i: attribute it to that sample's node.
-for (let i = 0; i < prof.samples.length; i++) dt.set(prof.samples[i], (dt.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+// Samples are counted, not weighted by their time deltas: on a loaded machine a delta also holds the time the
+// process waited for a CPU, which says nothing about the function sampled. One sample ~ the sampling interval.
+const interval = prof.samples.length > 1 ? (prof.endTime - prof.startTime) / prof.samples.length : 1000;
+for (const id of prof.samples) dt.set(id, (dt.get(id) ?? 0) + interval);
 const self = new Map();
 let total = 0;
 for (const node of prof.nodes) {
