@@ -252,7 +252,7 @@ function render(r) {
   lines.push(`- Load average (1/5/15 min): before ${r.loadBefore}, after ${r.loadAfter}`);
   lines.push(`- Runtimes: Node ${r.versions.node}; Chromium ${r.versions.chromium ?? '-'} (headless, playwright-core); workerd ${r.versions.workerd ?? '-'} (Miniflare ${r.versions.miniflare ?? '-'})`);
   lines.push(`- Feed: ${f0(r.cfg.events)} events per run, ~315 B each, 4 partitions, 10 event types, a checkpoint per partition every 100 of its events; medians of ${r.cfg.reps} timed runs after ${r.cfg.warmup} warm-up rounds; MB = 10^6 bytes of NDJSON body`);
-  lines.push('- Ratios are of median times in this run ("vs plain loop": its time / this time; "time / transport floor": this time / the floor\'s). CPU ms: the median CPU time of a run (Node: `process.cpuUsage()` of the client process; workerd: all threads of the workerd process, from /proc; Chromium: the renderer main thread\'s task time, CDP `Performance.getMetrics`)');
+  lines.push('- Ratios are of median times in this run ("vs plain loop": its time / this time; "time / transport floor": this time / the floor\'s). CPU ms: the median CPU time of a run (Node: `process.cpuUsage()` of the client process; workerd: all threads of the workerd process, from /proc; Chromium: the renderer main thread\'s busy time, CDP `Performance.getMetrics` `TaskDuration`, which follows wall time on a loaded machine)');
   lines.push('');
   const targets = [];
   for (const [rt, variants] of Object.entries(r.runtimes)) {

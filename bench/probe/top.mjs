@@ -1,14 +1,29 @@
 // Bench only: the top self-time functions of a .cpuprofile (node --cpu-prof), as % of all samples.
-//   node bench/probe/top.mjs FILE.cpuprofile [N]
+//   node bench/probe/top.mjs FILE.cpuprofile [N] [SKIP]
 import { readFileSync } from 'node:fs';
 
-const [file, n = '25'] = process.argv.slice(2);
+const [file, n = '25', skip] = process.argv.slice(2);
 const prof = JSON.parse(readFileSync(file, 'utf8'));
+// SKIP (optional RegExp): leave out samples with a frame whose function name matches, e.g. the feed's generation
+// (`^(buildFeed|runVariant)$`) when a whole bench job was profiled.
+const parent = new Map();
+for (const node of prof.nodes) for (const c of node.children ?? []) parent.set(c, node.id);
+const byId = new Map(prof.nodes.map((node) => [node.id, node]));
+const skipped = new Map();
+const skipRe = skip ? new RegExp(skip) : undefined;
+const isSkipped = (id) => {
+  if (!skipRe) return false;
+  if (skipped.has(id)) return skipped.get(id);
+  const node = byId.get(id);
+  const out = skipRe.test(node.callFrame.functionName) || (parent.has(id) && isSkipped(parent.get(id)));
+  skipped.set(id, out);
+  return out;
+};
 const dt = new Map();
 // Samples are counted, not weighted by their time deltas: on a loaded machine a delta also holds the time the
 // process waited for a CPU, which says nothing about the function sampled. One sample ~ the sampling interval.
 const interval = prof.samples.length > 1 ? (prof.endTime - prof.startTime) / prof.samples.length : 1000;
-for (const id of prof.samples) dt.set(id, (dt.get(id) ?? 0) + interval);
+for (const id of prof.samples) if (!isSkipped(id)) dt.set(id, (dt.get(id) ?? 0) + interval);
 const self = new Map();
 let total = 0;
 for (const node of prof.nodes) {
