@@ -3,7 +3,7 @@
 // shell's and the probe's median wall and CPU time with their ranges, and the Rust/probe ratio of each round's pair
 // (the cases run interleaved, so a round's two runs saw about the same load; the median of those ratios is the
 // steadier figure on a busy machine).
-//   node bench/probe/compare.mjs RUN.json [RUN.json …]
+//   node bench/probe/compare.mjs [--compact] RUN.json [RUN.json …]   (--compact: CPU-first, fewer columns)
 import { readFileSync } from 'node:fs';
 
 const med = (xs) => {
@@ -14,11 +14,15 @@ const med = (xs) => {
 const range = (xs, d = 0) => `${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)}`;
 const f0 = (x) => Math.round(x).toLocaleString('en-US');
 
-for (const file of process.argv.slice(2)) {
+const compact = process.argv.includes('--compact');
+for (const file of process.argv.slice(2).filter((a) => a !== '--compact')) {
   const r = JSON.parse(readFileSync(file, 'utf8'));
   console.log(`Run of ${r.started} (${f0(r.cfg.events)} events, ${r.cfg.reps} rounds after ${r.cfg.warmup} warm-up; load average before ${r.loadBefore}, after ${r.loadAfter})\n`);
-  console.log('| runtime | variant | transport | workload | Rust shell: wall ms (range) | CPU ms (range) | probe: wall ms (range) | CPU ms (range) | Rust/probe wall, paired (range) | Rust/probe CPU, paired (range) | vs plain loop, Rust / probe: wall | CPU |');
-  console.log('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  if (compact) {
+    console.log('| runtime | variant | transport | workload | CPU ms, Rust shell -> probe | Rust/probe CPU, paired (range) | Rust/probe wall, paired | CPU vs plain loop, Rust / probe |');
+    console.log('|---|---|---|---|---:|---:|---:|---:|');
+  } else console.log('| runtime | variant | transport | workload | Rust shell: wall ms (range) | CPU ms (range) | probe: wall ms (range) | CPU ms (range) | Rust/probe wall, paired (range) | Rust/probe CPU, paired (range) | vs plain loop, Rust / probe: wall | CPU |');
+  if (!compact) console.log('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   const refs = [];
   for (const [rt, vs] of Object.entries(r.runtimes)) {
     for (const v of vs) {
@@ -40,6 +44,10 @@ for (const file of process.argv.slice(2)) {
           const name = w.startsWith('raw') ? `raw ${w.slice(4)}()` : `parsed ${w}()`;
           const vsBase = b ? `${(b.ms / a.ms).toFixed(2)}x / ${(b.ms / p.ms).toFixed(2)}x` : '';
           const vsBaseCpu = b && b.cpuMs && a.cpuMs && p.cpuMs ? `${(b.cpuMs / a.cpuMs).toFixed(2)}x / ${(b.cpuMs / p.cpuMs).toFixed(2)}x` : '';
+          if (compact) {
+            console.log(`| ${rt} | ${v.variant} | ${t} | ${name} | ${f0(a.cpuMs)} -> ${f0(p.cpuMs)} | ${med(cpair).toFixed(2)} (${range(cpair, 2)}) | ${med(pair).toFixed(2)} | ${vsBaseCpu} |`);
+            continue;
+          }
           console.log(`| ${rt} | ${v.variant} | ${t} | ${name} | ${f0(a.ms)} (${range(a.times)}) | ${cpu(a)} | ${f0(p.ms)} (${range(p.times)}) | ${cpu(p)} | ${med(pair).toFixed(2)} (${range(pair, 2)}) | ${cpair.length ? `${med(cpair).toFixed(2)} (${range(cpair, 2)})` : ''} | ${vsBase} | ${vsBaseCpu} |`);
         }
       }
