@@ -265,7 +265,9 @@ function render(r) {
       lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
       const floor = res['floor/json-parse'];
       for (const [key, x] of Object.entries(res)) {
-        const base = x.base ? res[`${x.transport}/${x.base}`] : undefined;
+        // Runs saved before the filtered workload (bench/results.json) name no `base`: theirs is the plain loop.
+        const baseId = x.base ?? (key.split('/')[1] === 'baseline' || x.transport === 'none' ? undefined : 'baseline');
+        const base = baseId ? res[`${x.transport}/${baseId}`] : undefined;
         const tfloor = res[`${x.transport}/transport`];
         const ratio = base ? `${f2(base.ms / x.ms)}x` : '';
         const ofFloor = x !== floor && floor && x.id !== 'transport' ? `${f1((100 * floor.ms) / x.ms)}%` : '';
