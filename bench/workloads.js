@@ -118,27 +118,6 @@ async function feedpumpBatches(api, url, options, s) {
   }
 }
 
-/** The filtered workload through feedpump's type filter (`filter: { include: [FILTER_TYPE] }`). */
-async function feedpumpFilteredEvents(api, url, options, s) {
-  for await (const ev of api.openFeed(url, options).events()) {
-    s.events++;
-    s.partitions += ev.partition;
-    s.x ^= ev.data.seq;
-  }
-}
-
-async function feedpumpFilteredBatches(api, url, options, s) {
-  for await (const batch of api.openFeed(url, options).batches()) {
-    const { events } = batch;
-    for (let i = 0; i < events.length; i++) {
-      const ev = events[i];
-      s.events++;
-      s.partitions += ev.partition;
-      s.x ^= ev.data.seq;
-    }
-  }
-}
-
 /** The plain loop filtering the way one would by hand: parse every line, then drop the types it does not keep. */
 async function baselineFiltered(fetchFn, url, s) {
   for await (const ev of baselineFeed(fetchFn, url)) {
@@ -252,9 +231,8 @@ export async function runVariant(api, { base, variant, events, warmup, reps, clo
       else if (c.kind === 'transport') run = (s) => transportFloor(fetchFn, url, s);
       else {
         const impl = c.kind === 'probe' ? probe : api;
-        const fn = c.filter
-          ? (c.how === 'events' ? feedpumpFilteredEvents : feedpumpFilteredBatches)
-          : (c.how === 'events' ? feedpumpEvents : feedpumpBatches);
+        // The filtered cases are parsed mode with `filter` set (options()): the same loop bodies.
+        const fn = c.how === 'events' ? feedpumpEvents : feedpumpBatches;
         run = (s) => fn(impl, url, options(c, transport), s);
       }
       const expect = c.filter ? feed.kept : events;
