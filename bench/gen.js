@@ -20,7 +20,13 @@ function prng(seed) {
   };
 }
 
-const TYPES = ['order.created', 'order.updated', 'order.paid', 'order.shipped', 'payment.captured', 'refund.issued'];
+// Ten types, picked uniformly: the filtered workload keeps one of them (FILTER_TYPE), about 10% of the events.
+const TYPES = [
+  'order.created', 'order.updated', 'order.paid', 'order.shipped', 'order.cancelled',
+  'payment.captured', 'payment.failed', 'refund.issued', 'customer.updated', 'stock.adjusted',
+];
+/** The one event type the filtered workload keeps (1 of the 10 types). */
+export const FILTER_TYPE = 'refund.issued';
 const TIERS = ['basic', 'silver', 'gold', 'platinum'];
 const COUNTRIES = ['SE', 'NO', 'DK', 'FI', 'DE', 'NL', 'GB', 'US'];
 const CURRENCIES = ['EUR', 'SEK', 'NOK', 'DKK', 'USD'];
@@ -38,12 +44,15 @@ export class FeedGen {
     this.sinceCheckpoint = new Array(PARTITIONS).fill(0);
     this.lastSeq = new Array(PARTITIONS).fill(-1);
     this.pending = []; // checkpoint lines to emit before the next event
+    this.kept = 0; // events of FILTER_TYPE so far
   }
 
   /** The JSON text of the `data` of event number `seq` (~270 bytes). */
   data(seq) {
     const r = this.rand;
     const pick = (list) => list[Math.floor(r() * list.length)];
+    const type = pick(TYPES);
+    if (type === FILTER_TYPE) this.kept++;
     const items = [];
     const nItems = 1 + Math.floor(r() * 3);
     for (let i = 0; i < nItems; i++) items.push(`{"sku":"SKU-${1000 + Math.floor(r() * 9000)}","qty":${1 + Math.floor(r() * 5)}}`);
@@ -51,7 +60,7 @@ export class FeedGen {
     if (this.variant === 'mixed' && r() < 0.05) note = `${pick(NON_ASCII)} ${note}`;
     const ms = 1714564800000 + seq * 37;
     return (
-      `{"id":"e-${String(seq).padStart(9, '0')}","type":"${pick(TYPES)}","seq":${seq},"time":"${new Date(ms).toISOString()}",` +
+      `{"id":"e-${String(seq).padStart(9, '0')}","type":"${type}","seq":${seq},"time":"${new Date(ms).toISOString()}",` +
       `"customer":{"id":"c-${String(Math.floor(r() * 100000)).padStart(6, '0')}","tier":"${pick(TIERS)}","country":"${pick(COUNTRIES)}"},` +
       `"amount":{"value":${(Math.floor(r() * 1000000) / 100).toFixed(2)},"currency":"${pick(CURRENCIES)}"},` +
       `"items":[${items.join(',')}],"note":"${note}"}`
@@ -84,7 +93,8 @@ export class FeedGen {
 /**
  * A whole page: `events` events plus checkpoints, as one NDJSON text; also the event lines alone (for the JSON.parse
  * floor) when `withLines` is set.
- * @returns {{ text: string, eventLines: string[] | undefined, events: number, checkpoints: number }}
+ * @returns {{ text: string, eventLines: string[] | undefined, events: number, checkpoints: number, kept: number }}
+ *   `kept`: events of FILTER_TYPE (what the filtered workload keeps)
  */
 export function buildFeed({ events, variant = 'ascii', seed = 42, withLines = false }) {
   const gen = new FeedGen({ variant, seed });
@@ -100,7 +110,7 @@ export function buildFeed({ events, variant = 'ascii', seed = 42, withLines = fa
   const tail = gen.flush();
   checkpoints += tail.length;
   lines.push(...tail);
-  return { text: `${lines.join('\n')}\n`, eventLines, events, checkpoints };
+  return { text: `${lines.join('\n')}\n`, eventLines, events, checkpoints, kept: gen.kept };
 }
 
 /** Splits bytes into views of at most `size` bytes (64 KiB: the chunk size the design is tuned for). */

@@ -5,8 +5,11 @@
 //   GET /live/<rate>/<count>?…  page 1: an open chunked page writing events live at `rate` events/s, each event
 //                               followed by its partition's checkpoint and stamped with the write time; later: empty
 //   GET /tick                   'ok' (workerd advances its clock only across I/O)
+//   GET /cpu                    the CPU time (ms, all threads) of the process set by `cpuOf(pid)` (workerd's, whose
+//                               Worker cannot read its own), from /proc/<pid>/task/*/schedstat; `null` when unknown
 //   GET /dist/…, /bench/…       static files for the Chromium page; GET / the page itself
 import http from 'node:http';
+import { readFileSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +64,17 @@ async function writeBig(res, total) {
 
 const now = () => performance.timeOrigin + performance.now();
 
+/** CPU time of every live thread of process `pid` in ms (Linux /proc), or null. */
+export function processCpuMs(pid) {
+  try {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    return ns / 1e6;
+  } catch {
+    return null;
+  }
+}
+
 /** Live: `count` events at `rate`/s; each write carries every event due, stamped with the time of the write. */
 function writeLive(res, rate, count) {
   return new Promise((resolve) => {
@@ -103,12 +117,17 @@ export async function startBenchServer({ events, page = '' }) {
     return bodies.get(variant);
   };
   const stats = { big: undefined };
+  let cpuPid;
   const server = http.createServer(async (req, res) => {
     try {
       const url = new URL(req.url, 'http://x');
       const p = url.pathname;
       const cors = { 'access-control-allow-origin': '*' };
       if (p === '/tick') return void res.writeHead(200, { 'cache-control': 'no-store', ...cors }).end('ok');
+      if (p === '/cpu') {
+        const ms = cpuPid === undefined ? null : processCpuMs(cpuPid);
+        return void res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', ...cors }).end(JSON.stringify(ms));
+      }
       if (p.startsWith('/feed/') || p.startsWith('/big/') || p.startsWith('/live/')) {
         res.writeHead(200, { ...NDJSON, ...cors });
         if (!isFirstPage(req.url)) return void res.end();
@@ -149,6 +168,9 @@ export async function startBenchServer({ events, page = '' }) {
     base,
     stats,
     warm: (variant) => body(variant),
+    cpuOf: (pid) => {
+      cpuPid = pid;
+    },
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());

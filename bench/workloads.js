@@ -2,7 +2,7 @@
 // Chromium page and in a workerd Worker (bench/worker.js). It only uses web APIs (fetch, Response, ReadableStream,
 // TextDecoder, TextEncoder) and the package's public API (`openFeed`).
 
-import { buildFeed, chunk, PARTITIONS } from './gen.js';
+import { buildFeed, chunk, FILTER_TYPE, PARTITIONS } from './gen.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // The pure-JS baseline: a plain ZeroEventHub line parser written the way a good JS developer would. A streaming
@@ -83,7 +83,7 @@ export function memoryFetch(chunks) {
 // ---------------------------------------------------------------------------------------------------------------
 
 function sink() {
-  return { events: 0, partitions: 0, x: 0 };
+  return { events: 0, partitions: 0, x: 0, bytes: 0, reads: 0 };
 }
 
 async function feedpumpEvents(api, url, options, s) {
@@ -118,6 +118,35 @@ async function feedpumpBatches(api, url, options, s) {
   }
 }
 
+/** The plain loop filtering the way one would by hand: parse every line, then drop the types it does not keep. */
+async function baselineFiltered(fetchFn, url, s) {
+  for await (const ev of baselineFeed(fetchFn, url)) {
+    if (ev.data.type !== FILTER_TYPE) continue;
+    s.events++;
+    s.partitions += ev.partition;
+    s.x ^= ev.data.seq;
+  }
+}
+
+/**
+ * The transport floor: the same two requests (page 1, then the empty page 2), each body read chunk by chunk to its
+ * end, counting bytes and nothing else (no decoding, framing or parsing). No reader of the body can be faster.
+ */
+async function transportFloor(fetchFn, url, s) {
+  for (const cursor of ['_first', 'end']) {
+    const query = Array.from({ length: PARTITIONS }, (_, p) => `cursor${p}=${cursor}`).join('&');
+    const res = await fetchFn(`${url}?n=${PARTITIONS}&${query}`);
+    if (!res.ok) throw new Error(`transport floor: HTTP ${res.status}`);
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      s.bytes += value.byteLength;
+      s.reads++;
+    }
+  }
+}
+
 async function baseline(fetchFn, url, s) {
   for await (const ev of baselineFeed(fetchFn, url)) {
     s.events++;
@@ -136,12 +165,25 @@ function floor(lines, s) {
   }
 }
 
+/**
+ * The cases run per transport. `base`: the case its ratio is taken against (the plain loop, or the plain loop that
+ * filters); `group`: cases of one group must agree on the events they saw (their partition sums).
+ * The `probe-*` cases run only with `probe` set (bench/probe/: the TypeScript shell over a synchronous wasm core).
+ */
 export const CASES = [
-  { id: 'fp-events', label: 'feedpump events() parsed', kind: 'feedpump', how: 'events', mode: 'parsed' },
-  { id: 'fp-batches', label: 'feedpump batches() parsed', kind: 'feedpump', how: 'batches', mode: 'parsed' },
-  { id: 'fp-raw-events', label: 'feedpump events() raw', kind: 'feedpump', how: 'events', mode: 'raw' },
-  { id: 'fp-raw-batches', label: 'feedpump batches() raw', kind: 'feedpump', how: 'batches', mode: 'raw' },
-  { id: 'baseline', label: 'pure-JS baseline', kind: 'baseline' },
+  { id: 'fp-events', label: 'feedpump events() parsed', kind: 'feedpump', how: 'events', mode: 'parsed', base: 'baseline', group: 'all' },
+  { id: 'fp-batches', label: 'feedpump batches() parsed', kind: 'feedpump', how: 'batches', mode: 'parsed', base: 'baseline', group: 'all' },
+  { id: 'fp-raw-events', label: 'feedpump events() raw', kind: 'feedpump', how: 'events', mode: 'raw', base: 'baseline', group: 'all' },
+  { id: 'fp-raw-batches', label: 'feedpump batches() raw', kind: 'feedpump', how: 'batches', mode: 'raw', base: 'baseline', group: 'all' },
+  { id: 'probe-events', label: 'probe TS shell events() parsed', kind: 'probe', how: 'events', mode: 'parsed', base: 'baseline', group: 'all' },
+  { id: 'probe-batches', label: 'probe TS shell batches() parsed', kind: 'probe', how: 'batches', mode: 'parsed', base: 'baseline', group: 'all' },
+  { id: 'probe-raw-events', label: 'probe TS shell events() raw', kind: 'probe', how: 'events', mode: 'raw', base: 'baseline', group: 'all' },
+  { id: 'probe-raw-batches', label: 'probe TS shell batches() raw', kind: 'probe', how: 'batches', mode: 'raw', base: 'baseline', group: 'all' },
+  { id: 'baseline', label: 'pure-JS baseline', kind: 'baseline', group: 'all' },
+  { id: 'fp-filter-events', label: 'feedpump events() parsed, type filter (10% kept)', kind: 'feedpump', how: 'events', mode: 'parsed', filter: true, base: 'baseline-filter', group: 'filtered' },
+  { id: 'fp-filter-batches', label: 'feedpump batches() parsed, type filter (10% kept)', kind: 'feedpump', how: 'batches', mode: 'parsed', filter: true, base: 'baseline-filter', group: 'filtered' },
+  { id: 'baseline-filter', label: 'pure-JS baseline, parse then drop (10% kept)', kind: 'baseline', filter: true, group: 'filtered' },
+  { id: 'transport', label: 'transport floor (read chunks, count bytes)', kind: 'transport', group: 'bytes' },
 ];
 
 const median = (xs) => {
@@ -150,12 +192,18 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+const spread = (xs) => (xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 0]);
+
 /**
  * Runs every case for one variant: `warmup` untimed rounds, then `reps` timed rounds (the cases interleaved, the
  * order rotated each round so drift hits all alike). `clock()` is async so workerd can advance its clock with I/O.
- * @returns {Promise<object>} per case: median ms, events/s, MB/s (10^6 bytes), all run times
+ * `cpu()` (optional, async) gives the CPU time the runtime has used so far in ms (Node: `process.cpuUsage()`; workerd:
+ * its process, read by the loopback server; Chromium: the renderer's main-thread task time): each run's CPU time is
+ * the difference around it. `probe` (optional): the probe shell's API (`openFeed`), which adds the `probe-*` cases.
+ * `cases` (optional): a RegExp source; only the case keys (`loopback/fp-events`, `floor/json-parse`, …) it matches run.
+ * @returns {Promise<object>} per case: median ms, events/s, MB/s (10^6 bytes), all run times, CPU ms per run
  */
-export async function runVariant(api, { base, variant, events, warmup, reps, clock, log = () => {} }) {
+export async function runVariant(api, { base, variant, events, warmup, reps, clock, cpu, probe, cases, log = () => {} }) {
   const feed = buildFeed({ events, variant, withLines: true });
   const bytes = new TextEncoder().encode(feed.text);
   const chunks = chunk(bytes);
@@ -163,69 +211,96 @@ export async function runVariant(api, { base, variant, events, warmup, reps, clo
   const fetchMem = memoryFetch(chunks);
   const loopUrl = `${base}/feed/${variant}`;
   const memUrl = `http://memory.invalid/feed/${variant}`;
-  const options = (mode, transport) => ({
+  const options = (c, transport) => ({
     partitionCount: PARTITIONS,
-    mode,
+    mode: c.mode,
     retry: false,
+    ...(c.filter ? { filter: { include: [FILTER_TYPE] } } : {}),
     ...(transport === 'memory' ? { fetch: fetchMem } : {}),
   });
+  const only = cases ? new RegExp(String(cases)) : undefined;
 
   const jobs = [];
   for (const transport of ['loopback', 'memory']) {
+    const fetchFn = transport === 'memory' ? fetchMem : (u) => fetch(u);
+    const url = transport === 'memory' ? memUrl : loopUrl;
     for (const c of CASES) {
-      const url = transport === 'memory' ? memUrl : loopUrl;
-      const run =
-        c.kind === 'baseline'
-          ? (s) => baseline(transport === 'memory' ? fetchMem : (u) => fetch(u), url, s)
-          : c.how === 'events'
-            ? (s) => feedpumpEvents(api, url, options(c.mode, transport), s)
-            : (s) => feedpumpBatches(api, url, options(c.mode, transport), s);
-      jobs.push({ key: `${transport}/${c.id}`, transport, case: c, run, times: [] });
+      if (c.kind === 'probe' && !probe) continue;
+      let run;
+      if (c.kind === 'baseline') run = c.filter ? (s) => baselineFiltered(fetchFn, url, s) : (s) => baseline(fetchFn, url, s);
+      else if (c.kind === 'transport') run = (s) => transportFloor(fetchFn, url, s);
+      else {
+        const impl = c.kind === 'probe' ? probe : api;
+        // The filtered cases are parsed mode with `filter` set (options()): the same loop bodies.
+        const fn = c.how === 'events' ? feedpumpEvents : feedpumpBatches;
+        run = (s) => fn(impl, url, options(c, transport), s);
+      }
+      const expect = c.filter ? feed.kept : events;
+      jobs.push({ key: `${transport}/${c.id}`, transport, case: c, run, expect, times: [], cpu: [] });
     }
   }
-  jobs.push({ key: 'floor/json-parse', transport: 'none', case: { id: 'floor', label: 'JSON.parse floor (prebuilt strings)' }, run: async (s) => floor(lines, s), times: [] });
+  jobs.push({ key: 'floor/json-parse', transport: 'none', case: { id: 'floor', label: 'JSON.parse floor (prebuilt strings)', group: 'all' }, run: async (s) => floor(lines, s), expect: events, times: [], cpu: [] });
+  const measured = only ? jobs.filter((j) => only.test(j.key)) : jobs;
 
   const once = async (job) => {
     const s = sink();
+    const c0 = cpu ? await cpu() : undefined;
     const t0 = await clock();
     await job.run(s);
     const t1 = await clock();
-    if (s.events !== events) throw new Error(`${variant} ${job.key}: ${s.events} events, expected ${events}`);
+    const c1 = cpu ? await cpu() : undefined;
+    if (job.case.kind === 'transport') {
+      if (s.bytes !== bytes.length) throw new Error(`${variant} ${job.key}: ${s.bytes} bytes, expected ${bytes.length}`);
+    } else if (s.events !== job.expect) {
+      throw new Error(`${variant} ${job.key}: ${s.events} events, expected ${job.expect}`);
+    }
     if (chunks[0].byteLength === 0) throw new Error('a 64 KiB chunk was detached; the in-memory transport must copy');
-    return { ms: t1 - t0, s };
+    return { ms: t1 - t0, cpuMs: c0 === undefined || c1 === undefined ? undefined : c1 - c0, s };
   };
 
   const checks = new Map();
   for (let w = 0; w < warmup; w++) {
-    for (const job of jobs) {
+    for (const job of measured) {
       const { s } = await once(job);
-      checks.set(job.key, s.partitions);
+      if (job.case.group !== 'bytes') checks.set(job.key, [job.case.group, s.partitions]);
     }
     log(`${variant}: warm-up ${w + 1}/${warmup} done`);
   }
-  const sums = new Set([...checks.values()]);
-  if (sums.size > 1) throw new Error(`${variant}: the workloads disagree on the events (partition sums ${[...sums]})`);
+  for (const group of ['all', 'filtered']) {
+    const sums = new Set([...checks.values()].filter(([g]) => g === group).map(([, x]) => x));
+    if (sums.size > 1) throw new Error(`${variant}: the ${group} workloads disagree on the events (partition sums ${[...sums]})`);
+  }
   for (let r = 0; r < reps; r++) {
-    for (let k = 0; k < jobs.length; k++) {
-      const job = jobs[(k + r) % jobs.length];
-      job.times.push((await once(job)).ms);
+    for (let k = 0; k < measured.length; k++) {
+      const job = measured[(k + r) % measured.length];
+      const { ms, cpuMs, s } = await once(job);
+      job.times.push(ms);
+      if (s.reads) job.reads = s.reads;
+      if (cpuMs !== undefined) job.cpu.push(cpuMs);
     }
     log(`${variant}: round ${r + 1}/${reps} done`);
   }
 
   const out = {};
-  for (const job of jobs) {
+  for (const job of measured) {
     const ms = median(job.times);
     out[job.key] = {
       label: job.case.label,
       transport: job.transport,
+      id: job.case.id,
+      base: job.case.base,
+      events: job.expect,
       ms,
       eventsPerSec: events / (ms / 1000),
       mbPerSec: bytes.length / 1e6 / (ms / 1000),
       times: job.times.map((t) => Math.round(t * 10) / 10),
+      spread: spread(job.times),
+      cpuMs: job.cpu.length ? median(job.cpu) : undefined,
+      cpu: job.cpu.map((t) => Math.round(t * 10) / 10),
+      ...(job.reads ? { reads: job.reads } : {}),
     };
   }
-  return { variant, events, checkpoints: feed.checkpoints, bytes: bytes.length, nonAscii: bytes.length !== feed.text.length, results: out };
+  return { variant, events, kept: feed.kept, checkpoints: feed.checkpoints, bytes: bytes.length, nonAscii: bytes.length !== feed.text.length, results: out };
 }
 
 /** Every variant in turn. */

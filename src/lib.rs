@@ -18,6 +18,8 @@ mod error;
 mod fetch;
 mod options;
 mod page;
+#[cfg(feature = "probe-sync")]
+mod probe;
 mod reader;
 mod ts;
 mod wait;

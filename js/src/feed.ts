@@ -213,7 +213,12 @@ class V1Source implements BatchSource {
 /** The three states of an iteration: a feed is iterated at most once. */
 type State = 'new' | 'iterating' | 'done';
 
-class FeedImpl<T> implements Feed<T> {
+/**
+ * The feed over any {@link BatchSource}: `openFeed` gives it the wasm reader's; the bench's shell probe
+ * (bench/probe/shell.js) gives it its own, so both shells share this decoding of batches.
+ * @internal
+ */
+export class FeedImpl<T> implements Feed<T> {
   readonly #options: ReaderOptions;
   /** Where raw batches come from: one v1 reader, or v2 discovery and one reader per partition. */
   readonly #source: BatchSource;

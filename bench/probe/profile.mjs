@@ -1,0 +1,65 @@
+// Bench only: a CPU profile of one reader over loopback, for bench/NOTES.md's "Shell probe".
+//   node --cpu-prof --cpu-prof-dir=DIR bench/probe/profile.mjs BASE SHELL HOW MODE VARIANT RUNS
+// BASE: a running bench server (`node bench/server.mjs 200000` prints it); SHELL: rust (the package) | probe (bench/
+// probe/shell.js) | baseline (the plain loop) | transport; HOW: events | batches; MODE: parsed | raw. Prints the
+// CPU time and wall time of each run. Summarise the profile with bench/probe/top.mjs.
+import { readFileSync } from 'node:fs';
+import * as api from '../../dist/entrypoints/node.js';
+import { baselineFeed } from '../workloads.js';
+import { PARTITIONS } from '../gen.js';
+
+const [base, shell, how, mode, variant, runs = '3'] = process.argv.slice(2);
+let impl = api;
+if (shell === 'probe') {
+  impl = await import('./shell.js');
+  await impl.ready(readFileSync(new URL('./out/feedpump_bg.wasm', import.meta.url)));
+}
+const url = `${base}/feed/${variant}`;
+
+async function once() {
+  let n = 0;
+  let x = 0;
+  if (shell === 'baseline') {
+    for await (const ev of baselineFeed((u) => fetch(u), url)) {
+      n++;
+      x ^= ev.data.seq;
+    }
+    return n;
+  }
+  if (shell === 'transport') {
+    for (const cursor of ['_first', 'end']) {
+      const q = Array.from({ length: PARTITIONS }, (_, p) => `cursor${p}=${cursor}`).join('&');
+      const reader = (await fetch(`${url}?n=${PARTITIONS}&${q}`)).body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        n += value.byteLength;
+      }
+    }
+    return n;
+  }
+  const feed = impl.openFeed(url, { partitionCount: PARTITIONS, mode, retry: false });
+  if (how === 'events') {
+    for await (const ev of feed.events()) {
+      n++;
+      x += mode === 'raw' ? ev.raw.length : ev.data.seq;
+    }
+  } else {
+    for await (const b of feed.batches()) {
+      for (const ev of b.events) {
+        n++;
+        x += mode === 'raw' ? ev.raw.length : ev.data.seq;
+      }
+    }
+  }
+  return n;
+}
+
+for (let i = 0; i < Number(runs); i++) {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const n = await once();
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  console.log(`${shell} ${how} ${mode} ${variant}: ${n} in ${ms.toFixed(0)} ms wall, ${((c.user + c.system) / 1000).toFixed(0)} ms CPU`);
+}
