@@ -9,8 +9,12 @@ import { brotliCompressSync, constants } from 'node:zlib';
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
 const KB = 1024;
-// JS 16 KB (15 until 0.2): type filters that parse only the events they keep (js/src/decode.ts) took the last of 15.
+// The gate: over it, CI fails. The JS gate is 16 KB while the target is 15 KB (issue #11 keeps every JS entry point
+// <= 15 KB): the type filters that parse only the events they keep (js/src/decode.ts) took the entries past 15 KB,
+// and the TypeScript shell (which drops wasm-bindgen's futures and closure glue) is to bring them back. Until then
+// every run prints how far each entry is over the target, so the miss stays visible.
 const BUDGET = { wasm: 40 * KB, js: 16 * KB };
+const TARGET = { js: 15 * KB };
 
 function brotli(bytes) {
   return brotliCompressSync(bytes, {
@@ -68,9 +72,10 @@ for (const entry of ['web', 'node', 'workerd', 'indexeddb', 'durable-object']) {
   const size = brotli(out);
   const ok = size <= BUDGET.js;
   failed ||= !ok;
+  const over = size > TARGET.js ? `  OVER TARGET ${fmt(TARGET.js)} by ${size - TARGET.js} B` : '';
   console.log(
     `${ok ? 'ok  ' : 'FAIL'} js/${entry.padEnd(8)} minified ${fmt(out.length).padStart(9)}  brotli ${fmt(size).padStart(8)}` +
-      `  budget ${fmt(BUDGET.js)}  (${relative(root, file)} bundled; unminified package JS: ${fmt(jsFiles(dist).reduce((n, f) => n + statSync(f).size, 0))})`,
+      `  budget ${fmt(BUDGET.js)}${over}  (${relative(root, file)} bundled; unminified package JS: ${fmt(jsFiles(dist).reduce((n, f) => n + statSync(f).size, 0))})`,
   );
 }
 if (failed) {
