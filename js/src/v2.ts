@@ -110,7 +110,11 @@ const EMPTY = new Uint32Array(0);
  *   re-starting from the discovery phase"), then the schedule re-plans from the new list;
  * - 409s and discovery failures (network, 5xx, 408, 429, cut or stalled bodies) go through the retry policy: the
  *   core's backoff decides the delay, `onRetry` hears of each retry, and after `maxAttempts` the feed fails with the
- *   last error. A `401` on discovery asks `requestHeaders({ refresh: true })` once more first.
+ *   last error. A `401` on discovery asks `requestHeaders({ refresh: true })` once more first;
+ * - several base URLs (`options.replicas`): the core's URL choice (held by the same `Backoff`) names the URL of each
+ *   discovery and turn. A token is its server's, so a turn on another URL than the last discovery's discovers there
+ *   first (the delivered cursors carry over: replicas share them). The readers do not retry then: their failures go
+ *   through the retry policy here, which cools a failing URL down.
  * @internal
  */
 export class V2Source implements BatchSource {
@@ -119,6 +123,8 @@ export class V2Source implements BatchSource {
   #backoff: Backoff | undefined;
   #needDiscovery = true;
   #token = '';
+  /** The base URL the token is from: 0 for `url`, `i` for `options.replicas[i - 1]`. */
+  #base = 0;
   #reader: FeedReader | undefined;
   /** The first page (the reader's numbering) of the current turn, and whether the turn delivered events. */
   #turnFirstPage: number | undefined;
@@ -179,6 +185,10 @@ export class V2Source implements BatchSource {
         if (raw === 'again') continue;
         return raw;
       }
+      if (this.#backoffState().pollUrl(now()) !== this.#base) {
+        this.#needDiscovery = true; // a turn on another URL: its server's token and partition list first
+        continue;
+      }
       const step = this.#schedule.poll(now());
       if (step.kind === 'read') {
         this.#open(step.partition);
@@ -211,12 +221,15 @@ export class V2Source implements BatchSource {
     } catch (e) {
       if (this.#closed) return 'again';
       const error = toFeedError(e);
-      if (!(isFeedError(error, 'http-status') && error.status === 409)) throw error;
+      const conflict = isFeedError(error, 'http-status') && error.status === 409;
+      // With several URLs the reader does not retry (see #open): its failures take the retry policy here, which
+      // cools a failing URL down, and the next turn starts on the first healthy URL.
+      if (!conflict && !this.options.replicas?.length) throw error;
       // SPEC: "Consumers should respond to 409 Conflict by re-starting from the discovery phase": through the retry
       // policy, so a server that keeps answering 409 ends the feed.
       this.#endTurn(false);
-      await this.#retry(error, 'conflict', 409, undefined);
-      this.#needDiscovery = true;
+      await this.#retry(error, conflict ? 'conflict' : failureOf(error).kind, error.status ?? 0, undefined);
+      this.#needDiscovery ||= conflict;
       return 'again';
     }
     if (this.#closed) return 'again';
@@ -246,19 +259,26 @@ export class V2Source implements BatchSource {
     this.#needDiscovery = false;
   }
 
-  /** Discovery with retries: the discovery, or `undefined` when the server speaks v1 (400 on the bare GET). */
+  /** Discovery with retries, each on the URL the core picks: the discovery, or `undefined` when the server speaks v1
+   * (400 on the bare GET). */
   async #discover(): Promise<Discovery | undefined> {
     for (;;) {
+      const at = this.#backoffState().pollUrl(now());
       try {
-        const found = await discoverOnce(this.url, this.options);
+        const found = await discoverOnce(this.#urlOf(at), this.options);
+        this.#base = at;
         return found.v1 ? undefined : found.discovery;
       } catch (e) {
         const error = toFeedError(e);
         const { kind, retryAfter } = failureOf(error);
-        if (kind === 'final') throw error;
-        await this.#retry(error, kind, error.status ?? 0, retryAfter);
+        await this.#retry(error, kind, error.status ?? 0, retryAfter); // a 'final' kind gives up: `error` is thrown
       }
     }
+  }
+
+  /** Base URL `i`: 0 is `url`, then `options.replicas`. */
+  #urlOf(i: number): string {
+    return this.options.replicas?.[i - 1] ?? this.url;
   }
 
   #backoffState(): Backoff {
@@ -294,8 +314,10 @@ export class V2Source implements BatchSource {
     };
     if (this.v2.eventTypes !== undefined) v2.eventTypes = this.v2.eventTypes;
     if (this.v2.skipEventTypes !== undefined) v2.skipEventTypes = this.v2.skipEventTypes;
-    const { live: _live, partitions: _partitions, headers: _headers, ...rest } = this.options;
-    this.#reader = newReader(this.url, { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
+    const { live: _live, partitions: _partitions, headers: _headers, replicas, ...rest } = this.options;
+    // Several URLs: the token is one server's, so the reader keeps to it and does not retry (see #read).
+    if (replicas?.length) rest.retry = false;
+    this.#reader = newReader(this.#urlOf(this.#base), { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
     this.#turnFirstPage = undefined;
     this.#readerPage = 0;
     this.#turnDelivered = false;

@@ -82,8 +82,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * of another server) or carried a token other than `token`.
  */
 async function requestsOf(server) {
-  const { token } = await getJson(`${server.url}/feed`);
   const log = await getJson(`${server.url}/_requests`);
+  const { token } = await getJson(`${server.url}/feed`); // after the log: this discovery is ours
   const events = log.filter((r) => r.url.startsWith('/feed/events'));
   return {
     discoveries: log.filter((r) => /^\/feed\/?$/.test(r.url)).length,
