@@ -18,8 +18,10 @@ pub struct Backoff {
     state: Option<CoreBackoff>,
     /// Consecutive failures, also when retries are off (for `onRetry`'s `attempt`).
     attempts: u32,
-    /// Which base URL the next request goes to: the URL (0) or one of `options.replicas` (1..).
+    /// Which base URL the next request goes to: the URL (0) or one of `replicas` (1..).
     failover: Failover,
+    /// `options.replicas`, as JS strings (handed back as they are: no string-copying code in the generated JS).
+    replicas: Vec<JsValue>,
 }
 
 #[wasm_bindgen]
@@ -35,14 +37,18 @@ impl Backoff {
             state: policy.map(|p| CoreBackoff::new(p, seed)),
             attempts: 0,
             failover: Failover::new(1 + replicas.len(), cooldown_ms),
+            replicas: replicas.iter().map(|u| JsValue::from_str(u)).collect(),
         })
     }
 
-    /// The base URL of the next request at `now_ms`: 0 for the URL, `i` for `replicas[i - 1]` (the first one not
-    /// cooling down). A failure then counts against that URL.
-    #[wasm_bindgen(js_name = pollUrl)]
-    pub fn poll_url(&mut self, now_ms: f64) -> u32 {
-        self.failover.pick(now_ms.max(0.0) as u64) as u32
+    /// The base URL of the next request at `now_ms` (the first one not cooling down): one of `options.replicas`,
+    /// or `undefined` for the feed's own URL. A failure then counts against that URL.
+    #[wasm_bindgen(js_name = pollUrl, unchecked_return_type = "string | undefined")]
+    pub fn poll_url(&mut self, now_ms: f64) -> JsValue {
+        match self.failover.pick(now_ms.max(0.0) as u64) {
+            0 => JsValue::UNDEFINED,
+            i => self.replicas.get(i - 1).cloned().unwrap_or_default(),
+        }
     }
 
     /// A failure at `now_ms` (any monotonic ms clock) of a request to the last polled URL. `kind`: `'network'`,

@@ -123,8 +123,8 @@ export class V2Source implements BatchSource {
   #backoff: Backoff | undefined;
   #needDiscovery = true;
   #token = '';
-  /** The base URL the token is from: 0 for `url`, `i` for `options.replicas[i - 1]`. */
-  #base = 0;
+  /** The base URL the token is from: `url` or one of `options.replicas`. */
+  #base = '';
   #reader: FeedReader | undefined;
   /** The first page (the reader's numbering) of the current turn, and whether the turn delivered events. */
   #turnFirstPage: number | undefined;
@@ -185,7 +185,7 @@ export class V2Source implements BatchSource {
         if (raw === 'again') continue;
         return raw;
       }
-      if (this.#backoffState().pollUrl(now()) !== this.#base) {
+      if (this.#pollUrl() !== this.#base) {
         this.#needDiscovery = true; // a turn on another URL: its server's token and partition list first
         continue;
       }
@@ -263,10 +263,10 @@ export class V2Source implements BatchSource {
    * (400 on the bare GET). */
   async #discover(): Promise<Discovery | undefined> {
     for (;;) {
-      const at = this.#backoffState().pollUrl(now());
+      const url = this.#pollUrl();
       try {
-        const found = await discoverOnce(this.#urlOf(at), this.options);
-        this.#base = at;
+        const found = await discoverOnce(url, this.options);
+        this.#base = url;
         return found.v1 ? undefined : found.discovery;
       } catch (e) {
         const error = toFeedError(e);
@@ -276,9 +276,9 @@ export class V2Source implements BatchSource {
     }
   }
 
-  /** Base URL `i`: 0 is `url`, then `options.replicas`. */
-  #urlOf(i: number): string {
-    return this.options.replicas?.[i - 1] ?? this.url;
+  /** The base URL of the next request (the core's choice): `url` or one of `options.replicas`. */
+  #pollUrl(): string {
+    return this.#backoffState().pollUrl(now()) ?? this.url;
   }
 
   #backoffState(): Backoff {
@@ -317,7 +317,7 @@ export class V2Source implements BatchSource {
     const { live: _live, partitions: _partitions, headers: _headers, replicas, ...rest } = this.options;
     // Several URLs: the token is one server's, so the reader keeps to it and does not retry (see #read).
     if (replicas?.length) rest.retry = false;
-    this.#reader = newReader(this.#urlOf(this.#base), { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
+    this.#reader = newReader(this.#base, { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
     this.#turnFirstPage = undefined;
     this.#readerPage = 0;
     this.#turnDelivered = false;
