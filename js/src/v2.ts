@@ -159,7 +159,6 @@ export class V2Source implements BatchSource {
    * with 400; else the discovery is kept for the first step.
    */
   async negotiate(): Promise<'v1' | 'v2'> {
-    requireWasm();
     const found = await this.#discover();
     if (found === undefined) return 'v1';
     this.#plan(found);
@@ -170,7 +169,6 @@ export class V2Source implements BatchSource {
     for (;;) {
       if (this.#closed) return undefined;
       if (this.#needDiscovery) {
-        requireWasm();
         const found = await this.#discover();
         if (found === undefined) {
           throw bad('the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
@@ -222,8 +220,8 @@ export class V2Source implements BatchSource {
       if (this.#closed) return 'again';
       const error = toFeedError(e);
       const conflict = isFeedError(error, 'http-status') && error.status === 409;
-      // With several URLs the reader does not retry (see #open): its failures take the retry policy here, which
-      // cools a failing URL down, and the next turn starts on the first healthy URL.
+      // With several URLs the reader does not retry (the core's v2 session): its failures take the retry policy
+      // here, which cools a failing URL down, and the next turn starts on the first healthy URL.
       if (!conflict && !this.options.replicas?.length) throw error;
       // SPEC: "Consumers should respond to 409 Conflict by re-starting from the discovery phase": through the retry
       // policy, so a server that keeps answering 409 ends the feed.
@@ -246,7 +244,7 @@ export class V2Source implements BatchSource {
       this.#page += 1;
     }
     raw.page = this.#page;
-    if (raw.signal !== undefined) delete raw.signal; // a partition's caught-up is not the feed's
+    delete raw.signal; // a partition's caught-up is not the feed's
     if (raw.meta.length === 0 && raw.checkpoints.length === 0) return 'again';
     if (raw.meta.length > 0) this.#turnDelivered = true;
     return raw;
@@ -262,6 +260,7 @@ export class V2Source implements BatchSource {
   /** Discovery with retries, each on the URL the core picks: the discovery, or `undefined` when the server speaks v1
    * (400 on the bare GET). */
   async #discover(): Promise<Discovery | undefined> {
+    requireWasm();
     for (;;) {
       const url = this.#pollUrl();
       try {
@@ -308,15 +307,11 @@ export class V2Source implements BatchSource {
       this.v2.cursorOf(p.id) ??
       p.cursorFromPartitions.map((a) => this.v2.cursorOf(a)).find((c) => c !== undefined) ??
       '_first';
-    const v2: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] } = {
-      token: this.#token,
-      partition: p.id,
-    };
-    if (this.v2.eventTypes !== undefined) v2.eventTypes = this.v2.eventTypes;
-    if (this.v2.skipEventTypes !== undefined) v2.skipEventTypes = this.v2.skipEventTypes;
-    const { live: _live, partitions: _partitions, headers: _headers, replicas, ...rest } = this.options;
-    // Several URLs: the token is one server's, so the reader keeps to it and does not retry (see #read).
-    if (replicas?.length) rest.retry = false;
+    // The filters as given (the wasm reads an undefined one as none).
+    const { eventTypes, skipEventTypes } = this.v2;
+    const v2 = { token: this.#token, partition: p.id, eventTypes, skipEventTypes };
+    // With `replicas` the reader keeps to its URL (the token is one server's) and does not retry (see #read).
+    const { live: _live, partitions: _partitions, headers: _headers, ...rest } = this.options;
     this.#reader = newReader(this.#base, { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
     this.#turnFirstPage = undefined;
     this.#readerPage = 0;
