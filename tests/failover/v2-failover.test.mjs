@@ -4,7 +4,8 @@
 // port later. The feed must rediscover on the replica (its token, its partition list) and go on from the delivered
 // cursors, then back on the primary after its cool-down: every event exactly once, every partition's cursor monotone,
 // and no events request ever sent with another server's token (no 409 on either server). Once with openFeed() and an
-// exactly-once consumer, once with consume() into the memory store (whose record keeps the first URL's identity).
+// exactly-once consumer, once with consume() (protocol 'auto', which finds v2) into the memory store, whose record
+// keeps the first URL's identity.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, afterEach, test } from 'node:test';
@@ -180,7 +181,7 @@ test('v2 [primary, replica]: the primary killed and restarted mid-run → redisc
   assert.ok(failed.every((f) => f.includes(` ${primaryPort} `)), 'only the primary failed');
 });
 
-test('v2 consume() with [primary, replica] into the memory store: the primary killed and restarted → every event once, the first URL\'s identity', async () => {
+test('v2 (auto) consume() with [primary, replica] into the memory store: the primary killed and restarted → every event once, the first URL\'s identity', async () => {
   pair = await startPair();
   const { primary, replica, ids } = pair;
   const store = api.memoryStore();
@@ -190,8 +191,7 @@ test('v2 consume() with [primary, replica] into the memory store: the primary ki
   const last = {};
   const run = chaos(10, 25);
   const source = {
-    url: [`${primary.url}/feed`, `${replica.url}/feed`],
-    protocol: 'v2',
+    url: [`${primary.url}/feed`, `${replica.url}/feed`], // no partitionCount: protocol 'auto', which finds v2
     pageSizeHint: 10,
     retry: { initialMs: 5, maxMs: 50, maxAttempts: 20 },
     failoverCooldownMs: COOLDOWN_MS,
