@@ -54,8 +54,8 @@ impl Backoff {
     /// A failure at `now_ms` (any monotonic ms clock) of a request to the last polled URL. `kind`: `'network'`,
     /// `'stalled'`, `'truncated'`, `'conflict'` (a v2 409), `'status'` (with `status`), anything else is final;
     /// `retry_after` is the `Retry-After` header, if any. A failure of the URL's own (see
-    /// [`Failover::is_url_failure`]) cools it down. Returns the delay before the retry in ms, or `-1` to give up. (The strings come
-    /// as JS values, read here: that keeps string-copying code out of the generated JavaScript.)
+    /// [`Failover::is_url_failure`]) cools it down. Returns the delay before the retry in ms, or `-1` to give up.
+    /// (The strings come as JS values, read here: that keeps string-copying code out of the generated JavaScript.)
     #[wasm_bindgen(js_name = handleFailure)]
     pub fn handle_failure(
         &mut self,
