@@ -233,3 +233,33 @@ test('v2 (auto) consume() with [primary, replica] into the memory store: the pri
   const again = await api.consume({ ...source, url: [`${primary.url}/feed`, `${replica.url}/feed`] }, { store, key: 'orders', handler: () => undefined });
   assert.deepEqual([again.start, again.missing, again.events], ['stored', undefined, 0]);
 });
+
+test('v2 [primary, replica]: a primary whose discovery answers 503, or stalls → discovered and read on the replica; onRetry names the primary', async () => {
+  const { startV2Server } = await import('../v2_server/server.mjs');
+  for (const [fault, code] of [[{ status: 503, times: 1e9 }, 'http-status'], [{ stall: true }, 'stalled-body']]) {
+    const [primary, replica] = await Promise.all([startV2Server(), startV2Server()]);
+    try {
+      await getJson(`${primary.url}/_control`, { method: 'POST', body: JSON.stringify({ discovery: fault }) });
+      const expected = await getJson(`${replica.url}/expected?feed=feed`);
+      const ids = Object.values(expected.partitions).flatMap((list) => list.map((e) => idOf(e)));
+      const failed = [];
+      const seen = [];
+      const feed = api.openFeed([`${primary.url}/feed`, `${replica.url}/feed`], {
+        protocol: 'v2',
+        pageSizeHint: 100,
+        idleTimeoutMs: 300,
+        retry: { initialMs: 5, maxMs: 50, maxAttempts: 10 },
+        failoverCooldownMs: 60_000,
+        onRetry: ({ error, url }) => failed.push(`${error.code} ${portOf(url)}`),
+      });
+      for await (const batch of feed.batches()) seen.push(...batch.events.map(idOf));
+      console.log(`v2 discovery fault ${JSON.stringify(fault)}: events ${seen.length}, unique ${new Set(seen).size} of ${ids.length}; retries ${JSON.stringify(failed)}`);
+      assert.equal(seen.length, ids.length, 'no duplicates');
+      assert.deepEqual([...new Set(seen)].sort(), [...ids].sort(), 'every event once');
+      assert.deepEqual(failed, [`${code} ${primary.port}`], 'one failure, the primary\'s; the replica then serves');
+    } finally {
+      await primary.close();
+      await replica.close();
+    }
+  }
+});
