@@ -263,3 +263,54 @@ test('v2 [primary, replica]: a primary whose discovery answers 503, or stalls â†
     }
   }
 });
+
+test('v2 [primary behind a fault proxy, replica]: cut, 5xx, 429 and stalled pages and discoveries on the primary â†’ every event once, cursors monotone', async () => {
+  const { startV2Server } = await import('../v2_server/server.mjs');
+  const { startFaultProxy } = await import('../fault/proxy.mjs');
+  const [primary, replica] = await Promise.all([startV2Server(), startV2Server()]);
+  const proxy = await startFaultProxy({ upstream: primary.url, seed: 20261129, faultRate: 0.5, stallMs: 5_000 });
+  try {
+    await getJson(`${replica.url}/_control`, { method: 'POST', body: JSON.stringify({ rotateToken: true }) });
+    const expected = await getJson(`${replica.url}/expected?feed=feed`);
+    const ids = Object.values(expected.partitions).flatMap((list) => list.map((e) => idOf(e)));
+    const failed = new Map();
+    const seen = [];
+    const cursors = {};
+    let nonMonotone = 0;
+    const feed = api.openFeed([`${proxy.url}/feed`, `${replica.url}/feed`], {
+      protocol: 'v2',
+      pageSizeHint: 10,
+      idleTimeoutMs: 100,
+      retry: { initialMs: 1, maxMs: 10, maxAttempts: 20 },
+      failoverCooldownMs: 20,
+      onRetry: ({ error, url }) => {
+        const key = `${error.code}${error.status ? ` ${error.status}` : ''} ${portOf(url)}`;
+        failed.set(key, (failed.get(key) ?? 0) + 1);
+      },
+    });
+    for await (const batch of feed.batches()) {
+      for (const c of batch.checkpoints) {
+        if (cursors[c.partition] !== undefined && seqOf(c.cursor) < seqOf(cursors[c.partition])) nonMonotone++;
+        cursors[c.partition] = c.cursor;
+      }
+      seen.push(...batch.events.map(idOf));
+    }
+    const onReplica = await requestsOf(replica);
+    const onPrimary = await requestsOf(primary);
+    console.log(
+      `v2 fault proxy: events ${seen.length}, unique ${new Set(seen).size} of ${ids.length}; non-monotone ${nonMonotone};`,
+      `proxy ${JSON.stringify(proxy.stats)}; retries ${JSON.stringify(Object.fromEntries(failed))};`,
+      `replica ${JSON.stringify(onReplica)}; primary ${JSON.stringify(onPrimary)}`,
+    );
+    assert.equal(seen.length, ids.length, 'no duplicates');
+    assert.deepEqual([...new Set(seen)].sort(), [...ids].sort(), 'every event once');
+    assert.equal(nonMonotone, 0, 'cursors monotone');
+    assert.ok([...failed.keys()].every((k) => k.endsWith(` ${portOf(proxy.url)}`)), 'only the primary failed');
+    assert.ok(onReplica.events > 0 && onReplica.discoveries > 0 && onPrimary.events > 0, 'both served');
+    assert.deepEqual([onReplica.refused, onReplica.otherToken, onPrimary.refused, onPrimary.otherToken], [0, 0, 0, 0], 'each server saw only its own token');
+  } finally {
+    await proxy.close();
+    await primary.close();
+    await replica.close();
+  }
+});
