@@ -183,10 +183,6 @@ export class V2Source implements BatchSource {
         if (raw === 'again') continue;
         return raw;
       }
-      if (this.#pollUrl() !== this.#base) {
-        this.#needDiscovery = true; // a turn on another URL: its server's token and partition list first
-        continue;
-      }
       const step = this.#schedule.poll(now());
       if (step.kind === 'read') {
         this.#open(step.partition);
@@ -224,9 +220,10 @@ export class V2Source implements BatchSource {
       // here, which cools a failing URL down, and the next turn starts on the first healthy URL.
       if (!conflict && !this.options.replicas?.length) throw error;
       // SPEC: "Consumers should respond to 409 Conflict by re-starting from the discovery phase": through the retry
-      // policy, so a server that keeps answering 409 ends the feed.
-      this.#endTurn(false);
+      // policy, so a server that keeps answering 409 ends the feed. The failure counts against the reader's URL (the
+      // last polled) before the turn ends.
       await this.#retry(error, conflict ? 'conflict' : failureOf(error).kind, error.status ?? 0, undefined);
+      this.#endTurn(false);
       this.#needDiscovery ||= conflict;
       return 'again';
     }
@@ -319,11 +316,17 @@ export class V2Source implements BatchSource {
     this.#turnOver = false;
   }
 
-  /** Ends the current turn: caught up, or its pages used. */
+  /**
+   * Ends the current turn: caught up, its pages used, or failed. The next turn on another URL (a failure moved the
+   * feed, or the first URL's cool-down is over) needs that server's token and partition list first. Checked here, at
+   * the end of a turn, so that each discovery is followed by at least one turn on its URL (a short cool-down cannot
+   * make the feed only ever discover).
+   */
   #endTurn(caughtUp: boolean): void {
     const delivered = this.#turnDelivered;
     this.#drop();
     this.#schedule.handleTurnEnd({ caughtUp, delivered }, now());
+    this.#needDiscovery ||= !this.#closed && this.#pollUrl() !== this.#base;
   }
 
   #drop(): void {
