@@ -112,9 +112,9 @@ const EMPTY = new Uint32Array(0);
  *   core's backoff decides the delay, `onRetry` hears of each retry, and after `maxAttempts` the feed fails with the
  *   last error. A `401` on discovery asks `requestHeaders({ refresh: true })` once more first;
  * - several base URLs (`options.replicas`): the core's URL choice (held by the same `Backoff`) names the URL of each
- *   discovery and turn. A token is its server's, so a turn on another URL than the last discovery's discovers there
- *   first (the delivered cursors carry over: replicas share them). The readers do not retry then: their failures go
- *   through the retry policy here, which cools a failing URL down.
+ *   discovery and, at the end of each turn, of the next turn. A token is its server's, so a turn on another URL than
+ *   the last discovery's discovers there first (the delivered cursors carry over: replicas share them). The readers do
+ *   not retry then: their failures go through the retry policy here, which cools a failing URL down.
  * @internal
  */
 export class V2Source implements BatchSource {
