@@ -314,3 +314,55 @@ test('v2 [primary behind a fault proxy, replica]: cut, 5xx, 429 and stalled page
     await replica.close();
   }
 });
+
+test('v2 [primary, replica], a cool-down shorter than a discovery: each discovery is followed by a turn on its URL, so the feed moves on', async () => {
+  const http = await import('node:http');
+  const { startV2Server } = await import('../v2_server/server.mjs');
+  /** A forwarding proxy on 127.0.0.1: `answer(req)` may answer a request itself (a status) or delay it (ms). */
+  const front = async (upstream, answer) => {
+    const server = http.createServer(async (req, res) => {
+      const { status, delayMs } = answer(req);
+      if (status) return void res.writeHead(status).end('injected');
+      if (delayMs) await sleep(delayMs);
+      const r = await fetch(`${upstream}${req.url}`);
+      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'text/plain' });
+      res.end(Buffer.from(await r.arrayBuffer()));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(resolve))) };
+  };
+  const [primary, replica] = await Promise.all([startV2Server(), startV2Server()]);
+  // The primary discovers fine but fails every events request (a 503: its URL cools down for 40 ms, longer than the
+  // retry's wait); the replica's discovery takes 80 ms, longer than that cool-down.
+  const p = await front(primary.url, (req) => (req.url.startsWith('/feed/events') ? { status: 503 } : {}));
+  const r = await front(replica.url, (req) => (/^\/feed\/?$/.test(req.url) ? { delayMs: 80 } : {}));
+  try {
+    // One partition: the feed flips between the URLs at every turn (the primary's cool-down is always over by the end
+    // of a turn), so it is read until every event came, not until caught up (each rediscovery queues it again).
+    const expected = await getJson(`${replica.url}/expected?feed=feed`);
+    const ids = expected.partitions['2'].map((e) => idOf(e));
+    const seen = [];
+    let retries = 0;
+    const feed = api.openFeed([`${p.url}/feed`, `${r.url}/feed`], {
+      protocol: 'v2',
+      partitions: [2],
+      pageSizeHint: 100,
+      retry: { initialMs: 1, maxMs: 5, maxAttempts: 6 },
+      failoverCooldownMs: 40,
+      onRetry: () => retries++,
+    });
+    for await (const batch of feed.batches()) {
+      seen.push(...batch.events.map(idOf));
+      if (seen.length >= ids.length) break;
+    }
+    const onReplica = await requestsOf(replica);
+    console.log(`v2 short cool-down: events ${seen.length}, unique ${new Set(seen).size} of ${ids.length}; retries ${retries}; replica ${JSON.stringify(onReplica)}`);
+    assert.equal(seen.length, ids.length, 'no duplicates');
+    assert.deepEqual([...new Set(seen)].sort(), [...ids].sort(), 'every event once');
+  } finally {
+    await p.close();
+    await r.close();
+    await primary.close();
+    await replica.close();
+  }
+});
