@@ -1,8 +1,11 @@
 //! The core's retry policy ([`feedpump_core::retry::Backoff`]) for the TypeScript side, which drives FeedAPI v2
 //! discovery and the rediscovery after a `409 Conflict`: one home for the backoff formula, whichever side retries.
+//! With several base URLs it also holds the core's URL choice ([`feedpump_core::failover::Failover`]): a v2 token
+//! belongs to the server that gave it, so the TypeScript side discovers again whenever the choice moves.
 //! Pure state: the caller passes the time, starts the timer and calls `onRetry` (never from here).
 
 use crate::options;
+use feedpump_core::failover::Failover;
 use feedpump_core::retry::{parse_retry_after, Backoff as CoreBackoff, Decision, Failure};
 use js_sys::{Error, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -15,22 +18,44 @@ pub struct Backoff {
     state: Option<CoreBackoff>,
     /// Consecutive failures, also when retries are off (for `onRetry`'s `attempt`).
     attempts: u32,
+    /// Which base URL the next request goes to: the URL (0) or one of `replicas` (1..).
+    failover: Failover,
+    /// `options.replicas`, as JS strings (handed back as they are: no string-copying code in the generated JS).
+    replicas: Vec<JsValue>,
 }
 
 #[wasm_bindgen]
 impl Backoff {
-    /// Reads `options.retry` exactly as the reader does (defaults, `false`, checks).
+    /// Reads `options.retry`, `options.replicas` and `options.failoverCooldownMs` exactly as the reader does
+    /// (defaults, `false`, checks).
     #[wasm_bindgen(constructor)]
     pub fn new(options: &JsValue) -> Result<Backoff, Error> {
         let policy = options::retry_policy(options)?;
+        let (replicas, cooldown_ms) = options::failover(options)?;
         let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
-        Ok(Backoff { state: policy.map(|p| CoreBackoff::new(p, seed)), attempts: 0 })
+        Ok(Backoff {
+            state: policy.map(|p| CoreBackoff::new(p, seed)),
+            attempts: 0,
+            failover: Failover::new(1 + replicas.len(), cooldown_ms),
+            replicas: replicas.iter().map(|u| JsValue::from_str(u)).collect(),
+        })
     }
 
-    /// A failure at `now_ms` (any monotonic ms clock). `kind`: `'network'`, `'stalled'`, `'truncated'`,
-    /// `'conflict'` (a v2 409), `'status'` (with `status`), anything else is final; `retry_after` is the
-    /// `Retry-After` header, if any. Returns the delay before the retry in ms, or `-1` to give up. (The strings come
-    /// as JS values, read here: that keeps string-copying code out of the generated JavaScript.)
+    /// The base URL of the next request at `now_ms` (the first one not cooling down): one of `options.replicas`,
+    /// or `undefined` for the feed's own URL. A failure then counts against that URL.
+    #[wasm_bindgen(js_name = pollUrl, unchecked_return_type = "string | undefined")]
+    pub fn poll_url(&mut self, now_ms: f64) -> JsValue {
+        match self.failover.pick(now_ms.max(0.0) as u64) {
+            0 => JsValue::UNDEFINED,
+            i => self.replicas.get(i - 1).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// A failure at `now_ms` (any monotonic ms clock) of a request to the last polled URL. `kind`: `'network'`,
+    /// `'stalled'`, `'truncated'`, `'conflict'` (a v2 409), `'status'` (with `status`), anything else is final;
+    /// `retry_after` is the `Retry-After` header, if any. A failure of the URL's own (see
+    /// [`Failover::is_url_failure`]) cools it down. Returns the delay before the retry in ms, or `-1` to give up.
+    /// (The strings come as JS values, read here: that keeps string-copying code out of the generated JavaScript.)
     #[wasm_bindgen(js_name = handleFailure)]
     pub fn handle_failure(
         &mut self,
@@ -48,8 +73,9 @@ impl Backoff {
             _ => Failure::Protocol,
         };
         self.attempts = self.attempts.saturating_add(1);
-        let Some(state) = self.state.as_mut() else { return -1.0 };
         let now = now_ms.max(0.0) as u64;
+        self.failover.handle_failure(now, failure);
+        let Some(state) = self.state.as_mut() else { return -1.0 };
         match state.handle_failure(now, failure, retry_after.as_string().as_deref().and_then(parse_retry_after)) {
             Decision::RetryAt(at) => at.saturating_sub(now) as f64,
             Decision::GiveUp => -1.0,

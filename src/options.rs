@@ -98,6 +98,15 @@ fn live_policy(obj: &JsValue) -> Result<Option<LivePolicy>, Error> {
     Ok(Some(LivePolicy { min_ms, max_ms, long_poll_param }))
 }
 
+/// `replicas` (more base URLs of the feed, tried after its URL) and `failoverCooldownMs`: read here for the reader and
+/// for the v2 feed's [`crate::backoff::Backoff`], which picks among the URLs with the same policy.
+pub(crate) fn failover(obj: &JsValue) -> Result<(Vec<String>, u64), Error> {
+    let list = strings(obj, "replicas", "replicas must be an array of URLs")?.unwrap_or_default();
+    let cooldown_ms =
+        opt_u32(obj, "failoverCooldownMs")?.map_or(feedpump_core::failover::DEFAULT_COOLDOWN_MS, u64::from);
+    Ok((list, cooldown_ms))
+}
+
 pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> {
     let v = get(obj, "retry");
     if v.is_undefined() || v.is_null() || v.as_bool() == Some(true) {
@@ -208,11 +217,8 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     if config.v2.is_some() && config.cursors.len() != 1 {
         return Err(bad("a v2 reader reads one partition: partitionCount must be 1"));
     }
-    config.replicas = strings(obj, "replicas", "replicas must be an array of URLs")?.unwrap_or_default();
+    (config.replicas, config.failover_cooldown_ms) = failover(obj)?;
     config.type_field = strings(obj, "typeField", "typeField must be an array of keys")?.unwrap_or_default();
-    if let Some(ms) = opt_u32(obj, "failoverCooldownMs")? {
-        config.failover_cooldown_ms = u64::from(ms);
-    }
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let signal = get(obj, "signal");
     let signal = if signal.is_undefined() || signal.is_null() {

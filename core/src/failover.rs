@@ -161,4 +161,33 @@ mod tests {
         assert_eq!(s.poll_request(2_000).as_deref(), Some("http://a/feed?n=1&cursor0=c2"));
         assert_eq!(s.url_index(), 0);
     }
+
+    #[test]
+    fn a_v2_session_with_replicas_keeps_to_its_url_and_leaves_every_failure_to_the_driver() {
+        use crate::request::{EventTypes, V2Options};
+        use crate::{CursorSet, Decision, RetryPolicy, Session, SessionConfig};
+        use alloc::string::ToString;
+        let v2 = |replicas: Vec<alloc::string::String>| {
+            let mut config = SessionConfig::new("http://a/feed", CursorSet::first(1));
+            config.v2 =
+                Some(V2Options { token: "t".into(), partition: 0, page_size_hint: None, event_types: EventTypes::All });
+            config.retry = Some(RetryPolicy::default());
+            config.replicas = replicas;
+            Session::new(config)
+        };
+        // The token is http://a's: a retry on the replica would carry it to a server that never gave it out.
+        for failure in [Failure::Network, Failure::Status(503), Failure::Status(429), Failure::Stalled] {
+            let mut s = v2(vec!["http://b/feed".to_string()]);
+            let url = s.poll_request(0).unwrap();
+            assert!(url.starts_with("http://a/feed/events?"), "{url}");
+            s.handle_transport_error();
+            assert_eq!(s.handle_failure(10, failure, None), Decision::GiveUp, "{failure:?}");
+            assert_eq!(s.poll_request(100_000), None);
+        }
+        // One URL: the session retries as any other.
+        let mut s = v2(vec![]);
+        s.poll_request(0).unwrap();
+        s.handle_transport_error();
+        assert!(matches!(s.handle_failure(10, Failure::Network, None), Decision::RetryAt(_)));
+    }
 }

@@ -53,6 +53,7 @@ pub struct SessionConfig {
     /// Speak FeedAPI v2 for one partition (then `cursors` holds that partition's cursor only) instead of v1.
     pub v2: Option<V2Options>,
     /// More base URLs of the same feed (replicas sharing its cursors), tried after `url` (see [`crate::failover`]).
+    /// A v2 session keeps to `url` and does not retry when there are any (see [`Session::new`]).
     pub replicas: Vec<String>,
     /// How long a URL whose request failed is skipped, ms.
     pub failover_cooldown_ms: u64,
@@ -206,8 +207,15 @@ pub struct Session {
 
 impl Session {
     /// A session that has not requested anything yet.
-    pub fn new(config: SessionConfig) -> Self {
+    pub fn new(mut config: SessionConfig) -> Self {
         let n = config.cursors.len();
+        // FeedAPI v2: a token is its server's, so a v2 session keeps to its URL and, when the feed has others, does
+        // not retry either: every failure ends it, and the driver retries, discovering again on the URL the
+        // failover picks (js/src/v2.ts).
+        if config.v2.is_some() && !config.replicas.is_empty() {
+            config.replicas.clear();
+            config.retry = None;
+        }
         Session {
             failover: Failover::new(1 + config.replicas.len(), config.failover_cooldown_ms),
             url: config.url,

@@ -25,7 +25,10 @@ import { describe, feedIdentity, partitionsOf, resumable } from './stores/identi
  * ```
  */
 export type ConsumeSource = Omit<FeedOptions, 'cursors'> & {
-  /** The feed endpoint, as for `openFeed`. */
+  /**
+   * The feed endpoint, as for `openFeed`; or several base URLs of one feed ({@link FeedUrl}), v1 or v2: the cursors
+   * are stored under the first URL's identity whichever URL serves.
+   */
   url: FeedUrl;
 };
 

@@ -27,7 +27,7 @@ import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
  *
  * Options are checked at once: bad ones throw a {@link FeedError} with code `'bad-options'`.
  *
- * @param url - the feed endpoint, e.g. `https://host/feed/v1`; or several base URLs of one v1 feed ({@link FeedUrl}):
+ * @param url - the feed endpoint, e.g. `https://host/feed/v1`; or several base URLs of one feed ({@link FeedUrl}):
  *   `[primary, replica]`
  * @param options - see {@link FeedOptions}; FeedAPI v1 needs `partitionCount`
  * @typeParam T - the type of the events' `data` (not checked at run time)
@@ -49,12 +49,9 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
   if (options === null || typeof options !== 'object') throw bad('options must be an object');
   const protocol = options.protocol ?? (options.partitionCount === undefined ? 'auto' : 'v1');
   const observer = new Observer(options);
-  if (replicas.length > 0 && protocol !== 'v1') {
-    throw bad('several URLs are for FeedAPI v1 feeds (partitionCount, protocol v1)');
-  }
+  const v1Options = (): ReaderOptions => ({ ...readerOptions(options, observer), replicas });
   if (protocol === 'v1') {
-    const v1 = readerOptions(options, observer);
-    if (replicas.length > 0) v1.replicas = replicas;
+    const v1 = v1Options();
     return new FeedImpl<T>(v1, options, new V1Source(href, v1), observer);
   }
   if (protocol !== 'v2' && protocol !== 'auto') {
@@ -77,6 +74,7 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
   const { partitions, ...shared } = readerOptions({ ...options, partitionCount: V2_PARTITIONS, cursors: undefined }, observer);
   shared.partitionCount = 1;
   shared.cursors = [];
+  shared.replicas = replicas;
   let feed: FeedImpl<T> | undefined;
   const live = shared.live;
   const liveIntervalMs =
@@ -89,7 +87,7 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
     partitions,
   });
   const source: BatchSource =
-    protocol === 'v2' ? v2 : new AutoSource(href, v2, () => (options.partitionCount === undefined ? undefined : readerOptions(options, observer)));
+    protocol === 'v2' ? v2 : new AutoSource(href, v2, () => (options.partitionCount === undefined ? undefined : v1Options()));
   feed = new FeedImpl<T>(shared, options, source, observer, start);
   return feed;
 }

@@ -36,7 +36,7 @@ export interface ReaderOptions {
   /** The path in `data` of each event's type, read into `RawBatch.types` for the type filter. */
   typeField?: string[];
   /** FeedAPI v2: read this one partition (partitionCount 1, cursors [its cursor]). */
-  v2?: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] };
+  v2?: { token: string; partition: number; eventTypes?: string[] | undefined; skipEventTypes?: string[] | undefined };
 }
 
 /** The cursor of a partition the caller gave none for: the start of the partition (FeedAPI `_first`). */
@@ -141,20 +141,7 @@ export function joinHeaders(headers: FeedOptions['headers']): string | undefined
  */
 export function startCursors(partitionCount: number, cursors: FeedOptions['cursors']): string[] {
   const out = new Array<string>(partitionCount).fill(FIRST);
-  if (cursors === undefined) return out;
-  if (cursors === null || typeof cursors !== 'object') {
-    throw bad(CURSORS_OBJECT);
-  }
-  for (const [key, cursor] of Object.entries(cursors)) {
-    const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
-    if (!(partition < partitionCount)) {
-      throw bad(`cursors: ${JSON.stringify(key)} is not a partition (an integer 0..${partitionCount - 1})`);
-    }
-    if (typeof cursor !== 'string' || cursor === '') {
-      throw bad(`cursors: the cursor of partition ${partition} must be a non-empty string`);
-    }
-    out[partition] = cursor;
-  }
+  for (const [partition, cursor] of v2Cursors(cursors, partitionCount)) out[partition] = cursor;
   return out;
 }
 
@@ -238,17 +225,19 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
 }
 
 /**
- * The start cursors of a FeedAPI v2 (or not yet negotiated) feed: partition ids are `0..32767`, and only the given
- * ones are known.
+ * The start cursors the caller gave, checked: partitions `0..partitionCount - 1` (FeedAPI v2, or a feed not yet
+ * negotiated: ids `0..32767`), cursors non-empty strings. Only the given partitions are known.
  * @internal
  */
-export function v2Cursors(cursors: FeedOptions['cursors']): Map<number, string> {
+export function v2Cursors(cursors: FeedOptions['cursors'], partitionCount = 32_768): Map<number, string> {
   const out = new Map<number, string>();
   if (cursors === undefined) return out;
   if (cursors === null || typeof cursors !== 'object') throw bad(CURSORS_OBJECT);
   for (const [key, cursor] of Object.entries(cursors)) {
     const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
-    if (!(partition <= 32_767)) throw bad(`cursors: ${JSON.stringify(key)} is not a partition id (an integer 0..32767)`);
+    if (!(partition < partitionCount)) {
+      throw bad(`cursors: ${JSON.stringify(key)} is not a partition (an integer 0..${partitionCount - 1})`);
+    }
     if (typeof cursor !== 'string' || cursor === '') {
       throw bad(`cursors: the cursor of partition ${partition} must be a non-empty string`);
     }

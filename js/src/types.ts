@@ -243,7 +243,7 @@ export interface FeedOptions {
 
   /**
    * A feed with several base URLs ({@link FeedUrl}): how long a URL whose request failed (no response, a 5xx, a cut
-   * or stalled body) is passed over, in ms.
+   * or stalled body) is passed over, in ms. The same for the pages and the discovery of a FeedAPI v2 feed.
    *
    * @defaultValue `30000`
    * @example
@@ -492,12 +492,15 @@ export interface FeedStats {
  * A feed's URL: one, or several base URLs of the same feed (a primary and its replicas, which serve the same events
  * with the same cursors). With several, pages go to the first URL that is healthy; after a request fails with no
  * response, a 5xx, or a cut or stalled body, the retry goes to the next URL from the same cursors, and the failed URL
- * is tried again after {@link FeedOptions.failoverCooldownMs}. Several URLs are for FeedAPI v1 feeds (`partitionCount`
- * set; not v2). Cursors stored by `consume()` are those of the first URL's feed.
+ * is tried again after {@link FeedOptions.failoverCooldownMs}. `onRetry` tells which URL failed (without its query
+ * values). A FeedAPI v2 feed (also `protocol: 'auto'` when the server speaks v2) rediscovers on the new URL: the
+ * token and the partition list are that server's, the delivered cursors carry over. Cursors stored by `consume()` are
+ * those of the first URL's feed, whichever URL serves.
  *
  * @example
  * ```ts
  * openFeed(['https://primary/feed/v1', 'https://replica/feed/v1'], { partitionCount: 4 });
+ * openFeed(['https://primary/orders', 'https://replica/orders'], { protocol: 'v2', failoverCooldownMs: 10_000 });
  * ```
  */
 export type FeedUrl = string | URL | readonly (string | URL)[];

@@ -110,7 +110,11 @@ const EMPTY = new Uint32Array(0);
  *   re-starting from the discovery phase"), then the schedule re-plans from the new list;
  * - 409s and discovery failures (network, 5xx, 408, 429, cut or stalled bodies) go through the retry policy: the
  *   core's backoff decides the delay, `onRetry` hears of each retry, and after `maxAttempts` the feed fails with the
- *   last error. A `401` on discovery asks `requestHeaders({ refresh: true })` once more first.
+ *   last error. A `401` on discovery asks `requestHeaders({ refresh: true })` once more first;
+ * - several base URLs (`options.replicas`): the core's URL choice (held by the same `Backoff`) names the URL of each
+ *   discovery and, at the end of each turn, of the next turn. A token is its server's, so a turn on another URL than
+ *   the last discovery's discovers there first (the delivered cursors carry over: replicas share them). The readers do
+ *   not retry then: their failures go through the retry policy here, which cools a failing URL down.
  * @internal
  */
 export class V2Source implements BatchSource {
@@ -119,6 +123,8 @@ export class V2Source implements BatchSource {
   #backoff: Backoff | undefined;
   #needDiscovery = true;
   #token = '';
+  /** The base URL the token is from: `url` or one of `options.replicas`. */
+  #base = '';
   #reader: FeedReader | undefined;
   /** The first page (the reader's numbering) of the current turn, and whether the turn delivered events. */
   #turnFirstPage: number | undefined;
@@ -153,7 +159,6 @@ export class V2Source implements BatchSource {
    * with 400; else the discovery is kept for the first step.
    */
   async negotiate(): Promise<'v1' | 'v2'> {
-    requireWasm();
     const found = await this.#discover();
     if (found === undefined) return 'v1';
     this.#plan(found);
@@ -164,7 +169,6 @@ export class V2Source implements BatchSource {
     for (;;) {
       if (this.#closed) return undefined;
       if (this.#needDiscovery) {
-        requireWasm();
         const found = await this.#discover();
         if (found === undefined) {
           throw bad('the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
@@ -211,12 +215,16 @@ export class V2Source implements BatchSource {
     } catch (e) {
       if (this.#closed) return 'again';
       const error = toFeedError(e);
-      if (!(isFeedError(error, 'http-status') && error.status === 409)) throw error;
+      const conflict = isFeedError(error, 'http-status') && error.status === 409;
+      // With several URLs the reader does not retry (the core's v2 session): its failures take the retry policy
+      // here, which cools a failing URL down, and the next turn starts on the first healthy URL.
+      if (!conflict && !this.options.replicas?.length) throw error;
       // SPEC: "Consumers should respond to 409 Conflict by re-starting from the discovery phase": through the retry
-      // policy, so a server that keeps answering 409 ends the feed.
+      // policy, so a server that keeps answering 409 ends the feed. The failure counts against the reader's URL (the
+      // last polled) before the turn ends.
+      await this.#retry(error, conflict ? 'conflict' : failureOf(error).kind, error.status ?? 0, undefined);
       this.#endTurn(false);
-      await this.#retry(error, 'conflict', 409, undefined);
-      this.#needDiscovery = true;
+      this.#needDiscovery ||= conflict;
       return 'again';
     }
     if (this.#closed) return 'again';
@@ -233,7 +241,7 @@ export class V2Source implements BatchSource {
       this.#page += 1;
     }
     raw.page = this.#page;
-    if (raw.signal !== undefined) delete raw.signal; // a partition's caught-up is not the feed's
+    delete raw.signal; // a partition's caught-up is not the feed's
     if (raw.meta.length === 0 && raw.checkpoints.length === 0) return 'again';
     if (raw.meta.length > 0) this.#turnDelivered = true;
     return raw;
@@ -246,19 +254,27 @@ export class V2Source implements BatchSource {
     this.#needDiscovery = false;
   }
 
-  /** Discovery with retries: the discovery, or `undefined` when the server speaks v1 (400 on the bare GET). */
+  /** Discovery with retries, each on the URL the core picks: the discovery, or `undefined` when the server speaks v1
+   * (400 on the bare GET). */
   async #discover(): Promise<Discovery | undefined> {
+    requireWasm();
     for (;;) {
+      const url = this.#pollUrl();
       try {
-        const found = await discoverOnce(this.url, this.options);
+        const found = await discoverOnce(url, this.options);
+        this.#base = url;
         return found.v1 ? undefined : found.discovery;
       } catch (e) {
         const error = toFeedError(e);
         const { kind, retryAfter } = failureOf(error);
-        if (kind === 'final') throw error;
-        await this.#retry(error, kind, error.status ?? 0, retryAfter);
+        await this.#retry(error, kind, error.status ?? 0, retryAfter); // a 'final' kind gives up: `error` is thrown
       }
     }
+  }
+
+  /** The base URL of the next request (the core's choice): `url` or one of `options.replicas`. */
+  #pollUrl(): string {
+    return this.#backoffState().pollUrl(now()) ?? this.url;
   }
 
   #backoffState(): Backoff {
@@ -288,25 +304,29 @@ export class V2Source implements BatchSource {
       this.v2.cursorOf(p.id) ??
       p.cursorFromPartitions.map((a) => this.v2.cursorOf(a)).find((c) => c !== undefined) ??
       '_first';
-    const v2: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] } = {
-      token: this.#token,
-      partition: p.id,
-    };
-    if (this.v2.eventTypes !== undefined) v2.eventTypes = this.v2.eventTypes;
-    if (this.v2.skipEventTypes !== undefined) v2.skipEventTypes = this.v2.skipEventTypes;
+    // The filters as given (the wasm reads an undefined one as none).
+    const { eventTypes, skipEventTypes } = this.v2;
+    const v2 = { token: this.#token, partition: p.id, eventTypes, skipEventTypes };
+    // With `replicas` the reader keeps to its URL (the token is one server's) and does not retry (see #read).
     const { live: _live, partitions: _partitions, headers: _headers, ...rest } = this.options;
-    this.#reader = newReader(this.url, { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
+    this.#reader = newReader(this.#base, { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
     this.#turnFirstPage = undefined;
     this.#readerPage = 0;
     this.#turnDelivered = false;
     this.#turnOver = false;
   }
 
-  /** Ends the current turn: caught up, or its pages used. */
+  /**
+   * Ends the current turn: caught up, its pages used, or failed. The next turn on another URL (a failure moved the
+   * feed, or the first URL's cool-down is over) needs that server's token and partition list first. Checked here, at
+   * the end of a turn, so that each discovery is followed by at least one turn on its URL (a short cool-down cannot
+   * make the feed only ever discover).
+   */
   #endTurn(caughtUp: boolean): void {
     const delivered = this.#turnDelivered;
     this.#drop();
     this.#schedule.handleTurnEnd({ caughtUp, delivered }, now());
+    this.#needDiscovery ||= !this.#closed && this.#pollUrl() !== this.#base;
   }
 
   #drop(): void {

@@ -79,3 +79,29 @@ test('[primary, replica]: the primary killed and restarted mid-run → every eve
   assert.ok(failedUrls.some((f) => f.startsWith(`network ${p}`)), 'onRetry named the failed URL');
   assert.ok(failedUrls.every((f) => f.includes(` ${p} `)), 'only the primary failed');
 });
+
+test("protocol 'auto' with [primary, replica], the primary down from the start: negotiated on the replica (v1), read to the end there", async () => {
+  const [down, up] = await Promise.all([startRefServer(), startRefServer()]);
+  try {
+    const downPort = String(down.port);
+    await down.stop();
+    const failed = [];
+    const events = [];
+    const feed = api.openFeed([down.feedUrl, up.feedUrl], {
+      protocol: 'auto',
+      partitionCount: 4,
+      pageSizeHint: 500,
+      retry: { initialMs: 5, maxMs: 50, maxAttempts: 20 },
+      onRetry: ({ error, url }) => failed.push(`${error.code} ${portOf(url)}`),
+    });
+    for await (const batch of feed.batches()) for (const ev of batch.events) events.push(eventRecord(ev));
+    const report = verifyEvents({ events }, expected);
+    console.log(`auto: events ${report.received}, unique ${report.unique} of ${expected.events.length}; duplicates ${report.duplicates}, lost ${report.lost}; retries ${JSON.stringify(failed)}`);
+    assert.deepEqual([report.duplicates, report.lost, report.unexpected, report.mismatches], [0, 0, 0, 0], report.firstProblems.join('; '));
+    assert.equal(report.unique, expected.events.length, 'every event once');
+    assert.ok(failed.length > 0 && failed.every((f) => f === `network ${downPort}`), 'only the stopped primary failed');
+  } finally {
+    await down.stop();
+    await up.stop();
+  }
+});

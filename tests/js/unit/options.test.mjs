@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FeedError } from '../../../dist/errors.js';
-import { feedUrl, joinHeaders, readerOptions, startCursors } from '../../../dist/options.js';
+import { feedUrl, joinHeaders, readerOptions, startCursors, v2Cursors } from '../../../dist/options.js';
 
 function assertBadOptions(fn, pattern) {
   assert.throws(fn, (e) => {
@@ -153,4 +153,13 @@ test('timer options above 2^31-1 ms (what setTimeout accepts) are bad-options; 2
   }
   // retry.deadlineMs is a budget, not a timer: any u32 is accepted.
   assert.equal(readerOptions({ partitionCount: 1, retry: { deadlineMs: 2 ** 32 - 1 } }).retry.deadlineMs, 2 ** 32 - 1);
+});
+
+test('v2Cursors: the given partitions only, ids 0..32767, checked as startCursors checks them', () => {
+  assert.deepEqual([...v2Cursors({ 0: 'a', 32767: 'b' })], [[0, 'a'], [32767, 'b']]);
+  assert.deepEqual([...v2Cursors(undefined)], []);
+  assertBadOptions(() => v2Cursors({ 32768: 'x' }), /"32768" is not a partition \(an integer 0\.\.32767\)/);
+  assertBadOptions(() => v2Cursors({ '01': 'x' }), /"01"/);
+  assertBadOptions(() => v2Cursors({ 3: '' }), /the cursor of partition 3 must be a non-empty string/);
+  assertBadOptions(() => v2Cursors('c'), /cursors must be an object/);
 });

@@ -342,3 +342,24 @@ test('discoverOnce: a FeedError the hook throws is wrapped as final too (only it
   assert.equal(e.cause, own);
   assert.equal(failureOf(e).kind, 'final', 'not retried');
 });
+
+test('Backoff.pollUrl: the core URL choice a v2 feed with several URLs discovers on (a failure of the URL\'s own moves it, a cool-down brings it back)', async () => {
+  const { Backoff } = await import('../../../dist/wasm/feedpump.js');
+  const b = new Backoff({ replicas: ['http://b/feed', 'http://c/feed'], failoverCooldownMs: 1_000, retry: { initialMs: 1, maxMs: 1 } });
+  assert.equal(b.pollUrl(0), undefined, 'the feed URL first');
+  assert.ok(b.handleFailure(10, 'network', 0, undefined) >= 0);
+  assert.equal(b.pollUrl(20), 'http://b/feed', 'the next URL while the first cools down');
+  assert.ok(b.handleFailure(30, 'status', 429, undefined) >= 0);
+  assert.equal(b.pollUrl(40), 'http://b/feed', "a 429 is not the URL's failure");
+  assert.ok(b.handleFailure(50, 'status', 503, undefined) >= 0);
+  assert.equal(b.pollUrl(60), 'http://c/feed');
+  assert.ok(b.handleFailure(70, 'conflict', 409, undefined) >= 0);
+  assert.equal(b.pollUrl(80), 'http://c/feed', 'a 409 rediscovers on the same URL');
+  assert.equal(b.pollUrl(1_010), undefined, 'the feed URL again after its cool-down');
+  b.free();
+  const one = new Backoff({ failoverCooldownMs: 1_000 });
+  one.handleFailure(10, 'network', 0, undefined);
+  assert.equal(one.pollUrl(20), undefined, 'one URL: always that one');
+  one.free();
+  assert.throws(() => new Backoff({ replicas: 'http://b/feed' }), /replicas must be an array of URLs/);
+});
