@@ -34,15 +34,13 @@ fn v2_options(obj: &JsValue, page_size_hint: Option<u32>) -> Result<Option<V2Opt
         return Ok(None);
     }
     if !v.is_object() {
-        return Err(bad("v2 must be an object { token, partition }"));
+        return Err(bad("v2"));
     }
-    let token = get(&v, "token").as_string().ok_or_else(|| bad("v2.token must be a string"))?;
-    let partition = opt_u32(&v, "partition")?
-        .filter(|&p| p <= 32_767)
-        .ok_or_else(|| bad("v2.partition must be an integer from 0 to 32767"))?;
-    let types = |key: &str| strings(&v, key, "v2 event types must be an array of strings");
+    let token = get(&v, "token").as_string().ok_or_else(|| bad("v2.token"))?;
+    let partition = opt_u32(&v, "partition")?.filter(|&p| p <= 32_767).ok_or_else(|| bad("v2.partition"))?;
+    let types = |key: &str| strings(&v, key);
     let event_types = match (types("eventTypes")?, types("skipEventTypes")?) {
-        (Some(_), Some(_)) => return Err(bad("eventTypes and skipEventTypes cannot be used together")),
+        (Some(_), Some(_)) => return Err(bad("v2.eventTypes")),
         (Some(t), None) => EventTypes::Only(t),
         (None, Some(t)) => EventTypes::Skip(t),
         (None, None) => EventTypes::All,
@@ -56,18 +54,18 @@ fn partitions(obj: &JsValue, n: u32) -> Result<Vec<u32>, Error> {
     if v.is_undefined() || v.is_null() {
         return Ok(Vec::new());
     }
-    let arr: Array = v.dyn_into().map_err(|_| bad("partitions must be an array of partition numbers"))?;
+    let arr: Array = v.dyn_into().map_err(|_| bad("partitions"))?;
     let mut list = Vec::with_capacity(arr.length() as usize);
     for p in arr.iter() {
         match p.as_f64() {
             Some(f) if f >= 0.0 && f < f64::from(n) && f.fract() == 0.0 => list.push(f as u32),
-            _ => return Err(bad("partitions must hold integers from 0 to partitionCount - 1")),
+            _ => return Err(bad("partitions")),
         }
     }
     list.sort_unstable();
     list.dedup();
     if list.is_empty() {
-        return Err(bad("partitions must name at least one partition"));
+        return Err(bad("partitions"));
     }
     Ok(list)
 }
@@ -82,18 +80,18 @@ fn live_policy(obj: &JsValue) -> Result<Option<LivePolicy>, Error> {
         return Ok(Some(d));
     }
     if !v.is_object() {
-        return Err(bad("live must be a boolean or an object"));
+        return Err(bad("live"));
     }
     let min_ms = opt_u32(&v, "minIntervalMs")?.map_or(d.min_ms, u64::from);
     let max_ms = opt_u32(&v, "maxIntervalMs")?.map_or(d.max_ms.max(min_ms), u64::from);
     if max_ms < min_ms {
-        return Err(bad("live.maxIntervalMs must be >= live.minIntervalMs"));
+        return Err(bad("live.maxIntervalMs"));
     }
     let param = get(&v, "longPollParam");
     let long_poll_param = if param.is_undefined() || param.is_null() {
         None
     } else {
-        Some(param.as_string().filter(|p| !p.is_empty()).ok_or_else(|| bad("live.longPollParam must be a string"))?)
+        Some(param.as_string().filter(|p| !p.is_empty()).ok_or_else(|| bad("live.longPollParam"))?)
     };
     Ok(Some(LivePolicy { min_ms, max_ms, long_poll_param }))
 }
@@ -101,7 +99,7 @@ fn live_policy(obj: &JsValue) -> Result<Option<LivePolicy>, Error> {
 /// `replicas` (more base URLs of the feed, tried after its URL) and `failoverCooldownMs`: read here for the reader and
 /// for the v2 feed's [`crate::backoff::Backoff`], which picks among the URLs with the same policy.
 pub(crate) fn failover(obj: &JsValue) -> Result<(Vec<String>, u64), Error> {
-    let list = strings(obj, "replicas", "replicas must be an array of URLs")?.unwrap_or_default();
+    let list = strings(obj, "replicas")?.unwrap_or_default();
     let cooldown_ms =
         opt_u32(obj, "failoverCooldownMs")?.map_or(feedpump_core::failover::DEFAULT_COOLDOWN_MS, u64::from);
     Ok((list, cooldown_ms))
@@ -116,14 +114,14 @@ pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> 
         return Ok(None);
     }
     if !v.is_object() {
-        return Err(bad("retry must be false or an object"));
+        return Err(bad("retry"));
     }
     let d = RetryPolicy::default();
     let multiplier = get(&v, "multiplier");
     let multiplier = match multiplier.as_f64() {
         None if multiplier.is_undefined() => d.multiplier,
         Some(m) if m >= 1.0 && m.is_finite() => m,
-        _ => return Err(bad("retry.multiplier must be a number >= 1")),
+        _ => return Err(bad("retry.multiplier")),
     };
     let max_attempts = get(&v, "maxAttempts");
     Ok(Some(RetryPolicy {
@@ -139,18 +137,20 @@ pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> 
     }))
 }
 
-/// An optional array of strings (`undefined` or `null`: `None`); anything else is `bad-options` with `message`.
-fn strings(obj: &JsValue, key: &str, message: &str) -> Result<Option<Vec<String>>, Error> {
+/// An optional array of strings (`undefined` or `null`: `None`); anything else is `bad-options`.
+fn strings(obj: &JsValue, key: &str) -> Result<Option<Vec<String>>, Error> {
     let v = get(obj, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    let arr: Array = v.dyn_into().map_err(|_| bad(message))?;
-    arr.iter().map(|x| x.as_string().ok_or_else(|| bad(message))).collect::<Result<_, _>>().map(Some)
+    let arr: Array = v.dyn_into().map_err(|_| bad(key))?;
+    arr.iter().map(|x| x.as_string().ok_or_else(|| bad(key))).collect::<Result<_, _>>().map(Some)
 }
 
-fn bad(message: &str) -> Error {
-    feed_error("bad-options", message, 0)
+/// An option the reader cannot take. The wrapper checks every option first and says what is wrong with it
+/// (js/src/options.ts); this is the last guard, naming only the option, which keeps the messages out of the wasm.
+fn bad(key: &str) -> Error {
+    feed_error("bad-options", &format!("the reader refused option {key}"), 0)
 }
 
 fn get(obj: &JsValue, key: &str) -> JsValue {
@@ -164,7 +164,7 @@ fn opt_u32(obj: &JsValue, key: &str) -> Result<Option<u32>, Error> {
     }
     match v.as_f64() {
         Some(f) if f >= 0.0 && f <= f64::from(u32::MAX) && f.fract() == 0.0 => Ok(Some(f as u32)),
-        _ => Err(bad(&format!("{key} must be a non-negative integer"))),
+        _ => Err(bad(key)),
     }
 }
 
@@ -173,7 +173,7 @@ fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, Error> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.dyn_into::<Function>().map(Some).map_err(|_| bad(&format!("{key} must be a function")))
+    v.dyn_into::<Function>().map(Some).map_err(|_| bad(key))
 }
 
 /// Parses the options into a session config and the JS-side options.
@@ -183,28 +183,25 @@ fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, Error> {
 /// ([`crate::fetch::set_timeout`]).
 pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOptions), Error> {
     if !obj.is_object() {
-        return Err(bad("options must be an object"));
+        return Err(bad("options"));
     }
-    let n = opt_u32(obj, "partitionCount")?.filter(|&n| n >= 1).ok_or_else(|| bad("partitionCount must be >= 1"))?;
+    let n = opt_u32(obj, "partitionCount")?.filter(|&n| n >= 1).ok_or_else(|| bad("partitionCount"))?;
     let cursors = get(obj, "cursors");
     let cursors = if cursors.is_undefined() {
         CursorSet::first(n)
     } else {
-        let arr: Array = cursors.dyn_into().map_err(|_| bad("cursors must be an array of strings"))?;
+        let arr: Array = cursors.dyn_into().map_err(|_| bad("cursors"))?;
         if arr.length() != n {
-            return Err(bad("cursors must have one entry per partition"));
+            return Err(bad("cursors"));
         }
-        let list = arr
-            .iter()
-            .map(|c| c.as_string().ok_or_else(|| bad("cursors must be an array of strings")))
-            .collect::<Result<Vec<_>, _>>()?;
-        CursorSet::new(list).map_err(|e| bad(e.detail))?
+        let list = arr.iter().map(|c| c.as_string().ok_or_else(|| bad("cursors"))).collect::<Result<Vec<_>, _>>()?;
+        CursorSet::new(list).map_err(|_| bad("cursors"))?
     };
     let headers = get(obj, "headers");
     let headers = if headers.is_undefined() || headers.is_null() {
         String::new()
     } else {
-        headers.as_string().ok_or_else(|| bad("headers must be a string"))?
+        headers.as_string().ok_or_else(|| bad("headers"))?
     };
     let mut config = SessionConfig::new(url, cursors);
     config.options =
@@ -215,10 +212,10 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     config.live = live_policy(obj)?;
     config.v2 = v2_options(obj, config.options.page_size_hint)?;
     if config.v2.is_some() && config.cursors.len() != 1 {
-        return Err(bad("a v2 reader reads one partition: partitionCount must be 1"));
+        return Err(bad("partitionCount"));
     }
     (config.replicas, config.failover_cooldown_ms) = failover(obj)?;
-    config.type_field = strings(obj, "typeField", "typeField must be an array of keys")?.unwrap_or_default();
+    config.type_field = strings(obj, "typeField")?.unwrap_or_default();
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let signal = get(obj, "signal");
     let signal = if signal.is_undefined() || signal.is_null() {
