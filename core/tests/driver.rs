@@ -120,7 +120,10 @@ fn a_large_chunk_is_fed_in_batch_bytes_slices_so_batches_stay_bounded() {
                 assert!(b.text.len() < 2 * BATCH_BYTES + 1_024, "{}", b.text.len());
                 events += b.len();
             }
-            Action::Feed => fed += d.handle_chunk(0, &body.as_bytes()[fed..]),
+            Action::Feed => {
+                assert!(fed < body.len(), "fed asked for with nothing left");
+                fed += d.handle_chunk(0, &body.as_bytes()[fed..]);
+            }
             Action::Read => break,
             other => panic!("{other:?}"),
         }
