@@ -139,7 +139,7 @@ pub(crate) async fn start_page(shared: &Shared, refresh: bool) -> Result<(), Fai
     let retry_after = answer.header("retry-after");
     {
         let mut me = shared.inner.borrow_mut();
-        me.driver.handle_status(now_ms(), answer.status, retry_after.as_deref());
+        me.driver.handle_status(answer.status, retry_after.as_deref());
         me.status_text = answer.status_text;
     }
     // The driver takes the body in every case: to read it, to keep the start of an error's, or to cancel it.

@@ -21,7 +21,7 @@
 //! let mut d = Driver::new(config, DriverOptions { flush_ms: 10, idle_ms: 60_000, can_refresh: false });
 //! assert_eq!(d.poll(0), Action::Fetch { refresh: false });
 //! assert_eq!(d.url(), "http://127.0.0.1:1/feed/v1?n=1&cursor0=_first");
-//! d.handle_status(5, 200, None);
+//! d.handle_status(200, None);
 //! assert_eq!(d.poll(5), Action::Read);
 //! assert_eq!(d.poll_timeout(), Some(60_005)); // the idle watchdog
 //! d.handle_chunk(7, b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"c\"}\n");
@@ -33,7 +33,6 @@
 //! ```
 
 use crate::batch::Batch;
-use crate::error::ErrorKind;
 pub use crate::fault::{Fault, Transport};
 use crate::retry::{parse_retry_after, Decision};
 use crate::session::{Session, SessionConfig, Signal, BATCH_BYTES};
@@ -280,13 +279,13 @@ impl Driver {
     }
 
     /// The response's status, and its `Retry-After` header if any.
-    pub fn handle_status(&mut self, now: u64, status: u16, retry_after: Option<&str>) {
+    pub fn handle_status(&mut self, status: u16, retry_after: Option<&str>) {
         if !matches!(self.phase, Phase::Fetching) {
             return;
         }
+        // While fetching, the session waits for this status: its only error is the status's.
         match self.session.handle_status(status) {
             Ok(()) => self.phase = Phase::Body,
-            Err(e) if e.kind != ErrorKind::HttpStatus => self.fail(now, Fault::Protocol(e), None),
             // A 401 asks for fresh credentials, once: the session allows one resend per page.
             Err(_) if status == 401 && self.options.can_refresh && self.session.handle_retry_same_page() => {
                 self.cancel = true;
@@ -375,11 +374,8 @@ impl Driver {
         self.cancel = true;
         self.unfed = 0;
         self.phase = Phase::Idle;
-        let decision = match fault {
-            Fault::Aborted => Decision::GiveUp,
-            _ => self.session.handle_failure(now, fault.failure(), retry_after),
-        };
-        if let Decision::RetryAt(at) = decision {
+        // An abort is final by the retry policy (`Failure::Aborted` is never retried).
+        if let Decision::RetryAt(at) = self.session.handle_failure(now, fault.failure(), retry_after) {
             let attempt = self.session.attempts();
             self.retry = Some(Action::Retry { fault, page, attempt, delay_ms: at.saturating_sub(now) });
             return;
