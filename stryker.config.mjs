@@ -5,11 +5,11 @@
 // copy's dist/, and the command runner runs the Node unit tests once per mutant with the mutant switched on (the
 // environment variable __STRYKER_ACTIVE_MUTANT__). MUTANT_TESTS chooses the test files (default: every Node unit
 // test). The v2 modules and the transport, one at a time with the tests that reach them (a few seconds per mutant):
-//   MUTANT_TESTS=tests/js/unit/v2-schedule.test.mjs npx stryker run --mutate js/src/v2-schedule.ts
+//   MUTANT_TESTS=tests/js/unit/v2-schedule.test.mjs npx stryker run --mutate js/src/source/schedule.ts
 //   MUTANT_TESTS='tests/js/unit/transport.test.mjs tests/js/unit/v2-discovery.test.mjs' \
-//     npx stryker run --mutate js/src/transport.ts,js/src/v2-discovery.ts
+//     npx stryker run --mutate js/src/transport.ts,js/src/source/discovery.ts
 //   MUTANT_TESTS='tests/js/unit/v2-discovery.test.mjs tests/js/unit/v2-schedule.test.mjs tests/interop/v2-orchestration.test.mjs
-//     tests/interop/v2-server.test.mjs' npx stryker run --mutate js/src/v2.ts   (V2Source's 409/retry/live paths need
+//     tests/interop/v2-server.test.mjs' npx stryker run --mutate js/src/source/v2.ts   (V2Source's 409/retry/live paths need
 //     tests/interop/v2-hardening.test.mjs too: about 18 s a run)
 // Reports: reports/mutation/js.html and js.json (gitignored).
 export default {
@@ -17,7 +17,7 @@ export default {
   // Both in scripts/mutants-js.sh: the build emits without type checking (mutated code does not type-check).
   commandRunner: { command: 'bash scripts/mutants-js.sh test' },
   buildCommand: 'bash scripts/mutants-js.sh build',
-  mutate: ['js/src/consume.ts', 'js/src/stores/*.ts', 'js/src/tabs.ts', 'js/src/filters.ts', 'js/src/v2*.ts'],
+  mutate: ['js/src/consume.ts', 'js/src/stores/*.ts', 'js/src/tabs.ts', 'js/src/filters.ts', 'js/src/source/*.ts'],
   // The sandbox needs package.json, js/ (with the generated js/src/wasm/), tests/ and www/; not the Rust build.
   ignorePatterns: ['/target', '/fuzz', '/bench', '/docs', '/examples', '/.venv', '/core', '/src', '/reports', '/test-results', '*.tgz'],
   coverageAnalysis: 'off', // the command runner cannot tell which test covers which mutant

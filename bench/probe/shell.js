@@ -37,7 +37,7 @@ export function openFeed(url, options) {
   return new FeedImpl(v1, options, new SyncShellSource(url, v1), observer);
 }
 
-/** A `BatchSource` (js/src/feed.ts): `next()` gives the next RawBatch or undefined; `close()` releases everything. */
+/** A `BatchSource` (js/src/source/source.ts): `next()` gives the next RawBatch or undefined; `close()` releases everything. */
 class SyncShellSource {
   #s;
   #fetch;

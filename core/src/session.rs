@@ -211,7 +211,7 @@ impl Session {
         let n = config.cursors.len();
         // FeedAPI v2: a token is its server's, so a v2 session keeps to its URL and, when the feed has others, does
         // not retry either: every failure ends it, and the driver retries, discovering again on the URL the
-        // failover picks (js/src/v2.ts).
+        // failover picks (js/src/source/v2.ts).
         if config.v2.is_some() && !config.replicas.is_empty() {
             config.replicas.clear();
             config.retry = None;

@@ -10,13 +10,15 @@ import { messageOf, toFeedError, type FeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, bad } from './options.js';
 import { compileFilter, serverTypeFilter, type CompiledFilter } from './filters.js';
 import { filteredBatch, META_PARTITION, META_STRIDE, parseBatch, rawBatch } from './decode.js';
-import { V2_PARTITIONS, V2Source } from './v2.js';
-import { wasmNotReady, wasmReady } from './runtime.js';
-import { transport } from './transport.js';
+import { EventIterator } from './events.js';
 import { Observer } from './observe.js';
-import type { Batch, Feed, FeedUrl, FeedEvent, FeedEventIterator, FeedOptions, FeedState, FeedStats, PartitionLag } from './types.js';
-import { FeedReader, type RawBatch } from './wasm/feedpump.js';
-import type { ReaderOptions as WasmReaderOptions } from './wasm/feedpump.js';
+import { AutoSource } from './source/auto.js';
+import type { BatchSource } from './source/source.js';
+import { V1Source } from './source/v1.js';
+import { V2_PARTITIONS } from './source/discovery.js';
+import { V2Source } from './source/v2.js';
+import type { Batch, Feed, FeedUrl, FeedEventIterator, FeedOptions, FeedState, FeedStats, PartitionLag } from './types.js';
+import type { RawBatch } from './wasm/feedpump.js';
 
 
 /**
@@ -92,120 +94,12 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
   return feed;
 }
 
-/**
- * Protocol negotiation: the first step makes the discovery call (with the v2 source's retries) and then reads
- * through the v1 or the v2 source.
- */
-class AutoSource implements BatchSource {
-  #source: BatchSource | undefined;
-  #closed = false;
-
-  constructor(
-    readonly url: string,
-    readonly v2: V2Source,
-    readonly v1Options: () => ReaderOptions | undefined,
-  ) {}
-
-  async next(): Promise<RawBatch | undefined> {
-    if (this.#source === undefined) {
-      const found = await this.v2.negotiate();
-      if (this.#closed) return undefined;
-      if (found === 'v1') {
-        const v1 = this.v1Options();
-        if (v1 === undefined) {
-          throw bad('the server speaks FeedAPI v1 (ZeroEventHub): partitionCount is required');
-        }
-        this.#source = new V1Source(this.url, v1);
-      } else {
-        this.#source = this.v2;
-      }
-    }
-    return this.#source.next();
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#source?.close();
-    this.v2.close();
-  }
-}
-
 /** Per partition: when its latest event was delivered, and how many events the latest page brought. */
 interface LagState {
   lastEventAt: number;
   eventsInLastPage: number;
   /** The page `eventsInLastPage` counts. */
   page: number;
-}
-
-/**
- * Where a feed's raw batches come from. `next()` gives `undefined` once the feed has ended; `close()` releases every
- * request, body and wasm reader and is idempotent.
- * @internal
- */
-export interface BatchSource {
-  next(): Promise<RawBatch | undefined>;
-  close(): void;
-}
-
-/**
- * Throws the FeedError of `wasmNotReady()` (`'wasm-load-failed'` or `'bad-options'`) when the wasm module is not ready.
- * @internal
- */
-export function requireWasm(): void {
-  if (!wasmReady()) throw wasmNotReady();
-}
-
-/**
- * Makes a wasm reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
- * @internal
- */
-export function newReader(url: string, options: ReaderOptions): FeedReader {
-  requireWasm();
-  try {
-    // The reader calls out through the same transport as the v2 discovery (its errors are made there).
-    const { fetch, requestHeaders } = transport(options);
-    return new FeedReader(url, { ...options, fetch, requestHeaders } as unknown as WasmReaderOptions);
-  } catch (e) {
-    throw toFeedError(e);
-  }
-}
-
-/**
- * Closes and frees a wasm reader.
- * @internal
- */
-export function freeReader(reader: FeedReader | undefined): void {
-  if (reader === undefined) return;
-  try {
-    reader.close();
-  } finally {
-    reader.free();
-  }
-}
-
-/** FeedAPI v1: one reader for every partition, created on the first step (an unused feed makes no request). */
-class V1Source implements BatchSource {
-  #reader: FeedReader | undefined;
-  #closed = false;
-
-  constructor(
-    readonly url: string,
-    readonly options: ReaderOptions,
-  ) {}
-
-  next(): Promise<RawBatch | undefined> {
-    if (this.#closed) return Promise.resolve(undefined);
-    this.#reader ??= newReader(this.url, this.options);
-    return this.#reader.next();
-  }
-
-  close(): void {
-    this.#closed = true;
-    const reader = this.#reader;
-    this.#reader = undefined; // cleared before anything can throw
-    freeReader(reader);
-  }
 }
 
 /** The three states of an iteration: a feed is iterated at most once. */
@@ -374,82 +268,3 @@ export class FeedImpl<T> implements Feed<T> {
     }
   }
 }
-
-
-/**
- * `events()`: the events of each batch in turn. Not an async generator: a generator's `yield` costs an extra await
- * and a resumption per event, which was the largest per-event cost after parsing (bench/NOTES.md). Within a batch,
- * `next()` hands out a settled promise; at its end it pulls the next batch from `batches`, and that pull is what
- * tells the feed the consumer has finished the previous batch (its cursors then count as delivered). `close()`
- * ends the iteration at the next event, even inside a batch.
- * @internal
- */
-class EventIterator<T> implements FeedEventIterator<T> {
-  readonly #batches: AsyncGenerator<Batch<T>, void, undefined>;
-  readonly #closed: () => boolean;
-  #events: FeedEvent<T>[] = [];
-  #i = 0;
-  #done = false;
-  /** A pull in progress: calls made meanwhile wait for it, so events are handed out in order, each once. */
-  #pulling: Promise<IteratorResult<FeedEvent<T>, void>> | undefined;
-
-  constructor(batches: AsyncGenerator<Batch<T>, void, undefined>, closed: () => boolean) {
-    this.#batches = batches;
-    this.#closed = closed;
-  }
-
-  next(): Promise<IteratorResult<FeedEvent<T>, void>> {
-    if (this.#pulling !== undefined) return this.#pulling.then(() => this.next());
-    if (this.#i < this.#events.length && !this.#done && !this.#closed()) {
-      return Promise.resolve({ value: this.#events[this.#i++] as FeedEvent<T>, done: false });
-    }
-    const pull = this.#pull();
-    this.#pulling = pull;
-    const clear = (): void => {
-      if (this.#pulling === pull) this.#pulling = undefined;
-    };
-    pull.then(clear, clear);
-    return pull;
-  }
-
-  async #pull(): Promise<IteratorResult<FeedEvent<T>, void>> {
-    while (!this.#done) {
-      if (this.#closed()) return this.return();
-      let r: IteratorResult<Batch<T>, void>;
-      try {
-        r = await this.#batches.next();
-      } catch (e) {
-        this.#finish();
-        throw e;
-      }
-      if (r.done === true) break;
-      this.#events = r.value.events;
-      this.#i = 0;
-      if (this.#events.length > 0 && !this.#closed()) return { value: this.#events[this.#i++] as FeedEvent<T>, done: false };
-    }
-    this.#finish();
-    return { value: undefined, done: true };
-  }
-
-  #finish(): void {
-    this.#done = true;
-    this.#events = [];
-  }
-
-  async return(): Promise<IteratorResult<FeedEvent<T>, void>> {
-    this.#finish();
-    await this.#batches.return(undefined);
-    return { value: undefined, done: true };
-  }
-
-  async throw(e?: unknown): Promise<IteratorResult<FeedEvent<T>, void>> {
-    this.#finish();
-    await this.#batches.return(undefined);
-    throw e;
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-}
-

@@ -18,7 +18,7 @@ import type { Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
 import { CREATE_RACE, quoteTable } from '../stores/sql.js';
 import type { PgClientLike, PgPoolLike, PostgresStore } from '../stores/postgres.js';
-import { discoverOnce, failureOf, type Requester } from '../v2-discovery.js';
+import { discoverOnce, failureOf, type Requester } from '../source/discovery.js';
 import { assign } from './assign.js';
 import { leaseRoots } from './roots.js';
 

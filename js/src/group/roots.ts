@@ -6,8 +6,8 @@
  * @packageDocumentation
  * @internal
  */
-import type { V2Partition } from '../v2.js';
-import { partitionScope } from '../v2-schedule.js';
+import type { V2Partition } from '../source/discovery.js';
+import { partitionScope } from '../source/schedule.js';
 
 /**
  * The partitions of a discovery that need a lease of their own, given the partitions the group leases already

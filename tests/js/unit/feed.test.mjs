@@ -1,6 +1,6 @@
-// The wrapper's own logic in js/src/feed.ts: batch parsing, locating a bad event from the offset table, and the
-// feed object's life cycle that needs no request. End-to-end behaviour is proved against the reference server in
-// tests/interop/, not here.
+// The wrapper's own logic in js/src/decode.ts and js/src/feed.ts: batch parsing, locating a bad event from the offset
+// table, and the feed object's life cycle that needs no request. End-to-end behaviour is proved against the reference
+// server in tests/interop/, not here.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FeedError, openFeed } from '../../../dist/entrypoints/node.js';

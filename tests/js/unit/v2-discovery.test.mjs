@@ -1,5 +1,5 @@
-// The FeedAPI v2 discovery, one attempt (js/src/v2-discovery.ts) and the check of its document (parseDiscovery in
-// js/src/v2.ts), on the built dist/, against a real HTTP server on 127.0.0.1: negotiation (400: v1), the 401 refresh,
+// The FeedAPI v2 discovery, one attempt (js/src/source/discovery.ts) and the check of its document (parseDiscovery,
+// the same module), on the built dist/, against a real HTTP server on 127.0.0.1: negotiation (400: v1), the 401 refresh,
 // non-2xx answers (snippet, Retry-After), the size cap, stalled and cut bodies, aborts, and how the retry policy sees
 // each failure (failureOf). Whole feeds over the v2 reference server: tests/interop/v2-hardening.test.mjs.
 import assert from 'node:assert/strict';
@@ -8,8 +8,8 @@ import http from 'node:http';
 import { after, before, test } from 'node:test';
 import '../../../dist/entrypoints/node.js'; // instantiates the wasm (discovery reads the core's defaults)
 import { FeedError } from '../../../dist/errors.js';
-import { discoverOnce, failureOf } from '../../../dist/v2-discovery.js';
-import { parseDiscovery } from '../../../dist/v2.js';
+import { discoverOnce, failureOf } from '../../../dist/source/discovery.js';
+import { parseDiscovery } from '../../../dist/source/discovery.js';
 
 const DOC = { token: 't1', exactlyOnce: true, partitions: [{ id: '0', closed: true }, { id: '1', startsAfterPartition: '0', cursorFromPartitions: ['0'] }] };
 
@@ -361,5 +361,5 @@ test('Backoff.pollUrl: the core URL choice a v2 feed with several URLs discovers
   one.handleFailure(10, 'network', 0, undefined);
   assert.equal(one.pollUrl(20), undefined, 'one URL: always that one');
   one.free();
-  assert.throws(() => new Backoff({ replicas: 'http://b/feed' }), /replicas must be an array of URLs/);
+  assert.throws(() => new Backoff({ replicas: 'http://b/feed' }), /refused option replicas/);
 });

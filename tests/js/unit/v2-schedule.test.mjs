@@ -1,9 +1,9 @@
-// The FeedAPI v2 schedule (js/src/v2-schedule.ts) as pure state: which partition is read next, fair turns, the
+// The FeedAPI v2 schedule (js/src/source/schedule.ts) as pure state: which partition is read next, fair turns, the
 // re-plan after a 409, closed parents and their children, `partitions`, impossible documents, live resting times.
 // No reader, no HTTP, no clock: `now` is passed in. The same rules over real HTTP: tests/interop/v2-hardening.test.mjs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PAGES_PER_TURN, V2Schedule } from '../../../dist/v2-schedule.js';
+import { PAGES_PER_TURN, V2Schedule } from '../../../dist/source/schedule.js';
 
 /** A discovery of partitions given as `id`, `id!` (closed), `id<parent` (startsAfterPartition), `id~a,b` (cursorFrom). */
 function doc(...specs) {

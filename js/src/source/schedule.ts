@@ -23,7 +23,7 @@
  * @internal
  * @packageDocumentation
  */
-import { badDiscovery, type Discovery, type V2Partition } from './v2.js';
+import { badDiscovery, type Discovery, type V2Partition } from './discovery.js';
 
 /** Pages a partition may read in one turn before the next partition due gets its turn. */
 export const PAGES_PER_TURN = 4;

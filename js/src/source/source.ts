@@ -1,0 +1,58 @@
+/**
+ * Internal: where a feed's raw batches come from ({@link BatchSource}), and the wasm reader every source reads
+ * through (made over the one transport, js/src/transport.ts).
+ * @internal
+ * @packageDocumentation
+ */
+import { toFeedError } from '../errors.js';
+import type { ReaderOptions } from '../options.js';
+import { wasmNotReady, wasmReady } from '../runtime.js';
+import { transport } from '../transport.js';
+import { FeedReader, type RawBatch, type ReaderOptions as WasmReaderOptions } from '../wasm/feedpump.js';
+
+/**
+ * Where a feed's raw batches come from. `next()` gives `undefined` once the feed has ended; `close()` releases every
+ * request, body and wasm reader and is idempotent.
+ * @internal
+ */
+export interface BatchSource {
+  next(): Promise<RawBatch | undefined>;
+  close(): void;
+}
+
+/**
+ * Throws the FeedError of `wasmNotReady()` (`'wasm-load-failed'` or `'bad-options'`) when the wasm module is not ready.
+ * @internal
+ */
+export function requireWasm(): void {
+  if (!wasmReady()) throw wasmNotReady();
+}
+
+/**
+ * Makes a wasm reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
+ * @internal
+ */
+export function newReader(url: string, options: ReaderOptions): FeedReader {
+  requireWasm();
+  try {
+    // The reader calls out through the same transport as the v2 discovery (its errors are made there).
+    const { fetch, requestHeaders } = transport(options);
+    return new FeedReader(url, { ...options, fetch, requestHeaders } as unknown as WasmReaderOptions);
+  } catch (e) {
+    throw toFeedError(e);
+  }
+}
+
+/**
+ * Closes and frees a wasm reader.
+ * @internal
+ */
+export function freeReader(reader: FeedReader | undefined): void {
+  if (reader === undefined) return;
+  try {
+    reader.close();
+  } finally {
+    reader.free();
+  }
+}
+
