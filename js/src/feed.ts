@@ -70,19 +70,20 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
   if (eventTypes && skipEventTypes) {
     throw bad('eventTypes and skipEventTypes cannot be used together');
   }
-  const start = v2Cursors(options.cursors);
+  // The delivered cursors: the feed advances them as its consumer takes batches, the v2 source starts partitions from
+  // them. One map, both sides.
+  const delivered = v2Cursors(options.cursors);
   // The reader options every v2 partition reader shares; partitions and cursors are v2's own. `partitions` is checked
   // as v2 ids 0..32767 (against partitionCount once auto picks v1).
   const { partitions, ...shared } = readerOptions({ ...options, partitionCount: V2_PARTITIONS, cursors: undefined }, observer);
   shared.partitionCount = 1;
   shared.cursors = [];
   shared.replicas = replicas;
-  let feed: FeedImpl<T> | undefined;
   const live = shared.live;
   const liveIntervalMs =
     live === undefined || live === false ? undefined : live === true ? 'default' : (live.minIntervalMs ?? 'default');
   const v2 = new V2Source(href, shared, {
-    cursorOf: (p) => feed?.deliveredCursor(p),
+    delivered,
     eventTypes,
     skipEventTypes,
     liveIntervalMs,
@@ -90,8 +91,7 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
   });
   const source: BatchSource =
     protocol === 'v2' ? v2 : new AutoSource(href, v2, () => (options.partitionCount === undefined ? undefined : v1Options()));
-  feed = new FeedImpl<T>(shared, options, source, observer, start);
-  return feed;
+  return new FeedImpl<T>(shared, options, source, observer, delivered);
 }
 
 /** Per partition: when its latest event was delivered, and how many events the latest page brought. */
@@ -163,11 +163,6 @@ export class FeedImpl<T> implements Feed<T> {
 
   cursors(): { [partition: number]: string } {
     return Object.fromEntries(this.#delivered);
-  }
-
-  /** The delivered cursor of a partition (a v2 source starts partitions from it). @internal */
-  deliveredCursor(partition: number): string | undefined {
-    return this.#delivered.get(partition);
   }
 
   lag(): { [partition: number]: PartitionLag } {

@@ -14,11 +14,11 @@ import { discoverOnce, failureOf, type Discovery, type V2Partition } from './dis
 import { PAGES_PER_TURN, V2Schedule } from './schedule.js';
 import { freeReader, newReader, requireWasm, type BatchSource } from './source.js';
 
-
 /** Options of a v2 source besides the reader options. */
 export interface V2SourceOptions {
-  /** The delivered cursor of a partition, if any. */
-  cursorOf(partition: number): string | undefined;
+  /** The delivered cursors, by partition: the feed writes them as its consumer takes batches, this source reads
+   * them to start a partition (the one object both sides hold). */
+  delivered: ReadonlyMap<number, string>;
   /** Server-side filters (SPEC: `event-types` / `skip-event-types`, `;`-joined, never both). */
   eventTypes?: string[] | undefined;
   skipEventTypes?: string[] | undefined;
@@ -234,8 +234,8 @@ export class V2Source implements BatchSource {
 
   #open(p: V2Partition): void {
     const start =
-      this.v2.cursorOf(p.id) ??
-      p.cursorFromPartitions.map((a) => this.v2.cursorOf(a)).find((c) => c !== undefined) ??
+      this.v2.delivered.get(p.id) ??
+      p.cursorFromPartitions.map((a) => this.v2.delivered.get(a)).find((c) => c !== undefined) ??
       '_first';
     // The filters as given (the wasm reads an undefined one as none).
     const { eventTypes, skipEventTypes } = this.v2;
