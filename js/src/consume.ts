@@ -332,7 +332,7 @@ async function consumeHere<T, Tx>(
   try {
     stored = await store.load(key);
   } catch (e) {
-    throw isFeedError(e) ? e : new FeedError('store-failed', `store-failed: could not load the cursors of ${JSON.stringify(key)}`, { cause: e });
+    throw isFeedError(e) ? e : new FeedError('store-failed', `could not load the cursors of ${JSON.stringify(key)}`, { cause: e });
   }
   let start: Cursors;
   /** What every record written by this call starts from: the stored cursors (all stored partitions) or `start`. */
@@ -357,7 +357,7 @@ async function consumeHere<T, Tx>(
           ? 'nothing stored: evicted or new storage?'
           : `stored for ${describe(stored.identity, stored.partitions)}: another feed; 'first' and 'last' apply only when nothing is stored, ` +
             'a function given as onMissingCursors may decide for another feed';
-      throw new FeedError('cursors-missing', `cursors-missing: no cursors of ${describe(identity, partitions)} under key ${JSON.stringify(key)} (${why})`);
+      throw new FeedError('cursors-missing', `no cursors of ${describe(identity, partitions)} under key ${JSON.stringify(key)} (${why})`);
     }
     if (choice === 'first') {
       start = {};
@@ -431,7 +431,7 @@ async function consumeHere<T, Tx>(
         } catch (e) {
           // Not the handler's failure (the store's, or a cursor conflict): passed on, never retried or skipped.
           if (handlerError === undefined) {
-            throw isFeedError(e) ? e : new FeedError('store-failed', `store-failed: could not commit batch ${n}`, { cause: e });
+            throw isFeedError(e) ? e : new FeedError('store-failed', `could not commit batch ${n}`, { cause: e });
           }
           const policy = options.onHandlerError; // none: 'stop'
           const action = typeof policy === 'function' ? await policy({ error: handlerError.error, batch, attempt }) : policy;
@@ -449,7 +449,7 @@ async function consumeHere<T, Tx>(
             break;
           }
           const why = messageOf(handlerError.error);
-          throw new FeedError('handler-failed', `handler-failed: the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${why}`, {
+          throw new FeedError('handler-failed', `the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${why}`, {
             cause: handlerError.error,
           });
         }

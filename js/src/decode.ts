@@ -141,7 +141,7 @@ function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedE
   const why = messageOf(e);
   return new FeedError(
     'bad-line',
-    `bad-line: the event's JSON does not parse (${why}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
+    `the event's JSON does not parse (${why}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
     { partition, line, offset, page, cause: e },
   );
 }
@@ -162,7 +162,7 @@ export function badLine(raw: RawBatch, batchError: unknown, only?: readonly numb
     }
   }
   const why = messageOf(batchError);
-  return new FeedError('bad-line', `bad-line: the batch's JSON does not parse (${why}) (page ${page})`, {
+  return new FeedError('bad-line', `the batch's JSON does not parse (${why}) (page ${page})`, {
     page,
     cause: batchError,
   });

@@ -39,30 +39,18 @@
  * if (isFeedError(e) && e.code === 'http-status' && e.status === 401) await login();
  * ```
  */
-export type FeedErrorCode =
-  | 'http-status'
-  | 'bad-line'
-  | 'bad-partition'
-  | 'bad-cursor'
-  | 'line-too-long'
-  | 'invalid-utf8'
-  | 'truncated-body'
-  | 'stalled-body'
-  | 'network'
-  | 'aborted'
-  | 'no-progress'
-  | 'cursor-regressed'
-  | 'bad-discovery'
-  | 'bad-header'
-  | 'bad-options'
-  | 'wasm-load-failed'
-  | 'closed'
-  | 'store-failed'
-  | 'cursors-missing'
-  | 'handler-failed'
-  | 'cursor-conflict';
+export type FeedErrorCode = (typeof FEED_ERROR_CODES)[number];
 
-const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
+/**
+ * Every {@link FeedErrorCode}, in the order of its documentation: the one list (the type, `isFeedError` and the test
+ * that the wasm's codes are among them all derive from it).
+ *
+ * @example
+ * ```ts
+ * const counts = Object.fromEntries(FEED_ERROR_CODES.map((code) => [code, 0]));
+ * ```
+ */
+export const FEED_ERROR_CODES = [
   'http-status',
   'bad-line',
   'bad-partition',
@@ -84,7 +72,9 @@ const CODES: ReadonlySet<string> = new Set<FeedErrorCode>([
   'cursors-missing',
   'handler-failed',
   'cursor-conflict',
-]);
+] as const;
+
+const CODES: ReadonlySet<string> = new Set(FEED_ERROR_CODES);
 
 /**
  * Where and why a {@link FeedError} happened. Every field is optional; `cause` is the original error, if any.
@@ -148,11 +138,12 @@ export class FeedError extends Error {
 
   /**
    * @param code - the stable code
-   * @param message - a message for people, naming what and where
+   * @param message - a message for people, naming what and where; the error's `message` is it after `code: ` (added
+   *   unless it is there already)
    * @param details - location fields and the original error as `cause`
    */
   constructor(code: FeedErrorCode, message: string, details: FeedErrorDetails = {}) {
-    super(message, 'cause' in details ? { cause: details.cause } : undefined);
+    super(message.startsWith(`${code}: `) ? message : `${code}: ${message}`, 'cause' in details ? { cause: details.cause } : undefined);
     this.name = 'FeedError';
     this.code = code;
     for (const key of DETAILS) if (details[key] !== undefined) (this as Record<string, unknown>)[key] = details[key];
@@ -199,7 +190,7 @@ export function toFeedError(e: unknown): FeedError {
     if ('cause' in e) details.cause = e.cause;
     return new FeedError(e.code, e.message, details as FeedErrorDetails);
   }
-  return new FeedError('network', `network: the request failed: ${messageOf(e)}`, { cause: e });
+  return new FeedError('network', `the request failed: ${messageOf(e)}`, { cause: e });
 }
 
 /**

@@ -16,7 +16,7 @@
  * @packageDocumentation
  */
 export { openFeed } from './feed.js';
-export { FeedError, isFeedError } from './errors.js';
+export { FEED_ERROR_CODES, FeedError, isFeedError } from './errors.js';
 export { consume } from './consume.js';
 export type {
   CommitInfo,

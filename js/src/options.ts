@@ -76,7 +76,7 @@ export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void
  * @internal
  */
 export function abortedError(signal: AbortSignal, why = 'the feed was aborted'): FeedError {
-  return new FeedError('aborted', `aborted: ${why}`, { cause: signal.reason });
+  return new FeedError('aborted', `${why}`, { cause: signal.reason });
 }
 
 /** The options that must be functions when given. */
@@ -93,7 +93,7 @@ const PARTITION_KEY = /^(?:0|[1-9][0-9]*)$/;
  * @internal
  */
 export function bad(message: string, cause?: { cause: unknown }): FeedError {
-  return new FeedError('bad-options', `bad-options: ${message}`, cause);
+  return new FeedError('bad-options', message, cause);
 }
 
 function isInteger(v: unknown, min: number, max = U32_MAX): v is number {

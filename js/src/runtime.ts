@@ -87,7 +87,7 @@ export function wasmNotReady(): FeedError {
     const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     return new FeedError(
       'wasm-load-failed',
-      `wasm-load-failed: the WebAssembly module could not be loaded (${why}). With a bundler that does not ship ` +
+      `the WebAssembly module could not be loaded (${why}). With a bundler that does not ship ` +
         "feedpump_bg.wasm (esbuild), import 'feedpump/inline', or serve the file where the entry point's " +
         "new URL('../wasm/feedpump_bg.wasm', import.meta.url) points, as application/wasm",
       { cause: e },

@@ -99,7 +99,7 @@ class RemoteRawEvent<T> implements FeedEvent<T> {
       try {
         this.#data = { value: JSON.parse(this.raw) as T };
       } catch (e) {
-        throw new FeedError('bad-line', `bad-line: the event's JSON does not parse (${messageOf(e)}), partition ${this.partition}`, {
+        throw new FeedError('bad-line', `the event's JSON does not parse (${messageOf(e)}), partition ${this.partition}`, {
           partition: this.partition,
           cause: e,
         });

@@ -24,7 +24,7 @@ const MIN_SECRET_CHARS = 3;
  * @internal
  */
 export function feedError(code: FeedErrorCode, message: string, page: number, cause?: { cause: unknown }): FeedError {
-  return new FeedError(code, `${code}: ${message}${page > 0 ? ` (page ${page})` : ''}`, {
+  return new FeedError(code, `${message}${page > 0 ? ` (page ${page})` : ''}`, {
     ...(page > 0 ? { page } : {}),
     ...cause,
   });

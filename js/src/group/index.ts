@@ -351,7 +351,7 @@ export async function groupStatus(store: PostgresStore, group: string, options: 
     };
   } catch (e) {
     if (isFeedError(e)) throw e;
-    throw new FeedError('store-failed', `store-failed: could not read the state of group ${JSON.stringify(group)}${e instanceof Error ? `: ${e.message}` : ''}`, { cause: e });
+    throw new FeedError('store-failed', `could not read the state of group ${JSON.stringify(group)}${e instanceof Error ? `: ${e.message}` : ''}`, { cause: e });
   }
 }
 
@@ -364,14 +364,14 @@ function groupProtocol(source: ConsumeSource): { protocol: 'v1' | 'auto'; partit
   const count = source.partitionCount;
   if (source.protocol === 'v2' || (count === undefined && source.protocol !== 'v1')) {
     if (source.partitions !== undefined) {
-      throw new FeedError('bad-options', 'bad-options: a FeedAPI v2 group reads every partition discovery lists: partitions cannot be given (docs/groups.md)');
+      throw new FeedError('bad-options', 'a FeedAPI v2 group reads every partition discovery lists: partitions cannot be given (docs/groups.md)');
     }
     return { protocol: 'v2', partitions: [] };
   }
-  if (count === undefined) throw new FeedError('bad-options', 'bad-options: consumeGroup() needs partitionCount for a FeedAPI v1 (ZeroEventHub) feed');
+  if (count === undefined) throw new FeedError('bad-options', 'consumeGroup() needs partitionCount for a FeedAPI v1 (ZeroEventHub) feed');
   const list = source.partitions !== undefined ? [...source.partitions] : Array.from({ length: count }, (_, p) => p);
   if (list.length === 0 || !list.every((p) => Number.isInteger(p) && p >= 0 && p < count)) {
-    throw new FeedError('bad-options', 'bad-options: consumeGroup() needs partitionCount >= 1, and partitions, when given, among 0 .. partitionCount - 1');
+    throw new FeedError('bad-options', 'consumeGroup() needs partitionCount >= 1, and partitions, when given, among 0 .. partitionCount - 1');
   }
   return { protocol: source.protocol === 'auto' ? 'auto' : 'v1', partitions: [...new Set(list)].sort((a, b) => a - b) };
 }
@@ -432,21 +432,21 @@ function groupProtocol(source: ConsumeSource): { protocol: 'v1' | 'auto'; partit
 export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>(source: ConsumeSource, options: GroupOptions<T, C>): GroupMemberHandle {
   const { store, group, handler } = options;
   if (store === null || typeof store !== 'object' || typeof store.save !== 'function' || store.pool === undefined) {
-    throw new FeedError('bad-options', 'bad-options: consumeGroup() needs a postgresStore(pool) as store');
+    throw new FeedError('bad-options', 'consumeGroup() needs a postgresStore(pool) as store');
   }
-  if (typeof group !== 'string' || group === '') throw new FeedError('bad-options', 'bad-options: consumeGroup() needs a non-empty group');
-  if (typeof handler !== 'function') throw new FeedError('bad-options', 'bad-options: consumeGroup() needs a handler function');
+  if (typeof group !== 'string' || group === '') throw new FeedError('bad-options', 'consumeGroup() needs a non-empty group');
+  if (typeof handler !== 'function') throw new FeedError('bad-options', 'consumeGroup() needs a handler function');
   const chosen = groupProtocol(source);
   /** `'auto'` until discovery answers. */
   let protocol = chosen.protocol;
   /** The partitions leased: v1's, fixed; v2's, every lease row of the group (read at each heartbeat). */
   let partitions: number[] = chosen.partitions;
   const leaseMs = options.leaseMs ?? 30_000;
-  if (!(Number.isFinite(leaseMs) && leaseMs >= 100)) throw new FeedError('bad-options', 'bad-options: leaseMs must be a number >= 100');
+  if (!(Number.isFinite(leaseMs) && leaseMs >= 100)) throw new FeedError('bad-options', 'leaseMs must be a number >= 100');
   const heartbeatMs = options.heartbeatMs ?? Math.floor(leaseMs / 3);
-  if (!(heartbeatMs >= 10 && heartbeatMs < leaseMs / 2)) throw new FeedError('bad-options', 'bad-options: heartbeatMs must be >= 10 and < leaseMs / 2');
+  if (!(heartbeatMs >= 10 && heartbeatMs < leaseMs / 2)) throw new FeedError('bad-options', 'heartbeatMs must be >= 10 and < leaseMs / 2');
   const memberId = options.memberId ?? `m-${crypto.randomUUID()}`;
-  if (typeof memberId !== 'string' || memberId === '') throw new FeedError('bad-options', 'bad-options: memberId must be a non-empty string');
+  if (typeof memberId !== 'string' || memberId === '') throw new FeedError('bad-options', 'memberId must be a non-empty string');
   const t = tables(options.table);
   const pool = store.pool as PgPoolLike;
 
@@ -499,7 +499,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
               result.fenced++;
               throw new FeedError(
                 'cursor-conflict',
-                `cursor-conflict: member ${JSON.stringify(memberId)} no longer holds the lease of partition ${p} of group ${JSON.stringify(group)} (epoch ${epoch}): nothing of this batch was committed`,
+                `member ${JSON.stringify(memberId)} no longer holds the lease of partition ${p} of group ${JSON.stringify(group)} (epoch ${epoch}): nothing of this batch was committed`,
               );
             }
             return await effects?.(client);
@@ -620,7 +620,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
    */
   const discover = async (): Promise<void> => {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new FeedError('network', `network: the discovery did not answer within ${leaseMs} ms (leaseMs)`)), Math.min(leaseMs, 2 ** 31 - 1));
+    const timer = setTimeout(() => abort.abort(new FeedError('network', `the discovery did not answer within ${leaseMs} ms (leaseMs)`)), Math.min(leaseMs, 2 ** 31 - 1));
     const onStop = (): void => abort.abort();
     stopping.signal.addEventListener('abort', onStop, { once: true });
     try {
@@ -631,7 +631,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       if (source.maxLineLength !== undefined) req.maxLineLength = source.maxLineLength;
       const found = await discoverOnce(String(source.url), req);
       if (found.v1) {
-        if (protocol !== 'auto') throw new FeedError('bad-options', 'bad-options: the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
+        if (protocol !== 'auto') throw new FeedError('bad-options', 'the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
         protocol = 'v1';
         await query(pool, `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`, [
           group,
@@ -783,7 +783,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         );
       }
     } catch (e) {
-      throw new FeedError('store-failed', `store-failed: PostgreSQL could not set up group ${JSON.stringify(group)}${e instanceof Error ? `: ${e.message}` : ''}`, { cause: e });
+      throw new FeedError('store-failed', `PostgreSQL could not set up group ${JSON.stringify(group)}${e instanceof Error ? `: ${e.message}` : ''}`, { cause: e });
     }
     while (!stopping.signal.aborted) {
       try {

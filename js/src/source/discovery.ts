@@ -35,7 +35,7 @@ export interface Discovery {
 
 /** @internal */
 export function badDiscovery(why: string): FeedError {
-  return new FeedError('bad-discovery', `bad-discovery: ${why}`);
+  return new FeedError('bad-discovery', `${why}`);
 }
 
 /** A value as a bounded message fragment (a hostile document may hold anything). */
@@ -112,7 +112,7 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
       headers = await calls.requestHeaders({ refresh }, 0);
     } catch (e) {
       if (e instanceof FeedError && (e.code === 'bad-header' || e.code === 'bad-options')) throw e;
-      const error = new FeedError('network', 'network: requestHeaders threw', { cause: e });
+      const error = new FeedError('network', 'requestHeaders threw', { cause: e });
       FINAL.add(error);
       throw error;
     }
@@ -168,7 +168,7 @@ async function readBody(
       } catch (e) {
         if (signal?.aborted) throw abortedError(signal);
         if (over === 'cut') break;
-        throw new FeedError('truncated-body', `truncated-body: the discovery body was cut: ${rootMessage(e)}`, { cause: e });
+        throw new FeedError('truncated-body', `the discovery body was cut: ${rootMessage(e)}`, { cause: e });
       } finally {
         clearTimeout(timer);
         if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
@@ -176,7 +176,7 @@ async function readBody(
       if (got === 'aborted') throw abortedError(signal as AbortSignal);
       if (got === 'stalled') {
         if (over === 'cut') break;
-        throw new FeedError('stalled-body', `stalled-body: the discovery body brought no bytes for ${idleMs} ms`);
+        throw new FeedError('stalled-body', `the discovery body brought no bytes for ${idleMs} ms`);
       }
       if (got.done) break;
       const room = limit - size;
@@ -221,7 +221,7 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
   if (!response.ok) {
     const bytes = await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
     const snippet = new TextDecoder().decode(bytes).trim();
-    const error = new FeedError('http-status', `http-status: discovery answered ${response.status} ${response.statusText}: ${snippet}`, {
+    const error = new FeedError('http-status', `discovery answered ${response.status} ${response.statusText}: ${snippet}`, {
       status: response.status,
       bodySnippet: snippet,
     });
@@ -235,7 +235,7 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
   try {
     body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (e) {
-    throw new FeedError('bad-discovery', 'bad-discovery: the discovery answer is not JSON', { cause: e });
+    throw new FeedError('bad-discovery', 'the discovery answer is not JSON', { cause: e });
   }
   return { v1: false, discovery: parseDiscovery(body) };
 }

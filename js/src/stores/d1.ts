@@ -121,10 +121,10 @@ export interface D1Store<DB extends D1DatabaseLike = D1DatabaseLike> extends Cur
  */
 export function d1Store<DB extends D1DatabaseLike>(db: DB, options: D1StoreOptions = {}): D1Store<DB> {
   if (db === null || typeof db !== 'object' || typeof db.prepare !== 'function' || typeof db.batch !== 'function') {
-    throw new FeedError('bad-options', 'bad-options: d1Store() needs a D1 binding (env.DB: prepare() and batch())');
+    throw new FeedError('bad-options', 'd1Store() needs a D1 binding (env.DB: prepare() and batch())');
   }
   const table = quoteTable(options.table);
-  if (table.includes('.')) throw new FeedError('bad-options', 'bad-options: a D1 table name has no schema part');
+  if (table.includes('.')) throw new FeedError('bad-options', 'a D1 table name has no schema part');
   const { schema, select, insert, upsert } = sqliteSql(table);
   const createTable = options.createTable ?? true;
   // The guard: `json()` of text that is not JSON raises an error, which fails the batch, which rolls all of it back.
@@ -175,7 +175,7 @@ export function d1Store<DB extends D1DatabaseLike>(db: DB, options: D1StoreOptio
       }
       const statements = effects ? await effects(db) : undefined;
       if (statements != null && (!Array.isArray(statements) || !statements.every((s) => s !== null && typeof s === 'object' && typeof (s as D1PreparedStatementLike).bind === 'function'))) {
-        throw new FeedError('bad-options', 'bad-options: with d1Store, the handler returns an array of D1 prepared statements (or nothing)');
+        throw new FeedError('bad-options', 'with d1Store, the handler returns an array of D1 prepared statements (or nothing)');
       }
       const batch: D1PreparedStatementLike[] = [];
       if (expected === null) batch.push(db.prepare(guardAbsent).bind(key));

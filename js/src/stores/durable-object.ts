@@ -84,7 +84,7 @@ export function durableObjectStore<Txn extends DurableObjectTransactionLike>(
   const failed = (what: string, cause: unknown): FeedError => {
     if (isFeedError(cause)) return cause;
     const why = cause instanceof Error ? `: ${cause.message}` : '';
-    return new FeedError('store-failed', `store-failed: Durable Object storage ${what}${why}`, { cause });
+    return new FeedError('store-failed', `Durable Object storage ${what}${why}`, { cause });
   };
   return {
     async load(key) {

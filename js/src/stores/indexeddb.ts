@@ -107,7 +107,7 @@ export function idbRequest<T>(request: IdbRequestLike<T>): Promise<T> {
 
 function storeFailed(what: string, cause: unknown): FeedError {
   const why = cause instanceof Error ? `: ${cause.name}: ${cause.message}` : '';
-  return new FeedError('store-failed', `store-failed: IndexedDB ${what}${why}`, { cause });
+  return new FeedError('store-failed', `IndexedDB ${what}${why}`, { cause });
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -145,7 +145,7 @@ export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
 
   const factory = (): IDBFactory => {
     const f = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
-    if (f === undefined) throw new FeedError('store-failed', 'store-failed: IndexedDB is not available here');
+    if (f === undefined) throw new FeedError('store-failed', 'IndexedDB is not available here');
     return f;
   };
 
@@ -251,7 +251,7 @@ export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
               failure?.error ??
                 new FeedError(
                   'store-failed',
-                  'store-failed: IndexedDB committed the transaction before the handler finished: await only requests ' +
+                  'IndexedDB committed the transaction before the handler finished: await only requests ' +
                     'of the transaction inside the handler. Its writes were committed without the cursor; the batch ' +
                     'will be applied again',
                 ),

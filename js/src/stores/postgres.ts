@@ -193,15 +193,15 @@ export function postgresStore<C extends PgClientLike>(pool: PgPool<C>, options?:
 export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, options?: PostgresStoreOptions): PostgresStore<C>;
 export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, options: PostgresStoreOptions = {}): PostgresStore<C> {
   if (pool === null || typeof pool !== 'object' || typeof pool.connect !== 'function') {
-    throw new FeedError('bad-options', 'bad-options: postgresStore() needs a pg Pool (an object with connect())');
+    throw new FeedError('bad-options', 'postgresStore() needs a pg Pool (an object with connect())');
   }
   const table = quoteTable(options.table);
   const isolation = options.isolation ?? 'read committed';
   if (!['read committed', 'repeatable read', 'serializable'].includes(isolation)) {
-    throw new FeedError('bad-options', `bad-options: isolation must be 'read committed', 'repeatable read' or 'serializable', got ${JSON.stringify(isolation)}`);
+    throw new FeedError('bad-options', `isolation must be 'read committed', 'repeatable read' or 'serializable', got ${JSON.stringify(isolation)}`);
   }
   const maxAttempts = options.maxAttempts ?? 5;
-  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new FeedError('bad-options', 'bad-options: maxAttempts must be an integer >= 1');
+  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new FeedError('bad-options', 'maxAttempts must be an integer >= 1');
   const createTable = options.createTable ?? true;
   const schema =
     `CREATE TABLE IF NOT EXISTS ${table} (\n` +

@@ -30,7 +30,7 @@ export function quoteTable(name: string | undefined): string {
   const table = name ?? DEFAULT_TABLE;
   const parts = typeof table === 'string' ? table.split('.') : [];
   if (parts.length < 1 || parts.length > 2 || !parts.every((p) => /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(p))) {
-    throw new FeedError('bad-options', `bad-options: table must be a plain SQL identifier or schema.table (letters, digits, _), got ${JSON.stringify(table)}`);
+    throw new FeedError('bad-options', `table must be a plain SQL identifier or schema.table (letters, digits, _), got ${JSON.stringify(table)}`);
   }
   return parts.map((p) => `"${p}"`).join('.');
 }
@@ -104,7 +104,7 @@ export function fromRow(row: Row, key: string): CursorRecord {
   const savedAt = Number(row.saved_at);
   const validPartitions = partitions == null || (Array.isArray(partitions) && partitions.every((p) => Number.isInteger(p)));
   if (typeof row.identity !== 'string' || cursors === null || typeof cursors !== 'object' || Array.isArray(cursors) || !validPartitions || !Number.isFinite(savedAt)) {
-    throw new FeedError('store-failed', `store-failed: the cursor row of ${JSON.stringify(key)} is not a cursor record`);
+    throw new FeedError('store-failed', `the cursor row of ${JSON.stringify(key)} is not a cursor record`);
   }
   const record: CursorRecord = { identity: row.identity, cursors: cursors as Cursors, savedAt };
   if (partitions != null) record.partitions = partitions as number[];
@@ -119,5 +119,5 @@ export function fromRow(row: Row, key: string): CursorRecord {
 export function storeFailed(store: string, what: string, cause: unknown): FeedError {
   if (isFeedError(cause)) return cause;
   const why = cause instanceof Error ? `: ${cause.message}` : '';
-  return new FeedError('store-failed', `store-failed: ${store} ${what}${why}`, { cause });
+  return new FeedError('store-failed', `${store} ${what}${why}`, { cause });
 }

@@ -131,11 +131,11 @@ const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /
  */
 export function sqliteStore<D extends SqliteDatabaseLike>(db: D, options: SqliteStoreOptions = {}): SqliteStore<D> {
   if (db === null || typeof db !== 'object' || typeof db.prepare !== 'function' || typeof db.exec !== 'function') {
-    throw new FeedError('bad-options', 'bad-options: sqliteStore() needs a better-sqlite3 Database');
+    throw new FeedError('bad-options', 'sqliteStore() needs a better-sqlite3 Database');
   }
   const table = quoteTable(options.table);
   const maxAttempts = options.maxAttempts ?? 5;
-  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new FeedError('bad-options', 'bad-options: maxAttempts must be an integer >= 1');
+  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new FeedError('bad-options', 'maxAttempts must be an integer >= 1');
   const createTable = options.createTable ?? true;
   const { schema, select, insert, upsert } = sqliteSql(table);
   /** Whether this store made sure the table exists (in a save's transaction: DDL needs the write lock). */

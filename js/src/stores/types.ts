@@ -89,6 +89,6 @@ export function sameRecord(a: CursorRecord | null | undefined, b: CursorRecord |
 export function conflict(key: string): FeedError {
   return new FeedError(
     'cursor-conflict',
-    `cursor-conflict: the cursors under ${JSON.stringify(key)} changed since they were read: another consumer of this key committed; nothing of this batch was committed`,
+    `the cursors under ${JSON.stringify(key)} changed since they were read: another consumer of this key committed; nothing of this batch was committed`,
   );
 }

@@ -79,3 +79,29 @@ test('isFeedError: instances, foreign copies by name and code, and a code filter
   assert.equal(isFeedError({ name: 'FeedError', code: 'aborted' }), false);
   assert.equal(isFeedError(undefined), false);
 });
+
+test('one catalogue of codes: every code the wasm (core and shell) makes is in FEED_ERROR_CODES, and docs/errors.md documents each', async () => {
+  const { readFile, readdir } = await import('node:fs/promises');
+  const { FEED_ERROR_CODES } = await import('../../../dist/errors.js');
+  const root = new URL('../../../', import.meta.url);
+  const read = (p) => readFile(new URL(p, root), 'utf8');
+  const fromRust = new Set();
+  // The core's codes: the arms of ErrorKind::code.
+  for (const m of (await read('core/src/error.rs')).matchAll(/ErrorKind::\w+ => "([a-z0-9-]+)"/g)) fromRust.add(m[1]);
+  // The shell's: every feed_error("code", …) and the codes its faults are converted to.
+  for (const f of (await readdir(new URL('src/', root))).filter((f) => f.endsWith('.rs'))) {
+    const src = await read(`src/${f}`);
+    for (const m of src.matchAll(/feed_error\(\s*"([a-z0-9-]+)"/g)) fromRust.add(m[1]);
+    for (const m of src.matchAll(/\(\s*"([a-z0-9]+-[a-z0-9-]+)",\s*format!/g)) fromRust.add(m[1]);
+  }
+  assert.ok(fromRust.size >= 12, `found the wasm's codes: ${[...fromRust]}`);
+  for (const code of fromRust) assert.ok(FEED_ERROR_CODES.includes(code), `the wasm makes '${code}', which FEED_ERROR_CODES lacks`);
+  const docs = await read('docs/errors.md');
+  for (const code of FEED_ERROR_CODES) assert.match(docs, new RegExp(`^\\| \`${code}\` \\|`, 'm'), `docs/errors.md documents '${code}'`);
+  assert.equal(new Set(FEED_ERROR_CODES).size, FEED_ERROR_CODES.length, 'no code twice');
+});
+
+test('the FeedError constructor puts the code before the message once', () => {
+  assert.equal(new FeedError('aborted', 'the feed was aborted').message, 'aborted: the feed was aborted');
+  assert.equal(new FeedError('aborted', 'aborted: the feed was aborted').message, 'aborted: the feed was aborted');
+});
