@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { startBenchServer } from './server.mjs';
+import { scriptWorker } from '../tests/workerd/miniflare.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = Object.fromEntries(
@@ -165,19 +166,7 @@ try {
   if (only.has('workerd')) {
     log('== workerd');
     const { Miniflare } = await import('miniflare');
-    const mf = new Miniflare({
-      modules: true,
-      modulesRoot: root,
-      scriptPath: probe ? 'bench/probe/worker.js' : 'bench/worker.js',
-      rootPath: root,
-      modulesRules: [
-        { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
-        { type: 'CompiledWasm', include: ['**/*.wasm'] },
-      ],
-      compatibilityDate: '2025-09-01',
-      host: '127.0.0.1',
-      port: 0,
-    });
+    const mf = new Miniflare(scriptWorker(root, probe ? 'bench/probe/worker.js' : 'bench/worker.js'));
     try {
       await within(60_000, mf.ready, 'Miniflare start');
       const workerd = descendant('workerd');

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import WebSocket from 'ws';
 import { startBenchServer } from '../server.mjs';
+import { scriptWorker } from '../../tests/workerd/miniflare.mjs';
 
 const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const [out, cases, root = here, variant = 'ascii', events = '200000', reps = '3'] = process.argv.slice(2);
@@ -24,20 +25,7 @@ const freePort = () =>
 
 const server = await startBenchServer({ events: Number(events) });
 const inspectorPort = await freePort();
-const mf = new Miniflare({
-  modules: true,
-  modulesRoot: root,
-  scriptPath: path.join(root, 'bench/probe/worker.js'),
-  rootPath: root,
-  modulesRules: [
-    { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
-    { type: 'CompiledWasm', include: ['**/*.wasm'] },
-  ],
-  compatibilityDate: '2025-09-01',
-  host: '127.0.0.1',
-  port: 0,
-  inspectorPort,
-});
+const mf = new Miniflare(scriptWorker(root, path.join(root, 'bench/probe/worker.js'), { inspectorPort }));
 try {
   await mf.ready;
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();

@@ -5,6 +5,7 @@ import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../interop/helpers.mjs';
+import { scriptWorker } from '../workerd/miniflare.mjs';
 
 /** Runs a command with a time limit; its output is part of the error when it fails. */
 export async function run(cmd, args, options = {}) {
@@ -45,16 +46,5 @@ export async function exampleProject(work, tarball, name, extra = [], source = j
 /** A wrangler `--dry-run` bundle in `outdir` (entry `worker.js`, wasm as compiled modules) started in Miniflare. */
 export async function runInMiniflare(outdir, options) {
   const { Miniflare } = await import(join(repoRoot, 'node_modules', 'miniflare', 'dist', 'src', 'index.js'));
-  return new Miniflare({
-    host: '127.0.0.1',
-    modules: true,
-    scriptPath: join(outdir, 'worker.js'),
-    modulesRoot: outdir,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2025-09-01',
-    ...options,
-  });
+  return new Miniflare(scriptWorker(outdir, join(outdir, 'worker.js'), options));
 }

@@ -7,7 +7,6 @@
 // warm-ups. Not a test (node --test does not pick it up). Needs dist/ (`npm run build`).
 // Run: node tests/examples/workers-page-cpu.mjs [N,N,...]
 import { createServer } from 'node:http';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
 import { repoRoot } from '../interop/helpers.mjs';
@@ -20,6 +19,7 @@ import { openFeed, consume } from '../../dist/entrypoints/workerd.js';
 import { durableObjectStore } from '../../dist/entrypoints/durable-object.js';
 import { buildFeed, chunk } from '../../bench/gen.js';
 import { memoryFetch } from '../../bench/workloads.js';
+import { distModules, workerOptions } from '../workerd/miniflare.mjs';
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
@@ -85,19 +85,8 @@ const tick = `http://127.0.0.1:${tickServer.address().port}/tick`;
 
 const modules = [{ type: 'ESModule', path: path.join(repoRoot, 'tests/examples/page-cpu-worker.js'), contents: WORKER }];
 for (const f of ['bench/gen.js', 'bench/workloads.js']) modules.push({ type: 'ESModule', path: path.join(repoRoot, f) });
-for (const entry of await readdir(path.join(repoRoot, 'dist'), { recursive: true })) {
-  const file = path.join(repoRoot, 'dist', entry);
-  if (file.endsWith('.js')) modules.push({ type: 'ESModule', path: file });
-  else if (file.endsWith('.wasm')) modules.push({ type: 'CompiledWasm', path: file });
-}
-const mf = new Miniflare({
-  modules,
-  modulesRoot: repoRoot,
-  compatibilityDate: '2025-09-01',
-  durableObjects: { PROBE: { className: 'Probe', useSQLite: true } },
-  host: '127.0.0.1',
-  port: 0,
-});
+modules.push(...(await distModules(repoRoot)));
+const mf = new Miniflare(workerOptions({ modules, modulesRoot: repoRoot, durableObjects: { PROBE: { className: 'Probe', useSQLite: true } } }));
 try {
   console.log('| events per page | body | batches | parse (ms) | + commit per batch (ms) | + example handler (ms) |');
   console.log('|---:|---:|---:|---:|---:|---:|');

@@ -9,6 +9,7 @@ import {
   registerFailureTests,
   startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor,
 } from './helpers.mjs';
+import { scriptWorker } from '../workerd/miniflare.mjs';
 
 let server;
 let expected;
@@ -21,19 +22,7 @@ const within = (ms, promise, what) =>
 before(async () => {
   server = await startRefServer();
   expected = await fetchExpected(server.base);
-  mf = new Miniflare({
-    modules: true,
-    modulesRoot: repoRoot,
-    scriptPath: 'tests/interop/worker/index.js',
-    rootPath: repoRoot,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2025-09-01',
-    host: '127.0.0.1',
-    port: 0,
-  });
+  mf = new Miniflare(scriptWorker(repoRoot, 'tests/interop/worker/index.js'));
   await within(60_000, mf.ready, 'Miniflare start');
 });
 

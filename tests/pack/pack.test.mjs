@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { scriptWorker } from '../workerd/miniflare.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
@@ -252,17 +253,7 @@ test('workerd: wrangler bundles the workerd entry point; the Worker runs in Mini
   const { Miniflare } = await import(join(root, 'node_modules', 'miniflare', 'dist', 'src', 'index.js'));
   // Miniflare treats *.js as CommonJS unless told otherwise; a start that throws must not leave handles open
   // (TOOLCHAIN.md pitfall 4): always dispose, and bound every wait.
-  const mf = new Miniflare({
-    host: '127.0.0.1',
-    modules: true,
-    scriptPath: script,
-    modulesRoot: outdir,
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2025-01-01',
-  });
+  const mf = new Miniflare(scriptWorker(outdir, script));
   t.after(() => mf.dispose());
   const res = await mf.dispatchFetch('http://localhost/', { signal: AbortSignal.timeout(30_000) });
   assert.equal(res.status, 200);

@@ -8,16 +8,14 @@ import { Miniflare } from 'miniflare';
 import { d1Store } from 'feedpump/d1';
 import { isFeedError } from '../../dist/errors.js';
 import { contract } from './contract.mjs';
+import { workerOptions } from '../workerd/miniflare.mjs';
 
 let mf;
 let db;
 before(async () => {
-  mf = new Miniflare({
-    modules: true,
-    script: 'export default { fetch() { return new Response("d1 test") } }',
-    d1Databases: ['DB'],
-    compatibilityDate: '2025-09-01',
-  });
+  mf = new Miniflare(
+    workerOptions({ modules: true, script: 'export default { fetch() { return new Response("d1 test") } }', d1Databases: ['DB'] }),
+  );
   db = await mf.getD1Database('DB');
 });
 after(async () => {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Miniflare } from 'miniflare';
 import { fetchExpected, lastCursors, repoRoot, startRefServer } from '../interop/helpers.mjs';
+import { distModules, workerOptions } from '../workerd/miniflare.mjs';
 
 const KILLS = Number(process.env.KILLS ?? 30);
 /** A chaos run stops at one of its first CHAOS_POINTS chaos points (two per batch of 80 events; the feed has 125). */
@@ -66,12 +67,7 @@ function resolved(file) {
 }
 
 test(`d1: workerd SIGKILLed ${KILLS} times (also while the batch commits) → each event exactly once`, async (t) => {
-  const modules = [resolved('tests/stores/d1-harness.js'), resolved('examples/workers-d1/src/consumer.js')];
-  for (const entry of readdirSync(path.join(repoRoot, 'dist'), { recursive: true })) {
-    const file = path.join(repoRoot, 'dist', entry);
-    if (file.endsWith('.js')) modules.push({ type: 'ESModule', path: file });
-    else if (file.endsWith('.wasm')) modules.push({ type: 'CompiledWasm', path: file });
-  }
+  const modules = [resolved('tests/stores/d1-harness.js'), resolved('examples/workers-d1/src/consumer.js'), ...(await distModules(repoRoot))];
   const t0 = Date.now();
   const kills = [];
   /** The kill of the current run: SIGKILL to workerd, counted once per run. */
@@ -87,10 +83,9 @@ test(`d1: workerd SIGKILLed ${KILLS} times (also while the batch commits) → ea
       killed = where;
       for (const pid of workerdPids()) process.kill(pid, 'SIGKILL');
     };
-    mf = new Miniflare({
+    mf = new Miniflare(workerOptions({
       modules,
       modulesRoot: repoRoot,
-      compatibilityDate: '2025-09-01',
       d1Databases: ['DB'],
       d1Persist: persist,
       bindings: { FEED_URL: server.feedUrl, CHAOS_AT: String(!killing ? 0 : randomRun ? RANDOM_RUN_POINTS : 1 + Math.floor(Math.random() * CHAOS_POINTS)) },
@@ -100,9 +95,7 @@ test(`d1: workerd SIGKILLed ${KILLS} times (also while the batch commits) → ea
           return new Promise(() => {}); // workerd is gone
         },
       },
-      host: '127.0.0.1',
-      port: 0,
-    });
+    }));
     await within(60_000, mf.ready, 'Miniflare start');
     assert.equal(workerdPids().length, 1, 'one workerd process to kill');
     const timer = randomRun ? setTimeout(() => killRun('random'), Math.random() * 600) : undefined;

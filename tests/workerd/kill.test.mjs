@@ -7,10 +7,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
 import { startRefServer, repoRoot } from '../interop/helpers.mjs';
+import { distModules, workerOptions } from './miniflare.mjs';
 
 const ABORTS = Number(process.env.ABORTS ?? 30);
 const CHAOS_RATE = process.env.CHAOS_RATE ?? '0.12';
@@ -32,16 +33,6 @@ after(async () => {
 });
 
 /** dist/ as explicit modules, so that `'feedpump'` can be pointed at dist/entrypoints/workerd.js. */
-async function distModules() {
-  const out = [];
-  for (const entry of await readdir(path.join(repoRoot, 'dist'), { recursive: true })) {
-    const file = path.join('dist', entry);
-    if (file.endsWith('.js')) out.push({ type: 'ESModule', path: path.join(repoRoot, file) });
-    else if (file.endsWith('.wasm')) out.push({ type: 'CompiledWasm', path: path.join(repoRoot, file) });
-  }
-  return out;
-}
-
 /**
  * A module's source with `from 'feedpump'` pointed at the workerd entry point (and `from 'feedpump/<sub>'` at that
  * subpath's), as wrangler would resolve it.
@@ -54,16 +45,15 @@ async function withPackage(file, code) {
 }
 
 async function startWorker(modules, extra = {}) {
-  const mf = new Miniflare({
-    modules: [...modules, ...(await distModules())],
-    modulesRoot: repoRoot,
-    compatibilityDate: '2025-09-01',
-    durableObjects: { CONSUMER: { className: 'PartitionConsumer', useSQLite: true } },
-    bindings: { FEED_URL: server.feedUrl },
-    host: '127.0.0.1',
-    port: 0,
-    ...extra,
-  });
+  const mf = new Miniflare(
+    workerOptions({
+      modules: [...modules, ...(await distModules(repoRoot))],
+      modulesRoot: repoRoot,
+      durableObjects: { CONSUMER: { className: 'PartitionConsumer', useSQLite: true } },
+      bindings: { FEED_URL: server.feedUrl },
+      ...extra,
+    }),
+  );
   instances.push(mf);
   await within(60_000, mf.ready, 'Miniflare start');
   return mf;

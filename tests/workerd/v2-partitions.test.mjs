@@ -4,12 +4,13 @@
 // after a split of partition 1 (closed, children 4 and 5, new token) object 1 also reads the children.
 // Run: node --test --test-timeout=180000 --test-force-exit tests/workerd/v2-partitions.test.mjs
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Miniflare } from 'miniflare';
 import { repoRoot } from '../interop/helpers.mjs';
 import { startV2Server } from '../v2_server/server.mjs';
+import { distModules, workerOptions } from './miniflare.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const within = (ms, promise, what) =>
@@ -27,12 +28,7 @@ after(async () => {
 
 /** dist/ as modules, and the consumer with `from 'feedpump'` pointed at the workerd entry point (`'feedpump/<sub>'` at that subpath's). */
 async function modules() {
-  const out = [];
-  for (const entry of await readdir(path.join(repoRoot, 'dist'), { recursive: true })) {
-    const file = path.join(repoRoot, 'dist', entry);
-    if (file.endsWith('.js')) out.push({ type: 'ESModule', path: file });
-    else if (file.endsWith('.wasm')) out.push({ type: 'CompiledWasm', path: file });
-  }
+  const out = await distModules(repoRoot);
   const file = path.join(repoRoot, 'tests/workerd/v2-partition-consumer.js');
   const source = (await readFile(file, 'utf8')).replace(/from 'feedpump(?:\/([a-z-]+))?'/g, (_, sub) => `from '../../dist/entrypoints/${sub ?? 'workerd'}.js'`);
   return [{ type: 'ESModule', path: file, contents: source }, ...out];
@@ -54,15 +50,14 @@ async function waitFor(what, check, ms = 90_000) {
 }
 
 test('workerd, v2: one Durable Object per partition reads only its partition (and its split children), each event once', async (t) => {
-  mf = new Miniflare({
-    modules: await modules(),
-    modulesRoot: repoRoot,
-    compatibilityDate: '2025-09-01',
-    durableObjects: { CONSUMER: { className: 'PartitionConsumer', useSQLite: true } },
-    bindings: { FEED_URL: `${server.url}/feed` },
-    host: '127.0.0.1',
-    port: 0,
-  });
+  mf = new Miniflare(
+    workerOptions({
+      modules: await modules(),
+      modulesRoot: repoRoot,
+      durableObjects: { CONSUMER: { className: 'PartitionConsumer', useSQLite: true } },
+      bindings: { FEED_URL: `${server.url}/feed` },
+    }),
+  );
   await within(60_000, mf.ready, 'Miniflare start');
   const t0 = Date.now();
   for (const p of [0, 1, 2, 3]) await within(30_000, mf.dispatchFetch(`http://worker.test/start?partition=${p}`, { method: 'POST' }), 'start');
