@@ -1,4 +1,6 @@
-//! The page loop of a v1 feed as a state machine: no I/O, no clock.
+//! The page loop of a feed (ZeroEventHub / FeedAPI v1, or one FeedAPI v2 partition) as a state machine: no I/O, no
+//! clock. What a page's lines do is the `page` module's; where the feed stands and when a live feed polls again is the
+//! `position` module's.
 //!
 //! The transport drives it: [`Session::poll_request`] says which URL to GET, [`Session::handle_status`],
 //! [`Session::handle_chunk`] and [`Session::handle_eof`] feed it the response, and [`Session::poll_batch`] hands out
@@ -9,12 +11,14 @@ use crate::batch::{Batch, BatchBuilder};
 use crate::cursor::CursorSet;
 use crate::error::{ErrorKind, ProtocolError};
 use crate::failover::Failover;
-use crate::framing::{Line, LineDecoder, DEFAULT_MAX_LINE};
-use crate::line::classify_v2;
-use crate::line::{classify_v1, LineKind};
+use crate::framing::{LineDecoder, DEFAULT_MAX_LINE};
+use crate::page::handle_line;
+pub use crate::page::PageStats;
 use crate::passed::PassedCursors;
+use crate::position::Position;
+pub use crate::position::{LivePolicy, Signal};
 use crate::request::{v1_url, v2_url, V1Options, V2Options};
-use crate::retry::{Backoff, Decision, Failure, RetryPolicy, MAX_TIMER_MS};
+use crate::retry::{Backoff, Decision, Failure, RetryPolicy};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -61,38 +65,6 @@ pub struct SessionConfig {
     pub type_field: Vec<String>,
 }
 
-/// How a live feed polls once caught up: the wait after an empty page starts at `min_ms` and doubles on every further
-/// empty page up to `max_ms`; a page with events resets it, and the next page is asked for at once. Both bounds are
-/// capped at [`MAX_TIMER_MS`], and a `max_ms` below `min_ms` counts as `min_ms`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LivePolicy {
-    /// Shortest wait between polls, ms.
-    pub min_ms: u64,
-    /// Longest wait between polls, ms.
-    pub max_ms: u64,
-    /// A long-poll hint for servers that support one (ZEH SPEC's "possible future extension: `wait`"): this query
-    /// parameter, set to the wait in ms, is added to live polls. Servers that ignore it answer at once; the result is
-    /// the same.
-    pub long_poll_param: Option<String>,
-}
-
-impl Default for LivePolicy {
-    /// 250 ms to 5 s, no long-poll hint.
-    fn default() -> Self {
-        LivePolicy { min_ms: 250, max_ms: 5_000, long_poll_param: None }
-    }
-}
-
-/// A change of the feed's position relative to the head of the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// A page brought no events: everything there is has been delivered.
-    CaughtUp,
-    /// Once caught up, pages are full again (at least `pagesizehint` events, or two non-empty pages in a row when no
-    /// hint is set): the consumer is behind the head.
-    FellBehind,
-}
-
 impl SessionConfig {
     /// A config reading every partition of `cursors` from `url`, with defaults for the rest.
     pub fn new(url: impl Into<String>, cursors: CursorSet) -> Self {
@@ -127,19 +99,6 @@ enum State {
     CaughtUp,
     /// An error ended the session.
     Failed,
-}
-
-/// Counters of the current page.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PageStats {
-    /// Events read (released or held).
-    pub events: u64,
-    /// Events released in batches.
-    pub released: u64,
-    /// Checkpoint lines read.
-    pub checkpoints: u64,
-    /// Lines of no known kind, ignored.
-    pub ignored: u64,
 }
 
 /// A v1 feed session. See the module docs.
@@ -177,18 +136,8 @@ pub struct Session {
     backoff: Option<Backoff>,
     /// When to retry, while `Waiting`.
     retry_at: u64,
-    live: Option<LivePolicy>,
-    /// Current wait between live polls, ms.
-    interval_ms: u64,
-    /// When the current page was requested (the anchor of the live poll interval).
-    requested_at: u64,
-    /// Whether the last signal given was `CaughtUp`.
-    caught_up: bool,
-    /// Whether a page has ever come back empty (the first `CaughtUp`); short pages count as caught up only after.
-    signalled_caught_up: bool,
-    /// Non-empty pages in a row since the last caught-up.
-    busy_pages: u32,
-    signal: Option<Signal>,
+    /// Caught up or behind, and when a caught-up live feed polls again.
+    position: Position,
     /// FeedAPI v2 request options, when speaking v2.
     v2: Option<V2Options>,
     /// Per partition, the cursors passed (the page's start and the latest checkpoints, bounded: see
@@ -237,17 +186,7 @@ impl Session {
             stats: PageStats::default(),
             backoff: config.retry.map(|p| Backoff::new(p, config.seed)),
             retry_at: 0,
-            interval_ms: config.live.as_ref().map_or(0, |l| l.min_ms.min(MAX_TIMER_MS)),
-            live: config.live.map(|mut l| {
-                l.min_ms = l.min_ms.min(MAX_TIMER_MS);
-                l.max_ms = l.max_ms.clamp(l.min_ms, MAX_TIMER_MS);
-                l
-            }),
-            requested_at: 0,
-            caught_up: false,
-            signalled_caught_up: false,
-            busy_pages: 0,
-            signal: None,
+            position: Position::new(config.live),
             passed: (0..n).map(|_| PassedCursors::default()).collect(),
             page_error: None,
             resent: false,
@@ -288,12 +227,12 @@ impl Session {
 
     /// Whether the feed has ended: it caught up (a page brought no events), is not live, and every batch was taken.
     pub fn is_caught_up(&self) -> bool {
-        self.state == State::CaughtUp && self.live.is_none() && self.builder.released_bytes() == 0
+        self.state == State::CaughtUp && !self.position.is_live() && self.builder.released_bytes() == 0
     }
 
     /// The latest change of position, once (see [`Signal`]).
     pub fn poll_signal(&mut self) -> Option<Signal> {
-        self.signal.take()
+        self.position.poll_signal()
     }
 
     /// The URL of the next page to GET at `now_ms`, once per page; `None` while a page is in flight, while waiting
@@ -303,19 +242,13 @@ impl Session {
         let ready = match self.state {
             State::Ready => true,
             State::Waiting => now_ms >= self.retry_at,
-            State::CaughtUp => self.live.is_some() && now_ms >= self.wake_at(),
+            State::CaughtUp => self.position.is_live() && now_ms >= self.position.wake_at(),
             _ => false,
         };
         if !ready || self.builder.released_bytes() > 0 {
             return None;
         }
-        let long_poll = match (&self.live, self.state) {
-            (Some(LivePolicy { long_poll_param: Some(name), .. }), State::CaughtUp) => {
-                Some((name.clone(), self.interval_ms))
-            }
-            _ => None,
-        };
-        self.requested_at = now_ms;
+        let long_poll = self.position.requested(now_ms, self.state == State::CaughtUp);
         self.state = State::Requested;
         self.page += 1;
         self.stats = PageStats::default();
@@ -345,10 +278,6 @@ impl Session {
     /// Whether a checkpoint of the current page moved any cursor from where the page started.
     fn moved(&self) -> bool {
         self.passed.iter().zip(self.cursors.as_slice()).any(|(p, c)| p.start() != c)
-    }
-
-    fn wake_at(&self) -> u64 {
-        self.requested_at.saturating_add(self.interval_ms)
     }
 
     fn fail(&mut self, e: ProtocolError) -> ProtocolError {
@@ -398,15 +327,7 @@ impl Session {
         // (A checkpoint back to the start is refused, so a cursor other than the start means it moved.)
         let moved = self.v2.is_some() && self.moved();
         if self.stats.events == 0 && !moved {
-            if !self.caught_up {
-                self.signal = Some(Signal::CaughtUp);
-                self.signalled_caught_up = true;
-            } else if let Some(live) = &self.live {
-                // Another empty page: poll less often.
-                self.interval_ms = (self.interval_ms.saturating_mul(2)).clamp(live.min_ms, live.max_ms);
-            }
-            self.caught_up = true;
-            self.busy_pages = 0;
+            self.position.empty_page();
             self.state = State::CaughtUp;
         } else if self.stats.events == 0 {
             // v2: no events, but the cursor moved past filtered-away events: keep reading at once.
@@ -418,33 +339,7 @@ impl Session {
             )));
         } else {
             self.state = State::Ready;
-            self.busy_pages += 1;
-            if let Some(live) = &self.live {
-                self.interval_ms = live.min_ms;
-            }
-            // Position signals of a feed that has caught up once. With a page size hint, a full page means behind
-            // and, once behind, a page short of the hint reached the head again: a steady live flow keeps every
-            // page busy but short, so it never reads as behind. Without a hint only runs of busy pages can tell.
-            match self.options.page_size_hint.filter(|&h| h > 0) {
-                Some(hint) if self.stats.events >= u64::from(hint) => {
-                    if self.caught_up {
-                        self.caught_up = false;
-                        self.signal = Some(Signal::FellBehind);
-                    }
-                }
-                Some(_) => {
-                    if !self.caught_up && self.signalled_caught_up && self.live.is_some() {
-                        self.caught_up = true;
-                        self.signal = Some(Signal::CaughtUp);
-                    }
-                }
-                None => {
-                    if self.caught_up && self.busy_pages >= 2 {
-                        self.caught_up = false;
-                        self.signal = Some(Signal::FellBehind);
-                    }
-                }
-            }
+            self.position.busy_page(self.stats.events, self.options.page_size_hint);
         }
         if let Some(b) = &mut self.backoff {
             b.handle_success();
@@ -509,7 +404,7 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<u64> {
         match self.state {
             State::Waiting => Some(self.retry_at),
-            State::CaughtUp if self.live.is_some() => Some(self.wake_at()),
+            State::CaughtUp if self.position.is_live() => Some(self.position.wake_at()),
             _ => None,
         }
     }
@@ -536,76 +431,4 @@ impl Session {
     pub fn flush(&mut self) -> Option<Batch> {
         self.builder.take()
     }
-}
-
-fn handle_line(
-    line: Line<'_>,
-    n: u32,
-    options: &V1Options,
-    builder: &mut BatchBuilder,
-    cursors: &mut CursorSet,
-    stats: &mut PageStats,
-    passed: &mut [PassedCursors],
-) -> Result<(), ProtocolError> {
-    let text = core::str::from_utf8(line.bytes).map_err(|e| {
-        ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
-            .at(line.number, line.offset + e.valid_up_to() as u64)
-    })?;
-    // n == 0: FeedAPI v2, one partition per request and no `partition` on the lines.
-    let kind = if n == 0 { classify_v2(line.bytes) } else { classify_v1(line.bytes, n) }
-        .map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })?;
-    if let LineKind::Event { partition, .. } | LineKind::Checkpoint { partition, .. } = &kind {
-        if !options.reads(*partition) {
-            return Err(ProtocolError::new(ErrorKind::BadPartition, "line is for a partition that was not requested")
-                .at(line.number, line.offset)
-                .in_partition(*partition));
-        }
-    }
-    match kind {
-        LineKind::Event { partition, data, headers } => {
-            stats.events += 1;
-            // The scanner's spans end at ASCII delimiters, so they are char boundaries; `get` keeps str slicing's
-            // panic path (and its formatting code) out of the wasm all the same.
-            let span = |r| {
-                text.get(r)
-                    .ok_or_else(|| ProtocolError::new(ErrorKind::BadLine, "bad span").at(line.number, line.offset))
-            };
-            let headers = headers.map(span).transpose()?;
-            builder.handle_event(partition, line.number, line.offset, headers, span(data)?);
-            if builder.over_held_limit() {
-                return Err(ProtocolError::new(
-                    ErrorKind::NoProgress,
-                    "the events held back waiting for a checkpoint exceed maxHeldBytes (they cannot be delivered without one)",
-                )
-                .at(line.number, line.offset)
-                .in_partition(partition));
-            }
-        }
-        LineKind::Checkpoint { partition, cursor } => {
-            stats.checkpoints += 1;
-            let held = builder.held_events(partition);
-            let seen = &mut passed[partition as usize];
-            // A checkpoint that repeats the current cursor with no new events changes nothing: no batch for it
-            // (FeedAPI v2 sends a cursor in every response, also when there is nothing new).
-            if held == 0 && cursors.cursor(partition) == Some(cursor.as_str()) {
-                return Ok(());
-            }
-            // Any other cursor already passed moves the feed back, with or without events held: committing it would
-            // resume before events already delivered (or, with events held, before these).
-            if seen.contains(&cursor) {
-                return Err(ProtocolError::new(
-                    ErrorKind::CursorRegressed,
-                    "checkpoint moves back to a cursor already passed",
-                )
-                .at(line.number, line.offset)
-                .in_partition(partition));
-            }
-            seen.push(&cursor);
-            stats.released += held as u64;
-            cursors.handle_checkpoint(partition, &cursor);
-            builder.handle_checkpoint(partition, cursor);
-        }
-        LineKind::Ignored => stats.ignored += 1,
-    }
-    Ok(())
 }
