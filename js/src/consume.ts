@@ -24,7 +24,7 @@ import { describe, feedIdentity, partitionsOf, resumable } from './stores/identi
  * const source: ConsumeSource = { url: 'https://host/feed/v1', partitionCount: 4, pageSizeHint: 500 };
  * ```
  */
-export type ConsumeSource = Omit<FeedOptions, 'cursors'> & {
+export type ConsumeSource = (FeedOptions extends infer O ? (O extends unknown ? Omit<O, 'cursors'> : never) : never) & {
   /**
    * The feed endpoint, as for `openFeed`; or several base URLs of one feed ({@link FeedUrl}), v1 or v2: the cursors
    * are stored under the first URL's identity whichever URL serves.
@@ -377,7 +377,8 @@ async function consumeHere<T, Tx>(
   const { url, ...feedOptions } = source;
   const doc = (globalThis as { document?: Document }).document;
   if (options.pauseWhenHidden === true && doc !== undefined) feedOptions.fetch = whenVisible(doc, feedOptions.fetch);
-  const feed = openFeed<T>(url, { ...feedOptions, cursors: start });
+  // The source is one of FeedOptions' shapes without `cursors` (ConsumeSource); the spread only loses that to TypeScript.
+  const feed = openFeed<T>(url, { ...feedOptions, cursors: start } as FeedOptions);
   let cursors: Cursors = { ...kept };
   const result: ConsumeResult = { batches: 0, events: 0, skipped: 0, start: from, missing, cursors, caughtUp: false };
   let n = 0;

@@ -7,7 +7,7 @@
  */
 import type { FeedError } from './errors.js';
 import { redact } from './stores/identity.js';
-import type { FeedOptions, FeedState, FeedStats, LogFields, ResponseInfo } from './types.js';
+import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, ResponseInfo } from './types.js';
 import { META_STRIDE } from './decode.js';
 
 /** A response the reader goes on with (no 5xx, 408 or 429). */

@@ -7,7 +7,7 @@
 import { FeedError, toFeedError } from './errors.js';
 import type { Observer } from './observe.js';
 import { compileFilter } from './filters.js';
-import type { FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
+import type { AnyFeedOptions as FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
 
 /** The options object `new FeedReader(url, options)` reads: the contract's `ReaderOptions`, as far as we use it. */
 export interface ReaderOptions {

@@ -40,67 +40,10 @@ export interface RequestHeadersContext {
 }
 
 /**
- * Options of {@link openFeed}. None is required: a ZeroEventHub (FeedAPI v1) feed needs `partitionCount` (or a
- * `protocol: 'auto'` negotiation, which a v1 server refuses), a FeedAPI v2 feed finds its partitions by discovery.
- *
- * @example
- * ```ts
- * const options: FeedOptions = {
- *   partitionCount: 4,
- *   cursors: { 0: saved0, 1: saved1 }, // partitions 2 and 3 start at '_first'
- *   pageSizeHint: 500,
- *   headers: ['ce_id'],
- * };
- * ```
+ * What every feed takes, whatever its protocol: the part {@link V1FeedOptions}, {@link V2FeedOptions} and
+ * {@link AutoFeedOptions} share.
  */
-export interface FeedOptions {
-  /**
-   * FeedAPI v1: the number of partitions the server has (`n`): an integer `>= 1`. Partitions are `0 .. n-1`. Not
-   * used by FeedAPI v2, whose partitions come from discovery.
-   *
-   * @example
-   * ```ts
-   * openFeed(url, { partitionCount: 4 });
-   * ```
-   */
-  partitionCount?: number | undefined;
-
-  /**
-   * The protocol: `'v1'` (ZeroEventHub: `partitionCount` required), `'v2'` (FeedAPI v2: partitions come from the
-   * discovery call), or `'auto'`: a bare `GET` first, which a v1 server answers with 400 and a v2 server with its
-   * discovery JSON (the SPEC's negotiation).
-   *
-   * @defaultValue `'v1'` when `partitionCount` is given, else `'auto'`
-   * @example
-   * ```ts
-   * openFeed('https://service/myfeed', { protocol: 'v2', eventTypes: ['OrderCreated'] });
-   * ```
-   */
-  protocol?: 'v1' | 'v2' | 'auto' | undefined;
-
-  /**
-   * FeedAPI v2: ask the server for only these event types (`event-types`). Servers may ignore it, so filter in the
-   * client too if it matters (see the `include` filter).
-   *
-   * @defaultValue all types
-   * @example
-   * ```ts
-   * openFeed(url, { protocol: 'v2', eventTypes: ['ewallet.preparedepositrequested'] });
-   * ```
-   */
-  eventTypes?: readonly string[] | undefined;
-
-  /**
-   * FeedAPI v2: ask the server to leave out these event types (`skip-event-types`); not together with `eventTypes`.
-   *
-   * @defaultValue none
-   * @example
-   * ```ts
-   * openFeed(url, { protocol: 'v2', skipEventTypes: ['internal.audit'] });
-   * ```
-   */
-  skipEventTypes?: readonly string[] | undefined;
-
+export interface CommonFeedOptions {
   /**
    * Keep only some event types, as esdbclient's `filter_include` / `filter_exclude`: exact names, `{ prefix }` or
    * regular expressions, the type read from `data.type` (default), another `data` field, a header or a function. The
@@ -139,18 +82,6 @@ export interface FeedOptions {
    * ```
    */
   pageSizeHint?: number | undefined;
-
-  /**
-   * The event header names to ask for, or `'_all'` for every header. Events then carry `headers`.
-   *
-   * @defaultValue none (events have no `headers`)
-   * @example
-   * ```ts
-   * openFeed(url, { partitionCount: 4, headers: ['ce_id', 'ce_type'] });
-   * openFeed(url, { partitionCount: 4, headers: '_all' });
-   * ```
-   */
-  headers?: readonly string[] | '_all' | undefined;
 
   /**
    * Aborts the request in flight, the response body and any wait. The iteration then throws a {@link FeedError} with
@@ -398,6 +329,207 @@ export interface FeedOptions {
    * ```
    */
   mode?: 'parsed' | 'raw' | undefined;
+}
+
+/**
+ * Options of a ZeroEventHub (FeedAPI v1) feed: `partitionCount` is required; FeedAPI v2's `eventTypes` and
+ * `skipEventTypes` are not taken.
+ *
+ * @example
+ * ```ts
+ * const options: V1FeedOptions = {
+ *   partitionCount: 4,
+ *   cursors: { 0: saved0, 1: saved1 }, // partitions 2 and 3 start at '_first'
+ *   pageSizeHint: 500,
+ *   headers: ['ce_id'],
+ * };
+ * ```
+ */
+export interface V1FeedOptions extends CommonFeedOptions {
+  /**
+   * FeedAPI v1: the number of partitions the server has (`n`): an integer `>= 1`. Partitions are `0 .. n-1`. Not
+   * used by FeedAPI v2, whose partitions come from discovery.
+   *
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4 });
+   * ```
+   */
+  partitionCount: number;
+
+
+  /**
+   * The protocol: `'v1'` (ZeroEventHub: `partitionCount` required), `'v2'` (FeedAPI v2: partitions come from the
+   * discovery call), or `'auto'`: a bare `GET` first, which a v1 server answers with 400 and a v2 server with its
+   * discovery JSON (the SPEC's negotiation).
+   *
+   * @defaultValue `'v1'` when `partitionCount` is given, else `'auto'`
+   * @example
+   * ```ts
+   * openFeed('https://service/myfeed', { protocol: 'v2', eventTypes: ['OrderCreated'] });
+   * ```
+   */
+  protocol?: 'v1' | undefined;
+
+
+  /**
+   * The event header names to ask for, or `'_all'` for every header. Events then carry `headers`.
+   *
+   * @defaultValue none (events have no `headers`)
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, headers: ['ce_id', 'ce_type'] });
+   * openFeed(url, { partitionCount: 4, headers: '_all' });
+   * ```
+   */
+  headers?: readonly string[] | '_all' | undefined;
+
+  /** FeedAPI v2 only. */
+  eventTypes?: undefined;
+  /** FeedAPI v2 only. */
+  skipEventTypes?: undefined;
+}
+
+/**
+ * Options of a FeedAPI v2 feed: its partitions come from discovery, so ZeroEventHub's `partitionCount` and `headers`
+ * are not taken.
+ *
+ * @example
+ * ```ts
+ * const options: V2FeedOptions = { protocol: 'v2', eventTypes: ['OrderCreated'], live: true };
+ * ```
+ */
+export interface V2FeedOptions extends CommonFeedOptions {
+  /** FeedAPI v2. */
+  protocol: 'v2';
+
+  /**
+   * FeedAPI v2: ask the server for only these event types (`event-types`). Servers may ignore it, so filter in the
+   * client too if it matters (see the `include` filter).
+   *
+   * @defaultValue all types
+   * @example
+   * ```ts
+   * openFeed(url, { protocol: 'v2', eventTypes: ['ewallet.preparedepositrequested'] });
+   * ```
+   */
+  eventTypes?: readonly string[] | undefined;
+
+
+  /**
+   * FeedAPI v2: ask the server to leave out these event types (`skip-event-types`); not together with `eventTypes`.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { protocol: 'v2', skipEventTypes: ['internal.audit'] });
+   * ```
+   */
+  skipEventTypes?: readonly string[] | undefined;
+
+  /** ZeroEventHub (FeedAPI v1) only: v2 partitions come from discovery. */
+  partitionCount?: undefined;
+  /** ZeroEventHub (FeedAPI v1) only. */
+  headers?: undefined;
+}
+
+/**
+ * Options of a feed whose protocol a discovery call decides (`protocol: 'auto'`, or no protocol and no
+ * `partitionCount`): a bare `GET` first, which a v1 server answers with 400 and a v2 server with its discovery JSON
+ * (the SPEC's negotiation). `partitionCount` and `headers` apply if the server speaks v1, `eventTypes` and
+ * `skipEventTypes` if it speaks v2; without `partitionCount` a v1 server is `bad-options`.
+ *
+ * @example
+ * ```ts
+ * const options: AutoFeedOptions = { partitionCount: 4, eventTypes: ['OrderCreated'], protocol: 'auto' };
+ * ```
+ */
+export interface AutoFeedOptions extends CommonFeedOptions {
+  /** A discovery call decides. @defaultValue `'auto'` when there is no `partitionCount` */
+  protocol?: 'auto' | undefined;
+  /**
+   * FeedAPI v1: the number of partitions the server has (`n`): an integer `>= 1`. Partitions are `0 .. n-1`. Not
+   * used by FeedAPI v2, whose partitions come from discovery.
+   *
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4 });
+   * ```
+   */
+  partitionCount?: number | undefined;
+
+
+  /**
+   * The event header names to ask for, or `'_all'` for every header. Events then carry `headers`.
+   *
+   * @defaultValue none (events have no `headers`)
+   * @example
+   * ```ts
+   * openFeed(url, { partitionCount: 4, headers: ['ce_id', 'ce_type'] });
+   * openFeed(url, { partitionCount: 4, headers: '_all' });
+   * ```
+   */
+  headers?: readonly string[] | '_all' | undefined;
+
+
+  /**
+   * FeedAPI v2: ask the server for only these event types (`event-types`). Servers may ignore it, so filter in the
+   * client too if it matters (see the `include` filter).
+   *
+   * @defaultValue all types
+   * @example
+   * ```ts
+   * openFeed(url, { protocol: 'v2', eventTypes: ['ewallet.preparedepositrequested'] });
+   * ```
+   */
+  eventTypes?: readonly string[] | undefined;
+
+
+  /**
+   * FeedAPI v2: ask the server to leave out these event types (`skip-event-types`); not together with `eventTypes`.
+   *
+   * @defaultValue none
+   * @example
+   * ```ts
+   * openFeed(url, { protocol: 'v2', skipEventTypes: ['internal.audit'] });
+   * ```
+   */
+  skipEventTypes?: readonly string[] | undefined;
+}
+
+/**
+ * Options of {@link openFeed}, one shape per protocol, so that the compiler rejects a v1-only option on a v2 feed and
+ * the reverse: {@link V1FeedOptions} (`partitionCount` required), {@link V2FeedOptions} (`protocol: 'v2'`) or
+ * {@link AutoFeedOptions} (a discovery call decides). What all take is {@link CommonFeedOptions}.
+ *
+ * @example
+ * ```ts
+ * const options: FeedOptions = {
+ *   partitionCount: 4,
+ *   cursors: { 0: saved0, 1: saved1 }, // partitions 2 and 3 start at '_first'
+ *   pageSizeHint: 500,
+ *   headers: ['ce_id'],
+ * };
+ * ```
+ */
+export type FeedOptions = V1FeedOptions | V2FeedOptions | AutoFeedOptions;
+
+/**
+ * The three shapes of {@link FeedOptions} merged into one, with no check across options: for code that builds the
+ * options at run time (from command-line flags, a config file) and leaves the checks to `openFeed`, which makes them
+ * anyway (a `bad-options` {@link FeedError} names the first wrong one). Pass it as `options as FeedOptions`.
+ *
+ * @example
+ * ```ts
+ * const options: AnyFeedOptions = {};
+ * if (flags.partitions) options.partitionCount = Number(flags.partitions);
+ * if (flags.protocol) options.protocol = flags.protocol;
+ * const feed = openFeed(url, options as FeedOptions);
+ * ```
+ */
+export interface AnyFeedOptions extends Omit<AutoFeedOptions, 'protocol'> {
+  /** As in {@link FeedOptions}. */
+  protocol?: 'v1' | 'v2' | 'auto' | undefined;
 }
 
 /**

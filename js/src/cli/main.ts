@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { parseArgs } from 'node:util';
-import { isFeedError, openFeed, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
+import { isFeedError, openFeed, type AnyFeedOptions, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
 import { EXIT, exitCodeOf, HELP } from './exit.js';
 
 /** Thrown for a command line that cannot be run; exits with {@link EXIT.usage}. */
@@ -15,7 +15,7 @@ class UsageError extends Error {}
 interface Tail {
   command: 'tail' | 'cursors';
   url: string;
-  options: FeedOptions;
+  options: AnyFeedOptions;
   from: string;
   limit: number;
   format: 'ndjson' | 'table';
@@ -77,7 +77,7 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
     throw new UsageError(`not a URL: ${JSON.stringify(url)}`);
   }
 
-  const options: FeedOptions = {};
+  const options: AnyFeedOptions = {};
   const n = count('partition-count', values['partition-count'], 1);
   if (n !== undefined) options.partitionCount = n;
   if (values.protocol !== undefined) {
@@ -118,7 +118,7 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
 }
 
 /** The partition ids of a FeedAPI v2 feed, from its discovery answer (for `--from last`). */
-async function v2PartitionIds(url: string, options: FeedOptions): Promise<number[]> {
+async function v2PartitionIds(url: string, options: AnyFeedOptions): Promise<number[]> {
   const headers = options.requestHeaders ? await options.requestHeaders({ refresh: false }) : undefined;
   const res = await fetch(url, headers === undefined ? {} : { headers });
   const body: unknown = res.ok ? await res.json().catch(() => undefined) : undefined;
@@ -200,8 +200,8 @@ function progressLine(feed: Feed, total: number, rate: number): string {
 async function run(t: Tail): Promise<number> {
   await startAt(t);
   const controller = new AbortController();
-  const options: FeedOptions = { ...t.options, signal: controller.signal };
-  const feed = openFeed(t.url, options);
+  // Built from the flags; openFeed checks the combination (a bad-options error names the first wrong option).
+  const feed = openFeed(t.url, { ...t.options, signal: controller.signal } as FeedOptions);
   let interrupted = false;
   const onSignal = (): void => {
     if (interrupted) process.exit(EXIT.interrupted); // a second Ctrl-C does not wait

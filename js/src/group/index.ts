@@ -14,7 +14,7 @@
  */
 import { FeedError, isFeedError } from '../errors.js';
 import { consume, type ConsumeSource, type HandlerErrorAction, type HandlerErrorInfo, type MissingCursorsPolicy } from '../consume.js';
-import type { Batch } from '../types.js';
+import type { AnyFeedOptions, Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
 import { CREATE_RACE, quoteTable } from '../stores/sql.js';
 import type { PgClientLike, PgPoolLike, PostgresStore } from '../stores/postgres.js';
@@ -360,7 +360,9 @@ export async function groupStatus(store: PostgresStore, group: string, options: 
  * `partitions` given (a subset); v2 leases what discovery lists (see {@link leaseRoots}); `'auto'` with a partition
  * count asks discovery first, as `openFeed` does.
  */
-function groupProtocol(source: ConsumeSource): { protocol: 'v1' | 'auto'; partitions: number[] } | { protocol: 'v2'; partitions: [] } {
+function groupProtocol(given: ConsumeSource): { protocol: 'v1' | 'auto'; partitions: number[] } | { protocol: 'v2'; partitions: [] } {
+  // Read as the merged shape: the checks below are for callers without TypeScript too.
+  const source: Omit<AnyFeedOptions, 'cursors'> = given;
   const count = source.partitionCount;
   if (source.protocol === 'v2' || (count === undefined && source.protocol !== 'v1')) {
     if (source.partitions !== undefined) {
@@ -532,7 +534,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     const abort = new AbortController();
     lease.abort = abort;
     const { onCaughtUp, onFellBehind } = source;
-    const src: ConsumeSource = {
+    const src = {
       ...source,
       protocol: protocol === 'v2' ? 'v2' : 'v1',
       live: source.live ?? true,
@@ -546,7 +548,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         lease.caughtUp = false;
         onFellBehind?.();
       },
-    };
+    } as ConsumeSource; // the caller's source, one partition of it, with the protocol it was found to speak
     lease.run = consume<T, C>(src, {
       store: fenced(p, lease),
       key: feedKey(group, p),

@@ -1,5 +1,17 @@
-// The typed registry's forms, as users write them against the published types.
-import { createRegistry, openFeed, type DeclaredData, type FeedEvent, type TypedEvent, type UnknownEvent } from 'feedpump';
+// The typed registry's forms and FeedOptions' shapes, as users write them against the published types.
+import {
+  consume,
+  createRegistry,
+  memoryStore,
+  openFeed,
+  type AnyFeedOptions,
+  type ConsumeSource,
+  type DeclaredData,
+  type FeedEvent,
+  type FeedOptions,
+  type TypedEvent,
+  type UnknownEvent,
+} from 'feedpump';
 
 type IsExact<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function typeAssert<T extends true>(): T | void {}
@@ -57,3 +69,27 @@ createRegistry<{ OrderCreated: Order }>().on('OrderCreated', (ev: Order) => ev.o
 import { openFeed as openInline, type Feed } from 'feedpump/inline';
 const inline: Feed<Order> = openInline<Order>('/feed/v1', { partitionCount: 1 });
 export { inline };
+
+// FeedOptions, one shape per protocol: an option of one protocol on a feed of the other does not compile.
+openFeed('/feed/v1', { partitionCount: 4, headers: ['ce_id'] });
+openFeed('/feed', { protocol: 'v2', eventTypes: ['A'], partitions: [1] });
+openFeed('/feed', { partitionCount: 4, eventTypes: ['A'] }); // auto: partitionCount if v1, eventTypes if v2
+openFeed('/feed', {});
+// @ts-expect-error FeedAPI v2 partitions come from discovery: no partitionCount
+openFeed('/feed', { protocol: 'v2', partitionCount: 4 });
+// @ts-expect-error FeedAPI v2 has no headers option
+openFeed('/feed', { protocol: 'v2', headers: '_all' });
+// @ts-expect-error eventTypes is FeedAPI v2's
+openFeed('/feed/v1', { protocol: 'v1', partitionCount: 4, eventTypes: ['A'] });
+// @ts-expect-error a v1 feed needs partitionCount
+openFeed('/feed/v1', { protocol: 'v1' });
+const v2Source: ConsumeSource = { url: '/feed', protocol: 'v2', live: true };
+// @ts-expect-error consume()'s source takes the same shapes
+const badSource: ConsumeSource = { url: '/feed', protocol: 'v2', partitionCount: 2 };
+void consume(v2Source, { store: memoryStore(), key: 'k', handler: () => {} });
+void badSource;
+// Options built at run time: the merged shape, checked by openFeed.
+const built: AnyFeedOptions = {};
+built.protocol = 'v2';
+built.partitionCount = 4;
+openFeed('/feed', built as FeedOptions);
