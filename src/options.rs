@@ -2,7 +2,9 @@
 
 use crate::error::feed_error;
 use feedpump_core::request::{EventTypes, V1Options, V2Options};
-use feedpump_core::{framing::DEFAULT_MAX_LINE, CursorSet, LivePolicy, RetryPolicy, SessionConfig, DEFAULT_MAX_HELD};
+use feedpump_core::{
+    framing::DEFAULT_MAX_LINE, CursorSet, LivePolicy, Protocol, RetryPolicy, SessionConfig, DEFAULT_MAX_HELD,
+};
 use js_sys::{Array, Error, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -204,16 +206,16 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
         headers.as_string().ok_or_else(|| bad("headers"))?
     };
     let mut config = SessionConfig::new(url, cursors);
-    config.options =
-        V1Options { page_size_hint: opt_u32(obj, "pageSizeHint")?, headers, partitions: partitions(obj, n)? };
+    let page_size_hint = opt_u32(obj, "pageSizeHint")?;
+    config.protocol = match v2_options(obj, page_size_hint)? {
+        Some(_) if n != 1 => return Err(bad("partitionCount")),
+        Some(v2) => Protocol::V2(v2),
+        None => Protocol::V1(V1Options { page_size_hint, headers, partitions: partitions(obj, n)? }),
+    };
     config.max_line = opt_u32(obj, "maxLineLength")?.map_or(DEFAULT_MAX_LINE, |m| m as usize);
     config.max_held = opt_u32(obj, "maxHeldBytes")?.map_or(DEFAULT_MAX_HELD, |m| m as usize);
     config.retry = retry_policy(obj)?;
     config.live = live_policy(obj)?;
-    config.v2 = v2_options(obj, config.options.page_size_hint)?;
-    if config.v2.is_some() && config.cursors.len() != 1 {
-        return Err(bad("partitionCount"));
-    }
     (config.replicas, config.failover_cooldown_ms) = failover(obj)?;
     config.type_field = strings(obj, "typeField")?.unwrap_or_default();
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;

@@ -169,8 +169,12 @@ mod tests {
         use alloc::string::ToString;
         let v2 = |replicas: Vec<alloc::string::String>| {
             let mut config = SessionConfig::new("http://a/feed", CursorSet::first(1));
-            config.v2 =
-                Some(V2Options { token: "t".into(), partition: 0, page_size_hint: None, event_types: EventTypes::All });
+            config.protocol = crate::session::Protocol::V2(V2Options {
+                token: "t".into(),
+                partition: 0,
+                page_size_hint: None,
+                event_types: EventTypes::All,
+            });
             config.retry = Some(RetryPolicy::default());
             config.replicas = replicas;
             Session::new(config)

@@ -49,4 +49,4 @@ pub use batch::{Batch, Checkpoint};
 pub use cursor::CursorSet;
 pub use error::{ErrorKind, ProtocolError};
 pub use retry::{Decision, Failure, RetryPolicy, MAX_TIMER_MS};
-pub use session::{LivePolicy, Session, SessionConfig, Signal, DEFAULT_MAX_HELD};
+pub use session::{LivePolicy, Protocol, Session, SessionConfig, Signal, DEFAULT_MAX_HELD};

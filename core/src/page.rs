@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, ProtocolError};
 use crate::framing::Line;
 use crate::line::{classify_v1, classify_v2, LineKind};
 use crate::passed::PassedCursors;
-use crate::request::V1Options;
+use crate::session::Protocol;
 
 /// Counters of the current page.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,11 +25,9 @@ pub struct PageStats {
 
 /// Takes one line of the page body: an event is held in `builder` until a checkpoint of its partition; a checkpoint
 /// releases them, moves `cursors` and is checked against the cursors the partition `passed` (it must not move back).
-/// `n == 0` is FeedAPI v2 (one partition per request, no `partition` on the lines).
 pub(crate) fn handle_line(
     line: Line<'_>,
-    n: u32,
-    options: &V1Options,
+    protocol: &Protocol,
     builder: &mut BatchBuilder,
     cursors: &mut CursorSet,
     stats: &mut PageStats,
@@ -39,11 +37,16 @@ pub(crate) fn handle_line(
         ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
             .at(line.number, line.offset + e.valid_up_to() as u64)
     })?;
-    // n == 0: FeedAPI v2, one partition per request and no `partition` on the lines.
-    let kind = if n == 0 { classify_v2(line.bytes) } else { classify_v1(line.bytes, n) }
-        .map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })?;
-    if let LineKind::Event { partition, .. } | LineKind::Checkpoint { partition, .. } = &kind {
-        if !options.reads(*partition) {
+    let kind = match protocol {
+        Protocol::V1(_) => classify_v1(line.bytes, cursors.len()),
+        // One partition per request: no `partition` on the lines.
+        Protocol::V2(_) => classify_v2(line.bytes),
+    }
+    .map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })?;
+    if let (Protocol::V1(v1), LineKind::Event { partition, .. } | LineKind::Checkpoint { partition, .. }) =
+        (protocol, &kind)
+    {
+        if !v1.reads(*partition) {
             return Err(ProtocolError::new(ErrorKind::BadPartition, "line is for a partition that was not requested")
                 .at(line.number, line.offset)
                 .in_partition(*partition));

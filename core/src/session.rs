@@ -34,6 +34,27 @@ pub const MAX_STUCK_ATTEMPTS: u32 = 8;
 /// Default of [`SessionConfig::max_held`]: 64 MiB of events waiting for checkpoints.
 pub const DEFAULT_MAX_HELD: usize = 64 * 1024 * 1024;
 
+/// The protocol a session speaks, with its request options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// ZeroEventHub (FeedAPI v1): one request reads every partition of the cursor set (or the listed ones), and
+    /// lines name their `partition`.
+    V1(V1Options),
+    /// FeedAPI v2: one request reads one partition (then the cursor set holds that partition's cursor only), and lines
+    /// have no `partition`. Which partition, and discovery, are the shell's.
+    V2(V2Options),
+}
+
+impl Protocol {
+    /// `pagesizehint`, if any.
+    pub fn page_size_hint(&self) -> Option<u32> {
+        match self {
+            Protocol::V1(o) => o.page_size_hint,
+            Protocol::V2(o) => o.page_size_hint,
+        }
+    }
+}
+
 /// Everything a session needs to start.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -41,8 +62,8 @@ pub struct SessionConfig {
     pub url: String,
     /// Where to start, one cursor per partition; its length is `n`.
     pub cursors: CursorSet,
-    /// `pagesizehint` and `headers`.
-    pub options: V1Options,
+    /// The protocol and its request options.
+    pub protocol: Protocol,
     /// Maximum line length in bytes.
     pub max_line: usize,
     /// Most bytes of events a page may hold back waiting for their partitions' checkpoints (all partitions together);
@@ -54,8 +75,6 @@ pub struct SessionConfig {
     pub seed: u64,
     /// Keep polling after catching up (`None`: end there).
     pub live: Option<LivePolicy>,
-    /// Speak FeedAPI v2 for one partition (then `cursors` holds that partition's cursor only) instead of v1.
-    pub v2: Option<V2Options>,
     /// More base URLs of the same feed (replicas sharing its cursors), tried after `url` (see [`crate::failover`]).
     /// A v2 session keeps to `url` and does not retry when there are any (see [`Session::new`]).
     pub replicas: Vec<String>,
@@ -71,13 +90,12 @@ impl SessionConfig {
         SessionConfig {
             url: url.into(),
             cursors,
-            options: V1Options::default(),
+            protocol: Protocol::V1(V1Options::default()),
             max_line: DEFAULT_MAX_LINE,
             max_held: DEFAULT_MAX_HELD,
             retry: Some(RetryPolicy::default()),
             seed: 1,
             live: None,
-            v2: None,
             replicas: Vec::new(),
             failover_cooldown_ms: crate::failover::DEFAULT_COOLDOWN_MS,
             type_field: Vec::new(),
@@ -123,7 +141,7 @@ pub struct Session {
     /// More base URLs of the feed; `failover` picks among `url` (0) and these (1..).
     replicas: Vec<String>,
     failover: Failover,
-    options: V1Options,
+    protocol: Protocol,
     /// Latest checkpoint read per partition: where the next page starts.
     cursors: CursorSet,
     decoder: LineDecoder,
@@ -138,8 +156,6 @@ pub struct Session {
     retry_at: u64,
     /// Caught up or behind, and when a caught-up live feed polls again.
     position: Position,
-    /// FeedAPI v2 request options, when speaking v2.
-    v2: Option<V2Options>,
     /// Per partition, the cursors passed (the page's start and the latest checkpoints, bounded: see
     /// [`crate::passed`]). A checkpoint must not name one of them again, other than a repeat of the current cursor
     /// with no new events: it would resume before events already handed out.
@@ -161,7 +177,7 @@ impl Session {
         // FeedAPI v2: a token is its server's, so a v2 session keeps to its URL and, when the feed has others, does
         // not retry either: every failure ends it, and the driver retries, discovering again on the URL the
         // failover picks (js/src/source/v2.ts).
-        if config.v2.is_some() && !config.replicas.is_empty() {
+        if matches!(config.protocol, Protocol::V2(_)) && !config.replicas.is_empty() {
             config.replicas.clear();
             config.retry = None;
         }
@@ -169,13 +185,12 @@ impl Session {
             failover: Failover::new(1 + config.replicas.len(), config.failover_cooldown_ms),
             url: config.url,
             replicas: config.replicas,
-            options: config.options,
             cursors: config.cursors,
             decoder: LineDecoder::with_max_line(config.max_line),
             builder: {
-                let mut b = match &config.v2 {
-                    Some(v2) => BatchBuilder::with_ids([v2.partition]),
-                    None => BatchBuilder::new(n),
+                let mut b = match &config.protocol {
+                    Protocol::V2(v2) => BatchBuilder::with_ids([v2.partition]),
+                    Protocol::V1(_) => BatchBuilder::new(n),
                 };
                 b.set_max_held(config.max_held);
                 b.set_type_field(config.type_field);
@@ -191,7 +206,7 @@ impl Session {
             page_error: None,
             resent: false,
             stuck: 0,
-            v2: config.v2,
+            protocol: config.protocol,
         }
     }
 
@@ -262,9 +277,9 @@ impl Session {
             0 => &self.url,
             i => &self.replicas[i - 1],
         };
-        let mut url = match &self.v2 {
-            Some(v2) => v2_url(base, v2, self.cursors.cursor(0).unwrap_or(crate::cursor::FIRST)),
-            None => v1_url(base, &self.cursors, &self.options),
+        let mut url = match &self.protocol {
+            Protocol::V2(v2) => v2_url(base, v2, self.cursors.cursor(0).unwrap_or(crate::cursor::FIRST)),
+            Protocol::V1(v1) => v1_url(base, &self.cursors, v1),
         };
         if let Some((name, ms)) = long_poll {
             url.push('&');
@@ -307,9 +322,8 @@ impl Session {
         if self.state != State::Streaming {
             return Err(self.fail(ProtocolError::new(ErrorKind::BadOptions, "body received outside a page")));
         }
-        let Session { decoder, builder, cursors, stats, passed, options, v2, .. } = self;
-        let n = if v2.is_some() { 0 } else { cursors.len() };
-        let result = decoder.handle_chunk(chunk, |line| handle_line(line, n, options, builder, cursors, stats, passed));
+        let Session { decoder, builder, cursors, stats, passed, protocol, .. } = self;
+        let result = decoder.handle_chunk(chunk, |line| handle_line(line, protocol, builder, cursors, stats, passed));
         result.map_err(|e| self.fail(e))
     }
 
@@ -325,7 +339,7 @@ impl Session {
         // ("being able to make progress also in the case of no new (external) events is important"), so there only a
         // page that neither brings events nor moves the cursor means caught up.
         // (A checkpoint back to the start is refused, so a cursor other than the start means it moved.)
-        let moved = self.v2.is_some() && self.moved();
+        let moved = matches!(self.protocol, Protocol::V2(_)) && self.moved();
         if self.stats.events == 0 && !moved {
             self.position.empty_page();
             self.state = State::CaughtUp;
@@ -339,7 +353,7 @@ impl Session {
             )));
         } else {
             self.state = State::Ready;
-            self.position.busy_page(self.stats.events, self.options.page_size_hint);
+            self.position.busy_page(self.stats.events, self.protocol.page_size_hint());
         }
         if let Some(b) = &mut self.backoff {
             b.handle_success();

@@ -2,7 +2,8 @@
 //! live feeds poll adaptively and signal caught-up / fell-behind, and no event is handed out twice or lost.
 #![allow(clippy::unwrap_used)] // a test panics on what it did not expect
 
-use feedpump_core::{CursorSet, Decision, Failure, LivePolicy, RetryPolicy, Session, SessionConfig, Signal};
+use feedpump_core::request::V1Options;
+use feedpump_core::{CursorSet, Decision, Failure, LivePolicy, Protocol, RetryPolicy, Session, SessionConfig, Signal};
 use std::fmt::Write;
 
 /// A scripted server: answers a request for `cursor0=<c>` with the events after `c` (cursor = event number).
@@ -32,7 +33,7 @@ fn events_of(s: &mut Session, seen: &mut Vec<u64>) {
 #[test]
 fn live_polls_back_off_while_idle_and_signal_position() {
     let mut config = SessionConfig::new("http://127.0.0.1:1/f?x=1", CursorSet::first(1));
-    config.options.page_size_hint = Some(10);
+    config.protocol = Protocol::V1(V1Options { page_size_hint: Some(10), ..V1Options::default() });
     config.live = Some(LivePolicy { min_ms: 100, max_ms: 800, long_poll_param: Some("wait".into()) });
     let mut s = Session::new(config);
     let mut server = Server { head: 25 };
@@ -119,7 +120,7 @@ fn a_success_resets_the_backoff_and_final_failures_stop_at_once() {
 fn v2_reads_one_partition_and_a_moving_cursor_without_events_is_not_caught_up() {
     use feedpump_core::request::{EventTypes, V2Options};
     let mut config = SessionConfig::new("https://127.0.0.1:1/myfeed", CursorSet::first(1));
-    config.v2 = Some(V2Options {
+    config.protocol = Protocol::V2(V2Options {
         token: "t1".into(),
         partition: 16000,
         page_size_hint: Some(2),
@@ -161,7 +162,7 @@ fn v2_reads_one_partition_and_a_moving_cursor_without_events_is_not_caught_up() 
 /// even the immediate re-poll after a busy page finds one). Every page is busy, and short of a page size hint of 10.
 fn steady_flow_signals(hint: Option<u32>) -> Vec<Signal> {
     let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1));
-    config.options.page_size_hint = hint;
+    config.protocol = Protocol::V1(V1Options { page_size_hint: hint, ..V1Options::default() });
     config.live = Some(LivePolicy { min_ms: 100, max_ms: 800, long_poll_param: None });
     let mut s = Session::new(config);
     let mut server = Server { head: 5 };
