@@ -112,3 +112,27 @@ fn the_session_counts_pages_body_bytes_and_events() {
     s.poll_request(0).unwrap();
     assert_eq!(s.page(), 2);
 }
+
+#[test]
+fn with_every_url_cooling_down_the_soonest_is_picked_and_a_tie_goes_to_the_earlier_url() {
+    use feedpump_core::failover::Failover;
+    // The soonest is not the first URL: the primary failed again after the replica did.
+    let mut f = Failover::new(2, 100);
+    assert_eq!(f.pick(0), 0);
+    f.handle_failure(0, Failure::Network); // 0 cools down until 100
+    assert_eq!(f.pick(50), 1);
+    f.handle_failure(50, Failure::Network); // 1 until 150
+    assert_eq!(f.pick(100), 0, "the primary's cool-down is over");
+    f.handle_failure(100, Failure::Network); // 0 until 200
+    assert_eq!(f.pick(110), 1, "both cooling down: the replica's ends first (150 < 200)");
+    // Both cool down until the same time: the earlier URL in the given order.
+    let mut f = Failover::new(3, 100);
+    f.pick(0);
+    f.handle_failure(0, Failure::Network);
+    assert_eq!(f.pick(0), 1);
+    f.handle_failure(0, Failure::Network);
+    assert_eq!(f.pick(0), 2);
+    f.handle_failure(0, Failure::Network);
+    assert_eq!(f.pick(10), 0, "all three until 100: the first one");
+    assert_eq!(f.current(), 0);
+}
