@@ -79,3 +79,21 @@ fn a_page_size_hint_of_zero_is_no_hint_for_the_position_signals() {
         assert_eq!(s.poll_signal(), Some(Signal::FellBehind), "{hint:?}: two busy pages in a row");
     }
 }
+
+#[test]
+fn no_position_signal_comes_before_the_first_catch_up() {
+    // Busy pages, full or short, before the feed has ever caught up are just the backlog: the first signal is the
+    // CaughtUp of the first empty page.
+    for hint in [None, Some(10)] {
+        let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1));
+        config.options.page_size_hint = hint;
+        config.live = Some(LivePolicy { min_ms: 100, max_ms: 100, long_poll_param: None });
+        let mut s = Session::new(config);
+        for i in 1..=3 {
+            page(&mut s, 0, &format!("{{\"partition\":0,\"data\":{i}}}\n{{\"partition\":0,\"cursor\":\"{i}\"}}\n"));
+            assert_eq!(s.poll_signal(), None, "{hint:?}: busy page {i} of the backlog");
+        }
+        page(&mut s, 0, "");
+        assert_eq!(s.poll_signal(), Some(Signal::CaughtUp), "{hint:?}");
+    }
+}
