@@ -136,3 +136,41 @@ fn with_every_url_cooling_down_the_soonest_is_picked_and_a_tie_goes_to_the_earli
     assert_eq!(f.pick(10), 0, "all three until 100: the first one");
     assert_eq!(f.current(), 0);
 }
+
+#[test]
+fn the_session_counts_ignored_lines_and_failed_attempts() {
+    let mut s = Session::new(SessionConfig::new("http://h/f", CursorSet::first(1)));
+    assert_eq!(s.attempts(), 0);
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"{\"partition\":0,\"future\":1}\n{}\n{\"partition\":0,\"data\":1}\n").unwrap();
+    assert_eq!((s.stats().ignored, s.stats().events), (2, 1));
+    let Decision::RetryAt(at) = s.handle_failure(0, Failure::Truncated, None) else { panic!("gave up") };
+    assert_eq!(s.attempts(), 1);
+    s.poll_request(at).unwrap();
+    assert_eq!(s.stats().ignored, 0, "the counters are the current page's");
+    s.handle_status(503).unwrap_err();
+    let Decision::RetryAt(at) = s.handle_failure(at, Failure::Status(503), None) else { panic!("gave up") };
+    assert_eq!(s.attempts(), 2, "consecutive failures of the page");
+    s.poll_request(at).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n").unwrap();
+    s.handle_eof().unwrap();
+    assert_eq!(s.attempts(), 0, "a page that succeeds resets them");
+}
+
+#[test]
+fn after_a_transport_error_the_page_takes_no_more_body() {
+    // The connection was cut after an event: a late chunk with its checkpoint must not release it (the shell decides
+    // about retrying; the page is over).
+    let mut s = Session::new(SessionConfig::new("http://h/f", CursorSet::first(1)));
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"{\"partition\":0,\"data\":1}\n").unwrap();
+    s.handle_transport_error();
+    let e = s.handle_chunk(b"{\"partition\":0,\"cursor\":\"1\"}\n").unwrap_err();
+    assert_eq!(e.code(), "bad-options");
+    assert!(s.flush().is_none() && !s.has_released(), "the held event was dropped, not released");
+    assert_eq!(s.cursors().cursor(0), Some("_first"));
+    assert_eq!(s.poll_request(1_000_000), None, "nothing is asked for until the shell reports the failure");
+}
