@@ -30,3 +30,12 @@ fn a_unicode_escape_cut_short_is_a_bad_cursor() {
     }
     assert_eq!(unescape(br"\u00e6").unwrap(), "\u{e6}", "four digits at the very end");
 }
+
+#[test]
+fn a_space_right_after_an_escape_or_before_the_first_one_is_kept() {
+    // 0x20 is the first byte that is no control character, wherever it stands next to an escape.
+    assert_eq!(unescape(br" \n").unwrap(), " \n");
+    assert_eq!(unescape(br"\n ").unwrap(), "\n ");
+    assert_eq!(unescape(br#"\" \" "#).unwrap(), "\" \" ");
+    assert_eq!(unescape(b"\\n\x1f").unwrap_err().kind, ErrorKind::BadCursor, "a control character after an escape");
+}
