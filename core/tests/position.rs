@@ -97,3 +97,24 @@ fn no_position_signal_comes_before_the_first_catch_up() {
         assert_eq!(s.poll_signal(), Some(Signal::CaughtUp), "{hint:?}");
     }
 }
+
+#[test]
+fn by_default_a_page_may_hold_back_64_mib_of_events_and_no_more() {
+    // README and docs/errors.md: maxHeldBytes defaults to 64 MiB. Four events of about 16 MiB (the default line limit)
+    // with no checkpoint hold back exactly 64 MiB of event text (objects joined by commas); one more event is over.
+    const MIB: usize = 1024 * 1024;
+    assert_eq!(feedpump_core::DEFAULT_MAX_HELD, 64 * MIB);
+    let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    let object = r#"{"partition":0,"data":""}"#.len();
+    let data_total = 64 * MIB - 3 - 4 * object;
+    for i in 0..4 {
+        let len = data_total / 4 + usize::from(i < data_total % 4);
+        let line = format!("{{\"partition\":0,\"data\":\"{}\"}}\n", "x".repeat(len));
+        assert!(line.len() - 1 <= 16 * MIB);
+        s.handle_chunk(line.as_bytes()).unwrap_or_else(|e| panic!("event {i}: {e}"));
+    }
+    let e = s.handle_chunk(b"{\"partition\":0,\"data\":1}\n").unwrap_err();
+    assert_eq!((e.code(), e.line), ("no-progress", 5));
+}
