@@ -174,3 +174,19 @@ fn after_a_transport_error_the_page_takes_no_more_body() {
     assert_eq!(s.cursors().cursor(0), Some("_first"));
     assert_eq!(s.poll_request(1_000_000), None, "nothing is asked for until the shell reports the failure");
 }
+
+#[test]
+fn the_jitter_is_uniform_down_to_the_last_bit() {
+    // Full jitter with a cap of 1 ms is a fair coin between 0 and 1: a generator whose low bit leans one way would
+    // still pass every spread check above.
+    for seed in [1, 7, 42] {
+        let mut b = Backoff::new(RetryPolicy { multiplier: 1.0, ..policy(1, 1) }, seed);
+        let ones: u32 = (0..10_000)
+            .map(|_| match b.handle_failure(0, Failure::Network, None) {
+                Decision::RetryAt(at) => u32::try_from(at).unwrap(),
+                Decision::GiveUp => panic!("an unlimited policy gave up"),
+            })
+            .sum();
+        assert!((4_500..=5_500).contains(&ones), "seed {seed}: {ones} of 10,000 delays were 1 ms");
+    }
+}
