@@ -112,3 +112,81 @@ fn the_session_counts_pages_body_bytes_and_events() {
     s.poll_request(0).unwrap();
     assert_eq!(s.page(), 2);
 }
+
+#[test]
+fn with_every_url_cooling_down_the_soonest_is_picked_and_a_tie_goes_to_the_earlier_url() {
+    use feedpump_core::failover::Failover;
+    // The soonest is not the first URL: the primary failed again after the replica did.
+    let mut f = Failover::new(2, 100);
+    assert_eq!(f.pick(0), 0);
+    f.handle_failure(0, Failure::Network); // 0 cools down until 100
+    assert_eq!(f.pick(50), 1);
+    f.handle_failure(50, Failure::Network); // 1 until 150
+    assert_eq!(f.pick(100), 0, "the primary's cool-down is over");
+    f.handle_failure(100, Failure::Network); // 0 until 200
+    assert_eq!(f.pick(110), 1, "both cooling down: the replica's ends first (150 < 200)");
+    // Both cool down until the same time: the earlier URL in the given order.
+    let mut f = Failover::new(3, 100);
+    f.pick(0);
+    f.handle_failure(0, Failure::Network);
+    assert_eq!(f.pick(0), 1);
+    f.handle_failure(0, Failure::Network);
+    assert_eq!(f.pick(0), 2);
+    f.handle_failure(0, Failure::Network);
+    assert_eq!(f.pick(10), 0, "all three until 100: the first one");
+    assert_eq!(f.current(), 0);
+}
+
+#[test]
+fn the_session_counts_ignored_lines_and_failed_attempts() {
+    let mut s = Session::new(SessionConfig::new("http://h/f", CursorSet::first(1)));
+    assert_eq!(s.attempts(), 0);
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"{\"partition\":0,\"future\":1}\n{}\n{\"partition\":0,\"data\":1}\n").unwrap();
+    assert_eq!((s.stats().ignored, s.stats().events), (2, 1));
+    let Decision::RetryAt(at) = s.handle_failure(0, Failure::Truncated, None) else { panic!("gave up") };
+    assert_eq!(s.attempts(), 1);
+    s.poll_request(at).unwrap();
+    assert_eq!(s.stats().ignored, 0, "the counters are the current page's");
+    s.handle_status(503).unwrap_err();
+    let Decision::RetryAt(at) = s.handle_failure(at, Failure::Status(503), None) else { panic!("gave up") };
+    assert_eq!(s.attempts(), 2, "consecutive failures of the page");
+    s.poll_request(at).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n").unwrap();
+    s.handle_eof().unwrap();
+    assert_eq!(s.attempts(), 0, "a page that succeeds resets them");
+}
+
+#[test]
+fn after_a_transport_error_the_page_takes_no_more_body() {
+    // The connection was cut after an event: a late chunk with its checkpoint must not release it (the shell decides
+    // about retrying; the page is over).
+    let mut s = Session::new(SessionConfig::new("http://h/f", CursorSet::first(1)));
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    s.handle_chunk(b"{\"partition\":0,\"data\":1}\n").unwrap();
+    s.handle_transport_error();
+    let e = s.handle_chunk(b"{\"partition\":0,\"cursor\":\"1\"}\n").unwrap_err();
+    assert_eq!(e.code(), "bad-options");
+    assert!(s.flush().is_none() && !s.has_released(), "the held event was dropped, not released");
+    assert_eq!(s.cursors().cursor(0), Some("_first"));
+    assert_eq!(s.poll_request(1_000_000), None, "nothing is asked for until the shell reports the failure");
+}
+
+#[test]
+fn the_jitter_is_uniform_down_to_the_last_bit() {
+    // Full jitter with a cap of 1 ms is a fair coin between 0 and 1: a generator whose low bit leans one way would
+    // still pass every spread check above.
+    for seed in [1, 7, 42] {
+        let mut b = Backoff::new(RetryPolicy { multiplier: 1.0, ..policy(1, 1) }, seed);
+        let ones: u32 = (0..10_000)
+            .map(|_| match b.handle_failure(0, Failure::Network, None) {
+                Decision::RetryAt(at) => u32::try_from(at).unwrap(),
+                Decision::GiveUp => panic!("an unlimited policy gave up"),
+            })
+            .sum();
+        assert!((4_500..=5_500).contains(&ones), "seed {seed}: {ones} of 10,000 delays were 1 ms");
+    }
+}
