@@ -30,6 +30,8 @@ test('[primary, replica]: the primary killed and restarted mid-run → every eve
   const eventsFrom = new Map();
   const failedUrls = [];
   let phase = 'up';
+  /** Page number → the phase its request was sent in. */
+  const sentIn = new Map();
   let batches = 0;
   let restarted;
   const feed = api.openFeed([primary.feedUrl, replica.feedUrl], {
@@ -37,8 +39,11 @@ test('[primary, replica]: the primary killed and restarted mid-run → every eve
     pageSizeHint: 40,
     retry: { initialMs: 5, maxMs: 50, maxAttempts: 20 },
     failoverCooldownMs: 300,
+    // A page counts in the phase its request was sent in: one sent before the stop may still end after it (its
+    // body was being read when batch 15 was handed out mid-page).
+    onRequest: (r) => sentIn.set(r.page, phase),
     onResponse: (r) => {
-      const key = `${portOf(r.url)} ${phase}`;
+      const key = `${portOf(r.url)} ${sentIn.get(r.page) ?? phase}`;
       pagesFrom.set(key, (pagesFrom.get(key) ?? 0) + 1);
       eventsFrom.set(portOf(r.url), (eventsFrom.get(portOf(r.url)) ?? 0) + r.events);
     },
