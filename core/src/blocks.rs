@@ -45,14 +45,13 @@ pub fn masks_scalar(block: &[u8; BLOCK]) -> Masks {
 
 /// The extraction the scanner uses: wasm's `simd128` (16 compares at once) where it is enabled.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline]
+#[inline(always)]
 pub fn masks(block: &[u8; BLOCK]) -> Masks {
     use core::arch::wasm32::{u64x2, u8x16_bitmask, u8x16_eq, u8x16_splat, v128_or};
-    let [lo, hi] = [&block[..8], &block[8..]].map(|h| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(h);
-        u64::from_le_bytes(b)
-    });
+    let b = block;
+    // Two `i64.load`s (LLVM merges the bytes of each half; a `v128.load` needs `unsafe`, which the crate forbids).
+    let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
     let v = u64x2(lo, hi);
     // `[` and `]` are `{` and `}` with bit 0x20 clear; no other byte ORs to them.
     let folded = v128_or(v, u8x16_splat(0x20));
@@ -74,6 +73,7 @@ pub fn masks(block: &[u8; BLOCK]) -> Masks {
 /// The bytes of a block that a backslash run escapes (the byte after a run of odd length), and whether the byte after
 /// the block is escaped. simdjson's branchless rule: runs of odd length start on odd bits or on even ones, and adding
 /// a run's start to it carries out of the run.
+#[inline(always)]
 fn escaped(backslash: u16) -> (u16, bool) {
     const EVEN: u16 = 0x5555;
     let follows = backslash << 1;
@@ -83,6 +83,7 @@ fn escaped(backslash: u16) -> (u16, bool) {
 }
 
 /// Bit `i` set when an odd number of bits `0..=i` of `x` are set.
+#[inline(always)]
 fn prefix_xor(mut x: u16) -> u16 {
     x ^= x << 1;
     x ^= x << 2;
@@ -99,24 +100,25 @@ enum Step {
     Next(usize),
 }
 
-/// The byte-at-a-time scan of `s[i..end]` from the given depth and string state.
-fn bytes(s: &[u8], mut i: usize, end: usize, depth: &mut usize, in_string: &mut bool) -> Step {
+/// The byte-at-a-time scan of `s[i..end]` from the given depth and string state; returns where it stopped and the
+/// state there. (State by value: a `&mut` would keep the block loop's state in memory.)
+fn bytes(s: &[u8], mut i: usize, end: usize, (mut depth, mut in_string): (usize, bool)) -> (Step, usize, bool) {
     while i < end {
         let b = s[i];
-        if *in_string {
+        if in_string {
             match b {
                 b'\\' => i += 1, // the escaped byte is skipped below
-                b'"' => *in_string = false,
+                b'"' => in_string = false,
                 _ => {}
             }
         } else {
             match b {
-                b'"' => *in_string = true,
-                b'{' | b'[' => *depth += 1,
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
                 b'}' | b']' => {
-                    *depth -= 1;
-                    if *depth == 0 {
-                        return Step::Closed(i + 1);
+                    depth -= 1;
+                    if depth == 0 {
+                        return (Step::Closed(i + 1), depth, in_string);
                     }
                 }
                 _ => {}
@@ -124,67 +126,60 @@ fn bytes(s: &[u8], mut i: usize, end: usize, depth: &mut usize, in_string: &mut 
         }
         i += 1;
     }
-    Step::Next(i)
+    (Step::Next(i), depth, in_string)
 }
 
 /// The reference scan, one byte at a time: skips the container whose opening bracket is `s[start]`. `Ok` is one past
 /// its closing bracket; `Err` says it is unterminated, `true` inside a string.
 pub fn skip_container_bytes(s: &[u8], start: usize) -> Result<usize, bool> {
-    let (mut depth, mut in_string) = (0, false);
-    match bytes(s, start, s.len(), &mut depth, &mut in_string) {
-        Step::Closed(end) => Ok(end),
-        Step::Next(_) => Err(in_string),
+    match bytes(s, start, s.len(), (0, false)) {
+        (Step::Closed(end), _, _) => Ok(end),
+        (Step::Next(_), _, in_string) => Err(in_string),
     }
 }
 
 /// [`skip_container_bytes`], 16 bytes at a time: the same result for every input.
 pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
-    let (mut depth, mut in_string) = (0usize, false);
-    let mut i = start;
-    while i < s.len() {
-        let block: [u8; BLOCK] = match s.get(i..i + BLOCK) {
-            Some(b) => b.try_into().unwrap_or([b' '; BLOCK]),
-            None => {
-                // The tail, padded with spaces (no structure, no escape).
-                let mut b = [b' '; BLOCK];
-                b[..s.len() - i].copy_from_slice(&s[i..]);
-                b
-            }
-        };
-        let m = masks(&block);
-        let (esc, carry) = escaped(m.backslash);
-        let inside = prefix_xor(m.quote & !esc) ^ if in_string { u16::MAX } else { 0 };
-        if m.backslash & !inside != 0 {
-            // A backslash outside a string: not an escape to the byte scanner.
-            match bytes(s, i, s.len().min(i + BLOCK), &mut depth, &mut in_string) {
-                Step::Closed(end) => return Ok(end),
-                Step::Next(next) => i = next,
-            }
-            continue;
-        }
-        let (open, close) = (m.open & !inside, m.close & !inside);
-        if close.count_ones() as usize >= depth {
-            // It may close here: walk the brackets in order.
-            let mut brackets = open | close;
-            while brackets != 0 {
-                let k = brackets.trailing_zeros() as usize;
-                if open & (1 << k) != 0 {
-                    depth += 1;
-                } else {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Ok(i + k + 1);
+    let (mut depth, mut in_string, mut i) = (0usize, false, start);
+    loop {
+        if let Some(block) = s.get(i..i + BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) {
+            let m = masks(block);
+            let (esc, carry) = escaped(m.backslash);
+            let inside = prefix_xor(m.quote & !esc) ^ if in_string { u16::MAX } else { 0 };
+            // A backslash outside a string is no escape to the byte scanner: such a block goes byte by byte.
+            if m.backslash & !inside == 0 {
+                let (open, close) = (m.open & !inside, m.close & !inside);
+                if close.count_ones() as usize >= depth {
+                    // It may close here: walk the brackets in order.
+                    let mut brackets = open | close;
+                    while brackets != 0 {
+                        let k = brackets.trailing_zeros() as usize;
+                        if open & (1 << k) != 0 {
+                            depth += 1;
+                        } else {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Ok(i + k + 1);
+                            }
+                        }
+                        brackets &= brackets - 1;
                     }
+                } else {
+                    depth = depth + open.count_ones() as usize - close.count_ones() as usize;
                 }
-                brackets &= brackets - 1;
+                in_string = inside & 0x8000 != 0;
+                i += BLOCK + usize::from(carry);
+                continue;
             }
-        } else {
-            depth = depth + open.count_ones() as usize - close.count_ones() as usize;
+        } else if i >= s.len() {
+            return Err(in_string);
         }
-        in_string = inside & 0x8000 != 0;
-        i += BLOCK + usize::from(carry);
+        // Byte by byte: that block, or the tail (under 16 bytes).
+        match bytes(s, i, s.len().min(i + BLOCK), (depth, in_string)) {
+            (Step::Closed(end), _, _) => return Ok(end),
+            (Step::Next(next), d, in_s) => (i, depth, in_string) = (next, d, in_s),
+        }
     }
-    Err(in_string)
 }
 
 /// The differential check of [`skip_container`] against [`skip_container_bytes`] and of [`masks`] against
