@@ -1,14 +1,16 @@
 // A focused microbench of the envelope scanner in wasm: the bench feed's lines (bench/gen.js, 20k events) skipped
 // 16 bytes at a time (simd128) vs byte by byte, and classified, in interleaved rounds with the order rotated.
 // Build first: (cd bench/scanner && cargo build --release --target wasm32-unknown-unknown --target-dir ../../target/bench-scanner)
-// Run: node bench/scanner/run.mjs [ascii|mixed] [rounds]
+// Run: node bench/scanner/run.mjs [ascii|mixed] [rounds] [module.wasm, e.g. after wasm-opt -Oz as scripts/build.sh does]
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { buildFeed } from '../gen.js';
 
 const variant = process.argv[2] ?? 'ascii';
 const rounds = Number(process.argv[3] ?? 21);
-const wasm = readFileSync(new URL('../../target/bench-scanner/wasm32-unknown-unknown/release/scanner_bench.wasm', import.meta.url));
+const wasm = readFileSync(
+  process.argv[4] ?? new URL('../../target/bench-scanner/wasm32-unknown-unknown/release/scanner_bench.wasm', import.meta.url),
+);
 const { instance } = await WebAssembly.instantiate(wasm, {});
 const { buf, run, memory } = instance.exports;
 const bytes = new TextEncoder().encode(buildFeed({ events: 20_000, variant }).text);
