@@ -30,6 +30,8 @@
 extern crate alloc;
 
 pub mod batch;
+#[doc(hidden)]
+pub mod blocks;
 pub mod cursor;
 pub mod driver;
 pub mod error;

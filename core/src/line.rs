@@ -126,38 +126,16 @@ impl<'a> Scanner<'a> {
                 self.string()?;
                 Ok(start..self.i)
             }
-            Some(b'{' | b'[') => {
-                // One tight pass over the bytes, strings skipped inline: containers hold many short strings, and a
-                // call per string (or a bounds-checked peek per byte) dominated the scan (bench/NOTES.md).
-                let s = self.s;
-                let mut i = self.i;
-                let mut depth = 0usize;
-                let mut in_string = false;
-                while let Some(&b) = s.get(i) {
-                    if in_string {
-                        match b {
-                            b'\\' => i += 1, // the escaped byte is skipped below
-                            b'"' => in_string = false,
-                            _ => {}
-                        }
-                    } else {
-                        match b {
-                            b'"' => in_string = true,
-                            b'{' | b'[' => depth += 1,
-                            b'}' | b']' => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    self.i = i + 1;
-                                    return Ok(start..self.i);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    i += 1;
+            Some(b'{' | b'[') => match crate::blocks::skip_container(self.s, start) {
+                // 16 bytes at a time (simd128 in wasm), strings and nesting tracked in bitmasks (crate::blocks).
+                Ok(end) => {
+                    self.i = end;
+                    Ok(start..end)
                 }
-                Err(bad(if in_string { "unterminated string" } else { "unterminated object or array" }))
-            }
+                Err(in_string) => {
+                    Err(bad(if in_string { "unterminated string" } else { "unterminated object or array" }))
+                }
+            },
             Some(_) => {
                 while let Some(b) = self.peek() {
                     if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {

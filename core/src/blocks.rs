@@ -1,0 +1,329 @@
+//! The structural pass of the line scanner: skipping a JSON container 16 bytes at a time, as simdjson's stage 1 does.
+//!
+//! A block of 16 bytes becomes four bitmasks ([`Masks`]: quotes, backslashes, opening and closing brackets, bit `i`
+//! for byte `i`). Everything after that is plain integer code, the same on every target: the escaped bytes of
+//! backslash runs (with a carry into the next block), the quotes that are not escaped, the in-string mask as their
+//! prefix XOR, and the nesting depth from the brackets outside strings. Only the mask extraction differs: wasm32 with
+//! `simd128` (every wasm build of this crate, .cargo/config.toml) compares 16 bytes at once; other targets use
+//! [`masks_scalar`], so native tests and the fuzzer run the same block logic.
+//!
+//! The result is the byte-at-a-time scanner's ([`skip_container_bytes`]) for every input, valid JSON or not. The one
+//! place the two rules could differ is a backslash outside a string: the byte scanner ignores it there, the block
+//! logic would take it as an escape. A block holding one is scanned byte by byte (no valid JSON has one).
+
+/// Bytes per block.
+pub const BLOCK: usize = 16;
+
+/// The structural bytes of one block, bit `i` for byte `i`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Masks {
+    /// `"`.
+    pub quote: u16,
+    /// `\`.
+    pub backslash: u16,
+    /// `{` and `[`.
+    pub open: u16,
+    /// `}` and `]`.
+    pub close: u16,
+}
+
+/// The reference extraction, one byte at a time (also the one of targets without wasm's `simd128`).
+pub fn masks_scalar(block: &[u8; BLOCK]) -> Masks {
+    let mut m = Masks { quote: 0, backslash: 0, open: 0, close: 0 };
+    for (i, &b) in block.iter().enumerate() {
+        let bit = 1u16 << i;
+        match b {
+            b'"' => m.quote |= bit,
+            b'\\' => m.backslash |= bit,
+            b'{' | b'[' => m.open |= bit,
+            b'}' | b']' => m.close |= bit,
+            _ => {}
+        }
+    }
+    m
+}
+
+/// The extraction the scanner uses: wasm's `simd128` (16 compares at once) where it is enabled.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub fn masks(block: &[u8; BLOCK]) -> Masks {
+    use core::arch::wasm32::{u64x2, u8x16_bitmask, u8x16_eq, u8x16_splat, v128_or};
+    let b = block;
+    // Two `i64.load`s (LLVM merges the bytes of each half; a `v128.load` needs `unsafe`, which the crate forbids).
+    let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+    let v = u64x2(lo, hi);
+    // `[` and `]` are `{` and `}` with bit 0x20 clear; no other byte ORs to them.
+    let folded = v128_or(v, u8x16_splat(0x20));
+    Masks {
+        quote: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'"'))),
+        backslash: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'\\'))),
+        open: u8x16_bitmask(u8x16_eq(folded, u8x16_splat(b'{'))),
+        close: u8x16_bitmask(u8x16_eq(folded, u8x16_splat(b'}'))),
+    }
+}
+
+/// The extraction the scanner uses: [`masks_scalar`] on targets without wasm's `simd128`.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline]
+pub fn masks(block: &[u8; BLOCK]) -> Masks {
+    masks_scalar(block)
+}
+
+/// The bytes of a block that a backslash run escapes (the byte after a run of odd length), and whether the byte after
+/// the block is escaped. simdjson's branchless rule: runs of odd length start on odd bits or on even ones, and adding
+/// a run's start to it carries out of the run.
+#[inline(always)]
+fn escaped(backslash: u16) -> (u16, bool) {
+    const EVEN: u16 = 0x5555;
+    let follows = backslash << 1;
+    let odd_starts = backslash & !EVEN & !follows;
+    let (even_starts, carry) = odd_starts.overflowing_add(backslash);
+    ((EVEN ^ (even_starts << 1)) & follows, carry)
+}
+
+/// Bit `i` set when an odd number of bits `0..=i` of `x` are set.
+#[inline(always)]
+fn prefix_xor(mut x: u16) -> u16 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x
+}
+
+/// Where [`bytes`] stopped.
+enum Step {
+    /// One past the container's closing bracket.
+    Closed(usize),
+    /// Where to go on (`end`, or one past it when the last byte was an escaping backslash).
+    Next(usize),
+}
+
+/// The byte-at-a-time scan of `s[i..end]` from the given depth and string state; returns where it stopped and the
+/// state there. (State by value: a `&mut` would keep the block loop's state in memory.)
+fn bytes(s: &[u8], mut i: usize, end: usize, (mut depth, mut in_string): (usize, bool)) -> (Step, usize, bool) {
+    while i < end {
+        let b = s[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1, // the escaped byte is skipped below
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return (Step::Closed(i + 1), depth, in_string);
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    (Step::Next(i), depth, in_string)
+}
+
+/// The reference scan, one byte at a time: skips the container whose opening bracket is `s[start]`. `Ok` is one past
+/// its closing bracket; `Err` says it is unterminated, `true` inside a string.
+pub fn skip_container_bytes(s: &[u8], start: usize) -> Result<usize, bool> {
+    match bytes(s, start, s.len(), (0, false)) {
+        (Step::Closed(end), _, _) => Ok(end),
+        (Step::Next(_), _, in_string) => Err(in_string),
+    }
+}
+
+/// [`skip_container_bytes`], 16 bytes at a time: the same result for every input.
+pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
+    let (mut depth, mut in_string, mut i) = (0usize, false, start);
+    loop {
+        if let Some(block) = s.get(i..i + BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) {
+            let m = masks(block);
+            let (esc, carry) = escaped(m.backslash);
+            let inside = prefix_xor(m.quote & !esc) ^ if in_string { u16::MAX } else { 0 };
+            // A backslash outside a string is no escape to the byte scanner: such a block goes byte by byte.
+            if m.backslash & !inside == 0 {
+                let (open, close) = (m.open & !inside, m.close & !inside);
+                if close.count_ones() as usize >= depth {
+                    // It may close here: walk the brackets in order.
+                    let mut brackets = open | close;
+                    while brackets != 0 {
+                        let k = brackets.trailing_zeros() as usize;
+                        if open & (1 << k) != 0 {
+                            depth += 1;
+                        } else {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Ok(i + k + 1);
+                            }
+                        }
+                        brackets &= brackets - 1;
+                    }
+                } else {
+                    depth = depth + open.count_ones() as usize - close.count_ones() as usize;
+                }
+                in_string = inside & 0x8000 != 0;
+                i += BLOCK + usize::from(carry);
+                continue;
+            }
+        } else if i >= s.len() {
+            return Err(in_string);
+        }
+        // Byte by byte: that block, or the tail (under 16 bytes).
+        match bytes(s, i, s.len().min(i + BLOCK), (depth, in_string)) {
+            (Step::Closed(end), _, _) => return Ok(end),
+            (Step::Next(next), d, in_s) => (i, depth, in_string) = (next, d, in_s),
+        }
+    }
+}
+
+/// The differential check of [`skip_container`] against [`skip_container_bytes`] and of [`masks`] against
+/// [`masks_scalar`], with the inputs it is run on: shared by the core's tests, the fuzz target and the wasm-bindgen
+/// test that runs the `simd128` extraction (tests/simd.rs).
+pub mod differential {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// Panics unless the block scan equals the byte scan from every bracket of `s`, and the extraction equals the
+    /// scalar one on every 16-byte window of `s`.
+    pub fn check(s: &[u8]) {
+        for (start, &b) in s.iter().enumerate() {
+            if matches!(b, b'{' | b'[') {
+                let (fast, slow) = (skip_container(s, start), skip_container_bytes(s, start));
+                assert!(fast == slow, "from {start}: blocks {fast:?}, bytes {slow:?} in {s:?}");
+            }
+        }
+        for w in s.windows(BLOCK) {
+            let w: &[u8; BLOCK] = w.try_into().unwrap_or(&[0; BLOCK]);
+            assert!(masks(w) == masks_scalar(w), "masks of {w:?}");
+        }
+    }
+
+    /// A small deterministic PRNG (xorshift64*), so the inputs are the same on every target.
+    #[derive(Debug)]
+    pub struct Rng(u64);
+
+    impl Rng {
+        /// A generator from a seed.
+        pub fn new(seed: u64) -> Self {
+            Rng(seed | 1)
+        }
+        /// The next number below `n` (not 0).
+        pub fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+        }
+    }
+
+    /// Random lines over an alphabet of structure (brackets, quotes, backslashes, non-ASCII, `0x7b`'s neighbours):
+    /// `count` of them, up to `max_len` bytes.
+    pub fn random(seed: u64, count: usize, max_len: usize) -> Vec<Vec<u8>> {
+        const ALPHABET: &[u8] = b"{}[]\"\\\\\"\"\"a :,\x7a\x7c\x7e\x5c\xc3\xa9\xff\x00";
+        let mut rng = Rng::new(seed);
+        (0..count)
+            .map(|_| {
+                let len = 1 + rng.below(max_len);
+                let mut line: Vec<u8> = (0..len).map(|_| ALPHABET[rng.below(ALPHABET.len())]).collect();
+                line[0] = if rng.below(2) == 0 { b'{' } else { b'[' };
+                line
+            })
+            .collect()
+    }
+
+    /// Hand-built hard cases: backslash runs of every length ending at every offset of a block, before a quote or
+    /// not; quotes and brackets at block edges; deep nesting; unterminated strings and containers; non-ASCII text.
+    pub fn adversarial() -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for pad in 0..2 * BLOCK {
+            for run in 0..2 * BLOCK + 3 {
+                for tail in [&b"\"}"[..], b"\"}\"}", b"x\"}", b"", b"\"", b"\\", b"}"] {
+                    let mut l = Vec::from(&b"{\"k\":\""[..]);
+                    l.extend(core::iter::repeat(b'a').take(pad));
+                    l.extend(core::iter::repeat(b'\\').take(run));
+                    l.extend_from_slice(tail);
+                    out.push(l);
+                }
+                // Outside strings (not JSON): the byte scanner does not take these backslashes as escapes.
+                let mut l = Vec::from(&b"["[..]);
+                l.extend(core::iter::repeat(b' ').take(pad));
+                l.extend(core::iter::repeat(b'\\').take(run));
+                l.extend_from_slice(b"\"a\\\"]\"]");
+                out.push(l);
+            }
+            // A quote or bracket on each byte of a block edge.
+            for c in [b'"', b'{', b'}', b'[', b']'] {
+                let mut l = Vec::from(&b"{"[..]);
+                l.extend(core::iter::repeat(b' ').take(pad));
+                l.push(c);
+                l.extend_from_slice(b"\"}\"]}}");
+                out.push(l);
+            }
+        }
+        for depth in [1, 15, 16, 17, 100, 1000] {
+            let mut l = Vec::new();
+            for d in 0..depth {
+                l.extend_from_slice(if d % 2 == 0 { b"{\"k\\\"\":" } else { b"[\"\xc3\xa9]\"," });
+            }
+            l.push(b'1');
+            let closed = l.len();
+            for d in (0..depth).rev() {
+                l.push(if d % 2 == 0 { b'}' } else { b']' });
+            }
+            out.push(l.clone());
+            out.push(l[..closed + depth / 2].to_vec()); // unterminated container
+            let mut open_string = l[..closed].to_vec();
+            open_string.extend_from_slice(b"\"\\\"}]");
+            out.push(open_string); // unterminated string
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_is_the_byte_after_an_odd_backslash_run_for_every_mask() {
+        for backslash in 0..=u16::MAX {
+            let (mut want, mut run) = (0u16, 0);
+            for i in 0..16 {
+                if run % 2 == 1 {
+                    want |= 1 << i;
+                }
+                run = if backslash & (1 << i) != 0 { run + 1 } else { 0 };
+            }
+            assert_eq!(escaped(backslash), (want, run % 2 == 1), "{backslash:016b}");
+        }
+    }
+
+    #[test]
+    fn blocks_scan_as_bytes_do_on_random_and_adversarial_lines() {
+        let random = differential::random(0x5eed, 20_000, 300);
+        let adversarial = differential::adversarial();
+        for line in random.iter().chain(&adversarial) {
+            differential::check(line);
+        }
+        // The inputs reach every outcome: closed, unterminated in a string and outside one.
+        let outcomes = |lines: &[alloc::vec::Vec<u8>]| {
+            let mut seen = [false; 3];
+            for l in lines {
+                seen[match skip_container(l, 0) {
+                    Ok(_) => 0,
+                    Err(true) => 1,
+                    Err(false) => 2,
+                }] = true;
+            }
+            seen
+        };
+        assert_eq!(outcomes(&random), [true; 3]);
+        assert_eq!(outcomes(&adversarial), [true; 3]);
+    }
+}
