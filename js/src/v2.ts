@@ -270,6 +270,9 @@ export class V2Source implements BatchSource {
    * of it (no Rust state is borrowed by then; its own errors do not stop the feed); then the wait.
    */
   async #retry(error: FeedError, kind: string, status: number, retryAfter: string | undefined): Promise<void> {
+    // Closed (from a callback, or while the request ran): no retry. close() freed the backoff, so a new one would
+    // count from 0 and retry forever; the feed ignores what a closed source throws.
+    if (this.#closed) throw error;
     const backoff = this.#backoffState();
     const delayMs = backoff.handleFailure(now(), kind, status, retryAfter);
     if (delayMs < 0) throw error;
@@ -281,6 +284,7 @@ export class V2Source implements BatchSource {
     }
     await sleep(delayMs, this.options.signal);
     if (this.options.signal?.aborted) throw abortedError(this.options.signal);
+    if (this.#closed) throw error;
   }
 
   #open(p: V2Partition): void {
