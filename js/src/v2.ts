@@ -234,7 +234,7 @@ export class V2Source implements BatchSource {
     }
     raw.page = this.#page;
     if (raw.signal !== undefined) delete raw.signal; // a partition's caught-up is not the feed's
-    if (raw.meta.length === 0 && raw.checkpoints.length === 0) return 'again';
+    // A batch with nothing in it goes on too: it may end a page, which the feed's stats and onResponse count.
     if (raw.meta.length > 0) this.#turnDelivered = true;
     return raw;
   }

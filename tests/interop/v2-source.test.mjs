@@ -350,3 +350,23 @@ test('discovery retries: onRetry per attempt with the error and its delay; an an
   assert.deepEqual(retries, [s(503, 1), s(503, 2), s(409, 1), s(409, 2)], 'maxAttempts 2 is per run of failures');
   assert.equal(discoveries(), 5);
 });
+
+test('stats() and onResponse count every request of a v2 feed: the pages that bring nothing too', async () => {
+  let responses = 0;
+  const statuses = [];
+  const feed = api.openFeed(`${server.url}/feed`, {
+    protocol: 'v2',
+    pageSizeHint: 100,
+    onResponse: (r) => {
+      responses++;
+      statuses.push(r.status);
+    },
+  });
+  await drain(feed);
+  const answered = server.state.log.filter((r) => pathOf(r) !== '/_control');
+  assert.equal(answered.length, 1 + 4 * 6, 'one discovery; per partition 5 pages of events and an empty one');
+  assert.equal(responses, answered.length, 'onResponse once per request');
+  assert.ok(statuses.every((s) => s === 200));
+  assert.equal(feed.stats().pages, 4 * 6, 'pages read to the end of their body');
+  assert.equal(feed.stats().events, 2000);
+});
