@@ -370,3 +370,42 @@ test('stats() and onResponse count every request of a v2 feed: the pages that br
   assert.equal(feed.stats().pages, 4 * 6, 'pages read to the end of their body');
   assert.equal(feed.stats().events, 2000);
 });
+
+test('a server that keeps answering 409: the feed fails with the 409 after maxAttempts retries', async () => {
+  await control({ feed: 'feed', conflicts: 1e9 });
+  const attempts = [];
+  const feed = api.openFeed(`${server.url}/feed`, {
+    protocol: 'v2',
+    retry: { initialMs: 1, maxMs: 2, maxAttempts: 2 },
+    onRetry: (r) => attempts.push(r.attempt),
+    signal: AbortSignal.timeout(10_000),
+  });
+  await assert.rejects(drain(feed), (e) => e.code === 'http-status' && e.status === 409);
+  assert.deepEqual(attempts, [1, 2]);
+  assert.equal(eventRequests().length, 3);
+  assert.equal(discoveries(), 3);
+});
+
+test('an abort while a live feed waits to poll again ends it with aborted at once, not at the end of the wait', async () => {
+  const ac = new AbortController();
+  let atAbort;
+  const feed = api.openFeed(`${server.url}/feed`, {
+    protocol: 'v2',
+    live: { minIntervalMs: 600_000 },
+    signal: ac.signal,
+    onCaughtUp: () =>
+      setTimeout(() => {
+        atAbort = server.state.log.length;
+        ac.abort(new Error('stop'));
+      }, 20),
+  });
+  let events = 0;
+  await assert.rejects(
+    (async () => {
+      for await (const _ of feed) events++;
+    })(),
+    (e) => e.code === 'aborted',
+  );
+  assert.equal(events, 2000);
+  assert.equal(server.state.log.length, atAbort, 'no request after the abort');
+});
