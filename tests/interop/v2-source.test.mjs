@@ -143,6 +143,10 @@ test("protocol 'v2' against a FeedAPI v1 server (400 on the bare GET): bad-optio
   await assert.rejects(drain(feed), (e) => e.code === 'bad-options' && /FeedAPI v1/.test(e.message) && /use protocol v1/.test(e.message));
   assert.equal(discoveries(), 1);
   assert.equal(eventRequests().length, 0);
+  // protocol 'auto' negotiates once: v1, and v1 needs partitionCount.
+  const auto = api.openFeed(`${server.url}/feed`, { protocol: 'auto' });
+  await assert.rejects(drain(auto), (e) => e.code === 'bad-options' && /partitionCount is required/.test(e.message));
+  assert.equal(discoveries(), 2);
 });
 
 test('an events request answered 400 (not 409) fails the feed at once: no rediscovery, no retry', async () => {
@@ -371,17 +375,17 @@ test('stats() and onResponse count every request of a v2 feed: the pages that br
   assert.equal(feed.stats().events, 2000);
 });
 
-test('a server that keeps answering 409: the feed fails with the 409 after maxAttempts retries', async () => {
+test('a server that keeps answering 409: the feed fails with the 409 after maxAttempts retries (delays of 0 ms too)', async () => {
   await control({ feed: 'feed', conflicts: 1e9 });
   const attempts = [];
   const feed = api.openFeed(`${server.url}/feed`, {
     protocol: 'v2',
-    retry: { initialMs: 1, maxMs: 2, maxAttempts: 2 },
-    onRetry: (r) => attempts.push(r.attempt),
+    retry: { initialMs: 0, maxMs: 0, maxAttempts: 2 },
+    onRetry: (r) => attempts.push([r.attempt, r.delayMs]),
     signal: AbortSignal.timeout(10_000),
   });
   await assert.rejects(drain(feed), (e) => e.code === 'http-status' && e.status === 409);
-  assert.deepEqual(attempts, [1, 2]);
+  assert.deepEqual(attempts, [[1, 0], [2, 0]]);
   assert.equal(eventRequests().length, 3);
   assert.equal(discoveries(), 3);
 });
