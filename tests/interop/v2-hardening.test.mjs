@@ -77,7 +77,10 @@ test('split while running, live, through consume(): the children are read before
     try {
       return await api.consume(
         { url: `${server.url}/feed`, protocol: 'v2', pageSizeHint: 50, live: { minIntervalMs: 20 }, signal: ac.signal, fetch: split,
-          onCaughtUp: () => { if (feedState().parts.has('4') && caughtUpWith === undefined) caughtUpWith = ids.length; } },
+          onCaughtUp: () => {
+            if (feedState().parts.has('4') && caughtUpWith === undefined) caughtUpWith = ids.length;
+            if (stop()) ac.abort(); // nothing more comes once caught up: the handler would not be called again
+          } },
         {
           store: api.memoryStore(),
           key: 'split-live',

@@ -175,7 +175,7 @@ export class V2Source implements BatchSource {
     }
     raw.page = this.#page;
     delete raw.signal; // a partition's caught-up is not the feed's
-    if (raw.meta.length === 0 && raw.checkpoints.length === 0) return 'again';
+    // A batch with nothing in it goes on too: it may end a page, which the feed's stats and onResponse count.
     if (raw.meta.length > 0) this.#turnDelivered = true;
     return raw;
   }
@@ -219,6 +219,9 @@ export class V2Source implements BatchSource {
    * of it (no Rust state is borrowed by then; its own errors do not stop the feed); then the wait.
    */
   async #retry(error: FeedError, kind: string, status: number, retryAfter: string | undefined): Promise<void> {
+    // Closed (from a callback, or while the request ran): no retry. close() freed the backoff, so a new one would
+    // count from 0 and retry forever; the feed ignores what a closed source throws.
+    if (this.#closed) throw error;
     const backoff = this.#backoffState();
     const delayMs = backoff.handleFailure(now(), kind, status, retryAfter);
     if (delayMs < 0) throw error;
@@ -230,6 +233,7 @@ export class V2Source implements BatchSource {
     }
     await sleep(delayMs, this.options.signal);
     if (this.options.signal?.aborted) throw abortedError(this.options.signal);
+    if (this.#closed) throw error;
   }
 
   #open(p: V2Partition): void {
