@@ -50,7 +50,8 @@ fn v2_options(obj: &JsValue, page_size_hint: Option<u32>) -> Result<Option<V2Opt
     Ok(Some(V2Options { token, partition, page_size_hint, event_types }))
 }
 
-/// `partitions`: the partitions to read (ascending, no repeats); absent reads all.
+/// `partitions`: the partitions to read, strictly ascending (the wrapper sorts them and drops repeats; a sort here
+/// would weigh more than all of this module); absent reads all.
 fn partitions(obj: &JsValue, n: u32) -> Result<Vec<u32>, Error> {
     let v = get(obj, "partitions");
     if v.is_undefined() || v.is_null() {
@@ -64,9 +65,7 @@ fn partitions(obj: &JsValue, n: u32) -> Result<Vec<u32>, Error> {
             _ => return Err(bad("partitions")),
         }
     }
-    list.sort_unstable();
-    list.dedup();
-    if list.is_empty() {
+    if list.is_empty() || list.windows(2).any(|w| w[0] >= w[1]) {
         return Err(bad("partitions"));
     }
     Ok(list)
