@@ -268,6 +268,10 @@ fn bad_options_are_rejected_before_any_request() {
         r#"{"partitionCount": 0}"#,
         r#"{"partitionCount": 2, "cursors": ["a"]}"#,
         r#"{"partitionCount": 1, "cursors": [""]}"#,
+        r#"{"partitionCount": 3, "partitions": [2, 1]}"#,
+        r#"{"partitionCount": 3, "partitions": [1, 1]}"#,
+        r#"{"partitionCount": 3, "partitions": []}"#,
+        r#"{"partitionCount": 3, "partitions": [3]}"#,
     ] {
         let err = FeedReader::new("http://127.0.0.1:9/".into(), js(opts)).expect_err(opts);
         assert_eq!(get(&err.into(), "code"), "bad-options", "{opts}");
