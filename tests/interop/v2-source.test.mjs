@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import * as api from '../../dist/entrypoints/node.js';
-import { PAGES_PER_TURN } from '../../dist/v2-schedule.js';
+import { PAGES_PER_TURN } from '../../dist/source/schedule.js';
 import { startV2Server } from '../v2_server/server.mjs';
 
 let server;
