@@ -78,13 +78,13 @@ impl<'a> Scanner<'a> {
         self.s.get(self.i).copied()
     }
 
-    pub(crate) fn skip_ws(&mut self) {
+    fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.i += 1;
         }
     }
 
-    pub(crate) fn expect(&mut self, b: u8, detail: &'static str) -> Result<(), ProtocolError> {
+    fn expect(&mut self, b: u8, detail: &'static str) -> Result<(), ProtocolError> {
         if self.peek() == Some(b) {
             self.i += 1;
             Ok(())
@@ -94,7 +94,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// At a `"`: moves past the closing quote; returns the range of the string's contents.
-    pub(crate) fn string(&mut self) -> Result<Range<usize>, ProtocolError> {
+    fn string(&mut self) -> Result<Range<usize>, ProtocolError> {
         self.expect(b'"', "expected a string")?;
         let start = self.i;
         loop {
@@ -118,7 +118,7 @@ impl<'a> Scanner<'a> {
 
     /// Skips one JSON value; returns its range. Containers are matched by nesting, strings by quotes; scalars run to
     /// the next delimiter. Validation of the value itself is left to `JSON.parse`.
-    pub(crate) fn value(&mut self) -> Result<Range<usize>, ProtocolError> {
+    fn value(&mut self) -> Result<Range<usize>, ProtocolError> {
         let start = self.i;
         match self.peek() {
             None => Err(bad("expected a value")),
@@ -152,45 +152,61 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn envelope(&mut self) -> Result<Envelope, ProtocolError> {
-        let mut env = Envelope::default();
-        self.skip_ws();
+    /// At a `{`: walks the object's members in order, calling `f(key, value)` with the range of each key's contents
+    /// (escapes unresolved) and of its value, until `f` returns `false` (then the scanner stays just after that value
+    /// and this returns `false`) or the object ends (the scanner is past its `}`; `true`).
+    pub(crate) fn members(
+        &mut self,
+        mut f: impl FnMut(Range<usize>, Range<usize>) -> Result<bool, ProtocolError>,
+    ) -> Result<bool, ProtocolError> {
         self.expect(b'{', "line is not a JSON object")?;
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
-        } else {
-            loop {
-                self.skip_ws();
-                let key = self.string()?;
-                self.skip_ws();
-                self.expect(b':', "expected ':' after a key")?;
-                self.skip_ws();
-                let value = self.value()?;
-                let slot = match &self.s[key] {
-                    b"cursor" => Some(&mut env.cursor),
-                    b"data" => Some(&mut env.data),
-                    b"partition" if self.v1 => Some(&mut env.partition),
-                    b"headers" if self.v1 => Some(&mut env.headers),
-                    _ => None,
-                };
-                if let Some(slot) = slot {
-                    if slot.is_some() {
-                        return Err(bad("a key appears twice"));
-                    }
-                    *slot = Some(value);
+            return Ok(true);
+        }
+        loop {
+            self.skip_ws();
+            let key = self.string()?;
+            self.skip_ws();
+            self.expect(b':', "expected ':' after a key")?;
+            self.skip_ws();
+            let value = self.value()?;
+            if !f(key, value)? {
+                return Ok(false);
+            }
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(true);
                 }
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => self.i += 1,
-                    Some(b'}') => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return Err(bad("expected ',' or '}' in the object")),
-                }
+                _ => return Err(bad("expected ',' or '}' in the object")),
             }
         }
+    }
+
+    fn envelope(&mut self) -> Result<Envelope, ProtocolError> {
+        let mut env = Envelope::default();
+        let (line, v1) = (self.s, self.v1);
+        self.skip_ws();
+        self.members(|key, value| {
+            let slot = match &line[key] {
+                b"cursor" => Some(&mut env.cursor),
+                b"data" => Some(&mut env.data),
+                b"partition" if v1 => Some(&mut env.partition),
+                b"headers" if v1 => Some(&mut env.headers),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                if slot.is_some() {
+                    return Err(bad("a key appears twice"));
+                }
+                *slot = Some(value);
+            }
+            Ok(true)
+        })?;
         self.skip_ws();
         if self.i != self.s.len() {
             return Err(bad("unexpected characters after the JSON object"));

@@ -19,6 +19,7 @@
 //! found is dropped by a filter that does not keep that type, without the `bad-line` error that parsing it would
 //! raise (docs/filters.md says so).
 
+use crate::error::ProtocolError;
 use crate::line::{unescape, Scanner};
 use alloc::string::String;
 use core::ops::Range;
@@ -66,8 +67,8 @@ pub fn type_at(data: &[u8], path: &[String]) -> TypeAt {
 /// The scan met bytes it cannot walk: leave the decision to the parser.
 struct Unwalkable;
 
-impl From<crate::error::ProtocolError> for Unwalkable {
-    fn from(_: crate::error::ProtocolError) -> Self {
+impl From<ProtocolError> for Unwalkable {
+    fn from(_: ProtocolError) -> Self {
         Unwalkable
     }
 }
@@ -78,34 +79,17 @@ fn member(value: &[u8], key: &[u8]) -> Result<Option<Range<usize>>, Unwalkable> 
     if value.first() != Some(&b'{') {
         return Ok(None);
     }
-    let mut s = Scanner { s: value, i: 1, v1: false };
-    s.skip_ws();
-    if s.s.get(s.i) == Some(&b'}') {
-        return Ok(None);
-    }
     let mut found = None;
-    loop {
-        s.skip_ws();
-        let name = s.string()?;
-        s.skip_ws();
-        s.expect(b':', "")?;
-        s.skip_ws();
-        let v = s.value()?;
-        if same_key(&value[name], key)? {
-            found = Some(v);
-            // The scan of the rest only looks for a repeat of the key (the last one wins): skip it when none can be
-            // there, the common case, which saves a second pass over most of every event's bytes.
-            if !may_repeat(&value[s.i..], key) {
-                return Ok(found);
-            }
+    Scanner { s: value, i: 0, v1: false }.members(|name, v| {
+        if !same_key(&value[name], key)? {
+            return Ok(true);
         }
-        s.skip_ws();
-        match s.s.get(s.i) {
-            Some(b',') => s.i += 1,
-            Some(b'}') => return Ok(found),
-            _ => return Err(Unwalkable),
-        }
-    }
+        found = Some(v.clone());
+        // The scan of the rest only looks for a repeat of the key (the last one wins): skip it when none can be
+        // there, the common case, which saves a second pass over most of every event's bytes.
+        Ok(may_repeat(&value[v.end..], key))
+    })?;
+    Ok(found)
 }
 
 /// Whether `rest` may hold `key` as a key again: spelled as is (`"key"`, anywhere, nested or in a string: a cheap
@@ -126,7 +110,7 @@ fn may_repeat(rest: &[u8], key: &[u8]) -> bool {
 }
 
 /// Whether the raw contents of a JSON key name `key`.
-fn same_key(raw: &[u8], key: &[u8]) -> Result<bool, Unwalkable> {
+fn same_key(raw: &[u8], key: &[u8]) -> Result<bool, ProtocolError> {
     if !raw.contains(&b'\\') {
         return Ok(raw == key);
     }
