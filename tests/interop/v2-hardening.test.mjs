@@ -19,11 +19,7 @@ beforeEach(async () => {
   await control({ reset: true });
 });
 
-async function control(body) {
-  const r = await fetch(`${server.url}/_control`, { method: 'POST', body: JSON.stringify(body) });
-  assert.equal(r.status, 200, `control ${JSON.stringify(body)}`);
-  return r.json();
-}
+const control = (body) => server.control(body);
 const feedState = (name = 'feed') => server.state.feeds[name];
 const requests = (path) => server.state.log.filter((r) => new URL(r.url, 'http://x').pathname === path);
 const eventsOf = (partition) => requests('/feed/events').filter((r) => new URL(r.url, 'http://x').searchParams.get('partition') === partition);

@@ -20,11 +20,7 @@ beforeEach(async () => {
   await control({ reset: true });
 });
 
-async function control(body) {
-  const r = await fetch(`${server.url}/_control`, { method: 'POST', body: JSON.stringify(body) });
-  assert.equal(r.status, 200, `control ${JSON.stringify(body)}`);
-  return r.json();
-}
+const control = (body) => server.control(body);
 const pathOf = (r) => new URL(r.url, 'http://x').pathname;
 const requests = (path) => server.state.log.filter((r) => pathOf(r) === path);
 const discoveries = (feed = 'feed') => requests(`/${feed}`).length;

@@ -503,6 +503,12 @@ export async function startV2Server({ port = 0 } = {}) {
     state,
     port: actual,
     url: `http://127.0.0.1:${actual}`,
+    /** POST /_control (see the top of this file); resolves to its JSON answer, rejects unless it is a 200. */
+    control: async (body) => {
+      const r = await fetch(`http://127.0.0.1:${actual}/_control`, { method: 'POST', body: JSON.stringify(body) });
+      if (r.status !== 200) throw new Error(`control ${JSON.stringify(body)}: ${r.status} ${await r.text()}`);
+      return r.json();
+    },
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections?.();
