@@ -6,9 +6,9 @@
  * persist advance only once a batch's events have all been delivered.
  * @packageDocumentation
  */
-import { messageOf, toFeedError, type FeedError } from './errors.js';
+import { toFeedError, type FeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, bad } from './options.js';
-import { compileFilter, serverTypeFilter, type CompiledFilter } from './filters.js';
+import { serverTypeFilter, type CompiledFilter } from './filters.js';
 import { filteredBatch, META_PARTITION, META_STRIDE, parseBatch, rawBatch } from './decode.js';
 import { EventIterator } from './events.js';
 import { Observer } from './observe.js';
@@ -138,13 +138,7 @@ export class FeedImpl<T> implements Feed<T> {
     this.#rawMode = user.mode === 'raw';
     this.#onCaughtUp = user.onCaughtUp;
     this.#onFellBehind = user.onFellBehind;
-    if (user.filter !== undefined) {
-      try {
-        this.#filter = compileFilter(user.filter);
-      } catch (e) {
-        throw bad(`filter: ${messageOf(e)}`, { cause: e });
-      }
-    }
+    this.#filter = options.filter;
   }
 
   batches(): AsyncGenerator<Batch<T>, void, undefined> {

@@ -4,9 +4,9 @@
  * @internal
  * @packageDocumentation
  */
-import { FeedError, toFeedError } from './errors.js';
+import { FeedError, messageOf, toFeedError } from './errors.js';
 import type { Observer } from './observe.js';
-import { compileFilter } from './filters.js';
+import { compileFilter, type CompiledFilter } from './filters.js';
 import type { AnyFeedOptions as FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
 
 /** The options object `new FeedReader(url, options)` reads: the contract's `ReaderOptions`, as far as we use it. */
@@ -21,6 +21,8 @@ export interface ReaderOptions {
   fetch?: FetchLike;
   /** Told of each request by the transport (feed.ts's; not read by the wasm). */
   observer?: Observer;
+  /** The compiled type filter (feed.ts's; not read by the wasm, which reads `typeField`). */
+  filter?: CompiledFilter;
   requestHeaders?: (context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>;
   maxLineLength?: number;
   maxHeldBytes?: number;
@@ -216,8 +218,15 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     out.maxBatchDelayMs = maxBatchDelayMs;
   }
   if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw bad("mode must be 'parsed' or 'raw'");
-  const typeField = filterField(options.filter);
-  if (typeField !== undefined) out.typeField = [...typeField];
+  if (options.filter !== undefined) {
+    try {
+      out.filter = compileFilter(options.filter);
+    } catch (e) {
+      throw bad(`filter: ${messageOf(e)}`, { cause: e });
+    }
+    // The reader finds the types of a field source while framing (decode.ts then parses only the kept events).
+    if (out.filter.field !== undefined) out.typeField = [...out.filter.field];
+  }
   if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object')) {
     throw bad('logger must be an object with debug, info, warn and error methods (any of them)');
   }
@@ -317,14 +326,4 @@ export function retryOptions(retry: false | RetryOptions): false | RetryOptions 
     out.maxAttempts = maxAttempts;
   }
   return out;
-}
-
-/** The path in `data` a filter reads types from, for the reader to find them; `undefined` when they come from
- * elsewhere or the filter is not valid (the feed's own compile of it says why). */
-function filterField(filter: FeedOptions['filter']): readonly string[] | undefined {
-  try {
-    return filter === undefined ? undefined : compileFilter(filter).field;
-  } catch {
-    return undefined;
-  }
 }
