@@ -11,10 +11,10 @@ use web_sys::AbortSignal;
 const TIMER_FIRED: &str = "feedpump:timer";
 
 /// Waits for `promise` (a native promise: one of ours, see [`adopt`], or one whose `then` may be the caller's, which
-/// `Promise.race` calls without ever throwing); resolves to `undefined` when `signal` (the reader's) is aborted first, or to [`TIMER_FIRED`] when `timeout_ms` (if
-/// any) passes first. Every await on something outside our control (the caller's fetch, hook or body stream, which may
-/// ignore the signal) goes through here, so an abort always ends the wait. The promise is raced even when the reader is
-/// already aborted, so its rejection is always handled.
+/// `Promise.race` calls without ever throwing); resolves to `undefined` when `signal` (the reader's) is aborted first,
+/// or to [`TIMER_FIRED`] when `timeout_ms` (if any) passes first. Every await on something outside our control (the
+/// caller's fetch, hook or body stream, which may ignore the signal) goes through here, so an abort always ends the
+/// wait. The promise is raced even when the reader is already aborted, so its rejection is always handled.
 ///
 /// The abort racer is made per call and its listener removed afterwards: racing against one long-lived promise
 /// would add a reaction to it per call, each holding that call's result (a body chunk) for the reader's whole life,
