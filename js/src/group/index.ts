@@ -597,18 +597,21 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     lease.abort?.abort();
     await lease.run;
     if (leases.get(p) !== lease) return; // lost meanwhile
+    let gone = false;
     try {
-      await query(pool, `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND partition = $2 AND owner = $3 AND epoch = $4`, [
-        group,
-        p,
-        memberId,
-        lease.epoch,
-      ]);
+      const rows = await query(
+        pool,
+        `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND partition = $2 AND owner = $3 AND epoch = $4 RETURNING partition`,
+        [group, p, memberId, lease.epoch],
+      );
+      // No row: the lease had expired and another member took it while the batch in flight finished (this member was
+      // paused past its lease), so it was lost, not given back.
+      gone = rows.length === 0;
     } catch (e) {
       options.onError?.(e); // it expires by itself
     }
     leases.delete(p);
-    revoke([[p, lease]], reason);
+    revoke([[p, lease]], gone ? 'lost' : reason);
   };
 
   /** FeedAPI v2: a discovery was applied (the group's lease rows hold its roots). */
