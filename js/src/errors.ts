@@ -14,7 +14,8 @@
  * - `'invalid-utf8'`: a line that is not UTF-8 (`offset` is the bad byte).
  * - `'truncated-body'`: the body ended inside a line, or the connection was cut.
  * - `'stalled-body'`: the body brought no bytes for too long.
- * - `'network'`: the request failed before a response arrived (also: the `fetch` or `requestHeaders` you passed threw).
+ * - `'network'`: the request failed before a response arrived (also: the `fetch` you passed threw or rejected).
+ * - `'hook-failed'`: the `requestHeaders` hook you passed threw or rejected; `cause` is what it threw. Not retried.
  * - `'aborted'`: the `signal` fired.
  * - `'no-progress'`: a page had events but no checkpoint after any of them.
  * - `'cursor-regressed'`: a checkpoint moved a partition back to a cursor it had passed, with or without events
@@ -65,6 +66,7 @@ export const FEED_ERROR_CODES = [
   'cursor-regressed',
   'bad-discovery',
   'bad-header',
+  'hook-failed',
   'bad-options',
   'wasm-load-failed',
   'closed',
@@ -173,8 +175,9 @@ export function isFeedError(e: unknown, code?: FeedErrorCode): e is FeedError {
  * - A FeedError of this package passes as it is.
  * - The wasm reader's errors (an `Error` named `'FeedError'` with a known `code`) become a FeedError with the same
  *   message, code and fields; its `cause` is kept.
- * - Anything else (the caller's `fetch` or `requestHeaders` threw, a runtime error) becomes code `'network'`, "the
- *   request failed", with the original as `cause`: nothing is lost, and callers only ever see FeedError.
+ * - Anything else (a runtime error: the caller's `fetch` and hooks are wrapped before this) becomes code
+ *   `'network'`, "the request failed", with the original as `cause`: nothing is lost, and callers only ever see
+ *   FeedError.
  *
  * @internal
  */

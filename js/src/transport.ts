@@ -1,8 +1,9 @@
 /**
  * The two calls out every request makes, wrapped once and handed alike to the wasm reader and to the v2 discovery:
  * the caller's `requestHeaders` (what it gives is checked into a `Headers`, or a `'bad-header'` / `'bad-options'`
- * FeedError) and the caller's (or the global) `fetch` (a failure before a response becomes the `'network'` FeedError,
- * with every header and query value blanked out). One home for both, so both paths give the same errors.
+ * FeedError; a throw or rejection of the hook is `'hook-failed'`) and the caller's (or the global) `fetch` (a failure
+ * before a response becomes the `'network'` FeedError, with every header and query value blanked out). One home for
+ * both, so both paths give the same errors.
  * @internal
  * @packageDocumentation
  */
@@ -113,6 +114,17 @@ function networkError(url: string, cause: unknown, secrets: readonly string[], p
   return feedError('network', `GET ${safeUrl(url)} failed before a response arrived: ${root}`, page, leaks ? undefined : { cause });
 }
 
+/**
+ * The error of a hook of the caller's that threw or rejected (`'hook-failed'`, final: asking again gives the same). Its
+ * message names the hook and what was thrown (an error's `name`, else its kind), never the thrown message, which may
+ * quote a credential; `cause` is what was thrown, as it was.
+ */
+function hookFailed(hook: string, e: unknown, page: number): FeedError {
+  const name = e instanceof Error ? read(e, 'name') : undefined;
+  const what = typeof name === 'string' && name !== '' ? name.slice(0, 60) : kindOf(e);
+  return feedError('hook-failed', `${hook} failed (${what}; its error is the cause)`, page, { cause: e });
+}
+
 function notHeaders(given: unknown, page: number): FeedError {
   const what = kindOf(given);
   return feedError(
@@ -196,7 +208,12 @@ export function transport({
   if (requestHeaders !== undefined) {
     out.requestHeaders = async (context, page) => {
       secrets = [];
-      const given: unknown = await requestHeaders({ refresh: context.refresh });
+      let given: unknown;
+      try {
+        given = await requestHeaders({ refresh: context.refresh });
+      } catch (e) {
+        throw hookFailed('requestHeaders', e, page);
+      }
       if (given === undefined || given === null) return undefined;
       if (typeof given !== 'object') throw notHeaders(given, page);
       return toHeaders(given, secrets, page);

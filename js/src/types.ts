@@ -108,8 +108,9 @@ export interface CommonFeedOptions {
 
   /**
    * Called before every request for the headers to send, typically a fresh auth token. After a 401 it is called once
-   * more with `refresh: true` and the request is retried. Its errors end the iteration (as `cause` of the
-   * {@link FeedError}). The headers are never logged nor put into errors.
+   * more with `refresh: true` and the request is retried. A throw or rejection ends the iteration with a
+   * `'hook-failed'` {@link FeedError} (not retried; `cause` is what it threw). The headers are never logged nor put
+   * into errors.
    *
    * @defaultValue none (no extra headers)
    * @example

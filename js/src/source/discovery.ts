@@ -81,18 +81,17 @@ export function parseDiscovery(body: unknown): Discovery {
 /** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */
 export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'observer' | 'signal' | 'idleTimeoutMs' | 'maxLineLength'>;
 
-/** Failures of discovery no retry can help (the hook threw, an abort): the code alone does not say so. */
-const FINAL = new WeakSet<FeedError>();
 /** The `Retry-After` header of a non-2xx discovery answer (the core parses it). */
 const RETRY_AFTER = new WeakMap<FeedError, string>();
 
 /**
- * How the core's retry policy sees a discovery failure: its failure kind ('final': never retried) and `Retry-After`.
+ * How the core's retry policy sees a discovery failure: its failure kind ('final': never retried, as every code but
+ * these four is) and `Retry-After`.
  * @internal
  */
 export function failureOf(e: FeedError): { kind: string; retryAfter: string | undefined } {
   const kinds: Record<string, string> = { network: 'network', 'stalled-body': 'stalled', 'truncated-body': 'truncated', 'http-status': 'status' };
-  return { kind: FINAL.has(e) ? 'final' : (kinds[e.code] ?? 'final'), retryAfter: RETRY_AFTER.get(e) };
+  return { kind: kinds[e.code] ?? 'final', retryAfter: RETRY_AFTER.get(e) };
 }
 
 /** The innermost `cause` of an error (Node's `fetch failed` hides `connect ECONNREFUSED …` there). */
@@ -107,16 +106,8 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
   const signal = req.signal;
   if (signal?.aborted) throw abortedError(signal);
   let headers: Headers | undefined;
-  if (calls.requestHeaders !== undefined) {
-    try {
-      headers = await calls.requestHeaders({ refresh }, 0);
-    } catch (e) {
-      if (e instanceof FeedError && (e.code === 'bad-header' || e.code === 'bad-options')) throw e;
-      const error = new FeedError('network', 'requestHeaders threw', { cause: e });
-      FINAL.add(error);
-      throw error;
-    }
-  }
+  // Its failures are FeedErrors of the transport's (hook-failed, bad-header, bad-options), all final.
+  if (calls.requestHeaders !== undefined) headers = await calls.requestHeaders({ refresh }, 0);
   const init: RequestInit = { method: 'GET' };
   if (headers !== undefined) init.headers = headers;
   if (signal !== undefined) init.signal = signal;

@@ -149,10 +149,10 @@ test('discoverOnce: a 401 asks requestHeaders once more with refresh: true; with
   assert.equal(seen.length - bare, 1, 'no second request without a hook');
 });
 
-test('discoverOnce: the hook failing is final (network, cause kept); a refused header is bad-header, sent nowhere', async () => {
+test('discoverOnce: the hook failing is final (hook-failed, cause kept); a refused header is bad-header, sent nowhere', async () => {
   const boom = new Error('hook broke');
-  const threw = await fails(discoverOnce(`${base}/doc`, { requestHeaders: () => { throw boom; } }), 'network');
-  assert.equal(threw.message, 'network: requestHeaders threw');
+  const threw = await fails(discoverOnce(`${base}/doc`, { requestHeaders: () => { throw boom; } }), 'hook-failed');
+  assert.equal(threw.message, 'hook-failed: requestHeaders failed (Error; its error is the cause)');
   assert.equal(threw.cause, boom);
   assert.equal(failureOf(threw).kind, 'final');
   const from = seen.length;
@@ -337,8 +337,8 @@ test('discoverOnce: a 400 or 401 with a long body is still negotiation / a refre
 
 test('discoverOnce: a FeedError the hook throws is wrapped as final too (only its own bad-header / bad-options pass)', async () => {
   const own = new FeedError('network', 'network: from the hook');
-  const e = await fails(discoverOnce(`${base}/doc`, { requestHeaders: () => { throw own; } }), 'network');
-  assert.equal(e.message, 'network: requestHeaders threw');
+  const e = await fails(discoverOnce(`${base}/doc`, { requestHeaders: () => { throw own; } }), 'hook-failed');
+  assert.equal(e.message, 'hook-failed: requestHeaders failed (FeedError; its error is the cause)');
   assert.equal(e.cause, own);
   assert.equal(failureOf(e).kind, 'final', 'not retried');
 });
