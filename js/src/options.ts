@@ -57,19 +57,21 @@ const U32_MAX = 0xffff_ffff;
 export const MAX_TIMER_MS = 0x7fff_ffff;
 
 /**
- * Waits `ms` (clamped to {@link MAX_TIMER_MS}), or until `signal` aborts.
+ * Waits `ms` (clamped to {@link MAX_TIMER_MS}), or until `signal` (or `also`) aborts.
  * @internal
  */
-export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function sleep(ms: number, signal: AbortSignal | undefined, also?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
+    if (signal?.aborted || also?.aborted) return resolve();
     const t = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
     function done(): void {
       clearTimeout(t);
       signal?.removeEventListener('abort', done);
+      also?.removeEventListener('abort', done);
       resolve();
     }
     signal?.addEventListener('abort', done, { once: true });
+    also?.addEventListener('abort', done, { once: true });
   });
 }
 

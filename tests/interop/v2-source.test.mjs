@@ -115,22 +115,51 @@ test('close() from fetch during a discovery that succeeds: no events request aft
   }
 });
 
-test('close() while a live feed waits to poll again: no request after it, the iteration ends', async () => {
+// The waits (60 s) are far longer than the signal's 10 s: the iteration must have ended, through close(), before the
+// signal fired (a closed feed ends quietly either way, so the signal's state is what tells).
+test('close() while a live feed waits to poll again: no request after it, the iteration ends at once', async () => {
+  const signal = AbortSignal.timeout(10_000);
   let atClose;
   const feed = api.openFeed(`${server.url}/feed`, {
     protocol: 'v2',
-    live: { minIntervalMs: 300 },
+    live: { minIntervalMs: 60_000, maxIntervalMs: 60_000 },
     onCaughtUp: () =>
       setTimeout(() => {
         atClose = server.state.log.length;
         feed.close();
       }, 50),
-    signal: AbortSignal.timeout(10_000),
+    signal,
   });
   let events = 0;
   for await (const _ of feed) events++;
+  assert.equal(signal.aborted, false, 'the iteration ended when close() was called, not when the wait or the signal did');
   assert.equal(events, 2000);
   assert.equal(server.state.log.length, atClose, 'no request after close()');
+});
+
+test('close() while a retry waits (discovery answered 503): no request after it, the iteration ends at once', async () => {
+  await control({ reset: true });
+  await control({ feed: 'feed', discovery: { status: 503, times: 10 } });
+  const signal = AbortSignal.timeout(10_000);
+  let atClose;
+  let retries = 0;
+  const feed = api.openFeed(`${server.url}/feed`, {
+    protocol: 'v2',
+    retry: { initialMs: 60_000, maxMs: 60_000 },
+    onRetry: () => {
+      retries++;
+      setTimeout(() => {
+        atClose = server.state.log.length;
+        feed.close();
+      }, 50);
+    },
+    signal,
+  });
+  await drain(feed);
+  assert.equal(signal.aborted, false, 'the iteration ended when close() was called, not when the wait or the signal did');
+  assert.equal(retries, 1);
+  assert.equal(server.state.log.length, atClose, 'no request after close()');
+  await control({ reset: true });
 });
 
 test("protocol 'v2' against a FeedAPI v1 server (400 on the bare GET): bad-options saying to use v1, one request", async () => {

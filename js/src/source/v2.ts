@@ -68,6 +68,8 @@ export class V2Source implements BatchSource {
   #page = 0;
   #readerPage = 0;
   #closed = false;
+  /** Aborted by close(): ends a live or retry wait at once (the caller's signal ends it too). */
+  readonly #stop = new AbortController();
 
   constructor(
     readonly url: string,
@@ -120,7 +122,7 @@ export class V2Source implements BatchSource {
       if (step.kind === 'read') {
         this.#open(step.partition);
       } else if (step.kind === 'wait') {
-        await sleep(step.ms, this.options.signal);
+        await sleep(step.ms, this.options.signal, this.#stop.signal);
         if (this.options.signal?.aborted) throw abortedError(this.options.signal);
         if (step.rediscover) this.#needDiscovery = true;
       } else if (step.kind === 'caught-up') {
@@ -135,6 +137,7 @@ export class V2Source implements BatchSource {
 
   close(): void {
     this.#closed = true;
+    this.#stop.abort();
     this.#drop();
     this.#backoff?.free();
     this.#backoff = undefined;
@@ -231,7 +234,7 @@ export class V2Source implements BatchSource {
     } catch {
       // the caller's hook failing is not the feed failing
     }
-    await sleep(delayMs, this.options.signal);
+    await sleep(delayMs, this.options.signal, this.#stop.signal);
     if (this.options.signal?.aborted) throw abortedError(this.options.signal);
     if (this.#closed) throw error;
   }
