@@ -10,8 +10,9 @@ import { redact } from './stores/identity.js';
 import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, ResponseInfo } from './types.js';
 import { META_STRIDE } from './decode.js';
 
-/** A response the reader goes on with (no 5xx, 408 or 429). */
-const ok = (status: number): boolean => status > 0 && status < 500 && status !== 408 && status !== 429;
+/** A response whose body the reader reads as a page (2xx): any other is told to `onResponse` when it arrives, as no
+ * batch will end its page (a 5xx or 429 is retried, a v2 409 rediscovers, a 4xx fails the feed). */
+const ok = (status: number): boolean => status >= 200 && status < 300;
 
 /** Calls a caller's callback: what it throws, or the promise it returns rejects with, is ignored. */
 function call(f: ((...args: never[]) => unknown) | undefined, ...args: unknown[]): void {

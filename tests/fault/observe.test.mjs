@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as api from '../../dist/entrypoints/node.js';
 import { startScriptedServer } from './scripted-server.mjs';
+import { startV2Server } from '../v2_server/server.mjs';
 
 /** Pages by the cursor asked for: cursor -> [body, next]. */
 const PAGES = {
@@ -25,6 +26,7 @@ before(async () => {
       return { body: page(url) };
     },
     '/down': { status: 500, body: 'down' },
+    '/refused': { status: 400, body: 'bad n' },
     // consume()'s feed: the same pages, the second request fails once with a 503.
     '/consumed': (url) => {
       count.consumed = (count.consumed ?? 0) + 1;
@@ -184,6 +186,34 @@ test('onRequest / onResponse: one response per request, with the page numbers th
     assert.ok(!r.url.includes('s3cr3t') && !r.url.includes('='), r.url);
   }
   assert.ok(responses.every((r) => r.durationMs >= 0));
+});
+
+test('onResponse for an answer the reader does not go on with: a 400 that fails a v1 feed, and v2 409s that rediscover', async () => {
+  const seen = (into) => ({ onRequest: (r) => into.requests.push(r.page), onResponse: (r) => into.responses.push([r.page, r.status]) });
+  const v1 = { requests: [], responses: [] };
+  const feed = api.openFeed(`${server.base}/refused`, { partitionCount: 1, ...seen(v1) });
+  await assert.rejects(async () => {
+    for await (const _ of feed.batches());
+  }, { code: 'http-status', status: 400 });
+  assert.deepEqual(v1.responses, [[1, 400]], 'the 400 was told');
+  const v2server = await startV2Server();
+  try {
+    await v2server.control({ feed: 'feed', conflicts: 2 });
+    const v2 = { requests: [], responses: [] };
+    let events = 0;
+    for await (const _ of api.openFeed(`${v2server.url}/feed`, { protocol: 'v2', retry: { initialMs: 1, maxMs: 2 }, ...seen(v2) })) events++;
+    assert.equal(events, 2000);
+    const sent = (await (await fetch(`${v2server.url}/_requests`)).json()).filter((r) => r.method === 'GET');
+    assert.equal(v2.requests.length, sent.length, 'onRequest once per request the server saw');
+    assert.equal(v2.responses.length, sent.length, 'onResponse once per request, the 409s too');
+    assert.deepEqual(
+      v2.responses.filter(([, status]) => status !== 200).map(([, status]) => status),
+      sent.filter((r) => r.status !== 200).map((r) => r.status),
+    );
+    assert.equal(v2.responses.filter(([, status]) => status === 409).length, 2);
+  } finally {
+    await v2server.close();
+  }
 });
 
 test('logger: debug per request and response, info per state, warn per retry, error at the end; no header or query value', async () => {
