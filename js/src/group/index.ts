@@ -134,7 +134,8 @@ export interface GroupPartition {
   cursor: string | undefined;
   /** When a batch of it was last committed (ms since the epoch, database clock). */
   committedAt: number | undefined;
-  /** Lag: whether its reader had caught up (its last page brought no events) at the owner's last heartbeat. */
+  /** Lag: whether a member holds it now and its reader had caught up (its last page brought no events) at that
+   * member's last heartbeat; `false` while nobody holds it (nobody reads it). */
   caughtUp: boolean;
   /** Lag: milliseconds since its last commit, by the database clock. */
   msSinceCommit: number | undefined;
@@ -327,7 +328,9 @@ export async function groupStatus(store: PostgresStore, group: string, options: 
     );
     const leases = await query(
       pool,
-      `SELECT partition, CASE WHEN expires_at > now() THEN owner END AS owner, epoch, committed_at, caught_up, ` +
+      `SELECT partition, CASE WHEN expires_at > now() THEN owner END AS owner, epoch, committed_at, ` +
+        // Caught up only while someone reads it: a released or expired lease's flag is its last holder's.
+        'owner IS NOT NULL AND expires_at > now() AND caught_up AS caught_up, ' +
         `(extract(epoch FROM now() - committed_at) * 1000)::bigint AS since FROM ${t.leases} WHERE group_name = $1 ORDER BY partition`,
       [group],
     );
