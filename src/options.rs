@@ -1,23 +1,20 @@
-//! Reading the options object the wrapper passes (see docs/wasm-contract.md).
+//! Reading the config fields of the options object the wrapper passes (its type, `ReaderOptions`, is declared once, in
+//! js/src/options.ts; see docs/wasm-contract.md). The function fields (`fetch`, `requestHeaders`, `onRetry`) and
+//! `signal` are the TypeScript shell's: never read here.
 
 use crate::error::feed_error;
 use feedpump_core::request::{EventTypes, V1Options, V2Options};
 use feedpump_core::{
     framing::DEFAULT_MAX_LINE, CursorSet, LivePolicy, Protocol, RetryPolicy, SessionConfig, DEFAULT_MAX_HELD,
 };
-use js_sys::{Array, Error, Function, Reflect};
+use js_sys::{Array, Error, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-/// Options that stay on the JS side.
+/// The timings of the driver (its `DriverOptions`, with the shell's `can_refresh`).
 #[derive(Debug)]
-pub(crate) struct JsOptions {
-    pub signal: Option<web_sys::AbortSignal>,
-    pub fetch: Option<Function>,
-    pub request_headers: Option<Function>,
-    /// Called before each retry with `{ error, attempt, delayMs }`.
-    pub on_retry: Option<Function>,
+pub(crate) struct Timers {
     /// A body that brings no bytes for this long is a stalled body (retried); 0 disables the watchdog.
-    pub idle_timeout_ms: u32,
+    pub idle_ms: u32,
     /// Released events wait at most this long for more before they are handed out while the body is still open
     /// (long-poll and streaming servers); a full batch or the end of the page hands them out at once.
     pub flush_ms: u32,
@@ -169,20 +166,12 @@ fn opt_u32(obj: &JsValue, key: &str) -> Result<Option<u32>, Error> {
     }
 }
 
-fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, Error> {
-    let v = get(obj, key);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.dyn_into::<Function>().map(Some).map_err(|_| bad(key))
-}
-
-/// Parses the options into a session config and the JS-side options.
+/// Parses the options into a session config and the driver's timings.
 ///
 /// Millisecond options are taken as any u32 here: the limit of what a timer accepts is decided once, by the wrapper's
 /// option checks (js/src/options.ts, `MAX_TIMER_MS`), and every timer the shell sets is clamped to it besides
-/// ([`crate::fetch::set_timeout`]).
-pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOptions), Error> {
+/// (js/src/reader/).
+pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, Timers), Error> {
     if !obj.is_object() {
         return Err(bad("options"));
     }
@@ -218,20 +207,9 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     (config.replicas, config.failover_cooldown_ms) = failover(obj)?;
     config.type_field = strings(obj, "typeField")?.unwrap_or_default();
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
-    let signal = get(obj, "signal");
-    let signal = if signal.is_undefined() || signal.is_null() {
-        None
-    } else {
-        // The wrapper decides (js/src/options.ts: `signal must be an AbortSignal`); the shell trusts it.
-        Some(signal.unchecked_into::<web_sys::AbortSignal>())
-    };
-    let js = JsOptions {
-        signal,
-        fetch: opt_function(obj, "fetch")?,
-        request_headers: opt_function(obj, "requestHeaders")?,
-        on_retry: opt_function(obj, "onRetry")?,
-        idle_timeout_ms: opt_u32(obj, "idleTimeoutMs")?.unwrap_or(DEFAULT_IDLE_MS),
+    let timers = Timers {
+        idle_ms: opt_u32(obj, "idleTimeoutMs")?.unwrap_or(DEFAULT_IDLE_MS),
         flush_ms: opt_u32(obj, "maxBatchDelayMs")?.unwrap_or(DEFAULT_FLUSH_MS),
     };
-    Ok((config, js))
+    Ok((config, timers))
 }

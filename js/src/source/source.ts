@@ -8,7 +8,8 @@ import { toFeedError } from '../errors.js';
 import type { ReaderOptions } from '../options.js';
 import { wasmNotReady, wasmReady } from '../runtime.js';
 import { transport } from '../transport.js';
-import { FeedReader, type RawBatch, type ReaderOptions as WasmReaderOptions } from '../wasm/feedpump.js';
+import { FeedReader } from '../reader/reader.js';
+import type { RawBatch } from '../wasm/feedpump.js';
 
 /**
  * Where a feed's raw batches come from. `next()` gives `undefined` once the feed has ended; `close()` releases every
@@ -37,7 +38,7 @@ export function newReader(url: string, options: ReaderOptions): FeedReader {
   try {
     // The reader calls out through the same transport as the v2 discovery (its errors are made there).
     const { fetch, requestHeaders } = transport(options);
-    return new FeedReader(url, { ...options, fetch, requestHeaders } as unknown as WasmReaderOptions);
+    return new FeedReader(url, { ...options, fetch, requestHeaders });
   } catch (e) {
     throw toFeedError(e);
   }
