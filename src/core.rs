@@ -19,7 +19,7 @@ use wasm_bindgen::prelude::*;
 
 /// What [`Core::poll`] returns (the driver's [`Action`] without `Feed`, which the core does itself). The numbers are
 /// the contract with js/src/reader/core.ts.
-mod code {
+pub mod code {
     /// Read the body's next chunk (or keep awaiting the read in flight) under the idle watchdog.
     pub const READ: u32 = 0;
     /// The same, while released events wait: under the flush deadline of `pollTimeout()`.

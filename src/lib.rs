@@ -18,5 +18,5 @@ mod core;
 mod error;
 mod options;
 
-pub use crate::core::Core;
+pub use crate::core::{code, Core};
 pub use backoff::{reader_defaults, Backoff};
