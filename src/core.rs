@@ -136,7 +136,7 @@ impl Core {
     pub fn error(
         &self,
         value: JsValue,
-        #[wasm_bindgen(js_name = statusText, unchecked_param_type = "string")] status_text: JsValue,
+        #[wasm_bindgen(js_name = statusText, unchecked_param_type = "unknown")] status_text: JsValue,
     ) -> JsValue {
         let Some((fault, page)) = &self.fault else { return value };
         fault_to_js(fault, *page, value, &status_text.as_string().unwrap_or_default())
@@ -178,12 +178,12 @@ impl Core {
         self.driver.handle_timeout(now as u64);
     }
 
-    /// The response's status and its `Retry-After` header (a string, or `null`/`undefined`).
+    /// The response's status and its `Retry-After` header (a string; anything else is none).
     #[wasm_bindgen(js_name = handleStatus)]
     pub fn handle_status(
         &mut self,
         status: u16,
-        #[wasm_bindgen(js_name = retryAfter, unchecked_param_type = "string | null | undefined")] retry_after: JsValue,
+        #[wasm_bindgen(js_name = retryAfter, unchecked_param_type = "unknown")] retry_after: JsValue,
     ) {
         self.driver.handle_status(status, retry_after.as_string().as_deref());
     }

@@ -24,7 +24,7 @@
 import { MAX_TIMER_MS, sleep, type ReaderOptions } from '../options.js';
 import { feedError, kindOf, type Transport } from '../transport.js';
 import { Core, type RawBatch } from '../wasm/feedpump.js';
-import { answerOf, Body, BodyError, chunkOf } from './body.js';
+import { cancelBody, chunkOf, openBody, prop, startRead, type Body } from './body.js';
 import * as C from './core.js';
 
 /** The options of a reader: the config fields the core reads, and the calls out (the wrapper passes its transport,
@@ -84,7 +84,9 @@ export class FeedReader {
   /** The JS value of the failure the core reports next: the error itself (network, the caller's) or its cause. */
   #cause: unknown;
   /** The status text of the last response, for an `http-status` message. */
-  #statusText = '';
+  #statusText: unknown;
+  /** The page of the body being read (for its errors). */
+  #page = 0;
   #freed = false;
 
   /** Checks the options (the core reads its config fields); no request is made before the first `next()`. */
@@ -256,7 +258,7 @@ export class FeedReader {
     const body = this.#body;
     this.#body = undefined;
     this.#clearTimers();
-    body?.cancel();
+    if (body !== undefined) cancelBody(body);
   }
 
   /** Reports a failure to the core; keeps its JS value when the core's next fault is this one. */
@@ -353,9 +355,10 @@ export class FeedReader {
       return POLL;
     }
     try {
-      this.#inflight = body.read();
+      this.#inflight = startRead(body, this.#page);
     } catch (e) {
-      return this.#bodyError(e as BodyError);
+      this.#report(C.CALLER, e);
+      return POLL;
     }
     this.#arm(action);
     this.#reading = true;
@@ -376,21 +379,16 @@ export class FeedReader {
     this.#reading = false;
     let chunk: Uint8Array | undefined;
     try {
-      chunk = chunkOf(result);
+      chunk = chunkOf(result, this.#page);
     } catch (e) {
-      return this.#bodyError(e as BodyError);
+      this.#report(C.CALLER, e);
+      return POLL;
     }
     if (gen !== this.#gen) return ABANDONED; // a getter of the caller's result may have closed the reader
     if (chunk !== undefined) return this.#core.handleChunk(now(), chunk);
     this.#body = undefined;
     this.#clearTimers();
     this.#core.handleEof(now());
-    return POLL;
-  }
-
-  /** A body that is not a readable stream (or breaks the reader's contract): the caller's `fetch` is at fault. */
-  #bodyError(e: BodyError): number {
-    this.#report(C.CALLER, feedError('bad-options', e.message, this.#core.page, e.cause));
     return POLL;
   }
 
@@ -433,25 +431,37 @@ export class FeedReader {
       return POLL;
     }
     if (gen !== this.#gen) return ABANDONED;
-    const answer = answerOf(response);
-    if (gen !== this.#gen) return ABANDONED;
-    if (answer === undefined) {
+    const status = prop(response, 'status');
+    if (typeof status !== 'number' || !Number.isInteger(status) || status < 0 || status > 999) {
       const msg = `the fetch you passed returned something that is not a Response (${kindOf(response)})`;
       this.#report(C.CALLER, feedError('bad-options', msg, page));
       return POLL;
     }
-    core.handleStatus(answer.status, answer.retryAfter);
-    this.#statusText = answer.statusText;
+    const given = prop(response, 'headers');
+    const get = prop(given, 'get');
+    let retryAfter: unknown;
+    try {
+      if (typeof get === 'function') retryAfter = get.call(given, 'retry-after');
+    } catch {
+      // a header we cannot read is a header we do not have
+    }
+    this.#statusText = prop(response, 'statusText');
+    const bodyUsed = prop(response, 'bodyUsed');
+    const stream = prop(response, 'body');
+    if (gen !== this.#gen) return ABANDONED; // a getter of theirs may have closed the reader
+    core.handleStatus(status, retryAfter);
+    this.#page = page;
     // The core takes the body in every case: to read it, to keep the start of an error's, or to cancel it.
     let body: Body | undefined;
     try {
-      body = Body.open(answer.body, answer.bodyUsed);
+      body = openBody(stream, bodyUsed, page);
     } catch (e) {
       if (gen !== this.#gen) return ABANDONED;
-      return this.#bodyError(e as BodyError);
+      this.#report(C.CALLER, e);
+      return POLL;
     }
     if (gen !== this.#gen) {
-      body?.cancel();
+      if (body !== undefined) cancelBody(body);
       return ABANDONED;
     }
     if (body !== undefined) this.#body = body;
