@@ -68,7 +68,8 @@ impl Core {
         #[wasm_bindgen(unchecked_param_type = "object")] options: JsValue,
         can_refresh: bool,
     ) -> Result<Core, Error> {
-        let url = url.as_string().ok_or_else(|| feed_error("bad-options", "the feed URL must be a string", 0))?;
+        let url =
+            crate::error::string(&url).ok_or_else(|| feed_error("bad-options", "the feed URL must be a string", 0))?;
         let (config, timers) = parse(url, &options)?;
         let options = DriverOptions { flush_ms: timers.flush_ms.into(), idle_ms: timers.idle_ms.into(), can_refresh };
         Ok(Core {
@@ -139,7 +140,7 @@ impl Core {
         #[wasm_bindgen(js_name = statusText, unchecked_param_type = "unknown")] status_text: JsValue,
     ) -> JsValue {
         let Some((fault, page)) = &self.fault else { return value };
-        fault_to_js(fault, *page, value, &status_text.as_string().unwrap_or_default())
+        fault_to_js(fault, *page, value, &crate::error::string(&status_text).unwrap_or_default())
     }
 
     /// Consecutive failures so far, for `onRetry` (after a `RETRY`).
@@ -185,7 +186,7 @@ impl Core {
         status: u16,
         #[wasm_bindgen(js_name = retryAfter, unchecked_param_type = "unknown")] retry_after: JsValue,
     ) {
-        self.driver.handle_status(status, retry_after.as_string().as_deref());
+        self.driver.handle_status(status, crate::error::string(&retry_after).as_deref());
     }
 
     /// A chunk of the body at `now`, then the next thing to do (as [`Core::poll`]): one call per chunk.

@@ -3,7 +3,7 @@
 
 use feedpump_core::ProtocolError;
 use js_sys::{Error, Reflect};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Builds a `FeedError`-shaped JS error. `message` already names what went wrong; `page` is appended as "where".
 pub(crate) fn feed_error(code: &str, message: &str, page: u32) -> Error {
@@ -46,4 +46,13 @@ pub(crate) fn protocol_error(p: &ProtocolError, page: u32) -> Error {
 pub(crate) fn with_cause(e: Error, cause: JsValue) -> Error {
     set(&e, "cause", &cause);
     e
+}
+
+/// A JS string as a Rust one (`None` for any other value), read one UTF-16 unit at a time: the generated JavaScript
+/// then needs no string encoder (wasm-bindgen's `as_string` ships one in every bundle). Only short strings cross this
+/// way (options, a status text, a header); lone surrogates become U+FFFD.
+pub(crate) fn string(v: &JsValue) -> Option<String> {
+    let s = v.dyn_ref::<js_sys::JsString>()?;
+    let units: Vec<u16> = (0..s.length()).map(|i| s.char_code_at(i) as u16).collect();
+    Some(String::from_utf16_lossy(&units))
 }

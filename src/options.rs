@@ -35,7 +35,7 @@ fn v2_options(obj: &JsValue, page_size_hint: Option<u32>) -> Result<Option<V2Opt
     if !v.is_object() {
         return Err(bad("v2"));
     }
-    let token = get(&v, "token").as_string().ok_or_else(|| bad("v2.token"))?;
+    let token = crate::error::string(&get(&v, "token")).ok_or_else(|| bad("v2.token"))?;
     let partition = opt_u32(&v, "partition")?.filter(|&p| p <= 32_767).ok_or_else(|| bad("v2.partition"))?;
     let types = |key: &str| strings(&v, key);
     let event_types = match (types("eventTypes")?, types("skipEventTypes")?) {
@@ -89,7 +89,7 @@ fn live_policy(obj: &JsValue) -> Result<Option<LivePolicy>, Error> {
     let long_poll_param = if param.is_undefined() || param.is_null() {
         None
     } else {
-        Some(param.as_string().filter(|p| !p.is_empty()).ok_or_else(|| bad("live.longPollParam"))?)
+        Some(crate::error::string(&param).filter(|p| !p.is_empty()).ok_or_else(|| bad("live.longPollParam"))?)
     };
     Ok(Some(LivePolicy { min_ms, max_ms, long_poll_param }))
 }
@@ -142,7 +142,7 @@ fn strings(obj: &JsValue, key: &str) -> Result<Option<Vec<String>>, Error> {
         return Ok(None);
     }
     let arr: Array = v.dyn_into().map_err(|_| bad(key))?;
-    arr.iter().map(|x| x.as_string().ok_or_else(|| bad(key))).collect::<Result<_, _>>().map(Some)
+    arr.iter().map(|x| crate::error::string(&x).ok_or_else(|| bad(key))).collect::<Result<_, _>>().map(Some)
 }
 
 /// An option the reader cannot take. The wrapper checks every option first and says what is wrong with it
@@ -184,14 +184,17 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, Timers
         if arr.length() != n {
             return Err(bad("cursors"));
         }
-        let list = arr.iter().map(|c| c.as_string().ok_or_else(|| bad("cursors"))).collect::<Result<Vec<_>, _>>()?;
+        let list = arr
+            .iter()
+            .map(|c| crate::error::string(&c).ok_or_else(|| bad("cursors")))
+            .collect::<Result<Vec<_>, _>>()?;
         CursorSet::new(list).map_err(|_| bad("cursors"))?
     };
     let headers = get(obj, "headers");
     let headers = if headers.is_undefined() || headers.is_null() {
         String::new()
     } else {
-        headers.as_string().ok_or_else(|| bad("headers"))?
+        crate::error::string(&headers).ok_or_else(|| bad("headers"))?
     };
     let mut config = SessionConfig::new(url, cursors);
     let page_size_hint = opt_u32(obj, "pageSizeHint")?;
