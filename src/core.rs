@@ -14,7 +14,7 @@ use crate::convert::{batch_to_js, fault_to_js};
 use crate::error::feed_error;
 use crate::options::parse;
 use feedpump_core::driver::{Action, Driver, DriverOptions, Fault, Output, Transport};
-use js_sys::Error;
+use js_sys::{Error, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 /// What [`Core::poll`] returns (the driver's [`Action`] without `Feed`, which the core does itself). The numbers are
@@ -30,7 +30,7 @@ pub mod code {
     pub const DONE: u32 = 3;
     /// The feed failed: `error()` is the error (again on every later poll).
     pub const FAIL: u32 = 4;
-    /// Tell the caller of a retry: `error()`, `attempt`, `delayMs`.
+    /// Tell the caller of a retry: `retry()` is what to tell.
     pub const RETRY: u32 = 5;
     /// Cancel the body and drop a read in flight.
     pub const CANCEL: u32 = 6;
@@ -143,16 +143,17 @@ impl Core {
         fault_to_js(fault, *page, value, &crate::error::string(&status_text).unwrap_or_default())
     }
 
-    /// Consecutive failures so far, for `onRetry` (after a `RETRY`).
-    #[wasm_bindgen(getter)]
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-
-    /// The delay before the retry, ms (after a `RETRY`).
-    #[wasm_bindgen(getter, js_name = delayMs)]
-    pub fn delay_ms(&self) -> f64 {
-        self.delay_ms as f64
+    /// What `onRetry` is told after a `RETRY`: `{ error, attempt, delayMs }`, the error as [`Core::error`] makes it.
+    pub fn retry(
+        &self,
+        value: JsValue,
+        #[wasm_bindgen(js_name = statusText, unchecked_param_type = "unknown")] status_text: JsValue,
+    ) -> Object {
+        let info = Object::new();
+        let _ = Reflect::set(&info, &"error".into(), &self.error(value, status_text));
+        let _ = Reflect::set(&info, &"attempt".into(), &JsValue::from(self.attempt));
+        let _ = Reflect::set(&info, &"delayMs".into(), &JsValue::from_f64(self.delay_ms as f64));
+        info
     }
 
     /// The current page (1-based; 0 before the first request).
@@ -189,21 +190,22 @@ impl Core {
         self.driver.handle_status(status, crate::error::string(&retry_after).as_deref());
     }
 
-    /// A chunk of the body at `now`, then the next thing to do (as [`Core::poll`]): one call per chunk.
+    /// A chunk of the body at `now` (`undefined`: the body ended, or there was none), then the next thing to do (as
+    /// [`Core::poll`]): one call per chunk. The bytes are taken by value: copied into wasm memory once, and what the
+    /// driver does not take yet is kept here, not copied again.
     #[wasm_bindgen(js_name = handleChunk)]
-    pub fn handle_chunk(&mut self, now: f64, bytes: Vec<u8>) -> u32 {
-        let taken = self.driver.handle_chunk(now as u64, &bytes);
-        if taken < bytes.len() {
-            self.chunk = bytes;
-            self.pos = taken;
+    pub fn handle_chunk(&mut self, now: f64, bytes: Option<Vec<u8>>) -> u32 {
+        match bytes {
+            Some(bytes) => {
+                let taken = self.driver.handle_chunk(now as u64, &bytes);
+                if taken < bytes.len() {
+                    self.chunk = bytes;
+                    self.pos = taken;
+                }
+            }
+            None => self.driver.handle_eof(now as u64),
         }
         self.poll(now)
-    }
-
-    /// The body ended (or there was none).
-    #[wasm_bindgen(js_name = handleEof)]
-    pub fn handle_eof(&mut self, now: f64) {
-        self.driver.handle_eof(now as u64);
     }
 
     /// The shell failed to fetch or read: `kind` is 0 aborted, 1 a cut body, 2 the network, 3 the caller's code or

@@ -44,13 +44,12 @@ fn a_page_is_fetched_read_and_handed_out_as_raw_batches() {
     // "æ" split across two chunks; the second chunk also releases the events with a checkpoint.
     let mut first = br#"{"partition":0,"data":""#.to_vec();
     first.push(0xC3);
-    assert_eq!(c.handle_chunk(2.0, first), code::READ);
+    assert_eq!(c.handle_chunk(2.0, Some(first)), code::READ);
     let mut second = vec![0xA6];
     second.extend_from_slice(b"\"}\n{\"partition\":1,\"data\":2}\n{\"partition\":0,\"cursor\":\"c0\"}\n");
-    assert_eq!(c.handle_chunk(3.0, second), code::READ_FLUSH, "released events wait under the flush deadline");
+    assert_eq!(c.handle_chunk(3.0, Some(second)), code::READ_FLUSH, "released events wait under the flush deadline");
     assert_eq!(c.poll_timeout(), 13.0, "the default flush deadline is 10 ms after the release");
-    c.handle_eof(4.0);
-    assert_eq!(c.poll(4.0), code::BATCH);
+    assert_eq!(c.handle_chunk(4.0, None), code::BATCH);
     let b = c.batch();
     assert_eq!(get(&b, "text").as_string().as_deref(), Some(r#"[{"partition":0,"data":"æ"}]"#));
     let meta: Uint32Array = get(&b, "meta").dyn_into().expect("meta");
@@ -76,7 +75,7 @@ fn a_large_chunk_crosses_once_and_is_fed_in_bounded_slices() {
         body.push_str(&format!("{{\"partition\":0,\"cursor\":\"{i}\"}}\n"));
     }
     let total = body.len();
-    let mut action = c.handle_chunk(1.0, body.into_bytes());
+    let mut action = c.handle_chunk(1.0, Some(body.into_bytes()));
     let mut events = 0;
     let mut batches = 0;
     while action == code::BATCH {
@@ -90,9 +89,10 @@ fn a_large_chunk_crosses_once_and_is_fed_in_bounded_slices() {
     }
     assert!(batches >= 2, "{batches} batches of a {total}-byte chunk");
     assert_eq!(action, code::READ_FLUSH);
-    c.handle_eof(2.0);
-    while c.poll(2.0) == code::BATCH {
+    let mut action = c.handle_chunk(2.0, None);
+    while action == code::BATCH {
         events += Uint32Array::from(get(&c.batch(), "meta")).length() / 6;
+        action = c.poll(2.0);
     }
     assert_eq!(events, 3000);
 }
@@ -104,7 +104,7 @@ fn the_flush_deadline_and_the_idle_watchdog_are_the_cores() {
     assert_eq!(c.poll(10.0), code::READ);
     assert_eq!(c.poll_timeout(), 110.0, "the idle watchdog counts from the read");
     assert_eq!(
-        c.handle_chunk(20.0, b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n".to_vec()),
+        c.handle_chunk(20.0, Some(b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n".to_vec())),
         code::READ_FLUSH
     );
     assert_eq!(c.poll_timeout(), 25.0);
@@ -128,14 +128,15 @@ fn a_non_2xx_status_is_retried_with_its_status_text_and_snippet_and_retry_after(
     answer(&mut c, 503, Some("2"));
     assert_eq!(c.poll(0.0), code::READ);
     assert_eq!(
-        c.handle_chunk(1.0, "x".repeat(3000).into_bytes()),
+        c.handle_chunk(1.0, Some("x".repeat(3000).into_bytes())),
         code::CANCEL,
         "the snippet is kept, the rest cancelled"
     );
     assert_eq!(c.poll(1.0), code::RETRY);
-    assert_eq!(c.attempt(), 1);
-    assert_eq!(c.delay_ms(), 2000.0, "Retry-After: 2");
-    let e = c.error(JsValue::UNDEFINED, "Service Unavailable".into());
+    let info = c.retry(JsValue::UNDEFINED, "Service Unavailable".into());
+    assert_eq!(get(&info, "attempt").as_f64(), Some(1.0));
+    assert_eq!(get(&info, "delayMs").as_f64(), Some(2000.0), "Retry-After: 2");
+    let e = get(&info, "error");
     assert_eq!(get(&e, "code"), "http-status");
     assert_eq!(get(&e, "status").as_f64(), Some(503.0));
     assert_eq!(get(&e, "bodySnippet").as_string().map(|s| s.len()), Some(512));
@@ -157,8 +158,7 @@ fn a_401_is_fetched_again_with_fresh_credentials_once_when_the_shell_can_refresh
     assert_eq!(c.poll(0.0), code::FETCH_REFRESH);
     c.handle_status(401, JsValue::UNDEFINED);
     assert_eq!(c.poll(0.0), code::READ);
-    c.handle_eof(1.0);
-    assert_eq!(c.poll(1.0), code::CANCEL);
+    assert_eq!(c.handle_chunk(1.0, None), code::CANCEL);
     assert_eq!(c.poll(1.0), code::FAIL, "a second 401 is final");
     assert_eq!(get(&c.error(JsValue::UNDEFINED, "".into()), "status").as_f64(), Some(401.0));
 }
@@ -169,10 +169,8 @@ fn transport_failures_keep_the_shells_value_as_the_error_or_its_cause() {
     let mut c = core(r#"{"partitionCount": 1, "retry": false}"#);
     answer(&mut c, 200, None);
     assert_eq!(c.poll(0.0), code::READ);
-    c.handle_chunk(
-        1.0,
-        b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"da".to_vec(),
-    );
+    let chunk = b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"da";
+    assert_eq!(c.handle_chunk(1.0, Some(chunk.to_vec())), code::READ_FLUSH);
     assert!(c.handle_error(2.0, 1), "the fault that follows is the cut");
     assert_eq!(c.poll(2.0), code::CANCEL);
     assert_eq!(c.poll(2.0), code::BATCH, "the released events come before the error");
@@ -212,7 +210,8 @@ fn protocol_errors_name_line_offset_and_partition() {
     let mut c = core(r#"{"partitionCount": 2}"#);
     answer(&mut c, 200, None);
     assert_eq!(c.poll(0.0), code::READ);
-    let mut action = c.handle_chunk(1.0, b"{\"partition\":0,\"data\":1}\n{\"partition\":1,\"cursor\":5}\n".to_vec());
+    let mut action =
+        c.handle_chunk(1.0, Some(b"{\"partition\":0,\"data\":1}\n{\"partition\":1,\"cursor\":5}\n".to_vec()));
     while action == code::CANCEL {
         action = c.poll(1.0);
     }
@@ -252,8 +251,7 @@ fn a_live_feed_waits_between_polls_and_signals_caught_up() {
         core(r#"{"partitionCount": 1, "live": {"minIntervalMs": 5, "maxIntervalMs": 20, "longPollParam": "wait"}}"#);
     answer(&mut c, 200, None);
     assert_eq!(c.poll(0.0), code::READ);
-    c.handle_eof(1.0);
-    assert_eq!(c.poll(1.0), code::BATCH);
+    assert_eq!(c.handle_chunk(1.0, None), code::BATCH);
     assert_eq!(get(&c.batch(), "signal").as_string().as_deref(), Some("caught-up"));
     assert_eq!(c.poll(1.0), code::WAIT);
     let at = c.poll_timeout();

@@ -43,10 +43,6 @@ const READING = -3;
 
 const now = Date.now;
 
-function timer(callback: () => void, at: number): ReturnType<typeof setTimeout> {
-  return setTimeout(callback, Math.min(Math.max(0, at - now()), MAX_TIMER_MS));
-}
-
 function noop(): void {}
 
 /** Internal: the wrapper's handle on one feed. See docs/wasm-contract.md. */
@@ -75,8 +71,11 @@ export class FeedReader {
   #reading = false;
   /** What the core said while no `next()` waited (a batch it holds, a retry to report): the next loop starts there. */
   #pending = POLL;
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The one timer of the reads (see {@link FeedReader.#arm}), when it fires, and whether it fires by the flush
+   * deadline of the released events. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #at = 0;
+  #flush = false;
   #closed = false;
   #failed = false;
   /** The error that ended the reader, thrown again by later `next()` calls. */
@@ -185,45 +184,42 @@ export class FeedReader {
     }
   }
 
-  /** The timer a read runs under: the flush deadline while released events wait, else the idle watchdog (set once
-   * and re-armed lazily, so a read costs no timer). */
+  /** The timer a read runs under: the flush deadline while released events wait (`READ_FLUSH`), else the idle
+   * watchdog. One timer: set once per page and re-armed lazily when it fires early (reads came since), and set
+   * sooner for a flush deadline; so a read costs no timer, and no wasm call once the timer is set. */
   #arm(action: number): void {
-    if (action === C.READ_FLUSH) this.#flushTimer ??= timer(this.#onFlush, this.#core.pollTimeout());
-    else if (this.#idleTimer === undefined) {
-      const at = this.#core.pollTimeout();
-      if (at >= 0) this.#idleTimer = timer(this.#onIdle, at);
-    }
+    const flush = action === C.READ_FLUSH;
+    if (this.#timer !== undefined && (!flush || this.#flush)) return;
+    const at = this.#core.pollTimeout();
+    this.#flush = flush;
+    if (at < 0 || this.#at <= at && this.#timer !== undefined) return;
+    clearTimeout(this.#timer);
+    this.#set(at);
   }
 
-  readonly #onFlush = (): void => {
-    this.#flushTimer = undefined;
-    this.#fire((at) => (this.#flushTimer = timer(this.#onFlush, at)));
-  };
+  #set(at: number): void {
+    this.#at = at;
+    this.#timer = setTimeout(this.#fire, Math.min(Math.max(0, at - now()), MAX_TIMER_MS));
+  }
 
-  readonly #onIdle = (): void => {
-    this.#idleTimer = undefined;
-    this.#fire((at) => (this.#idleTimer = timer(this.#onIdle, at)));
-  };
-
-  /** A timer fired during a read: if the core's deadline is reached, tell it (and hand out what it gives, if a
-   * `next()` waits); if not (reads came since, or the timer fired early), sleep again until it. */
-  #fire(rearm: (at: number) => void): void {
+  /** The timer fired: if a read is in flight and the core's deadline is reached, tell the core (and hand out what it
+   * gives, if a `next()` waits); if not yet (reads came since, or the timer fired early), sleep again until it. */
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#flush = false;
     if (!this.#reading) return; // the next read arms what it needs
     const at = this.#core.pollTimeout();
-    if (at < 0) return;
     const t = now();
-    if (t < at) {
-      rearm(at);
-      return;
-    }
+    if (at < 0) return;
+    if (t < at) return this.#set(at);
     this.#core.handleTimeout(t);
     if (this.#resolve !== undefined) this.#poll();
-  }
+  };
 
-  #clearTimers(): void {
-    clearTimeout(this.#flushTimer);
-    clearTimeout(this.#idleTimer);
-    this.#flushTimer = this.#idleTimer = undefined;
+  #clearTimer(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#flush = false;
   }
 
   /** Hands a batch (or the end) to the pending `next()`; a final failure (its error may still wait behind this
@@ -231,8 +227,8 @@ export class FeedReader {
   #deliver(batch: RawBatch | undefined): void {
     const resolve = this.#resolve;
     this.#resolve = this.#reject = undefined;
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
+    // What was released is handed out: the timer, if set by its flush deadline, re-arms for the watchdog when it fires.
+    this.#flush = false;
     if (this.#core.hasFailed()) this.#release();
     resolve?.(batch);
   }
@@ -257,7 +253,7 @@ export class FeedReader {
   #dropBody(): void {
     const body = this.#body;
     this.#body = undefined;
-    this.#clearTimers();
+    this.#clearTimer();
     if (body !== undefined) cancelBody(body);
   }
 
@@ -350,10 +346,7 @@ export class FeedReader {
   #startRead(action: number): number {
     const body = this.#body;
     // No body to read (the core asks only after one was opened): it ended.
-    if (body === undefined) {
-      this.#core.handleEof(now());
-      return POLL;
-    }
+    if (body === undefined) return this.#core.handleChunk(now(), undefined);
     try {
       this.#inflight = startRead(body, this.#page);
     } catch (e) {
@@ -369,7 +362,7 @@ export class FeedReader {
   #cut(e: unknown): number {
     this.#reading = false;
     this.#body = undefined;
-    this.#clearTimers();
+    this.#clearTimer();
     this.#report(C.CUT, e);
     return POLL;
   }
@@ -385,11 +378,11 @@ export class FeedReader {
       return POLL;
     }
     if (gen !== this.#gen) return ABANDONED; // a getter of the caller's result may have closed the reader
-    if (chunk !== undefined) return this.#core.handleChunk(now(), chunk);
-    this.#body = undefined;
-    this.#clearTimers();
-    this.#core.handleEof(now());
-    return POLL;
+    if (chunk === undefined) {
+      this.#body = undefined;
+      this.#clearTimer();
+    }
+    return this.#core.handleChunk(now(), chunk);
   }
 
   /** Sends one request and hands its status and body to the core (which reads it, keeps the start of an error's, or
@@ -464,20 +457,21 @@ export class FeedReader {
       if (body !== undefined) cancelBody(body);
       return ABANDONED;
     }
-    if (body !== undefined) this.#body = body;
-    else core.handleEof(now());
+    if (body === undefined) return core.handleChunk(now(), undefined);
+    this.#body = body;
     return POLL;
   }
 
   /** Tells the caller's `onRetry` about a retry. Its own errors, thrown or as a rejected promise, are not ours to
    * handle, but must not stop the feed or go unhandled; it may `close()` the reader. */
   #retry(): void {
-    const error = this.#takeError();
+    const cause = this.#cause;
+    this.#cause = undefined;
+    const info = this.#core.retry(cause, this.#statusText);
     const onRetry = this.#onRetry;
     if (onRetry === undefined) return;
-    const core = this.#core;
     try {
-      const returned: unknown = onRetry({ error, attempt: core.attempt, delayMs: core.delayMs });
+      const returned: unknown = onRetry(info as Parameters<typeof onRetry>[0]);
       if (typeof returned === 'object' && returned !== null) {
         new Promise((resolve) => resolve(returned)).then(undefined, noop);
       }
