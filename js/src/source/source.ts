@@ -1,6 +1,6 @@
 /**
- * Internal: where a feed's raw batches come from ({@link BatchSource}), and the wasm reader every source reads
- * through (made over the one transport, js/src/transport.ts).
+ * Internal: where a feed's raw batches come from ({@link BatchSource}), and the reader every source reads
+ * through (js/src/reader/, made over the one transport, js/src/transport.ts).
  * @internal
  * @packageDocumentation
  */
@@ -13,7 +13,7 @@ import type { RawBatch } from '../wasm/feedpump.js';
 
 /**
  * Where a feed's raw batches come from. `next()` gives `undefined` once the feed has ended; `close()` releases every
- * request, body and wasm reader and is idempotent.
+ * request, body and reader and is idempotent.
  * @internal
  */
 export interface BatchSource {
@@ -30,7 +30,7 @@ export function requireWasm(): void {
 }
 
 /**
- * Makes a wasm reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
+ * Makes a reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
  * @internal
  */
 export function newReader(url: string, options: ReaderOptions): FeedReader {
@@ -45,7 +45,7 @@ export function newReader(url: string, options: ReaderOptions): FeedReader {
 }
 
 /**
- * Closes and frees a wasm reader.
+ * Closes and frees a reader.
  * @internal
  */
 export function freeReader(reader: FeedReader | undefined): void {
