@@ -15,8 +15,10 @@
 mod backoff;
 mod convert;
 mod core;
+mod discovery;
 mod error;
 mod options;
 
 pub use crate::core::{code, Core};
 pub use backoff::{reader_defaults, Backoff};
+pub use discovery::parse_discovery;
