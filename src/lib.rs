@@ -22,3 +22,4 @@ mod options;
 pub use crate::core::{code, Core};
 pub use backoff::{reader_defaults, Backoff};
 pub use discovery::parse_discovery;
+pub use error::caller_error;

@@ -7,12 +7,13 @@
  * node-fetch gives), whose `next()` and `return()` are used. Nothing here relies on `ReadableStream` being
  * async-iterable (Safari's is not). The caller's objects may throw anywhere (getters, proxies, their reader): every
  * property is read through {@link prop}, every call is caught. A body the reader cannot read is the caller's fault:
- * a `bad-options` FeedError (thrown here, reported by the reader as the caller's failure).
+ * a `bad-options` error (thrown here, made by the wasm's `callerError`, whose numbers say what broke; reported by the
+ * reader as the caller's failure).
  * @internal
  * @packageDocumentation
  */
-import type { FeedError } from '../errors.js';
-import { feedError, kindOf } from '../transport.js';
+import { kindOf } from '../transport.js';
+import { callerError } from '../wasm/feedpump.js';
 
 /** A body being read: `read` (and `cancel`, if any) are called on `target`. */
 export type Body = [target: object, read: () => unknown, cancel: unknown];
@@ -27,44 +28,37 @@ export function prop(o: unknown, key: PropertyKey): unknown {
   }
 }
 
-/** The `bad-options` error of a body the reader cannot read. */
-function cannot(what: string, page: number, cause?: unknown): FeedError {
-  return feedError('bad-options', `the response body${what}`, page, cause === undefined ? undefined : { cause });
-}
-
-const LOCKED = ' cannot be read (locked or already read)';
-
 /** Opens `body` (a `ReadableStream`, or an async iterable of bytes): `undefined` for none (`null` / `undefined`, an
- * empty page). Throws a `bad-options` FeedError. */
+ * empty page). Throws a `bad-options` error. */
 export function openBody(body: unknown, bodyUsed: unknown, page: number): Body | undefined {
-  if (bodyUsed) throw cannot(LOCKED, page);
+  if (bodyUsed) throw callerError(0, page, '', undefined);
   if (body === undefined || body === null) return undefined;
   // How to open it, read it and cancel it, and what it means when opening it throws.
-  const how: [PropertyKey, string, string, string] | undefined =
+  const how: [PropertyKey, string, string, number] | undefined =
     typeof prop(body, 'getReader') === 'function'
-      ? ['getReader', 'read', 'cancel', LOCKED]
+      ? ['getReader', 'read', 'cancel', 0]
       : typeof prop(body, Symbol.asyncIterator) === 'function'
-        ? [Symbol.asyncIterator, 'next', 'return', ' cannot be read (its iterator threw)']
+        ? [Symbol.asyncIterator, 'next', 'return', 1]
         : undefined;
-  if (how === undefined) throw cannot(` is not a ReadableStream or an async iterable (it is ${kindOf(body)})`, page);
+  if (how === undefined) throw callerError(2, page, kindOf(body), undefined);
   const [open, read, cancel, threw] = how;
   let target: unknown;
   try {
     target = (prop(body, open) as () => unknown).call(body);
   } catch (e) {
-    throw cannot(threw, page, e);
+    throw callerError(threw, page, '', e);
   }
   const r = prop(target, read);
-  if (typeof r !== 'function') throw cannot(' cannot be read (its reader has no read())', page);
+  if (typeof r !== 'function') throw callerError(3, page, '', undefined);
   return [target as object, r as () => unknown, prop(target, cancel)];
 }
 
-/** Starts a read: what it gave (a promise of `{ done, value }`, to await once). Throws a `bad-options` FeedError. */
+/** Starts a read: what it gave (a promise of `{ done, value }`, to await once). Throws a `bad-options` error. */
 export function startRead([target, read]: Body, page: number): unknown {
   try {
     return read.call(target);
   } catch (e) {
-    throw cannot(' cannot be read (its read() threw)', page, e);
+    throw callerError(4, page, '', e);
   }
 }
 
@@ -84,10 +78,10 @@ export function cancelBody([target, , cancel]: Body): void {
  * `bad-options` FeedError when it is not bytes. */
 export function chunkOf(result: unknown, page: number): Uint8Array | undefined {
   if (typeof result !== 'object' || result === null) {
-    throw cannot(`'s read() gave ${kindOf(result)}, not { done, value }`, page);
+    throw callerError(5, page, kindOf(result), undefined);
   }
   if (prop(result, 'done')) return undefined;
   const value = prop(result, 'value');
   if (value instanceof Uint8Array) return value;
-  throw cannot(` gave a chunk that is not a Uint8Array (it is ${kindOf(value)})`, page);
+  throw callerError(6, page, kindOf(value), undefined);
 }

@@ -25,8 +25,8 @@
  * @packageDocumentation
  */
 import { MAX_TIMER_MS, sleep, type ReaderOptions } from '../options.js';
-import { feedError, kindOf, type Transport } from '../transport.js';
-import { Core, type RawBatch } from '../wasm/feedpump.js';
+import { kindOf, type Transport } from '../transport.js';
+import { callerError, Core, type RawBatch } from '../wasm/feedpump.js';
 import { cancelBody, chunkOf, openBody, prop, startRead, type Body } from './body.js';
 import * as C from './core.js';
 
@@ -342,7 +342,7 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
       sent = new Request(core.url(), init);
     } catch {
       // The runtime's error would quote the URL, query included: it is not kept.
-      return report(C.CALLER, feedError('bad-options', 'the feed URL is not a valid URL', p));
+      return report(C.CALLER, callerError(8, p, '', undefined));
     }
     let response: unknown;
     try {
@@ -354,8 +354,7 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     if (g !== gen) return ABANDONED;
     const status = prop(response, 'status');
     if (typeof status !== 'number' || !Number.isInteger(status) || status < 0 || status > 999) {
-      const msg = `the fetch you passed returned something that is not a Response (${kindOf(response)})`;
-      return report(C.CALLER, feedError('bad-options', msg, p));
+      return report(C.CALLER, callerError(7, p, kindOf(response), undefined));
     }
     const given = prop(response, 'headers');
     const get = prop(given, 'get');
@@ -404,7 +403,7 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     next() {
       if (failed) return Promise.reject(error);
       if (resolve !== undefined) {
-        return Promise.reject(feedError('bad-options', 'next() called while a previous call is pending', 0));
+        return Promise.reject(callerError(9, 0, '', undefined));
       }
       if (closed) return Promise.resolve(undefined);
       return new Promise((res, rej) => {
