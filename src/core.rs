@@ -180,14 +180,19 @@ impl Core {
         self.driver.handle_timeout(now as u64);
     }
 
-    /// The response's status and its `Retry-After` header (a string; anything else is none).
+    /// The response's `status` and its `Retry-After` header (a string; anything else is none). Returns `false`, and
+    /// changes nothing, when `status` is not an integer HTTP status (0..=999): the answer is not a `Response`.
     #[wasm_bindgen(js_name = handleStatus)]
     pub fn handle_status(
         &mut self,
-        status: u16,
+        status: JsValue,
         #[wasm_bindgen(js_name = retryAfter, unchecked_param_type = "unknown")] retry_after: JsValue,
-    ) {
-        self.driver.handle_status(status, crate::error::string(&retry_after).as_deref());
+    ) -> bool {
+        let Some(status) = status.as_f64().filter(|s| s.fract() == 0.0 && (0.0..=999.0).contains(s)) else {
+            return false;
+        };
+        self.driver.handle_status(status as u16, crate::error::string(&retry_after).as_deref());
+        true
     }
 
     /// A chunk of the body at `now` (`undefined`: the body ended, or there was none), then the next thing to do (as

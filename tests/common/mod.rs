@@ -27,7 +27,7 @@ fn core(opts: &str) -> Core {
 /// Polls at `now` until the core asks for something other than a retry report.
 fn answer(c: &mut Core, status: u16, retry_after: Option<&str>) {
     assert_eq!(c.poll(0.0), code::FETCH);
-    c.handle_status(status, retry_after.map_or(JsValue::UNDEFINED, JsValue::from));
+    assert!(c.handle_status(status.into(), retry_after.map_or(JsValue::UNDEFINED, JsValue::from)));
 }
 
 #[wasm_bindgen_test]
@@ -39,7 +39,7 @@ fn a_page_is_fetched_read_and_handed_out_as_raw_batches() {
         Some("http://127.0.0.1:9/feed/v1?key=k&n=2&cursor0=_first&cursor1=_first&pagesizehint=50")
     );
     assert_eq!(c.page(), 1);
-    c.handle_status(200, JsValue::UNDEFINED);
+    assert!(c.handle_status(200.into(), JsValue::UNDEFINED));
     assert_eq!(c.poll(1.0), code::READ);
     // "æ" split across two chunks; the second chunk also releases the events with a checkpoint.
     let mut first = br#"{"partition":0,"data":""#.to_vec();
@@ -156,7 +156,8 @@ fn a_401_is_fetched_again_with_fresh_credentials_once_when_the_shell_can_refresh
     answer(&mut c, 401, None);
     assert_eq!(c.poll(0.0), code::CANCEL);
     assert_eq!(c.poll(0.0), code::FETCH_REFRESH);
-    c.handle_status(401, JsValue::UNDEFINED);
+    assert!(c.handle_status(401.into(), JsValue::UNDEFINED));
+    assert!(!c.handle_status(JsValue::from(1.5), JsValue::UNDEFINED), "not a status");
     assert_eq!(c.poll(0.0), code::READ);
     assert_eq!(c.handle_chunk(1.0, None), code::CANCEL);
     assert_eq!(c.poll(1.0), code::FAIL, "a second 401 is final");

@@ -6,27 +6,17 @@
  * `ReadableStream`'s default reader has it, and so has the iterator of an async-iterable body (a Node `Readable`, as
  * node-fetch gives), whose `next()` and `return()` are used. Nothing here relies on `ReadableStream` being
  * async-iterable (Safari's is not). The caller's objects may throw anywhere (getters, proxies, their reader): every
- * property is read through {@link prop}, every call is caught. A body the reader cannot read is the caller's fault:
+ * property is read through js/src/transport.ts's `read`, every call is caught. A body the reader cannot read is the caller's fault:
  * a `bad-options` error (thrown here, made by the wasm's `callerError`, whose numbers say what broke; reported by the
  * reader as the caller's failure).
  * @internal
  * @packageDocumentation
  */
-import { kindOf } from '../transport.js';
+import { kindOf, read as prop } from '../transport.js';
 import { callerError } from '../wasm/feedpump.js';
 
 /** A body being read: `read` (and `cancel`, if any) are called on `target`. */
 export type Body = [target: object, read: () => unknown, cancel: unknown];
-
-/** `o[key]`, with a throwing getter or proxy trap (or a value that is not an object) read as `undefined`. */
-export function prop(o: unknown, key: PropertyKey): unknown {
-  if ((typeof o !== 'object' || o === null) && typeof o !== 'function') return undefined;
-  try {
-    return Reflect.get(o, key);
-  } catch {
-    return undefined;
-  }
-}
 
 /** Opens `body` (a `ReadableStream`, or an async iterable of bytes): `undefined` for none (`null` / `undefined`, an
  * empty page). Throws a `bad-options` error. */

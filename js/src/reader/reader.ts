@@ -25,9 +25,9 @@
  * @packageDocumentation
  */
 import { MAX_TIMER_MS, sleep, type ReaderOptions } from '../options.js';
-import { kindOf, type Transport } from '../transport.js';
+import { kindOf, read as prop, type Transport } from '../transport.js';
 import { callerError, Core, type RawBatch } from '../wasm/feedpump.js';
-import { cancelBody, chunkOf, openBody, prop, startRead, type Body } from './body.js';
+import { cancelBody, chunkOf, openBody, startRead, type Body } from './body.js';
 import * as C from './core.js';
 
 /** The options of a reader: the config fields the core reads, and the calls out (the wrapper passes its transport,
@@ -353,9 +353,6 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     }
     if (g !== gen) return ABANDONED;
     const status = prop(response, 'status');
-    if (typeof status !== 'number' || !Number.isInteger(status) || status < 0 || status > 999) {
-      return report(C.CALLER, callerError(7, p, kindOf(response), undefined));
-    }
     const given = prop(response, 'headers');
     const get = prop(given, 'get');
     let retryAfter: unknown;
@@ -368,7 +365,8 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     const bodyUsed = prop(response, 'bodyUsed');
     const stream = prop(response, 'body');
     if (g !== gen) return ABANDONED; // a getter of theirs may have closed the reader
-    core.handleStatus(status, retryAfter);
+    // No integer HTTP status: not a Response (or a hostile one).
+    if (!core.handleStatus(status, retryAfter)) return report(C.CALLER, callerError(7, p, kindOf(response), undefined));
     page = p;
     // The core takes the body in every case: to read it, to keep the start of an error's, or to cancel it.
     let opened: Body | undefined;
