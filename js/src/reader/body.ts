@@ -15,13 +15,16 @@
 import { kindOf, read as prop } from '../transport.js';
 import { callerError } from '../wasm/feedpump.js';
 
+/** The wasm's `callerError` (the `bad-options` error of what broke, by number), whose last arguments may be left out. */
+export const bad = callerError as (which: number, page?: number, kind?: string, cause?: unknown) => Error;
+
 /** A body being read: `read` (and `cancel`, if any) are called on `target`. */
 export type Body = [target: object, read: () => unknown, cancel: unknown];
 
 /** Opens `body` (a `ReadableStream`, or an async iterable of bytes): `undefined` for none (`null` / `undefined`, an
  * empty page). Throws a `bad-options` error. */
 export function openBody(body: unknown, bodyUsed: unknown, page: number): Body | undefined {
-  if (bodyUsed) throw callerError(0, page, '', undefined);
+  if (bodyUsed) throw bad(0, page);
   if (body === undefined || body === null) return undefined;
   // How to open it, read it and cancel it, and what it means when opening it throws.
   const how: [PropertyKey, string, string, number] | undefined =
@@ -30,16 +33,16 @@ export function openBody(body: unknown, bodyUsed: unknown, page: number): Body |
       : typeof prop(body, Symbol.asyncIterator) === 'function'
         ? [Symbol.asyncIterator, 'next', 'return', 1]
         : undefined;
-  if (how === undefined) throw callerError(2, page, kindOf(body), undefined);
+  if (how === undefined) throw bad(2, page, kindOf(body));
   const [open, read, cancel, threw] = how;
   let target: unknown;
   try {
     target = (prop(body, open) as () => unknown).call(body);
   } catch (e) {
-    throw callerError(threw, page, '', e);
+    throw bad(threw, page, '', e);
   }
   const r = prop(target, read);
-  if (typeof r !== 'function') throw callerError(3, page, '', undefined);
+  if (typeof r !== 'function') throw bad(3, page);
   return [target as object, r as () => unknown, prop(target, cancel)];
 }
 
@@ -48,11 +51,12 @@ export function startRead([target, read]: Body, page: number): unknown {
   try {
     return read.call(target);
   } catch (e) {
-    throw callerError(4, page, '', e);
+    throw bad(4, page, '', e);
   }
 }
 
-function noop(): void {}
+/** Does nothing (a rejection handler). */
+export function noop(): void {}
 
 /** Cancels a body in a later microtask (no caller code runs in ours); whatever the cancel throws or rejects with
  * needs no handling: the body is dropped either way. */
@@ -68,10 +72,10 @@ export function cancelBody([target, , cancel]: Body): void {
  * `bad-options` FeedError when it is not bytes. */
 export function chunkOf(result: unknown, page: number): Uint8Array | undefined {
   if (typeof result !== 'object' || result === null) {
-    throw callerError(5, page, kindOf(result), undefined);
+    throw bad(5, page, kindOf(result));
   }
   if (prop(result, 'done')) return undefined;
   const value = prop(result, 'value');
   if (value instanceof Uint8Array) return value;
-  throw callerError(6, page, kindOf(value), undefined);
+  throw bad(6, page, kindOf(value));
 }

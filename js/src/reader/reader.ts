@@ -26,8 +26,8 @@
  */
 import { MAX_TIMER_MS, sleep, type ReaderOptions } from '../options.js';
 import { kindOf, read as prop, type Transport } from '../transport.js';
-import { callerError, Core, type RawBatch } from '../wasm/feedpump.js';
-import { cancelBody, chunkOf, openBody, startRead, type Body } from './body.js';
+import { Core, type RawBatch } from '../wasm/feedpump.js';
+import { bad, cancelBody, chunkOf, noop, openBody, startRead, type Body } from './body.js';
 import * as C from './core.js';
 
 /** The options of a reader: the config fields the core reads, and the calls out (the wrapper passes its transport,
@@ -55,8 +55,6 @@ const ABANDONED = -2;
 const POLL = -1;
 
 const now = Date.now;
-
-function noop(): void {}
 
 /** The listener on the caller's signal: made out here, so that it holds its reader's abort only weakly (the signal
  * may outlive the reader; the reader's `close()` holds its abort). */
@@ -165,7 +163,7 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     if (!reading) return; // the next read arms what it needs
     const at = core.pollTimeout();
     const t = now();
-    if (at < 0) return;
+    // (No deadline any more, at < 0: handleTimeout does nothing.)
     if (t < at) return set(at);
     core.handleTimeout(t);
     if (resolve !== undefined) poll();
@@ -342,7 +340,7 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
       sent = new Request(core.url(), init);
     } catch {
       // The runtime's error would quote the URL, query included: it is not kept.
-      return report(C.CALLER, callerError(8, p, '', undefined));
+      return report(C.CALLER, bad(8, p));
     }
     let response: unknown;
     try {
@@ -366,7 +364,7 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     const stream = prop(response, 'body');
     if (g !== gen) return ABANDONED; // a getter of theirs may have closed the reader
     // No integer HTTP status: not a Response (or a hostile one).
-    if (!core.handleStatus(status, retryAfter)) return report(C.CALLER, callerError(7, p, kindOf(response), undefined));
+    if (!core.handleStatus(status, retryAfter)) return report(C.CALLER, bad(7, p, kindOf(response)));
     page = p;
     // The core takes the body in every case: to read it, to keep the start of an error's, or to cancel it.
     let opened: Body | undefined;
@@ -391,7 +389,8 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     if (onRetry === undefined) return;
     try {
       const returned: unknown = onRetry(info as Parameters<typeof onRetry>[0]);
-      if (typeof returned === 'object' && returned !== null) new Promise((r) => r(returned)).then(undefined, noop);
+      // A promise (or a thenable) it returns is adopted, and its rejection handled.
+      new Promise((r) => r(returned)).then(undefined, noop);
     } catch {
       // theirs
     }
@@ -401,7 +400,7 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     next() {
       if (failed) return Promise.reject(error);
       if (resolve !== undefined) {
-        return Promise.reject(callerError(9, 0, '', undefined));
+        return Promise.reject(bad(9));
       }
       if (closed) return Promise.resolve(undefined);
       return new Promise((res, rej) => {
