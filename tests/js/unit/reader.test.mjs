@@ -365,18 +365,18 @@ test('the idle watchdog is one timer re-armed lazily: it spares a body that keep
   try {
     // Count the reader's timers of the idle length.
     globalThis.setTimeout = (f, ms, ...a) => {
-      if (ms > 60) timers.push(ms);
+      if (ms > 100) timers.push(ms);
       return real(f, ms, ...a);
     };
-    r = new FeedReader('http://127.0.0.1:9/feed/v1', { partitionCount: 1, idleTimeoutMs: 100, retry: false, fetch: async () => response });
+    r = new FeedReader('http://127.0.0.1:9/feed/v1', { partitionCount: 1, idleTimeoutMs: 300, retry: false, fetch: async () => response });
     const pending = r.next();
-    // 8 chunks 40 ms apart (320 ms in all, three idle limits): none of them is late.
+    // 8 chunks 50 ms apart (400 ms in all, more than the idle limit; each gap a sixth of it): none of them is late.
     for (let i = 0; i < 8; i++) {
-      await delay(40);
+      await delay(50);
       state.give(`{"partition":0,"data":${i}}\n`);
     }
     // Then the body stalls: the watchdog ends it, about one idle limit after the last read began.
-    await assert.rejects(pending, (e) => e.code === 'stalled-body' && /no bytes for 100 ms/.test(e.message));
+    await assert.rejects(pending, (e) => e.code === 'stalled-body' && /no bytes for 300 ms/.test(e.message));
     assert.ok(state.reads >= 9, `${state.reads} reads`);
     assert.ok(timers.length <= 5, `one watchdog re-armed now and then, not a timer per read: ${timers.length} for ${state.reads} reads`);
     await delay(0);
