@@ -205,6 +205,29 @@ test('close() from onRetry, from the requestHeaders hook, from fetch: the pendin
   }
 });
 
+test('close() from abort listeners (on the caller’s signal, on the request’s) is safe; the pending next() ends', async () => {
+  const controller = new AbortController();
+  let r;
+  let requestAborted = false;
+  // Registered before the reader's own listener: it runs first, inside the abort.
+  controller.signal.addEventListener('abort', () => r.close());
+  const fetch = (request) => {
+    request.signal.addEventListener('abort', () => {
+      requestAborted = true;
+      r.close();
+    });
+    return new Promise(() => {});
+  };
+  r = new FeedReader('http://127.0.0.1:9/feed/v1', { partitionCount: 1, signal: controller.signal, fetch });
+  const pending = r.next();
+  await delay(10);
+  controller.abort();
+  assert.equal(await pending, undefined);
+  assert.ok(requestAborted, "the request's own signal was aborted");
+  assert.equal(await r.next(), undefined);
+  r.free();
+});
+
 test('next() while one is pending is bad-options', async () => {
   const { r } = reader([{ chunks: [], end: 'stall' }], { partitionCount: 1 });
   const first = r.next();
