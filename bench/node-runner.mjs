@@ -1,9 +1,8 @@
 // The Node side of the benchmark, run by bench/run.mjs in its own process (the loopback server runs in the parent,
 // so the server and the client do not share an event loop). Argument: a JSON job; prints a JSON result on stdout.
-//   { task: 'suite', base, variants, events, warmup, reps, probe?, cases? }   the throughput cases of bench/workloads.js
+//   { task: 'suite', base, variants, events, warmup, reps, cases? }   the throughput cases of bench/workloads.js
 //   { task: 'latency', base, rate, count, configs }          live latency
 //   { task: 'memory', base, mb, kind }                       heap growth while streaming /big (needs --expose-gc)
-import { readFileSync } from 'node:fs';
 import * as api from '../dist/entrypoints/node.js';
 import { runSuite, runLatency, baselineFeed } from './workloads.js';
 import { PARTITIONS } from './gen.js';
@@ -17,9 +16,7 @@ if (job.task === 'suite') {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   };
-  const probe = job.probe ? await import('./probe/shell.js') : undefined;
-  if (probe) await probe.ready(readFileSync(new URL('./probe/out/feedpump_bg.wasm', import.meta.url)));
-  result = await runSuite(api, { ...job, clock: async () => performance.now(), cpu, probe, log });
+  result = await runSuite(api, { ...job, clock: async () => performance.now(), cpu, log });
 } else if (job.task === 'latency') {
   result = [];
   for (const config of job.configs) {

@@ -7,8 +7,6 @@
 //   --out=FILE           where to write the report (default BENCHMARKS.md; with --quick: nowhere); the run's data
 //                        goes to bench/results.json for BENCHMARKS.md, else beside FILE (FILE.md -> FILE.json)
 //   --render=FILE        only re-render FILE (bench/results.json, written by every full run) with the current bench/NOTES.md
-//   --probe              also run the shell probe (bench/probe/: a TypeScript read loop over a synchronous wasm core;
-//                        build it first with `bash bench/probe/build.sh`); its rows are labelled "probe"
 //   --cases=REGEX        only the throughput cases whose key (`loopback/fp-events`, `floor/json-parse`, …) matches
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
@@ -49,21 +47,13 @@ if (!existsSync(path.join(root, 'dist/wasm/feedpump_bg.wasm'))) {
   process.exit(1);
 }
 
-const probe = Boolean(args.probe);
-if (probe && !existsSync(path.join(root, 'bench/probe/out/feedpump_bg.wasm'))) {
-  console.error('bench: --probe needs the probe build; run `bash bench/probe/build.sh` first');
-  process.exit(1);
-}
-
 // The renderer's CPU time comes from the page's CDP session (window.benchCpu, exposed below).
 const PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump bench</title>
 <script type="module">
   try {
     const [api, w] = await Promise.all([import('/dist/entrypoints/web.js'), import('/bench/workloads.js')]);
-    const probe = ${probe} ? await import('/bench/probe/shell.js') : undefined;
-    if (probe) await probe.ready();
     const cpu = typeof window.benchCpu === 'function' ? () => window.benchCpu() : undefined;
-    window.runVariant = (job) => w.runVariant(api, { ...job, clock: async () => performance.now(), cpu, probe });
+    window.runVariant = (job) => w.runVariant(api, { ...job, clock: async () => performance.now(), cpu });
     window.runLatency = (job) => w.runLatency(api, job);
     window.ready = 'ok';
   } catch (e) {
@@ -97,7 +87,7 @@ const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const report = { started: new Date().toISOString(), loadBefore: load(), cfg, runtimes: {}, versions: { node: process.version } };
 const server = await startBenchServer({ events: cfg.events, page: PAGE });
 for (const v of cfg.variants) server.warm(v);
-const job = { base: server.base, events: cfg.events, warmup: cfg.warmup, reps: cfg.reps, probe, cases: args.cases };
+const job = { base: server.base, events: cfg.events, warmup: cfg.warmup, reps: cfg.reps, cases: args.cases };
 
 /** The pid of the descendant process of this one named `name` (Linux /proc), or undefined. */
 function descendant(name) {
@@ -166,7 +156,7 @@ try {
   if (only.has('workerd')) {
     log('== workerd');
     const { Miniflare } = await import('miniflare');
-    const mf = new Miniflare(scriptWorker(root, probe ? 'bench/probe/worker.js' : 'bench/worker.js'));
+    const mf = new Miniflare(scriptWorker(root, 'bench/worker.js'));
     try {
       await within(60_000, mf.ready, 'Miniflare start');
       const workerd = descendant('workerd');
@@ -265,9 +255,8 @@ function render(r) {
         lines.push(`| ${x.transport} | ${x.label}${x.reads ? `, ${f0(x.reads)} reads` : ''} | ${f0(x.eventsPerSec)} | ${f1(x.mbPerSec)} | ${ratio} | ${ofFloor} | ${ofTransport} | ${x.cpuMs === undefined ? '' : f0(x.cpuMs)} | ${cpuRatio} | ${x.times.join(', ')} |`);
         if (!base) continue;
         const id = x.id ?? key.split('/')[1];
-        const who = id.startsWith('probe-') ? 'probe ' : '';
         const vsBase = base.ms / x.ms;
-        const t = (what, value, goal, fmt, atMost = false) => targets.push({ rt, v: v.variant, key, what: who + what, value, goal, fmt, atMost });
+        const t = (what, value, goal, fmt, atMost = false) => targets.push({ rt, v: v.variant, key, what, value, goal, fmt, atMost });
         const xf = (q) => `${f2(q)}x`;
         if (id.endsWith('-events') && !id.includes('raw') && !id.includes('filter')) t('parsed events() >= 1.0x plain loop', vsBase, 1.0, xf);
         if (id.endsWith('-batches') && !id.includes('raw') && !id.includes('filter')) {
@@ -289,7 +278,7 @@ function render(r) {
   }
   if (targets.length) {
     lines.push('## Targets', '');
-    lines.push('The targets of issue #11, from the medians of this run (wall time). "short by" is how far the ratio is from the goal; "probe" rows are the bench-only TypeScript shell (bench/probe/).', '');
+    lines.push('The targets of issue #11, from the medians of this run (wall time). "short by" is how far the ratio is from the goal.', '');
     lines.push('| runtime | variant | workload | target | measured | result |');
     lines.push('|---|---|---|---|---:|---|');
     for (const t of targets) {

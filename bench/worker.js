@@ -3,12 +3,11 @@
 // used for timing first makes a tiny loopback request (GET /tick) and then reads Date.now(): each timed run is
 // bracketed by I/O and its time includes all CPU work between the two ticks (~0.1-0.3 ms of tick overhead each).
 // CPU time: the loopback server reads the workerd process's from /proc (GET /cpu), around each run.
-// With --probe, bench/run.mjs starts bench/probe/worker.js instead, which passes the probe shell to `handle`.
 import * as api from '../dist/entrypoints/workerd.js';
 import { runVariant } from './workloads.js';
 
-/** Runs the POSTed job; `probe`: the probe shell (bench/probe/shell.js), ready, or undefined. */
-export async function handle(request, probe) {
+/** Runs the POSTed job. */
+export async function handle(request) {
   if (request.method !== 'POST') return new Response('POST a job\n', { status: 405 });
   const job = await request.json();
   try {
@@ -17,7 +16,7 @@ export async function handle(request, probe) {
       return Date.now();
     };
     const cpu = async () => (await (await fetch(`${job.base}/cpu`)).json()) ?? undefined;
-    return Response.json(await runVariant(api, { ...job, clock, cpu, probe: job.probe ? probe : undefined }));
+    return Response.json(await runVariant(api, { ...job, clock, cpu }));
   } catch (e) {
     return Response.json({ workerError: String((e && e.stack) || e) }, { status: 500 });
   }

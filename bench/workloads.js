@@ -168,17 +168,12 @@ function floor(lines, s) {
 /**
  * The cases run per transport. `base`: the case its ratio is taken against (the plain loop, or the plain loop that
  * filters); `group`: cases of one group must agree on the events they saw (their partition sums).
- * The `probe-*` cases run only with `probe` set (bench/probe/: the TypeScript shell over a synchronous wasm core).
  */
 export const CASES = [
   { id: 'fp-events', label: 'feedpump events() parsed', kind: 'feedpump', how: 'events', mode: 'parsed', base: 'baseline', group: 'all' },
   { id: 'fp-batches', label: 'feedpump batches() parsed', kind: 'feedpump', how: 'batches', mode: 'parsed', base: 'baseline', group: 'all' },
   { id: 'fp-raw-events', label: 'feedpump events() raw', kind: 'feedpump', how: 'events', mode: 'raw', base: 'baseline', group: 'all' },
   { id: 'fp-raw-batches', label: 'feedpump batches() raw', kind: 'feedpump', how: 'batches', mode: 'raw', base: 'baseline', group: 'all' },
-  { id: 'probe-events', label: 'probe TS shell events() parsed', kind: 'probe', how: 'events', mode: 'parsed', base: 'baseline', group: 'all' },
-  { id: 'probe-batches', label: 'probe TS shell batches() parsed', kind: 'probe', how: 'batches', mode: 'parsed', base: 'baseline', group: 'all' },
-  { id: 'probe-raw-events', label: 'probe TS shell events() raw', kind: 'probe', how: 'events', mode: 'raw', base: 'baseline', group: 'all' },
-  { id: 'probe-raw-batches', label: 'probe TS shell batches() raw', kind: 'probe', how: 'batches', mode: 'raw', base: 'baseline', group: 'all' },
   { id: 'baseline', label: 'pure-JS baseline', kind: 'baseline', group: 'all' },
   { id: 'fp-filter-events', label: 'feedpump events() parsed, type filter (10% kept)', kind: 'feedpump', how: 'events', mode: 'parsed', filter: true, base: 'baseline-filter', group: 'filtered' },
   { id: 'fp-filter-batches', label: 'feedpump batches() parsed, type filter (10% kept)', kind: 'feedpump', how: 'batches', mode: 'parsed', filter: true, base: 'baseline-filter', group: 'filtered' },
@@ -199,11 +194,11 @@ const spread = (xs) => (xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 0])
  * order rotated each round so drift hits all alike). `clock()` is async so workerd can advance its clock with I/O.
  * `cpu()` (optional, async) gives the CPU time the runtime has used so far in ms (Node: `process.cpuUsage()`; workerd:
  * its process, read by the loopback server; Chromium: the renderer's main-thread task time): each run's CPU time is
- * the difference around it. `probe` (optional): the probe shell's API (`openFeed`), which adds the `probe-*` cases.
+ * the difference around it.
  * `cases` (optional): a RegExp source; only the case keys (`loopback/fp-events`, `floor/json-parse`, …) it matches run.
  * @returns {Promise<object>} per case: median ms, events/s, MB/s (10^6 bytes), all run times, CPU ms per run
  */
-export async function runVariant(api, { base, variant, events, warmup, reps, clock, cpu, probe, cases, log = () => {} }) {
+export async function runVariant(api, { base, variant, events, warmup, reps, clock, cpu, cases, log = () => {} }) {
   const feed = buildFeed({ events, variant, withLines: true });
   const bytes = new TextEncoder().encode(feed.text);
   const chunks = chunk(bytes);
@@ -225,15 +220,13 @@ export async function runVariant(api, { base, variant, events, warmup, reps, clo
     const fetchFn = transport === 'memory' ? fetchMem : (u) => fetch(u);
     const url = transport === 'memory' ? memUrl : loopUrl;
     for (const c of CASES) {
-      if (c.kind === 'probe' && !probe) continue;
       let run;
       if (c.kind === 'baseline') run = c.filter ? (s) => baselineFiltered(fetchFn, url, s) : (s) => baseline(fetchFn, url, s);
       else if (c.kind === 'transport') run = (s) => transportFloor(fetchFn, url, s);
       else {
-        const impl = c.kind === 'probe' ? probe : api;
         // The filtered cases are parsed mode with `filter` set (options()): the same loop bodies.
         const fn = c.how === 'events' ? feedpumpEvents : feedpumpBatches;
-        run = (s) => fn(impl, url, options(c, transport), s);
+        run = (s) => fn(api, url, options(c, transport), s);
       }
       const expect = c.filter ? feed.kept : events;
       jobs.push({ key: `${transport}/${c.id}`, transport, case: c, run, expect, times: [], cpu: [] });

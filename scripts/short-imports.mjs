@@ -1,4 +1,4 @@
-// Shortens the names of the wasm module's imports from its JS glue (and of its closure invokers' exports) (wasm-bindgen's `__wbg_<name>_<16 hex digits>`,
+// Shortens the names of the wasm module's imports from its JS glue (and of the exports it only calls) (wasm-bindgen's `__wbg_<name>_<16 hex digits>`,
 // about 1 KB of brotli in every JS bundle, the hex being incompressible) to `w0`, `w1`, …, in both the .wasm import
 // section and the glue's import object. Run by scripts/build.sh after wasm-opt. Usage:
 //   node scripts/short-imports.mjs <feedpump_bg.wasm> <feedpump.js>
@@ -57,12 +57,17 @@ while (at < wasm.length) {
       const descStart = n0 + len;
       p = leb(wasm, descStart + 1)[1];
       let short = field;
-      if (/_h[0-9a-f]{16}$/.test(field)) {
-        short = `x${exported++}`;
-        if (js.includes(`wasm.${short}`)) throw new Error(`${jsPath} already reads wasm.${short}`);
+      // Every other export the glue only calls (`wasm.core_poll(…)`: the methods of the classes, their `free`, the
+      // free functions) is renamed too: its name is spelled once per call in every bundle. One the glue reads in
+      // any other way (`wasm.memory`, `wasm.__wbindgen_malloc` passed as a value) keeps its name.
+      const spelled = js.match(new RegExp(`(?<![\\w$])${field}(?![\\w$])`, 'g'))?.length ?? 0;
+      const calls = js.split(`wasm.${field}(`).length - 1;
+      if (/_h[0-9a-f]{16}$/.test(field) || (calls > 0 && calls === spelled && !field.startsWith('__wbindgen'))) {
+        do short = `x${(exported++).toString(36)}`;
+        while (js.includes(`wasm.${short}`));
         if (!js.includes(`wasm.${field}(`)) throw new Error(`${jsPath} never calls wasm.${field}`);
         js = js.split(`wasm.${field}(`).join(`wasm.${short}(`);
-        if (js.includes(`wasm.${field}`)) throw new Error(`${jsPath} reads wasm.${field} other than by a call`);
+        if (new RegExp(`wasm\\.${field}(?![\\w$])`).test(js)) throw new Error(`${jsPath} reads wasm.${field} other than by a call`);
       }
       out.push(name(short), wasm.subarray(descStart, p));
     }

@@ -64,7 +64,7 @@ impl Backoff {
         status: u16,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] retry_after: JsValue,
     ) -> f64 {
-        let failure = match kind.as_string().as_deref().unwrap_or_default() {
+        let failure = match crate::error::string(&kind).as_deref().unwrap_or_default() {
             "network" => Failure::Network,
             "stalled" => Failure::Stalled,
             "truncated" => Failure::Truncated,
@@ -76,7 +76,11 @@ impl Backoff {
         let now = now_ms.max(0.0) as u64;
         self.failover.handle_failure(now, failure);
         let Some(state) = self.state.as_mut() else { return -1.0 };
-        match state.handle_failure(now, failure, retry_after.as_string().as_deref().and_then(parse_retry_after)) {
+        match state.handle_failure(
+            now,
+            failure,
+            crate::error::string(&retry_after).as_deref().and_then(parse_retry_after),
+        ) {
             Decision::RetryAt(at) => at.saturating_sub(now) as f64,
             Decision::GiveUp => -1.0,
         }

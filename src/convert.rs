@@ -5,7 +5,35 @@ use crate::error::{feed_error, protocol_error, set, with_cause};
 use feedpump_core::driver::{Fault, Output};
 use feedpump_core::Signal;
 use js_sys::{Array, Object, Reflect, Uint32Array};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
+
+/// The one declaration of the batch layout, beside the code that builds it (`ReaderOptions` is declared in
+/// js/src/options.ts).
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** One committable batch as the core builds it (see docs/wasm-contract.md). */
+export interface RawBatch {
+  /** JSON array text of the event objects. */
+  text: string;
+  /** 6 u32 per event: start, end (UTF-16 offsets in text), partition, line, byte offset, data start. */
+  meta: Uint32Array;
+  /** With `typeField`: 2 u32 per event, the start and end in text of its type string's contents (no escape in
+   * them); 0, 0 when it has none; 1, 1 when only parsing the event can tell. */
+  types?: Uint32Array;
+  /** Checkpoints released with the events, in order. */
+  checkpoints: { partition: number; cursor: string }[];
+  /** Page number (1-based). */
+  page: number;
+  /** Whether text is pure ASCII. */
+  ascii: boolean;
+  /** Body bytes of the page read since the previous batch of this reader (the page's bytes, over its batches). */
+  bytes: number;
+  /** Set on the batch that ends a page whose body was read to its end (it may be empty: every page ends with one). */
+  end?: boolean;
+  /** A change of position found with this batch's page. */
+  signal?: 'caught-up' | 'fell-behind';
+}
+"#;
 
 /// The JS error of a fault: a `FeedError`, or the caller's own error as it was (`Network`, `Caller`: then `value` is
 /// that error; otherwise it is the cause, if any). `status_text` is the last response's.

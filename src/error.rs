@@ -3,7 +3,7 @@
 
 use feedpump_core::ProtocolError;
 use js_sys::{Error, Reflect};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Builds a `FeedError`-shaped JS error. `message` already names what went wrong; `page` is appended as "where".
 pub(crate) fn feed_error(code: &str, message: &str, page: u32) -> Error {
@@ -46,4 +46,44 @@ pub(crate) fn protocol_error(p: &ProtocolError, page: u32) -> Error {
 pub(crate) fn with_cause(e: Error, cause: JsValue) -> Error {
     set(&e, "cause", &cause);
     e
+}
+
+/// A JS string as a Rust one (`None` for any other value), read one UTF-16 unit at a time: the generated JavaScript
+/// then needs no string encoder (wasm-bindgen's `as_string` ships one in every bundle). Only short strings cross this
+/// way (options, a status text, a header); lone surrogates become U+FFFD.
+pub(crate) fn string(v: &JsValue) -> Option<String> {
+    let s = v.dyn_ref::<js_sys::JsString>()?;
+    let units: Vec<u16> = (0..s.length()).map(|i| s.char_code_at(i) as u16).collect();
+    Some(String::from_utf16_lossy(&units))
+}
+
+/// The `bad-options` errors of the TypeScript shell (js/src/reader/): what the caller's `fetch`, answer or body broke,
+/// by number (the messages live here, not in every JS bundle). `kind`: what the value at fault is ("a string", …, the
+/// shell's `kindOf`); `cause`: the runtime's error, if any (`undefined`: none).
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = callerError)]
+pub fn caller_error(
+    which: u8,
+    page: u32,
+    #[wasm_bindgen(unchecked_param_type = "string")] kind: JsValue,
+    cause: JsValue,
+) -> Error {
+    let kind = string(&kind).unwrap_or_default();
+    let message = match which {
+        0 => "the response body cannot be read (locked or already read)".to_string(),
+        1 => "the response body cannot be read (its iterator threw)".to_string(),
+        2 => format!("the response body is not a ReadableStream or an async iterable (it is {kind})"),
+        3 => "the response body cannot be read (its reader has no read())".to_string(),
+        4 => "the response body cannot be read (its read() threw)".to_string(),
+        5 => format!("the response body's read() gave {kind}, not {{ done, value }}"),
+        6 => format!("the response body gave a chunk that is not a Uint8Array (it is {kind})"),
+        7 => format!("the fetch you passed returned something that is not a Response ({kind})"),
+        8 => "the feed URL is not a valid URL".to_string(),
+        _ => "next() called while a previous call is pending".to_string(),
+    };
+    let e = feed_error("bad-options", &message, page);
+    if cause.is_undefined() {
+        e
+    } else {
+        with_cause(e, cause)
+    }
 }

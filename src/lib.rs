@@ -1,9 +1,10 @@
-//! # feedpump (wasm transport)
+//! # feedpump (wasm core)
 //!
-//! The thin wasm-bindgen shell over [`feedpump_core`]: it binds the global `fetch` (never `window`, so it runs in
-//! browsers, workers, Node and workerd), reads the response `ReadableStream` chunk by chunk into the core (whose `Driver` makes every decision), and hands
-//! JavaScript one committable batch at a time. Async iteration, cursor stores and entry points live in the TypeScript
-//! wrapper (`js/`), which is the public API; this crate's exports are internal.
+//! The synchronous wasm-bindgen surface over [`feedpump_core`]: [`Core`] wraps the core's `Driver`, which makes every
+//! decision of a reader, and [`Backoff`] its retry policy and URL choice. The I/O shell that drives them (`fetch`, the
+//! body reader, timers, the caller's callbacks) is TypeScript (js/src/reader/), as are async iteration, cursor stores
+//! and entry points (`js/`, the public API); this crate's exports are internal. Nothing here is async, and nothing
+//! here calls out to JavaScript: every method returns before any caller code can run.
 //!
 //! ```no_run
 //! // From JavaScript, through the wrapper:
@@ -12,17 +13,13 @@
 //! ```
 
 mod backoff;
-mod body;
 mod convert;
+mod core;
+mod discovery;
 mod error;
-mod fetch;
 mod options;
-mod page;
-#[cfg(feature = "probe-sync")]
-mod probe;
-mod reader;
-mod ts;
-mod wait;
 
+pub use crate::core::{code, Core};
 pub use backoff::{reader_defaults, Backoff};
-pub use reader::FeedReader;
+pub use discovery::parse_discovery;
+pub use error::caller_error;

@@ -1,23 +1,20 @@
-//! Reading the options object the wrapper passes (see docs/wasm-contract.md).
+//! Reading the config fields of the options object the wrapper passes (its type, `ReaderOptions`, is declared once, in
+//! js/src/options.ts; see docs/wasm-contract.md). The function fields (`fetch`, `requestHeaders`, `onRetry`) and
+//! `signal` are the TypeScript shell's: never read here.
 
 use crate::error::feed_error;
 use feedpump_core::request::{EventTypes, V1Options, V2Options};
 use feedpump_core::{
     framing::DEFAULT_MAX_LINE, CursorSet, LivePolicy, Protocol, RetryPolicy, SessionConfig, DEFAULT_MAX_HELD,
 };
-use js_sys::{Array, Error, Function, Reflect};
+use js_sys::{Array, Error, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-/// Options that stay on the JS side.
+/// The timings of the driver (its `DriverOptions`, with the shell's `can_refresh`).
 #[derive(Debug)]
-pub(crate) struct JsOptions {
-    pub signal: Option<web_sys::AbortSignal>,
-    pub fetch: Option<Function>,
-    pub request_headers: Option<Function>,
-    /// Called before each retry with `{ error, attempt, delayMs }`.
-    pub on_retry: Option<Function>,
+pub(crate) struct Timers {
     /// A body that brings no bytes for this long is a stalled body (retried); 0 disables the watchdog.
-    pub idle_timeout_ms: u32,
+    pub idle_ms: u32,
     /// Released events wait at most this long for more before they are handed out while the body is still open
     /// (long-poll and streaming servers); a full batch or the end of the page hands them out at once.
     pub flush_ms: u32,
@@ -38,7 +35,7 @@ fn v2_options(obj: &JsValue, page_size_hint: Option<u32>) -> Result<Option<V2Opt
     if !v.is_object() {
         return Err(bad("v2"));
     }
-    let token = get(&v, "token").as_string().ok_or_else(|| bad("v2.token"))?;
+    let token = crate::error::string(&get(&v, "token")).ok_or_else(|| bad("v2.token"))?;
     let partition = opt_u32(&v, "partition")?.filter(|&p| p <= 32_767).ok_or_else(|| bad("v2.partition"))?;
     let types = |key: &str| strings(&v, key);
     let event_types = match (types("eventTypes")?, types("skipEventTypes")?) {
@@ -92,7 +89,7 @@ fn live_policy(obj: &JsValue) -> Result<Option<LivePolicy>, Error> {
     let long_poll_param = if param.is_undefined() || param.is_null() {
         None
     } else {
-        Some(param.as_string().filter(|p| !p.is_empty()).ok_or_else(|| bad("live.longPollParam"))?)
+        Some(crate::error::string(&param).filter(|p| !p.is_empty()).ok_or_else(|| bad("live.longPollParam"))?)
     };
     Ok(Some(LivePolicy { min_ms, max_ms, long_poll_param }))
 }
@@ -145,7 +142,7 @@ fn strings(obj: &JsValue, key: &str) -> Result<Option<Vec<String>>, Error> {
         return Ok(None);
     }
     let arr: Array = v.dyn_into().map_err(|_| bad(key))?;
-    arr.iter().map(|x| x.as_string().ok_or_else(|| bad(key))).collect::<Result<_, _>>().map(Some)
+    arr.iter().map(|x| crate::error::string(&x).ok_or_else(|| bad(key))).collect::<Result<_, _>>().map(Some)
 }
 
 /// An option the reader cannot take. The wrapper checks every option first and says what is wrong with it
@@ -169,20 +166,12 @@ fn opt_u32(obj: &JsValue, key: &str) -> Result<Option<u32>, Error> {
     }
 }
 
-fn opt_function(obj: &JsValue, key: &str) -> Result<Option<Function>, Error> {
-    let v = get(obj, key);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.dyn_into::<Function>().map(Some).map_err(|_| bad(key))
-}
-
-/// Parses the options into a session config and the JS-side options.
+/// Parses the options into a session config and the driver's timings.
 ///
 /// Millisecond options are taken as any u32 here: the limit of what a timer accepts is decided once, by the wrapper's
 /// option checks (js/src/options.ts, `MAX_TIMER_MS`), and every timer the shell sets is clamped to it besides
-/// ([`crate::fetch::set_timeout`]).
-pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOptions), Error> {
+/// (js/src/reader/).
+pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, Timers), Error> {
     if !obj.is_object() {
         return Err(bad("options"));
     }
@@ -195,14 +184,17 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
         if arr.length() != n {
             return Err(bad("cursors"));
         }
-        let list = arr.iter().map(|c| c.as_string().ok_or_else(|| bad("cursors"))).collect::<Result<Vec<_>, _>>()?;
+        let list = arr
+            .iter()
+            .map(|c| crate::error::string(&c).ok_or_else(|| bad("cursors")))
+            .collect::<Result<Vec<_>, _>>()?;
         CursorSet::new(list).map_err(|_| bad("cursors"))?
     };
     let headers = get(obj, "headers");
     let headers = if headers.is_undefined() || headers.is_null() {
         String::new()
     } else {
-        headers.as_string().ok_or_else(|| bad("headers"))?
+        crate::error::string(&headers).ok_or_else(|| bad("headers"))?
     };
     let mut config = SessionConfig::new(url, cursors);
     let page_size_hint = opt_u32(obj, "pageSizeHint")?;
@@ -218,20 +210,9 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, JsOpti
     (config.replicas, config.failover_cooldown_ms) = failover(obj)?;
     config.type_field = strings(obj, "typeField")?.unwrap_or_default();
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
-    let signal = get(obj, "signal");
-    let signal = if signal.is_undefined() || signal.is_null() {
-        None
-    } else {
-        // The wrapper decides (js/src/options.ts: `signal must be an AbortSignal`); the shell trusts it.
-        Some(signal.unchecked_into::<web_sys::AbortSignal>())
-    };
-    let js = JsOptions {
-        signal,
-        fetch: opt_function(obj, "fetch")?,
-        request_headers: opt_function(obj, "requestHeaders")?,
-        on_retry: opt_function(obj, "onRetry")?,
-        idle_timeout_ms: opt_u32(obj, "idleTimeoutMs")?.unwrap_or(DEFAULT_IDLE_MS),
+    let timers = Timers {
+        idle_ms: opt_u32(obj, "idleTimeoutMs")?.unwrap_or(DEFAULT_IDLE_MS),
         flush_ms: opt_u32(obj, "maxBatchDelayMs")?.unwrap_or(DEFAULT_FLUSH_MS),
     };
-    Ok((config, js))
+    Ok((config, timers))
 }

@@ -1,5 +1,5 @@
 /**
- * `openFeed`: async iteration over the wasm `FeedReader` (docs/wasm-contract.md).
+ * `openFeed`: async iteration over the reader (js/src/reader/, docs/wasm-contract.md).
  *
  * The wasm side hands out one committable batch per `next()`: a JSON array text plus an offset table. Here each batch
  * becomes objects with ONE `JSON.parse` (never one boundary crossing per event), and the cursors the caller may

@@ -1,5 +1,5 @@
 /**
- * Internal: checks the public {@link FeedOptions} and turns them into the wasm reader's options (see
+ * Internal: checks the public {@link FeedOptions} and turns them into the reader's options, {@link ReaderOptions} (see
  * docs/wasm-contract.md). Pure, so it is unit-tested without the wasm.
  * @internal
  * @packageDocumentation
@@ -9,7 +9,13 @@ import type { Observer } from './observe.js';
 import { compileFilter, type CompiledFilter } from './filters.js';
 import type { AnyFeedOptions as FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
 
-/** The options object `new FeedReader(url, options)` reads: the contract's `ReaderOptions`, as far as we use it. */
+/**
+ * The options of one reader: the one declaration of the contract's `ReaderOptions` (docs/wasm-contract.md), checked
+ * once, by {@link readerOptions}. The TypeScript shell (js/src/reader/) takes the calls out (`fetch`,
+ * `requestHeaders`, through js/src/transport.ts), `onRetry` and `signal`; the wasm `Core` reads the config fields
+ * (src/options.rs: every other field here, as an untyped object, with the defaults that live there). The other
+ * fields (`observer`, `filter`) are the wrapper's.
+ */
 export interface ReaderOptions {
   partitionCount: number;
   /** One cursor per partition, index = partition. */
@@ -27,7 +33,7 @@ export interface ReaderOptions {
   maxLineLength?: number;
   maxHeldBytes?: number;
   retry?: false | RetryOptions;
-  /** Called by the wasm with its own FeedError-shaped `Error`; wrapped here so the caller sees a {@link FeedError}. */
+  /** Called by the reader with the core's FeedError-shaped `Error`; wrapped here so the caller sees a {@link FeedError}. */
   onRetry?: (info: { error: unknown; attempt: number; delayMs: number }) => void;
   idleTimeoutMs?: number;
   replicas?: string[];
@@ -44,13 +50,13 @@ export interface ReaderOptions {
 /** The cursor of a partition the caller gave none for: the start of the partition (FeedAPI `_first`). */
 export const FIRST = '_first';
 
-/** The wasm reader takes u32 counts and sizes. */
+/** The wasm core takes u32 counts and sizes. */
 const U32_MAX = 0xffff_ffff;
 
 /**
  * The longest delay a timer accepts (2^31-1 ms, about 24.8 days): `setTimeout` fires a longer one at once. This is the
  * one place that decides the limit of the timer options (`idleTimeoutMs`, `maxBatchDelayMs`, `live.*IntervalMs`,
- * `retry.initialMs`, `retry.maxMs`): above it they are `bad-options`. The wasm reader takes any u32 and clamps every
+ * `retry.initialMs`, `retry.maxMs`): above it they are `bad-options`. The wasm core takes any u32, and the reader clamps every
  * timer it sets to the same limit, as a last guard.
  * @internal
  */

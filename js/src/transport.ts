@@ -49,10 +49,14 @@ export function kindOf(v: unknown): string {
   return type === 'undefined' ? type : type === 'object' ? 'an object' : `a ${type}`;
 }
 
-/** `o[key]`, with a throwing getter or proxy trap read as `undefined`. */
-function read(o: object, key: PropertyKey): unknown {
+/**
+ * `o[key]`, with a throwing getter or proxy trap (or a value that is not an object: `Reflect.get` throws) read as
+ * `undefined`.
+ * @internal
+ */
+export function read(o: unknown, key: PropertyKey): unknown {
   try {
-    return Reflect.get(o, key);
+    return Reflect.get(o as object, key);
   } catch {
     return undefined;
   }

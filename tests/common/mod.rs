@@ -1,19 +1,12 @@
-//! The wasm-bindgen suite of the transport, entered from `node.rs`, `browser.rs` and `worker.rs` so the same tests run
-//! in Node, a browser page and a dedicated worker (no `window` there). The feed is an in-page scripted `fetch`
-//! (tests/js/feed_server.js); the real reference server is exercised by tests/interop.
+//! The wasm-bindgen suite of the synchronous `Core` (src/core.rs), entered from `node.rs`, `browser.rs` and
+//! `worker.rs` so the same tests run in Node, a browser page and a dedicated worker (no `window` there). The core is
+//! driven here by hand, as the TypeScript shell (js/src/reader/) drives it; the shell itself is tested in
+//! tests/js/unit/reader.test.mjs and against real servers in tests/fault, tests/interop and tests/v2_server.
 
-use feedpump::FeedReader;
-use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
+use feedpump::{code, Core};
+use js_sys::{Array, Error, Reflect, Uint32Array, JSON};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
-
-#[wasm_bindgen(module = "/tests/js/feed_server.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = scriptedFetch)]
-    fn scripted_fetch(pages: JsValue) -> JsValue;
-    fn delay(ms: u32) -> Promise;
-}
 
 fn js(text: &str) -> JsValue {
     JSON::parse(text).expect("test JSON")
@@ -27,243 +20,213 @@ fn json(v: &JsValue) -> String {
     JSON::stringify(v).expect("stringify").as_string().expect("string")
 }
 
-/// A reader over scripted pages; returns it and the fetch log.
-fn reader(pages: &str, opts: &str) -> (FeedReader, JsValue) {
-    let scripted = scripted_fetch(js(pages));
-    let options = js(opts);
-    Reflect::set(&options, &"fetch".into(), &get(&scripted, "fetch")).expect("set");
-    let r = FeedReader::new("http://127.0.0.1:9/feed/v1?key=k".into(), options).expect("reader");
-    (r, get(&scripted, "log"))
+fn core(opts: &str) -> Core {
+    Core::new("http://127.0.0.1:9/feed/v1?key=k".into(), js(opts), false).expect("core")
 }
 
-/// Reads a reader to its end: `{events, checkpoints, error}` (error `null` when it ended caught up).
-async fn run(r: &FeedReader) -> JsValue {
-    let (events, checkpoints) = (Array::new(), Array::new());
-    let mut error = JsValue::NULL;
-    loop {
-        match JsFuture::from(r.next()).await {
-            Ok(b) if b.is_undefined() => break,
-            Ok(b) => {
-                let parsed: Array = JSON::parse(&get(&b, "text").as_string().expect("text")).expect("JSON").into();
-                parsed.for_each(&mut |e, _, _| {
-                    events.push(&e);
-                });
-                Array::from(&get(&b, "checkpoints")).for_each(&mut |c, _, _| {
-                    checkpoints.push(&c);
-                });
-            }
-            Err(e) => {
-                error = e;
-                break;
+/// Polls at `now` until the core asks for something other than a retry report.
+fn answer(c: &mut Core, status: u16, retry_after: Option<&str>) {
+    assert_eq!(c.poll(0.0), code::FETCH);
+    assert!(c.handle_status(status.into(), retry_after.map_or(JsValue::UNDEFINED, JsValue::from)));
+}
+
+#[wasm_bindgen_test]
+fn a_page_is_fetched_read_and_handed_out_as_raw_batches() {
+    let mut c = core(r#"{"partitionCount": 2, "cursors": ["_first", "_first"], "pageSizeHint": 50}"#);
+    assert_eq!(c.poll(0.0), code::FETCH);
+    assert_eq!(
+        c.url().as_string().as_deref(),
+        Some("http://127.0.0.1:9/feed/v1?key=k&n=2&cursor0=_first&cursor1=_first&pagesizehint=50")
+    );
+    assert_eq!(c.page(), 1);
+    assert!(c.handle_status(200.into(), JsValue::UNDEFINED));
+    assert_eq!(c.poll(1.0), code::READ);
+    // "æ" split across two chunks; the second chunk also releases the events with a checkpoint.
+    let mut first = br#"{"partition":0,"data":""#.to_vec();
+    first.push(0xC3);
+    assert_eq!(c.handle_chunk(2.0, Some(first)), code::READ);
+    let mut second = vec![0xA6];
+    second.extend_from_slice(b"\"}\n{\"partition\":1,\"data\":2}\n{\"partition\":0,\"cursor\":\"c0\"}\n");
+    assert_eq!(c.handle_chunk(3.0, Some(second)), code::READ_FLUSH, "released events wait under the flush deadline");
+    assert_eq!(c.poll_timeout(), 13.0, "the default flush deadline is 10 ms after the release");
+    assert_eq!(c.handle_chunk(4.0, None), code::BATCH);
+    let b = c.batch();
+    assert_eq!(get(&b, "text").as_string().as_deref(), Some(r#"[{"partition":0,"data":"æ"}]"#));
+    let meta: Uint32Array = get(&b, "meta").dyn_into().expect("meta");
+    assert_eq!(meta.length(), 6, "6 u32 per event");
+    assert_eq!(json(&get(&b, "checkpoints")), r#"[{"partition":0,"cursor":"c0"}]"#);
+    assert_eq!(get(&b, "page").as_f64(), Some(1.0));
+    assert_eq!(get(&b, "ascii"), JsValue::FALSE);
+    assert_eq!(get(&b, "end"), JsValue::TRUE);
+    assert!(get(&b, "bytes").as_f64().is_some_and(|n| n > 0.0));
+    assert_eq!(c.batch(), JsValue::UNDEFINED, "a batch is taken once");
+    assert_eq!(c.poll(5.0), code::FETCH, "the next page");
+    assert!(c.url().as_string().is_some_and(|u| u.contains("cursor0=c0&cursor1=_first")));
+}
+
+#[wasm_bindgen_test]
+fn a_large_chunk_crosses_once_and_is_fed_in_bounded_slices() {
+    let mut c = core(r#"{"partitionCount": 1}"#);
+    answer(&mut c, 200, None);
+    assert_eq!(c.poll(0.0), code::READ);
+    let mut body = String::new();
+    for i in 0..3000 {
+        body.push_str(&format!("{{\"partition\":0,\"data\":{{\"i\":{i},\"pad\":\"{}\"}}}}\n", "p".repeat(40)));
+        body.push_str(&format!("{{\"partition\":0,\"cursor\":\"{i}\"}}\n"));
+    }
+    let total = body.len();
+    let mut action = c.handle_chunk(1.0, Some(body.into_bytes()));
+    let mut events = 0;
+    let mut batches = 0;
+    while action == code::BATCH {
+        let b = c.batch();
+        let text = get(&b, "text").as_string().expect("text");
+        assert!(text.len() <= 2 * 64 * 1024, "batches stay bounded: {}", text.len());
+        events += Uint32Array::from(get(&b, "meta")).length() / 6;
+        batches += 1;
+        // The core feeds the rest of the chunk itself: the shell never sees a Feed.
+        action = c.poll(1.0);
+    }
+    assert!(batches >= 2, "{batches} batches of a {total}-byte chunk");
+    assert_eq!(action, code::READ_FLUSH);
+    let mut action = c.handle_chunk(2.0, None);
+    while action == code::BATCH {
+        events += Uint32Array::from(get(&c.batch(), "meta")).length() / 6;
+        action = c.poll(2.0);
+    }
+    assert_eq!(events, 3000);
+}
+
+#[wasm_bindgen_test]
+fn the_flush_deadline_and_the_idle_watchdog_are_the_cores() {
+    let mut c = core(r#"{"partitionCount": 1, "maxBatchDelayMs": 5, "idleTimeoutMs": 100, "retry": false}"#);
+    answer(&mut c, 200, None);
+    assert_eq!(c.poll(10.0), code::READ);
+    assert_eq!(c.poll_timeout(), 110.0, "the idle watchdog counts from the read");
+    assert_eq!(
+        c.handle_chunk(20.0, Some(b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n".to_vec())),
+        code::READ_FLUSH
+    );
+    assert_eq!(c.poll_timeout(), 25.0);
+    c.handle_timeout(25.0);
+    assert_eq!(c.poll(25.0), code::BATCH);
+    assert_eq!(get(&c.batch(), "text").as_string().as_deref(), Some(r#"[{"partition":0,"data":1}]"#));
+    assert_eq!(c.poll(26.0), code::READ);
+    c.handle_timeout(126.0);
+    assert_eq!(c.poll(126.0), code::CANCEL, "a stalled body is cancelled");
+    assert_eq!(c.poll(126.0), code::FAIL);
+    assert!(c.has_failed());
+    let e = c.error(JsValue::UNDEFINED, "".into());
+    assert_eq!(get(&e, "code"), "stalled-body");
+    assert_eq!(get(&e, "name"), "FeedError");
+    assert_eq!(c.poll(127.0), code::FAIL, "the failure is final");
+}
+
+#[wasm_bindgen_test]
+fn a_non_2xx_status_is_retried_with_its_status_text_and_snippet_and_retry_after() {
+    let mut c = core(r#"{"partitionCount": 1, "retry": {"initialMs": 10, "maxMs": 20000}}"#);
+    answer(&mut c, 503, Some("2"));
+    assert_eq!(c.poll(0.0), code::READ);
+    assert_eq!(
+        c.handle_chunk(1.0, Some("x".repeat(3000).into_bytes())),
+        code::CANCEL,
+        "the snippet is kept, the rest cancelled"
+    );
+    assert_eq!(c.poll(1.0), code::RETRY);
+    let info = c.retry(JsValue::UNDEFINED, "Service Unavailable".into());
+    assert_eq!(get(&info, "attempt").as_f64(), Some(1.0));
+    assert_eq!(get(&info, "delayMs").as_f64(), Some(2000.0), "Retry-After: 2");
+    let e = get(&info, "error");
+    assert_eq!(get(&e, "code"), "http-status");
+    assert_eq!(get(&e, "status").as_f64(), Some(503.0));
+    assert_eq!(get(&e, "bodySnippet").as_string().map(|s| s.len()), Some(512));
+    assert!(get(&e, "message")
+        .as_string()
+        .is_some_and(|m| m.starts_with("http-status: the server answered 503 Service Unavailable: xxx")));
+    assert_eq!(c.poll(1.0), code::WAIT);
+    assert_eq!(c.poll_timeout(), 2001.0);
+    assert_eq!(c.poll(2001.0), code::FETCH);
+    assert!(!c.has_failed());
+}
+
+#[wasm_bindgen_test]
+fn a_401_is_fetched_again_with_fresh_credentials_once_when_the_shell_can_refresh() {
+    let mut c = Core::new("http://127.0.0.1:9/feed/v1".into(), js(r#"{"partitionCount": 1, "retry": false}"#), true)
+        .expect("core");
+    answer(&mut c, 401, None);
+    assert_eq!(c.poll(0.0), code::CANCEL);
+    assert_eq!(c.poll(0.0), code::FETCH_REFRESH);
+    assert!(c.handle_status(401.into(), JsValue::UNDEFINED));
+    assert!(!c.handle_status(JsValue::from(1.5), JsValue::UNDEFINED), "not a status");
+    assert_eq!(c.poll(0.0), code::READ);
+    assert_eq!(c.handle_chunk(1.0, None), code::CANCEL);
+    assert_eq!(c.poll(1.0), code::FAIL, "a second 401 is final");
+    assert_eq!(get(&c.error(JsValue::UNDEFINED, "".into()), "status").as_f64(), Some(401.0));
+}
+
+#[wasm_bindgen_test]
+fn transport_failures_keep_the_shells_value_as_the_error_or_its_cause() {
+    // A cut body: truncated-body after the released events, with the runtime's error as cause.
+    let mut c = core(r#"{"partitionCount": 1, "retry": false}"#);
+    answer(&mut c, 200, None);
+    assert_eq!(c.poll(0.0), code::READ);
+    let chunk = b"{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"da";
+    assert_eq!(c.handle_chunk(1.0, Some(chunk.to_vec())), code::READ_FLUSH);
+    assert!(c.handle_error(2.0, 1), "the fault that follows is the cut");
+    assert_eq!(c.poll(2.0), code::CANCEL);
+    assert_eq!(c.poll(2.0), code::BATCH, "the released events come before the error");
+    assert_eq!(get(&c.batch(), "text").as_string().as_deref(), Some(r#"[{"partition":0,"data":1}]"#));
+    assert_eq!(c.poll(2.0), code::FAIL);
+    let cause: JsValue = Error::new("terminated").into();
+    let e = c.error(cause.clone(), "".into());
+    assert_eq!(get(&e, "code"), "truncated-body");
+    assert_eq!(get(&e, "offset").as_f64(), Some(72.0));
+    assert_eq!(get(&e, "cause"), cause);
+    assert!(!c.handle_error(3.0, 2), "nothing follows a final failure");
+
+    // The network's and the caller's errors are handed on as they are; an abort is `aborted` with its reason.
+    for (kind, code_name) in [(2u8, None), (3, None), (0, Some("aborted"))] {
+        let mut c = core(r#"{"partitionCount": 1, "retry": false}"#);
+        assert_eq!(c.poll(0.0), code::FETCH);
+        let value: JsValue = Error::new("theirs").into();
+        assert!(c.handle_error(1.0, kind));
+        let mut action = c.poll(1.0);
+        while action == code::CANCEL {
+            action = c.poll(1.0);
+        }
+        assert_eq!(action, code::FAIL);
+        let e = c.error(value.clone(), "".into());
+        match code_name {
+            None => assert_eq!(e, value),
+            Some(name) => {
+                assert_eq!(get(&e, "code"), name);
+                assert_eq!(get(&e, "cause"), value);
             }
         }
     }
-    let out = Object::new();
-    Reflect::set(&out, &"events".into(), &events).expect("set");
-    Reflect::set(&out, &"checkpoints".into(), &checkpoints).expect("set");
-    Reflect::set(&out, &"error".into(), &error).expect("set");
-    out.into()
 }
 
 #[wasm_bindgen_test]
-async fn pages_split_inside_utf8_are_followed_to_caught_up() {
-    // "æ" is C3 A6 and "😀" F0 9F 98 80: the chunks below cut both in the middle.
-    let pages = r#"[
-        {"chunks": [[123,34,112,97,114,116,105,116,105,111,110,34,58,48,44,34,100,97,116,97,34,58,34,195],
-                    [166,240,159],[152,128,34,125,10], "{\"partition\":1,\"data\":2}\n{\"partition\":0,\"cursor\":\"c0\"}\n{\"partition\":1,\"da", "ta\":3}\n"]},
-        {"chunks": ["{\"partition\":1,\"data\":2}\r\n{\"partition\":1,\"data\":3}\n{\"cursor\": \"c1\", \"partition\": 1}\n"]},
-        {"chunks": []}
-    ]"#;
-    let (r, log) = reader(pages, r#"{"partitionCount": 2, "cursors": ["_first", "_first"], "pageSizeHint": 50}"#);
-    let out = run(&r).await;
-    assert_eq!(get(&out, "error"), JsValue::NULL, "{}", json(&out));
-    assert_eq!(
-        json(&get(&out, "events")),
-        r#"[{"partition":0,"data":"æ😀"},{"partition":1,"data":2},{"partition":1,"data":3}]"#
-    );
-    assert_eq!(json(&get(&out, "checkpoints")), r#"[{"partition":0,"cursor":"c0"},{"partition":1,"cursor":"c1"}]"#);
-    assert_eq!(
-        json(&get(&log, "urls")),
-        concat!(
-            r#"["http://127.0.0.1:9/feed/v1?key=k&n=2&cursor0=_first&cursor1=_first&pagesizehint=50","#,
-            r#""http://127.0.0.1:9/feed/v1?key=k&n=2&cursor0=c0&cursor1=_first&pagesizehint=50","#,
-            r#""http://127.0.0.1:9/feed/v1?key=k&n=2&cursor0=c0&cursor1=c1&pagesizehint=50"]"#
-        )
-    );
-}
-
-#[wasm_bindgen_test]
-async fn a_cut_connection_is_truncated_body_after_the_released_events() {
-    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"data\":2}\n{\"parti"], "end": "cut"}]"#;
-    let (r, _) = reader(pages, r#"{"partitionCount": 1, "retry": false}"#);
-    let out = run(&r).await;
-    assert_eq!(json(&get(&out, "events")), r#"[{"partition":0,"data":1}]"#);
-    assert_eq!(json(&get(&out, "checkpoints")), r#"[{"partition":0,"cursor":"a"}]"#);
-    let err = get(&out, "error");
-    assert_eq!(get(&err, "code"), "truncated-body", "{}", json(&err));
-    assert_eq!(get(&err, "name"), "FeedError");
-    assert_eq!(get(&err, "offset").as_f64(), Some(86.0), "{}", json(&err));
-    // The error is sticky: the reader does not pretend the feed ended.
-    let again = JsFuture::from(r.next()).await.expect_err("still failed");
-    assert_eq!(get(&again, "code"), "truncated-body");
-}
-
-#[wasm_bindgen_test]
-async fn a_partial_last_line_is_truncated_body_not_a_short_page() {
-    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"data\":2}"]}]"#;
-    let (r, _) = reader(pages, r#"{"partitionCount": 1, "retry": false}"#);
-    let out = run(&r).await;
-    let err = get(&out, "error");
-    assert_eq!(get(&err, "code"), "truncated-body", "{}", json(&err));
-    assert_eq!(get(&err, "line").as_f64(), Some(3.0));
-    assert_eq!(json(&get(&out, "checkpoints")), r#"[{"partition":0,"cursor":"a"}]"#);
-}
-
-#[wasm_bindgen_test]
-async fn non_2xx_is_http_status_with_a_bounded_snippet() {
-    let long = "x".repeat(3000);
-    let pages = format!(r#"[{{"status": 503, "statusText": "Service Unavailable", "chunks": ["{long}"]}}]"#);
-    let (r, log) = reader(&pages, r#"{"partitionCount": 4, "retry": false}"#);
-    let out = run(&r).await;
-    let err = get(&out, "error");
-    assert_eq!(get(&err, "code"), "http-status");
-    assert_eq!(get(&err, "status").as_f64(), Some(503.0));
-    assert_eq!(get(&err, "bodySnippet").as_string().map(|s| s.len()), Some(512));
-    assert!(get(&err, "message").as_string().unwrap_or_default().contains("503 Service Unavailable"));
-    assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0), "the rest of the body is cancelled");
-}
-
-#[wasm_bindgen_test]
-async fn protocol_errors_name_line_offset_and_partition() {
-    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":1,\"cursor\":5}\n"]}]"#;
-    let (r, _) = reader(pages, r#"{"partitionCount": 2}"#);
-    let err = get(&run(&r).await, "error");
-    assert_eq!(get(&err, "code"), "bad-cursor", "{}", json(&err));
-    assert_eq!(get(&err, "line").as_f64(), Some(2.0));
-    assert_eq!(get(&err, "offset").as_f64(), Some(25.0));
-    assert_eq!(get(&err, "partition").as_f64(), Some(1.0));
-    assert_eq!(get(&err, "page").as_f64(), Some(1.0));
-}
-
-/// A reader whose options are `opts` plus `fetch` over `pages`, and the given JS function as `key`.
-fn reader_with(pages: &str, opts: &str, key: &str, f: &Function) -> (FeedReader, JsValue) {
-    let scripted = scripted_fetch(js(pages));
-    let options = js(opts);
-    Reflect::set(&options, &"fetch".into(), &get(&scripted, "fetch")).expect("set");
-    Reflect::set(&options, &key.into(), f).expect("set");
-    (FeedReader::new("http://127.0.0.1:9/feed/v1".into(), options).expect("reader"), get(&scripted, "log"))
-}
-
-#[wasm_bindgen_test]
-async fn the_request_headers_hook_runs_for_every_request_refreshes_once_on_401_and_stays_out_of_errors() {
-    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n"]},
-                    {"status": 401, "chunks": ["token expired"]},
-                    {"chunks": ["{\"partition\":0,\"data\":2}\n{\"partition\":0,\"cursor\":\"b\"}\n"]},
-                    {"status": 401, "chunks": ["denied"]}]"#;
-    let hook = Function::new_with_args(
-        "arg",
-        "this.n = (this.n || 0) + 1; return Promise.resolve({ authorization: 'Bearer secret-' + this.n + (arg.refresh ? '-refreshed' : '') });",
-    );
-    let (r, log) = reader_with(pages, r#"{"partitionCount": 1}"#, "requestHeaders", &hook.bind0(&Object::new()));
-    let out = run(&r).await;
-    assert_eq!(
-        json(&get(&log, "headers")),
-        concat!(
-            r#"[{"authorization":"Bearer secret-1"},{"authorization":"Bearer secret-2"},"#,
-            r#"{"authorization":"Bearer secret-3-refreshed"},{"authorization":"Bearer secret-4"},"#,
-            r#"{"authorization":"Bearer secret-5-refreshed"}]"#
-        )
-    );
-    assert_eq!(json(&get(&out, "events")), r#"[{"partition":0,"data":1},{"partition":0,"data":2}]"#);
-    let err = get(&out, "error");
-    assert_eq!(get(&err, "status").as_f64(), Some(401.0), "a second 401 is final: {}", json(&err));
-    assert!(!json(&err).contains("secret"), "credentials leaked into the error: {}", json(&err));
-    let message = get(&err, "message").as_string().unwrap_or_default();
-    assert!(!message.contains("secret") && message.contains("401"), "{message}");
-}
-
-#[wasm_bindgen_test]
-async fn failures_are_retried_from_the_last_checkpoint_without_loss_or_duplicates() {
-    let pages = r#"[
-        {"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"a\"}\n{\"partition\":0,\"data\":2}\n{\"par"], "end": "cut"},
-        {"status": 503, "chunks": ["busy"]},
-        {"status": 429, "chunks": []},
-        {"chunks": ["{\"partition\":0,\"data\":2}\n"], "end": "stall"},
-        {"chunks": ["{\"partition\":0,\"data\":2}\n{\"partition\":0,\"data\":3}\n{\"partition\":0,\"cursor\":\"b\"}\n"]},
-        {"chunks": []}
-    ]"#;
-    let retries = Array::new();
-    let on_retry = Function::new_with_args("info", "this.push([info.error.code, info.attempt, info.delayMs <= 20]);");
-    let (r, log) = reader_with(
-        pages,
-        r#"{"partitionCount": 1, "idleTimeoutMs": 50, "retry": {"initialMs": 10, "maxMs": 20, "maxAttempts": 5}}"#,
-        "onRetry",
-        &on_retry.bind0(&retries),
-    );
-    let out = run(&r).await;
-    assert_eq!(get(&out, "error"), JsValue::NULL, "{}", json(&out));
-    assert_eq!(
-        json(&get(&out, "events")),
-        r#"[{"partition":0,"data":1},{"partition":0,"data":2},{"partition":0,"data":3}]"#
-    );
-    assert_eq!(
-        json(&retries),
-        r#"[["truncated-body",1,true],["http-status",2,true],["http-status",3,true],["stalled-body",4,true]]"#
-    );
-    let urls = json(&get(&log, "urls"));
-    assert_eq!(urls.matches("cursor0=a").count(), 4, "every retry resumes from the last checkpoint: {urls}");
-    // The other failed bodies had ended (cut, or read to their end for the error snippet); the stalled one is open.
-    assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0), "the stalled body was cancelled: {}", json(&log));
-}
-
-#[wasm_bindgen_test]
-async fn retry_after_is_honoured_and_client_errors_are_not_retried() {
-    let pages = r#"[{"status": 400, "chunks": ["{\"detail\":\"Partition count doesn't match as expected\"}"]}]"#;
-    let retries = Array::new();
-    let on_retry = Function::new_with_args("info", "this.push(info.attempt);");
-    let (r, log) = reader_with(pages, r#"{"partitionCount": 3}"#, "onRetry", &on_retry.bind0(&retries));
-    let err = get(&run(&r).await, "error");
-    assert_eq!(get(&err, "status").as_f64(), Some(400.0));
-    assert_eq!(retries.length(), 0);
-    assert_eq!(Array::from(&get(&log, "urls")).length(), 1);
-}
-
-#[wasm_bindgen_test]
-async fn an_abort_signal_stops_a_stalled_body() {
-    let pages = r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n"], "end": "stall"}]"#;
-    let scripted = scripted_fetch(js(pages));
-    let controller = web_sys::AbortController::new().expect("controller");
-    let options = js(r#"{"partitionCount": 1}"#);
-    Reflect::set(&options, &"fetch".into(), &get(&scripted, "fetch")).expect("set");
-    Reflect::set(&options, &"signal".into(), &controller.signal()).expect("set");
-    let r = FeedReader::new("http://127.0.0.1:9/feed/v1".into(), options).expect("reader");
-    let pending = JsFuture::from(r.next());
-    JsFuture::from(delay(20)).await.expect("delay");
-    controller.abort();
-    let err = pending.await.expect_err("aborted");
-    assert_eq!(get(&err, "code"), "aborted", "{}", json(&err));
-}
-
-#[wasm_bindgen_test]
-async fn close_cancels_the_body_and_ends_the_reader() {
-    // 70 KiB of committed events make a batch before the body ends; the body then stalls.
-    let mut chunk = String::new();
-    for i in 0..1200 {
-        chunk.push_str(&format!(r#"{{\"partition\":0,\"data\":{{\"i\":{i},\"pad\":\"{}\"}}}}\n"#, "p".repeat(40)));
-        chunk.push_str(&format!(r#"{{\"partition\":0,\"cursor\":\"{i}\"}}\n"#));
+fn protocol_errors_name_line_offset_and_partition() {
+    let mut c = core(r#"{"partitionCount": 2}"#);
+    answer(&mut c, 200, None);
+    assert_eq!(c.poll(0.0), code::READ);
+    let mut action =
+        c.handle_chunk(1.0, Some(b"{\"partition\":0,\"data\":1}\n{\"partition\":1,\"cursor\":5}\n".to_vec()));
+    while action == code::CANCEL {
+        action = c.poll(1.0);
     }
-    let pages = format!(r#"[{{"chunks": ["{chunk}"], "end": "stall"}}]"#);
-    let (r, log) = reader(&pages, r#"{"partitionCount": 1}"#);
-    let first = JsFuture::from(r.next()).await.expect("a batch before the body ends");
-    assert!(get(&first, "text").as_string().is_some_and(|t| t.len() >= 64 * 1024));
-    r.close();
-    JsFuture::from(delay(0)).await.expect("delay");
-    assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0));
-    assert_eq!(JsFuture::from(r.next()).await.expect("closed"), JsValue::UNDEFINED);
+    assert_eq!(action, code::FAIL);
+    let e = c.error(JsValue::UNDEFINED, "".into());
+    assert_eq!(get(&e, "code"), "bad-cursor", "{}", json(&e));
+    assert_eq!(get(&e, "line").as_f64(), Some(2.0));
+    assert_eq!(get(&e, "offset").as_f64(), Some(25.0));
+    assert_eq!(get(&e, "partition").as_f64(), Some(1.0));
+    assert_eq!(get(&e, "page").as_f64(), Some(1.0));
 }
 
 #[wasm_bindgen_test]
-fn bad_options_are_rejected_before_any_request() {
+fn bad_options_are_refused() {
     for opts in [
         r#"{"partitionCount": 0}"#,
         r#"{"partitionCount": 2, "cursors": ["a"]}"#,
@@ -272,98 +235,28 @@ fn bad_options_are_rejected_before_any_request() {
         r#"{"partitionCount": 3, "partitions": [1, 1]}"#,
         r#"{"partitionCount": 3, "partitions": []}"#,
         r#"{"partitionCount": 3, "partitions": [3]}"#,
+        r#"{"partitionCount": 1, "retry": {"multiplier": 0.5}}"#,
     ] {
-        let err = FeedReader::new("http://127.0.0.1:9/".into(), js(opts)).expect_err(opts);
+        let err = Core::new("http://127.0.0.1:9/".into(), js(opts), false).expect_err(opts);
         assert_eq!(get(&err.into(), "code"), "bad-options", "{opts}");
     }
+    let err =
+        Core::new(JsValue::from(7), js(r#"{"partitionCount": 1}"#), false).expect_err("a URL that is not a string");
+    assert_eq!(get(&err.into(), "code"), "bad-options");
+    assert!(Array::is_array(&js("[]")), "the harness is sound");
 }
 
 #[wasm_bindgen_test]
-async fn live_feeds_keep_polling_after_catching_up_and_signal_it() {
-    let pages = r#"[
-        {"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n"]},
-        {"chunks": []},
-        {"chunks": []},
-        {"chunks": ["{\"partition\":0,\"data\":2}\n{\"partition\":0,\"cursor\":\"2\"}\n"]},
-        {"chunks": ["{\"partition\":0,\"data\":3}\n{\"partition\":0,\"cursor\":\"3\"}\n"]},
-        {"chunks": []}
-    ]"#;
-    let opts = r#"{"partitionCount": 1, "live": {"minIntervalMs": 5, "maxIntervalMs": 20, "longPollParam": "wait"}}"#;
-    let (r, log) = reader(pages, opts);
-    let (mut data, mut signals) = (Vec::new(), Vec::new());
-    while data.len() < 3 || signals.len() < 3 {
-        let b = JsFuture::from(r.next()).await.expect("batch");
-        let events: Array = JSON::parse(&get(&b, "text").as_string().expect("text")).expect("JSON").into();
-        events.for_each(&mut |e, _, _| data.push(get(&e, "data").as_f64().unwrap_or(-1.0)));
-        if let Some(s) = get(&b, "signal").as_string() {
-            signals.push((s, data.len()));
-        }
-    }
-    r.close();
-    assert_eq!(data, vec![1.0, 2.0, 3.0]);
-    assert_eq!(
-        signals,
-        vec![("caught-up".to_string(), 1), ("fell-behind".to_string(), 3), ("caught-up".to_string(), 3)],
-        "caught up after the backlog; two busy pages in a row mean behind; then caught up again"
-    );
-    let urls = json(&get(&log, "urls"));
-    assert!(urls.contains("cursor0=1&wait=5") && !urls.contains("_first&wait"), "{urls}");
-}
-
-#[wasm_bindgen_test]
-async fn released_events_are_handed_out_when_the_body_goes_quiet() {
-    // A long-poll / streaming server: one committed event, then the body stays open.
-    let pages =
-        r#"[{"chunks": ["{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"1\"}\n"], "end": "stall"}]"#;
-    let (r, log) = reader(pages, r#"{"partitionCount": 1, "maxBatchDelayMs": 5}"#);
-    let started = js_sys::Date::now();
-    let b = JsFuture::from(r.next()).await.expect("batch");
-    let waited = js_sys::Date::now() - started;
-    assert_eq!(get(&b, "text").as_string().as_deref(), Some(r#"[{"partition":0,"data":1}]"#));
-    assert!(waited < 1_000.0, "the batch waited {waited} ms for a body that stays open");
-    r.close();
-    JsFuture::from(delay(0)).await.expect("delay");
-    assert_eq!(get(&log, "cancelled").as_f64(), Some(1.0));
-}
-
-#[wasm_bindgen_test]
-async fn an_abort_during_a_backoff_wait_ends_it_at_once() {
-    let pages = r#"[{"status": 503, "chunks": ["busy"]}]"#;
-    let scripted = scripted_fetch(js(pages));
-    let controller = web_sys::AbortController::new().expect("controller");
-    let options = js(r#"{"partitionCount": 1, "retry": {"initialMs": 60000, "maxMs": 60000, "multiplier": 1}}"#);
-    Reflect::set(&options, &"fetch".into(), &get(&scripted, "fetch")).expect("set");
-    Reflect::set(&options, &"signal".into(), &controller.signal()).expect("set");
-    // Server-asked waits are honoured too: Retry-After would be 60 s; the jitter is drawn below 60 s.
-    let r = FeedReader::new("http://127.0.0.1:9/feed/v1".into(), options).expect("reader");
-    let started = js_sys::Date::now();
-    let pending = JsFuture::from(r.next());
-    JsFuture::from(delay(50)).await.expect("delay");
-    controller.abort();
-    let err = pending.await.expect_err("aborted");
-    let waited = js_sys::Date::now() - started;
-    assert_eq!(get(&err, "code"), "aborted", "{}", json(&err));
-    assert!(waited < 5_000.0, "the backoff wait was not cancelled: {waited} ms");
-}
-
-#[wasm_bindgen_test]
-async fn a_v2_reader_reads_one_partition_by_token_and_reports_409() {
-    let pages = r#"[
-        {"chunks": ["{\"data\": {\"type\": \"a\"}}\n{\"cursor\": \"c1\"}\n"]},
-        {"status": 409, "chunks": ["token changed"]}
-    ]"#;
-    let opts = r#"{"partitionCount": 1, "cursors": ["_first"], "v2": {"token": "t 1", "partition": 16000, "eventTypes": ["a", "b.c"]}}"#;
-    let (r, log) = reader(pages, opts);
-    let out = run(&r).await;
-    assert_eq!(json(&get(&out, "events")), r#"[{"partition":16000,"data":{"type":"a"}}]"#);
-    assert_eq!(json(&get(&out, "checkpoints")), r#"[{"partition":16000,"cursor":"c1"}]"#);
-    let err = get(&out, "error");
-    assert_eq!(get(&err, "status").as_f64(), Some(409.0), "a token change is not retried: {}", json(&err));
-    assert_eq!(
-        json(&get(&log, "urls")),
-        concat!(
-            r#"["http://127.0.0.1:9/feed/v1/events?key=k&token=t%201&partition=16000&cursor=_first&event-types=a;b.c","#,
-            r#""http://127.0.0.1:9/feed/v1/events?key=k&token=t%201&partition=16000&cursor=c1&event-types=a;b.c"]"#
-        )
-    );
+fn a_live_feed_waits_between_polls_and_signals_caught_up() {
+    let mut c =
+        core(r#"{"partitionCount": 1, "live": {"minIntervalMs": 5, "maxIntervalMs": 20, "longPollParam": "wait"}}"#);
+    answer(&mut c, 200, None);
+    assert_eq!(c.poll(0.0), code::READ);
+    assert_eq!(c.handle_chunk(1.0, None), code::BATCH);
+    assert_eq!(get(&c.batch(), "signal").as_string().as_deref(), Some("caught-up"));
+    assert_eq!(c.poll(1.0), code::WAIT);
+    let at = c.poll_timeout();
+    assert!(at > 1.0, "{at}");
+    assert_eq!(c.poll(at), code::FETCH);
+    assert!(c.url().as_string().is_some_and(|u| u.contains("cursor0=_first")));
 }

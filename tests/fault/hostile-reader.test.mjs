@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { after, before, test } from 'node:test';
 import * as api from '../../dist/entrypoints/node.js';
-import { FeedReader } from '../../dist/wasm/feedpump.js';
+import { FeedReader } from '../../dist/reader/reader.js';
 import { startScriptedServer } from './scripted-server.mjs';
 
 const CHILD = fileURLToPath(new URL('./hostile-child.mjs', import.meta.url));
@@ -222,7 +222,7 @@ test('18: a custom fetch rejecting with a header value in its message: the value
 });
 
 test('9: timers the reader sets are clamped to 2^31-1 ms (an idle limit of 2^32-1 does not fire at once)', async () => {
-  // The public options refuse such values (see the unit tests); the wasm reader is fed one directly to prove its own
+  // The public options refuse such values (see the unit tests); the reader (js/src/reader/) is fed one directly to prove its own
   // timers clamp: unclamped, setTimeout would fire after 1 ms and call a body that is 300 ms late stalled.
   const s = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });

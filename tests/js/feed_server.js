@@ -1,6 +1,7 @@
-// In-page fake feed for the wasm-bindgen suite: a `fetch` that answers from scripted pages, each a status and a list
-// of body chunks, optionally ending in a cut connection or a stall. It records what the client asked for and whether
-// the body was cancelled. This is a unit-test double for the transport only; the real server is tested in tests/interop.
+// In-process fake feed for the reader's unit tests (tests/js/unit/reader.test.mjs): a `fetch` that answers from
+// scripted pages, each a status and a list of body chunks, optionally ending in a cut connection or a stall. It records
+// what the client asked for and whether the body was cancelled. A unit-test double for the shell only; the real
+// servers are tested in tests/fault, tests/interop and tests/v2_server.
 
 const enc = new TextEncoder();
 

@@ -5,10 +5,10 @@
  * @internal
  * @packageDocumentation
  */
-import { FeedError, messageOf } from '../errors.js';
+import { FeedError, messageOf, toFeedError } from '../errors.js';
 import { abortedError, MAX_TIMER_MS, type ReaderOptions, bad } from '../options.js';
 import { safeUrl, transport, type Transport } from '../transport.js';
-import { readerDefaults } from '../wasm/feedpump.js';
+import { parseDiscovery as checkDiscovery, readerDefaults } from '../wasm/feedpump.js';
 
 /** FeedAPI v2 partition ids are 0..32767 (SPEC: "only allowed values is integers in the range [0..32767]"). */
 export const V2_PARTITIONS = 32_768;
@@ -39,43 +39,18 @@ export function badDiscovery(why: string): FeedError {
 }
 
 /** A value as a bounded message fragment (a hostile document may hold anything). */
-function shown(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
-}
-
-/** SPEC: a string holding an integer 0..32767; the Go server sends `startsAfterPartition` and `cursorFromPartitions`
- * as JSON numbers, so those are accepted too. */
-function partitionId(v: unknown, what: string): number {
-  const n =
-    typeof v === 'string' && /^(?:0|[1-9][0-9]{0,4})$/.test(v) ? Number(v) : typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : NaN;
-  if (!(n < V2_PARTITIONS)) throw badDiscovery(`${what} must be a string holding an integer 0..32767, got ${shown(v)}`);
-  return n;
-}
-
 /**
- * Parses and checks a discovery answer.
+ * Parses and checks a discovery answer (in the wasm, src/discovery.rs: a malformed part is `'bad-discovery'` naming
+ * where, the value shown cut at 60 characters; ids are strings holding an integer 0..32767, or JSON numbers as the Go
+ * server sends `startsAfterPartition` and `cursorFromPartitions`).
  * @internal
  */
 export function parseDiscovery(body: unknown): Discovery {
-  if (body === null || typeof body !== 'object') throw badDiscovery('the answer is not a JSON object');
-  const { token, partitions, exactlyOnce } = body as Record<string, unknown>;
-  if (typeof token !== 'string') throw badDiscovery('token must be a string');
-  if (!Array.isArray(partitions)) throw badDiscovery('partitions must be an array');
-  const list = partitions.map((p: unknown, i): V2Partition => {
-    if (p === null || typeof p !== 'object') throw badDiscovery(`partitions[${i}] is not an object`);
-    const q = p as Record<string, unknown>;
-    const from = q.cursorFromPartitions ?? [];
-    if (!Array.isArray(from)) throw badDiscovery(`partitions[${i}].cursorFromPartitions must be an array`);
-    return {
-      id: partitionId(q.id, `partitions[${i}].id`),
-      closed: q.closed === true,
-      startsAfterPartition:
-        q.startsAfterPartition === undefined ? undefined : partitionId(q.startsAfterPartition, `partitions[${i}].startsAfterPartition`),
-      cursorFromPartitions: from.map((f, k) => partitionId(f, `partitions[${i}].cursorFromPartitions[${k}]`)),
-    };
-  });
-  return { token, partitions: list, exactlyOnce: exactlyOnce === true };
+  try {
+    return checkDiscovery(body) as Discovery;
+  } catch (e) {
+    throw toFeedError(e);
+  }
 }
 
 /** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */

@@ -1,6 +1,6 @@
 /**
- * Internal: where a feed's raw batches come from ({@link BatchSource}), and the wasm reader every source reads
- * through (made over the one transport, js/src/transport.ts).
+ * Internal: where a feed's raw batches come from ({@link BatchSource}), and the reader every source reads
+ * through (js/src/reader/, made over the one transport, js/src/transport.ts).
  * @internal
  * @packageDocumentation
  */
@@ -8,11 +8,12 @@ import { toFeedError } from '../errors.js';
 import type { ReaderOptions } from '../options.js';
 import { wasmNotReady, wasmReady } from '../runtime.js';
 import { transport } from '../transport.js';
-import { FeedReader, type RawBatch, type ReaderOptions as WasmReaderOptions } from '../wasm/feedpump.js';
+import { FeedReader } from '../reader/reader.js';
+import type { RawBatch } from '../wasm/feedpump.js';
 
 /**
  * Where a feed's raw batches come from. `next()` gives `undefined` once the feed has ended; `close()` releases every
- * request, body and wasm reader and is idempotent.
+ * request, body and reader and is idempotent.
  * @internal
  */
 export interface BatchSource {
@@ -29,7 +30,7 @@ export function requireWasm(): void {
 }
 
 /**
- * Makes a wasm reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
+ * Makes a reader. Throws a `FeedError` when the wasm is not initialised or the options are refused.
  * @internal
  */
 export function newReader(url: string, options: ReaderOptions): FeedReader {
@@ -37,14 +38,14 @@ export function newReader(url: string, options: ReaderOptions): FeedReader {
   try {
     // The reader calls out through the same transport as the v2 discovery (its errors are made there).
     const { fetch, requestHeaders } = transport(options);
-    return new FeedReader(url, { ...options, fetch, requestHeaders } as unknown as WasmReaderOptions);
+    return new FeedReader(url, { ...options, fetch, requestHeaders });
   } catch (e) {
     throw toFeedError(e);
   }
 }
 
 /**
- * Closes and frees a wasm reader.
+ * Closes and frees a reader.
  * @internal
  */
 export function freeReader(reader: FeedReader | undefined): void {

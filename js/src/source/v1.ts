@@ -4,7 +4,8 @@
  * @packageDocumentation
  */
 import type { ReaderOptions } from '../options.js';
-import type { FeedReader, RawBatch } from '../wasm/feedpump.js';
+import type { FeedReader } from '../reader/reader.js';
+import type { RawBatch } from '../wasm/feedpump.js';
 import { freeReader, newReader, type BatchSource } from './source.js';
 
 /** FeedAPI v1: one reader for every partition, created on the first step (an unused feed makes no request). */

@@ -9,7 +9,8 @@
  */
 import { FeedError, isFeedError, toFeedError } from '../errors.js';
 import { abortedError, sleep, type ReaderOptions, bad } from '../options.js';
-import { Backoff, readerDefaults, type FeedReader, type RawBatch } from '../wasm/feedpump.js';
+import type { FeedReader } from '../reader/reader.js';
+import { Backoff, readerDefaults, type RawBatch } from '../wasm/feedpump.js';
 import { discoverOnce, failureOf, type Discovery, type V2Partition } from './discovery.js';
 import { PAGES_PER_TURN, V2Schedule } from './schedule.js';
 import { freeReader, newReader, requireWasm, type BatchSource } from './source.js';

@@ -1,8 +1,8 @@
 // Bench only: a CPU profile of workloads inside workerd (Miniflare with its inspector, CDP Profiler), for
-// bench/NOTES.md's "Shell probe". Runs bench/probe/worker.js from ROOT (a tree with dist/ and bench/, by default this
+// bench/NOTES.md's "Shell probe" (it served it). Runs bench/worker.js from ROOT (a tree with dist/ and bench/, by default this
 // repo; give one whose wasm kept its names, `wasm-opt -g`, to see Rust function names).
-//   node bench/probe/workerd-profile.mjs OUT.cpuprofile CASES-REGEX [ROOT] [VARIANT] [EVENTS] [REPS]
-// e.g. CASES-REGEX '^loopback/fp-raw-batches$' profiles only today's Rust shell in raw batches() over loopback.
+//   node bench/profile/workerd-profile.mjs OUT.cpuprofile CASES-REGEX [ROOT] [VARIANT] [EVENTS] [REPS]
+// e.g. CASES-REGEX '^loopback/fp-raw-batches$' profiles only the reader in raw batches() over loopback.
 import net from 'node:net';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -25,7 +25,7 @@ const freePort = () =>
 
 const server = await startBenchServer({ events: Number(events) });
 const inspectorPort = await freePort();
-const mf = new Miniflare(scriptWorker(root, path.join(root, 'bench/probe/worker.js'), { inspectorPort }));
+const mf = new Miniflare(scriptWorker(root, path.join(root, 'bench/worker.js'), { inspectorPort }));
 try {
   await mf.ready;
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
@@ -45,7 +45,7 @@ try {
       pending.set(++id, resolve);
       ws.send(JSON.stringify({ id, method, params }));
     });
-  const job = { base: server.base, events: Number(events), warmup: 1, reps: Number(reps), variant, probe: true, cases };
+  const job = { base: server.base, events: Number(events), warmup: 1, reps: Number(reps), variant, cases };
   // One untimed pass first (JIT, wasm compile), then the profiled one.
   await (await mf.dispatchFetch('http://bench.test/', { method: 'POST', body: JSON.stringify({ ...job, reps: 0 }) })).text();
   await send('Profiler.enable');

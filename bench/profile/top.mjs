@@ -1,5 +1,5 @@
 // Bench only: the top self-time functions of a .cpuprofile (node --cpu-prof), as % of all samples.
-//   node bench/probe/top.mjs FILE.cpuprofile [N] [SKIP]
+//   node bench/profile/top.mjs FILE.cpuprofile [N] [SKIP]
 import { readFileSync } from 'node:fs';
 
 const [file, n = '25', skip] = process.argv.slice(2);
@@ -40,15 +40,15 @@ const idle = self.get('(idle)') ?? 0;
 function category(key) {
   if (key.startsWith('(garbage collector)')) return 'GC';
   if (/^(feedpump_core::|memchr::|core\[|<\[u8\]>::is_ascii|alloc::|<alloc::|dlmalloc|__rust|__rdl|__rg|memcpy|memmove|memset)/.test(key)) return 'wasm: core (framing, scanning, batches) and allocator';
-  if (/^(feedpump::|wasm_bindgen_futures|js_sys::futures|<wasm_bindgen_futures|wasm_bindgen::closure|<wasm_bindgen::closure)/.test(key) || /closure|Closure|future|Future|poll|waker|Waker/.test(key.split(' ')[0])) return 'wasm: Rust shell (reader, futures, closures)';
+  if (/^feedpump::/.test(key)) return 'wasm: Core (the synchronous surface)';
   if (/^wasm-function|wasm:\/\//.test(key) && !/^(wasm-to-js|js-to-wasm)/.test(key)) return 'wasm: other (bindings, unnamed)';
-  if (/^(wasm-to-js|js-to-wasm|GenericJSToWasmWrapper)/.test(key) || /dist\/wasm\/|probe\/out\//.test(key)) return 'wasm-bindgen glue and boundary';
+  if (/^(wasm-to-js|js-to-wasm|GenericJSToWasmWrapper)/.test(key) || /dist\/wasm\//.test(key)) return 'wasm-bindgen glue and boundary';
   if (/^(setTimeout|clearTimeout|listOnTimeout|processTimers|Timeout|insert|unenroll|Timer)/.test(key) || /node:timers|internal\/timers/.test(key)) return 'timers';
   if (/addEventListener|removeEventListener|AbortSignal|AbortController|internal\/event_target|internal\/abort_controller/.test(key)) return 'abort signals / event listeners';
   if (/undici|internal\/streams|webstreams|internal\/buffer|net:|stream_base|internal\/errors/.test(key)) return 'fetch / streams (undici, web streams)';
   if (/internal\/encoding/.test(key)) return 'TextDecoder';
   if (/dist\/feed\.js/.test(key)) return 'batch decoding (dist/feed.js, with JSON.parse)';
-  if (/bench\/probe\/shell\.js/.test(key)) return 'probe shell (bench/probe/shell.js)';
+  if (/dist\/reader\//.test(key)) return 'TS shell (dist/reader/)';
   if (/Microtask|nextTick|task_queues|processTicks|AsyncFunction|Promise/.test(key)) return 'promise / microtask machinery';
   return 'other';
 }

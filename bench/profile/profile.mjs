@@ -1,19 +1,14 @@
-// Bench only: a CPU profile of one reader over loopback, for bench/NOTES.md's "Shell probe".
-//   node --cpu-prof --cpu-prof-dir=DIR bench/probe/profile.mjs BASE SHELL HOW MODE VARIANT RUNS
-// BASE: a running bench server (`node bench/server.mjs 200000` prints it); SHELL: rust (the package) | probe (bench/
-// probe/shell.js) | baseline (the plain loop) | transport; HOW: events | batches; MODE: parsed | raw. Prints the
-// CPU time and wall time of each run. Summarise the profile with bench/probe/top.mjs.
-import { readFileSync } from 'node:fs';
+// Bench only: a CPU profile of one reader over loopback (it served bench/NOTES.md's "Shell probe").
+//   node --cpu-prof --cpu-prof-dir=DIR bench/profile/profile.mjs BASE SHELL HOW MODE VARIANT RUNS
+// BASE: a running bench server (`node bench/server.mjs 200000` prints it); SHELL: feedpump (the package) | baseline
+// (the plain loop) | transport; HOW: events | batches; MODE: parsed | raw. Prints the CPU time and wall time of each
+// run. Summarise the profile with bench/profile/top.mjs.
 import * as api from '../../dist/entrypoints/node.js';
 import { baselineFeed } from '../workloads.js';
 import { PARTITIONS } from '../gen.js';
 
 const [base, shell, how, mode, variant, runs = '3'] = process.argv.slice(2);
-let impl = api;
-if (shell === 'probe') {
-  impl = await import('./shell.js');
-  await impl.ready(readFileSync(new URL('./out/feedpump_bg.wasm', import.meta.url)));
-}
+const impl = api;
 const url = `${base}/feed/${variant}`;
 
 async function once() {

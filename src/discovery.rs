@@ -1,0 +1,108 @@
+//! The FeedAPI v2 discovery document, checked (js/src/source/discovery.ts's `parseDiscovery` calls this on what
+//! `JSON.parse` gave): `{ token, partitions: [{ id, closed, startsAfterPartition, cursorFromPartitions }],
+//! exactlyOnce }`. Pure reading of plain data: no call out but the reads (`Reflect.get`) and `JSON.stringify` of a
+//! value shown in an error.
+
+use crate::error::{feed_error, string};
+use js_sys::{Array, Error, Object, Reflect, JSON};
+use wasm_bindgen::prelude::*;
+
+/// Partition ids are `0..V2_PARTITIONS` (SPEC: "integers in the range [0..32767]").
+const V2_PARTITIONS: u32 = 32_768;
+
+/// How much of a bad value an error shows (UTF-16 units, as JavaScript counts).
+const SHOWN: usize = 60;
+
+fn bad(why: &str) -> Error {
+    feed_error("bad-discovery", why, 0)
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// A value as an error shows it: its JSON (`undefined` as such), cut at [`SHOWN`] UTF-16 units with `…`.
+fn shown(v: &JsValue) -> String {
+    let json = JSON::stringify(v).ok().and_then(|s| string(&s));
+    let Some(json) = json else { return "undefined".into() };
+    let units: Vec<u16> = json.encode_utf16().collect();
+    if units.len() <= SHOWN {
+        return json;
+    }
+    let mut cut = String::from_utf16_lossy(&units[..SHOWN]);
+    cut.push('…');
+    cut
+}
+
+/// SPEC: "String, but only allowed values is integers in the range [0..32767]"; a JSON number is taken too.
+fn partition_id(v: &JsValue, what: &str) -> Result<JsValue, Error> {
+    let n = match (string(v), v.as_f64()) {
+        (Some(s), _) => {
+            let b = s.as_bytes();
+            let canonical = s == "0" || (b.len() <= 5 && b.first().is_some_and(|c| (b'1'..=b'9').contains(c)));
+            if canonical && b.iter().all(u8::is_ascii_digit) {
+                s.parse::<u32>().ok()
+            } else {
+                None
+            }
+        }
+        (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f < f64::from(V2_PARTITIONS) => Some(f as u32),
+        _ => None,
+    };
+    match n.filter(|&n| n < V2_PARTITIONS) {
+        Some(n) => Ok(JsValue::from(n)),
+        None => Err(bad(&format!("{what} must be a string holding an integer 0..32767, got {}", shown(v)))),
+    }
+}
+
+/// Checks a parsed discovery document into `{ token, partitions, exactlyOnce }`; a malformed part is `bad-discovery`
+/// naming where, with the value shown.
+#[wasm_bindgen(js_name = parseDiscovery)]
+pub fn parse_discovery(body: JsValue) -> Result<Object, Error> {
+    if !body.is_object() {
+        return Err(bad("the answer is not a JSON object"));
+    }
+    let token = get(&body, "token");
+    if !token.is_string() {
+        return Err(bad("token must be a string"));
+    }
+    let partitions: Array = get(&body, "partitions").dyn_into().map_err(|_| bad("partitions must be an array"))?;
+    let list = Array::new();
+    for i in 0..partitions.length() {
+        let p = partitions.get(i);
+        if !p.is_object() {
+            return Err(bad(&format!("partitions[{i}] is not an object")));
+        }
+        let from = get(&p, "cursorFromPartitions");
+        let from: Array = if from.is_undefined() || from.is_null() {
+            Array::new()
+        } else {
+            from.dyn_into().map_err(|_| bad(&format!("partitions[{i}].cursorFromPartitions must be an array")))?
+        };
+        let out = Object::new();
+        set(&out, "id", &partition_id(&get(&p, "id"), &format!("partitions[{i}].id"))?);
+        set(&out, "closed", &JsValue::from_bool(get(&p, "closed").as_bool() == Some(true)));
+        let after = get(&p, "startsAfterPartition");
+        let after = if after.is_undefined() {
+            after
+        } else {
+            partition_id(&after, &format!("partitions[{i}].startsAfterPartition"))?
+        };
+        set(&out, "startsAfterPartition", &after);
+        let ids = Array::new();
+        for k in 0..from.length() {
+            ids.push(&partition_id(&from.get(k), &format!("partitions[{i}].cursorFromPartitions[{k}]"))?);
+        }
+        set(&out, "cursorFromPartitions", &ids);
+        list.push(&out);
+    }
+    let doc = Object::new();
+    set(&doc, "token", &token);
+    set(&doc, "partitions", &list);
+    set(&doc, "exactlyOnce", &JsValue::from_bool(get(&body, "exactlyOnce").as_bool() == Some(true)));
+    Ok(doc)
+}
