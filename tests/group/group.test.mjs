@@ -255,7 +255,10 @@ test('stop() finishes the batch, releases the leases, and another member takes o
 test('status: caughtUp only while a member holds the partition (a released or expired lease is read by nobody)', async () => {
   const { schema, store, table } = await fresh();
   const a = consumeGroup(source(), { store, group: 'lag', table, memberId: 'a', leaseMs: 600_000, heartbeatMs: 100, handler: applyInto(schema, 'a') });
-  await until(async () => (await a.status()).partitions.every((p) => p.caughtUp && p.owner === 'a'), 'a caught up on every partition');
+  await until(async () => {
+    const { partitions } = await a.status();
+    return partitions.length === PARTITIONS && partitions.every((p) => p.caughtUp && p.owner === 'a' && p.cursor === String(EVENTS_PER_PARTITION));
+  }, 'a caught up on every partition');
   await a.stop();
   const after = await groupStatus(store, 'lag', { table });
   assert.deepEqual(after.partitions.map((p) => [p.owner, p.caughtUp, p.cursor]), Array(PARTITIONS).fill([undefined, false, String(EVENTS_PER_PARTITION)]));
