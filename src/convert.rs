@@ -70,6 +70,9 @@ pub(crate) fn batch_to_js(out: Output) -> Object {
     if let Some(b) = out.batch.as_ref().filter(|b| !b.types.is_empty()) {
         let _ = Reflect::set(&obj, &"types".into(), &Uint32Array::from(b.types.as_slice()));
     }
+    if let Some(b) = out.batch.as_ref().filter(|b| !b.dropped.is_empty()) {
+        let _ = Reflect::set(&obj, &"dropped".into(), &Uint32Array::from(b.dropped.as_slice()));
+    }
     let _ = Reflect::set(&obj, &"checkpoints".into(), &checkpoints);
     let _ = Reflect::set(&obj, &"page".into(), &JsValue::from(out.page));
     let _ = Reflect::set(&obj, &"ascii".into(), &JsValue::from_bool(ascii));

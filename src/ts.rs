@@ -24,6 +24,9 @@ export interface ReaderOptions {
   failoverCooldownMs?: number;
   /** The path in `data` of each event's type, read into `RawBatch.types`. */
   typeField?: string[];
+  /** With `typeField`: the events whose type this filter does not keep are dropped in the core, counted in
+   * `RawBatch.dropped` (patterns lowercased with ignoreCase). */
+  typeFilter?: { include?: (string | { prefix: string })[]; exclude?: (string | { prefix: string })[]; ignoreCase?: boolean };
   live?: boolean | { minIntervalMs?: number; maxIntervalMs?: number; longPollParam?: string };
   /** Read one FeedAPI v2 partition (then partitionCount is 1 and cursors holds its cursor). */
   v2?: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] };
@@ -37,6 +40,9 @@ export interface RawBatch {
   /** With `typeField`: 2 u32 per event, the start and end in text of its type string's contents (no escape in
    * them); 0, 0 when it has none; 1, 1 when only parsing the event can tell. */
   types?: Uint32Array;
+  /** With `typeFilter`: pairs of u32, a partition and how many of its events the checkpoints of this batch cover that
+   * the core dropped (read, never in text); absent when none. */
+  dropped?: Uint32Array;
   /** Checkpoints released with the events, in order. */
   checkpoints: { partition: number; cursor: string }[];
   /** Page number (1-based). */

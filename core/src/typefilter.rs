@@ -36,10 +36,19 @@ pub struct TypeFilter {
 }
 
 impl TypePattern {
-    fn test(&self, t: &[u8]) -> bool {
-        match self {
-            TypePattern::Exact(p) => t == p.as_bytes(),
-            TypePattern::Prefix(p) => t.starts_with(p.as_bytes()),
+    /// Whether `t` matches; with `fold`, ignoring ASCII case (the pattern is lowercase already).
+    fn test(&self, t: &[u8], fold: bool) -> bool {
+        let (p, exact) = match self {
+            TypePattern::Exact(p) => (p.as_bytes(), true),
+            TypePattern::Prefix(p) => (p.as_bytes(), false),
+        };
+        let Some(head) = t.get(..p.len()).filter(|_| !exact || t.len() == p.len()) else {
+            return false;
+        };
+        if fold {
+            head.eq_ignore_ascii_case(p)
+        } else {
+            head == p
         }
     }
 }
@@ -63,17 +72,11 @@ impl TypeFilter {
             TypeAt::Absent => return Some(self.include.is_empty()),
             TypeAt::At(r) => data.get(r.clone())?,
         };
-        let lower;
-        let t = if self.ignore_case {
-            if !t.is_ascii() {
-                return None;
-            }
-            lower = t.to_ascii_lowercase();
-            &lower[..]
-        } else {
-            t
-        };
-        let any = |list: &[TypePattern]| list.iter().any(|p| p.test(t));
+        let fold = self.ignore_case;
+        if fold && !t.is_ascii() {
+            return None;
+        }
+        let any = |list: &[TypePattern]| list.iter().any(|p| p.test(t, fold));
         Some((self.include.is_empty() || any(&self.include)) && !any(&self.exclude))
     }
 }

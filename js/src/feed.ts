@@ -181,11 +181,10 @@ export class FeedImpl<T> implements Feed<T> {
     return { ...this.#observer.n, lastEventAt: at };
   }
 
-  /** Counts a batch's events per partition for {@link FeedImpl.lag}. */
+  /** Counts a batch's events per partition for {@link FeedImpl.lag}, with those the core's type filter dropped. */
   #track(raw: RawBatch): void {
     const now = Date.now();
-    for (let i = META_PARTITION; i < raw.meta.length; i += META_STRIDE) {
-      const p = raw.meta[i] ?? 0;
+    const count = (p: number, n: number): void => {
       let l = this.#lag.get(p);
       if (l === undefined) this.#lag.set(p, (l = { lastEventAt: now, eventsInLastPage: 0, page: raw.page }));
       if (l.page !== raw.page) {
@@ -193,8 +192,11 @@ export class FeedImpl<T> implements Feed<T> {
         l.eventsInLastPage = 0;
       }
       l.lastEventAt = now;
-      l.eventsInLastPage += 1;
-    }
+      l.eventsInLastPage += n;
+    };
+    for (let i = META_PARTITION; i < raw.meta.length; i += META_STRIDE) count(raw.meta[i] ?? 0, 1);
+    const dropped = raw.dropped ?? [];
+    for (let i = 0; i + 1 < dropped.length; i += 2) count(dropped[i] ?? 0, dropped[i + 1] ?? 0);
   }
 
   close(): void {

@@ -115,6 +115,20 @@ export interface CompiledFilter {
   readonly match: (type: string | undefined) => boolean;
   /** Only keys a wasm string can carry (no lone surrogate). */
   readonly field: readonly string[] | undefined;
+  /**
+   * With `field`, when every pattern is a name or a prefix a wasm string can carry: the filter as the reader's
+   * `typeFilter`, which the core applies to the types it reads (core/src/typefilter.rs), dropping events before they
+   * reach JavaScript. With `ignoreCase` the patterns are lowercased here (the core lowercases ASCII types only).
+   */
+  readonly core: { include: TypePattern[]; exclude: TypePattern[]; ignoreCase: boolean } | undefined;
+}
+
+/** A pattern as the core's type filter takes it, or `undefined` for one it cannot apply (a RegExp, a lone surrogate). */
+function corePattern(p: TypePattern, ignoreCase: boolean): TypePattern | undefined {
+  const s = typeof p === 'string' ? p : p instanceof RegExp ? undefined : p.prefix;
+  if (s === undefined || /\p{Cs}/u.test(s)) return undefined;
+  const k = ignoreCase ? s.toLowerCase() : s;
+  return typeof p === 'string' ? k : { prefix: k };
 }
 
 /**
@@ -124,8 +138,9 @@ export interface CompiledFilter {
 export function compileFilter(filter: TypeFilter = {}): CompiledFilter {
   if (filter === null || typeof filter !== 'object') throw new TypeError('a type filter must be an object');
   const ignoreCase = filter.ignoreCase === true;
-  const include = list(filter.include).map((p) => compilePattern(p, ignoreCase));
-  const exclude = list(filter.exclude).map((p) => compilePattern(p, ignoreCase));
+  const [inc, exc] = [list(filter.include), list(filter.exclude)];
+  const include = inc.map((p) => compilePattern(p, ignoreCase));
+  const exclude = exc.map((p) => compilePattern(p, ignoreCase));
   const source = filter.typeFrom === undefined ? DEFAULT_TYPE_SOURCE : filter.typeFrom;
   const typeOf = typeReader(source);
   const match = (type: string | undefined): boolean => {
@@ -134,11 +149,14 @@ export function compileFilter(filter: TypeFilter = {}): CompiledFilter {
     return !exclude.some((m) => m.test(type));
   };
   const path = 'field' in source ? fieldPath(source.field) : undefined;
-  return {
-    keep: (event) => match(typeOf(event)),
-    match,
-    field: path?.some((k) => /\p{Cs}/u.test(k)) ? undefined : path,
-  };
+  const field = path?.some((k) => /\p{Cs}/u.test(k)) ? undefined : path;
+  const coreOf = (l: readonly TypePattern[]) => l.map((p) => corePattern(p, ignoreCase));
+  const [coreInclude, coreExclude] = [coreOf(inc), coreOf(exc)];
+  const core =
+    field && ![...coreInclude, ...coreExclude].includes(undefined)
+      ? { include: coreInclude as TypePattern[], exclude: coreExclude as TypePattern[], ignoreCase }
+      : undefined;
+  return { keep: (event) => match(typeOf(event)), match, field, core };
 }
 
 /**

@@ -109,8 +109,13 @@ export class Observer {
   }
 
   /** A batch arrived (`bytes`: the body bytes read since the previous one; `end`: it ends its page). */
-  batch(raw: { meta: Uint32Array; checkpoints: unknown[]; bytes?: number; end?: boolean; signal?: string }, live: boolean): void {
-    const events = raw.meta.length / META_STRIDE;
+  batch(
+    raw: { meta: Uint32Array; dropped?: Uint32Array; checkpoints: unknown[]; bytes?: number; end?: boolean; signal?: string },
+    live: boolean,
+  ): void {
+    // The events read: those in the batch and those the core's type filter dropped (pairs: partition, count).
+    let events = raw.meta.length / META_STRIDE;
+    for (let i = 1; i < (raw.dropped?.length ?? 0); i += 2) events += raw.dropped?.[i] ?? 0;
     const bytes = raw.bytes ?? 0;
     this.n.events += events;
     this.n.bytes += bytes;
