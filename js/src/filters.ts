@@ -15,7 +15,13 @@ export const EVENT_TYPES_SEPARATOR = ';';
 /** A compiled pattern: `test(type)`. */
 interface Matcher {
   test(type: string): boolean;
+  /** The pattern as the core's type filter takes it (lowercased with `ignoreCase`); none for a RegExp or a pattern
+   * holding a lone surrogate (a wasm string cannot carry it). */
+  core?: TypePattern | undefined;
 }
+
+/** A lone surrogate. */
+const LONE = /\p{Cs}/u;
 
 function list(p: TypePattern | readonly TypePattern[] | undefined): readonly TypePattern[] {
   if (p === undefined) return [];
@@ -35,18 +41,19 @@ function describe(p: unknown): string {
  * @internal
  */
 export function compilePattern(p: TypePattern, ignoreCase = false): Matcher {
+  const fold = (t: string): string => (ignoreCase ? t.toLowerCase() : t);
+  const core = (k: TypePattern, s: string): TypePattern | undefined => (LONE.test(s) ? undefined : k);
   if (typeof p === 'string') {
-    if (!ignoreCase) return { test: (t) => t === p };
-    const lower = p.toLowerCase();
-    return { test: (t) => t.toLowerCase() === lower };
+    const name = fold(p);
+    return { test: (t) => fold(t) === name, core: core(name, name) };
   }
   if (p instanceof RegExp) {
     const re = new RegExp(p.source, p.flags.replace(/[gy]/g, ''));
     return { test: (t) => re.test(t) };
   }
   if (p !== null && typeof p === 'object' && typeof (p as { prefix?: unknown }).prefix === 'string') {
-    const prefix = ignoreCase ? p.prefix.toLowerCase() : p.prefix;
-    return { test: (t) => (ignoreCase ? t.toLowerCase() : t).startsWith(prefix) };
+    const prefix = fold(p.prefix);
+    return { test: (t) => fold(t).startsWith(prefix), core: core({ prefix }, prefix) };
   }
   throw new TypeError(`an event-type pattern must be a string, { prefix: string } or a RegExp, got ${describe(p)}`);
 }
@@ -123,14 +130,6 @@ export interface CompiledFilter {
   readonly core: { include: TypePattern[]; exclude: TypePattern[]; ignoreCase: boolean } | undefined;
 }
 
-/** A pattern as the core's type filter takes it, or `undefined` for one it cannot apply (a RegExp, a lone surrogate). */
-function corePattern(p: TypePattern, ignoreCase: boolean): TypePattern | undefined {
-  const s = typeof p === 'string' ? p : p instanceof RegExp ? undefined : p.prefix;
-  if (s === undefined || /\p{Cs}/u.test(s)) return undefined;
-  const k = ignoreCase ? s.toLowerCase() : s;
-  return typeof p === 'string' ? k : { prefix: k };
-}
-
 /**
  * Compiles a {@link TypeFilter}. Patterns are checked once here (a `TypeError` for a bad one).
  * @internal
@@ -138,9 +137,8 @@ function corePattern(p: TypePattern, ignoreCase: boolean): TypePattern | undefin
 export function compileFilter(filter: TypeFilter = {}): CompiledFilter {
   if (filter === null || typeof filter !== 'object') throw new TypeError('a type filter must be an object');
   const ignoreCase = filter.ignoreCase === true;
-  const [inc, exc] = [list(filter.include), list(filter.exclude)];
-  const include = inc.map((p) => compilePattern(p, ignoreCase));
-  const exclude = exc.map((p) => compilePattern(p, ignoreCase));
+  const include = list(filter.include).map((p) => compilePattern(p, ignoreCase));
+  const exclude = list(filter.exclude).map((p) => compilePattern(p, ignoreCase));
   const source = filter.typeFrom === undefined ? DEFAULT_TYPE_SOURCE : filter.typeFrom;
   const typeOf = typeReader(source);
   const match = (type: string | undefined): boolean => {
@@ -149,12 +147,11 @@ export function compileFilter(filter: TypeFilter = {}): CompiledFilter {
     return !exclude.some((m) => m.test(type));
   };
   const path = 'field' in source ? fieldPath(source.field) : undefined;
-  const field = path?.some((k) => /\p{Cs}/u.test(k)) ? undefined : path;
-  const coreOf = (l: readonly TypePattern[]) => l.map((p) => corePattern(p, ignoreCase));
-  const [coreInclude, coreExclude] = [coreOf(inc), coreOf(exc)];
+  const field = path?.some((k) => LONE.test(k)) ? undefined : path;
+  const cores = (l: Matcher[]) => l.map((m) => m.core as TypePattern);
   const core =
-    field && ![...coreInclude, ...coreExclude].includes(undefined)
-      ? { include: coreInclude as TypePattern[], exclude: coreExclude as TypePattern[], ignoreCase }
+    field && ![...include, ...exclude].some((m) => m.core === undefined)
+      ? { include: cores(include), exclude: cores(exclude), ignoreCase }
       : undefined;
   return { keep: (event) => match(typeOf(event)), match, field, core };
 }

@@ -8,7 +8,6 @@
 import type { FeedError } from './errors.js';
 import { redact } from './stores/identity.js';
 import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, ResponseInfo } from './types.js';
-import { META_STRIDE } from './decode.js';
 
 /** A response the reader goes on with (no 5xx, 408 or 429). */
 const ok = (status: number): boolean => status > 0 && status < 500 && status !== 408 && status !== 429;
@@ -108,14 +107,11 @@ export class Observer {
     this.#log('debug', 'response', info);
   }
 
-  /** A batch arrived (`bytes`: the body bytes read since the previous one; `end`: it ends its page). */
-  batch(
-    raw: { meta: Uint32Array; dropped?: Uint32Array; checkpoints: unknown[]; bytes?: number; end?: boolean; signal?: string },
-    live: boolean,
-  ): void {
-    // The events read: those in the batch and those the core's type filter dropped (pairs: partition, count).
-    let events = raw.meta.length / META_STRIDE;
-    for (let i = 1; i < (raw.dropped?.length ?? 0); i += 2) events += raw.dropped?.[i] ?? 0;
+  /**
+   * A batch arrived (`bytes`: the body bytes read since the previous one; `end`: it ends its page) with `events` read
+   * (those in it and those the core's type filter dropped).
+   */
+  batch(raw: { checkpoints: unknown[]; bytes?: number; end?: boolean; signal?: string }, live: boolean, events: number): void {
     const bytes = raw.bytes ?? 0;
     this.n.events += events;
     this.n.bytes += bytes;
