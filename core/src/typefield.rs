@@ -19,7 +19,7 @@
 //! found is dropped by a filter that does not keep that type, without the `bad-line` error that parsing it would
 //! raise (docs/filters.md says so).
 
-use crate::blocks::{masks, BLOCK};
+use crate::blocks::{eq, BLOCK};
 use crate::error::ProtocolError;
 use crate::line::{unescape, Scanner};
 use alloc::string::String;
@@ -94,25 +94,23 @@ fn member(value: &[u8], key: &[u8]) -> Result<Option<Range<usize>>, Unwalkable> 
 }
 
 /// Whether `rest` may hold `key` as a key again: spelled as is (`"key"`, anywhere, nested or in a string: a cheap
-/// over-approximation) or with an escape (any backslash). One pass, 16 bytes at a time (the block masks of
-/// [`crate::blocks`]): most events have no backslash, and few of their quotes are followed by the key's first byte.
+/// over-approximation) or with an escape (any backslash). One pass, 16 bytes at a time ([`crate::blocks`]' masks):
+/// most events have no backslash, and few of their quotes are followed by the key's first byte, the only ones
+/// compared with the key.
 fn may_repeat(rest: &[u8], key: &[u8]) -> bool {
     let Some(&first) = key.first() else {
         return true;
     };
     // The key right after the quote at `q`, and its closing quote.
-    let key_at = |q: usize| {
-        rest.get(q + 1) == Some(&first)
-            && rest.get(q + 1..).is_some_and(|r| r.starts_with(key))
-            && rest.get(q + 1 + key.len()) == Some(&b'"')
-    };
+    let key_at =
+        |q: usize| rest.get(q + 1..).is_some_and(|r| r.starts_with(key)) && rest.get(q + 1 + key.len()) == Some(&b'"');
     let mut at = 0;
     while let Some(block) = rest.get(at..at + BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) {
-        let m = masks(block);
-        if m.backslash != 0 {
+        if eq(block, b'\\') != 0 {
             return true;
         }
-        let mut quotes = m.quote;
+        // Quotes followed by the key's first byte (a quote in the last byte: its next byte is in the next block).
+        let mut quotes = eq(block, b'"') & (eq(block, first) >> 1 | 0x8000);
         while quotes != 0 {
             if key_at(at + quotes.trailing_zeros() as usize) {
                 return true;
