@@ -140,7 +140,9 @@ pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> 
 }
 
 /// `typeFilter: { include?, exclude?, ignoreCase? }`, the lists of `string | { prefix: string }` (with `ignoreCase`
-/// already lowercased by the wrapper): what the core drops by type (see [`feedpump_core::typefilter`]).
+/// already lowercased by the wrapper): what the core drops by type (see [`feedpump_core::typefilter`]). A pattern the
+/// core cannot apply leaves the filter to JavaScript (`None`): `undefined` (a RegExp), or one holding U+FFFD (a lone
+/// surrogate reaches wasm as U+FFFD, so only JavaScript can compare it).
 fn type_filter(obj: &JsValue) -> Result<Option<TypeFilter>, Error> {
     let v = get(obj, "typeFilter");
     if v.is_undefined() || v.is_null() {
@@ -154,10 +156,16 @@ fn type_filter(obj: &JsValue) -> Result<Option<TypeFilter>, Error> {
         }
         let arr: Array = l.dyn_into().map_err(|_| bad("typeFilter"))?;
         for p in arr.iter() {
-            list.push(match p.as_string() {
-                Some(s) => TypePattern::Exact(s),
-                None => TypePattern::Prefix(get(&p, "prefix").as_string().ok_or_else(|| bad("typeFilter"))?),
-            });
+            let (s, exact) = match p.as_string() {
+                Some(s) => (s, true),
+                None if p.is_undefined() => return Ok(None),
+                None => (get(&p, "prefix").as_string().ok_or_else(|| bad("typeFilter"))?, false),
+            };
+            // U+FFFD's bytes, compared as bytes (`str::contains` would pull its searcher into the wasm).
+            if s.as_bytes().windows(3).any(|w| w == [0xEF, 0xBF, 0xBD]) {
+                return Ok(None);
+            }
+            list.push(if exact { TypePattern::Exact(s) } else { TypePattern::Prefix(s) });
         }
     }
     Ok(Some(f))

@@ -25,8 +25,9 @@ export interface ReaderOptions {
   /** The path in `data` of each event's type, read into `RawBatch.types`. */
   typeField?: string[];
   /** With `typeField`: the events whose type this filter does not keep are dropped in the core, counted in
-   * `RawBatch.dropped` (patterns lowercased with ignoreCase). */
-  typeFilter?: { include?: (string | { prefix: string })[]; exclude?: (string | { prefix: string })[]; ignoreCase?: boolean };
+   * `RawBatch.dropped` (patterns lowercased with ignoreCase; with an `undefined` one, e.g. a RegExp, or one holding
+   * U+FFFD, the core does not filter). */
+  typeFilter?: { include?: (string | { prefix: string } | undefined)[]; exclude?: (string | { prefix: string } | undefined)[]; ignoreCase?: boolean };
   live?: boolean | { minIntervalMs?: number; maxIntervalMs?: number; longPollParam?: string };
   /** Read one FeedAPI v2 partition (then partitionCount is 1 and cursors holds its cursor). */
   v2?: { token: string; partition: number; eventTypes?: string[]; skipEventTypes?: string[] };

@@ -15,13 +15,9 @@ export const EVENT_TYPES_SEPARATOR = ';';
 /** A compiled pattern: `test(type)`. */
 interface Matcher {
   test(type: string): boolean;
-  /** The pattern as the core's type filter takes it (lowercased with `ignoreCase`); none for a RegExp or a pattern
-   * holding a lone surrogate (a wasm string cannot carry it). */
+  /** The pattern as the core's type filter takes it (lowercased with `ignoreCase`); none for a RegExp. */
   core?: TypePattern | undefined;
 }
-
-/** A lone surrogate. */
-const LONE = /\p{Cs}/u;
 
 function list(p: TypePattern | readonly TypePattern[] | undefined): readonly TypePattern[] {
   if (p === undefined) return [];
@@ -42,10 +38,9 @@ function describe(p: unknown): string {
  */
 export function compilePattern(p: TypePattern, ignoreCase = false): Matcher {
   const fold = (t: string): string => (ignoreCase ? t.toLowerCase() : t);
-  const core = (k: TypePattern, s: string): TypePattern | undefined => (LONE.test(s) ? undefined : k);
   if (typeof p === 'string') {
     const name = fold(p);
-    return { test: (t) => fold(t) === name, core: core(name, name) };
+    return { test: (t) => fold(t) === name, core: name };
   }
   if (p instanceof RegExp) {
     const re = new RegExp(p.source, p.flags.replace(/[gy]/g, ''));
@@ -53,7 +48,7 @@ export function compilePattern(p: TypePattern, ignoreCase = false): Matcher {
   }
   if (p !== null && typeof p === 'object' && typeof (p as { prefix?: unknown }).prefix === 'string') {
     const prefix = fold(p.prefix);
-    return { test: (t) => fold(t).startsWith(prefix), core: core({ prefix }, prefix) };
+    return { test: (t) => fold(t).startsWith(prefix), core: { prefix } };
   }
   throw new TypeError(`an event-type pattern must be a string, { prefix: string } or a RegExp, got ${describe(p)}`);
 }
@@ -123,11 +118,12 @@ export interface CompiledFilter {
   /** Only keys a wasm string can carry (no lone surrogate). */
   readonly field: readonly string[] | undefined;
   /**
-   * With `field`, when every pattern is a name or a prefix a wasm string can carry: the filter as the reader's
-   * `typeFilter`, which the core applies to the types it reads (core/src/typefilter.rs), dropping events before they
-   * reach JavaScript. With `ignoreCase` the patterns are lowercased here (the core lowercases ASCII types only).
+   * With `field`: the filter as the reader's `typeFilter`, which the core applies to the types it reads, dropping
+   * events before they reach JavaScript, when it can: every pattern a name or a prefix (a RegExp is `undefined` here;
+   * the core decides, core/src/typefilter.rs). With `ignoreCase` the patterns are lowercased here (the core lowercases
+   * ASCII types only).
    */
-  readonly core: { include: TypePattern[]; exclude: TypePattern[]; ignoreCase: boolean } | undefined;
+  readonly core: { include: (TypePattern | undefined)[]; exclude: (TypePattern | undefined)[]; ignoreCase: boolean } | undefined;
 }
 
 /**
@@ -147,12 +143,9 @@ export function compileFilter(filter: TypeFilter = {}): CompiledFilter {
     return !exclude.some((m) => m.test(type));
   };
   const path = 'field' in source ? fieldPath(source.field) : undefined;
-  const field = path?.some((k) => LONE.test(k)) ? undefined : path;
-  const cores = (l: Matcher[]) => l.map((m) => m.core as TypePattern);
-  const core =
-    field && ![...include, ...exclude].some((m) => m.core === undefined)
-      ? { include: cores(include), exclude: cores(exclude), ignoreCase }
-      : undefined;
+  const field = path?.some((k) => /\p{Cs}/u.test(k)) ? undefined : path;
+  const cores = (l: Matcher[]) => l.map((m) => m.core);
+  const core = field && { include: cores(include), exclude: cores(exclude), ignoreCase };
   return { keep: (event) => match(typeOf(event)), match, field, core };
 }
 

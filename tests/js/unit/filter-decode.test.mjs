@@ -215,3 +215,30 @@ test('a filter the core applies delivers what the same filter applied in JavaScr
     }
   }
 });
+
+test('a filter the core cannot apply (a RegExp, a lone surrogate) leaves every event to JavaScript, which filters right', async () => {
+  const { FeedReader } = await import('../../../dist/wasm/feedpump.js');
+  const { readerOptions } = await import('../../../dist/options.js');
+  const types = ['Keep', 'Drop', '\uFFFD', '\uD800x'];
+  const lines = types.map((type, i) => JSON.stringify({ partition: 0, data: { type, i } }));
+  lines.push('{"partition":0,"cursor":"end"}');
+  const body = `${lines.join('\n')}\n`;
+  const cases = [
+    [{ include: ['Keep', /^K/] }, ['Keep']],
+    [{ exclude: ['\uD800'] }, types],
+    [{ include: [{ prefix: '\uD800' }] }, ['\uD800x']],
+    [{ include: ['\uFFFD'] }, ['\uFFFD']], // a real U+FFFD: left to JavaScript too (the core cannot tell them apart)
+  ];
+  for (const [filter, want] of cases) {
+    const reader = new FeedReader('http://127.0.0.1:1/feed', readerOptions({ partitionCount: 1, fetch: serve(body), retry: false, filter }));
+    try {
+      const raw = await reader.next();
+      assert.equal(raw.meta.length / 6, 4, `${JSON.stringify(filter)}: every event crosses`);
+      assert.equal(raw.dropped, undefined);
+    } finally {
+      reader.free();
+    }
+    const got = await read(body, { partitionCount: 1, filter });
+    assert.deepEqual(got.events.map((e) => e.data.type), want, JSON.stringify(filter));
+  }
+});
