@@ -20,6 +20,9 @@ export interface RawBatch {
   /** With `typeField`: 2 u32 per event, the start and end in text of its type string's contents (no escape in
    * them); 0, 0 when it has none; 1, 1 when only parsing the event can tell. */
   types?: Uint32Array;
+  /** With `typeFilter`, when it dropped any: pairs [partition, count] of the dropped events this batch's checkpoints
+   * cover (read, never in text). */
+  dropped?: Uint32Array;
   /** Checkpoints released with the events, in order. */
   checkpoints: { partition: number; cursor: string }[];
   /** Page number (1-based). */
@@ -97,6 +100,9 @@ pub(crate) fn batch_to_js(out: Output) -> Object {
     let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(meta));
     if let Some(b) = out.batch.as_ref().filter(|b| !b.types.is_empty()) {
         let _ = Reflect::set(&obj, &"types".into(), &Uint32Array::from(b.types.as_slice()));
+    }
+    if let Some(b) = out.batch.as_ref().filter(|b| !b.dropped.is_empty()) {
+        let _ = Reflect::set(&obj, &"dropped".into(), &Uint32Array::from(b.dropped.as_slice()));
     }
     let _ = Reflect::set(&obj, &"checkpoints".into(), &checkpoints);
     let _ = Reflect::set(&obj, &"page".into(), &JsValue::from(out.page));

@@ -4,6 +4,7 @@
 
 use crate::error::feed_error;
 use feedpump_core::request::{EventTypes, V1Options, V2Options};
+use feedpump_core::typefilter::{TypeFilter, TypePattern};
 use feedpump_core::{
     framing::DEFAULT_MAX_LINE, CursorSet, LivePolicy, Protocol, RetryPolicy, SessionConfig, DEFAULT_MAX_HELD,
 };
@@ -135,6 +136,38 @@ pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> 
     }))
 }
 
+/// `typeFilter: { include?, exclude?, ignoreCase? }`, the lists of `string | { prefix: string }` (with `ignoreCase`
+/// already lowercased by the wrapper): what the core drops by type (see [`feedpump_core::typefilter`]). A pattern the
+/// core cannot apply leaves the filter to JavaScript (`None`): `undefined` (a RegExp), or one holding U+FFFD (a lone
+/// surrogate reaches wasm as U+FFFD, so only JavaScript can compare it).
+fn type_filter(obj: &JsValue) -> Result<Option<TypeFilter>, Error> {
+    let v = get(obj, "typeFilter");
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    let mut f = TypeFilter { ignore_case: get(&v, "ignoreCase").is_truthy(), ..TypeFilter::default() };
+    for (key, list) in [("include", &mut f.include), ("exclude", &mut f.exclude)] {
+        let l = get(&v, key);
+        if l.is_undefined() {
+            continue;
+        }
+        let arr: Array = l.dyn_into().map_err(|_| bad("typeFilter"))?;
+        for p in arr.iter() {
+            let (s, exact) = match crate::error::string(&p) {
+                Some(s) => (s, true),
+                None if p.is_undefined() => return Ok(None),
+                None => (crate::error::string(&get(&p, "prefix")).ok_or_else(|| bad("typeFilter"))?, false),
+            };
+            // U+FFFD's bytes, compared as bytes (`str::contains` would pull its searcher into the wasm).
+            if s.as_bytes().windows(3).any(|w| w == [0xEF, 0xBF, 0xBD]) {
+                return Ok(None);
+            }
+            list.push(if exact { TypePattern::Exact(s) } else { TypePattern::Prefix(s) });
+        }
+    }
+    Ok(Some(f))
+}
+
 /// An optional array of strings (`undefined` or `null`: `None`); anything else is `bad-options`.
 fn strings(obj: &JsValue, key: &str) -> Result<Option<Vec<String>>, Error> {
     let v = get(obj, key);
@@ -209,6 +242,7 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, Timers
     config.live = live_policy(obj)?;
     (config.replicas, config.failover_cooldown_ms) = failover(obj)?;
     config.type_field = strings(obj, "typeField")?.unwrap_or_default();
+    config.type_filter = type_filter(obj)?;
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let timers = Timers {
         idle_ms: opt_u32(obj, "idleTimeoutMs")?.unwrap_or(DEFAULT_IDLE_MS),

@@ -13,6 +13,7 @@
 //! Order is kept within a partition; across partitions ZEH promises none.
 
 use crate::typefield::{type_at, TypeAt};
+use crate::typefilter::TypeFilter;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -53,6 +54,10 @@ pub struct Batch {
     pub types: Vec<u32>,
     /// Checkpoints released in this batch, in arrival order.
     pub checkpoints: Vec<Checkpoint>,
+    /// With a type filter ([`BatchBuilder::set_type_filter`]): pairs of `u32`, a partition and how many of its events
+    /// this batch's checkpoints cover that the filter dropped (read, counted, never copied into `text`). A partition
+    /// appears once per release, only when it dropped any.
+    pub dropped: Vec<u32>,
     /// Whether `text` is pure ASCII (a decoder may take a faster path).
     pub ascii: bool,
 }
@@ -84,6 +89,8 @@ struct Held {
     /// Length of `text` in UTF-16 code units.
     utf16: u32,
     ascii: bool,
+    /// Events the type filter dropped since the last checkpoint: only counted, to be released with it.
+    dropped: u32,
 }
 
 /// Length of valid UTF-8 `bytes` in UTF-16 code units (JavaScript's `String.length`): one per character, two for
@@ -115,6 +122,11 @@ pub struct BatchBuilder {
     max_held: usize,
     /// The path in `data` of each event's type; empty: types are not read.
     type_field: Vec<String>,
+    /// Drops the events it does not keep (only with a `type_field`).
+    type_filter: Option<TypeFilter>,
+    /// Bytes of the cursors of `out.checkpoints`, bounded per batch as the event text is (see `Session::poll_batch`),
+    /// so a filter that drops every event cannot grow a batch without bound.
+    out_cursor_bytes: usize,
 }
 
 impl BatchBuilder {
@@ -136,6 +148,8 @@ impl BatchBuilder {
             held_bytes: 0,
             max_held: usize::MAX,
             type_field: Vec::new(),
+            type_filter: None,
+            out_cursor_bytes: 0,
         };
         b.reset_out();
         b
@@ -147,15 +161,27 @@ impl BatchBuilder {
         self.out.meta.clear();
         self.out.types.clear();
         self.out.checkpoints.clear();
+        self.out.dropped.clear();
         self.out.ascii = true;
         self.out_utf16 = 1;
+        self.out_cursor_bytes = 0;
     }
 
-    /// Holds one event of slot `partition` until a checkpoint of it. `headers` and `data` are the raw JSON values.
+    /// Holds one event of slot `partition` until a checkpoint of it, or, when the type filter decides from its type
+    /// that it is not kept, only counts it. `headers` and `data` are the raw JSON values.
     pub fn handle_event(&mut self, partition: u32, line: u64, offset: u64, headers: Option<&str>, data: &str) {
         let Some(h) = self.held.get_mut(partition as usize) else {
             return;
         };
+        let at = match self.type_field.is_empty() {
+            true => TypeAt::Absent,
+            false => type_at(data.as_bytes(), &self.type_field),
+        };
+        let filter = self.type_filter.as_ref().filter(|_| !self.type_field.is_empty());
+        if filter.and_then(|f| f.keeps(&at, data.as_bytes())) == Some(false) {
+            h.dropped = h.dropped.saturating_add(1);
+            return;
+        }
         let before = h.text.len();
         if !h.text.is_empty() {
             h.text.push(',');
@@ -172,17 +198,14 @@ impl BatchBuilder {
         // Byte slices, not `str` ones: the same offsets, without str slicing's char-boundary panic path in the wasm.
         let data_start = start + utf16_len(&h.text.as_bytes()[object_start..]);
         h.text.push_str(data);
-        let [type_start, type_end] = match self.type_field.is_empty() {
-            true => [TYPE_ABSENT; 2],
-            false => match type_at(data.as_bytes(), &self.type_field) {
-                TypeAt::Absent => [TYPE_ABSENT; 2],
-                TypeAt::Unknown => [TYPE_UNKNOWN; 2],
-                TypeAt::At(r) => {
-                    let d = data.as_bytes();
-                    let from = data_start + utf16_len(&d[..r.start]);
-                    [from, from + utf16_len(&d[r])]
-                }
-            },
+        let [type_start, type_end] = match at {
+            TypeAt::Absent => [TYPE_ABSENT; 2],
+            TypeAt::Unknown => [TYPE_UNKNOWN; 2],
+            TypeAt::At(r) => {
+                let d = data.as_bytes();
+                let from = data_start + utf16_len(&d[..r.start]);
+                [from, from + utf16_len(&d[r])]
+            }
         };
         h.text.push('}');
         let added = &h.text.as_bytes()[object_start..];
@@ -225,17 +248,27 @@ impl BatchBuilder {
             h.utf16 = 0;
             h.ascii = true;
         }
+        if h.dropped > 0 {
+            self.out.dropped.extend_from_slice(&[id, h.dropped]);
+            h.dropped = 0;
+        }
+        self.out_cursor_bytes += cursor.len();
         self.out.checkpoints.push(Checkpoint { partition: id, cursor });
     }
 
-    /// Events of `partition` waiting for a checkpoint.
+    /// Events of `partition` waiting for a checkpoint, with those the type filter dropped (only counted).
     pub fn held_events(&self, partition: u32) -> usize {
-        self.held.get(partition as usize).map_or(0, |h| h.events.len())
+        self.held.get(partition as usize).map_or(0, |h| h.events.len() + h.dropped as usize)
     }
 
     /// Bytes of event text released and not yet taken.
     pub fn released_bytes(&self) -> usize {
         self.out.text.len() - 1
+    }
+
+    /// Bytes of the cursors released and not yet taken.
+    pub fn released_cursor_bytes(&self) -> usize {
+        self.out_cursor_bytes
     }
 
     /// Whether released checkpoints wait to be taken.
@@ -252,6 +285,12 @@ impl BatchBuilder {
     /// [`crate::typefield`]); an empty path (the default) reads none.
     pub fn set_type_field(&mut self, path: Vec<String>) {
         self.type_field = path;
+    }
+
+    /// Drops the events whose type (read at the type field: without one, this does nothing) `filter` does not keep;
+    /// they are counted in [`Batch::dropped`] when their checkpoint releases them (see [`crate::typefilter`]).
+    pub fn set_type_filter(&mut self, filter: Option<TypeFilter>) {
+        self.type_filter = filter;
     }
 
     /// Sets the limit [`BatchBuilder::over_held_limit`] checks (unlimited by default).
@@ -276,6 +315,7 @@ impl BatchBuilder {
             meta: Vec::new(),
             types: Vec::new(),
             checkpoints: Vec::new(),
+            dropped: Vec::new(),
             ascii: true,
         };
         core::mem::swap(&mut batch, &mut self.out);
@@ -287,7 +327,8 @@ impl BatchBuilder {
     pub fn drop_held(&mut self) -> usize {
         let mut dropped = 0;
         for h in &mut self.held {
-            dropped += h.events.len();
+            dropped += h.events.len() + h.dropped as usize;
+            h.dropped = 0;
             h.events.clear();
             h.text.clear();
             h.utf16 = 0;
@@ -368,5 +409,50 @@ mod tests {
         b.handle_event(0, 6, 0, None, r#"{"type":"E"}"#);
         b.handle_checkpoint(0, "c2".into());
         assert!(b.take().unwrap().types.is_empty(), "no types unless asked");
+    }
+
+    /// A dropped event is only counted: nothing of it is held (memory) nor released; its checkpoint is released as
+    /// ever, with the count; events the filter cannot decide pass with their markers.
+    #[test]
+    fn dropped_events_are_counted_never_held() {
+        use crate::typefilter::{TypeFilter, TypePattern};
+        let mut b = BatchBuilder::new(2);
+        b.set_type_filter(Some(TypeFilter { include: vec![TypePattern::Exact("K".into())], ..TypeFilter::default() }));
+        b.handle_event(0, 1, 0, None, r#"{"type":"D"}"#);
+        assert_eq!((b.held_bytes(), b.held_events(0)), (r#"{"partition":0,"data":{"type":"D"}}"#.len(), 1), "no field");
+        b.drop_held();
+        b.set_type_field(vec!["type".into()]);
+        for i in 0..1000 {
+            b.handle_event(
+                0,
+                i,
+                0,
+                None,
+                r#"{"type":"D","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+            );
+            b.handle_event(1, i, 0, None, r#"{"id":1}"#);
+        }
+        assert_eq!(b.held_bytes(), 0, "nothing of a dropped event is held");
+        assert_eq!((b.held_events(0), b.held_events(1)), (1000, 1000), "but every one counts as held");
+        b.handle_event(0, 2000, 0, None, r#"{"type":"K"}"#);
+        b.handle_event(0, 2001, 0, None, r#""{\"type\":\"D\"}""#);
+        b.handle_event(0, 2002, 0, None, r#"{"type":"\u0044"}"#);
+        assert!(b.held_bytes() > 0);
+        b.handle_checkpoint(1, "c1".into());
+        b.handle_checkpoint(0, "c0".into());
+        let batch = b.take().unwrap();
+        assert_eq!(batch.dropped, vec![1, 1000, 0, 1000]);
+        assert_eq!(batch.len(), 3, "the kept one and the two only a parse can decide");
+        assert_eq!(&batch.types[2..], &[TYPE_UNKNOWN; 4]);
+        assert_eq!(batch.checkpoints.len(), 2);
+        assert_eq!((b.held_bytes(), b.held_events(0), b.released_cursor_bytes()), (0, 0, 0));
+        b.handle_event(1, 1, 0, None, "{}");
+        b.handle_checkpoint(1, "c2".into());
+        assert_eq!((b.released_cursor_bytes(), b.released_bytes()), (2, 0));
+        assert_eq!(b.take().unwrap().dropped, vec![1, 1], "only partitions that dropped any, once per release");
+        b.handle_event(0, 1, 0, None, "{}");
+        assert_eq!(b.drop_held(), 1, "a page's end drops the counts too");
+        b.handle_checkpoint(0, "c3".into());
+        assert!(b.take().unwrap().dropped.is_empty());
     }
 }

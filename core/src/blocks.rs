@@ -70,6 +70,24 @@ pub fn masks(block: &[u8; BLOCK]) -> Masks {
     masks_scalar(block)
 }
 
+/// Bit `i` set when byte `i` of the block is `byte`: `simd128` where it is enabled.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub fn eq(block: &[u8; BLOCK], byte: u8) -> u16 {
+    use core::arch::wasm32::{u64x2, u8x16_bitmask, u8x16_eq, u8x16_splat};
+    let b = block;
+    let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+    u8x16_bitmask(u8x16_eq(u64x2(lo, hi), u8x16_splat(byte)))
+}
+
+/// Bit `i` set when byte `i` of the block is `byte`, one byte at a time (targets without wasm's `simd128`).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline]
+pub fn eq(block: &[u8; BLOCK], byte: u8) -> u16 {
+    block.iter().enumerate().fold(0, |m, (i, &b)| m | (u16::from(b == byte) << i))
+}
+
 /// The bytes of a block that a backslash run escapes (the byte after a run of odd length), and whether the byte after
 /// the block is escaped. simdjson's branchless rule: runs of odd length start on odd bits or on even ones, and adding
 /// a run's start to it carries out of the run.
@@ -182,8 +200,8 @@ pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
     }
 }
 
-/// The differential check of [`skip_container`] against [`skip_container_bytes`] and of [`masks`] against
-/// [`masks_scalar`], with the inputs it is run on: shared by the core's tests, the fuzz target and the wasm-bindgen
+/// The differential check of [`skip_container`] against [`skip_container_bytes`] and of [`masks`] and [`eq`] against
+/// byte loops, with the inputs it is run on: shared by the core's tests, the fuzz target and the wasm-bindgen
 /// test that runs the `simd128` extraction (tests/simd.rs).
 pub mod differential {
     use super::*;
@@ -201,6 +219,10 @@ pub mod differential {
         for w in s.windows(BLOCK) {
             let w: &[u8; BLOCK] = w.try_into().unwrap_or(&[0; BLOCK]);
             assert!(masks(w) == masks_scalar(w), "masks of {w:?}");
+            for byte in [b'"', b'\\', b't', w[0], w[15]] {
+                let scalar = w.iter().enumerate().fold(0u16, |m, (i, &b)| m | (u16::from(b == byte) << i));
+                assert!(eq(w, byte) == scalar, "eq {byte} of {w:?}");
+            }
         }
     }
 

@@ -46,6 +46,7 @@ pub mod request;
 pub mod retry;
 pub mod session;
 pub mod typefield;
+pub mod typefilter;
 
 pub use batch::{Batch, Checkpoint};
 pub use cursor::CursorSet;

@@ -19,6 +19,7 @@ use crate::position::Position;
 pub use crate::position::{LivePolicy, Signal};
 use crate::request::{v1_url, v2_url, V1Options, V2Options};
 use crate::retry::{Backoff, Decision, Failure, RetryPolicy};
+use crate::typefilter::TypeFilter;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -82,6 +83,9 @@ pub struct SessionConfig {
     pub failover_cooldown_ms: u64,
     /// The path in each event's `data` of its type, read into [`Batch::types`] for a type filter; empty: not read.
     pub type_field: Vec<String>,
+    /// With a `type_field`: the events whose type this filter does not keep are dropped in the core, only counted in
+    /// [`Batch::dropped`] (see [`crate::typefilter`]).
+    pub type_filter: Option<TypeFilter>,
 }
 
 impl SessionConfig {
@@ -99,6 +103,7 @@ impl SessionConfig {
             replicas: Vec::new(),
             failover_cooldown_ms: crate::failover::DEFAULT_COOLDOWN_MS,
             type_field: Vec::new(),
+            type_filter: None,
         }
     }
 }
@@ -194,6 +199,7 @@ impl Session {
                 };
                 b.set_max_held(config.max_held);
                 b.set_type_field(config.type_field);
+                b.set_type_filter(config.type_filter);
                 b
             },
             state: State::Ready,
@@ -428,9 +434,13 @@ impl Session {
         self.backoff.as_ref().map_or(0, Backoff::attempts)
     }
 
-    /// A batch, when at least [`BATCH_BYTES`] of events were released or the page has ended with anything released.
+    /// A batch, when at least [`BATCH_BYTES`] of events, or as many bytes of cursors, were released, or the page has
+    /// ended with anything released. (The cursors' bound: with a type filter that drops most events, a page's
+    /// checkpoints would otherwise pile up in one batch until its end.)
     pub fn poll_batch(&mut self) -> Option<Batch> {
-        if self.state == State::Streaming && self.builder.released_bytes() < BATCH_BYTES {
+        let b = &self.builder;
+        if self.state == State::Streaming && b.released_bytes() < BATCH_BYTES && b.released_cursor_bytes() < BATCH_BYTES
+        {
             return None;
         }
         self.builder.take()

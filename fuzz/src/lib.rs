@@ -120,6 +120,18 @@ pub fn session(data: &[u8]) {
     let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(2));
     config.retry = Some(RetryPolicy { max_attempts: None, ..RetryPolicy::default() });
     config.max_line = MAX_LINE;
+    // A third of the inputs go through the core's type filter: it drops events (only counting them) but never a
+    // checkpoint, so every invariant below holds the same.
+    let filtered = data.len() % 3 == 0;
+    if filtered {
+        use feedpump_core::typefilter::{TypeFilter, TypePattern};
+        config.type_field = vec!["type".into()];
+        config.type_filter = Some(TypeFilter {
+            include: vec![TypePattern::Prefix("a".into()), TypePattern::Exact(String::new())],
+            exclude: vec![TypePattern::Exact("ab".into())],
+            ignore_case: data.len() % 2 == 0,
+        });
+    }
     let mut s = Session::new(config);
     // Per partition, every cursor passed (in order), as an independent exact model.
     let mut history: Vec<Vec<String>> = vec![vec!["_first".to_string()]; 2];
@@ -128,6 +140,15 @@ pub fn session(data: &[u8]) {
         while let Some(b) = s.flush() {
             assert!(b.text.starts_with('[') && b.text.ends_with(']'));
             assert_eq!(b.meta.len() % feedpump_core::batch::META_STRIDE, 0);
+            // Dropped events are counted per partition released, only with a checkpoint of it in the batch.
+            assert!(filtered || b.dropped.is_empty());
+            for d in b.dropped.chunks(2) {
+                assert!(
+                    d.len() == 2 && d[1] > 0 && b.checkpoints.iter().any(|c| c.partition == d[0]),
+                    "{:?}",
+                    b.dropped
+                );
+            }
             for c in &b.checkpoints {
                 let h = &mut history[c.partition as usize];
                 let bytes: usize = h.iter().map(String::len).sum();

@@ -97,31 +97,28 @@ export function rawBatch<T>(raw: RawBatch): Batch<T> {
 }
 
 /**
- * A batch through a type filter, when the reader found the events' types without parsing (`raw.types`): an event the
- * filter drops is never parsed (parsed mode) nor made an object (raw mode). Events whose type only a parse can tell
- * are parsed and go through the whole filter. The batch's checkpoints are all kept, whatever the events.
+ * A batch through a type filter. Where the reader found the events' types without parsing (`raw.types`), an event the
+ * filter drops is never parsed (parsed mode) nor made an object (raw mode); the core may have dropped most of them
+ * already (`typeFilter`). Events whose type only a parse can tell (all of them without `raw.types`) are parsed and go
+ * through the whole filter. The batch's checkpoints are all kept, whatever the events.
  * @internal
  */
-export function filteredBatch<T>(raw: RawBatch, types: Uint32Array, filter: CompiledFilter, rawMode: boolean): Batch<T> {
-  const { text, meta, page } = raw;
+export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode: boolean): Batch<T> {
+  const { text, meta, page, types } = raw;
   /** `meta` offsets of the events to hand out; `-1 - offset` for those the whole filter still has to decide. */
   const picked: number[] = [];
-  let undecided = false;
   for (let i = 0, t = 0; i < meta.length; i += META_STRIDE, t += TYPE_STRIDE) {
-    const from = types[t] ?? TYPE_UNKNOWN;
-    if (from === TYPE_UNKNOWN) {
-      undecided = true;
-      picked.push(-1 - i);
-    } else if (filter.match(from === TYPE_ABSENT ? undefined : text.slice(from, types[t + 1]))) {
-      picked.push(i);
-    }
+    const from = types?.[t] ?? TYPE_UNKNOWN;
+    if (from === TYPE_UNKNOWN) picked.push(-1 - i);
+    else if (filter.match(from === TYPE_ABSENT ? undefined : text.slice(from, types?.[t + 1]))) picked.push(i);
   }
   const at = (k: number): number => (k < 0 ? -1 - k : k);
   let events: FeedEvent<T>[];
   if (rawMode) {
     events = picked.map((k) => new RawEvent<T>(text, meta, at(k), page));
-  } else if (!undecided && picked.length * META_STRIDE === meta.length) {
-    return parseBatch(raw);
+  } else if (picked.length * META_STRIDE === meta.length) {
+    // Every event goes on (the usual case when the core filtered): one parse of the whole text.
+    events = parseBatch<T>(raw).events;
   } else {
     const json = `[${picked.map((k) => text.slice(meta[at(k)], meta[at(k) + END])).join(',')}]`;
     try {
@@ -130,8 +127,7 @@ export function filteredBatch<T>(raw: RawBatch, types: Uint32Array, filter: Comp
       throw badLine(raw, e, picked.map(at));
     }
   }
-  if (undecided) events = events.filter((e, j) => (picked[j] ?? 0) >= 0 || filter.keep(e));
-  return { events, checkpoints: checkpointsOf(raw) };
+  return { events: events.filter((e, j) => (picked[j] ?? 0) >= 0 || filter.keep(e)), checkpoints: checkpointsOf(raw) };
 }
 
 function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedError {

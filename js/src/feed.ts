@@ -8,7 +8,7 @@
  */
 import { toFeedError, type FeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, bad } from './options.js';
-import { serverTypeFilter, type CompiledFilter } from './filters.js';
+import { serverTypeFilter } from './filters.js';
 import { filteredBatch, META_PARTITION, META_STRIDE, parseBatch, rawBatch } from './decode.js';
 import { EventIterator } from './events.js';
 import { Observer } from './observe.js';
@@ -127,8 +127,6 @@ export class FeedImpl<T> implements Feed<T> {
   readonly #onFellBehind: (() => void) | undefined;
   readonly #lag = new Map<number, LagState>();
   readonly #observer: Observer;
-  /** The client-side event-type filter, if any. */
-  #filter: CompiledFilter | undefined;
 
   constructor(options: ReaderOptions, user: FeedOptions, source: BatchSource, observer: Observer, start?: Map<number, string>) {
     this.#options = options;
@@ -138,7 +136,6 @@ export class FeedImpl<T> implements Feed<T> {
     this.#rawMode = user.mode === 'raw';
     this.#onCaughtUp = user.onCaughtUp;
     this.#onFellBehind = user.onFellBehind;
-    this.#filter = options.filter;
   }
 
   batches(): AsyncGenerator<Batch<T>, void, undefined> {
@@ -181,11 +178,15 @@ export class FeedImpl<T> implements Feed<T> {
     return { ...this.#observer.n, lastEventAt: at };
   }
 
-  /** Counts a batch's events per partition for {@link FeedImpl.lag}. */
-  #track(raw: RawBatch): void {
+  /**
+   * Counts a batch's events per partition for {@link FeedImpl.lag}, with those the core's type filter dropped (read,
+   * never handed over: `raw.dropped`, pairs of partition and count); returns how many in all.
+   */
+  #track(raw: RawBatch): number {
     const now = Date.now();
-    for (let i = META_PARTITION; i < raw.meta.length; i += META_STRIDE) {
-      const p = raw.meta[i] ?? 0;
+    let read = 0;
+    const count = (p = 0, n = 1): void => {
+      read += n;
       let l = this.#lag.get(p);
       if (l === undefined) this.#lag.set(p, (l = { lastEventAt: now, eventsInLastPage: 0, page: raw.page }));
       if (l.page !== raw.page) {
@@ -193,8 +194,12 @@ export class FeedImpl<T> implements Feed<T> {
         l.eventsInLastPage = 0;
       }
       l.lastEventAt = now;
-      l.eventsInLastPage += 1;
-    }
+      l.eventsInLastPage += n;
+    };
+    for (let i = META_PARTITION; i < raw.meta.length; i += META_STRIDE) count(raw.meta[i]);
+    const dropped = raw.dropped ?? [];
+    for (let i = 0; i < dropped.length; i += 2) count(dropped[i], dropped[i + 1] ?? 0);
+    return read;
   }
 
   close(): void {
@@ -224,21 +229,17 @@ export class FeedImpl<T> implements Feed<T> {
           throw (failure = toFeedError(e));
         }
         if (raw === undefined || this.#closed) return;
-        observer.batch(raw, this.#options.live !== undefined);
+        observer.batch(raw, this.#options.live !== undefined, this.#track(raw));
         if (raw.signal === 'caught-up') this.#onCaughtUp?.();
         else if (raw.signal === 'fell-behind') this.#onFellBehind?.();
         // A batch with only a signal is handed out too (live or not): `batches()` shows the position as it changes.
         if (raw.checkpoints.length === 0 && raw.meta.length === 0 && raw.signal === undefined) continue;
-        this.#track(raw);
-        const filter = this.#filter;
-        const types = raw.types;
-        const batch =
-          filter !== undefined && types !== undefined
-            ? filteredBatch<T>(raw, types, filter, this.#rawMode)
-            : this.#rawMode
-              ? rawBatch<T>(raw)
-              : parseBatch<T>(raw);
-        if (filter !== undefined && types === undefined) batch.events = batch.events.filter(filter.keep);
+        const filter = this.#options.filter;
+        const batch = filter
+          ? filteredBatch<T>(raw, filter, this.#rawMode)
+          : this.#rawMode
+            ? rawBatch<T>(raw)
+            : parseBatch<T>(raw);
         if (raw.signal !== undefined) batch.signal = raw.signal;
         // Copied before the batch is handed out: the consumer may change the batch's objects.
         const commit = raw.checkpoints.map((c) => [c.partition, c.cursor] as const);

@@ -15,6 +15,8 @@ export const EVENT_TYPES_SEPARATOR = ';';
 /** A compiled pattern: `test(type)`. */
 interface Matcher {
   test(type: string): boolean;
+  /** The pattern as the core's type filter takes it (lowercased with `ignoreCase`); none for a RegExp. */
+  core?: TypePattern | undefined;
 }
 
 function list(p: TypePattern | readonly TypePattern[] | undefined): readonly TypePattern[] {
@@ -35,18 +37,18 @@ function describe(p: unknown): string {
  * @internal
  */
 export function compilePattern(p: TypePattern, ignoreCase = false): Matcher {
+  const fold = (t: string): string => (ignoreCase ? t.toLowerCase() : t);
   if (typeof p === 'string') {
-    if (!ignoreCase) return { test: (t) => t === p };
-    const lower = p.toLowerCase();
-    return { test: (t) => t.toLowerCase() === lower };
+    const name = fold(p);
+    return { test: (t) => fold(t) === name, core: name };
   }
   if (p instanceof RegExp) {
     const re = new RegExp(p.source, p.flags.replace(/[gy]/g, ''));
     return { test: (t) => re.test(t) };
   }
   if (p !== null && typeof p === 'object' && typeof (p as { prefix?: unknown }).prefix === 'string') {
-    const prefix = ignoreCase ? p.prefix.toLowerCase() : p.prefix;
-    return { test: (t) => (ignoreCase ? t.toLowerCase() : t).startsWith(prefix) };
+    const prefix = fold(p.prefix);
+    return { test: (t) => fold(t).startsWith(prefix), core: { prefix } };
   }
   throw new TypeError(`an event-type pattern must be a string, { prefix: string } or a RegExp, got ${describe(p)}`);
 }
@@ -115,6 +117,13 @@ export interface CompiledFilter {
   readonly match: (type: string | undefined) => boolean;
   /** Only keys a wasm string can carry (no lone surrogate). */
   readonly field: readonly string[] | undefined;
+  /**
+   * With `field`: the filter as the reader's `typeFilter`, which the core applies to the types it reads, dropping
+   * events before they reach JavaScript, when it can: every pattern a name or a prefix (a RegExp is `undefined` here;
+   * the core decides, core/src/typefilter.rs). With `ignoreCase` the patterns are lowercased here (the core lowercases
+   * ASCII types only).
+   */
+  readonly core: { include: (TypePattern | undefined)[]; exclude: (TypePattern | undefined)[]; ignoreCase: boolean } | undefined;
 }
 
 /**
@@ -134,11 +143,10 @@ export function compileFilter(filter: TypeFilter = {}): CompiledFilter {
     return !exclude.some((m) => m.test(type));
   };
   const path = 'field' in source ? fieldPath(source.field) : undefined;
-  return {
-    keep: (event) => match(typeOf(event)),
-    match,
-    field: path?.some((k) => /\p{Cs}/u.test(k)) ? undefined : path,
-  };
+  const field = path?.some((k) => /\p{Cs}/u.test(k)) ? undefined : path;
+  const cores = (l: Matcher[]) => l.map((m) => m.core);
+  const core = field && { include: cores(include), exclude: cores(exclude), ignoreCase };
+  return { keep: (event) => match(typeOf(event)), match, field, core };
 }
 
 /**

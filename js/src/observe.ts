@@ -8,7 +8,6 @@
 import type { FeedError } from './errors.js';
 import { redact } from './stores/identity.js';
 import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, ResponseInfo } from './types.js';
-import { META_STRIDE } from './decode.js';
 
 /** A response whose body the reader reads as a page (2xx): any other is told to `onResponse` when it arrives, as no
  * batch will end its page (a 5xx or 429 is retried, a v2 409 rediscovers, a 4xx fails the feed). */
@@ -109,9 +108,11 @@ export class Observer {
     this.#log('debug', 'response', info);
   }
 
-  /** A batch arrived (`bytes`: the body bytes read since the previous one; `end`: it ends its page). */
-  batch(raw: { meta: Uint32Array; checkpoints: unknown[]; bytes?: number; end?: boolean; signal?: string }, live: boolean): void {
-    const events = raw.meta.length / META_STRIDE;
+  /**
+   * A batch arrived (`bytes`: the body bytes read since the previous one; `end`: it ends its page) with `events` read
+   * (those in it and those the core's type filter dropped).
+   */
+  batch(raw: { checkpoints: unknown[]; bytes?: number; end?: boolean; signal?: string }, live: boolean, events: number): void {
     const bytes = raw.bytes ?? 0;
     this.n.events += events;
     this.n.bytes += bytes;

@@ -42,7 +42,9 @@ export interface ReaderOptions {
   live?: boolean | LiveOptions;
   maxBatchDelayMs?: number;
   /** The path in `data` of each event's type, read into `RawBatch.types` for the type filter. */
-  typeField?: string[];
+  typeField?: CompiledFilter['field'];
+  /** The type filter, when the core can apply it to the types it reads: it drops the events it does not keep. */
+  typeFilter?: CompiledFilter['core'];
   /** FeedAPI v2: read this one partition (partitionCount 1, cursors [its cursor]). */
   v2?: { token: string; partition: number; eventTypes?: string[] | undefined; skipEventTypes?: string[] | undefined };
 }
@@ -232,8 +234,10 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     } catch (e) {
       throw bad(`filter: ${messageOf(e)}`, { cause: e });
     }
-    // The reader finds the types of a field source while framing (decode.ts then parses only the kept events).
-    if (out.filter.field !== undefined) out.typeField = [...out.filter.field];
+    // The reader finds the types of a field source while framing (decode.ts then parses only the kept events), and
+    // the core drops the events a filter of names and prefixes does not keep.
+    out.typeField = out.filter.field;
+    out.typeFilter = out.filter.core;
   }
   if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object')) {
     throw bad('logger must be an object with debug, info, warn and error methods (any of them)');

@@ -51,6 +51,12 @@ export interface CommonFeedOptions {
    * (`event-types` / `skip-event-types`) unless `eventTypes` / `skipEventTypes` are given. Checkpoints advance past
    * filtered events: a batch may come with fewer events (or none) but with its checkpoints.
    *
+   * Fastest with the type in a `data` field and only names and prefixes (no RegExp): the reader then reads each type
+   * while framing and drops the events the filter does not keep before they reach JavaScript (never decoded nor
+   * parsed; still counted in {@link Feed.stats}). Events whose type it cannot read that way (an escape in it, string
+   * `data`) are parsed and filtered as any other. Either way a dropped event's `data` is never parsed, so a malformed
+   * one is not reported.
+   *
    * @defaultValue every event
    * @example
    * ```ts

@@ -188,3 +188,82 @@ test('a filter that keeps only the first 100 events of each partition: the curso
     assert.deepEqual(s.cursors, lastCursors(expected), 'batches whose events were all filtered out still advance the cursors');
   }
 });
+
+// The core's type filter (reader option `typeFilter`): a filter of names and prefixes on a field of `data` drops the
+// events it does not keep while framing, before they reach JavaScript. Against the reference server, it must deliver
+// what the same filter applied in JavaScript delivers (`typeFrom` as a function: JavaScript only, after parsing):
+// per partition the same events and every checkpoint, in order (batches may be cut elsewhere), the same stats; and
+// every cursor set consume() commits must be one of checkpoints the JavaScript filter's run passed, stored after
+// exactly the kept events it covers (the server's cursor N covers seq <= N). The `text` field makes a good type: most
+// are plain (`event 17 of partition 2`); the tricky ones hold escapes (the wire is ASCII-only JSON), which only a
+// parse can read: they must reach the JavaScript filter.
+test('a type filter in the core: the same events, checkpoints, stats and consume() commits as the filter in JavaScript', async (t) => {
+  const textOf = api.typeReader({ field: 'text' });
+  const filters = [
+    { include: [{ prefix: 'event 1' }, '', 'quotes "double" \'single\' `back` “curly”'], exclude: [{ prefix: 'event 12' }] },
+    { include: [{ prefix: 'EVENT 3' }, 'BACKSLASHES \\ \\\\ \\U0041 \\N (ALL LITERAL)'], exclude: ['event 30 of partition 1'], ignoreCase: true },
+  ];
+  const partitions = [0, 1, 2, 3];
+  const seq = (id) => Number(id.slice(id.indexOf('-') + 1));
+  for (const base of filters) {
+    const inCore = { ...base, typeFrom: { field: 'text' } };
+    const inJs = { ...base, typeFrom: (e) => textOf(e) };
+    const stream = async (filter) => {
+      const feed = api.openFeed(server.feedUrl, { partitionCount: 4, pageSizeHint: 700, filter });
+      const events = partitions.map(() => []);
+      const checkpoints = partitions.map(() => []);
+      let batches = 0;
+      for await (const b of feed.batches()) {
+        batches++;
+        for (const e of b.events) events[e.partition].push(e.data.id);
+        for (const c of b.checkpoints) checkpoints[c.partition].push(c.cursor);
+      }
+      const { lastEventAt, ...stats } = feed.stats();
+      return { events, checkpoints, stats, lastEventAt: Object.keys(lastEventAt), cursors: feed.cursors(), batches };
+    };
+    const core = await stream(inCore);
+    const js = await stream(inJs);
+    const kept = js.events.flat().length;
+    t.diagnostic(`filter ${JSON.stringify(base)}: ${kept} events kept; batches: ${core.batches} (core) vs ${js.batches} (JS)`);
+    assert.ok(kept > 100 && kept < TOTAL / 2, `${kept} kept`);
+    assert.ok(js.events.flat().some((id) => seq(id) % 13 === 0), 'events whose type needs a parse are among those kept');
+    assert.deepEqual(core.events, js.events, 'the same events per partition, in order');
+    assert.deepEqual(core.checkpoints, js.checkpoints, 'every checkpoint, in order');
+    assert.deepEqual(core.stats, js.stats, 'stats count the same events, bytes and pages');
+    assert.equal(core.stats.events, TOTAL, 'every event read counts, kept or not');
+    assert.deepEqual(core.lastEventAt, js.lastEventAt);
+    assert.deepEqual(core.cursors, lastCursors(expected));
+    assert.deepEqual(js.cursors, lastCursors(expected));
+    assert.ok(core.batches < js.batches, 'fewer batches cross: the dropped events are not in them');
+
+    const commits = async (filter) => {
+      const applied = partitions.map(() => []);
+      let log = 0;
+      const result = await api.consume(
+        { url: server.feedUrl, partitionCount: 4, pageSizeHint: 700, filter },
+        {
+          store: api.memoryStore(),
+          key: 'filtered',
+          handler: (b) => { for (const e of b.events) applied[e.partition].push(e.data.id); },
+          onCommit: ({ cursors }) => {
+            log++;
+            for (const p of partitions) {
+              const c = cursors[p] ?? '_first';
+              assert.ok(c === '_first' || js.checkpoints[p].includes(c), `commits ${c} of partition ${p}, a checkpoint of the JavaScript filter's run`);
+              const covered = js.events[p].filter((id) => c !== '_first' && seq(id) <= Number(c));
+              assert.deepEqual(applied[p], covered, `partition ${p} committed at ${c} after exactly the kept events it covers`);
+            }
+          },
+        },
+      );
+      return { applied, log, cursors: result.cursors };
+    };
+    const coreCommits = await commits(inCore);
+    const jsCommits = await commits(inJs);
+    t.diagnostic(`consume(): ${coreCommits.log} commits (core) vs ${jsCommits.log} (JS)`);
+    assert.deepEqual(coreCommits.applied, js.events, 'consume() applies the kept events once, in order');
+    assert.deepEqual(jsCommits.applied, js.events);
+    assert.deepEqual(coreCommits.cursors, jsCommits.cursors, 'and ends at the same cursors');
+    assert.deepEqual(coreCommits.cursors, lastCursors(expected));
+  }
+});

@@ -180,7 +180,8 @@ export class V2Source implements BatchSource {
     raw.page = this.#page;
     delete raw.signal; // a partition's caught-up is not the feed's
     // A batch with nothing in it goes on too: it may end a page, which the feed's stats and onResponse count.
-    if (raw.meta.length > 0) this.#turnDelivered = true;
+    // Events the core's type filter dropped were read too (as they were when the filter ran after parsing).
+    if (raw.meta.length > 0 || raw.dropped) this.#turnDelivered = true;
     return raw;
   }
 

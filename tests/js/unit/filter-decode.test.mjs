@@ -5,7 +5,7 @@
 // and raw mode; and that dropped events are really not parsed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compileTypeFilter, openFeed } from '../../../dist/entrypoints/node.js';
+import { compileTypeFilter, openFeed, typeReader } from '../../../dist/entrypoints/node.js';
 
 /** A deterministic generator (xorshift32), so a failure names its seed. */
 function rng(seed) {
@@ -145,4 +145,100 @@ test('a malformed event the filter drops is not reported; one it keeps is a bad-
     assert.equal(e.line, 1);
     return true;
   });
+});
+
+// The core's type filter (core/src/typefilter.rs, the reader option `typeFilter`): a filter of names and prefixes on
+// a field is applied while framing, so the events it drops never reach JavaScript. Checked on the wasm reader's own
+// batches (the contract), and through the public API against the same filter as a predicate (`typeFrom` a function,
+// which only JavaScript can apply): the same events, the same checkpoints batch by batch, the same stats and lag.
+
+test('the reader hands over only the events a names-and-prefixes filter keeps: the dropped ones are only counted', async () => {
+  const { FeedReader } = await import('../../../dist/wasm/feedpump.js');
+  const { readerOptions } = await import('../../../dist/options.js');
+  const lines = [];
+  for (let i = 0; i < 3000; i++) {
+    const type = i % 10 === 0 ? 'Keep' : i % 10 === 1 ? 'Keep.sub' : 'Drop';
+    lines.push(JSON.stringify({ partition: i % 2, data: { type, i, pad: 'x'.repeat(100) } }));
+    if (i % 7 === 6) lines.push(JSON.stringify({ partition: i % 2, cursor: `c${i}` }));
+  }
+  lines.push('{"partition":0,"data":"{\\"type\\":\\"Drop\\"}"}', '{"partition":0,"data":{"type":"Dr\\u006fp"}}');
+  lines.push(JSON.stringify({ partition: 0, cursor: 'end0' }), JSON.stringify({ partition: 1, cursor: 'end1' }));
+  const options = readerOptions({ partitionCount: 2, fetch: serve(`${lines.join('\n')}\n`), retry: false, filter: { include: ['Keep', { prefix: 'Keep.' }] } });
+  assert.deepEqual(options.typeFilter, { include: ['Keep', { prefix: 'Keep.' }], exclude: [], ignoreCase: false });
+  const reader = new FeedReader('http://127.0.0.1:1/feed', options);
+  const checkpoints = [];
+  let events = 0;
+  let dropped = 0;
+  let unknown = 0;
+  try {
+    for (let raw = await reader.next(); raw !== undefined; raw = await reader.next()) {
+      assert.ok(!raw.text.includes('"Drop"'), 'no dropped event crosses');
+      const n = raw.meta.length / 6;
+      events += n;
+      for (let i = 0; i < n; i++) unknown += Number(raw.types[2 * i] === 1);
+      for (let i = 0; i < (raw.dropped?.length ?? 0); i += 2) dropped += raw.dropped[i + 1];
+      checkpoints.push(...raw.checkpoints.map((c) => `${c.partition}:${c.cursor}`));
+    }
+  } finally {
+    reader.free();
+  }
+  assert.equal(events, 602, 'the kept events, and the two whose type only a parse can tell');
+  assert.equal(unknown, 2);
+  assert.equal(dropped, 2400);
+  const want = lines.map((l) => JSON.parse(l)).filter((l) => l.cursor !== undefined).map((l) => `${l.partition}:${l.cursor}`);
+  assert.deepEqual(checkpoints, want, 'every checkpoint, in order');
+});
+
+test('a filter the core applies delivers what the same filter applied in JavaScript does: events, batch cursors, stats, lag', async () => {
+  for (let seed = 1; seed <= 6; seed++) {
+    const { body } = page(seed * 104_729, 600);
+    // The filters of names and prefixes on a field (no RegExp, no header): those the core applies.
+    const inTheCore = FILTERS.filter((f) => !('header' in (f.typeFrom ?? {})) && ![f.include, f.exclude].flat().some((p) => p instanceof RegExp));
+    assert.equal(inTheCore.length, 5);
+    for (const filter of inTheCore) {
+      const { readerOptions } = await import('../../../dist/options.js');
+      assert.ok(readerOptions({ partitionCount: 1, filter }).typeFilter, 'the core applies it');
+      const field = typeReader(filter.typeFrom ?? { field: 'type' });
+      const run = async (f) => {
+        const feed = openFeed('http://127.0.0.1:1/feed', { partitionCount: 3, fetch: serve(body), retry: false, filter: f });
+        const batches = [];
+        for await (const b of feed.batches()) batches.push({ events: b.events.map((e) => JSON.stringify(e)), checkpoints: b.checkpoints });
+        const { lastEventAt, ...stats } = feed.stats();
+        const lag = Object.fromEntries(Object.entries(feed.lag()).map(([p, l]) => [p, l.eventsInLastPage]));
+        return { events: byPartition(batches.flatMap((b) => b.events.map((e) => JSON.parse(e)))), checkpoints: batches.flatMap((b) => b.checkpoints), stats, lag, partitions: Object.keys(lastEventAt), cursors: feed.cursors() };
+      };
+      const inCore = await run(filter);
+      // The same reader as a function: only JavaScript can apply the filter then.
+      const inJs = await run({ ...filter, typeFrom: (e) => field(e) });
+      assert.deepEqual(inCore, inJs, `seed ${seed * 104_729}, filter ${JSON.stringify(filter)}`);
+      assert.equal(inCore.stats.events, 600, 'stats count every event read, dropped ones too');
+    }
+  }
+});
+
+test('a filter the core cannot apply (a RegExp, a lone surrogate) leaves every event to JavaScript, which filters right', async () => {
+  const { FeedReader } = await import('../../../dist/wasm/feedpump.js');
+  const { readerOptions } = await import('../../../dist/options.js');
+  const types = ['Keep', 'Drop', '\uFFFD', '\uD800x'];
+  const lines = types.map((type, i) => JSON.stringify({ partition: 0, data: { type, i } }));
+  lines.push('{"partition":0,"cursor":"end"}');
+  const body = `${lines.join('\n')}\n`;
+  const cases = [
+    [{ include: ['Keep', /^K/] }, ['Keep']],
+    [{ exclude: ['\uD800'] }, types],
+    [{ include: [{ prefix: '\uD800' }] }, ['\uD800x']],
+    [{ include: ['\uFFFD'] }, ['\uFFFD']], // a real U+FFFD: left to JavaScript too (the core cannot tell them apart)
+  ];
+  for (const [filter, want] of cases) {
+    const reader = new FeedReader('http://127.0.0.1:1/feed', readerOptions({ partitionCount: 1, fetch: serve(body), retry: false, filter }));
+    try {
+      const raw = await reader.next();
+      assert.equal(raw.meta.length / 6, 4, `${JSON.stringify(filter)}: every event crosses`);
+      assert.equal(raw.dropped, undefined);
+    } finally {
+      reader.free();
+    }
+    const got = await read(body, { partitionCount: 1, filter });
+    assert.deepEqual(got.events.map((e) => e.data.type), want, JSON.stringify(filter));
+  }
 });
