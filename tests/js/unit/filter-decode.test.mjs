@@ -153,7 +153,7 @@ test('a malformed event the filter drops is not reported; one it keeps is a bad-
 // which only JavaScript can apply): the same events, the same checkpoints batch by batch, the same stats and lag.
 
 test('the reader hands over only the events a names-and-prefixes filter keeps: the dropped ones are only counted', async () => {
-  const { FeedReader } = await import('../../../dist/wasm/feedpump.js');
+  const { FeedReader } = await import('../../../dist/reader/reader.js');
   const { readerOptions } = await import('../../../dist/options.js');
   const lines = [];
   for (let i = 0; i < 3000; i++) {
@@ -217,7 +217,7 @@ test('a filter the core applies delivers what the same filter applied in JavaScr
 });
 
 test('a filter the core cannot apply (a RegExp, a lone surrogate) leaves every event to JavaScript, which filters right', async () => {
-  const { FeedReader } = await import('../../../dist/wasm/feedpump.js');
+  const { FeedReader } = await import('../../../dist/reader/reader.js');
   const { readerOptions } = await import('../../../dist/options.js');
   const types = ['Keep', 'Drop', '\uFFFD', '\uD800x'];
   const lines = types.map((type, i) => JSON.stringify({ partition: 0, data: { type, i } }));
