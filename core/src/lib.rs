@@ -44,6 +44,7 @@ pub mod passed;
 mod position;
 pub mod request;
 pub mod retry;
+pub mod schedule;
 pub mod session;
 pub mod typefield;
 
