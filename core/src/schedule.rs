@@ -385,9 +385,9 @@ impl Schedule {
         self.due.clear();
         self.resting.clear();
         self.reading = None;
-        for i in 0..self.entries.len() {
+        for (i, &blocked) in blocked.iter().enumerate() {
             let e = &self.entries[i];
-            if e.finished || blocked[i] {
+            if e.finished || blocked {
                 continue;
             }
             let id = e.id;
