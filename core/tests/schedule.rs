@@ -2,6 +2,7 @@
 //! fair turns, the re-plan after a 409, closed parents and their children, `partitions`, impossible documents, live
 //! resting times. The same rules through the wasm class: tests/js/unit/v2-schedule.test.mjs; over real HTTP:
 //! tests/interop/v2-source.test.mjs and v2-hardening.test.mjs.
+#![allow(clippy::unwrap_used)] // a test panics on what it did not expect
 
 use feedpump_core::schedule::{partition_scope, Ids, Partition, Schedule, ScheduleError, Step, PAGES_PER_TURN};
 
