@@ -261,15 +261,24 @@ fn position(slot: &[u32], id: u16) -> Option<usize> {
 
 /// Which partitions of `list` a filter reads (per position of `list`): those in the filter, or with a
 /// `cursorFromPartitions` ancestor in it, or whose `startsAfterPartition` is in scope (a listed parent) or in the
-/// filter (an unlisted one). A cycle without a member in scope is not. Linear in the list. Also tells the consumer
-/// groups which partitions a lease covers. Fails on an id listed twice.
-pub fn partition_scope(list: &[Partition], filter: &Ids) -> Result<Vec<bool>, ScheduleError> {
-    let slot = slots(list.iter().map(|p| p.id))?;
-    Ok(decide_chains(
+/// filter (an unlisted one). A cycle without a member in scope is not. An id listed twice is taken from its last entry
+/// (as a map of the list by id would; [`Schedule::plan`] refuses such a list). Linear in the list. Also tells the
+/// consumer groups which partitions a lease covers.
+pub fn partition_scope(list: &[Partition], filter: &Ids) -> Vec<bool> {
+    let len = list.iter().map(|p| usize::from(p.id) + 1).max().unwrap_or(0);
+    let mut slot = vec![0u32; len];
+    for (i, p) in list.iter().enumerate() {
+        slot[usize::from(p.id)] = i as u32 + 1;
+    }
+    decide_chains(
         list.len(),
         &mut (),
         |_, i| {
             let p = &list[i];
+            match position(&slot, p.id) {
+                Some(last) if last != i => return Chain::Follow(last),
+                _ => {}
+            }
             if filter.contains(p.id) || p.cursor_from.iter().any(|&a| filter.contains(a)) {
                 return Chain::Answer(true);
             }
@@ -282,7 +291,7 @@ pub fn partition_scope(list: &[Partition], filter: &Ids) -> Result<Vec<bool>, Sc
             }
         },
         |_, _| false,
-    ))
+    )
 }
 
 /// A partition in scope.
@@ -356,12 +365,10 @@ impl Schedule {
 
     /// Plans from a (new) discovery's list. Fails, changing nothing, on a partition listed twice.
     pub fn plan(&mut self, list: &[Partition]) -> Result<(), ScheduleError> {
+        slots(list.iter().map(|p| p.id))?;
         let scope = match &self.filter {
-            Some(filter) => partition_scope(list, filter)?,
-            None => {
-                slots(list.iter().map(|p| p.id))?;
-                vec![true; list.len()]
-            }
+            Some(filter) => partition_scope(list, filter),
+            None => vec![true; list.len()],
         };
         let in_scope = || list.iter().enumerate().filter(|&(i, _)| scope[i]).map(|(_, p)| p.id);
         let slot = slots(in_scope())?;
