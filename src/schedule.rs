@@ -30,23 +30,33 @@ fn id(v: &JsValue) -> Option<u16> {
 
 /// The numbers of an array (anything else: none).
 fn ids(v: &JsValue) -> Vec<u16> {
-    v.dyn_ref::<Array>().map(|a| a.iter().filter_map(|x| id(&x)).collect()).unwrap_or_default()
+    let mut out = Vec::new();
+    if let Some(a) = v.dyn_ref::<Array>() {
+        for k in 0..a.length() {
+            out.extend(id(&a.get(k)));
+        }
+    }
+    out
 }
 
 /// A discovery's partition list for the core.
 fn partitions(list: &Array) -> Vec<Partition> {
-    list.iter()
-        .map(|p| Partition {
+    let mut out = Vec::new();
+    for i in 0..list.length() {
+        let p = list.get(i);
+        out.push(Partition {
             id: id(&get(&p, "id")).unwrap_or_default(),
             closed: get(&p, "closed").as_bool() == Some(true),
             starts_after: id(&get(&p, "startsAfterPartition")),
             cursor_from: ids(&get(&p, "cursorFromPartitions")),
-        })
-        .collect()
+        });
+    }
+    out
 }
 
 fn bad(e: ScheduleError) -> Error {
-    feed_error(e.code(), &e.to_string(), 0)
+    // `format!`, not `to_string`: what `format!` needs is in the module already.
+    feed_error(e.code(), &format!("{e}"), 0)
 }
 
 /// Which FeedAPI v2 partition one feed reads next (docs/feedapi-v2.md §8).
@@ -68,7 +78,7 @@ impl Schedule {
         #[wasm_bindgen(unchecked_param_type = "number[] | undefined")] partitions: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | 'default' | undefined")] live: JsValue,
     ) -> Schedule {
-        let filter = (!partitions.is_undefined()).then(|| Ids::new(ids(&partitions)));
+        let filter = (!partitions.is_undefined()).then(|| Ids::new(&ids(&partitions)));
         let interval =
             (!live.is_undefined()).then(|| live.as_f64().map_or(LivePolicy::default().min_ms, |ms| ms.max(0.0) as u64));
         Schedule { core: schedule::Schedule::new(filter, interval), partitions: Array::new() }
@@ -130,8 +140,13 @@ pub fn partition_scope(
     #[wasm_bindgen(unchecked_param_type = "readonly V2Partition[]")] partitions: JsValue,
     #[wasm_bindgen(unchecked_param_type = "number[]")] filter: JsValue,
 ) -> Array {
-    let list = partitions.dyn_into::<Array>().unwrap_or_default();
-    let list = self::partitions(&list);
-    let scope = schedule::partition_scope(&list, &Ids::new(ids(&filter)));
-    list.iter().zip(scope).filter(|(_, s)| *s).map(|(p, _)| JsValue::from(p.id)).collect()
+    let list = self::partitions(&partitions.dyn_into::<Array>().unwrap_or_default());
+    let scope = schedule::partition_scope(&list, &Ids::new(&ids(&filter)));
+    let out = Array::new();
+    for (p, in_scope) in list.iter().zip(scope) {
+        if in_scope {
+            out.push(&JsValue::from(p.id));
+        }
+    }
+    out
 }

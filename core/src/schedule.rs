@@ -35,17 +35,22 @@
 //! ```
 
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::fmt;
+use core::fmt::{self, Write};
 
 /// Pages a partition may read in one turn before the next partition due gets its turn.
 pub const PAGES_PER_TURN: u32 = 4;
 
 /// How many reasons a [`ScheduleError::Blocked`] names (the rest are counted).
-const REASONS_SHOWN: usize = 5;
+const REASONS_SHOWN: u32 = 5;
 /// How many members of a cycle a reason names (the rest are counted).
 const CYCLE_SHOWN: usize = 8;
+/// No node (a link, a list position).
+const NONE: u32 = u32::MAX;
+/// A node that answers yes by itself (a link).
+const YES: u32 = u32::MAX - 1;
 
 /// One partition as discovery lists it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,37 +88,15 @@ pub enum Step {
     End,
 }
 
-/// Why a partition can never start.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reason {
-    /// SPEC: "It is not legal to set startsAfterPartition to point to a non-closed partition".
-    ParentNotClosed {
-        /// The child.
-        id: u16,
-        /// Its listed parent, which is not closed.
-        parent: u16,
-    },
-    /// The partitions of a `startsAfterPartition` cycle, in the order of the cycle.
-    Cycle {
-        /// Its first members (up to 8).
-        shown: Vec<u16>,
-        /// How many members it has.
-        len: usize,
-    },
-}
-
 /// A discovery document the schedule cannot follow: the feed fails with `'bad-discovery'` and this message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScheduleError {
     /// A partition is listed twice (from [`Schedule::plan`], which then changes nothing).
     ListedTwice(u16),
-    /// Some partitions can never start (from [`Schedule::poll`], once everything else is read).
-    Blocked {
-        /// The first reasons (up to 5).
-        reasons: Vec<Reason>,
-        /// How many reasons there are.
-        count: usize,
-    },
+    /// Some partitions can never start (from [`Schedule::poll`], once everything else is read): why, the first 5
+    /// reasons (a child of a listed parent that is not closed, SPEC: "It is not legal to set startsAfterPartition to
+    /// point to a non-closed partition"; a `startsAfterPartition` cycle, by its members) and how many more.
+    Blocked(String),
 }
 
 impl ScheduleError {
@@ -123,140 +106,117 @@ impl ScheduleError {
     }
 }
 
-fn join(f: &mut fmt::Formatter<'_>, ids: &[u16]) -> fmt::Result {
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            f.write_str(", ")?;
-        }
-        write!(f, "{id}")?;
-    }
-    Ok(())
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::ParentNotClosed { id, parent } => {
-                write!(f, "partition {id} startsAfterPartition {parent}, which is not closed")
-            }
-            Reason::Cycle { shown, len } => {
-                f.write_str("partitions ")?;
-                join(f, shown)?;
-                if *len > shown.len() {
-                    write!(f, ", … ({len} in all)")?;
-                }
-                f.write_str(" form a startsAfterPartition cycle")
-            }
-        }
-    }
-}
-
 impl fmt::Display for ScheduleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ScheduleError::ListedTwice(id) => write!(f, "partition {id} is listed twice"),
-            ScheduleError::Blocked { reasons, count } => {
-                f.write_str("the discovery document can never be read to the end: ")?;
-                for (i, r) in reasons.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "{r}")?;
-                }
-                if *count > reasons.len() {
-                    write!(f, "; and {} more", count - reasons.len())?;
-                }
-                Ok(())
-            }
+            ScheduleError::ListedTwice(id) => write!(f, "partition {} is listed twice", u32::from(*id)),
+            ScheduleError::Blocked(why) => write!(f, "the discovery document can never be read to the end: {why}"),
         }
     }
 }
 
-/// A set of partition ids (a bitset: ids are below 2^16, so at most 8 KB).
-#[derive(Clone, Debug, Default)]
+/// A set of partition ids (a bitset of every u16: 8 KB).
+#[derive(Clone, Debug)]
 pub struct Ids(Vec<u64>);
 
 impl Ids {
     /// The set of these ids.
-    pub fn new(ids: impl IntoIterator<Item = u16>) -> Ids {
-        let mut set = Ids(Vec::new());
-        for id in ids {
-            let word = usize::from(id / 64);
-            if set.0.len() <= word {
-                set.0.resize(word + 1, 0);
-            }
-            set.0[word] |= 1 << (id % 64);
+    pub fn new(ids: &[u16]) -> Ids {
+        let mut set = vec![0u64; 1024];
+        for &id in ids {
+            set[usize::from(id / 64)] |= 1 << (id % 64);
         }
-        set
+        Ids(set)
     }
 
     /// Whether `id` is in the set.
     pub fn contains(&self, id: u16) -> bool {
-        self.0.get(usize::from(id / 64)).is_some_and(|w| w >> (id % 64) & 1 == 1)
+        self.0[usize::from(id / 64)] >> (id % 64) & 1 == 1
     }
 }
 
-/// How a chain step answers: by itself, or by the answer of another node (its parent).
-enum Chain {
-    Answer(bool),
-    Follow(usize),
-}
-
-/// Decides a yes/no property that follows parent chains, for every node `0..n`, each node once (linear in `n`):
-/// `step(ctx, i)` answers for node `i` by itself, or names the node it depends on; a chain that comes back to itself
-/// answers `on_cycle(ctx, the nodes of the cycle)`. Every node walked takes the answer its chain ends in.
-fn decide_chains<C>(
-    n: usize,
-    ctx: &mut C,
-    step: impl Fn(&mut C, usize) -> Chain,
-    on_cycle: impl Fn(&mut C, &[usize]) -> bool,
-) -> Vec<bool> {
+/// Decides a yes/no property that follows parent chains, for every node, each node once (linear in the nodes):
+/// `links[i]` is node `i`'s own answer (`YES`, `NONE`: no) or the node whose answer it takes. `event(false, [i])`
+/// is called when node `i` answers yes by itself; a chain that comes back to itself answers `event(true, the nodes of
+/// the cycle)`. Every node walked takes the answer its chain ends in: `3` (yes) or `2` (no) in the result. (One
+/// function for both uses, through `dyn`: the smallest code.)
+fn decide_chains(links: &[u32], event: &mut dyn FnMut(bool, &[usize]) -> bool) -> Vec<u8> {
     // 0: not decided; 1: on the path being walked; 2: no; 3: yes.
-    let mut state = vec![0u8; n];
+    let mut state = vec![0u8; links.len()];
     let mut path = Vec::new();
-    for start in 0..n {
+    for start in 0..links.len() {
         let mut i = start;
         let answer = loop {
             match state[i] {
-                2 => break false,
-                3 => break true,
+                0 => {}
                 1 => {
                     let from = path.iter().position(|&p| p == i).unwrap_or(0);
-                    break on_cycle(ctx, &path[from..]);
+                    break event(true, &path[from..]);
                 }
-                _ => {}
+                decided => break decided == 3,
             }
             state[i] = 1;
             path.push(i);
-            match step(ctx, i) {
-                Chain::Answer(a) => break a,
-                Chain::Follow(next) if next < n => i = next,
-                Chain::Follow(_) => break false,
+            match links[i] {
+                YES => {
+                    event(false, &[i]);
+                    break true;
+                }
+                next if (next as usize) < links.len() => i = next as usize,
+                _ => break false,
             }
         };
-        for p in path.drain(..) {
-            state[p] = if answer { 3 } else { 2 };
+        for &p in &path {
+            state[p] = 2 + u8::from(answer);
         }
+        path.clear();
     }
-    state.iter().map(|&s| s == 3).collect()
+    state
 }
 
-/// `slot[id]`: the position + 1 of partition `id` in `list` (0: not listed). Fails on an id listed twice.
-fn slots(list: impl Iterator<Item = u16> + Clone) -> Result<Vec<u32>, ScheduleError> {
-    let len = list.clone().map(|id| usize::from(id) + 1).max().unwrap_or(0);
-    let mut slot = vec![0u32; len];
-    for (i, id) in list.enumerate() {
-        let s = &mut slot[usize::from(id)];
-        if *s != 0 {
-            return Err(ScheduleError::ListedTwice(id));
+/// `slot[id]`: the position + 1 in the list of the last entry of partition `id` (0: not listed), sized by the largest
+/// id, and the first id listed twice, if any.
+fn slots(list: &[Partition]) -> (Vec<u32>, Option<u16>) {
+    let mut slot = Vec::new();
+    let mut twice = None;
+    for (i, p) in list.iter().enumerate() {
+        let at = usize::from(p.id);
+        if slot.len() <= at {
+            slot.resize(at + 1, 0);
         }
-        *s = i as u32 + 1;
+        if slot[at] != 0 && twice.is_none() {
+            twice = Some(p.id);
+        }
+        slot[at] = i as u32 + 1;
     }
-    Ok(slot)
+    (slot, twice)
 }
 
-fn position(slot: &[u32], id: u16) -> Option<usize> {
-    slot.get(usize::from(id)).filter(|&&s| s != 0).map(|&s| s as usize - 1)
+/// The position in the list of partition `id` (`NONE`: not listed).
+fn position(slot: &[u32], id: u16) -> u32 {
+    slot.get(usize::from(id)).map_or(NONE, |&s| s.wrapping_sub(1))
+}
+
+/// [`partition_scope`] over the list's `slots`: 3 for a position in scope.
+fn scope(list: &[Partition], slot: &[u32], filter: &Ids) -> Vec<u8> {
+    let mut links = Vec::with_capacity(list.len());
+    for (i, p) in list.iter().enumerate() {
+        let last = position(slot, p.id);
+        links.push(if last != i as u32 {
+            last
+        } else if filter.contains(p.id) || p.cursor_from.iter().any(|&a| filter.contains(a)) {
+            YES
+        } else {
+            match p.starts_after {
+                None => NONE,
+                Some(parent) => match position(slot, parent) {
+                    NONE if filter.contains(parent) => YES,
+                    at => at,
+                },
+            }
+        });
+    }
+    decide_chains(&links, &mut |_, _| false)
 }
 
 /// Which partitions of `list` a filter reads (per position of `list`): those in the filter, or with a
@@ -265,48 +225,28 @@ fn position(slot: &[u32], id: u16) -> Option<usize> {
 /// (as a map of the list by id would; [`Schedule::plan`] refuses such a list). Linear in the list. Also tells the
 /// consumer groups which partitions a lease covers.
 pub fn partition_scope(list: &[Partition], filter: &Ids) -> Vec<bool> {
-    let len = list.iter().map(|p| usize::from(p.id) + 1).max().unwrap_or(0);
-    let mut slot = vec![0u32; len];
-    for (i, p) in list.iter().enumerate() {
-        slot[usize::from(p.id)] = i as u32 + 1;
-    }
-    decide_chains(
-        list.len(),
-        &mut (),
-        |_, i| {
-            let p = &list[i];
-            match position(&slot, p.id) {
-                Some(last) if last != i => return Chain::Follow(last),
-                _ => {}
-            }
-            if filter.contains(p.id) || p.cursor_from.iter().any(|&a| filter.contains(a)) {
-                return Chain::Answer(true);
-            }
-            match p.starts_after {
-                None => Chain::Answer(false),
-                Some(parent) => match position(&slot, parent) {
-                    Some(at) => Chain::Follow(at),
-                    None => Chain::Answer(filter.contains(parent)),
-                },
-            }
-        },
-        |_, _| false,
-    )
+    scope(list, &slots(list).0, filter).into_iter().map(|s| s == 3).collect()
 }
 
-/// A partition in scope.
+/// A listed partition.
 #[derive(Debug)]
 struct Entry {
     id: u16,
     closed: bool,
-    /// Its `startsAfterPartition`, when that is in scope: the parent a turn must wait for.
-    parent: Option<u16>,
-    /// Its position in the list planned (the shell's partition object).
-    index: usize,
+    /// Read by this feed (the filter's scope).
+    in_scope: bool,
+    /// The position of its `startsAfterPartition`, when that is in scope: the parent a turn must wait for (`NONE`:
+    /// none).
+    parent: u32,
     /// Closed and read to its end. Kept across rediscovery while the partition is still listed closed.
     finished: bool,
-    /// Children waiting for this partition to be finished, in list order.
-    waiting: Vec<u16>,
+    /// Live: when it is due again, while it rests.
+    rest_until: u64,
+    /// Children waiting for this partition to be finished, in list order: a list through `next` (positions;
+    /// `NONE`: none), so a plan allocates nothing per partition.
+    first_waiting: u32,
+    last_waiting: u32,
+    next: u32,
 }
 
 /// The v2 plan of one feed.
@@ -316,20 +256,20 @@ pub struct Schedule {
     filter: Option<Ids>,
     /// Live: the wait before a caught-up partition is read again, ms. `None`: end once all are caught up.
     interval_ms: Option<u64>,
-    /// The listed partitions in scope, in list order.
+    /// The partitions listed, in list order (a position here is one in the list planned).
     entries: Vec<Entry>,
-    /// `slot[id]`: the position + 1 of partition `id` in `entries` (0: not in scope). Ids are below 2^15 (SPEC), so
-    /// a dense table (sized by the largest id listed) is both the smallest code and linear.
+    /// `slot[id]`: the position + 1 of partition `id` in `entries` (0: not listed). Ids are below 2^15 (SPEC), so a
+    /// dense table (sized by the largest id listed) is both the smallest code and linear.
     slot: Vec<u32>,
-    /// Partitions due, round robin.
-    due: VecDeque<u16>,
-    /// Live: caught-up partitions and when they are due again. The interval is fixed, so times only grow: a FIFO.
-    resting: VecDeque<(u16, u64)>,
-    /// Why some partitions can never start: the first few, and how many in all (0: none).
-    blocked: Vec<Reason>,
-    blocked_count: usize,
-    /// The partition whose turn it is.
-    reading: Option<u16>,
+    /// Partitions due, round robin (positions).
+    due: VecDeque<u32>,
+    /// Live: caught-up partitions (positions), until their `rest_until`. The interval is fixed, so those times only
+    /// grow: a FIFO.
+    resting: VecDeque<u32>,
+    /// Why some partitions can never start (`None`: none).
+    blocked: Option<String>,
+    /// The position of the partition whose turn it is.
+    reading: Option<u32>,
     /// The reader's page of the turn's first batch.
     turn_first_page: Option<u32>,
     /// The turn delivered events.
@@ -350,8 +290,7 @@ impl Schedule {
             slot: Vec::new(),
             due: VecDeque::new(),
             resting: VecDeque::new(),
-            blocked: Vec::new(),
-            blocked_count: 0,
+            blocked: None,
             reading: None,
             turn_first_page: None,
             delivered: false,
@@ -359,48 +298,51 @@ impl Schedule {
         }
     }
 
-    fn entry(&self, id: u16) -> Option<&Entry> {
-        position(&self.slot, id).map(|i| &self.entries[i])
-    }
-
     /// Plans from a (new) discovery's list. Fails, changing nothing, on a partition listed twice.
     pub fn plan(&mut self, list: &[Partition]) -> Result<(), ScheduleError> {
-        slots(list.iter().map(|p| p.id))?;
-        let scope = match &self.filter {
-            Some(filter) => partition_scope(list, filter),
-            None => vec![true; list.len()],
-        };
-        let in_scope = || list.iter().enumerate().filter(|&(i, _)| scope[i]).map(|(_, p)| p.id);
-        let slot = slots(in_scope())?;
-        let entries: Vec<Entry> = list
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| scope[i])
-            .map(|(index, p)| Entry {
+        let (slot, twice) = slots(list);
+        if let Some(id) = twice {
+            return Err(ScheduleError::ListedTwice(id));
+        }
+        let scope = self.filter.as_ref().map(|filter| scope(list, &slot, filter));
+        let in_scope = |i: u32| scope.as_ref().map_or(true, |s| s.get(i as usize) == Some(&3));
+        let mut entries = Vec::with_capacity(list.len());
+        for (i, p) in list.iter().enumerate() {
+            let parent = p.starts_after.map_or(NONE, |a| position(&slot, a));
+            entries.push(Entry {
                 id: p.id,
                 closed: p.closed,
-                parent: p.starts_after.filter(|&a| position(&slot, a).is_some()),
-                index,
+                in_scope: in_scope(i as u32),
+                parent: if in_scope(parent) { parent } else { NONE },
                 // Finished stays finished only while listed closed.
-                finished: p.closed && self.entry(p.id).is_some_and(|e| e.finished),
-                waiting: Vec::new(),
-            })
-            .collect();
+                finished: p.closed && in_scope(i as u32) && self.entry(p.id).is_some_and(|e| e.finished),
+                rest_until: 0,
+                first_waiting: NONE,
+                last_waiting: NONE,
+                next: NONE,
+            });
+        }
         self.entries = entries;
         self.slot = slot;
         let blocked = self.find_blocked();
         self.due.clear();
         self.resting.clear();
         self.reading = None;
-        for (i, &blocked) in blocked.iter().enumerate() {
+        for (i, blocked) in blocked.into_iter().enumerate() {
             let e = &self.entries[i];
-            if e.finished || blocked {
+            if !e.in_scope || e.finished || blocked == 3 {
                 continue;
             }
-            let id = e.id;
-            match e.parent.and_then(|a| position(&self.slot, a)) {
-                Some(at) if !self.entries[at].finished => self.entries[at].waiting.push(id),
-                _ => self.due.push_back(id),
+            let at = e.parent as usize;
+            match self.entries.get_mut(at) {
+                Some(parent) if !parent.finished => {
+                    let last = core::mem::replace(&mut parent.last_waiting, i as u32);
+                    match self.entries.get_mut(last as usize) {
+                        Some(sibling) => sibling.next = i as u32,
+                        None => self.entries[at].first_waiting = i as u32,
+                    }
+                }
+                _ => self.due.push_back(i as u32),
             }
         }
         // Caught up is signalled again only if there is something to read (a live feed whose partitions are all
@@ -411,38 +353,52 @@ impl Schedule {
         Ok(())
     }
 
-    /// The partitions in scope that can never start (per position of `entries`); why goes into `blocked`.
-    fn find_blocked(&mut self) -> Vec<bool> {
-        /// The first reasons, and how many in all.
-        fn add(found: &mut (Vec<Reason>, usize), r: Reason) {
-            if found.1 < REASONS_SHOWN {
-                found.0.push(r);
-            }
-            found.1 += 1;
-        }
-        let mut found = (Vec::new(), 0);
+    fn entry(&self, id: u16) -> Option<&Entry> {
+        self.entries.get(position(&self.slot, id) as usize)
+    }
+
+    /// The partitions in scope that can never start (3 per position); why goes into `blocked`.
+    fn find_blocked(&mut self) -> Vec<u8> {
         let entries = &self.entries;
-        let slot = &self.slot;
-        let blocked = decide_chains(
-            entries.len(),
-            &mut found,
-            |found, i| {
-                let e = &entries[i];
-                let Some(parent) = e.parent else { return Chain::Answer(false) };
-                let at = position(slot, parent).unwrap_or(usize::MAX);
-                if entries.get(at).is_some_and(|p| p.closed) {
-                    return Chain::Follow(at);
+        let mut links = Vec::with_capacity(entries.len());
+        for e in entries {
+            links.push(match entries.get(e.parent as usize) {
+                None => NONE,
+                Some(p) if p.closed => e.parent,
+                Some(_) => YES,
+            });
+        }
+        let mut why = String::new();
+        let mut count = 0u32;
+        // Writing to a String cannot fail.
+        let blocked = decide_chains(&links, &mut |cycle, nodes| {
+            count += 1;
+            if count > REASONS_SHOWN {
+                return true;
+            }
+            if count > 1 {
+                why.push_str("; ");
+            }
+            if cycle {
+                why.push_str("partitions ");
+                for (k, &i) in nodes.iter().take(CYCLE_SHOWN).enumerate() {
+                    let _ = write!(why, "{}{}", if k > 0 { ", " } else { "" }, u32::from(entries[i].id));
                 }
-                add(found, Reason::ParentNotClosed { id: e.id, parent });
-                Chain::Answer(true)
-            },
-            |found, cycle| {
-                let shown = cycle.iter().take(CYCLE_SHOWN).map(|&i| entries[i].id).collect();
-                add(found, Reason::Cycle { shown, len: cycle.len() });
-                true
-            },
-        );
-        (self.blocked, self.blocked_count) = found;
+                if nodes.len() > CYCLE_SHOWN {
+                    let _ = write!(why, ", … ({} in all)", nodes.len() as u32);
+                }
+                why.push_str(" form a startsAfterPartition cycle");
+            } else {
+                let e = &entries[nodes[0]];
+                let parent = u32::from(entries[e.parent as usize].id);
+                let _ = write!(why, "partition {} startsAfterPartition {parent}, which is not closed", u32::from(e.id));
+            }
+            true
+        });
+        if count > REASONS_SHOWN {
+            let _ = write!(why, "; and {} more", count - REASONS_SHOWN);
+        }
+        self.blocked = (count > 0).then_some(why);
         blocked
     }
 
@@ -450,23 +406,22 @@ impl Schedule {
     /// never start.
     pub fn poll(&mut self, now: u64) -> Result<Step, ScheduleError> {
         // Resting partitions whose time came join the back of the queue (a hot partition cannot keep them out).
-        while let Some(&(id, at)) = self.resting.front() {
-            if at > now {
+        while let Some(&at) = self.resting.front() {
+            if self.entries[at as usize].rest_until > now {
                 break;
             }
             self.resting.pop_front();
-            self.due.push_back(id);
+            self.due.push_back(at);
         }
-        if let Some(id) = self.due.pop_front() {
-            self.reading = Some(id);
+        if let Some(at) = self.due.pop_front() {
+            self.reading = Some(at);
             self.turn_first_page = None;
             self.delivered = false;
-            let index = self.entry(id).map_or(0, |e| e.index);
-            return Ok(Step::Read { id, index });
+            return Ok(Step::Read { id: self.entries[at as usize].id, index: at as usize });
         }
         // Nothing is due: every partition in scope is caught up, finished, waiting or blocked.
-        if self.blocked_count > 0 {
-            return Err(ScheduleError::Blocked { reasons: self.blocked.clone(), count: self.blocked_count });
+        if let Some(why) = &self.blocked {
+            return Err(ScheduleError::Blocked(why.clone()));
         }
         if !self.signalled {
             self.signalled = true;
@@ -475,7 +430,7 @@ impl Schedule {
         let Some(interval) = self.interval_ms else { return Ok(Step::End) };
         Ok(match self.resting.front() {
             None => Step::Wait { ms: interval, rediscover: true },
-            Some(&(_, at)) => Step::Wait { ms: at.saturating_sub(now), rediscover: false },
+            Some(&at) => Step::Wait { ms: self.entries[at as usize].rest_until.saturating_sub(now), rediscover: false },
         })
     }
 
@@ -495,22 +450,25 @@ impl Schedule {
     /// events: the partition is at its end for now) or not (its pages used, or cut by a 409: the re-plan that follows
     /// reads the partition again anyway). Without a turn (a second end, or after a re-plan), changes nothing.
     pub fn handle_turn_end(&mut self, caught_up: bool, now: u64) {
-        let Some(id) = self.reading.take() else { return };
+        let Some(at) = self.reading.take() else { return };
         if self.delivered {
             self.signalled = false;
         }
         if !caught_up {
-            self.due.push_back(id);
+            self.due.push_back(at);
             return;
         }
-        let Some(at) = position(&self.slot, id) else { return };
-        let e = &mut self.entries[at];
+        let e = &mut self.entries[at as usize];
         if e.closed {
             e.finished = true;
-            let children = core::mem::take(&mut e.waiting);
-            self.due.extend(children);
+            let mut child = e.first_waiting;
+            while let Some(c) = self.entries.get(child as usize) {
+                self.due.push_back(child);
+                child = c.next;
+            }
         } else if let Some(interval) = self.interval_ms {
-            self.resting.push_back((id, now.saturating_add(interval)));
+            e.rest_until = now.saturating_add(interval);
+            self.resting.push_back(at);
         }
     }
 }
