@@ -4,8 +4,8 @@
 // Stryker instruments all mutants into one copy of js/src (in .stryker-tmp/), `buildCommand` compiles it once to that
 // copy's dist/, and the command runner runs the Node unit tests once per mutant with the mutant switched on (the
 // environment variable __STRYKER_ACTIVE_MUTANT__). MUTANT_TESTS chooses the test files (default: every Node unit
-// test). The v2 modules and the transport, one at a time with the tests that reach them (a few seconds per mutant):
-//   MUTANT_TESTS=tests/js/unit/v2-schedule.test.mjs npx stryker run --mutate js/src/source/schedule.ts
+// test). The v2 modules and the transport, one at a time with the tests that reach them (a few seconds per mutant;
+// the v2 schedule is the core's now, core/src/schedule.rs: cargo mutants, docs/mutation.md):
 //   MUTANT_TESTS='tests/js/unit/transport.test.mjs tests/js/unit/v2-discovery.test.mjs' \
 //     npx stryker run --mutate js/src/transport.ts,js/src/source/discovery.ts
 //   source/v2.ts in two parts (discovery parsing moved to source/discovery.ts; V2Source, whose 409/retry/live/close

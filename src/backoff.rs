@@ -103,7 +103,7 @@ impl Backoff {
 }
 
 /// The reader's defaults the TypeScript side also needs (one home: here and the core):
-/// `{ idleTimeoutMs, maxLineLength, liveMinIntervalMs }`.
+/// `{ idleTimeoutMs, maxLineLength, snippetBytes, liveMinIntervalMs, pagesPerTurn }`.
 #[wasm_bindgen(js_name = readerDefaults)]
 pub fn reader_defaults() -> JsValue {
     let o = Object::new();
@@ -116,5 +116,6 @@ pub fn reader_defaults() -> JsValue {
         &"liveMinIntervalMs".into(),
         &JsValue::from_f64(feedpump_core::LivePolicy::default().min_ms as f64),
     );
+    let _ = Reflect::set(&o, &"pagesPerTurn".into(), &JsValue::from(feedpump_core::schedule::PAGES_PER_TURN));
     o.into()
 }

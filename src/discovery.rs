@@ -7,6 +7,27 @@ use crate::error::{feed_error, string};
 use js_sys::{Array, Error, Object, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** One partition as discovery lists it. */
+export interface V2Partition {
+  /** SPEC: "String, but only allowed values is integers in the range [0..32767]". */
+  id: number;
+  /** No new events will ever appear on it: read it to its end once. */
+  closed: boolean;
+  /** Split method 1: start this partition only once that (closed) partition has been read to its end. */
+  startsAfterPartition: number | undefined;
+  /** Split method 2: "A cursor that was valid on an ancestor is also valid on the child". */
+  cursorFromPartitions: number[];
+}
+/** What the discovery call answers (parseDiscovery). */
+export interface Discovery {
+  token: string;
+  partitions: V2Partition[];
+  exactlyOnce: boolean;
+}
+"#;
+
 /// Partition ids are `0..V2_PARTITIONS` (SPEC: "integers in the range [0..32767]").
 const V2_PARTITIONS: u32 = 32_768;
 
@@ -17,11 +38,11 @@ fn bad(why: &str) -> Error {
     feed_error("bad-discovery", why, 0)
 }
 
-fn get(obj: &JsValue, key: &str) -> JsValue {
+pub(crate) fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-fn set(obj: &Object, key: &str, value: &JsValue) {
+pub(crate) fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
@@ -61,7 +82,7 @@ fn partition_id(v: &JsValue, what: &str) -> Result<JsValue, Error> {
 
 /// Checks a parsed discovery document into `{ token, partitions, exactlyOnce }`; a malformed part is `bad-discovery`
 /// naming where, with the value shown.
-#[wasm_bindgen(js_name = parseDiscovery)]
+#[wasm_bindgen(js_name = parseDiscovery, unchecked_return_type = "Discovery")]
 pub fn parse_discovery(body: JsValue) -> Result<Object, Error> {
     if !body.is_object() {
         return Err(bad("the answer is not a JSON object"));

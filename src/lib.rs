@@ -1,9 +1,10 @@
 //! # feedpump (wasm core)
 //!
 //! The synchronous wasm-bindgen surface over [`feedpump_core`]: [`Core`] wraps the core's `Driver`, which makes every
-//! decision of a reader, and [`Backoff`] its retry policy and URL choice. The I/O shell that drives them (`fetch`, the
-//! body reader, timers, the caller's callbacks) is TypeScript (js/src/reader/), as are async iteration, cursor stores
-//! and entry points (`js/`, the public API); this crate's exports are internal. Nothing here is async, and nothing
+//! decision of a reader, [`Backoff`] its retry policy and URL choice, and [`Schedule`] its FeedAPI v2 schedule (which
+//! partition a feed reads next). The I/O shell that drives them (`fetch`, the body reader, timers, the caller's
+//! callbacks) is TypeScript (js/src/reader/, js/src/source/), as are async iteration, cursor stores and entry points
+//! (`js/`, the public API); this crate's exports are internal. Nothing here is async, and nothing
 //! here calls out to JavaScript: every method returns before any caller code can run.
 //!
 //! ```no_run
@@ -18,8 +19,10 @@ mod core;
 mod discovery;
 mod error;
 mod options;
+mod schedule;
 
 pub use crate::core::{code, Core};
 pub use backoff::{reader_defaults, Backoff};
 pub use discovery::parse_discovery;
 pub use error::caller_error;
+pub use schedule::{partition_scope, Schedule};

@@ -7,8 +7,8 @@
 //! Data flows one way: body chunks → [`framing::LineDecoder`] (whole lines, any split) → [`line::classify_v1`] /
 //! [`line::classify_v2`] (event or checkpoint, without a JSON tree) → [`batch::BatchBuilder`] (committable batches of
 //! one JSON text each) and [`cursor::CursorSet`] (latest checkpoint per partition) → [`request::v1_url`] /
-//! [`request::v2_url`] (the next page). A FeedAPI v2 session reads one partition; which one, and discovery, are the
-//! TypeScript wrapper's (js/src/source/).
+//! [`request::v2_url`] (the next page). A FeedAPI v2 session reads one partition; which one, and for how long, is
+//! [`schedule::Schedule`]'s; the discovery request is the TypeScript wrapper's (js/src/source/).
 //! [`session::Session`] runs the page loop; [`driver::Driver`] adds every decision of the shell around it (when to
 //! hand out a batch, when a body is stalled, what a failure is, the 401 resent once), so the shell only moves bytes
 //! and timers.
@@ -44,6 +44,7 @@ pub mod passed;
 mod position;
 pub mod request;
 pub mod retry;
+pub mod schedule;
 pub mod session;
 pub mod typefield;
 pub mod typefilter;

@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import * as api from '../../dist/entrypoints/node.js';
-import { PAGES_PER_TURN } from '../../dist/source/schedule.js';
+import { readerDefaults } from '../../dist/wasm/feedpump.js';
 import { startV2Server } from '../v2_server/server.mjs';
+
+const PAGES_PER_TURN = readerDefaults().pagesPerTurn; // the wasm is instantiated by the import of the node entry
 
 let server;
 before(async () => {

@@ -7,7 +7,10 @@
  * @internal
  */
 import type { V2Partition } from '../source/discovery.js';
-import { partitionScope } from '../source/schedule.js';
+import { partitionScope } from '../wasm/feedpump.js';
+
+/** The partitions of `all` a feed reading `filter` reads (the core's scope rule, core/src/schedule.rs). */
+const scope = (all: readonly V2Partition[], filter: ReadonlySet<number>): Set<number> => new Set(partitionScope(all, [...filter]));
 
 /**
  * The partitions of a discovery that need a lease of their own, given the partitions the group leases already
@@ -28,7 +31,7 @@ import { partitionScope } from '../source/schedule.js';
 export function leaseRoots(listed: readonly V2Partition[], leased: ReadonlySet<number>): number[] {
   const all = new Map<number, V2Partition>(listed.map((p) => [p.id, p]));
   const known = (id: number): boolean => all.has(id) || leased.has(id);
-  const covered = partitionScope(all, leased);
+  const covered = scope(listed, leased);
   const roots = new Set<number>();
   for (const p of listed) {
     if (covered.has(p.id) || leased.has(p.id)) continue;
@@ -36,7 +39,7 @@ export function leaseRoots(listed: readonly V2Partition[], leased: ReadonlySet<n
     if ((parent !== undefined && known(parent)) || p.cursorFromPartitions.some(known)) continue;
     roots.add(p.id);
   }
-  const reached = partitionScope(all, new Set([...leased, ...roots]));
+  const reached = scope(listed, new Set([...leased, ...roots]));
   for (const p of listed) if (!reached.has(p.id)) roots.add(p.id);
   return [...roots].sort((a, b) => a - b);
 }

@@ -8,30 +8,13 @@
 import { FeedError, messageOf, toFeedError } from '../errors.js';
 import { abortedError, MAX_TIMER_MS, type ReaderOptions, bad } from '../options.js';
 import { safeUrl, transport, type Transport } from '../transport.js';
-import { parseDiscovery as checkDiscovery, readerDefaults } from '../wasm/feedpump.js';
+import { parseDiscovery as checkDiscovery, readerDefaults, type Discovery } from '../wasm/feedpump.js';
 
 /** FeedAPI v2 partition ids are 0..32767 (SPEC: "only allowed values is integers in the range [0..32767]"). */
 export const V2_PARTITIONS = 32_768;
 
-/** One partition as discovery lists it. */
-export interface V2Partition {
-  /** SPEC: "String, but only allowed values is integers in the range [0..32767]". */
-  id: number;
-  /** No new events will ever appear on it: read it to its end once. */
-  closed: boolean;
-  /** Split method 1: start this partition only once that (closed) partition has been read to its end. */
-  startsAfterPartition: number | undefined;
-  /** Split method 2: "A cursor that was valid on an ancestor is also valid on the child". */
-  cursorFromPartitions: number[];
-}
-
-/** What the discovery call answers. */
-export interface Discovery {
-  token: string;
-  partitions: V2Partition[];
-  exactlyOnce: boolean;
-}
-
+/** A partition as discovery lists it, and the discovery (their one home: the wasm's parseDiscovery, src/discovery.rs). */
+export type { Discovery, V2Partition } from '../wasm/feedpump.js';
 
 /** @internal */
 export function badDiscovery(why: string): FeedError {
@@ -47,7 +30,7 @@ export function badDiscovery(why: string): FeedError {
  */
 export function parseDiscovery(body: unknown): Discovery {
   try {
-    return checkDiscovery(body) as Discovery;
+    return checkDiscovery(body);
   } catch (e) {
     throw toFeedError(e);
   }

@@ -1,18 +1,17 @@
 /**
  * FeedAPI v2 (vippsas/feedapi-spec): discovery, one reader per partition, `409 Conflict` → discover again, closed and
  * split partitions, server-side event-type filters. The wasm reader speaks v2 for one partition
- * (docs/wasm-contract.md); {@link V2Schedule} decides which partition to read when; this module drives it: readers,
- * discovery with retries (the core's retry policy, through the wasm `Backoff`), and from which cursor each partition
- * starts.
+ * (docs/wasm-contract.md); the core's schedule (core/src/schedule.rs, the wasm `Schedule`) decides which partition to
+ * read when, and when a turn has used its pages; this module drives it: readers, discovery with retries (the core's
+ * retry policy, through the wasm `Backoff`), and from which cursor each partition starts.
  * @internal
  * @packageDocumentation
  */
 import { FeedError, isFeedError, toFeedError } from '../errors.js';
 import { abortedError, sleep, type ReaderOptions, bad } from '../options.js';
 import type { FeedReader } from '../reader/reader.js';
-import { Backoff, readerDefaults, type RawBatch } from '../wasm/feedpump.js';
+import { Backoff, Schedule, type RawBatch } from '../wasm/feedpump.js';
 import { discoverOnce, failureOf, type Discovery, type V2Partition } from './discovery.js';
-import { PAGES_PER_TURN, V2Schedule } from './schedule.js';
 import { freeReader, newReader, requireWasm, type BatchSource } from './source.js';
 
 /** Options of a v2 source besides the reader options. */
@@ -33,13 +32,13 @@ export interface V2SourceOptions {
 const EMPTY = new Uint32Array(0);
 
 /**
- * Reads a v2 feed: discovery, then the partitions {@link V2Schedule} names, one turn at a time, each with its own
+ * Reads a v2 feed: discovery, then the partitions the wasm `Schedule` names, one turn at a time, each with its own
  * wasm reader:
  * - a partition with no delivered cursor starts from the delivered cursor of the first of its `cursorFromPartitions`
  *   that has one (method 2), else from `_first`;
- * - a turn ends when the partition is caught up (its reader ends) or with the first batch of a page after
- *   {@link PAGES_PER_TURN} pages; the reader is then closed, and the next turn starts from the delivered cursors, so
- *   nothing is lost or repeated;
+ * - a turn ends when the partition is caught up (its reader ends) or with the first batch of a page after the core's
+ *   `PAGES_PER_TURN` pages (the schedule's `handleBatch`); the reader is then closed, and the next turn starts from
+ *   the delivered cursors, so nothing is lost or repeated;
  * - a `409 Conflict` ends the turn and the discovery is made again ("Consumers should respond to 409 Conflict by
  *   re-starting from the discovery phase"), then the schedule re-plans from the new list;
  * - 409s and discovery failures (network, 5xx, 408, 429, cut or stalled bodies) go through the retry policy: the
@@ -52,18 +51,15 @@ const EMPTY = new Uint32Array(0);
  * @internal
  */
 export class V2Source implements BatchSource {
-  /** Made on the first step (the wasm is ready by then: it holds the live interval's default). */
-  #scheduleState: V2Schedule | undefined;
+  /** Made on the first step (the wasm is ready by then); freed by close(). */
+  #scheduleState: Schedule | undefined;
   #backoff: Backoff | undefined;
   #needDiscovery = true;
   #token = '';
   /** The base URL the token is from: `url` or one of `options.replicas`. */
   #base = '';
   #reader: FeedReader | undefined;
-  /** The first page (the reader's numbering) of the current turn, and whether the turn delivered events. */
-  #turnFirstPage: number | undefined;
-  #turnDelivered = false;
-  /** The turn used its pages: it ends before the next read. */
+  /** The turn used its pages (the schedule said so): it ends before the next read. */
   #turnOver = false;
   /** The feed's page count (every reader's pages, and caught-up signals), and the current reader's page. */
   #page = 0;
@@ -78,16 +74,8 @@ export class V2Source implements BatchSource {
     readonly v2: V2SourceOptions,
   ) {}
 
-  get #schedule(): V2Schedule {
-    if (this.#scheduleState === undefined) {
-      const interval = this.v2.liveIntervalMs;
-      this.#scheduleState = new V2Schedule({
-        partitions: this.v2.partitions,
-        live: interval !== undefined,
-        intervalMs: interval === 'default' ? (readerDefaults() as { liveMinIntervalMs: number }).liveMinIntervalMs : (interval ?? 0),
-      });
-    }
-    return this.#scheduleState;
+  get #schedule(): Schedule {
+    return (this.#scheduleState ??= new Schedule(this.v2.partitions, this.v2.liveIntervalMs));
   }
 
   /**
@@ -142,6 +130,8 @@ export class V2Source implements BatchSource {
     this.#drop();
     this.#backoff?.free();
     this.#backoff = undefined;
+    this.#scheduleState?.free();
+    this.#scheduleState = undefined;
   }
 
   /** One batch of the current turn, or `'again'` when the turn ended (caught up, or a 409). */
@@ -170,8 +160,8 @@ export class V2Source implements BatchSource {
       this.#endTurn(true);
       return 'again';
     }
-    this.#turnFirstPage ??= raw.page;
-    if (raw.page - this.#turnFirstPage >= PAGES_PER_TURN) this.#turnOver = true;
+    // Events the core's type filter dropped were read too (as they were when the filter ran after parsing).
+    if (this.#schedule.handleBatch(raw.page, raw.meta.length > 0 || raw.dropped !== undefined)) this.#turnOver = true;
     // Pages are numbered per reader; the feed numbers them across readers (for lag() and error messages).
     if (raw.page !== this.#readerPage) {
       this.#readerPage = raw.page;
@@ -180,8 +170,6 @@ export class V2Source implements BatchSource {
     raw.page = this.#page;
     delete raw.signal; // a partition's caught-up is not the feed's
     // A batch with nothing in it goes on too: it may end a page, which the feed's stats and onResponse count.
-    // Events the core's type filter dropped were read too (as they were when the filter ran after parsing).
-    if (raw.meta.length > 0 || raw.dropped) this.#turnDelivered = true;
     return raw;
   }
 
@@ -252,9 +240,7 @@ export class V2Source implements BatchSource {
     // With `replicas` the reader keeps to its URL (the token is one server's) and does not retry (see #read).
     const { live: _live, partitions: _partitions, headers: _headers, ...rest } = this.options;
     this.#reader = newReader(this.#base, { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
-    this.#turnFirstPage = undefined;
     this.#readerPage = 0;
-    this.#turnDelivered = false;
     this.#turnOver = false;
   }
 
@@ -265,9 +251,8 @@ export class V2Source implements BatchSource {
    * make the feed only ever discover).
    */
   #endTurn(caughtUp: boolean): void {
-    const delivered = this.#turnDelivered;
     this.#drop();
-    this.#schedule.handleTurnEnd({ caughtUp, delivered }, now());
+    this.#schedule.handleTurnEnd(caughtUp, now());
     this.#needDiscovery ||= !this.#closed && this.#pollUrl() !== this.#base;
   }
 

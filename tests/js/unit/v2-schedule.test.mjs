@@ -1,9 +1,32 @@
-// The FeedAPI v2 schedule (js/src/source/schedule.ts) as pure state: which partition is read next, fair turns, the
-// re-plan after a 409, closed parents and their children, `partitions`, impossible documents, live resting times.
-// No reader, no HTTP, no clock: `now` is passed in. The same rules over real HTTP: tests/interop/v2-hardening.test.mjs.
+// The FeedAPI v2 schedule (core/src/schedule.rs) through the wasm class v2.ts drives (src/schedule.rs): which
+// partition is read next, fair turns, the re-plan after a 409, closed parents and their children, `partitions`,
+// impossible documents, live resting times, errors as FeedError-shaped `bad-discovery`s. No reader, no HTTP, no clock:
+// `now` is passed in. The same cases natively: core/tests/schedule.rs; over real HTTP: tests/interop/v2-*.test.mjs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PAGES_PER_TURN, V2Schedule } from '../../../dist/source/schedule.js';
+import '../../../dist/entrypoints/node.js'; // instantiates the wasm
+import { partitionScope, readerDefaults, Schedule } from '../../../dist/wasm/feedpump.js';
+
+const PAGES_PER_TURN = readerDefaults().pagesPerTurn;
+
+/** The wasm schedule with the options of the TypeScript class it replaced, `{ partitions, live, intervalMs }`, and its
+ * turn ends, `{ caughtUp, delivered }` (delivered: the turn's batch brought events, as v2.ts reports it). */
+class V2Schedule {
+  #s;
+  constructor({ partitions, live, intervalMs }) {
+    this.#s = new Schedule(partitions, live ? intervalMs : undefined);
+  }
+  plan(d) {
+    this.#s.plan(d);
+  }
+  poll(now) {
+    return this.#s.poll(now);
+  }
+  handleTurnEnd({ caughtUp, delivered }, now) {
+    if (delivered) this.#s.handleBatch(1, true);
+    this.#s.handleTurnEnd(caughtUp, now);
+  }
+}
 
 /** A discovery of partitions given as `id`, `id!` (closed), `id<parent` (startsAfterPartition), `id~a,b` (cursorFrom). */
 function doc(...specs) {
@@ -50,6 +73,36 @@ test('fair turns: a partition that is never caught up gets one turn in each roun
   assert.deepEqual(read.slice(0, 9), [0, 1, 2, 0, 1, 2, 0, 1, 2]);
   assert.deepEqual(read.slice(9, 12), [0, 0, 0], 'once 1 and 2 are caught up only the hot one is left');
   assert.ok(PAGES_PER_TURN >= 1);
+});
+
+test('a turn uses PAGES_PER_TURN pages: the batch that starts one more page ends it; no turn, no count', () => {
+  const s = new Schedule(undefined, undefined);
+  s.plan(doc('0'));
+  assert.equal(s.handleBatch(1, true), false, 'no turn yet');
+  assert.equal(s.poll(0).partition.id, 0);
+  for (let page = 1; page <= PAGES_PER_TURN; page++) assert.equal(s.handleBatch(page, page === 1), false, `page ${page}`);
+  assert.equal(s.handleBatch(PAGES_PER_TURN + 1, false), true);
+  s.handleTurnEnd(false, 0);
+  assert.equal(s.poll(0).partition.id, 0, 'not caught up: due again');
+  s.handleTurnEnd(true, 0);
+  assert.deepEqual([s.poll(0), s.poll(0)], [{ kind: 'caught-up' }, { kind: 'end' }]);
+  s.free();
+});
+
+test('a read step hands back the listed object itself; the live interval "default" is the core\'s', () => {
+  const d = doc('3', '5!');
+  const s = new Schedule([5], 'default');
+  s.plan(d);
+  assert.equal(s.poll(0).partition, d.partitions[1]);
+  s.handleTurnEnd(true, 0);
+  assert.deepEqual([s.poll(0), s.poll(0)], [{ kind: 'caught-up' }, { kind: 'wait', ms: readerDefaults().liveMinIntervalMs, rediscover: true }]);
+});
+
+test('partitionScope (the consumer groups\' scope): the ids a filter reads, an id listed twice taken from its last entry', () => {
+  const { partitions } = doc('0', '1!', '2', '4<1', '6!<1', '9<6', '11~1', '12~0');
+  assert.deepEqual(partitionScope(partitions, [1]), [1, 4, 6, 9, 11]);
+  assert.deepEqual(partitionScope(doc('3', '4<3', '3~9').partitions, [9]).sort(), [3, 3, 4]);
+  assert.deepEqual(partitionScope(doc('3~9', '4<3', '3').partitions, [9]), []);
 });
 
 test('a split while running: 1 caught up while open, then listed closed with children: re-read, then the children', () => {

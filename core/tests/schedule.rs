@@ -1,0 +1,438 @@
+//! The FeedAPI v2 schedule (core/src/schedule.rs) as pure state, with simulated time: which partition is read next,
+//! fair turns, the re-plan after a 409, closed parents and their children, `partitions`, impossible documents, live
+//! resting times. The same rules through the wasm class: tests/js/unit/v2-schedule.test.mjs; over real HTTP:
+//! tests/interop/v2-source.test.mjs and v2-hardening.test.mjs.
+#![allow(clippy::unwrap_used)] // a test panics on what it did not expect
+
+use feedpump_core::schedule::{partition_scope, Ids, Partition, Schedule, ScheduleError, Step, PAGES_PER_TURN};
+
+/// A list of partitions given as `id`, `id!` (closed), `id<parent` (startsAfterPartition), `id~a,b` (cursorFrom).
+fn doc(specs: &[&str]) -> Vec<Partition> {
+    specs
+        .iter()
+        .map(|s| {
+            let (s, from) = s.split_once('~').unwrap_or((s, ""));
+            let (s, after) = s.split_once('<').map_or((s, None), |(s, a)| (s, Some(a.parse().unwrap())));
+            let (id, closed) = s.strip_suffix('!').map_or((s, false), |id| (id, true));
+            Partition {
+                id: id.parse().unwrap(),
+                closed,
+                starts_after: after,
+                cursor_from: from.split(',').filter(|a| !a.is_empty()).map(|a| a.parse().unwrap()).collect(),
+            }
+        })
+        .collect()
+}
+
+fn schedule(partitions: Option<&[u16]>, live_ms: Option<u64>) -> Schedule {
+    Schedule::new(partitions.map(Ids::new), live_ms)
+}
+
+/// What a drive saw: a partition read, or a step that is not a read.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Seen {
+    Read(u16),
+    CaughtUp,
+    Wait,
+    End,
+}
+use Seen::{CaughtUp, Read};
+
+/// Drives the schedule at time `now`: `end(id)` says how each turn ends (caught up, delivered); returns what was seen,
+/// until a step `until` (not included) or `max` steps, and the step it stopped at.
+fn drive(
+    s: &mut Schedule,
+    mut end: impl FnMut(u16) -> (bool, bool),
+    until: Seen,
+    max: usize,
+) -> Result<(Vec<Seen>, Option<Step>), ScheduleError> {
+    let mut seen = Vec::new();
+    for _ in 0..max {
+        let step = s.poll(0)?;
+        let kind = match step {
+            Step::Read { id, .. } => Read(id),
+            Step::CaughtUp => CaughtUp,
+            Step::Wait { .. } => Seen::Wait,
+            Step::End => Seen::End,
+        };
+        if kind == until {
+            return Ok((seen, Some(step)));
+        }
+        seen.push(kind);
+        if let Step::Read { id, .. } = step {
+            let (caught_up, delivered) = end(id);
+            if delivered {
+                s.handle_batch(1, true);
+            }
+            s.handle_turn_end(caught_up, 0);
+        }
+    }
+    Ok((seen, None))
+}
+
+fn caught_up(_: u16) -> (bool, bool) {
+    (true, false)
+}
+
+/// Drives to the end (not live), every turn caught up without events.
+fn read_all(s: &mut Schedule) -> Vec<Seen> {
+    drive(s, caught_up, Seen::End, 100_000).unwrap().0
+}
+
+fn read_id(step: Result<Step, ScheduleError>) -> u16 {
+    match step {
+        Ok(Step::Read { id, .. }) => id,
+        other => panic!("not a read: {other:?}"),
+    }
+}
+
+fn message(e: ScheduleError) -> String {
+    assert_eq!(e.code(), "bad-discovery");
+    e.to_string()
+}
+
+#[test]
+fn fair_turns_a_partition_never_caught_up_gets_one_turn_a_round() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["0", "1", "2"])).unwrap();
+    let mut turns = [0; 3];
+    let (read, _) = drive(
+        &mut s,
+        |id| {
+            turns[usize::from(id)] += 1;
+            (id != 0 && turns[usize::from(id)] >= 3, true)
+        },
+        Seen::End,
+        12,
+    )
+    .unwrap();
+    assert_eq!(read[..9], [0, 1, 2, 0, 1, 2, 0, 1, 2].map(Read));
+    assert_eq!(read[9..12], [Read(0); 3], "once 1 and 2 are caught up only the hot one is left");
+}
+
+#[test]
+fn a_turn_ends_after_pages_per_turn_pages() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["0"])).unwrap();
+    assert!(!s.handle_batch(1, true), "no turn yet: nothing counts");
+    assert_eq!(read_id(s.poll(0)), 0);
+    // The reader numbers its pages from 1; several batches may come from one page.
+    for page in 1..=PAGES_PER_TURN {
+        assert!(!s.handle_batch(page, true), "page {page} is within the turn");
+        assert!(!s.handle_batch(page, false), "page {page} is within the turn");
+    }
+    assert!(s.handle_batch(PAGES_PER_TURN + 1, false), "the batch that starts one more page ends the turn");
+    s.handle_turn_end(false, 0);
+    // The next turn counts from its own first page (a new reader's, or a later one).
+    assert_eq!(read_id(s.poll(0)), 0);
+    assert!(!s.handle_batch(7, false));
+    assert!(!s.handle_batch(7 + PAGES_PER_TURN - 1, false));
+    assert!(s.handle_batch(7 + PAGES_PER_TURN, false));
+    assert_eq!(PAGES_PER_TURN, 4);
+}
+
+#[test]
+fn a_split_while_running_is_re_read_then_its_children() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["0", "1", "2"])).unwrap();
+    assert_eq!(drive(&mut s, caught_up, CaughtUp, 100).unwrap().0, [0, 1, 2].map(Read));
+    // The 409 of the next request: a new discovery, in which 1 is closed and 4, 5 start after it.
+    s.plan(&doc(&["0", "1!", "2", "4<1", "5<1"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(0), Read(1), Read(2), Read(4), Read(5), CaughtUp]);
+}
+
+#[test]
+fn a_partition_finished_while_closed_stays_finished_children_wait_for_their_parent() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["7<3", "3!"])).unwrap();
+    assert_eq!(drive(&mut s, caught_up, CaughtUp, 100).unwrap().0, [Read(3), Read(7)]);
+    s.plan(&doc(&["3!", "7!<3", "8<7"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(7), Read(8), CaughtUp], "3 is not read again; 7 is, now closed; then 8");
+}
+
+#[test]
+fn partitions_only_the_listed_ids_and_their_split_children() {
+    let mut s = schedule(Some(&[1]), None);
+    s.plan(&doc(&["0", "1!", "2", "4<1", "6!<1", "9<6", "11~1", "12~0"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(1), Read(11), Read(4), Read(6), Read(9), CaughtUp]);
+    let mut t = schedule(Some(&[4]), None);
+    t.plan(&doc(&["1!", "4<1"])).unwrap();
+    assert_eq!(read_all(&mut t), [Read(4), CaughtUp], "a parent outside the scope is not waited for");
+}
+
+#[test]
+fn read_steps_name_the_position_in_the_list() {
+    let mut s = schedule(Some(&[5]), None);
+    let list = doc(&["3", "5!", "2", "9<5"]);
+    s.plan(&list).unwrap();
+    assert_eq!(s.poll(0), Ok(Step::Read { id: 5, index: 1 }));
+    s.handle_turn_end(true, 0);
+    assert_eq!(s.poll(0), Ok(Step::Read { id: 9, index: 3 }));
+}
+
+#[test]
+fn impossible_documents_what_can_be_read_is_read_then_bad_discovery_names_why() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["0", "1<0", "2!<3", "3!<2", "5<1"])).unwrap();
+    let mut read = Vec::new();
+    let e = drive(
+        &mut s,
+        |id| {
+            read.push(id);
+            (true, false)
+        },
+        Seen::End,
+        100,
+    )
+    .unwrap_err();
+    let m = message(e);
+    assert!(m.contains("partition 1 startsAfterPartition 0, which is not closed"), "{m}");
+    assert!(m.contains("cycle"), "{m}");
+    assert_eq!(read, [0]);
+    assert_eq!(s.plan(&doc(&["0", "0"])).map_err(message), Err("partition 0 is listed twice".into()));
+}
+
+#[test]
+fn a_partition_listed_twice_changes_nothing() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["0", "1"])).unwrap();
+    assert_eq!(read_id(s.poll(0)), 0);
+    assert_eq!(s.plan(&doc(&["2", "2"])), Err(ScheduleError::ListedTwice(2)));
+    // The turn of 0 goes on; 1 is still due.
+    s.handle_turn_end(true, 0);
+    assert_eq!(read_all(&mut s), [Read(1), CaughtUp]);
+    let mut t = schedule(Some(&[4]), None);
+    assert_eq!(t.plan(&doc(&["1", "4", "1"])), Err(ScheduleError::ListedTwice(1)), "also out of the scope");
+}
+
+#[test]
+fn live_a_caught_up_partition_rests_for_the_interval_caught_up_is_signalled_once_per_catch_up() {
+    let mut s = schedule(None, Some(100));
+    s.plan(&doc(&["0", "1"])).unwrap();
+    assert_eq!(read_id(s.poll(0)), 0);
+    s.handle_turn_end(true, 0);
+    assert_eq!(read_id(s.poll(0)), 1);
+    s.handle_turn_end(true, 10);
+    assert_eq!(s.poll(10), Ok(Step::CaughtUp));
+    assert_eq!(s.poll(20), Ok(Step::Wait { ms: 80, rediscover: false }));
+    assert_eq!(read_id(s.poll(100)), 0);
+    s.handle_batch(1, true);
+    s.handle_turn_end(true, 100);
+    assert_eq!(read_id(s.poll(110)), 1);
+    s.handle_turn_end(true, 110);
+    assert_eq!(s.poll(110), Ok(Step::CaughtUp), "events came: caught up again");
+    assert!(matches!(s.poll(110), Ok(Step::Wait { .. })));
+}
+
+/// One hot partition (0, never caught up, always events) and one that is caught up at every turn, live every 50 ms,
+/// polled every 10 ms from `from` to `to`: the partitions read at or after `record`.
+fn hot_and_cold(h: &mut Schedule, from: u64, to: u64, record: u64) -> Vec<u16> {
+    let mut order = Vec::new();
+    for now in (from..to).step_by(10) {
+        let Ok(Step::Read { id, .. }) = h.poll(now) else { continue };
+        if now >= record {
+            order.push(id);
+        }
+        if id == 0 {
+            h.handle_batch(1, true);
+            h.handle_turn_end(false, now);
+        } else {
+            h.handle_turn_end(true, now);
+        }
+    }
+    order
+}
+
+#[test]
+fn live_a_hot_partition_cannot_keep_a_resting_one_out_even_after_a_long_run() {
+    let mut h = schedule(None, Some(50));
+    h.plan(&doc(&["0", "1"])).unwrap();
+    let order = hot_and_cold(&mut h, 0, 300, 0);
+    assert!(order.iter().filter(|&&id| id == 1).count() >= 4, "partition 1 is polled again while 0 is hot: {order:?}");
+    // A long live run keeps the same fair order.
+    let late = hot_and_cold(&mut h, 300, 300 + 30_000 * 10, 299_010);
+    assert!(late.contains(&0) && late.contains(&1), "both still read after 30,000 turns: {late:?}");
+}
+
+#[test]
+fn live_every_partition_finished_waits_then_discovers_again() {
+    let mut c = schedule(None, Some(100));
+    c.plan(&doc(&["0!"])).unwrap();
+    assert_eq!(drive(&mut c, caught_up, Seen::Wait, 100).unwrap().1, Some(Step::Wait { ms: 100, rediscover: true }));
+    c.plan(&doc(&["0!"])).unwrap();
+    assert_eq!(
+        c.poll(200),
+        Ok(Step::Wait { ms: 100, rediscover: true }),
+        "the same finished list: no new caught-up signal"
+    );
+    c.plan(&doc(&["0!", "1"])).unwrap();
+    assert_eq!(read_id(c.poll(300)), 1, "a new partition is read");
+    c.handle_turn_end(true, 300);
+    assert_eq!(c.poll(300), Ok(Step::CaughtUp));
+}
+
+#[test]
+fn hostile_sizes_cost_linear_time() {
+    // A 32,768-partition chain listed children first.
+    let n: u16 = 32_767;
+    let chain: Vec<Partition> = (0..=n)
+        .rev()
+        .map(|id| Partition { id, closed: true, starts_after: id.checked_sub(1), cursor_from: Vec::new() })
+        .collect();
+    let mut s = schedule(Some(&[0]), None);
+    s.plan(&chain).unwrap();
+    let read = read_all(&mut s);
+    assert_eq!(read.len(), usize::from(n) + 2);
+    assert_eq!(read[..3], [Read(0), Read(1), Read(2)], "each child after its parent");
+    // The same ids in a ring.
+    let ring: Vec<Partition> = chain
+        .iter()
+        .map(|p| Partition { starts_after: Some(((u32::from(p.id) + 1) % 32_768) as u16), ..p.clone() })
+        .collect();
+    let mut r = schedule(None, None);
+    r.plan(&ring).unwrap();
+    let m = message(r.poll(0).unwrap_err());
+    assert!(m.contains("cycle") && m.len() < 400, "{m}");
+    // 100,000 entries (ids repeat).
+    let many: Vec<Partition> =
+        (0..100_000u32).map(|i| Partition { id: (i % 32_768) as u16, ..Partition::default() }).collect();
+    assert!(matches!(schedule(None, None).plan(&many), Err(ScheduleError::ListedTwice(0))));
+}
+
+#[test]
+fn nothing_to_read_signals_caught_up_once_then_ends() {
+    let mut fresh = schedule(None, None);
+    assert_eq!([fresh.poll(0), fresh.poll(0)], [Ok(Step::CaughtUp), Ok(Step::End)]);
+    let mut empty = schedule(None, None);
+    empty.plan(&[]).unwrap();
+    assert_eq!([empty.poll(0), empty.poll(0)], [Ok(Step::CaughtUp), Ok(Step::End)]);
+    let mut live = schedule(None, Some(100));
+    assert_eq!([live.poll(0), live.poll(0)], [Ok(Step::CaughtUp), Ok(Step::Wait { ms: 100, rediscover: true })]);
+}
+
+#[test]
+fn a_turn_end_with_no_turn_changes_nothing() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["0"])).unwrap();
+    assert_eq!(read_id(s.poll(0)), 0);
+    s.handle_turn_end(true, 0);
+    assert!(!s.handle_batch(1, true));
+    s.handle_turn_end(false, 0);
+    assert_eq!(s.poll(0), Ok(Step::CaughtUp), "the second end neither queued a turn nor counted as events");
+    let mut t = schedule(None, None);
+    t.plan(&doc(&["0"])).unwrap();
+    assert_eq!(read_id(t.poll(0)), 0);
+    t.plan(&doc(&["0"])).unwrap();
+    t.handle_batch(1, true);
+    t.handle_turn_end(false, 0);
+    assert_eq!(read_all(&mut t), [Read(0), CaughtUp], "partition 0 is due once, from the re-plan");
+}
+
+#[test]
+fn live_a_round_that_brings_no_events_is_not_signalled_again() {
+    let mut s = schedule(None, Some(100));
+    s.plan(&doc(&["0", "1"])).unwrap();
+    assert_eq!(drive(&mut s, caught_up, CaughtUp, 100).unwrap().0, [Read(0), Read(1)]);
+    assert_eq!(read_id(s.poll(100)), 0);
+    s.handle_turn_end(true, 100);
+    assert_eq!(read_id(s.poll(100)), 1);
+    s.handle_turn_end(true, 100);
+    assert_eq!(s.poll(100), Ok(Step::Wait { ms: 100, rediscover: false }));
+}
+
+#[test]
+fn finished_only_while_listed_closed() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["3!"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(3), CaughtUp]);
+    s.plan(&doc(&["4"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(4), CaughtUp]);
+    s.plan(&doc(&["3", "4"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(3), Read(4), CaughtUp]);
+}
+
+#[test]
+fn scope_a_child_of_an_unlisted_parent_only_if_the_parent_is_in_the_filter_a_cycle_outside_is_ignored() {
+    let mut s = schedule(Some(&[9]), None);
+    s.plan(&doc(&["4!<9", "5<8", "6", "7<4"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(4), Read(7), CaughtUp], "4 (its parent 9 is in the filter, unlisted), then 7");
+    let mut t = schedule(Some(&[1]), None);
+    t.plan(&doc(&["1", "5<6", "6<5"])).unwrap();
+    assert_eq!(read_all(&mut t), [Read(1), CaughtUp], "the cycle 5, 6 is not in scope: no bad-discovery");
+}
+
+#[test]
+fn partition_scope_per_position() {
+    let list = doc(&["0", "1!", "2", "4<1", "6!<1", "9<6", "11~1", "12~0", "13<20", "14<21"]);
+    let scope = partition_scope(&list, &Ids::new(&[1, 21]));
+    assert_eq!(scope, [false, true, false, true, true, true, true, false, false, true]);
+    // An id listed twice is taken from its last entry (the consumer groups map the list by id).
+    assert_eq!(partition_scope(&doc(&["3", "4<3", "3~9"]), &Ids::new(&[9])), [true; 3]);
+    assert_eq!(partition_scope(&doc(&["3~9", "4<3", "3"]), &Ids::new(&[9])), [false; 3]);
+    assert!(
+        !Ids::new(&[5]).contains(4)
+            && Ids::new(&[5, 32_767]).contains(32_767)
+            && !Ids::new(&[]).contains(0)
+            && Ids::new(&[65_535]).contains(65_535)
+    );
+}
+
+#[test]
+fn impossible_documents_the_reasons_are_listed_up_to_5_then_counted() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["0", "1<0", "2<0", "3<0", "4<0", "5<0", "6<0", "7<0"])).unwrap();
+    let reasons: Vec<String> =
+        (1..=5).map(|id| format!("partition {id} startsAfterPartition 0, which is not closed")).collect();
+    assert_eq!(
+        drive(&mut s, caught_up, Seen::End, 100).map_err(message).unwrap_err(),
+        format!("the discovery document can never be read to the end: {}; and 2 more", reasons.join("; "))
+    );
+    let mut five = schedule(None, None);
+    five.plan(&doc(&["0", "1<0", "2<0", "3<0", "4<0", "5<0"])).unwrap();
+    let m = drive(&mut five, caught_up, Seen::End, 100).map_err(message).unwrap_err();
+    assert!(m.ends_with("partition 5 startsAfterPartition 0, which is not closed"), "{m}");
+}
+
+#[test]
+fn impossible_documents_a_cycle_is_named_by_its_members_all_up_to_8_then_cut() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["5!<2", "2!<3", "3!<2"])).unwrap();
+    assert_eq!(
+        message(s.poll(0).unwrap_err()),
+        "the discovery document can never be read to the end: partitions 2, 3 form a startsAfterPartition cycle"
+    );
+    let ring = |n: u16| -> Vec<Partition> {
+        (0..n)
+            .map(|i| Partition { id: i, closed: true, starts_after: Some((i + 1) % n), cursor_from: Vec::new() })
+            .collect()
+    };
+    let mut eight = schedule(None, None);
+    eight.plan(&ring(8)).unwrap();
+    let m = message(eight.poll(0).unwrap_err());
+    assert!(m.ends_with(": partitions 0, 1, 2, 3, 4, 5, 6, 7 form a startsAfterPartition cycle"), "{m}");
+    let mut nine = schedule(None, None);
+    nine.plan(&ring(9)).unwrap();
+    let m = message(nine.poll(0).unwrap_err());
+    assert!(m.ends_with(": partitions 0, 1, 2, 3, 4, 5, 6, 7, … (9 in all) form a startsAfterPartition cycle"), "{m}");
+}
+
+#[test]
+fn a_cycle_through_a_partition_finished_earlier_still_blocks_its_members() {
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["3!"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(3), CaughtUp]);
+    s.plan(&doc(&["3!<2", "2!<3"])).unwrap();
+    let mut read = Vec::new();
+    let e = drive(
+        &mut s,
+        |id| {
+            read.push(id);
+            (true, false)
+        },
+        Seen::End,
+        100,
+    )
+    .unwrap_err();
+    assert!(message(e).contains("partitions 3, 2 form a startsAfterPartition cycle"));
+    assert!(read.is_empty(), "2 is not read though its parent 3 is finished");
+}
