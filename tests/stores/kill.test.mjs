@@ -45,6 +45,10 @@ after(async () => {
  * outlasts the kills. Resolves with the kill counts and the last run's result.
  */
 async function killRuns(args) {
+  // The chaos runs alternate between the two points of a batch (odd: mid-batch, even: before the cursor row), each
+  // at a random batch: both kinds are killed about equally often whatever the random draws.
+  let chaosRuns = 0;
+  const chaosPoint = () => (chaosRuns++ % 2) + 1 + 2 * Math.floor(Math.random() * (CHAOS_POINTS / 2));
   const kills = [];
   let runs = 0;
   for (;;) {
@@ -53,7 +57,7 @@ async function killRuns(args) {
     const randomRun = killing && runs % 2 === 1;
     const child = spawn(process.execPath, [path.join(repoRoot, 'tests/stores/kill-consumer.mjs'), ...args], {
       cwd: repoRoot,
-      env: { ...process.env, CHAOS_AT: String(!killing ? 0 : randomRun ? RANDOM_RUN_POINTS : 1 + Math.floor(Math.random() * CHAOS_POINTS)) },
+      env: { ...process.env, CHAOS_AT: String(!killing ? 0 : randomRun ? RANDOM_RUN_POINTS : chaosPoint()) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
