@@ -158,7 +158,7 @@ pub fn skip_container_bytes(s: &[u8], start: usize) -> Result<usize, bool> {
 
 /// [`skip_container_bytes`], 16 bytes at a time: the same result for every input.
 pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
-    scan::<false>(s, start, b"").map(|(end, _)| end)
+    scan(s, start, b"").map(|(end, _)| end)
 }
 
 /// [`skip_container`], watching in the same pass for what could make `key` a repeated key of the container: `Ok`
@@ -170,12 +170,13 @@ pub fn skip_container_watch(s: &[u8], start: usize, key: &[u8]) -> Result<(usize
     if key.is_empty() {
         return skip_container(s, start).map(|end| (end, false));
     }
-    scan::<true>(s, start, key)
+    scan(s, start, key)
 }
 
-/// The block scan; with `WATCH`, also [`skip_container_watch`]'s count of `"key"` and backslashes (`key` not empty).
-#[inline(always)]
-fn scan<const WATCH: bool>(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
+/// The block scan; with a `key`, also [`skip_container_watch`]'s count of `"key"` and backslashes. One loop for both
+/// (a branch per block, not a second copy of the loop in the wasm).
+fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
+    let watch = !key.is_empty();
     let (mut depth, mut in_string, mut i) = (0usize, false, start);
     // Watching: backslashes seen, and how many `"key"` (saturating at 2).
     let (mut backslash, mut keys) = (false, 0u8);
@@ -187,7 +188,7 @@ fn scan<const WATCH: bool>(s: &[u8], start: usize, key: &[u8]) -> Result<(usize,
     loop {
         if let Some(block) = s.get(i..i + BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) {
             let m = masks(block);
-            if WATCH {
+            if watch {
                 backslash |= m.backslash != 0;
                 // Quotes followed by the key's first byte (a quote in the last byte: its next byte is in the next
                 // block); only these are compared with the key.
@@ -229,7 +230,7 @@ fn scan<const WATCH: bool>(s: &[u8], start: usize, key: &[u8]) -> Result<(usize,
         }
         // Byte by byte: that block, or the tail (under 16 bytes).
         let end = s.len().min(i + BLOCK);
-        if WATCH {
+        if watch {
             for (k, &b) in s[i..end].iter().enumerate() {
                 backslash |= b == b'\\';
                 if b == b'"' && keys < 2 {
