@@ -173,6 +173,24 @@ pub fn skip_container_watch(s: &[u8], start: usize, key: &[u8]) -> Result<(usize
     scan(s, start, key)
 }
 
+/// Whether `"key"` starts at the quote at `q`: the closing quote first, then the key byte by byte (inlined: no call
+/// per candidate quote, no `memcmp` for a few bytes).
+#[inline(always)]
+fn quoted_at(s: &[u8], q: usize, key: &[u8]) -> bool {
+    let end = q + 1 + key.len();
+    if end >= s.len() || s[end] != b'"' {
+        return false;
+    }
+    let mut j = 0;
+    while j < key.len() {
+        if s[q + 1 + j] != key[j] {
+            return false;
+        }
+        j += 1;
+    }
+    true
+}
+
 /// The block scan; with a `key`, also [`skip_container_watch`]'s count of `"key"` and backslashes. One loop for both
 /// (a branch per block, not a second copy of the loop in the wasm).
 fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
@@ -180,21 +198,20 @@ fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
     let (mut depth, mut in_string, mut i) = (0usize, false, start);
     // Watching: backslashes seen, and how many `"key"` (saturating at 2).
     let (mut backslash, mut keys) = (false, 0u8);
+    // The key's first two bytes (a one-byte key: the closing quote).
     let first = key.first().copied().unwrap_or(0);
-    // The closing quote first, then the key byte by byte (no `memcmp` call for a few bytes).
-    let key_at =
-        |q: usize| s.get(q + 1 + key.len()) == Some(&b'"') && key.iter().enumerate().all(|(j, &k)| s[q + 1 + j] == k);
+    let second = key.get(1).copied().unwrap_or(b'"');
     let single = |backslash: bool, keys: u8| !backslash && keys <= 1;
     loop {
         if let Some(block) = s.get(i..i + BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) {
             let m = masks(block);
             if watch {
                 backslash |= m.backslash != 0;
-                // Quotes followed by the key's first byte (a quote in the last byte: its next byte is in the next
-                // block); only these are compared with the key.
-                let mut quotes = m.quote & (eq(block, first) >> 1 | 0x8000);
+                // Quotes followed by the key's first two bytes (a quote in the last two bytes: those are in the
+                // next block); only these are compared with the key.
+                let mut quotes = m.quote & (eq(block, first) >> 1 | 0x8000) & (eq(block, second) >> 2 | 0xC000);
                 while quotes != 0 && keys < 2 {
-                    keys += u8::from(key_at(i + quotes.trailing_zeros() as usize));
+                    keys += u8::from(quoted_at(s, i + quotes.trailing_zeros() as usize, key));
                     quotes &= quotes - 1;
                 }
             }
@@ -234,7 +251,7 @@ fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
             for (k, &b) in s[i..end].iter().enumerate() {
                 backslash |= b == b'\\';
                 if b == b'"' && keys < 2 {
-                    keys += u8::from(key_at(i + k));
+                    keys += u8::from(quoted_at(s, i + k, key));
                 }
             }
         }
