@@ -2,12 +2,13 @@
 //   node --cpu-prof --cpu-prof-dir=DIR bench/profile/profile.mjs BASE SHELL HOW MODE VARIANT RUNS
 // BASE: a running bench server (`node bench/server.mjs 200000` prints it); SHELL: feedpump (the package) | baseline
 // (the plain loop) | transport; HOW: events | batches; MODE: parsed | raw. Prints the CPU time and wall time of each
-// run. Summarise the profile with bench/profile/top.mjs.
+// run. Summarise the profile with bench/profile/top.mjs. A 7th argument `filter` adds the filtered workload's type
+// filter (`filter: { include: [FILTER_TYPE] }`, 10% kept).
 import * as api from '../../dist/entrypoints/node.js';
 import { baselineFeed } from '../workloads.js';
-import { PARTITIONS } from '../gen.js';
+import { FILTER_TYPE, PARTITIONS } from '../gen.js';
 
-const [base, shell, how, mode, variant, runs = '3'] = process.argv.slice(2);
+const [base, shell, how, mode, variant, runs = '3', filtered] = process.argv.slice(2);
 const impl = api;
 const url = `${base}/feed/${variant}`;
 
@@ -33,7 +34,8 @@ async function once() {
     }
     return n;
   }
-  const feed = impl.openFeed(url, { partitionCount: PARTITIONS, mode, retry: false });
+  const filter = filtered === 'filter' ? { filter: { include: [FILTER_TYPE] } } : {};
+  const feed = impl.openFeed(url, { partitionCount: PARTITIONS, mode, retry: false, ...filter });
   if (how === 'events') {
     for await (const ev of feed.events()) {
       n++;

@@ -12,7 +12,7 @@
 //! committable as a whole, and its checkpoints are exactly the cursors to store with its events.
 //! Order is kept within a partition; across partitions ZEH promises none.
 
-use crate::typefield::{type_at, TypeAt};
+use crate::typefield::{type_at_hinted, TypeAt};
 use crate::typefilter::TypeFilter;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -170,12 +170,27 @@ impl BatchBuilder {
     /// Holds one event of slot `partition` until a checkpoint of it, or, when the type filter decides from its type
     /// that it is not kept, only counts it. `headers` and `data` are the raw JSON values.
     pub fn handle_event(&mut self, partition: u32, line: u64, offset: u64, headers: Option<&str>, data: &str) {
+        self.handle_event_hinted(partition, line, offset, headers, data, false);
+    }
+
+    /// [`BatchBuilder::handle_event`], with what the line scan found out about `data` while skipping it: `single`
+    /// when it holds no backslash and the quoted first key of the type field at most once (see
+    /// [`crate::typefield::type_at_hinted`]; the line scanner watches [`BatchBuilder::watched_key`]).
+    pub fn handle_event_hinted(
+        &mut self,
+        partition: u32,
+        line: u64,
+        offset: u64,
+        headers: Option<&str>,
+        data: &str,
+        single: bool,
+    ) {
         let Some(h) = self.held.get_mut(partition as usize) else {
             return;
         };
         let at = match self.type_field.is_empty() {
             true => TypeAt::Absent,
-            false => type_at(data.as_bytes(), &self.type_field),
+            false => type_at_hinted(data.as_bytes(), &self.type_field, single),
         };
         let filter = self.type_filter.as_ref().filter(|_| !self.type_field.is_empty());
         if filter.and_then(|f| f.keeps(&at, data.as_bytes())) == Some(false) {
@@ -218,6 +233,11 @@ impl BatchBuilder {
         }
         h.events.push([start, h.utf16, sat(line), sat(offset), data_start, type_start, type_end]);
         self.held_bytes += h.text.len() - before;
+    }
+
+    /// The key the line scanner watches for in each event's `data` (the type field's first; empty: none).
+    pub fn watched_key(&self) -> &[u8] {
+        self.type_field.first().map_or(b"", String::as_bytes)
     }
 
     /// Releases the held events of slot `partition` together with its checkpoint.

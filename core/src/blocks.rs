@@ -158,10 +158,63 @@ pub fn skip_container_bytes(s: &[u8], start: usize) -> Result<usize, bool> {
 
 /// [`skip_container_bytes`], 16 bytes at a time: the same result for every input.
 pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
+    scan(s, start, b"").map(|(end, _)| end)
+}
+
+/// [`skip_container`], watching in the same pass for what could make `key` a repeated key of the container: `Ok`
+/// also says whether the bytes it read hold no backslash and `"key"` (quotes included, anywhere: a key, a value,
+/// nested) at most once. When that is `true`, the container holds no second member spelled `key`, escaped or not
+/// (what [`crate::typefield`] needs after it found the first one). It reads a few bytes past the container's end
+/// (the rest of the last block), so `false` may come from there: never a wrong `true`. An empty `key`: always `false`.
+pub fn skip_container_watch(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
+    if key.is_empty() {
+        return skip_container(s, start).map(|end| (end, false));
+    }
+    scan(s, start, key)
+}
+
+/// Whether `"key"` starts at the quote at `q`: the closing quote first, then the key byte by byte (inlined: no call
+/// per candidate quote, no `memcmp` for a few bytes).
+#[inline(always)]
+fn quoted_at(s: &[u8], q: usize, key: &[u8]) -> bool {
+    let end = q + 1 + key.len();
+    if end >= s.len() || s[end] != b'"' {
+        return false;
+    }
+    let mut j = 0;
+    while j < key.len() {
+        if s[q + 1 + j] != key[j] {
+            return false;
+        }
+        j += 1;
+    }
+    true
+}
+
+/// The block scan; with a `key`, also [`skip_container_watch`]'s count of `"key"` and backslashes. One loop for both
+/// (a branch per block, not a second copy of the loop in the wasm).
+fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
+    let watch = !key.is_empty();
     let (mut depth, mut in_string, mut i) = (0usize, false, start);
+    // Watching: backslashes seen, and how many `"key"` (saturating at 2).
+    let (mut backslash, mut keys) = (false, 0u8);
+    // The key's first two bytes (a one-byte key: the closing quote).
+    let first = key.first().copied().unwrap_or(0);
+    let second = key.get(1).copied().unwrap_or(b'"');
+    let single = |backslash: bool, keys: u8| !backslash && keys <= 1;
     loop {
         if let Some(block) = s.get(i..i + BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) {
             let m = masks(block);
+            if watch {
+                backslash |= m.backslash != 0;
+                // Quotes followed by the key's first two bytes (a quote in the last two bytes: those are in the
+                // next block); only these are compared with the key.
+                let mut quotes = m.quote & (eq(block, first) >> 1 | 0x8000) & (eq(block, second) >> 2 | 0xC000);
+                while quotes != 0 && keys < 2 {
+                    keys += u8::from(quoted_at(s, i + quotes.trailing_zeros() as usize, key));
+                    quotes &= quotes - 1;
+                }
+            }
             let (esc, carry) = escaped(m.backslash);
             let inside = prefix_xor(m.quote & !esc) ^ if in_string { u16::MAX } else { 0 };
             // A backslash outside a string is no escape to the byte scanner: such a block goes byte by byte.
@@ -177,7 +230,7 @@ pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
                         } else {
                             depth -= 1;
                             if depth == 0 {
-                                return Ok(i + k + 1);
+                                return Ok((i + k + 1, single(backslash, keys)));
                             }
                         }
                         brackets &= brackets - 1;
@@ -193,8 +246,17 @@ pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
             return Err(in_string);
         }
         // Byte by byte: that block, or the tail (under 16 bytes).
-        match bytes(s, i, s.len().min(i + BLOCK), (depth, in_string)) {
-            (Step::Closed(end), _, _) => return Ok(end),
+        let end = s.len().min(i + BLOCK);
+        if watch {
+            for (k, &b) in s[i..end].iter().enumerate() {
+                backslash |= b == b'\\';
+                if b == b'"' && keys < 2 {
+                    keys += u8::from(quoted_at(s, i + k, key));
+                }
+            }
+        }
+        match bytes(s, i, end, (depth, in_string)) {
+            (Step::Closed(end), _, _) => return Ok((end, single(backslash, keys))),
             (Step::Next(next), d, in_s) => (i, depth, in_string) = (next, d, in_s),
         }
     }
@@ -214,6 +276,18 @@ pub mod differential {
             if matches!(b, b'{' | b'[') {
                 let (fast, slow) = (skip_container(s, start), skip_container_bytes(s, start));
                 assert!(fast == slow, "from {start}: blocks {fast:?}, bytes {slow:?} in {s:?}");
+                // Watching ends where skipping does, and says "single" only when the plain rule over the container
+                // does: no backslash and `"key"` at most once.
+                for key in [&b"type"[..], b"k", b"a"] {
+                    let watched = skip_container_watch(s, start, key);
+                    assert!(watched.map(|(end, _)| end) == slow, "watch from {start} in {s:?}");
+                    if let Ok((end, true)) = watched {
+                        let quoted = [&b"\""[..], key, b"\""].concat();
+                        let region = &s[start..end];
+                        let count = region.windows(quoted.len()).filter(|w| *w == &quoted[..]).count();
+                        assert!(!region.contains(&b'\\') && count <= 1, "single from {start} in {s:?}");
+                    }
+                }
             }
         }
         for w in s.windows(BLOCK) {

@@ -71,6 +71,11 @@ pub(crate) struct Scanner<'a> {
     pub(crate) i: usize,
     /// Whether `partition` and `headers` are fields (v1); in FeedAPI v2 they are unknown fields, ignored.
     pub(crate) v1: bool,
+    /// Not empty: a key to watch for while skipping an envelope's `data` object (see [`Scanner::data_single`]).
+    pub(crate) watch: &'a [u8],
+    /// After the envelope scan with a `watch` key: whether `data` is an object that holds no backslash and `"watch"`
+    /// at most once ([`crate::blocks::skip_container_watch`]), so that key cannot repeat in it.
+    pub(crate) data_single: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -155,6 +160,20 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// At a `{`: [`Scanner::value`] of the object (the `data` of an envelope), watching for `self.watch` in the same
+    /// pass (the last such value sets `data_single`; a repeated `data` is an error anyway).
+    fn watched_object(&mut self) -> Result<Range<usize>, ProtocolError> {
+        let start = self.i;
+        match crate::blocks::skip_container_watch(self.s, start, self.watch) {
+            Ok((end, single)) => {
+                self.i = end;
+                self.data_single = single;
+                Ok(start..end)
+            }
+            Err(in_string) => Err(bad(if in_string { "unterminated string" } else { "unterminated object or array" })),
+        }
+    }
+
     /// At a `{`: walks the object's members in order, calling `f(key, value)` with the range of each key's contents
     /// (escapes unresolved) and of its value, until `f` returns `false` (then the scanner stays just after that value
     /// and this returns `false`) or the object ends (the scanner is past its `}`; `true`).
@@ -174,7 +193,11 @@ impl<'a> Scanner<'a> {
             self.skip_ws();
             self.expect(b':', "expected ':' after a key")?;
             self.skip_ws();
-            let value = self.value()?;
+            let value = if !self.watch.is_empty() && self.peek() == Some(b'{') && &self.s[key.clone()] == b"data" {
+                self.watched_object()?
+            } else {
+                self.value()?
+            };
             if !f(key, value)? {
                 return Ok(false);
             }
@@ -308,7 +331,14 @@ pub fn unescape(raw: &[u8]) -> Result<String, ProtocolError> {
 /// assert_eq!(classify_v1(line, 4).unwrap(), LineKind::Checkpoint { partition: 1, cursor: "c7".into() });
 /// ```
 pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
-    classify(Scanner { s: line, i: 0, v1: true }, |env: &Envelope| match &env.partition {
+    classify_v1_watching(line, n, b"").map(|(kind, _)| kind)
+}
+
+/// [`classify_v1`], and for an event whose `data` is an object, whether `data` holds no backslash and `"watch"` at
+/// most once (`watch` not empty; see [`crate::blocks::skip_container_watch`]): then the key `watch` cannot repeat in
+/// it, which [`crate::typefield::type_at_hinted`] uses, found in the scan that skips `data` anyway.
+pub fn classify_v1_watching(line: &[u8], n: u32, watch: &[u8]) -> Result<(LineKind, bool), ProtocolError> {
+    classify(Scanner { s: line, i: 0, v1: true, watch, data_single: false }, |env: &Envelope| match &env.partition {
         None => Err(err(ErrorKind::BadPartition, "line has no partition")),
         Some(r) => partition_number(&line[r.clone()], n),
     })
@@ -326,14 +356,20 @@ pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
 /// assert_eq!(classify_v2(br#"{"resync": true}"#).unwrap(), LineKind::Ignored);
 /// ```
 pub fn classify_v2(line: &[u8]) -> Result<LineKind, ProtocolError> {
-    classify(Scanner { s: line, i: 0, v1: false }, |_| Ok(0))
+    classify_v2_watching(line, b"").map(|(kind, _)| kind)
+}
+
+/// [`classify_v2`] with [`classify_v1_watching`]'s watch of `data`.
+pub fn classify_v2_watching(line: &[u8], watch: &[u8]) -> Result<(LineKind, bool), ProtocolError> {
+    classify(Scanner { s: line, i: 0, v1: false, watch, data_single: false }, |_| Ok(0))
 }
 
 fn classify(
     mut scanner: Scanner<'_>,
     partition: impl Fn(&Envelope) -> Result<u32, ProtocolError>,
-) -> Result<LineKind, ProtocolError> {
+) -> Result<(LineKind, bool), ProtocolError> {
     let env = scanner.envelope()?;
+    let single = scanner.data_single;
     let line = scanner.s;
     let cursor = match env.cursor.clone() {
         Some(r) if &line[r.clone()] != b"null" => Some(r),
@@ -355,7 +391,7 @@ fn classify(
             if cursor.is_empty() {
                 return Err(err(ErrorKind::BadCursor, "cursor is empty").in_partition(p));
             }
-            Ok(LineKind::Checkpoint { partition: p, cursor })
+            Ok((LineKind::Checkpoint { partition: p, cursor }, false))
         }
         (None, Some(data)) => {
             let p = partition(&env)?;
@@ -365,9 +401,9 @@ fn classify(
                 Some(_) => return Err(bad("headers is not an object").in_partition(p)),
                 None => None,
             };
-            Ok(LineKind::Event { partition: p, data, headers })
+            Ok((LineKind::Event { partition: p, data, headers }, single))
         }
-        (None, None) => Ok(LineKind::Ignored),
+        (None, None) => Ok((LineKind::Ignored, false)),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::batch::BatchBuilder;
 use crate::cursor::CursorSet;
 use crate::error::{ErrorKind, ProtocolError};
 use crate::framing::Line;
-use crate::line::{classify_v1, classify_v2, LineKind};
+use crate::line::{classify_v1_watching, classify_v2_watching, LineKind};
 use crate::passed::PassedCursors;
 use crate::session::Protocol;
 
@@ -37,10 +37,12 @@ pub(crate) fn handle_line(
         ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
             .at(line.number, line.offset + e.valid_up_to() as u64)
     })?;
-    let kind = match protocol {
-        Protocol::V1(_) => classify_v1(line.bytes, cursors.len()),
+    // The scan that skips each event's `data` also watches for the type field's key (see `type_at_hinted`).
+    let watch = builder.watched_key();
+    let (kind, single) = match protocol {
+        Protocol::V1(_) => classify_v1_watching(line.bytes, cursors.len(), watch),
         // One partition per request: no `partition` on the lines.
-        Protocol::V2(_) => classify_v2(line.bytes),
+        Protocol::V2(_) => classify_v2_watching(line.bytes, watch),
     }
     .map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })?;
     if let (Protocol::V1(v1), LineKind::Event { partition, .. } | LineKind::Checkpoint { partition, .. }) =
@@ -62,7 +64,7 @@ pub(crate) fn handle_line(
                     .ok_or_else(|| ProtocolError::new(ErrorKind::BadLine, "bad span").at(line.number, line.offset))
             };
             let headers = headers.map(span).transpose()?;
-            builder.handle_event(partition, line.number, line.offset, headers, span(data)?);
+            builder.handle_event_hinted(partition, line.number, line.offset, headers, span(data)?, single);
             if builder.over_held_limit() {
                 return Err(ProtocolError::new(
                     ErrorKind::NoProgress,

@@ -47,19 +47,28 @@ pub enum TypeAt {
 /// assert_eq!(type_at(br#""{\"meta\":{}}""#, &path), TypeAt::Unknown);
 /// ```
 pub fn type_at(data: &[u8], path: &[String]) -> TypeAt {
+    type_at_hinted(data, path, false)
+}
+
+/// [`type_at`], told by the scan that skipped `data` ([`crate::line::classify_v1_watching`] watching `path[0]`)
+/// whether `data` holds no backslash and `"path[0]"` at most once (`single`): then that key cannot repeat at any
+/// level, and the search for a repeat after it is skipped. The answer is [`type_at`]'s for every input.
+pub fn type_at_hinted(data: &[u8], path: &[String], single: bool) -> TypeAt {
     if data.first() == Some(&b'"') {
         return TypeAt::Unknown;
     }
+    let watched = path.first().map(String::as_bytes);
     let mut at = 0..data.len();
     for key in path {
-        match member(&data[at.clone()], key.as_bytes()) {
+        let single = single && watched == Some(key.as_bytes());
+        match member(&data[at.clone()], key.as_bytes(), single) {
             Ok(Some(r)) => at = at.start + r.start..at.start + r.end,
             Ok(None) => return TypeAt::Absent,
             Err(Unwalkable) => return TypeAt::Unknown,
         }
     }
     match data.get(at.clone()) {
-        Some([b'"', s @ .., b'"']) if s.contains(&b'\\') => TypeAt::Unknown,
+        Some([b'"', s @ .., b'"']) if has_backslash(s) => TypeAt::Unknown,
         Some([b'"', .., b'"']) => TypeAt::At(at.start + 1..at.end - 1),
         _ => TypeAt::Absent,
     }
@@ -76,19 +85,20 @@ impl From<ProtocolError> for Unwalkable {
 
 /// The range of the last member `key` of the object `value`; `None` when `value` is not an object or has no such
 /// member.
-fn member(value: &[u8], key: &[u8]) -> Result<Option<Range<usize>>, Unwalkable> {
+/// `single`: `value` holds no backslash and `"key"` at most once, so the first member `key` is the last.
+fn member(value: &[u8], key: &[u8], single: bool) -> Result<Option<Range<usize>>, Unwalkable> {
     if value.first() != Some(&b'{') {
         return Ok(None);
     }
     let mut found = None;
-    Scanner { s: value, i: 0, v1: false }.members(|name, v| {
+    Scanner { s: value, i: 0, v1: false, watch: b"", data_single: false }.members(|name, v| {
         if !same_key(&value[name], key)? {
             return Ok(true);
         }
         found = Some(v.clone());
         // The scan of the rest only looks for a repeat of the key (the last one wins): skip it when none can be
         // there, the common case, which saves a second pass over most of every event's bytes.
-        Ok(may_repeat(&value[v.end..], key))
+        Ok(!single && may_repeat(&value[v.end..], key))
     })?;
     Ok(found)
 }
@@ -122,10 +132,19 @@ fn may_repeat(rest: &[u8], key: &[u8]) -> bool {
     rest[at..].iter().enumerate().any(|(i, &b)| b == b'\\' || (b == b'"' && key_at(at + i)))
 }
 
+/// Whether a short slice (a key, a type string) holds a backslash: a byte loop the compiler inlines, where `contains`
+/// is a `memchr` call (at opt-level z it showed in the profile of the filtered run; bench/profile/ab.mjs: -3% CPU).
+#[allow(clippy::manual_contains)]
+#[inline(always)]
+fn has_backslash(s: &[u8]) -> bool {
+    s.iter().any(|&b| b == b'\\')
+}
+
 /// Whether the raw contents of a JSON key name `key`.
 fn same_key(raw: &[u8], key: &[u8]) -> Result<bool, ProtocolError> {
-    if !raw.contains(&b'\\') {
-        return Ok(raw == key);
+    // Keys are short: byte loops, not `memchr`/`memcmp` calls (they showed in the profile of the filtered run).
+    if !has_backslash(raw) {
+        return Ok(raw.len() == key.len() && raw.iter().zip(key).all(|(a, b)| a == b));
     }
     Ok(unescape(raw)?.as_bytes() == key)
 }
@@ -133,6 +152,7 @@ fn same_key(raw: &[u8], key: &[u8]) -> Result<bool, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
     use alloc::vec::Vec;
 
     fn at(data: &str, path: &str) -> Option<Result<&'static str, &'static str>> {
@@ -209,6 +229,56 @@ mod tests {
         // Not validated: once the key is found and cannot repeat, the rest is not walked (JSON.parse judges it if
         // the event is kept).
         assert_eq!(at(r#"{"type":"A" "b":1}"#, "type"), Some(Ok("A")));
+    }
+
+    /// The hint of the scan that skips `data` (watching the path's first key) never changes the answer: for every
+    /// input, [`type_at_hinted`] with the scanner's hint is [`type_at`] (which walks `data` again to rule out a
+    /// repeated key). Repeats, escaped keys and backslashes on and across block edges, random and adversarial bytes.
+    #[test]
+    fn the_scan_hint_equals_the_plain_type_read() {
+        let mut datas = crate::blocks::differential::random(11, 3000, 90);
+        datas.extend(crate::blocks::differential::adversarial());
+        for pad in 0..40 {
+            let x = "x".repeat(pad);
+            for tail in [
+                r#","type":"B""#,
+                r#","t\u0079pe":"B""#,
+                r#","y":"\"type\"""#,
+                r#","y":"type""#,
+                r#","y":{"type":"C"}"#,
+                r#","type_":"B""#,
+                r#","typ":"B""#,
+                r#","meta":{"type":"M","type":"N"}"#,
+                r#","y":"\\""#,
+                "",
+            ] {
+                datas.push(format!(r#"{{"type":"A","p":"{x}"{tail}}}"#).into_bytes());
+                datas.push(format!(r#"{{"meta":{{"type":"A","p":"{x}"{tail}}},"q":"{x}"{tail}}}"#).into_bytes());
+                datas.push(format!(r#"{{"p":"{x}"{tail},"type":"A"}}"#).into_bytes());
+            }
+        }
+        let mut singles = 0;
+        for data in &datas {
+            let line = [&br#"{"partition":0,"data":"#[..], data, b"}"].concat();
+            for path in [&["type"][..], &["meta", "type"], &["meta", "meta"], &["t"]] {
+                let path: Vec<String> = path.iter().map(|k| String::from(*k)).collect();
+                let Ok((crate::line::LineKind::Event { data: r, .. }, single)) =
+                    crate::line::classify_v1_watching(&line, 1, path[0].as_bytes())
+                else {
+                    continue;
+                };
+                singles += usize::from(single);
+                let data = &line[r];
+                let want = type_at(data, &path);
+                assert_eq!(
+                    type_at_hinted(data, &path, single),
+                    want,
+                    "{path:?} in {:?}",
+                    String::from_utf8_lossy(data)
+                );
+            }
+        }
+        assert!(singles > 100, "the hint is used ({singles})");
     }
 
     /// The block pass equals the plain rule (any backslash, or the key in quotes anywhere) on every input: keys and
