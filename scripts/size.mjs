@@ -12,8 +12,8 @@ const KB = 1024;
 // The gate: over it, CI fails. The JS gate is 16 KB while the target is 15 KB (issue #11 keeps every JS entry point
 // <= 15 KB): the type filters that parse only the events they keep (js/src/decode.ts) took the entries past 15 KB,
 // and the TypeScript shell (js/src/reader/) added about 1.3 KB more than the wasm-bindgen futures and closure glue it
-// removed (while the wasm lost 5.7 KB). Until a saving brings them back, every run prints how far each entry is over
-// the target, so the miss stays visible.
+// removed (while the wasm lost 5.7 KB); moving the v2 schedule into the wasm took 0.9 KB back. Until a saving brings
+// them under 15 KB, every run prints how far each entry is over the target, so the miss stays visible.
 const BUDGET = { wasm: 40 * KB, js: 16 * KB };
 const TARGET = { js: 15 * KB };
 
