@@ -10,6 +10,7 @@ import { createServer } from 'node:http';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
 import { repoRoot } from '../interop/helpers.mjs';
+import { distModules, workerOptions } from '../workerd/miniflare.mjs';
 
 const sizes = (process.argv[2] ?? '100,250,500,1000,2000,5000').split(',').map(Number);
 
@@ -19,7 +20,6 @@ import { openFeed, consume } from '../../dist/entrypoints/workerd.js';
 import { durableObjectStore } from '../../dist/entrypoints/durable-object.js';
 import { buildFeed, chunk } from '../../bench/gen.js';
 import { memoryFetch } from '../../bench/workloads.js';
-import { distModules, workerOptions } from '../workerd/miniflare.mjs';
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
