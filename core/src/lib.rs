@@ -1,12 +1,13 @@
 //! # feedpump-core
 //!
 //! The sans-IO core of feedpump, a client of ZeroEventHub (FeedAPI v1) and FeedAPI v2 feeds. **Bytes in; lines,
-//! batches, cursor decisions and requests out.** No sockets, no clock, no JavaScript: the wasm transport (crate `feedpump`) does the I/O and drives
-//! this core, the way quinn drives quinn-proto. It builds and tests natively and never names wasm-bindgen.
+//! batches, cursor decisions and requests out.** No sockets, no clock, no JavaScript: the npm package's TypeScript shell
+//! does the I/O and drives this core through the thin synchronous wasm crate `feedpump`, the way quinn drives
+//! quinn-proto. It builds and tests natively and never names wasm-bindgen.
 //!
 //! Data flows one way: body chunks → [`framing::LineDecoder`] (whole lines, any split) → [`line::classify_v1`] /
 //! [`line::classify_v2`] (event or checkpoint, without a JSON tree) → [`batch::BatchBuilder`] (committable batches of
-//! one JSON text each) and [`cursor::CursorSet`] (latest checkpoint per partition) → [`request::v1_url`] /
+//! one JSON text each, without the events a [`typefilter::TypeFilter`] drops) and [`cursor::CursorSet`] (latest checkpoint per partition) → [`request::v1_url`] /
 //! [`request::v2_url`] (the next page). A FeedAPI v2 session reads one partition; which one, and for how long, is
 //! [`schedule::Schedule`]'s; the discovery request is the TypeScript wrapper's (js/src/source/).
 //! [`session::Session`] runs the page loop; [`driver::Driver`] adds every decision of the shell around it (when to
