@@ -4,6 +4,7 @@
 //! value shown in an error.
 
 use crate::error::{feed_error, string};
+use feedpump_core::request::V2_PARTITIONS;
 use js_sys::{Array, Error, Object, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 
@@ -27,9 +28,6 @@ export interface Discovery {
   exactlyOnce: boolean;
 }
 "#;
-
-/// Partition ids are `0..V2_PARTITIONS` (SPEC: "integers in the range [0..32767]").
-const V2_PARTITIONS: u32 = 32_768;
 
 /// How much of a bad value an error shows (UTF-16 units, as JavaScript counts).
 const SHOWN: usize = 60;

@@ -3,7 +3,7 @@
 //! `signal` are the TypeScript shell's: never read here.
 
 use crate::error::feed_error;
-use feedpump_core::request::{EventTypes, V1Options, V2Options};
+use feedpump_core::request::{EventTypes, V1Options, V2Options, V2_PARTITIONS};
 use feedpump_core::typefilter::{TypeFilter, TypePattern};
 use feedpump_core::{
     framing::DEFAULT_MAX_LINE, CursorSet, LivePolicy, Protocol, RetryPolicy, SessionConfig, DEFAULT_MAX_HELD,
@@ -37,7 +37,7 @@ fn v2_options(obj: &JsValue, page_size_hint: Option<u32>) -> Result<Option<V2Opt
         return Err(bad("v2"));
     }
     let token = crate::error::string(&get(&v, "token")).ok_or_else(|| bad("v2.token"))?;
-    let partition = opt_u32(&v, "partition")?.filter(|&p| p <= 32_767).ok_or_else(|| bad("v2.partition"))?;
+    let partition = opt_u32(&v, "partition")?.filter(|&p| p < V2_PARTITIONS).ok_or_else(|| bad("v2.partition"))?;
     let types = |key: &str| strings(&v, key);
     let event_types = match (types("eventTypes")?, types("skipEventTypes")?) {
         (Some(_), Some(_)) => return Err(bad("v2.eventTypes")),

@@ -54,6 +54,10 @@ pub enum EventTypes {
     Skip(Vec<String>),
 }
 
+/// FeedAPI v2 partition ids are `0..V2_PARTITIONS` (SPEC: "only allowed values is integers in the range
+/// [0..32767]").
+pub const V2_PARTITIONS: u32 = 32_768;
+
 /// A FeedAPI v2 events request besides the cursor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct V2Options {
