@@ -64,9 +64,13 @@ export class V2Source implements BatchSource {
   /** The feed's page count (every reader's pages, and caught-up signals), and the current reader's page. */
   #page = 0;
   #readerPage = 0;
-  #closed = false;
-  /** Aborted by close(): ends a live or retry wait at once (the caller's signal ends it too). */
+  /** Aborted by close() or at the end of the feed: ends a live or retry wait at once (the caller's signal ends it
+   * too), and every later step. */
   readonly #stop = new AbortController();
+
+  get #closed(): boolean {
+    return this.#stop.signal.aborted;
+  }
 
   constructor(
     readonly url: string,
@@ -118,14 +122,13 @@ export class V2Source implements BatchSource {
         this.#page += 1;
         return { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, ascii: true, bytes: 0, signal: 'caught-up' };
       } else {
-        this.#closed = true;
+        this.#stop.abort();
         return undefined;
       }
     }
   }
 
   close(): void {
-    this.#closed = true;
     this.#stop.abort();
     this.#drop();
     this.#backoff?.free();
