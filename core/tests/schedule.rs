@@ -79,6 +79,22 @@ fn read_all(s: &mut Schedule) -> Vec<Seen> {
     drive(s, caught_up, Seen::End, 100_000).unwrap().0
 }
 
+/// Drives to the end (not live), every turn caught up, expecting an error: the ids read before it, and the error.
+fn read_to_error(s: &mut Schedule) -> (Vec<u16>, ScheduleError) {
+    let mut read = Vec::new();
+    let e = drive(
+        s,
+        |id| {
+            read.push(id);
+            caught_up(id)
+        },
+        Seen::End,
+        100,
+    )
+    .unwrap_err();
+    (read, e)
+}
+
 fn read_id(step: Result<Step, ScheduleError>) -> u16 {
     match step {
         Ok(Step::Read { id, .. }) => id,
@@ -174,17 +190,7 @@ fn read_steps_name_the_position_in_the_list() {
 fn impossible_documents_what_can_be_read_is_read_then_bad_discovery_names_why() {
     let mut s = schedule(None, None);
     s.plan(&doc(&["0", "1<0", "2!<3", "3!<2", "5<1"])).unwrap();
-    let mut read = Vec::new();
-    let e = drive(
-        &mut s,
-        |id| {
-            read.push(id);
-            (true, false)
-        },
-        Seen::End,
-        100,
-    )
-    .unwrap_err();
+    let (read, e) = read_to_error(&mut s);
     let m = message(e);
     assert!(m.contains("partition 1 startsAfterPartition 0, which is not closed"), "{m}");
     assert!(m.contains("cycle"), "{m}");
@@ -422,17 +428,7 @@ fn a_cycle_through_a_partition_finished_earlier_still_blocks_its_members() {
     s.plan(&doc(&["3!"])).unwrap();
     assert_eq!(read_all(&mut s), [Read(3), CaughtUp]);
     s.plan(&doc(&["3!<2", "2!<3"])).unwrap();
-    let mut read = Vec::new();
-    let e = drive(
-        &mut s,
-        |id| {
-            read.push(id);
-            (true, false)
-        },
-        Seen::End,
-        100,
-    )
-    .unwrap_err();
+    let (read, e) = read_to_error(&mut s);
     assert!(message(e).contains("partitions 3, 2 form a startsAfterPartition cycle"));
     assert!(read.is_empty(), "2 is not read though its parent 3 is finished");
 }
