@@ -16,7 +16,8 @@ export async function handle(request) {
       return Date.now();
     };
     const cpu = async () => (await (await fetch(`${job.base}/cpu`)).json()) ?? undefined;
-    return Response.json(await runVariant(api, { ...job, clock, cpu }));
+    // feedpump reads byte streams here with a BYOB reader of 64 KiB (js/src/entrypoints/workerd.ts): so does the floor.
+    return Response.json(await runVariant(api, { ...job, clock, cpu, byob: 64 * 1024 }));
   } catch (e) {
     return Response.json({ workerError: String((e && e.stack) || e) }, { status: 500 });
   }

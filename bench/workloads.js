@@ -131,18 +131,28 @@ async function baselineFiltered(fetchFn, url, s) {
 /**
  * The transport floor: the same two requests (page 1, then the empty page 2), each body read chunk by chunk to its
  * end, counting bytes and nothing else (no decoding, framing or parsing). No reader of the body can be faster.
+ * `byob`: the bytes of a BYOB reader's buffer, for the runtime where feedpump reads a byte stream that way (workerd,
+ * js/src/entrypoints/workerd.ts), so that the floor reads as fast as feedpump can; else the default reader.
  */
-async function transportFloor(fetchFn, url, s) {
+async function transportFloor(fetchFn, url, s, byob) {
   for (const cursor of ['_first', 'end']) {
     const query = Array.from({ length: PARTITIONS }, (_, p) => `cursor${p}=${cursor}`).join('&');
     const res = await fetchFn(`${url}?n=${PARTITIONS}&${query}`);
     if (!res.ok) throw new Error(`transport floor: HTTP ${res.status}`);
-    const reader = res.body.getReader();
+    let reader;
+    try {
+      reader = byob ? res.body.getReader({ mode: 'byob' }) : undefined;
+    } catch {
+      // not a byte stream: as feedpump does, its default reader
+    }
+    let buffer = reader ? new ArrayBuffer(byob) : undefined;
+    reader ??= res.body.getReader();
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read(buffer && new Uint8Array(buffer));
       if (done) break;
       s.bytes += value.byteLength;
       s.reads++;
+      if (buffer) buffer = value.buffer;
     }
   }
 }
@@ -195,10 +205,11 @@ const spread = (xs) => (xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 0])
  * `cpu()` (optional, async) gives the CPU time the runtime has used so far in ms (Node: `process.cpuUsage()`; workerd:
  * its process, read by the loopback server; Chromium: the renderer's main-thread task time): each run's CPU time is
  * the difference around it.
+ * `byob` (optional): see transportFloor.
  * `cases` (optional): a RegExp source; only the case keys (`loopback/fp-events`, `floor/json-parse`, …) it matches run.
  * @returns {Promise<object>} per case: median ms, events/s, MB/s (10^6 bytes), all run times, CPU ms per run
  */
-export async function runVariant(api, { base, variant, events, warmup, reps, clock, cpu, cases, log = () => {} }) {
+export async function runVariant(api, { base, variant, events, warmup, reps, clock, cpu, cases, byob, log = () => {} }) {
   const feed = buildFeed({ events, variant, withLines: true });
   const bytes = new TextEncoder().encode(feed.text);
   const chunks = chunk(bytes);
@@ -222,7 +233,7 @@ export async function runVariant(api, { base, variant, events, warmup, reps, clo
     for (const c of CASES) {
       let run;
       if (c.kind === 'baseline') run = c.filter ? (s) => baselineFiltered(fetchFn, url, s) : (s) => baseline(fetchFn, url, s);
-      else if (c.kind === 'transport') run = (s) => transportFloor(fetchFn, url, s);
+      else if (c.kind === 'transport') run = (s) => transportFloor(fetchFn, url, s, byob);
       else {
         // The filtered cases are parsed mode with `filter` set (options()): the same loop bodies.
         const fn = c.how === 'events' ? feedpumpEvents : feedpumpBatches;

@@ -18,8 +18,23 @@ import { callerError } from '../wasm/feedpump.js';
 /** The wasm's `callerError` (the `bad-options` error of what broke, by number), whose last arguments may be left out. */
 export const bad = callerError as (which: number, page?: number, kind?: string, cause?: unknown) => Error;
 
-/** A body being read: `read` (and `cancel`, if any) are called on `target`. */
-export type Body = [target: object, read: () => unknown, cancel: unknown];
+/** A body being read: `read` (and `cancel`, if any) are called on `target`; `read` is given `view` (a BYOB read's
+ * buffer: see {@link readBodiesInto}), if any. */
+export type Body = [target: object, read: (view?: Uint8Array) => unknown, cancel: unknown, view: Uint8Array | undefined];
+
+/** The size of the buffer a body is read into with a BYOB reader, where the body is a byte stream; 0: read it with
+ * its default reader. */
+let byob = 0;
+
+/**
+ * Reads the bodies that are byte streams into a buffer of `bytes` (a BYOB reader, whose read gives what has arrived, up
+ * to the buffer's size; the buffer is reused from read to read), not with their default reader. For the runtimes where
+ * that reads a body in fewer, larger chunks: workerd's default reader gives ~4 KB per read, a BYOB read ~32 KB, and
+ * each read has a fixed cost (bench/NOTES.md). A body that is not a byte stream is read with its default reader.
+ */
+export function readBodiesInto(bytes: number): void {
+  byob = bytes;
+}
 
 /** Opens `body` (a `ReadableStream`, or an async iterable of bytes): `undefined` for none (`null` / `undefined`, an
  * empty page). Throws a `bad-options` error. */
@@ -35,21 +50,47 @@ export function openBody(body: unknown, bodyUsed: unknown, page: number): Body |
         : undefined;
   if (how === undefined) throw bad(2, page, kindOf(body));
   const [open, read, cancel, threw] = how;
+  const opener = prop(body, open) as (options?: object) => unknown;
   let target: unknown;
-  try {
-    target = (prop(body, open) as () => unknown).call(body);
-  } catch (e) {
-    throw bad(threw, page, '', e);
+  let view: Uint8Array | undefined;
+  if (byob > 0 && threw === 0) {
+    try {
+      target = opener.call(body, { mode: 'byob' });
+      view = new Uint8Array(byob);
+    } catch {
+      // not a byte stream: its default reader below
+    }
+  }
+  if (view === undefined) {
+    try {
+      target = opener.call(body);
+    } catch (e) {
+      throw bad(threw, page, '', e);
+    }
   }
   const r = prop(target, read);
   if (typeof r !== 'function') throw bad(3, page);
-  return [target as object, r as () => unknown, prop(target, cancel)];
+  return [target as object, r as () => unknown, prop(target, cancel), view];
+}
+
+/** After a chunk was handed to the core (which copied it): the next read's view is the buffer this one filled (a
+ * BYOB read transfers the buffer it is given and gives it back in the chunk), or a new one if the chunk is not all of
+ * a buffer of the size asked for. */
+export function recycle(b: Body, chunk: Uint8Array): void {
+  if (b[3] === undefined) return;
+  let buffer: unknown;
+  try {
+    buffer = chunk.byteOffset === 0 ? chunk.buffer : undefined;
+  } catch {
+    // a chunk of theirs whose getters throw: a new buffer
+  }
+  b[3] = buffer instanceof ArrayBuffer && buffer.byteLength === byob ? new Uint8Array(buffer) : new Uint8Array(byob);
 }
 
 /** Starts a read: what it gave (a promise of `{ done, value }`, to await once). Throws a `bad-options` error. */
-export function startRead([target, read]: Body, page: number): unknown {
+export function startRead([target, read, , view]: Body, page: number): unknown {
   try {
-    return read.call(target);
+    return read.call(target, view);
   } catch (e) {
     throw bad(4, page, '', e);
   }

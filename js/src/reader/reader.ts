@@ -27,7 +27,7 @@
 import { MAX_TIMER_MS, sleep, type ReaderOptions } from '../options.js';
 import { kindOf, read as prop, type Transport } from '../transport.js';
 import { Core, type RawBatch } from '../wasm/feedpump.js';
-import { bad, cancelBody, chunkOf, noop, openBody, startRead, type Body } from './body.js';
+import { bad, cancelBody, chunkOf, noop, openBody, recycle, startRead, type Body } from './body.js';
 import * as C from './core.js';
 
 /** The options of a reader: the config fields the core reads, and the calls out (the wrapper passes its transport,
@@ -269,9 +269,10 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
               action = core.handleChunk(now(), undefined);
               continue;
             }
+            const b = body;
             let read: unknown;
             try {
-              read = startRead(body, page);
+              read = startRead(b, page);
             } catch (e) {
               action = report(C.CALLER, e);
               continue;
@@ -303,8 +304,10 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
               body = undefined;
               clearTimer();
             }
-            // One call per chunk, which also gives the next action.
+            // One call per chunk, which also gives the next action (the core copies the chunk: its buffer can be
+            // read into again).
             action = core.handleChunk(now(), chunk);
+            if (chunk !== undefined) recycle(b, chunk);
             continue;
           }
         }
