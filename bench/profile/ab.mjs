@@ -1,7 +1,7 @@
 // Bench only: an A/B of two builds of the package in one Node process, in memory (no transport), CPU time per run.
 //   node bench/profile/ab.mjs DIST_A DIST_B [ROUNDS] [VARIANT] [CASE...]
 // DIST_A / DIST_B: two copies of dist/ (e.g. `cp -r dist /tmp/dist-before` before a change). CASE: filter-events,
-// filter-batches, batches, events (default: all four). Runs alternate A, B, A, B, … so both see the same load; prints
+// filter-batches, batches, events, raw-batches (default: all five; raw mode reads `raw.length` as the bench does). Runs alternate A, B, A, B, … so both see the same load; prints
 // the median and minimum CPU ms of each case and build, and B's median as a share of A's.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,12 +19,13 @@ const all = {
   'filter-batches': { how: 'batches', filter: true },
   batches: { how: 'batches' },
   events: { how: 'events' },
+  'raw-batches': { how: 'batches', raw: true },
 };
 const cases = which.length ? which : Object.keys(all);
 
 async function once(api, c) {
   const feedApi = api.openFeed(url, {
-    partitionCount: PARTITIONS, mode: 'parsed', retry: false, fetch: fetchMem,
+    partitionCount: PARTITIONS, mode: c.raw ? 'raw' : 'parsed', retry: false, fetch: fetchMem,
     ...(c.filter ? { filter: { include: [FILTER_TYPE] } } : {}),
   });
   let n = 0;
@@ -32,7 +33,7 @@ async function once(api, c) {
   if (c.how === 'events') {
     for await (const ev of feedApi.events()) { n++; x += ev.data.seq; }
   } else {
-    for await (const b of feedApi.batches()) for (const ev of b.events) { n++; x += ev.data.seq; }
+    for await (const b of feedApi.batches()) for (const ev of b.events) { n++; x += c.raw ? ev.raw.length : ev.data.seq; }
   }
   if (n !== (c.filter ? feed.kept : 200_000)) throw new Error(`${n} events`);
   return x;
