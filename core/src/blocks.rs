@@ -353,6 +353,13 @@ pub mod differential {
                 l.extend_from_slice(b"\"a\\\"]\"]");
                 out.push(l);
             }
+            // A watched key twice, the first one on each byte of a block edge.
+            for member in [&b"\"a\":1,\"a\":2}"[..], b"\"k\":\"k\"}", b"\"type\":[\"type\"]}"] {
+                let mut l = Vec::from(&b"{"[..]);
+                l.extend(core::iter::repeat(b' ').take(pad));
+                l.extend_from_slice(member);
+                out.push(l);
+            }
             // A quote or bracket on each byte of a block edge.
             for c in [b'"', b'{', b'}', b'[', b']'] {
                 let mut l = Vec::from(&b"{"[..]);
