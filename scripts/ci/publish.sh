@@ -4,9 +4,12 @@
 # then `cargo package -p feedpump-core -p feedpump`, which packages both and verifies feedpump against the packaged
 # core through cargo's local overlay of the workspace (feedpump-core 0.1.0 is not on crates.io yet, so
 # `cargo package -p feedpump` alone cannot resolve it until the core is published).
-# For speed the clone shares this checkout's node_modules (installed by `npm ci` from the same lock) and cargo target
-# directory; everything else (sources, generated bindings, dist/) comes from the clone alone. Uncommitted changes are
-# not in the clone: commit first.
+# For speed the clone shares this checkout's node_modules (installed by `npm ci` from the same lock) and has a cargo
+# target directory of its own, kept between runs under this checkout's target/ (sharing target/ itself would leave
+# the clone's build in target/wasm32-unknown-unknown/release/feedpump.wasm, which cargo does not copy again for this
+# checkout's next build if its own fingerprints are unchanged: a stale module in the next dist/). Everything else
+# (sources, generated bindings, dist/) comes from the clone alone. Uncommitted changes are not in the clone: commit
+# first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -15,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 git clone -q --no-local "$root" "$tmp/feedpump"
 cd "$tmp/feedpump"
 ln -s "$root/node_modules" node_modules
-export CARGO_TARGET_DIR="$root/target"
+export CARGO_TARGET_DIR="$root/target/publish"
 [ ! -e dist ] || { echo "the clone already has dist/: it must be built by prepack"; exit 1; }
 
 printf '== publish: npm publish --dry-run (prepack builds dist/)\n'
