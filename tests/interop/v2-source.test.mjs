@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import * as api from '../../dist/entrypoints/node.js';
-import { readerDefaults } from '../../dist/wasm/feedpump.js';
+import { readerDefaults, Schedule } from '../../dist/wasm/feedpump.js';
 import { startV2Server } from '../v2_server/server.mjs';
 
 const PAGES_PER_TURN = readerDefaults().pagesPerTurn; // the wasm is instantiated by the import of the node entry
@@ -100,7 +100,19 @@ test('close() before the first step: no request, no error, and the feed then end
   assert.equal(server.state.log.filter((r) => pathOf(r) !== '/_control').length, 0);
 });
 
-test('close() from fetch during a discovery that succeeds: no events request after it', async () => {
+test('close() from fetch during a discovery that succeeds: no events request after it, no schedule left unfreed', async () => {
+  // The wasm schedules planned and not freed (a schedule is made for its first plan): none may outlive close().
+  const live = new Set();
+  const { plan, free } = Schedule.prototype;
+  Schedule.prototype.plan = function (...args) {
+    live.add(this);
+    return plan.apply(this, args);
+  };
+  Schedule.prototype.free = function () {
+    live.delete(this);
+    return free.call(this);
+  };
+  after(() => Object.assign(Schedule.prototype, { plan, free }));
   for (const protocol of ['v2', 'auto']) {
     await control({ reset: true });
     const feed = api.openFeed(`${server.url}/feed`, {
@@ -114,6 +126,31 @@ test('close() from fetch during a discovery that succeeds: no events request aft
     await drain(feed);
     assert.equal(discoveries(), 1, protocol);
     assert.equal(eventRequests().length, 0, protocol);
+    assert.equal(live.size, 0, `${protocol}: a schedule planned after close() and never freed`);
+  }
+  // close() while the discovery's body is read (from the body's own stream, as its last bytes are taken).
+  for (const protocol of ['v2', 'auto']) {
+    await control({ reset: true });
+    const feed = api.openFeed(`${server.url}/feed`, {
+      protocol,
+      fetch: async (request) => {
+        const response = await fetch(request);
+        if (pathOf(request) !== '/feed') return response;
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        const body = new ReadableStream({
+          pull(c) {
+            c.enqueue(bytes);
+            c.close();
+            feed.close();
+          },
+        });
+        return new Response(body, { status: response.status, headers: response.headers });
+      },
+      signal: AbortSignal.timeout(10_000),
+    });
+    await drain(feed);
+    assert.equal(eventRequests().length, 0, protocol);
+    assert.equal(live.size, 0, `${protocol}: a schedule planned after close() (in the discovery's body) and never freed`);
   }
 });
 
