@@ -288,7 +288,11 @@ pub fn option_error(
         22 => "retry must be false or an object".to_string(),
         23 => "retry.deadlineMs must be an integer >= 0 (ms)".to_string(),
         24 => "retry.multiplier must be a number >= 1".to_string(),
-        _ => "retry.maxAttempts must be an integer >= 0 or Infinity".to_string(),
+        25 => "retry.maxAttempts must be an integer >= 0 or Infinity".to_string(),
+        26 => "url must name at least one URL".to_string(),
+        27 => "protocol must be 'v1', 'v2' or 'auto'".to_string(),
+        28 => "eventTypes and skipEventTypes cannot be used together".to_string(),
+        _ => "a feed can be iterated only once; open a new one from feed.cursors() to continue".to_string(),
     };
     feed_error("bad-options", &message, 0)
 }

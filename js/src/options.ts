@@ -110,11 +110,14 @@ export function bad(message: string, cause?: { cause: unknown }): FeedError {
 /**
  * The `'bad-options'` FeedError of an option check, whose message the wasm makes (`optionError`, src/options.rs: the
  * messages' one home, out of every JS bundle): `which` says which check, `a` and `n` are what the message shows.
- * Before the wasm is ready there is no message to make: the error is then `wasmNotReady()`'s (why it is not).
+ * Options are checked without the wasm too: before it is ready, the error is still `'bad-options'`, naming the check
+ * by number and saying why the wasm is not there (`wasmNotReady()`'s message; its cause kept).
  * @internal
  */
 export function badOption(which: number, a?: string, n = 0): FeedError {
-  return wasmReady() ? toFeedError(optionError(which, a, n)) : wasmNotReady();
+  if (wasmReady()) return toFeedError(optionError(which, a, n));
+  const why = wasmNotReady();
+  return bad(`option check ${which} (its message is the wasm's): ${why.message}`, { cause: why.cause });
 }
 
 function isInteger(v: unknown, min: number, max = U32_MAX): v is number {

@@ -68,14 +68,16 @@ test('the same entry with a good .wasm file works (the probe itself is sound)', 
   assert.deepEqual(await probe('entrypoints/node.js', (d) => copyFileSync(join(dist, 'wasm', 'feedpump_bg.wasm'), join(d, 'wasm', 'feedpump_bg.wasm'))), { imported: true, used: 'ok' });
 });
 
-// The messages of refused options are the wasm's (src/options.rs optionError): before the wasm is ready, openFeed's
-// option check says why it is not (the load's error, or that no entry point loaded it) instead.
-test('a refused option before the wasm is ready: the load failure (wasm-load-failed), or bad-options naming the entry point', async () => {
+// The messages of refused options are the wasm's (src/options.rs optionError): options are still checked before the
+// wasm is ready (bad-options), the message then names the check by number and says why the wasm is not there.
+test('a refused option before the wasm is ready is bad-options all the same, saying why its message is missing', async () => {
   const broken = await probe('entrypoints/node.js', (d) => rmSync(join(d, 'wasm', 'feedpump_bg.wasm')), '{ partitionCount: 0 }');
-  assert.equal(broken.used, 'FeedError:wasm-load-failed');
+  assert.equal(broken.used, 'FeedError:bad-options');
+  assert.match(broken.message, /^bad-options: option check 4 \(its message is the wasm's\): wasm-load-failed: the WebAssembly module could not be loaded/);
+  assert.equal(broken.cause, 'Error', 'the load failure is the cause');
   const bare = await probe('index.js', () => {}, '{ partitionCount: 0 }');
   assert.equal(bare.used, 'FeedError:bad-options');
-  assert.match(bare.message, /^bad-options: the wasm module is not initialised; import 'feedpump'/);
+  assert.match(bare.message, /^bad-options: option check 4 \(its message is the wasm's\): bad-options: the wasm module is not initialised; import 'feedpump'/);
   const loaded = await probe('entrypoints/node.js', () => {}, '{ partitionCount: 0 }');
   assert.equal(loaded.used, 'FeedError:bad-options');
   assert.equal(loaded.message, 'bad-options: partitionCount must be an integer >= 1');
