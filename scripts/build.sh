@@ -30,6 +30,11 @@ node_modules/.bin/wasm-opt -Oz \
 step "short import names"
 node scripts/short-imports.mjs js/src/wasm/feedpump_bg.wasm js/src/wasm/feedpump.js
 
+# The glue's code that feedpump never runs (initSync's deprecated argument form and its warning, `using` disposal,
+# unread variables) is cut; the script fails when the text it expects is not there (a wasm-bindgen upgrade).
+step "trim the glue"
+node scripts/trim-glue.mjs js/src/wasm/feedpump.js js/src/wasm/feedpump.d.ts
+
 # The inline entry point (feedpump/inline) carries the optimised module as base64 in an ES module of its own, for
 # bundlers that do not ship the .wasm file (esbuild).
 step "inline wasm module (base64)"

@@ -125,3 +125,31 @@ pub fn parse_discovery(body: JsValue) -> Result<Object, Error> {
     set(&doc, "exactlyOnce", &JsValue::from_bool(get(&body, "exactlyOnce").as_bool() == Some(true)));
     Ok(doc)
 }
+
+/// The errors of a discovery attempt (js/src/source/discovery.ts), by number: the messages live here, not in every
+/// JS bundle. `n` and the strings `a` and `b` are what the message shows; `b` is the `cause` where the error has one.
+/// 0: `bad-options`, the runtime refused the request (`a`: the URL, safe to show); 1: `truncated-body` (`a`: why,
+/// `b`: the cause); 2: `stalled-body` after `n` ms; 3: `http-status` `n` (`a`: its status text, `b`: the body
+/// snippet); 4: `bad-discovery`, a document over `n` bytes; 5: `bad-discovery`, not JSON (`b`: the cause).
+#[wasm_bindgen(js_name = discoveryError)]
+pub fn discovery_error(which: u8, n: u32, a: JsValue, b: JsValue) -> Error {
+    let a = string(&a).unwrap_or_default();
+    let (code, message) = match which {
+        0 => ("bad-options", format!("fetch refuses the discovery request to {a}")),
+        1 => ("truncated-body", format!("the discovery body was cut: {a}")),
+        2 => ("stalled-body", format!("the discovery body brought no bytes for {n} ms")),
+        3 => ("http-status", format!("discovery answered {n} {a}: {}", string(&b).unwrap_or_default())),
+        4 => ("bad-discovery", format!("the discovery document is larger than {n} bytes (maxLineLength)")),
+        _ => ("bad-discovery", "the discovery answer is not JSON".to_string()),
+    };
+    let e = feed_error(code, &message, 0);
+    match which {
+        1 | 5 => crate::error::with_cause(e, b),
+        3 => {
+            crate::error::set(&e, "status", &JsValue::from(n));
+            crate::error::set(&e, "bodySnippet", &b);
+            e
+        }
+        _ => e,
+    }
+}

@@ -23,6 +23,7 @@ mod schedule;
 
 pub use crate::core::{code, Core};
 pub use backoff::{reader_defaults, Backoff};
-pub use discovery::parse_discovery;
+pub use discovery::{discovery_error, parse_discovery};
 pub use error::caller_error;
+pub use options::option_error;
 pub use schedule::{partition_scope, Schedule};

@@ -250,3 +250,49 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, Timers
     };
     Ok((config, timers))
 }
+
+/// The `bad-options` errors of the wrapper's option checks (js/src/options.ts, `badOption`), by number: the messages
+/// live here, not in every JS bundle. `a` is the name or the value (JSON) the message shows (`undefined` shows as
+/// `undefined`, as a JS template does), `n` a number it shows.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = optionError)]
+pub fn option_error(
+    which: u8,
+    #[wasm_bindgen(unchecked_param_type = "string | undefined")] a: JsValue,
+    n: u32,
+) -> Error {
+    let a = crate::error::string(&a).unwrap_or_else(|| "undefined".to_string());
+    let ms = feedpump_core::MAX_TIMER_MS;
+    let message = match which {
+        0 => "url must be a non-empty string or a URL".to_string(),
+        1 => "headers must be an array of header names or '_all'".to_string(),
+        2 => format!("headers: {a} is not a header name (a non-empty string without ',')"),
+        3 => "options must be an object".to_string(),
+        4 => "partitionCount must be an integer >= 1".to_string(),
+        5 => "pageSizeHint must be an integer >= 0".to_string(),
+        6 => "signal must be an AbortSignal".to_string(),
+        7 => format!("{a} must be a function"),
+        8 => format!("{a} must be an integer >= 1 (bytes)"),
+        9 => format!("{a} must be an integer from 0 to {ms} (ms)"),
+        10 => format!("idleTimeoutMs must be an integer from 0 to {ms} (ms; 0 = off)"),
+        11 => "partitions must be a non-empty array".to_string(),
+        12 => format!("partitions: {a} is not a partition (an integer 0..{n})"),
+        13 => "mode must be 'parsed' or 'raw'".to_string(),
+        14 => "logger must be an object with debug, info, warn and error methods (any of them)".to_string(),
+        15 => "cursors must be an object { [partition]: cursor }".to_string(),
+        16 => format!("cursors: {a} is not a partition (an integer 0..{n})"),
+        17 => format!("cursors: the cursor of partition {n} must be a non-empty string"),
+        18 => format!("{a} must be a non-empty array of type names (non-empty strings without ';')"),
+        19 => "live must be a boolean or an object".to_string(),
+        20 => "live.maxIntervalMs must be >= live.minIntervalMs".to_string(),
+        21 => "live.longPollParam must be a non-empty string".to_string(),
+        22 => "retry must be false or an object".to_string(),
+        23 => "retry.deadlineMs must be an integer >= 0 (ms)".to_string(),
+        24 => "retry.multiplier must be a number >= 1".to_string(),
+        25 => "retry.maxAttempts must be an integer >= 0 or Infinity".to_string(),
+        26 => "url must name at least one URL".to_string(),
+        27 => "protocol must be 'v1', 'v2' or 'auto'".to_string(),
+        28 => "eventTypes and skipEventTypes cannot be used together".to_string(),
+        _ => "a feed can be iterated only once; open a new one from feed.cursors() to continue".to_string(),
+    };
+    feed_error("bad-options", &message, 0)
+}

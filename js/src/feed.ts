@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { toFeedError, type FeedError } from './errors.js';
-import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, bad } from './options.js';
+import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, badOption } from './options.js';
 import { serverTypeFilter } from './filters.js';
 import { filteredBatch, META_PARTITION, META_STRIDE, parseBatch, rawBatch } from './decode.js';
 import { EventIterator } from './events.js';
@@ -47,8 +47,8 @@ import type { RawBatch } from './wasm/feedpump.js';
  */
 export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<T> {
   const [href, ...replicas] = Array.isArray(url) ? (url as readonly unknown[]).map(feedUrl) : [feedUrl(url)];
-  if (href === undefined) throw bad('url must name at least one URL');
-  if (options === null || typeof options !== 'object') throw bad('options must be an object');
+  if (href === undefined) throw badOption(26);
+  if (options === null || typeof options !== 'object') throw badOption(3);
   const protocol = options.protocol ?? (options.partitionCount === undefined ? 'auto' : 'v1');
   const observer = new Observer(options);
   const v1Options = (): ReaderOptions => ({ ...readerOptions(options, observer), replicas });
@@ -57,7 +57,7 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
     return new FeedImpl<T>(v1, options, new V1Source(href, v1), observer);
   }
   if (protocol !== 'v2' && protocol !== 'auto') {
-    throw bad("protocol must be 'v1', 'v2' or 'auto'");
+    throw badOption(27);
   }
   let eventTypes = eventTypeList(options.eventTypes, 'eventTypes');
   let skipEventTypes = eventTypeList(options.skipEventTypes, 'skipEventTypes');
@@ -68,7 +68,7 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
     skipEventTypes = server?.skipEventTypes;
   }
   if (eventTypes && skipEventTypes) {
-    throw bad('eventTypes and skipEventTypes cannot be used together');
+    throw badOption(28);
   }
   // The delivered cursors: the feed advances them as its consumer takes batches, the v2 source starts partitions from
   // them. One map, both sides.
@@ -210,7 +210,7 @@ export class FeedImpl<T> implements Feed<T> {
 
   #claim(): void {
     if (this.#state !== 'new') {
-      throw bad('a feed can be iterated only once; open a new one from feed.cursors() to continue');
+      throw badOption(29);
     }
     this.#state = 'iterating';
   }

@@ -5,6 +5,8 @@
  * @packageDocumentation
  */
 import { FeedError, messageOf, toFeedError } from './errors.js';
+import { wasmNotReady, wasmReady } from './runtime.js';
+import { optionError } from './wasm/feedpump.js';
 import type { Observer } from './observe.js';
 import { compileFilter, type CompiledFilter } from './filters.js';
 import type { AnyFeedOptions as FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
@@ -94,9 +96,6 @@ export function abortedError(signal: AbortSignal, why = 'the feed was aborted'):
 /** The options that must be functions when given. */
 const FUNCTIONS = ['fetch', 'requestHeaders', 'onRetry', 'onCaughtUp', 'onFellBehind', 'onStateChange', 'onRequest', 'onResponse'] as const;
 
-/** The message of a `cursors` that is not an object. */
-const CURSORS_OBJECT = 'cursors must be an object { [partition]: cursor }';
-
 /** A canonical non-negative decimal integer, as object keys of partition numbers are spelled. */
 const PARTITION_KEY = /^(?:0|[1-9][0-9]*)$/;
 
@@ -108,6 +107,19 @@ export function bad(message: string, cause?: { cause: unknown }): FeedError {
   return new FeedError('bad-options', message, cause);
 }
 
+/**
+ * The `'bad-options'` FeedError of an option check, whose message the wasm makes (`optionError`, src/options.rs: the
+ * messages' one home, out of every JS bundle): `which` says which check, `a` and `n` are what the message shows.
+ * Options are checked without the wasm too: before it is ready, the error is still `'bad-options'`, naming the check
+ * by number and saying why the wasm is not there (`wasmNotReady()`'s message; its cause kept).
+ * @internal
+ */
+export function badOption(which: number, a?: string, n = 0): FeedError {
+  if (wasmReady()) return toFeedError(optionError(which, a, n));
+  const why = wasmNotReady();
+  return bad(`option check ${which} (its message is the wasm's): ${why.message}`, { cause: why.cause });
+}
+
 function isInteger(v: unknown, min: number, max = U32_MAX): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 }
@@ -117,9 +129,6 @@ function isTimerMs(v: unknown, min = 0): v is number {
   return isInteger(v, min, MAX_TIMER_MS);
 }
 
-/** "must be an integer from 0 to 2147483647 (ms…)" */
-const TIMER_RANGE = `an integer from 0 to ${MAX_TIMER_MS} (ms`;
-
 /**
  * The feed URL as a string.
  * @internal
@@ -127,7 +136,7 @@ const TIMER_RANGE = `an integer from 0 to ${MAX_TIMER_MS} (ms`;
 export function feedUrl(url: unknown): string {
   if (typeof url === 'string' && url !== '') return url;
   if (url instanceof URL) return url.href;
-  throw bad('url must be a non-empty string or a URL');
+  throw badOption(0);
 }
 
 /**
@@ -138,10 +147,10 @@ export function feedUrl(url: unknown): string {
 export function joinHeaders(headers: FeedOptions['headers']): string | undefined {
   if (headers === undefined) return undefined;
   if (headers === '_all') return '_all';
-  if (!Array.isArray(headers)) throw bad("headers must be an array of header names or '_all'");
+  if (!Array.isArray(headers)) throw badOption(1);
   for (const name of headers as readonly unknown[]) {
     if (typeof name !== 'string' || name === '' || name.includes(',')) {
-      throw bad(`headers: ${JSON.stringify(name)} is not a header name (a non-empty string without ',')`);
+      throw badOption(2, JSON.stringify(name));
     }
   }
   return headers.length === 0 ? undefined : headers.join(',');
@@ -163,35 +172,35 @@ export function startCursors(partitionCount: number, cursors: FeedOptions['curso
  * @internal
  */
 export function readerOptions(options: FeedOptions, observer?: Observer): ReaderOptions {
-  if (options === null || typeof options !== 'object') throw bad('options must be an object');
+  if (options === null || typeof options !== 'object') throw badOption(3);
   const { partitionCount, pageSizeHint, signal, fetch, requestHeaders, maxLineLength } = options;
-  if (!isInteger(partitionCount, 1)) throw bad('partitionCount must be an integer >= 1');
+  if (!isInteger(partitionCount, 1)) throw badOption(4);
   const out: ReaderOptions = { partitionCount, cursors: startCursors(partitionCount, options.cursors) };
   if (pageSizeHint !== undefined) {
-    if (!isInteger(pageSizeHint, 0)) throw bad('pageSizeHint must be an integer >= 0');
+    if (!isInteger(pageSizeHint, 0)) throw badOption(5);
     if (pageSizeHint > 0) out.pageSizeHint = pageSizeHint;
   }
   const headers = joinHeaders(options.headers);
   if (headers !== undefined) out.headers = headers;
   if (signal !== undefined) {
     if (typeof AbortSignal === 'undefined' || !(signal instanceof AbortSignal)) {
-      throw bad('signal must be an AbortSignal');
+      throw badOption(6);
     }
     out.signal = signal;
   }
   for (const hook of FUNCTIONS) {
-    if (options[hook] !== undefined && typeof options[hook] !== 'function') throw bad(`${hook} must be a function`);
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') throw badOption(7, hook);
   }
   if (fetch !== undefined) out.fetch = fetch;
   if (observer !== undefined) out.observer = observer;
   if (requestHeaders !== undefined) out.requestHeaders = requestHeaders;
   if (maxLineLength !== undefined) {
-    if (!isInteger(maxLineLength, 1)) throw bad('maxLineLength must be an integer >= 1 (bytes)');
+    if (!isInteger(maxLineLength, 1)) throw badOption(8, 'maxLineLength');
     out.maxLineLength = maxLineLength;
   }
   const { maxHeldBytes } = options;
   if (maxHeldBytes !== undefined) {
-    if (!isInteger(maxHeldBytes, 1)) throw bad('maxHeldBytes must be an integer >= 1 (bytes)');
+    if (!isInteger(maxHeldBytes, 1)) throw badOption(8, 'maxHeldBytes');
     out.maxHeldBytes = maxHeldBytes;
   }
   if (options.retry !== undefined) out.retry = retryOptions(options.retry);
@@ -205,29 +214,29 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
   }
   const { failoverCooldownMs } = options;
   if (failoverCooldownMs !== undefined) {
-    if (!isTimerMs(failoverCooldownMs)) throw bad(`failoverCooldownMs must be ${TIMER_RANGE})`);
+    if (!isTimerMs(failoverCooldownMs)) throw badOption(9, 'failoverCooldownMs');
     out.failoverCooldownMs = failoverCooldownMs;
   }
   if (idleTimeoutMs !== undefined) {
-    if (!isTimerMs(idleTimeoutMs)) throw bad(`idleTimeoutMs must be ${TIMER_RANGE}; 0 = off)`);
+    if (!isTimerMs(idleTimeoutMs)) throw badOption(10);
     out.idleTimeoutMs = idleTimeoutMs;
   }
   const { partitions, live, maxBatchDelayMs, mode } = options;
   if (partitions !== undefined) {
-    if (!Array.isArray(partitions) || partitions.length === 0) throw bad('partitions must be a non-empty array');
+    if (!Array.isArray(partitions) || partitions.length === 0) throw badOption(11);
     for (const p of partitions as readonly unknown[]) {
       if (!isInteger(p, 0) || p >= partitionCount) {
-        throw bad(`partitions: ${JSON.stringify(p)} is not a partition (an integer 0..${partitionCount - 1})`);
+        throw badOption(12, JSON.stringify(p), partitionCount - 1);
       }
     }
     out.partitions = [...new Set(partitions)].sort((a, b) => a - b);
   }
   if (live !== undefined && live !== false) out.live = liveOptions(live);
   if (maxBatchDelayMs !== undefined) {
-    if (!isTimerMs(maxBatchDelayMs)) throw bad(`maxBatchDelayMs must be ${TIMER_RANGE})`);
+    if (!isTimerMs(maxBatchDelayMs)) throw badOption(9, 'maxBatchDelayMs');
     out.maxBatchDelayMs = maxBatchDelayMs;
   }
-  if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw bad("mode must be 'parsed' or 'raw'");
+  if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw badOption(13);
   if (options.filter !== undefined) {
     try {
       out.filter = compileFilter(options.filter);
@@ -240,7 +249,7 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     out.typeFilter = out.filter.core;
   }
   if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object')) {
-    throw bad('logger must be an object with debug, info, warn and error methods (any of them)');
+    throw badOption(14);
   }
   return out;
 }
@@ -253,14 +262,14 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
 export function v2Cursors(cursors: FeedOptions['cursors'], partitionCount = 32_768): Map<number, string> {
   const out = new Map<number, string>();
   if (cursors === undefined) return out;
-  if (cursors === null || typeof cursors !== 'object') throw bad(CURSORS_OBJECT);
+  if (cursors === null || typeof cursors !== 'object') throw badOption(15);
   for (const [key, cursor] of Object.entries(cursors)) {
     const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
     if (!(partition < partitionCount)) {
-      throw bad(`cursors: ${JSON.stringify(key)} is not a partition (an integer 0..${partitionCount - 1})`);
+      throw badOption(16, JSON.stringify(key), partitionCount - 1);
     }
     if (typeof cursor !== 'string' || cursor === '') {
-      throw bad(`cursors: the cursor of partition ${partition} must be a non-empty string`);
+      throw badOption(17, undefined, partition);
     }
     out.set(partition, cursor);
   }
@@ -274,7 +283,7 @@ export function v2Cursors(cursors: FeedOptions['cursors'], partitionCount = 32_7
 export function eventTypeList(v: unknown, name: string): string[] | undefined {
   if (v === undefined) return undefined;
   if (!Array.isArray(v) || v.length === 0 || v.some((t) => typeof t !== 'string' || t === '' || t.includes(';'))) {
-    throw bad(`${name} must be a non-empty array of type names (non-empty strings without ';')`);
+    throw badOption(18, name);
   }
   return v as string[];
 }
@@ -285,20 +294,20 @@ export function eventTypeList(v: unknown, name: string): string[] | undefined {
  */
 export function liveOptions(live: true | LiveOptions): true | LiveOptions {
   if (live === true) return true;
-  if (live === null || typeof live !== 'object') throw bad('live must be a boolean or an object');
+  if (live === null || typeof live !== 'object') throw badOption(19);
   const out: LiveOptions = {};
   for (const key of ['minIntervalMs', 'maxIntervalMs'] as const) {
     const v = live[key];
     if (v === undefined) continue;
-    if (!isTimerMs(v)) throw bad(`live.${key} must be ${TIMER_RANGE})`);
+    if (!isTimerMs(v)) throw badOption(9, `live.${key}`);
     out[key] = v;
   }
   if (out.minIntervalMs !== undefined && out.maxIntervalMs !== undefined && out.maxIntervalMs < out.minIntervalMs) {
-    throw bad('live.maxIntervalMs must be >= live.minIntervalMs');
+    throw badOption(20);
   }
   if (live.longPollParam !== undefined) {
     if (typeof live.longPollParam !== 'string' || live.longPollParam === '') {
-      throw bad('live.longPollParam must be a non-empty string');
+      throw badOption(21);
     }
     out.longPollParam = live.longPollParam;
   }
@@ -311,29 +320,29 @@ export function liveOptions(live: true | LiveOptions): true | LiveOptions {
  */
 export function retryOptions(retry: false | RetryOptions): false | RetryOptions {
   if (retry === false) return false;
-  if (retry === null || typeof retry !== 'object') throw bad('retry must be false or an object');
+  if (retry === null || typeof retry !== 'object') throw badOption(22);
   const out: RetryOptions = {};
   for (const key of ['initialMs', 'maxMs'] as const) {
     const v = retry[key];
     if (v === undefined) continue;
-    if (!isTimerMs(v)) throw bad(`retry.${key} must be ${TIMER_RANGE})`);
+    if (!isTimerMs(v)) throw badOption(9, `retry.${key}`);
     out[key] = v;
   }
   // A budget compared with the clock, not a timer: any u32.
   if (retry.deadlineMs !== undefined) {
-    if (!isInteger(retry.deadlineMs, 0)) throw bad('retry.deadlineMs must be an integer >= 0 (ms)');
+    if (!isInteger(retry.deadlineMs, 0)) throw badOption(23);
     out.deadlineMs = retry.deadlineMs;
   }
   const { multiplier, maxAttempts } = retry;
   if (multiplier !== undefined) {
     if (typeof multiplier !== 'number' || !Number.isFinite(multiplier) || multiplier < 1) {
-      throw bad('retry.multiplier must be a number >= 1');
+      throw badOption(24);
     }
     out.multiplier = multiplier;
   }
   if (maxAttempts !== undefined) {
     if (maxAttempts !== Infinity && !isInteger(maxAttempts, 0)) {
-      throw bad('retry.maxAttempts must be an integer >= 0 or Infinity');
+      throw badOption(25);
     }
     out.maxAttempts = maxAttempts;
   }

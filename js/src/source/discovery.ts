@@ -5,10 +5,10 @@
  * @internal
  * @packageDocumentation
  */
-import { FeedError, messageOf, toFeedError } from '../errors.js';
-import { abortedError, MAX_TIMER_MS, type ReaderOptions, bad } from '../options.js';
+import { type FeedError, messageOf, toFeedError } from '../errors.js';
+import { abortedError, MAX_TIMER_MS, type ReaderOptions } from '../options.js';
 import { safeUrl, transport, type Transport } from '../transport.js';
-import { parseDiscovery as checkDiscovery, readerDefaults, type Discovery } from '../wasm/feedpump.js';
+import { parseDiscovery as checkDiscovery, discoveryError, readerDefaults, type Discovery } from '../wasm/feedpump.js';
 
 /** FeedAPI v2 partition ids are 0..32767 (SPEC: "only allowed values is integers in the range [0..32767]"). */
 export const V2_PARTITIONS = 32_768;
@@ -16,12 +16,14 @@ export const V2_PARTITIONS = 32_768;
 /** A partition as discovery lists it, and the discovery (their one home: the wasm's parseDiscovery, src/discovery.rs). */
 export type { Discovery, V2Partition } from '../wasm/feedpump.js';
 
-/** @internal */
-export function badDiscovery(why: string): FeedError {
-  return new FeedError('bad-discovery', `${why}`);
+/**
+ * The FeedError of a discovery failure, made by the wasm's `discoveryError` (the messages' one home, src/discovery.rs):
+ * `which` says what failed, `n`, `a` and `b` are what its message shows (`b` is the cause where there is one).
+ */
+function failed(which: number, n = 0, a?: string, b?: unknown): FeedError {
+  return toFeedError(discoveryError(which, n, a, b));
 }
 
-/** A value as a bounded message fragment (a hostile document may hold anything). */
 /**
  * Parses and checks a discovery answer (in the wasm, src/discovery.rs: a malformed part is `'bad-discovery'` naming
  * where, the value shown cut at 60 characters; ids are strings holding an integer 0..32767, or JSON numbers as the Go
@@ -74,7 +76,7 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
     r = new Request(url, init);
   } catch {
     // The runtime's error quotes the URL: it is not kept.
-    throw bad(`fetch refuses the discovery request to ${safeUrl(url)}`);
+    throw failed(0, 0, safeUrl(url));
   }
   try {
     return (await calls.fetch(r, 0)) as Response;
@@ -117,7 +119,7 @@ async function readBody(
       } catch (e) {
         if (signal?.aborted) throw abortedError(signal);
         if (over === 'cut') break;
-        throw new FeedError('truncated-body', `the discovery body was cut: ${rootMessage(e)}`, { cause: e });
+        throw failed(1, 0, rootMessage(e), e);
       } finally {
         clearTimeout(timer);
         if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
@@ -125,7 +127,7 @@ async function readBody(
       if (got === 'aborted') throw abortedError(signal as AbortSignal);
       if (got === 'stalled') {
         if (over === 'cut') break;
-        throw new FeedError('stalled-body', `the discovery body brought no bytes for ${idleMs} ms`);
+        throw failed(2, idleMs);
       }
       if (got.done) break;
       const room = limit - size;
@@ -170,21 +172,17 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
   if (!response.ok) {
     const bytes = await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
     const snippet = new TextDecoder().decode(bytes).trim();
-    const error = new FeedError('http-status', `discovery answered ${response.status} ${response.statusText}: ${snippet}`, {
-      status: response.status,
-      bodySnippet: snippet,
-    });
+    const error = failed(3, response.status, `${response.statusText}`, snippet);
     const retryAfter = response.headers.get('retry-after');
     if (retryAfter !== null) RETRY_AFTER.set(error, retryAfter);
     throw error;
   }
-  const tooLarge = (): FeedError => badDiscovery(`the discovery document is larger than ${cap} bytes (maxLineLength)`);
-  const bytes = await readBody(response.body, cap, idleMs, req.signal, tooLarge);
+  const bytes = await readBody(response.body, cap, idleMs, req.signal, () => failed(4, cap));
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (e) {
-    throw new FeedError('bad-discovery', 'the discovery answer is not JSON', { cause: e });
+    throw failed(5, 0, undefined, e);
   }
   return { v1: false, discovery: parseDiscovery(body) };
 }

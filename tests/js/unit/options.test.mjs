@@ -1,7 +1,9 @@
 // Option checking and the translation to the wasm reader's options (js/src/options.ts), on the built dist/.
-// Run `npm run build` first. No network, no wasm: these are pure functions.
+// Run `npm run build` first. No network: these are pure functions (the messages of a refused option are the wasm's,
+// src/options.rs optionError; before the wasm is ready, see wasm-load.test.mjs).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import '../../../dist/entrypoints/node.js'; // instantiates the wasm
 import { FeedError } from '../../../dist/errors.js';
 import { feedUrl, joinHeaders, readerOptions, startCursors, v2Cursors } from '../../../dist/options.js';
 

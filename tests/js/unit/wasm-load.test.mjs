@@ -12,8 +12,9 @@ import { promisify } from 'node:util';
 
 const dist = fileURLToPath(new URL('../../../dist', import.meta.url));
 
-/** Imports `entry` of a copy of dist/ (after `spoil` damages it) and iterates a feed; prints what happened. */
-async function probe(entry, spoil = () => {}) {
+/** Imports `entry` of a copy of dist/ (after `spoil` damages it) and iterates a feed opened with `options` (JS
+ * source); prints what happened. */
+async function probe(entry, spoil = () => {}, options = "{ partitionCount: 1, fetch: async () => new Response('') }") {
   const dir = mkdtempSync(join(tmpdir(), 'wasm-load-'));
   try {
     cpSync(dist, join(dir, 'dist'), { recursive: true });
@@ -23,8 +24,8 @@ async function probe(entry, spoil = () => {}) {
       let result;
       try {
         const api = await import(${JSON.stringify(pathToFileURL(join(dir, 'dist', entry)).href)});
-        const feed = api.openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 1, fetch: async () => new Response('') });
         try {
+          const feed = api.openFeed('http://127.0.0.1:9/feed/v1', ${options});
           for await (const _ of feed);
           result = { imported: true, used: 'ok' };
         } catch (e) {
@@ -65,4 +66,19 @@ test('node entry with the .wasm file missing: imports, then FeedError at first u
 
 test('the same entry with a good .wasm file works (the probe itself is sound)', async () => {
   assert.deepEqual(await probe('entrypoints/node.js', (d) => copyFileSync(join(dist, 'wasm', 'feedpump_bg.wasm'), join(d, 'wasm', 'feedpump_bg.wasm'))), { imported: true, used: 'ok' });
+});
+
+// The messages of refused options are the wasm's (src/options.rs optionError): options are still checked before the
+// wasm is ready (bad-options), the message then names the check by number and says why the wasm is not there.
+test('a refused option before the wasm is ready is bad-options all the same, saying why its message is missing', async () => {
+  const broken = await probe('entrypoints/node.js', (d) => rmSync(join(d, 'wasm', 'feedpump_bg.wasm')), '{ partitionCount: 0 }');
+  assert.equal(broken.used, 'FeedError:bad-options');
+  assert.match(broken.message, /^bad-options: option check 4 \(its message is the wasm's\): wasm-load-failed: the WebAssembly module could not be loaded/);
+  assert.equal(broken.cause, 'Error', 'the load failure is the cause');
+  const bare = await probe('index.js', () => {}, '{ partitionCount: 0 }');
+  assert.equal(bare.used, 'FeedError:bad-options');
+  assert.match(bare.message, /^bad-options: option check 4 \(its message is the wasm's\): bad-options: the wasm module is not initialised; import 'feedpump'/);
+  const loaded = await probe('entrypoints/node.js', () => {}, '{ partitionCount: 0 }');
+  assert.equal(loaded.used, 'FeedError:bad-options');
+  assert.equal(loaded.message, 'bad-options: partitionCount must be an integer >= 1');
 });

@@ -1,0 +1,61 @@
+// Takes out of the wasm-bindgen glue (js/src/wasm/feedpump.js, `--target web`) the code feedpump never runs, which a
+// bundler keeps because it cannot tell: every entry point instantiates through js/src/runtime.ts's loadWasmSync,
+// which calls `initSync({ module })` and nothing else of the loader, and no code of ours disposes a wasm object with
+// `using`. Run by scripts/build.sh after short-imports.mjs. Usage:
+//   node scripts/trim-glue.mjs <feedpump.js> <feedpump.d.ts>
+// Each cut names the exact text it expects: when a wasm-bindgen upgrade changes it, the script fails (and says which
+// cut) instead of shipping glue it did not check.
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const [jsPath, dtsPath] = process.argv.slice(2);
+if (!jsPath || !dtsPath) throw new Error('usage: node scripts/trim-glue.mjs <feedpump.js> <feedpump.d.ts>');
+
+/** Replaces `from` (which must occur exactly `count` times) by `to` in `text`. */
+function cut(text, what, from, to, count = 1) {
+  const found = text.split(from).length - 1;
+  if (found !== count) {
+    throw new Error(`trim-glue: ${what}: expected ${count} occurrence(s) of ${JSON.stringify(from)}, found ${found}`);
+  }
+  return text.split(from).join(to);
+}
+
+let js = readFileSync(jsPath, 'utf8');
+let dts = readFileSync(dtsPath, 'utf8');
+
+// initSync takes only `{ module }` (runtime.ts's one call): the deprecated bare-module form and its console.warn go.
+js = cut(
+  js,
+  'initSync: deprecated bare-module argument',
+  `    if (module !== undefined) {
+        if (Object.getPrototypeOf(module) === Object.prototype) {
+            ({module} = module)
+        } else {
+            console.warn('using deprecated parameters for \`initSync()\`; pass a single object instead')
+        }
+    }
+`,
+  `    ({module} = module);
+`,
+);
+dts = cut(
+  dts,
+  'initSync: its type',
+  'export function initSync(module: { module: SyncInitInput } | SyncInitInput): InitOutput;',
+  'export function initSync(module: { module: SyncInitInput }): InitOutput;',
+);
+
+// `using` disposal of the wasm classes (Backoff, Core, Schedule): nothing of ours uses it (they are internal and
+// freed with free()).
+for (const name of ['Backoff', 'Core', 'Schedule']) {
+  js = cut(js, `${name}: Symbol.dispose`, `if (Symbol.dispose) ${name}.prototype[Symbol.dispose] = ${name}.prototype.free;\n`, '');
+}
+if (js.includes('Symbol.dispose')) throw new Error('trim-glue: Symbol.dispose: a class this script does not know');
+dts = cut(dts, 'Symbol.dispose: its types', '    [Symbol.dispose](): void;\n', '', 3);
+
+// The instance and module, kept by the loader in variables nothing reads.
+js = cut(js, 'unread wasmModule / wasmInstance', 'let wasmModule, wasmInstance, wasm;', 'let wasm;');
+js = cut(js, 'unread wasmInstance', '    wasmInstance = instance;\n', '');
+js = cut(js, 'unread wasmModule', '    wasmModule = module;\n', '');
+
+writeFileSync(jsPath, js);
+writeFileSync(dtsPath, dts);
