@@ -9,13 +9,9 @@ import { brotliCompressSync, constants } from 'node:zlib';
 const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
 const KB = 1024;
-// The gate: over it, CI fails. The JS gate is 16 KB while the target is 15 KB (issue #11 keeps every JS entry point
-// <= 15 KB): the type filters that parse only the events they keep (js/src/decode.ts) took the entries past 15 KB,
-// and the TypeScript shell (js/src/reader/) added about 1.3 KB more than the wasm-bindgen futures and closure glue it
-// removed (while the wasm lost 5.7 KB); moving the v2 schedule into the wasm took 0.9 KB back. Until a saving brings
-// them under 15 KB, every run prints how far each entry is over the target, so the miss stays visible.
-const BUDGET = { wasm: 40 * KB, js: 16 * KB };
-const TARGET = { js: 15 * KB };
+// The gate: over it, CI fails. Issue #11's targets: the wasm <= 40 KB, every JS entry point <= 15 KB. Each line also
+// says how many bytes are left under it.
+const BUDGET = { wasm: 40 * KB, js: 15 * KB };
 
 function brotli(bytes) {
   return brotliCompressSync(bytes, {
@@ -44,7 +40,7 @@ function report(label, files, budget) {
   failed ||= !ok;
   console.log(
     `${ok ? 'ok  ' : 'FAIL'} ${label.padEnd(6)} raw ${fmt(bytes.length).padStart(9)}  brotli ${fmt(size).padStart(8)}` +
-      `  budget ${fmt(budget)}  (${files.map((f) => relative(root, f)).join(', ')})`,
+      `  budget ${fmt(budget)}, ${budget - size} B left  (${files.map((f) => relative(root, f)).join(', ')})`,
   );
 }
 
@@ -73,10 +69,9 @@ for (const entry of ['web', 'node', 'workerd', 'indexeddb', 'durable-object']) {
   const size = brotli(out);
   const ok = size <= BUDGET.js;
   failed ||= !ok;
-  const over = size > TARGET.js ? `  OVER TARGET ${fmt(TARGET.js)} by ${size - TARGET.js} B` : '';
   console.log(
     `${ok ? 'ok  ' : 'FAIL'} js/${entry.padEnd(8)} minified ${fmt(out.length).padStart(9)}  brotli ${fmt(size).padStart(8)}` +
-      `  budget ${fmt(BUDGET.js)}${over}  (${relative(root, file)} bundled; unminified package JS: ${fmt(jsFiles(dist).reduce((n, f) => n + statSync(f).size, 0))})`,
+      `  budget ${fmt(BUDGET.js)}, ${BUDGET.js - size} B left  (${relative(root, file)} bundled; unminified package JS: ${fmt(jsFiles(dist).reduce((n, f) => n + statSync(f).size, 0))})`,
   );
 }
 if (failed) {
