@@ -110,6 +110,15 @@ fn sat(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+/// What the type filter makes of an event ([`BatchBuilder::sort_event`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sorted {
+    /// Kept (or no filter), its type where the scan found it.
+    Kept(TypeAt),
+    /// Dropped: only counted.
+    Dropped,
+}
+
 /// Builds batches from classified lines; see the module docs for the committable rule.
 #[derive(Debug)]
 pub struct BatchBuilder {
@@ -185,18 +194,48 @@ impl BatchBuilder {
         data: &str,
         single: bool,
     ) {
+        match self.sort_event(data.as_bytes(), single) {
+            Sorted::Dropped => self.handle_dropped(partition),
+            Sorted::Kept(at) => self.handle_kept(partition, line, offset, headers, data, at),
+        }
+    }
+
+    /// What the type filter makes of an event, from its raw `data` (any bytes: the type filter reads only the
+    /// type's, which it compares byte for byte): kept, with where its type is, or dropped. See
+    /// [`BatchBuilder::handle_event_hinted`] for `single`. Changes nothing: the event is then given to
+    /// [`BatchBuilder::handle_dropped`] or [`BatchBuilder::handle_kept`].
+    pub fn sort_event(&self, data: &[u8], single: bool) -> Sorted {
+        if self.type_field.is_empty() {
+            return Sorted::Kept(TypeAt::Absent);
+        }
+        let at = type_at_hinted(data, &self.type_field, single);
+        match self.type_filter.as_ref().and_then(|f| f.keeps(&at, data)) {
+            Some(false) => Sorted::Dropped,
+            _ => Sorted::Kept(at),
+        }
+    }
+
+    /// Counts an event of slot `partition` that the type filter drops ([`BatchBuilder::sort_event`]).
+    pub fn handle_dropped(&mut self, partition: u32) {
+        if let Some(h) = self.held.get_mut(partition as usize) {
+            h.dropped = h.dropped.saturating_add(1);
+        }
+    }
+
+    /// Holds an event of slot `partition` that the type filter keeps (or without a filter), its type at `at` (from
+    /// [`BatchBuilder::sort_event`]), until a checkpoint of it.
+    pub fn handle_kept(
+        &mut self,
+        partition: u32,
+        line: u64,
+        offset: u64,
+        headers: Option<&str>,
+        data: &str,
+        at: TypeAt,
+    ) {
         let Some(h) = self.held.get_mut(partition as usize) else {
             return;
         };
-        let at = match self.type_field.is_empty() {
-            true => TypeAt::Absent,
-            false => type_at_hinted(data.as_bytes(), &self.type_field, single),
-        };
-        let filter = self.type_filter.as_ref().filter(|_| !self.type_field.is_empty());
-        if filter.and_then(|f| f.keeps(&at, data.as_bytes())) == Some(false) {
-            h.dropped = h.dropped.saturating_add(1);
-            return;
-        }
         let before = h.text.len();
         if !h.text.is_empty() {
             h.text.push(',');

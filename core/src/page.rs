@@ -2,7 +2,7 @@
 //! until a checkpoint releases them ([`crate::batch`]), and checkpoints checked against the cursors each partition
 //! already passed ([`crate::passed`]): a checkpoint that would move a partition back is `cursor-regressed`.
 
-use crate::batch::BatchBuilder;
+use crate::batch::{BatchBuilder, Sorted};
 use crate::cursor::CursorSet;
 use crate::error::{ErrorKind, ProtocolError};
 use crate::framing::Line;
@@ -33,18 +33,36 @@ pub(crate) fn handle_line(
     stats: &mut PageStats,
     passed: &mut [PassedCursors],
 ) -> Result<(), ProtocolError> {
-    let text = core::str::from_utf8(line.bytes).map_err(|e| {
-        ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
-            .at(line.number, line.offset + e.valid_up_to() as u64)
-    })?;
+    // The line must be UTF-8, unless it is an event the type filter drops (never decoded, as its JSON is never
+    // parsed: the README's section on filters). When the line is also malformed, invalid UTF-8 is the error reported.
+    let utf8 = || {
+        core::str::from_utf8(line.bytes).map_err(|e| {
+            ProtocolError::new(ErrorKind::InvalidUtf8, "line is not valid UTF-8")
+                .at(line.number, line.offset + e.valid_up_to() as u64)
+        })
+    };
     // The scan that skips each event's `data` also watches for the type field's key (see `type_at_hinted`).
     let watch = builder.watched_key();
-    let (kind, single) = match protocol {
+    let classified = match protocol {
         Protocol::V1(_) => classify_v1_watching(line.bytes, cursors.len(), watch),
         // One partition per request: no `partition` on the lines.
         Protocol::V2(_) => classify_v2_watching(line.bytes, watch),
-    }
-    .map_err(|e| ProtocolError { line: line.number, offset: line.offset, ..e })?;
+    };
+    let (kind, single) = match classified {
+        Ok(classified) => classified,
+        Err(e) => {
+            utf8()?;
+            return Err(ProtocolError { line: line.number, offset: line.offset, ..e });
+        }
+    };
+    let sorted = match &kind {
+        LineKind::Event { data, .. } => Some(builder.sort_event(&line.bytes[data.clone()], single)),
+        _ => None,
+    };
+    let text = match sorted {
+        Some(Sorted::Dropped) => "",
+        _ => utf8()?,
+    };
     if let (Protocol::V1(v1), LineKind::Event { partition, .. } | LineKind::Checkpoint { partition, .. }) =
         (protocol, &kind)
     {
@@ -57,6 +75,10 @@ pub(crate) fn handle_line(
     match kind {
         LineKind::Event { partition, data, headers } => {
             stats.events += 1;
+            let Some(Sorted::Kept(at)) = sorted else {
+                builder.handle_dropped(partition);
+                return Ok(());
+            };
             // The scanner's spans end at ASCII delimiters, so they are char boundaries; `get` keeps str slicing's
             // panic path (and its formatting code) out of the wasm all the same.
             let span = |r| {
@@ -64,7 +86,7 @@ pub(crate) fn handle_line(
                     .ok_or_else(|| ProtocolError::new(ErrorKind::BadLine, "bad span").at(line.number, line.offset))
             };
             let headers = headers.map(span).transpose()?;
-            builder.handle_event_hinted(partition, line.number, line.offset, headers, span(data)?, single);
+            builder.handle_kept(partition, line.number, line.offset, headers, span(data)?, at);
             if builder.over_held_limit() {
                 return Err(ProtocolError::new(
                     ErrorKind::NoProgress,

@@ -17,7 +17,7 @@
 //!
 //! Like the line scanner, this does not validate `data`: an event whose `data` is malformed JSON but whose type is
 //! found is dropped by a filter that does not keep that type, without the `bad-line` error that parsing it would
-//! raise (docs/filters.md says so).
+//! raise (the README's section on filters says so).
 
 use crate::blocks::{eq, BLOCK};
 use crate::error::ProtocolError;

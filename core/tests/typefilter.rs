@@ -236,3 +236,51 @@ fn checkpoints_of_dropped_events_are_handed_out_in_bounded_batches() {
     assert_eq!(dropped + last.dropped.chunks(2).map(|d| d[1]).sum::<u32>(), 20_000);
     assert_eq!(s.cursors().cursor(0), Some(format!("{:0>20}", 19_999).as_str()));
 }
+
+/// Invalid UTF-8 in an event the filter drops is never decoded, as its JSON is never parsed: the event is only
+/// counted. Anywhere else (a kept event, a checkpoint, an event without a filter, a line that is also malformed) it
+/// is still `invalid-utf8`; a dropped event of a partition that was not asked for is still `bad-partition`.
+#[test]
+fn invalid_utf8_in_a_dropped_event_is_not_decoded_and_everywhere_else_it_fails() {
+    let keep_a = TypeFilter { include: vec![TypePattern::Exact("a".into())], ..TypeFilter::default() };
+    let page = |filter: Option<&TypeFilter>, lines: &[&[u8]]| {
+        let mut config = SessionConfig::new("http://127.0.0.1:1/feed/v1", CursorSet::first(2));
+        config.type_field = vec!["type".into()];
+        config.type_filter = filter.cloned();
+        let mut s = Session::new(config);
+        s.poll_request(0).unwrap();
+        s.handle_status(200).unwrap();
+        let body: Vec<u8> = lines.iter().flat_map(|l| [*l, b"\n"].concat()).collect();
+        let (mut events, mut dropped) = (0, 0);
+        let result = s.handle_chunk(&body).and_then(|()| s.handle_eof());
+        while let Some(b) = s.flush() {
+            events += b.len();
+            dropped += b.dropped.chunks(2).map(|d| d[1]).sum::<u32>();
+        }
+        (result.map_err(|e| (e.kind, e.line)), events, dropped)
+    };
+    let dropped_bad: &[u8] = b"{\"partition\":0,\"data\":{\"type\":\"b\",\"note\":\"\xff\xfe\"}}";
+    let kept_bad: &[u8] = b"{\"partition\":0,\"data\":{\"type\":\"a\",\"note\":\"\xff\"}}";
+    let kept: &[u8] = b"{\"partition\":0,\"data\":{\"type\":\"a\"}}";
+    let checkpoint: &[u8] = b"{\"partition\":0,\"cursor\":\"c1\"}";
+    let ok = |events, dropped| (Ok(()), events, dropped);
+    let failed = |kind, line| (Err((kind, line)), 0, 0);
+    use feedpump_core::ErrorKind::{BadLine, BadPartition, InvalidUtf8};
+    assert_eq!(page(Some(&keep_a), &[kept, dropped_bad, checkpoint]), ok(1, 1));
+    assert_eq!(page(Some(&keep_a), &[kept, kept_bad, checkpoint]), failed(InvalidUtf8, 2));
+    assert_eq!(page(None, &[kept, dropped_bad, checkpoint]), failed(InvalidUtf8, 2));
+    assert_eq!(page(Some(&keep_a), &[kept, b"{\"partition\":0,\"cursor\":\"\xff\"}"]), failed(InvalidUtf8, 2));
+    assert_eq!(
+        page(Some(&keep_a), &[kept, b"{\"partition\":0,\"cursor\":\"c\",\"x\":\"\xff\"}"]),
+        failed(InvalidUtf8, 2)
+    );
+    // Malformed as well as invalid UTF-8 (an unterminated envelope; a wrong partition): invalid UTF-8 first, as
+    // before; malformed alone is a bad line.
+    assert_eq!(page(Some(&keep_a), &[b"{\"partition\":0,\"data\":\"\xff\""]), failed(InvalidUtf8, 1));
+    assert_eq!(page(Some(&keep_a), &[b"{\"partition\":0,\"data\":\"x\""]), failed(BadLine, 1));
+    for t in ["a", "b"] {
+        let line = [format!("{{\"partition\":5,\"data\":{{\"type\":\"{t}\",\"n\":\"").as_bytes(), b"\xff\"}}"].concat();
+        assert_eq!(page(Some(&keep_a), &[&line]), failed(InvalidUtf8, 1), "type {t}");
+    }
+    assert_eq!(page(Some(&keep_a), &[b"{\"partition\":5,\"data\":{\"type\":\"b\"}}"]), failed(BadPartition, 1));
+}
