@@ -53,7 +53,8 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump bench</title>
   try {
     const [api, w] = await Promise.all([import('/dist/entrypoints/web.js'), import('/bench/workloads.js')]);
     const cpu = typeof window.benchCpu === 'function' ? () => window.benchCpu() : undefined;
-    window.runVariant = (job) => w.runVariant(api, { ...job, clock: async () => performance.now(), cpu });
+    // feedpump reads byte streams here with a BYOB reader of 64 KiB (js/src/entrypoints/web.ts): so does the floor.
+    window.runVariant = (job) => w.runVariant(api, { ...job, clock: async () => performance.now(), cpu, byob: 64 * 1024 });
     window.runLatency = (job) => w.runLatency(api, job);
     window.ready = 'ok';
   } catch (e) {

@@ -131,8 +131,9 @@ async function baselineFiltered(fetchFn, url, s) {
 /**
  * The transport floor: the same two requests (page 1, then the empty page 2), each body read chunk by chunk to its
  * end, counting bytes and nothing else (no decoding, framing or parsing). No reader of the body can be faster.
- * `byob`: the bytes of a BYOB reader's buffer, for the runtime where feedpump reads a byte stream that way (workerd,
- * js/src/entrypoints/workerd.ts), so that the floor reads as fast as feedpump can; else the default reader.
+ * `byob`: the bytes of a BYOB reader's buffer, for the runtimes where feedpump reads a byte stream that way (workerd
+ * and browsers: js/src/entrypoints/workerd.ts, web.ts), so that the floor reads as feedpump does; else the default
+ * reader.
  */
 async function transportFloor(fetchFn, url, s, byob) {
   for (const cursor of ['_first', 'end']) {

@@ -69,6 +69,36 @@ function errorSummary(e) {
  * @returns summary: { events: [partition, id, jsText, pyText, headersJson|null][], batches, batchViolations,
  *   checkpoints, cursors, error, prototypeClean, protoOwn, ms, data? }
  */
+/** A `fetch` that counts how the answers' bodies are read: the reader mode asked for, the reads, their bytes. */
+function countingFetch(reads) {
+  const wrap = (body) => ({
+    getReader(options) {
+      reads.modes.push(options?.mode ?? 'default');
+      const reader = body.getReader(options);
+      return {
+        read: async (view) => {
+          const r = await reader.read(view);
+          if (!r.done) {
+            reads.reads++;
+            reads.bytes += r.value.byteLength;
+            reads.largest = Math.max(reads.largest, r.value.byteLength);
+          }
+          return r;
+        },
+        cancel: (why) => reader.cancel(why),
+      };
+    },
+  });
+  return async (request) => {
+    const res = await fetch(request);
+    return new Proxy(res, { get: (t, k) => (k === 'body' ? t.body && wrap(t.body) : Reflect.get(t, k)) });
+  };
+}
+
+/**
+ * Consumes the feed at `url` with `options`; `how`: `mode` ('events' | 'batches'), `keepData`, `countRetries`, and
+ * `countReads` (the summary's `reads`: how the bodies were read, through a counting `fetch`).
+ */
 export async function consume(api, url, options = {}, how = {}) {
   const mode = how.mode ?? 'events';
   const started = Date.now();
@@ -82,6 +112,8 @@ export async function consume(api, url, options = {}, how = {}) {
   let error = null;
   const opts = { ...options };
   if (how.countRetries) opts.onRetry = () => { retries++; };
+  const reads = how.countReads ? { modes: [], reads: 0, bytes: 0, largest: 0 } : undefined;
+  if (reads) opts.fetch = countingFetch(reads);
   const feed = api.openFeed(url, opts);
 
   const record = (ev) => {
@@ -132,5 +164,6 @@ export async function consume(api, url, options = {}, how = {}) {
     protoOwn,
     ms: Date.now() - started,
     ...(data ? { data } : {}),
+    ...(reads ? { reads } : {}),
   };
 }

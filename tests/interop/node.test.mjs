@@ -58,6 +58,12 @@ test('batches() with headers=[ce_id], server default page size: every batch comm
   assert.ok(s.batches > 1);
 });
 
+test('the node entry point reads bodies with their default reader (undici gives ~64 KB chunks; BYOB gains nothing)', async () => {
+  const s = await consume(api, server.feedUrl, { partitionCount: 4, pageSizeHint: 2000 }, { mode: 'batches', countReads: true });
+  assertComplete(verifyEvents(s, expected), s, TOTAL);
+  assert.ok(s.reads.modes.length >= 2 && s.reads.modes.every((m) => m === 'default'), `reader modes: ${s.reads.modes}`);
+});
+
 test('for await (ev of feed) on /ragged/v1 (trailing events without checkpoint are held back and refetched)', async (t) => {
   const s = await consume(api, `${server.base}/ragged/v1`, { partitionCount: 4, pageSizeHint: 50 }, { mode: 'iterator' });
   const v = verifyEvents(s, expected);

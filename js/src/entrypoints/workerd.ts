@@ -9,12 +9,12 @@
  * @packageDocumentation
  */
 import wasmModule from '../wasm/feedpump_bg.wasm';
-import { readBodiesInto } from '../reader/body.js';
+import { BYOB_BYTES, readBodiesInto } from '../reader/body.js';
 import { loadWasmSync } from '../runtime.js';
 
 loadWasmSync(() => wasmModule);
 // workerd's default reader of a fetch body gives ~4 KB per read; a BYOB read gives what has arrived, ~32 KB: the same
 // body in 8x fewer reads, ~4x less time in the reads (bench/NOTES.md).
-readBodiesInto(64 * 1024);
+readBodiesInto(BYOB_BYTES);
 
 export * from '../index.js';
