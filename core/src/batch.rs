@@ -177,33 +177,21 @@ impl BatchBuilder {
     }
 
     /// Holds one event of slot `partition` until a checkpoint of it, or, when the type filter decides from its type
-    /// that it is not kept, only counts it. `headers` and `data` are the raw JSON values.
+    /// that it is not kept, only counts it. `headers` and `data` are the raw JSON values. (The page's line handling
+    /// calls the three steps itself, to decode only the events kept.)
     pub fn handle_event(&mut self, partition: u32, line: u64, offset: u64, headers: Option<&str>, data: &str) {
-        self.handle_event_hinted(partition, line, offset, headers, data, false);
-    }
-
-    /// [`BatchBuilder::handle_event`], with what the line scan found out about `data` while skipping it: `single`
-    /// when it holds no backslash and the quoted first key of the type field at most once (see
-    /// [`crate::typefield::type_at_hinted`]; the line scanner watches [`BatchBuilder::watched_key`]).
-    pub fn handle_event_hinted(
-        &mut self,
-        partition: u32,
-        line: u64,
-        offset: u64,
-        headers: Option<&str>,
-        data: &str,
-        single: bool,
-    ) {
-        match self.sort_event(data.as_bytes(), single) {
+        match self.sort_event(data.as_bytes(), false) {
             Sorted::Dropped => self.handle_dropped(partition),
             Sorted::Kept(at) => self.handle_kept(partition, line, offset, headers, data, at),
         }
     }
 
     /// What the type filter makes of an event, from its raw `data` (any bytes: the type filter reads only the
-    /// type's, which it compares byte for byte): kept, with where its type is, or dropped. See
-    /// [`BatchBuilder::handle_event_hinted`] for `single`. Changes nothing: the event is then given to
-    /// [`BatchBuilder::handle_dropped`] or [`BatchBuilder::handle_kept`].
+    /// type's, which it compares byte for byte): kept, with where its type is, or dropped. `single`: what the line
+    /// scan found out about `data` while skipping it, that it holds no backslash and the quoted first key of the type
+    /// field at most once (see [`crate::typefield::type_at_hinted`]; the line scanner watches
+    /// [`BatchBuilder::watched_key`]). Changes nothing: the event is then given to [`BatchBuilder::handle_dropped`] or
+    /// [`BatchBuilder::handle_kept`].
     pub fn sort_event(&self, data: &[u8], single: bool) -> Sorted {
         if self.type_field.is_empty() {
             return Sorted::Kept(TypeAt::Absent);
