@@ -8,7 +8,7 @@ import path from 'node:path';
 import { startStaticServer } from '../../www/server.mjs';
 import { eventKey, expectedKeys, startV2Publisher } from './v2-publisher.mjs';
 import { startV2Server } from '../v2_server/server.mjs';
-import { registerFailureTests,
+import { registerByobTest, registerFailureTests,
   startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor, launchChromium } from './helpers.mjs';
 
 
@@ -83,16 +83,8 @@ test('chromium: batches() with headers=_all on /ragged/v1 (hold-back), every eve
   assert.equal(bad, 0, 'headers of every event');
 });
 
-test('chromium: the body is read with BYOB reads of up to 64 KiB (the web entry point asks for them)', async (t) => {
-  const s = await run(server.feedUrl, { partitionCount: 4, pageSizeHint: 2000 }, { mode: 'batches', countReads: true });
-  const v = verifyEvents(s, expected);
-  assertComplete(v, s, 10_000);
-  const { modes, reads, bytes, largest } = s.reads;
-  t.diagnostic(`${modes.length} bodies (${[...new Set(modes)]}), ${reads} reads of ${bytes} bytes, the largest ${largest}`);
-  assert.ok(modes.length >= 2 && modes.every((m) => m === 'byob'), `reader modes: ${modes}`);
-  assert.ok(largest > 0 && largest <= 64 * 1024, `largest read ${largest}`);
-});
-
+// The web entry point asks for them.
+registerByobTest('chromium', run, () => server);
 registerFailureTests('chromium', run, () => server);
 
 test('chromium: FeedAPI v2 (negotiated): closed parent, split children, a token change → every event once', async (t) => {

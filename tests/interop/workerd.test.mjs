@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Miniflare } from 'miniflare';
 import {
-  registerFailureTests,
+  registerByobTest, registerFailureTests,
   startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor,
 } from './helpers.mjs';
 import { scriptWorker } from '../workerd/miniflare.mjs';
@@ -60,14 +60,7 @@ test('workerd: batches() on /ragged/v1 with headers=[ce_id], every event once', 
   assert.equal(s.events.filter(([, id, , , h]) => h !== JSON.stringify({ ce_id: id })).length, 0);
 });
 
-test('workerd: the body is read with BYOB reads of up to 64 KiB (fewer, larger reads than the default reader\'s)', async (t) => {
-  const s = await run(server.feedUrl, { partitionCount: 4, pageSizeHint: 2000 }, { mode: 'batches', countReads: true });
-  const v = verifyEvents(s, expected);
-  assertComplete(v, s, 10_000);
-  const { modes, reads, bytes, largest } = s.reads;
-  t.diagnostic(`${modes.length} bodies (${[...new Set(modes)]}), ${reads} reads of ${bytes} bytes, the largest ${largest}`);
-  assert.ok(modes.length >= 2 && modes.every((m) => m === 'byob'), `reader modes: ${modes}`);
-  assert.ok(largest > 4096 && largest <= 64 * 1024, `largest read ${largest}`);
-});
+// Fewer, larger reads than workerd's default reader's ~4 KB.
+registerByobTest('workerd', run, () => server, 4096);
 
 registerFailureTests('workerd', run, () => server);
