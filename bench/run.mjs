@@ -51,10 +51,12 @@ if (!existsSync(path.join(root, 'dist/wasm/feedpump_bg.wasm'))) {
 const PAGE = `<!doctype html><meta charset="utf-8"><title>feedpump bench</title>
 <script type="module">
   try {
-    const [api, w] = await Promise.all([import('/dist/entrypoints/web.js'), import('/bench/workloads.js')]);
+    const [api, w, { BYOB_BYTES }] = await Promise.all([
+      import('/dist/entrypoints/web.js'), import('/bench/workloads.js'), import('/dist/reader/body.js'),
+    ]);
     const cpu = typeof window.benchCpu === 'function' ? () => window.benchCpu() : undefined;
-    // feedpump reads byte streams here with a BYOB reader of 64 KiB (js/src/entrypoints/web.ts): so does the floor.
-    window.runVariant = (job) => w.runVariant(api, { ...job, clock: async () => performance.now(), cpu, byob: 64 * 1024 });
+    // feedpump reads byte streams here with BYOB reads of BYOB_BYTES (js/src/entrypoints/web.ts): so does the floor.
+    window.runVariant = (job) => w.runVariant(api, { ...job, clock: async () => performance.now(), cpu, byob: BYOB_BYTES });
     window.runLatency = (job) => w.runLatency(api, job);
     window.ready = 'ok';
   } catch (e) {

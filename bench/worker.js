@@ -4,6 +4,7 @@
 // bracketed by I/O and its time includes all CPU work between the two ticks (~0.1-0.3 ms of tick overhead each).
 // CPU time: the loopback server reads the workerd process's from /proc (GET /cpu), around each run.
 import * as api from '../dist/entrypoints/workerd.js';
+import { BYOB_BYTES } from '../dist/reader/body.js';
 import { runVariant } from './workloads.js';
 
 /** Runs the POSTed job. */
@@ -16,8 +17,8 @@ export async function handle(request) {
       return Date.now();
     };
     const cpu = async () => (await (await fetch(`${job.base}/cpu`)).json()) ?? undefined;
-    // feedpump reads byte streams here with a BYOB reader of 64 KiB (js/src/entrypoints/workerd.ts): so does the floor.
-    return Response.json(await runVariant(api, { ...job, clock, cpu, byob: 64 * 1024 }));
+    // feedpump reads byte streams here with BYOB reads of BYOB_BYTES (js/src/entrypoints/workerd.ts): so does the floor.
+    return Response.json(await runVariant(api, { ...job, clock, cpu, byob: BYOB_BYTES }));
   } catch (e) {
     return Response.json({ workerError: String((e && e.stack) || e) }, { status: 500 });
   }
