@@ -13,9 +13,10 @@ use wasm_bindgen::prelude::*;
 const TS_TYPES: &str = r#"
 /** One committable batch as the core builds it (see docs/wasm-contract.md). */
 export interface RawBatch {
-  /** JSON array text of the event objects. */
+  /** JSON array text of the events' values: `H,D` for an event with headers, `D` for one without. */
   text: string;
-  /** 6 u32 per event: start, end (UTF-16 offsets in text), partition, line, byte offset, data start. */
+  /** 6 u32 per event: the start of its values and the end of its data (UTF-16 offsets in text), partition, line,
+   * byte offset, data start (= the values' start when it has no headers). */
   meta: Uint32Array;
   /** With `typeField`: 2 u32 per event, the start and end in text of its type string's contents (no escape in
    * them); 0, 0 when it has none; 1, 1 when only parsing the event can tell. */

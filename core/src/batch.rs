@@ -1,8 +1,11 @@
 //! Batches: what crosses into JavaScript, once per <= 64 KiB of input.
 //!
-//! A batch is one JSON array text, `[{"partition":0,"headers":{..},"data":..},…]`, so JavaScript makes every event
-//! object with a single `JSON.parse` (design (c') in PERFORMANCE.md), plus a small table locating each event for error
-//! messages and raw access.
+//! A batch is one JSON array text of the events' values as they came, `[D1,H2,D2,…]`: each event's `data`, after
+//! its `headers` when it has any. JavaScript parses it with a single `JSON.parse` (design (c') in PERFORMANCE.md) and
+//! makes the event objects from the values and a small table ([`Batch::meta`]) that gives each event's partition,
+//! whether it has headers, and where it came from (error messages, raw access). The envelope (`{"partition":P,…}`)
+//! is not in the text: the parse makes no object for it and decodes no key of it, and there are fewer bytes to copy
+//! and decode (bench/NOTES.md).
 //!
 //! ## The committable rule
 //! ZeroEventHub says a checkpoint resumes "right after everything that preceded it" in its partition, and that events
@@ -22,8 +25,8 @@ pub const META_STRIDE: usize = 6;
 
 /// Entries per event in [`Batch::types`].
 pub const TYPE_STRIDE: usize = 2;
-/// [`Batch::types`]' start for an event without a type (no string at the path). Never a string's start: `text`
-/// begins `[{`.
+/// [`Batch::types`]' start for an event without a type (no string at the path). Never a type string's start: the
+/// type is inside a `data` object, so its contents start after at least `[{"k":"`.
 pub const TYPE_ABSENT: u32 = 0;
 /// [`Batch::types`]' start for an event whose type only a parse can tell (see [`crate::typefield`]).
 pub const TYPE_UNKNOWN: u32 = 1;
@@ -40,13 +43,14 @@ pub struct Checkpoint {
 /// A committable batch of events with the checkpoints that cover them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
-    /// A JSON array of event objects `{"partition":P[,"headers":H],"data":D}` with `data` and `headers` copied
-    /// verbatim from the wire. Always valid UTF-8 (every line was checked).
+    /// A JSON array of the events' values, `H,D` for an event with headers and `D` for one without, `data` and
+    /// `headers` copied verbatim from the wire. Always valid UTF-8 (every line was checked).
     pub text: String,
-    /// [`META_STRIDE`] `u32` per event: start and end of the event object in `text` in UTF-16 code units (JavaScript
-    /// string indices), partition, line number and byte offset of its line in the page body (saturated to `u32`),
-    /// and the start of its `data` value in `text` (the value ends one unit before the object: raw access without
-    /// parsing).
+    /// [`META_STRIDE`] `u32` per event, offsets in `text` in UTF-16 code units (JavaScript string indices): the
+    /// start of the event's values (its headers', or its data's when it has none) and the end of its data; its
+    /// partition; the line number and byte offset of its line in the page body (saturated to `u32`); and the start
+    /// of its data. So the event has headers exactly when its data does not start where its values do; the headers
+    /// end one unit (the comma) before the data starts.
     pub meta: Vec<u32>,
     /// When the builder reads types ([`BatchBuilder::set_type_field`]), [`TYPE_STRIDE`] `u32` per event: the start
     /// and end in `text` (UTF-16 units) of the contents of its type string (which holds no escape), or [`TYPE_ABSENT`]
@@ -79,9 +83,7 @@ impl Batch {
 struct Held {
     /// The partition number events and checkpoints of this slot carry.
     id: u32,
-    /// `{"partition":<id>`, the start of every event object of this slot.
-    prefix: String,
-    /// Event objects joined by `,`.
+    /// The events' values (as in [`Batch::text`]) joined by `,`.
     text: String,
     /// Per event: start and end in `text` (UTF-16 units), line number, byte offset, start of `data`, and the two
     /// entries of [`Batch::types`] relative to `text` (or the markers).
@@ -148,10 +150,7 @@ impl BatchBuilder {
     /// number in `0..=32767`, through slot 0).
     pub fn with_ids(ids: impl IntoIterator<Item = u32>) -> Self {
         let mut b = BatchBuilder {
-            held: ids
-                .into_iter()
-                .map(|id| Held { id, prefix: alloc::format!("{{\"partition\":{id}"), ascii: true, ..Held::default() })
-                .collect(),
+            held: ids.into_iter().map(|id| Held { id, ascii: true, ..Held::default() }).collect(),
             out: Batch::default(),
             out_utf16: 0,
             held_bytes: 0,
@@ -230,15 +229,13 @@ impl BatchBuilder {
             h.utf16 += 1;
         }
         let start = h.utf16;
-        let object_start = h.text.len();
-        h.text.push_str(&h.prefix);
+        let values_start = h.text.len();
         if let Some(headers) = headers {
-            h.text.push_str(",\"headers\":");
             h.text.push_str(headers);
+            h.text.push(',');
         }
-        h.text.push_str(",\"data\":");
         // Byte slices, not `str` ones: the same offsets, without str slicing's char-boundary panic path in the wasm.
-        let data_start = start + utf16_len(&h.text.as_bytes()[object_start..]);
+        let data_start = start + utf16_len(&h.text.as_bytes()[values_start..]);
         h.text.push_str(data);
         let [type_start, type_end] = match at {
             TypeAt::Absent => [TYPE_ABSENT; 2],
@@ -249,8 +246,7 @@ impl BatchBuilder {
                 [from, from + utf16_len(&d[r])]
             }
         };
-        h.text.push('}');
-        let added = &h.text.as_bytes()[object_start..];
+        let added = &h.text.as_bytes()[values_start..];
         // One ASCII pass decides both the batch's flag and how to count.
         if added.is_ascii() {
             h.utf16 += added.len() as u32;
@@ -399,7 +395,7 @@ mod tests {
         b.handle_event(0, 3, 60, None, "2");
         assert_eq!(b.take(), None);
         let held = b.held_bytes();
-        assert!(held > 3 * r#"{"partition":0,"data":2}"#.len(), "{held}");
+        assert_eq!(held, "\"\u{1F600}\",2".len() + r#"{"h":"v"},1"#.len(), "the values, joined, per partition");
         assert!(!b.has_checkpoints() && b.released_bytes() == 0);
         assert!(!b.over_held_limit(), "unlimited by default");
         b.set_max_held(held);
@@ -410,12 +406,21 @@ mod tests {
         assert!(b.has_checkpoints() && b.released_bytes() > 0 && b.held_bytes() < held);
         let batch = b.take().unwrap();
         assert_eq!((batch.len(), batch.is_empty()), (2, false));
-        assert_eq!(batch.text, "[{\"partition\":0,\"data\":\"\u{1F600}\"},{\"partition\":0,\"data\":2}]");
-        assert_eq!(batch.meta, vec![1, 28, 0, 1, 0, 23, 29, 53, 0, 3, 60, 51]);
+        assert_eq!(batch.text, "[\"\u{1F600}\",2]");
+        assert_eq!(
+            batch.meta,
+            vec![1, 5, 0, 1, 0, 1, 6, 7, 0, 3, 60, 6],
+            "UTF-16 offsets; data start = start: no headers"
+        );
         assert!(!batch.ascii);
         assert_eq!(batch.checkpoints, vec![Checkpoint { partition: 0, cursor: "c0".into() }]);
         assert!(!b.has_checkpoints() && b.released_bytes() == 0);
-        assert_eq!(b.held_bytes(), r#"{"partition":1,"headers":{"h":"v"},"data":1}"#.len());
+        assert_eq!(b.held_bytes(), r#"{"h":"v"},1"#.len());
+        b.handle_checkpoint(1, "c1".into());
+        let with_headers = b.take().unwrap();
+        assert_eq!(with_headers.text, r#"[{"h":"v"},1]"#);
+        assert_eq!(with_headers.meta, vec![1, 12, 1, 2, 30, 11], "headers from 1 to 10, the comma, data from 11");
+        b.handle_event(1, 2, 30, None, "1");
         assert_eq!(b.drop_held(), 1);
         assert_eq!((b.take(), b.held_bytes(), b.drop_held()), (None, 0, 0));
         b.handle_event(1, 4, 90, None, "3");
@@ -466,7 +471,7 @@ mod tests {
         let mut b = BatchBuilder::new(2);
         b.set_type_filter(Some(TypeFilter { include: vec![TypePattern::Exact("K".into())], ..TypeFilter::default() }));
         b.handle_event(0, 1, 0, None, r#"{"type":"D"}"#);
-        assert_eq!((b.held_bytes(), b.held_events(0)), (r#"{"partition":0,"data":{"type":"D"}}"#.len(), 1), "no field");
+        assert_eq!((b.held_bytes(), b.held_events(0)), (r#"{"type":"D"}"#.len(), 1), "no field");
         b.drop_held();
         b.set_type_field(vec!["type".into()]);
         for i in 0..1000 {

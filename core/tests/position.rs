@@ -40,18 +40,18 @@ fn a_feed_that_is_not_live_has_no_timeout_once_caught_up() {
     assert_eq!(s.poll_timeout(), Some(150), "a live feed polls again one interval after the request");
 }
 
-/// A page streaming one event of `object_len` bytes (as released: `{"partition":0,"data":"x…"}`) and its checkpoint:
-/// whether `poll_batch` hands it out before the page ends.
-fn handed_out_mid_page(object_len: usize) -> bool {
+/// A page streaming one event whose data is `data_len` bytes (a string, `"x…"`) and its checkpoint: whether
+/// `poll_batch` hands it out before the page ends.
+fn handed_out_mid_page(data_len: usize) -> bool {
     let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
     s.poll_request(0).unwrap();
     s.handle_status(200).unwrap();
-    let data = "x".repeat(object_len - r#"{"partition":0,"data":""}"#.len());
+    let data = "x".repeat(data_len - r#""""#.len());
     let body = format!("{{\"partition\":0,\"data\":\"{data}\"}}\n{{\"partition\":0,\"cursor\":\"1\"}}\n");
     s.handle_chunk(body.as_bytes()).unwrap();
     let batch = s.poll_batch();
     if let Some(b) = &batch {
-        assert_eq!(b.text.len(), object_len + 2, "the whole event, in brackets");
+        assert_eq!(b.text.len(), data_len + 2, "the event's data, in brackets");
     }
     batch.is_some()
 }
@@ -101,21 +101,22 @@ fn no_position_signal_comes_before_the_first_catch_up() {
 
 #[test]
 fn by_default_a_page_may_hold_back_64_mib_of_events_and_no_more() {
-    // README and docs/errors.md: maxHeldBytes defaults to 64 MiB. Four events of about 16 MiB (the default line limit)
-    // with no checkpoint hold back exactly 64 MiB of event text (objects joined by commas); one more event is over.
+    // README and docs/errors.md: maxHeldBytes defaults to 64 MiB. Five events of about 12.8 MiB (under the default
+    // line limit, 16 MiB) with no checkpoint hold back exactly 64 MiB of event text (their values joined by commas);
+    // one more event is over.
     const MIB: usize = 1024 * 1024;
     assert_eq!(feedpump_core::DEFAULT_MAX_HELD, 64 * MIB);
     let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
     s.poll_request(0).unwrap();
     s.handle_status(200).unwrap();
-    let object = r#"{"partition":0,"data":""}"#.len();
-    let data_total = 64 * MIB - 3 - 4 * object;
-    for i in 0..4 {
-        let len = data_total / 4 + usize::from(i < data_total % 4);
+    const EVENTS: usize = 5;
+    let data_total = 64 * MIB - (EVENTS - 1) - EVENTS * r#""""#.len();
+    for i in 0..EVENTS {
+        let len = data_total / EVENTS + usize::from(i < data_total % EVENTS);
         let line = format!("{{\"partition\":0,\"data\":\"{}\"}}\n", "x".repeat(len));
         assert!(line.len() - 1 <= 16 * MIB);
         s.handle_chunk(line.as_bytes()).unwrap_or_else(|e| panic!("event {i}: {e}"));
     }
     let e = s.handle_chunk(b"{\"partition\":0,\"data\":1}\n").unwrap_err();
-    assert_eq!((e.code(), e.line), ("no-progress", 5));
+    assert_eq!((e.code(), e.line), ("no-progress", EVENTS as u64 + 1));
 }

@@ -6,6 +6,8 @@ use feedpump_core::request::V1Options;
 use feedpump_core::{CursorSet, Decision, Failure, LivePolicy, Protocol, RetryPolicy, Session, SessionConfig, Signal};
 use std::fmt::Write;
 
+mod support;
+
 /// A scripted server: answers a request for `cursor0=<c>` with the events after `c` (cursor = event number).
 struct Server {
     head: u64,
@@ -25,8 +27,7 @@ impl Server {
 
 fn events_of(s: &mut Session, seen: &mut Vec<u64>) {
     while let Some(b) = s.flush() {
-        let v: Vec<serde_json::Value> = serde_json::from_str(&b.text).unwrap();
-        seen.extend(v.iter().map(|e| e["data"].as_u64().unwrap()));
+        seen.extend(support::events(&b).iter().map(|e| e.data.parse::<u64>().unwrap()));
     }
 }
 
@@ -141,7 +142,10 @@ fn v2_reads_one_partition_and_a_moving_cursor_without_events_is_not_caught_up() 
         s.handle_chunk(page.as_bytes()).unwrap();
         s.handle_eof().unwrap();
         while let Some(b) = s.flush() {
-            texts.push((b.text, b.checkpoints.iter().map(|c| (c.partition, c.cursor.clone())).collect::<Vec<_>>()));
+            texts.push((
+                support::objects(&b),
+                b.checkpoints.iter().map(|c| (c.partition, c.cursor.clone())).collect::<Vec<_>>(),
+            ));
         }
     }
     assert!(s.is_caught_up(), "caught up only once a page neither brings events nor moves the cursor");
@@ -202,14 +206,14 @@ fn events_held_back_beyond_the_limit_are_a_typed_error_not_unbounded_memory() {
     s.handle_status(200).unwrap();
     // Partition 1 gets its checkpoints; partition 0 never does, and its held events pass 100 bytes on line 4.
     let body = "{\"partition\":0,\"data\":\"aaaaaaaaaaaaaaaaaaaa\"}\n{\"partition\":1,\"data\":1}\n{\"partition\":1,\"cursor\":\"1\"}\n\
-                {\"partition\":0,\"data\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}\n";
+                {\"partition\":0,\"data\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"}\n";
     let e = s.handle_chunk(body.as_bytes()).unwrap_err();
     assert_eq!(e.kind.code(), "no-progress", "{e:?}");
     assert_eq!((e.line, e.partition), (4, Some(0)), "{e:?}");
     assert!(e.detail.contains("maxHeldBytes"));
     let mut seen = Vec::new();
     while let Some(b) = s.flush() {
-        seen.push(b.text);
+        seen.push(support::objects(&b));
     }
     assert_eq!(seen, vec!["[{\"partition\":1,\"data\":1}]".to_string()], "what was released before still comes out");
 }
@@ -222,7 +226,7 @@ fn one_page(body: &str) -> (Vec<(String, Vec<String>)>, Option<String>) {
     let err = s.handle_chunk(body.as_bytes()).and_then(|()| s.handle_eof()).err().map(|e| e.code().to_string());
     let mut out = Vec::new();
     while let Some(b) = s.flush() {
-        out.push((b.text, b.checkpoints.iter().map(|c| c.cursor.clone()).collect()));
+        out.push((support::objects(&b), b.checkpoints.iter().map(|c| c.cursor.clone()).collect()));
     }
     (out, err)
 }

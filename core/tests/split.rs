@@ -5,11 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // a test panics on what it did not expect
 
-use feedpump_core::batch::META_STRIDE;
 use feedpump_core::{CursorSet, Session, SessionConfig};
 use serde_json::Value;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
+
+mod support;
 
 const PARTITIONS: u32 = 3;
 
@@ -30,13 +31,10 @@ fn run(name: &str, body: &[u8], splits: &[usize]) -> String {
     let drain = |s: &mut Session, out: &mut String, end: bool| {
         while let Some(b) = if end { s.flush() } else { s.poll_batch() } {
             writeln!(out, "batch ascii={}", b.ascii).unwrap();
-            let units: Vec<u16> = b.text.encode_utf16().collect();
-            for m in b.meta.chunks(META_STRIDE) {
-                let obj = String::from_utf16(&units[m[0] as usize..m[1] as usize]).unwrap();
-                // The data span ends right before the object's closing brace.
-                let data = String::from_utf16(&units[m[5] as usize..m[1] as usize - 1]).unwrap();
-                assert!(obj.ends_with(&format!("\"data\":{data}}}")), "{obj} / {data}");
-                writeln!(out, "  event p={} line={} offset={} {obj}", m[2], m[3], m[4]).unwrap();
+            for e in support::events(&b) {
+                // Printed as the event object JavaScript makes of it.
+                writeln!(out, "  event p={} line={} offset={} {}", e.partition, e.line, e.offset, support::object(&e))
+                    .unwrap();
             }
             for c in &b.checkpoints {
                 writeln!(out, "  checkpoint {} {:?}", c.partition, c.cursor).unwrap();

@@ -6,10 +6,12 @@
 
 #![allow(clippy::unwrap_used)] // a test panics on what it did not expect
 
-use feedpump_core::batch::{META_STRIDE, TYPE_STRIDE, TYPE_UNKNOWN};
+use feedpump_core::batch::{TYPE_STRIDE, TYPE_UNKNOWN};
 use feedpump_core::typefilter::{TypeFilter, TypePattern};
 use feedpump_core::{CursorSet, Session, SessionConfig};
 use serde_json::Value;
+
+mod support;
 
 const PARTITIONS: u32 = 3;
 const TYPES: [&str; 9] = ["Order.Created", "Order.Paid", "order.created", "Refund", "é-type", "😀", "", "A\"B", "K"];
@@ -129,11 +131,10 @@ fn run(body: &[u8], filter: Option<&TypeFilter>, splits: &[usize]) -> Outcome {
     let drain = |s: &mut Session, out: &mut Outcome, end: bool| {
         while let Some(b) = if end { s.flush() } else { s.poll_batch() } {
             let units: Vec<u16> = b.text.encode_utf16().collect();
-            for (m, t) in b.meta.chunks(META_STRIDE).zip(b.types.chunks(TYPE_STRIDE)) {
-                let data = String::from_utf16(&units[m[5] as usize..m[1] as usize - 1]).unwrap();
+            for (e, t) in support::events(&b).into_iter().zip(b.types.chunks(TYPE_STRIDE)) {
                 let t =
                     (t[0] != TYPE_UNKNOWN).then(|| String::from_utf16(&units[t[0] as usize..t[1] as usize]).unwrap());
-                out.events[m[2] as usize].push((serde_json::from_str(&data).unwrap(), t));
+                out.events[e.partition as usize].push((serde_json::from_str(&e.data).unwrap(), t));
             }
             assert_eq!(b.types.len() / TYPE_STRIDE, b.len());
             for d in b.dropped.chunks(2) {

@@ -1,8 +1,8 @@
 /**
- * Internal: the batch decoder. The wasm reader hands out each committable batch as one JSON array text plus tables of
- * offsets into it (`RawBatch`, docs/wasm-contract.md); here it becomes {@link Batch} objects: with ONE `JSON.parse`
- * (parsed mode), none (raw mode), or, through a type filter whose types the reader found, a parse of the kept events
- * only.
+ * Internal: the batch decoder. The wasm reader hands out each committable batch as one JSON array text of the events'
+ * values plus tables of offsets into it (`RawBatch`, docs/wasm-contract.md); here it becomes {@link Batch} objects:
+ * with ONE `JSON.parse` and an object per event (parsed mode), no parse (raw mode), or, through a type filter whose
+ * types the reader found, a parse of the kept events only.
  * @internal
  * @packageDocumentation
  */
@@ -11,8 +11,10 @@ import type { CompiledFilter } from './filters.js';
 import type { Batch, Checkpoint, FeedEvent } from './types.js';
 import type { RawBatch } from './wasm/feedpump.js';
 
-// `RawBatch.meta`, per event: the event object's start and end in `text` (UTF-16 offsets), its partition, the line
-// number and byte offset of its line in the page body, and where its `data` starts in `text`.
+// `RawBatch.meta`, per event, offsets in `text` in UTF-16 units: where its values start (its headers', or its data's
+// when it has none) and where its data ends; its partition; the line number and byte offset of its line in the page
+// body; where its data starts. So it has headers when its data does not start where its values do (the headers end at
+// the comma before the data).
 /** @internal */
 export const META_STRIDE = 6;
 const END = 1;
@@ -32,18 +34,36 @@ function checkpointsOf(raw: RawBatch): Checkpoint[] {
 }
 
 /**
- * One `JSON.parse` for the whole batch. The text is `[{"partition":P[,"headers":H],"data":D},…]`, which already has the
- * shape of {@link FeedEvent}, so the parsed objects are handed out as they are.
+ * The events at the `meta` offsets `only` (default: every event of `meta`), made from `values`, the parse of their
+ * values in order (`H,D` or `D` per event): `{ partition, headers, data }` or `{ partition, data }`.
+ */
+function eventsOf<T>(values: unknown[], meta: Uint32Array, only?: readonly number[]): FeedEvent<T>[] {
+  const n = only ? only.length : meta.length / META_STRIDE;
+  const events = new Array<FeedEvent<T>>(n);
+  for (let j = 0, k = 0; j < n; j++) {
+    const at = only ? (only[j] ?? 0) : j * META_STRIDE;
+    const partition = meta[at + META_PARTITION] ?? 0;
+    events[j] =
+      meta[at] === meta[at + DATA]
+        ? { partition, data: values[k++] as T }
+        : { partition, headers: values[k++] as Record<string, string>, data: values[k++] as T };
+  }
+  return events;
+}
+
+/**
+ * One `JSON.parse` for the whole batch: its text is the events' values, `[D1,H2,D2,…]`, so the parse makes no envelope
+ * object and decodes no key of one; the event objects are made from the values and `meta`.
  * @internal
  */
 export function parseBatch<T>(raw: RawBatch): Batch<T> {
-  let events: FeedEvent<T>[];
+  let values: unknown[];
   try {
-    events = JSON.parse(raw.text) as FeedEvent<T>[];
+    values = JSON.parse(raw.text) as unknown[];
   } catch (e) {
     throw badLine(raw, e);
   }
-  return { events, checkpoints: checkpointsOf(raw) };
+  return { events: eventsOf<T>(values, raw.meta), checkpoints: checkpointsOf(raw) };
 }
 
 /**
@@ -61,7 +81,7 @@ class RawEvent<T> implements FeedEvent<T> {
 
   constructor(text: string, meta: Uint32Array, at: number, page: number) {
     this.partition = meta[at + META_PARTITION] ?? 0;
-    this.raw = text.slice(meta[at + DATA], (meta[at + END] ?? 1) - 1);
+    this.raw = text.slice(meta[at + DATA], meta[at + END]);
     this.#text = text;
     this.#meta = meta;
     this.#at = at;
@@ -80,11 +100,10 @@ class RawEvent<T> implements FeedEvent<T> {
   }
 
   get headers(): Record<string, string> | undefined {
-    // The object text is `{"partition":P,"headers":{…},"data":…}` when the event has headers.
-    const start = (this.#meta[this.#at] ?? 0) + `{"partition":${this.partition},`.length;
-    if (!this.#text.startsWith('"headers":', start)) return undefined;
+    // The event's values are `H,D` when it has headers, `D` when not.
+    const start = this.#meta[this.#at] ?? 0;
     const dataStart = this.#meta[this.#at + DATA] ?? 0;
-    return JSON.parse(this.#text.slice(start + '"headers":'.length, dataStart - ',"data":'.length)) as Record<string, string>;
+    return start === dataStart ? undefined : (JSON.parse(this.#text.slice(start, dataStart - 1)) as Record<string, string>);
   }
 }
 
@@ -120,12 +139,15 @@ export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode:
     // Every event goes on (the usual case when the core filtered): one parse of the whole text.
     events = parseBatch<T>(raw).events;
   } else {
-    const json = `[${picked.map((k) => text.slice(meta[at(k)], meta[at(k) + END])).join(',')}]`;
+    const only = picked.map(at);
+    const json = `[${only.map((i) => text.slice(meta[i], meta[i + END])).join(',')}]`;
+    let values: unknown[];
     try {
-      events = JSON.parse(json) as FeedEvent<T>[];
+      values = JSON.parse(json) as unknown[];
     } catch (e) {
-      throw badLine(raw, e, picked.map(at));
+      throw badLine(raw, e, only);
     }
+    events = eventsOf<T>(values, meta, only);
   }
   return { events: events.filter((e, j) => (picked[j] ?? 0) >= 0 || filter.keep(e)), checkpoints: checkpointsOf(raw) };
 }
@@ -152,7 +174,7 @@ export function badLine(raw: RawBatch, batchError: unknown, only?: readonly numb
   const offsets = only ?? Array.from({ length: meta.length / META_STRIDE }, (_, j) => j * META_STRIDE);
   for (const i of offsets) {
     try {
-      JSON.parse(text.slice(meta[i] ?? 0, meta[i + END] ?? 0));
+      JSON.parse(`[${text.slice(meta[i], meta[i + END])}]`);
     } catch (e) {
       return badEvent(e, meta, i, page);
     }

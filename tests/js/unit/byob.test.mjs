@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import '../../../dist/entrypoints/node.js'; // loads the wasm
 import { readBodiesInto } from '../../../dist/reader/body.js';
+import { parseBatch } from '../../../dist/decode.js';
 import { FeedReader } from '../../../dist/reader/reader.js';
 
 const enc = new TextEncoder();
@@ -74,7 +75,7 @@ async function readAll(fetch) {
   const events = [];
   const checkpoints = [];
   for (let b; (b = await r.next()) !== undefined; ) {
-    events.push(...JSON.parse(b.text));
+    events.push(...parseBatch(b).events);
     checkpoints.push(...b.checkpoints);
   }
   r.free();

@@ -6,14 +6,20 @@ import { test } from 'node:test';
 import { FeedError, openFeed } from '../../../dist/entrypoints/node.js';
 import { badLine, parseBatch, rawBatch as rawModeBatch } from '../../../dist/decode.js';
 
-/** A RawBatch as docs/wasm-contract.md describes it, built from event object texts. */
-function rawBatch(objects, { page = 1, checkpoints = [] } = {}) {
+/**
+ * A RawBatch as docs/wasm-contract.md describes it, built from each event's value texts: `data`, and `headers` when it
+ * has them (the text holds `headers,data` then).
+ */
+function rawBatch(events, { page = 1, checkpoints = [] } = {}) {
   let text = '[';
   const meta = [];
-  objects.forEach(({ json, partition, line, offset }, i) => {
+  events.forEach(({ headers, data, partition, line, offset }, i) => {
     if (i > 0) text += ',';
-    meta.push(text.length, text.length + json.length, partition, line, offset, text.length + json.indexOf('"data":') + 7);
-    text += json;
+    const start = text.length;
+    if (headers !== undefined) text += `${headers},`;
+    const dataStart = text.length;
+    text += data;
+    meta.push(start, text.length, partition, line, offset, dataStart);
   });
   text += ']';
   return { text, meta: Uint32Array.from(meta), checkpoints, page, ascii: true };
@@ -23,8 +29,8 @@ test('parseBatch: one parse gives the events; checkpoints are copied', () => {
   const checkpoints = [{ partition: 0, cursor: 'c1' }];
   const raw = rawBatch(
     [
-      { json: '{"partition":0,"data":{"a":1}}', partition: 0, line: 1, offset: 0 },
-      { json: '{"partition":0,"headers":{"ce_id":"x"},"data":"é"}', partition: 0, line: 2, offset: 31 },
+      { data: '{"a":1}', partition: 0, line: 1, offset: 0 },
+      { headers: '{"ce_id":"x"}', data: '"é"', partition: 0, line: 2, offset: 31 },
     ],
     { checkpoints },
   );
@@ -40,9 +46,9 @@ test('parseBatch: one parse gives the events; checkpoints are copied', () => {
 test('parseBatch: a bad event is named by page, line, byte offset and partition', () => {
   const raw = rawBatch(
     [
-      { json: '{"partition":1,"data":1}', partition: 1, line: 1, offset: 0 },
-      { json: '{"partition":2,"data":[1,]}', partition: 2, line: 5, offset: 4711 },
-      { json: '{"partition":2,"data":3}', partition: 2, line: 6, offset: 4800 },
+      { headers: '{"h":"v"}', data: '1', partition: 1, line: 1, offset: 0 }, // good: its values are `H,D`
+      { data: '[1,]', partition: 2, line: 5, offset: 4711 },
+      { data: '3', partition: 2, line: 6, offset: 4800 },
     ],
     { page: 3 },
   );
@@ -62,8 +68,8 @@ test('parseBatch: a bad event is named by page, line, byte offset and partition'
 test('raw mode: data stays text until read; headers and a bad event are found from the offset table', () => {
   const raw = rawBatch(
     [
-      { json: '{"partition":0,"headers":{"ce_id":"x"},"data":{"a":[1,"é"]}}', partition: 0, line: 1, offset: 0 },
-      { json: '{"partition":3,"data":[1,]}', partition: 3, line: 2, offset: 61 },
+      { headers: '{"ce_id":"x"}', data: '{"a":[1,"é"]}', partition: 0, line: 1, offset: 0 },
+      { data: '[1,]', partition: 3, line: 2, offset: 61 },
     ],
     { page: 4 },
   );

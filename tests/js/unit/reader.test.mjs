@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../../dist/entrypoints/node.js'; // loads the wasm
+import { parseBatch } from '../../../dist/decode.js';
 import { FeedReader } from '../../../dist/reader/reader.js';
 import { delay, scriptedFetch } from '../feed_server.js';
 
@@ -29,7 +30,7 @@ async function run(r) {
       break;
     }
     if (b === undefined) break;
-    events.push(...JSON.parse(b.text));
+    events.push(...parseBatch(b).events);
     checkpoints.push(...b.checkpoints);
   }
   return { events, checkpoints, error };
@@ -273,7 +274,7 @@ test('live feeds keep polling after catching up and signal it', async () => {
   const signals = [];
   while (data.length < 3 || signals.length < 3) {
     const b = await r.next();
-    for (const e of JSON.parse(b.text)) data.push(e.data);
+    for (const e of parseBatch(b).events) data.push(e.data);
     if (b.signal) signals.push([b.signal, data.length]);
   }
   r.close();
@@ -286,7 +287,7 @@ test('released events are handed out when the body goes quiet (the flush timer)'
   const pages = [{ chunks: ['{"partition":0,"data":1}\n{"partition":0,"cursor":"1"}\n'], end: 'stall' }];
   const { r, log } = reader(pages, { partitionCount: 1, maxBatchDelayMs: 5 });
   const b = await r.next();
-  assert.equal(b.text, '[{"partition":0,"data":1}]');
+  assert.deepEqual(parseBatch(b).events, [{ partition: 0, data: 1 }]);
   r.close();
   await delay(0);
   assert.equal(log.cancelled, 1);
@@ -364,14 +365,14 @@ test('a read in flight when the flush timer fired is not lost, and is awaited by
   await delay(5);
   state.give('{"partition":0,"data":1}\n{"partition":0,"cursor":"1"}\n');
   // The flush timer hands the released event out while the next read is in flight.
-  assert.equal((await first).text, '[{"partition":0,"data":1}]');
+  assert.deepEqual(parseBatch(await first).events, [{ partition: 0, data: 1 }]);
   assert.equal(state.inFlight, 1, 'a read is in flight after the batch');
   const reads = state.reads;
   const second = r.next();
   await delay(20);
   assert.equal(state.reads, reads, 'the next read awaits the read in flight, not a new one');
   state.give('{"partition":0,"data":2}\n{"partition":0,"cursor":"2"}\n');
-  assert.equal((await second).text, '[{"partition":0,"data":2}]', 'the chunk of the read in flight reached the core');
+  assert.deepEqual(parseBatch(await second).events, [{ partition: 0, data: 2 }], 'the chunk of the read in flight reached the core');
   await delay(5);
   state.end();
   const rest = await run(r);
