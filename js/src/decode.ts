@@ -67,25 +67,22 @@ export function parseBatch<T>(raw: RawBatch): Batch<T> {
 }
 
 /**
- * An event of raw mode: `data` stays JSON text in `raw` until it is read. The text of a batch is kept once; each
- * event only holds its offsets into it.
+ * An event of raw mode: `data` stays JSON text in `raw` until it is read. The batch is kept once (its text, offset
+ * table and page); each event only holds it and where its entry is.
  */
 class RawEvent<T> implements FeedEvent<T> {
   readonly partition: number;
   readonly raw: string;
-  readonly #text: string;
-  readonly #meta: Uint32Array;
+  readonly #batch: RawBatch;
   readonly #at: number;
-  readonly #page: number;
   #data: { value: T } | undefined;
 
-  constructor(text: string, meta: Uint32Array, at: number, page: number) {
+  constructor(batch: RawBatch, at: number) {
+    const { text, meta } = batch;
     this.partition = meta[at + META_PARTITION] ?? 0;
     this.raw = text.slice(meta[at + DATA], meta[at + END]);
-    this.#text = text;
-    this.#meta = meta;
+    this.#batch = batch;
     this.#at = at;
-    this.#page = page;
   }
 
   get data(): T {
@@ -93,7 +90,7 @@ class RawEvent<T> implements FeedEvent<T> {
       try {
         this.#data = { value: JSON.parse(this.raw) as T };
       } catch (e) {
-        throw badEvent(e, this.#meta, this.#at, this.#page);
+        throw badEvent(e, this.#batch.meta, this.#at, this.#batch.page);
       }
     }
     return this.#data.value;
@@ -101,17 +98,18 @@ class RawEvent<T> implements FeedEvent<T> {
 
   get headers(): Record<string, string> | undefined {
     // The event's values are `H,D` when it has headers, `D` when not.
-    const start = this.#meta[this.#at] ?? 0;
-    const dataStart = this.#meta[this.#at + DATA] ?? 0;
-    return start === dataStart ? undefined : (JSON.parse(this.#text.slice(start, dataStart - 1)) as Record<string, string>);
+    const { text, meta } = this.#batch;
+    const start = meta[this.#at] ?? 0;
+    const dataStart = meta[this.#at + DATA] ?? 0;
+    return start === dataStart ? undefined : (JSON.parse(text.slice(start, dataStart - 1)) as Record<string, string>);
   }
 }
 
 /** Raw mode: no parsing at all, only an object per event. @internal */
 export function rawBatch<T>(raw: RawBatch): Batch<T> {
-  const { text, meta, page } = raw;
+  const { meta } = raw;
   const events: FeedEvent<T>[] = [];
-  for (let i = 0; i + META_STRIDE <= meta.length; i += META_STRIDE) events.push(new RawEvent<T>(text, meta, i, page));
+  for (let i = 0; i + META_STRIDE <= meta.length; i += META_STRIDE) events.push(new RawEvent<T>(raw, i));
   return { events, checkpoints: checkpointsOf(raw) };
 }
 
@@ -123,7 +121,7 @@ export function rawBatch<T>(raw: RawBatch): Batch<T> {
  * @internal
  */
 export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode: boolean): Batch<T> {
-  const { text, meta, page, types } = raw;
+  const { text, meta, types } = raw;
   /** `meta` offsets of the events to hand out; `-1 - offset` for those the whole filter still has to decide. */
   const picked: number[] = [];
   for (let i = 0, t = 0; i < meta.length; i += META_STRIDE, t += TYPE_STRIDE) {
@@ -134,7 +132,7 @@ export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode:
   const at = (k: number): number => (k < 0 ? -1 - k : k);
   let events: FeedEvent<T>[];
   if (rawMode) {
-    events = picked.map((k) => new RawEvent<T>(text, meta, at(k), page));
+    events = picked.map((k) => new RawEvent<T>(raw, at(k)));
   } else if (picked.length * META_STRIDE === meta.length) {
     // Every event goes on (the usual case when the core filtered): one parse of the whole text.
     events = parseBatch<T>(raw).events;
