@@ -138,9 +138,10 @@ export interface CommonFeedOptions {
   maxLineLength?: number | undefined;
 
   /**
-   * The most bytes of events a page may hold back waiting for their partitions' checkpoints (an event is handed out
-   * only once a checkpoint of its partition follows it). More fails with code `'no-progress'`, naming the partition
-   * and line, instead of growing memory with the page. Events released before are delivered first.
+   * The most bytes of events (their `data` and `headers` JSON) a page may hold back waiting for their partitions'
+   * checkpoints (an event is handed out only once a checkpoint of its partition follows it). More fails with code
+   * `'no-progress'`, naming the partition and line, instead of growing memory with the page. Events released before
+   * are delivered first.
    *
    * @defaultValue `67108864` (64 MiB)
    * @example
