@@ -111,6 +111,26 @@ test('badLine: when every event of the table parses but the batch does not, the 
   });
 });
 
+test('raw mode: headers that do not parse throw FeedError bad-line naming the event, as its data does (the core does not validate them)', () => {
+  const raw = rawBatch(
+    [
+      { headers: '{"ok":"é"}', data: '1', partition: 0, line: 1, offset: 0 },
+      { headers: '{"h":[1,]}', data: '2', partition: 2, line: 9, offset: 321 },
+    ],
+    { page: 5 },
+  );
+  const [ok, bad] = rawModeBatch(raw).events;
+  assert.deepEqual(ok.headers, { ok: 'é' });
+  assert.equal(bad.data, 2, 'its data is fine');
+  assert.throws(() => bad.headers, (e) => {
+    assert.ok(e instanceof FeedError, String(e));
+    assert.equal(e.code, 'bad-line');
+    assert.deepEqual([e.line, e.offset, e.partition, e.page], [9, 321, 2, 5]);
+    assert.ok(e.cause instanceof SyntaxError);
+    return true;
+  });
+});
+
 test('badLine: without a culprit in the table, the batch error is kept', () => {
   const cause = new SyntaxError('x');
   const e = badLine({ text: '[', meta: new Uint32Array(0), checkpoints: [], page: 2 }, cause);
