@@ -17,7 +17,7 @@ export default {
   // Both in scripts/mutants-js.sh: the build emits without type checking (mutated code does not type-check).
   commandRunner: { command: 'bash scripts/mutants-js.sh test' },
   buildCommand: 'bash scripts/mutants-js.sh build',
-  mutate: ['js/src/consume.ts', 'js/src/stores/*.ts', 'js/src/tabs.ts', 'js/src/filters.ts', 'js/src/source/*.ts'],
+  mutate: ['js/src/consume.ts', 'js/src/decode.ts', 'js/src/stores/*.ts', 'js/src/tabs.ts', 'js/src/filters.ts', 'js/src/source/*.ts'],
   // The sandbox needs package.json, js/ (with the generated js/src/wasm/), tests/ and www/; not the Rust build.
   ignorePatterns: ['/target', '/fuzz', '/bench', '/docs', '/examples', '/.venv', '/core', '/src', '/reports', '/test-results', '*.tgz'],
   coverageAnalysis: 'off', // the command runner cannot tell which test covers which mutant

@@ -463,6 +463,16 @@ mod tests {
         assert!(b.take().unwrap().types.is_empty(), "no types unless asked");
     }
 
+    /// The line scanner watches each event's `data` for the type field's first key (the hint `sort_event` takes):
+    /// none without a type field.
+    #[test]
+    fn the_watched_key_is_the_type_fields_first() {
+        let mut b = BatchBuilder::new(1);
+        assert_eq!(b.watched_key(), b"");
+        b.set_type_field(vec!["meta".into(), "type".into()]);
+        assert_eq!(b.watched_key(), b"meta");
+    }
+
     /// A dropped event is only counted: nothing of it is held (memory) nor released; its checkpoint is released as
     /// ever, with the count; events the filter cannot decide pass with their markers.
     #[test]

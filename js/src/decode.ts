@@ -101,7 +101,13 @@ class RawEvent<T> implements FeedEvent<T> {
     const { text, meta } = this.#batch;
     const start = meta[this.#at] ?? 0;
     const dataStart = meta[this.#at + DATA] ?? 0;
-    return start === dataStart ? undefined : (JSON.parse(text.slice(start, dataStart - 1)) as Record<string, string>);
+    if (start === dataStart) return undefined;
+    try {
+      return JSON.parse(text.slice(start, dataStart - 1)) as Record<string, string>;
+    } catch (e) {
+      // The core does not validate headers either: a bad one is the event's `bad-line`, as its data's is.
+      throw badEvent(e, this.#batch.meta, this.#at, this.#batch.page);
+    }
   }
 }
 

@@ -327,8 +327,8 @@ export interface CommonFeedOptions {
   /**
    * `'parsed'`: each event's `data` is parsed (one `JSON.parse` per batch). `'raw'`: events carry their `data` as JSON
    * text in `raw` and parse it only when `data` is read, which is much faster for consumers that forward or filter
-   * events without looking inside most of them. In raw mode `data` is validated when it is read (a bad one throws a
-   * {@link FeedError} `'bad-line'` then).
+   * events without looking inside most of them. In raw mode `data` and `headers` are validated when they are read (a
+   * bad one throws a {@link FeedError} `'bad-line'` then).
    *
    * @defaultValue `'parsed'`
    * @example

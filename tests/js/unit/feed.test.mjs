@@ -82,6 +82,55 @@ test('raw mode: data stays text until read; headers and a bad event are found fr
   assert.throws(() => bad.data, (e) => e instanceof FeedError && e.code === 'bad-line' && e.line === 2 && e.partition === 3);
 });
 
+test('raw mode: data is parsed once; every read gives the same value, changes to it included', () => {
+  const raw = rawBatch([{ headers: '{"k":"😀"}', data: '{"a":{"b":1}}', partition: 1, line: 1, offset: 0 }]);
+  const [ev] = rawModeBatch(raw).events;
+  const first = ev.data;
+  assert.equal(ev.data, first, 'the same object');
+  first.a.b = 2;
+  assert.deepEqual(ev.data, { a: { b: 2 } });
+  assert.deepEqual(ev.headers, { k: '😀' });
+});
+
+test('badLine: when every event of the table parses but the batch does not, the batch error is kept, named by page', () => {
+  // Events whose values parse on their own in a text that does not (no closing bracket).
+  const raw = rawBatch([
+    { headers: '{"h":"v"}', data: '1', partition: 1, line: 1, offset: 0 },
+    { data: '2', partition: 1, line: 2, offset: 30 },
+  ], { page: 7 });
+  raw.text = raw.text.slice(0, -1);
+  assert.throws(() => parseBatch(raw), (e) => {
+    assert.ok(e instanceof FeedError);
+    assert.equal(e.code, 'bad-line');
+    assert.equal(e.page, 7);
+    assert.equal(e.line, undefined, 'no event to blame');
+    assert.equal(e.partition, undefined);
+    assert.ok(e.cause instanceof SyntaxError);
+    assert.match(e.message, /^bad-line: the batch's JSON does not parse \(.+\) \(page 7\)$/);
+    return true;
+  });
+});
+
+test('raw mode: headers that do not parse throw FeedError bad-line naming the event, as its data does (the core does not validate them)', () => {
+  const raw = rawBatch(
+    [
+      { headers: '{"ok":"é"}', data: '1', partition: 0, line: 1, offset: 0 },
+      { headers: '{"h":[1,]}', data: '2', partition: 2, line: 9, offset: 321 },
+    ],
+    { page: 5 },
+  );
+  const [ok, bad] = rawModeBatch(raw).events;
+  assert.deepEqual(ok.headers, { ok: 'é' });
+  assert.equal(bad.data, 2, 'its data is fine');
+  assert.throws(() => bad.headers, (e) => {
+    assert.ok(e instanceof FeedError, String(e));
+    assert.equal(e.code, 'bad-line');
+    assert.deepEqual([e.line, e.offset, e.partition, e.page], [9, 321, 2, 5]);
+    assert.ok(e.cause instanceof SyntaxError);
+    return true;
+  });
+});
+
 test('badLine: without a culprit in the table, the batch error is kept', () => {
   const cause = new SyntaxError('x');
   const e = badLine({ text: '[', meta: new Uint32Array(0), checkpoints: [], page: 2 }, cause);

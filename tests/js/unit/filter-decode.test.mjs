@@ -5,7 +5,7 @@
 // and raw mode; and that dropped events are really not parsed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compileTypeFilter, openFeed, typeReader } from '../../../dist/entrypoints/node.js';
+import { FeedError, compileTypeFilter, openFeed, typeReader } from '../../../dist/entrypoints/node.js';
 
 /** A deterministic generator (xorshift32), so a failure names its seed. */
 function rng(seed) {
@@ -241,4 +241,87 @@ test('a filter the core cannot apply (a RegExp, a lone surrogate) leaves every e
     const got = await read(body, { partitionCount: 1, filter });
     assert.deepEqual(got.events.map((e) => e.data.type), want, JSON.stringify(filter));
   }
+});
+
+// A filter the core does not apply (a RegExp) but whose field the reader reads: JavaScript decides each event from
+// the type's offsets in the batch text, and parses (parsed mode) only the events it keeps, at their offsets.
+
+/** Spies on `JSON.parse` while `run` runs: the texts it was given. */
+async function parsedTexts(run) {
+  const parse = JSON.parse;
+  const texts = [];
+  JSON.parse = (text, ...rest) => {
+    texts.push(String(text));
+    return parse(text, ...rest);
+  };
+  try {
+    return { result: await run(), texts };
+  } finally {
+    JSON.parse = parse;
+  }
+}
+
+test('a filter JavaScript applies on the types the reader found parses no dropped event, and in raw mode no data until it is read', async () => {
+  const lines = [];
+  for (let i = 0; i < 2000; i++) {
+    lines.push(JSON.stringify({ partition: 0, data: { type: i % 10 === 0 ? 'Keep' : 'Drop', i, pad: 'x'.repeat(100) } }));
+  }
+  lines.push(JSON.stringify({ partition: 0, cursor: 'end' }));
+  const body = `${lines.join('\n')}\n`;
+  const filter = { include: [/^Keep$/] };
+  const parsed = await parsedTexts(() => read(body, { partitionCount: 1, filter }));
+  assert.deepEqual(parsed.result.events.map((e) => e.data.i), Array.from({ length: 200 }, (_, k) => k * 10));
+  assert.ok(parsed.texts.some((t) => t.includes('"Keep"')), 'the kept events are parsed');
+  assert.ok(!parsed.texts.some((t) => t.includes('"Drop"')), 'no dropped event is parsed');
+  const raw = await parsedTexts(async () => {
+    const feed = openFeed('http://127.0.0.1:1/feed', { partitionCount: 1, fetch: serve(body), retry: false, filter, mode: 'raw' });
+    const texts = [];
+    for await (const b of feed.batches()) for (const e of b.events) texts.push(e.raw);
+    return texts;
+  });
+  assert.equal(raw.result.length, 200);
+  assert.ok(!raw.texts.some((t) => t.includes('"type"')), 'no event data parsed in raw mode until it is read');
+});
+
+// Page lines of one partition: with and without headers, non-ASCII before, in and after the values (UTF-16 offsets),
+// dropped events between kept ones.
+const MIXED = [
+  '{"partition":0,"headers":{"ce_id":"é-😀"},"data":{"type":"Keep","n":"😀"}}',
+  '{"partition":0,"data":{"type":"Drop","n":"é"}}',
+  '{"partition":0,"data":{"type":"Keep","n":3}}',
+  '{"partition":0,"headers":{"ce_id":"x","ce_type":"é"},"data":{"type":"Drop","n":4}}',
+  '{"partition":0,"headers":{"ce_id":"y"},"data":{"type":"Keep","n":"ü5"}}',
+];
+const MIXED_BODY = (lines) => `${[...lines, '{"partition":0,"cursor":"c1"}'].join('\n')}\n`;
+
+test('a filter JavaScript applies keeps events with and without headers at their UTF-16 offsets; a bad kept event after one with headers is a bad-line naming its line', async () => {
+  const filter = { include: [/^Keep$/] };
+  const want = MIXED.map((l) => JSON.parse(l)).filter((e) => e.data.type === 'Keep');
+  for (const mode of ['parsed', 'raw']) {
+    const got = await read(MIXED_BODY(MIXED), { partitionCount: 1, filter, mode });
+    assert.deepEqual(got.events.map((e) => JSON.stringify(e)), want.map((e) => JSON.stringify(e)), mode);
+  }
+  const bad = [...MIXED];
+  bad[4] = bad[4].replace('"ü5"', '[5,]');
+  await assert.rejects(read(MIXED_BODY(bad), { partitionCount: 1, filter }), (e) => {
+    assert.ok(e instanceof FeedError, String(e));
+    assert.equal(e.code, 'bad-line');
+    assert.equal(e.line, 5);
+    assert.equal(e.partition, 0);
+    return true;
+  });
+});
+
+test('raw mode through a filter JavaScript applies: events keep their raw data and headers; a bad kept one is handed out and throws bad-line only when its data is read', async () => {
+  const lines = [...MIXED];
+  lines[0] = lines[0].replace('"😀"}}', '[1,]}}');
+  const feed = openFeed('http://127.0.0.1:1/feed', { partitionCount: 1, fetch: serve(MIXED_BODY(lines)), retry: false, filter: { include: [/^Keep$/] }, mode: 'raw' });
+  const events = [];
+  for await (const b of feed.batches()) events.push(...b.events);
+  const want = [0, 2, 4].map((i) => lines[i]);
+  assert.deepEqual(events.map((e) => e.raw), want.map((l) => l.slice(l.indexOf('"data":') + 7, -1)));
+  assert.deepEqual(events.map((e) => e.headers), [{ ce_id: 'é-😀' }, undefined, { ce_id: 'y' }]);
+  assert.throws(() => events[0].data, (e) => e instanceof FeedError && e.code === 'bad-line' && e.line === 1 && e.partition === 0);
+  assert.deepEqual(events.slice(1).map((e) => e.data), [{ type: 'Keep', n: 3 }, { type: 'Keep', n: 'ü5' }]);
+  assert.deepEqual(feed.cursors(), { 0: 'c1' });
 });
