@@ -1,8 +1,8 @@
 // Bench only: an A/B of BYOB buffer sizes in one headless Chromium page over loopback, the renderer's main-thread
 // task time per run (CDP `TaskDuration`, as bench/run.mjs measures Chromium), and the transport floor read with each.
 //   node bench/profile/ab-byob.mjs [ROUNDS] [VARIANT] [KIB...]
-// KIB: buffer sizes in KiB (default: 64 256). Runs alternate the sizes (floor, parsed batches(), raw batches() for
-// each) so every size sees the same load; prints the median and minimum of each, and each size's median as a share
+// KIB: buffer sizes in KiB (default: 64 256). Runs alternate the sizes (floor, parsed, raw and filtered batches()
+// for each) so every size sees the same load; prints the median and minimum of each, and each size's median as a share
 // of the first size's.
 import { chromium } from 'playwright-core';
 import { buildFeed } from '../gen.js';
@@ -31,14 +31,17 @@ const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
       }
       return n;
     }
-    const feed = api.openFeed(location.origin + '/feed/${variant}', { partitionCount: gen.PARTITIONS, mode: kind, retry: false });
-    for await (const b of feed.batches()) for (const e of b.events) { n++; x += kind === 'raw' ? e.raw.length : e.data.seq; }
+    const filter = kind === 'filter' ? { filter: { include: [gen.FILTER_TYPE] } } : {};
+    const mode = kind === 'raw' ? 'raw' : 'parsed';
+    const feed = api.openFeed(location.origin + '/feed/${variant}', { partitionCount: gen.PARTITIONS, mode, retry: false, ...filter });
+    for await (const b of feed.batches()) for (const e of b.events) { n++; x += mode === 'raw' ? e.raw.length : e.data.seq; }
     return n;
   };
   window.ready = true;
 </script>`;
 
-const bodyBytes = new TextEncoder().encode(buildFeed({ events: 200_000, variant }).text).length;
+const feed = buildFeed({ events: 200_000, variant });
+const bodyBytes = new TextEncoder().encode(feed.text).length;
 const server = await startBenchServer({ events: 200_000, page: PAGE });
 server.warm(variant);
 const browser = await chromium.launch({
@@ -53,7 +56,7 @@ try {
   const busy = async () => 1000 * ((await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration')?.value ?? NaN);
   await page.goto(`${server.base}/`);
   await page.waitForFunction(() => window.ready === true, null, { timeout: 30_000 });
-  const kinds = ['floor', 'parsed', 'raw'];
+  const kinds = ['floor', 'parsed', 'raw', 'filter'];
   const cpu = new Map(kinds.flatMap((k) => sizes.map((s) => [`${k} ${s / 1024}`, []])));
   for (let r = -2; r < Number(rounds); r++) {
     for (const kind of kinds) {
@@ -61,7 +64,7 @@ try {
         const c0 = await busy();
         const n = await page.evaluate(([k, s]) => window.run(k, s), [kind, size]);
         const c1 = await busy();
-        if (n !== (kind === 'floor' ? bodyBytes : 200_000)) throw new Error(`${kind} ${size}: ${n}`);
+        if (n !== (kind === 'floor' ? bodyBytes : kind === 'filter' ? feed.kept : 200_000)) throw new Error(`${kind} ${size}: ${n}`);
         if (r >= 0) cpu.get(`${kind} ${size / 1024}`).push(c1 - c0);
       }
     }

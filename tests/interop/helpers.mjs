@@ -8,6 +8,7 @@ import path from 'node:path';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { BYOB_BYTES } from '../../dist/reader/body.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const distDir = path.join(repoRoot, 'dist');
@@ -219,18 +220,18 @@ export function lastCursors(expected) {
 export const ALL_FIRST = (n) => Object.fromEntries(Array.from({ length: n }, (_, p) => [p, '_first']));
 
 /**
- * The test that a runtime's entry point reads bodies with BYOB reads of at most 64 KiB (js/src/reader/body.ts
+ * The test that a runtime's entry point reads bodies with BYOB reads of at most BYOB_BYTES (js/src/reader/body.ts
  * `readBodiesInto`): every body read through a BYOB reader, every event once. `minLargest`: the largest read must be
  * above it (workerd's default reader gives ~4 KB). `run` and `server` as for registerFailureTests.
  */
 export function registerByobTest(label, run, server, minLargest = 0) {
-  test(`${label}: the body is read with BYOB reads of up to 64 KiB`, async (t) => {
+  test(`${label}: the body is read with BYOB reads of up to ${BYOB_BYTES / 1024} KiB`, async (t) => {
     const s = await run(server().feedUrl, { partitionCount: 4, pageSizeHint: 2000 }, { mode: 'batches', countReads: true });
     assertComplete(verifyEvents(s, await fetchExpected(server().base)), s, 10_000);
     const { modes, reads, bytes, largest } = s.reads;
     t.diagnostic(`${modes.length} bodies (${[...new Set(modes)]}), ${reads} reads of ${bytes} bytes, the largest ${largest}`);
     assert.ok(modes.length >= 2 && modes.every((m) => m === 'byob'), `reader modes: ${modes}`);
-    assert.ok(largest > minLargest && largest <= 64 * 1024, `largest read ${largest}`);
+    assert.ok(largest > minLargest && largest <= BYOB_BYTES, `largest read ${largest}`);
   });
 }
 

@@ -16,7 +16,7 @@ import wasmBase64 from '../wasm/feedpump_inline.js';
 import { BYOB_BYTES, readBodiesInto } from '../reader/body.js';
 import { loadWasm } from '../runtime.js';
 
-// As the web entry point (web.ts): BYOB reads of at most 64 KiB.
+// As the web entry point (web.ts): BYOB reads of at most BYOB_BYTES.
 readBodiesInto(BYOB_BYTES);
 
 /** The module's bytes. `atob` is in every runtime feedpump supports (browsers, Node 16+, workerd). */

@@ -13,8 +13,8 @@
 import { BYOB_BYTES, readBodiesInto } from '../reader/body.js';
 import { loadWasm } from '../runtime.js';
 
-// A browser's default reader of a fetch body gives chunks of up to a few hundred KB; reads of at most 64 KiB (a BYOB
-// reader) took 7-13% less CPU in Chromium (bench/NOTES.md).
+// A browser's default reader of a fetch body gives chunks of up to a few hundred KB in fresh buffers; BYOB reads into
+// one reused buffer (BYOB_BYTES) take less CPU in Chromium (bench/NOTES.md).
 readBodiesInto(BYOB_BYTES);
 
 await loadWasm(new URL('../wasm/feedpump_bg.wasm', import.meta.url));

@@ -26,14 +26,15 @@ export type Body = [target: object, read: (view?: Uint8Array) => unknown, cancel
  * its default reader. */
 let byob = 0;
 
-/** The buffer of BYOB reads, where an entry point asks for them: reads of at most 64 KiB. */
-export const BYOB_BYTES = 64 * 1024;
+/** The buffer of BYOB reads, where an entry point asks for them: reads of at most 256 KiB. */
+export const BYOB_BYTES = 256 * 1024;
 
 /**
  * Reads the bodies that are byte streams into a buffer of `bytes` (a BYOB reader, whose read gives what has arrived, up
  * to the buffer's size; the buffer is reused from read to read), not with their default reader. For the runtimes whose
- * default reader's chunks cost more: workerd's gives ~4 KB per read (a BYOB read ~32 KB, and each read has a fixed
- * cost), Chromium's up to a few hundred KB (reads of at most 64 KiB took 7-13% less CPU over loopback: bench/NOTES.md).
+ * default reader's chunks cost more: workerd's gives ~4 KB per read (a BYOB read ~32 KB whatever the buffer, and each
+ * read has a fixed cost), Chromium's up to a few hundred KB in fresh buffers (BYOB reads of at most 64 KiB took 7-13%
+ * less CPU over loopback, of at most 256 KiB another 8-14% less in raw and filtered reading: bench/NOTES.md).
  * Node's default reader gives ~64 KB already. A body that is not a byte stream is read with its default reader.
  */
 export function readBodiesInto(bytes: number): void {
