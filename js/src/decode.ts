@@ -76,6 +76,7 @@ class RawEvent<T> implements FeedEvent<T> {
   readonly #batch: RawBatch;
   readonly #at: number;
   #data: { value: T } | undefined;
+  #headers: { value: Record<string, string> | undefined } | undefined;
 
   constructor(batch: RawBatch, at: number) {
     const { text, meta } = batch;
@@ -85,29 +86,31 @@ class RawEvent<T> implements FeedEvent<T> {
     this.#at = at;
   }
 
-  get data(): T {
-    if (this.#data === undefined) {
-      try {
-        this.#data = { value: JSON.parse(this.raw) as T };
-      } catch (e) {
-        throw badEvent(e, this.#batch.meta, this.#at, this.#batch.page);
-      }
-    }
-    return this.#data.value;
-  }
-
-  get headers(): Record<string, string> | undefined {
-    // The event's values are `H,D` when it has headers, `D` when not.
-    const { text, meta } = this.#batch;
-    const start = meta[this.#at] ?? 0;
-    const dataStart = meta[this.#at + DATA] ?? 0;
-    if (start === dataStart) return undefined;
+  /** Parses one of the event's values. The core validates neither `data` nor `headers`: a bad one is the event's
+   * `bad-line`. */
+  #parse<V>(json: string): { value: V } {
     try {
-      return JSON.parse(text.slice(start, dataStart - 1)) as Record<string, string>;
+      return { value: JSON.parse(json) as V };
     } catch (e) {
-      // The core does not validate headers either: a bad one is the event's `bad-line`, as its data's is.
       throw badEvent(e, this.#batch.meta, this.#at, this.#batch.page);
     }
+  }
+
+  /** Parsed on the first read; every read gives the same value (as in parsed mode). */
+  get data(): T {
+    return (this.#data ??= this.#parse<T>(this.raw)).value;
+  }
+
+  /** Parsed on the first read; every read gives the same object (as in parsed mode). */
+  get headers(): Record<string, string> | undefined {
+    if (this.#headers === undefined) {
+      // The event's values are `H,D` when it has headers, `D` when not.
+      const { text, meta } = this.#batch;
+      const start = meta[this.#at] ?? 0;
+      const dataStart = meta[this.#at + DATA] ?? 0;
+      this.#headers = start === dataStart ? { value: undefined } : this.#parse(text.slice(start, dataStart - 1));
+    }
+    return this.#headers.value;
   }
 }
 

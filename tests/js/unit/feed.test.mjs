@@ -92,6 +92,20 @@ test('raw mode: data is parsed once; every read gives the same value, changes to
   assert.deepEqual(ev.headers, { k: '😀' });
 });
 
+test('raw mode: headers are parsed once; every read gives the same object, changes to it included (as in parsed mode)', () => {
+  const raw = rawBatch([
+    { headers: '{"k":"v"}', data: '1', partition: 1, line: 1, offset: 0 },
+    { data: '2', partition: 1, line: 2, offset: 20 },
+  ]);
+  const [ev, bare] = rawModeBatch(raw).events;
+  const first = ev.headers;
+  assert.equal(ev.headers, first, 'the same object');
+  first.k = 'w';
+  assert.deepEqual(ev.headers, { k: 'w' });
+  assert.equal(bare.headers, undefined);
+  assert.equal(bare.headers, undefined, 'and again');
+});
+
 test('badLine: when every event of the table parses but the batch does not, the batch error is kept, named by page', () => {
   // Events whose values parse on their own in a text that does not (no closing bracket).
   const raw = rawBatch([
