@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { toFeedError, type FeedError } from './errors.js';
-import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, badOption } from './options.js';
+import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, badOption, V2_PARTITIONS } from './options.js';
 import { serverTypeFilter } from './filters.js';
 import { filteredBatch, META_PARTITION, META_STRIDE, parseBatch, rawBatch } from './decode.js';
 import { EventIterator } from './events.js';
@@ -15,7 +15,6 @@ import { Observer } from './observe.js';
 import { AutoSource } from './source/auto.js';
 import type { BatchSource } from './source/source.js';
 import { V1Source } from './source/v1.js';
-import { V2_PARTITIONS } from './source/discovery.js';
 import { V2Source } from './source/v2.js';
 import type { Batch, Feed, FeedUrl, FeedEventIterator, FeedOptions, FeedState, FeedStats, PartitionLag } from './types.js';
 import type { RawBatch } from './wasm/feedpump.js';

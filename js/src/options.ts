@@ -255,11 +255,18 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
 }
 
 /**
- * The start cursors the caller gave, checked: partitions `0..partitionCount - 1` (FeedAPI v2, or a feed not yet
- * negotiated: ids `0..32767`), cursors non-empty strings. Only the given partitions are known.
+ * FeedAPI v2 partition ids are `0..V2_PARTITIONS - 1` (SPEC: "only allowed values is integers in the range
+ * [0..32767]"); the core's `request::V2_PARTITIONS` is the wasm's side of the same rule.
  * @internal
  */
-export function v2Cursors(cursors: FeedOptions['cursors'], partitionCount = 32_768): Map<number, string> {
+export const V2_PARTITIONS = 32_768;
+
+/**
+ * The start cursors the caller gave, checked: partitions `0..partitionCount - 1` (FeedAPI v2, or a feed not yet
+ * negotiated: ids `0..V2_PARTITIONS - 1`), cursors non-empty strings. Only the given partitions are known.
+ * @internal
+ */
+export function v2Cursors(cursors: FeedOptions['cursors'], partitionCount = V2_PARTITIONS): Map<number, string> {
   const out = new Map<number, string>();
   if (cursors === undefined) return out;
   if (cursors === null || typeof cursors !== 'object') throw badOption(15);

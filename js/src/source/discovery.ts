@@ -10,9 +10,6 @@ import { abortedError, MAX_TIMER_MS, type ReaderOptions } from '../options.js';
 import { safeUrl, transport, type Transport } from '../transport.js';
 import { parseDiscovery as checkDiscovery, discoveryError, readerDefaults, type Discovery } from '../wasm/feedpump.js';
 
-/** FeedAPI v2 partition ids are 0..32767 (SPEC: "only allowed values is integers in the range [0..32767]"). */
-export const V2_PARTITIONS = 32_768;
-
 /** A partition as discovery lists it, and the discovery (their one home: the wasm's parseDiscovery, src/discovery.rs). */
 export type { Discovery, V2Partition } from '../wasm/feedpump.js';
 
