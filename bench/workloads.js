@@ -135,7 +135,7 @@ async function baselineFiltered(fetchFn, url, s) {
  * and browsers: js/src/entrypoints/workerd.ts, web.ts), so that the floor reads as feedpump does; else the default
  * reader.
  */
-async function transportFloor(fetchFn, url, s, byob) {
+export async function transportFloor(fetchFn, url, s, byob) {
   for (const cursor of ['_first', 'end']) {
     const query = Array.from({ length: PARTITIONS }, (_, p) => `cursor${p}=${cursor}`).join('&');
     const res = await fetchFn(`${url}?n=${PARTITIONS}&${query}`);

@@ -11,26 +11,18 @@ import { startBenchServer } from '../server.mjs';
 const [rounds = '9', variant = 'ascii', ...kib] = process.argv.slice(2);
 const sizes = (kib.length ? kib : ['64', '256']).map((k) => Number(k) * 1024);
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
-  const [api, body, gen] = await Promise.all([import('/dist/entrypoints/web.js'), import('/dist/reader/body.js'), import('/bench/gen.js')]);
-  const url = (cursor) => location.origin + '/feed/${variant}?n=' + gen.PARTITIONS + '&' +
-    Array.from({ length: gen.PARTITIONS }, (_, p) => 'cursor' + p + '=' + cursor).join('&');
+  const [api, body, gen, w] = await Promise.all([
+    import('/dist/entrypoints/web.js'), import('/dist/reader/body.js'), import('/bench/gen.js'), import('/bench/workloads.js'),
+  ]);
   window.run = async (kind, bytes) => {
     body.readBodiesInto(bytes);
+    if (kind === 'floor') {
+      const s = { bytes: 0, reads: 0 };
+      await w.transportFloor((u) => fetch(u), location.origin + '/feed/${variant}', s, bytes);
+      return s.bytes;
+    }
     let n = 0;
     let x = 0;
-    if (kind === 'floor') {
-      for (const cursor of ['_first', 'end']) {
-        const reader = (await fetch(url(cursor))).body.getReader({ mode: 'byob' });
-        let buffer = new ArrayBuffer(bytes);
-        for (;;) {
-          const { done, value } = await reader.read(new Uint8Array(buffer));
-          if (done) break;
-          n += value.byteLength;
-          buffer = value.buffer;
-        }
-      }
-      return n;
-    }
     const filter = kind === 'filter' ? { filter: { include: [gen.FILTER_TYPE] } } : {};
     const mode = kind === 'raw' ? 'raw' : 'parsed';
     const feed = api.openFeed(location.origin + '/feed/${variant}', { partitionCount: gen.PARTITIONS, mode, retry: false, ...filter });
