@@ -6,7 +6,7 @@
  * @internal
  * @packageDocumentation
  */
-import { FeedError, messageOf } from './errors.js';
+import { FeedError, parseWhy } from './errors.js';
 import type { CompiledFilter } from './filters.js';
 import type { Batch, Checkpoint, FeedEvent } from './types.js';
 import type { RawBatch } from './wasm/feedpump.js';
@@ -163,11 +163,10 @@ function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedE
   const partition = meta[i + META_PARTITION] ?? 0;
   const line = meta[i + LINE] ?? 0;
   const offset = meta[i + OFFSET] ?? 0;
-  const why = messageOf(e);
   return new FeedError(
     'bad-line',
-    `the event's JSON does not parse (${why}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
-    { partition, line, offset, page, cause: e },
+    `the event's JSON does not parse (${parseWhy(e)}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
+    { partition, line, offset, page },
   );
 }
 
@@ -178,17 +177,14 @@ function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedE
  */
 export function badLine(raw: RawBatch, batchError: unknown, only?: readonly number[]): FeedError {
   const { text, meta, page } = raw;
-  const offsets = only ?? Array.from({ length: meta.length / META_STRIDE }, (_, j) => j * META_STRIDE);
-  for (const i of offsets) {
+  // The events' offsets: `only`, or every META_STRIDE-th index of `meta`.
+  for (const i of only ?? meta.keys()) {
+    if (i % META_STRIDE) continue;
     try {
       JSON.parse(`[${text.slice(meta[i], meta[i + END])}]`);
     } catch (e) {
       return badEvent(e, meta, i, page);
     }
   }
-  const why = messageOf(batchError);
-  return new FeedError('bad-line', `the batch's JSON does not parse (${why}) (page ${page})`, {
-    page,
-    cause: batchError,
-  });
+  return new FeedError('bad-line', `the batch's JSON does not parse (${parseWhy(batchError)}) (page ${page})`, { page });
 }

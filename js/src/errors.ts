@@ -203,3 +203,13 @@ export function toFeedError(e: unknown): FeedError {
 export function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * Why `JSON.parse` refused a value, without the text it refused: V8 and JavaScriptCore quote it (`Unexpected token
+ * 's', "{"token":s3cr3t}" is not valid JSON`), and event data may be sensitive, so the quoted part becomes `…`. A
+ * `bad-line` error carries this and never the parser's own error.
+ * @internal
+ */
+export function parseWhy(e: unknown): string {
+  return messageOf(e).replace(/".*"/s, '…');
+}

@@ -16,7 +16,7 @@
  * `navigator.locks` and tabs mode is simply off.
  * @packageDocumentation
  */
-import { FeedError, messageOf } from './errors.js';
+import { FeedError, parseWhy } from './errors.js';
 import { abortedError, bad } from './options.js';
 import type { Batch, FeedEvent } from './types.js';
 import type { Cursors } from './stores/types.js';
@@ -99,9 +99,8 @@ class RemoteRawEvent<T> implements FeedEvent<T> {
       try {
         this.#data = { value: JSON.parse(this.raw) as T };
       } catch (e) {
-        throw new FeedError('bad-line', `the event's JSON does not parse (${messageOf(e)}), partition ${this.partition}`, {
+        throw new FeedError('bad-line', `the event's JSON does not parse (${parseWhy(e)}), partition ${this.partition}`, {
           partition: this.partition,
-          cause: e,
         });
       }
     }

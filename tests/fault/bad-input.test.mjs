@@ -3,6 +3,7 @@
 // the last delivered checkpoint.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { inspect } from 'node:util';
 import * as api from '../../dist/entrypoints/node.js';
 import { startScriptedServer } from './scripted-server.mjs';
 
@@ -17,7 +18,7 @@ const bytes = (...parts) => {
 };
 
 const cases = {
-  '/malformed-data': { body: `${GOOD}{"partition":0,"data":{"broken":}}\n{"partition":0,"cursor":"c2"}\n` },
+  '/malformed-data': { body: `${GOOD}{"partition":0,"data":{"token":s3cr3t}}\n{"partition":0,"cursor":"c2"}\n` },
   '/malformed-envelope': { body: `${GOOD}{"partition":0,"data":[1,2}\n` },
   '/too-long': { body: `${GOOD}{"partition":0,"data":"${'x'.repeat(500)}"}\n` },
   '/invalid-utf8': { body: bytes(GOOD, '{"partition":0,"data":"ab', [0xc3, 0x28], '"}\n') },
@@ -75,7 +76,10 @@ function expectGoodPrefix(r) {
 test('malformed JSON in data: bad-line at its line, byte offset and partition', async () => {
   const r = await consume('/malformed-data');
   expectError(r, 'bad-line', { line: 3, offset: 62, partition: 0, page: 1 });
-  assert.ok(r.error.cause instanceof SyntaxError);
+  // V8 quotes the text it refused (`"[{"token":s3cr3t}]" is not valid JSON`): the error says why, never what.
+  assert.match(r.error.message, /Unexpected token 's', … is not valid JSON/);
+  assert.doesNotMatch(inspect(r.error, { depth: 5 }), /s3cr3t/, 'no event data in the message, a field or a cause');
+  assert.equal(r.error.cause, undefined);
   assert.deepEqual(r.cursors, { 0: '_first', 1: '_first', 2: '_first', 3: '_first' }, 'the bad batch is not delivered');
 });
 

@@ -338,7 +338,7 @@ test('a follower hears only well-formed commit messages of its key; raw ones get
     assert.ok(isFeedError(bad, 'bad-line'), String(bad));
     assert.match(bad.message, /^bad-line: the event's JSON does not parse \(.+\), partition 3$/);
     assert.equal(bad.partition, 3);
-    assert.ok(bad.cause instanceof SyntaxError);
+    assert.equal(bad.cause, undefined, 'the parser\'s own error may quote the event');
     // After this call's own first commit, the channel is no longer heard.
     let sent = 0;
     postAfterOwnCommit = () => { if (sent++ === 0) channel.postMessage(ok); };
