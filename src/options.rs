@@ -243,6 +243,9 @@ pub(crate) fn parse(url: String, obj: &JsValue) -> Result<(SessionConfig, Timers
     (config.replicas, config.failover_cooldown_ms) = failover(obj)?;
     config.type_field = strings(obj, "typeField")?.unwrap_or_default();
     config.type_filter = type_filter(obj)?;
+    // Parsed mode (the default) reads values through one `JSON.parse` of the batch text, which escapes keep as they
+    // are and make pure ASCII; raw mode hands out each value as the server sent it.
+    config.escape = !get(obj, "raw").is_truthy();
     config.seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
     let timers = Timers {
         idle_ms: opt_u32(obj, "idleTimeoutMs")?.unwrap_or(DEFAULT_IDLE_MS),

@@ -95,6 +95,50 @@ struct Held {
     dropped: u32,
 }
 
+/// Appends `headers` (with its comma) and `data` to `text` with every character outside ASCII written as a JSON `\u`
+/// escape (see [`BatchBuilder::set_escape`]; both must be [`escapable`]); returns the data's start relative to what
+/// it appended (all ASCII, so bytes are UTF-16 units). Out of line: only events with text outside ASCII come here.
+#[cold]
+#[inline(never)]
+fn escaped(text: &mut String, headers: Option<&str>, data: &str) -> u32 {
+    let from = text.len();
+    if let Some(headers) = headers {
+        escape(text, headers);
+        text.push(',');
+    }
+    let data_start = text.len() - from;
+    escape(text, data);
+    data_start as u32
+}
+
+/// Appends `s` with each character outside ASCII as `\uXXXX`, one per UTF-16 unit.
+fn escape(text: &mut String, s: &str) {
+    use core::fmt::Write;
+    for c in s.chars() {
+        if c.is_ascii() {
+            text.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                // Writing to a `String` cannot fail.
+                let _ = write!(text, "\\u{unit:04x}");
+            }
+        }
+    }
+}
+
+/// Whether escaping `s` keeps its meaning: no character outside ASCII comes right after an escaping backslash
+/// (`"\é"` is not JSON; escaped it would read as the valid `"\\u00e9"`).
+fn escapable(s: &str) -> bool {
+    let mut escaping = false;
+    for &b in s.as_bytes() {
+        if escaping && b >= 0x80 {
+            return false;
+        }
+        escaping = b == b'\\' && !escaping;
+    }
+    true
+}
+
 /// Length of valid UTF-8 `bytes` in UTF-16 code units (JavaScript's `String.length`): one per character, two for
 /// characters outside the BMP.
 fn utf16_len(bytes: &[u8]) -> u32 {
@@ -135,6 +179,8 @@ pub struct BatchBuilder {
     type_field: Vec<String>,
     /// Drops the events it does not keep (only with a `type_field`).
     type_filter: Option<TypeFilter>,
+    /// Writes the characters outside ASCII of the held values as `\u` escapes ([`BatchBuilder::set_escape`]).
+    escape: bool,
     /// Bytes of the cursors of `out.checkpoints`, bounded per batch as the event text is (see `Session::poll_batch`),
     /// so a filter that drops every event cannot grow a batch without bound.
     out_cursor_bytes: usize,
@@ -157,6 +203,7 @@ impl BatchBuilder {
             max_held: usize::MAX,
             type_field: Vec::new(),
             type_filter: None,
+            escape: false,
             out_cursor_bytes: 0,
         };
         b.reset_out();
@@ -234,9 +281,25 @@ impl BatchBuilder {
             h.text.push_str(headers);
             h.text.push(',');
         }
-        // Byte slices, not `str` ones: the same offsets, without str slicing's char-boundary panic path in the wasm.
-        let data_start = start + utf16_len(&h.text.as_bytes()[values_start..]);
+        let lead = h.text.len();
         h.text.push_str(data);
+        let added = &h.text.as_bytes()[values_start..];
+        // One ASCII pass decides both the batch's flag and how to count; with escapes (parsed mode), text outside
+        // ASCII is written again, escaped.
+        let ascii = added.is_ascii();
+        if !ascii && self.escape && escapable(headers.unwrap_or_default()) && escapable(data) {
+            h.text.truncate(values_start);
+            let data_at = escaped(&mut h.text, headers, data);
+            let len = (h.text.len() - values_start) as u32;
+            // Where the type is in the escaped text is not worked out: the wrapper parses such an event to read it.
+            let types = if at == TypeAt::Absent { TYPE_ABSENT } else { TYPE_UNKNOWN };
+            h.events.push([start, start + len, sat(line), sat(offset), start + data_at, types, types]);
+            h.utf16 += len;
+            self.held_bytes += h.text.len() - before;
+            return;
+        }
+        // Byte slices, not `str` ones: the same offsets, without str slicing's char-boundary panic path in the wasm.
+        let data_start = start + utf16_len(&h.text.as_bytes()[values_start..lead]);
         let [type_start, type_end] = match at {
             TypeAt::Absent => [TYPE_ABSENT; 2],
             TypeAt::Unknown => [TYPE_UNKNOWN; 2],
@@ -247,8 +310,7 @@ impl BatchBuilder {
             }
         };
         let added = &h.text.as_bytes()[values_start..];
-        // One ASCII pass decides both the batch's flag and how to count.
-        if added.is_ascii() {
+        if ascii {
             h.utf16 += added.len() as u32;
         } else {
             h.utf16 += utf16_len_non_ascii(added);
@@ -334,6 +396,17 @@ impl BatchBuilder {
     /// they are counted in [`Batch::dropped`] when their checkpoint releases them (see [`crate::typefilter`]).
     pub fn set_type_filter(&mut self, filter: Option<TypeFilter>) {
         self.type_filter = filter;
+    }
+
+    /// Whether the batch text writes each character outside ASCII of an event's values as a JSON `\u` escape (two for
+    /// one outside the BMP; off by default). The text then parses to the same values and is pure ASCII, which
+    /// JavaScript engines decode into a string several times faster than text with any other character (a one-byte
+    /// string; bench/NOTES.md), but it is no longer the server's bytes: the wrapper's parsed mode sets it, raw mode,
+    /// whose `raw` is the value as the server sent it, does not. The escaped text is what is held and counted. An event
+    /// with a character outside ASCII right after an escaping backslash (`"\é"`, not JSON) is kept as it came: escaped
+    /// it would read as a valid `\\` escape.
+    pub fn set_escape(&mut self, escape: bool) {
+        self.escape = escape;
     }
 
     /// Sets the limit [`BatchBuilder::over_held_limit`] checks (unlimited by default).
@@ -461,6 +534,44 @@ mod tests {
         b.handle_event(0, 6, 0, None, r#"{"type":"E"}"#);
         b.handle_checkpoint(0, "c2".into());
         assert!(b.take().unwrap().types.is_empty(), "no types unless asked");
+    }
+
+    /// Escapes (parsed mode): text outside ASCII becomes `\u` escapes, UTF-16 units as JSON spells them (a pair for
+    /// a character outside the BMP), in the headers too; the offsets index the escaped text; a type whose place in it
+    /// is not worked out is left to a parse; what is held is counted as written. An event with a character outside
+    /// ASCII right after an escaping backslash is kept as it came, as is everything with escapes off.
+    #[test]
+    fn escapes_write_text_outside_ascii_as_json_escapes() {
+        let mut b = BatchBuilder::new(1);
+        b.set_escape(true);
+        b.set_type_field(vec!["type".into()]);
+        b.handle_event(0, 1, 0, Some(r#"{"h":"ü"}"#), r#"{"type":"A","t":"é😀\\é"}"#);
+        let held = b.held_bytes();
+        assert_eq!(held, r#"{"h":"\u00fc"},{"type":"A","t":"\u00e9\ud83d\ude00\\\u00e9"}"#.len(), "as written");
+        b.handle_event(0, 2, 40, None, r#"{"type":"B"}"#);
+        b.handle_event(0, 3, 80, None, r#"{"t":"x\é","type":"C"}"#);
+        b.handle_checkpoint(0, "c".into());
+        let batch = b.take().unwrap();
+        assert_eq!(
+            batch.text,
+            r#"[{"h":"\u00fc"},{"type":"A","t":"\u00e9\ud83d\ude00\\\u00e9"},{"type":"B"},{"t":"x\é","type":"C"}]"#
+        );
+        assert!(!batch.ascii, "the last event is as it came");
+        assert_eq!(
+            &batch.meta[..6],
+            &[1, 61, 0, 1, 0, 16],
+            "headers from 1 to 15, data from 16 to 61: bytes, all ASCII"
+        );
+        assert_eq!(&batch.meta[6..12], &[62, 74, 0, 2, 40, 62]);
+        assert_eq!(&batch.types[..2], &[TYPE_UNKNOWN; 2], "escaped: the type is read after the parse");
+        assert_eq!(&batch.types[2..4], &[71, 72], "B, after the escaped event");
+        let units: Vec<u16> = batch.text.encode_utf16().collect();
+        let last = String::from_utf16(&units[batch.types[4] as usize..batch.types[5] as usize]).unwrap();
+        assert_eq!(last, "C", "as it came: its type where it is, in UTF-16 units");
+        b.set_escape(false);
+        b.handle_event(0, 4, 0, None, "\"é\"");
+        b.handle_checkpoint(0, "d".into());
+        assert_eq!(b.take().unwrap().text, "[\"é\"]", "off: as the server sent it");
     }
 
     /// The line scanner watches each event's `data` for the type field's first key (the hint `sort_event` takes):

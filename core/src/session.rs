@@ -86,6 +86,9 @@ pub struct SessionConfig {
     /// With a `type_field`: the events whose type this filter does not keep are dropped in the core, only counted in
     /// [`Batch::dropped`] (see [`crate::typefilter`]).
     pub type_filter: Option<TypeFilter>,
+    /// Write the characters outside ASCII of the events' values as `\u` escapes in the batch text (see
+    /// [`crate::batch::BatchBuilder::set_escape`]); `false` (the default): as the server sent them.
+    pub escape: bool,
 }
 
 impl SessionConfig {
@@ -104,6 +107,7 @@ impl SessionConfig {
             failover_cooldown_ms: crate::failover::DEFAULT_COOLDOWN_MS,
             type_field: Vec::new(),
             type_filter: None,
+            escape: false,
         }
     }
 }
@@ -200,6 +204,7 @@ impl Session {
                 b.set_max_held(config.max_held);
                 b.set_type_field(config.type_field);
                 b.set_type_filter(config.type_filter);
+                b.set_escape(config.escape);
                 b
             },
             state: State::Ready,

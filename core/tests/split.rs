@@ -14,8 +14,9 @@ mod support;
 
 const PARTITIONS: u32 = 3;
 
-fn config(name: &str) -> SessionConfig {
+fn config(name: &str, escape: bool) -> SessionConfig {
     let mut c = SessionConfig::new("http://127.0.0.1:1/feed/v1", CursorSet::first(PARTITIONS));
+    c.escape = escape;
     if name.starts_with("overlong") {
         c.max_line = 256;
     }
@@ -24,7 +25,12 @@ fn config(name: &str) -> SessionConfig {
 
 /// Runs one page through a session, fed at the given split points; returns a transcript of everything it produced.
 fn run(name: &str, body: &[u8], splits: &[usize]) -> String {
-    let mut s = Session::new(config(name));
+    run_with(name, body, splits, false)
+}
+
+/// [`run`], with the batch text's escapes on or off (`SessionConfig::escape`).
+fn run_with(name: &str, body: &[u8], splits: &[usize], escape: bool) -> String {
+    let mut s = Session::new(config(name, escape));
     s.poll_request(0).expect("first request");
     s.handle_status(200).expect("status");
     let mut out = String::new();
@@ -173,4 +179,39 @@ fn fixtures_give_the_same_result_however_split() {
             assert_eq!(events_of(&reference), (events, checkpoints), "{name}: differs from the serde_json oracle");
         }
     }
+}
+
+/// Every event object of a transcript (partition, headers, data), parsed: escapes and spacing do not count.
+fn objects_of(transcript: &str) -> Vec<Value> {
+    let event = |rest: &str| serde_json::from_str(&rest[rest.find('{').unwrap()..]).unwrap();
+    transcript.lines().filter_map(|l| l.strip_prefix("  event ")).map(event).collect()
+}
+
+/// The transcript without its events and batch lines: checkpoints, and the error or end of the page.
+fn rest_of(transcript: &str) -> Vec<&str> {
+    transcript.lines().filter(|l| !l.starts_with("  event ") && !l.starts_with("batch ")).collect()
+}
+
+/// Parsed mode writes the characters outside ASCII as `\u` escapes (`SessionConfig::escape`): every fixture, whole
+/// and however split, gives the verbatim run's events value for value (headers too), its checkpoints and its error or
+/// end, in batch texts that are ASCII.
+#[test]
+fn escaped_text_gives_the_same_events_however_split() {
+    let mut escaped_events = 0;
+    for path in fixtures() {
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let body = std::fs::read(&path).unwrap();
+        let verbatim = run(&name, &body, &[]);
+        for (plan, splits) in std::iter::once((String::from("whole"), Vec::new())).chain(split_plans(body.len())) {
+            let got = run_with(&name, &body, &splits, true);
+            assert_eq!(objects_of(&got), objects_of(&verbatim), "{name}: {plan} {splits:?}: the events' values");
+            assert_eq!(rest_of(&got), rest_of(&verbatim), "{name}: {plan}: checkpoints, error or end");
+            for line in got.lines().filter(|l| l.starts_with("  event ")) {
+                assert!(line.is_ascii(), "{name}: {plan}: {line}");
+                escaped_events += usize::from(line.contains("\\u") && !verbatim.contains(line));
+            }
+            assert!(!got.contains("batch ascii=false"), "{name}: {plan}");
+        }
+    }
+    assert!(escaped_events > 0, "some fixture has text outside ASCII to escape");
 }

@@ -129,7 +129,7 @@ export function rawBatch<T>(raw: RawBatch): Batch<T> {
  * through the whole filter. The batch's checkpoints are all kept, whatever the events.
  * @internal
  */
-export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode: boolean): Batch<T> {
+export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode?: boolean): Batch<T> {
   const { text, meta, types } = raw;
   /** `meta` offsets of the events to hand out; `-1 - offset` for those the whole filter still has to decide. */
   const picked: number[] = [];

@@ -121,7 +121,6 @@ export class FeedImpl<T> implements Feed<T> {
    * consumer came back after. Never ahead of what the consumer has received (at-least-once on resume).
    */
   readonly #delivered: Map<number, string>;
-  readonly #rawMode: boolean;
   readonly #onCaughtUp: (() => void) | undefined;
   readonly #onFellBehind: (() => void) | undefined;
   readonly #lag = new Map<number, LagState>();
@@ -132,7 +131,6 @@ export class FeedImpl<T> implements Feed<T> {
     this.#observer = observer;
     this.#delivered = start ?? new Map(options.cursors.map((c, p) => [p, c]));
     this.#source = source;
-    this.#rawMode = user.mode === 'raw';
     this.#onCaughtUp = user.onCaughtUp;
     this.#onFellBehind = user.onFellBehind;
   }
@@ -233,10 +231,10 @@ export class FeedImpl<T> implements Feed<T> {
         else if (raw.signal === 'fell-behind') this.#onFellBehind?.();
         // A batch with only a signal is handed out too (live or not): `batches()` shows the position as it changes.
         if (raw.checkpoints.length === 0 && raw.meta.length === 0 && raw.signal === undefined) continue;
-        const filter = this.#options.filter;
+        const { filter, raw: rawMode } = this.#options;
         const batch = filter
-          ? filteredBatch<T>(raw, filter, this.#rawMode)
-          : this.#rawMode
+          ? filteredBatch<T>(raw, filter, rawMode)
+          : rawMode
             ? rawBatch<T>(raw)
             : parseBatch<T>(raw);
         if (raw.signal !== undefined) batch.signal = raw.signal;

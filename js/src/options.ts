@@ -47,6 +47,9 @@ export interface ReaderOptions {
   typeField?: CompiledFilter['field'];
   /** The type filter, when the core can apply it to the types it reads: it drops the events it does not keep. */
   typeFilter?: CompiledFilter['core'];
+  /** Raw mode: the batch text holds each value as the server sent it. Otherwise characters outside ASCII are `\u`
+   * escapes in it (the same values to `JSON.parse`, in a text engines decode faster). */
+  raw?: boolean;
   /** FeedAPI v2: read this one partition (partitionCount 1, cursors [its cursor]). */
   v2?: { token: string; partition: number; eventTypes?: string[] | undefined; skipEventTypes?: string[] | undefined };
 }
@@ -237,6 +240,7 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     out.maxBatchDelayMs = maxBatchDelayMs;
   }
   if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw badOption(13);
+  if (mode === 'raw') out.raw = true;
   if (options.filter !== undefined) {
     try {
       out.filter = compileFilter(options.filter);

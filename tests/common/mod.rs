@@ -32,7 +32,8 @@ fn answer(c: &mut Core, status: u16, retry_after: Option<&str>) {
 
 #[wasm_bindgen_test]
 fn a_page_is_fetched_read_and_handed_out_as_raw_batches() {
-    let mut c = core(r#"{"partitionCount": 2, "cursors": ["_first", "_first"], "pageSizeHint": 50}"#);
+    // Raw mode's text: the values as they came.
+    let mut c = core(r#"{"partitionCount": 2, "cursors": ["_first", "_first"], "pageSizeHint": 50, "raw": true}"#);
     assert_eq!(c.poll(0.0), code::FETCH);
     assert_eq!(
         c.url().as_string().as_deref(),
@@ -62,6 +63,28 @@ fn a_page_is_fetched_read_and_handed_out_as_raw_batches() {
     assert_eq!(c.batch(), JsValue::UNDEFINED, "a batch is taken once");
     assert_eq!(c.poll(5.0), code::FETCH, "the next page");
     assert!(c.url().as_string().is_some_and(|u| u.contains("cursor0=c0&cursor1=_first")));
+}
+
+/// Without `raw` (parsed mode), the text's characters outside ASCII are `\u` escapes, the offsets those of the
+/// escaped text.
+#[wasm_bindgen_test]
+fn parsed_mode_text_is_escaped_ascii() {
+    for (opts, text, end, ascii) in [
+        (r#"{"partitionCount": 1}"#, r#"["\u00e6\ud83d\ude00"]"#, 21, true),
+        (r#"{"partitionCount": 1, "raw": false}"#, r#"["\u00e6\ud83d\ude00"]"#, 21, true),
+        (r#"{"partitionCount": 1, "raw": true}"#, "[\"æ😀\"]", 6, false),
+    ] {
+        let mut c = core(opts);
+        answer(&mut c, 200, None);
+        let body = "{\"partition\":0,\"data\":\"æ😀\"}\n{\"partition\":0,\"cursor\":\"c\"}\n";
+        c.handle_chunk(1.0, Some(body.as_bytes().to_vec()));
+        assert_eq!(c.handle_chunk(2.0, None), code::BATCH, "{opts}");
+        let b = c.batch();
+        assert_eq!(get(&b, "text").as_string().as_deref(), Some(text), "{opts}");
+        let meta: Uint32Array = get(&b, "meta").dyn_into().expect("meta");
+        assert_eq!(meta.to_vec(), [1, end, 0, 1, 0, 1], "{opts}: UTF-16 offsets in the text");
+        assert_eq!(get(&b, "ascii"), JsValue::from_bool(ascii), "{opts}");
+    }
 }
 
 #[wasm_bindgen_test]

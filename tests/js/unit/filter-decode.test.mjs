@@ -325,3 +325,20 @@ test('raw mode through a filter JavaScript applies: events keep their raw data a
   assert.deepEqual(events.slice(1).map((e) => e.data), [{ type: 'Keep', n: 3 }, { type: 'Keep', n: 'ü5' }]);
   assert.deepEqual(feed.cursors(), { 0: 'c1' });
 });
+
+test('parsed mode reads text outside ASCII through \\u escapes (a faster text to decode), with the same values; raw mode keeps the server\'s text', async () => {
+  const body = MIXED_BODY(MIXED);
+  const want = MIXED.map((l) => JSON.parse(l));
+  for (const filter of [undefined, { include: ['Keep', 'Drop'] }, { include: [/^(Keep|Drop)$/] }]) {
+    const parsed = await parsedTexts(() => read(body, { partitionCount: 1, filter }));
+    assert.deepEqual(parsed.result.events.map((e) => JSON.stringify(e)), want.map((e) => JSON.stringify(e)), String(filter?.include));
+    assert.ok(parsed.texts.length > 0 && parsed.texts.every((t) => /^[\x00-\x7f]*$/.test(t)), `ASCII texts: ${parsed.texts}`);
+    assert.ok(parsed.texts.some((t) => t.includes('\\ud83d\\ude00') && t.includes('\\u00e9')), 'a pair for 😀, one for é');
+  }
+  const raw = await read(body, { partitionCount: 1, mode: 'raw' });
+  assert.deepEqual(raw.events.map((e) => JSON.stringify(e)), want.map((e) => JSON.stringify(e)));
+  const feed = openFeed('http://127.0.0.1:1/feed', { partitionCount: 1, fetch: serve(body), retry: false, mode: 'raw' });
+  const texts = [];
+  for await (const b of feed.batches()) for (const e of b.events) texts.push(e.raw);
+  assert.deepEqual(texts, MIXED.map((l) => l.slice(l.indexOf('"data":') + 7, -1)), 'raw: the data as the server sent it');
+});

@@ -21,6 +21,12 @@ test('defaults: every partition starts at _first, optional fields are absent', (
   assert.deepEqual(readerOptions({ partitionCount: 3 }), { partitionCount: 3, cursors: ['_first', '_first', '_first'] });
 });
 
+test('mode: raw mode tells the wasm reader to keep the server\'s text (parsed mode, the default, lets it escape)', () => {
+  assert.equal(readerOptions({ partitionCount: 1, mode: 'raw' }).raw, true);
+  for (const mode of ['parsed', undefined]) assert.equal('raw' in readerOptions({ partitionCount: 1, mode }), false, String(mode));
+  assertBadOptions(() => readerOptions({ partitionCount: 1, mode: 'RAW' }), /mode must be 'parsed' or 'raw'/);
+});
+
 test('partitionCount must be an integer >= 1', () => {
   for (const n of [0, -1, 1.5, NaN, Infinity, '2', undefined, null, 2 ** 32]) {
     assertBadOptions(() => readerOptions({ partitionCount: n }), /partitionCount/);
