@@ -23,6 +23,12 @@ use alloc::vec::Vec;
 /// Entries per event in [`Batch::meta`].
 pub const META_STRIDE: usize = 6;
 
+/// [`BatchBuilder::set_escape`]: escaping stops when more than this many of the last 32 kept events had text outside
+/// ASCII (bench/NOTES.md: escaping every event still paid with half of them not ASCII, and cost 22-34% with all).
+pub const ESCAPE_MOST: u32 = 24;
+/// [`BatchBuilder::set_escape`]: once stopped, escaping starts again when this many or fewer of the last 32 had.
+pub const ESCAPE_AGAIN: u32 = 16;
+
 /// Entries per event in [`Batch::types`].
 pub const TYPE_STRIDE: usize = 2;
 /// [`Batch::types`]' start for an event without a type (no string at the path). Never a type string's start: the
@@ -181,6 +187,10 @@ pub struct BatchBuilder {
     type_filter: Option<TypeFilter>,
     /// Writes the characters outside ASCII of the held values as `\u` escapes ([`BatchBuilder::set_escape`]).
     escape: bool,
+    /// One bit per kept event, the last one lowest: set when its values are not ASCII ([`BatchBuilder::set_escape`]).
+    recent: u32,
+    /// Whether events are escaped now (with `escape`; see [`ESCAPE_MOST`]).
+    escaping: bool,
     /// Bytes of the cursors of `out.checkpoints`, bounded per batch as the event text is (see `Session::poll_batch`),
     /// so a filter that drops every event cannot grow a batch without bound.
     out_cursor_bytes: usize,
@@ -204,6 +214,8 @@ impl BatchBuilder {
             type_field: Vec::new(),
             type_filter: None,
             escape: false,
+            recent: 0,
+            escaping: true,
             out_cursor_bytes: 0,
         };
         b.reset_out();
@@ -287,7 +299,16 @@ impl BatchBuilder {
         // One ASCII pass decides both the batch's flag and how to count; with escapes (parsed mode), text outside
         // ASCII is written again, escaped.
         let ascii = added.is_ascii();
-        if !ascii && self.escape && escapable(headers.unwrap_or_default()) && escapable(data) {
+        self.recent = self.recent << 1 | u32::from(!ascii);
+        let wide = self.recent.count_ones();
+        self.escaping = wide <= if self.escaping { ESCAPE_MOST } else { ESCAPE_AGAIN };
+        if !ascii
+            && self.escape
+            && self.escaping
+            && h.ascii
+            && escapable(headers.unwrap_or_default())
+            && escapable(data)
+        {
             h.text.truncate(values_start);
             let data_at = escaped(&mut h.text, headers, data);
             let len = (h.text.len() - values_start) as u32;
@@ -402,9 +423,15 @@ impl BatchBuilder {
     /// one outside the BMP; off by default). The text then parses to the same values and is pure ASCII, which
     /// JavaScript engines decode into a string several times faster than text with any other character (a one-byte
     /// string; bench/NOTES.md), but it is no longer the server's bytes: the wrapper's parsed mode sets it, raw mode,
-    /// whose `raw` is the value as the server sent it, does not. The escaped text is what is held and counted. An event
-    /// with a character outside ASCII right after an escaping backslash (`"\é"`, not JSON) is kept as it came: escaped
-    /// it would read as a valid `\\` escape.
+    /// whose `raw` is the value as the server sent it, does not. The escaped text is what is held and counted.
+    ///
+    /// It pays while such events are few: one of them makes a whole batch text slow to decode. Where most events have
+    /// text outside ASCII the batches are slow to decode anyway, and escaping only costs (bench/NOTES.md), so escaping
+    /// stops when more than [`ESCAPE_MOST`] of the last 32 kept events were not ASCII, and starts again at
+    /// [`ESCAPE_AGAIN`] or fewer (not at the same mark: half-escaped batches pay both costs); nor is an event escaped
+    /// after one of its partition held as it came (their batch is slow to decode anyway). An event with a character
+    /// outside ASCII right after an escaping backslash (`"\é"`, not JSON) is kept as it came: escaped it
+    /// would read as a valid `\\` escape.
     pub fn set_escape(&mut self, escape: bool) {
         self.escape = escape;
     }
@@ -572,6 +599,37 @@ mod tests {
         b.handle_event(0, 4, 0, None, "\"é\"");
         b.handle_checkpoint(0, "d".into());
         assert_eq!(b.take().unwrap().text, "[\"é\"]", "off: as the server sent it");
+    }
+
+    /// Escaping stops when more than [`ESCAPE_MOST`] of the last 32 kept events had text outside ASCII (their
+    /// batches are slow to decode anyway) and resumes once [`ESCAPE_AGAIN`] or fewer had.
+    #[test]
+    fn escapes_only_while_few_events_are_not_ascii() {
+        let mut b = BatchBuilder::new(1);
+        b.set_escape(true);
+        let escaped = |b: &mut BatchBuilder| {
+            b.handle_checkpoint(0, "c".into());
+            b.take().unwrap().text.is_ascii()
+        };
+        for i in 0..ESCAPE_MOST {
+            b.handle_event(0, u64::from(i), 0, None, "\"é\"");
+            assert!(escaped(&mut b), "event {i}");
+        }
+        b.handle_event(0, 99, 0, None, "\"é\"");
+        assert!(!escaped(&mut b), "the one past the most");
+        // The last 32 then hold 24 events not ASCII, then 24 again with the next: at most ESCAPE_MOST, but more than
+        // ESCAPE_AGAIN, so it does not start again yet.
+        for i in 0..8 {
+            b.handle_event(0, i, 0, None, "1");
+            assert!(escaped(&mut b));
+        }
+        b.handle_event(0, 100, 0, None, "\"é\"");
+        assert!(!escaped(&mut b), "not yet");
+        for _ in 0..32 {
+            b.handle_event(0, 101, 0, None, "1");
+        }
+        b.handle_event(0, 102, 0, None, "\"é\"");
+        assert!(escaped(&mut b), "few again");
     }
 
     /// The line scanner watches each event's `data` for the type field's first key (the hint `sort_event` takes):
