@@ -3,7 +3,8 @@
 //
 // Events are ~300 bytes over 4 partitions; each partition gets a checkpoint line after every 100 of its events and
 // the feed ends with a checkpoint for every partition that still has events after its last one, so every event is
-// committable. Variant 'ascii': plain ASCII; 'mixed': ~5% of events hold non-ASCII text (UTF-8 on the wire).
+// committable. Variant 'ascii': plain ASCII; 'mixed': ~5% of events hold non-ASCII text (UTF-8 on the wire); more for
+// A/Bs below (FeedGen.data).
 
 export const PARTITIONS = 4;
 export const CHECKPOINT_EVERY = 100;
@@ -58,6 +59,11 @@ export class FeedGen {
     for (let i = 0; i < nItems; i++) items.push(`{"sku":"SKU-${1000 + Math.floor(r() * 9000)}","qty":${1 + Math.floor(r() * 5)}}`);
     let note = `${pick(WORDS)} ${pick(WORDS)} ${pick(WORDS)} ${pick(WORDS)}`;
     if (this.variant === 'mixed' && r() < 0.05) note = `${pick(NON_ASCII)} ${note}`;
+    // For A/Bs of text outside ASCII (bench/profile/ab.mjs): 'pNN', NN% of the events as in 'mixed'; 'latin' and
+    // 'cjk', every event with a sentence of accented Latin or Japanese.
+    if (/^p\d+$/.test(this.variant) && r() < Number(this.variant.slice(1)) / 100) note = `${pick(NON_ASCII)} ${note}`;
+    if (this.variant === 'latin') note = `Café Ærøskøbing naïve façade Zürich Straße ${note}`;
+    if (this.variant === 'cjk') note = `東京都渋谷区の配送センターから発送されました。お届け予定日は明日です。 ${note}`;
     const ms = 1714564800000 + seq * 37;
     return (
       `{"id":"e-${String(seq).padStart(9, '0')}","type":"${type}","seq":${seq},"time":"${new Date(ms).toISOString()}",` +
