@@ -14,7 +14,7 @@ const TS_TYPES: &str = r#"
 /** One committable batch as the core builds it (see docs/wasm-contract.md). */
 export interface RawBatch {
   /** JSON array text of the events' values: `H,D` for an event with headers, `D` for one without; as they came with
-   * the `raw` option, otherwise with their characters outside ASCII as `\u` escapes. */
+   * the `raw` option, otherwise with their characters outside ASCII as `\u` escapes while few events have any. */
   text: string;
   /** 6 u32 per event: the start of its values and the end of its data (UTF-16 offsets in text), partition, line,
    * byte offset, data start (= the values' start when it has no headers). */

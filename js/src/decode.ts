@@ -163,9 +163,10 @@ function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedE
   const partition = meta[i + META_PARTITION] ?? 0;
   const line = meta[i + LINE] ?? 0;
   const offset = meta[i + OFFSET] ?? 0;
+  const why = parseWhy(e);
   return new FeedError(
     'bad-line',
-    `the event's JSON does not parse (${parseWhy(e)}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
+    `the event's JSON does not parse (${why}) at line ${line}, byte ${offset}, partition ${partition} (page ${page})`,
     { partition, line, offset, page },
   );
 }
@@ -186,5 +187,6 @@ export function badLine(raw: RawBatch, batchError: unknown, only?: readonly numb
       return badEvent(e, meta, i, page);
     }
   }
-  return new FeedError('bad-line', `the batch's JSON does not parse (${parseWhy(batchError)}) (page ${page})`, { page });
+  const why = parseWhy(batchError);
+  return new FeedError('bad-line', `the batch's JSON does not parse (${why}) (page ${page})`, { page });
 }

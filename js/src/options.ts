@@ -48,7 +48,7 @@ export interface ReaderOptions {
   /** The type filter, when the core can apply it to the types it reads: it drops the events it does not keep. */
   typeFilter?: CompiledFilter['core'];
   /** Raw mode: the batch text holds each value as the server sent it. Otherwise characters outside ASCII are `\u`
-   * escapes in it (the same values to `JSON.parse`, in a text engines decode faster). */
+   * escapes in it while few events have any (the same values to `JSON.parse`, in a text engines decode faster). */
   raw?: boolean;
   /** FeedAPI v2: read this one partition (partitionCount 1, cursors [its cursor]). */
   v2?: { token: string; partition: number; eventTypes?: string[] | undefined; skipEventTypes?: string[] | undefined };
