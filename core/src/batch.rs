@@ -599,6 +599,10 @@ mod tests {
         b.handle_event(0, 4, 0, None, "\"é\"");
         b.handle_checkpoint(0, "d".into());
         assert_eq!(b.take().unwrap().text, "[\"é\"]", "off: as the server sent it");
+        b.set_escape(true);
+        b.handle_event(0, 5, 0, None, "1");
+        b.handle_event(0, 6, 0, None, "\"é\"");
+        assert_eq!(b.held_bytes(), r#"1,"\u00e9""#.len(), "an escaped event after another, counted as written");
     }
 
     /// Escaping stops when more than [`ESCAPE_MOST`] of the last 32 kept events had text outside ASCII (their
