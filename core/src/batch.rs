@@ -289,45 +289,40 @@ impl BatchBuilder {
         }
         let start = h.utf16;
         let values_start = h.text.len();
+        // One ASCII pass over the values decides the batch's flag, how to count and, with escapes (parsed mode),
+        // whether they are written escaped.
+        let ascii = data.is_ascii() && headers.map_or(true, str::is_ascii);
+        if self.escape {
+            self.recent = self.recent << 1 | u32::from(!ascii);
+            let wide = self.recent.count_ones();
+            self.escaping = wide <= if self.escaping { ESCAPE_MOST } else { ESCAPE_AGAIN };
+            if !ascii && self.escaping && h.ascii && escapable(headers.unwrap_or_default()) && escapable(data) {
+                let data_at = escaped(&mut h.text, headers, data);
+                let len = (h.text.len() - values_start) as u32;
+                // Where the type is in the escaped text is not worked out: the wrapper parses such an event to read it.
+                let types = if at == TypeAt::Absent { TYPE_ABSENT } else { TYPE_UNKNOWN };
+                h.events.push([start, start + len, sat(line), sat(offset), start + data_at, types, types]);
+                h.utf16 += len;
+                self.held_bytes += h.text.len() - before;
+                return;
+            }
+        }
         if let Some(headers) = headers {
             h.text.push_str(headers);
             h.text.push(',');
         }
-        let lead = h.text.len();
+        // UTF-16 units: a byte each in ASCII text. Byte slices, not `str` ones: the same offsets, without str
+        // slicing's char-boundary panic path in the wasm.
+        let units = |b: &[u8]| if ascii { b.len() as u32 } else { utf16_len(b) };
+        let data_start = start + units(&h.text.as_bytes()[values_start..]);
         h.text.push_str(data);
-        let added = &h.text.as_bytes()[values_start..];
-        // One ASCII pass decides both the batch's flag and how to count; with escapes (parsed mode), text outside
-        // ASCII is written again, escaped.
-        let ascii = added.is_ascii();
-        self.recent = self.recent << 1 | u32::from(!ascii);
-        let wide = self.recent.count_ones();
-        self.escaping = wide <= if self.escaping { ESCAPE_MOST } else { ESCAPE_AGAIN };
-        if !ascii
-            && self.escape
-            && self.escaping
-            && h.ascii
-            && escapable(headers.unwrap_or_default())
-            && escapable(data)
-        {
-            h.text.truncate(values_start);
-            let data_at = escaped(&mut h.text, headers, data);
-            let len = (h.text.len() - values_start) as u32;
-            // Where the type is in the escaped text is not worked out: the wrapper parses such an event to read it.
-            let types = if at == TypeAt::Absent { TYPE_ABSENT } else { TYPE_UNKNOWN };
-            h.events.push([start, start + len, sat(line), sat(offset), start + data_at, types, types]);
-            h.utf16 += len;
-            self.held_bytes += h.text.len() - before;
-            return;
-        }
-        // Byte slices, not `str` ones: the same offsets, without str slicing's char-boundary panic path in the wasm.
-        let data_start = start + utf16_len(&h.text.as_bytes()[values_start..lead]);
         let [type_start, type_end] = match at {
             TypeAt::Absent => [TYPE_ABSENT; 2],
             TypeAt::Unknown => [TYPE_UNKNOWN; 2],
             TypeAt::At(r) => {
                 let d = data.as_bytes();
-                let from = data_start + utf16_len(&d[..r.start]);
-                [from, from + utf16_len(&d[r])]
+                let from = data_start + units(&d[..r.start]);
+                [from, from + units(&d[r])]
             }
         };
         let added = &h.text.as_bytes()[values_start..];

@@ -139,10 +139,10 @@ export interface CommonFeedOptions {
 
   /**
    * The most bytes of events (their `data` and `headers` JSON, as held: in parsed mode an escaped character outside
-   * ASCII counts as its `\u` escapes, 6 or 12 bytes) a page may hold back waiting for their partitions' checkpoints (an event is
-   * handed out only once a checkpoint of its partition follows it). More fails with code
-   * `'no-progress'`, naming the partition and line, instead of growing memory with the page. Events released before
-   * are delivered first.
+   * ASCII counts as its `\u` escapes, 6 or 12 bytes) a page may hold back waiting for their partitions' checkpoints
+   * (an event is handed out only once a checkpoint of its partition follows it). More fails with code `'no-progress'`,
+   * naming the partition and line, instead of growing memory with the page. Events released before are delivered
+   * first.
    *
    * @defaultValue `67108864` (64 MiB)
    * @example
@@ -327,10 +327,10 @@ export interface CommonFeedOptions {
 
   /**
    * `'parsed'`: each event's `data` is parsed (one `JSON.parse` per batch, of a text where characters outside ASCII
-   * are `\u` escapes while few events have any, which engines decode faster). `'raw'`: events carry their `data` as JSON text, as the server
-   * sent it, in `raw` and parse it only when `data` is read, which is much faster for consumers that forward or filter
-   * events without looking inside most of them. In raw mode `data` and `headers` are validated when they are read (a
-   * bad one throws a {@link FeedError} `'bad-line'` then).
+   * are `\u` escapes while few events have any, which engines decode faster). `'raw'`: events carry their `data` as
+   * JSON text, as the server sent it, in `raw` and parse it only when `data` is read, which is much faster for
+   * consumers that forward or filter events without looking inside most of them. In raw mode `data` and `headers` are
+   * validated when they are read (a bad one throws a {@link FeedError} `'bad-line'` then).
    *
    * @defaultValue `'parsed'`
    * @example
