@@ -13,14 +13,17 @@ use wasm_bindgen::prelude::*;
 const TS_TYPES: &str = r#"
 /** One committable batch as the core builds it (see docs/wasm-contract.md). */
 export interface RawBatch {
-  /** JSON array text of the events' values: `H,D` for an event with headers, `D` for one without; as they came with
-   * the `raw` option, otherwise with their characters outside ASCII as `\u` escapes while few events have any. */
+  /** JSON array text of the events' values: `H,D` for an event with headers, `D` for one without; without the `raw`
+   * option, with their characters outside ASCII as `\u` escapes while few events have any. */
   text: string;
-  /** 6 u32 per event: the start of its values and the end of its data (UTF-16 offsets in text), partition, line,
-   * byte offset, data start (= the values' start when it has no headers). */
+  /** With the `raw` option, when any event's values have characters outside ASCII: a JSON array text like `text` of
+   * those events' values as they came, which are then not in `text`. Their offsets are 2^31 + offsets in it. */
+  wide?: string;
+  /** 6 u32 per event: the start of its values and the end of its data (UTF-16 offsets in text, or in wide), partition,
+   * line, byte offset, data start (= the values' start when it has no headers). */
   meta: Uint32Array;
-  /** With `typeField`: 2 u32 per event, the start and end in text of its type string's contents (no escape in
-   * them); 0, 0 when it has none; 1, 1 when only parsing the event can tell. */
+  /** With `typeField`: 2 u32 per event, the start and end in text (or wide) of its type string's contents (no escape
+   * in them); 0, 0 when it has none; 1, 1 when only parsing the event can tell. */
   types?: Uint32Array;
   /** With `typeFilter`, when it dropped any: pairs [partition, count] of the dropped events this batch's checkpoints
    * cover (read, never in text). */
@@ -29,8 +32,6 @@ export interface RawBatch {
   checkpoints: { partition: number; cursor: string }[];
   /** Page number (1-based). */
   page: number;
-  /** Whether text is pure ASCII. */
-  ascii: boolean;
   /** Body bytes of the page read since the previous batch of this reader (the page's bytes, over its batches). */
   bytes: number;
   /** Set on the batch that ends a page whose body was read to its end (it may be empty: every page ends with one). */
@@ -80,9 +81,9 @@ pub(crate) fn fault_to_js(fault: &Fault, page: u32, value: JsValue, status_text:
 pub(crate) fn batch_to_js(out: Output) -> Object {
     let obj = Object::new();
     // No batch (a signal or the end of a page alone): an empty one, without allocating it.
-    let (text, meta, cps, ascii) = match &out.batch {
-        Some(b) => (b.text.as_str(), b.meta.as_slice(), b.checkpoints.as_slice(), b.ascii),
-        None => ("[]", &[][..], &[][..], true),
+    let (text, meta, cps) = match &out.batch {
+        Some(b) => (b.text.as_str(), b.meta.as_slice(), b.checkpoints.as_slice()),
+        None => ("[]", &[][..], &[][..]),
     };
     if let Some(signal) = out.signal {
         let name = match signal {
@@ -99,6 +100,9 @@ pub(crate) fn batch_to_js(out: Output) -> Object {
         checkpoints.push(&cp);
     }
     let _ = Reflect::set(&obj, &"text".into(), &JsValue::from_str(text));
+    if let Some(b) = out.batch.as_ref().filter(|b| b.wide.len() > 2) {
+        let _ = Reflect::set(&obj, &"wide".into(), &JsValue::from_str(&b.wide));
+    }
     let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(meta));
     if let Some(b) = out.batch.as_ref().filter(|b| !b.types.is_empty()) {
         let _ = Reflect::set(&obj, &"types".into(), &Uint32Array::from(b.types.as_slice()));
@@ -108,7 +112,6 @@ pub(crate) fn batch_to_js(out: Output) -> Object {
     }
     let _ = Reflect::set(&obj, &"checkpoints".into(), &checkpoints);
     let _ = Reflect::set(&obj, &"page".into(), &JsValue::from(out.page));
-    let _ = Reflect::set(&obj, &"ascii".into(), &JsValue::from_bool(ascii));
     let _ = Reflect::set(&obj, &"bytes".into(), &JsValue::from_f64(out.bytes as f64));
     if out.end {
         let _ = Reflect::set(&obj, &"end".into(), &JsValue::TRUE);

@@ -29,6 +29,10 @@ pub const ESCAPE_MOST: u32 = 24;
 /// [`BatchBuilder::set_escape`]: once stopped, escaping starts again when this many or fewer of the last 32 had.
 pub const ESCAPE_AGAIN: u32 = 16;
 
+/// [`Batch::meta`] and [`Batch::types`] offsets at or above this one index [`Batch::wide`] (less this), not
+/// [`Batch::text`]. Never an offset in `text`: a session's batches are far shorter ([`crate::session::MAX_LIMIT`]).
+pub const WIDE: u32 = 1 << 31;
+
 /// Entries per event in [`Batch::types`].
 pub const TYPE_STRIDE: usize = 2;
 /// [`Batch::types`]' start for an event without a type (no string at the path). Never a type string's start: the
@@ -52,6 +56,11 @@ pub struct Batch {
     /// A JSON array of the events' values, `H,D` for an event with headers and `D` for one without, `data` and
     /// `headers` copied verbatim from the wire. Always valid UTF-8 (every line was checked).
     pub text: String,
+    /// With escapes off (raw mode, [`BatchBuilder::set_escape`]): a JSON array like `text` of the values of the events
+    /// with text outside ASCII, which are then not in `text`; their offsets are [`WIDE`] + their offsets in it. So
+    /// `text` stays ASCII, which JavaScript engines decode into a string several times faster (bench/NOTES.md).
+    /// `[]` when there are none (and with escapes on).
+    pub wide: String,
     /// [`META_STRIDE`] `u32` per event, offsets in `text` in UTF-16 code units (JavaScript string indices): the
     /// start of the event's values (its headers', or its data's when it has none) and the end of its data; its
     /// partition; the line number and byte offset of its line in the page body (saturated to `u32`); and the start
@@ -68,8 +77,6 @@ pub struct Batch {
     /// this batch's checkpoints cover that the filter dropped (read, counted, never copied into `text`). A partition
     /// appears once per release, only when it dropped any.
     pub dropped: Vec<u32>,
-    /// Whether `text` is pure ASCII (a decoder may take a faster path).
-    pub ascii: bool,
 }
 
 impl Batch {
@@ -91,11 +98,16 @@ struct Held {
     id: u32,
     /// The events' values (as in [`Batch::text`]) joined by `,`.
     text: String,
+    /// Those of the events that go to [`Batch::wide`], joined by `,`.
+    wide: String,
     /// Per event: start and end in `text` (UTF-16 units), line number, byte offset, start of `data`, and the two
-    /// entries of [`Batch::types`] relative to `text` (or the markers).
+    /// entries of [`Batch::types`] relative to `text` (or the markers); relative to `wide`, with [`WIDE`] set in
+    /// the start, for an event there.
     events: Vec<[u32; 7]>,
     /// Length of `text` in UTF-16 code units.
     utf16: u32,
+    /// Length of `wide` in UTF-16 code units.
+    wide_utf16: u32,
     ascii: bool,
     /// Events the type filter dropped since the last checkpoint: only counted, to be released with it.
     dropped: u32,
@@ -158,6 +170,19 @@ fn utf16_len_non_ascii(bytes: &[u8]) -> u32 {
     bytes.iter().map(|&b| u32::from((b & 0xC0) != 0x80) + u32::from(b >= 0xF0)).sum()
 }
 
+/// Appends a partition's held values, `units` long, to a released text (`[` and values joined by `,`, `out_units`
+/// long); returns the offset in it where they start.
+fn release(out: &mut String, out_units: &mut u32, held: &str, units: u32) -> u32 {
+    if out.len() > 1 && !held.is_empty() {
+        out.push(',');
+        *out_units += 1;
+    }
+    let base = *out_units;
+    out.push_str(held);
+    *out_units += units;
+    base
+}
+
 fn sat(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
@@ -178,6 +203,8 @@ pub struct BatchBuilder {
     out: Batch,
     /// Length of `out.text` in UTF-16 code units, the base for the next released event's offsets.
     out_utf16: u32,
+    /// Length of `out.wide` in UTF-16 code units.
+    out_wide_utf16: u32,
     held_bytes: usize,
     /// The most `held_bytes` may reach (see [`BatchBuilder::over_held_limit`]).
     max_held: usize,
@@ -209,6 +236,7 @@ impl BatchBuilder {
             held: ids.into_iter().map(|id| Held { id, ascii: true, ..Held::default() }).collect(),
             out: Batch::default(),
             out_utf16: 0,
+            out_wide_utf16: 0,
             held_bytes: 0,
             max_held: usize::MAX,
             type_field: Vec::new(),
@@ -225,12 +253,14 @@ impl BatchBuilder {
     fn reset_out(&mut self) {
         self.out.text.clear();
         self.out.text.push('[');
+        self.out.wide.clear();
+        self.out.wide.push('[');
         self.out.meta.clear();
         self.out.types.clear();
         self.out.checkpoints.clear();
         self.out.dropped.clear();
-        self.out.ascii = true;
         self.out_utf16 = 1;
+        self.out_wide_utf16 = 1;
         self.out_cursor_bytes = 0;
     }
 
@@ -282,40 +312,43 @@ impl BatchBuilder {
         let Some(h) = self.held.get_mut(partition as usize) else {
             return;
         };
-        let before = h.text.len();
-        if !h.text.is_empty() {
-            h.text.push(',');
-            h.utf16 += 1;
-        }
-        let start = h.utf16;
-        let values_start = h.text.len();
         // One ASCII pass over the values decides the batch's flag, how to count and, with escapes (parsed mode),
-        // whether they are written escaped.
+        // whether they are written escaped, or without (raw mode), whether they go to the wide text.
         let ascii = data.is_ascii() && headers.map_or(true, str::is_ascii);
+        let wide = !ascii && !self.escape;
+        let (text, utf16, flag) =
+            if wide { (&mut h.wide, &mut h.wide_utf16, WIDE) } else { (&mut h.text, &mut h.utf16, 0) };
+        let before = text.len();
+        if !text.is_empty() {
+            text.push(',');
+            *utf16 += 1;
+        }
+        let start = *utf16;
+        let values_start = text.len();
         if self.escape {
             self.recent = self.recent << 1 | u32::from(!ascii);
             let wide = self.recent.count_ones();
             self.escaping = wide <= if self.escaping { ESCAPE_MOST } else { ESCAPE_AGAIN };
             if !ascii && self.escaping && h.ascii && escapable(headers.unwrap_or_default()) && escapable(data) {
-                let data_at = escaped(&mut h.text, headers, data);
-                let len = (h.text.len() - values_start) as u32;
+                let data_at = escaped(text, headers, data);
+                let len = (text.len() - values_start) as u32;
                 // Where the type is in the escaped text is not worked out: the wrapper parses such an event to read it.
                 let types = if at == TypeAt::Absent { TYPE_ABSENT } else { TYPE_UNKNOWN };
                 h.events.push([start, start + len, sat(line), sat(offset), start + data_at, types, types]);
-                h.utf16 += len;
-                self.held_bytes += h.text.len() - before;
+                *utf16 += len;
+                self.held_bytes += text.len() - before;
                 return;
             }
         }
         if let Some(headers) = headers {
-            h.text.push_str(headers);
-            h.text.push(',');
+            text.push_str(headers);
+            text.push(',');
         }
         // UTF-16 units: a byte each in ASCII text. Byte slices, not `str` ones: the same offsets, without str
         // slicing's char-boundary panic path in the wasm.
         let units = |b: &[u8]| if ascii { b.len() as u32 } else { utf16_len(b) };
-        let data_start = start + units(&h.text.as_bytes()[values_start..]);
-        h.text.push_str(data);
+        let data_start = start + units(&text.as_bytes()[values_start..]);
+        text.push_str(data);
         let [type_start, type_end] = match at {
             TypeAt::Absent => [TYPE_ABSENT; 2],
             TypeAt::Unknown => [TYPE_UNKNOWN; 2],
@@ -325,15 +358,16 @@ impl BatchBuilder {
                 [from, from + units(&d[r])]
             }
         };
-        let added = &h.text.as_bytes()[values_start..];
+        let added = &text.as_bytes()[values_start..];
         if ascii {
-            h.utf16 += added.len() as u32;
+            *utf16 += added.len() as u32;
         } else {
-            h.utf16 += utf16_len_non_ascii(added);
-            h.ascii = false;
+            *utf16 += utf16_len_non_ascii(added);
+            // `text` holds it as it came (the wide text does not count).
+            h.ascii &= wide;
         }
-        h.events.push([start, h.utf16, sat(line), sat(offset), data_start, type_start, type_end]);
-        self.held_bytes += h.text.len() - before;
+        h.events.push([start | flag, *utf16, sat(line), sat(offset), data_start, type_start, type_end]);
+        self.held_bytes += text.len() - before;
     }
 
     /// The key the line scanner watches for in each event's `data` (the type field's first; empty: none).
@@ -348,25 +382,23 @@ impl BatchBuilder {
         };
         let id = h.id;
         if !h.events.is_empty() {
-            let mut base = self.out_utf16;
-            if !self.out.meta.is_empty() {
-                self.out.text.push(',');
-                base += 1;
-            }
-            self.out.text.push_str(&h.text);
+            let narrow = release(&mut self.out.text, &mut self.out_utf16, &h.text, h.utf16);
+            let wide = WIDE + release(&mut self.out.wide, &mut self.out_wide_utf16, &h.wide, h.wide_utf16);
             let types = !self.type_field.is_empty();
             for [start, end, line, offset, data, type_start, type_end] in h.events.drain(..) {
+                let base = if start & WIDE == 0 { narrow } else { wide };
+                let start = start & !WIDE;
                 self.out.meta.extend_from_slice(&[base + start, base + end, id, line, offset, base + data]);
                 if types {
                     let shift = if type_start > TYPE_UNKNOWN { base } else { 0 };
                     self.out.types.extend_from_slice(&[type_start + shift, type_end + shift]);
                 }
             }
-            self.out_utf16 = base + h.utf16;
-            self.out.ascii &= h.ascii;
-            self.held_bytes -= h.text.len();
+            self.held_bytes -= h.text.len() + h.wide.len();
             h.text.clear();
+            h.wide.clear();
             h.utf16 = 0;
+            h.wide_utf16 = 0;
             h.ascii = true;
         }
         if h.dropped > 0 {
@@ -384,7 +416,7 @@ impl BatchBuilder {
 
     /// Bytes of event text released and not yet taken.
     pub fn released_bytes(&self) -> usize {
-        self.out.text.len() - 1
+        self.out.text.len() + self.out.wide.len() - 2
     }
 
     /// Bytes of the cursors released and not yet taken.
@@ -448,13 +480,14 @@ impl BatchBuilder {
             return None;
         }
         self.out.text.push(']');
+        self.out.wide.push(']');
         let mut batch = Batch {
             text: String::with_capacity(self.out.text.capacity()),
+            wide: String::new(),
             meta: Vec::new(),
             types: Vec::new(),
             checkpoints: Vec::new(),
             dropped: Vec::new(),
-            ascii: true,
         };
         core::mem::swap(&mut batch, &mut self.out);
         self.reset_out();
@@ -469,7 +502,9 @@ impl BatchBuilder {
             h.dropped = 0;
             h.events.clear();
             h.text.clear();
+            h.wide.clear();
             h.utf16 = 0;
+            h.wide_utf16 = 0;
             h.ascii = true;
         }
         self.held_bytes = 0;
@@ -490,7 +525,11 @@ mod tests {
         b.handle_event(0, 3, 60, None, "2");
         assert_eq!(b.take(), None);
         let held = b.held_bytes();
-        assert_eq!(held, "\"\u{1F600}\",2".len() + r#"{"h":"v"},1"#.len(), "the values, joined, per partition");
+        assert_eq!(
+            held,
+            "\"\u{1F600}\"".len() + "2".len() + r#"{"h":"v"},1"#.len(),
+            "the values, joined, per partition and text"
+        );
         assert!(!b.has_checkpoints() && b.released_bytes() == 0);
         assert!(!b.over_held_limit(), "unlimited by default");
         b.set_max_held(held);
@@ -501,13 +540,12 @@ mod tests {
         assert!(b.has_checkpoints() && b.released_bytes() > 0 && b.held_bytes() < held);
         let batch = b.take().unwrap();
         assert_eq!((batch.len(), batch.is_empty()), (2, false));
-        assert_eq!(batch.text, "[\"\u{1F600}\",2]");
+        assert_eq!((batch.text.as_str(), batch.wide.as_str()), ("[2]", "[\"\u{1F600}\"]"), "escapes off: wide");
         assert_eq!(
             batch.meta,
-            vec![1, 5, 0, 1, 0, 1, 6, 7, 0, 3, 60, 6],
-            "UTF-16 offsets; data start = start: no headers"
+            vec![WIDE + 1, WIDE + 5, 0, 1, 0, WIDE + 1, 1, 2, 0, 3, 60, 1],
+            "UTF-16 offsets, from WIDE on in the wide text; data start = start: no headers"
         );
-        assert!(!batch.ascii);
         assert_eq!(batch.checkpoints, vec![Checkpoint { partition: 0, cursor: "c0".into() }]);
         assert!(!b.has_checkpoints() && b.released_bytes() == 0);
         assert_eq!(b.held_bytes(), r#"{"h":"v"},1"#.len());
@@ -526,13 +564,13 @@ mod tests {
         assert_eq!((only.len(), only.is_empty(), only.checkpoints.len()), (0, true, 1), "a checkpoint-only batch");
     }
 
-    /// The type offsets index the batch text as JavaScript strings do (UTF-16), across partitions released in any
-    /// order and after non-ASCII text; the markers pass through unshifted.
+    /// The type offsets index the batch texts as JavaScript strings do (UTF-16), across partitions released in any
+    /// order and after non-ASCII text (in the wide text); the markers pass through unshifted.
     #[test]
     fn type_offsets_in_utf16_of_the_released_text() {
-        let utf16 = |t: &str, from: u32, to: u32| {
-            let units: Vec<u16> = t.encode_utf16().collect();
-            String::from_utf16(&units[from as usize..to as usize]).unwrap()
+        let utf16 = |b: &Batch, from: u32, to: u32| {
+            let units: Vec<u16> = if from < WIDE { &b.text } else { &b.wide }.encode_utf16().collect();
+            String::from_utf16(&units[(from % WIDE) as usize..(to % WIDE) as usize]).unwrap()
         };
         let mut b = BatchBuilder::new(2);
         b.handle_event(0, 1, 0, None, r#"{"type":"A"}"#);
@@ -548,10 +586,10 @@ mod tests {
         assert_eq!(batch.len(), 5);
         let t = &batch.types;
         assert_eq!(t.len(), 5 * TYPE_STRIDE);
-        assert_eq!(utf16(&batch.text, t[0], t[1]), "B😀");
+        assert_eq!(utf16(&batch, t[0], t[1]), "B😀");
         assert_eq!(&t[2..6], &[TYPE_UNKNOWN, TYPE_UNKNOWN, TYPE_ABSENT, TYPE_ABSENT]);
         assert_eq!(t[6..8], [TYPE_ABSENT; 2], "read before the field was set");
-        assert_eq!(utf16(&batch.text, t[8], t[9]), "C'x");
+        assert_eq!(utf16(&batch, t[8], t[9]), "C'x");
         b.set_type_field(Vec::new());
         b.handle_event(0, 6, 0, None, r#"{"type":"E"}"#);
         b.handle_checkpoint(0, "c2".into());
@@ -578,7 +616,8 @@ mod tests {
             batch.text,
             r#"[{"h":"\u00fc"},{"type":"A","t":"\u00e9\ud83d\ude00\\\u00e9"},{"type":"B"},{"t":"x\é","type":"C"}]"#
         );
-        assert!(!batch.ascii, "the last event is as it came");
+        assert!(!batch.text.is_ascii(), "the last event is as it came");
+        assert_eq!(batch.wide, "[]", "nothing goes to the wide text with escapes on");
         assert_eq!(
             &batch.meta[..6],
             &[1, 61, 0, 1, 0, 16],
@@ -593,11 +632,58 @@ mod tests {
         b.set_escape(false);
         b.handle_event(0, 4, 0, None, "\"é\"");
         b.handle_checkpoint(0, "d".into());
-        assert_eq!(b.take().unwrap().text, "[\"é\"]", "off: as the server sent it");
+        let off = b.take().unwrap();
+        assert_eq!((off.text.as_str(), off.wide.as_str()), ("[]", "[\"é\"]"), "off: as the server sent it");
         b.set_escape(true);
         b.handle_event(0, 5, 0, None, "1");
         b.handle_event(0, 6, 0, None, "\"é\"");
         assert_eq!(b.held_bytes(), r#"1,"\u00e9""#.len(), "an escaped event after another, counted as written");
+    }
+
+    /// Escapes off (raw mode): the events with text outside ASCII, in their values or headers, go to the wide text
+    /// (a JSON array text of their values, in release order), so `text` stays ASCII; their offsets, types' too, are
+    /// [`WIDE`] + UTF-16 offsets in it; what is held and released counts both texts.
+    #[test]
+    fn escapes_off_put_events_outside_ascii_in_the_wide_text() {
+        let mut b = BatchBuilder::new(2);
+        b.set_type_field(vec!["type".into()]);
+        b.handle_event(0, 1, 0, None, r#"{"type":"A"}"#);
+        b.handle_event(0, 2, 9, Some(r#"{"h":"ü"}"#), r#"{"type":"B"}"#);
+        b.handle_event(1, 3, 20, None, r#"{"t":"😀","type":"C"}"#);
+        b.handle_event(0, 4, 30, None, r#"{"type":"é"}"#);
+        b.handle_event(1, 5, 40, None, "7");
+        let wide_held = r#"{"h":"ü"},{"type":"B"},{"type":"é"}"#.len() + r#"{"t":"😀","type":"C"}"#.len();
+        assert_eq!(b.held_bytes(), wide_held + r#"{"type":"A"}"#.len() + "7".len());
+        b.handle_checkpoint(1, "c1".into());
+        b.handle_checkpoint(0, "c0".into());
+        assert_eq!(b.released_bytes(), b"7,{\"type\":\"A\"}".len() + 1 + wide_held, "both texts, commas between");
+        assert_eq!(b.held_bytes(), 0);
+        let batch = b.take().unwrap();
+        assert_eq!(batch.text, r#"[7,{"type":"A"}]"#);
+        assert_eq!(batch.wide, r#"[{"t":"😀","type":"C"},{"h":"ü"},{"type":"B"},{"type":"é"}]"#);
+        let w = WIDE;
+        #[rustfmt::skip]
+        assert_eq!(batch.meta, vec![
+            w + 1, w + 22, 1, 3, 20, w + 1,
+            1, 2, 1, 5, 40, 1,
+            3, 15, 0, 1, 0, 3,
+            w + 23, w + 45, 0, 2, 9, w + 33,
+            w + 46, w + 58, 0, 4, 30, w + 46,
+        ], "release order: partition 1, then 0; UTF-16 units (the emoji is two)");
+        #[rustfmt::skip]
+        assert_eq!(batch.types, vec![
+            w + 19, w + 20,
+            TYPE_ABSENT, TYPE_ABSENT,
+            12, 13,
+            w + 42, w + 43,
+            w + 55, w + 56,
+        ]);
+        b.handle_event(0, 6, 0, None, "\"ü\"");
+        assert_eq!(b.drop_held(), 1);
+        b.handle_event(0, 7, 0, None, "1");
+        b.handle_checkpoint(0, "c2".into());
+        let batch = b.take().unwrap();
+        assert_eq!((batch.text.as_str(), batch.wide.as_str()), ("[1]", "[]"), "dropped with the page's end");
     }
 
     /// Escaping stops when more than [`ESCAPE_MOST`] of the last 32 kept events had text outside ASCII (their

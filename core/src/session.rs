@@ -35,6 +35,11 @@ pub const MAX_STUCK_ATTEMPTS: u32 = 8;
 /// Default of [`SessionConfig::max_held`]: 64 MiB of events waiting for checkpoints.
 pub const DEFAULT_MAX_HELD: usize = 64 * 1024 * 1024;
 
+/// The most [`SessionConfig::max_line`] and [`SessionConfig::max_held`] take effect up to: 512 MiB each, more than
+/// a JavaScript string can hold (V8: 2^29 - 24 units). So a batch's text, at most a line and a partition's held events
+/// past [`BATCH_BYTES`], stays far below [`crate::batch::WIDE`] units.
+pub const MAX_LIMIT: usize = 1 << 29;
+
 /// The protocol a session speaks, with its request options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Protocol {
@@ -65,10 +70,11 @@ pub struct SessionConfig {
     pub cursors: CursorSet,
     /// The protocol and its request options.
     pub protocol: Protocol,
-    /// Maximum line length in bytes.
+    /// Maximum line length in bytes (at most [`MAX_LIMIT`] takes effect).
     pub max_line: usize,
     /// Most bytes of events a page may hold back waiting for their partitions' checkpoints (all partitions together);
     /// more is a [`ErrorKind::NoProgress`] error. Bounds memory when a server sends long runs without checkpoints.
+    /// At most [`MAX_LIMIT`] takes effect.
     pub max_held: usize,
     /// How failed pages are retried; `None` makes every failure final.
     pub retry: Option<RetryPolicy>,
@@ -195,13 +201,13 @@ impl Session {
             url: config.url,
             replicas: config.replicas,
             cursors: config.cursors,
-            decoder: LineDecoder::with_max_line(config.max_line),
+            decoder: LineDecoder::with_max_line(config.max_line.min(MAX_LIMIT)),
             builder: {
                 let mut b = match &config.protocol {
                     Protocol::V2(v2) => BatchBuilder::with_ids([v2.partition]),
                     Protocol::V1(_) => BatchBuilder::new(n),
                 };
-                b.set_max_held(config.max_held);
+                b.set_max_held(config.max_held.min(MAX_LIMIT));
                 b.set_type_field(config.type_field);
                 b.set_type_filter(config.type_filter);
                 b.set_escape(config.escape);

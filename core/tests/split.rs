@@ -36,7 +36,7 @@ fn run_with(name: &str, body: &[u8], splits: &[usize], escape: bool) -> String {
     let mut out = String::new();
     let drain = |s: &mut Session, out: &mut String, end: bool| {
         while let Some(b) = if end { s.flush() } else { s.poll_batch() } {
-            writeln!(out, "batch ascii={}", b.ascii).unwrap();
+            writeln!(out, "batch ascii={}", b.text.is_ascii()).unwrap();
             for e in support::events(&b) {
                 // Printed as the event object JavaScript makes of it.
                 writeln!(out, "  event p={} line={} offset={} {}", e.partition, e.line, e.offset, support::object(&e))

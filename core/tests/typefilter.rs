@@ -136,10 +136,8 @@ fn run_with(body: &[u8], filter: Option<&TypeFilter>, splits: &[usize], escape: 
     };
     let drain = |s: &mut Session, out: &mut Outcome, end: bool| {
         while let Some(b) = if end { s.flush() } else { s.poll_batch() } {
-            let units: Vec<u16> = b.text.encode_utf16().collect();
             for (e, t) in support::events(&b).into_iter().zip(b.types.chunks(TYPE_STRIDE)) {
-                let t =
-                    (t[0] != TYPE_UNKNOWN).then(|| String::from_utf16(&units[t[0] as usize..t[1] as usize]).unwrap());
+                let t = (t[0] != TYPE_UNKNOWN).then(|| support::text_at(&b, t[0], t[1]));
                 out.events[e.partition as usize].push((serde_json::from_str(&e.data).unwrap(), t));
             }
             assert_eq!(b.types.len() / TYPE_STRIDE, b.len());

@@ -8,13 +8,13 @@
  */
 import { FeedError, parseWhy } from './errors.js';
 import type { CompiledFilter } from './filters.js';
-import type { Batch, Checkpoint, FeedEvent } from './types.js';
+import type { Batch, FeedEvent } from './types.js';
 import type { RawBatch } from './wasm/feedpump.js';
 
-// `RawBatch.meta`, per event, offsets in `text` in UTF-16 units: where its values start (its headers', or its data's
-// when it has none) and where its data ends; its partition; the line number and byte offset of its line in the page
-// body; where its data starts. So it has headers when its data does not start where its values do (the headers end at
-// the comma before the data).
+// `RawBatch.meta`, per event, offsets in `text` (or `wide`, see `cut`) in UTF-16 units: where its values start (its
+// headers', or its data's when it has none) and where its data ends; its partition; the line number and byte offset of
+// its line in the page body; where its data starts. So it has headers when its data does not start where its values do
+// (the headers end at the comma before the data).
 /** @internal */
 export const META_STRIDE = 6;
 const END = 1;
@@ -28,9 +28,12 @@ const DATA = 5;
 const TYPE_STRIDE = 2;
 const TYPE_ABSENT = 0;
 const TYPE_UNKNOWN = 1;
+// Offsets from here on are in `RawBatch.wide` (the core's WIDE).
+const WIDE = 2 ** 31;
 
-function checkpointsOf(raw: RawBatch): Checkpoint[] {
-  return raw.checkpoints.map((c) => ({ partition: c.partition, cursor: c.cursor }));
+/** The batch's text from offset `from` to `to`: in `wide` (raw mode's events with text outside ASCII) past WIDE. */
+function cut(raw: RawBatch, from = 0, to = 0): string {
+  return (from < WIDE ? raw.text : (raw.wide ?? '')).slice(from % WIDE, to % WIDE);
 }
 
 /**
@@ -63,7 +66,7 @@ export function parseBatch<T>(raw: RawBatch): Batch<T> {
   } catch (e) {
     throw badLine(raw, e);
   }
-  return { events: eventsOf<T>(values, raw.meta), checkpoints: checkpointsOf(raw) };
+  return { events: eventsOf<T>(values, raw.meta), checkpoints: raw.checkpoints };
 }
 
 /**
@@ -79,9 +82,9 @@ class RawEvent<T> implements FeedEvent<T> {
   #headers: { value: Record<string, string> | undefined } | undefined;
 
   constructor(batch: RawBatch, at: number) {
-    const { text, meta } = batch;
+    const { meta } = batch;
     this.partition = meta[at + META_PARTITION] ?? 0;
-    this.raw = text.slice(meta[at + DATA], meta[at + END]);
+    this.raw = cut(batch, meta[at + DATA], meta[at + END]);
     this.#batch = batch;
     this.#at = at;
   }
@@ -105,10 +108,10 @@ class RawEvent<T> implements FeedEvent<T> {
   get headers(): Record<string, string> | undefined {
     if (this.#headers === undefined) {
       // The event's values are `H,D` when it has headers, `D` when not.
-      const { text, meta } = this.#batch;
+      const { meta } = this.#batch;
       const start = meta[this.#at] ?? 0;
       const dataStart = meta[this.#at + DATA] ?? 0;
-      this.#headers = start === dataStart ? { value: undefined } : this.#parse(text.slice(start, dataStart - 1));
+      this.#headers = start === dataStart ? { value: undefined } : this.#parse(cut(this.#batch, start, dataStart - 1));
     }
     return this.#headers.value;
   }
@@ -119,7 +122,7 @@ export function rawBatch<T>(raw: RawBatch): Batch<T> {
   const { meta } = raw;
   const events: FeedEvent<T>[] = [];
   for (let i = 0; i + META_STRIDE <= meta.length; i += META_STRIDE) events.push(new RawEvent<T>(raw, i));
-  return { events, checkpoints: checkpointsOf(raw) };
+  return { events, checkpoints: raw.checkpoints };
 }
 
 /**
@@ -130,13 +133,13 @@ export function rawBatch<T>(raw: RawBatch): Batch<T> {
  * @internal
  */
 export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode?: boolean): Batch<T> {
-  const { text, meta, types } = raw;
+  const { meta, types } = raw;
   /** `meta` offsets of the events to hand out; `-1 - offset` for those the whole filter still has to decide. */
   const picked: number[] = [];
   for (let i = 0, t = 0; i < meta.length; i += META_STRIDE, t += TYPE_STRIDE) {
     const from = types?.[t] ?? TYPE_UNKNOWN;
     if (from === TYPE_UNKNOWN) picked.push(-1 - i);
-    else if (filter.match(from === TYPE_ABSENT ? undefined : text.slice(from, types?.[t + 1]))) picked.push(i);
+    else if (filter.match(from === TYPE_ABSENT ? undefined : cut(raw, from, types?.[t + 1]))) picked.push(i);
   }
   const at = (k: number): number => (k < 0 ? -1 - k : k);
   let events: FeedEvent<T>[];
@@ -147,7 +150,7 @@ export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode?
     events = parseBatch<T>(raw).events;
   } else {
     const only = picked.map(at);
-    const json = `[${only.map((i) => text.slice(meta[i], meta[i + END])).join(',')}]`;
+    const json = `[${only.map((i) => cut(raw, meta[i], meta[i + END])).join(',')}]`;
     let values: unknown[];
     try {
       values = JSON.parse(json) as unknown[];
@@ -156,7 +159,7 @@ export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode?
     }
     events = eventsOf<T>(values, meta, only);
   }
-  return { events: events.filter((e, j) => (picked[j] ?? 0) >= 0 || filter.keep(e)), checkpoints: checkpointsOf(raw) };
+  return { events: events.filter((e, j) => (picked[j] ?? 0) >= 0 || filter.keep(e)), checkpoints: raw.checkpoints };
 }
 
 function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedError {
@@ -177,12 +180,12 @@ function badEvent(e: unknown, meta: Uint32Array, i: number, page: number): FeedE
  * @internal
  */
 export function badLine(raw: RawBatch, batchError: unknown, only?: readonly number[]): FeedError {
-  const { text, meta, page } = raw;
+  const { meta, page } = raw;
   // The events' offsets: `only`, or every META_STRIDE-th index of `meta`.
   for (const i of only ?? meta.keys()) {
     if (i % META_STRIDE) continue;
     try {
-      JSON.parse(`[${text.slice(meta[i], meta[i + END])}]`);
+      JSON.parse(`[${cut(raw, meta[i], meta[i + END])}]`);
     } catch (e) {
       return badEvent(e, meta, i, page);
     }

@@ -52,12 +52,13 @@ fn a_page_is_fetched_read_and_handed_out_as_raw_batches() {
     assert_eq!(c.poll_timeout(), 13.0, "the default flush deadline is 10 ms after the release");
     assert_eq!(c.handle_chunk(4.0, None), code::BATCH);
     let b = c.batch();
-    assert_eq!(get(&b, "text").as_string().as_deref(), Some(r#"["æ"]"#), "the events' data");
+    assert_eq!(get(&b, "text").as_string().as_deref(), Some("[]"), "raw mode: no ASCII event");
+    assert_eq!(get(&b, "wide").as_string().as_deref(), Some(r#"["æ"]"#), "the events' data outside ASCII");
     let meta: Uint32Array = get(&b, "meta").dyn_into().expect("meta");
-    assert_eq!(meta.to_vec(), [1, 4, 0, 1, 0, 1], "6 u32 per event: values 1..4, partition 0, line 1, data at 1");
+    let w = 1 << 31;
+    assert_eq!(meta.to_vec(), [w + 1, w + 4, 0, 1, 0, w + 1], "6 u32 per event: values 1..4 of wide, partition 0…");
     assert_eq!(json(&get(&b, "checkpoints")), r#"[{"partition":0,"cursor":"c0"}]"#);
     assert_eq!(get(&b, "page").as_f64(), Some(1.0));
-    assert_eq!(get(&b, "ascii"), JsValue::FALSE);
     assert_eq!(get(&b, "end"), JsValue::TRUE);
     assert!(get(&b, "bytes").as_f64().is_some_and(|n| n > 0.0));
     assert_eq!(c.batch(), JsValue::UNDEFINED, "a batch is taken once");
@@ -66,24 +67,26 @@ fn a_page_is_fetched_read_and_handed_out_as_raw_batches() {
 }
 
 /// Without `raw` (parsed mode), the text's characters outside ASCII are `\u` escapes, the offsets those of the
-/// escaped text.
+/// escaped text; with it, the event is as it came, in the wide text (offsets from 2^31 on), and the text is ASCII.
 #[wasm_bindgen_test]
 fn parsed_mode_text_is_escaped_ascii() {
-    for (opts, text, end, ascii) in [
-        (r#"{"partitionCount": 1}"#, r#"["\u00e6\ud83d\ude00"]"#, 21, true),
-        (r#"{"partitionCount": 1, "raw": false}"#, r#"["\u00e6\ud83d\ude00"]"#, 21, true),
-        (r#"{"partitionCount": 1, "raw": true}"#, "[\"æ😀\"]", 6, false),
+    let w = 1 << 31;
+    for (opts, text, wide, start, end) in [
+        (r#"{"partitionCount": 1}"#, r#"["\u00e6\ud83d\ude00",1]"#, None, 1, 21),
+        (r#"{"partitionCount": 1, "raw": false}"#, r#"["\u00e6\ud83d\ude00",1]"#, None, 1, 21),
+        (r#"{"partitionCount": 1, "raw": true}"#, "[1]", Some("[\"æ😀\"]"), w + 1, w + 6),
     ] {
         let mut c = core(opts);
         answer(&mut c, 200, None);
-        let body = "{\"partition\":0,\"data\":\"æ😀\"}\n{\"partition\":0,\"cursor\":\"c\"}\n";
+        let body =
+            "{\"partition\":0,\"data\":\"æ😀\"}\n{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"c\"}\n";
         c.handle_chunk(1.0, Some(body.as_bytes().to_vec()));
         assert_eq!(c.handle_chunk(2.0, None), code::BATCH, "{opts}");
         let b = c.batch();
         assert_eq!(get(&b, "text").as_string().as_deref(), Some(text), "{opts}");
+        assert_eq!(get(&b, "wide").as_string().as_deref(), wide, "{opts}");
         let meta: Uint32Array = get(&b, "meta").dyn_into().expect("meta");
-        assert_eq!(meta.to_vec(), [1, end, 0, 1, 0, 1], "{opts}: UTF-16 offsets in the text");
-        assert_eq!(get(&b, "ascii"), JsValue::from_bool(ascii), "{opts}");
+        assert_eq!(meta.to_vec()[..6], [start, end, 0, 1, 0, start], "{opts}: UTF-16 offsets in its text");
     }
 }
 

@@ -120,7 +120,7 @@ export class V2Source implements BatchSource {
         if (step.rediscover) this.#needDiscovery = true;
       } else if (step.kind === 'caught-up') {
         this.#page += 1;
-        return { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, ascii: true, bytes: 0, signal: 'caught-up' };
+        return { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, bytes: 0, signal: 'caught-up' };
       } else {
         this.#stop.abort();
         return undefined;

@@ -106,6 +106,40 @@ test('filtered events are exactly those the filter keeps after a full parse, in 
   }
 });
 
+test('raw mode: each event\'s raw is its data as the server sent it, headers and data as parsed; the reader keeps its batch texts ASCII, the events with text outside ASCII in `wide`', async () => {
+  const { FeedReader } = await import('../../../dist/reader/reader.js');
+  const { readerOptions } = await import('../../../dist/options.js');
+  const ascii = (t) => /^[\x00-\x7f]*$/.test(t);
+  for (let seed = 1; seed <= 8; seed++) {
+    const { body, events } = page(seed * 6007, 500);
+    const wire = body.split('\n').filter((l) => l.includes('"data":')).map((l) => l.slice(l.indexOf(',"data":') + 8, -1));
+    const feed = openFeed('http://127.0.0.1:1/feed', { partitionCount: 3, fetch: serve(body), retry: false, mode: 'raw' });
+    const got = [];
+    for await (const b of feed.batches()) got.push(...b.events);
+    const perPartition = (list) => [0, 1, 2].map((p) => list.filter((e) => e.partition === p).map((e) => [e.headers, e.data, e.raw]));
+    const want = events.map((e, i) => ({ ...e, raw: wire[i] }));
+    assert.deepEqual(perPartition(got), perPartition(want), `seed ${seed * 6007}`);
+    // The reader's own batches: an event's values are in `text` when ASCII, in `wide` (offsets from 2^31) when not.
+    const reader = new FeedReader('http://127.0.0.1:1/feed', readerOptions({ partitionCount: 3, fetch: serve(body), retry: false, mode: 'raw' }));
+    let wide = 0;
+    try {
+      for (let raw = await reader.next(); raw !== undefined; raw = await reader.next()) {
+        assert.ok(ascii(raw.text), 'the batch text is ASCII');
+        for (let i = 0; i < raw.meta.length; i += 6) {
+          const [start, end] = [raw.meta[i], raw.meta[i + 1]];
+          const inWide = start >= 2 ** 31;
+          const values = inWide ? raw.wide.slice(start - 2 ** 31, end - 2 ** 31) : raw.text.slice(start, end);
+          assert.equal(ascii(values), !inWide, values);
+          wide += Number(inWide);
+        }
+      }
+    } finally {
+      reader.free();
+    }
+    assert.ok(wide > 0, 'some events have text outside ASCII');
+  }
+});
+
 test('dropped events are not parsed: JSON.parse sees only the kept events (plus the rare ones only a parse can decide)', async () => {
   const lines = [];
   for (let i = 0; i < 3000; i++) {
