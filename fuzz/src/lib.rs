@@ -139,6 +139,9 @@ pub fn session(data: &[u8]) {
     let check_batches = |s: &mut Session, history: &mut Vec<Vec<String>>| {
         while let Some(b) = s.flush() {
             assert!(b.text.starts_with('[') && b.text.ends_with(']'));
+            assert!(b.wide.starts_with('[') && b.wide.ends_with(']'));
+            // Escapes off (raw mode, the default): an event with text outside ASCII is in the wide text.
+            assert!(b.text.is_ascii());
             assert_eq!(b.meta.len() % feedpump_core::batch::META_STRIDE, 0);
             // Dropped events are counted per partition released, only with a checkpoint of it in the batch.
             assert!(filtered || b.dropped.is_empty());
