@@ -5,7 +5,8 @@
 //! makes the event objects from the values and a small table ([`Batch::meta`]) that gives each event's partition,
 //! whether it has headers, and where it came from (error messages, raw access). The envelope (`{"partition":P,…}`)
 //! is not in the text: the parse makes no object for it and decodes no key of it, and there are fewer bytes to copy
-//! and decode (bench/NOTES.md).
+//! and decode (bench/NOTES.md). With escapes off (raw mode, whose values are handed out as they came), the events
+//! with text outside ASCII are in a second such text, [`Batch::wide`], so that the first stays ASCII.
 //!
 //! ## The committable rule
 //! ZeroEventHub says a checkpoint resumes "right after everything that preceded it" in its partition, and that events
@@ -61,15 +62,15 @@ pub struct Batch {
     /// `text` stays ASCII, which JavaScript engines decode into a string several times faster (bench/NOTES.md).
     /// `[]` when there are none (and with escapes on).
     pub wide: String,
-    /// [`META_STRIDE`] `u32` per event, offsets in `text` in UTF-16 code units (JavaScript string indices): the
-    /// start of the event's values (its headers', or its data's when it has none) and the end of its data; its
-    /// partition; the line number and byte offset of its line in the page body (saturated to `u32`); and the start
-    /// of its data. So the event has headers exactly when its data does not start where its values do; the headers
-    /// end one unit (the comma) before the data starts.
+    /// [`META_STRIDE`] `u32` per event, offsets in `text` in UTF-16 code units (JavaScript string indices; for an
+    /// event in `wide`, [`WIDE`] + offsets in it): the start of the event's values (its headers', or its data's when
+    /// it has none) and the end of its data; its partition; the line number and byte offset of its line in the page
+    /// body (saturated to `u32`); and the start of its data. So the event has headers exactly when its data does not
+    /// start where its values do; the headers end one unit (the comma) before the data starts.
     pub meta: Vec<u32>,
     /// When the builder reads types ([`BatchBuilder::set_type_field`]), [`TYPE_STRIDE`] `u32` per event: the start
-    /// and end in `text` (UTF-16 units) of the contents of its type string (which holds no escape), or [`TYPE_ABSENT`]
-    /// / [`TYPE_UNKNOWN`] twice. Empty otherwise.
+    /// and end in `text` (UTF-16 units; as in `meta` for an event in `wide`) of the contents of its type string (which
+    /// holds no escape), or [`TYPE_ABSENT`] / [`TYPE_UNKNOWN`] twice. Empty otherwise.
     pub types: Vec<u32>,
     /// Checkpoints released in this batch, in arrival order.
     pub checkpoints: Vec<Checkpoint>,
