@@ -687,6 +687,23 @@ mod tests {
         assert_eq!((batch.text.as_str(), batch.wide.as_str()), ("[1]", "[]"), "dropped with the page's end");
     }
 
+    /// An event of a partition whose held text already has a character outside ASCII as it came (one not escapable)
+    /// is not escaped (that batch text decodes the slow way anyway); once released, the next one is again.
+    #[test]
+    fn no_escape_after_an_event_held_as_it_came() {
+        let mut b = BatchBuilder::new(2);
+        b.set_escape(true);
+        b.handle_event(0, 1, 0, None, r#""\é""#);
+        b.handle_event(0, 2, 0, None, r#""é""#);
+        b.handle_event(1, 3, 0, None, r#""é""#);
+        b.handle_checkpoint(0, "c0".into());
+        b.handle_checkpoint(1, "c1".into());
+        assert_eq!(b.take().unwrap().text, r#"["\é","é","\u00e9"]"#, "as it came after one held so; escaped elsewhere");
+        b.handle_event(0, 4, 0, None, r#""é""#);
+        b.handle_checkpoint(0, "c2".into());
+        assert_eq!(b.take().unwrap().text, r#"["\u00e9"]"#, "escaped again after the release");
+    }
+
     /// Escaping stops when more than [`ESCAPE_MOST`] of the last 32 kept events had text outside ASCII (their
     /// batches are slow to decode anyway) and resumes once [`ESCAPE_AGAIN`] or fewer had.
     #[test]
