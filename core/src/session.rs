@@ -35,10 +35,17 @@ pub const MAX_STUCK_ATTEMPTS: u32 = 8;
 /// Default of [`SessionConfig::max_held`]: 64 MiB of events waiting for checkpoints.
 pub const DEFAULT_MAX_HELD: usize = 64 * 1024 * 1024;
 
-/// The most [`SessionConfig::max_line`] and [`SessionConfig::max_held`] take effect up to: 512 MiB each, more than
-/// a JavaScript string can hold (V8: 2^29 - 24 units). So a batch's text, at most a line and a partition's held events
-/// past [`BATCH_BYTES`], stays far below [`crate::batch::WIDE`] units.
-pub const MAX_LIMIT: usize = 1 << 29;
+/// The longest JavaScript string, in UTF-16 units: V8's (Node, Chromium, workerd), the shortest of the engines.
+const JS_STRING_MAX: usize = (1 << 29) - 24;
+
+/// The most [`SessionConfig::max_line`] and [`SessionConfig::max_held`] take effect up to (256 MiB). A batch's text
+/// holds at most the events held before its last chunk (`max_held`), what was released before that chunk (under
+/// [`BATCH_BYTES`]) and the events of the chunk (at most [`BATCH_BYTES`] of input, three times that escaped), and a
+/// cursor at most a line: so each fits in a JavaScript string (a longer one would be the runtime's error in the glue,
+/// Node's `ERR_STRING_TOO_LONG`, not a `no-progress` or `line-too-long` error), and offsets stay far below
+/// [`crate::batch::WIDE`].
+pub const MAX_LIMIT: usize = 1 << 28;
+const _: () = assert!(MAX_LIMIT + 4 * BATCH_BYTES + 2 <= JS_STRING_MAX);
 
 /// The protocol a session speaks, with its request options.
 #[derive(Debug, Clone, PartialEq, Eq)]

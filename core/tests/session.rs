@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // a test panics on what it did not expect
 
 use feedpump_core::request::V1Options;
+use feedpump_core::session::MAX_LIMIT;
 use feedpump_core::{CursorSet, Decision, Failure, LivePolicy, Protocol, RetryPolicy, Session, SessionConfig, Signal};
 use std::fmt::Write;
 
@@ -216,6 +217,45 @@ fn events_held_back_beyond_the_limit_are_a_typed_error_not_unbounded_memory() {
         seen.push(support::objects(&b));
     }
     assert_eq!(seen, vec!["[{\"partition\":1,\"data\":1}]".to_string()], "what was released before still comes out");
+}
+
+/// `maxHeldBytes` and `maxLineLength` above [`MAX_LIMIT`] act as it, so that a batch's text and a cursor always fit in
+/// a JavaScript string: events held past it are `no-progress`, a line past it is `line-too-long`, typed errors both.
+#[test]
+fn limits_past_the_longest_javascript_string_act_as_max_limit() {
+    let started = |max_line: usize, max_held: usize| {
+        let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1));
+        (config.max_line, config.max_held) = (max_line, max_held);
+        let mut s = Session::new(config);
+        s.poll_request(0).unwrap();
+        s.handle_status(200).unwrap();
+        s
+    };
+    // Events of 8 MiB with no checkpoint: the one that takes the held bytes past MAX_LIMIT fails.
+    let mut s = started(16 << 20, usize::MAX);
+    let event = format!("{{\"partition\":0,\"data\":\"{}\"}}\n", "x".repeat(8 << 20));
+    // What is held of each: its data, the string with its quotes.
+    let held_events = MAX_LIMIT / ((8 << 20) + 2) + 1;
+    for i in 1..held_events {
+        s.handle_chunk(event.as_bytes()).unwrap_or_else(|e| panic!("event {i}: {e:?}"));
+    }
+    let e = s.handle_chunk(event.as_bytes()).unwrap_err();
+    assert_eq!((e.kind.code(), e.line), ("no-progress", held_events as u64), "{e:?}");
+    drop(s);
+    // A line that does not end: refused once it is longer than MAX_LIMIT, fed a MiB at a time.
+    let mut s = started(usize::MAX, 64 << 20);
+    s.handle_chunk(b"{\"partition\":0,\"data\":\"").unwrap();
+    let mib = vec![b'y'; 1 << 20];
+    let mut fed = 0;
+    let e = loop {
+        match s.handle_chunk(&mib) {
+            Ok(()) => fed += mib.len(),
+            Err(e) => break e,
+        }
+        assert!(fed <= MAX_LIMIT, "past MAX_LIMIT");
+    };
+    assert_eq!(e.kind.code(), "line-too-long", "{e:?}");
+    assert!(fed + mib.len() > MAX_LIMIT - 32, "not before MAX_LIMIT: {fed}");
 }
 
 /// Runs one page of `body` from `_first` on a one-partition feed; returns the batches' (text, cursors) and the error.

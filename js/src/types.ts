@@ -127,8 +127,8 @@ export interface CommonFeedOptions {
   requestHeaders?: ((context: RequestHeadersContext) => RequestHeaders | Promise<RequestHeaders>) | undefined;
 
   /**
-   * The longest NDJSON line accepted, in bytes. A longer line fails with code `'line-too-long'`. Above 512 MiB
-   * (more than a JavaScript string holds) it acts as 512 MiB.
+   * The longest NDJSON line accepted, in bytes. A longer line fails with code `'line-too-long'`. Above 256 MiB
+   * (a batch must fit in a JavaScript string) it acts as 256 MiB.
    *
    * @defaultValue `16777216` (16 MiB)
    * @example
@@ -143,7 +143,7 @@ export interface CommonFeedOptions {
    * ASCII counts as its `\u` escapes, 6 or 12 bytes) a page may hold back waiting for their partitions' checkpoints
    * (an event is handed out only once a checkpoint of its partition follows it). More fails with code `'no-progress'`,
    * naming the partition and line, instead of growing memory with the page. Events released before are delivered
-   * first. Above 512 MiB (more than a JavaScript string holds) it acts as 512 MiB.
+   * first. Above 256 MiB (a batch must fit in a JavaScript string) it acts as 256 MiB.
    *
    * @defaultValue `67108864` (64 MiB)
    * @example
