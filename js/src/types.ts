@@ -127,8 +127,8 @@ export interface CommonFeedOptions {
   requestHeaders?: ((context: RequestHeadersContext) => RequestHeaders | Promise<RequestHeaders>) | undefined;
 
   /**
-   * The longest NDJSON line accepted, in bytes. A longer line fails with code `'line-too-long'`. Above 256 MiB
-   * (a batch must fit in a JavaScript string) it acts as 256 MiB.
+   * The longest NDJSON line accepted, in bytes. A longer line fails with code `'line-too-long'`. For the feed's
+   * lines, above 256 MiB (a batch must fit in a JavaScript string) it acts as 256 MiB.
    *
    * @defaultValue `16777216` (16 MiB)
    * @example
