@@ -112,7 +112,6 @@ struct Held {
     utf16: u32,
     /// Length of `wide` in UTF-16 code units.
     wide_utf16: u32,
-    ascii: bool,
     /// Events the type filter dropped since the last checkpoint: only counted, to be released with it.
     dropped: u32,
 }
@@ -180,7 +179,7 @@ impl BatchBuilder {
     /// number in `0..=32767`, through slot 0).
     pub fn with_ids(ids: impl IntoIterator<Item = u32>) -> Self {
         let mut b = BatchBuilder {
-            held: ids.into_iter().map(|id| Held { id, ascii: true, ..Held::default() }).collect(),
+            held: ids.into_iter().map(|id| Held { id, ..Held::default() }).collect(),
             out: Batch::default(),
             out_utf16: 0,
             out_wide_utf16: 0,
@@ -274,9 +273,11 @@ impl BatchBuilder {
         let values_start = text.len();
         if self.escape {
             self.recent = self.recent << 1 | u32::from(!ascii);
-            let wide = self.recent.count_ones();
-            self.escaping = wide <= if self.escaping { ESCAPE_MOST } else { ESCAPE_AGAIN };
-            if !ascii && self.escaping && h.ascii && escapable(headers.unwrap_or_default()) && escapable(data) {
+            let recent_wide = self.recent.count_ones();
+            self.escaping = recent_wide <= if self.escaping { ESCAPE_MOST } else { ESCAPE_AGAIN };
+            // (`text` is ASCII exactly when its bytes are as many as its UTF-16 units.)
+            let text_ascii = text.len() == *utf16 as usize;
+            if !ascii && self.escaping && text_ascii && escapable(headers.unwrap_or_default()) && escapable(data) {
                 let data_at = escaped(text, headers, data);
                 let len = (text.len() - values_start) as u32;
                 // Where the type is in the escaped text is not worked out: the wrapper parses such an event to read it.
@@ -310,8 +311,6 @@ impl BatchBuilder {
             *utf16 += added.len() as u32;
         } else {
             *utf16 += utf16_len_non_ascii(added);
-            // `text` holds it as it came (the wide text does not count).
-            h.ascii &= wide;
         }
         h.events.push([start | flag, *utf16, sat(line), sat(offset), data_start, type_start, type_end]);
         self.held_bytes += text.len() - before;
@@ -346,7 +345,6 @@ impl BatchBuilder {
             h.wide.clear();
             h.utf16 = 0;
             h.wide_utf16 = 0;
-            h.ascii = true;
         }
         if h.dropped > 0 {
             self.out.dropped.extend_from_slice(&[id, h.dropped]);
@@ -452,7 +450,6 @@ impl BatchBuilder {
             h.wide.clear();
             h.utf16 = 0;
             h.wide_utf16 = 0;
-            h.ascii = true;
         }
         self.held_bytes = 0;
         dropped
