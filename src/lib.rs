@@ -28,8 +28,8 @@ pub use error::caller_error;
 pub use options::option_error;
 pub use schedule::{partition_scope, Schedule};
 
-/// The module's allocator: Talc, which grows the wasm memory as it needs, like the default dlmalloc, in 1.8 KB less of
-/// the module (brotli) and at the same speed (Cargo.toml). Single-threaded: the module is built without atomics.
+/// The module's allocator: Talc, which grows the wasm memory as it needs, like the default dlmalloc, in a smaller
+/// module and at the same speed (Cargo.toml says how much). Single-threaded: the module is built without atomics.
 #[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
 #[global_allocator]
 static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
