@@ -5,6 +5,7 @@
 //! Pure state: the caller passes the time, starts the timer and calls `onRetry` (never from here).
 
 use crate::options;
+use alloc::vec::Vec;
 use feedpump_core::failover::Failover;
 use feedpump_core::retry::{parse_retry_after, Backoff as CoreBackoff, Decision, Failure};
 use js_sys::{Error, Object, Reflect};

@@ -2,6 +2,7 @@
 //! docs/wasm-contract.md). Pure conversion: what to hand out and when is the driver's.
 
 use crate::error::{feed_error, protocol_error, set, with_cause};
+use alloc::format;
 use feedpump_core::driver::{Fault, Output};
 use feedpump_core::Signal;
 use js_sys::{Array, Object, Reflect, Uint32Array};

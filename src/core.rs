@@ -13,6 +13,7 @@
 use crate::convert::{batch_to_js, fault_to_js};
 use crate::error::feed_error;
 use crate::options::parse;
+use alloc::vec::Vec;
 use feedpump_core::driver::{Action, Driver, DriverOptions, Fault, Output, Transport};
 use js_sys::{Error, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -188,7 +189,7 @@ impl Core {
         status: JsValue,
         #[wasm_bindgen(js_name = retryAfter, unchecked_param_type = "unknown")] retry_after: JsValue,
     ) -> bool {
-        let Some(status) = status.as_f64().filter(|s| s.fract() == 0.0 && (0.0..=999.0).contains(s)) else {
+        let Some(status) = status.as_f64().and_then(|s| crate::options::whole_below(s, 1000.0)) else {
             return false;
         };
         self.driver.handle_status(status as u16, crate::error::string(&retry_after).as_deref());

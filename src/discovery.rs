@@ -4,6 +4,12 @@
 //! value shown in an error.
 
 use crate::error::{feed_error, string};
+use crate::options::whole_below;
+use alloc::{
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
 use feedpump_core::request::V2_PARTITIONS;
 use js_sys::{Array, Error, Object, Reflect, JSON};
 use wasm_bindgen::prelude::*;
@@ -69,8 +75,8 @@ fn partition_id(v: &JsValue, what: &str) -> Result<JsValue, Error> {
                 None
             }
         }
-        (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f < f64::from(V2_PARTITIONS) => Some(f as u32),
-        _ => None,
+        (None, Some(f)) => whole_below(f, f64::from(V2_PARTITIONS)),
+        (None, None) => None,
     };
     match n.filter(|&n| n < V2_PARTITIONS) {
         Some(n) => Ok(JsValue::from(n)),

@@ -1,6 +1,11 @@
 //! Errors at the boundary: every error becomes a real `Error` with `name = "FeedError"` and a stable `code`; an
 //! original JS error is kept as `cause`. No request headers ever go into an error (they may hold credentials).
 
+use alloc::{
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
 use feedpump_core::ProtocolError;
 use js_sys::{Error, Reflect};
 use wasm_bindgen::{JsCast, JsValue};

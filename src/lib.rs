@@ -13,6 +13,10 @@
 //! //   for await (const batch of feed.batches()) { /* batch.events, batch.checkpoints */ }
 //! ```
 
+// The module is `no_std` (Cargo.toml's `std` feature builds it over std for the wasm-bindgen tests).
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
+extern crate alloc;
+
 mod backoff;
 mod convert;
 mod core;
@@ -33,3 +37,12 @@ pub use schedule::{partition_scope, Schedule};
 #[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
 #[global_allocator]
 static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// A panic (a bug: the core's inputs are checked, its errors are values) traps at once, as std's `panic = "abort"`
+/// does, without std's panic machinery and the message formatting it keeps in the module (0.55 KB brotli). The
+/// shell sees the same `WebAssembly.RuntimeError` either way.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &::core::panic::PanicInfo) -> ! {
+    ::core::arch::wasm32::unreachable()
+}

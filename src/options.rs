@@ -3,6 +3,11 @@
 //! `signal` are the TypeScript shell's: never read here.
 
 use crate::error::feed_error;
+use alloc::{
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
 use feedpump_core::request::{EventTypes, V1Options, V2Options, V2_PARTITIONS};
 use feedpump_core::typefilter::{TypeFilter, TypePattern};
 use feedpump_core::{
@@ -58,9 +63,9 @@ fn partitions(obj: &JsValue, n: u32) -> Result<Vec<u32>, Error> {
     let arr: Array = v.dyn_into().map_err(|_| bad("partitions"))?;
     let mut list = Vec::with_capacity(arr.length() as usize);
     for p in arr.iter() {
-        match p.as_f64() {
-            Some(f) if f >= 0.0 && f < f64::from(n) && f.fract() == 0.0 => list.push(f as u32),
-            _ => return Err(bad("partitions")),
+        match p.as_f64().and_then(|f| whole_below(f, f64::from(n))) {
+            Some(p) => list.push(p),
+            None => return Err(bad("partitions")),
         }
     }
     if list.is_empty() || list.windows(2).any(|w| w[0] >= w[1]) {
@@ -188,14 +193,19 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// `f` when it is a whole number from 0 up to, not including, `end` (`f64::fract` is std's; NaN is none).
+pub(crate) fn whole_below(f: f64, end: f64) -> Option<u32> {
+    (f >= 0.0 && f < end && f % 1.0 == 0.0).then_some(f as u32)
+}
+
 fn opt_u32(obj: &JsValue, key: &str) -> Result<Option<u32>, Error> {
     let v = get(obj, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    match v.as_f64() {
-        Some(f) if f >= 0.0 && f <= f64::from(u32::MAX) && f.fract() == 0.0 => Ok(Some(f as u32)),
-        _ => Err(bad(key)),
+    match v.as_f64().and_then(|f| whole_below(f, f64::from(u32::MAX) + 1.0)) {
+        Some(n) => Ok(Some(n)),
+        None => Err(bad(key)),
     }
 }
 

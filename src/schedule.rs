@@ -5,6 +5,7 @@
 
 use crate::discovery::{get, set};
 use crate::error::feed_error;
+use alloc::{format, vec::Vec};
 use feedpump_core::schedule::{self, Ids, Partition, ScheduleError, Step};
 use feedpump_core::LivePolicy;
 use js_sys::{Array, Error, Object};
