@@ -216,7 +216,7 @@ impl BatchBuilder {
     pub fn handle_event(&mut self, partition: u32, line: u64, offset: u64, headers: Option<&str>, data: &str) {
         match self.sort_event(data.as_bytes(), false) {
             Sorted::Dropped => self.handle_dropped(partition),
-            Sorted::Kept(at) => self.handle_kept(partition, line, offset, headers, data, at),
+            Sorted::Kept(at) => self.handle_kept(partition, line, offset, headers, data, at, false),
         }
     }
 
@@ -245,7 +245,9 @@ impl BatchBuilder {
     }
 
     /// Holds an event of slot `partition` that the type filter keeps (or without a filter), its type at `at` (from
-    /// [`BatchBuilder::sort_event`]), until a checkpoint of it.
+    /// [`BatchBuilder::sort_event`]), until a checkpoint of it. `ascii`: the caller knows `headers` and `data` to be
+    /// ASCII (the line scan saw it: [`crate::line::Seen::ascii`]); `false` leaves it to a pass over them here.
+    #[allow(clippy::too_many_arguments)]
     pub fn handle_kept(
         &mut self,
         partition: u32,
@@ -254,13 +256,15 @@ impl BatchBuilder {
         headers: Option<&str>,
         data: &str,
         at: TypeAt,
+        ascii: bool,
     ) {
         let Some(h) = self.held.get_mut(partition as usize) else {
             return;
         };
-        // One ASCII pass over the values decides the batch's flag, how to count and, with escapes (parsed mode),
-        // whether they are written escaped, or without (raw mode), whether they go to the wide text.
-        let ascii = data.is_ascii() && headers.map_or(true, str::is_ascii);
+        // Whether the values are ASCII (known from the line scan, or one pass here) decides how to count and, with
+        // escapes (parsed mode), whether they are written escaped, or without (raw mode), whether they go to the
+        // wide text.
+        let ascii = ascii || (data.is_ascii() && headers.map_or(true, str::is_ascii));
         let wide = !ascii && !self.escape;
         let (text, utf16, flag) =
             if wide { (&mut h.wide, &mut h.wide_utf16, WIDE) } else { (&mut h.text, &mut h.utf16, 0) };

@@ -17,6 +17,8 @@ pub const BLOCK: usize = 16;
 /// The structural bytes of one block, bit `i` for byte `i`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Masks {
+    /// Bytes outside ASCII (`0x80` and up).
+    pub high: u16,
     /// `"`.
     pub quote: u16,
     /// `\`.
@@ -29,10 +31,11 @@ pub struct Masks {
 
 /// The reference extraction, one byte at a time (also the one of targets without wasm's `simd128`).
 pub fn masks_scalar(block: &[u8; BLOCK]) -> Masks {
-    let mut m = Masks { quote: 0, backslash: 0, open: 0, close: 0 };
+    let mut m = Masks { high: 0, quote: 0, backslash: 0, open: 0, close: 0 };
     for (i, &b) in block.iter().enumerate() {
         let bit = 1u16 << i;
         match b {
+            0x80.. => m.high |= bit,
             b'"' => m.quote |= bit,
             b'\\' => m.backslash |= bit,
             b'{' | b'[' => m.open |= bit,
@@ -56,6 +59,8 @@ pub fn masks(block: &[u8; BLOCK]) -> Masks {
     // `[` and `]` are `{` and `}` with bit 0x20 clear; no other byte ORs to them.
     let folded = v128_or(v, u8x16_splat(0x20));
     Masks {
+        // The top bit of each byte: those outside ASCII.
+        high: u8x16_bitmask(v),
         quote: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'"'))),
         backslash: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'\\'))),
         open: u8x16_bitmask(u8x16_eq(folded, u8x16_splat(b'{'))),
@@ -158,18 +163,26 @@ pub fn skip_container_bytes(s: &[u8], start: usize) -> Result<usize, bool> {
 
 /// [`skip_container_bytes`], 16 bytes at a time: the same result for every input.
 pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
-    scan(s, start, b"").map(|(end, _)| end)
+    skip(s, start, b"").map(|skipped| skipped.end)
 }
 
-/// [`skip_container`], watching in the same pass for what could make `key` a repeated key of the container: `Ok`
-/// also says whether the bytes it read hold no backslash and `"key"` (quotes included, anywhere: a key, a value,
-/// nested) at most once. When that is `true`, the container holds no second member spelled `key`, escaped or not
-/// (what [`crate::typefield`] needs after it found the first one). It reads a few bytes past the container's end
-/// (the rest of the last block), so `false` may come from there: never a wrong `true`. An empty `key`: always `false`.
-pub fn skip_container_watch(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
-    if key.is_empty() {
-        return skip_container(s, start).map(|end| (end, false));
-    }
+/// What [`skip`] saw of the container it skipped. It reads whole blocks, a few bytes past the container's end (the
+/// rest of the last block): a `false` below may come from there, never a wrong `true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped {
+    /// One past the container's closing bracket.
+    pub end: usize,
+    /// Every byte read is ASCII (the builder then need not look at them again).
+    pub ascii: bool,
+    /// With a `key`: the bytes read hold no backslash and `"key"` (quotes included, anywhere: a key, a value, nested)
+    /// at most once, so the container holds no second member spelled `key`, escaped or not (what
+    /// [`crate::typefield`] needs after it found the first one). An empty `key`: always `false`.
+    pub single: bool,
+}
+
+/// [`skip_container`], seeing in the same pass what [`Skipped`] says: whether the container is ASCII, and with a
+/// `key`, whether `key` can be a repeated key of it.
+pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
     scan(s, start, key)
 }
 
@@ -191,20 +204,25 @@ fn quoted_at(s: &[u8], q: usize, key: &[u8]) -> bool {
     true
 }
 
-/// The block scan; with a `key`, also [`skip_container_watch`]'s count of `"key"` and backslashes. One loop for both
-/// (a branch per block, not a second copy of the loop in the wasm).
-fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
+/// The block scan of [`skip`]; with a `key`, also the count of `"key"` and backslashes. One loop for both (a branch
+/// per block, not a second copy of the loop in the wasm).
+fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
     let watch = !key.is_empty();
     let (mut depth, mut in_string, mut i) = (0usize, false, start);
+    // The bytes outside ASCII seen (their bits, or 1 for a byte-by-byte stretch with any).
+    let mut high = 0u16;
     // Watching: backslashes seen, and how many `"key"` (saturating at 2).
     let (mut backslash, mut keys) = (false, 0u8);
     // The key's first two bytes (a one-byte key: the closing quote).
     let first = key.first().copied().unwrap_or(0);
     let second = key.get(1).copied().unwrap_or(b'"');
-    let single = |backslash: bool, keys: u8| !backslash && keys <= 1;
+    let done = |end: usize, high: u16, backslash: bool, keys: u8| {
+        Ok(Skipped { end, ascii: high == 0, single: watch && !backslash && keys <= 1 })
+    };
     loop {
         if let Some(block) = s.get(i..i + BLOCK).and_then(|b| <&[u8; BLOCK]>::try_from(b).ok()) {
             let m = masks(block);
+            high |= m.high;
             if watch {
                 backslash |= m.backslash != 0;
                 // Quotes followed by the key's first two bytes (a quote in the last two bytes: those are in the
@@ -230,7 +248,7 @@ fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
                         } else {
                             depth -= 1;
                             if depth == 0 {
-                                return Ok((i + k + 1, single(backslash, keys)));
+                                return done(i + k + 1, high, backslash, keys);
                             }
                         }
                         brackets &= brackets - 1;
@@ -239,7 +257,12 @@ fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
                     depth = depth + open.count_ones() as usize - close.count_ones() as usize;
                 }
                 in_string = inside & 0x8000 != 0;
-                i += BLOCK + usize::from(carry);
+                i += BLOCK;
+                if carry {
+                    // The byte a backslash at the block's end escapes is skipped, not read (in JSON it is ASCII).
+                    high |= u16::from(s.get(i).is_some_and(|&b| b >= 0x80));
+                    i += 1;
+                }
                 continue;
             }
         } else if i >= s.len() {
@@ -247,6 +270,8 @@ fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
         }
         // Byte by byte: that block, or the tail (under 16 bytes).
         let end = s.len().min(i + BLOCK);
+        // With the byte after them, which an escaping backslash at the end makes `bytes` skip.
+        high |= u16::from(!s[i..s.len().min(end + 1)].is_ascii());
         if watch {
             for (k, &b) in s[i..end].iter().enumerate() {
                 backslash |= b == b'\\';
@@ -256,7 +281,7 @@ fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<(usize, bool), bool> {
             }
         }
         match bytes(s, i, end, (depth, in_string)) {
-            (Step::Closed(end), _, _) => return Ok((end, single(backslash, keys))),
+            (Step::Closed(end), _, _) => return done(end, high, backslash, keys),
             (Step::Next(next), d, in_s) => (i, depth, in_string) = (next, d, in_s),
         }
     }
@@ -277,15 +302,24 @@ pub mod differential {
                 let (fast, slow) = (skip_container(s, start), skip_container_bytes(s, start));
                 assert!(fast == slow, "from {start}: blocks {fast:?}, bytes {slow:?} in {s:?}");
                 // Watching ends where skipping does, and says "single" only when the plain rule over the container
-                // does: no backslash and `"key"` at most once.
-                for key in [&b"type"[..], b"k", b"a"] {
-                    let watched = skip_container_watch(s, start, key);
-                    assert!(watched.map(|(end, _)| end) == slow, "watch from {start} in {s:?}");
-                    if let Ok((end, true)) = watched {
+                // does: no backslash and `"key"` at most once (never without a key). "ascii" is never wrong, and
+                // is missed only through bytes after the container.
+                for key in [&b""[..], b"type", b"k", b"a"] {
+                    let skipped = skip(s, start, key);
+                    assert!(skipped.map(|k| k.end) == slow, "watch from {start} in {s:?}");
+                    let Ok(Skipped { end, ascii, single }) = skipped else { continue };
+                    let region = &s[start..end];
+                    assert!(
+                        ascii == region.is_ascii() || !ascii && !s[start..].is_ascii(),
+                        "ascii from {start} in {s:?}"
+                    );
+                    if single {
                         let quoted = [&b"\""[..], key, b"\""].concat();
-                        let region = &s[start..end];
                         let count = region.windows(quoted.len()).filter(|w| *w == &quoted[..]).count();
-                        assert!(!region.contains(&b'\\') && count <= 1, "single from {start} in {s:?}");
+                        assert!(
+                            !key.is_empty() && !region.contains(&b'\\') && count <= 1,
+                            "single from {start} in {s:?}"
+                        );
                     }
                 }
             }
@@ -414,19 +448,20 @@ mod tests {
         for line in random.iter().chain(&adversarial) {
             differential::check(line);
         }
-        // The inputs reach every outcome: closed, unterminated in a string and outside one.
+        // The inputs reach every outcome: closed (ASCII or not), unterminated in a string and outside one.
         let outcomes = |lines: &[alloc::vec::Vec<u8>]| {
-            let mut seen = [false; 3];
+            let mut seen = [false; 4];
             for l in lines {
-                seen[match skip_container(l, 0) {
-                    Ok(_) => 0,
-                    Err(true) => 1,
-                    Err(false) => 2,
+                seen[match skip(l, 0, b"") {
+                    Ok(Skipped { ascii: true, .. }) => 0,
+                    Ok(_) => 1,
+                    Err(true) => 2,
+                    Err(false) => 3,
                 }] = true;
             }
             seen
         };
-        assert_eq!(outcomes(&random), [true; 3]);
-        assert_eq!(outcomes(&adversarial), [true; 3]);
+        assert_eq!(outcomes(&random), [true; 4]);
+        assert_eq!(outcomes(&adversarial), [true; 4]);
     }
 }

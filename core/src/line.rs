@@ -64,6 +64,9 @@ struct Envelope {
     cursor: Option<Range<usize>>,
     data: Option<Range<usize>>,
     headers: Option<Range<usize>>,
+    /// Whether the scan that skipped `data` / `headers` saw only ASCII ([`crate::blocks::Skipped::ascii`]).
+    data_ascii: bool,
+    headers_ascii: bool,
 }
 
 pub(crate) struct Scanner<'a> {
@@ -74,7 +77,7 @@ pub(crate) struct Scanner<'a> {
     /// Not empty: a key to watch for while skipping an envelope's `data` object (see [`Scanner::data_single`]).
     pub(crate) watch: &'a [u8],
     /// After the envelope scan with a `watch` key: whether `data` is an object that holds no backslash and `"watch"`
-    /// at most once ([`crate::blocks::skip_container_watch`]), so that key cannot repeat in it.
+    /// at most once ([`crate::blocks::Skipped::single`]), so that key cannot repeat in it.
     pub(crate) data_single: bool,
 }
 
@@ -124,21 +127,26 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips one JSON value; returns its range. Containers are matched by nesting, strings by quotes; scalars run to
-    /// the next delimiter. Validation of the value itself is left to `JSON.parse`.
-    fn value(&mut self) -> Result<Range<usize>, ProtocolError> {
+    /// Skips one JSON value; returns its range, and whether it is a container the scan found ASCII. Containers are
+    /// matched by nesting, strings by quotes; scalars run to the next delimiter. Validation of the value itself is
+    /// left to `JSON.parse`. With a `watch` key, the scan of a container also watches for it: the object's `data`
+    /// (see [`Scanner::data_single`]; the last such value sets it, a repeated `data` is an error anyway).
+    fn value(&mut self, watch: &[u8]) -> Result<(Range<usize>, bool), ProtocolError> {
         let start = self.i;
         match self.peek() {
             None => Err(bad("expected a value")),
             Some(b'"') => {
                 self.string()?;
-                Ok(start..self.i)
+                Ok((start..self.i, false))
             }
-            Some(b'{' | b'[') => match crate::blocks::skip_container(self.s, start) {
-                // 16 bytes at a time (simd128 in wasm), strings and nesting tracked in bitmasks (crate::blocks).
-                Ok(end) => {
-                    self.i = end;
-                    Ok(start..end)
+            // 16 bytes at a time (simd128 in wasm), strings and nesting tracked in bitmasks (crate::blocks).
+            Some(b'{' | b'[') => match crate::blocks::skip(self.s, start, watch) {
+                Ok(skipped) => {
+                    self.i = skipped.end;
+                    if !watch.is_empty() {
+                        self.data_single = skipped.single;
+                    }
+                    Ok((start..skipped.end, skipped.ascii))
                 }
                 Err(in_string) => {
                     Err(bad(if in_string { "unterminated string" } else { "unterminated object or array" }))
@@ -154,32 +162,19 @@ impl<'a> Scanner<'a> {
                 if self.i == start {
                     Err(bad("expected a value"))
                 } else {
-                    Ok(start..self.i)
+                    Ok((start..self.i, false))
                 }
             }
         }
     }
 
-    /// At a `{`: [`Scanner::value`] of the object (the `data` of an envelope), watching for `self.watch` in the same
-    /// pass (the last such value sets `data_single`; a repeated `data` is an error anyway).
-    fn watched_object(&mut self) -> Result<Range<usize>, ProtocolError> {
-        let start = self.i;
-        match crate::blocks::skip_container_watch(self.s, start, self.watch) {
-            Ok((end, single)) => {
-                self.i = end;
-                self.data_single = single;
-                Ok(start..end)
-            }
-            Err(in_string) => Err(bad(if in_string { "unterminated string" } else { "unterminated object or array" })),
-        }
-    }
-
-    /// At a `{`: walks the object's members in order, calling `f(key, value)` with the range of each key's contents
-    /// (escapes unresolved) and of its value, until `f` returns `false` (then the scanner stays just after that value
-    /// and this returns `false`) or the object ends (the scanner is past its `}`; `true`).
+    /// At a `{`: walks the object's members in order, calling `f(key, value, ascii)` with the range of each key's
+    /// contents (escapes unresolved) and of its value, and whether the value is a container the scan found ASCII,
+    /// until `f` returns `false` (then the scanner stays just after that value and this returns `false`) or the
+    /// object ends (the scanner is past its `}`; `true`).
     pub(crate) fn members(
         &mut self,
-        mut f: impl FnMut(Range<usize>, Range<usize>) -> Result<bool, ProtocolError>,
+        mut f: impl FnMut(Range<usize>, Range<usize>, bool) -> Result<bool, ProtocolError>,
     ) -> Result<bool, ProtocolError> {
         self.expect(b'{', "line is not a JSON object")?;
         self.skip_ws();
@@ -193,12 +188,9 @@ impl<'a> Scanner<'a> {
             self.skip_ws();
             self.expect(b':', "expected ':' after a key")?;
             self.skip_ws();
-            let value = if !self.watch.is_empty() && self.peek() == Some(b'{') && &self.s[key.clone()] == b"data" {
-                self.watched_object()?
-            } else {
-                self.value()?
-            };
-            if !f(key, value)? {
+            let watched = self.peek() == Some(b'{') && &self.s[key.clone()] == b"data";
+            let (value, ascii) = self.value(if watched { self.watch } else { b"" })?;
+            if !f(key, value, ascii)? {
                 return Ok(false);
             }
             self.skip_ws();
@@ -217,12 +209,18 @@ impl<'a> Scanner<'a> {
         let mut env = Envelope::default();
         let (line, v1) = (self.s, self.v1);
         self.skip_ws();
-        self.members(|key, value| {
+        self.members(|key, value, ascii| {
             let slot = match &line[key] {
                 b"cursor" => Some(&mut env.cursor),
-                b"data" => Some(&mut env.data),
+                b"data" => {
+                    env.data_ascii = ascii;
+                    Some(&mut env.data)
+                }
                 b"partition" if v1 => Some(&mut env.partition),
-                b"headers" if v1 => Some(&mut env.headers),
+                b"headers" if v1 => {
+                    env.headers_ascii = ascii;
+                    Some(&mut env.headers)
+                }
                 _ => None,
             };
             if let Some(slot) = slot {
@@ -334,10 +332,21 @@ pub fn classify_v1(line: &[u8], n: u32) -> Result<LineKind, ProtocolError> {
     classify_v1_watching(line, n, b"").map(|(kind, _)| kind)
 }
 
-/// [`classify_v1`], and for an event whose `data` is an object, whether `data` holds no backslash and `"watch"` at
-/// most once (`watch` not empty; see [`crate::blocks::skip_container_watch`]): then the key `watch` cannot repeat in
-/// it, which [`crate::typefield::type_at_hinted`] uses, found in the scan that skips `data` anyway.
-pub fn classify_v1_watching(line: &[u8], n: u32, watch: &[u8]) -> Result<(LineKind, bool), ProtocolError> {
+/// What the scan that skipped an event's values saw of them on the way ([`classify_v1_watching`]); all `false` for a
+/// line that is not an event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// `data` is an object that holds no backslash and `"watch"` at most once (`watch` not empty; see
+    /// [`crate::blocks::Skipped::single`]): the key `watch` cannot repeat in it, which
+    /// [`crate::typefield::type_at_hinted`] uses.
+    pub single: bool,
+    /// `data`, and `headers` when the event has them, are containers whose bytes are all ASCII (`false`: not known),
+    /// which the batch builder need not check again ([`crate::batch::BatchBuilder::handle_kept`]).
+    pub ascii: bool,
+}
+
+/// [`classify_v1`], and what the scan saw of an event's values ([`Seen`]), found in the scan that skips them anyway.
+pub fn classify_v1_watching(line: &[u8], n: u32, watch: &[u8]) -> Result<(LineKind, Seen), ProtocolError> {
     classify(Scanner { s: line, i: 0, v1: true, watch, data_single: false }, |env: &Envelope| match &env.partition {
         None => Err(err(ErrorKind::BadPartition, "line has no partition")),
         Some(r) => partition_number(&line[r.clone()], n),
@@ -360,16 +369,15 @@ pub fn classify_v2(line: &[u8]) -> Result<LineKind, ProtocolError> {
 }
 
 /// [`classify_v2`] with [`classify_v1_watching`]'s watch of `data`.
-pub fn classify_v2_watching(line: &[u8], watch: &[u8]) -> Result<(LineKind, bool), ProtocolError> {
+pub fn classify_v2_watching(line: &[u8], watch: &[u8]) -> Result<(LineKind, Seen), ProtocolError> {
     classify(Scanner { s: line, i: 0, v1: false, watch, data_single: false }, |_| Ok(0))
 }
 
 fn classify(
     mut scanner: Scanner<'_>,
     partition: impl Fn(&Envelope) -> Result<u32, ProtocolError>,
-) -> Result<(LineKind, bool), ProtocolError> {
+) -> Result<(LineKind, Seen), ProtocolError> {
     let env = scanner.envelope()?;
-    let single = scanner.data_single;
     let line = scanner.s;
     let cursor = match env.cursor.clone() {
         Some(r) if &line[r.clone()] != b"null" => Some(r),
@@ -391,7 +399,7 @@ fn classify(
             if cursor.is_empty() {
                 return Err(err(ErrorKind::BadCursor, "cursor is empty").in_partition(p));
             }
-            Ok((LineKind::Checkpoint { partition: p, cursor }, false))
+            Ok((LineKind::Checkpoint { partition: p, cursor }, Seen::default()))
         }
         (None, Some(data)) => {
             let p = partition(&env)?;
@@ -401,9 +409,10 @@ fn classify(
                 Some(_) => return Err(bad("headers is not an object").in_partition(p)),
                 None => None,
             };
-            Ok((LineKind::Event { partition: p, data, headers }, single))
+            let ascii = env.data_ascii && (headers.is_none() || env.headers_ascii);
+            Ok((LineKind::Event { partition: p, data, headers }, Seen { single: scanner.data_single, ascii }))
         }
-        (None, None) => Ok((LineKind::Ignored, false)),
+        (None, None) => Ok((LineKind::Ignored, Seen::default())),
     }
 }
 
@@ -431,6 +440,23 @@ mod tests {
         );
         assert_eq!(kind(r#"{"partition": 1, "other": [1,2]}"#), Ok(LineKind::Ignored));
         assert_eq!(kind("{}"), Ok(LineKind::Ignored));
+    }
+
+    #[test]
+    fn the_scan_says_when_an_events_values_are_ascii() {
+        let ascii = |line: &str| classify_v1_watching(line.as_bytes(), 4, b"").map(|(_, seen)| seen.ascii);
+        assert_eq!(ascii(r#"{"partition":0,"data":{"a":"b"}}"#), Ok(true));
+        assert_eq!(ascii(r#"{"partition":0,"headers":{"h":"v"},"data":[1]}"#), Ok(true));
+        assert_eq!(ascii(r#"{"partition":0,"headers":null,"data":{"a":1}}"#), Ok(true));
+        // Outside ASCII in data or in headers, or not known (data not a container: the builder checks it).
+        assert_eq!(ascii(r#"{"partition":0,"data":{"a":"é"}}"#), Ok(false));
+        assert_eq!(ascii(r#"{"partition":0,"headers":{"h":"é"},"data":{"a":1}}"#), Ok(false));
+        assert_eq!(ascii(r#"{"data":{"a":1},"headers":{"h":"é"},"partition":0}"#), Ok(false));
+        assert_eq!(ascii(r#"{"partition":0,"data":"b"}"#), Ok(false));
+        // Elsewhere on the line it does not count (past the block that ends the value: the scan reads whole blocks);
+        // a checkpoint has no values.
+        assert_eq!(ascii(r#"{"partition":0,"data":{"a":1},"x":"                é"}"#), Ok(true));
+        assert_eq!(ascii(r#"{"partition":0,"cursor":"c"}"#), Ok(false));
     }
 
     #[test]

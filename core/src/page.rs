@@ -48,7 +48,7 @@ pub(crate) fn handle_line(
         // One partition per request: no `partition` on the lines.
         Protocol::V2(_) => classify_v2_watching(line.bytes, watch),
     };
-    let (kind, single) = match classified {
+    let (kind, seen) = match classified {
         Ok(classified) => classified,
         Err(e) => {
             utf8()?;
@@ -56,7 +56,7 @@ pub(crate) fn handle_line(
         }
     };
     let sorted = match &kind {
-        LineKind::Event { data, .. } => Some(builder.sort_event(&line.bytes[data.clone()], single)),
+        LineKind::Event { data, .. } => Some(builder.sort_event(&line.bytes[data.clone()], seen.single)),
         _ => None,
     };
     let text = match sorted {
@@ -86,7 +86,7 @@ pub(crate) fn handle_line(
                     .ok_or_else(|| ProtocolError::new(ErrorKind::BadLine, "bad span").at(line.number, line.offset))
             };
             let headers = headers.map(span).transpose()?;
-            builder.handle_kept(partition, line.number, line.offset, headers, span(data)?, at);
+            builder.handle_kept(partition, line.number, line.offset, headers, span(data)?, at, seen.ascii);
             if builder.over_held_limit() {
                 return Err(ProtocolError::new(
                     ErrorKind::NoProgress,

@@ -91,7 +91,7 @@ fn member(value: &[u8], key: &[u8], single: bool) -> Result<Option<Range<usize>>
         return Ok(None);
     }
     let mut found = None;
-    Scanner { s: value, i: 0, v1: false, watch: b"", data_single: false }.members(|name, v| {
+    Scanner { s: value, i: 0, v1: false, watch: b"", data_single: false }.members(|name, v, _| {
         if !same_key(&value[name], key)? {
             return Ok(true);
         }
@@ -262,7 +262,7 @@ mod tests {
             let line = [&br#"{"partition":0,"data":"#[..], data, b"}"].concat();
             for path in [&["type"][..], &["meta", "type"], &["meta", "meta"], &["t"]] {
                 let path: Vec<String> = path.iter().map(|k| String::from(*k)).collect();
-                let Ok((crate::line::LineKind::Event { data: r, .. }, single)) =
+                let Ok((crate::line::LineKind::Event { data: r, .. }, crate::line::Seen { single, .. })) =
                     crate::line::classify_v1_watching(&line, 1, path[0].as_bytes())
                 else {
                     continue;
