@@ -139,7 +139,7 @@ impl<'a> Scanner<'a> {
                 self.string()?;
                 Ok((start..self.i, false))
             }
-            // 16 bytes at a time (simd128 in wasm), strings and nesting tracked in bitmasks (crate::blocks).
+            // 64 bytes at a time (simd128 in wasm), strings and nesting tracked in bitmasks (crate::blocks).
             Some(b'{' | b'[') => match crate::blocks::skip(self.s, start, watch) {
                 Ok(skipped) => {
                     self.i = skipped.end;
