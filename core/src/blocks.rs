@@ -358,8 +358,9 @@ pub mod differential {
                 let (fast, slow) = (skip_container(s, start), skip_container_bytes(s, start));
                 assert!(fast == slow, "from {start}: blocks {fast:?}, bytes {slow:?} in {s:?}");
                 // Watching ends where skipping does, and says "single" only when the plain rule over the container
-                // does: no backslash and `"key"` at most once (never without a key). "ascii" is never wrong, and
-                // is missed only through bytes after the container.
+                // does: no backslash and `"key"` at most once (never without a key), and always when the rule holds
+                // over the rest of the line (the most it reads). "ascii" is never wrong, and is missed only through
+                // bytes after the container.
                 for key in [&b""[..], b"type", b"k", b"a"] {
                     let skipped = skip(s, start, key);
                     assert!(skipped.map(|k| k.end) == slow, "watch from {start} in {s:?}");
@@ -369,14 +370,14 @@ pub mod differential {
                         ascii == region.is_ascii() || !ascii && !s[start..].is_ascii(),
                         "ascii from {start} in {s:?}"
                     );
-                    if single {
-                        let quoted = [&b"\""[..], key, b"\""].concat();
-                        let count = region.windows(quoted.len()).filter(|w| *w == &quoted[..]).count();
-                        assert!(
-                            !key.is_empty() && !region.contains(&b'\\') && count <= 1,
-                            "single from {start} in {s:?}"
-                        );
-                    }
+                    let quoted = [&b"\""[..], key, b"\""].concat();
+                    let single_in = |r: &[u8]| {
+                        !key.is_empty()
+                            && !r.contains(&b'\\')
+                            && r.windows(quoted.len()).filter(|w| *w == &quoted[..]).count() <= 1
+                    };
+                    assert!(!single || single_in(region), "single from {start} in {s:?}");
+                    assert!(single || !single_in(&s[start..]), "not single from {start} in {s:?}");
                 }
             }
         }
@@ -423,13 +424,14 @@ pub mod differential {
             .collect()
     }
 
-    /// Hand-built hard cases: backslash runs of every length ending at every offset of a block, before a quote or
-    /// not; quotes and brackets at block edges; deep nesting; unterminated strings and containers; non-ASCII text.
+    /// Hand-built hard cases: backslash runs of every length ending at every offset of a block and around the edges
+    /// of a step, before a quote or not; quotes and brackets at those edges; a byte outside ASCII at each of them,
+    /// escaped or not, in a step read byte by byte or not; deep nesting; unterminated strings and containers.
     pub fn adversarial() -> Vec<Vec<u8>> {
         let mut out = Vec::new();
-        for pad in 0..2 * BLOCK {
+        for pad in (0..2 * BLOCK).chain(4 * BLOCK - 8..4 * BLOCK + 8).chain(8 * BLOCK - 8..8 * BLOCK + 8) {
             for run in 0..2 * BLOCK + 3 {
-                for tail in [&b"\"}"[..], b"\"}\"}", b"x\"}", b"", b"\"", b"\\", b"}"] {
+                for tail in [&b"\"}"[..], b"\"}\"}", b"x\"}", b"", b"\"", b"\\", b"}", b"\xff\"}"] {
                     let mut l = Vec::from(&b"{\"k\":\""[..]);
                     l.extend(core::iter::repeat(b'a').take(pad));
                     l.extend(core::iter::repeat(b'\\').take(run));
@@ -443,8 +445,17 @@ pub mod differential {
                 l.extend_from_slice(b"\"a\\\"]\"]");
                 out.push(l);
             }
-            // A watched key twice, the first one on each byte of a block edge.
-            for member in [&b"\"a\":1,\"a\":2}"[..], b"\"k\":\"k\"}", b"\"type\":[\"type\"]}"] {
+            // A byte outside ASCII alone, where a step read byte by byte (for the backslash outside a string) ends,
+            // and escaped there.
+            for (head, tail) in [(&b"[\\ "[..], &b"\"\xff\"]"[..]), (b"[\\ \"", b"\\\xff\"]")] {
+                let mut l = Vec::from(head);
+                l.extend(core::iter::repeat(b'a').take(pad));
+                l.extend_from_slice(tail);
+                out.push(l);
+            }
+            // A watched key twice, the first one on each byte of a block edge; a key's spelling after a byte that is
+            // not a quote (no key).
+            for member in [&b"\"a\":1,\"a\":2}"[..], b"\"k\":\"k\"}", b"\"type\":[\"type\"]}", b"\"xa\":1,\"a\":2}"] {
                 let mut l = Vec::from(&b"{"[..]);
                 l.extend(core::iter::repeat(b' ').take(pad));
                 l.extend_from_slice(member);

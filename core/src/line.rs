@@ -460,6 +460,17 @@ mod tests {
     }
 
     #[test]
+    fn only_data_is_watched_for_a_repeated_key() {
+        let single = |line: &str| classify_v1_watching(line.as_bytes(), 4, b"type").map(|(_, seen)| seen.single);
+        assert_eq!(single(r#"{"partition":0,"data":{"type":"a"},"headers":{"h":1}}"#), Ok(true));
+        // The key twice in data: whatever the objects after it hold (headers, an unknown field).
+        assert_eq!(single(r#"{"partition":0,"data":{"type":"a","type":"b"},"headers":{"h":1}}"#), Ok(false));
+        assert_eq!(single(r#"{"partition":0,"data":{"type":"a","type":"b"},"x":{"h":1}}"#), Ok(false));
+        // Nor does an object before data count.
+        assert_eq!(single(r#"{"x":{"type":1,"type":2},"partition":0,"data":{"type":"a"}}"#), Ok(true));
+    }
+
+    #[test]
     fn envelope_errors() {
         assert_eq!(kind("Internal server error"), Err(ErrorKind::BadLine));
         assert_eq!(kind(r#"{"partition":0,"data":1} x"#), Err(ErrorKind::BadLine));
