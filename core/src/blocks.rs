@@ -208,8 +208,8 @@ pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
     skip(s, start, b"").map(|skipped| skipped.end)
 }
 
-/// What [`skip`] saw of the container it skipped. It reads whole blocks, a few bytes past the container's end (the
-/// rest of the last block): a `false` below may come from there, never a wrong `true`.
+/// What [`skip`] saw of the container it skipped. It reads whole steps, up to 64 bytes past the container's end (the
+/// rest of its last step): a `false` below may come from there, never a wrong `true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Skipped {
     /// One past the container's closing bracket.
@@ -220,12 +220,6 @@ pub struct Skipped {
     /// at most once, so the container holds no second member spelled `key`, escaped or not (what
     /// [`crate::typefield`] needs after it found the first one). An empty `key`: always `false`.
     pub single: bool,
-}
-
-/// [`skip_container`], seeing in the same pass what [`Skipped`] says: whether the container is ASCII, and with a
-/// `key`, whether `key` can be a repeated key of it.
-pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
-    scan(s, start, key)
 }
 
 /// Whether `"key"` starts at the quote at `q`: the closing quote first, then the key byte by byte (inlined: no call
@@ -246,9 +240,10 @@ fn quoted_at(s: &[u8], q: usize, key: &[u8]) -> bool {
     true
 }
 
-/// The block scan of [`skip`], four blocks at a time (one near the end); with a `key`, also the count of `"key"` and
-/// backslashes. One loop for both (a branch per step, not a second copy of the loop in the wasm).
-fn scan(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
+/// [`skip_container`], seeing in the same pass what [`Skipped`] says: whether the container is ASCII, and with a
+/// `key`, whether `key` can be a repeated key of it. Four blocks a step (one near the end of `s`); the count of
+/// `"key"` and backslashes in the same loop (a branch per step, not a second copy of the loop in the wasm).
+pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
     let watch = !key.is_empty();
     let (mut depth, mut in_string, mut i) = (0usize, false, start);
     // The bytes outside ASCII seen (their bits, or 1 for a byte-by-byte stretch with any).
