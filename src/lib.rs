@@ -13,7 +13,7 @@
 //! //   for await (const batch of feed.batches()) { /* batch.events, batch.checkpoints */ }
 //! ```
 
-// The module is `no_std` (Cargo.toml's `std` feature builds it over std for the wasm-bindgen tests).
+// The shipped module is `no_std`: built without the default `std` feature (Cargo.toml, scripts/build.sh).
 #![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
 extern crate alloc;
 

@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
-# The shipped build alone: the tests' dev-dependency turns on `std` above, so only this one lints the `no_std` module.
-cargo clippy -p feedpump --lib --target wasm32-unknown-unknown -- -D warnings
+# The shipped build: without the default `std` feature, the `no_std` module (scripts/build.sh).
+cargo clippy -p feedpump --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
 cargo tree -p feedpump-core -e normal --prefix none | grep -Eq '^(wasm-bindgen|js-sys|web-sys) ' \
   && { echo "feedpump-core must not depend on wasm-bindgen/js-sys/web-sys"; exit 1; }
 echo "feedpump-core depends on: $(cargo tree -p feedpump-core -e normal --prefix none --depth 1 | tr '\n' ' ')"
