@@ -286,7 +286,7 @@ pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
             // Whether the byte after the step is escaped: the carry out of 64 bits, or the bit past 16.
             let carry = if step == 4 * BLOCK { carry } else { esc & last << 1 != 0 };
             let inside = prefix_xor(m.quote & !esc) ^ if in_string { u64::MAX } else { 0 };
-            // A backslash outside a string is no escape to the byte scanner: such a block goes byte by byte.
+            // A backslash outside a string is no escape to the byte scanner: such a step goes byte by byte.
             if m.backslash & !inside == 0 {
                 let (open, close) = (m.open & !inside, m.close & !inside);
                 if close.count_ones() as usize >= depth {
