@@ -20,6 +20,11 @@ fn the_extraction_is_simd128_here() {
 }
 
 #[wasm_bindgen_test]
+fn the_newline_search_says_where_and_whether_the_bytes_before_are_ascii() {
+    differential::check_newline_everywhere(80);
+}
+
+#[wasm_bindgen_test]
 fn blocks_scan_as_bytes_do_on_random_and_adversarial_lines() {
     let random = differential::random(0x5eed, 5_000, 300);
     let adversarial = differential::adversarial();

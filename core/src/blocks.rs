@@ -95,6 +95,49 @@ pub fn eq(block: &[u8; BLOCK], byte: u8) -> u16 {
     block.iter().enumerate().fold(0, |m, (i, &b)| m | (u16::from(b == byte) << i))
 }
 
+/// The top bit of each byte of the block (those outside ASCII): `simd128` where it is enabled.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn high(block: &[u8; BLOCK]) -> u16 {
+    use core::arch::wasm32::{u64x2, u8x16_bitmask};
+    let b = block;
+    let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+    u8x16_bitmask(u64x2(lo, hi))
+}
+
+/// The top bit of each byte of the block, one byte at a time (targets without wasm's `simd128`).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline]
+fn high(block: &[u8; BLOCK]) -> u16 {
+    block.iter().enumerate().fold(0, |m, (i, &b)| m | (u16::from(b >> 7) << i))
+}
+
+/// Where the first `\n` of `s` is (`s.len()` without one), and whether every byte before it is ASCII: 16 bytes at a
+/// time. The line framing's search ([`crate::framing`]): a line that is all ASCII needs no UTF-8 check.
+pub fn newline(s: &[u8]) -> (usize, bool) {
+    let (mut at, mut seen) = (0, 0u16);
+    while let Some(b) = block(s, at) {
+        let (nl, high) = (eq(b, b'\n'), high(b));
+        if nl != 0 {
+            let k = nl.trailing_zeros();
+            // The bits of the bytes before the newline (`k` is at most 15).
+            return (at + k as usize, (seen | high & ((1 << k) - 1)) == 0);
+        }
+        seen |= high;
+        at += BLOCK;
+    }
+    let mut ascii = seen == 0;
+    while let Some(&b) = s.get(at) {
+        if b == b'\n' {
+            break;
+        }
+        ascii &= b.is_ascii();
+        at += 1;
+    }
+    (at, ascii)
+}
+
 /// The masks of up to four consecutive blocks, bit `k` for byte `k` of the first (the scan's step: 64 bytes, or 16
 /// near the end, the bits past it clear).
 #[derive(Debug, Clone, Copy, Default)]
@@ -376,12 +419,45 @@ pub mod differential {
                 }
             }
         }
+        for at in [0, s.len() / 2, s.len().saturating_sub(1)] {
+            let mut t = Vec::from(s);
+            if let Some(b) = t.get_mut(at) {
+                *b = b'\n';
+            }
+            check_newline(&t);
+        }
         for w in s.windows(BLOCK) {
             let w: &[u8; BLOCK] = w.try_into().unwrap_or(&[0; BLOCK]);
             assert!(masks(w) == masks_scalar(w), "masks of {w:?}");
+            assert!(high(w) == masks_scalar(w).high, "high of {w:?}");
             for byte in [b'"', b'\\', b't', w[0], w[15]] {
                 let scalar = w.iter().enumerate().fold(0u16, |m, (i, &b)| m | (u16::from(b == byte) << i));
                 assert!(eq(w, byte) == scalar, "eq {byte} of {w:?}");
+            }
+        }
+    }
+
+    /// Panics unless [`newline`] finds the first `\n` of `s` and says whether the bytes before it are ASCII.
+    pub fn check_newline(s: &[u8]) {
+        let at = s.iter().position(|&b| b == b'\n').unwrap_or(s.len());
+        assert!(newline(s) == (at, s[..at].is_ascii()), "newline in {s:?}");
+    }
+
+    /// [`check_newline`] on every line of up to `max_len` bytes with a newline at any place or none, and one byte
+    /// outside ASCII at any place or none (so on each side of every block edge, in blocks and in the tail).
+    pub fn check_newline_everywhere(max_len: usize) {
+        for len in 0..=max_len {
+            for nl in 0..=len {
+                for high in 0..=len {
+                    let mut s = Vec::from_iter((0..len).map(|i| b'a' + (i % 26) as u8));
+                    if let Some(b) = s.get_mut(high) {
+                        *b = 0x80 | high as u8;
+                    }
+                    if let Some(b) = s.get_mut(nl) {
+                        *b = b'\n';
+                    }
+                    check_newline(&s);
+                }
             }
         }
     }
@@ -515,6 +591,11 @@ mod tests {
             let backslash = (rng.below(1 << 30) as u64) << 34 ^ (rng.below(1 << 30) as u64) << 4 ^ rng.below(16) as u64;
             assert_eq!(escaped(backslash), want(backslash), "{backslash:064b}");
         }
+    }
+
+    #[test]
+    fn the_newline_search_says_where_and_whether_the_bytes_before_are_ascii() {
+        differential::check_newline_everywhere(80);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - at end of body, a partial last line is an error ([`ErrorKind::TruncatedBody`]): it never ends a page silently,
 //!   which is the bug of the Go ZEH client.
 
+use crate::blocks::newline;
 use crate::error::{ErrorKind, ProtocolError};
 use alloc::vec::Vec;
 
@@ -23,6 +24,8 @@ pub struct Line<'a> {
     pub number: u64,
     /// Byte offset of the line's first non-blank byte in the body.
     pub offset: u64,
+    /// Whether every byte of the line is ASCII (so it is valid UTF-8), found by the search for its newline.
+    pub ascii: bool,
 }
 
 /// Splits a byte stream into lines. See the module docs for the contract.
@@ -102,45 +105,39 @@ impl LineDecoder {
     {
         let mut rest = chunk;
         if !self.partial.is_empty() {
-            match memchr::memchr(b'\n', rest) {
-                None => {
-                    if self.partial.len() + rest.len() > self.max_line {
-                        return Err(self.too_long());
-                    }
-                    self.partial.extend_from_slice(rest);
-                    return Ok(());
-                }
-                Some(i) => {
-                    if self.partial.len() + i > self.max_line {
-                        return Err(self.too_long());
-                    }
-                    self.partial.extend_from_slice(&rest[..i]);
-                    rest = &rest[i + 1..];
-                    let partial = core::mem::take(&mut self.partial);
-                    let result = self.emit(&partial, &mut on_line);
-                    // Keep the allocation for the next partial line.
-                    self.partial = partial;
-                    self.partial.clear();
-                    result?;
-                }
+            let (i, _) = newline(rest);
+            if self.partial.len() + i > self.max_line {
+                return Err(self.too_long());
             }
+            self.partial.extend_from_slice(&rest[..i]);
+            if i == rest.len() {
+                return Ok(());
+            }
+            rest = &rest[i + 1..];
+            let partial = core::mem::take(&mut self.partial);
+            // One more pass over a line that came in pieces (one per chunk at most).
+            let result = self.emit(&partial, partial.is_ascii(), &mut on_line);
+            // Keep the allocation for the next partial line.
+            self.partial = partial;
+            self.partial.clear();
+            result?;
         }
-        while let Some(i) = memchr::memchr(b'\n', rest) {
+        loop {
+            let (i, ascii) = newline(rest);
             if i > self.max_line {
                 return Err(self.too_long());
             }
-            self.emit(&rest[..i], &mut on_line)?;
+            if i == rest.len() {
+                self.partial.extend_from_slice(rest);
+                return Ok(());
+            }
+            self.emit(&rest[..i], ascii, &mut on_line)?;
             rest = &rest[i + 1..];
         }
-        if rest.len() > self.max_line {
-            return Err(self.too_long());
-        }
-        self.partial.extend_from_slice(rest);
-        Ok(())
     }
 
     /// Emits one raw line (without its `\n`) and moves the position past it.
-    fn emit<F>(&mut self, raw: &[u8], on_line: &mut F) -> Result<(), ProtocolError>
+    fn emit<F>(&mut self, raw: &[u8], ascii: bool, on_line: &mut F) -> Result<(), ProtocolError>
     where
         F: FnMut(Line<'_>) -> Result<(), ProtocolError>,
     {
@@ -152,7 +149,7 @@ impl LineDecoder {
         if bytes.is_empty() {
             return Ok(());
         }
-        on_line(Line { bytes, number: self.lines, offset })
+        on_line(Line { bytes, number: self.lines, offset, ascii })
     }
 
     /// Ends the body. A leftover partial line (anything but whitespace after the last `\n`) is an error.

@@ -279,7 +279,7 @@ pub fn unescape(raw: &[u8]) -> Result<String, ProtocolError> {
         }
         if b != b'\\' {
             // Copy a run of plain bytes at once (keeps multi-byte characters whole).
-            let end = memchr::memchr(b'\\', &raw[i..]).map_or(raw.len(), |k| i + k);
+            let end = raw[i..].iter().position(|&b| b == b'\\').map_or(raw.len(), |k| i + k);
             if raw[i..end].iter().any(|&b| b < 0x20) {
                 return Err(bad_cursor());
             }
