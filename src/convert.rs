@@ -79,12 +79,32 @@ pub(crate) fn fault_to_js(fault: &Fault, page: u32, value: JsValue, status_text:
     e.into()
 }
 
-pub(crate) fn batch_to_js(out: Output) -> Object {
+#[wasm_bindgen]
+extern "C" {
+    /// A decoder of batch texts, a `TextDecoder` of the shell's ([`crate::Core::new`]): the bytes the core checked
+    /// (or knew to be ASCII) become strings without another check here.
+    #[derive(Debug)]
+    pub type Decoder;
+    /// `TextDecoder.decode` of a view of wasm memory (read at once; it cannot throw for a batch's bounded text, but a
+    /// throw would surface from `batch()` without leaving the core borrowed).
+    #[wasm_bindgen(method, catch)]
+    fn decode(this: &Decoder, bytes: &[u8]) -> Result<JsValue, JsValue>;
+}
+
+/// The decoders of a core: `ascii` for an ASCII text (one faster where the runtime has it: `latin1` in Chromium;
+/// exact for ASCII), `utf8` for the rest.
+#[derive(Debug)]
+pub(crate) struct Decoders {
+    pub(crate) ascii: Decoder,
+    pub(crate) utf8: Decoder,
+}
+
+pub(crate) fn batch_to_js(out: Output, decoders: &Decoders) -> Result<Object, JsValue> {
     let obj = Object::new();
     // No batch (a signal or the end of a page alone): an empty one, without allocating it.
-    let (text, meta, cps) = match &out.batch {
-        Some(b) => (b.text.as_str(), b.meta.as_slice(), b.checkpoints.as_slice()),
-        None => ("[]", &[][..], &[][..]),
+    let (text, ascii, meta, cps) = match &out.batch {
+        Some(b) => (b.text.as_slice(), b.ascii, b.meta.as_slice(), b.checkpoints.as_slice()),
+        None => (&b"[]"[..], true, &[][..], &[][..]),
     };
     if let Some(signal) = out.signal {
         let name = match signal {
@@ -100,9 +120,9 @@ pub(crate) fn batch_to_js(out: Output) -> Object {
         let _ = Reflect::set(&cp, &"cursor".into(), &JsValue::from_str(&c.cursor));
         checkpoints.push(&cp);
     }
-    let _ = Reflect::set(&obj, &"text".into(), &JsValue::from_str(text));
+    let _ = Reflect::set(&obj, &"text".into(), &if ascii { &decoders.ascii } else { &decoders.utf8 }.decode(text)?);
     if let Some(b) = out.batch.as_ref().filter(|b| b.wide.len() > 2) {
-        let _ = Reflect::set(&obj, &"wide".into(), &JsValue::from_str(&b.wide));
+        let _ = Reflect::set(&obj, &"wide".into(), &decoders.utf8.decode(&b.wide)?);
     }
     let _ = Reflect::set(&obj, &"meta".into(), &Uint32Array::from(meta));
     if let Some(b) = out.batch.as_ref().filter(|b| !b.types.is_empty()) {
@@ -117,5 +137,5 @@ pub(crate) fn batch_to_js(out: Output) -> Object {
     if out.end {
         let _ = Reflect::set(&obj, &"end".into(), &JsValue::TRUE);
     }
-    obj
+    Ok(obj)
 }

@@ -4,13 +4,14 @@
 //! is and whether it is retried, the 401 resent once, the error held back behind the last batch). The shell owns
 //! `fetch`, the body reader, the timers and the caller's callbacks; it reports what happened through the `handle*`
 //! methods and does what [`Core::poll`] says. Every method here returns before any caller code can run: no futures, no
-//! closures, no calls out (only the return values are built), so nothing is ever borrowed across a JS call.
+//! closures, no call to caller code (the return values are built; the one call out is `batch()`'s to the shell's own
+//! `TextDecoder`s, caught), so nothing is ever borrowed across a call that could come back in.
 //!
 //! Chunks cross the boundary once: `handleChunk` takes the bytes by value (wasm-bindgen copies them into wasm memory,
 //! the one copy), keeps what the driver did not take yet, and feeds it on the driver's [`Action::Feed`] itself, so the
 //! shell never sees `Feed`. See docs/wasm-contract.md.
 
-use crate::convert::{batch_to_js, fault_to_js};
+use crate::convert::{batch_to_js, fault_to_js, Decoder, Decoders};
 use crate::error::feed_error;
 use crate::options::parse;
 use alloc::vec::Vec;
@@ -57,17 +58,22 @@ pub struct Core {
     fault: Option<(Fault, u32)>,
     attempt: u32,
     delay_ms: u64,
+    decoders: Decoders,
 }
 
 #[wasm_bindgen]
 impl Core {
     /// Reads the config fields of `options` (src/options.rs; the function fields are the shell's). `can_refresh`: the
-    /// shell has a request-headers hook, so a 401 is sent again once with fresh credentials. No request is made here.
+    /// shell has a request-headers hook, so a 401 is sent again once with fresh credentials. `ascii` and `utf8`
+    /// decode the batch texts (`TextDecoder`s: `utf8` a UTF-8 one, `ascii` any that is exact for ASCII). No request
+    /// is made here.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "string")] url: JsValue,
         #[wasm_bindgen(unchecked_param_type = "object")] options: JsValue,
         can_refresh: bool,
+        #[wasm_bindgen(unchecked_param_type = "TextDecoder")] ascii: Decoder,
+        #[wasm_bindgen(unchecked_param_type = "TextDecoder")] utf8: Decoder,
     ) -> Result<Core, Error> {
         let url =
             crate::error::string(&url).ok_or_else(|| feed_error("bad-options", "the feed URL must be a string", 0))?;
@@ -81,6 +87,7 @@ impl Core {
             fault: None,
             attempt: 0,
             delay_ms: 0,
+            decoders: Decoders { ascii, utf8 },
         })
     }
 
@@ -128,8 +135,8 @@ impl Core {
 
     /// The batch of the last `BATCH`, as a `RawBatch` (docs/wasm-contract.md).
     #[wasm_bindgen(unchecked_return_type = "RawBatch | undefined")]
-    pub fn batch(&mut self) -> JsValue {
-        self.out.take().map_or(JsValue::UNDEFINED, |out| batch_to_js(out).into())
+    pub fn batch(&mut self) -> Result<JsValue, JsValue> {
+        self.out.take().map_or(Ok(JsValue::UNDEFINED), |out| Ok(batch_to_js(out, &self.decoders)?.into()))
     }
 
     /// The error of the last `FAIL` or `RETRY`: a FeedError-shaped `Error`, or `value` itself for a failure of the

@@ -27,6 +27,7 @@ mod schedule;
 
 pub use crate::core::{code, Core};
 pub use backoff::{reader_defaults, Backoff};
+pub use convert::Decoder;
 pub use discovery::{discovery_error, parse_discovery};
 pub use error::caller_error;
 pub use options::option_error;

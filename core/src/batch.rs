@@ -58,13 +58,14 @@ pub struct Checkpoint {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     /// A JSON array of the events' values, `H,D` for an event with headers and `D` for one without, `data` and
-    /// `headers` copied verbatim from the wire. Always valid UTF-8 (every line was checked).
-    pub text: String,
+    /// `headers` copied verbatim from the wire. Always valid UTF-8: every line was checked, or was all ASCII. Bytes,
+    /// not a `String`: what was checked is not checked again on the way out (JavaScript decodes it).
+    pub text: Vec<u8>,
     /// With escapes off (raw mode, [`BatchBuilder::set_escape`]): a JSON array like `text` of the values of the events
     /// with text outside ASCII, which are then not in `text`; their offsets are [`WIDE`] + their offsets in it. So
     /// `text` stays ASCII, which JavaScript engines decode into a string several times faster (bench/NOTES.md).
     /// `[]` when there are none (and with escapes on).
-    pub wide: String,
+    pub wide: Vec<u8>,
     /// [`META_STRIDE`] `u32` per event, offsets in `text` in UTF-16 code units (JavaScript string indices; for an
     /// event in `wide`, [`WIDE`] + offsets in it): the start of the event's values (its headers', or its data's when
     /// it has none) and the end of its data; its partition; the line number and byte offset of its line in the page
@@ -81,6 +82,9 @@ pub struct Batch {
     /// this batch's checkpoints cover that the filter dropped (read, counted, never copied into `text`). A partition
     /// appears once per release, only when it dropped any.
     pub dropped: Vec<u32>,
+    /// Whether `text` is all ASCII (always with escapes off; with escapes on, unless an event was held as it came):
+    /// any decoder of ASCII (a `latin1` one) then gives its string.
+    pub ascii: bool,
 }
 
 impl Batch {
@@ -101,9 +105,9 @@ struct Held {
     /// The partition number events and checkpoints of this slot carry.
     id: u32,
     /// The events' values (as in [`Batch::text`]) joined by `,`.
-    text: String,
+    text: Vec<u8>,
     /// Those of the events that go to [`Batch::wide`], joined by `,`.
-    wide: String,
+    wide: Vec<u8>,
     /// Per event: start and end in `text` (UTF-16 units), line number, byte offset, start of `data`, and the two
     /// entries of [`Batch::types`] relative to `text` (or the markers); relative to `wide`, with [`WIDE`] set in
     /// the start, for an event there.
@@ -118,13 +122,13 @@ struct Held {
 
 /// Appends a partition's held values, `units` long, to a released text (`[` and values joined by `,`, `out_units`
 /// long); returns the offset in it where they start.
-fn release(out: &mut String, out_units: &mut u32, held: &str, units: u32) -> u32 {
+fn release(out: &mut Vec<u8>, out_units: &mut u32, held: &[u8], units: u32) -> u32 {
     if out.len() > 1 && !held.is_empty() {
-        out.push(',');
+        out.push(b',');
         *out_units += 1;
     }
     let base = *out_units;
-    out.push_str(held);
+    out.extend_from_slice(held);
     *out_units += units;
     base
 }
@@ -198,9 +202,9 @@ impl BatchBuilder {
 
     fn reset_out(&mut self) {
         self.out.text.clear();
-        self.out.text.push('[');
+        self.out.text.push(b'[');
         self.out.wide.clear();
-        self.out.wide.push('[');
+        self.out.wide.push(b'[');
         self.out.meta.clear();
         self.out.types.clear();
         self.out.checkpoints.clear();
@@ -216,7 +220,9 @@ impl BatchBuilder {
     pub fn handle_event(&mut self, partition: u32, line: u64, offset: u64, headers: Option<&str>, data: &str) {
         match self.sort_event(data.as_bytes(), false) {
             Sorted::Dropped => self.handle_dropped(partition),
-            Sorted::Kept(at) => self.handle_kept(partition, line, offset, headers, data, at, false),
+            Sorted::Kept(at) => {
+                self.handle_kept(partition, line, offset, headers.map(str::as_bytes), data.as_bytes(), at, false)
+            }
         }
     }
 
@@ -245,16 +251,17 @@ impl BatchBuilder {
     }
 
     /// Holds an event of slot `partition` that the type filter keeps (or without a filter), its type at `at` (from
-    /// [`BatchBuilder::sort_event`]), until a checkpoint of it. `ascii`: the caller knows `headers` and `data` to be
-    /// ASCII (the line scan saw it: [`crate::line::Seen::ascii`]); `false` leaves it to a pass over them here.
+    /// [`BatchBuilder::sort_event`]), until a checkpoint of it. `headers` and `data` are valid UTF-8 (their line was
+    /// checked, or is all ASCII: [`crate::framing::Line::ascii`]). `ascii`: the caller knows them to be ASCII (the
+    /// line scan saw it: [`crate::line::Seen::ascii`]); `false` leaves it to a pass over them here.
     #[allow(clippy::too_many_arguments)]
-    pub fn handle_kept(
+    pub(crate) fn handle_kept(
         &mut self,
         partition: u32,
         line: u64,
         offset: u64,
-        headers: Option<&str>,
-        data: &str,
+        headers: Option<&[u8]>,
+        data: &[u8],
         at: TypeAt,
         ascii: bool,
     ) {
@@ -264,13 +271,13 @@ impl BatchBuilder {
         // Whether the values are ASCII (known from the line scan, or one pass here) decides how to count and, with
         // escapes (parsed mode), whether they are written escaped, or without (raw mode), whether they go to the
         // wide text.
-        let ascii = ascii || (data.is_ascii() && headers.map_or(true, str::is_ascii));
+        let ascii = ascii || (data.is_ascii() && headers.map_or(true, <[u8]>::is_ascii));
         let wide = !ascii && !self.escape;
         let (text, utf16, flag) =
             if wide { (&mut h.wide, &mut h.wide_utf16, WIDE) } else { (&mut h.text, &mut h.utf16, 0) };
         let before = text.len();
         if !text.is_empty() {
-            text.push(',');
+            text.push(b',');
             *utf16 += 1;
         }
         let start = *utf16;
@@ -281,36 +288,39 @@ impl BatchBuilder {
             self.escaping = recent_wide <= if self.escaping { ESCAPE_MOST } else { ESCAPE_AGAIN };
             // (`text` is ASCII exactly when its bytes are as many as its UTF-16 units.)
             let text_ascii = text.len() == *utf16 as usize;
-            if !ascii && self.escaping && text_ascii && escapable(headers.unwrap_or_default()) && escapable(data) {
-                let data_at = escaped(text, headers, data);
-                let len = (text.len() - values_start) as u32;
-                // Where the type is in the escaped text is not worked out: the wrapper parses such an event to read it.
-                let types = if at == TypeAt::Absent { TYPE_ABSENT } else { TYPE_UNKNOWN };
-                h.events.push([start, start + len, sat(line), sat(offset), start + data_at, types, types]);
-                *utf16 += len;
-                self.held_bytes += text.len() - before;
-                return;
+            if !ascii && self.escaping && text_ascii {
+                if let (Some(headers), Some(data)) =
+                    (headers.map_or(Some(None), |h| escapable(h).map(Some)), escapable(data))
+                {
+                    let data_at = escaped(text, headers, data);
+                    let len = (text.len() - values_start) as u32;
+                    // Where the type is in the escaped text is not worked out: the wrapper parses such an event to
+                    // read it.
+                    let types = if at == TypeAt::Absent { TYPE_ABSENT } else { TYPE_UNKNOWN };
+                    h.events.push([start, start + len, sat(line), sat(offset), start + data_at, types, types]);
+                    *utf16 += len;
+                    self.held_bytes += text.len() - before;
+                    return;
+                }
             }
         }
         if let Some(headers) = headers {
-            text.push_str(headers);
-            text.push(',');
+            text.extend_from_slice(headers);
+            text.push(b',');
         }
-        // UTF-16 units: a byte each in ASCII text. Byte slices, not `str` ones: the same offsets, without str
-        // slicing's char-boundary panic path in the wasm.
+        // UTF-16 units: a byte each in ASCII text.
         let units = |b: &[u8]| if ascii { b.len() as u32 } else { utf16_len(b) };
-        let data_start = start + units(&text.as_bytes()[values_start..]);
-        text.push_str(data);
+        let data_start = start + units(&text[values_start..]);
+        text.extend_from_slice(data);
         let [type_start, type_end] = match at {
             TypeAt::Absent => [TYPE_ABSENT; 2],
             TypeAt::Unknown => [TYPE_UNKNOWN; 2],
             TypeAt::At(r) => {
-                let d = data.as_bytes();
-                let from = data_start + units(&d[..r.start]);
-                [from, from + units(&d[r])]
+                let from = data_start + units(&data[..r.start]);
+                [from, from + units(&data[r])]
             }
         };
-        let added = &text.as_bytes()[values_start..];
+        let added = &text[values_start..];
         if ascii {
             *utf16 += added.len() as u32;
         } else {
@@ -428,15 +438,18 @@ impl BatchBuilder {
         if self.out.meta.is_empty() && self.out.checkpoints.is_empty() {
             return None;
         }
-        self.out.text.push(']');
-        self.out.wide.push(']');
+        // (ASCII exactly when its bytes are as many as its UTF-16 units.)
+        self.out.ascii = self.out.text.len() == self.out_utf16 as usize;
+        self.out.text.push(b']');
+        self.out.wide.push(b']');
         let mut batch = Batch {
-            text: String::with_capacity(self.out.text.capacity()),
-            wide: String::new(),
+            text: Vec::with_capacity(self.out.text.capacity()),
+            wide: Vec::new(),
             meta: Vec::new(),
             types: Vec::new(),
             checkpoints: Vec::new(),
             dropped: Vec::new(),
+            ascii: false,
         };
         core::mem::swap(&mut batch, &mut self.out);
         self.reset_out();

@@ -29,7 +29,7 @@
 //! assert_eq!(d.poll_timeout(), Some(17)); // released: handed out 10 ms after they were
 //! d.handle_timeout(17);
 //! let Action::Batch(out) = d.poll(17) else { panic!() };
-//! assert_eq!(out.batch.unwrap().text, "[1]"); // the events' data; `meta` has their partitions
+//! assert_eq!(out.batch.unwrap().text, b"[1]"); // the events' data; `meta` has their partitions
 //! ```
 
 use crate::batch::Batch;

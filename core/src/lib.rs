@@ -23,7 +23,7 @@
 //! session.handle_chunk(b"{\"partition\": 1, \"data\": \"e1\"}\n{\"cursor\": \"c1\", \"partition\": 1}\n").unwrap();
 //! session.handle_eof().unwrap();
 //! let batch = session.poll_batch().unwrap();
-//! assert_eq!(batch.text, r#"["e1"]"#); // each event's data (after its headers, if any)
+//! assert_eq!(batch.text, br#"["e1"]"#); // each event's data (after its headers, if any)
 //! assert_eq!(batch.meta[2], 1); // its partition (see `Batch::meta`)
 //! assert_eq!(batch.checkpoints[0].cursor, "c1");
 //! ```

@@ -59,10 +59,10 @@ pub(crate) fn handle_line(
         LineKind::Event { data, .. } => Some(builder.sort_event(&line.bytes[data.clone()], seen.single)),
         _ => None,
     };
-    let text = match sorted {
-        Some(Sorted::Dropped) => "",
-        _ => utf8()?,
-    };
+    // A line that is all ASCII (the framing's newline search saw it) is valid UTF-8 as it is.
+    if !line.ascii && sorted != Some(Sorted::Dropped) {
+        utf8()?;
+    }
     if let (Protocol::V1(v1), LineKind::Event { partition, .. } | LineKind::Checkpoint { partition, .. }) =
         (protocol, &kind)
     {
@@ -79,10 +79,11 @@ pub(crate) fn handle_line(
                 builder.handle_dropped(partition);
                 return Ok(());
             };
-            // The scanner's spans end at ASCII delimiters, so they are char boundaries; `get` keeps str slicing's
-            // panic path (and its formatting code) out of the wasm all the same.
+            // The scanner's spans end at ASCII delimiters, so the values are valid UTF-8 as the line is; `get` keeps
+            // slicing's panic path (and its formatting code) out of the wasm.
             let span = |r| {
-                text.get(r)
+                line.bytes
+                    .get(r)
                     .ok_or_else(|| ProtocolError::new(ErrorKind::BadLine, "bad span").at(line.number, line.offset))
             };
             let headers = headers.map(span).transpose()?;

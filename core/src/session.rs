@@ -153,7 +153,7 @@ enum State {
 /// s.handle_chunk(b"sor\":\"7\"}\n").unwrap();
 /// s.handle_eof().unwrap();
 /// let batch = s.poll_batch().unwrap();
-/// assert_eq!(batch.text, r#"[{"a":1}]"#);
+/// assert_eq!(batch.text, br#"[{"a":1}]"#);
 /// assert_eq!(s.cursors().cursor(0), Some("7"));
 /// assert_eq!(s.poll_request(0).unwrap(), "http://127.0.0.1:1/feed/v1?n=1&cursor0=7");
 /// ```

@@ -242,7 +242,7 @@ fn checkpoints_of_dropped_events_are_handed_out_in_bounded_batches() {
         .unwrap();
         assert_eq!(s.stats().released, i + 1);
         if let Some(b) = s.poll_batch() {
-            assert!(b.is_empty() && b.text == "[]");
+            assert!(b.is_empty() && b.text == b"[]");
             let bytes: usize = b.checkpoints.iter().map(|c| c.cursor.len()).sum();
             assert!(bytes <= 64 * 1024 + 20, "{bytes}");
             batches += 1;

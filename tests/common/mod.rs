@@ -3,7 +3,7 @@
 //! driven here by hand, as the TypeScript shell (js/src/reader/) drives it; the shell itself is tested in
 //! tests/js/unit/reader.test.mjs and against real servers in tests/fault, tests/interop and tests/v2_server.
 
-use feedpump::{code, Core};
+use feedpump::{code, Core, Decoder};
 use js_sys::{Array, Error, Reflect, Uint32Array, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -20,8 +20,26 @@ fn json(v: &JsValue) -> String {
     JSON::stringify(v).expect("stringify").as_string().expect("string")
 }
 
+#[wasm_bindgen]
+extern "C" {
+    type TextDecoder;
+    #[wasm_bindgen(constructor)]
+    fn new(label: &str) -> TextDecoder;
+}
+
+/// `new TextDecoder(label)`, as the shell makes the decoders of batch texts.
+fn decoder(label: &str) -> Decoder {
+    TextDecoder::new(label).unchecked_into()
+}
+
+/// A core as the shell makes one: its ASCII texts through a `latin1` decoder (as in Chromium and workerd), the rest
+/// through a UTF-8 one.
+fn new_core(url: &str, opts: JsValue, can_refresh: bool) -> Result<Core, Error> {
+    Core::new(url.into(), opts, can_refresh, decoder("latin1"), decoder("utf-8"))
+}
+
 fn core(opts: &str) -> Core {
-    Core::new("http://127.0.0.1:9/feed/v1?key=k".into(), js(opts), false).expect("core")
+    new_core("http://127.0.0.1:9/feed/v1?key=k", js(opts), false).expect("core")
 }
 
 /// Polls at `now` until the core asks for something other than a retry report.
@@ -51,7 +69,7 @@ fn a_page_is_fetched_read_and_handed_out_as_raw_batches() {
     assert_eq!(c.handle_chunk(3.0, Some(second)), code::READ_FLUSH, "released events wait under the flush deadline");
     assert_eq!(c.poll_timeout(), 13.0, "the default flush deadline is 10 ms after the release");
     assert_eq!(c.handle_chunk(4.0, None), code::BATCH);
-    let b = c.batch();
+    let b = c.batch().expect("batch");
     assert_eq!(get(&b, "text").as_string().as_deref(), Some("[]"), "raw mode: no ASCII event");
     assert_eq!(get(&b, "wide").as_string().as_deref(), Some(r#"["æ"]"#), "the events' data outside ASCII");
     let meta: Uint32Array = get(&b, "meta").dyn_into().expect("meta");
@@ -61,28 +79,32 @@ fn a_page_is_fetched_read_and_handed_out_as_raw_batches() {
     assert_eq!(get(&b, "page").as_f64(), Some(1.0));
     assert_eq!(get(&b, "end"), JsValue::TRUE);
     assert!(get(&b, "bytes").as_f64().is_some_and(|n| n > 0.0));
-    assert_eq!(c.batch(), JsValue::UNDEFINED, "a batch is taken once");
+    assert_eq!(c.batch().expect("batch"), JsValue::UNDEFINED, "a batch is taken once");
     assert_eq!(c.poll(5.0), code::FETCH, "the next page");
     assert!(c.url().as_string().is_some_and(|u| u.contains("cursor0=c0&cursor1=_first")));
 }
 
 /// Without `raw` (parsed mode), the text's characters outside ASCII are `\u` escapes, the offsets those of the
 /// escaped text; with it, the event is as it came, in the wide text (offsets from 2^31 on), and the text is ASCII.
+/// A parsed-mode event that cannot be escaped (`"\æ"`) is as it came in the text: no longer ASCII, the text is
+/// decoded as UTF-8, not by the decoder of ASCII texts (`latin1` here, which would make `Ã¦` of it).
 #[wasm_bindgen_test]
 fn parsed_mode_text_is_escaped_ascii() {
     let w = 1 << 31;
-    for (opts, text, wide, start, end) in [
-        (r#"{"partitionCount": 1}"#, r#"["\u00e6\ud83d\ude00",1]"#, None, 1, 21),
-        (r#"{"partitionCount": 1, "raw": false}"#, r#"["\u00e6\ud83d\ude00",1]"#, None, 1, 21),
-        (r#"{"partitionCount": 1, "raw": true}"#, "[1]", Some("[\"æ😀\"]"), w + 1, w + 6),
+    let escapable = "{\"partition\":0,\"data\":\"æ😀\"}\n{\"partition\":0,\"data\":1}\n";
+    let not = "{\"partition\":0,\"data\":\"\\æ\"}\n{\"partition\":0,\"data\":1}\n";
+    for (opts, events, text, wide, start, end) in [
+        (r#"{"partitionCount": 1}"#, escapable, r#"["\u00e6\ud83d\ude00",1]"#, None, 1, 21),
+        (r#"{"partitionCount": 1, "raw": false}"#, escapable, r#"["\u00e6\ud83d\ude00",1]"#, None, 1, 21),
+        (r#"{"partitionCount": 1, "raw": true}"#, escapable, "[1]", Some("[\"æ😀\"]"), w + 1, w + 6),
+        (r#"{"partitionCount": 1}"#, not, "[\"\\æ\",1]", None, 1, 5),
     ] {
         let mut c = core(opts);
         answer(&mut c, 200, None);
-        let body =
-            "{\"partition\":0,\"data\":\"æ😀\"}\n{\"partition\":0,\"data\":1}\n{\"partition\":0,\"cursor\":\"c\"}\n";
+        let body = format!("{events}{{\"partition\":0,\"cursor\":\"c\"}}\n");
         c.handle_chunk(1.0, Some(body.as_bytes().to_vec()));
         assert_eq!(c.handle_chunk(2.0, None), code::BATCH, "{opts}");
-        let b = c.batch();
+        let b = c.batch().expect("batch");
         assert_eq!(get(&b, "text").as_string().as_deref(), Some(text), "{opts}");
         assert_eq!(get(&b, "wide").as_string().as_deref(), wide, "{opts}");
         let meta: Uint32Array = get(&b, "meta").dyn_into().expect("meta");
@@ -105,7 +127,7 @@ fn a_large_chunk_crosses_once_and_is_fed_in_bounded_slices() {
     let mut events = 0;
     let mut batches = 0;
     while action == code::BATCH {
-        let b = c.batch();
+        let b = c.batch().expect("batch");
         let text = get(&b, "text").as_string().expect("text");
         assert!(text.len() <= 2 * 64 * 1024, "batches stay bounded: {}", text.len());
         events += Uint32Array::from(get(&b, "meta")).length() / 6;
@@ -117,7 +139,7 @@ fn a_large_chunk_crosses_once_and_is_fed_in_bounded_slices() {
     assert_eq!(action, code::READ_FLUSH);
     let mut action = c.handle_chunk(2.0, None);
     while action == code::BATCH {
-        events += Uint32Array::from(get(&c.batch(), "meta")).length() / 6;
+        events += Uint32Array::from(get(&c.batch().expect("batch"), "meta")).length() / 6;
         action = c.poll(2.0);
     }
     assert_eq!(events, 3000);
@@ -136,7 +158,7 @@ fn the_flush_deadline_and_the_idle_watchdog_are_the_cores() {
     assert_eq!(c.poll_timeout(), 25.0);
     c.handle_timeout(25.0);
     assert_eq!(c.poll(25.0), code::BATCH);
-    assert_eq!(get(&c.batch(), "text").as_string().as_deref(), Some("[1]"));
+    assert_eq!(get(&c.batch().expect("batch"), "text").as_string().as_deref(), Some("[1]"));
     assert_eq!(c.poll(26.0), code::READ);
     c.handle_timeout(126.0);
     assert_eq!(c.poll(126.0), code::CANCEL, "a stalled body is cancelled");
@@ -177,8 +199,8 @@ fn a_non_2xx_status_is_retried_with_its_status_text_and_snippet_and_retry_after(
 
 #[wasm_bindgen_test]
 fn a_401_is_fetched_again_with_fresh_credentials_once_when_the_shell_can_refresh() {
-    let mut c = Core::new("http://127.0.0.1:9/feed/v1".into(), js(r#"{"partitionCount": 1, "retry": false}"#), true)
-        .expect("core");
+    let mut c =
+        new_core("http://127.0.0.1:9/feed/v1", js(r#"{"partitionCount": 1, "retry": false}"#), true).expect("core");
     answer(&mut c, 401, None);
     assert_eq!(c.poll(0.0), code::CANCEL);
     assert_eq!(c.poll(0.0), code::FETCH_REFRESH);
@@ -201,7 +223,7 @@ fn transport_failures_keep_the_shells_value_as_the_error_or_its_cause() {
     assert!(c.handle_error(2.0, 1), "the fault that follows is the cut");
     assert_eq!(c.poll(2.0), code::CANCEL);
     assert_eq!(c.poll(2.0), code::BATCH, "the released events come before the error");
-    assert_eq!(get(&c.batch(), "text").as_string().as_deref(), Some("[1]"));
+    assert_eq!(get(&c.batch().expect("batch"), "text").as_string().as_deref(), Some("[1]"));
     assert_eq!(c.poll(2.0), code::FAIL);
     let cause: JsValue = Error::new("terminated").into();
     let e = c.error(cause.clone(), "".into());
@@ -263,11 +285,12 @@ fn bad_options_are_refused() {
         r#"{"partitionCount": 3, "partitions": [3]}"#,
         r#"{"partitionCount": 1, "retry": {"multiplier": 0.5}}"#,
     ] {
-        let err = Core::new("http://127.0.0.1:9/".into(), js(opts), false).expect_err(opts);
+        let err = new_core("http://127.0.0.1:9/", js(opts), false).expect_err(opts);
         assert_eq!(get(&err.into(), "code"), "bad-options", "{opts}");
     }
-    let err =
-        Core::new(JsValue::from(7), js(r#"{"partitionCount": 1}"#), false).expect_err("a URL that is not a string");
+    let (ascii, utf8) = (decoder("latin1"), decoder("utf-8"));
+    let err = Core::new(JsValue::from(7), js(r#"{"partitionCount": 1}"#), false, ascii, utf8)
+        .expect_err("a URL that is not a string");
     assert_eq!(get(&err.into(), "code"), "bad-options");
     assert!(Array::is_array(&js("[]")), "the harness is sound");
 }
@@ -279,7 +302,7 @@ fn a_live_feed_waits_between_polls_and_signals_caught_up() {
     answer(&mut c, 200, None);
     assert_eq!(c.poll(0.0), code::READ);
     assert_eq!(c.handle_chunk(1.0, None), code::BATCH);
-    assert_eq!(get(&c.batch(), "signal").as_string().as_deref(), Some("caught-up"));
+    assert_eq!(get(&c.batch().expect("batch"), "signal").as_string().as_deref(), Some("caught-up"));
     assert_eq!(c.poll(1.0), code::WAIT);
     let at = c.poll_timeout();
     assert!(at > 1.0, "{at}");

@@ -3,6 +3,11 @@
 use super::*;
 use alloc::vec;
 
+/// A batch text as a string (it must be UTF-8).
+fn s(text: &[u8]) -> &str {
+    core::str::from_utf8(text).unwrap()
+}
+
 #[test]
 fn held_until_checkpoint_and_offsets_in_utf16() {
     let mut b = BatchBuilder::new(2);
@@ -26,7 +31,7 @@ fn held_until_checkpoint_and_offsets_in_utf16() {
     assert!(b.has_checkpoints() && b.released_bytes() > 0 && b.held_bytes() < held);
     let batch = b.take().unwrap();
     assert_eq!((batch.len(), batch.is_empty()), (2, false));
-    assert_eq!((batch.text.as_str(), batch.wide.as_str()), ("[2]", "[\"\u{1F600}\"]"), "escapes off: wide");
+    assert_eq!((s(&batch.text), s(&batch.wide)), ("[2]", "[\"\u{1F600}\"]"), "escapes off: wide");
     assert_eq!(
         batch.meta,
         vec![WIDE + 1, WIDE + 5, 0, 1, 0, WIDE + 1, 1, 2, 0, 3, 60, 1],
@@ -37,7 +42,7 @@ fn held_until_checkpoint_and_offsets_in_utf16() {
     assert_eq!(b.held_bytes(), r#"{"h":"v"},1"#.len());
     b.handle_checkpoint(1, "c1".into());
     let with_headers = b.take().unwrap();
-    assert_eq!(with_headers.text, r#"[{"h":"v"},1]"#);
+    assert_eq!(s(&with_headers.text), r#"[{"h":"v"},1]"#);
     assert_eq!(with_headers.meta, vec![1, 12, 1, 2, 30, 11], "headers from 1 to 10, the comma, data from 11");
     b.handle_event(1, 2, 30, None, "1");
     assert_eq!(b.drop_held(), 1);
@@ -55,7 +60,7 @@ fn held_until_checkpoint_and_offsets_in_utf16() {
 #[test]
 fn type_offsets_in_utf16_of_the_released_text() {
     let utf16 = |b: &Batch, from: u32, to: u32| {
-        let units: Vec<u16> = if from < WIDE { &b.text } else { &b.wide }.encode_utf16().collect();
+        let units: Vec<u16> = s(if from < WIDE { &b.text } else { &b.wide }).encode_utf16().collect();
         String::from_utf16(&units[(from % WIDE) as usize..(to % WIDE) as usize]).unwrap()
     };
     let mut b = BatchBuilder::new(2);
@@ -99,23 +104,23 @@ fn escapes_write_text_outside_ascii_as_json_escapes() {
     b.handle_checkpoint(0, "c".into());
     let batch = b.take().unwrap();
     assert_eq!(
-        batch.text,
+        s(&batch.text),
         r#"[{"h":"\u00fc"},{"type":"A","t":"\u00e9\ud83d\ude00\\\u00e9"},{"type":"B"},{"t":"x\é","type":"C"}]"#
     );
     assert!(!batch.text.is_ascii(), "the last event is as it came");
-    assert_eq!(batch.wide, "[]", "nothing goes to the wide text with escapes on");
+    assert_eq!(s(&batch.wide), "[]", "nothing goes to the wide text with escapes on");
     assert_eq!(&batch.meta[..6], &[1, 61, 0, 1, 0, 16], "headers from 1 to 15, data from 16 to 61: bytes, all ASCII");
     assert_eq!(&batch.meta[6..12], &[62, 74, 0, 2, 40, 62]);
     assert_eq!(&batch.types[..2], &[TYPE_UNKNOWN; 2], "escaped: the type is read after the parse");
     assert_eq!(&batch.types[2..4], &[71, 72], "B, after the escaped event");
-    let units: Vec<u16> = batch.text.encode_utf16().collect();
+    let units: Vec<u16> = s(&batch.text).encode_utf16().collect();
     let last = String::from_utf16(&units[batch.types[4] as usize..batch.types[5] as usize]).unwrap();
     assert_eq!(last, "C", "as it came: its type where it is, in UTF-16 units");
     b.set_escape(false);
     b.handle_event(0, 4, 0, None, "\"é\"");
     b.handle_checkpoint(0, "d".into());
     let off = b.take().unwrap();
-    assert_eq!((off.text.as_str(), off.wide.as_str()), ("[]", "[\"é\"]"), "off: as the server sent it");
+    assert_eq!((s(&off.text), s(&off.wide)), ("[]", "[\"é\"]"), "off: as the server sent it");
     b.set_escape(true);
     b.handle_event(0, 5, 0, None, "1");
     b.handle_event(0, 6, 0, None, "\"é\"");
@@ -141,8 +146,8 @@ fn escapes_off_put_events_outside_ascii_in_the_wide_text() {
     assert_eq!(b.released_bytes(), b"7,{\"type\":\"A\"}".len() + 1 + wide_held, "both texts, commas between");
     assert_eq!(b.held_bytes(), 0);
     let batch = b.take().unwrap();
-    assert_eq!(batch.text, r#"[7,{"type":"A"}]"#);
-    assert_eq!(batch.wide, r#"[{"t":"😀","type":"C"},{"h":"ü"},{"type":"B"},{"type":"é"}]"#);
+    assert_eq!(s(&batch.text), r#"[7,{"type":"A"}]"#);
+    assert_eq!(s(&batch.wide), r#"[{"t":"😀","type":"C"},{"h":"ü"},{"type":"B"},{"type":"é"}]"#);
     let w = WIDE;
     #[rustfmt::skip]
     assert_eq!(batch.meta, vec![
@@ -165,7 +170,7 @@ fn escapes_off_put_events_outside_ascii_in_the_wide_text() {
     b.handle_event(0, 7, 0, None, "1");
     b.handle_checkpoint(0, "c2".into());
     let batch = b.take().unwrap();
-    assert_eq!((batch.text.as_str(), batch.wide.as_str()), ("[1]", "[]"), "dropped with the page's end");
+    assert_eq!((s(&batch.text), s(&batch.wide)), ("[1]", "[]"), "dropped with the page's end");
 }
 
 /// An event of a partition whose held text already has a character outside ASCII as it came (one not escapable)
@@ -179,10 +184,10 @@ fn no_escape_after_an_event_held_as_it_came() {
     b.handle_event(1, 3, 0, None, r#""é""#);
     b.handle_checkpoint(0, "c0".into());
     b.handle_checkpoint(1, "c1".into());
-    assert_eq!(b.take().unwrap().text, r#"["\é","é","\u00e9"]"#, "as it came after one held so; escaped elsewhere");
+    assert_eq!(s(&b.take().unwrap().text), r#"["\é","é","\u00e9"]"#, "as it came after one held so; escaped elsewhere");
     b.handle_event(0, 4, 0, None, r#""é""#);
     b.handle_checkpoint(0, "c2".into());
-    assert_eq!(b.take().unwrap().text, r#"["\u00e9"]"#, "escaped again after the release");
+    assert_eq!(s(&b.take().unwrap().text), r#"["\u00e9"]"#, "escaped again after the release");
 }
 
 /// Escaping stops when more than [`ESCAPE_MOST`] of the last 32 kept events had text outside ASCII (their

@@ -24,17 +24,22 @@ fn utf16(units: &[u16], from: u32, to: u32) -> String {
     String::from_utf16(&units[from as usize..to as usize]).unwrap()
 }
 
+/// A batch text as a string: it must be valid UTF-8.
+pub fn str(text: &[u8]) -> &str {
+    std::str::from_utf8(text).unwrap_or_else(|e| panic!("a batch text is not UTF-8: {e}"))
+}
+
 /// The text of `b` from offset `from` to `to` (UTF-16 units in `text`, or in `wide` from [`WIDE`] on).
 pub fn text_at(b: &Batch, from: u32, to: u32) -> String {
     let wide = from >= WIDE;
     assert_eq!(to >= WIDE, wide, "both offsets in the same text");
-    let text = if wide { &b.wide } else { &b.text };
+    let text = str(if wide { &b.wide } else { &b.text });
     utf16(&text.encode_utf16().collect::<Vec<_>>(), from % WIDE, to % WIDE)
 }
 
 /// The events of `b`, checked against one parse of each of its texts.
 pub fn events(b: &Batch) -> Vec<Event> {
-    let texts = [&b.text, &b.wide];
+    let texts = [str(&b.text), str(&b.wide)];
     let values = texts.map(|t| serde_json::from_str::<Vec<Value>>(t).unwrap_or_else(|e| panic!("{e}: {t}")));
     let units = texts.map(|t| t.encode_utf16().collect::<Vec<u16>>());
     let mut next = [values[0].iter(), values[1].iter()];
@@ -61,6 +66,7 @@ pub fn events(b: &Batch) -> Vec<Event> {
         assert_eq!(next.next(), None, "no value in the text belongs to no event: {t}");
     }
     assert!(values[1].is_empty() || b.text.is_ascii(), "with a wide text, text is ASCII");
+    assert_eq!(b.ascii, b.text.is_ascii(), "the batch says whether its text is ASCII");
     out
 }
 

@@ -11,11 +11,13 @@
  * @packageDocumentation
  */
 import { BYOB_BYTES, readBodiesInto } from '../reader/body.js';
+import { decodeAsciiAsLatin1 } from '../reader/reader.js';
 import { loadWasm } from '../runtime.js';
 
 // A browser's default reader of a fetch body gives chunks of up to a few hundred KB in fresh buffers; BYOB reads into
 // one reused buffer (BYOB_BYTES) take less CPU in Chromium (bench/NOTES.md).
 readBodiesInto(BYOB_BYTES);
+decodeAsciiAsLatin1();
 
 await loadWasm(new URL('../wasm/feedpump_bg.wasm', import.meta.url));
 
