@@ -175,7 +175,8 @@ export function tabsConfig(tabs: unknown, key: string): TabsConfig | undefined {
   if (tabs === false || (tabs === undefined && !tabsAvailable())) return undefined;
   const names = tabs === undefined || tabs === true ? {} : tabs;
   if (names === null || typeof names !== 'object') throw bad(`tabs must be a boolean or { lockName?, channelName? }, got ${JSON.stringify(tabs)}`);
-  const { lockName = `feedpump:${key}`, channelName = `feedpump:${key}` } = names as TabsOptions;
+  const name = `feedpump:${key}`;
+  const { lockName = name, channelName = name } = names as TabsOptions;
   if (typeof lockName !== 'string' || lockName === '' || lockName.startsWith('-')) throw badName('lockName', lockName);
   if (typeof channelName !== 'string' || channelName === '') throw badName('channelName', channelName);
   locksNeeded();
