@@ -37,10 +37,18 @@ function cut(raw: RawBatch, from = 0, to = 0): string {
 }
 
 /**
- * The events at the `meta` offsets `only` (default: every event of `meta`), made from `values`, the parse of their
- * values in order (`H,D` or `D` per event): `{ partition, headers, data }` or `{ partition, data }`.
+ * The events at the `meta` offsets `only` (default: every event of `meta`), made from one parse of `json`, their
+ * values in order (`H,D` or `D` per event): `{ partition, headers, data }` or `{ partition, data }`. A text that does
+ * not parse is a `'bad-line'` FeedError naming the first bad event ({@link badLine}).
  */
-function eventsOf<T>(values: unknown[], meta: Uint32Array, only?: readonly number[]): FeedEvent<T>[] {
+function eventsOf<T>(raw: RawBatch, json: string, only?: readonly number[]): FeedEvent<T>[] {
+  let values: unknown[];
+  try {
+    values = JSON.parse(json) as unknown[];
+  } catch (e) {
+    throw badLine(raw, e, only);
+  }
+  const { meta } = raw;
   const n = only ? only.length : meta.length / META_STRIDE;
   const events = new Array<FeedEvent<T>>(n);
   for (let j = 0, k = 0; j < n; j++) {
@@ -60,13 +68,7 @@ function eventsOf<T>(values: unknown[], meta: Uint32Array, only?: readonly numbe
  * @internal
  */
 export function parseBatch<T>(raw: RawBatch): Batch<T> {
-  let values: unknown[];
-  try {
-    values = JSON.parse(raw.text) as unknown[];
-  } catch (e) {
-    throw badLine(raw, e);
-  }
-  return { events: eventsOf<T>(values, raw.meta), checkpoints: raw.checkpoints };
+  return { events: eventsOf<T>(raw, raw.text), checkpoints: raw.checkpoints };
 }
 
 /**
@@ -147,17 +149,10 @@ export function filteredBatch<T>(raw: RawBatch, filter: CompiledFilter, rawMode?
     events = picked.map((k) => new RawEvent<T>(raw, at(k)));
   } else if (picked.length * META_STRIDE === meta.length) {
     // Every event goes on (the usual case when the core filtered): one parse of the whole text.
-    events = parseBatch<T>(raw).events;
+    events = eventsOf<T>(raw, raw.text);
   } else {
     const only = picked.map(at);
-    const json = `[${only.map((i) => cut(raw, meta[i], meta[i + END])).join(',')}]`;
-    let values: unknown[];
-    try {
-      values = JSON.parse(json) as unknown[];
-    } catch (e) {
-      throw badLine(raw, e, only);
-    }
-    events = eventsOf<T>(values, meta, only);
+    events = eventsOf<T>(raw, `[${only.map((i) => cut(raw, meta[i], meta[i + END])).join(',')}]`, only);
   }
   return { events: events.filter((e, j) => (picked[j] ?? 0) >= 0 || filter.keep(e)), checkpoints: raw.checkpoints };
 }

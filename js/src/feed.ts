@@ -16,7 +16,7 @@ import { AutoSource } from './source/auto.js';
 import type { BatchSource } from './source/source.js';
 import { V1Source } from './source/v1.js';
 import { V2Source } from './source/v2.js';
-import type { Batch, Feed, FeedUrl, FeedEventIterator, FeedOptions, FeedState, FeedStats, PartitionLag } from './types.js';
+import type { Batch, Feed, FeedUrl, FeedEventIterator, FeedOptions, FeedState, FeedStats, LiveOptions, PartitionLag } from './types.js';
 import type { RawBatch } from './wasm/feedpump.js';
 
 
@@ -79,8 +79,8 @@ export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<
   shared.cursors = [];
   shared.replicas = replicas;
   const live = shared.live;
-  const liveIntervalMs =
-    live === undefined || live === false ? undefined : live === true ? 'default' : (live.minIntervalMs ?? 'default');
+  // `live: true` has no minIntervalMs: the default too.
+  const liveIntervalMs = live ? ((live as LiveOptions).minIntervalMs ?? 'default') : undefined;
   const v2 = new V2Source(href, shared, {
     delivered,
     eventTypes,

@@ -132,6 +132,22 @@ function isTimerMs(v: unknown, min = 0): v is number {
   return isInteger(v, min, MAX_TIMER_MS);
 }
 
+/** A byte limit: an integer >= 1. */
+function isBytes(v: unknown): v is number {
+  return isInteger(v, 1);
+}
+
+/**
+ * Copies `from[key]`, when it is set, to `to[key]`; a value that `ok` refuses is option check `which`, whose
+ * message names `prefix + key` (the checks whose message names no option ignore it).
+ */
+function copyOption(from: object, to: object, key: string, ok: (v: unknown) => boolean, which: number, prefix = ''): void {
+  const v = (from as Record<string, unknown>)[key];
+  if (v === undefined) return;
+  if (!ok(v)) throw badOption(which, prefix + key);
+  (to as Record<string, unknown>)[key] = v;
+}
+
 /**
  * The feed URL as a string.
  * @internal
@@ -176,7 +192,7 @@ export function startCursors(partitionCount: number, cursors: FeedOptions['curso
  */
 export function readerOptions(options: FeedOptions, observer?: Observer): ReaderOptions {
   if (options === null || typeof options !== 'object') throw badOption(3);
-  const { partitionCount, pageSizeHint, signal, fetch, requestHeaders, maxLineLength } = options;
+  const { partitionCount, pageSizeHint, signal, fetch, requestHeaders } = options;
   if (!isInteger(partitionCount, 1)) throw badOption(4);
   const out: ReaderOptions = { partitionCount, cursors: startCursors(partitionCount, options.cursors) };
   if (pageSizeHint !== undefined) {
@@ -197,17 +213,10 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
   if (fetch !== undefined) out.fetch = fetch;
   if (observer !== undefined) out.observer = observer;
   if (requestHeaders !== undefined) out.requestHeaders = requestHeaders;
-  if (maxLineLength !== undefined) {
-    if (!isInteger(maxLineLength, 1)) throw badOption(8, 'maxLineLength');
-    out.maxLineLength = maxLineLength;
-  }
-  const { maxHeldBytes } = options;
-  if (maxHeldBytes !== undefined) {
-    if (!isInteger(maxHeldBytes, 1)) throw badOption(8, 'maxHeldBytes');
-    out.maxHeldBytes = maxHeldBytes;
-  }
+  copyOption(options, out, 'maxLineLength', isBytes, 8);
+  copyOption(options, out, 'maxHeldBytes', isBytes, 8);
   if (options.retry !== undefined) out.retry = retryOptions(options.retry);
-  const { onRetry, idleTimeoutMs } = options;
+  const { onRetry } = options;
   if (onRetry !== undefined || observer !== undefined) {
     out.onRetry = ({ error, attempt, delayMs }) => {
       const e = toFeedError(error);
@@ -215,16 +224,9 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
       return onRetry?.({ error: e, attempt, delayMs, url: observer?.url });
     };
   }
-  const { failoverCooldownMs } = options;
-  if (failoverCooldownMs !== undefined) {
-    if (!isTimerMs(failoverCooldownMs)) throw badOption(9, 'failoverCooldownMs');
-    out.failoverCooldownMs = failoverCooldownMs;
-  }
-  if (idleTimeoutMs !== undefined) {
-    if (!isTimerMs(idleTimeoutMs)) throw badOption(10);
-    out.idleTimeoutMs = idleTimeoutMs;
-  }
-  const { partitions, live, maxBatchDelayMs, mode } = options;
+  copyOption(options, out, 'failoverCooldownMs', isTimerMs, 9);
+  copyOption(options, out, 'idleTimeoutMs', isTimerMs, 10);
+  const { partitions, live, mode } = options;
   if (partitions !== undefined) {
     if (!Array.isArray(partitions) || partitions.length === 0) throw badOption(11);
     for (const p of partitions as readonly unknown[]) {
@@ -235,10 +237,7 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     out.partitions = [...new Set(partitions)].sort((a, b) => a - b);
   }
   if (live !== undefined && live !== false) out.live = liveOptions(live);
-  if (maxBatchDelayMs !== undefined) {
-    if (!isTimerMs(maxBatchDelayMs)) throw badOption(9, 'maxBatchDelayMs');
-    out.maxBatchDelayMs = maxBatchDelayMs;
-  }
+  copyOption(options, out, 'maxBatchDelayMs', isTimerMs, 9);
   if (mode !== undefined && mode !== 'parsed' && mode !== 'raw') throw badOption(13);
   if (mode === 'raw') out.raw = true;
   if (options.filter !== undefined) {
@@ -307,21 +306,11 @@ export function liveOptions(live: true | LiveOptions): true | LiveOptions {
   if (live === true) return true;
   if (live === null || typeof live !== 'object') throw badOption(19);
   const out: LiveOptions = {};
-  for (const key of ['minIntervalMs', 'maxIntervalMs'] as const) {
-    const v = live[key];
-    if (v === undefined) continue;
-    if (!isTimerMs(v)) throw badOption(9, `live.${key}`);
-    out[key] = v;
-  }
+  for (const key of ['minIntervalMs', 'maxIntervalMs']) copyOption(live, out, key, isTimerMs, 9, 'live.');
   if (out.minIntervalMs !== undefined && out.maxIntervalMs !== undefined && out.maxIntervalMs < out.minIntervalMs) {
     throw badOption(20);
   }
-  if (live.longPollParam !== undefined) {
-    if (typeof live.longPollParam !== 'string' || live.longPollParam === '') {
-      throw badOption(21);
-    }
-    out.longPollParam = live.longPollParam;
-  }
+  copyOption(live, out, 'longPollParam', (v) => typeof v === 'string' && v !== '', 21);
   return out;
 }
 
@@ -333,29 +322,11 @@ export function retryOptions(retry: false | RetryOptions): false | RetryOptions 
   if (retry === false) return false;
   if (retry === null || typeof retry !== 'object') throw badOption(22);
   const out: RetryOptions = {};
-  for (const key of ['initialMs', 'maxMs'] as const) {
-    const v = retry[key];
-    if (v === undefined) continue;
-    if (!isTimerMs(v)) throw badOption(9, `retry.${key}`);
-    out[key] = v;
-  }
+  for (const key of ['initialMs', 'maxMs']) copyOption(retry, out, key, isTimerMs, 9, 'retry.');
   // A budget compared with the clock, not a timer: any u32.
-  if (retry.deadlineMs !== undefined) {
-    if (!isInteger(retry.deadlineMs, 0)) throw badOption(23);
-    out.deadlineMs = retry.deadlineMs;
-  }
-  const { multiplier, maxAttempts } = retry;
-  if (multiplier !== undefined) {
-    if (typeof multiplier !== 'number' || !Number.isFinite(multiplier) || multiplier < 1) {
-      throw badOption(24);
-    }
-    out.multiplier = multiplier;
-  }
-  if (maxAttempts !== undefined) {
-    if (maxAttempts !== Infinity && !isInteger(maxAttempts, 0)) {
-      throw badOption(25);
-    }
-    out.maxAttempts = maxAttempts;
-  }
+  copyOption(retry, out, 'deadlineMs', (v) => isInteger(v, 0), 23);
+  // Number.isFinite is false for anything but a number.
+  copyOption(retry, out, 'multiplier', (v) => Number.isFinite(v) && (v as number) >= 1, 24);
+  copyOption(retry, out, 'maxAttempts', (v) => v === Infinity || isInteger(v, 0), 25);
   return out;
 }

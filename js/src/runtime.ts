@@ -95,6 +95,6 @@ export function wasmNotReady(): FeedError {
   }
   return new FeedError(
     'bad-options',
-    "bad-options: the wasm module is not initialised; import 'feedpump' (its node, browser or workerd entry point)",
+    "the wasm module is not initialised; import 'feedpump' (its node, browser or workerd entry point)",
   );
 }

@@ -155,6 +155,13 @@ export function tabsAvailable(): boolean {
   return lockManager() !== undefined;
 }
 
+/** The runtime's Web Locks, which tabs mode needs: without them, a `'bad-options'` FeedError. */
+function locksNeeded(): Locks {
+  const locks = lockManager();
+  if (locks === undefined) throw bad('tabs mode needs Web Locks (navigator.locks), which this runtime lacks; pass tabs: false');
+  return locks;
+}
+
 function badName(what: string, name: unknown): FeedError {
   return bad(`tabs.${what} must be a non-empty string${what === 'lockName' ? ' not starting with "-"' : ''}, got ${JSON.stringify(name)}`);
 }
@@ -168,10 +175,11 @@ export function tabsConfig(tabs: unknown, key: string): TabsConfig | undefined {
   if (tabs === false || (tabs === undefined && !tabsAvailable())) return undefined;
   const names = tabs === undefined || tabs === true ? {} : tabs;
   if (names === null || typeof names !== 'object') throw bad(`tabs must be a boolean or { lockName?, channelName? }, got ${JSON.stringify(tabs)}`);
-  const { lockName = `feedpump:${key}`, channelName = `feedpump:${key}` } = names as TabsOptions;
+  const name = `feedpump:${key}`;
+  const { lockName = name, channelName = name } = names as TabsOptions;
   if (typeof lockName !== 'string' || lockName === '' || lockName.startsWith('-')) throw badName('lockName', lockName);
   if (typeof channelName !== 'string' || channelName === '') throw badName('channelName', channelName);
-  if (!tabsAvailable()) throw bad('tabs mode needs Web Locks (navigator.locks), which this runtime lacks; pass tabs: false');
+  locksNeeded();
   return { lockName, channelName };
 }
 
@@ -204,8 +212,7 @@ export async function leadAcrossTabs<T, R>(
   hooks: TabHooks<T>,
   lead: (postCommit: (batch: Batch<T>, cursors: Cursors) => void) => Promise<R>,
 ): Promise<R> {
-  const locks = lockManager();
-  if (locks === undefined) throw bad('tabs mode needs Web Locks (navigator.locks)');
+  const locks = locksNeeded();
   if (signal?.aborted) throw abortedError(signal, 'the signal fired before consume() started');
   const Channel = (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel;
   // Without BroadcastChannel the lock still elects one consumer; followers just hear nothing.

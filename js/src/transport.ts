@@ -156,7 +156,7 @@ function toHeaders(given: object, secrets: string[], page: number): Headers {
     try {
       pair = Array.from(entry as Iterable<unknown>);
     } catch {
-      throw notHeaders(given, page);
+      pair = []; // not iterable: not a pair either
     }
     const [name, value] = pair;
     if (pair.length !== 2) throw notHeaders(given, page);

@@ -115,8 +115,7 @@ export class V2Source implements BatchSource {
       if (step.kind === 'read') {
         this.#open(step.partition);
       } else if (step.kind === 'wait') {
-        await sleep(step.ms, this.options.signal, this.#stop.signal);
-        if (this.options.signal?.aborted) throw abortedError(this.options.signal);
+        await this.#sleep(step.ms);
         if (step.rediscover) this.#needDiscovery = true;
       } else if (step.kind === 'caught-up') {
         this.#page += 1;
@@ -227,9 +226,14 @@ export class V2Source implements BatchSource {
     } catch {
       // the caller's hook failing is not the feed failing
     }
-    await sleep(delayMs, this.options.signal, this.#stop.signal);
-    if (this.options.signal?.aborted) throw abortedError(this.options.signal);
+    await this.#sleep(delayMs);
     if (this.#closed) throw error;
+  }
+
+  /** Waits `ms` or until the feed closes; the caller's signal fired during the wait is an `'aborted'` FeedError. */
+  async #sleep(ms: number): Promise<void> {
+    await sleep(ms, this.options.signal, this.#stop.signal);
+    if (this.options.signal?.aborted) throw abortedError(this.options.signal);
   }
 
   #open(p: V2Partition): void {

@@ -41,7 +41,7 @@ function queryKeys(search: string): string {
  * @internal
  */
 export function normaliseUrl(url: string | URL): string {
-  const text = url instanceof URL ? url.href : String(url);
+  const text = String(url); // a URL's string is its href
   let u: URL | undefined;
   try {
     // A relative URL (a page's `fetch` accepts one) is resolved against the page, as fetch resolves it.
@@ -97,7 +97,7 @@ export function partitionsOf(source: IdentitySource): number[] | undefined {
  */
 function legacyBase(source: IdentitySource): string {
   const primary = primaryUrl(source.url);
-  const url = primary instanceof URL ? primary.href : String(primary);
+  const url = String(primary); // a URL's href
   return source.partitionCount === undefined ? url : `${url} n=${source.partitionCount}`;
 }
 
