@@ -146,12 +146,18 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
   /** Polls the core while the loop awaits a read (a `next()` came, or the timer fired): a batch is handed out and the
    * read stays in flight; anything else (a stalled body) abandons the read and starts a loop there. */
   function poll(): void {
-    const action = core.poll(now());
-    if (action === C.BATCH) deliver(core.batch());
-    else if (action === C.READ || action === C.READ_FLUSH) arm(action);
-    else {
-      abandon();
-      start(action);
+    try {
+      const action = core.poll(now());
+      if (action === C.BATCH) deliver(core.batch());
+      else if (action === C.READ || action === C.READ_FLUSH) arm(action);
+      else {
+        abandon();
+        start(action);
+      }
+    } catch (e) {
+      // As in `run`: only a defect lands here (`batch()` throws only if a decoder does); from the timer's callback
+      // it would be an uncaught exception.
+      fail(e);
     }
   }
 

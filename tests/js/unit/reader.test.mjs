@@ -410,3 +410,24 @@ test('the idle watchdog is one timer re-armed lazily: it spares a body that keep
     r?.free();
   }
 });
+
+test('a batch whose text a decoder cannot make fails the feed with that error, also from the flush timer', async () => {
+  // TextDecoder.decode never throws on a batch's bounded text; a decoder made to throw stands for any throw of the
+  // core's one call out (src/convert.rs): the timer's callback must not let it escape (an uncaught exception).
+  const decode = TextDecoder.prototype.decode;
+  const boom = new RangeError('decoder failed');
+  TextDecoder.prototype.decode = function (bytes) {
+    // The batch's text `[1]` only; every other decoding goes on.
+    if (bytes?.length === 3 && String.fromCharCode(...bytes) === '[1]') throw boom;
+    return decode.call(this, bytes);
+  };
+  try {
+    const pages = [{ chunks: ['{"partition":0,"data":1}\n{"partition":0,"cursor":"1"}\n'], end: 'stall' }];
+    const { r } = reader(pages, { partitionCount: 1, maxBatchDelayMs: 5 });
+    await assert.rejects(r.next(), (e) => e === boom);
+    await assert.rejects(r.next(), (e) => e === boom, 'the failure is sticky');
+    r.free();
+  } finally {
+    TextDecoder.prototype.decode = decode;
+  }
+});
