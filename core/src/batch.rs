@@ -251,9 +251,9 @@ impl BatchBuilder {
     }
 
     /// Holds an event of slot `partition` that the type filter keeps (or without a filter), its type at `at` (from
-    /// [`BatchBuilder::sort_event`]), until a checkpoint of it. `headers` and `data` are valid UTF-8 (their line was
-    /// checked, or is all ASCII: [`crate::framing::Line::ascii`]). `ascii`: the caller knows them to be ASCII (the
-    /// line scan saw it: [`crate::line::Seen::ascii`]); `false` leaves it to a pass over them here.
+    /// [`BatchBuilder::sort_event`]), until a checkpoint of it. `headers` and `data` are valid UTF-8: their line was
+    /// checked, or is all ASCII. `ascii`: the caller knows them to be ASCII (their line is:
+    /// [`crate::framing::Line::ascii`]); `false` leaves it to a pass over them here.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn handle_kept(
         &mut self,

@@ -1,7 +1,7 @@
 //! The structural pass of the line scanner: skipping a JSON container 64 bytes at a time, as simdjson's stage 1 does.
 //!
-//! A block of 16 bytes becomes bitmasks ([`Masks`]: bytes outside ASCII, quotes, backslashes, opening and closing
-//! brackets, bit `i` for byte `i`), and four blocks one 64-bit mask of each (a step of 16 bytes near the end of the
+//! A block of 16 bytes becomes bitmasks ([`Masks`]: quotes, backslashes, opening and closing brackets, bit `i` for
+//! byte `i`), and four blocks one 64-bit mask of each (a step of 16 bytes near the end of the
 //! line). Everything after that is plain integer code, the same on every target: the escaped bytes of backslash runs
 //! (with a carry into the next step), the quotes that are not escaped, the in-string mask as their prefix XOR, and
 //! the nesting depth from the brackets outside strings. Only the mask extraction differs: wasm32 with `simd128`
@@ -19,8 +19,6 @@ pub const BLOCK: usize = 16;
 /// The structural bytes of one block, bit `i` for byte `i`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Masks {
-    /// Bytes outside ASCII (`0x80` and up).
-    pub high: u16,
     /// `"`.
     pub quote: u16,
     /// `\`.
@@ -33,11 +31,10 @@ pub struct Masks {
 
 /// The reference extraction, one byte at a time (also the one of targets without wasm's `simd128`).
 pub fn masks_scalar(block: &[u8; BLOCK]) -> Masks {
-    let mut m = Masks { high: 0, quote: 0, backslash: 0, open: 0, close: 0 };
+    let mut m = Masks { quote: 0, backslash: 0, open: 0, close: 0 };
     for (i, &b) in block.iter().enumerate() {
         let bit = 1u16 << i;
         match b {
-            0x80.. => m.high |= bit,
             b'"' => m.quote |= bit,
             b'\\' => m.backslash |= bit,
             b'{' | b'[' => m.open |= bit,
@@ -48,21 +45,25 @@ pub fn masks_scalar(block: &[u8; BLOCK]) -> Masks {
     m
 }
 
+/// The block as a vector: two `i64.load`s (LLVM merges the bytes of each half; a `v128.load` needs `unsafe`, which
+/// the crate forbids).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn vector(b: &[u8; BLOCK]) -> core::arch::wasm32::v128 {
+    let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+    core::arch::wasm32::u64x2(lo, hi)
+}
+
 /// The extraction the scanner uses: wasm's `simd128` (16 compares at once) where it is enabled.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 pub fn masks(block: &[u8; BLOCK]) -> Masks {
-    use core::arch::wasm32::{u64x2, u8x16_bitmask, u8x16_eq, u8x16_splat, v128_or};
-    let b = block;
-    // Two `i64.load`s (LLVM merges the bytes of each half; a `v128.load` needs `unsafe`, which the crate forbids).
-    let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
-    let v = u64x2(lo, hi);
+    use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_splat, v128_or};
+    let v = vector(block);
     // `[` and `]` are `{` and `}` with bit 0x20 clear; no other byte ORs to them.
     let folded = v128_or(v, u8x16_splat(0x20));
     Masks {
-        // The top bit of each byte: those outside ASCII.
-        high: u8x16_bitmask(v),
         quote: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'"'))),
         backslash: u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'\\'))),
         open: u8x16_bitmask(u8x16_eq(folded, u8x16_splat(b'{'))),
@@ -81,11 +82,8 @@ pub fn masks(block: &[u8; BLOCK]) -> Masks {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 pub fn eq(block: &[u8; BLOCK], byte: u8) -> u16 {
-    use core::arch::wasm32::{u64x2, u8x16_bitmask, u8x16_eq, u8x16_splat};
-    let b = block;
-    let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
-    u8x16_bitmask(u8x16_eq(u64x2(lo, hi), u8x16_splat(byte)))
+    use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_splat};
+    u8x16_bitmask(u8x16_eq(vector(block), u8x16_splat(byte)))
 }
 
 /// Bit `i` set when byte `i` of the block is `byte`, one byte at a time (targets without wasm's `simd128`).
@@ -99,11 +97,7 @@ pub fn eq(block: &[u8; BLOCK], byte: u8) -> u16 {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn high(block: &[u8; BLOCK]) -> u16 {
-    use core::arch::wasm32::{u64x2, u8x16_bitmask};
-    let b = block;
-    let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
-    u8x16_bitmask(u64x2(lo, hi))
+    core::arch::wasm32::u8x16_bitmask(vector(block))
 }
 
 /// The top bit of each byte of the block, one byte at a time (targets without wasm's `simd128`).
@@ -142,7 +136,6 @@ pub fn newline(s: &[u8]) -> (usize, bool) {
 /// near the end, the bits past it clear).
 #[derive(Debug, Clone, Copy, Default)]
 struct Wide {
-    high: u64,
     quote: u64,
     backslash: u64,
     open: u64,
@@ -155,7 +148,6 @@ fn wide<const N: usize>(blocks: [&[u8; BLOCK]; N]) -> Wide {
     let mut w = Wide::default();
     for (k, b) in blocks.iter().enumerate() {
         let (m, at) = (masks(b), 16 * k as u32);
-        w.high |= u64::from(m.high) << at;
         w.quote |= u64::from(m.quote) << at;
         w.backslash |= u64::from(m.backslash) << at;
         w.open |= u64::from(m.open) << at;
@@ -257,8 +249,6 @@ pub fn skip_container(s: &[u8], start: usize) -> Result<usize, bool> {
 pub struct Skipped {
     /// One past the container's closing bracket.
     pub end: usize,
-    /// Every byte read is ASCII (the builder then need not look at them again).
-    pub ascii: bool,
     /// With a `key`: the bytes read hold no backslash and `"key"` (quotes included, anywhere: a key, a value, nested)
     /// at most once, so the container holds no second member spelled `key`, escaped or not (what
     /// [`crate::typefield`] needs after it found the first one). An empty `key`: always `false`.
@@ -283,22 +273,18 @@ fn quoted_at(s: &[u8], q: usize, key: &[u8]) -> bool {
     true
 }
 
-/// [`skip_container`], seeing in the same pass what [`Skipped`] says: whether the container is ASCII, and with a
-/// `key`, whether `key` can be a repeated key of it. Four blocks a step (one near the end of `s`); the count of
+/// [`skip_container`], seeing in the same pass what [`Skipped`] says: with a `key`, whether `key` can be a repeated
+/// key of the container. Four blocks a step (one near the end of `s`); the count of
 /// `"key"` and backslashes in the same loop (a branch per step, not a second copy of the loop in the wasm).
 pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
     let watch = !key.is_empty();
     let (mut depth, mut in_string, mut i) = (0usize, false, start);
-    // The bytes outside ASCII seen (their bits, or 1 for a byte-by-byte stretch with any).
-    let mut high = 0u64;
     // Watching: backslashes seen, and how many `"key"` (saturating at 2).
     let (mut backslash, mut keys) = (false, 0u8);
     // The key's first two bytes (a one-byte key: the closing quote).
     let first = key.first().copied().unwrap_or(0);
     let second = key.get(1).copied().unwrap_or(b'"');
-    let done = |end: usize, high: u64, backslash: bool, keys: u8| {
-        Ok(Skipped { end, ascii: high == 0, single: watch && !backslash && keys <= 1 })
-    };
+    let done = |end: usize, backslash: bool, keys: u8| Ok(Skipped { end, single: watch && !backslash && keys <= 1 });
     loop {
         // The next step: 64 bytes, or 16 when fewer are left; with a `key`, where its first two bytes are.
         let step = match (block(s, i), block(s, i + BLOCK), block(s, i + 2 * BLOCK), block(s, i + 3 * BLOCK)) {
@@ -314,7 +300,6 @@ pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
         if let Some((m, step, (first, second))) = step {
             // The bit of the step's last byte.
             let last = 1u64 << (step - 1);
-            high |= m.high;
             if watch {
                 backslash |= m.backslash != 0;
                 // Quotes followed by the key's first two bytes (a quote in the last two bytes: those are in the
@@ -342,7 +327,7 @@ pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
                         } else {
                             depth -= 1;
                             if depth == 0 {
-                                return done(i + k + 1, high, backslash, keys);
+                                return done(i + k + 1, backslash, keys);
                             }
                         }
                         brackets &= brackets - 1;
@@ -353,8 +338,7 @@ pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
                 in_string = inside & last != 0;
                 i += step;
                 if carry {
-                    // The byte a backslash at the step's end escapes is skipped, not read (in JSON it is ASCII).
-                    high |= u64::from(s.get(i).is_some_and(|&b| b >= 0x80));
+                    // The byte a backslash at the step's end escapes is skipped, not read.
                     i += 1;
                 }
                 continue;
@@ -364,8 +348,6 @@ pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
         }
         // Byte by byte: that step, or the tail (under 16 bytes).
         let end = s.len().min(i + step.map_or(BLOCK, |(_, step, _)| step));
-        // With the byte after them, which an escaping backslash at the end makes `bytes` skip.
-        high |= u64::from(!s[i..s.len().min(end + 1)].is_ascii());
         if watch {
             for (k, &b) in s[i..end].iter().enumerate() {
                 backslash |= b == b'\\';
@@ -375,7 +357,7 @@ pub fn skip(s: &[u8], start: usize, key: &[u8]) -> Result<Skipped, bool> {
             }
         }
         match bytes(s, i, end, (depth, in_string)) {
-            (Step::Closed(end), _, _) => return done(end, high, backslash, keys),
+            (Step::Closed(end), _, _) => return done(end, backslash, keys),
             (Step::Next(next), d, in_s) => (i, depth, in_string) = (next, d, in_s),
         }
     }
@@ -397,17 +379,12 @@ pub mod differential {
                 assert!(fast == slow, "from {start}: blocks {fast:?}, bytes {slow:?} in {s:?}");
                 // Watching ends where skipping does, and says "single" only when the plain rule over the container
                 // does: no backslash and `"key"` at most once (never without a key), and always when the rule holds
-                // over the rest of the line (the most it reads). "ascii" is never wrong, and is missed only through
-                // bytes after the container.
+                // over the rest of the line (the most it reads).
                 for key in [&b""[..], b"type", b"k", b"a"] {
                     let skipped = skip(s, start, key);
                     assert!(skipped.map(|k| k.end) == slow, "watch from {start} in {s:?}");
-                    let Ok(Skipped { end, ascii, single }) = skipped else { continue };
+                    let Ok(Skipped { end, single }) = skipped else { continue };
                     let region = &s[start..end];
-                    assert!(
-                        ascii == region.is_ascii() || !ascii && !s[start..].is_ascii(),
-                        "ascii from {start} in {s:?}"
-                    );
                     let quoted = [&b"\""[..], key, b"\""].concat();
                     let single_in = |r: &[u8]| {
                         !key.is_empty()
@@ -429,7 +406,8 @@ pub mod differential {
         for w in s.windows(BLOCK) {
             let w: &[u8; BLOCK] = w.try_into().unwrap_or(&[0; BLOCK]);
             assert!(masks(w) == masks_scalar(w), "masks of {w:?}");
-            assert!(high(w) == masks_scalar(w).high, "high of {w:?}");
+            let top = w.iter().enumerate().fold(0u16, |m, (i, &b)| m | (u16::from(b >= 0x80) << i));
+            assert!(high(w) == top, "high of {w:?}");
             for byte in [b'"', b'\\', b't', w[0], w[15]] {
                 let scalar = w.iter().enumerate().fold(0u16, |m, (i, &b)| m | (u16::from(b == byte) << i));
                 assert!(eq(w, byte) == scalar, "eq {byte} of {w:?}");
@@ -605,20 +583,19 @@ mod tests {
         for line in random.iter().chain(&adversarial) {
             differential::check(line);
         }
-        // The inputs reach every outcome: closed (ASCII or not), unterminated in a string and outside one.
+        // The inputs reach every outcome: closed, unterminated in a string and outside one.
         let outcomes = |lines: &[alloc::vec::Vec<u8>]| {
-            let mut seen = [false; 4];
+            let mut seen = [false; 3];
             for l in lines {
                 seen[match skip(l, 0, b"") {
-                    Ok(Skipped { ascii: true, .. }) => 0,
-                    Ok(_) => 1,
-                    Err(true) => 2,
-                    Err(false) => 3,
+                    Ok(_) => 0,
+                    Err(true) => 1,
+                    Err(false) => 2,
                 }] = true;
             }
             seen
         };
-        assert_eq!(outcomes(&random), [true; 4]);
-        assert_eq!(outcomes(&adversarial), [true; 4]);
+        assert_eq!(outcomes(&random), [true; 3]);
+        assert_eq!(outcomes(&adversarial), [true; 3]);
     }
 }

@@ -64,9 +64,6 @@ struct Envelope {
     cursor: Option<Range<usize>>,
     data: Option<Range<usize>>,
     headers: Option<Range<usize>>,
-    /// Whether the scan that skipped `data` / `headers` saw only ASCII ([`crate::blocks::Skipped::ascii`]).
-    data_ascii: bool,
-    headers_ascii: bool,
 }
 
 pub(crate) struct Scanner<'a> {
@@ -129,17 +126,17 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips one JSON value; returns its range, and whether it is a container the scan found ASCII. Containers are
-    /// matched by nesting, strings by quotes; scalars run to the next delimiter. Validation of the value itself is
+    /// Skips one JSON value; returns its range. Containers are matched by nesting, strings by quotes; scalars run to
+    /// the next delimiter. Validation of the value itself is
     /// left to `JSON.parse`. With a `watch` key, the scan of a container also watches for it: the object's `data`
     /// (see [`Scanner::data_single`]; the last such value sets it, a repeated `data` is an error anyway).
-    fn value(&mut self, watch: &[u8]) -> Result<(Range<usize>, bool), ProtocolError> {
+    fn value(&mut self, watch: &[u8]) -> Result<Range<usize>, ProtocolError> {
         let start = self.i;
         match self.peek() {
             None => Err(bad("expected a value")),
             Some(b'"') => {
                 self.string()?;
-                Ok((start..self.i, false))
+                Ok(start..self.i)
             }
             // 64 bytes at a time (simd128 in wasm), strings and nesting tracked in bitmasks (crate::blocks).
             Some(b'{' | b'[') => match crate::blocks::skip(self.s, start, watch) {
@@ -148,7 +145,7 @@ impl<'a> Scanner<'a> {
                     if !watch.is_empty() {
                         self.data_single = skipped.single;
                     }
-                    Ok((start..skipped.end, skipped.ascii))
+                    Ok(start..skipped.end)
                 }
                 Err(in_string) => {
                     Err(bad(if in_string { "unterminated string" } else { "unterminated object or array" }))
@@ -164,19 +161,18 @@ impl<'a> Scanner<'a> {
                 if self.i == start {
                     Err(bad("expected a value"))
                 } else {
-                    Ok((start..self.i, false))
+                    Ok(start..self.i)
                 }
             }
         }
     }
 
-    /// At a `{`: walks the object's members in order, calling `f(key, value, ascii)` with the range of each key's
-    /// contents (escapes unresolved) and of its value, and whether the value is a container the scan found ASCII,
-    /// until `f` returns `false` (then the scanner stays just after that value and this returns `false`) or the
-    /// object ends (the scanner is past its `}`; `true`).
+    /// At a `{`: walks the object's members in order, calling `f(key, value)` with the range of each key's contents
+    /// (escapes unresolved) and of its value, until `f` returns `false` (then the scanner stays just after that value
+    /// and this returns `false`) or the object ends (the scanner is past its `}`; `true`).
     pub(crate) fn members(
         &mut self,
-        mut f: impl FnMut(Range<usize>, Range<usize>, bool) -> Result<bool, ProtocolError>,
+        mut f: impl FnMut(Range<usize>, Range<usize>) -> Result<bool, ProtocolError>,
     ) -> Result<bool, ProtocolError> {
         self.expect(b'{', "line is not a JSON object")?;
         self.skip_ws();
@@ -191,8 +187,8 @@ impl<'a> Scanner<'a> {
             self.expect(b':', "expected ':' after a key")?;
             self.skip_ws();
             let watched = self.peek() == Some(b'{') && &self.s[key.clone()] == b"data";
-            let (value, ascii) = self.value(if watched { self.watch } else { b"" })?;
-            if !f(key, value, ascii)? {
+            let value = self.value(if watched { self.watch } else { b"" })?;
+            if !f(key, value)? {
                 return Ok(false);
             }
             self.skip_ws();
@@ -211,18 +207,12 @@ impl<'a> Scanner<'a> {
         let mut env = Envelope::default();
         let (line, v1) = (self.s, self.v1);
         self.skip_ws();
-        self.members(|key, value, ascii| {
+        self.members(|key, value| {
             let slot = match &line[key] {
                 b"cursor" => Some(&mut env.cursor),
-                b"data" => {
-                    env.data_ascii = ascii;
-                    Some(&mut env.data)
-                }
+                b"data" => Some(&mut env.data),
                 b"partition" if v1 => Some(&mut env.partition),
-                b"headers" if v1 => {
-                    env.headers_ascii = ascii;
-                    Some(&mut env.headers)
-                }
+                b"headers" if v1 => Some(&mut env.headers),
                 _ => None,
             };
             if let Some(slot) = slot {
@@ -342,9 +332,6 @@ pub struct Seen {
     /// [`crate::blocks::Skipped::single`]): the key `watch` cannot repeat in it, which
     /// [`crate::typefield::type_at_hinted`] uses.
     pub single: bool,
-    /// `data`, and `headers` when the event has them, are containers whose bytes are all ASCII (`false`: not known),
-    /// which the batch builder need not check again ([`crate::batch::BatchBuilder::handle_kept`]).
-    pub ascii: bool,
 }
 
 /// [`classify_v1`], and what the scan saw of an event's values ([`Seen`]), found in the scan that skips them anyway.
@@ -411,8 +398,7 @@ fn classify(
                 Some(_) => return Err(bad("headers is not an object").in_partition(p)),
                 None => None,
             };
-            let ascii = env.data_ascii && (headers.is_none() || env.headers_ascii);
-            Ok((LineKind::Event { partition: p, data, headers }, Seen { single: scanner.data_single, ascii }))
+            Ok((LineKind::Event { partition: p, data, headers }, Seen { single: scanner.data_single }))
         }
         (None, None) => Ok((LineKind::Ignored, Seen::default())),
     }
@@ -442,23 +428,6 @@ mod tests {
         );
         assert_eq!(kind(r#"{"partition": 1, "other": [1,2]}"#), Ok(LineKind::Ignored));
         assert_eq!(kind("{}"), Ok(LineKind::Ignored));
-    }
-
-    #[test]
-    fn the_scan_says_when_an_events_values_are_ascii() {
-        let ascii = |line: &str| classify_v1_watching(line.as_bytes(), 4, b"").map(|(_, seen)| seen.ascii);
-        assert_eq!(ascii(r#"{"partition":0,"data":{"a":"b"}}"#), Ok(true));
-        assert_eq!(ascii(r#"{"partition":0,"headers":{"h":"v"},"data":[1]}"#), Ok(true));
-        assert_eq!(ascii(r#"{"partition":0,"headers":null,"data":{"a":1}}"#), Ok(true));
-        // Outside ASCII in data or in headers, or not known (data not a container: the builder checks it).
-        assert_eq!(ascii(r#"{"partition":0,"data":{"a":"é"}}"#), Ok(false));
-        assert_eq!(ascii(r#"{"partition":0,"headers":{"h":"é"},"data":{"a":1}}"#), Ok(false));
-        assert_eq!(ascii(r#"{"data":{"a":1},"headers":{"h":"é"},"partition":0}"#), Ok(false));
-        assert_eq!(ascii(r#"{"partition":0,"data":"b"}"#), Ok(false));
-        // Elsewhere on the line it does not count (past the block that ends the value: the scan reads whole blocks);
-        // a checkpoint has no values.
-        assert_eq!(ascii(r#"{"partition":0,"data":{"a":1},"x":"                é"}"#), Ok(true));
-        assert_eq!(ascii(r#"{"partition":0,"cursor":"c"}"#), Ok(false));
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub(crate) fn handle_line(
                     .ok_or_else(|| ProtocolError::new(ErrorKind::BadLine, "bad span").at(line.number, line.offset))
             };
             let headers = headers.map(span).transpose()?;
-            builder.handle_kept(partition, line.number, line.offset, headers, span(data)?, at, seen.ascii);
+            builder.handle_kept(partition, line.number, line.offset, headers, span(data)?, at, line.ascii);
             if builder.over_held_limit() {
                 return Err(ProtocolError::new(
                     ErrorKind::NoProgress,

@@ -91,7 +91,7 @@ fn member(value: &[u8], key: &[u8], single: bool) -> Result<Option<Range<usize>>
         return Ok(None);
     }
     let mut found = None;
-    Scanner { s: value, i: 0, v1: false, watch: b"", data_single: false }.members(|name, v, _| {
+    Scanner { s: value, i: 0, v1: false, watch: b"", data_single: false }.members(|name, v| {
         if !same_key(&value[name], key)? {
             return Ok(true);
         }

@@ -79,3 +79,28 @@ fn a_byte_outside_ascii_anywhere_in_a_line_is_checked() {
     }
     assert!(places >= 50, "{places} places");
 }
+
+#[test]
+fn an_event_is_in_the_wide_text_exactly_when_its_values_are_outside_ascii() {
+    // Raw mode (escapes off): the values outside ASCII go to `wide`, whatever else on the line is outside ASCII.
+    let wide = |line: &str| {
+        let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/feed/v1", CursorSet::first(1)));
+        s.poll_request(0).unwrap();
+        s.handle_status(200).unwrap();
+        s.handle_chunk(format!("{line}\n{{\"partition\":0,\"cursor\":\"c\"}}\n").as_bytes()).unwrap();
+        s.handle_eof().unwrap();
+        let b = s.flush().unwrap();
+        assert_eq!(support::events(&b).len(), 1, "{line}");
+        b.wide != b"[]"
+    };
+    assert!(!wide(r#"{"partition":0,"data":{"a":"b"}}"#));
+    assert!(!wide(r#"{"partition":0,"headers":{"h":"v"},"data":[1]}"#));
+    assert!(!wide(r#"{"partition":0,"headers":null,"data":{"a":1}}"#));
+    assert!(wide(r#"{"partition":0,"data":{"a":"é"}}"#));
+    assert!(wide(r#"{"partition":0,"headers":{"h":"é"},"data":{"a":1}}"#));
+    assert!(wide(r#"{"data":{"a":1},"headers":{"h":"é"},"partition":0}"#));
+    assert!(wide(r#"{"partition":0,"data":"é"}"#));
+    // Outside ASCII elsewhere on the line: the line is checked, the values are ASCII.
+    assert!(!wide(r#"{"partition":0,"data":{"a":1},"x":"                é"}"#));
+    assert!(!wide(r#"{"partition":0,"x":"é","data":"b"}"#));
+}
