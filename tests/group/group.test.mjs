@@ -252,6 +252,31 @@ test('stop() finishes the batch, releases the leases, and another member takes o
   assert.deepEqual([summary.duplicates, summary.losses], [0, 0]);
 });
 
+test('a lease longer than 2^31-1 ms (~24.8 days): commits go through (the session timeout set in each commit is clamped to what PostgreSQL accepts)', async () => {
+  // idle_in_transaction_session_timeout takes 0 .. 2147483647 ms: a commit that sets the lease itself fails for a
+  // longer lease, every batch, forever (each failure is a 'store-failed' told to onError and read again).
+  const { schema, store, table } = await fresh();
+  const errors = [];
+  const a = consumeGroup(source(), {
+    store,
+    group: 'long-lease',
+    table,
+    memberId: 'a',
+    leaseMs: 2 ** 31 + 1_000,
+    heartbeatMs: 100,
+    handler: applyInto(schema, 'a'),
+    onError: (e) => errors.push(e.message),
+  });
+  try {
+    await until(async () => errors.length > 0 || (await allAtHead(store, 'long-lease', table)), 'every partition at its head, or an error', 30_000);
+  } finally {
+    await a.stop();
+  }
+  assert.deepEqual(errors.slice(0, 1), []);
+  const summary = await effectsSummary(pool, schema);
+  assert.deepEqual([summary.events, summary.duplicates, summary.losses], [PARTITIONS * EVENTS_PER_PARTITION, 0, 0]);
+});
+
 test('status: caughtUp only while a member holds the partition (a released or expired lease is read by nobody)', async () => {
   const { schema, store, table } = await fresh();
   const a = consumeGroup(source(), { store, group: 'lag', table, memberId: 'a', leaseMs: 600_000, heartbeatMs: 100, handler: applyInto(schema, 'a') });

@@ -21,6 +21,7 @@ import type { PgClientLike, PgPoolLike, PostgresStore } from '../stores/postgres
 import { discoverOnce, failureOf, type Requester } from '../source/discovery.js';
 import { assign } from './assign.js';
 import { leaseRoots } from './roots.js';
+import { MAX_TIMER_MS } from '../options.js';
 
 /**
  * Why a member gave up partitions: `'rebalance'` (the assignment moved them to another member; the current batch was
@@ -226,7 +227,7 @@ interface Lease {
 const DEFAULT_PREFIX = 'feedpump_group';
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
-    const t = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
+    const t = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
     function done(): void {
       clearTimeout(t);
       signal.removeEventListener('abort', done);
@@ -491,8 +492,9 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
           events.on?.call(client, 'error', onError);
           try {
             // A member stopped (SIGSTOP, a VM pause) inside this transaction holds the lease row's lock: the server
-            // ends the session once it idles longer than a lease, which rolls the batch back and frees the row.
-            await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(leaseMs)}`);
+            // ends the session once it idles longer than a lease, which rolls the batch back and frees the row. The
+            // setting takes at most 2^31-1 ms (as a timer): a longer lease is clamped, or every commit would fail.
+            await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.min(Math.ceil(leaseMs), MAX_TIMER_MS)}`);
             // The fence: locks the lease row, and commits nothing unless this member still holds it at this epoch. A
             // commit also renews the lease (the heartbeat skips rows locked by a commit in flight).
             const { rows } = await client.query(
@@ -628,7 +630,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
    */
   const discover = async (): Promise<void> => {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new FeedError('network', `the discovery did not answer within ${leaseMs} ms (leaseMs)`)), Math.min(leaseMs, 2 ** 31 - 1));
+    const timer = setTimeout(() => abort.abort(new FeedError('network', `the discovery did not answer within ${leaseMs} ms (leaseMs)`)), Math.min(leaseMs, MAX_TIMER_MS));
     const onStop = (): void => abort.abort();
     stopping.signal.addEventListener('abort', onStop, { once: true });
     try {
