@@ -430,12 +430,14 @@ async function consumeHere<T, Tx>(
           committed = record;
           break;
         } catch (e) {
-          // Not the handler's failure (the store's, or a cursor conflict): passed on, never retried or skipped.
-          if (handlerError === undefined) {
+          // Not the handler's failure (the store's, or a cursor conflict): passed on, never retried or skipped. The
+          // store passes the handler's error on as it is; any other error is the store's own, also after a handler
+          // failure that the store itself tried again (PostgreSQL's serialization failures).
+          if (!handlerError || handlerError.error !== e) {
             throw isFeedError(e) ? e : new FeedError('store-failed', `could not commit batch ${n}`, { cause: e });
           }
           const policy = options.onHandlerError; // none: 'stop'
-          const action = typeof policy === 'function' ? await policy({ error: handlerError.error, batch, attempt }) : policy;
+          const action = typeof policy === 'function' ? await policy({ error: e, batch, attempt }) : policy;
           if (action === 'retry') {
             await sleep(Math.min(100 * 2 ** (attempt - 1), 5_000), feedOptions.signal);
             if (feedOptions.signal?.aborted) throw abortedError(feedOptions.signal, 'the signal fired while a batch was retried');
@@ -449,9 +451,8 @@ async function consumeHere<T, Tx>(
             skipped = true;
             break;
           }
-          const why = messageOf(handlerError.error);
-          throw new FeedError('handler-failed', `the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${why}`, {
-            cause: handlerError.error,
+          throw new FeedError('handler-failed', `the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${messageOf(e)}`, {
+            cause: e,
           });
         }
       }

@@ -4,10 +4,12 @@
 // Run: node --test --test-timeout=60000 tests/stores/postgres.test.mjs
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { consume } from 'feedpump';
 import { postgresStore } from 'feedpump/postgres';
 import { isFeedError } from '../../dist/errors.js';
 import { startPostgres } from '../db/postgres.mjs';
 import { contract } from './contract.mjs';
+import { fakeFeed } from '../js/unit/consume-fake-feed.mjs';
 
 let server;
 let pool;
@@ -91,6 +93,54 @@ test('postgres: serialization failures past maxAttempts: the handler\'s error pa
   assert.equal(runs, 3);
   assert.equal(await read('run1'), undefined);
   assert.equal(await store.load('k'), undefined);
+});
+
+test('consume() on postgres: a handler\'s serialization failure tried again by the store, then another consumer\'s commit: cursor-conflict, not a handler failure', async () => {
+  // The store runs the whole transaction again after the handler's 40001; by then another consumer of the key has
+  // committed (it was waiting for the row lock), so the second try ends in 'cursor-conflict' before the handler runs.
+  // That error is the store's: consume() must pass it on, not blame the handler's first, already retried, failure.
+  const { schema, store, write } = await fresh();
+  const feed = fakeFeed({ partitions: 1, count: 6, checkpointEvery: 3, pageSize: 3, ragged: false });
+  let calls = 0;
+  const policyCalls = [];
+  let rival;
+  const out = consume(
+    { url: feed.url, partitionCount: 1, fetch: feed.fetch },
+    {
+      store,
+      key: 'k',
+      tabs: false,
+      handler: async (batch, client) => {
+        calls++;
+        await write(client, `seq${batch.events[0].data.seq}-${calls}`, calls);
+        if (calls !== 2) return;
+        // Another consumer of the key, waiting for this transaction's row lock (taken by the cursor check).
+        const other = await pool.connect();
+        rival = (async () => {
+          try {
+            await other.query('BEGIN');
+            await other.query(`UPDATE ${schema}.feedpump_cursors SET saved_at = saved_at + 1 WHERE feed_key = 'k'`);
+            await other.query('COMMIT');
+          } finally {
+            other.release();
+          }
+        })();
+        for (;;) {
+          const { rows } = await pool.query("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", [other.processID]);
+          if (rows[0]?.wait_event_type === 'Lock') break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await client.query("DO $$ BEGIN RAISE EXCEPTION 'could not serialize access' USING ERRCODE = 'serialization_failure'; END $$");
+      },
+      onHandlerError: (info) => {
+        policyCalls.push(info.error.code);
+        return 'stop';
+      },
+    },
+  ).catch((e) => e);
+  const error = await out;
+  await rival;
+  assert.deepEqual([calls, policyCalls, error.code], [2, [], 'cursor-conflict'], `consume() ended with ${error.code}: ${error.message}`);
 });
 
 test('postgres: the table is created on first use (also by two stores at once); createTable: false uses your migration', async () => {
