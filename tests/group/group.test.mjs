@@ -268,13 +268,52 @@ test('a lease longer than 2^31-1 ms (~24.8 days): commits go through (the sessio
     onError: (e) => errors.push(e.message),
   });
   try {
-    await until(async () => errors.length > 0 || (await allAtHead(store, 'long-lease', table)), 'every partition at its head, or an error', 30_000);
+    await until(
+      async () => errors.length > 0 || (a.assigned().length === PARTITIONS && (await allAtHead(store, 'long-lease', table))),
+      'every partition at its head, or an error',
+      30_000,
+    );
   } finally {
     await a.stop();
   }
   assert.deepEqual(errors.slice(0, 1), []);
   const summary = await effectsSummary(pool, schema);
   assert.deepEqual([summary.events, summary.duplicates, summary.losses], [PARTITIONS * EVENTS_PER_PARTITION, 0, 0]);
+});
+
+test('an onError that throws stops the member (done rejects with its error, the leases are given back); it is never an unhandled rejection', async () => {
+  // The feed answers 404: each partition's consume() fails with a FeedError that is reported to onError.
+  const { store, table } = await fresh();
+  const unhandled = [];
+  const onUnhandled = (e) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  const thrown = new Error('onError threw');
+  let told = 0;
+  const a = consumeGroup({ url: `${ref.base}/missing/v1`, partitionCount: 2 }, {
+    store,
+    group: 'throwing-on-error',
+    table,
+    memberId: 'a',
+    leaseMs: 3_000,
+    heartbeatMs: 100,
+    handler: () => {},
+    onError: () => {
+      told++;
+      throw thrown;
+    },
+  });
+  try {
+    const settled = await Promise.race([a.done.then(() => 'resolved', (e) => e), new Promise((r) => setTimeout(() => r('still running'), 5_000))]);
+    assert.equal(settled, thrown, `done: ${settled}`);
+    assert.ok(told >= 1);
+    const status = await groupStatus(store, 'throwing-on-error', { table });
+    assert.deepEqual([status.members, status.partitions.map((p) => p.owner)], [[], [undefined, undefined]], 'the member left and gave its leases back');
+  } finally {
+    await a.stop().catch(() => {});
+    await new Promise((r) => setTimeout(r, 50));
+    process.off('unhandledRejection', onUnhandled);
+  }
+  assert.deepEqual(unhandled, []);
 });
 
 test('status: caughtUp only while a member holds the partition (a released or expired lease is read by nobody)', async () => {

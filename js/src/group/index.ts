@@ -468,6 +468,14 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     fatal ??= { error };
     stopping.abort();
   };
+  /** Tells `onError`; a throw of it is fatal, as of every callback (never an unhandled rejection, never a member left running). */
+  const report = (error: unknown): void => {
+    try {
+      options.onError?.(error);
+    } catch (e) {
+      fail(e);
+    }
+  };
   const onSignal = (): void => stopping.abort();
   if (source.signal?.aborted) stopping.abort();
   source.signal?.addEventListener('abort', onSignal, { once: true });
@@ -591,7 +599,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         // database or the feed failed) is reported, and the next heartbeat reads the partition again if the lease
         // is still this member's.
         if (isFeedError(e, 'handler-failed') || isFeedError(e, 'bad-options') || isFeedError(e, 'cursors-missing') || !isFeedError(e)) fail(e);
-        else options.onError?.(e);
+        else report(e);
       },
     );
   };
@@ -613,7 +621,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       // paused past its lease), so it was lost, not given back.
       gone = rows.length === 0;
     } catch (e) {
-      options.onError?.(e); // it expires by itself
+      report(e); // it expires by itself
     }
     leases.delete(p);
     revoke([[p, lease]], gone ? 'lost' : reason);
@@ -682,7 +690,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       .catch((e: unknown) => {
         if (stopping.signal.aborted) return;
         if (!discovered && isFeedError(e) && (failureOf(e).kind === 'final' || isFeedError(e, 'bad-options'))) fail(e);
-        else options.onError?.(e);
+        else report(e);
       })
       .finally(() => {
         rediscovery = undefined;
@@ -800,7 +808,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         await tick();
       } catch (e) {
         if (isFeedError(e) && !isFeedError(e, 'store-failed')) fail(e);
-        else options.onError?.(e);
+        else report(e);
       }
       if (stopping.signal.aborted) break;
       const nap = new AbortController();
@@ -819,7 +827,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       await query(pool, `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND owner = $2`, [group, memberId]);
       await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND member_id = $2`, [group, memberId]);
     } catch (e) {
-      options.onError?.(e); // the leases expire by themselves
+      report(e); // the leases expire by themselves
     }
     leases.clear();
     source.signal?.removeEventListener('abort', onSignal);
