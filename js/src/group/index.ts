@@ -59,8 +59,9 @@ export interface GroupOptions<T, C extends PgClientLike> {
    */
   memberId?: string | undefined;
   /**
-   * How long a lease and a member's heartbeat last without renewal, in ms (the database's clock counts). A member
-   * stopped longer than this loses its partitions; its late commits are refused (`'cursor-conflict'`).
+   * How long a lease and a member's heartbeat last without renewal, in ms (the database's clock counts), up to
+   * 2^31-1 as every timer option. A member stopped longer than this loses its partitions; its late commits are refused
+   * (`'cursor-conflict'`).
    * @defaultValue `30_000`
    */
   leaseMs?: number | undefined;
@@ -448,7 +449,9 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   /** The partitions leased: v1's, fixed; v2's, every lease row of the group (read at each heartbeat). */
   let partitions: number[] = chosen.partitions;
   const leaseMs = options.leaseMs ?? 30_000;
-  if (!(Number.isFinite(leaseMs) && leaseMs >= 100)) throw new FeedError('bad-options', 'leaseMs must be a number >= 100');
+  // At most a timer's limit, as every timer option: the member sleeps and times its discovery by it, and each commit
+  // sets PostgreSQL's idle_in_transaction_session_timeout to it (which refuses more than 2^31-1 ms: every commit failed).
+  if (!(leaseMs >= 100 && leaseMs <= MAX_TIMER_MS)) throw new FeedError('bad-options', `leaseMs must be a number from 100 to ${MAX_TIMER_MS}`);
   const heartbeatMs = options.heartbeatMs ?? Math.floor(leaseMs / 3);
   if (!(heartbeatMs >= 10 && heartbeatMs < leaseMs / 2)) throw new FeedError('bad-options', 'heartbeatMs must be >= 10 and < leaseMs / 2');
   const memberId = options.memberId ?? `m-${crypto.randomUUID()}`;
@@ -500,9 +503,8 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
           events.on?.call(client, 'error', onError);
           try {
             // A member stopped (SIGSTOP, a VM pause) inside this transaction holds the lease row's lock: the server
-            // ends the session once it idles longer than a lease, which rolls the batch back and frees the row. The
-            // setting takes at most 2^31-1 ms (as a timer): a longer lease is clamped, or every commit would fail.
-            await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.min(Math.ceil(leaseMs), MAX_TIMER_MS)}`);
+            // ends the session once it idles longer than a lease, which rolls the batch back and frees the row.
+            await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(leaseMs)}`);
             // The fence: locks the lease row, and commits nothing unless this member still holds it at this epoch. A
             // commit also renews the lease (the heartbeat skips rows locked by a commit in flight).
             const { rows } = await client.query(
