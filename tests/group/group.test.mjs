@@ -287,6 +287,28 @@ test('an onError that throws stops the member (done rejects with its error, the 
   assert.deepEqual(unhandled, []);
 });
 
+test('a role without CREATE on the schema runs a group on the tables its migrations made', async () => {
+  // Least privilege: the members' role may read and write the group's tables, not create any; the tables exist.
+  const { schema, store: owners, table } = await fresh();
+  await groupStatus(owners, 'least', { table }); // creates the group tables (as the owner would, in a migration)
+  await owners.migrate();
+  await pool.query(`DROP ROLE IF EXISTS grp_dml; CREATE ROLE grp_dml LOGIN; GRANT USAGE ON SCHEMA ${schema} TO grp_dml;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO grp_dml`);
+  const app = pg.pool({ user: 'grp_dml', max: 10 });
+  const store = postgresStore(app, { table: `${schema}.cursors`, createTable: false });
+  const errors = [];
+  const a = consumeGroup(source(), { store, group: 'least', table, memberId: 'a', leaseMs: 3_000, heartbeatMs: 100, handler: applyInto(schema, 'a'), onError: (e) => errors.push(e.message) });
+  const ended = a.done.then(() => 'resolved', (e) => `rejected: ${e.message}`);
+  try {
+    await until(async () => errors.length > 0 || (await Promise.race([ended, null])) !== null || (a.assigned().length === PARTITIONS && (await allAtHead(owners, 'least', table))), 'every partition at its head, or a failure');
+  } finally {
+    await a.stop().catch(() => {});
+  }
+  assert.deepEqual([errors.slice(0, 1), await Promise.race([ended, 'running'])], [[], 'resolved']);
+  const summary = await effectsSummary(pool, schema);
+  assert.deepEqual([summary.events, summary.duplicates, summary.losses], [PARTITIONS * EVENTS_PER_PARTITION, 0, 0]);
+});
+
 test('status: caughtUp only while a member holds the partition (a released or expired lease is read by nobody)', async () => {
   const { schema, store, table } = await fresh();
   const a = consumeGroup(source(), { store, group: 'lag', table, memberId: 'a', leaseMs: 600_000, heartbeatMs: 100, handler: applyInto(schema, 'a') });

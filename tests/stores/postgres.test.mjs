@@ -143,6 +143,23 @@ test('consume() on postgres: a handler\'s serialization failure tried again by t
   assert.deepEqual([calls, policyCalls, error.code], [2, [], 'cursor-conflict'], `consume() ended with ${error.code}: ${error.message}`);
 });
 
+test('postgres: a role without CREATE on the schema uses the table its migrations made, with the default createTable', async () => {
+  // Least privilege: the application's role may read and write the tables, not create any (PostgreSQL 15+ gives no
+  // one CREATE on public by default). CREATE TABLE IF NOT EXISTS checks that privilege before it looks for the table.
+  const { schema, store: owners } = await fresh();
+  await owners.migrate();
+  await pool.query(`DROP ROLE IF EXISTS app_dml; CREATE ROLE app_dml LOGIN; GRANT USAGE ON SCHEMA ${schema} TO app_dml;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO app_dml`);
+  const app = server.pool({ user: 'app_dml', max: 2 });
+  const store = postgresStore(app, { table: `${schema}.feedpump_cursors` });
+  assert.equal(await store.load('k'), undefined);
+  await store.save('k', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, (client) => client.query(`INSERT INTO ${schema}.effects VALUES ('a', 1)`), null);
+  assert.deepEqual((await store.load('k')).cursors, { 0: '1' });
+  // A table that does not exist is still created by a role that may (and refused, as before, for one that may not).
+  const missing = postgresStore(app, { table: `${schema}.other_cursors` });
+  await assert.rejects(missing.load('k'), (e) => isFeedError(e, 'store-failed') && /could not create the cursor table/.test(e.message));
+});
+
 test('postgres: the table is created on first use (also by two stores at once); createTable: false uses your migration', async () => {
   const stores = [postgresStore(pool, { table: 'race_cursors' }), postgresStore(pool, { table: 'race_cursors' }), postgresStore(pool, { table: 'race_cursors' })];
   await Promise.all(stores.map((s, i) => s.save(`k${i}`, { identity: 'i', cursors: { 0: String(i) }, savedAt: 1 })));

@@ -16,8 +16,8 @@ import { FeedError, isFeedError } from '../errors.js';
 import { consume, type ConsumeSource, type HandlerErrorAction, type HandlerErrorInfo, type MissingCursorsPolicy } from '../consume.js';
 import type { AnyFeedOptions, Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
-import { CREATE_RACE, quoteTable } from '../stores/sql.js';
-import type { PgClientLike, PgPoolLike, PostgresStore } from '../stores/postgres.js';
+import { quoteTable } from '../stores/sql.js';
+import { createMissing, type PgClientLike, type PgPoolLike, type PostgresStore } from '../stores/postgres.js';
 import { discoverOnce, failureOf, type Requester } from '../source/discovery.js';
 import { assign } from './assign.js';
 import { leaseRoots } from './roots.js';
@@ -293,13 +293,9 @@ async function query(pool: PgPoolLike, text: string, values?: unknown[]): Promis
   }
 }
 
-async function migrate(pool: PgPoolLike, t: { members: string; leases: string }): Promise<void> {
-  try {
-    await query(pool, groupSchema(t));
-  } catch (e) {
-    // Two members creating the tables at once: CREATE TABLE IF NOT EXISTS can lose the race on the catalog.
-    if (!CREATE_RACE.has(sqlState(e) as string)) throw e;
-  }
+/** Creates the group tables unless they exist (a role without CREATE on the schema uses those of its migrations). */
+function migrate(pool: PgPoolLike, t: { members: string; leases: string }): Promise<void> {
+  return createMissing((text, values) => query(pool, text, values), [t.members, t.leases], groupSchema(t));
 }
 
 const feedKey = (group: string, p: number): string => `${group}:${p}`;
