@@ -645,7 +645,16 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       if (source.requestHeaders !== undefined) req.requestHeaders = source.requestHeaders;
       if (source.idleTimeoutMs !== undefined) req.idleTimeoutMs = source.idleTimeoutMs;
       if (source.maxLineLength !== undefined) req.maxLineLength = source.maxLineLength;
-      const found = await discoverOnce(String(source.url), req);
+      // A feed given with replicas ({@link FeedUrl}): each URL in turn until one answers, as the readers fail over.
+      const urls = Array.isArray(source.url) ? (source.url as readonly (string | URL)[]) : [source.url as string | URL];
+      let found: Awaited<ReturnType<typeof discoverOnce>> | undefined;
+      for (let i = 0; found === undefined; i++) {
+        try {
+          found = await discoverOnce(String(urls[i]), req);
+        } catch (e) {
+          if (i + 1 >= urls.length || abort.signal.aborted) throw e;
+        }
+      }
       if (found.v1) {
         if (protocol !== 'auto') throw new FeedError('bad-options', 'the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
         protocol = 'v1';
