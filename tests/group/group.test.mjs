@@ -388,6 +388,7 @@ test('bad options are refused with bad-options', () => {
     // refuses it, so every commit would fail.
     [{ url, partitionCount: 2 }, { ...ok, leaseMs: 2 ** 31, heartbeatMs: 100 }],
     [{ url, partitionCount: 2 }, { ...ok, leaseMs: NaN }],
+    [{ url, partitionCount: 2 }, { ...ok, onHandlerError: 'Skip' }], // a typo would act as 'stop'
     [{ url, partitionCount: 2 }, { ...ok, table: 'bad name' }],
     [{ url, protocol: 'v2', partitions: [0] }, ok], // a v2 group reads what discovery lists
     [{ url, partitionCount: 2, partitions: [2] }, ok],

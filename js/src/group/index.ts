@@ -439,6 +439,11 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   }
   if (typeof group !== 'string' || group === '') throw new FeedError('bad-options', 'consumeGroup() needs a non-empty group');
   if (typeof handler !== 'function') throw new FeedError('bad-options', 'consumeGroup() needs a handler function');
+  const onHandlerError: unknown = options.onHandlerError;
+  if (onHandlerError !== undefined && typeof onHandlerError !== 'function' && !['retry', 'skip', 'stop'].includes(onHandlerError as string)) {
+    // A typo would act as 'stop' (consume() refuses it only after the member started).
+    throw new FeedError('bad-options', `onHandlerError must be 'retry', 'skip', 'stop' or a function, got ${JSON.stringify(onHandlerError)}`);
+  }
   const chosen = groupProtocol(source);
   /** `'auto'` until discovery answers. */
   let protocol = chosen.protocol;
