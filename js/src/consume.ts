@@ -303,6 +303,11 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   if (policy !== undefined && typeof policy !== 'function' && policy !== 'first' && policy !== 'last' && policy !== 'throw') {
     throw bad(`onMissingCursors must be 'first', 'last', 'throw' or a function, got ${JSON.stringify(policy)}`);
   }
+  // A typo would act as the default ('stop').
+  const onError = options.onHandlerError;
+  if (onError !== undefined && typeof onError !== 'function' && onError !== 'retry' && onError !== 'skip' && onError !== 'stop') {
+    throw bad(`onHandlerError must be 'retry', 'skip', 'stop' or a function, got ${JSON.stringify(onError)}`);
+  }
   const tabs = tabsConfig(options.tabs, key);
   if (tabs === undefined) {
     onRole?.('leader');
@@ -398,7 +403,8 @@ async function consumeHere<T, Tx>(
       let handlerMs = 0;
       let saveStart = 0;
       for (let attempt = 1; ; attempt++) {
-        let handlerError: { error: unknown } | undefined;
+        /** What the handler threw in this attempt; while it threw nothing, `batch` (which no store rejects with). */
+        let thrown: unknown = batch;
         const effects = (tx: Tx): unknown => {
           const at = Date.now();
           const took = (): void => {
@@ -412,7 +418,7 @@ async function consumeHere<T, Tx>(
                 (v) => (took(), v),
                 (error: unknown) => {
                   took();
-                  handlerError = { error };
+                  thrown = error;
                   throw error;
                 },
               );
@@ -420,7 +426,7 @@ async function consumeHere<T, Tx>(
             took();
             return r;
           } catch (error) {
-            handlerError = { error };
+            thrown = error;
             throw error;
           }
         };
@@ -430,14 +436,16 @@ async function consumeHere<T, Tx>(
           committed = record;
           break;
         } catch (e) {
-          // Not the handler's failure (the store's, or a cursor conflict): passed on, never retried or skipped.
-          if (handlerError === undefined) {
+          // Not the handler's failure (the store's, or a cursor conflict): passed on, never retried or skipped. The
+          // store passes the handler's error on as it is; any other error is the store's own, also after a handler
+          // failure that the store itself tried again (PostgreSQL's serialization failures).
+          if (thrown !== e) {
             throw isFeedError(e) ? e : new FeedError('store-failed', `could not commit batch ${n}`, { cause: e });
           }
           const policy = options.onHandlerError; // none: 'stop'
-          const action = typeof policy === 'function' ? await policy({ error: handlerError.error, batch, attempt }) : policy;
+          const action = typeof policy === 'function' ? await policy({ error: e, batch, attempt }) : policy;
           if (action === 'retry') {
-            await sleep(Math.min(100 * 2 ** (attempt - 1), 5_000), feedOptions.signal);
+            await sleep(Math.min(50 * 2 ** attempt, 5_000), feedOptions.signal); // 100 ms, doubling, up to 5 s
             if (feedOptions.signal?.aborted) throw abortedError(feedOptions.signal, 'the signal fired while a batch was retried');
             continue;
           }
@@ -449,9 +457,8 @@ async function consumeHere<T, Tx>(
             skipped = true;
             break;
           }
-          const why = messageOf(handlerError.error);
-          throw new FeedError('handler-failed', `the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${why}`, {
-            cause: handlerError.error,
+          throw new FeedError('handler-failed', `the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${messageOf(e)}`, {
+            cause: e,
           });
         }
       }

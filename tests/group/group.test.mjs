@@ -252,6 +252,63 @@ test('stop() finishes the batch, releases the leases, and another member takes o
   assert.deepEqual([summary.duplicates, summary.losses], [0, 0]);
 });
 
+test('an onError that throws stops the member (done rejects with its error, the leases are given back); it is never an unhandled rejection', async () => {
+  // The feed answers 404: each partition's consume() fails with a FeedError that is reported to onError.
+  const { store, table } = await fresh();
+  const unhandled = [];
+  const onUnhandled = (e) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  const thrown = new Error('onError threw');
+  let told = 0;
+  const a = consumeGroup({ url: `${ref.base}/missing/v1`, partitionCount: 2 }, {
+    store,
+    group: 'throwing-on-error',
+    table,
+    memberId: 'a',
+    leaseMs: 3_000,
+    heartbeatMs: 100,
+    handler: () => {},
+    onError: () => {
+      told++;
+      throw thrown;
+    },
+  });
+  try {
+    const settled = await Promise.race([a.done.then(() => 'resolved', (e) => e), new Promise((r) => setTimeout(() => r('still running'), 5_000))]);
+    assert.equal(settled, thrown, `done: ${settled}`);
+    assert.ok(told >= 1);
+    const status = await groupStatus(store, 'throwing-on-error', { table });
+    assert.deepEqual([status.members, status.partitions.map((p) => p.owner)], [[], [undefined, undefined]], 'the member left and gave its leases back');
+  } finally {
+    await a.stop().catch(() => {});
+    await new Promise((r) => setTimeout(r, 50));
+    process.off('unhandledRejection', onUnhandled);
+  }
+  assert.deepEqual(unhandled, []);
+});
+
+test('a role without CREATE on the schema runs a group on the tables its migrations made', async () => {
+  // Least privilege: the members' role may read and write the group's tables, not create any; the tables exist.
+  const { schema, store: owners, table } = await fresh();
+  await groupStatus(owners, 'least', { table }); // creates the group tables (as the owner would, in a migration)
+  await owners.migrate();
+  await pool.query(`DROP ROLE IF EXISTS grp_dml; CREATE ROLE grp_dml LOGIN; GRANT USAGE ON SCHEMA ${schema} TO grp_dml;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO grp_dml`);
+  const app = pg.pool({ user: 'grp_dml', max: 10 });
+  const store = postgresStore(app, { table: `${schema}.cursors`, createTable: false });
+  const errors = [];
+  const a = consumeGroup(source(), { store, group: 'least', table, memberId: 'a', leaseMs: 3_000, heartbeatMs: 100, handler: applyInto(schema, 'a'), onError: (e) => errors.push(e.message) });
+  const ended = a.done.then(() => 'resolved', (e) => `rejected: ${e.message}`);
+  try {
+    await until(async () => errors.length > 0 || (await Promise.race([ended, null])) !== null || (a.assigned().length === PARTITIONS && (await allAtHead(owners, 'least', table))), 'every partition at its head, or a failure');
+  } finally {
+    await a.stop().catch(() => {});
+  }
+  assert.deepEqual([errors.slice(0, 1), await Promise.race([ended, 'running'])], [[], 'resolved']);
+  const summary = await effectsSummary(pool, schema);
+  assert.deepEqual([summary.events, summary.duplicates, summary.losses], [PARTITIONS * EVENTS_PER_PARTITION, 0, 0]);
+});
+
 test('status: caughtUp only while a member holds the partition (a released or expired lease is read by nobody)', async () => {
   const { schema, store, table } = await fresh();
   const a = consumeGroup(source(), { store, group: 'lag', table, memberId: 'a', leaseMs: 600_000, heartbeatMs: 100, handler: applyInto(schema, 'a') });
@@ -327,6 +384,11 @@ test('bad options are refused with bad-options', () => {
     [{ url, partitionCount: 2 }, { ...ok, group: '' }],
     [{ url, partitionCount: 2 }, { ...ok, store: { load() {}, save() {} } }],
     [{ url, partitionCount: 2 }, { ...ok, leaseMs: 1_000, heartbeatMs: 600 }],
+    // Past a timer's limit: PostgreSQL's idle_in_transaction_session_timeout (set to the lease in every commit)
+    // refuses it, so every commit would fail.
+    [{ url, partitionCount: 2 }, { ...ok, leaseMs: 2 ** 31, heartbeatMs: 100 }],
+    [{ url, partitionCount: 2 }, { ...ok, leaseMs: NaN }],
+    [{ url, partitionCount: 2 }, { ...ok, onHandlerError: 'Skip' }], // a typo would act as 'stop'
     [{ url, partitionCount: 2 }, { ...ok, table: 'bad name' }],
     [{ url, protocol: 'v2', partitions: [0] }, ok], // a v2 group reads what discovery lists
     [{ url, partitionCount: 2, partitions: [2] }, ok],

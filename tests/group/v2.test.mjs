@@ -228,6 +228,27 @@ test('v2 method 2: the parent disappears, its holder reads the children from its
   }
 });
 
+test('v2: a feed given with replicas (several base URLs), the first down: discovery asks the URLs of the list in turn, the group reads every event once', async () => {
+  // consume() takes a FeedUrl list (failover); the group's own discovery must ask one of its URLs, not the list's
+  // text joined by commas.
+  await control({ reset: true });
+  const { schema, store, table } = await fresh();
+  const errors = [];
+  const m = consumeGroup(
+    // The first URL refuses connections (nothing listens on port 1): discovery and the readers fail over to the second.
+    { url: ['http://127.0.0.1:1/feed', `${v2.url}/feed`], protocol: 'v2', pageSizeHint: 200, live: { minIntervalMs: 50 } },
+    { store, group: 'replicas', table, handler: applyInto(schema, 'r'), leaseMs: 1500, heartbeatMs: 200, onError: (e) => errors.push(e.message) },
+  );
+  const ended = m.done.then(() => 'resolved', (e) => `rejected: ${e.message}`);
+  try {
+    await until(async () => errors.length > 0 || (await Promise.race([ended, null])) !== null || (await count(schema)) >= 2000, 'the 2000 events, or a failure');
+  } finally {
+    await m.stop().catch(() => {});
+  }
+  assert.deepEqual([errors.slice(0, 1), await ended], [[], 'resolved']);
+  assert.deepEqual(await summary(schema), { events: 2000, duplicates: 0 });
+});
+
 test('v2: bad options and a v1 server behind protocol v2 stop the member', async () => {
   const { store, table } = await fresh();
   const handler = () => {};

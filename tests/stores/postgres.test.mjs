@@ -4,10 +4,12 @@
 // Run: node --test --test-timeout=60000 tests/stores/postgres.test.mjs
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { consume } from 'feedpump';
 import { postgresStore } from 'feedpump/postgres';
 import { isFeedError } from '../../dist/errors.js';
 import { startPostgres } from '../db/postgres.mjs';
 import { contract } from './contract.mjs';
+import { fakeFeed } from '../js/unit/consume-fake-feed.mjs';
 
 let server;
 let pool;
@@ -91,6 +93,71 @@ test('postgres: serialization failures past maxAttempts: the handler\'s error pa
   assert.equal(runs, 3);
   assert.equal(await read('run1'), undefined);
   assert.equal(await store.load('k'), undefined);
+});
+
+test('consume() on postgres: a handler\'s serialization failure tried again by the store, then another consumer\'s commit: cursor-conflict, not a handler failure', async () => {
+  // The store runs the whole transaction again after the handler's 40001; by then another consumer of the key has
+  // committed (it was waiting for the row lock), so the second try ends in 'cursor-conflict' before the handler runs.
+  // That error is the store's: consume() must pass it on, not blame the handler's first, already retried, failure.
+  const { schema, store, write } = await fresh();
+  const feed = fakeFeed({ partitions: 1, count: 6, checkpointEvery: 3, pageSize: 3, ragged: false });
+  let calls = 0;
+  const policyCalls = [];
+  let rival;
+  const out = consume(
+    { url: feed.url, partitionCount: 1, fetch: feed.fetch },
+    {
+      store,
+      key: 'k',
+      tabs: false,
+      handler: async (batch, client) => {
+        calls++;
+        await write(client, `seq${batch.events[0].data.seq}-${calls}`, calls);
+        if (calls !== 2) return;
+        // Another consumer of the key, waiting for this transaction's row lock (taken by the cursor check).
+        const other = await pool.connect();
+        rival = (async () => {
+          try {
+            await other.query('BEGIN');
+            await other.query(`UPDATE ${schema}.feedpump_cursors SET saved_at = saved_at + 1 WHERE feed_key = 'k'`);
+            await other.query('COMMIT');
+          } finally {
+            other.release();
+          }
+        })();
+        for (;;) {
+          const { rows } = await pool.query("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", [other.processID]);
+          if (rows[0]?.wait_event_type === 'Lock') break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await client.query("DO $$ BEGIN RAISE EXCEPTION 'could not serialize access' USING ERRCODE = 'serialization_failure'; END $$");
+      },
+      onHandlerError: (info) => {
+        policyCalls.push(info.error.code);
+        return 'stop';
+      },
+    },
+  ).catch((e) => e);
+  const error = await out;
+  await rival;
+  assert.deepEqual([calls, policyCalls, error.code], [2, [], 'cursor-conflict'], `consume() ended with ${error.code}: ${error.message}`);
+});
+
+test('postgres: a role without CREATE on the schema uses the table its migrations made, with the default createTable', async () => {
+  // Least privilege: the application's role may read and write the tables, not create any (PostgreSQL 15+ gives no
+  // one CREATE on public by default). CREATE TABLE IF NOT EXISTS checks that privilege before it looks for the table.
+  const { schema, store: owners } = await fresh();
+  await owners.migrate();
+  await pool.query(`DROP ROLE IF EXISTS app_dml; CREATE ROLE app_dml LOGIN; GRANT USAGE ON SCHEMA ${schema} TO app_dml;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO app_dml`);
+  const app = server.pool({ user: 'app_dml', max: 2 });
+  const store = postgresStore(app, { table: `${schema}.feedpump_cursors` });
+  assert.equal(await store.load('k'), undefined);
+  await store.save('k', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, (client) => client.query(`INSERT INTO ${schema}.effects VALUES ('a', 1)`), null);
+  assert.deepEqual((await store.load('k')).cursors, { 0: '1' });
+  // A table that does not exist is still created by a role that may (and refused, as before, for one that may not).
+  const missing = postgresStore(app, { table: `${schema}.other_cursors` });
+  await assert.rejects(missing.load('k'), (e) => isFeedError(e, 'store-failed') && /could not create the cursor table/.test(e.message));
 });
 
 test('postgres: the table is created on first use (also by two stores at once); createTable: false uses your migration', async () => {

@@ -56,6 +56,30 @@ test('sqlite: saves of one store on one connection take turns (async handlers do
   assert.equal(await read('b'), 1);
 });
 
+test('sqlite: saves of two stores on one connection take turns too (two feeds consumed into one Database)', async () => {
+  // One better-sqlite3 Database has one transaction at a time, whichever store wrapper opened it: a second
+  // BEGIN IMMEDIATE while the first save's handler runs fails ('cannot start a transaction within a transaction').
+  const { db, read } = fresh();
+  const orders = sqliteStore(db);
+  const customers = sqliteStore(db, { table: 'customer_cursors' });
+  const order = [];
+  const handler = (name, pause) => async (tx) => {
+    order.push(`${name} start`);
+    tx.prepare('INSERT INTO effects (name, value) VALUES (?, 1)').run(name);
+    if (pause) await new Promise((r) => setTimeout(r, 20));
+    order.push(`${name} end`);
+  };
+  const results = await Promise.allSettled([
+    orders.save('orders', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, handler('a', true), null),
+    customers.save('customers', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, handler('b', false), null),
+    orders.save('orders2', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, handler('c', false), null),
+  ]);
+  assert.deepEqual(results.map((r) => r.status === 'fulfilled' || `${r.reason.code}: ${r.reason.message}`), [true, true, true]);
+  assert.deepEqual(order, ['a start', 'a end', 'b start', 'b end', 'c start', 'c end']);
+  assert.deepEqual([await read('a'), await read('b'), await read('c')], [1, 1, 1]);
+  assert.deepEqual([(await orders.load('orders')).cursors, (await customers.load('customers')).cursors], [{ 0: '1' }, { 0: '1' }]);
+});
+
 test('sqlite: a failing statement of the handler → its error, rolled back; a handler that ends the transaction → store-failed', async () => {
   const { store, db, read } = fresh();
   await store.save('k', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 });

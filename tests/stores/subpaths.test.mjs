@@ -36,3 +36,30 @@ test('each store subpath is in the exports map, bundles alone, and imports no dr
     assert.equal(pkg.dependencies?.[driver], undefined);
   }
 });
+
+test('the examples of consume(), the stores and groups import only what their subpath exports', async () => {
+  // TSDoc @example blocks and docs pages are what users copy: an import of a name that the subpath does not export
+  // fails at load ("does not provide an export named ...").
+  const files = [
+    'js/src/consume.ts',
+    ...['types', 'memory', 'indexeddb', 'durable-object', 'postgres', 'sqlite', 'd1'].map((f) => `js/src/stores/${f}.ts`),
+    'js/src/group/index.ts',
+    ...['indexeddb', 'durable-object'].map((f) => `js/src/entrypoints/${f}.ts`),
+    'docs/consume.md',
+    'docs/groups.md',
+  ];
+  const wrong = [];
+  let imports = 0;
+  for (const file of files) {
+    const text = readFileSync(path.join(repoRoot, file), 'utf8');
+    for (const [, names, from] of text.matchAll(/import \{([^}]*)\} from '(feedpump(?:\/[a-z-]+)?)'/g)) {
+      const module = await import(from);
+      for (const name of names.split(',').map((n) => n.trim()).filter((n) => n !== '' && !n.startsWith('type '))) {
+        imports++;
+        if (!(name in module)) wrong.push(`${file}: ${name} from '${from}'`);
+      }
+    }
+  }
+  assert.ok(imports > 20, `the examples were found (${imports} names)`);
+  assert.deepEqual(wrong, []);
+});

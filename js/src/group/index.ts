@@ -16,11 +16,12 @@ import { FeedError, isFeedError } from '../errors.js';
 import { consume, type ConsumeSource, type HandlerErrorAction, type HandlerErrorInfo, type MissingCursorsPolicy } from '../consume.js';
 import type { AnyFeedOptions, Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
-import { CREATE_RACE, quoteTable } from '../stores/sql.js';
-import type { PgClientLike, PgPoolLike, PostgresStore } from '../stores/postgres.js';
+import { quoteTable } from '../stores/sql.js';
+import { createMissing, type PgClientLike, type PgPoolLike, type PostgresStore } from '../stores/postgres.js';
 import { discoverOnce, failureOf, type Requester } from '../source/discovery.js';
 import { assign } from './assign.js';
 import { leaseRoots } from './roots.js';
+import { MAX_TIMER_MS } from '../options.js';
 
 /**
  * Why a member gave up partitions: `'rebalance'` (the assignment moved them to another member; the current batch was
@@ -58,8 +59,9 @@ export interface GroupOptions<T, C extends PgClientLike> {
    */
   memberId?: string | undefined;
   /**
-   * How long a lease and a member's heartbeat last without renewal, in ms (the database's clock counts). A member
-   * stopped longer than this loses its partitions; its late commits are refused (`'cursor-conflict'`).
+   * How long a lease and a member's heartbeat last without renewal, in ms (the database's clock counts), up to
+   * 2^31-1 as every timer option. A member stopped longer than this loses its partitions; its late commits are refused
+   * (`'cursor-conflict'`).
    * @defaultValue `30_000`
    */
   leaseMs?: number | undefined;
@@ -226,7 +228,7 @@ interface Lease {
 const DEFAULT_PREFIX = 'feedpump_group';
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
-    const t = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
+    const t = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
     function done(): void {
       clearTimeout(t);
       signal.removeEventListener('abort', done);
@@ -291,13 +293,9 @@ async function query(pool: PgPoolLike, text: string, values?: unknown[]): Promis
   }
 }
 
-async function migrate(pool: PgPoolLike, t: { members: string; leases: string }): Promise<void> {
-  try {
-    await query(pool, groupSchema(t));
-  } catch (e) {
-    // Two members creating the tables at once: CREATE TABLE IF NOT EXISTS can lose the race on the catalog.
-    if (!CREATE_RACE.has(sqlState(e) as string)) throw e;
-  }
+/** Creates the group tables unless they exist (a role without CREATE on the schema uses those of its migrations). */
+function migrate(pool: PgPoolLike, t: { members: string; leases: string }): Promise<void> {
+  return createMissing((text, values) => query(pool, text, values), [t.members, t.leases], groupSchema(t));
 }
 
 const feedKey = (group: string, p: number): string => `${group}:${p}`;
@@ -441,13 +439,20 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   }
   if (typeof group !== 'string' || group === '') throw new FeedError('bad-options', 'consumeGroup() needs a non-empty group');
   if (typeof handler !== 'function') throw new FeedError('bad-options', 'consumeGroup() needs a handler function');
+  const onHandlerError: unknown = options.onHandlerError;
+  if (onHandlerError !== undefined && typeof onHandlerError !== 'function' && !['retry', 'skip', 'stop'].includes(onHandlerError as string)) {
+    // A typo would act as 'stop' (consume() refuses it only after the member started).
+    throw new FeedError('bad-options', `onHandlerError must be 'retry', 'skip', 'stop' or a function, got ${JSON.stringify(onHandlerError)}`);
+  }
   const chosen = groupProtocol(source);
   /** `'auto'` until discovery answers. */
   let protocol = chosen.protocol;
   /** The partitions leased: v1's, fixed; v2's, every lease row of the group (read at each heartbeat). */
   let partitions: number[] = chosen.partitions;
   const leaseMs = options.leaseMs ?? 30_000;
-  if (!(Number.isFinite(leaseMs) && leaseMs >= 100)) throw new FeedError('bad-options', 'leaseMs must be a number >= 100');
+  // At most a timer's limit, as every timer option: the member sleeps and times its discovery by it, and each commit
+  // sets PostgreSQL's idle_in_transaction_session_timeout to it (which refuses more than 2^31-1 ms: every commit failed).
+  if (!(leaseMs >= 100 && leaseMs <= MAX_TIMER_MS)) throw new FeedError('bad-options', `leaseMs must be a number from 100 to ${MAX_TIMER_MS}`);
   const heartbeatMs = options.heartbeatMs ?? Math.floor(leaseMs / 3);
   if (!(heartbeatMs >= 10 && heartbeatMs < leaseMs / 2)) throw new FeedError('bad-options', 'heartbeatMs must be >= 10 and < leaseMs / 2');
   const memberId = options.memberId ?? `m-${crypto.randomUUID()}`;
@@ -466,6 +471,14 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   const fail = (error: unknown): void => {
     fatal ??= { error };
     stopping.abort();
+  };
+  /** Tells `onError`; a throw of it is fatal, as of every callback (never an unhandled rejection, never a member left running). */
+  const report = (error: unknown): void => {
+    try {
+      options.onError?.(error);
+    } catch (e) {
+      fail(e);
+    }
   };
   const onSignal = (): void => stopping.abort();
   if (source.signal?.aborted) stopping.abort();
@@ -589,7 +602,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         // database or the feed failed) is reported, and the next heartbeat reads the partition again if the lease
         // is still this member's.
         if (isFeedError(e, 'handler-failed') || isFeedError(e, 'bad-options') || isFeedError(e, 'cursors-missing') || !isFeedError(e)) fail(e);
-        else options.onError?.(e);
+        else report(e);
       },
     );
   };
@@ -611,7 +624,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       // paused past its lease), so it was lost, not given back.
       gone = rows.length === 0;
     } catch (e) {
-      options.onError?.(e); // it expires by itself
+      report(e); // it expires by itself
     }
     leases.delete(p);
     revoke([[p, lease]], gone ? 'lost' : reason);
@@ -628,7 +641,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
    */
   const discover = async (): Promise<void> => {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new FeedError('network', `the discovery did not answer within ${leaseMs} ms (leaseMs)`)), Math.min(leaseMs, 2 ** 31 - 1));
+    const timer = setTimeout(() => abort.abort(new FeedError('network', `the discovery did not answer within ${leaseMs} ms (leaseMs)`)), Math.min(leaseMs, MAX_TIMER_MS));
     const onStop = (): void => abort.abort();
     stopping.signal.addEventListener('abort', onStop, { once: true });
     try {
@@ -637,7 +650,16 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       if (source.requestHeaders !== undefined) req.requestHeaders = source.requestHeaders;
       if (source.idleTimeoutMs !== undefined) req.idleTimeoutMs = source.idleTimeoutMs;
       if (source.maxLineLength !== undefined) req.maxLineLength = source.maxLineLength;
-      const found = await discoverOnce(String(source.url), req);
+      // A feed given with replicas ({@link FeedUrl}): each URL in turn until one answers, as the readers fail over.
+      const urls = Array.isArray(source.url) ? (source.url as readonly (string | URL)[]) : [source.url as string | URL];
+      let found: Awaited<ReturnType<typeof discoverOnce>> | undefined;
+      for (let i = 0; found === undefined; i++) {
+        try {
+          found = await discoverOnce(String(urls[i]), req);
+        } catch (e) {
+          if (i + 1 >= urls.length || abort.signal.aborted) throw e;
+        }
+      }
       if (found.v1) {
         if (protocol !== 'auto') throw new FeedError('bad-options', 'the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
         protocol = 'v1';
@@ -680,7 +702,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       .catch((e: unknown) => {
         if (stopping.signal.aborted) return;
         if (!discovered && isFeedError(e) && (failureOf(e).kind === 'final' || isFeedError(e, 'bad-options'))) fail(e);
-        else options.onError?.(e);
+        else report(e);
       })
       .finally(() => {
         rediscovery = undefined;
@@ -798,7 +820,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         await tick();
       } catch (e) {
         if (isFeedError(e) && !isFeedError(e, 'store-failed')) fail(e);
-        else options.onError?.(e);
+        else report(e);
       }
       if (stopping.signal.aborted) break;
       const nap = new AbortController();
@@ -817,7 +839,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       await query(pool, `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND owner = $2`, [group, memberId]);
       await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND member_id = $2`, [group, memberId]);
     } catch (e) {
-      options.onError?.(e); // the leases expire by themselves
+      report(e); // the leases expire by themselves
     }
     leases.clear();
     source.signal?.removeEventListener('abort', onSignal);

@@ -63,7 +63,8 @@ export interface DurableObjectStoreOptions {
  *
  * @example
  * ```ts
- * import { consume, durableObjectStore } from 'feedpump';
+ * import { consume } from 'feedpump';
+ * import { durableObjectStore } from 'feedpump/durable-object';
  *
  * export class Projection extends DurableObject {
  *   async alarm() {

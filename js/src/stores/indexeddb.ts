@@ -119,7 +119,8 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
  *
  * @example
  * ```ts
- * import { consume, indexedDbStore, idbRequest } from 'feedpump';
+ * import { consume } from 'feedpump';
+ * import { indexedDbStore } from 'feedpump/indexeddb';
  *
  * const store = indexedDbStore({
  *   database: 'orders-app',

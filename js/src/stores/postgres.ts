@@ -87,8 +87,8 @@ export interface PostgresStoreOptions {
    */
   table?: string | undefined;
   /**
-   * Create the table on first use (`CREATE TABLE IF NOT EXISTS`, see {@link PostgresStore.schema}). `false`: your
-   * migrations create it.
+   * Create the table on first use (`CREATE TABLE IF NOT EXISTS`, see {@link PostgresStore.schema}) when it does not
+   * exist: a role without CREATE on the schema uses the table your migrations made. `false`: your migrations create it.
    * @defaultValue `true`
    */
   createTable?: boolean | undefined;
@@ -138,6 +138,23 @@ class Retry {
   ) {}
 }
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `ddl` (`CREATE TABLE IF NOT EXISTS ...` of `tables`, quoted names) unless every one of them exists. PostgreSQL
+ * checks the CREATE privilege on the schema before it looks for the table, so a role without it (least privilege; no
+ * role has it on `public` by default since PostgreSQL 15) could not use the tables its migrations made. Two first uses
+ * at once can lose the race on the catalog's unique index (`CREATE_RACE`): the table exists afterwards.
+ * @internal
+ */
+export async function createMissing(query: (text: string, values?: unknown[]) => Promise<Record<string, unknown>[]>, tables: string[], ddl: string): Promise<void> {
+  const [found] = await query('SELECT bool_and(to_regclass(t) IS NOT NULL) AS ok FROM unnest($1::text[]) AS t', [tables]);
+  if (found?.['ok'] === true) return;
+  try {
+    await query(ddl);
+  } catch (e) {
+    if (!CREATE_RACE.has(sqlState(e) as string)) throw e;
+  }
+}
 
 /**
  * Makes a PostgreSQL {@link CursorStore} on a node-postgres `Pool`. One row per feed key in the cursor table. A save
@@ -247,14 +264,9 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
   /** The table's creation, once per store (again after a failure). */
   let created: Promise<void> | undefined;
   const migrate = (): Promise<void> => {
-    created ??= withClient('creating the cursor table', async (client) => {
-      try {
-        await client.query(schema);
-      } catch (e) {
-        // Two first uses at once: CREATE TABLE IF NOT EXISTS can lose the race on the catalog's unique index.
-        if (!CREATE_RACE.has(sqlState(e) as string)) throw e;
-      }
-    }).catch((e: unknown) => {
+    created ??= withClient('creating the cursor table', (client) =>
+      createMissing(async (text, values) => (await client.query(text, values)).rows, [table], schema),
+    ).catch((e: unknown) => {
       created = undefined;
       throw storeFailed('PostgreSQL', `could not create the cursor table ${table}`, e);
     });

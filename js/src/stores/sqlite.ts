@@ -87,6 +87,11 @@ export interface SqliteStore<D extends SqliteDatabaseLike = SqliteDatabaseLike> 
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The end of the last save on each connection: saves on one `Database` take turns (it has one transaction at a time),
+ * whichever store made them (two feeds consumed into one database, each with a `sqliteStore` of its own).
+ */
+const turns = new WeakMap<object, Promise<unknown>>();
 const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /^SQLITE_BUSY/.test(String((e as { code?: unknown }).code));
 
 /**
@@ -104,7 +109,7 @@ const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /
  *
  * Write the handler synchronously (better-sqlite3 is synchronous): while an async handler awaits, the transaction
  * stays open on the connection, and anything else your process runs on that `Database` meanwhile becomes part of it.
- * Saves of one store wait for each other. Use WAL mode (`db.pragma('journal_mode = WAL')`): readers do not block the
+ * Saves on one `Database` wait for each other, also those of two stores. Use WAL mode (`db.pragma('journal_mode = WAL')`): readers do not block the
  * writer, and with `synchronous = NORMAL` a commit survives a killed process (an OS crash may lose the last commits,
  * effects and cursor together).
  *
@@ -151,8 +156,6 @@ export function sqliteStore<D extends SqliteDatabaseLike>(db: D, options: Sqlite
     }
     return row === undefined ? undefined : fromRow(row as never, key);
   };
-  /** The end of the last save of this store: saves of one connection take turns (one transaction at a time). */
-  let turn: Promise<unknown> = Promise.resolve();
 
   const saveNow = async (key: string, record: CursorRecord, effects: ((tx: D) => unknown) | undefined, expected: CursorRecord | null | undefined) => {
     for (let attempt = 1; ; attempt++) {
@@ -207,8 +210,8 @@ export function sqliteStore<D extends SqliteDatabaseLike>(db: D, options: Sqlite
       }
     },
     save(key, record, effects, expected) {
-      const done = turn.then(() => saveNow(key, record, effects, expected));
-      turn = done.catch(() => {});
+      const done = (turns.get(db) ?? Promise.resolve()).then(() => saveNow(key, record, effects, expected));
+      turns.set(db, done.catch(() => {}));
       return done;
     },
   };

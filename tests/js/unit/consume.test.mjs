@@ -376,6 +376,8 @@ test('bad options: each refused with what is wrong, before the store is read', a
   for (const maxBatches of [0, 0.5, NaN, -1]) await refused(source, { maxBatches }, 'bad-options: maxBatches must be >= 1');
   await refused(source, { onRole: 'leader' }, 'bad-options: onRole must be a function');
   await refused(source, { onMissingCursors: 'frist' }, `bad-options: onMissingCursors must be 'first', 'last', 'throw' or a function, got "frist"`);
+  // A typo in the handler policy would otherwise stop at the first failure instead of retrying (or skipping).
+  await refused(source, { onHandlerError: 'Retry' }, `bad-options: onHandlerError must be 'retry', 'skip', 'stop' or a function, got "Retry"`);
   assert.deepEqual(loads, [], 'the store was not read');
   // What a policy function returns must be a choice or cursors.
   for (const [choice, shown] of [[null, 'null'], [5, '5'], ['sometimes', '"sometimes"']]) {
