@@ -272,3 +272,44 @@ test('9: Retry-After: 86400 with retry.maxMs 200: the retry comes within about m
   assert.ok(delays[0] <= 200, `onRetry was told ${delays[0]} ms`);
   assert.ok(Date.now() - started < 2_000, `${Date.now() - started} ms`);
 });
+
+/** A server that takes every request and never answers (no head, no body); `aborted` counts requests whose client
+ * went away. */
+async function silentServer() {
+  const s = { aborted: 0, requests: 0 };
+  const server = http.createServer((req) => {
+    s.requests++;
+    req.socket.on('close', () => s.aborted++);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  s.base = `http://127.0.0.1:${server.address().port}`;
+  s.close = () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); });
+  return s;
+}
+
+for (const protocol of ['v2', 'auto']) {
+  test(`6: ${protocol}: close() while the discovery request waits for its answer ends the iteration at once and aborts the request`, async () => {
+    const s = await silentServer();
+    try {
+      const feed = api.openFeed(`${s.base}/feed`, { protocol, retry: false });
+      const done = drain(feed);
+      while (s.requests === 0) await new Promise((r) => setTimeout(r, 10));
+      const closedAt = Date.now();
+      feed.close();
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the iteration did not end after close()')), 3_000).unref());
+      assert.deepEqual(await Promise.race([done, timeout]), []);
+      assert.ok(Date.now() - closedAt < 1_000, `${Date.now() - closedAt} ms after close()`);
+      for (let i = 0; i < 100 && s.aborted === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(s.aborted, 1, 'the discovery request was aborted');
+    } finally {
+      await s.close();
+    }
+  });
+}
+
+test('6: v2: an async onRetry that rejects on a discovery retry does not go unhandled (no crash)', async () => {
+  const { code, out, stderr } = await child('v2-async-onRetry-rejects');
+  assert.equal(code, 0, `the child crashed: ${stderr.slice(0, 2000)}`);
+  assert.equal(out.outcome.code, 'http-status', JSON.stringify(out.outcome));
+  assert.equal(out.retries, 2, 'onRetry was told of each retry');
+});

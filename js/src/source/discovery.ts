@@ -107,7 +107,7 @@ async function readBody(
         if (signal !== undefined) {
           onAbort = () => resolve('aborted');
           if (signal.aborted) resolve('aborted');
-          else signal.addEventListener('abort', onAbort, { once: true });
+          else signal.addEventListener('abort', onAbort); // removed after each read
         }
       });
       let got: ReadableStreamReadResult<Uint8Array> | 'stalled' | 'aborted';
