@@ -226,3 +226,36 @@ test('--from last on a v2 URL: the discovery fails as the feed would (network ex
   assert.match(huge.stderr, /^feedpump: bad-discovery: /);
   t.diagnostic(`the endless discovery sent ${(sent / 2 ** 20).toFixed(1)} MiB before the CLI stopped reading`);
 });
+
+test('no control character of the server\'s reaches the terminal: table rows, the progress line, error messages', async (t) => {
+  // An OSC that retitles the terminal, a clear-screen CSI, and a C1 CSI.
+  const ESC = '\u001b]0;pwned\u0007\u001b[2J\u009b1m';
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/down') {
+      res.writeHead(503, { 'retry-after': '0' });
+      res.end(`down ${ESC}`);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    if (url.searchParams.get('cursor0') !== '_first') return res.end('');
+    res.end(`${JSON.stringify({ partition: 0, data: { type: `Order${ESC}` } })}\n${JSON.stringify({ partition: 0, cursor: `c${ESC}` })}\n`);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  // The CLI's own progress line starts with "\r" and "ESC [ K" (erase the line): those are its, not the server's.
+  const control = (s) => s.replaceAll('\r\u001b[K', '').match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/u);
+  const leaks = [];
+  for (const args of [
+    ['tail', `${base}/feed`, '-n', '1', '-f', 'table'],
+    ['tail', `${base}/feed`, '-n', '1', '--progress'],
+    ['tail', `${base}/down`, '-n', '1'],
+  ]) {
+    const { stdout, stderr } = await cli(args);
+    const shown = args.includes('table') ? stdout : stderr;
+    assert.ok(shown.includes('pwned'), `the text is shown: ${JSON.stringify(shown)}`);
+    if (control(shown) !== null) leaks.push(`${args.slice(2).join(' ')}: ${JSON.stringify(shown)}`);
+  }
+  assert.deepEqual(leaks, []);
+});

@@ -259,11 +259,19 @@ function eventType(e: FeedEvent): string {
   return e.headers?.['ce_type'] ?? '';
 }
 
+/**
+ * `s` with every control character but the newline (C0, DEL, C1) shown as a `\u` escape: what the server sent (an
+ * event type, a cursor, an error body) must not drive the terminal (an OSC that retitles it, a CSI that clears it).
+ */
+function printable(s: string): string {
+  return s.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function formatEvent(e: FeedEvent, format: Tail['format']): string {
   const line = JSON.stringify(e.headers === undefined ? { partition: e.partition, data: e.data } : { partition: e.partition, headers: e.headers, data: e.data });
   if (format === 'ndjson') return `${line}\n`;
   const width = Math.max(40, (process.stdout.columns ?? 160) - 1);
-  const row = `${String(e.partition).padStart(5)}  ${eventType(e).padEnd(24).slice(0, 24)}  ${JSON.stringify(e.data)}`;
+  const row = `${String(e.partition).padStart(5)}  ${printable(eventType(e)).padEnd(24).slice(0, 24)}  ${printable(JSON.stringify(e.data))}`;
   return `${row.length > width ? `${row.slice(0, width - 1)}…` : row}\n`;
 }
 
@@ -274,7 +282,7 @@ function progressLine(feed: Feed, total: number, rate: number): string {
     const ms = lag[Number(p)]?.msSinceLastEvent;
     return `p${p} ${c}${ms === undefined ? '' : ` (${(ms / 1000).toFixed(1)}s)`}`;
   });
-  return `${total} events, ${Math.round(rate)}/s | ${parts.join(' ')}`;
+  return printable(`${total} events, ${Math.round(rate)}/s | ${parts.join(' ')}`);
 }
 
 async function run(t: Tail): Promise<number> {
@@ -341,7 +349,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     t = parse(argv);
   } catch (e) {
-    process.stderr.write(`feedpump: ${(e as Error).message}\nRun \`feedpump --help\` for usage.\n`);
+    process.stderr.write(`feedpump: ${printable((e as Error).message)}\nRun \`feedpump --help\` for usage.\n`);
     return EXIT.usage;
   }
   if (t === 'help') {
@@ -357,13 +365,14 @@ async function main(argv: string[]): Promise<number> {
     return await run(t);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`feedpump: ${e.message}\n`);
+      process.stderr.write(`feedpump: ${printable(e.message)}\n`);
       return EXIT.usage;
     }
     const code = exitCodeOf(e);
     // A FeedError's message starts with its code and names what and where, never a header or query value (its rule);
-    // any other error's may quote the URL: what the command line holds of secrets is blanked out of both.
-    process.stderr.write(`feedpump: ${scrub(e instanceof Error ? e.message : String(e), t.secrets)}\n`);
+    // any other error's may quote the URL: what the command line holds of secrets is blanked out of both. A message may
+    // quote the server (an error body): no control character of it reaches the terminal.
+    process.stderr.write(`feedpump: ${printable(scrub(e instanceof Error ? e.message : String(e), t.secrets))}\n`);
     return code;
   }
 }
