@@ -13,8 +13,11 @@ import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, Re
  * batch will end its page (a 5xx or 429 is retried, a v2 409 rediscovers, a 4xx fails the feed). */
 const ok = (status: number): boolean => status >= 200 && status < 300;
 
-/** Calls a caller's callback: what it throws, or the promise it returns rejects with, is ignored. */
-function call(f: ((...args: never[]) => unknown) | undefined, ...args: unknown[]): void {
+/**
+ * Calls a caller's callback: what it throws, or the promise it returns rejects with, is ignored.
+ * @internal
+ */
+export function call(f: ((...args: never[]) => unknown) | undefined, ...args: unknown[]): void {
   try {
     const r: unknown = (f as ((...a: unknown[]) => unknown) | undefined)?.(...args);
     if (r instanceof Promise) r.catch(() => undefined);

@@ -7,7 +7,7 @@
 import { FeedError, messageOf, toFeedError } from './errors.js';
 import { wasmNotReady, wasmReady } from './runtime.js';
 import { optionError } from './wasm/feedpump.js';
-import type { Observer } from './observe.js';
+import { call, type Observer } from './observe.js';
 import { compileFilter, type CompiledFilter } from './filters.js';
 import type { AnyFeedOptions as FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
 
@@ -70,21 +70,19 @@ const U32_MAX = 0xffff_ffff;
 export const MAX_TIMER_MS = 0x7fff_ffff;
 
 /**
- * Waits `ms` (clamped to {@link MAX_TIMER_MS}), or until `signal` (or `also`) aborts.
+ * Waits `ms` (clamped to {@link MAX_TIMER_MS}), or until `signal` aborts.
  * @internal
  */
-export function sleep(ms: number, signal: AbortSignal | undefined, also?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
-    if (signal?.aborted || also?.aborted) return resolve();
+    if (signal?.aborted) return resolve();
     const t = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
     function done(): void {
       clearTimeout(t);
       signal?.removeEventListener('abort', done);
-      also?.removeEventListener('abort', done);
       resolve();
     }
-    signal?.addEventListener('abort', done, { once: true });
-    also?.addEventListener('abort', done, { once: true });
+    signal?.addEventListener('abort', done); // done() removes it
   });
 }
 
@@ -221,7 +219,9 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     out.onRetry = ({ error, attempt, delayMs }) => {
       const e = toFeedError(error);
       observer?.retry(e, attempt, delayMs);
-      return onRetry?.({ error: e, attempt, delayMs, url: observer?.url });
+      // Called now (it may close the feed); what it throws, or the promise it returns rejects with, is ignored (as
+      // for every hook of the observer's): the caller's hook failing is not the feed failing, nor unhandled.
+      call(onRetry, { error: e, attempt, delayMs, url: observer?.url });
     };
   }
   copyOption(options, out, 'failoverCooldownMs', isTimerMs, 9);

@@ -175,3 +175,87 @@ test('--help lists the commands and every exit code', async () => {
   for (const s of ['tail <url>', 'cursors <url>', '--from', '--partitions', '--type', '--live', '--headers', '--limit']) assert.ok(stdout.includes(s), s);
   for (const n of [0, 1, 2, 3, 4, 5, 6, 70, 130]) assert.match(stdout, new RegExp(`^  ${n} `, 'm'));
 });
+
+test('an error message never prints the code twice (the FeedError message starts with it)', async () => {
+  const http = await cli(['tail', `${ref.base}/no-such-feed/v1`, '-n', '4']);
+  assert.equal(http.code, 2, http.stderr);
+  assert.match(http.stderr, /^feedpump: http-status: /);
+  assert.doesNotMatch(http.stderr, /http-status: http-status: /);
+});
+
+test('--from last on a v2 URL: no user info or query value of the URL, and no header value, in any message', async () => {
+  const port = new URL(v2.url).port;
+  for (const args of [
+    // fetch refuses a URL with user info, and its own error quotes the URL whole
+    ['tail', `http://reader:hunter2pw@127.0.0.1:${port}/feed`, '--from', 'last'],
+    ['cursors', `http://reader:hunter2pw@127.0.0.1:${port}/feed`],
+    ['tail', `http://127.0.0.1:${port}/secure?apikey=hunter2pw`, '--from', 'last', '-H', 'authorization: Bearer hunter2pw'],
+  ]) {
+    const { code, stdout, stderr } = await cli(args);
+    assert.notEqual(code, 0, stderr);
+    assert.ok(!stderr.includes('hunter2pw') && !stdout.includes('hunter2pw'), `a secret was printed: ${stderr}`);
+  }
+});
+
+test('--from last on a v2 URL: the discovery fails as the feed would (network exit 4, a discovery without end exit 3)', async (t) => {
+  // Nothing listens on this port: a network failure, which a run without --from last reports with exit 4.
+  const closed = createServer();
+  await new Promise((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = closed.address().port;
+  await new Promise((resolve) => closed.close(resolve));
+  const refused = await cli(['tail', `http://127.0.0.1:${port}/feed`, '--from', 'last']);
+  assert.equal(refused.code, 4, refused.stderr);
+  assert.match(refused.stderr, /^feedpump: network: /);
+
+  // A discovery answer that never ends (bytes keep coming): the feed's own discovery stops at maxLineLength.
+  let sent = 0;
+  const endless = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"token":"t","partitions":[');
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const pump = () => {
+      while (!res.destroyed && (sent += chunk.length) && res.write(chunk));
+      if (!res.destroyed) res.once('drain', pump);
+    };
+    pump();
+  });
+  await new Promise((resolve) => endless.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { endless.closeAllConnections(); endless.close(resolve); }));
+  const huge = await cli(['tail', `http://127.0.0.1:${endless.address().port}/feed`, '--from', 'last'], { timeoutMs: 30_000 });
+  assert.equal(huge.code, 3, huge.stderr);
+  assert.match(huge.stderr, /^feedpump: bad-discovery: /);
+  t.diagnostic(`the endless discovery sent ${(sent / 2 ** 20).toFixed(1)} MiB before the CLI stopped reading`);
+});
+
+test('no control character of the server\'s reaches the terminal: table rows, the progress line, error messages', async (t) => {
+  // An OSC that retitles the terminal, a clear-screen CSI, and a C1 CSI.
+  const ESC = '\u001b]0;pwned\u0007\u001b[2J\u009b1m';
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/down') {
+      res.writeHead(503, { 'retry-after': '0' });
+      res.end(`down ${ESC}`);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    if (url.searchParams.get('cursor0') !== '_first') return res.end('');
+    res.end(`${JSON.stringify({ partition: 0, data: { type: `Order${ESC}` } })}\n${JSON.stringify({ partition: 0, cursor: `c${ESC}` })}\n`);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  // The CLI's own progress line starts with "\r" and "ESC [ K" (erase the line): those are its, not the server's.
+  const control = (s) => s.replaceAll('\r\u001b[K', '').match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/u);
+  const leaks = [];
+  for (const args of [
+    ['tail', `${base}/feed`, '-n', '1', '-f', 'table'],
+    ['tail', `${base}/feed`, '-n', '1', '--progress'],
+    ['tail', `${base}/down`, '-n', '1'],
+  ]) {
+    const { stdout, stderr } = await cli(args);
+    const shown = args.includes('table') ? stdout : stderr;
+    assert.ok(shown.includes('pwned'), `the text is shown: ${JSON.stringify(shown)}`);
+    if (control(shown) !== null) leaks.push(`${args.slice(2).join(' ')}: ${JSON.stringify(shown)}`);
+  }
+  assert.deepEqual(leaks, []);
+});

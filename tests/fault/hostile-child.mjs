@@ -160,8 +160,21 @@ const scenarios = {
     const out = await drain(feed);
     return { ...out, events: out.events.length };
   },
+  // 6: an async onRetry that rejects, on the v2 discovery's retries (a 503 each time): not an unhandled rejection.
+  async 'v2-async-onRetry-rejects'() {
+    const feed = api.openFeed(`${base}/busy`, {
+      protocol: 'v2',
+      retry: { initialMs: 1, maxMs: 2, maxAttempts: 2 },
+      onRetry: async () => {
+        retries++;
+        throw new Error('the log sink is down');
+      },
+    });
+    return drain(feed);
+  },
 };
+let retries = 0;
 
 const outcome = await scenarios[scenario]();
 await sleep(300); // anything the reader still does in the background shows up now
-console.log(JSON.stringify({ outcome, warnings }));
+console.log(JSON.stringify({ outcome, warnings, retries }));

@@ -272,3 +272,94 @@ test('9: Retry-After: 86400 with retry.maxMs 200: the retry comes within about m
   assert.ok(delays[0] <= 200, `onRetry was told ${delays[0]} ms`);
   assert.ok(Date.now() - started < 2_000, `${Date.now() - started} ms`);
 });
+
+/** A server that takes every request and never answers (no head, no body); `aborted` counts requests whose client
+ * went away. */
+async function silentServer() {
+  const s = { aborted: 0, requests: 0 };
+  const server = http.createServer((req) => {
+    s.requests++;
+    req.socket.on('close', () => s.aborted++);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  s.base = `http://127.0.0.1:${server.address().port}`;
+  s.close = () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); });
+  return s;
+}
+
+for (const protocol of ['v2', 'auto']) {
+  test(`6: ${protocol}: close() while the discovery request waits for its answer ends the iteration at once and aborts the request`, async () => {
+    const s = await silentServer();
+    try {
+      const feed = api.openFeed(`${s.base}/feed`, { protocol, retry: false });
+      const done = drain(feed);
+      while (s.requests === 0) await new Promise((r) => setTimeout(r, 10));
+      const closedAt = Date.now();
+      feed.close();
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the iteration did not end after close()')), 3_000).unref());
+      assert.deepEqual(await Promise.race([done, timeout]), []);
+      assert.ok(Date.now() - closedAt < 1_000, `${Date.now() - closedAt} ms after close()`);
+      for (let i = 0; i < 100 && s.aborted === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(s.aborted, 1, 'the discovery request was aborted');
+    } finally {
+      await s.close();
+    }
+  });
+}
+
+test('6: v2: an async onRetry that rejects on a discovery retry does not go unhandled (no crash)', async () => {
+  const { code, out, stderr } = await child('v2-async-onRetry-rejects');
+  assert.equal(code, 0, `the child crashed: ${stderr.slice(0, 2000)}`);
+  assert.equal(out.outcome.code, 'http-status', JSON.stringify(out.outcome));
+  assert.equal(out.retries, 2, 'onRetry was told of each retry');
+});
+
+// Known, not fixed (see the report of the audit-b branch): each fails on the current code, so it is a todo, not a gate.
+for (const protocol of ['v1', 'v2']) {
+  test(`${protocol}: idleTimeoutMs also bounds the wait for the response head (a server that never answers)`, { todo: 'the idle watchdog starts at the body: fixing it (transport.ts, shared by the reader and the discovery) costs ~100 B of the web entry' }, async () => {
+    const s = await silentServer();
+    try {
+      const feed = api.openFeed(`${s.base}/feed`, { protocol, partitionCount: 1, idleTimeoutMs: 300, retry: false });
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('no error within 3 s of idleTimeoutMs 300')), 3_000).unref());
+      await assert.rejects(Promise.race([drain(feed), timeout]), (e) => api.isFeedError(e));
+      feed.close();
+    } finally {
+      await s.close();
+    }
+  });
+}
+
+test('v2: a partition whose page never ends does not starve the others', { todo: 'turns are counted in pages (core/src/schedule.rs): a turn needs a bound in batches too, ended only after a checkpoint' }, async () => {
+  const s = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/feed') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 't', partitions: [{ id: '0' }, { id: '1' }] }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    if (url.searchParams.get('partition') === '1') {
+      res.end(url.searchParams.get('cursor') === '_first' ? '{"data":"one"}\n{"cursor":"1"}\n' : '{"cursor":"1"}\n');
+      return;
+    }
+    let n = 0; // partition 0: an event and a checkpoint every 5 ms, for ever
+    const t = setInterval(() => res.write(`{"data":${++n}}\n{"cursor":"${n}"}\n`), 5);
+    res.on('close', () => clearInterval(t));
+  });
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  try {
+    const feed = api.openFeed(`http://127.0.0.1:${s.address().port}/feed`, { protocol: 'v2', maxBatchDelayMs: 20 });
+    const stop = setTimeout(() => feed.close(), 4_000);
+    let one = false;
+    for await (const e of feed) {
+      if (e.data === 'one') {
+        one = true;
+        feed.close();
+      }
+    }
+    clearTimeout(stop);
+    assert.ok(one, 'partition 1 was read within 4 s');
+  } finally {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(() => r()));
+  }
+});

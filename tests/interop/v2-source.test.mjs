@@ -76,9 +76,10 @@ test('close() from fetch while discovery is in flight, and it fails: no retry, n
     protocol: 'v2',
     retry: { initialMs: 1, maxMs: 1, maxAttempts: 2 },
     onRetry: () => retries++,
+    // close() aborts the request; a fetch of the caller's that ignores the abort still brings its answer.
     fetch: (request) => {
       feed.close();
-      return fetch(request);
+      return fetch(request.url, { headers: request.headers });
     },
     signal: AbortSignal.timeout(10_000),
   });
@@ -117,9 +118,11 @@ test('close() from fetch during a discovery that succeeds: no events request aft
     await control({ reset: true });
     const feed = api.openFeed(`${server.url}/feed`, {
       protocol,
+      // close() aborts the request; a fetch of the caller's that ignores the abort still brings its answer.
       fetch: (request) => {
-        if (new URL(request.url).pathname === '/feed') feed.close();
-        return fetch(request);
+        if (new URL(request.url).pathname !== '/feed') return fetch(request);
+        feed.close();
+        return fetch(request.url, { headers: request.headers });
       },
       signal: AbortSignal.timeout(10_000),
     });

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { parseArgs } from 'node:util';
-import { isFeedError, openFeed, type AnyFeedOptions, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
+import { FeedError, openFeed, type AnyFeedOptions, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
 import { EXIT, exitCodeOf, HELP } from './exit.js';
 
 /** Thrown for a command line that cannot be run; exits with {@link EXIT.usage}. */
@@ -16,6 +16,8 @@ interface Tail {
   command: 'tail' | 'cursors';
   url: string;
   options: AnyFeedOptions;
+  /** What no message may show: the URL's user name, password and query values, and the `--header` values. */
+  secrets: string[];
   from: string;
   limit: number;
   format: 'ndjson' | 'table';
@@ -78,6 +80,7 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
   }
 
   const options: AnyFeedOptions = {};
+  const secrets = urlSecrets(url);
   const n = count('partition-count', values['partition-count'], 1);
   if (n !== undefined) options.partitionCount = n;
   if (values.protocol !== undefined) {
@@ -97,7 +100,9 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
     const pairs = values.header.map((h): [string, string] => {
       const i = h.indexOf(':');
       if (i <= 0) throw new UsageError('--header takes "Name: value"'); // never echo the value: it may be a secret
-      return [h.slice(0, i).trim(), h.slice(i + 1).trim()];
+      const value = h.slice(i + 1).trim();
+      secrets.push(value);
+      return [h.slice(0, i).trim(), value];
     });
     options.requestHeaders = () => pairs;
   }
@@ -110,6 +115,7 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
     command,
     url,
     options,
+    secrets,
     from: values.from ?? (command === 'cursors' ? 'last' : 'first'),
     limit: count('limit', values.limit, 1) ?? Infinity,
     format,
@@ -117,16 +123,90 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
   };
 }
 
-/** The partition ids of a FeedAPI v2 feed, from its discovery answer (for `--from last`). */
-async function v2PartitionIds(url: string, options: AnyFeedOptions): Promise<number[]> {
-  const headers = options.requestHeaders ? await options.requestHeaders({ refresh: false }) : undefined;
-  const res = await fetch(url, headers === undefined ? {} : { headers });
-  const body: unknown = res.ok ? await res.json().catch(() => undefined) : undefined;
-  const list = (body as { partitions?: unknown } | undefined)?.partitions;
-  if (!Array.isArray(list)) {
-    throw new UsageError('--from last needs the partitions: give --partition-count for a v1 feed (this URL gave no FeedAPI v2 discovery answer)');
+/** The user name, password and query values of a URL (decoded and as written), for {@link scrub}. */
+function urlSecrets(url: string): string[] {
+  try {
+    const u = new URL(url);
+    const out = [u.username, u.password, u.search.slice(1), ...u.searchParams.values()];
+    return [...out, ...out.map((s) => decodeURIComponent(s))];
+  } catch {
+    return [];
   }
-  return list.map((p: { id?: unknown }) => Number(p.id)).filter((id) => Number.isInteger(id));
+}
+
+/** `text` with every secret of `secrets` (3 characters or more: shorter ones would blank every `1`) blanked out. */
+function scrub(text: string, secrets: readonly string[]): string {
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (s.length >= 3) text = text.split(s).join('[hidden]');
+  return text;
+}
+
+/** The most of a discovery answer `--from last` reads: the package's default `maxLineLength`, which bounds the feed's
+ * own discovery (docs/feedapi-v2.md). */
+const MAX_DISCOVERY_BYTES = 16 * 2 ** 20;
+/** A discovery body that brings no bytes for this long has stalled (the package's default `idleTimeoutMs`). */
+const IDLE_MS = 60_000;
+
+/**
+ * The partition ids of a FeedAPI v2 feed, from its discovery answer (for `--from last`). Its failures are the
+ * FeedErrors (and exit codes) the feed's own discovery gives: `network`, `http-status`, `truncated-body`,
+ * `stalled-body`, `bad-discovery` (more than {@link MAX_DISCOVERY_BYTES}, not JSON, no partition list); a v1 feed
+ * (400) is a usage error. The messages show the URL without user info or query.
+ */
+async function v2PartitionIds(url: string, options: AnyFeedOptions): Promise<number[]> {
+  const u = new URL(url);
+  const shown = `${u.origin}${u.pathname}`;
+  const headers = options.requestHeaders ? await options.requestHeaders({ refresh: false }) : undefined;
+  let request: Request;
+  try {
+    request = new Request(url, headers === undefined ? {} : { headers });
+  } catch {
+    // The runtime's error quotes the URL (user info too) or a header value.
+    throw new FeedError('bad-options', `fetch refuses the discovery request to ${shown} (--from last)`);
+  }
+  let res: Response;
+  try {
+    res = await fetch(request);
+  } catch {
+    throw new FeedError('network', `GET ${shown} failed before a response arrived (the discovery for --from last)`);
+  }
+  const body = res.body?.getReader();
+  try {
+    if (res.status === 400) {
+      throw new UsageError('--from last needs the partitions: give --partition-count for a v1 feed (this URL answered 400 to the FeedAPI v2 discovery)');
+    }
+    if (!res.ok) throw new FeedError('http-status', `discovery answered ${res.status} ${res.statusText}`, { status: res.status });
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), IDLE_MS)));
+      let got: Awaited<ReturnType<NonNullable<typeof body>['read']>> | 'stalled' | undefined;
+      try {
+        got = await Promise.race([body?.read(), stalled]);
+      } catch {
+        throw new FeedError('truncated-body', 'the discovery body was cut');
+      } finally {
+        clearTimeout(timer);
+      }
+      if (got === 'stalled') throw new FeedError('stalled-body', `the discovery body brought no bytes for ${IDLE_MS} ms`);
+      if (got === undefined || got.done) break;
+      size += got.value.length;
+      if (size > MAX_DISCOVERY_BYTES) throw new FeedError('bad-discovery', `the discovery document is larger than ${MAX_DISCOVERY_BYTES} bytes`);
+      parts.push(got.value);
+    }
+    let list: unknown;
+    try {
+      list = (JSON.parse(Buffer.concat(parts).toString('utf8')) as { partitions?: unknown } | null)?.partitions;
+    } catch {
+      throw new FeedError('bad-discovery', 'the discovery answer is not JSON');
+    }
+    if (!Array.isArray(list)) throw new FeedError('bad-discovery', 'partitions must be an array');
+    // Ids the feed's discovery refuses are left out here: it then fails naming them.
+    const id = (v: unknown): number => (typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN);
+    return list.map((p: unknown) => id((p as { id?: unknown } | null)?.id)).filter((n) => Number.isInteger(n) && n >= 0 && n < 32_768);
+  } finally {
+    body?.cancel().catch(() => undefined);
+  }
 }
 
 /** Resolves `--from` into `options.cursors`. */
@@ -179,11 +259,19 @@ function eventType(e: FeedEvent): string {
   return e.headers?.['ce_type'] ?? '';
 }
 
+/**
+ * `s` with every control character but the newline (C0, DEL, C1) shown as a `\u` escape: what the server sent (an
+ * event type, a cursor, an error body) must not drive the terminal (an OSC that retitles it, a CSI that clears it).
+ */
+function printable(s: string): string {
+  return s.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function formatEvent(e: FeedEvent, format: Tail['format']): string {
   const line = JSON.stringify(e.headers === undefined ? { partition: e.partition, data: e.data } : { partition: e.partition, headers: e.headers, data: e.data });
   if (format === 'ndjson') return `${line}\n`;
   const width = Math.max(40, (process.stdout.columns ?? 160) - 1);
-  const row = `${String(e.partition).padStart(5)}  ${eventType(e).padEnd(24).slice(0, 24)}  ${JSON.stringify(e.data)}`;
+  const row = `${String(e.partition).padStart(5)}  ${printable(eventType(e)).padEnd(24).slice(0, 24)}  ${printable(JSON.stringify(e.data))}`;
   return `${row.length > width ? `${row.slice(0, width - 1)}…` : row}\n`;
 }
 
@@ -194,7 +282,7 @@ function progressLine(feed: Feed, total: number, rate: number): string {
     const ms = lag[Number(p)]?.msSinceLastEvent;
     return `p${p} ${c}${ms === undefined ? '' : ` (${(ms / 1000).toFixed(1)}s)`}`;
   });
-  return `${total} events, ${Math.round(rate)}/s | ${parts.join(' ')}`;
+  return printable(`${total} events, ${Math.round(rate)}/s | ${parts.join(' ')}`);
 }
 
 async function run(t: Tail): Promise<number> {
@@ -261,7 +349,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     t = parse(argv);
   } catch (e) {
-    process.stderr.write(`feedpump: ${(e as Error).message}\nRun \`feedpump --help\` for usage.\n`);
+    process.stderr.write(`feedpump: ${printable((e as Error).message)}\nRun \`feedpump --help\` for usage.\n`);
     return EXIT.usage;
   }
   if (t === 'help') {
@@ -277,12 +365,14 @@ async function main(argv: string[]): Promise<number> {
     return await run(t);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`feedpump: ${e.message}\n`);
+      process.stderr.write(`feedpump: ${printable(e.message)}\n`);
       return EXIT.usage;
     }
     const code = exitCodeOf(e);
-    // The message names what and where, never a header or query value (FeedError's rule); the code is stable.
-    process.stderr.write(isFeedError(e) ? `feedpump: ${e.code}: ${e.message}\n` : `feedpump: ${e instanceof Error ? e.message : String(e)}\n`);
+    // A FeedError's message starts with its code and names what and where, never a header or query value (its rule);
+    // any other error's may quote the URL: what the command line holds of secrets is blanked out of both. A message may
+    // quote the server (an error body): no control character of it reaches the terminal.
+    process.stderr.write(`feedpump: ${printable(scrub(e instanceof Error ? e.message : String(e), t.secrets))}\n`);
     return code;
   }
 }

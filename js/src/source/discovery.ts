@@ -7,7 +7,8 @@
  */
 import { type FeedError, messageOf, toFeedError } from '../errors.js';
 import { abortedError, MAX_TIMER_MS, type ReaderOptions } from '../options.js';
-import { safeUrl, transport, type Transport } from '../transport.js';
+import { read, safeUrl, transport, type Transport } from '../transport.js';
+import { cancelBody, chunkOf, openBody, recycle, startRead } from '../reader/body.js';
 import { parseDiscovery as checkDiscovery, discoveryError, readerDefaults, type Discovery } from '../wasm/feedpump.js';
 
 /** A partition as discovery lists it, and the discovery (their one home: the wasm's parseDiscovery, src/discovery.rs). */
@@ -54,7 +55,7 @@ export function failureOf(e: FeedError): { kind: string; retryAfter: string | un
 /** The innermost `cause` of an error (Node's `fetch failed` hides `connect ECONNREFUSED …` there). */
 function rootMessage(e: unknown): string {
   let c = e;
-  for (let i = 0; i < 8 && c instanceof Error && c.cause !== undefined && c.cause !== null; i++) c = c.cause;
+  for (let i = 0; i < 8 && c instanceof Error && c.cause != null; i++) c = c.cause;
   return messageOf(c);
 }
 
@@ -75,44 +76,49 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
     // The runtime's error quotes the URL: it is not kept.
     throw failed(0, 0, safeUrl(url));
   }
+  let response: unknown;
   try {
-    return (await calls.fetch(r, 0)) as Response;
+    response = await calls.fetch(r, 0);
   } catch (e) {
     if (signal?.aborted) throw abortedError(signal);
     throw e;
   }
+  return response as Response;
 }
 
 /**
- * Reads a body: at most `limit` bytes (`over` says what happens beyond: an error, or `'cut'` to stop and keep what
- * came), each read watched by `idleMs` (0: off) and the signal. The reader is always released.
+ * Reads the body of `response`: at most `limit` bytes (`over` says what happens beyond: an error, or `'cut'` to stop
+ * and keep what came), each read watched by `idleMs` (0: off) and the signal. The body is always released. Any body the
+ * reader reads is read (js/src/reader/body.ts: a ReadableStream, or an async iterable such as node-fetch's); one it
+ * cannot is the same `bad-options` FeedError.
  */
 async function readBody(
-  body: ReadableStream<Uint8Array> | null,
+  response: Response,
   limit: number,
   idleMs: number,
   signal: AbortSignal | undefined,
   over: (() => FeedError) | 'cut',
 ): Promise<Uint8Array> {
-  if (body === null) return new Uint8Array(0);
-  const reader = body.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
+  let body;
   try {
-    for (;;) {
+    body = openBody(read(response, 'body'), read(response, 'bodyUsed'), 0);
+    while (body !== undefined) {
       const watchdog = new Promise<'stalled' | 'aborted'>((resolve) => {
         if (idleMs > 0) timer = setTimeout(() => resolve('stalled'), Math.min(idleMs, MAX_TIMER_MS));
         if (signal !== undefined) {
           onAbort = () => resolve('aborted');
           if (signal.aborted) resolve('aborted');
-          else signal.addEventListener('abort', onAbort, { once: true });
+          else signal.addEventListener('abort', onAbort); // removed after each read
         }
       });
-      let got: ReadableStreamReadResult<Uint8Array> | 'stalled' | 'aborted';
+      const reading = startRead(body, 0);
+      let got: unknown;
       try {
-        got = await Promise.race([reader.read(), watchdog]);
+        got = await Promise.race([reading, watchdog]);
       } catch (e) {
         if (signal?.aborted) throw abortedError(signal);
         if (over === 'cut') break;
@@ -126,19 +132,22 @@ async function readBody(
         if (over === 'cut') break;
         throw failed(2, idleMs);
       }
-      if (got.done) break;
+      const chunk = chunkOf(got, 0);
+      if (chunk === undefined) break;
       const room = limit - size;
-      if (got.value.length > room) {
+      if (chunk.length > room) {
         if (over !== 'cut') throw over();
-        parts.push(got.value.subarray(0, room));
-        size = limit;
+        parts.push(chunk.subarray(0, room)); // not read into again: the loop ends
         break;
       }
-      parts.push(got.value);
-      size += got.value.length;
+      size += chunk.length;
+      parts.push(chunk.slice()); // copied: a BYOB read fills its buffer again
+      recycle(body, chunk);
     }
+  } catch (e) {
+    throw toFeedError(e); // the body helpers' errors are the wasm's
   } finally {
-    reader.cancel().catch(() => undefined);
+    if (body !== undefined) cancelBody(body);
   }
   return new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer());
 }
@@ -159,22 +168,22 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
   let response = await request(url, req, calls, false);
   if (response.status === 401 && req.requestHeaders !== undefined) {
     // As for pages: a 401 asks the hook once more, with `refresh: true`, before it counts.
-    await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
+    await readBody(response, SNIPPET_BYTES, idleMs, req.signal, 'cut');
     response = await request(url, req, calls, true);
   }
   if (response.status === 400) {
-    await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
+    await readBody(response, SNIPPET_BYTES, idleMs, req.signal, 'cut');
     return { v1: true };
   }
   if (!response.ok) {
-    const bytes = await readBody(response.body, SNIPPET_BYTES, idleMs, req.signal, 'cut');
+    const bytes = await readBody(response, SNIPPET_BYTES, idleMs, req.signal, 'cut');
     const snippet = new TextDecoder().decode(bytes).trim();
     const error = failed(3, response.status, `${response.statusText}`, snippet);
     const retryAfter = response.headers.get('retry-after');
     if (retryAfter !== null) RETRY_AFTER.set(error, retryAfter);
     throw error;
   }
-  const bytes = await readBody(response.body, cap, idleMs, req.signal, () => failed(4, cap));
+  const bytes = await readBody(response, cap, idleMs, req.signal, () => failed(4, cap));
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));

@@ -64,13 +64,12 @@ export class V2Source implements BatchSource {
   /** The feed's page count (every reader's pages, and caught-up signals), and the current reader's page. */
   #page = 0;
   #readerPage = 0;
-  /** Aborted by close() or at the end of the feed: ends a live or retry wait at once (the caller's signal ends it
-   * too), and every later step. */
+  /** close() was called, or the feed ended: every later step ends at once. */
+  #closed = false;
+  /** Aborted by close(), and (forwarded by #follow) by the caller's signal: ends a discovery request or body, and a
+   * live or retry wait, at once. */
   readonly #stop = new AbortController();
-
-  get #closed(): boolean {
-    return this.#stop.signal.aborted;
-  }
+  readonly #follow = (): void => this.#stop.abort(this.options.signal?.reason);
 
   constructor(
     readonly url: string,
@@ -121,14 +120,16 @@ export class V2Source implements BatchSource {
         this.#page += 1;
         return { text: '[]', meta: EMPTY, checkpoints: [], page: this.#page, bytes: 0, signal: 'caught-up' };
       } else {
-        this.#stop.abort();
+        this.#closed = true;
         return undefined;
       }
     }
   }
 
   close(): void {
+    this.#closed = true;
     this.#stop.abort();
+    this.options.signal?.removeEventListener('abort', this.#follow);
     this.#drop();
     this.#backoff?.free();
     this.#backoff = undefined;
@@ -186,10 +187,14 @@ export class V2Source implements BatchSource {
    * (400 on the bare GET). */
   async #discover(): Promise<Discovery | undefined> {
     requireWasm();
+    // The request listens to #stop, which follows the caller's signal (one listener: added once, removed by close()).
+    const signal = this.options.signal;
+    if (signal?.aborted) this.#follow();
+    signal?.addEventListener('abort', this.#follow);
     for (;;) {
       const url = this.#pollUrl();
       try {
-        const found = await discoverOnce(url, this.options);
+        const found = await discoverOnce(url, { ...this.options, signal: this.#stop.signal });
         this.#base = url;
         return found.v1 ? undefined : found.discovery;
       } catch (e) {
@@ -220,19 +225,15 @@ export class V2Source implements BatchSource {
     const backoff = this.#backoffState();
     const delayMs = backoff.handleFailure(now(), kind, status, retryAfter);
     if (delayMs < 0) throw error;
-    const attempt = backoff.attempts;
-    try {
-      this.options.onRetry?.({ error, attempt, delayMs });
-    } catch {
-      // the caller's hook failing is not the feed failing
-    }
+    // The caller's hook failing (a throw, a rejected promise: options.ts's wrapper ignores both) is not the feed failing.
+    this.options.onRetry?.({ error, attempt: backoff.attempts, delayMs });
     await this.#sleep(delayMs);
     if (this.#closed) throw error;
   }
 
   /** Waits `ms` or until the feed closes; the caller's signal fired during the wait is an `'aborted'` FeedError. */
   async #sleep(ms: number): Promise<void> {
-    await sleep(ms, this.options.signal, this.#stop.signal);
+    await sleep(ms, this.#stop.signal); // #stop follows the caller's signal from the first discovery on
     if (this.options.signal?.aborted) throw abortedError(this.options.signal);
   }
 

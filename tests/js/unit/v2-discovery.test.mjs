@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import http from 'node:http';
+import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import '../../../dist/entrypoints/node.js'; // instantiates the wasm (discovery reads the core's defaults)
+import { openFeed } from '../../../dist/entrypoints/node.js'; // instantiates the wasm (discovery reads the core's defaults)
 import { FeedError } from '../../../dist/errors.js';
 import { discoverOnce, failureOf } from '../../../dist/source/discovery.js';
 import { parseDiscovery } from '../../../dist/source/discovery.js';
@@ -362,4 +363,27 @@ test('Backoff.pollUrl: the core URL choice a v2 feed with several URLs discovers
   assert.equal(one.pollUrl(20), undefined, 'one URL: always that one');
   one.free();
   assert.throws(() => new Backoff({ replicas: 'http://b/feed' }), /refused option replicas/);
+});
+
+/** What a caller's `fetch` may give in place of a Response (node-fetch's has a Node Readable as its body). */
+const responseLike = (body, status = 200) => ({ ok: status < 300, status, statusText: 'OK', headers: new Headers(), body });
+const readable = (text) => Readable.from([Buffer.from(text.slice(0, 7)), Buffer.from(text.slice(7))]);
+
+test('discoverOnce reads the bodies the reader reads (an async iterable, as node-fetch gives); a body it cannot read is bad-options, final', async () => {
+  const found = await discoverOnce(`${base}/doc`, { fetch: async () => responseLike(readable(JSON.stringify(DOC))) });
+  assert.equal(found.discovery.token, 't1');
+  const busy = await fails(discoverOnce(`${base}/doc`, { fetch: async () => responseLike(readable('busy'), 503) }), 'http-status');
+  assert.equal(busy.bodySnippet, 'busy');
+  const text = await fails(discoverOnce(`${base}/doc`, { fetch: async () => responseLike('{"token":"t"}') }), 'bad-options');
+  assert.match(text.message, /the response body is not a ReadableStream or an async iterable \(it is a string\)/);
+  assert.equal(failureOf(text).kind, 'final');
+  // A whole v2 feed through such a fetch: discovery and pages alike.
+  const fetch = async (request) => {
+    const url = new URL(request.url);
+    if (url.pathname === '/feed') return responseLike(readable(JSON.stringify({ token: 't', partitions: [{ id: '0' }] })));
+    return responseLike(readable(url.searchParams.get('cursor') === '_first' ? '{"data":1}\n{"cursor":"1"}\n' : '{"cursor":"1"}\n'));
+  };
+  const events = [];
+  for await (const e of openFeed('http://127.0.0.1:9/feed', { protocol: 'v2', fetch, retry: false })) events.push(e.data);
+  assert.deepEqual(events, [1]);
 });
