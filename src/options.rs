@@ -305,6 +305,13 @@ pub fn option_error(
         26 => "url must name at least one URL".to_string(),
         27 => "protocol must be 'v1', 'v2' or 'auto'".to_string(),
         28 => "eventTypes and skipEventTypes cannot be used together".to_string(),
+        30 => "consume() needs a store with load() and save()".to_string(),
+        31 => "consume() needs a non-empty key".to_string(),
+        32 => "maxBatches must be >= 1".to_string(),
+        33 => format!("onMissingCursors must be 'first', 'last', 'throw' or a function, got {a}"),
+        34 => format!("onHandlerError must be 'retry', 'skip', 'stop' or a function, got {a}"),
+        35 => format!("onMissingCursors gave {a}"),
+        36 => "onMissingCursors 'last' needs partitionCount or partitions".to_string(),
         _ => "a feed can be iterated only once; open a new one from feed.cursors() to continue".to_string(),
     };
     feed_error("bad-options", &message, 0)

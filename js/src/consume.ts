@@ -10,7 +10,7 @@
  */
 import { FeedError, isFeedError, messageOf } from './errors.js';
 import { openFeed } from './feed.js';
-import { abortedError, sleep, bad } from './options.js';
+import { abortedError, sleep, badOption } from './options.js';
 import type { Batch, Feed, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { leadAcrossTabs, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
@@ -251,8 +251,11 @@ export interface ConsumeResult {
 function partitionsRead(source: ConsumeSource): number[] {
   if (source.partitions !== undefined) return [...source.partitions];
   if (source.partitionCount !== undefined) return Array.from({ length: source.partitionCount }, (_, p) => p);
-  throw bad("onMissingCursors 'last' needs partitionCount or partitions");
+  throw badOption(36);
 }
+
+/** A policy option: absent, a function, or one of the names `ok`. */
+const oneOf = (v: unknown, ...ok: string[]): boolean => v === undefined || typeof v === 'function' || ok.includes(v as string);
 
 /**
  * Consumes a feed exactly once into a {@link CursorStore}: resumes from the cursors stored under `key`, and for every
@@ -291,23 +294,19 @@ function partitionsRead(source: ConsumeSource): number[] {
  */
 export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, options: ConsumeOptions<T, Tx>): Promise<ConsumeResult> {
   const { store, key, handler, onCommit, onRole } = options;
+  // The messages are the wasm's (badOption: src/options.rs).
   if (store === null || typeof store !== 'object' || typeof store.load !== 'function' || typeof store.save !== 'function') {
-    throw bad('consume() needs a store with load() and save()');
+    throw badOption(30);
   }
-  if (typeof key !== 'string' || key === '') throw bad('consume() needs a non-empty key');
-  if (typeof handler !== 'function') throw bad('consume() needs a handler function');
+  if (typeof key !== 'string' || key === '') throw badOption(31);
+  if (typeof handler !== 'function') throw badOption(7, 'handler');
   const maxBatches = options.maxBatches ?? Infinity;
-  if (!(maxBatches >= 1)) throw bad('maxBatches must be >= 1');
-  if (onRole !== undefined && typeof onRole !== 'function') throw bad('onRole must be a function');
+  if (!(maxBatches >= 1)) throw badOption(32);
+  if (onRole !== undefined && typeof onRole !== 'function') throw badOption(7, 'onRole');
   const policy = options.onMissingCursors;
-  if (policy !== undefined && typeof policy !== 'function' && policy !== 'first' && policy !== 'last' && policy !== 'throw') {
-    throw bad(`onMissingCursors must be 'first', 'last', 'throw' or a function, got ${JSON.stringify(policy)}`);
-  }
+  if (!oneOf(policy, 'first', 'last', 'throw')) throw badOption(33, JSON.stringify(policy));
   // A typo would act as the default ('stop').
-  const onError = options.onHandlerError;
-  if (onError !== undefined && typeof onError !== 'function' && onError !== 'retry' && onError !== 'skip' && onError !== 'stop') {
-    throw bad(`onHandlerError must be 'retry', 'skip', 'stop' or a function, got ${JSON.stringify(onError)}`);
-  }
+  if (!oneOf(options.onHandlerError, 'retry', 'skip', 'stop')) throw badOption(34, JSON.stringify(options.onHandlerError));
   const tabs = tabsConfig(options.tabs, key);
   if (tabs === undefined) {
     onRole?.('leader');
@@ -374,7 +373,7 @@ async function consumeHere<T, Tx>(
       start = { ...choice };
       from = 'custom';
     } else {
-      throw bad(`onMissingCursors gave ${JSON.stringify(choice)}`);
+      throw badOption(35, JSON.stringify(choice));
     }
     kept = start;
   }

@@ -372,7 +372,7 @@ test('bad options: each refused with what is wrong, before the store is read', a
   const needsStore = 'bad-options: consume() needs a store with load() and save()';
   for (const bad of [null, 'store', {}, { load: store.load }, { save: store.save }, Object.assign(() => {}, store)]) await refused(source, { store: bad }, needsStore);
   for (const key of [5, '']) await refused(source, { key }, 'bad-options: consume() needs a non-empty key');
-  await refused(source, { handler: 'h' }, 'bad-options: consume() needs a handler function');
+  await refused(source, { handler: 'h' }, 'bad-options: handler must be a function');
   for (const maxBatches of [0, 0.5, NaN, -1]) await refused(source, { maxBatches }, 'bad-options: maxBatches must be >= 1');
   await refused(source, { onRole: 'leader' }, 'bad-options: onRole must be a function');
   await refused(source, { onMissingCursors: 'frist' }, `bad-options: onMissingCursors must be 'first', 'last', 'throw' or a function, got "frist"`);
