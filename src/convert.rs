@@ -62,9 +62,11 @@ pub(crate) fn fault_to_js(fault: &Fault, page: u32, value: JsValue, status_text:
             set(&e, "bodySnippet", &JsValue::from_str(snippet));
             return e.into();
         }
-        Fault::Stalled { idle_ms, offset } => {
-            ("stalled-body", format!("the body brought no bytes for {idle_ms} ms, after {offset} bytes"), offset)
-        }
+        Fault::Stalled { idle_ms, offset } => (
+            "stalled-body",
+            format!("the response brought no bytes for {idle_ms} ms, after {offset} of its body"),
+            offset,
+        ),
         Fault::Cut { offset } => (
             "truncated-body",
             format!("the connection ended before the body was complete, after {offset} bytes"),

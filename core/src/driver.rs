@@ -7,7 +7,8 @@
 //!
 //! - when released events are handed out before the page ends: at [`BATCH_BYTES`] of them, or `flush_ms` after they
 //!   were first released, counted from then so a body that trickles a line every few ms cannot postpone them;
-//! - when a body is stalled: no bytes for `idle_ms` while nothing waits to be handed out;
+//! - when a response is stalled: no head for `idle_ms` after the request, or no body bytes for `idle_ms` while
+//!   nothing waits to be handed out;
 //! - how a large network chunk is cut: at most [`BATCH_BYTES`] is fed at a time, so batches stay bounded;
 //! - what each failure is to the retry policy ([`Fault::failure`]), whether and when to retry (with `Retry-After`);
 //! - that a 401 is sent again once with refreshed credentials, when the shell can refresh them;
@@ -47,7 +48,8 @@ pub const SNIPPET_BYTES: usize = 512;
 pub struct DriverOptions {
     /// Released events wait at most this long (ms) for more while the body is still open.
     pub flush_ms: u64,
-    /// A body that brings no bytes for this long (ms) is stalled; 0: never.
+    /// A request answered by no response head, or a body that brings no bytes, for this long (ms) is stalled; 0:
+    /// never.
     pub idle_ms: u64,
     /// The shell can ask for fresh credentials (a request-headers hook): a 401 is then sent again once.
     pub can_refresh: bool,
@@ -133,7 +135,7 @@ pub struct Driver {
     unfed: usize,
     /// When released events first waited to be handed out; the flush deadline counts from here.
     released_since: Option<u64>,
-    /// When the current read started; the idle deadline counts from here.
+    /// When the current request or read started; the idle deadline counts from here.
     read_since: u64,
     /// The flush deadline passed: hand out what was released, whatever its size.
     flush_now: bool,
@@ -227,6 +229,7 @@ impl Driver {
             }
             Phase::Refresh => {
                 self.phase = Phase::Fetching;
+                self.read_since = now;
                 Action::Fetch { refresh: true }
             }
             Phase::Fetching => Action::Wait,
@@ -235,6 +238,7 @@ impl Driver {
                 if let Some(url) = self.session.poll_request(now) {
                     self.url = url;
                     self.phase = Phase::Fetching;
+                    self.read_since = now;
                     Action::Fetch { refresh: false }
                 } else if self.session.poll_timeout().is_some() {
                     Action::Wait
@@ -252,7 +256,7 @@ impl Driver {
             Phase::Body if self.session.has_released() => {
                 self.released_since.map(|since| since.saturating_add(self.options.flush_ms))
             }
-            Phase::Body | Phase::ErrorBody { .. } => {
+            Phase::Body | Phase::ErrorBody { .. } | Phase::Fetching => {
                 (self.options.idle_ms > 0).then(|| self.read_since.saturating_add(self.options.idle_ms))
             }
             Phase::Idle => self.session.poll_timeout(),
@@ -260,7 +264,8 @@ impl Driver {
         }
     }
 
-    /// The timer set for [`Driver::poll_timeout`] fired, at `now`: flush released events, or end a stalled body.
+    /// The timer set for [`Driver::poll_timeout`] fired, at `now`: flush released events, or end a stalled request or
+    /// body.
     /// The deadline counts as reached whatever `now` says (timers may fire a ms early by another clock; a read
     /// deadline is not moved, or a body could stall for ever). A `Wait`'s deadline needs no call: poll again.
     pub fn handle_timeout(&mut self, now: u64) {
@@ -269,7 +274,8 @@ impl Driver {
         }
         match self.phase {
             Phase::Body if self.session.has_released() => self.flush_now = true,
-            Phase::Body => {
+            // No head yet: the offset is 0 (the session's body position starts again with each request).
+            Phase::Body | Phase::Fetching => {
                 let fault = Fault::Stalled { idle_ms: self.options.idle_ms, offset: self.session.body_position() };
                 self.fail(now, fault, None);
             }

@@ -18,7 +18,8 @@ pub enum Fault {
         /// The start of the body.
         snippet: String,
     },
-    /// The body brought no bytes for `idle_ms`, after `offset` bytes.
+    /// The response brought no bytes for `idle_ms` (no head after the request, or no more of the body after `offset`
+    /// bytes).
     Stalled {
         /// The idle limit, ms.
         idle_ms: u64,

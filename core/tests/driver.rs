@@ -75,6 +75,34 @@ fn a_passed_flush_deadline_is_seen_before_the_next_read_without_a_timer() {
 }
 
 #[test]
+fn a_request_unanswered_for_idle_ms_is_stalled_and_retried() {
+    // No response head for idle_ms (a server that accepts and never answers): the request fails as a silent body
+    // does, counted from the request; the shell drops the request on the Cancel.
+    let mut d = driver(OPTIONS);
+    assert_eq!(d.poll(100), Action::Fetch { refresh: false });
+    assert_eq!(d.poll_timeout(), Some(1_100), "the watchdog runs from the request on");
+    assert_eq!(d.poll(600), Action::Wait, "nothing to do while the request is out");
+    d.handle_timeout(1_100);
+    assert_eq!(d.poll(1_100), Action::Cancel);
+    let Action::Retry { fault, page: 1, attempt: 1, .. } = d.poll(1_100) else { panic!() };
+    assert_eq!(fault, Fault::Stalled { idle_ms: 1_000, offset: 0 });
+    // A refreshed request (after a 401) is watched from its own start.
+    let mut d = driver(DriverOptions { can_refresh: true, ..OPTIONS });
+    start(&mut d, 0, 401);
+    assert_eq!(d.poll(50), Action::Cancel);
+    assert_eq!(d.poll(50), Action::Fetch { refresh: true });
+    assert_eq!(d.poll_timeout(), Some(1_050));
+    // An answer in time: the body's watchdog takes over.
+    d.handle_status(200, None);
+    assert_eq!(d.poll(900), Action::Read);
+    assert_eq!(d.poll_timeout(), Some(1_900));
+    // idle_ms 0: never.
+    let mut d = driver(DriverOptions { idle_ms: 0, ..OPTIONS });
+    assert_eq!(d.poll(0), Action::Fetch { refresh: false });
+    assert_eq!(d.poll_timeout(), None);
+}
+
+#[test]
 fn a_body_silent_for_idle_ms_is_stalled_and_retried() {
     let mut d = driver(OPTIONS);
     start(&mut d, 0, 200);
@@ -235,7 +263,7 @@ fn a_401_is_sent_again_once_with_fresh_credentials_when_the_shell_can_refresh() 
     assert_eq!(d.poll(0), Action::Fetch { refresh: true });
     assert_eq!(d.url(), url, "the same request");
     assert_eq!(d.poll(0), Action::Wait, "the request is out");
-    assert_eq!(d.poll_timeout(), None);
+    assert_eq!(d.poll_timeout(), Some(1_000), "under the watchdog");
     d.handle_status(401, None);
     assert_eq!(d.poll(1), Action::Read, "not twice: the error body is read");
     d.handle_eof(1);

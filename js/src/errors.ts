@@ -13,7 +13,7 @@
  * - `'line-too-long'`: a line longer than `maxLineLength`.
  * - `'invalid-utf8'`: a line that is not UTF-8 (`offset` is the bad byte).
  * - `'truncated-body'`: the body ended inside a line, or the connection was cut.
- * - `'stalled-body'`: the body brought no bytes for too long.
+ * - `'stalled-body'`: the response brought no bytes for too long (no head after the request, or no more body).
  * - `'network'`: the request failed before a response arrived (also: the `fetch` you passed threw or rejected).
  * - `'hook-failed'`: the `requestHeaders` hook you passed threw or rejected; `cause` is what it threw. Not retried.
  * - `'aborted'`: the `signal` fired.

@@ -195,8 +195,9 @@ export interface CommonFeedOptions {
   failoverCooldownMs?: number | undefined;
 
   /**
-   * A response body that brings no bytes for this long fails with code `'stalled-body'` (and is retried). `0` turns
-   * the watchdog off.
+   * A request whose response head does not come for this long after it was sent (a page's counted from the
+   * `requestHeaders` hook's call), or a response body that brings no bytes for this long, fails with code
+   * `'stalled-body'` (and is retried; the request is dropped). `0` turns the watchdog off.
    *
    * @defaultValue `60000`
    * @example

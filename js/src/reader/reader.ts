@@ -99,7 +99,8 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
   /** The pending `next()`. */
   let resolve: ((batch: RawBatch | undefined) => void) | undefined;
   let reject: ((error: unknown) => void) | undefined;
-  /** The current loop's generation; a loop is running (`active`), and awaiting a read (`reading`). */
+  /** The current loop's generation; a loop is running (`active`), and awaiting a read or a response under the
+   * watchdog (`reading`). */
   let gen = 0;
   let active = false;
   let reading = false;
@@ -119,10 +120,12 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
   let statusText: unknown;
   let freed = false;
 
-  /** The loop in flight (if any) stops at its next step. */
+  /** The loop in flight (if any) stops at its next step; a request in flight is dropped (one still awaited would
+   * never be read: a server that never answers would keep it open). */
   function abandon(): void {
     gen++;
     active = reading = false;
+    request?.abort();
   }
 
   function start(action: number): void {
@@ -278,8 +281,12 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
             break;
           case C.FETCH:
           case C.FETCH_REFRESH:
+            // The request (the headers hook included) runs under the watchdog as a read does, until its answer.
+            arm(action);
+            reading = true;
             action = await send(g, action === C.FETCH_REFRESH);
             if (action === ABANDONED) return;
+            reading = false;
             continue;
           case C.WAIT: {
             const at = core.pollTimeout();

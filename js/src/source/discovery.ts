@@ -59,16 +59,45 @@ function rootMessage(e: unknown): string {
   return messageOf(c);
 }
 
-/** One discovery request, through the same transport as the reader's pages; throws a FeedError (never a raw error). */
-async function request(url: string, req: Requester, calls: Transport, refresh: boolean): Promise<Response> {
+/**
+ * `work`, or why waiting for it ended first: `'stalled'` after `idleMs` (0: never), `'aborted'` when the signal fires.
+ * The timer and the listener are released.
+ */
+async function watched(work: unknown, idleMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<'stalled' | 'aborted'>((resolve) => {
+        if (idleMs > 0) timer = setTimeout(() => resolve('stalled'), Math.min(idleMs, MAX_TIMER_MS));
+        if (signal !== undefined) {
+          onAbort = () => resolve('aborted');
+          if (signal.aborted) resolve('aborted');
+          else signal.addEventListener('abort', onAbort);
+        }
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * One discovery request, through the same transport as the reader's pages; throws a FeedError (never a raw error).
+ * Its response head must come within `idleMs`, as every read of its body must: the request has its own signal, so that
+ * one left unanswered is dropped (the caller's signal, watched, drops it too).
+ */
+async function request(url: string, req: Requester, calls: Transport, refresh: boolean, idleMs: number): Promise<Response> {
   const signal = req.signal;
   if (signal?.aborted) throw abortedError(signal);
   let headers: Headers | undefined;
   // Its failures are FeedErrors of the transport's (hook-failed, bad-header, bad-options), all final.
   if (calls.requestHeaders !== undefined) headers = await calls.requestHeaders({ refresh }, 0);
-  const init: RequestInit = { method: 'GET' };
+  const mine = new AbortController();
+  const init: RequestInit = { method: 'GET', signal: mine.signal };
   if (headers !== undefined) init.headers = headers;
-  if (signal !== undefined) init.signal = signal;
   let r: Request;
   try {
     r = new Request(url, init);
@@ -76,14 +105,12 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
     // The runtime's error quotes the URL: it is not kept.
     throw failed(0, 0, safeUrl(url));
   }
-  let response: unknown;
-  try {
-    response = await calls.fetch(r, 0);
-  } catch (e) {
-    if (signal?.aborted) throw abortedError(signal);
-    throw e;
+  const got = await watched(calls.fetch(r, 0), idleMs, signal);
+  if (got === 'stalled' || got === 'aborted') {
+    mine.abort();
+    throw got === 'stalled' ? failed(2, idleMs) : abortedError(signal as AbortSignal);
   }
-  return response as Response;
+  return got as Response;
 }
 
 /**
@@ -101,31 +128,18 @@ async function readBody(
 ): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let size = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
   let body;
   try {
     body = openBody(read(response, 'body'), read(response, 'bodyUsed'), 0);
     while (body !== undefined) {
-      const watchdog = new Promise<'stalled' | 'aborted'>((resolve) => {
-        if (idleMs > 0) timer = setTimeout(() => resolve('stalled'), Math.min(idleMs, MAX_TIMER_MS));
-        if (signal !== undefined) {
-          onAbort = () => resolve('aborted');
-          if (signal.aborted) resolve('aborted');
-          else signal.addEventListener('abort', onAbort); // removed after each read
-        }
-      });
       const reading = startRead(body, 0);
       let got: unknown;
       try {
-        got = await Promise.race([reading, watchdog]);
+        got = await watched(reading, idleMs, signal);
       } catch (e) {
         if (signal?.aborted) throw abortedError(signal);
         if (over === 'cut') break;
         throw failed(1, 0, rootMessage(e), e);
-      } finally {
-        clearTimeout(timer);
-        if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
       }
       if (got === 'aborted') throw abortedError(signal as AbortSignal);
       if (got === 'stalled') {
@@ -165,11 +179,11 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
   // Bytes of a non-2xx discovery body kept as `bodySnippet`: as many as of the reader's error bodies.
   const SNIPPET_BYTES = defaults.snippetBytes;
   const calls = transport(req);
-  let response = await request(url, req, calls, false);
+  let response = await request(url, req, calls, false, idleMs);
   if (response.status === 401 && req.requestHeaders !== undefined) {
     // As for pages: a 401 asks the hook once more, with `refresh: true`, before it counts.
     await readBody(response, SNIPPET_BYTES, idleMs, req.signal, 'cut');
-    response = await request(url, req, calls, true);
+    response = await request(url, req, calls, true, idleMs);
   }
   if (response.status === 400) {
     await readBody(response, SNIPPET_BYTES, idleMs, req.signal, 'cut');
