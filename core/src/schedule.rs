@@ -6,8 +6,9 @@
 //! - **Scope**: with a filter (the caller's `partitions`), only those ids are read, plus the split children of a listed
 //!   one (`startsAfterPartition` a partition in scope, or a `cursorFromPartitions` ancestor in the filter),
 //!   transitively: [`partition_scope`].
-//! - **Fair turns**: partitions due are read round robin, each for at most [`PAGES_PER_TURN`] pages per turn
-//!   ([`Schedule::handle_batch`]), so a partition that always has new events cannot starve the others.
+//! - **Fair turns**: partitions due are read round robin, each for at most [`PAGES_PER_TURN`] pages per turn, or
+//!   [`BATCHES_PER_TURN`] batches while another partition waits ([`Schedule::handle_batch`]), so a partition that
+//!   always has new events cannot starve the others, even with a page that never ends.
 //! - **Closed and split**: a closed partition read to its end is finished; a child (`startsAfterPartition` P) is due
 //!   only once P is finished ("First read all events from partition 0. Then, when that partition is fully consumed, it
 //!   continues with the children"). A parent outside the scope is not waited for.
@@ -42,6 +43,10 @@ use core::fmt::{self, Write};
 
 /// Pages a partition may read in one turn before the next partition due gets its turn.
 pub const PAGES_PER_TURN: u32 = 4;
+/// Batches (of at most 64 KiB each) a partition may read in one turn while another partition waits: the bound of a
+/// turn whose page never ends (a server streaming one partition). The page is then cut, and read again from the
+/// delivered cursor next turn (every batch ends at a checkpoint, so nothing is lost or repeated).
+pub const BATCHES_PER_TURN: u32 = 64;
 
 /// How many reasons a [`ScheduleError::Blocked`] names (the rest are counted).
 const REASONS_SHOWN: u32 = 5;
@@ -272,6 +277,8 @@ pub struct Schedule {
     reading: Option<u32>,
     /// The reader's page of the turn's first batch.
     turn_first_page: Option<u32>,
+    /// Batches of the turn so far.
+    turn_batches: u32,
     /// The turn delivered events.
     delivered: bool,
     /// Caught up was signalled and nothing was delivered since.
@@ -293,6 +300,7 @@ impl Schedule {
             blocked: None,
             reading: None,
             turn_first_page: None,
+            turn_batches: 0,
             delivered: false,
             signalled: false,
         }
@@ -416,6 +424,7 @@ impl Schedule {
         if let Some(at) = self.due.pop_front() {
             self.reading = Some(at);
             self.turn_first_page = None;
+            self.turn_batches = 0;
             self.delivered = false;
             return Ok(Step::Read { id: self.entries[at as usize].id, index: at as usize });
         }
@@ -435,15 +444,19 @@ impl Schedule {
     }
 
     /// A batch of the current turn, from the reader's page `page`, with events or not. Returns whether the turn has
-    /// used its pages: it ends before the next read (a batch that starts page [`PAGES_PER_TURN`] + 1 of the turn is
-    /// still handed out; the rest of that page is asked for again next turn). Without a turn, changes nothing.
+    /// used its pages, or its batches while another partition waits (due, or resting until a live poll): it ends
+    /// before the next read (a batch that starts page [`PAGES_PER_TURN`] + 1 of the turn, or batch
+    /// [`BATCHES_PER_TURN`] + 1, is still handed out; the rest of that page is asked for again next turn). Without a
+    /// turn, changes nothing.
     pub fn handle_batch(&mut self, page: u32, events: bool) -> bool {
         if self.reading.is_none() {
             return false;
         }
         self.delivered |= events;
+        self.turn_batches = self.turn_batches.saturating_add(1);
         let first = *self.turn_first_page.get_or_insert(page);
-        page.saturating_sub(first) >= PAGES_PER_TURN
+        let waits = !(self.due.is_empty() && self.resting.is_empty());
+        page.saturating_sub(first) >= PAGES_PER_TURN || (waits && self.turn_batches > BATCHES_PER_TURN)
     }
 
     /// The turn of the partition last returned by [`Schedule::poll`] ended at `now`, `caught_up` (a page brought no

@@ -4,7 +4,9 @@
 //! tests/interop/v2-source.test.mjs and v2-hardening.test.mjs.
 #![allow(clippy::unwrap_used)] // a test panics on what it did not expect
 
-use feedpump_core::schedule::{partition_scope, Ids, Partition, Schedule, ScheduleError, Step, PAGES_PER_TURN};
+use feedpump_core::schedule::{
+    partition_scope, Ids, Partition, Schedule, ScheduleError, Step, BATCHES_PER_TURN, PAGES_PER_TURN,
+};
 
 /// A list of partitions given as `id`, `id!` (closed), `id<parent` (startsAfterPartition), `id~a,b` (cursorFrom).
 fn doc(specs: &[&str]) -> Vec<Partition> {
@@ -124,6 +126,38 @@ fn fair_turns_a_partition_never_caught_up_gets_one_turn_a_round() {
     .unwrap();
     assert_eq!(read[..9], [0, 1, 2, 0, 1, 2, 0, 1, 2].map(Read));
     assert_eq!(read[9..12], [Read(0); 3], "once 1 and 2 are caught up only the hot one is left");
+}
+
+#[test]
+fn a_turn_ends_after_batches_per_turn_batches_when_another_partition_waits() {
+    // A page that never ends (a server that streams a partition for ever) must not starve the others: the turn also
+    // ends after BATCHES_PER_TURN batches of one page, whenever another partition waits for its turn.
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["0", "1"])).unwrap();
+    assert_eq!(read_id(s.poll(0)), 0);
+    for k in 1..=BATCHES_PER_TURN {
+        assert!(!s.handle_batch(1, true), "batch {k} is within the turn");
+    }
+    assert!(s.handle_batch(1, true), "one more batch of the same page ends the turn");
+    s.handle_turn_end(false, 0);
+    assert_eq!(read_id(s.poll(0)), 1, "the other partition's turn");
+    s.handle_turn_end(true, 0);
+    // Alone, a partition keeps its page: nothing waits.
+    assert_eq!(read_id(s.poll(0)), 0);
+    for _ in 0..10 * BATCHES_PER_TURN {
+        assert!(!s.handle_batch(1, true), "no other partition is due: the turn goes on");
+    }
+    // A caught-up partition resting before its next live poll counts as waiting too.
+    let mut s = schedule(None, Some(1_000));
+    s.plan(&doc(&["0", "1"])).unwrap();
+    assert_eq!(read_id(s.poll(0)), 0);
+    s.handle_turn_end(true, 0);
+    assert_eq!(read_id(s.poll(0)), 1);
+    for _ in 0..BATCHES_PER_TURN {
+        assert!(!s.handle_batch(1, true));
+    }
+    assert!(s.handle_batch(1, true), "partition 0 rests until its next poll: it waits");
+    assert_eq!(BATCHES_PER_TURN, 64);
 }
 
 #[test]
