@@ -333,8 +333,12 @@ async function consumeHere<T, Tx>(
 
   // Where to start: the stored cursors of this feed, or what the missing-cursor policy says.
   let stored: CursorRecord | undefined;
+  let resumed: ReturnType<typeof resumable>;
   try {
-    stored = await store.load(key);
+    // null: nothing stored, as undefined (what some storage APIs answer).
+    stored = (await store.load(key)) ?? undefined;
+    // A record that is not one (a custom store's defect) fails here, as the load's own errors do.
+    resumed = stored === undefined ? undefined : resumable(stored, identity, source, options.identity === undefined);
   } catch (e) {
     throw isFeedError(e) ? e : new FeedError('store-failed', `could not load the cursors of ${JSON.stringify(key)}`, { cause: e });
   }
@@ -344,7 +348,6 @@ async function consumeHere<T, Tx>(
   let partitions = partitionsOf(source);
   let from: ConsumeResult['start'] = 'stored';
   let missing: MissingCursorsInfo['reason'] | undefined;
-  const resumed = stored === undefined ? undefined : resumable(stored, identity, source, options.identity === undefined);
   if (resumed !== undefined) {
     start = resumed.start;
     kept = resumed.kept;

@@ -145,7 +145,8 @@ export function resumable(stored: CursorRecord, identity: string, source: Identi
   if (have !== undefined && (wanted === undefined || !wanted.every((p) => have.includes(p)))) return undefined;
   const kept = { ...stored.cursors };
   const start: Cursors = {};
-  for (const [p, cursor] of Object.entries(kept)) if (wanted === undefined || wanted.includes(Number(p))) start[Number(p)] = cursor;
+  // Of the record's own cursors: a record without them (null, not a record: a store's defect) throws here.
+  for (const [p, cursor] of Object.entries(stored.cursors)) if (wanted === undefined || wanted.includes(Number(p))) start[Number(p)] = cursor;
   return { start, kept, partitions: have };
 }
 

@@ -415,6 +415,24 @@ test('store failures: load and save errors are store-failed with the batch numbe
     isFeedError(e, 'store-failed') && e.cause === disk && e.message === 'store-failed: could not commit batch 3');
 });
 
+test('a store that loads something that is not a cursor record: store-failed naming the key, never a TypeError; null is nothing stored', async () => {
+  const feed = fakeFeed({ partitions: 1, count: 2, checkpointEvery: 1, pageSize: 1 });
+  const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch };
+  const loading = (record) => ({ load: async () => record, save: async () => {} });
+  const identity = `${feed.url} v1 n=1`;
+  for (const record of [5, 'r', {}, { identity: 7, cursors: {} }, { identity, cursors: null }, { identity }, { identity: `${feed.url} n=1` }]) {
+    await assert.rejects(consume(source, { store: loading(record), key: 'k', handler: () => {} }), (e) => {
+      assert.ok(isFeedError(e, 'store-failed'), `${JSON.stringify(record)}: ${e}`);
+      assert.equal(e.message, 'store-failed: could not load the cursors of "k"');
+      return true;
+    });
+  }
+  // A store that answers null for "nothing stored" (as localStorage does) starts as from nothing.
+  const result = await consume(source, { store: { load: async () => null, save: async () => {} }, key: 'k', handler: () => {} });
+  assert.equal(result.start, 'first');
+  assert.equal(result.events, 2);
+});
+
 test('handler failures: the message names the batch and its events; async rejections are the handler error too; null is no promise', async () => {
   const feed = fakeFeed({ partitions: 1, count: 6, checkpointEvery: 2, pageSize: 2 });
   const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch };
