@@ -227,8 +227,9 @@ export class FeedImpl<T> implements Feed<T> {
         }
         if (raw === undefined || this.#closed) return;
         observer.batch(raw, this.#options.live !== undefined, this.#track(raw));
-        if (raw.signal === 'caught-up') this.#onCaughtUp?.();
-        else if (raw.signal === 'fell-behind') this.#onFellBehind?.();
+        // What the hook throws, or the promise it returns rejects with, ends the iteration (its promise is awaited).
+        const hook = raw.signal === 'caught-up' ? this.#onCaughtUp : raw.signal === 'fell-behind' ? this.#onFellBehind : undefined;
+        if (hook) await hook();
         // A batch with only a signal is handed out too (live or not): `batches()` shows the position as it changes.
         if (raw.checkpoints.length === 0 && raw.meta.length === 0 && raw.signal === undefined) continue;
         const { filter, raw: rawMode } = this.#options;

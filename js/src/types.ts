@@ -252,8 +252,8 @@ export interface CommonFeedOptions {
   /**
    * Called when a page brings no events: everything there is has been delivered (before a live feed waits, or before
    * a feed that is not live ends). A live feed with a `pageSizeHint` that fell behind is caught up again at the first
-   * page short of the hint. Also a `batches()` item with `signal: 'caught-up'` on live feeds. What it throws ends the
-   * iteration.
+   * page short of the hint. Also a `batches()` item with `signal: 'caught-up'` on live feeds. A promise it returns is
+   * awaited before the iteration goes on; what it throws, or that promise rejects with, ends the iteration.
    *
    * @defaultValue none
    * @example
@@ -265,7 +265,8 @@ export interface CommonFeedOptions {
 
   /**
    * Called when a live feed that had caught up falls behind again: a page is full (`pageSizeHint` events or more) or,
-   * without a hint, two pages in a row bring events. Also a `batches()` item with `signal: 'fell-behind'`.
+   * without a hint, two pages in a row bring events. Also a `batches()` item with `signal: 'fell-behind'`. As with
+   * `onCaughtUp`, a promise it returns is awaited, and what it throws or rejects with ends the iteration.
    *
    * @defaultValue none
    * @example

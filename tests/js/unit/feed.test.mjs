@@ -269,3 +269,29 @@ test('events(): an error of the feed rejects next() and ends the iteration', asy
   await assert.rejects(it.next(), (e) => e instanceof FeedError && e.code === 'truncated-body');
   assert.deepEqual(await it.next(), { value: undefined, done: true });
 });
+
+test('onCaughtUp and onFellBehind: a promise they return is awaited, and its rejection ends the iteration as a throw does (never an unhandled rejection)', async () => {
+  const unhandled = [];
+  const seen = (e) => unhandled.push(e);
+  process.on('unhandledRejection', seen);
+  try {
+    const boom = new Error('the hook failed');
+    for (const onCaughtUp of [() => { throw boom; }, async () => { throw boom; }]) {
+      const feed = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 2, fetch: pagesFetch([PAGE]), onCaughtUp });
+      await assert.rejects(async () => { for await (const ev of feed) void ev; }, (e) => e === boom);
+    }
+    // Awaited: the iteration goes on only once the hook's promise settled.
+    const order = [];
+    const feed = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 2, fetch: pagesFetch([PAGE]), onCaughtUp: async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      order.push('hook done');
+    } });
+    for await (const batch of feed.batches()) order.push(batch.signal ?? `${batch.events.length} events`);
+    assert.deepEqual(order.slice(0, 2), ['3 events', 'hook done'], 'the batch of its signal comes after the hook settled');
+    assert.ok(order.slice(2).every((x) => x === 'caught-up'), order.join());
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', seen);
+  }
+});
