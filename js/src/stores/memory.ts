@@ -3,11 +3,13 @@
  * A save stages the effects' writes and applies them together with the cursor record, or not at all.
  * @packageDocumentation
  */
+import { FeedError } from '../errors.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
 
 /**
  * The transaction of a {@link memoryStore}: reads see the transaction's own writes; the writes reach the store's
- * `data` only when the save commits.
+ * `data` only when the save commits. A write after the save ended (a handler that did not await its work) throws a
+ * `'store-failed'` FeedError, as an IndexedDB transaction refuses it.
  *
  * @example
  * ```ts
@@ -65,24 +67,34 @@ export function memoryStore(): MemoryStore {
     async save(key, record, effects, expected) {
       if (expected !== undefined && !sameRecord(records.get(key), expected)) throw conflict(key);
       const staged = new Map<string, unknown>();
+      let open = true;
+      /** Stages a write; after the save ended (the handler did not await its work) it throws, as IndexedDB does. */
+      const stage = (k: string, v: unknown): void => {
+        if (!open) throw new FeedError('store-failed', 'a write after its transaction ended');
+        staged.set(k, v);
+      };
       const tx: MemoryTransaction = {
         get: (k) => {
           if (!staged.has(k)) return data.get(k);
           const v = staged.get(k);
           return v === DELETED ? undefined : v;
         },
-        set: (k, v) => void staged.set(k, v),
-        delete: (k) => void staged.set(k, DELETED),
+        set: (k, v) => stage(k, v),
+        delete: (k) => stage(k, DELETED),
       };
-      if (effects) await effects(tx);
-      // Another save of this key finished while the effects ran: the check and the commit are one synchronous step.
-      if (expected !== undefined && !sameRecord(records.get(key), expected)) throw conflict(key);
-      // Commit: all of it in one synchronous step, so no reader sees half of it.
-      for (const [k, v] of staged) {
-        if (v === DELETED) data.delete(k);
-        else data.set(k, v);
+      try {
+        if (effects) await effects(tx);
+        // Another save of this key finished while the effects ran: the check and the commit are one synchronous step.
+        if (expected !== undefined && !sameRecord(records.get(key), expected)) throw conflict(key);
+        // Commit: all of it in one synchronous step, so no reader sees half of it.
+        for (const [k, v] of staged) {
+          if (v === DELETED) data.delete(k);
+          else data.set(k, v);
+        }
+        records.set(key, structuredClone(record));
+      } finally {
+        open = false;
       }
-      records.set(key, structuredClone(record));
     },
   };
 }

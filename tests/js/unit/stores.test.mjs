@@ -51,6 +51,25 @@ async function projection(store) {
   return idbRequest(tx.objectStore('projection').getAll());
 }
 
+test('memory: a write after the save ended (a handler that did not await its work) throws store-failed, as IndexedDB refuses it; nothing is lost silently', async () => {
+  const store = memoryStore();
+  const record = { identity: 'f', cursors: { 0: 'a' } };
+  let tx;
+  await store.save('k', record, (t) => {
+    tx = t;
+    t.set('in', 1);
+  });
+  assert.equal(store.data.get('in'), 1);
+  for (const late of [() => tx.set('late', 1), () => tx.delete('in')]) {
+    assert.throws(late, (e) => isFeedError(e, 'store-failed') && /after its transaction ended/.test(e.message));
+  }
+  assert.equal(store.data.has('late'), false);
+  assert.equal(store.data.get('in'), 1);
+  // A failed save's transaction is over too.
+  await assert.rejects(store.save('k', record, (t) => { tx = t; throw new Error('handler'); }), /handler/);
+  assert.throws(() => tx.set('x', 1), (e) => isFeedError(e, 'store-failed'));
+});
+
 test('indexeddb: opens lazily; a save commits the projection and the cursor in one transaction', async () => {
   const factory = new IDBFactory();
   const store = idbStore(factory);
