@@ -72,18 +72,21 @@ test('close() from onRetry while discovery is retried: the iteration ends quietl
 test('close() from fetch while discovery is in flight, and it fails: no retry, no onRetry, no further request', async () => {
   await control({ feed: 'feed', discovery: { status: 503, times: 3 } });
   let retries = 0;
+  let answered;
   const feed = api.openFeed(`${server.url}/feed`, {
     protocol: 'v2',
     retry: { initialMs: 1, maxMs: 1, maxAttempts: 2 },
     onRetry: () => retries++,
-    // close() aborts the request; a fetch of the caller's that ignores the abort still brings its answer.
+    // close() aborts the request; a fetch of the caller's that ignores the abort still brings its answer (the feed
+    // does not wait for it: the request is counted once it is answered).
     fetch: (request) => {
       feed.close();
-      return fetch(request.url, { headers: request.headers });
+      return (answered = fetch(request.url, { headers: request.headers }));
     },
     signal: AbortSignal.timeout(10_000),
   });
   await drain(feed);
+  await answered;
   assert.equal(retries, 0);
   assert.equal(discoveries(), 1);
   assert.equal(eventRequests().length, 0);
@@ -116,17 +119,20 @@ test('close() from fetch during a discovery that succeeds: no events request aft
   after(() => Object.assign(Schedule.prototype, { plan, free }));
   for (const protocol of ['v2', 'auto']) {
     await control({ reset: true });
+    let answered;
     const feed = api.openFeed(`${server.url}/feed`, {
       protocol,
-      // close() aborts the request; a fetch of the caller's that ignores the abort still brings its answer.
+      // close() aborts the request; a fetch of the caller's that ignores the abort still brings its answer (the feed
+      // does not wait for it: the request is counted once it is answered).
       fetch: (request) => {
         if (new URL(request.url).pathname !== '/feed') return fetch(request);
         feed.close();
-        return fetch(request.url, { headers: request.headers });
+        return (answered = fetch(request.url, { headers: request.headers }));
       },
       signal: AbortSignal.timeout(10_000),
     });
     await drain(feed);
+    await answered;
     assert.equal(discoveries(), 1, protocol);
     assert.equal(eventRequests().length, 0, protocol);
     assert.equal(live.size, 0, `${protocol}: a schedule planned after close() and never freed`);
