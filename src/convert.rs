@@ -64,7 +64,7 @@ pub(crate) fn fault_to_js(fault: &Fault, page: u32, value: JsValue, status_text:
         }
         Fault::Stalled { idle_ms, offset } => (
             "stalled-body",
-            format!("the response brought no bytes for {idle_ms} ms, after {offset} of its body"),
+            format!("the response brought no bytes for {idle_ms} ms, after {offset} bytes of its body"),
             offset,
         ),
         Fault::Cut { offset } => (
