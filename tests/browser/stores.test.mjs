@@ -52,3 +52,14 @@ test("chromium IndexedDB: a request failing after the cursor put aborts the tran
   assert.deepEqual(r.after, r.before, 'load() still gives the record before the save');
   assert.deepEqual(r.ids, ['e1'], "the batch's effects were rolled back");
 });
+
+test('chromium IndexedDB: an upgrade that throws → load() rejects store-failed with the throw as its cause, nothing uncaught', async (t) => {
+  const r = await inChromium('upgradeThrows');
+  t.diagnostic(JSON.stringify(r));
+  assert.equal(r.rejected, true, 'load() rejected');
+  assert.equal(r.code, 'store-failed', `${r.name}: ${r.message}`);
+  assert.match(r.message, /upgrade/);
+  assert.match(r.message, /schema migration failed/);
+  assert.equal(r.causeIsThrow, true, "the upgrade's throw is the cause");
+  assert.equal(r.afterwards, null, 'a sound upgrade opens the database afterwards');
+});

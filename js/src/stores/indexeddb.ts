@@ -162,11 +162,22 @@ export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
     if (persist) persisted ??= askPersist();
     const p = new Promise<IDBDatabase>((resolve, reject) => {
       const request = factory().open(database, version);
+      /** A throw of the upgrade: what the open fails with (a throw out of an event handler would reach the page). */
+      let upgradeFailed: { error: unknown } | undefined;
       request.onupgradeneeded = (ev) => {
         const db = request.result;
-        if (!db.objectStoreNames.contains(cursorStore)) db.createObjectStore(cursorStore);
-        // An upgrade that throws aborts the versionchange transaction: the open fails with the reason.
-        if (upgrade && request.transaction) upgrade(db, ev.oldVersion, request.transaction);
+        try {
+          if (!db.objectStoreNames.contains(cursorStore)) db.createObjectStore(cursorStore);
+          if (upgrade && request.transaction) upgrade(db, ev.oldVersion, request.transaction);
+        } catch (e) {
+          // Abort the versionchange transaction: nothing of the upgrade stays, and the open fails with the throw.
+          upgradeFailed = { error: e };
+          try {
+            request.transaction?.abort();
+          } catch {
+            // Already aborting: `error` follows.
+          }
+        }
       };
       request.onsuccess = () => {
         const db = request.result;
@@ -182,7 +193,12 @@ export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
         };
         resolve(db);
       };
-      request.onerror = () => reject(storeFailed(`could not open database ${JSON.stringify(database)}`, request.error));
+      request.onerror = () =>
+        reject(
+          upgradeFailed
+            ? storeFailed(`upgrade of database ${JSON.stringify(database)} failed`, upgradeFailed.error)
+            : storeFailed(`could not open database ${JSON.stringify(database)}`, request.error),
+        );
       request.onblocked = () => {
         // Another connection holds an older version open; the open continues once it closes.
       };
