@@ -63,3 +63,45 @@ test('chromium IndexedDB: an upgrade that throws → load() rejects store-failed
   assert.equal(r.causeIsThrow, true, "the upgrade's throw is the cause");
   assert.equal(r.afterwards, null, 'a sound upgrade opens the database afterwards');
 });
+
+test('chromium IndexedDB: in an opaque origin (a sandboxed iframe), where IndexedDB is denied, load() rejects store-failed, not a bare SecurityError', async (t) => {
+  // The store, bundled into one module (an opaque origin cannot import the static server's modules without CORS).
+  const { buildSync } = await import('esbuild');
+  const file = path.join(repoRoot, 'dist/entrypoints/indexeddb.js');
+  const code = buildSync({ entryPoints: [file], bundle: true, format: 'esm', write: false, logLevel: 'silent' }).outputFiles[0].text;
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${statics.url}/blank`);
+    const r = await page.evaluate(async (code) => {
+      const probe = `
+        const out = {};
+        for (const [what, call] of [['load', (s) => s.load('k')], ['save', (s) => s.save('k', { identity: 'f', cursors: {}, savedAt: 0 })], ['db', (s) => s.db()]]) {
+          try {
+            await call(indexedDbStore({ database: 'opaque' }));
+            out[what] = { resolved: true };
+          } catch (e) {
+            out[what] = { name: e?.name ?? null, code: e?.code ?? null, message: String(e?.message ?? e), cause: e?.cause?.name ?? null };
+          }
+        }
+        parent.postMessage(out, '*');`;
+      const iframe = document.createElement('iframe');
+      iframe.sandbox = 'allow-scripts'; // no allow-same-origin: an opaque origin
+      iframe.srcdoc = `<script type="module">${code.replace(/<\/script/gi, '<\\/script')}\n${probe}<\/script>`;
+      const got = new Promise((resolve) => addEventListener('message', (ev) => resolve(ev.data), { once: true }));
+      document.body.append(iframe);
+      return got;
+    }, code);
+    t.diagnostic(JSON.stringify(r));
+    for (const what of ['load', 'save', 'db']) {
+      assert.equal(r[what].code, 'store-failed', `${what}: ${r[what].name} ${r[what].message}`);
+      assert.equal(r[what].name, 'FeedError');
+      assert.equal(r[what].cause, 'SecurityError', `${what}: the browser's refusal is the cause`);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -12,7 +12,7 @@
  *   cursor, which is reported and leads to the batch being applied again (never to a lost batch).
  * @packageDocumentation
  */
-import { FeedError } from '../errors.js';
+import { FeedError, isFeedError } from '../errors.js';
 import type { IdbDatabase, IdbFactory, IdbRequestLike, IdbTransaction } from './idb-types.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
 
@@ -161,7 +161,14 @@ export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
     if (opening) return opening;
     if (persist) persisted ??= askPersist();
     const p = new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory().open(database, version);
+      let request: IDBOpenDBRequest;
+      try {
+        request = factory().open(database, version);
+      } catch (e) {
+        // Refused at once: an opaque origin (sandboxed iframe, data: URL) gets a SecurityError, a bad version a
+        // TypeError; a store's errors are FeedErrors, whatever the browser throws.
+        return reject(isFeedError(e) ? e : storeFailed(`could not open database ${JSON.stringify(database)}`, e));
+      }
       /** A throw of the upgrade: what the open fails with (a throw out of an event handler would reach the page). */
       let upgradeFailed: { error: unknown } | undefined;
       request.onupgradeneeded = (ev) => {
