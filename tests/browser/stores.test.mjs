@@ -105,3 +105,38 @@ test('chromium IndexedDB: in an opaque origin (a sandboxed iframe), where Indexe
     await context.close();
   }
 });
+
+// todo (not gating): a defect left, described in audit-d's report. An open that another connection blocks (a
+// connection of the page or another tab that does not close on `versionchange`) waits for ever, and consume() does not
+// race the store's load with its signal: the call neither settles nor sees its signal. The fix is consume()'s (the web
+// entry, which has no room) or a bound on a blocked open (a new default).
+test('chromium IndexedDB: consume() whose store open is blocked by another connection ends aborted when its signal fires', { todo: 'hangs: a blocked open waits for ever and consume() does not watch its signal during load()' }, async (t) => {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${statics.url}/blank`);
+    const r = await page.evaluate(async () => {
+      const { consume } = await import('/dist/entrypoints/web.js');
+      const { indexedDbStore } = await import('/dist/entrypoints/indexeddb.js');
+      // A connection to version 1 that ignores versionchange (an older tab, or the app's own).
+      await new Promise((resolve, reject) => {
+        const open = indexedDB.open('blocked-db', 1);
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      const signal = AbortSignal.timeout(300);
+      const run = consume(
+        { url: 'http://127.0.0.1:9/feed', partitionCount: 1, signal },
+        { store: indexedDbStore({ database: 'blocked-db', version: 2 }), key: 'k', handler: () => {}, tabs: false },
+      ).then(
+        () => 'resolved',
+        (e) => `rejected ${e?.code ?? e?.name}`,
+      );
+      return Promise.race([run, new Promise((resolve) => setTimeout(() => resolve('still pending 3 s after the signal fired'), 3_300))]);
+    });
+    t.diagnostic(r);
+    assert.equal(r, 'rejected aborted');
+  } finally {
+    await context.close();
+  }
+});
