@@ -114,7 +114,7 @@ class RemoteRawEvent<T> implements FeedEvent<T> {
 
 /** Whether an event keeps `data` behind a getter (raw mode) rather than as an own property. */
 function isRawEvent(e: FeedEvent<unknown>): boolean {
-  return typeof e.raw === 'string' && !Object.prototype.hasOwnProperty.call(e, 'data');
+  return typeof e.raw === 'string' && !Object.hasOwn(e, 'data');
 }
 
 /** The events as a structured clone keeps them: raw-mode ones as `{ partition, raw, headers }`. */
@@ -158,7 +158,7 @@ export function tabsAvailable(): boolean {
 /** The runtime's Web Locks, which tabs mode needs: without them, a `'bad-options'` FeedError. */
 function locksNeeded(): Locks {
   const locks = lockManager();
-  if (locks === undefined) throw bad('tabs mode needs Web Locks (navigator.locks), which this runtime lacks; pass tabs: false');
+  if (locks === undefined) throw bad('tabs mode needs Web Locks (navigator.locks), absent here; pass tabs: false');
   return locks;
 }
 
@@ -183,10 +183,18 @@ export function tabsConfig(tabs: unknown, key: string): TabsConfig | undefined {
   return { lockName, channelName };
 }
 
+/**
+ * A commit message of this key, of the shape a leader posts (its events, checkpoints and cursors objects): anything
+ * else on the channel (another page's, an older version's) is ignored, never handed to `onCommit` or rebuilt.
+ */
 function isCommitMessage(m: unknown, key: string): m is CommitMessage {
-  if (m === null || typeof m !== 'object') return false;
-  const { type, key: k, batch, cursors } = m as Partial<CommitMessage>;
-  return type === 'feedpump-commit' && k === key && typeof cursors === 'object' && Array.isArray(batch?.events) && Array.isArray(batch?.checkpoints);
+  const { type, key: k, batch, cursors } = Object(m) as Partial<CommitMessage>;
+  return (
+    type === 'feedpump-commit' &&
+    k === key &&
+    cursors instanceof Object &&
+    [batch?.events, batch?.checkpoints].every((l) => Array.isArray(l) && l.every((x) => x instanceof Object))
+  );
 }
 
 /** What {@link leadAcrossTabs} reports while it waits or leads. @internal */

@@ -51,3 +51,33 @@ export async function requestFailsAfterCursorPut({ indexedDbStore, idbRequest, i
   store.close();
   return { ...outcome, cursorPutSucceeded, failingQueued, before, after, ids };
 }
+
+/**
+ * An `upgrade` that throws: the open fails, and what load() rejects with says so and carries the caller's error (a
+ * store-failed FeedError with the throw as its cause), not a bare AbortError of the aborted versionchange transaction
+ * while the throw escapes to the page as an uncaught exception. A later store with a sound upgrade then opens the
+ * database (the failed upgrade left nothing behind).
+ */
+export async function upgradeThrows({ indexedDbStore, indexedDB, database }) {
+  const boom = new Error('schema migration failed');
+  const failing = indexedDbStore({
+    database,
+    userStores: ['projection'],
+    upgrade: () => {
+      throw boom;
+    },
+    indexedDB,
+  });
+  let outcome;
+  try {
+    await failing.load('k');
+    outcome = { rejected: false };
+  } catch (e) {
+    outcome = { rejected: true, code: e?.code ?? null, name: e?.name ?? null, message: String(e?.message ?? e), causeIsThrow: e?.cause === boom };
+  }
+  failing.close();
+  const sound = indexedDbStore({ database, userStores: ['projection'], upgrade: (db) => db.createObjectStore('projection'), indexedDB });
+  const afterwards = (await sound.load('k')) ?? null;
+  sound.close();
+  return { ...outcome, afterwards };
+}

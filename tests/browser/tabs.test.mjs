@@ -181,3 +181,67 @@ test(`chromium: three tabs consume() one feed; the leader is closed ${CLOSES} ti
   assert.ok(remoteNotes > 0, 'followers heard remote commits');
   assert.equal(tabs.size, closes + 3);
 });
+
+test('chromium: a follower ignores commit messages of a wrong shape on its channel (another page, an older version); a sound one is heard', async (t) => {
+  const context = await browser.newContext();
+  try {
+    const page = watch(rig, await context.newPage(), 'hostile-channel ');
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${statics.url}/blank`);
+    const r = await page.evaluate(async (feedUrl) => {
+      const { consume, memoryStore } = await import('/dist/entrypoints/web.js');
+      const key = 'hostile-channel';
+      // Another tab's leader: the lock is held until `release`.
+      let release;
+      const held = new Promise((resolve) => (release = resolve));
+      await new Promise((ok) => navigator.locks.request(`feedpump:${key}`, () => (ok(), held)));
+      const roles = [];
+      const heard = [];
+      let settled;
+      const run = consume(
+        { url: feedUrl, partitionCount: 4 },
+        {
+          store: memoryStore(),
+          key,
+          maxBatches: 1,
+          handler: () => {},
+          onRole: (role) => roles.push(role),
+          onCommit: ({ batch, cursors, remote }) => {
+            if (remote) heard.push({ ids: batch.events.map((e) => e.data.id), cursors });
+          },
+        },
+      ).then(
+        (res) => (settled = { events: res.events }),
+        (e) => (settled = { error: `${e?.name}: ${e?.code ?? ''} ${e?.message}` }),
+      );
+      const until = async (cond) => {
+        for (let i = 0; i < 500 && !cond(); i++) await new Promise((res) => setTimeout(res, 10));
+      };
+      await until(() => roles.includes('follower'));
+      const channel = new BroadcastChannel(`feedpump:${key}`);
+      const message = (batch, more = {}) => ({ type: 'feedpump-commit', key, batch, cursors: { 0: 'c1' }, ...more });
+      // Wrong shapes: events that are not events (raw or not), checkpoints that are not checkpoints, no cursors.
+      channel.postMessage(message({ events: [null], checkpoints: [] }, { raw: true }));
+      channel.postMessage(message({ events: ['x', 7], checkpoints: [] }));
+      channel.postMessage(message({ events: [], checkpoints: [null] }));
+      channel.postMessage(message({ events: [], checkpoints: [] }, { cursors: null }));
+      // A sound commit of another leader.
+      channel.postMessage(message({ events: [{ partition: 0, data: { id: 'good' } }], checkpoints: [{ partition: 0, cursor: 'c1' }] }));
+      await until(() => heard.length > 0 || settled !== undefined);
+      const beforeRelease = settled ?? null;
+      channel.close();
+      release();
+      await run;
+      return { roles, heard, beforeRelease, settled };
+    }, rig.server.feedUrl);
+    t.diagnostic(JSON.stringify(r));
+    assert.equal(r.beforeRelease, null, 'the follower still waits for the lock');
+    assert.deepEqual(r.heard, [{ ids: ['good'], cursors: { 0: 'c1' } }], 'only the sound commit was heard');
+    assert.deepEqual(r.roles, ['follower', 'leader']);
+    assert.ok(r.settled.events > 0, JSON.stringify(r.settled));
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -111,3 +111,34 @@ test('openFeed: a failure that is not retried ends its span as an error with its
   assert.deepEqual(m['feedpump.errors'].map((d) => [d.attributes['error.type'], d.value]), [['http-status', 1]]);
   assert.equal(m['feedpump.partition.idle'], undefined, 'no event: no partition to report');
 });
+
+test('after the feed ends (consume() returned), one collection reports the idle gauge, then its callback is removed, not kept for ever', async () => {
+  flaky = 10; // no 503 this time
+  const { meterProvider, metricsNow } = sdk();
+  const otel = instrument({ feed: 'ended', meterProvider });
+  let statsCalls = 0;
+  const result = await api.consume(
+    { url: `${server.base}/flaky`, partitionCount: 2, ...otel.hooks },
+    {
+      store: api.memoryStore(),
+      key: 'ended',
+      handler: () => {},
+      onCommit: otel.hooks.onCommit,
+      onFeed: (feed) => otel.watch({ stats: () => (statsCalls++, feed.stats()) }),
+    },
+  );
+  assert.equal(result.events, 3);
+  const idle = (m) => (m['feedpump.partition.idle'] ?? []).map((d) => [d.attributes['feedpump.partition'], d.value]);
+  // The first collection after the end: the run's final numbers.
+  const first = idle(await metricsNow());
+  assert.deepEqual(first.map(([p]) => p).sort(), [0, 1]);
+  statsCalls = 0;
+  await new Promise((r) => setTimeout(r, 30));
+  const second = idle(await metricsNow());
+  const third = idle(await metricsNow());
+  console.log('idle after the end', JSON.stringify([first, second, third]));
+  assert.equal(statsCalls, 0, "the ended feed's stats() is not read again");
+  for (const later of [second, third]) {
+    for (const [p, v] of later) assert.equal(v, new Map(first).get(p), `partition ${p}: the idle time of an ended feed does not keep growing`);
+  }
+});

@@ -8,7 +8,8 @@
  * - a span per committed batch of `consume()` (`feedpump.commit`): events, checkpoints, handler time and commit time;
  * - metrics: `feedpump.events`, `feedpump.bytes`, `feedpump.pages`, `feedpump.retries` and `feedpump.errors` (by
  *   `error.type`), the histograms `feedpump.page.duration` and `feedpump.commit.duration` (ms), and the gauge
- *   `feedpump.partition.idle` (ms since the latest event, per partition).
+ *   `feedpump.partition.idle` (ms since the latest event, per partition; after the feed ends, one collection reports
+ *   it, then its callback is removed).
  *
  * @example
  * ```ts
@@ -29,6 +30,7 @@ import {
   type Attributes,
   type Meter,
   type MeterProvider,
+  type ObservableResult,
   type Span,
   type Tracer,
   type TracerProvider,
@@ -128,11 +130,20 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
   const idle = meter.createObservableGauge('feedpump.partition.idle', { description: 'Time since the latest event of a partition', unit: 'ms' });
   const lastEventAt = new Map<number, number>();
   let watched: Pick<Feed, 'stats'> | undefined;
-  idle.addCallback((result) => {
+  /** Set when the feed ends: the next collection is the gauge's last. */
+  let ended = false;
+  const observeIdle = (result: ObservableResult): void => {
     if (watched !== undefined) for (const [p, at] of Object.entries(watched.stats().lastEventAt)) lastEventAt.set(Number(p), at);
     const now = Date.now();
     for (const [p, at] of lastEventAt) result.observe(now - at, { ...base, 'feedpump.partition': p });
-  });
+    if (!ended) return;
+    // One collection after the feed ended reports it (the final numbers of a run), then the callback goes: the meter
+    // provider would otherwise keep it, and the feed it reads, for ever (one per instrumented feed), reporting an idle
+    // time that grows after the feed is gone. Removed after the collection's turn: the SDK is iterating its callbacks.
+    watched = undefined;
+    void Promise.resolve().then(() => idle.removeCallback(observeIdle));
+  };
+  idle.addCallback(observeIdle);
 
   /** The spans of requests not answered yet, by request number. */
   const open = new Map<number, Span>();
@@ -185,6 +196,7 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
       if (state === 'closed' || state === 'failed') {
         for (const span of open.values()) span.end();
         open.clear();
+        ended = true;
       }
     },
     onCommit: ({ batch, remote, handlerMs = 0, commitMs = 0 }) => {

@@ -12,7 +12,7 @@
  *   cursor, which is reported and leads to the batch being applied again (never to a lost batch).
  * @packageDocumentation
  */
-import { FeedError } from '../errors.js';
+import { FeedError, isFeedError } from '../errors.js';
 import type { IdbDatabase, IdbFactory, IdbRequestLike, IdbTransaction } from './idb-types.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
 
@@ -161,12 +161,30 @@ export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
     if (opening) return opening;
     if (persist) persisted ??= askPersist();
     const p = new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory().open(database, version);
+      let request: IDBOpenDBRequest;
+      try {
+        request = factory().open(database, version);
+      } catch (e) {
+        // Refused at once: an opaque origin (sandboxed iframe, data: URL) gets a SecurityError, a bad version a
+        // TypeError; a store's errors are FeedErrors, whatever the browser throws.
+        return reject(isFeedError(e) ? e : storeFailed(`could not open database ${JSON.stringify(database)}`, e));
+      }
+      /** A throw of the upgrade: what the open fails with (a throw out of an event handler would reach the page). */
+      let upgradeFailed: { error: unknown } | undefined;
       request.onupgradeneeded = (ev) => {
         const db = request.result;
-        if (!db.objectStoreNames.contains(cursorStore)) db.createObjectStore(cursorStore);
-        // An upgrade that throws aborts the versionchange transaction: the open fails with the reason.
-        if (upgrade && request.transaction) upgrade(db, ev.oldVersion, request.transaction);
+        try {
+          if (!db.objectStoreNames.contains(cursorStore)) db.createObjectStore(cursorStore);
+          if (upgrade && request.transaction) upgrade(db, ev.oldVersion, request.transaction);
+        } catch (e) {
+          // Abort the versionchange transaction: nothing of the upgrade stays, and the open fails with the throw.
+          upgradeFailed = { error: e };
+          try {
+            request.transaction?.abort();
+          } catch {
+            // Already aborting: `error` follows.
+          }
+        }
       };
       request.onsuccess = () => {
         const db = request.result;
@@ -182,7 +200,12 @@ export function indexedDbStore(options: IndexedDbStoreOptions): IndexedDbStore {
         };
         resolve(db);
       };
-      request.onerror = () => reject(storeFailed(`could not open database ${JSON.stringify(database)}`, request.error));
+      request.onerror = () =>
+        reject(
+          upgradeFailed
+            ? storeFailed(`upgrade of database ${JSON.stringify(database)} failed`, upgradeFailed.error)
+            : storeFailed(`could not open database ${JSON.stringify(database)}`, request.error),
+        );
       request.onblocked = () => {
         // Another connection holds an older version open; the open continues once it closes.
       };

@@ -438,7 +438,10 @@ test('indexeddb: defaults (no user stores, no upgrade, strict durability), one c
       d.createObjectStore('p');
     },
   });
-  await assert.rejects(flaky.load('k'), (e) => isFeedError(e, 'store-failed') && /^store-failed: IndexedDB could not open database "flaky"/.test(e.message) && e.cause !== undefined);
+  await assert.rejects(
+    flaky.load('k'),
+    (e) => isFeedError(e, 'store-failed') && /^store-failed: IndexedDB upgrade of database "flaky" failed/.test(e.message) && e.cause?.message === 'first upgrade fails',
+  );
   assert.equal(await flaky.load('k'), undefined, 'opened again');
   flaky.close();
 });

@@ -432,7 +432,7 @@ test('tabs: batches whose events were all filtered out are announced too (raw an
 
 test('leadAcrossTabs without Web Locks is bad-options (consume() never gets there: tabsConfig refuses first)', async () => {
   await assert.rejects(leadAcrossTabs({ lockName: 'l', channelName: 'c' }, 'k', undefined, {}, async () => 1), (e) =>
-    isFeedError(e, 'bad-options') && e.message === 'bad-options: tabs mode needs Web Locks (navigator.locks), which this runtime lacks; pass tabs: false');
+    isFeedError(e, 'bad-options') && e.message === 'bad-options: tabs mode needs Web Locks (navigator.locks), absent here; pass tabs: false');
 });
 
 test('a follower without onCommit waits quietly and takes over', async () => {
