@@ -338,7 +338,7 @@ export interface CommonFeedOptions {
    * @defaultValue `'parsed'`
    * @example
    * ```ts
-   * for await (const ev of openFeed(url, { partitionCount: 4, mode: 'raw' })) await queue.send(ev.raw);
+   * for await (const ev of openFeed(url, { partitionCount: 4, mode: 'raw' })) await queue.send(ev.raw ?? '');
    * ```
    */
   mode?: 'parsed' | 'raw' | undefined;

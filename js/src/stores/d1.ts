@@ -101,7 +101,7 @@ export interface D1Store<DB extends D1DatabaseLike = D1DatabaseLike> extends Cur
  * @param options - the table and its creation
  * @example
  * ```ts
- * import { consume } from 'feedpump';
+ * import { consume, type Batch } from 'feedpump';
  * import { d1Store } from 'feedpump/d1';
  *
  * export default {
@@ -109,7 +109,7 @@ export interface D1Store<DB extends D1DatabaseLike = D1DatabaseLike> extends Cur
  *     await consume({ url: env.FEED_URL, partitionCount: 4 }, {
  *       store: d1Store(env.DB),
  *       key: 'orders',
- *       handler: (batch, db) =>
+ *       handler: (batch: Batch<Order>, db) =>
  *         batch.events.map(({ data }) =>
  *           db.prepare('INSERT INTO orders (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body').bind(data.id, JSON.stringify(data)),
  *         ),

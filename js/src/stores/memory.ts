@@ -31,7 +31,7 @@ export interface MemoryTransaction {
  * @example
  * ```ts
  * const store = memoryStore();
- * await consume({ url, partitionCount: 4 }, { store, key: 'orders', handler: (batch, tx) => {
+ * await consume({ url, partitionCount: 4 }, { store, key: 'orders', handler: (batch: Batch<Order>, tx) => {
  *   for (const e of batch.events) tx.set(String(e.data.id), e.data);
  * } });
  * console.log(store.data.size, await store.load('orders'));
