@@ -1,7 +1,7 @@
 // The code users copy, type-checked against the built package's types (dist/*.d.ts, each subpath's "types" in the
 // package's "exports"): every TSDoc `@example` of js/src (typedoc renders them),
 // and every ```js / ```ts block of README.md and docs/*.md. A wrong option name, import path or subpath, return shape
-// or an outdated API fails here. Run: node tests/types/docs-examples.mjs (needs dist/: scripts/build.sh).
+// or an outdated API fails here; so does a link to a repository file that does not exist. Run: node tests/types/docs-examples.mjs (needs dist/: scripts/build.sh).
 //
 // How a snippet becomes a module:
 // - its own `import` lines stay at the top, and every other name the package exports (all subpaths) is imported;
@@ -282,7 +282,19 @@ for (const d of ts.getPreEmitDiagnostics(program)) {
   const { line } = d.file.getLineAndCharacterOfPosition(d.start ?? 0);
   failures.push(`${ex.where}: ${message}\n    > ${ex.text.split('\n')[line]?.trim()}`);
 }
-const counts = `${examples.length} examples (${examples.filter((e) => e.file.startsWith('js/')).length} TSDoc @example, ${examples.filter((e) => !e.file.startsWith('js/')).length} README/docs blocks)`;
+// Every link of README.md and docs/*.md to a file of this repository (relative, or to its GitHub main branch) names
+// one that exists: a moved or renamed file leaves no dead link behind.
+let links = 0;
+for (const rel of ['README.md', ...readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]) {
+  for (const [, target] of readFileSync(path.join(root, rel), 'utf8').matchAll(/\]\(([^)#\s]+)/g)) {
+    const repo = /^https:\/\/github\.com\/feedpump\/feedpump\/(?:blob|tree)\/main\/(.+)$/.exec(target);
+    if (!repo && /^[a-z]+:/.test(target)) continue;
+    links++;
+    const file = repo ? path.join(root, repo[1]) : path.join(root, path.dirname(rel), target);
+    if (!existsSync(file)) failures.push(`${rel}: a link to ${target}, which does not exist`);
+  }
+}
+const counts = `${examples.length} examples (${examples.filter((e) => e.file.startsWith('js/')).length} TSDoc @example, ${examples.filter((e) => !e.file.startsWith('js/')).length} README/docs blocks) and ${links} links to repository files`;
 if (failures.length) {
   console.error(`FAILED docs examples: ${failures.length} errors in ${counts}\n${failures.join('\n')}`);
   process.exit(1);
