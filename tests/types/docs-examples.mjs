@@ -12,8 +12,10 @@
 //   interface; a `catch (e) { ... }` fragment after a `try {}`.
 // - names a snippet uses without defining them (`url`, `saved`, `store`, `handler`, `apply`, `Order`) are the
 //   placeholders declared in PLACEHOLDERS below: only names that are not the package's API belong there.
-// Markdown blocks that are not code to copy (a signature with `...`, the wasm boundary's internal contract) are
-// marked `<!-- not-code -->` on the line before the fence.
+// Markdown blocks that are not code to copy are marked on the line before the fence: `<!-- not-code -->` (the wasm
+// boundary's internal contract), or `<!-- signature: ConsumeOptions ConsumeResult -->` (an options summary with
+// comments and `...`): then every property of the named interfaces must be in the block, and every `name:` / `name?:`
+// the block lists must be a property of one of them (an option added, renamed or removed without the page).
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,7 +148,10 @@ function tsdocExamples() {
   return out;
 }
 
-/** Every ```js and ```ts block of README.md and docs/*.md not marked `<!-- not-code -->`. */
+/** Signature blocks (`<!-- signature: ConsumeOptions ConsumeResult -->`): not code, but their names are checked. */
+const signatures = [];
+
+/** Every ```js and ```ts block of README.md and docs/*.md not marked `<!-- not-code -->` or `<!-- signature -->`. */
 function markdownExamples() {
   const out = [];
   const files = ['README.md', ...readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -157,7 +162,9 @@ function markdownExamples() {
       if (!open) continue;
       let j = i + 1;
       while (j < lines.length && lines[j] !== '```') j++;
-      if (!/<!-- not-code/.test(lines[i - 1] ?? '')) out.push({ where: `${rel}:${i + 1}`, file: rel, lang: open[1], code: lines.slice(i + 1, j).join('\n') });
+      const signature = /<!-- signature: ([\w ]+) -->/.exec(lines[i - 1] ?? '');
+      if (signature) signatures.push({ where: `${rel}:${i + 1}`, types: signature[1].trim().split(/\s+/), code: lines.slice(i + 1, j).join('\n') });
+      else if (!/<!-- not-code/.test(lines[i - 1] ?? '')) out.push({ where: `${rel}:${i + 1}`, file: rel, lang: open[1], code: lines.slice(i + 1, j).join('\n') });
       i = j;
     }
   }
@@ -242,7 +249,8 @@ function subpathExports() {
     if (!sym) throw new Error(`${SUBPATHS[i]} does not resolve from tests/types/ (is dist/ built?)`);
     out[SUBPATHS[i]] = checker.getExportsOfModule(sym).map((e) => {
       const target = e.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(e) : e;
-      return { name: e.name, type: (target.flags & ts.SymbolFlags.Value) === 0 };
+      const properties = target.flags & ts.SymbolFlags.Interface ? checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(target)).map((p) => p.name) : [];
+      return { name: e.name, type: (target.flags & ts.SymbolFlags.Value) === 0, properties };
     });
   });
   return out;
@@ -282,6 +290,25 @@ for (const d of ts.getPreEmitDiagnostics(program)) {
   const { line } = d.file.getLineAndCharacterOfPosition(d.start ?? 0);
   failures.push(`${ex.where}: ${message}\n    > ${ex.text.split('\n')[line]?.trim()}`);
 }
+// Signature blocks: the properties they list against the package's interfaces.
+{
+  const props = {};
+  for (const t of new Set(signatures.flatMap((sig) => sig.types))) {
+    const found = SUBPATHS.map((sp) => exportsOf[sp].find((e) => e.name === t)).find(Boolean);
+    if (found) props[t] = found.properties;
+  }
+  for (const sig of signatures) {
+    const known = new Set(sig.types.flatMap((t) => props[t] ?? []));
+    for (const t of sig.types) {
+      if (!props[t]?.length) failures.push(`${sig.where}: ${t} is not an interface the package exports`);
+      for (const p of props[t] ?? []) if (!new RegExp(`\\b${p}\\b`).test(sig.code)) failures.push(`${sig.where}: ${t}.${p} is missing from the signature`);
+    }
+    for (const [, name] of sig.code.matchAll(/^\s*(\w+)\??[:,]/gm)) {
+      if (!known.has(name)) failures.push(`${sig.where}: '${name}' is not a property of ${sig.types.join(' / ')}`);
+    }
+  }
+}
+
 // Every link of README.md and docs/*.md to a file of this repository (relative, or to its GitHub main branch) names
 // one that exists: a moved or renamed file leaves no dead link behind.
 let links = 0;
