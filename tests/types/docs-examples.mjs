@@ -1,7 +1,7 @@
 // The code users copy, type-checked against the built package's types (dist/*.d.ts, each subpath's "types" in the
 // package's "exports"): every TSDoc `@example` of js/src (typedoc renders them),
 // and every ```js / ```ts block of README.md and docs/*.md. A wrong option name, import path or subpath, return shape
-// or an outdated API fails here; so does a link to a repository file that does not exist. Run: node tests/types/docs-examples.mjs (needs dist/: scripts/build.sh).
+// or an outdated API fails here; so does a link to a repository file that does not exist. Run: node tests/types/docs-examples.mjs [typescript-folder] (needs dist/: scripts/build.sh).
 //
 // How a snippet becomes a module:
 // - its own `import` lines stay at the top, and every other name the package exports (all subpaths) is imported;
@@ -19,10 +19,15 @@
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { createRequire } from 'node:module';
+
+// The TypeScript to check with: the repo's, or the one whose package folder is the first argument (types.sh passes the
+// oldest supported, tests/types/node_modules/typescript).
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = path.join(root, 'tests/types/docs-examples'); // virtual: nothing is written there
+// (resolved from the repository root: tests/types/node_modules holds the oldest supported one)
+const ts = createRequire(path.join(root, 'package.json'))(process.argv[2] ? path.resolve(process.argv[2]) : 'typescript');
 
 if (!existsSync(path.join(root, 'dist/index.d.ts'))) {
   console.error('dist/ is missing: run scripts/build.sh first');
@@ -323,7 +328,7 @@ for (const rel of ['README.md', ...readdirSync(path.join(root, 'docs')).filter((
 }
 const counts = `${examples.length} examples (${examples.filter((e) => e.file.startsWith('js/')).length} TSDoc @example, ${examples.filter((e) => !e.file.startsWith('js/')).length} README/docs blocks) and ${links} links to repository files`;
 if (failures.length) {
-  console.error(`FAILED docs examples: ${failures.length} errors in ${counts}\n${failures.join('\n')}`);
+  console.error(`FAILED docs examples (TypeScript ${ts.version}): ${failures.length} errors in ${counts}\n${failures.join('\n')}`);
   process.exit(1);
 }
-console.log(`ok     docs examples: ${counts} type-check against dist/ in ${Date.now() - started} ms`);
+console.log(`ok     docs examples: ${counts} type-check against dist/ with TypeScript ${ts.version} in ${Date.now() - started} ms`);
