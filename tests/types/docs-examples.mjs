@@ -222,7 +222,10 @@ const options = {
   moduleResolution: ts.ModuleResolutionKind.Bundler,
   types: ['node'],
   typeRoots: [path.join(root, 'node_modules/@types')],
+  // as strict as the typecheck fixtures (tests/types/*/tsconfig.json): what a strict project of a user's sees
   strict: true,
+  exactOptionalPropertyTypes: true,
+  noUncheckedIndexedAccess: true,
   // the README's blocks are JavaScript: a parameter without a type is fine there; everything else is checked
   noImplicitAny: false,
   noUnusedLocals: false,

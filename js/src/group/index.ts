@@ -104,7 +104,8 @@ export interface GroupOptions<T, C extends PgClientLike> {
  *
  * @example
  * ```ts
- * const { memberId, live }: GroupMember = (await groupStatus(store, 'billing')).members[0];
+ * const members: GroupMember[] = (await groupStatus(store, 'billing')).members;
+ * for (const { memberId, live } of members) console.log(memberId, live);
  * ```
  */
 export interface GroupMember {

@@ -32,7 +32,7 @@ export interface PgQueryResultLike {
  *
  * @example
  * ```ts
- * handler: async (batch, client) => { await client.query('INSERT INTO orders (id) VALUES ($1)', [batch.events[0].data.id]); }
+ * handler: async (batch, client) => { for (const e of batch.events) await client.query('INSERT INTO orders (id) VALUES ($1)', [e.data.id]); }
  * ```
  */
 export interface PgClientLike {
