@@ -320,16 +320,24 @@ for (const d of ts.getPreEmitDiagnostics(program)) {
 // Every link of README.md and docs/*.md to a file of this repository (relative, or to its GitHub main branch) names
 // one that exists: a moved or renamed file leaves no dead link behind.
 let links = 0;
+// GitHub's heading anchors: lower case, punctuation dropped (not '-' or '_'), each space a '-'
+const anchors = (file) =>
+  new Set(
+    [...readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+      m[1].trim().toLowerCase().replace(/[^\p{L}\p{N}\- _]/gu, '').replace(/ /g, '-'),
+    ),
+  );
 for (const rel of ['README.md', ...readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]) {
-  for (const [, target] of readFileSync(path.join(root, rel), 'utf8').matchAll(/\]\(([^)#\s]+)/g)) {
+  for (const [, target, anchor] of readFileSync(path.join(root, rel), 'utf8').matchAll(/\]\(([^)#\s]*)(?:#([^)\s]+))?\)/g)) {
     const repo = /^https:\/\/github\.com\/feedpump\/feedpump\/(?:blob|tree)\/main\/(.+)$/.exec(target);
     if (!repo && /^[a-z]+:/.test(target)) continue;
     links++;
-    const file = repo ? path.join(root, repo[1]) : path.join(root, path.dirname(rel), target);
+    const file = target === '' ? path.join(root, rel) : repo ? path.join(root, repo[1]) : path.join(root, path.dirname(rel), target);
     if (!existsSync(file)) failures.push(`${rel}: a link to ${target}, which does not exist`);
+    else if (anchor !== undefined && file.endsWith('.md') && !anchors(file).has(anchor)) failures.push(`${rel}: a link to ${target}#${anchor}: no such heading`);
   }
 }
-const counts = `${examples.length} examples (${examples.filter((e) => e.file.startsWith('js/')).length} TSDoc @example, ${examples.filter((e) => !e.file.startsWith('js/')).length} README/docs blocks) and ${links} links to repository files`;
+const counts = `${examples.length} examples (${examples.filter((e) => e.file.startsWith('js/')).length} TSDoc @example, ${examples.filter((e) => !e.file.startsWith('js/')).length} README/docs blocks) and ${links} links to repository files and their headings`;
 if (failures.length) {
   console.error(`FAILED docs examples (TypeScript ${ts.version}): ${failures.length} errors in ${counts}\n${failures.join('\n')}`);
   process.exit(1);
