@@ -1,12 +1,16 @@
 // The code users copy, type-checked against the built package's types (dist/*.d.ts, each subpath's "types" in the
-// package's "exports"): every TSDoc `@example` of js/src (typedoc renders them),
+// package's "exports"), as strict as the typecheck fixtures: every TSDoc `@example` of js/src (typedoc renders them)
 // and every ```js / ```ts block of README.md and docs/*.md. A wrong option name, import path or subpath, return shape
-// or an outdated API fails here; so does a link to a repository file that does not exist. Run: node tests/types/docs-examples.mjs [typescript-folder] (needs dist/: scripts/build.sh).
+// or an outdated API fails here; so does a link of README.md or docs/*.md to a repository file that does not exist,
+// or to a heading that does not. Part of scripts/ci/types.sh, run with the repo's TypeScript and the oldest supported.
+// Run: node tests/types/docs-examples.mjs [typescript-folder]   (needs dist/: scripts/build.sh)
 //
 // How a snippet becomes a module:
 // - its own `import` lines stay at the top, and every other name the package exports (all subpaths) is imported;
 // - a snippet with `export` stays at module level; any other runs in the body of an async function (top-level
 //   `await`, `return` in a `catch` fragment, `this` in a Durable Object method's fragment);
+// - a ```js block is JavaScript: what only TypeScript's types object to (a property of `unknown` data, of one member
+//   of a union, of something possibly undefined; a parameter without a type) is not an error there (JS_LENIENT);
 // - a property fragment (`onRetry: (info) => ...`) is checked as `{ <fragment> }` against the options type that has
 //   that property (FRAGMENT_HOSTS); an object fragment (`{ maxMs: 5_000 }`) on an interface's member against that
 //   interface; a `catch (e) { ... }` fragment after a `try {}`.
@@ -21,12 +25,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
-// The TypeScript to check with: the repo's, or the one whose package folder is the first argument (types.sh passes the
-// oldest supported, tests/types/node_modules/typescript).
-
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = path.join(root, 'tests/types/docs-examples'); // virtual: nothing is written there
-// (resolved from the repository root: tests/types/node_modules holds the oldest supported one)
+// The TypeScript to check with: the repo's (resolved from the repository root: tests/types/node_modules holds the
+// oldest supported one), or the one whose package folder is the first argument (types.sh passes that oldest one).
 const ts = createRequire(path.join(root, 'package.json'))(process.argv[2] ? path.resolve(process.argv[2]) : 'typescript');
 
 if (!existsSync(path.join(root, 'dist/index.d.ts'))) {
@@ -74,6 +76,7 @@ declare const pool: any;
 declare const myPool: any;
 declare const client: import('feedpump/postgres').PgClientLike;
 declare const db: any;
+declare const myDb: { transaction(work: (tx: { saveCursor(partition: number, cursor: string): Promise<void> }) => Promise<void>): Promise<void> };
 declare const tx: IDBTransaction;
 declare const id: string;
 declare const key: string;
@@ -226,8 +229,7 @@ const options = {
   strict: true,
   exactOptionalPropertyTypes: true,
   noUncheckedIndexedAccess: true,
-  // the README's blocks are JavaScript: a parameter without a type is fine there; everything else is checked
-  noImplicitAny: false,
+  noImplicitAny: true,
   noUnusedLocals: false,
   skipLibCheck: true,
   noEmit: true,
@@ -282,7 +284,8 @@ host.fileExists = (f) => files.has(f) || exists(f);
 const getSourceFile = host.getSourceFile.bind(host);
 host.getSourceFile = (f, lang, ...rest) => (files.has(f) ? ts.createSourceFile(f, files.get(f), lang, true) : getSourceFile(f, lang, ...rest));
 const program = ts.createProgram([...files.keys()], options, host);
-const JS_LENIENT = new Set([18046, 2571, 2365, 18048, 2532, 18047]);
+// (7005, 7006, 7031, 7034, 7053: implicit any; 18046, 2571, 2365: unknown; 18047, 18048, 2532: possibly undefined)
+const JS_LENIENT = new Set([7005, 7006, 7031, 7034, 7053, 18046, 2571, 2365, 18047, 18048, 2532]);
 const byPath = new Map(examples.map((ex) => [ex.path, ex]));
 const failures = [];
 for (const d of ts.getPreEmitDiagnostics(program)) {

@@ -102,10 +102,12 @@ export interface D1Store<DB extends D1DatabaseLike = D1DatabaseLike> extends Cur
  * @example
  * ```ts
  * import { consume, type Batch } from 'feedpump';
- * import { d1Store } from 'feedpump/d1';
+ * import { d1Store, type D1DatabaseLike } from 'feedpump/d1';
+ *
+ * interface Env { FEED_URL: string; DB: D1DatabaseLike } // or D1Database, from the Workers types
  *
  * export default {
- *   async scheduled(_controller, env) {
+ *   async scheduled(_controller: unknown, env: Env) {
  *     await consume({ url: env.FEED_URL, partitionCount: 4 }, {
  *       store: d1Store(env.DB),
  *       key: 'orders',

@@ -13,6 +13,7 @@ import { conflict, sameRecord, type CursorRecord, type CursorStore } from './typ
  *
  * @example
  * ```ts
+ * const store = memoryStore();
  * await store.save(key, record, (tx) => tx.set(`order:${id}`, (Number(tx.get(`order:${id}`)) || 0) + 1));
  * ```
  */
