@@ -1,6 +1,7 @@
 // Size budget of the published package: brotli (quality 11, as CDNs serve it) of the wasm, and of the JS each entry
 // point ships once bundled and minified (esbuild, as an app's bundler would; every export kept, so an upper bound).
-// Prints what it measured; exits 1 over budget. Run after `npm run build`.
+// Prints what it measured; exits 1 over budget, or when the README's inline-vs-wasm sizes are not the build's. Run
+// after `npm run build`.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { buildSync } from 'esbuild';
 import { join, relative } from 'node:path';
@@ -74,7 +75,23 @@ for (const entry of ['web', 'node', 'workerd', 'indexeddb', 'durable-object']) {
       `  budget ${fmt(BUDGET.js)}, ${BUDGET.js - size} B left  (${relative(root, file)} bundled; unminified package JS: ${fmt(jsFiles(dist).reduce((n, f) => n + statSync(f).size, 0))})`,
   );
 }
+// The README's figures for feedpump/inline ("<inline> KB instead of <wasm> KB over the wire with brotli"): the wasm as
+// base64 in a module against the .wasm file, each brotli'd as above, in whole KB (within 1 KB of the build's). A doc
+// that drifted from the build fails here.
+{
+  const inline = brotli(readFileSync(join(dist, 'wasm', 'feedpump_inline.js')));
+  const file = brotli(readFileSync(wasm));
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const m = /(\d+) KB instead of (\d+) KB over the wire with brotli/.exec(readme);
+  const want = [Math.round(inline / KB), Math.round(file / KB)];
+  const ok = m !== null && Math.abs(Number(m[1]) - inline / KB) <= 1 && Math.abs(Number(m[2]) - file / KB) <= 1;
+  failed ||= !ok;
+  console.log(
+    `${ok ? 'ok  ' : 'FAIL'} README: feedpump/inline's wasm module ${fmt(inline)} brotli, the .wasm ${fmt(file)}: ` +
+      (ok ? `"${m[0]}" holds` : m ? `it says "${m[0]}": write ${want[0]} KB instead of ${want[1]} KB` : 'its sentence was not found'),
+  );
+}
 if (failed) {
-  console.error('size: over budget');
+  console.error('size: over budget, or the README\'s sizes are not the build\'s');
   process.exit(1);
 }

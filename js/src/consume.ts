@@ -278,7 +278,7 @@ const oneOf = (v: unknown, ...ok: string[]): boolean => v === undefined || typeo
  * import { indexedDbStore } from 'feedpump/indexeddb';
  *
  * const store = indexedDbStore({ database: 'app', userStores: ['orders'], upgrade: (db) => db.createObjectStore('orders') });
- * const result = await consume({ url: 'https://host/feed/v1', partitionCount: 4 }, {
+ * const result = await consume<Order, IDBTransaction>({ url: 'https://host/feed/v1', partitionCount: 4 }, {
  *   store,
  *   key: 'orders',
  *   handler: (batch, tx) => {

@@ -183,7 +183,8 @@ export interface Registry<M = {}, U = never> {
    *
    * @example
    * ```ts
-   * for await (const ev of registry.typed(feed)) {
+   * const registry = createRegistry<{ OrderCreated: Order }>().on('OrderCreated');
+ * for await (const ev of registry.typed(feed)) {
    *   if (ev.key === 'OrderCreated') ev.data.orderId; // narrowed
    * }
    * ```

@@ -27,7 +27,7 @@ import type { Cursors } from './stores/types.js';
  *
  * @example
  * ```ts
- * onRole: (role: TabRole) => (status.textContent = role === 'leader' ? 'syncing' : 'another tab syncs')
+ * onRole: (role: TabRole) => (badge.textContent = role === 'leader' ? 'syncing' : 'another tab syncs')
  * ```
  */
 export type TabRole = 'leader' | 'follower';

@@ -338,7 +338,7 @@ export interface CommonFeedOptions {
    * @defaultValue `'parsed'`
    * @example
    * ```ts
-   * for await (const ev of openFeed(url, { partitionCount: 4, mode: 'raw' })) await queue.send(ev.raw);
+   * for await (const ev of openFeed(url, { partitionCount: 4, mode: 'raw' })) await queue.send(ev.raw ?? '');
    * ```
    */
   mode?: 'parsed' | 'raw' | undefined;
@@ -853,7 +853,7 @@ export interface Checkpoint {
  * @example
  * ```ts
  * for await (const batch of feed.batches()) {
- *   await db.transaction(async (tx) => {
+ *   await myDb.transaction(async (tx) => {
  *     for (const event of batch.events) await apply(tx, event);
  *     for (const c of batch.checkpoints) await tx.saveCursor(c.partition, c.cursor);
  *   });

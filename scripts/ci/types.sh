@@ -4,7 +4,9 @@
 # @types/node), a Cloudflare Worker (@cloudflare/workers-types, no DOM lib), a browser app (DOM lib, bundler
 # resolution), bundler resolution without any runtime types (and the registry's type tests). Each runs with the
 # current TypeScript (the repo's) and the oldest supported one (5.4, pinned in tests/types/package.json with the runtimes'
-# type packages, installed here by npm ci: its own lock, so its `tsc` never shadows the repo's). Needs dist/ (build step).
+# type packages, installed here by npm ci: its own lock, so its `tsc` never shadows the repo's). Then the code users copy
+# (tests/types/docs-examples.mjs): every TSDoc @example of js/src and every ```js/```ts block of README.md and docs/*.md,
+# type-checked against dist/*.d.ts, with both TypeScripts (a few seconds each). Needs dist/ (build step).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -f dist/index.d.ts ] || { echo "dist/ is missing: run scripts/build.sh first"; exit 1; }
@@ -30,4 +32,6 @@ for tsc in node_modules/typescript/bin/tsc tests/types/node_modules/typescript/b
     fi
   done
 done
+node tests/types/docs-examples.mjs || fail=1
+node tests/types/docs-examples.mjs tests/types/node_modules/typescript || fail=1
 exit $fail

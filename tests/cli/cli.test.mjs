@@ -3,6 +3,7 @@
 // live mode, Ctrl-C, a closed pipe, and the exit code of each class of failure. Needs dist/ (scripts/build.sh).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -159,6 +160,34 @@ test('--live follows a growing feed; Ctrl-C ends it with exit 0', async () => {
   });
   assert.equal(code, 0, stderr);
   assert.ok(events(stdout).length > 0, 'events arrived while following');
+});
+
+test("the README's command lines run as written: exit 0 with events (--live: until Ctrl-C after the first)", async () => {
+  // What a user copies from the README's "Command line" section, against the reference servers: its v1 URL is the
+  // reference server's feed (whose `_last` gives each partition's newest event, so --from last --live prints),
+  // `https://host/feed` the v2 reference server's. A flag renamed, or a command that needs an option the README leaves out, fails here.
+  const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Command line'), readme.indexOf('## Runtimes'));
+  const commands = [...section.matchAll(/^npx feedpump (.+?)(?:\s+#.*)?$/gm)].map((m) => m[1].trim());
+  assert.ok(commands.length >= 3, `the README's commands were found (${commands.length})`);
+  for (const command of commands) {
+    const args = command.split(/\s+/).map((a) => a.replace(/^'(.*)'$/, '$1'));
+    const live = args.includes('--live');
+    const mapped = args.map((a) =>
+      a === 'http://127.0.0.1:8400/feed/v1' ? ref.feedUrl : a === 'https://host/feed' ? `${v2.url}/feed` : a,
+    );
+    let signalled = false;
+    const { code, stdout, stderr } = await cli(mapped, {
+      onStdout: (chunk, child) => {
+        if (live && !signalled && lines(chunk).length > 0) {
+          signalled = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    assert.equal(code, 0, `npx feedpump ${command}: ${stderr}`);
+    assert.ok(lines(stdout).length > 0, `npx feedpump ${command}: some output`);
+  }
 });
 
 test('a closed pipe (| head) ends the run quietly with exit 0', async () => {

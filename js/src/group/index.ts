@@ -43,6 +43,7 @@ export type RevokeReason = 'rebalance' | 'lost' | 'shutdown';
  * @typeParam C - the store's client type (node-postgres' `PoolClient`)
  * @example
  * ```ts
+ * import pg from 'pg';
  * const options: GroupOptions<Order, pg.PoolClient> = { store: postgresStore(pool), group: 'billing', handler: apply };
  * ```
  */
@@ -103,7 +104,8 @@ export interface GroupOptions<T, C extends PgClientLike> {
  *
  * @example
  * ```ts
- * const { memberId, live }: GroupMember = status.members[0];
+ * const members: GroupMember[] = (await groupStatus(store, 'billing')).members;
+ * for (const { memberId, live } of members) console.log(memberId, live);
  * ```
  */
 export interface GroupMember {
@@ -122,7 +124,7 @@ export interface GroupMember {
  *
  * @example
  * ```ts
- * for (const p of status.partitions) console.log(p.partition, p.owner, p.cursor, p.caughtUp);
+ * for (const p of (await groupStatus(store, 'billing')).partitions) console.log(p.partition, p.owner, p.cursor, p.caughtUp);
  * ```
  */
 export interface GroupPartition {
@@ -415,6 +417,7 @@ function groupProtocol(given: ConsumeSource): { protocol: 'v1' | 'auto'; partiti
  * @example
  * ```ts
  * import pg from 'pg';
+ * import type { Batch } from 'feedpump';
  * import { postgresStore } from 'feedpump/postgres';
  * import { consumeGroup } from 'feedpump/group';
  *
@@ -422,7 +425,7 @@ function groupProtocol(given: ConsumeSource): { protocol: 'v1' | 'auto'; partiti
  * const member = consumeGroup({ url: 'https://host/feed/v1', partitionCount: 8 }, {
  *   store: postgresStore(pool),
  *   group: 'billing',
- *   handler: async (batch, client) => {
+ *   handler: async (batch: Batch<Order>, client) => {
  *     for (const { data } of batch.events) await client.query('INSERT INTO invoices (id) VALUES ($1)', [data.id]);
  *   },
  *   onAssign: (partitions) => console.log('reading', partitions),

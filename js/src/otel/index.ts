@@ -67,7 +67,7 @@ export interface InstrumentOptions {
  * @example
  * ```ts
  * const { hooks } = instrument();
- * openFeed(url, { partitionCount: 1, ...hooks, onRetry: (info) => (hooks.onRetry(info), log(info)) });
+ * openFeed(url, { partitionCount: 1, ...hooks, onRetry: (info) => (hooks.onRetry(info), console.warn(info)) });
  * ```
  */
 export interface FeedHooks {

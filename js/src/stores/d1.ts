@@ -101,15 +101,17 @@ export interface D1Store<DB extends D1DatabaseLike = D1DatabaseLike> extends Cur
  * @param options - the table and its creation
  * @example
  * ```ts
- * import { consume } from 'feedpump';
- * import { d1Store } from 'feedpump/d1';
+ * import { consume, type Batch } from 'feedpump';
+ * import { d1Store, type D1DatabaseLike } from 'feedpump/d1';
+ *
+ * interface Env { FEED_URL: string; DB: D1DatabaseLike } // or D1Database, from the Workers types
  *
  * export default {
- *   async scheduled(_controller, env) {
+ *   async scheduled(_controller: unknown, env: Env) {
  *     await consume({ url: env.FEED_URL, partitionCount: 4 }, {
  *       store: d1Store(env.DB),
  *       key: 'orders',
- *       handler: (batch, db) =>
+ *       handler: (batch: Batch<Order>, db) =>
  *         batch.events.map(({ data }) =>
  *           db.prepare('INSERT INTO orders (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body').bind(data.id, JSON.stringify(data)),
  *         ),

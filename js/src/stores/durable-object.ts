@@ -17,7 +17,7 @@ import { conflict, sameRecord, type CursorRecord, type CursorStore } from './typ
  *
  * @example
  * ```ts
- * handler: async (batch, txn) => { await txn.put('count', ((await txn.get('count')) ?? 0) + batch.events.length); }
+ * handler: async (batch, txn) => { await txn.put('count', (Number(await txn.get('count')) || 0) + batch.events.length); }
  * ```
  */
 export interface DurableObjectTransactionLike {
@@ -63,7 +63,8 @@ export interface DurableObjectStoreOptions {
  *
  * @example
  * ```ts
- * import { consume } from 'feedpump';
+ * import { DurableObject } from 'cloudflare:workers';
+ * import { consume, type Batch } from 'feedpump';
  * import { durableObjectStore } from 'feedpump/durable-object';
  *
  * export class Projection extends DurableObject {
@@ -71,7 +72,7 @@ export interface DurableObjectStoreOptions {
  *     await consume({ url: this.env.FEED_URL, partitionCount: 4, partitions: [0] }, {
  *       store: durableObjectStore(this.ctx.storage),
  *       key: 'orders',
- *       handler: async (batch, txn) => { for (const e of batch.events) await txn.put(`order:${e.data.id}`, e.data); },
+ *       handler: async (batch: Batch<Order>, txn) => { for (const e of batch.events) await txn.put(`order:${e.data.id}`, e.data); },
  *     });
  *   }
  * }

@@ -13,6 +13,7 @@ import { conflict, sameRecord, type CursorRecord, type CursorStore } from './typ
  *
  * @example
  * ```ts
+ * const store = memoryStore();
  * await store.save(key, record, (tx) => tx.set(`order:${id}`, (Number(tx.get(`order:${id}`)) || 0) + 1));
  * ```
  */
@@ -31,7 +32,7 @@ export interface MemoryTransaction {
  * @example
  * ```ts
  * const store = memoryStore();
- * await consume({ url, partitionCount: 4 }, { store, key: 'orders', handler: (batch, tx) => {
+ * await consume({ url, partitionCount: 4 }, { store, key: 'orders', handler: (batch: Batch<Order>, tx) => {
  *   for (const e of batch.events) tx.set(String(e.data.id), e.data);
  * } });
  * console.log(store.data.size, await store.load('orders'));

@@ -32,7 +32,7 @@ export interface PgQueryResultLike {
  *
  * @example
  * ```ts
- * handler: async (batch, client) => { await client.query('INSERT INTO orders (id) VALUES ($1)', [batch.events[0].data.id]); }
+ * handler: async (batch, client) => { for (const e of batch.events) await client.query('INSERT INTO orders (id) VALUES ($1)', [e.data.id]); }
  * ```
  */
 export interface PgClientLike {
@@ -48,6 +48,7 @@ export interface PgClientLike {
  * @example
  * ```ts
  * import pg from 'pg';
+ * import type { PgPoolLike } from 'feedpump/postgres';
  * const pool: PgPoolLike<pg.PoolClient> = new pg.Pool({ connectionString: process.env.DATABASE_URL });
  * ```
  */
@@ -62,6 +63,7 @@ export interface PgPoolLike<C extends PgClientLike = PgClientLike> {
  *
  * @example
  * ```ts
+ * import pg from 'pg';
  * const store = postgresStore(new pg.Pool()); // handler: (batch, client: pg.PoolClient) => ...
  * ```
  */
@@ -181,14 +183,14 @@ export async function createMissing(query: (text: string, values?: unknown[]) =>
  * @example
  * ```ts
  * import pg from 'pg';
- * import { consume } from 'feedpump';
+ * import { consume, type Batch } from 'feedpump';
  * import { postgresStore } from 'feedpump/postgres';
  *
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
  * await consume({ url: 'https://host/feed/v1', partitionCount: 4 }, {
  *   store: postgresStore(pool),
  *   key: 'orders',
- *   handler: async (batch, client) => {
+ *   handler: async (batch: Batch<Order>, client) => {
  *     for (const { data } of batch.events) {
  *       await client.query('INSERT INTO orders (id, body) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = $2', [data.id, data]);
  *     }

@@ -32,6 +32,7 @@ export interface SqliteStatementLike {
  * @example
  * ```ts
  * import Database from 'better-sqlite3';
+ * import type { SqliteDatabaseLike } from 'feedpump/sqlite';
  * const db: SqliteDatabaseLike = new Database('app.db');
  * ```
  */
@@ -118,7 +119,7 @@ const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /
  * @example
  * ```ts
  * import Database from 'better-sqlite3';
- * import { consume } from 'feedpump';
+ * import { consume, type Batch } from 'feedpump';
  * import { sqliteStore } from 'feedpump/sqlite';
  *
  * const db = new Database('app.db');
@@ -128,7 +129,7 @@ const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /
  * await consume({ url: 'https://host/feed/v1', partitionCount: 4 }, {
  *   store: sqliteStore(db),
  *   key: 'orders',
- *   handler: (batch) => {
+ *   handler: (batch: Batch<Order>) => {
  *     for (const { data } of batch.events) put.run(data.id, JSON.stringify(data));
  *   },
  * });
