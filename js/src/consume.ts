@@ -248,8 +248,8 @@ export interface ConsumeResult {
   caughtUp: boolean;
 }
 
-function partitionsRead(source: ConsumeSource): number[] {
-  if (source.partitions !== undefined) return [...source.partitions];
+function partitionsRead(source: ConsumeSource): readonly number[] {
+  if (source.partitions !== undefined) return source.partitions;
   if (source.partitionCount !== undefined) return Array.from({ length: source.partitionCount }, (_, p) => p);
   throw badOption(36);
 }

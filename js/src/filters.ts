@@ -77,32 +77,34 @@ export function typeReader(source: TypeSource = DEFAULT_TYPE_SOURCE): (event: Fe
       return typeof t === 'string' ? t : undefined;
     };
   }
-  if (source !== null && typeof source === 'object' && 'header' in source) {
-    const name = source.header;
-    if (typeof name !== 'string' || name === '') throw new TypeError('typeFrom.header must be a non-empty string');
-    return (event) => {
-      const v = event.headers?.[name];
-      return typeof v === 'string' ? v : undefined;
-    };
-  }
-  if (source !== null && typeof source === 'object' && 'field' in source) {
-    const path = fieldPath(source.field);
-    return (event) => {
-      let v: unknown = event.data;
-      if (typeof v === 'string') {
-        if (!v.trimStart().startsWith('{')) return undefined;
-        try {
-          v = JSON.parse(v);
-        } catch {
-          return undefined;
+  if (source !== null && typeof source === 'object') {
+    if ('header' in source) {
+      const name = source.header;
+      if (typeof name !== 'string' || name === '') throw new TypeError('typeFrom.header must be a non-empty string');
+      return (event) => {
+        const v = event.headers?.[name];
+        return typeof v === 'string' ? v : undefined;
+      };
+    }
+    if ('field' in source) {
+      const path = fieldPath(source.field);
+      return (event) => {
+        let v: unknown = event.data;
+        if (typeof v === 'string') {
+          if (!v.trimStart().startsWith('{')) return undefined;
+          try {
+            v = JSON.parse(v);
+          } catch {
+            return undefined;
+          }
         }
-      }
-      for (const k of path) {
-        if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, k)) return undefined;
-        v = (v as Record<string, unknown>)[k];
-      }
-      return typeof v === 'string' ? v : undefined;
-    };
+        for (const k of path) {
+          if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, k)) return undefined;
+          v = (v as Record<string, unknown>)[k];
+        }
+        return typeof v === 'string' ? v : undefined;
+      };
+    }
   }
   throw new TypeError(`typeFrom must be { field }, { header } or a function, got ${describe(source)}`);
 }

@@ -9,10 +9,6 @@ import type { FeedError } from './errors.js';
 import { redact } from './stores/identity.js';
 import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, ResponseInfo } from './types.js';
 
-/** A response whose body the reader reads as a page (2xx): any other is told to `onResponse` when it arrives, as no
- * batch will end its page (a 5xx or 429 is retried, a v2 409 rediscovers, a 4xx fails the feed). */
-const ok = (status: number): boolean => status >= 200 && status < 300;
-
 /**
  * Calls a caller's callback: what it throws, or the promise it returns rejects with, is ignored.
  * @internal
@@ -93,7 +89,9 @@ export class Observer {
       // a hostile response: the reader fails it
     }
     req.status = typeof status === 'number' ? status : 0;
-    if (!ok(req.status)) this.#respond();
+    // A response whose body the reader reads as a page (2xx): any other is told to `onResponse` when it arrives, as
+    // no batch will end its page (a 5xx or 429 is retried, a v2 409 rediscovers, a 4xx fails the feed).
+    if (req.status < 200 || req.status >= 300) this.#respond();
     else {
       this.#attempt = 0;
       if (this.state === 'retrying') this.set(this.#position);

@@ -25,10 +25,8 @@ const MIN_SECRET_CHARS = 3;
  * @internal
  */
 export function feedError(code: FeedErrorCode, message: string, page: number, cause?: { cause: unknown }): FeedError {
-  return new FeedError(code, `${message}${page > 0 ? ` (page ${page})` : ''}`, {
-    ...(page > 0 ? { page } : {}),
-    ...cause,
-  });
+  // FeedError leaves out the details that are undefined: no page (0) is not one.
+  return new FeedError(code, `${message}${page > 0 ? ` (page ${page})` : ''}`, { page: page > 0 ? page : undefined, ...cause });
 }
 
 /** A URL as errors may show it: origin and path, never the query (it may hold a token) or user info. */
@@ -130,10 +128,9 @@ function hookFailed(hook: string, e: unknown, page: number): FeedError {
 }
 
 function notHeaders(given: unknown, page: number): FeedError {
-  const what = kindOf(given);
   return feedError(
     'bad-options',
-    `requestHeaders must give headers: an object, an array of [name, value] pairs or a Headers (it gave ${what})`,
+    `requestHeaders must give headers: an object, an array of [name, value] pairs or a Headers (it gave ${kindOf(given)})`,
     page,
   );
 }

@@ -96,8 +96,7 @@ export function partitionsOf(source: IdentitySource): number[] | undefined {
  * values and all), `n=` and `partitions=`. Only its prefix without `partitions=` is returned; the list is parsed.
  */
 function legacyBase(source: IdentitySource): string {
-  const primary = primaryUrl(source.url);
-  const url = String(primary); // a URL's href
+  const url = String(primaryUrl(source.url)); // a URL's href
   return source.partitionCount === undefined ? url : `${url} n=${source.partitionCount}`;
 }
 
