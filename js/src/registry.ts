@@ -195,7 +195,8 @@ export interface Registry<M = {}, U = never> {
 
   /**
    * A {@link TypeFilter} that keeps what the registrations match (for `compileTypeFilter`, or `serverTypeFilter` to
-   * ask a v2 server for `event-types`). Only useful when unknown events are not wanted.
+   * ask a v2 server for `event-types`). Only useful when unknown events are not wanted. With nothing registered it
+   * keeps nothing.
    */
   typeFilter(): TypeFilter;
 
@@ -331,7 +332,8 @@ export function createRegistry<M = {}>(options: RegistryOptions = {}): Registry<
       }
     },
     typeFilter(): TypeFilter {
-      return { include: entries.map((e) => e.pattern), typeFrom: options.typeFrom };
+      // Nothing registered keeps nothing (an empty `include` would mean "no include constraint": every event).
+      return { include: entries.length ? entries.map((e) => e.pattern) : [/(?!)/], typeFrom: options.typeFrom };
     },
     get size() {
       return entries.length;
