@@ -22,24 +22,29 @@ after(async () => {
   await statics?.close();
 });
 
-/** Runs an export of idb-cases.js in a fresh page (its own origin storage: a new context) and returns its result. */
-async function inChromium(caseName) {
+/** Runs `fn(arg)` in a fresh page (its own origin storage: a new context) and returns its result; the page throws nothing. */
+async function inPage(fn, arg) {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${statics.url}/blank`);
-    const result = await page.evaluate(async (name) => {
-      const api = await import('/dist/entrypoints/indexeddb.js');
-      const cases = await import('/tests/browser/idb-cases.js');
-      return cases[name]({ indexedDbStore: api.indexedDbStore, idbRequest: api.idbRequest, indexedDB, database: `case-${name}` });
-    }, caseName);
+    const result = await page.evaluate(fn, arg);
     assert.deepEqual(errors, []);
     return result;
   } finally {
     await context.close();
   }
+}
+
+/** Runs an export of idb-cases.js in a fresh page and returns its result. */
+function inChromium(caseName) {
+  return inPage(async (name) => {
+    const api = await import('/dist/entrypoints/indexeddb.js');
+    const cases = await import('/tests/browser/idb-cases.js');
+    return cases[name]({ indexedDbStore: api.indexedDbStore, idbRequest: api.idbRequest, indexedDB, database: `case-${name}` });
+  }, caseName);
 }
 
 test("chromium IndexedDB: a request failing after the cursor put aborts the transaction → save() rejects, load() unchanged", async (t) => {
@@ -69,40 +74,30 @@ test('chromium IndexedDB: in an opaque origin (a sandboxed iframe), where Indexe
   const { buildSync } = await import('esbuild');
   const file = path.join(repoRoot, 'dist/entrypoints/indexeddb.js');
   const code = buildSync({ entryPoints: [file], bundle: true, format: 'esm', write: false, logLevel: 'silent' }).outputFiles[0].text;
-  const context = await browser.newContext();
-  try {
-    const page = await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${statics.url}/blank`);
-    const r = await page.evaluate(async (code) => {
-      const probe = `
-        const out = {};
-        for (const [what, call] of [['load', (s) => s.load('k')], ['save', (s) => s.save('k', { identity: 'f', cursors: {}, savedAt: 0 })], ['db', (s) => s.db()]]) {
-          try {
-            await call(indexedDbStore({ database: 'opaque' }));
-            out[what] = { resolved: true };
-          } catch (e) {
-            out[what] = { name: e?.name ?? null, code: e?.code ?? null, message: String(e?.message ?? e), cause: e?.cause?.name ?? null };
-          }
+  const r = await inPage(async (code) => {
+    const probe = `
+      const out = {};
+      for (const [what, call] of [['load', (s) => s.load('k')], ['save', (s) => s.save('k', { identity: 'f', cursors: {}, savedAt: 0 })], ['db', (s) => s.db()]]) {
+        try {
+          await call(indexedDbStore({ database: 'opaque' }));
+          out[what] = { resolved: true };
+        } catch (e) {
+          out[what] = { name: e?.name ?? null, code: e?.code ?? null, message: String(e?.message ?? e), cause: e?.cause?.name ?? null };
         }
-        parent.postMessage(out, '*');`;
-      const iframe = document.createElement('iframe');
-      iframe.sandbox = 'allow-scripts'; // no allow-same-origin: an opaque origin
-      iframe.srcdoc = `<script type="module">${code.replace(/<\/script/gi, '<\\/script')}\n${probe}<\/script>`;
-      const got = new Promise((resolve) => addEventListener('message', (ev) => resolve(ev.data), { once: true }));
-      document.body.append(iframe);
-      return got;
-    }, code);
-    t.diagnostic(JSON.stringify(r));
-    for (const what of ['load', 'save', 'db']) {
-      assert.equal(r[what].code, 'store-failed', `${what}: ${r[what].name} ${r[what].message}`);
-      assert.equal(r[what].name, 'FeedError');
-      assert.equal(r[what].cause, 'SecurityError', `${what}: the browser's refusal is the cause`);
-    }
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
+      }
+      parent.postMessage(out, '*');`;
+    const iframe = document.createElement('iframe');
+    iframe.sandbox = 'allow-scripts'; // no allow-same-origin: an opaque origin
+    iframe.srcdoc = `<script type="module">${code.replace(/<\/script/gi, '<\\/script')}\n${probe}<\/script>`;
+    const got = new Promise((resolve) => addEventListener('message', (ev) => resolve(ev.data), { once: true }));
+    document.body.append(iframe);
+    return got;
+  }, code);
+  t.diagnostic(JSON.stringify(r));
+  for (const what of ['load', 'save', 'db']) {
+    assert.equal(r[what].code, 'store-failed', `${what}: ${r[what].name} ${r[what].message}`);
+    assert.equal(r[what].name, 'FeedError');
+    assert.equal(r[what].cause, 'SecurityError', `${what}: the browser's refusal is the cause`);
   }
 });
 
