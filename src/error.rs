@@ -73,17 +73,17 @@ pub fn caller_error(
     cause: JsValue,
 ) -> Error {
     let kind = string(&kind).unwrap_or_default();
-    let message = match which {
-        0 => "the response body cannot be read (locked or already read)".to_string(),
-        1 => "the response body cannot be read (its iterator threw)".to_string(),
-        2 => format!("the response body is not a ReadableStream or an async iterable (it is {kind})"),
-        3 => "the response body cannot be read (its reader has no read())".to_string(),
-        4 => "the response body cannot be read (its read() threw)".to_string(),
-        5 => format!("the response body's read() gave {kind}, not {{ done, value }}"),
-        6 => format!("the response body gave a chunk that is not a Uint8Array (it is {kind})"),
-        7 => format!("the fetch you passed returned something that is not a Response ({kind})"),
-        8 => "the feed URL is not a valid URL".to_string(),
-        _ => "next() called while a previous call is pending".to_string(),
+    let message: alloc::borrow::Cow<str> = match which {
+        0 => "the response body cannot be read (locked or already read)".into(),
+        1 => "the response body cannot be read (its iterator threw)".into(),
+        2 => format!("the response body is not a ReadableStream or an async iterable (it is {kind})").into(),
+        3 => "the response body cannot be read (its reader has no read())".into(),
+        4 => "the response body cannot be read (its read() threw)".into(),
+        5 => format!("the response body's read() gave {kind}, not {{ done, value }}").into(),
+        6 => format!("the response body gave a chunk that is not a Uint8Array (it is {kind})").into(),
+        7 => format!("the fetch you passed returned something that is not a Response ({kind})").into(),
+        8 => "the feed URL is not a valid URL".into(),
+        _ => "next() called while a previous call is pending".into(),
     };
     let e = feed_error("bad-options", &message, page);
     if cause.is_undefined() {
