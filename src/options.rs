@@ -3,11 +3,7 @@
 //! `signal` are the TypeScript shell's: never read here.
 
 use crate::error::feed_error;
-use alloc::{
-    format,
-    string::{String, ToString},
-    vec::Vec,
-};
+use alloc::{format, string::String, vec::Vec};
 use feedpump_core::request::{EventTypes, V1Options, V2Options, V2_PARTITIONS};
 use feedpump_core::typefilter::{TypeFilter, TypePattern};
 use feedpump_core::{
@@ -312,6 +308,11 @@ pub fn option_error(
         34 => format!("onHandlerError must be 'retry', 'skip', 'stop' or a function, got {a}").into(),
         35 => format!("onMissingCursors gave {a}").into(),
         36 => "onMissingCursors 'last' needs partitionCount or partitions".into(),
+        37 => "the server speaks FeedAPI v1 (ZeroEventHub): use protocol 'v1' or 'auto' with partitionCount".into(),
+        38 => "tabs mode needs Web Locks (navigator.locks), absent here; pass tabs: false".into(),
+        39 => format!("tabs must be a boolean or {{ lockName?, channelName? }}, got {a}").into(),
+        40 => format!("tabs.lockName must be a non-empty string not starting with \"-\", got {a}").into(),
+        41 => format!("tabs.channelName must be a non-empty string, got {a}").into(),
         _ => "a feed can be iterated only once; open a new one from feed.cursors() to continue".into(),
     };
     feed_error("bad-options", &message, 0)

@@ -17,7 +17,7 @@
  * @packageDocumentation
  */
 import { FeedError, parseWhy } from './errors.js';
-import { abortedError, bad } from './options.js';
+import { abortedError, bad, badOption } from './options.js';
 import type { Batch, FeedEvent } from './types.js';
 import type { Cursors } from './stores/types.js';
 
@@ -158,12 +158,8 @@ export function tabsAvailable(): boolean {
 /** The runtime's Web Locks, which tabs mode needs: without them, a `'bad-options'` FeedError. */
 function locksNeeded(): Locks {
   const locks = lockManager();
-  if (locks === undefined) throw bad('tabs mode needs Web Locks (navigator.locks), absent here; pass tabs: false');
+  if (locks === undefined) throw badOption(38);
   return locks;
-}
-
-function badName(what: string, name: unknown): FeedError {
-  return bad(`tabs.${what} must be a non-empty string${what === 'lockName' ? ' not starting with "-"' : ''}, got ${JSON.stringify(name)}`);
 }
 
 /**
@@ -174,11 +170,11 @@ function badName(what: string, name: unknown): FeedError {
 export function tabsConfig(tabs: unknown, key: string): TabsConfig | undefined {
   if (tabs === false || (tabs === undefined && !tabsAvailable())) return undefined;
   const names = tabs === undefined || tabs === true ? {} : tabs;
-  if (names === null || typeof names !== 'object') throw bad(`tabs must be a boolean or { lockName?, channelName? }, got ${JSON.stringify(tabs)}`);
+  if (names === null || typeof names !== 'object') throw badOption(39, JSON.stringify(tabs));
   const name = `feedpump:${key}`;
   const { lockName = name, channelName = name } = names as TabsOptions;
-  if (typeof lockName !== 'string' || lockName === '' || lockName.startsWith('-')) throw badName('lockName', lockName);
-  if (typeof channelName !== 'string' || channelName === '') throw badName('channelName', channelName);
+  if (typeof lockName !== 'string' || lockName === '' || lockName.startsWith('-')) throw badOption(40, JSON.stringify(lockName));
+  if (typeof channelName !== 'string' || channelName === '') throw badOption(41, JSON.stringify(channelName));
   locksNeeded();
   return { lockName, channelName };
 }

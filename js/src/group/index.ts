@@ -21,7 +21,7 @@ import { createMissing, type PgClientLike, type PgPoolLike, type PostgresStore }
 import { discoverOnce, failureOf, type Requester } from '../source/discovery.js';
 import { assign } from './assign.js';
 import { leaseRoots } from './roots.js';
-import { MAX_TIMER_MS } from '../options.js';
+import { badOption, MAX_TIMER_MS } from '../options.js';
 
 /**
  * Why a member gave up partitions: `'rebalance'` (the assignment moved them to another member; the current batch was
@@ -664,7 +664,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         }
       }
       if (found.v1) {
-        if (protocol !== 'auto') throw new FeedError('bad-options', 'the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
+        if (protocol !== 'auto') throw badOption(37);
         protocol = 'v1';
         await query(pool, `INSERT INTO ${t.leases} (group_name, partition) SELECT $1, unnest($2::integer[]) ON CONFLICT (group_name, partition) DO NOTHING`, [
           group,

@@ -3,7 +3,7 @@
  * @internal
  * @packageDocumentation
  */
-import { bad, type ReaderOptions } from '../options.js';
+import { badOption, type ReaderOptions } from '../options.js';
 import type { RawBatch } from '../wasm/feedpump.js';
 import type { BatchSource } from './source.js';
 import { V1Source } from './v1.js';
@@ -30,7 +30,7 @@ export class AutoSource implements BatchSource {
       if (found === 'v1') {
         const v1 = this.v1Options();
         if (v1 === undefined) {
-          throw bad('the server speaks FeedAPI v1 (ZeroEventHub): partitionCount is required');
+          throw badOption(37);
         }
         this.#source = new V1Source(this.url, v1);
       } else {

@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import { FeedError, isFeedError, toFeedError } from '../errors.js';
-import { abortedError, sleep, type ReaderOptions, bad } from '../options.js';
+import { abortedError, sleep, type ReaderOptions, badOption } from '../options.js';
 import type { FeedReader } from '../reader/reader.js';
 import { Backoff, Schedule, type RawBatch } from '../wasm/feedpump.js';
 import { discoverOnce, failureOf, type Discovery, type V2Partition } from './discovery.js';
@@ -99,7 +99,7 @@ export class V2Source implements BatchSource {
       if (this.#needDiscovery) {
         const found = await this.#discover();
         if (found === undefined) {
-          throw bad('the server speaks FeedAPI v1 (ZeroEventHub): use protocol v1 and partitionCount');
+          throw badOption(37);
         }
         if (this.#closed) return undefined;
         this.#plan(found);
