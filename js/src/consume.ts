@@ -10,7 +10,7 @@
  */
 import { FeedError, isFeedError, messageOf } from './errors.js';
 import { openFeed } from './feed.js';
-import { abortedError, sleep, badOption } from './options.js';
+import { abortedError, sleep, badOption, watched } from './options.js';
 import type { Batch, Feed, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { leadAcrossTabs, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
@@ -330,13 +330,21 @@ async function consumeHere<T, Tx>(
   const { store, key, handler, onCommit } = options;
   const maxBatches = options.maxBatches ?? Infinity;
   const identity = options.identity ?? feedIdentity(source);
+  const { signal } = source;
+  /** A store call, or the `'aborted'` FeedError once the signal fires: a call that never settles (an IndexedDB open
+   * that another connection blocks) does not hold consume() past its signal. */
+  const held = async <V>(work: PromiseLike<V> | V): Promise<V> => {
+    const got = await watched(work, Infinity, signal);
+    if (got === 'aborted' && signal?.aborted) throw abortedError(signal, 'the signal fired while the store was busy');
+    return got as V;
+  };
 
   // Where to start: the stored cursors of this feed, or what the missing-cursor policy says.
   let stored: CursorRecord | undefined;
   let resumed: ReturnType<typeof resumable>;
   try {
     // null: nothing stored, as undefined (what some storage APIs answer).
-    stored = (await store.load(key)) ?? undefined;
+    stored = (await held(store.load(key))) ?? undefined;
     // A record that is not one (a custom store's defect) fails here, as the load's own errors do.
     resumed = stored === undefined ? undefined : resumable(stored, identity, source, options.identity === undefined);
   } catch (e) {
@@ -434,7 +442,7 @@ async function consumeHere<T, Tx>(
         };
         try {
           saveStart = Date.now();
-          await store.save(key, record, effects, committed ?? null);
+          await held(store.save(key, record, effects, committed ?? null));
           committed = record;
           break;
         } catch (e) {
@@ -447,14 +455,14 @@ async function consumeHere<T, Tx>(
           const policy = options.onHandlerError; // none: 'stop'
           const action = typeof policy === 'function' ? await policy({ error: e, batch, attempt }) : policy;
           if (action === 'retry') {
-            await sleep(Math.min(50 * 2 ** attempt, 5_000), feedOptions.signal); // 100 ms, doubling, up to 5 s
-            if (feedOptions.signal?.aborted) throw abortedError(feedOptions.signal, 'the signal fired while a batch was retried');
+            await sleep(Math.min(50 * 2 ** attempt, 5_000), signal); // 100 ms, doubling, up to 5 s
+            if (signal?.aborted) throw abortedError(signal, 'the signal fired while a batch was retried');
             continue;
           }
           if (action === 'skip') {
             handlerMs = 0;
             saveStart = Date.now();
-            await store.save(key, record, undefined, committed ?? null);
+            await held(store.save(key, record, undefined, committed ?? null));
             committed = record;
             skipped = true;
             break;

@@ -70,20 +70,38 @@ const U32_MAX = 0xffff_ffff;
 export const MAX_TIMER_MS = 0x7fff_ffff;
 
 /**
- * Waits `ms` (clamped to {@link MAX_TIMER_MS}), or until `signal` aborts.
+ * `work`, or why waiting for it ended first: `'stalled'` after `ms` (clamped to {@link MAX_TIMER_MS}; `Infinity`:
+ * never), `'aborted'` when the signal fires. The timer and the listener are released.
  * @internal
  */
-export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, Math.min(Math.max(0, ms), MAX_TIMER_MS));
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done); // done() removes it
-  });
+export async function watched(work: unknown, ms: number, signal: AbortSignal | undefined): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<'stalled' | 'aborted'>((resolve) => {
+        if (ms !== Infinity) timer = setTimeout(() => resolve('stalled'), Math.min(Math.max(0, ms), MAX_TIMER_MS));
+        if (signal !== undefined) {
+          onAbort = () => resolve('aborted');
+          if (signal.aborted) resolve('aborted');
+          else signal.addEventListener('abort', onAbort);
+        }
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Waits `ms` (clamped to {@link MAX_TIMER_MS}), or until `signal` aborts: {@link watched} of a promise of its own
+ * that never settles (a shared one would keep a reaction per wait for ever).
+ * @internal
+ */
+export function sleep(ms: number, signal: AbortSignal | undefined): Promise<unknown> {
+  return watched(new Promise(() => {}), ms, signal);
 }
 
 /**

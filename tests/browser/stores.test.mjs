@@ -101,12 +101,10 @@ test('chromium IndexedDB: in an opaque origin (a sandboxed iframe), where Indexe
   }
 });
 
-// todo (not gating): a defect left. An open that another connection blocks (a connection of the page or another tab
-// that does not close on `versionchange`) waits for ever, and consume() does not race the store's load with its
-// signal: the call neither settles nor sees its signal. The fix is consume()'s: a race of every store call with the
-// signal, which passes this test and a unit test of a save that never settles, costs 79-91 B of the web entry, which
-// has 15 left (stop 25); or a bound on a blocked open (a new default).
-test('chromium IndexedDB: consume() whose store open is blocked by another connection ends aborted when its signal fires', { todo: 'hangs: a blocked open waits for ever and consume() does not watch its signal during load()' }, async (t) => {
+// An open that another connection blocks (a connection of the page or another tab that does not close on
+// `versionchange`) waits for ever: consume() races each store call with its signal, so the call still ends when the
+// signal fires (stop 26; before, it neither settled nor saw its signal).
+test('chromium IndexedDB: consume() whose store open is blocked by another connection ends aborted when its signal fires', async (t) => {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();

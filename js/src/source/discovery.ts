@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { type FeedError, messageOf, toFeedError } from '../errors.js';
-import { abortedError, MAX_TIMER_MS, type ReaderOptions } from '../options.js';
+import { abortedError, watched, type ReaderOptions } from '../options.js';
 import { read, safeUrl, transport, type Transport } from '../transport.js';
 import { cancelBody, chunkOf, openBody, recycle, startRead } from '../reader/body.js';
 import { parseDiscovery as checkDiscovery, discoveryError, readerDefaults, type Discovery } from '../wasm/feedpump.js';
@@ -60,31 +60,6 @@ function rootMessage(e: unknown): string {
 }
 
 /**
- * `work`, or why waiting for it ended first: `'stalled'` after `idleMs` (0: never), `'aborted'` when the signal fires.
- * The timer and the listener are released.
- */
-async function watched(work: unknown, idleMs: number, signal: AbortSignal | undefined): Promise<unknown> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<'stalled' | 'aborted'>((resolve) => {
-        if (idleMs > 0) timer = setTimeout(() => resolve('stalled'), Math.min(idleMs, MAX_TIMER_MS));
-        if (signal !== undefined) {
-          onAbort = () => resolve('aborted');
-          if (signal.aborted) resolve('aborted');
-          else signal.addEventListener('abort', onAbort);
-        }
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-/**
  * One discovery request, through the same transport as the reader's pages; throws a FeedError (never a raw error).
  * Its response head must come within `idleMs`, as every read of its body must: the request has its own signal, so that
  * one left unanswered is dropped (the caller's signal, watched, drops it too).
@@ -105,7 +80,7 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
     // The runtime's error quotes the URL: it is not kept.
     throw failed(0, 0, safeUrl(url));
   }
-  const got = await watched(calls.fetch(r, 0), idleMs, signal);
+  const got = await watched(calls.fetch(r, 0), idleMs || Infinity, signal);
   if (got === 'stalled' || got === 'aborted') {
     mine.abort();
     throw got === 'stalled' ? failed(2, idleMs) : abortedError(signal as AbortSignal);
@@ -135,7 +110,7 @@ async function readBody(
       const reading = startRead(body, 0);
       let got: unknown;
       try {
-        got = await watched(reading, idleMs, signal);
+        got = await watched(reading, idleMs || Infinity, signal);
       } catch (e) {
         if (signal?.aborted) throw abortedError(signal);
         if (over === 'cut') break;

@@ -483,3 +483,28 @@ test('maxBatches: the feed is closed when consume() returns (its response body i
   assert.equal(r.caughtUp, false);
   assert.equal(await done, 'cancelled');
 });
+
+test("a store call that never settles (a blocked IndexedDB open, a stuck connection) ends aborted when the signal fires, in load() and in save()", async () => {
+  const never = new Promise(() => {});
+  for (const stuck of ['load', 'save']) {
+    const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 2 });
+    const inner = memoryStore();
+    const calls = [];
+    const store = {
+      load: (key) => (calls.push('load'), stuck === 'load' ? never : inner.load(key)),
+      save: (...args) => (calls.push('save'), stuck === 'save' ? never : inner.save(...args)),
+    };
+    const controller = new AbortController();
+    const run = consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch, signal: controller.signal }, { store, key: 'k', handler: () => {}, tabs: false });
+    // Wait until the store holds the call that never settles, then abort.
+    while (!calls.includes(stuck)) await new Promise((r) => setTimeout(r, 5));
+    controller.abort('stop now');
+    let timer;
+    const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('still pending 2 s after the signal fired'), 2_000)));
+    const got = await Promise.race([run.then(() => 'resolved', (e) => e), timeout]);
+    clearTimeout(timer);
+    assert.ok(isFeedError(got, 'aborted'), `${stuck}: ${got}`);
+    assert.equal(got.cause, 'stop now', `${stuck}: the signal's reason is the cause`);
+    assert.match(got.message, /store/, `${stuck}: the message says what was waited for`);
+  }
+});
