@@ -173,6 +173,17 @@ function toHeaders(given: object, secrets: string[], page: number): Headers {
   return headers;
 }
 
+/** How a request meets redirects: fetch's own rule, or the one an entry point chose ({@link followRedirects}). */
+let follow = (fetch: FetchLike, request: Request): Promise<Response> => fetch(request);
+
+/**
+ * Follows redirects with `how` (Node's and workerd's entry points: js/src/redirects.ts) instead of fetch's own rule.
+ * @internal
+ */
+export function followRedirects(how: typeof follow): void {
+  follow = how;
+}
+
 /**
  * Wraps `fetch` (default: the global one, looked up at each call) and `requestHeaders` for one requester, and tells
  * the feed's `observer` (its `onRequest` / `onResponse` hooks and logger) about each request. The secrets of a request
@@ -196,7 +207,7 @@ export function transport({
       const sent = observer?.sent(url);
       let response;
       try {
-        response = await (fetch ?? globalThis.fetch)(request);
+        response = await follow(fetch ?? globalThis.fetch, request);
       } catch (e) {
         const all = [...secrets];
         urlSecrets(url, all);

@@ -116,7 +116,9 @@ export interface CommonFeedOptions {
    * Called before every request for the headers to send, typically a fresh auth token. After a 401 it is called once
    * more with `refresh: true` and the request is retried. A throw or rejection ends the iteration with a
    * `'hook-failed'` {@link FeedError} (not retried; `cause` is what it threw). The headers are never logged nor put
-   * into errors.
+   * into errors. In Node and Workers they go only to the feed's origin: a redirect to another origin is followed
+   * without them. Browsers follow redirects under `fetch`'s own rules (it drops only `authorization` on a redirect to
+   * another origin; docs/errors.md, "Where the `requestHeaders` headers go").
    *
    * @defaultValue none (no extra headers)
    * @example

@@ -97,3 +97,45 @@ test('cursors with & = # % space, non-ASCII and quotes are percent-encoded and r
   const raw = server.requests.filter((r) => r.url.pathname === '/cursor').map((r) => r.url.search);
   assert.ok(raw[1].includes('cursor0=a%26b%3Dc%23d%25e%20f%2F%C3%B8%2B%F0%9F%98%80%3Fx%5C%22q'), raw[1]);
 });
+
+// The requestHeaders hook gives credentials, as a rule. fetch follows a redirect to another origin with every header
+// but `authorization`: an `x-api-key` reached the other origin. In Node (and workerd) the feed follows redirects
+// itself: within the origin with the hook's headers, to another origin without them.
+test("requestHeaders: a redirect to another origin gets none of the hook's headers, one within the origin all of them (v1 pages, v2 discovery)", async () => {
+  const PAGE = '{"partition":0,"data":1}\n{"partition":0,"cursor":"1"}\n';
+  const page = (url) => ({ body: url.searchParams.get('cursor0') === '_first' ? PAGE : '' });
+  const other = await startScriptedServer({ '/feed': page, '/v2': { status: 404, body: 'no' } });
+  const home = await startScriptedServer({
+    '/moved': (url) => ({ status: 302, headers: { location: `${other.base}/feed${url.search}` } }),
+    '/old': (url) => ({ status: 307, headers: { location: `/new${url.search}` } }),
+    '/new': page,
+    '/v2': { status: 308, headers: { location: `${other.base}/v2` } },
+  });
+  const requestHeaders = () => ({ 'x-api-key': 'k3y-4711-abc', authorization: 'Bearer t0k3n-4711' });
+  const read = async (path, options = { partitionCount: 1 }) => {
+    const events = [];
+    const feed = api.openFeed(`${home.base}${path}`, { requestHeaders, retry: false, ...options });
+    try {
+      for await (const e of feed) events.push(e.data);
+    } catch (e) {
+      events.push(e.code);
+    }
+    return events;
+  };
+  try {
+    assert.deepEqual(await read('/moved'), [1], 'the page is read from the other origin');
+    assert.deepEqual(await read('/old'), [1], 'the page is read after a redirect within the origin');
+    assert.deepEqual(await read('/v2', { protocol: 'v2' }), ['http-status'], 'discovery followed the redirect (the other origin answers 404)');
+    const keyed = (r) => r.headers['x-api-key'] === 'k3y-4711-abc' && r.headers.authorization === 'Bearer t0k3n-4711';
+    assert.ok(home.requests.length >= 4 && home.requests.every(keyed), 'every request to the home origin has the headers');
+    assert.ok(home.requests.some((r) => r.url.pathname === '/new'), 'the redirect within the origin was followed');
+    assert.ok(other.requests.length >= 2, 'the redirects to the other origin were followed');
+    for (const r of other.requests) {
+      assert.equal(r.headers['x-api-key'], undefined, `${r.url.pathname}: no x-api-key at the other origin`);
+      assert.equal(r.headers.authorization, undefined, `${r.url.pathname}: no authorization at the other origin`);
+    }
+  } finally {
+    await home.close();
+    await other.close();
+  }
+});

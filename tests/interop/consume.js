@@ -96,7 +96,8 @@ function countingFetch(reads) {
 }
 
 /**
- * Consumes the feed at `url` with `options`; `how`: `mode` ('events' | 'batches'), `keepData`, `countRetries`, and
+ * Consumes the feed at `url` with `options`; `how`: `mode` ('events' | 'batches'), `keepData`, `countRetries`,
+ * `headers` (what a `requestHeaders` hook gives), and
  * `countReads` (the summary's `reads`: how the bodies were read, through a counting `fetch`).
  */
 export async function consume(api, url, options = {}, how = {}) {
@@ -112,6 +113,7 @@ export async function consume(api, url, options = {}, how = {}) {
   let error = null;
   const opts = { ...options };
   if (how.countRetries) opts.onRetry = () => { retries++; };
+  if (how.headers) opts.requestHeaders = () => how.headers;
   const reads = how.countReads ? { modes: [], reads: 0, bytes: 0, largest: 0 } : undefined;
   if (reads) opts.fetch = countingFetch(reads);
   const feed = api.openFeed(url, opts);

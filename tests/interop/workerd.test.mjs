@@ -10,6 +10,7 @@ import {
   startRefServer, fetchExpected, verifyEvents, describe, assertComplete, lastCursors, repoRoot, waitFor,
 } from './helpers.mjs';
 import { scriptWorker } from '../workerd/miniflare.mjs';
+import { startScriptedServer } from '../fault/scripted-server.mjs';
 
 let server;
 let expected;
@@ -64,3 +65,29 @@ test('workerd: batches() on /ragged/v1 with headers=[ce_id], every event once', 
 registerByobTest('workerd', run, () => server, 4096);
 
 registerFailureTests('workerd', run, () => server);
+
+test("workerd: requestHeaders' headers follow a redirect within the origin, never one to another origin", async () => {
+  const PAGE = '{"partition":0,"data":{"id":"a","seq":1}}\n{"partition":0,"cursor":"1"}\n';
+  const page = (url) => ({ body: url.searchParams.get('cursor0') === '_first' ? PAGE : '' });
+  const other = await startScriptedServer({ '/feed': page });
+  const home = await startScriptedServer({
+    '/moved': (url) => ({ status: 302, headers: { location: `${other.base}/feed${url.search}` } }),
+    '/old': (url) => ({ status: 307, headers: { location: `/new${url.search}` } }),
+    '/new': page,
+  });
+  try {
+    const headers = { 'x-api-key': 'k3y-4711-abc' };
+    for (const path of ['/moved', '/old']) {
+      const s = await run(`${home.base}${path}`, { partitionCount: 1, retry: false }, { mode: 'events', headers });
+      assert.equal(s.error, null, path);
+      assert.equal(s.events.length, 1, `${path}: the page was read`);
+    }
+    assert.ok(home.requests.every((r) => r.headers['x-api-key'] === 'k3y-4711-abc'), 'the home origin has the header');
+    assert.ok(home.requests.some((r) => r.url.pathname === '/new'), 'the redirect within the origin was followed');
+    assert.ok(other.requests.length >= 1, 'the redirect to the other origin was followed');
+    assert.ok(other.requests.every((r) => r.headers['x-api-key'] === undefined), 'no x-api-key at the other origin');
+  } finally {
+    await home.close();
+    await other.close();
+  }
+});

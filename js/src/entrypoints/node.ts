@@ -10,8 +10,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadWasmSync } from '../runtime.js';
+import { withinOrigin } from '../redirects.js';
+import { followRedirects } from '../transport.js';
 
 // A missing or broken file does not fail the import: it is a FeedError 'wasm-load-failed' at the first use.
 loadWasmSync(() => readFileSync(new URL('../wasm/feedpump_bg.wasm', import.meta.url)));
+// The requestHeaders hook's headers go only to the feed's origin: redirects followed by js/src/redirects.ts.
+followRedirects(withinOrigin);
 
 export * from '../index.js';
