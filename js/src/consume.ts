@@ -331,20 +331,17 @@ async function consumeHere<T, Tx>(
   const maxBatches = options.maxBatches ?? Infinity;
   const identity = options.identity ?? feedIdentity(source);
   const { signal } = source;
-  /** A store call, or the `'aborted'` FeedError once the signal fires: a call that never settles (an IndexedDB open
-   * that another connection blocks) does not hold consume() past its signal. */
-  const held = async <V>(work: PromiseLike<V> | V): Promise<V> => {
-    const got = await watched(work, Infinity, signal);
-    if (got === 'aborted' && signal?.aborted) throw abortedError(signal, 'the signal fired while the store was busy');
-    return got as V;
-  };
 
   // Where to start: the stored cursors of this feed, or what the missing-cursor policy says.
   let stored: CursorRecord | undefined;
   let resumed: ReturnType<typeof resumable>;
   try {
+    // The signal ends the wait for the load, which may never settle (an IndexedDB open that another connection
+    // blocks); a save is waited for (below), so that the result and onCommit tell what committed.
+    const got = await watched(store.load(key), Infinity, signal);
+    if (got === 'aborted' && signal?.aborted) throw abortedError(signal, 'the signal fired while the cursors were loaded');
     // null: nothing stored, as undefined (what some storage APIs answer).
-    stored = (await held(store.load(key))) ?? undefined;
+    stored = (got as CursorRecord | null | undefined) ?? undefined;
     // A record that is not one (a custom store's defect) fails here, as the load's own errors do.
     resumed = stored === undefined ? undefined : resumable(stored, identity, source, options.identity === undefined);
   } catch (e) {
@@ -442,7 +439,7 @@ async function consumeHere<T, Tx>(
         };
         try {
           saveStart = Date.now();
-          await held(store.save(key, record, effects, committed ?? null));
+          await store.save(key, record, effects, committed ?? null);
           committed = record;
           break;
         } catch (e) {
@@ -462,7 +459,7 @@ async function consumeHere<T, Tx>(
           if (action === 'skip') {
             handlerMs = 0;
             saveStart = Date.now();
-            await held(store.save(key, record, undefined, committed ?? null));
+            await store.save(key, record, undefined, committed ?? null);
             committed = record;
             skipped = true;
             break;

@@ -102,8 +102,8 @@ test('chromium IndexedDB: in an opaque origin (a sandboxed iframe), where Indexe
 });
 
 // An open that another connection blocks (a connection of the page or another tab that does not close on
-// `versionchange`) waits for ever: consume() races each store call with its signal, so the call still ends when the
-// signal fires (stop 26; before, it neither settled nor saw its signal).
+// `versionchange`) waits for ever: consume() races the load of the cursors with its signal, so the call still ends when
+// the signal fires (stop 26; before, it neither settled nor saw its signal).
 test('chromium IndexedDB: consume() whose store open is blocked by another connection ends aborted when its signal fires', async (t) => {
   const context = await browser.newContext();
   try {

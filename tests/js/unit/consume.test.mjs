@@ -484,27 +484,44 @@ test('maxBatches: the feed is closed when consume() returns (its response body i
   assert.equal(await done, 'cancelled');
 });
 
-test("a store call that never settles (a blocked IndexedDB open, a stuck connection) ends aborted when the signal fires, in load() and in save()", async () => {
-  const never = new Promise(() => {});
-  for (const stuck of ['load', 'save']) {
+test("the signal ends a load that never settles (a blocked IndexedDB open); a save in flight is waited for, so onCommit tells what committed", async () => {
+  const load = async (store) => {
     const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 2 });
-    const inner = memoryStore();
-    const calls = [];
-    const store = {
-      load: (key) => (calls.push('load'), stuck === 'load' ? never : inner.load(key)),
-      save: (...args) => (calls.push('save'), stuck === 'save' ? never : inner.save(...args)),
-    };
     const controller = new AbortController();
-    const run = consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch, signal: controller.signal }, { store, key: 'k', handler: () => {}, tabs: false });
-    // Wait until the store holds the call that never settles, then abort.
-    while (!calls.includes(stuck)) await new Promise((r) => setTimeout(r, 5));
-    controller.abort('stop now');
-    let timer;
-    const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('still pending 2 s after the signal fired'), 2_000)));
-    const got = await Promise.race([run.then(() => 'resolved', (e) => e), timeout]);
-    clearTimeout(timer);
-    assert.ok(isFeedError(got, 'aborted'), `${stuck}: ${got}`);
-    assert.equal(got.cause, 'stop now', `${stuck}: the signal's reason is the cause`);
-    assert.match(got.message, /store/, `${stuck}: the message says what was waited for`);
-  }
+    const run = consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch, signal: controller.signal }, { ...store, tabs: false });
+    return { run, controller };
+  };
+  // A load that never settles.
+  let loading = false;
+  const { run, controller } = await load({ store: { load: () => ((loading = true), new Promise(() => {})), save: () => assert.fail('no save') }, key: 'k', handler: () => {} });
+  while (!loading) await new Promise((r) => setTimeout(r, 5));
+  controller.abort('stop now');
+  let timer;
+  const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('still pending 2 s after the signal fired'), 2_000)));
+  const got = await Promise.race([run.then(() => 'resolved', (e) => e), timeout]);
+  clearTimeout(timer);
+  assert.ok(isFeedError(got, 'aborted'), `load: ${got}`);
+  assert.equal(got.cause, 'stop now', "the signal's reason is the cause");
+  assert.equal(got.message, 'aborted: the signal fired while the cursors were loaded');
+
+  // A save that the signal interrupts: it commits, onCommit is told, then consume() ends aborted.
+  const inner = memoryStore();
+  let open;
+  const gate = new Promise((r) => (open = r));
+  let saving = false;
+  const commits = [];
+  const second = await load({
+    store: { load: (key) => inner.load(key), save: async (...args) => { saving = true; await gate; return inner.save(...args); } },
+    key: 'k',
+    handler: () => {},
+    onCommit: ({ cursors }) => commits.push(cursors),
+  });
+  while (!saving) await new Promise((r) => setTimeout(r, 5));
+  second.controller.abort('stop now');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(commits.length, 0, 'nothing told before the save settles');
+  open();
+  await assert.rejects(second.run, (e) => isFeedError(e, 'aborted'));
+  assert.deepEqual(commits, [{ 0: '2' }], 'the save in flight committed and was told');
+  assert.deepEqual((await inner.load('k')).cursors, { 0: '2' });
 });
