@@ -52,6 +52,7 @@ export type {
   Logger,
   LogFields,
   RequestInfo,
+  RequestKind,
   ResponseInfo,
   FetchLike,
   LiveOptions,
