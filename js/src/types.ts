@@ -682,6 +682,25 @@ export interface Logger {
 export type LogFields = { [field: string]: string | number | undefined };
 
 /**
+ * The defaults of the options that bound a feed's reads, as {@link feedDefaults} returns them: the values applied when
+ * an option is left out.
+ *
+ * @example
+ * ```ts
+ * const limits: FeedDefaults = { idleTimeoutMs: 60_000, maxLineLength: 16 * 2 ** 20 };
+ * ```
+ */
+export interface FeedDefaults {
+  /** The default of {@link CommonFeedOptions.idleTimeoutMs}, in ms (`60000`). */
+  idleTimeoutMs: number;
+  /**
+   * The default of {@link CommonFeedOptions.maxLineLength}, in bytes (`16777216`, 16 MiB): the longest line, and the
+   * most a FeedAPI v2 discovery answer may hold.
+   */
+  maxLineLength: number;
+}
+
+/**
  * What a request of a feed is, in {@link RequestInfo.kind}: `'page'`, a request for events (a page of a v1 feed, of a
  * v2 partition); `'discovery'`, a FeedAPI v2 discovery request (`GET <feed>`: `protocol: 'v2'` and `'auto'`, and again
  * after a `409`), whose answer is the feed's partition list, never events. A v1 server answers `protocol: 'auto'`'s

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { repoRoot, startRefServer } from '../interop/helpers.mjs';
 import { SECRET, startV2Server } from '../v2_server/server.mjs';
+import * as api from '../../dist/entrypoints/node.js';
 
 const BIN = path.join(repoRoot, 'dist/cli/main.js');
 
@@ -254,6 +255,35 @@ test('--from last on a v2 URL: the discovery fails as the feed would (network ex
   assert.equal(huge.code, 3, huge.stderr);
   assert.match(huge.stderr, /^feedpump: bad-discovery: /);
   t.diagnostic(`the endless discovery sent ${(sent / 2 ** 20).toFixed(1)} MiB before the CLI stopped reading`);
+});
+
+test("--from last on a v2 URL reads the discovery under the package's default bound, feedDefaults().maxLineLength: at it both read the answer, one byte more both refuse it", async (t) => {
+  const { maxLineLength, idleTimeoutMs } = api.feedDefaults();
+  assert.deepEqual([maxLineLength, idleTimeoutMs], [16 * 2 ** 20, 60_000], 'the documented defaults (@defaultValue of maxLineLength and idleTimeoutMs)');
+  const json = '{"token":"t","partitions":[]}';
+  let size = 0;
+  const server = createServer((req, res) => {
+    if (new URL(req.url, 'http://127.0.0.1').pathname !== '/feed') return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(json + ' '.repeat(size - json.length));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  const url = `http://127.0.0.1:${server.address().port}/feed`;
+  const packageReads = async () => {
+    try {
+      for await (const _ of api.openFeed(url, { protocol: 'v2' }));
+      return 'ok';
+    } catch (e) {
+      return e.code;
+    }
+  };
+  const outcomes = [];
+  for (size of [maxLineLength, maxLineLength + 1]) {
+    const run = await cli(['tail', url, '--from', 'last']);
+    outcomes.push([size - maxLineLength, await packageReads(), run.code === 0 ? 'ok' : run.stderr.match(/^feedpump: ([a-z-]+):/)?.[1] ?? run.stderr]);
+  }
+  assert.deepEqual(outcomes, [[0, 'ok', 'ok'], [1, 'bad-discovery', 'bad-discovery']]);
 });
 
 test('no control character of the server\'s reaches the terminal: table rows, the progress line, error messages', async (t) => {

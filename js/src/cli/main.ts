@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { parseArgs } from 'node:util';
-import { FeedError, openFeed, type AnyFeedOptions, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
+import { FeedError, feedDefaults, openFeed, type AnyFeedOptions, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
 import { EXIT, exitCodeOf, HELP } from './exit.js';
 
 /** Thrown for a command line that cannot be run; exits with {@link EXIT.usage}. */
@@ -140,19 +140,15 @@ function scrub(text: string, secrets: readonly string[]): string {
   return text;
 }
 
-/** The most of a discovery answer `--from last` reads: the package's default `maxLineLength`, which bounds the feed's
- * own discovery (docs/feedapi-v2.md). */
-const MAX_DISCOVERY_BYTES = 16 * 2 ** 20;
-/** A discovery body that brings no bytes for this long has stalled (the package's default `idleTimeoutMs`). */
-const IDLE_MS = 60_000;
-
 /**
- * The partition ids of a FeedAPI v2 feed, from its discovery answer (for `--from last`). Its failures are the
- * FeedErrors (and exit codes) the feed's own discovery gives: `network`, `http-status`, `truncated-body`,
- * `stalled-body`, `bad-discovery` (more than {@link MAX_DISCOVERY_BYTES}, not JSON, no partition list); a v1 feed
- * (400) is a usage error. The messages show the URL without user info or query.
+ * The partition ids of a FeedAPI v2 feed, from its discovery answer (for `--from last`), read under the package's own
+ * default limits (`feedDefaults()`: the feed's discovery reads at most `maxLineLength` bytes, and a body quiet for
+ * `idleTimeoutMs` has stalled). Its failures are the FeedErrors (and exit codes) the feed's own discovery gives:
+ * `network`, `http-status`, `truncated-body`, `stalled-body`, `bad-discovery` (too large, not JSON, no partition list);
+ * a v1 feed (400) is a usage error. The messages show the URL without user info or query.
  */
 async function v2PartitionIds(url: string, options: AnyFeedOptions): Promise<number[]> {
+  const { maxLineLength: MAX_DISCOVERY_BYTES, idleTimeoutMs: IDLE_MS } = feedDefaults();
   const u = new URL(url);
   const shown = `${u.origin}${u.pathname}`;
   const headers = options.requestHeaders ? await options.requestHeaders({ refresh: false }) : undefined;
