@@ -68,7 +68,10 @@ export interface CommonFeedOptions {
   /**
    * Where to resume, per partition: a cursor from an earlier checkpoint (`batch.checkpoints`, `feed.cursors()`),
    * `'_first'` (the start of the partition) or `'_last'` (around now). Keys are partition numbers `< partitionCount`;
-   * partitions left out start at `'_first'`.
+   * partitions left out start at `'_first'`. A partition at `'_last'` gets a position only with its first checkpoint
+   * (ZEH: `_last` is "an arbitrary point around now"): until then each request asks `'_last'` again, so on a v1 server
+   * that answers it with no events and no checkpoint, what is appended between requests is not read. (FeedAPI v2
+   * servers send a cursor in every answer.)
    *
    * @defaultValue `'_first'` for every partition
    * @example

@@ -24,12 +24,14 @@ after(async () => {
 });
 
 /**
- * Runs the CLI; resolves with { code, stdout, stderr }. `onStdout(chunk, child)` sees the output as it comes.
+ * Runs the CLI; resolves with { code, stdout, stderr }. `onStdout(chunk, child)` sees the output as it comes,
+ * `onStderr(stderrSoFar, child)` the error output; `onStart(child)` is called once the child is spawned.
  * @param {string[]} args
  */
-function cli(args, { onStdout, timeoutMs = 60_000 } = {}) {
+function cli(args, { onStdout, onStderr, onStart, timeoutMs = 60_000 } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    onStart?.(child);
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => {
@@ -43,7 +45,10 @@ function cli(args, { onStdout, timeoutMs = 60_000 } = {}) {
       onStdout?.(s, child);
     });
     child.stdout.on('error', () => {}); // destroyed on purpose by the closed-pipe test
-    child.stderr.on('data', (s) => (stderr += s));
+    child.stderr.on('data', (s) => {
+      stderr += s;
+      onStderr?.(stderr, child);
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -161,6 +166,25 @@ test('--live follows a growing feed; Ctrl-C ends it with exit 0', async () => {
   });
   assert.equal(code, 0, stderr);
   assert.ok(events(stdout).length > 0, 'events arrived while following');
+});
+
+test('--from last --live on a server that answers _last with no checkpoint (the reference /live/v1): a note on stderr says why nothing is shown, once', async () => {
+  // ZEH's `_last` is "an arbitrary point around now" and a cursor moves only on a checkpoint: with none, every poll
+  // asks `_last` again and the events appended between polls are not read (the server's choice, not the client's).
+  // Ctrl-C once the note is there, or after 10 s when it never comes.
+  let timer;
+  const result = await cli(['tail', `${ref.base}/live/v1`, '-n', '4', '--from', 'last', '--live'], {
+    onStart: (child) => (timer = setTimeout(() => child.kill('SIGINT'), 10_000)),
+    onStderr: (stderr, child) => {
+      if (stderr.includes('\n')) child.kill('SIGINT');
+    },
+  });
+  clearTimeout(timer);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, '', 'the server never gave a position: nothing to show');
+  const notes = lines(result.stderr);
+  assert.equal(notes.length, 1, `one note: ${JSON.stringify(result.stderr)}`);
+  assert.match(notes[0], /^feedpump: note: partitions 0,1,2,3 have no cursor yet: the server answered _last with no checkpoint/);
 });
 
 test("the README's command lines run as written: exit 0 with events (--live: until Ctrl-C after the first)", async () => {

@@ -281,6 +281,24 @@ function progressLine(feed: Feed, total: number, rate: number): string {
   return printable(`${total} events, ${Math.round(rate)}/s | ${parts.join(' ')}`);
 }
 
+/**
+ * Once caught up, a note on stderr for the partitions still at `_last`. ZEH's `_last` is "an arbitrary point around
+ * now", and a cursor moves only on a checkpoint: a server that answers `_last` with no events and no checkpoint (the
+ * reference server's live feed does) gives no position, so every poll asks `_last` again and what was appended between
+ * polls is never read. No client can do better (it has nothing to resume from); the note says why nothing shows.
+ */
+function noteLast(feed: Feed, progress: boolean): void {
+  const still = Object.entries(feed.cursors())
+    .filter(([, c]) => c === '_last')
+    .map(([p]) => p);
+  if (still.length === 0) return;
+  process.stderr.write(
+    `${progress ? '\r\x1b[K' : ''}feedpump: note: partition${still.length > 1 ? 's' : ''} ${still.join(',')} ha${still.length > 1 ? 've' : 's'} no cursor yet: ` +
+      'the server answered _last with no checkpoint, so each poll starts again "around now" and events appended between ' +
+      'polls are not shown until it sends one (--from first, or cursors of your own, read every event)\n',
+  );
+}
+
 async function run(t: Tail): Promise<number> {
   await startAt(t);
   const controller = new AbortController();
@@ -316,7 +334,12 @@ async function run(t: Tail): Promise<number> {
       return EXIT.ok;
     }
     if (t.format === 'table') await write(`${'PART'.padStart(5)}  ${'TYPE'.padEnd(24)}  DATA\n`);
+    let noted = false;
     for await (const batch of feed.batches()) {
+      if (batch.signal === 'caught-up' && !noted) {
+        noted = true;
+        noteLast(feed, timer !== undefined);
+      }
       let out = '';
       for (const e of batch.events) {
         out += formatEvent(e, t.format);
