@@ -176,9 +176,8 @@ function toHeaders(given: object, secrets: string[], page: number): Headers {
 /**
  * Wraps `fetch` (default: the global one, looked up at each call) and `requestHeaders` for one requester, and tells
  * the feed's `observer` (its `onRequest` / `onResponse` hooks and logger) about each request, as a `kind` request
- * (default `'page'`). The secrets of a request
- * are the values the hook gave last and the request URL's query: one transport must not be shared by requests in
- * flight at once.
+ * (default `'page'`). The secrets of a request are the values the hook gave last and the request URL's query: one
+ * transport must not be shared by requests in flight at once.
  * @internal
  */
 export function transport(
