@@ -16,6 +16,7 @@
  * @packageDocumentation
  */
 export { openFeed } from './feed.js';
+export { feedDefaults } from './defaults.js';
 export { FEED_ERROR_CODES, FeedError, isFeedError } from './errors.js';
 export { consume } from './consume.js';
 export type {
@@ -46,12 +47,14 @@ export type {
   V1FeedOptions,
   V2FeedOptions,
   FeedSignal,
+  FeedDefaults,
   FeedState,
   FeedStats,
   FeedUrl,
   Logger,
   LogFields,
   RequestInfo,
+  RequestKind,
   ResponseInfo,
   FetchLike,
   LiveOptions,

@@ -7,7 +7,7 @@
  */
 import type { FeedError } from './errors.js';
 import { redact } from './stores/identity.js';
-import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, ResponseInfo } from './types.js';
+import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, RequestKind, ResponseInfo } from './types.js';
 
 /**
  * Calls a caller's callback: what it throws, or the promise it returns rejects with, is ignored.
@@ -71,9 +71,9 @@ export class Observer {
   }
 
   /** A request to `url` is sent (transport.ts tells, for every reader and the v2 discovery): what `got` takes. */
-  sent(url: string): Sent {
+  sent(url: string, kind: RequestKind = 'page'): Sent {
     this.#respond(); // a request whose body no reader read (v2 discovery): told now
-    const info = { page: ++this.#requests, url: (this.url = redact(url)), attempt: this.#attempt };
+    const info = { page: ++this.#requests, url: (this.url = redact(url)), attempt: this.#attempt, kind };
     call(this.#o.onRequest, info);
     this.#log('debug', 'request', info);
     return { ...info, status: 0, durationMs: 0, bytes: 0, events: 0, checkpoints: 0, at: Date.now() };

@@ -9,7 +9,7 @@
  */
 import { FeedError, type FeedErrorCode } from './errors.js';
 import type { Observer } from './observe.js';
-import type { FetchLike, RequestHeadersContext } from './types.js';
+import type { FetchLike, RequestHeadersContext, RequestKind } from './types.js';
 
 /** The calls out of one requester (one reader, or one discovery attempt): `page` is 0 outside a reader. */
 export interface Transport {
@@ -186,25 +186,28 @@ export function followRedirects(how: typeof follow): void {
 
 /**
  * Wraps `fetch` (default: the global one, looked up at each call) and `requestHeaders` for one requester, and tells
- * the feed's `observer` (its `onRequest` / `onResponse` hooks and logger) about each request. The secrets of a request
- * are the values the hook gave last and the request URL's query: one transport must not be shared by requests in
- * flight at once.
+ * the feed's `observer` (its `onRequest` / `onResponse` hooks and logger) about each request, as a `kind` request
+ * (default `'page'`). The secrets of a request are the values the hook gave last and the request URL's query: one
+ * transport must not be shared by requests in flight at once.
  * @internal
  */
-export function transport({
-  fetch,
-  requestHeaders,
-  observer,
-}: {
-  fetch?: FetchLike | undefined;
-  requestHeaders?: ((context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>) | undefined;
-  observer?: Observer | undefined;
-}): Transport {
+export function transport(
+  {
+    fetch,
+    requestHeaders,
+    observer,
+  }: {
+    fetch?: FetchLike | undefined;
+    requestHeaders?: ((context: RequestHeadersContext) => HeadersInit | Promise<HeadersInit>) | undefined;
+    observer?: Observer | undefined;
+  },
+  kind?: RequestKind,
+): Transport {
   let secrets: string[] = [];
   const out: Transport = {
     fetch: async (request, page) => {
       const url = request.url;
-      const sent = observer?.sent(url);
+      const sent = observer?.sent(url, kind);
       let response;
       try {
         response = await follow(fetch ?? globalThis.fetch, request);

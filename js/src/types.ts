@@ -68,7 +68,10 @@ export interface CommonFeedOptions {
   /**
    * Where to resume, per partition: a cursor from an earlier checkpoint (`batch.checkpoints`, `feed.cursors()`),
    * `'_first'` (the start of the partition) or `'_last'` (around now). Keys are partition numbers `< partitionCount`;
-   * partitions left out start at `'_first'`.
+   * partitions left out start at `'_first'`. A partition at `'_last'` gets a position only with its first checkpoint
+   * (ZEH: `_last` is "an arbitrary point around now"): until then each request asks `'_last'` again, so on a v1 server
+   * that answers it with no events and no checkpoint, what is appended between requests is not read. (FeedAPI v2
+   * servers send a cursor in every answer.)
    *
    * @defaultValue `'_first'` for every partition
    * @example
@@ -292,7 +295,8 @@ export interface CommonFeedOptions {
 
   /**
    * Called before each request the feed makes (pages, and v2 discovery), with its number, its URL with every query
-   * value removed and its retry attempt. Never given a header. What it throws is ignored.
+   * value removed, its retry attempt and its `kind` (`'page'` or `'discovery'`). Never given a header. What it throws
+   * is ignored.
    *
    * @defaultValue none
    * @example
@@ -306,7 +310,8 @@ export interface CommonFeedOptions {
    * Called once per request that got a response: when its body was read to the end (with the page's bytes, events
    * and checkpoints), or at once for a status that fails (5xx, 408, 429, 4xx; then retried or thrown). A request that
    * fails before a response, or whose body is cut or stalls, gets none: {@link FeedOptions.onRetry} (or the error
-   * thrown) tells why. What it throws is ignored.
+   * thrown) tells why. A v2 discovery request's answer comes with `kind: 'discovery'`: it is no page (count pages with
+   * `kind === 'page'`). What it throws is ignored.
    *
    * @defaultValue none
    * @example
@@ -682,11 +687,43 @@ export interface Logger {
 export type LogFields = { [field: string]: string | number | undefined };
 
 /**
+ * The defaults of the options that bound a feed's reads, as {@link feedDefaults} returns them: the values applied when
+ * an option is left out.
+ *
+ * @example
+ * ```ts
+ * const limits: FeedDefaults = { idleTimeoutMs: 60_000, maxLineLength: 16 * 2 ** 20 };
+ * ```
+ */
+export interface FeedDefaults {
+  /** The default of {@link CommonFeedOptions.idleTimeoutMs}, in ms (`60000`). */
+  idleTimeoutMs: number;
+  /**
+   * The default of {@link CommonFeedOptions.maxLineLength}, in bytes (`16777216`, 16 MiB): the longest line, and the
+   * most a FeedAPI v2 discovery answer may hold.
+   */
+  maxLineLength: number;
+}
+
+/**
+ * What a request of a feed is, in {@link RequestInfo.kind}: `'page'`, a request for events (a page of a v1 feed, of a
+ * v2 partition); `'discovery'`, a FeedAPI v2 discovery request (`GET <feed>`: `protocol: 'v2'` and `'auto'`, and again
+ * after a `409`), whose answer is the feed's partition list, never events. A v1 server answers `protocol: 'auto'`'s
+ * discovery with a `400`, as the FeedAPI SPEC's negotiation expects: no failure, the feed goes on as v1.
+ *
+ * @example
+ * ```ts
+ * const isPage = (kind: RequestKind) => kind === 'page';
+ * ```
+ */
+export type RequestKind = 'page' | 'discovery';
+
+/**
  * What {@link FeedOptions.onRequest} is told.
  *
  * @example
  * ```ts
- * const onRequest = ({ page, url }: RequestInfo) => console.log(`#${page} GET ${url}`);
+ * const onRequest = ({ page, url, kind }: RequestInfo) => console.log(`#${page} GET ${url} (${kind})`);
  * ```
  */
 export interface RequestInfo {
@@ -696,6 +733,11 @@ export interface RequestInfo {
   url: string;
   /** 0 for a first try, n for the n-th retry. */
   attempt: number;
+  /**
+   * What the request is: `'page'` (events) or `'discovery'` (FeedAPI v2's partition list); see {@link RequestKind}.
+   * Only the answer of a `'page'` request counts as a page in `feed.stats().pages`.
+   */
+  kind: RequestKind;
 }
 
 /**

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { repoRoot, startRefServer } from '../interop/helpers.mjs';
 import { SECRET, startV2Server } from '../v2_server/server.mjs';
+import * as api from '../../dist/entrypoints/node.js';
 
 const BIN = path.join(repoRoot, 'dist/cli/main.js');
 
@@ -23,12 +24,14 @@ after(async () => {
 });
 
 /**
- * Runs the CLI; resolves with { code, stdout, stderr }. `onStdout(chunk, child)` sees the output as it comes.
+ * Runs the CLI; resolves with { code, stdout, stderr }. `onStdout(chunk, child)` sees the output as it comes,
+ * `onStderr(stderrSoFar, child)` the error output; `onStart(child)` is called once the child is spawned.
  * @param {string[]} args
  */
-function cli(args, { onStdout, timeoutMs = 60_000 } = {}) {
+function cli(args, { onStdout, onStderr, onStart, timeoutMs = 60_000 } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    onStart?.(child);
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => {
@@ -42,7 +45,10 @@ function cli(args, { onStdout, timeoutMs = 60_000 } = {}) {
       onStdout?.(s, child);
     });
     child.stdout.on('error', () => {}); // destroyed on purpose by the closed-pipe test
-    child.stderr.on('data', (s) => (stderr += s));
+    child.stderr.on('data', (s) => {
+      stderr += s;
+      onStderr?.(stderr, child);
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -162,6 +168,25 @@ test('--live follows a growing feed; Ctrl-C ends it with exit 0', async () => {
   assert.ok(events(stdout).length > 0, 'events arrived while following');
 });
 
+test('--from last --live on a server that answers _last with no checkpoint (the reference /live/v1): a note on stderr says why nothing is shown, once', async () => {
+  // ZEH's `_last` is "an arbitrary point around now" and a cursor moves only on a checkpoint: with none, every poll
+  // asks `_last` again and the events appended between polls are not read (the server's choice, not the client's).
+  // Ctrl-C once the note is there, or after 10 s when it never comes.
+  let timer;
+  const result = await cli(['tail', `${ref.base}/live/v1`, '-n', '4', '--from', 'last', '--live'], {
+    onStart: (child) => (timer = setTimeout(() => child.kill('SIGINT'), 10_000)),
+    onStderr: (stderr, child) => {
+      if (stderr.includes('\n')) child.kill('SIGINT');
+    },
+  });
+  clearTimeout(timer);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, '', 'the server never gave a position: nothing to show');
+  const notes = lines(result.stderr);
+  assert.equal(notes.length, 1, `one note: ${JSON.stringify(result.stderr)}`);
+  assert.match(notes[0], /^feedpump: note: partitions 0,1,2,3 have no cursor yet: the server answered _last with no checkpoint/);
+});
+
 test("the README's command lines run as written: exit 0 with events (--live: until Ctrl-C after the first)", async () => {
   // What a user copies from the README's "Command line" section, against the reference servers: its v1 URL is the
   // reference server's feed (whose `_last` gives each partition's newest event, so --from last --live prints),
@@ -256,13 +281,45 @@ test('--from last on a v2 URL: the discovery fails as the feed would (network ex
   t.diagnostic(`the endless discovery sent ${(sent / 2 ** 20).toFixed(1)} MiB before the CLI stopped reading`);
 });
 
+test("--from last on a v2 URL reads the discovery under the package's default bound, feedDefaults().maxLineLength: at it both read the answer, one byte more both refuse it", async (t) => {
+  const { maxLineLength, idleTimeoutMs } = api.feedDefaults();
+  assert.deepEqual([maxLineLength, idleTimeoutMs], [16 * 2 ** 20, 60_000], 'the documented defaults (@defaultValue of maxLineLength and idleTimeoutMs)');
+  const json = '{"token":"t","partitions":[]}';
+  let size = 0;
+  const server = createServer((req, res) => {
+    if (new URL(req.url, 'http://127.0.0.1').pathname !== '/feed') return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(json + ' '.repeat(size - json.length));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  const url = `http://127.0.0.1:${server.address().port}/feed`;
+  const packageReads = async () => {
+    try {
+      for await (const _ of api.openFeed(url, { protocol: 'v2' }));
+      return 'ok';
+    } catch (e) {
+      return e.code;
+    }
+  };
+  const outcomes = [];
+  for (size of [maxLineLength, maxLineLength + 1]) {
+    const run = await cli(['tail', url, '--from', 'last']);
+    outcomes.push([size - maxLineLength, await packageReads(), run.code === 0 ? 'ok' : run.stderr.match(/^feedpump: ([a-z-]+):/)?.[1] ?? run.stderr]);
+  }
+  assert.deepEqual(outcomes, [[0, 'ok', 'ok'], [1, 'bad-discovery', 'bad-discovery']]);
+});
+
 test('no control character of the server\'s reaches the terminal: table rows, the progress line, error messages', async (t) => {
   // An OSC that retitles the terminal, a clear-screen CSI, and a C1 CSI.
   const ESC = '\u001b]0;pwned\u0007\u001b[2J\u009b1m';
   const server = createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     if (url.pathname === '/down') {
-      res.writeHead(503, { 'retry-after': '0' });
+      // A status that fails at once. (It was a 503: the CLI retried it 10 times under the default policy's full-jitter
+      // backoff with a random seed, Retry-After 0 shortening no delay: 0-81 s, about 40 s on average, so the run
+      // passed cli()'s 60 s limit in roughly one run in ten and the test failed with its output lost.)
+      res.writeHead(404);
       res.end(`down ${ESC}`);
       return;
     }

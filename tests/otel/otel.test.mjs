@@ -8,12 +8,14 @@ import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, Periodic
 import * as api from '../../dist/entrypoints/node.js';
 import { instrument } from '../../dist/otel/index.js';
 import { startScriptedServer } from '../fault/scripted-server.mjs';
+import { startV2Server } from '../v2_server/server.mjs';
 
 const PAGES = {
   _first: '{"partition":0,"data":1}\n{"partition":1,"data":2}\n{"partition":0,"cursor":"a"}\n{"partition":1,"cursor":"a"}\n',
   a: '{"partition":0,"data":3}\n{"partition":0,"cursor":"b"}\n',
 };
 let server;
+let v2;
 let flaky = 0;
 before(async () => {
   server = await startScriptedServer({
@@ -23,10 +25,14 @@ before(async () => {
       return { body: PAGES[url.searchParams.get('cursor0')] ?? '' };
     },
     '/down': { status: 500, body: 'down' },
+    // A v1 server as the Go handler answers a bare GET (no `n`): 400.
+    '/v1': (url) => (url.searchParams.has('n') ? { body: PAGES[url.searchParams.get('cursor0')] ?? '' } : { status: 400, body: 'handshake error: partition count missing' }),
   });
+  v2 = await startV2Server();
 });
 after(async () => {
   await server.close();
+  await v2.close();
 });
 
 function sdk() {
@@ -141,4 +147,68 @@ test('after the feed ends (consume() returned), one collection reports the idle 
   for (const later of [second, third]) {
     for (const [p, v] of later) assert.equal(v, new Map(first).get(p), `partition ${p}: the idle time of an ended feed does not keep growing`);
   }
+});
+
+test('FeedAPI v2: discovery answers are requests (spans), not pages; feedpump.pages counts the events pages the server served', async () => {
+  await v2.control({ reset: true });
+  // The token rotates mid-feed: the 409 makes the feed discover again, so two discovery answers come among the pages.
+  let rotated = false;
+  const { spans, tracerProvider, meterProvider, metricsNow } = sdk();
+  const otel = instrument({ feed: 'split', tracerProvider, meterProvider });
+  const kinds = [];
+  const feed = api.openFeed(`${v2.url}/split`, {
+    protocol: 'v2',
+    ...otel.hooks,
+    onResponse: (r) => (kinds.push(r.kind), otel.hooks.onResponse(r)),
+  });
+  let events = 0;
+  for await (const _ of feed) {
+    events += 1;
+    if (events === 150 && !rotated) {
+      rotated = true;
+      await v2.control({ rotateToken: true, feed: 'split' });
+    }
+  }
+  assert.equal(events, 700);
+  const log = (await (await fetch(`${v2.url}/_requests`)).json()).filter((r) => r.method === 'GET');
+  const discoveries = log.filter((r) => new URL(r.url, v2.url).pathname === '/split');
+  const pages = log.filter((r) => new URL(r.url, v2.url).pathname === '/split/events' && r.status === 200);
+  const conflicts = log.filter((r) => r.status === 409);
+  console.log('server log', JSON.stringify({ discoveries: discoveries.length, pages: pages.length, conflicts: conflicts.length, all: log.length }));
+  assert.equal(discoveries.length, 2, 'discovery at the start and after the 409');
+  assert.equal(conflicts.length, 1);
+  const m = await metricsNow();
+  console.log('metrics', JSON.stringify({ pages: m['feedpump.pages'][0].value, durations: m['feedpump.page.duration'][0].value.count, stats: feed.stats().pages }));
+  assert.equal(m['feedpump.pages'][0].value, pages.length, 'feedpump.pages: the events pages read, no discovery answer');
+  assert.equal(m['feedpump.pages'][0].value, feed.stats().pages, 'as feed.stats() counts');
+  assert.equal(m['feedpump.page.duration'][0].value.count, pages.length);
+  assert.equal(m['feedpump.events'][0].value, 700);
+  assert.equal(kinds.filter((k) => k === 'discovery').length, 2, 'onResponse tells a discovery answer as one');
+  assert.equal(kinds.filter((k) => k === 'page').length, pages.length + conflicts.length);
+  const finished = spans.getFinishedSpans();
+  assert.equal(finished.length, log.length, 'a span per request the server saw, discovery too');
+  const discoverySpans = finished.filter((s) => s.name === 'feedpump.discovery');
+  assert.equal(discoverySpans.length, 2);
+  assert.ok(discoverySpans.every((s) => s.attributes['http.response.status_code'] === 200 && s.status.code === 0));
+  assert.equal(finished.filter((s) => s.name === 'feedpump.page').length, pages.length + conflicts.length);
+});
+
+test("protocol 'auto' on a v1 server: the discovery's 400 (the SPEC's answer of a v1 server) is no error span and no page", async () => {
+  const { spans, tracerProvider, meterProvider, metricsNow } = sdk();
+  const otel = instrument({ tracerProvider, meterProvider });
+  const feed = api.openFeed(`${server.base}/v1`, { protocol: 'auto', partitionCount: 2, ...otel.hooks });
+  let events = 0;
+  for await (const _ of feed) events += 1;
+  assert.equal(events, 3);
+  const finished = spans.getFinishedSpans();
+  console.log('spans', JSON.stringify(finished.map((s) => [s.name, s.attributes['http.response.status_code'], s.status.code])));
+  const [discovery, ...pages] = finished;
+  assert.equal(discovery.name, 'feedpump.discovery');
+  assert.equal(discovery.attributes['http.response.status_code'], 400);
+  assert.equal(discovery.status.code, 0, 'not an error: the feed goes on as v1');
+  assert.equal(discovery.attributes['error.type'], undefined);
+  assert.deepEqual(pages.map((s) => s.name), ['feedpump.page', 'feedpump.page', 'feedpump.page']);
+  const m = await metricsNow();
+  assert.equal(m['feedpump.pages'][0].value, 3);
+  assert.equal(m['feedpump.errors'], undefined, 'no error counted');
 });

@@ -67,7 +67,8 @@ Options:
   -n, --partition-count <n>  the partition count of a v1 feed (v1 needs it; v2 discovers its partitions)
       --protocol v1|v2|auto  default: v1 with --partition-count, else auto (a v1 server refuses the bare GET)
       --from <where>         first (default for tail), last (default for cursors), or a JSON object of cursors
-                             keyed by partition, e.g. '{"0":"1942","1":"_last"}' (what \`cursors\` prints)
+                             keyed by partition, e.g. '{"0":"1942","1":"_last"}' (what \`cursors\` prints);
+                             a v1 server that answers _last with no checkpoint gives no position: a note says so
   -p, --partitions <list>    read only these partitions, e.g. 0,2
   -t, --type <pattern>       keep only events of this type (repeatable): an exact name, a prefix ending in *
                              ('Order*'), or a /regexp/flags; the type is read from data.type

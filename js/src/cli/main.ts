@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { parseArgs } from 'node:util';
-import { FeedError, openFeed, type AnyFeedOptions, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
+import { FeedError, feedDefaults, openFeed, type AnyFeedOptions, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
 import { EXIT, exitCodeOf, HELP } from './exit.js';
 
 /** Thrown for a command line that cannot be run; exits with {@link EXIT.usage}. */
@@ -140,19 +140,15 @@ function scrub(text: string, secrets: readonly string[]): string {
   return text;
 }
 
-/** The most of a discovery answer `--from last` reads: the package's default `maxLineLength`, which bounds the feed's
- * own discovery (docs/feedapi-v2.md). */
-const MAX_DISCOVERY_BYTES = 16 * 2 ** 20;
-/** A discovery body that brings no bytes for this long has stalled (the package's default `idleTimeoutMs`). */
-const IDLE_MS = 60_000;
-
 /**
- * The partition ids of a FeedAPI v2 feed, from its discovery answer (for `--from last`). Its failures are the
- * FeedErrors (and exit codes) the feed's own discovery gives: `network`, `http-status`, `truncated-body`,
- * `stalled-body`, `bad-discovery` (more than {@link MAX_DISCOVERY_BYTES}, not JSON, no partition list); a v1 feed
- * (400) is a usage error. The messages show the URL without user info or query.
+ * The partition ids of a FeedAPI v2 feed, from its discovery answer (for `--from last`), read under the package's own
+ * default limits (`feedDefaults()`: the feed's discovery reads at most `maxLineLength` bytes, and a body quiet for
+ * `idleTimeoutMs` has stalled). Its failures are the FeedErrors (and exit codes) the feed's own discovery gives:
+ * `network`, `http-status`, `truncated-body`, `stalled-body`, `bad-discovery` (too large, not JSON, no partition list);
+ * a v1 feed (400) is a usage error. The messages show the URL without user info or query.
  */
 async function v2PartitionIds(url: string, options: AnyFeedOptions): Promise<number[]> {
+  const { maxLineLength: MAX_DISCOVERY_BYTES, idleTimeoutMs: IDLE_MS } = feedDefaults();
   const u = new URL(url);
   const shown = `${u.origin}${u.pathname}`;
   const headers = options.requestHeaders ? await options.requestHeaders({ refresh: false }) : undefined;
@@ -285,6 +281,24 @@ function progressLine(feed: Feed, total: number, rate: number): string {
   return printable(`${total} events, ${Math.round(rate)}/s | ${parts.join(' ')}`);
 }
 
+/**
+ * Once caught up, a note on stderr for the partitions still at `_last`. ZEH's `_last` is "an arbitrary point around
+ * now", and a cursor moves only on a checkpoint: a server that answers `_last` with no events and no checkpoint (the
+ * reference server's live feed does) gives no position, so every poll asks `_last` again and what was appended between
+ * polls is never read. No client can do better (it has nothing to resume from); the note says why nothing shows.
+ */
+function noteLast(feed: Feed, progress: boolean): void {
+  const still = Object.entries(feed.cursors())
+    .filter(([, c]) => c === '_last')
+    .map(([p]) => p);
+  if (still.length === 0) return;
+  process.stderr.write(
+    `${progress ? '\r\x1b[K' : ''}feedpump: note: partition${still.length > 1 ? 's' : ''} ${still.join(',')} ha${still.length > 1 ? 've' : 's'} no cursor yet: ` +
+      'the server answered _last with no checkpoint, so each poll starts again "around now" and events appended between ' +
+      'polls are not shown until it sends one (--from first, or cursors of your own, read every event)\n',
+  );
+}
+
 async function run(t: Tail): Promise<number> {
   await startAt(t);
   const controller = new AbortController();
@@ -320,7 +334,12 @@ async function run(t: Tail): Promise<number> {
       return EXIT.ok;
     }
     if (t.format === 'table') await write(`${'PART'.padStart(5)}  ${'TYPE'.padEnd(24)}  DATA\n`);
+    let noted = false;
     for await (const batch of feed.batches()) {
+      if (batch.signal === 'caught-up' && !noted) {
+        noted = true;
+        noteLast(feed, timer !== undefined);
+      }
       let out = '';
       for (const e of batch.events) {
         out += formatEvent(e, t.format);

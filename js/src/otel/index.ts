@@ -3,11 +3,14 @@
  * `onStateChange`, and `consume()`'s `onCommit`). `@opentelemetry/api` is an optional peer dependency: only this
  * subpath imports it, and the SDK (exporters, processors) is the application's.
  *
- * - a span per request (`feedpump.page`): feed, partitions, page, URL (no query values), status, bytes, events,
- *   checkpoints, retry attempt; a failure is recorded on it with its code (`error.type`);
+ * - a span per request: `feedpump.page` for a page of events, `feedpump.discovery` for a FeedAPI v2 discovery request
+ *   (its `kind`, see `RequestKind`); feed, partitions, request number, URL (no query values), status, bytes, events,
+ *   checkpoints, retry attempt; a failure is recorded on it with its code (`error.type`). A discovery's `400` is no
+ *   failure (a v1 server's answer to `protocol: 'auto'`; if the feed fails on it, `feedpump.errors` counts that);
  * - a span per committed batch of `consume()` (`feedpump.commit`): events, checkpoints, handler time and commit time;
- * - metrics: `feedpump.events`, `feedpump.bytes`, `feedpump.pages`, `feedpump.retries` and `feedpump.errors` (by
- *   `error.type`), the histograms `feedpump.page.duration` and `feedpump.commit.duration` (ms), and the gauge
+ * - metrics: `feedpump.events`, `feedpump.bytes`, `feedpump.pages` (pages of events read to their end: never a
+ *   discovery answer), `feedpump.retries` and `feedpump.errors` (by `error.type`), the histograms
+ *   `feedpump.page.duration` (pages only) and `feedpump.commit.duration` (ms), and the gauge
  *   `feedpump.partition.idle` (ms since the latest event, per partition; after the feed ends, one collection reports
  *   it, then its callback is removed).
  *
@@ -73,7 +76,7 @@ export interface InstrumentOptions {
 export interface FeedHooks {
   /** Starts the request's span. */
   onRequest(info: RequestInfo): void;
-  /** Ends the request's span; counts pages, events and bytes. */
+  /** Ends the request's span; counts pages (not discovery answers), events and bytes. */
   onResponse(info: ResponseInfo): void;
   /** Counts the retry and records its error on the request's span. */
   onRetry(info: RetryInfo): void;
@@ -161,15 +164,19 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
   };
 
   const hooks: FeedHooks = {
-    onRequest: ({ page, url, attempt }) => {
+    onRequest: ({ page, url, attempt, kind }) => {
       const attributes: Attributes = { ...base, 'feedpump.page': page, 'url.full': url, 'feedpump.attempt': attempt };
       if (options.partitions !== undefined) attributes['feedpump.partitions'] = [...options.partitions];
-      open.set(page, tracer.startSpan('feedpump.page', { kind: SpanKind.CLIENT, attributes }));
+      const name = kind === 'discovery' ? 'feedpump.discovery' : 'feedpump.page';
+      open.set(page, tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }));
     },
     onResponse: (r) => {
       const span = open.get(r.page);
       open.delete(r.page);
-      const failed = r.status >= 400 || r.status === 0;
+      const discovery = r.kind === 'discovery';
+      // A discovery's 400 is the FeedAPI SPEC's "this is a v1 server" (protocol 'auto' goes on as v1); a feed that
+      // fails on it reports that through onStateChange.
+      const failed = r.status === 0 || (r.status >= 400 && !(discovery && r.status === 400));
       span?.setAttributes({
         'http.response.status_code': r.status,
         'feedpump.bytes': r.bytes,
@@ -179,7 +186,7 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
       if (failed) {
         span?.setAttribute('error.type', 'http-status');
         span?.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${r.status}` });
-      } else {
+      } else if (!discovery) {
         pages.add(1, base);
         events.add(r.events, base);
         bytes.add(r.bytes, base);

@@ -153,7 +153,7 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
   const cap = req.maxLineLength ?? defaults.maxLineLength;
   // Bytes of a non-2xx discovery body kept as `bodySnippet`: as many as of the reader's error bodies.
   const SNIPPET_BYTES = defaults.snippetBytes;
-  const calls = transport(req);
+  const calls = transport(req, 'discovery');
   let response = await request(url, req, calls, false, idleMs);
   if (response.status === 401 && req.requestHeaders !== undefined) {
     // As for pages: a 401 asks the hook once more, with `refresh: true`, before it counts.
