@@ -62,9 +62,9 @@ pub(crate) fn string(v: &JsValue) -> Option<String> {
     Some(String::from_utf16_lossy(&units))
 }
 
-/// The `bad-options` errors of the TypeScript shell (js/src/reader/): what the caller's `fetch`, answer or body broke,
-/// by number (the messages live here, not in every JS bundle). `kind`: what the value at fault is ("a string", …, the
-/// shell's `kindOf`); `cause`: the runtime's error, if any (`undefined`: none).
+/// The `bad-options` errors of the TypeScript shell (js/src/reader/, js/src/transport.ts): what the caller's `fetch`,
+/// `requestHeaders`, answer or body broke, by number (the messages live here, not in every JS bundle). `kind`: what the
+/// value at fault is ("a string", …, the shell's `kindOf`); `cause`: the runtime's error, if any (`undefined`: none).
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = callerError)]
 pub fn caller_error(
     which: u8,
@@ -83,6 +83,7 @@ pub fn caller_error(
         6 => format!("the response body gave a chunk that is not a Uint8Array (it is {kind})").into(),
         7 => format!("the fetch you passed returned something that is not a Response ({kind})").into(),
         8 => "the feed URL is not a valid URL".into(),
+        9 => format!("requestHeaders must give headers: an object, an array of [name, value] pairs or a Headers (it gave {kind})").into(),
         _ => "next() called while a previous call is pending".into(),
     };
     let e = feed_error("bad-options", &message, page);

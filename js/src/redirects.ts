@@ -33,8 +33,8 @@ export async function withinOrigin(fetch: FetchLike, request: Request): Promise<
     } catch {
       return response;
     }
-    // As fetch: too many redirects, or one to a URL that is not http(s), is a network error (retried as one).
-    if (hops >= MAX_REDIRECTS || !/^https?:$/.test(next.protocol)) throw new TypeError(`redirect ${hops + 1} refused`);
+    // As fetch: too many redirects is a network error (retried as one). A URL of another scheme is fetch's to refuse.
+    if (hops >= MAX_REDIRECTS) throw new TypeError('too many redirects');
     const init: RequestInit = { signal: current.signal };
     if (next.origin === origin) init.headers = current.headers;
     current = new Request(next, init);

@@ -9,6 +9,7 @@
  */
 import { FeedError, type FeedErrorCode } from './errors.js';
 import type { Observer } from './observe.js';
+import { callerError } from './wasm/feedpump.js';
 import type { FetchLike, RequestHeadersContext, RequestKind } from './types.js';
 
 /** The calls out of one requester (one reader, or one discovery attempt): `page` is 0 outside a reader. */
@@ -127,12 +128,9 @@ function hookFailed(hook: string, e: unknown, page: number): FeedError {
   return feedError('hook-failed', `${hook} failed (${what}; its error is the cause)`, page, { cause: e });
 }
 
+/** The wasm's message (src/error.rs `caller_error`). */
 function notHeaders(given: unknown, page: number): FeedError {
-  return feedError(
-    'bad-options',
-    `requestHeaders must give headers: an object, an array of [name, value] pairs or a Headers (it gave ${kindOf(given)})`,
-    page,
-  );
+  return callerError(9, page, kindOf(given), undefined) as FeedError;
 }
 
 /**

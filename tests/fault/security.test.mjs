@@ -110,6 +110,7 @@ test("requestHeaders: a redirect to another origin gets none of the hook's heade
     '/old': (url) => ({ status: 307, headers: { location: `/new${url.search}` } }),
     '/new': page,
     '/v2': { status: 308, headers: { location: `${other.base}/v2` } },
+    '/loop': (url) => ({ status: 302, headers: { location: `/loop${url.search}` } }),
   });
   const requestHeaders = () => ({ 'x-api-key': 'k3y-4711-abc', authorization: 'Bearer t0k3n-4711' });
   const read = async (path, options = { partitionCount: 1 }) => {
@@ -126,6 +127,9 @@ test("requestHeaders: a redirect to another origin gets none of the hook's heade
     assert.deepEqual(await read('/moved'), [1], 'the page is read from the other origin');
     assert.deepEqual(await read('/old'), [1], 'the page is read after a redirect within the origin');
     assert.deepEqual(await read('/v2', { protocol: 'v2' }), ['http-status'], 'discovery followed the redirect (the other origin answers 404)');
+    // A redirect loop ends as fetch's does: a network error after 20 redirects (21 requests).
+    assert.deepEqual(await read('/loop'), ['network']);
+    assert.equal(home.requests.filter((r) => r.url.pathname === '/loop').length, 21);
     const keyed = (r) => r.headers['x-api-key'] === 'k3y-4711-abc' && r.headers.authorization === 'Bearer t0k3n-4711';
     assert.ok(home.requests.length >= 4 && home.requests.every(keyed), 'every request to the home origin has the headers');
     assert.ok(home.requests.some((r) => r.url.pathname === '/new'), 'the redirect within the origin was followed');

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
+// The entry point loads the wasm, as every use of the transport does (its bad-options messages are the wasm's).
+import '../../../dist/entrypoints/node.js';
 import { FeedError } from '../../../dist/errors.js';
 import { feedError, kindOf, safeUrl, transport } from '../../../dist/transport.js';
 
