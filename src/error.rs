@@ -83,7 +83,8 @@ pub fn caller_error(
         6 => format!("the response body gave a chunk that is not a Uint8Array (it is {kind})").into(),
         7 => format!("the fetch you passed returned something that is not a Response ({kind})").into(),
         8 => "the feed URL is not a valid URL".into(),
-        9 => format!("requestHeaders must give headers: an object, an array of [name, value] pairs or a Headers (it gave {kind})").into(),
+        10 => format!("requestHeaders must give headers: an object, an array of [name, value] pairs or a Headers (it gave {kind})").into(),
+        // 9 (the reader's), and any other number.
         _ => "next() called while a previous call is pending".into(),
     };
     let e = feed_error("bad-options", &message, page);

@@ -7,7 +7,7 @@
  * @internal
  * @packageDocumentation
  */
-import { FeedError, type FeedErrorCode } from './errors.js';
+import { FeedError, toFeedError, type FeedErrorCode } from './errors.js';
 import type { Observer } from './observe.js';
 import { callerError } from './wasm/feedpump.js';
 import type { FetchLike, RequestHeadersContext, RequestKind } from './types.js';
@@ -128,9 +128,9 @@ function hookFailed(hook: string, e: unknown, page: number): FeedError {
   return feedError('hook-failed', `${hook} failed (${what}; its error is the cause)`, page, { cause: e });
 }
 
-/** The wasm's message (src/error.rs `caller_error`). */
+/** The wasm's message (src/error.rs `caller_error`), as a FeedError of this module's class. */
 function notHeaders(given: unknown, page: number): FeedError {
-  return callerError(9, page, kindOf(given), undefined) as FeedError;
+  return toFeedError(callerError(10, page, kindOf(given), undefined));
 }
 
 /**
