@@ -160,6 +160,17 @@ const scenarios = {
     const out = await drain(feed);
     return { ...out, events: out.events.length };
   },
+  // A body whose every read at once gives an empty chunk (no bytes, no end): the reads must not starve the timers
+  // (a close() from one) and, being no progress, must not spare the body the idle watchdog.
+  async 'empty-chunks-watchdog'() {
+    const feed = api.openFeed(`${base}/events`, { partitionCount: 1, idleTimeoutMs: 300, retry: { maxAttempts: 0 }, fetch: async () => responseLike(emptyChunks()) });
+    return { ...(await drain(feed)), cancelled };
+  },
+  async 'empty-chunks-close'() {
+    const feed = api.openFeed(`${base}/events`, { partitionCount: 1, fetch: async () => responseLike(emptyChunks()) });
+    setTimeout(() => feed.close(), 100);
+    return { ...(await drain(feed)), cancelled };
+  },
   // 6: an async onRetry that rejects, on the v2 discovery's retries (a 503 each time): not an unhandled rejection.
   async 'v2-async-onRetry-rejects'() {
     const feed = api.openFeed(`${base}/busy`, {
@@ -174,6 +185,13 @@ const scenarios = {
   },
 };
 let retries = 0;
+/** Bodies of empty-chunks scenarios cancelled. */
+let cancelled = 0;
+
+/** A body whose reads give an empty chunk at once, for ever. */
+function emptyChunks() {
+  return { getReader: () => ({ read: async () => ({ done: false, value: new Uint8Array(0) }), cancel: () => { cancelled++; } }) };
+}
 
 const outcome = await scenarios[scenario]();
 await sleep(300); // anything the reader still does in the background shows up now

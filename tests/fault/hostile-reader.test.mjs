@@ -113,6 +113,19 @@ test('5: a fetch whose promise breaks Promise.resolve (a throwing constructor ge
   assert.match(out.outcome.message, /failed before a response arrived: constructor exploded/);
 });
 
+test('a body of empty chunks that come at once does not spin: the idle watchdog ends it (stalled-body), the body is cancelled', async () => {
+  const { code, out, stderr } = await child('empty-chunks-watchdog', 20_000);
+  assert.equal(code, 0, `the child hung or crashed: ${stderr.slice(0, 2000)}`);
+  assert.equal(out.outcome.code, 'stalled-body', JSON.stringify(out.outcome));
+  assert.equal(out.outcome.cancelled, 1);
+});
+
+test('a body of empty chunks that come at once does not starve the timers: close() from one ends the iteration, the body is cancelled', async () => {
+  const { code, out, stderr } = await child('empty-chunks-close', 20_000);
+  assert.equal(code, 0, `the child hung or crashed: ${stderr.slice(0, 2000)}`);
+  assert.deepEqual(out.outcome, { ended: 'cleanly', events: [], cancelled: 1 });
+});
+
 /** A server whose every answer is a 503 head with a body that never comes. */
 async function stalledErrorServer() {
   const open = new Set();

@@ -334,11 +334,21 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
             if (chunk === undefined) {
               body = undefined;
               clearTimer();
+            } else {
+              // The next read's buffer (the core copies the chunk: its buffer can be read into again).
+              recycle(b, chunk);
+              if (!chunk.length) {
+                // No bytes is no progress: the core is not told (the idle deadline stands), and the next read waits
+                // for a macrotask, under the timer: reads that give empty chunks at once would starve every timer.
+                reading = true;
+                await sleep(0, controller.signal);
+                if (g !== gen) return;
+                reading = false;
+                continue;
+              }
             }
-            // One call per chunk, which also gives the next action (the core copies the chunk: its buffer can be
-            // read into again).
+            // One call per chunk, which also gives the next action.
             action = core.handleChunk(now(), chunk);
-            if (chunk !== undefined) recycle(b, chunk);
             continue;
           }
         }
