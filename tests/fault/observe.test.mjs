@@ -251,3 +251,16 @@ test('logger: debug per request and response, info per state, warn per retry, er
     Object.assign(console, saved);
   }
 });
+
+test('a logger whose members cannot even be read (a Proxy that throws): the feed reads to its end, close() does not throw', async () => {
+  const trap = () => {
+    throw new Error('the logger is gone');
+  };
+  const logger = new Proxy({}, { get: trap, has: trap });
+  const feed = api.openFeed(`${server.base}/feed`, { partitionCount: 2, logger, retry: false });
+  const events = [];
+  for await (const ev of feed) events.push(ev.data);
+  assert.deepEqual(events, [1, 2, 3]);
+  const closing = api.openFeed(`${server.base}/feed`, { partitionCount: 2, logger });
+  assert.doesNotThrow(() => closing.close());
+});
