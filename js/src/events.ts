@@ -72,8 +72,7 @@ export class EventIterator<T> implements FeedEventIterator<T> {
   }
 
   async throw(e?: unknown): Promise<IteratorResult<FeedEvent<T>, void>> {
-    this.#finish();
-    await this.#batches.return(undefined);
+    await this.return();
     throw e;
   }
 

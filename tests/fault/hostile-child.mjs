@@ -171,6 +171,33 @@ const scenarios = {
     setTimeout(() => feed.close(), 100);
     return { ...(await drain(feed)), cancelled };
   },
+  // Chunks whose `length` lies (wasm-bindgen reads it to size the copy into wasm memory): a Proxy of a Uint8Array
+  // (refused: not a Uint8Array), and a real Uint8Array of a subclass, or with an own property, whose `length` says 0
+  // and then 2^20 (read as the bytes it really has). A second feed then reads the same wasm instance.
+  async 'lying-chunks'() {
+    const bytes = () => new TextEncoder().encode(EVENTS);
+    const liar = () => {
+      let n = 0;
+      return { get: () => (n++ === 0 ? 0 : 2 ** 20), configurable: true };
+    };
+    class Liar extends Uint8Array {}
+    const outcome = {};
+    for (const [name, make] of [
+      ['proxy', () => new Proxy(bytes(), { get: (t, k) => (k === 'length' ? 2 ** 31 : typeof t[k] === 'function' ? t[k].bind(t) : t[k]) })],
+      ['subclass', () => { const c = new Liar(bytes()); Object.defineProperty(Liar.prototype, 'length', liar()); return c; }],
+      ['own-property', () => Object.defineProperty(bytes(), 'length', liar())],
+    ]) {
+      const feed = api.openFeed(`${base}/events`, { partitionCount: 1, retry: false, fetch: async (request) => {
+        const first = new URL(request.url).searchParams.get('cursor0') === '_first';
+        let done = !first;
+        return responseLike({ getReader: () => ({ read: async () => (done ? { done } : ((done = true), { done: false, value: make() })) }) });
+      } });
+      const out = await drain(feed);
+      outcome[name] = out.ended === 'error' ? out.code : out.events;
+    }
+    outcome.after = (await drain(api.openFeed(`${base}/events`, { partitionCount: 1 }))).events;
+    return outcome;
+  },
   // 6: an async onRetry that rejects, on the v2 discovery's retries (a 503 each time): not an unhandled rejection.
   async 'v2-async-onRetry-rejects'() {
     const feed = api.openFeed(`${base}/busy`, {

@@ -126,6 +126,12 @@ test('a body of empty chunks that come at once does not starve the timers: close
   assert.deepEqual(out.outcome, { ended: 'cleanly', events: [], cancelled: 1 });
 });
 
+test('chunks whose length lies: a Proxy is refused (bad-options), a Uint8Array is read as the bytes it has; no wasm trap', async () => {
+  const { code, out, stderr } = await child('lying-chunks', 20_000);
+  assert.equal(code, 0, `the child hung or crashed: ${stderr.slice(0, 2000)}`);
+  assert.deepEqual(out.outcome, { proxy: 'bad-options', subclass: [1], 'own-property': [1], after: [1] });
+});
+
 /** A server whose every answer is a 503 head with a body that never comes. */
 async function stalledErrorServer() {
   const open = new Set();
