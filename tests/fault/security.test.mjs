@@ -15,6 +15,8 @@ before(async () => {
   server = await startScriptedServer({
     '/unauthorized': { status: 401, body: 'denied' },
     '/unavailable': { status: 503, headers: { 'retry-after': '0' }, body: 'busy' },
+    // An error page that quotes what it was sent (an echo, a "bad token: ..." page).
+    '/echo': (url, req) => ({ status: 400, body: `refused ${req.headers.authorization} for ${url.search}` }),
     '/proto': (url) => ({
       body: url.searchParams.get('cursor0') !== '_first' ? '' :
         '{"partition":0,"headers":{"__proto__":{"polluted":"h"}},"data":{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"c"}}}}\n' +
@@ -96,4 +98,22 @@ test('cursors with & = # % space, non-ASCII and quotes are percent-encoded and r
   assert.deepEqual(feed.cursors(), { 0: NASTY });
   const raw = server.requests.filter((r) => r.url.pathname === '/cursor').map((r) => r.url.search);
   assert.ok(raw[1].includes('cursor0=a%26b%3Dc%23d%25e%20f%2F%C3%B8%2B%F0%9F%98%80%3Fx%5C%22q'), raw[1]);
+});
+
+// TODO (not fixed: it does not fit the web entry's budget, 14 B left): an http-status message quotes the start of the
+// error body, and a server that echoes what it was sent puts the credential there. The fix: the reader blanks the
+// request's secrets (the transport's: the hook's header values and the URL's query values, the longest first) in
+// the message of every fault the core reports (FAIL and RETRY), remaking the error so that its stack does not keep
+// the old text; about 80-120 B brotli in each entry (the transport would hand the reader a `blank(text)`), or the
+// query values and the hook's values handed to the wasm core, which would blank its snippet itself (~25 B of JS,
+// ~200 B of wasm).
+test('a server that echoes the credential and the query in its error body: neither is in the http-status error', { todo: 'blank the request secrets in the core-made messages (see above)' }, async () => {
+  const feed = api.openFeed(`${server.base}/echo?key=q-s3cr3t-4711`, { partitionCount: 1, requestHeaders: () => ({ authorization: SECRET }) });
+  const seen = [];
+  await assert.rejects((async () => { for await (const _ of feed); })(), (e) => {
+    seen.push(e);
+    return e.code === 'http-status';
+  });
+  assert.match(seen[0].message, /refused/, 'the body is quoted');
+  for (const text of renderings(seen[0])) assert.ok(!text.includes('s3cr3t'), `credential leaked: ${text.slice(0, 300)}`);
 });
