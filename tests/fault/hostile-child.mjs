@@ -171,6 +171,16 @@ const scenarios = {
     setTimeout(() => feed.close(), 100);
     return { ...(await drain(feed)), cancelled };
   },
+  // Bodies whose reads give bytes at once for ever (blank lines, or checkpoints: no event for events() to hand out):
+  // no read waits for a macrotask, but the loop must still let timers run (a close() from one).
+  async 'endless-blank-lines'() {
+    const chunk = new TextEncoder().encode('\n'.repeat(1000));
+    return endless(chunk);
+  },
+  async 'endless-checkpoints'() {
+    const chunk = new TextEncoder().encode('{"partition":0,"cursor":"1"}\n'.repeat(100));
+    return endless(chunk);
+  },
   // Chunks whose `length` lies (wasm-bindgen reads it to size the copy into wasm memory): a Proxy of a Uint8Array
   // (refused: not a Uint8Array), and a real Uint8Array of a subclass, or with an own property, whose `length` says 0
   // and then 2^20 (read as the bytes it really has). A second feed then reads the same wasm instance.
@@ -214,6 +224,14 @@ const scenarios = {
 let retries = 0;
 /** Bodies of empty-chunks scenarios cancelled. */
 let cancelled = 0;
+
+/** Reads a feed whose body gives `chunk` at once for ever, closed from a timer after 100 ms. */
+async function endless(chunk) {
+  const body = { getReader: () => ({ read: async () => ({ done: false, value: chunk }), cancel: () => { cancelled++; } }) };
+  const feed = api.openFeed(`${base}/events`, { partitionCount: 1, fetch: async () => responseLike(body) });
+  setTimeout(() => feed.close(), 100);
+  return { ...(await drain(feed)), cancelled };
+}
 
 /** A body whose reads give an empty chunk at once, for ever. */
 function emptyChunks() {
