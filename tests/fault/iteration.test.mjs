@@ -112,3 +112,42 @@ test('close() from inside onCaughtUp: no batch is handed out after it', async ()
   for await (const b of feed.batches()) got.push(b.signal ?? b.events.length);
   assert.deepEqual(got, [1]);
 });
+
+// A fetch of the caller's that does not pass the request's signal on answers after close(); or a getter of the answer
+// closes the feed: the body of that answer is cancelled (the server sees the request closed), not left open. The test
+// holds on to each answer, so that no finalizer of the runtime's closes it for us.
+const answers = [];
+for (const [name, fetchOf] of [
+  ['a fetch of the caller\'s that ignores the request\'s signal answers after close()', (feed) => async (request) => {
+    await until(() => feed.closedByTest);
+    const response = await fetch(request.url);
+    answers.push(response);
+    return response;
+  }],
+  ['a getter of the answer closes the feed', (feed) => async (request) => {
+    const response = await fetch(request.url);
+    answers.push(response);
+    return new Proxy(response, {
+      get(target, key) {
+        if (key === 'statusText') feed.close();
+        const value = Reflect.get(target, key);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }],
+]) {
+  test(`${name}: its body is cancelled, the request closed`, async () => {
+    const holder = {};
+    const before = { requests: stall.requests, closed: stall.closed };
+    const feed = api.openFeed(`${stall.base}/feed`, { partitionCount: 1, idleTimeoutMs: IDLE, fetch: (r) => fetchOf(holder.feed)(r) });
+    holder.feed = feed;
+    const pending = feed.batches().next();
+    if (name.includes('after close()')) {
+      feed.close();
+      feed.closedByTest = true;
+    }
+    assert.deepEqual(await settled(pending), ['done', { value: undefined, done: true }]);
+    await until(() => stall.requests > before.requests);
+    assert.deepEqual(await settled(until(() => stall.closed > before.closed)), ['done', undefined], 'the request is still open');
+  });
+}
