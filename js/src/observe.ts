@@ -11,13 +11,13 @@ import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, Re
 
 /**
  * Calls a caller's callback, the method `key` of `o` (if any): what reading it or calling it throws, or the promise
- * it returns rejects with, is ignored.
+ * (or thenable) it returns rejects with, is ignored.
  * @internal
  */
 export function call(o: object | undefined, key: string, ...args: unknown[]): void {
   try {
-    const r: unknown = (o as Record<string, ((...a: unknown[]) => unknown) | undefined> | undefined)?.[key]?.(...args);
-    if (r instanceof Promise) r.catch(() => undefined);
+    // What it returns is adopted: a promise of another realm (a vm context, an iframe) is not `instanceof Promise`.
+    Promise.resolve((o as Record<string, ((...a: unknown[]) => unknown) | undefined> | undefined)?.[key]?.(...args)).catch(() => undefined);
   } catch {
     // the caller's: it must not stop the feed
   }
