@@ -28,7 +28,8 @@ export class EventIterator<T> implements FeedEventIterator<T> {
   }
 
   next(): Promise<IteratorResult<FeedEvent<T>, void>> {
-    if (this.#pulling !== undefined) return this.#pulling.then(() => this.next());
+    // Also after a pull that failed: the iteration is over then, and they are done (as an async generator's are).
+    if (this.#pulling !== undefined) return this.#pulling.catch(() => {}).then(() => this.next());
     if (this.#i < this.#events.length && !this.#done && !this.#closed()) {
       return Promise.resolve({ value: this.#events[this.#i++] as FeedEvent<T>, done: false });
     }
@@ -72,8 +73,7 @@ export class EventIterator<T> implements FeedEventIterator<T> {
   }
 
   async throw(e?: unknown): Promise<IteratorResult<FeedEvent<T>, void>> {
-    this.#finish();
-    await this.#batches.return(undefined);
+    await this.return();
     throw e;
   }
 

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { toFeedError, type FeedError } from './errors.js';
-import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, badOption, V2_PARTITIONS } from './options.js';
+import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, badOption, V2_PARTITIONS, watched } from './options.js';
 import { serverTypeFilter } from './filters.js';
 import { filteredBatch, META_PARTITION, META_STRIDE, parseBatch, rawBatch } from './decode.js';
 import { EventIterator } from './events.js';
@@ -125,6 +125,8 @@ export class FeedImpl<T> implements Feed<T> {
   readonly #onFellBehind: (() => void) | undefined;
   readonly #lag = new Map<number, LagState>();
   readonly #observer: Observer;
+  /** Aborted by `close()`: ends the wait for a hook. */
+  readonly #stop = new AbortController();
 
   constructor(options: ReaderOptions, user: FeedOptions, source: BatchSource, observer: Observer, start?: Map<number, string>) {
     this.#options = options;
@@ -137,12 +139,16 @@ export class FeedImpl<T> implements Feed<T> {
 
   batches(): AsyncGenerator<Batch<T>, void, undefined> {
     this.#claim();
-    return this.#run();
+    const run = this.#run();
+    // `return()` closes the feed first: a generator's own `return()` waits for a `next()` in flight (the read of a body
+    // that may never come) before it runs.
+    const end = run.return.bind(run);
+    run.return = (v) => (this.close(), end(v));
+    return run;
   }
 
   events(): FeedEventIterator<T> {
-    this.#claim();
-    return new EventIterator(this.#run(), () => this.#closed);
+    return new EventIterator(this.batches(), () => this.#closed);
   }
 
   [Symbol.asyncIterator](): FeedEventIterator<T> {
@@ -201,6 +207,7 @@ export class FeedImpl<T> implements Feed<T> {
 
   close(): void {
     this.#closed = true;
+    this.#stop.abort();
     this.#source.close();
     this.#observer.end();
   }
@@ -229,7 +236,10 @@ export class FeedImpl<T> implements Feed<T> {
         observer.batch(raw, this.#options.live !== undefined, this.#track(raw));
         // What the hook throws, or the promise it returns rejects with, ends the iteration (its promise is awaited).
         const hook = raw.signal === 'caught-up' ? this.#onCaughtUp : raw.signal === 'fell-behind' ? this.#onFellBehind : undefined;
-        if (hook) await hook();
+        // `close()` and the caller's signal end the wait for it; the batch is not handed out then (the source says
+        // why next: nothing, or `aborted`).
+        if (hook) await watched(watched(hook(), Infinity, this.#options.signal), Infinity, this.#stop.signal);
+        if (this.#closed || this.#options.signal?.aborted) continue;
         // A batch with only a signal is handed out too (live or not): `batches()` shows the position as it changes.
         if (raw.checkpoints.length === 0 && raw.meta.length === 0 && raw.signal === undefined) continue;
         const { filter, raw: rawMode } = this.#options;

@@ -10,13 +10,14 @@ import { redact } from './stores/identity.js';
 import type { AnyFeedOptions as FeedOptions, FeedState, FeedStats, LogFields, RequestKind, ResponseInfo } from './types.js';
 
 /**
- * Calls a caller's callback: what it throws, or the promise it returns rejects with, is ignored.
+ * Calls a caller's callback, the method `key` of `o` (if any): what reading it or calling it throws, or the promise
+ * (or thenable) it returns rejects with, is ignored.
  * @internal
  */
-export function call(f: ((...args: never[]) => unknown) | undefined, ...args: unknown[]): void {
+export function call(o: object | undefined, key: string, ...args: unknown[]): void {
   try {
-    const r: unknown = (f as ((...a: unknown[]) => unknown) | undefined)?.(...args);
-    if (r instanceof Promise) r.catch(() => undefined);
+    // What it returns is adopted: a promise of another realm (a vm context, an iframe) is not `instanceof Promise`.
+    Promise.resolve((o as Record<string, ((...a: unknown[]) => unknown) | undefined> | undefined)?.[key]?.(...args)).catch(() => undefined);
   } catch {
     // the caller's: it must not stop the feed
   }
@@ -47,8 +48,7 @@ export class Observer {
   }
 
   #log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: LogFields): void {
-    const logger = this.#o.logger;
-    if (logger) call(logger[level]?.bind(logger), message, fields);
+    call(this.#o.logger, level, message, fields);
   }
 
   /** Moves to `state` and tells `onStateChange` and the logger. */
@@ -56,7 +56,7 @@ export class Observer {
     const previous = this.state;
     if (previous === state || previous === 'closed' || previous === 'failed') return;
     this.state = state;
-    call(this.#o.onStateChange, state, previous, error);
+    call(this.#o, 'onStateChange', state, previous, error);
     this.#log('info', 'state', { state, previous });
   }
 
@@ -74,7 +74,7 @@ export class Observer {
   sent(url: string, kind: RequestKind = 'page'): Sent {
     this.#respond(); // a request whose body no reader read (v2 discovery): told now
     const info = { page: ++this.#requests, url: (this.url = redact(url)), attempt: this.#attempt, kind };
-    call(this.#o.onRequest, info);
+    call(this.#o, 'onRequest', info);
     this.#log('debug', 'request', info);
     return { ...info, status: 0, durationMs: 0, bytes: 0, events: 0, checkpoints: 0, at: Date.now() };
   }
@@ -105,7 +105,7 @@ export class Observer {
     this.#req = undefined;
     const { at, ...info } = req;
     info.durationMs = Date.now() - at;
-    call(this.#o.onResponse, info);
+    call(this.#o, 'onResponse', info);
     this.#log('debug', 'response', info);
   }
 

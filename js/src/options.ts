@@ -239,7 +239,7 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
       observer?.retry(e, attempt, delayMs);
       // Called now (it may close the feed); what it throws, or the promise it returns rejects with, is ignored (as
       // for every hook of the observer's): the caller's hook failing is not the feed failing, nor unhandled.
-      call(onRetry, { error: e, attempt, delayMs, url: observer?.url });
+      call(options, 'onRetry', { error: e, attempt, delayMs, url: observer?.url });
     };
   }
   copyOption(options, out, 'failoverCooldownMs', isTimerMs, 9);

@@ -258,7 +258,8 @@ export interface CommonFeedOptions {
    * Called when a page brings no events: everything there is has been delivered (before a live feed waits, or before
    * a feed that is not live ends). A live feed with a `pageSizeHint` that fell behind is caught up again at the first
    * page short of the hint. Also a `batches()` item with `signal: 'caught-up'` on live feeds. A promise it returns is
-   * awaited before the iteration goes on; what it throws, or that promise rejects with, ends the iteration.
+   * awaited before the iteration goes on (`close()` and the `signal` end the wait, and the iteration); what it
+   * throws, or that promise rejects with, ends the iteration.
    *
    * @defaultValue none
    * @example
@@ -271,7 +272,8 @@ export interface CommonFeedOptions {
   /**
    * Called when a live feed that had caught up falls behind again: a page is full (`pageSizeHint` events or more) or,
    * without a hint, two pages in a row bring events. Also a `batches()` item with `signal: 'fell-behind'`. As with
-   * `onCaughtUp`, a promise it returns is awaited, and what it throws or rejects with ends the iteration.
+   * `onCaughtUp`, a promise it returns is awaited (until `close()` or the `signal`), and what it throws or rejects
+   * with ends the iteration.
    *
    * @defaultValue none
    * @example
@@ -935,7 +937,8 @@ export interface FeedEventIterator<T = unknown> extends AsyncIterator<FeedEvent<
 /**
  * An open feed, made by {@link openFeed}. Iterate it once, with `batches()`, `events()` or `for await`; the iteration
  * ends when the feed is caught up (a page brings no events) or when `close()` is called. Leaving the loop early
- * (`break`, `throw`, `return`) releases the request, the body and the wasm reader.
+ * (`break`, `throw`, `return`) releases the request, the body and the wasm reader: the iterator's `return()` closes
+ * the feed, even while a `next()` waits (which then gives `done`).
  *
  * @typeParam T - the type of the events' `data`.
  * @example

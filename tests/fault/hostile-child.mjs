@@ -160,6 +160,54 @@ const scenarios = {
     const out = await drain(feed);
     return { ...out, events: out.events.length };
   },
+  // A body whose every read at once gives an empty chunk (no bytes, no end): the reads must not starve the timers
+  // (a close() from one) and, being no progress, must not spare the body the idle watchdog.
+  async 'empty-chunks-watchdog'() {
+    const feed = api.openFeed(`${base}/events`, { partitionCount: 1, idleTimeoutMs: 300, retry: { maxAttempts: 0 }, fetch: async () => responseLike(emptyChunks()) });
+    return { ...(await drain(feed)), cancelled };
+  },
+  async 'empty-chunks-close'() {
+    const feed = api.openFeed(`${base}/events`, { partitionCount: 1, fetch: async () => responseLike(emptyChunks()) });
+    setTimeout(() => feed.close(), 100);
+    return { ...(await drain(feed)), cancelled };
+  },
+  // Bodies whose reads give bytes at once for ever (blank lines, or checkpoints: no event for events() to hand out):
+  // no read waits for a macrotask, but the loop must still let timers run (a close() from one).
+  async 'endless-blank-lines'() {
+    const chunk = new TextEncoder().encode('\n'.repeat(1000));
+    return endless(chunk);
+  },
+  async 'endless-checkpoints'() {
+    const chunk = new TextEncoder().encode('{"partition":0,"cursor":"1"}\n'.repeat(100));
+    return endless(chunk);
+  },
+  // Chunks whose `length` lies (wasm-bindgen reads it to size the copy into wasm memory): a Proxy of a Uint8Array
+  // (refused: not a Uint8Array), and a real Uint8Array of a subclass, or with an own property, whose `length` says 0
+  // and then 2^20 (read as the bytes it really has). A second feed then reads the same wasm instance.
+  async 'lying-chunks'() {
+    const bytes = () => new TextEncoder().encode(EVENTS);
+    const liar = () => {
+      let n = 0;
+      return { get: () => (n++ === 0 ? 0 : 2 ** 20), configurable: true };
+    };
+    class Liar extends Uint8Array {}
+    const outcome = {};
+    for (const [name, make] of [
+      ['proxy', () => new Proxy(bytes(), { get: (t, k) => (k === 'length' ? 2 ** 31 : typeof t[k] === 'function' ? t[k].bind(t) : t[k]) })],
+      ['subclass', () => { const c = new Liar(bytes()); Object.defineProperty(Liar.prototype, 'length', liar()); return c; }],
+      ['own-property', () => Object.defineProperty(bytes(), 'length', liar())],
+    ]) {
+      const feed = api.openFeed(`${base}/events`, { partitionCount: 1, retry: false, fetch: async (request) => {
+        const first = new URL(request.url).searchParams.get('cursor0') === '_first';
+        let done = !first;
+        return responseLike({ getReader: () => ({ read: async () => (done ? { done } : ((done = true), { done: false, value: make() })) }) });
+      } });
+      const out = await drain(feed);
+      outcome[name] = out.ended === 'error' ? out.code : out.events;
+    }
+    outcome.after = (await drain(api.openFeed(`${base}/events`, { partitionCount: 1 }))).events;
+    return outcome;
+  },
   // 6: an async onRetry that rejects, on the v2 discovery's retries (a 503 each time): not an unhandled rejection.
   async 'v2-async-onRetry-rejects'() {
     const feed = api.openFeed(`${base}/busy`, {
@@ -174,6 +222,21 @@ const scenarios = {
   },
 };
 let retries = 0;
+/** Bodies of empty-chunks scenarios cancelled. */
+let cancelled = 0;
+
+/** Reads a feed whose body gives `chunk` at once for ever, closed from a timer after 100 ms. */
+async function endless(chunk) {
+  const body = { getReader: () => ({ read: async () => ({ done: false, value: chunk }), cancel: () => { cancelled++; } }) };
+  const feed = api.openFeed(`${base}/events`, { partitionCount: 1, fetch: async () => responseLike(body) });
+  setTimeout(() => feed.close(), 100);
+  return { ...(await drain(feed)), cancelled };
+}
+
+/** A body whose reads give an empty chunk at once, for ever. */
+function emptyChunks() {
+  return { getReader: () => ({ read: async () => ({ done: false, value: new Uint8Array(0) }), cancel: () => { cancelled++; } }) };
+}
 
 const outcome = await scenarios[scenario]();
 await sleep(300); // anything the reader still does in the background shows up now

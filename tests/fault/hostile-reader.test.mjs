@@ -113,6 +113,38 @@ test('5: a fetch whose promise breaks Promise.resolve (a throwing constructor ge
   assert.match(out.outcome.message, /failed before a response arrived: constructor exploded/);
 });
 
+test('a body of empty chunks that come at once does not spin: the idle watchdog ends it (stalled-body), the body is cancelled', async () => {
+  const { code, out, stderr } = await child('empty-chunks-watchdog', 20_000);
+  assert.equal(code, 0, `the child hung or crashed: ${stderr.slice(0, 2000)}`);
+  assert.equal(out.outcome.code, 'stalled-body', JSON.stringify(out.outcome));
+  assert.equal(out.outcome.cancelled, 1);
+});
+
+test('a body of empty chunks that come at once does not starve the timers: close() from one ends the iteration, the body is cancelled', async () => {
+  const { code, out, stderr } = await child('empty-chunks-close', 20_000);
+  assert.equal(code, 0, `the child hung or crashed: ${stderr.slice(0, 2000)}`);
+  assert.deepEqual(out.outcome, { ended: 'cleanly', events: [], cancelled: 1 });
+});
+
+// TODO (not fixed: it does not fit the web entry's budget, 37 B left): the read loop waits for a macrotask after an
+// empty chunk only. A body of the caller's whose reads settle at once with bytes for ever (blank lines, checkpoints)
+// still starves every timer. The fix: every 1024th chunk of a body also waits for a macrotask (sleep(0) under the
+// timer, as after an empty chunk), a counter in the Body tuple; about 54 B brotli in the web entry, and ~1 ms per
+// 1024 reads (64 MB with Node's reads: under 2% at 1 GB/s).
+for (const scenario of ['endless-blank-lines', 'endless-checkpoints']) {
+  test(`${scenario}: a body whose reads give bytes at once for ever does not starve the timers: close() from one ends it`, { todo: 'every 1024th read waits for a macrotask (see above)' }, async () => {
+    const { code, out, stderr } = await child(scenario, 5_000);
+    assert.equal(code, 0, `the child hung or crashed: ${stderr.slice(0, 2000)}`);
+    assert.deepEqual(out.outcome, { ended: 'cleanly', events: [], cancelled: 1 });
+  });
+}
+
+test('chunks whose length lies: a Proxy is refused (bad-options), a Uint8Array is read as the bytes it has; no wasm trap', async () => {
+  const { code, out, stderr } = await child('lying-chunks', 20_000);
+  assert.equal(code, 0, `the child hung or crashed: ${stderr.slice(0, 2000)}`);
+  assert.deepEqual(out.outcome, { proxy: 'bad-options', subclass: [1], 'own-property': [1], after: [1] });
+});
+
 /** A server whose every answer is a 503 head with a body that never comes. */
 async function stalledErrorServer() {
   const open = new Set();

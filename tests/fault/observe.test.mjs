@@ -251,3 +251,44 @@ test('logger: debug per request and response, info per state, warn per retry, er
     Object.assign(console, saved);
   }
 });
+
+test('a logger whose members cannot even be read (a Proxy that throws): the feed reads to its end, close() does not throw', async () => {
+  const trap = () => {
+    throw new Error('the logger is gone');
+  };
+  const logger = new Proxy({}, { get: trap, has: trap });
+  const feed = api.openFeed(`${server.base}/feed`, { partitionCount: 2, logger, retry: false });
+  const events = [];
+  for await (const ev of feed) events.push(ev.data);
+  assert.deepEqual(events, [1, 2, 3]);
+  const closing = api.openFeed(`${server.base}/feed`, { partitionCount: 2, logger });
+  assert.doesNotThrow(() => closing.close());
+});
+
+test('hooks and logger methods that return a rejecting promise of another realm (a vm context, an iframe): never an unhandled rejection', async () => {
+  const { createContext, runInContext } = await import('node:vm');
+  const rejecting = runInContext('() => Promise.reject(new Error("the hook of another realm failed"))', createContext({}));
+  const unhandled = [];
+  const seen = (e) => unhandled.push(e);
+  process.on('unhandledRejection', seen);
+  try {
+    count.flaky = 0;
+    const logger = { debug: rejecting, info: rejecting, warn: rejecting, error: rejecting };
+    const feed = api.openFeed(`${server.base}/flaky`, {
+      partitionCount: 2,
+      retry: { initialMs: 1, maxMs: 1 },
+      onStateChange: rejecting,
+      onRequest: rejecting,
+      onResponse: rejecting,
+      onRetry: rejecting,
+      logger,
+    });
+    const events = [];
+    for await (const ev of feed) events.push(ev.data);
+    assert.deepEqual(events, [1, 2, 3]);
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    process.off('unhandledRejection', seen);
+  }
+  assert.deepEqual(unhandled.map(String), []);
+});

@@ -122,6 +122,10 @@ export function chunkOf(result: unknown, page: number): Uint8Array | undefined {
   }
   if (prop(result, 'done')) return undefined;
   const value = prop(result, 'value');
-  if (value instanceof Uint8Array) return value;
+  // A real one (not a Proxy): the wasm glue sizes its copy by `length`, which a subclass or an own property could
+  // make lie (bytes lost, or written past what it allocated). One of ours, copied by the engine, has the true one.
+  if (ArrayBuffer.isView(value) && value instanceof Uint8Array) {
+    return Object.getPrototypeOf(value) === Uint8Array.prototype && !Object.hasOwn(value, 'length') ? value : new Uint8Array(value);
+  }
   throw bad(6, page, kindOf(value));
 }

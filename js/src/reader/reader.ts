@@ -334,11 +334,21 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
             if (chunk === undefined) {
               body = undefined;
               clearTimer();
+            } else {
+              // The next read's buffer (the core copies the chunk: its buffer can be read into again).
+              recycle(b, chunk);
+              if (!chunk.length) {
+                // No bytes is no progress: the core is not told (the idle deadline stands), and the next read waits
+                // for a macrotask, under the timer: reads that give empty chunks at once would starve every timer.
+                reading = true;
+                await sleep(0, controller.signal);
+                if (g !== gen) return;
+                reading = false;
+                continue;
+              }
             }
-            // One call per chunk, which also gives the next action (the core copies the chunk: its buffer can be
-            // read into again).
+            // One call per chunk, which also gives the next action.
             action = core.handleChunk(now(), chunk);
-            if (chunk !== undefined) recycle(b, chunk);
             continue;
           }
         }
@@ -383,7 +393,6 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     } catch (e) {
       return g !== gen ? ABANDONED : report(C.NETWORK, e);
     }
-    if (g !== gen) return ABANDONED;
     const status = prop(response, 'status');
     const given = prop(response, 'headers');
     const get = prop(given, 'get');
@@ -393,10 +402,16 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     } catch {
       // a header we cannot read is a header we do not have
     }
-    statusText = prop(response, 'statusText');
+    const text = prop(response, 'statusText');
     const bodyUsed = prop(response, 'bodyUsed');
     const stream = prop(response, 'body');
-    if (g !== gen) return ABANDONED; // a getter of theirs may have closed the reader
+    if (g !== gen) {
+      // Abandoned while the answer came (a fetch of the caller's that does not pass the request's signal on), or by
+      // a getter of theirs: its body is cancelled, not left open.
+      cancelBody([stream as object, noop, prop(stream, 'cancel'), undefined]);
+      return ABANDONED;
+    }
+    statusText = text;
     // No integer HTTP status: not a Response (or a hostile one).
     if (!core.handleStatus(status, retryAfter)) return report(C.CALLER, bad(7, p, kindOf(response)));
     page = p;

@@ -270,6 +270,19 @@ test('events(): an error of the feed rejects next() and ends the iteration', asy
   assert.deepEqual(await it.next(), { value: undefined, done: true });
 });
 
+test('events() and batches(): of calls made without awaiting while the feed fails, the first rejects and the others are done', async () => {
+  for (const how of ['events', 'batches']) {
+    const fetch = async () => new Response('{"partition":0,"data":', { status: 200 });
+    const it = openFeed('http://127.0.0.1:9/feed/v1', { partitionCount: 1, fetch, retry: false })[how]();
+    const results = await Promise.allSettled([it.next(), it.next(), it.next()]);
+    assert.deepEqual(
+      results.map((r) => (r.status === 'rejected' ? r.reason.code : r.value.done)),
+      ['truncated-body', true, true],
+      how,
+    );
+  }
+});
+
 test('onCaughtUp and onFellBehind: a promise they return is awaited, and its rejection ends the iteration as a throw does (never an unhandled rejection)', async () => {
   const unhandled = [];
   const seen = (e) => unhandled.push(e);
