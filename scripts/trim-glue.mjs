@@ -52,6 +52,16 @@ for (const name of ['Backoff', 'Core', 'Schedule']) {
 if (js.includes('Symbol.dispose')) throw new Error('trim-glue: Symbol.dispose: a class this script does not know');
 dts = cut(dts, 'Symbol.dispose: its types', '    [Symbol.dispose](): void;\n', '', 3);
 
+// The finalizers' fallback for a runtime without FinalizationRegistry (ES2021): every runtime feedpump supports has it
+// (Node 14.6+, workerd, and the browsers with the Web Locks and BYOB readers feedpump uses). One per wasm class.
+js = cut(
+  js,
+  'FinalizationRegistry fallback',
+  "(typeof FinalizationRegistry === 'undefined')\n    ? { register: () => {}, unregister: () => {} }\n    : ",
+  '',
+  3,
+);
+
 // The instance and module, kept by the loader in variables nothing reads.
 js = cut(js, 'unread wasmModule / wasmInstance', 'let wasmModule, wasmInstance, wasm;', 'let wasm;');
 js = cut(js, 'unread wasmInstance', '    wasmInstance = instance;\n', '');
