@@ -321,6 +321,17 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   );
 }
 
+/** `pauseWhenHidden`'s `fetch`, given by the browser entry points (js/src/visible.ts): elsewhere no page is hidden. */
+let visible: ((fetch: FetchLike | undefined) => FetchLike | undefined) | undefined;
+
+/**
+ * Makes `pauseWhenHidden` wrap the source's `fetch` with `wrap` (the browser entry points: js/src/visible.ts).
+ * @internal
+ */
+export function pauseWhenHiddenBy(wrap: typeof visible): void {
+  visible = wrap;
+}
+
 /** The consumer itself, run once this call may consume (it holds the tabs lock, or tabs mode is off). */
 async function consumeHere<T, Tx>(
   source: ConsumeSource,
@@ -387,8 +398,7 @@ async function consumeHere<T, Tx>(
   }
 
   const { url, ...feedOptions } = source;
-  const doc = (globalThis as { document?: Document }).document;
-  if (options.pauseWhenHidden === true && doc !== undefined) feedOptions.fetch = whenVisible(doc, feedOptions.fetch);
+  if (options.pauseWhenHidden === true && visible) feedOptions.fetch = visible(feedOptions.fetch);
   // The source is one of FeedOptions' shapes without `cursors` (ConsumeSource); the spread only loses that to TypeScript.
   const feed = openFeed<T>(url, { ...feedOptions, cursors: start } as FeedOptions);
   let cursors: Cursors = { ...kept };
@@ -483,22 +493,4 @@ async function consumeHere<T, Tx>(
   } finally {
     feed.close();
   }
-}
-
-/** A `fetch` that starts no request while `doc` is hidden: it waits for a `visibilitychange` (or the request's abort). */
-function whenVisible(doc: Document, fetch: FetchLike | undefined): FetchLike {
-  return async (request) => {
-    while (doc.visibilityState === 'hidden' && !request.signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          doc.removeEventListener('visibilitychange', done);
-          request.signal.removeEventListener('abort', done);
-          resolve();
-        };
-        doc.addEventListener('visibilitychange', done);
-        request.signal.addEventListener('abort', done);
-      });
-    }
-    return (fetch ?? globalThis.fetch)(request);
-  };
 }

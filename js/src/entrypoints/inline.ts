@@ -15,6 +15,8 @@
 import wasmBase64 from '../wasm/feedpump_inline.js';
 import { BYOB_BYTES, readBodiesInto } from '../reader/body.js';
 import { loadWasm } from '../runtime.js';
+import { pauseWhenHiddenBy } from '../consume.js';
+import { visibleFetch } from '../visible.js';
 
 // As the web entry point (web.ts): BYOB reads of at most BYOB_BYTES.
 readBodiesInto(BYOB_BYTES);
@@ -26,5 +28,8 @@ function bytes(): Uint8Array<ArrayBuffer> {
 
 // A decoding failure becomes the rejection `loadWasm` records, like any other load failure.
 await loadWasm(Promise.resolve().then(bytes));
+
+// consume()'s pauseWhenHidden: only a page can be hidden (js/src/visible.ts).
+pauseWhenHiddenBy(visibleFetch);
 
 export * from '../index.js';

@@ -13,6 +13,8 @@
 import { BYOB_BYTES, readBodiesInto } from '../reader/body.js';
 import { decodeAsciiAsLatin1 } from '../reader/reader.js';
 import { loadWasm } from '../runtime.js';
+import { pauseWhenHiddenBy } from '../consume.js';
+import { visibleFetch } from '../visible.js';
 
 // A browser's default reader of a fetch body gives chunks of up to a few hundred KB in fresh buffers; BYOB reads into
 // one reused buffer (BYOB_BYTES) take less CPU in Chromium (bench/NOTES.md).
@@ -20,5 +22,8 @@ readBodiesInto(BYOB_BYTES);
 decodeAsciiAsLatin1();
 
 await loadWasm(new URL('../wasm/feedpump_bg.wasm', import.meta.url));
+
+// consume()'s pauseWhenHidden: only a page can be hidden (js/src/visible.ts).
+pauseWhenHiddenBy(visibleFetch);
 
 export * from '../index.js';
