@@ -313,6 +313,7 @@ pub fn option_error(
         39 => format!("tabs must be a boolean or {{ lockName?, channelName? }}, got {a}").into(),
         40 => format!("tabs.lockName must be a non-empty string not starting with \"-\", got {a}").into(),
         41 => format!("tabs.channelName must be a non-empty string, got {a}").into(),
+        42 => format!("Web Locks refused the lock {a} (pass tabs: false to consume without it)").into(),
         _ => "a feed can be iterated only once; open a new one from feed.cursors() to continue".into(),
     };
     feed_error("bad-options", &message, 0)

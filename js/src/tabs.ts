@@ -17,7 +17,7 @@
  * @packageDocumentation
  */
 import { FeedError, parseWhy } from './errors.js';
-import { abortedError, bad, badOption } from './options.js';
+import { abortedError, badOption } from './options.js';
 import type { Batch, FeedEvent } from './types.js';
 import type { Cursors } from './stores/types.js';
 
@@ -283,7 +283,7 @@ export async function leadAcrossTabs<T, R>(
     // Web Locks fail with a DOMException (e.g. `SecurityError` in an opaque origin); anything else is the caller's
     // (a throw of onRole) and passes as it is.
     if (typeof DOMException !== 'function' || !(e instanceof DOMException)) throw e;
-    throw bad(`Web Locks refused the lock ${JSON.stringify(config.lockName)} (pass tabs: false to consume without it)`, { cause: e });
+    throw Object.assign(badOption(42, JSON.stringify(config.lockName)), { cause: e });
   } finally {
     signal?.removeEventListener('abort', forward);
     channel?.removeEventListener('message', onMessage as EventListener);
