@@ -420,13 +420,15 @@ fn body_chunk(s: &mut Script, serial: &mut u64, v2: bool) -> Vec<u8> {
     out
 }
 
-/// Driver: a hostile shell and server, step by step from the script (statuses with any `Retry-After`, chunks of
-/// lines and garbage, a chunk or a prefix of one where the driver wants the rest, EOF, transport errors, timers fired
-/// early or late, time jumps to near `u64::MAX`, every call out of order). Never panics nor overflows; every batch
-/// ends at a checkpoint, its meta table counts its events and its size is bounded by the limits; every request
-/// starts from the delivered cursors; nothing is fetched after the final fault; a `Wait` with nothing in flight has
-/// a timer in the future, and handling each timer at its deadline makes progress within a few. Then a well-behaved
-/// server answers every request: although the retry policy never gives up, the run ends (or, live, keeps fetching).
+/// Driver: a hostile shell and server, step by step from the script (FeedAPI v1 or v2; statuses with any
+/// `Retry-After`, chunks of lines and garbage, huge lines, a chunk or a prefix of one where the driver wants the rest,
+/// EOF, transport errors, timers fired early or late, time jumps to near `u64::MAX`, every call out of order). Never
+/// panics nor overflows; every batch ends at a checkpoint, its meta table counts its events and its size is bounded
+/// by the limits; every request starts from the delivered cursors; a transport error the driver takes comes out as
+/// its fault (the next `Retry` or `Fail`); nothing is handed out nor fetched after the final fault; a `Wait` with
+/// nothing in flight has a timer in the future, and handling each timer at its deadline makes progress within a few.
+/// Then a well-behaved server answers every request: although the retry policy never gives up, the run ends (or,
+/// live, keeps fetching).
 pub fn driver(data: &[u8]) {
     use feedpump_core::driver::{Action, Driver, DriverOptions, Transport};
     use feedpump_core::LivePolicy;
@@ -705,6 +707,19 @@ pub fn schedule(data: &[u8]) {
                     None => vec![true; list.len()],
                 };
                 assert_eq!(scope.len(), list.len());
+                if let Some(f) = &filter {
+                    // The scope's rule: in the filter, or a `cursorFromPartitions` ancestor in it, or a
+                    // `startsAfterPartition` parent in scope (listed) or in the filter (unlisted); nothing else.
+                    for (i, p) in list.iter().enumerate() {
+                        let parent = p.starts_after.map(|a| match list.iter().position(|q| q.id == a) {
+                            Some(j) => scope[j],
+                            None => f.contains(&a),
+                        });
+                        let why =
+                            f.contains(&p.id) || p.cursor_from.iter().any(|a| f.contains(a)) || parent == Some(true);
+                        assert_eq!(scope[i], why, "scope of {p:?} in {list:?}");
+                    }
+                }
                 finished.retain(|id| list.iter().zip(&scope).any(|(p, &sc)| p.id == *id && p.closed && sc));
                 due.clear();
                 resting.clear();
