@@ -386,6 +386,8 @@ impl Driver {
             self.retry = Some(Action::Retry { fault, page, attempt, delay_ms: at.saturating_sub(now) });
             return;
         }
+        // A final fault supersedes a retry not yet announced (an abort right after a network error).
+        self.retry = None;
         self.held = self.session.flush();
         self.session.handle_transport_error();
         self.phase = Phase::Failed(fault, page);

@@ -113,7 +113,7 @@ impl Position {
 
     /// A page brought `events` events (asked with `page_size_hint`, if any).
     pub(crate) fn busy_page(&mut self, events: u64, page_size_hint: Option<u32>) {
-        self.busy_pages += 1;
+        self.busy_pages = self.busy_pages.saturating_add(1);
         if let Some(live) = &self.live {
             self.interval_ms = live.min_ms;
         }
@@ -140,5 +140,24 @@ impl Position {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_pages_past_u32_max_do_not_overflow() {
+        // A live feed that is busy for ever (4e9 pages: 50 days at 1000 pages/s) counts its busy pages without
+        // overflowing (a panic in a debug build), and still reads as behind.
+        let mut p = Position::new(Some(LivePolicy::default()));
+        p.empty_page();
+        assert_eq!(p.poll_signal(), Some(Signal::CaughtUp));
+        p.busy_pages = u32::MAX - 1;
+        p.busy_page(1, None);
+        assert_eq!(p.poll_signal(), Some(Signal::FellBehind));
+        p.busy_page(1, None);
+        assert_eq!(p.busy_pages, u32::MAX);
     }
 }

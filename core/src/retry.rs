@@ -117,10 +117,15 @@ impl Backoff {
     fn cap(&self, k: u32) -> u64 {
         let mut cap = self.policy.initial_ms as f64;
         for _ in 0..k {
-            cap *= self.policy.multiplier;
-            if cap >= self.policy.max_ms as f64 {
+            let next = cap * self.policy.multiplier;
+            if next >= self.policy.max_ms as f64 {
                 return self.policy.max_ms;
             }
+            if next == cap {
+                // A constant cap (multiplier 1): no need to walk every attempt of a policy that never gives up.
+                break;
+            }
+            cap = next;
         }
         (cap as u64).min(self.policy.max_ms)
     }
@@ -132,7 +137,7 @@ impl Backoff {
         }
         let first = *self.first_failure_ms.get_or_insert(now_ms);
         let k = self.attempts;
-        self.attempts += 1;
+        self.attempts = k.saturating_add(1);
         if self.policy.max_attempts.is_some_and(|max| self.attempts > max) {
             return Decision::GiveUp;
         }
@@ -257,6 +262,19 @@ mod tests {
             }
         }
         assert_eq!(MAX_TIMER_MS, (1 << 31) - 1);
+    }
+
+    #[test]
+    fn consecutive_failures_beyond_u32_max_neither_overflow_nor_slow_down() {
+        // A policy that never gives up, with a constant cap (multiplier 1): the attempt count saturates instead of
+        // overflowing (a panic in a debug build) and the cap of attempt k costs no k steps.
+        let p = RetryPolicy { initial_ms: 100, max_ms: 1_000, multiplier: 1.0, max_attempts: None, deadline_ms: None };
+        let mut b = Backoff { attempts: u32::MAX - 1, ..Backoff::new(p, 5) };
+        for _ in 0..3 {
+            let Decision::RetryAt(at) = b.handle_failure(0, Failure::Network, None) else { panic!("gave up") };
+            assert!(at <= 100);
+        }
+        assert_eq!(b.attempts(), u32::MAX);
     }
 
     #[test]

@@ -35,6 +35,7 @@
 //! assert_eq!(s.poll(0), Ok(Step::End));
 //! ```
 
+use crate::retry::MAX_TIMER_MS;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec;
@@ -287,12 +288,12 @@ pub struct Schedule {
 
 impl Schedule {
     /// A schedule reading `filter` (`None`: every partition), polling caught-up partitions again after
-    /// `live_interval_ms` (`None`: not live, the feed ends once every partition is caught up). Nothing is due
-    /// before [`Schedule::plan`].
+    /// `live_interval_ms` (`None`: not live, the feed ends once every partition is caught up; at most
+    /// [`MAX_TIMER_MS`] takes effect, so every wait fits a timer). Nothing is due before [`Schedule::plan`].
     pub fn new(filter: Option<Ids>, live_interval_ms: Option<u64>) -> Schedule {
         Schedule {
             filter,
-            interval_ms: live_interval_ms,
+            interval_ms: live_interval_ms.map(|ms| ms.min(MAX_TIMER_MS)),
             entries: Vec::new(),
             slot: Vec::new(),
             due: VecDeque::new(),

@@ -289,7 +289,8 @@ impl Session {
         }
         let long_poll = self.position.requested(now_ms, self.state == State::CaughtUp);
         self.state = State::Requested;
-        self.page += 1;
+        // Wraps to 1 after u32::MAX pages (0 is "no request yet"): pages are told apart, not counted for ever.
+        self.page = self.page.wrapping_add(1).max(1);
         self.stats = PageStats::default();
         self.page_error = None;
         self.resent = false;
@@ -472,5 +473,20 @@ impl Session {
     /// Whatever was released so far, regardless of size (for latency, e.g. when the body goes quiet).
     pub fn flush(&mut self) -> Option<Batch> {
         self.builder.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_number_wraps_past_u32_max() {
+        // A live feed polling for ever (4e9 pages: 50 days at 1000 pages/s) numbers its pages without overflowing
+        // (a panic in a debug build); after u32::MAX comes 1, never 0 (no request yet).
+        let mut s = Session::new(SessionConfig::new("http://h/f", CursorSet::first(1)));
+        s.page = u32::MAX;
+        assert!(s.poll_request(0).is_some());
+        assert_eq!(s.page(), 1);
     }
 }

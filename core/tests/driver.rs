@@ -380,3 +380,23 @@ fn retries_stop_when_the_policy_says_and_the_last_fault_is_final() {
     d.poll(now);
     assert_eq!(d.poll(now), Action::Fail { fault: Fault::Network, page: 3 });
 }
+
+#[test]
+fn an_abort_while_a_retry_is_announced_ends_the_feed_without_the_retry() {
+    // Found by the `driver` fuzz target: a network error announced a retry (Cancel, then Retry); an abort that came
+    // between the two (the shell checks its signal before each poll) still let the stale Retry out after the final
+    // fault, so the caller was told of a retry of a feed already aborted.
+    let mut d = driver(OPTIONS);
+    assert_eq!(d.poll(0), Action::Fetch { refresh: false });
+    assert!(d.handle_transport_error(0, Transport::Network));
+    assert_eq!(d.poll(0), Action::Cancel);
+    assert!(d.handle_transport_error(0, Transport::Aborted));
+    assert!(d.has_failed());
+    // (A second Cancel, of a body already dropped, is harmless.)
+    let next = match d.poll(0) {
+        Action::Cancel => d.poll(0),
+        other => other,
+    };
+    assert_eq!(next, Action::Fail { fault: Fault::Aborted, page: 1 });
+    assert_eq!(d.poll(0), Action::Fail { fault: Fault::Aborted, page: 1 });
+}

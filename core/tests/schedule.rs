@@ -466,3 +466,21 @@ fn a_cycle_through_a_partition_finished_earlier_still_blocks_its_members() {
     assert!(message(e).contains("partitions 3, 2 form a startsAfterPartition cycle"));
     assert!(read.is_empty(), "2 is not read though its parent 3 is finished");
 }
+
+#[test]
+fn a_live_interval_beyond_a_timer_waits_at_most_max_timer_ms() {
+    // Found by the `schedule` fuzz target: a live interval of 2^31 ms or more was given back as the wait as it was,
+    // beyond what a timer takes (2^31-1 ms; setTimeout fires at once past it: a busy loop of rediscoveries).
+    for interval in [1 << 31, u64::MAX] {
+        let mut s = schedule(None, Some(interval));
+        s.plan(&doc(&["0"])).unwrap();
+        assert_eq!(s.poll(0), Ok(Step::Read { id: 0, index: 0 }));
+        s.handle_turn_end(true, 5);
+        assert_eq!(s.poll(5), Ok(Step::CaughtUp));
+        assert_eq!(s.poll(5), Ok(Step::Wait { ms: feedpump_core::MAX_TIMER_MS, rediscover: false }));
+        let mut s = schedule(None, Some(interval));
+        s.plan(&[]).unwrap();
+        assert_eq!(s.poll(0), Ok(Step::CaughtUp));
+        assert_eq!(s.poll(0), Ok(Step::Wait { ms: feedpump_core::MAX_TIMER_MS, rediscover: true }));
+    }
+}

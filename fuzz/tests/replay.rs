@@ -37,3 +37,13 @@ fn corpus_line() {
 fn corpus_session() {
     assert!(replay("session", feedpump_fuzz::session) >= 15);
 }
+
+#[test]
+fn corpus_driver() {
+    assert!(replay("driver", feedpump_fuzz::driver) >= 15);
+}
+
+#[test]
+fn corpus_schedule() {
+    assert!(replay("schedule", feedpump_fuzz::schedule) >= 15);
+}
