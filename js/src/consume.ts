@@ -169,7 +169,8 @@ export interface ConsumeOptions<T, Tx> {
   /**
    * Browsers: no request starts while the page is hidden (`document.visibilityState === 'hidden'`): a live feed stops
    * polling until a `visibilitychange` shows the page again, then goes on from its cursors. A request already in
-   * flight completes. Where there is no `document` (Node, workerd, workers) it does nothing.
+   * flight completes. Where there is no `document` (workers) it does nothing, as in Node and workerd (their entry
+   * points do not carry it, a `document` global such as jsdom's included).
    * @defaultValue `false`
    * @example
    * ```ts
