@@ -62,6 +62,21 @@ pub(crate) fn string(v: &JsValue) -> Option<String> {
     Some(String::from_utf16_lossy(&units))
 }
 
+/// A message table's template filled in one pass: \x01 is `a`, \x02 `n`, \x03 the longest timer (MAX_TIMER_MS). A
+/// `format!` per message of a table cost about a kilobyte of wasm.
+pub(crate) fn fill(template: &str, a: &str, n: u32) -> String {
+    let mut message = String::new();
+    for c in template.chars() {
+        match c {
+            '\x01' => message.push_str(a),
+            '\x02' => message.push_str(&format!("{n}")),
+            '\x03' => message.push_str(&format!("{}", feedpump_core::MAX_TIMER_MS)),
+            c => message.push(c),
+        }
+    }
+    message
+}
+
 /// The `bad-options` errors of the TypeScript shell (js/src/reader/, js/src/transport.ts): what the caller's `fetch`,
 /// `requestHeaders`, answer or body broke, by number (the messages live here, not in every JS bundle). `kind`: what the
 /// value at fault is ("a string", …, the shell's `kindOf`); `cause`: the runtime's error, if any (`undefined`: none).
@@ -73,21 +88,24 @@ pub fn caller_error(
     cause: JsValue,
 ) -> Error {
     let kind = string(&kind).unwrap_or_default();
-    let message: alloc::borrow::Cow<str> = match which {
-        0 => "the response body cannot be read (locked or already read)".into(),
-        1 => "the response body cannot be read (its iterator threw)".into(),
-        2 => format!("the response body is not a ReadableStream or an async iterable (it is {kind})").into(),
-        3 => "the response body cannot be read (its reader has no read())".into(),
-        4 => "the response body cannot be read (its read() threw)".into(),
-        5 => format!("the response body's read() gave {kind}, not {{ done, value }}").into(),
-        6 => format!("the response body gave a chunk that is not a Uint8Array (it is {kind})").into(),
-        7 => format!("the fetch you passed returned something that is not a Response ({kind})").into(),
-        8 => "the feed URL is not a valid URL".into(),
-        10 => format!("requestHeaders must give headers: an object, an array of [name, value] pairs or a Headers (it gave {kind})").into(),
+    // Templates ([`fill`]: \x01 is `kind`).
+    let template = match which {
+        0 => "the response body cannot be read (locked or already read)",
+        1 => "the response body cannot be read (its iterator threw)",
+        2 => "the response body is not a ReadableStream or an async iterable (it is \x01)",
+        3 => "the response body cannot be read (its reader has no read())",
+        4 => "the response body cannot be read (its read() threw)",
+        5 => "the response body's read() gave \x01, not { done, value }",
+        6 => "the response body gave a chunk that is not a Uint8Array (it is \x01)",
+        7 => "the fetch you passed returned something that is not a Response (\x01)",
+        8 => "the feed URL is not a valid URL",
+        10 => {
+            "requestHeaders must give headers: an object, an array of [name, value] pairs or a Headers (it gave \x01)"
+        }
         // 9 (the reader's), and any other number.
-        _ => "next() called while a previous call is pending".into(),
+        _ => "next() called while a previous call is pending",
     };
-    let e = feed_error("bad-options", &message, page);
+    let e = feed_error("bad-options", &fill(template, &kind, 0), page);
     if cause.is_undefined() {
         e
     } else {
