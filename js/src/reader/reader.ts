@@ -26,6 +26,7 @@
  */
 import { MAX_TIMER_MS, sleep, type ReaderOptions } from '../options.js';
 import { kindOf, read as prop, type Transport } from '../transport.js';
+import { call } from '../observe.js';
 import { Core, type RawBatch } from '../wasm/feedpump.js';
 import { bad, cancelBody, chunkOf, noop, openBody, recycle, startRead, type Body } from './body.js';
 import * as C from './core.js';
@@ -84,7 +85,7 @@ function listener(ref: WeakRef<(reason: unknown) => void>, signal: AbortSignal):
  * `next()`. Throws the core's `bad-options` error. */
 export const FeedReader = function FeedReader(url: string, options: FeedReaderOptions): FeedReader {
   const core = new Core(url, options, options.requestHeaders !== undefined, ascii, utf8);
-  const { fetch, requestHeaders, onRetry } = options;
+  const { fetch, requestHeaders } = options;
   /** The reader's own controller for its whole life: `close()` or the caller's signal aborts it. Never handed to a
    * request: each request has its own (a runtime that keeps a listener on a request's signal until the request is
    * collected, undici, would pile them on one signal). */
@@ -431,18 +432,10 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
     return POLL;
   }
 
-  /** Tells the caller's `onRetry` about a retry. Its own errors, thrown or as a rejected promise, are not ours to
-   * handle, but must not stop the feed or go unhandled; it may `close()` the reader. */
+  /** Tells the caller's `onRetry` about a retry, through observe.ts's `call`: its own errors, thrown or as a rejected
+   * promise, are not ours to handle, but must not stop the feed or go unhandled; it may `close()` the reader. */
   function retry(): void {
-    const info = core.retry(takeCause(), statusText);
-    if (onRetry === undefined) return;
-    try {
-      const returned: unknown = onRetry(info as Parameters<typeof onRetry>[0]);
-      // A promise (or a thenable) it returns is adopted, and its rejection handled.
-      new Promise((r) => r(returned)).then(undefined, noop);
-    } catch {
-      // theirs
-    }
+    call(options, 'onRetry', core.retry(takeCause(), statusText));
   }
 
   const me: FeedReader = {
