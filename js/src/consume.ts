@@ -255,8 +255,12 @@ function partitionsRead(source: ConsumeSource): readonly number[] {
   throw badOption(36);
 }
 
-/** A policy option: absent, a function, or one of the names `ok`. */
-const oneOf = (v: unknown, ...ok: string[]): boolean => v === undefined || typeof v === 'function' || ok.includes(v as string);
+/**
+ * A policy option: absent, a function, or one of the names `ok` (consume()'s checks; consumeGroup() makes them up
+ * front).
+ * @internal
+ */
+export const oneOf = (v: unknown, ...ok: string[]): boolean => v === undefined || typeof v === 'function' || ok.includes(v as string);
 
 /**
  * Consumes a feed exactly once into a {@link CursorStore}: resumes from the cursors stored under `key`, and for every

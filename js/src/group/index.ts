@@ -13,7 +13,7 @@
  * @packageDocumentation
  */
 import { FeedError, isFeedError } from '../errors.js';
-import { consume, type ConsumeSource, type HandlerErrorAction, type HandlerErrorInfo, type MissingCursorsPolicy } from '../consume.js';
+import { consume, oneOf, type ConsumeSource, type HandlerErrorAction, type HandlerErrorInfo, type MissingCursorsPolicy } from '../consume.js';
 import type { AnyFeedOptions, Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
 import { quoteTable } from '../stores/sql.js';
@@ -21,7 +21,7 @@ import { createMissing, type PgClientLike, type PgPoolLike, type PostgresStore }
 import { discoverOnce, failureOf, type Requester } from '../source/discovery.js';
 import { assign } from './assign.js';
 import { leaseRoots } from './roots.js';
-import { badOption, MAX_TIMER_MS } from '../options.js';
+import { badOption, MAX_TIMER_MS, sleep } from '../options.js';
 
 /**
  * Why a member gave up partitions: `'rebalance'` (the assignment moved them to another member; the current batch was
@@ -228,17 +228,6 @@ interface Lease {
 }
 
 const DEFAULT_PREFIX = 'feedpump_group';
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-
 function tables(prefix: string | undefined): { members: string; leases: string } {
   const p = prefix ?? DEFAULT_PREFIX;
   quoteTable(p); // the prefix itself must be a plain name (or schema.name): refused with 'bad-options' otherwise
@@ -442,11 +431,8 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
   }
   if (typeof group !== 'string' || group === '') throw new FeedError('bad-options', 'consumeGroup() needs a non-empty group');
   if (typeof handler !== 'function') throw new FeedError('bad-options', 'consumeGroup() needs a handler function');
-  const onHandlerError: unknown = options.onHandlerError;
-  if (onHandlerError !== undefined && typeof onHandlerError !== 'function' && !['retry', 'skip', 'stop'].includes(onHandlerError as string)) {
-    // A typo would act as 'stop' (consume() refuses it only after the member started).
-    throw new FeedError('bad-options', `onHandlerError must be 'retry', 'skip', 'stop' or a function, got ${JSON.stringify(onHandlerError)}`);
-  }
+  // consume()'s check, up front: a typo would act as 'stop' (consume() refuses it only after the member started).
+  if (!oneOf(options.onHandlerError, 'retry', 'skip', 'stop')) throw badOption(34, JSON.stringify(options.onHandlerError));
   const chosen = groupProtocol(source);
   /** `'auto'` until discovery answers. */
   let protocol = chosen.protocol;
