@@ -184,7 +184,7 @@ export interface Registry<M = {}, U = never> {
    * @example
    * ```ts
    * const registry = createRegistry<{ OrderCreated: Order }>().on('OrderCreated');
- * for await (const ev of registry.typed(feed)) {
+   * for await (const ev of registry.typed(feed)) {
    *   if (ev.key === 'OrderCreated') ev.data.orderId; // narrowed
    * }
    * ```
