@@ -52,27 +52,20 @@ impl Backoff {
         }
     }
 
-    /// A failure at `now_ms` (any monotonic ms clock) of a request to the last polled URL. `kind`: `'network'`,
-    /// `'stalled'`, `'truncated'`, `'conflict'` (a v2 409), `'status'` (with `status`), anything else is final;
-    /// `retry_after` is the `Retry-After` header, if any. A failure of the URL's own (see
+    /// A failure at `now_ms` (any monotonic ms clock) of a request to the last polled URL. `code`: the FeedError's
+    /// code, or `'conflict'` for a v2 409 (see [`failure`]); `status`: an `'http-status'` one's; `retry_after` is the
+    /// `Retry-After` header, if any. A failure of the URL's own (see
     /// [`Failover::is_url_failure`]) cools it down. Returns the delay before the retry in ms, or `-1` to give up.
     /// (The strings come as JS values, read here: that keeps string-copying code out of the generated JavaScript.)
     #[wasm_bindgen(js_name = handleFailure)]
     pub fn handle_failure(
         &mut self,
         now_ms: f64,
-        #[wasm_bindgen(unchecked_param_type = "string")] kind: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] code: JsValue,
         status: u16,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] retry_after: JsValue,
     ) -> f64 {
-        let failure = match crate::error::string(&kind).as_deref().unwrap_or_default() {
-            "network" => Failure::Network,
-            "stalled" => Failure::Stalled,
-            "truncated" => Failure::Truncated,
-            "conflict" => Failure::Conflict,
-            "status" => Failure::Status(status),
-            _ => Failure::Protocol,
-        };
+        let failure = failure(&code, status);
         self.attempts = self.attempts.saturating_add(1);
         let now = now_ms.max(0.0) as u64;
         self.failover.handle_failure(now, failure);
@@ -101,6 +94,26 @@ impl Backoff {
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
+}
+
+/// How the retry policy sees a failure of the TypeScript side, by its FeedError `code` (`'conflict'`: a v2 409):
+/// every code but these is final (never retried). One home: the v2 source and the consumer group read it here.
+fn failure(code: &JsValue, status: u16) -> Failure {
+    match crate::error::string(code).as_deref().unwrap_or_default() {
+        "network" => Failure::Network,
+        "stalled-body" => Failure::Stalled,
+        "truncated-body" => Failure::Truncated,
+        "conflict" => Failure::Conflict,
+        "http-status" => Failure::Status(status),
+        _ => Failure::Protocol,
+    }
+}
+
+/// Whether no retry can help a failure with this FeedError `code` (see [`failure`]): a wrong answer, the caller's
+/// options or hooks, an abort.
+#[wasm_bindgen(js_name = isFinal)]
+pub fn is_final(#[wasm_bindgen(unchecked_param_type = "string")] code: &JsValue) -> bool {
+    failure(code, 0) == Failure::Protocol
 }
 
 /// The reader's defaults the TypeScript side also needs (one home: here and the core):

@@ -18,7 +18,8 @@ import type { AnyFeedOptions, Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
 import { quoteTable } from '../stores/sql.js';
 import { createMissing, type PgClientLike, type PgPoolLike, type PostgresStore } from '../stores/postgres.js';
-import { discoverOnce, failureOf, type Requester } from '../source/discovery.js';
+import { discoverOnce, type Requester } from '../source/discovery.js';
+import { isFinal } from '../wasm/feedpump.js';
 import { assign } from './assign.js';
 import { leaseRoots } from './roots.js';
 import { badOption, MAX_TIMER_MS, sleep } from '../options.js';
@@ -690,7 +691,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     rediscovery ??= discover()
       .catch((e: unknown) => {
         if (stopping.signal.aborted) return;
-        if (!discovered && isFeedError(e) && (failureOf(e).kind === 'final' || isFeedError(e, 'bad-options'))) fail(e);
+        if (!discovered && isFeedError(e) && (isFinal(e.code) || isFeedError(e, 'bad-options'))) fail(e);
         else report(e);
       })
       .finally(() => {

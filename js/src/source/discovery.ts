@@ -39,18 +39,11 @@ export function parseDiscovery(body: unknown): Discovery {
 /** What a discovery attempt needs: the reader options' fetch, headers hook, signal and limits. */
 export type Requester = Pick<ReaderOptions, 'fetch' | 'requestHeaders' | 'observer' | 'signal' | 'idleTimeoutMs' | 'maxLineLength'>;
 
-/** The `Retry-After` header of a non-2xx discovery answer (the core parses it). */
-const RETRY_AFTER = new WeakMap<FeedError, string>();
-
 /**
- * How the core's retry policy sees a discovery failure: its failure kind ('final': never retried, as every code but
- * these four is) and `Retry-After`.
+ * The `Retry-After` header of a non-2xx discovery answer, for the core's backoff (it parses it).
  * @internal
  */
-export function failureOf(e: FeedError): { kind: string; retryAfter: string | undefined } {
-  const kinds: Record<string, string> = { network: 'network', 'stalled-body': 'stalled', 'truncated-body': 'truncated', 'http-status': 'status' };
-  return { kind: kinds[e.code] ?? 'final', retryAfter: RETRY_AFTER.get(e) };
-}
+export const RETRY_AFTER = new WeakMap<FeedError, string>();
 
 /** The innermost `cause` of an error (Node's `fetch failed` hides `connect ECONNREFUSED …` there). */
 function rootMessage(e: unknown): string {
@@ -144,7 +137,7 @@ async function readBody(
 /**
  * One discovery attempt (the SPEC's negotiation: "start with a simple GET to the FeedAPI endpoint without any
  * arguments. For version 1 (ZeroEventHub) this should result in a 400 error; for version 2 the result will be the
- * discovery endpoint JSON payload"). Throws a FeedError; {@link failureOf} says how the retry policy sees it.
+ * discovery endpoint JSON payload"). Throws a FeedError; the core's backoff sees it by its code (src/backoff.rs).
  * @internal
  */
 export async function discoverOnce(url: string, req: Requester): Promise<{ v1: true } | { v1: false; discovery: Discovery }> {

@@ -11,7 +11,7 @@ import { FeedError, isFeedError, toFeedError } from '../errors.js';
 import { abortedError, sleep, type ReaderOptions, badOption } from '../options.js';
 import type { FeedReader } from '../reader/reader.js';
 import { Backoff, Schedule, type RawBatch } from '../wasm/feedpump.js';
-import { discoverOnce, failureOf, type Discovery, type V2Partition } from './discovery.js';
+import { discoverOnce, RETRY_AFTER, type Discovery, type V2Partition } from './discovery.js';
 import { freeReader, newReader, requireWasm, type BatchSource } from './source.js';
 
 /** Options of a v2 source besides the reader options. */
@@ -153,7 +153,7 @@ export class V2Source implements BatchSource {
       // SPEC: "Consumers should respond to 409 Conflict by re-starting from the discovery phase": through the retry
       // policy, so a server that keeps answering 409 ends the feed. The failure counts against the reader's URL (the
       // last polled) before the turn ends.
-      await this.#retry(error, conflict ? 'conflict' : failureOf(error).kind, error.status ?? 0, undefined);
+      await this.#retry(error, conflict ? 'conflict' : error.code, error.status ?? 0, undefined);
       this.#endTurn(false);
       this.#needDiscovery ||= conflict;
       return 'again';
@@ -200,8 +200,8 @@ export class V2Source implements BatchSource {
         return found.v1 ? undefined : found.discovery;
       } catch (e) {
         const error = toFeedError(e);
-        const { kind, retryAfter } = failureOf(error);
-        await this.#retry(error, kind, error.status ?? 0, retryAfter); // a 'final' kind gives up: `error` is thrown
+        // A code the core does not retry gives up: `error` is thrown.
+        await this.#retry(error, error.code, error.status ?? 0, RETRY_AFTER.get(error));
       }
     }
   }
@@ -219,12 +219,12 @@ export class V2Source implements BatchSource {
    * A retryable failure: the core's backoff decides the delay or gives up (then `error` is thrown); `onRetry` hears
    * of it (no Rust state is borrowed by then; its own errors do not stop the feed); then the wait.
    */
-  async #retry(error: FeedError, kind: string, status: number, retryAfter: string | undefined): Promise<void> {
+  async #retry(error: FeedError, code: string, status: number, retryAfter: string | undefined): Promise<void> {
     // Closed (from a callback, or while the request ran): no retry. close() freed the backoff, so a new one would
     // count from 0 and retry forever; the feed ignores what a closed source throws.
     if (this.#closed) throw error;
     const backoff = this.#backoffState();
-    const delayMs = backoff.handleFailure(now(), kind, status, retryAfter);
+    const delayMs = backoff.handleFailure(now(), code, status, retryAfter);
     if (delayMs < 0) throw error;
     // The caller's hook failing (a throw, a rejected promise: options.ts's wrapper ignores both) is not the feed failing.
     this.options.onRetry?.({ error, attempt: backoff.attempts, delayMs });

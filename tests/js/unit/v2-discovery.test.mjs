@@ -1,7 +1,7 @@
 // The FeedAPI v2 discovery, one attempt (js/src/source/discovery.ts) and the check of its document (parseDiscovery,
 // the same module), on the built dist/, against a real HTTP server on 127.0.0.1: negotiation (400: v1), the 401 refresh,
 // non-2xx answers (snippet, Retry-After), the size cap, stalled and cut bodies, aborts, and how the retry policy sees
-// each failure (failureOf). Whole feeds over the v2 reference server: tests/interop/v2-hardening.test.mjs.
+// each failure (the core's `isFinal` of its code; `RETRY_AFTER`). Whole feeds over the v2 reference server: tests/interop/v2-hardening.test.mjs.
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import http from 'node:http';
@@ -9,8 +9,12 @@ import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { openFeed } from '../../../dist/entrypoints/node.js'; // instantiates the wasm (discovery reads the core's defaults)
 import { FeedError } from '../../../dist/errors.js';
-import { discoverOnce, failureOf } from '../../../dist/source/discovery.js';
+import { discoverOnce, RETRY_AFTER } from '../../../dist/source/discovery.js';
+import { isFinal } from '../../../dist/wasm/feedpump.js';
 import { parseDiscovery } from '../../../dist/source/discovery.js';
+
+/** How the core's backoff sees a discovery failure: whether no retry helps it, and its `Retry-After`. */
+const failureOf = (e) => ({ final: isFinal(e.code), retryAfter: RETRY_AFTER.get(e) });
 
 const DOC = { token: 't1', exactlyOnce: true, partitions: [{ id: '0', closed: true }, { id: '1', startsAfterPartition: '0', cursorFromPartitions: ['0'] }] };
 
@@ -125,10 +129,10 @@ test('discoverOnce: a non-2xx answer is http-status with its status, trimmed sni
   assert.equal(busy.message, 'http-status: discovery answered 503 Service Unavailable: busy, come back later');
   assert.equal(busy.status, 503);
   assert.equal(busy.bodySnippet, 'busy, come back later');
-  assert.deepEqual(failureOf(busy), { kind: 'status', retryAfter: '7' });
+  assert.deepEqual(failureOf(busy), { final: false, retryAfter: '7' });
   const teapot = await fails(discoverOnce(`${base}/teapot`, {}), 'http-status');
   assert.equal(teapot.message, "http-status: discovery answered 418 I'm a Teapot: ");
-  assert.deepEqual(failureOf(teapot), { kind: 'status', retryAfter: undefined });
+  assert.deepEqual(failureOf(teapot), { final: false, retryAfter: undefined });
   const long = await fails(discoverOnce(`${base}/long-error`, {}), 'http-status');
   assert.equal(long.bodySnippet, 'e'.repeat(512));
 });
@@ -155,19 +159,19 @@ test('discoverOnce: the hook failing is final (hook-failed, cause kept); a refus
   const threw = await fails(discoverOnce(`${base}/doc`, { requestHeaders: () => { throw boom; } }), 'hook-failed');
   assert.equal(threw.message, 'hook-failed: requestHeaders failed (Error; its error is the cause)');
   assert.equal(threw.cause, boom);
-  assert.equal(failureOf(threw).kind, 'final');
+  assert.equal(failureOf(threw).final, true);
   const from = seen.length;
   const header = await fails(discoverOnce(`${base}/doc`, { requestHeaders: () => ({ 'x-key': 'SECRET\nx' }) }), 'bad-header');
-  assert.equal(failureOf(header).kind, 'final');
+  assert.equal(failureOf(header).final, true);
   const shape = await fails(discoverOnce(`${base}/doc`, { requestHeaders: () => 'SECRET' }), 'bad-options');
-  assert.equal(failureOf(shape).kind, 'final');
+  assert.equal(failureOf(shape).final, true);
   assert.equal(seen.length, from);
 });
 
 test('discoverOnce: fetch failures are network (retried); a URL fetch refuses is bad-options without the URL\'s secrets', async () => {
   const net = await fails(discoverOnce(`${base}/doc?key=QSECRET`, { fetch: () => Promise.reject(new Error('down QSECRET')) }), 'network');
   assert.equal(net.message, `network: GET ${base}/doc failed before a response arrived: down [hidden]`);
-  assert.deepEqual(failureOf(net), { kind: 'network', retryAfter: undefined });
+  assert.deepEqual(failureOf(net), { final: false, retryAfter: undefined });
   const refused = await fails(discoverOnce(`http://user:PWSECRET@127.0.0.1:1/feed?key=QSECRET`, {}), 'bad-options');
   assert.equal(refused.message, 'bad-options: fetch refuses the discovery request to http://127.0.0.1:1/feed');
   assert.ok(!('cause' in refused));
@@ -176,7 +180,7 @@ test('discoverOnce: fetch failures are network (retried); a URL fetch refuses is
 test('discoverOnce: an aborted signal gives aborted, before the request and when fetch fails after the abort', async () => {
   const from = seen.length;
   const early = await fails(discoverOnce(`${base}/doc`, { signal: AbortSignal.abort() }), 'aborted');
-  assert.equal(failureOf(early).kind, 'final');
+  assert.equal(failureOf(early).final, true);
   assert.equal(seen.length, from, 'nothing was requested');
   const controller = new AbortController();
   const late = await fails(
@@ -206,17 +210,17 @@ test('discoverOnce: a body that is not JSON (or not UTF-8) is bad-discovery; the
   assert.equal(at.discovery.token, 't');
   const over = await fails(discoverOnce(`${base}/size?body=${encodeURIComponent(body)}`, { maxLineLength: body.length - 1 }), 'bad-discovery');
   assert.equal(over.message, `bad-discovery: the discovery document is larger than ${body.length - 1} bytes (maxLineLength)`);
-  assert.equal(failureOf(over).kind, 'final');
+  assert.equal(failureOf(over).final, true);
 });
 
 test('discoverOnce: a stalled body is stalled-body after idleTimeoutMs; a cut body truncated-body; both retried', async () => {
   const stalled = await fails(discoverOnce(`${base}/stall`, { idleTimeoutMs: 50 }), 'stalled-body');
   assert.equal(stalled.message, 'stalled-body: the discovery response brought no bytes for 50 ms');
-  assert.equal(failureOf(stalled).kind, 'stalled');
+  assert.equal(failureOf(stalled).final, false);
   const cut = await fails(discoverOnce(`${base}/cut`, { idleTimeoutMs: 0 }), 'truncated-body');
   assert.equal(cut.message, 'truncated-body: the discovery body was cut: other side closed', 'the root of undici\'s cause chain');
   assert.ok('cause' in cut);
-  assert.equal(failureOf(cut).kind, 'truncated');
+  assert.equal(failureOf(cut).final, false);
   // The body of an error answer that stalls: what came is the snippet.
   const half = await fails(discoverOnce(`${base}/stall-error`, { idleTimeoutMs: 50 }), 'http-status');
   assert.equal(half.bodySnippet, 'half');
@@ -226,10 +230,12 @@ test('discoverOnce: a stalled body is stalled-body after idleTimeoutMs; a cut bo
   await fails(reading, 'aborted');
 });
 
-test('failureOf: codes the retry policy does not know are final', () => {
-  assert.deepEqual(failureOf(new FeedError('bad-discovery', 'x')), { kind: 'final', retryAfter: undefined });
-  assert.deepEqual(failureOf(new FeedError('http-status', 'x', { status: 500 })), { kind: 'status', retryAfter: undefined });
-  assert.deepEqual(failureOf(new FeedError('stalled-body', 'x')).kind, 'stalled');
+test('isFinal: the codes the retry policy does not know are final; the four it retries, and a v2 409, are not', () => {
+  for (const code of ['bad-discovery', 'bad-options', 'hook-failed', 'bad-header', 'aborted', 'line-too-long', 'status', 'stalled', '']) {
+    assert.equal(isFinal(code), true, code);
+  }
+  for (const code of ['network', 'stalled-body', 'truncated-body', 'http-status', 'conflict']) assert.equal(isFinal(code), false, code);
+  assert.deepEqual(failureOf(new FeedError('http-status', 'x', { status: 500 })), { final: false, retryAfter: undefined });
 });
 
 /** A Response whose body is the caller's own stream (a custom fetch may give any): `chunks`, then open or closed. */
@@ -341,7 +347,7 @@ test('discoverOnce: a FeedError the hook throws is wrapped as final too (only it
   const e = await fails(discoverOnce(`${base}/doc`, { requestHeaders: () => { throw own; } }), 'hook-failed');
   assert.equal(e.message, 'hook-failed: requestHeaders failed (FeedError; its error is the cause)');
   assert.equal(e.cause, own);
-  assert.equal(failureOf(e).kind, 'final', 'not retried');
+  assert.equal(failureOf(e).final, true, 'not retried');
 });
 
 test('Backoff.pollUrl: the core URL choice a v2 feed with several URLs discovers on (a failure of the URL\'s own moves it, a cool-down brings it back)', async () => {
@@ -350,9 +356,9 @@ test('Backoff.pollUrl: the core URL choice a v2 feed with several URLs discovers
   assert.equal(b.pollUrl(0), undefined, 'the feed URL first');
   assert.ok(b.handleFailure(10, 'network', 0, undefined) >= 0);
   assert.equal(b.pollUrl(20), 'http://b/feed', 'the next URL while the first cools down');
-  assert.ok(b.handleFailure(30, 'status', 429, undefined) >= 0);
+  assert.ok(b.handleFailure(30, 'http-status', 429, undefined) >= 0);
   assert.equal(b.pollUrl(40), 'http://b/feed', "a 429 is not the URL's failure");
-  assert.ok(b.handleFailure(50, 'status', 503, undefined) >= 0);
+  assert.ok(b.handleFailure(50, 'http-status', 503, undefined) >= 0);
   assert.equal(b.pollUrl(60), 'http://c/feed');
   assert.ok(b.handleFailure(70, 'conflict', 409, undefined) >= 0);
   assert.equal(b.pollUrl(80), 'http://c/feed', 'a 409 rediscovers on the same URL');
@@ -376,7 +382,7 @@ test('discoverOnce reads the bodies the reader reads (an async iterable, as node
   assert.equal(busy.bodySnippet, 'busy');
   const text = await fails(discoverOnce(`${base}/doc`, { fetch: async () => responseLike('{"token":"t"}') }), 'bad-options');
   assert.match(text.message, /the response body is not a ReadableStream or an async iterable \(it is a string\)/);
-  assert.equal(failureOf(text).kind, 'final');
+  assert.equal(failureOf(text).final, true);
   // A whole v2 feed through such a fetch: discovery and pages alike.
   const fetch = async (request) => {
     const url = new URL(request.url);
