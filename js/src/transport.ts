@@ -16,6 +16,9 @@ import type { FetchLike, RequestHeadersContext, RequestKind } from './types.js';
 export interface Transport {
   fetch: (request: Request, page: number) => Promise<unknown>;
   requestHeaders?: (context: RequestHeadersContext, page: number) => Promise<Headers | undefined>;
+  /** Blanks the secrets of the last request (its header values and query) out of `e`'s message and `bodySnippet`,
+   * when `e` is an `'http-status'` error: they quote the answer's body, which may echo what was sent. */
+  hide: (e: unknown) => void;
 }
 
 /** Shorter values (in UTF-16 units) are not blanked: they would blank every `1` of a message, and hide nothing. */
@@ -100,19 +103,20 @@ function urlSecrets(url: string, secrets: string[]): void {
   }
 }
 
+/** `text` with every one of `secrets` (longest first: {@link addSecret}) blanked out. */
+function blank(text: string, secrets: readonly string[]): string {
+  for (const s of secrets) text = text.split(s).join('[hidden]');
+  return text;
+}
+
 /** The error of a request that failed before a response; the runtime's error is kept as `cause` unless it quotes a secret. */
 function networkError(url: string, cause: unknown, secrets: readonly string[], page: number): FeedError {
   let leaks = false;
-  const blank = (text: string): string => {
-    for (const s of secrets) {
-      if (text.includes(s)) {
-        text = text.split(s).join('[hidden]');
-        leaks = true;
-      }
-    }
-    return text;
-  };
-  const messages = causeMessages(cause).map(blank);
+  const messages = causeMessages(cause).map((text) => {
+    const shown = blank(text, secrets);
+    leaks ||= shown !== text;
+    return shown;
+  });
   const root = (messages.at(-1) ?? 'unknown error').slice(0, 300);
   return feedError('network', `GET ${safeUrl(url)} failed before a response arrived: ${root}`, page, leaks ? undefined : { cause });
 }
@@ -201,21 +205,30 @@ export function transport(
   },
   kind?: RequestKind,
 ): Transport {
+  // The values the hook gave last, and all the secrets of the last request (those and its query's).
   let secrets: string[] = [];
+  let last: string[] = [];
   const out: Transport = {
     fetch: async (request, page) => {
       const url = request.url;
+      urlSecrets(url, (last = [...secrets]));
       const sent = observer?.sent(url, kind);
       let response;
       try {
         response = await follow(fetch ?? globalThis.fetch, request);
       } catch (e) {
-        const all = [...secrets];
-        urlSecrets(url, all);
-        throw networkError(url, e, all, page);
+        throw networkError(url, e, last, page);
       }
       if (sent) observer?.got(sent, response);
       return response;
+    },
+    hide: (e) => {
+      if (read(e, 'code') !== 'http-status') return;
+      for (const key of ['message', 'bodySnippet']) {
+        const text = read(e, key);
+        // Reflect.set: a frozen error of the caller's is left as it is.
+        if (typeof text === 'string') Reflect.set(e as object, key, blank(text, last));
+      }
     },
   };
   if (requestHeaders !== undefined) {

@@ -36,6 +36,7 @@ import * as C from './core.js';
 export type FeedReaderOptions = Omit<ReaderOptions, 'fetch' | 'requestHeaders'> & {
   fetch?: Transport['fetch'] | undefined;
   requestHeaders?: Transport['requestHeaders'] | undefined;
+  hide?: Transport['hide'] | undefined;
 };
 
 /** Internal: the wrapper's handle on one feed. See docs/wasm-contract.md. */
@@ -272,8 +273,12 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
           case C.DONE:
             active = false;
             return deliver(undefined);
-          case C.FAIL:
-            return fail(core.error(takeCause(), statusText));
+          case C.FAIL: {
+            // The transport blanks the request's secrets out of an http-status error (it quotes the answer's body).
+            const e = core.error(takeCause(), statusText);
+            options.hide?.(e);
+            return fail(e);
+          }
           case C.RETRY:
             retry();
             break;
@@ -435,7 +440,9 @@ export const FeedReader = function FeedReader(url: string, options: FeedReaderOp
   /** Tells the caller's `onRetry` about a retry, through observe.ts's `call`: its own errors, thrown or as a rejected
    * promise, are not ours to handle, but must not stop the feed or go unhandled; it may `close()` the reader. */
   function retry(): void {
-    call(options, 'onRetry', core.retry(takeCause(), statusText));
+    const info = core.retry(takeCause(), statusText);
+    options.hide?.(prop(info, 'error'));
+    call(options, 'onRetry', info);
   }
 
   const me: FeedReader = {

@@ -161,6 +161,7 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
     const bytes = await readBody(response, SNIPPET_BYTES, idleMs, req.signal, 'cut');
     const snippet = new TextDecoder().decode(bytes).trim();
     const error = failed(3, response.status, `${response.statusText}`, snippet);
+    calls.hide(error);
     const retryAfter = response.headers.get('retry-after');
     if (retryAfter !== null) RETRY_AFTER.set(error, retryAfter);
     throw error;

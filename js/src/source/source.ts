@@ -37,8 +37,8 @@ export function newReader(url: string, options: ReaderOptions): FeedReader {
   requireWasm();
   try {
     // The reader calls out through the same transport as the v2 discovery (its errors are made there).
-    const { fetch, requestHeaders } = transport(options);
-    return new FeedReader(url, { ...options, fetch, requestHeaders });
+    const { fetch, requestHeaders, hide } = transport(options);
+    return new FeedReader(url, { ...options, fetch, requestHeaders, hide });
   } catch (e) {
     throw toFeedError(e);
   }
