@@ -196,7 +196,7 @@ impl Core {
         status: JsValue,
         #[wasm_bindgen(js_name = retryAfter, unchecked_param_type = "unknown")] retry_after: JsValue,
     ) -> bool {
-        let Some(status) = status.as_f64().and_then(|s| crate::options::whole_below(s, 1000.0)) else {
+        let Some(status) = crate::error::number(&status).and_then(|s| crate::options::whole_below(s, 1000.0)) else {
             return false;
         };
         self.driver.handle_status(status as u16, crate::error::string(&retry_after).as_deref());

@@ -65,7 +65,7 @@ fn shown(v: &JsValue) -> String {
 
 /// SPEC: "String, but only allowed values is integers in the range [0..32767]"; a JSON number is taken too.
 fn partition_id(v: &JsValue, what: &str) -> Result<JsValue, Error> {
-    let n = match (string(v), v.as_f64()) {
+    let n = match (string(v), crate::error::number(v)) {
         (Some(s), _) => {
             let b = s.as_bytes();
             let canonical = s == "0" || (b.len() <= 5 && b.first().is_some_and(|c| (b'1'..=b'9').contains(c)));
@@ -110,7 +110,7 @@ pub fn parse_discovery(body: JsValue) -> Result<Object, Error> {
         };
         let out = Object::new();
         set(&out, "id", &partition_id(&get(&p, "id"), &format!("partitions[{i}].id"))?);
-        set(&out, "closed", &JsValue::from_bool(get(&p, "closed").as_bool() == Some(true)));
+        set(&out, "closed", &JsValue::from_bool(get(&p, "closed") == JsValue::TRUE));
         let after = get(&p, "startsAfterPartition");
         let after = if after.is_undefined() {
             after
@@ -128,7 +128,7 @@ pub fn parse_discovery(body: JsValue) -> Result<Object, Error> {
     let doc = Object::new();
     set(&doc, "token", &token);
     set(&doc, "partitions", &list);
-    set(&doc, "exactlyOnce", &JsValue::from_bool(get(&body, "exactlyOnce").as_bool() == Some(true)));
+    set(&doc, "exactlyOnce", &JsValue::from_bool(get(&body, "exactlyOnce") == JsValue::TRUE));
     Ok(doc)
 }
 

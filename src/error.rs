@@ -62,6 +62,16 @@ pub(crate) fn string(v: &JsValue) -> Option<String> {
     Some(String::from_utf16_lossy(&units))
 }
 
+/// A JS number as an `f64` (`None` for any other value, and for NaN and -Infinity, which nothing here takes), read
+/// without wasm-bindgen's `as_f64`, whose generated JavaScript ships a `DataView` over wasm memory in every bundle.
+pub(crate) fn number(v: &JsValue) -> Option<f64> {
+    if js_sys::Number::is_finite(v) {
+        Some(v.unchecked_into_f64())
+    } else {
+        (*v == JsValue::from_f64(f64::INFINITY)).then_some(f64::INFINITY)
+    }
+}
+
 /// A message table's template filled in one pass: \x01 is `a`, \x02 `n`, \x03 the longest timer (MAX_TIMER_MS). A
 /// `format!` per message of a table cost about a kilobyte of wasm.
 pub(crate) fn fill(template: &str, a: &str, n: u32) -> String {

@@ -59,7 +59,7 @@ fn partitions(obj: &JsValue, n: u32) -> Result<Vec<u32>, Error> {
     let arr: Array = v.dyn_into().map_err(|_| bad("partitions"))?;
     let mut list = Vec::with_capacity(arr.length() as usize);
     for p in arr.iter() {
-        match p.as_f64().and_then(|f| whole_below(f, f64::from(n))) {
+        match crate::error::number(&p).and_then(|f| whole_below(f, f64::from(n))) {
             Some(p) => list.push(p),
             None => return Err(bad("partitions")),
         }
@@ -72,11 +72,11 @@ fn partitions(obj: &JsValue, n: u32) -> Result<Vec<u32>, Error> {
 
 fn live_policy(obj: &JsValue) -> Result<Option<LivePolicy>, Error> {
     let v = get(obj, "live");
-    if v.is_undefined() || v.is_null() || v.as_bool() == Some(false) {
+    if v.is_undefined() || v.is_null() || v == JsValue::FALSE {
         return Ok(None);
     }
     let d = LivePolicy::default();
-    if v.as_bool() == Some(true) {
+    if v == JsValue::TRUE {
         return Ok(Some(d));
     }
     if !v.is_object() {
@@ -107,10 +107,10 @@ pub(crate) fn failover(obj: &JsValue) -> Result<(Vec<String>, u64), Error> {
 
 pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> {
     let v = get(obj, "retry");
-    if v.is_undefined() || v.is_null() || v.as_bool() == Some(true) {
+    if v.is_undefined() || v.is_null() || v == JsValue::TRUE {
         return Ok(Some(RetryPolicy::default()));
     }
-    if v.as_bool() == Some(false) {
+    if v == JsValue::FALSE {
         return Ok(None);
     }
     if !v.is_object() {
@@ -118,7 +118,7 @@ pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> 
     }
     let d = RetryPolicy::default();
     let multiplier = get(&v, "multiplier");
-    let multiplier = match multiplier.as_f64() {
+    let multiplier = match crate::error::number(&multiplier) {
         None if multiplier.is_undefined() => d.multiplier,
         Some(m) if m >= 1.0 && m.is_finite() => m,
         _ => return Err(bad("retry.multiplier")),
@@ -128,7 +128,7 @@ pub(crate) fn retry_policy(obj: &JsValue) -> Result<Option<RetryPolicy>, Error> 
         initial_ms: opt_u32(&v, "initialMs")?.map_or(d.initial_ms, u64::from),
         max_ms: opt_u32(&v, "maxMs")?.map_or(d.max_ms, u64::from),
         multiplier,
-        max_attempts: if max_attempts.as_f64() == Some(f64::INFINITY) {
+        max_attempts: if crate::error::number(&max_attempts) == Some(f64::INFINITY) {
             None
         } else {
             opt_u32(&v, "maxAttempts")?.or(d.max_attempts)
@@ -199,7 +199,7 @@ fn opt_u32(obj: &JsValue, key: &str) -> Result<Option<u32>, Error> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    match v.as_f64().and_then(|f| whole_below(f, f64::from(u32::MAX) + 1.0)) {
+    match crate::error::number(&v).and_then(|f| whole_below(f, f64::from(u32::MAX) + 1.0)) {
         Some(n) => Ok(Some(n)),
         None => Err(bad(key)),
     }

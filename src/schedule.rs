@@ -26,7 +26,7 @@ export type ScheduleStep =
 "#;
 
 fn id(v: &JsValue) -> Option<u16> {
-    v.as_f64().map(|f| f as u16)
+    crate::error::number(v).map(|f| f as u16)
 }
 
 /// The numbers of an array (anything else: none).
@@ -47,7 +47,7 @@ fn partitions(list: &Array) -> Vec<Partition> {
         let p = list.get(i);
         out.push(Partition {
             id: id(&get(&p, "id")).unwrap_or_default(),
-            closed: get(&p, "closed").as_bool() == Some(true),
+            closed: get(&p, "closed") == JsValue::TRUE,
             starts_after: id(&get(&p, "startsAfterPartition")),
             cursor_from: ids(&get(&p, "cursorFromPartitions")),
         });
@@ -80,8 +80,8 @@ impl Schedule {
         #[wasm_bindgen(unchecked_param_type = "number | 'default' | undefined")] live: JsValue,
     ) -> Schedule {
         let filter = (!partitions.is_undefined()).then(|| Ids::new(&ids(&partitions)));
-        let interval =
-            (!live.is_undefined()).then(|| live.as_f64().map_or(LivePolicy::default().min_ms, |ms| ms.max(0.0) as u64));
+        let interval = (!live.is_undefined())
+            .then(|| crate::error::number(&live).map_or(LivePolicy::default().min_ms, |ms| ms.max(0.0) as u64));
         Schedule { core: schedule::Schedule::new(filter, interval), partitions: Array::new() }
     }
 
