@@ -140,10 +140,12 @@ export class FeedImpl<T> implements Feed<T> {
   batches(): AsyncGenerator<Batch<T>, void, undefined> {
     this.#claim();
     const run = this.#run();
-    // `return()` closes the feed first: a generator's own `return()` waits for a `next()` in flight (the read of a body
-    // that may never come) before it runs.
+    // `return()` and `throw()` close the feed first: a generator's own waits for a `next()` in flight (the read of a
+    // body that may never come) before it runs.
     const end = run.return.bind(run);
+    const thrown = run.throw.bind(run);
     run.return = (v) => (this.close(), end(v));
+    run.throw = (e) => (this.close(), thrown(e));
     return run;
   }
 

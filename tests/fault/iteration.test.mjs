@@ -1,4 +1,4 @@
-// Iteration misuse and hooks that never settle, over real HTTP on 127.0.0.1: `return()` while a `next()` waits for
+// Iteration misuse and hooks that never settle, over real HTTP on 127.0.0.1: `return()` or `throw()` while a `next()` waits for
 // a body that does not come (events() and batches()), and close() or the caller's signal while onCaughtUp /
 // onFellBehind (the same await) has not settled. Each must end the iteration at once and close the request, not wait for the server
 // or the hook (the idle limit is set far beyond the test's own timeout, so only a hang can pass it).
@@ -61,6 +61,21 @@ for (const how of ['events', 'batches']) {
     const pending = it.next();
     await until(() => stall.requests > before.requests);
     assert.deepEqual(await settled(it.return()), ['done', { value: undefined, done: true }]);
+    assert.deepEqual(await settled(pending), ['done', { value: undefined, done: true }]);
+    await until(() => stall.closed > before.closed);
+    assert.equal(feed.state, 'closed');
+    assert.deepEqual(await it.next(), { value: undefined, done: true });
+  });
+}
+
+for (const how of ['events', 'batches']) {
+  test(`${how}(): throw(e) while a next() waits for the body rejects with e at once and closes the request`, async () => {
+    const feed = api.openFeed(`${stall.base}/feed`, { partitionCount: 1, idleTimeoutMs: IDLE });
+    const it = feed[how]();
+    const before = { requests: stall.requests, closed: stall.closed };
+    const pending = it.next();
+    await until(() => stall.requests > before.requests);
+    assert.deepEqual(await settled(it.throw(new Error('the caller stopped'))), ['error', 'Error: the caller stopped']);
     assert.deepEqual(await settled(pending), ['done', { value: undefined, done: true }]);
     await until(() => stall.closed > before.closed);
     assert.equal(feed.state, 'closed');
