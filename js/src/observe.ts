@@ -72,7 +72,7 @@ export class Observer {
 
   /** A request to `url` is sent (transport.ts tells, for every reader and the v2 discovery): what `got` takes. */
   sent(url: string, kind: RequestKind = 'page'): Sent {
-    this.#respond(); // a request whose body no reader read (v2 discovery): told now
+    this.#respond(); // a request whose answer was not told yet (a defect's): told now
     const info = { page: ++this.#requests, url: (this.url = redact(url)), attempt: this.#attempt, kind };
     call(this.#o, 'onRequest', info);
     this.#log('debug', 'request', info);
@@ -96,6 +96,12 @@ export class Observer {
       this.#attempt = 0;
       if (this.state === 'retrying') this.set(this.#position);
     }
+  }
+
+  /** The body of the request being read was read whole by the v2 discovery (`bytes` of it): its answer is told now. */
+  read(bytes: number): void {
+    if (this.#req) this.#req.bytes += bytes;
+    this.#respond();
   }
 
   /** Tells `onResponse` and the logger about the request being read, once. */

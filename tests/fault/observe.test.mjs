@@ -216,6 +216,31 @@ test('onResponse for an answer the reader does not go on with: a 400 that fails 
   }
 });
 
+test('onResponse of the v2 discovery: told once its document is read (bytes, durationMs), not when the next request goes out', async () => {
+  const v2server = await startV2Server();
+  try {
+    const doc = await (await fetch(`${v2server.url}/feed`)).text();
+    const responses = [];
+    let hooks = 0;
+    // The page requests' hook takes 1 s: before, the discovery's answer was told at the first page's request, its
+    // durationMs then counting that second.
+    const requestHeaders = async () => {
+      if (hooks++ > 0) await new Promise((r) => setTimeout(r, 1_000));
+      return {};
+    };
+    const feed = api.openFeed(`${v2server.url}/feed`, { protocol: 'v2', requestHeaders, onResponse: (r) => responses.push(r) });
+    for await (const _ of feed.batches()) break;
+    const discovery = responses.filter((r) => r.kind === 'discovery');
+    assert.equal(discovery.length, 1, JSON.stringify(responses));
+    assert.equal(discovery[0].status, 200);
+    assert.equal(discovery[0].bytes, Buffer.byteLength(doc), 'the document\'s bytes');
+    assert.ok(discovery[0].durationMs < 500, `durationMs ${discovery[0].durationMs}`);
+    assert.equal(responses.indexOf(discovery[0]), 0, 'told before any page');
+  } finally {
+    await v2server.close();
+  }
+});
+
 test('logger: debug per request and response, info per state, warn per retry, error at the end; no header or query value', async () => {
   count.flaky = 0;
   const lines = [];

@@ -167,6 +167,7 @@ export async function discoverOnce(url: string, req: Requester): Promise<{ v1: t
     throw error;
   }
   const bytes = await readBody(response, cap, idleMs, req.signal, () => failed(4, cap));
+  req.observer?.read(bytes.length);
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
