@@ -73,7 +73,10 @@ export class Observer {
   /** A request to `url` is sent (transport.ts tells, for every reader and the v2 discovery): what `got` takes. */
   sent(url: string, kind: RequestKind = 'page'): Sent {
     this.#respond(); // a request whose answer was not told yet (a defect's): told now
-    const info = { page: ++this.#requests, url: (this.url = redact(url)), attempt: this.#attempt, kind };
+    // A query key without a value (`?TOKEN`, `?TOKEN=`) may be the credential itself: blanked before redact() drops
+    // the values and keeps the keys.
+    const shown = redact(url.replace(/([?&])[^=&#\s]+(?==?(?:[&#\s]|$))/g, '$1[hidden]'));
+    const info = { page: ++this.#requests, url: (this.url = shown), attempt: this.#attempt, kind };
     call(this.#o, 'onRequest', info);
     this.#log('debug', 'request', info);
     return { ...info, status: 0, durationMs: 0, bytes: 0, events: 0, checkpoints: 0, at: Date.now() };

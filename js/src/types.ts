@@ -731,7 +731,8 @@ export type RequestKind = 'page' | 'discovery';
 export interface RequestInfo {
   /** The feed's request number, 1-based (every request: pages, retries, v2 discovery). */
   page: number;
-  /** The URL, with user info, fragment and every query value removed (`…/feed?cursor0&cursor1`). */
+  /** The URL, with user info, fragment and every query value removed (`…/feed?cursor0&cursor1`); a query key with no
+   * value (`?TOKEN`), which may be a credential itself, is shown as `[hidden]`. */
   url: string;
   /** 0 for a first try, n for the n-th retry. */
   attempt: number;
