@@ -1,6 +1,6 @@
 // The OpenTelemetry examples, each used as a user would: the tarball `npm pack` makes is installed beside a copy of
-// the example, with @opentelemetry/api, sdk-trace-base and sdk-metrics at the repository's versions (offline, from the
-// npm cache), then
+// the example, with @opentelemetry/api, sdk-trace-base and sdk-metrics at the repository's versions (from the npm
+// cache where it can: tests/examples/project.mjs), then
 // - examples/node-otel: `node consume.mjs <feed> 4` consumes the reference feed with feedpump/otel and the SDK's
 //   in-memory exporters and prints every span and metric;
 // - examples/workers-otel: `wrangler deploy --dry-run --outdir` bundles it; the bundle runs in Miniflare (workerd) and

@@ -12,7 +12,7 @@ export async function run(cmd, args, options = {}) {
   try {
     return await promisify(execFile)(cmd, args, { encoding: 'utf8', timeout: 180_000, ...options });
   } catch (e) {
-    throw new Error(`${cmd} ${args.join(' ')} failed:\n${e.stdout ?? ''}\n${e.stderr ?? ''}`, { cause: e });
+    throw new Error(`${cmd} ${args.join(' ')} failed (${e.message}):\n${e.stdout ?? ''}\n${e.stderr ?? ''}`, { cause: e });
   }
 }
 
@@ -27,7 +27,7 @@ export async function packTarball(work) {
 
 /**
  * A copy of `source` (default examples/<name>, without its package.json, which names the tarball by a path relative
- * to the repo) in `work/<name>`, with the tarball and `extra` packages installed offline.
+ * to the repo) in `work/<name>`, with the tarball and `extra` packages installed (from the npm cache where it can).
  */
 export async function exampleProject(work, tarball, name, extra = [], source = join(repoRoot, 'examples', name)) {
   const dir = join(work, name);
@@ -39,7 +39,10 @@ export async function exampleProject(work, tarball, name, extra = [], source = j
     });
   }
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `example-${name}`, private: true, type: 'module' }));
-  await run('npm', ['install', '--no-audit', '--no-fund', '--offline', '--no-package-lock', tarball, ...extra], { cwd: dir });
+  // --prefer-offline: from the npm cache where it can. `npm ci` caches the tarballs of the lockfile but not the
+  // registry's documents of the packages, which an install of `pg@<version>` needs: on a fresh machine those come
+  // from the registry (--offline failed there with ENOTCACHED).
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock', tarball, ...extra], { cwd: dir });
   return dir;
 }
 

@@ -1,5 +1,5 @@
 // The SQL store examples, each used as a user would: the tarball `npm pack` makes is installed beside a copy of the
-// example (with `pg` from the npm cache, offline), then
+// example (with `pg`, from the npm cache where it can), then
 // - examples/node-postgres: `node consume.mjs <feed> 4` twice against a throwaway PostgreSQL server: the first run
 //   applies every event, the second resumes and applies none;
 // - the README's PostgreSQL block, run as written (DATABASE_URL and the feed URL pointed at the test servers);
