@@ -11,7 +11,7 @@ import { assign } from '../../dist/group/assign.js';
 import { isFeedError } from '../../dist/errors.js';
 import { startPostgres } from '../db/postgres.mjs';
 import { startRefServer } from '../interop/helpers.mjs';
-import { PARTITIONS, EVENTS_PER_PARTITION, applyInto, createEffects, effectsSummary } from './helpers.mjs';
+import { PARTITIONS, EVENTS_PER_PARTITION, applyInto, createEffects, effectsSummary, spawnGroupWorker } from './helpers.mjs';
 
 let pg;
 let pool;
@@ -395,4 +395,27 @@ test('bad options are refused with bad-options', () => {
   ]) {
     assert.throws(() => consumeGroup(src, opts), (e) => isFeedError(e, 'bad-options'));
   }
+});
+
+test('a member stopped (SIGSTOP) inside a commit right after the store locked the cursor row: the server ends its transaction after a lease, and another member reads its partitions to their heads', async () => {
+  const { schema, store, table } = await fresh();
+  const said = [];
+  const frozen = spawnGroupWorker(
+    { config: pg.config, url, schema, member: 'a', leaseMs: 1_500, heartbeatMs: 300, pageSizeHint: 100, delayMs: 0, stopInCursorLock: true, group: 'frozen', table },
+    (m) => said.push(m),
+  );
+  let b;
+  try {
+    await until(() => said.some((m) => m.stopping), 'a to stop in a commit');
+    b = consumeGroup(source(), { store, group: 'frozen', table, memberId: 'b', leaseMs: 1_500, heartbeatMs: 300, handler: applyInto(schema, 'b') });
+    // The lease of a takes 1.5 s to expire, and the server ends a's idle transaction after a lease (1.5 s) too.
+    await until(() => allAtHead(store, 'frozen', table), 'every partition at its head, read by b', 20_000);
+  } finally {
+    frozen.kill('SIGKILL');
+    await frozen.exited;
+    await b?.stop();
+  }
+  const summary = await effectsSummary(pool, schema);
+  console.log(`# stopped in the cursor lock: events ${summary.events}, duplicates ${summary.duplicates}, losses ${summary.losses}`);
+  assert.deepEqual([summary.duplicates, summary.losses], [0, 0]);
 });

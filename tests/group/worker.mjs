@@ -6,10 +6,33 @@ import { postgresStore } from 'feedpump/postgres';
 import { consumeGroup } from 'feedpump/group';
 import { applyInto } from './helpers.mjs';
 
-const { config, url, schema, member, leaseMs, heartbeatMs, pageSizeHint, delayMs, v2 = false } = JSON.parse(process.env.FEEDPUMP_GROUP_WORKER);
+const { config, url, schema, member, leaseMs, heartbeatMs, pageSizeHint, delayMs, v2 = false, stopInCursorLock = false, group: groupName = 'kill', table = `${schema}.grp` } = JSON.parse(process.env.FEEDPUMP_GROUP_WORKER);
 const say = (o) => process.stdout.write(`${JSON.stringify({ member, ...o })}\n`);
 const pool = new pg.Pool({ ...config, max: 6 });
 pool.on('error', () => {}); // a backend that dies with an idle client: the next checkout fails and is reported
+if (stopInCursorLock) {
+  // The process stops (SIGSTOP, as a VM pause would) in its first commit transaction right after the store locked an
+  // existing cursor row (SELECT ... FOR UPDATE), before any other statement of that transaction: tests/group/group.test.mjs.
+  const connect = pool.connect.bind(pool);
+  let stopped = false;
+  const wrapped = new WeakSet();
+  pool.connect = async () => {
+    const client = await connect();
+    if (wrapped.has(client)) return client;
+    wrapped.add(client);
+    const query = client.query.bind(client);
+    client.query = async (...args) => {
+      const r = await query(...args);
+      if (!stopped && typeof args[0] === 'string' && /^SELECT .* FOR UPDATE$/.test(args[0]) && r.rows.length === 1) {
+        stopped = true;
+        say({ stopping: true });
+        process.kill(process.pid, 'SIGSTOP');
+      }
+      return r;
+    };
+    return client;
+  };
+}
 
 const apply = applyInto(schema, member);
 const group = consumeGroup(
@@ -17,8 +40,8 @@ const group = consumeGroup(
   { url, ...(v2 ? { protocol: 'v2' } : { partitionCount: 8 }), pageSizeHint, live: { minIntervalMs: 50, maxIntervalMs: 300 }, retry: { maxAttempts: Infinity } },
   {
     store: postgresStore(pool, { table: `${schema}.cursors` }),
-    group: 'kill',
-    table: `${schema}.grp`,
+    group: groupName,
+    table,
     memberId: member,
     leaseMs,
     heartbeatMs,

@@ -17,7 +17,7 @@ import { consume, oneOf, type ConsumeSource, type HandlerErrorAction, type Handl
 import type { AnyFeedOptions, Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
 import { quoteTable } from '../stores/sql.js';
-import { createMissing, type PgClientLike, type PgPoolLike, type PostgresStore } from '../stores/postgres.js';
+import { createMissing, type PgClientLike, type PgPoolLike, type PostgresStore, type SaveFirst } from '../stores/postgres.js';
 import { discoverOnce, type Requester } from '../source/discovery.js';
 import { isFinal } from '../wasm/feedpump.js';
 import { assign } from './assign.js';
@@ -378,9 +378,9 @@ function groupProtocol(given: ConsumeSource): { protocol: 'v1' | 'auto'; partiti
  * - **Leases.** Each partition has a lease row (`<prefix>_leases`): owner, epoch, expiry by the database's clock.
  *   A member takes a partition only when it is free or its lease expired (`epoch + 1`), renews what it holds every
  *   `heartbeatMs`, and loses it when it does not renew within `leaseMs`.
- * - **Fencing.** Every commit runs, in its transaction, `UPDATE <leases> ... WHERE owner = <me> AND epoch = <mine>`
- *   before the handler: a member that lost the lease (stopped, partitioned, slow) commits nothing and its
- *   `consume()` of that partition ends with `'cursor-conflict'`. A takeover waits for a commit in flight (row lock),
+ * - **Fencing.** Every commit runs, first in its transaction (before the cursor row is locked), `UPDATE <leases> ...
+ *   WHERE owner = <me> AND epoch = <mine>`: a member that lost the lease (stopped, partitioned, slow) commits nothing
+ *   and its `consume()` of that partition ends with `'cursor-conflict'`. A takeover waits for a commit in flight (row lock),
  *   and the new owner loads the cursor after its takeover, so it resumes exactly after the last commit.
  * - **Rebalancing.** Members heartbeat in `<prefix>_members`. At every heartbeat each member computes the same
  *   assignment over the live members (sorted ids; fair shares; members keep what they hold up to their share), gives
@@ -481,35 +481,53 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       const { epoch } = lease;
       lease.since = Date.now();
       lease.connectionLost = false;
-      return store.save(
+      /** The session timeout and the fence, as the first statements of the commit transaction. */
+      const fence = async (client: C): Promise<void> => {
+        try {
+          // A member stopped (SIGSTOP, a VM pause) inside this transaction holds its locks: the server ends the session
+          // once it idles longer than a lease, which rolls the batch back and frees the rows.
+          await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(leaseMs)}`);
+          // The fence: locks the lease row, and commits nothing unless this member still holds it at this epoch. A
+          // commit also renews the lease (the heartbeat skips rows locked by a commit in flight).
+          const { rows } = await client.query(
+            `UPDATE ${t.leases} SET committed_at = now(), expires_at = greatest(expires_at, now() + $5 * interval '1 millisecond') ` +
+              'WHERE group_name = $1 AND partition = $2 AND owner = $3 AND epoch = $4 RETURNING 1 AS ok',
+            [group, p, memberId, epoch, leaseMs],
+          );
+          if (rows.length !== 1) {
+            result.fenced++;
+            throw new FeedError(
+              'cursor-conflict',
+              `member ${JSON.stringify(memberId)} no longer holds the lease of partition ${p} of group ${JSON.stringify(group)} (epoch ${epoch}): nothing of this batch was committed`,
+            );
+          }
+        } catch (e) {
+          if (CONNECTION_LOST.has(sqlState(e) as string)) lease.connectionLost = true;
+          throw e;
+        }
+      };
+      /** Whether the store ran the fence right after BEGIN, before it locked the cursor row (postgresStore does). */
+      let fencedFirst = false;
+      const first: SaveFirst<C> = async (client) => {
+        fencedFirst = false;
+        await fence(client);
+        fencedFirst = true;
+      };
+      const save = store.save as (...args: [...Parameters<PostgresStore<C>['save']>, SaveFirst<C>]) => Promise<void>;
+      return save(
         key,
         record,
         async (client) => {
-          // The server may end this session (the idle timeout below, after this process was stopped): node-postgres
-          // then emits 'error' on the client and the handler's next statement fails. That is no fault of the handler.
+          // The server may end this session (the idle timeout, after this process was stopped): node-postgres then
+          // emits 'error' on the client and the handler's next statement fails. That is no fault of the handler.
           const events = client as unknown as Partial<Record<'on' | 'off', (event: 'error', listener: () => void) => void>>;
           const onError = (): void => {
             lease.connectionLost = true;
           };
           events.on?.call(client, 'error', onError);
           try {
-            // A member stopped (SIGSTOP, a VM pause) inside this transaction holds the lease row's lock: the server
-            // ends the session once it idles longer than a lease, which rolls the batch back and frees the row.
-            await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(leaseMs)}`);
-            // The fence: locks the lease row, and commits nothing unless this member still holds it at this epoch. A
-            // commit also renews the lease (the heartbeat skips rows locked by a commit in flight).
-            const { rows } = await client.query(
-              `UPDATE ${t.leases} SET committed_at = now(), expires_at = greatest(expires_at, now() + $5 * interval '1 millisecond') ` +
-                'WHERE group_name = $1 AND partition = $2 AND owner = $3 AND epoch = $4 RETURNING 1 AS ok',
-              [group, p, memberId, epoch, leaseMs],
-            );
-            if (rows.length !== 1) {
-              result.fenced++;
-              throw new FeedError(
-                'cursor-conflict',
-                `member ${JSON.stringify(memberId)} no longer holds the lease of partition ${p} of group ${JSON.stringify(group)} (epoch ${epoch}): nothing of this batch was committed`,
-              );
-            }
+            // A store that did not run `first` (a wrapper of postgresStore): fenced here, before the handler.
+            if (!fencedFirst) await fence(client);
             return await effects?.(client);
           } catch (e) {
             if (CONNECTION_LOST.has(sqlState(e) as string)) lease.connectionLost = true;
@@ -519,6 +537,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
           }
         },
         expected,
+        first,
       ).finally(() => {
         lease.since = undefined;
       });

@@ -129,6 +129,14 @@ export interface PostgresStore<C extends PgClientLike = PgClientLike> extends Cu
   readonly pool: PgPoolLike<C>;
 }
 
+/**
+ * What a {@link PostgresStore}'s `save` also takes, as a fifth argument: statements run on the transaction's client
+ * right after `BEGIN`, before the cursor row is locked (`feedpump/group`'s lease fence and session timeout: a member
+ * stopped inside the transaction must not hold the cursor row's lock without the timeout that ends its session).
+ * @internal
+ */
+export type SaveFirst<C> = (client: C) => Promise<void>;
+
 /** PostgreSQL's SQLSTATEs of a transaction that may succeed when tried again. */
 const RETRYABLE = new Set(['40001', '40P01']);
 const sqlState = (e: unknown): unknown => (e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined);
@@ -276,12 +284,20 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
   };
 
   /** One try of a save. */
-  const saveOnce = (key: string, record: CursorRecord, effects: ((tx: C) => unknown) | undefined, expected: CursorRecord | null | undefined) =>
+  const saveOnce = (
+    key: string,
+    record: CursorRecord,
+    effects: ((tx: C) => unknown) | undefined,
+    expected: CursorRecord | null | undefined,
+    first: ((tx: C) => unknown) | undefined,
+  ) =>
     withClient(`saving ${JSON.stringify(key)}`, async (client, broken) => {
       /** The handler's error or a conflict: passed on as they are, after the rollback. */
       let passOn: { error: unknown } | undefined;
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`);
+        // feedpump/group's fence and session timeout, before the cursor row is locked (a FeedError passes as it is).
+        if (first) await first(client);
         if (expected !== undefined) {
           const { rows } = await client.query(`SELECT ${columns} FROM ${table} WHERE feed_key = $1 FOR UPDATE`, [key]);
           const row = rows[0];
@@ -340,11 +356,12 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
         return row === undefined ? undefined : fromRow(row as never, key);
       });
     },
-    async save(key, record, effects, expected) {
+    // `first` (internal, {@link SaveFirst}): feedpump/group's statements, run right after BEGIN.
+    async save(key, record, effects, expected, first?: SaveFirst<C>) {
       if (createTable) await migrate();
       for (let attempt = 1; ; attempt++) {
         try {
-          await saveOnce(key, record, effects, expected);
+          await saveOnce(key, record, effects, expected, first);
           return;
         } catch (e) {
           if (!(e instanceof Retry)) throw e;
