@@ -419,3 +419,39 @@ test('a member stopped (SIGSTOP) inside a commit right after the store locked th
   console.log(`# stopped in the cursor lock: events ${summary.events}, duplicates ${summary.duplicates}, losses ${summary.losses}`);
   assert.deepEqual([summary.duplicates, summary.losses], [0, 0]);
 });
+
+test('stop() while a handler never returns: done settles after a lease (the batch commits nothing), the other partitions are given back at once', async () => {
+  const { schema, store, table } = await fresh();
+  const apply = applyInto(schema, 'a');
+  let entered = false;
+  const a = consumeGroup({ ...source(), partitions: [0, 1] }, {
+    store,
+    group: 'hung',
+    table,
+    memberId: 'a',
+    leaseMs: 1_000,
+    heartbeatMs: 100,
+    handler: async (batch, client) => {
+      await apply(batch, client);
+      if (batch.events[0]?.partition === 0 && !entered) {
+        entered = true;
+        await new Promise(() => {}); // never settles
+      }
+    },
+  });
+  await until(() => entered && a.assigned().length === 2, 'the handler of partition 0 to hang');
+  const stopped = Date.now();
+  const settled = await Promise.race([a.stop().then(() => 'resolved', (e) => `rejected: ${e.message}`), new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+  const took = Date.now() - stopped;
+  const status = await groupStatus(store, 'hung', { table });
+  console.log(`# stop() with a hung handler: ${settled} after ${took} ms; owners ${JSON.stringify(status.partitions.map((p) => p.owner ?? null))}`);
+  assert.equal(settled, 'resolved');
+  assert.deepEqual(status.members, [], 'the member left the group');
+  assert.equal(status.partitions.find((p) => p.partition === 1).owner, undefined, 'partition 1 was given back');
+  // Another member reads partition 0 from its committed cursor: nothing of the hung batch was committed.
+  const b = consumeGroup({ ...source(), partitions: [0, 1] }, { store, group: 'hung', table, memberId: 'b', leaseMs: 1_000, heartbeatMs: 100, handler: applyInto(schema, 'b') });
+  await until(async () => (await groupStatus(store, 'hung', { table })).partitions.every((p) => p.cursor === String(EVENTS_PER_PARTITION)), 'partitions 0 and 1 at their heads');
+  await b.stop();
+  const { rows } = await pool.query(`SELECT count(*)::int AS n, coalesce(sum(applies - 1), 0)::int AS dup FROM ${schema}.applied`);
+  assert.deepEqual(rows[0], { n: 2 * EVENTS_PER_PARTITION, dup: 0 });
+});

@@ -22,7 +22,7 @@ import { discoverOnce, type Requester } from '../source/discovery.js';
 import { isFinal } from '../wasm/feedpump.js';
 import { assign } from './assign.js';
 import { leaseRoots } from './roots.js';
-import { badOption, MAX_TIMER_MS, sleep } from '../options.js';
+import { badOption, MAX_TIMER_MS, sleep, watched } from '../options.js';
 
 /**
  * Why a member gave up partitions: `'rebalance'` (the assignment moved them to another member; the current batch was
@@ -206,7 +206,8 @@ export interface GroupMemberHandle {
   resume(): void;
   /**
    * Graceful shutdown: finishes and commits the batches being applied, then releases the leases so other members
-   * take the partitions over at once, and leaves the group. Resolves with `done`'s result.
+   * take the partitions over at once, and leaves the group. Resolves with `done`'s result. A batch that has not
+   * committed within `leaseMs` (a handler that never returns) is not waited for longer: its lease is left to expire.
    */
   stop(): Promise<GroupResult>;
 }
@@ -840,12 +841,20 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       stopping.signal.removeEventListener('abort', onStop);
       wake = undefined;
     }
-    // Shutdown: the batches in flight commit, then every lease is given back and the member leaves.
+    // Shutdown: the batches in flight commit, then every lease is given back and the member leaves. A batch is waited
+    // for at most a lease: one that has not committed by then is stuck (a handler that never returns), as the heartbeat
+    // says; its transaction holds its lease row, which is left to expire (SKIP LOCKED), and nothing of it commits
+    // after that lease unless the handler returns before the server ends its idle session.
     const held = [...leases];
     for (const [, lease] of held) lease.abort?.abort();
-    await Promise.all([...held.map(([, l]) => l.run), rediscovery]);
+    await watched(Promise.all([...held.map(([, l]) => l.run), rediscovery]), leaseMs, undefined);
     try {
-      await query(pool, `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND owner = $2`, [group, memberId]);
+      await query(
+        pool,
+        `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND owner = $2 ` +
+          `AND partition IN (SELECT partition FROM ${t.leases} WHERE group_name = $1 AND owner = $2 FOR UPDATE SKIP LOCKED)`,
+        [group, memberId],
+      );
       await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND member_id = $2`, [group, memberId]);
     } catch (e) {
       report(e); // the leases expire by themselves
