@@ -455,3 +455,17 @@ test('stop() while a handler never returns: done settles after a lease (the batc
   const { rows } = await pool.query(`SELECT count(*)::int AS n, coalesce(sum(applies - 1), 0)::int AS dup FROM ${schema}.applied`);
   assert.deepEqual(rows[0], { n: 2 * EVENTS_PER_PARTITION, dup: 0 });
 });
+
+test('a member whose setup fails leaves no listener on the source\'s signal (a retry loop on a long-lived signal grows nothing)', async () => {
+  const { getEventListeners } = await import('node:events');
+  const refused = pg.pool({ user: 'no_such_role', max: 1 }); // the server refuses the login: the setup fails
+  const store = postgresStore(refused);
+  const controller = new AbortController();
+  const codes = [];
+  for (let i = 0; i < 12; i++) {
+    const m = consumeGroup({ url, partitionCount: 2, signal: controller.signal }, { store, group: 'setup', handler: () => {} });
+    codes.push(await m.done.then(() => 'resolved', (e) => e.code));
+  }
+  assert.deepEqual(new Set(codes), new Set(['store-failed']));
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+});

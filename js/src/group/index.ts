@@ -814,6 +814,13 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
 
   const run = async (): Promise<GroupResult> => {
     try {
+      return await runMember();
+    } finally {
+      source.signal?.removeEventListener('abort', onSignal);
+    }
+  };
+  const runMember = async (): Promise<GroupResult> => {
+    try {
       await migrate(pool, t);
       if (protocol === 'v1') {
         await query(
@@ -860,7 +867,6 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       report(e); // the leases expire by themselves
     }
     leases.clear();
-    source.signal?.removeEventListener('abort', onSignal);
     revoke(held, 'shutdown');
     if (fatal !== undefined) throw fatal.error;
     return result;
