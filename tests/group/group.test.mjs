@@ -469,3 +469,25 @@ test('a member whose setup fails leaves no listener on the source\'s signal (a r
   assert.deepEqual(new Set(codes), new Set(['store-failed']));
   assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
 });
+
+test('stop() while the database does not answer (its backends stopped): done settles within two leases', async () => {
+  const { schema, table } = await fresh();
+  // Two connections, both open (idle ones are kept): once their backends are stopped, no statement of the member is answered.
+  const frozenPool = pg.pool({ max: 2, idleTimeoutMillis: 0, application_name: 'frozen-db' });
+  const store = postgresStore(frozenPool, { table: `${schema}.cursors` });
+  const a = consumeGroup(source(), { store, group: 'frozen-db', table, memberId: 'a', leaseMs: 1_000, heartbeatMs: 100, handler: applyInto(schema, 'a') });
+  await until(() => a.assigned().length === PARTITIONS, 'a to hold every partition');
+  const backends = async () => (await pool.query("SELECT pid FROM pg_stat_activity WHERE application_name = 'frozen-db'")).rows.map((r) => r.pid);
+  await until(async () => (await backends()).length === 2, 'both connections of the member open');
+  const pids = await backends();
+  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+  let settled;
+  try {
+    await new Promise((r) => setTimeout(r, 300)); // the member's statements now wait for answers that do not come
+    settled = await Promise.race([a.stop().then(() => 'resolved', (e) => `rejected: ${e.code}`), new Promise((r) => setTimeout(() => r('still running'), 5_000))]);
+  } finally {
+    for (const pid of pids) process.kill(pid, 'SIGCONT');
+  }
+  console.log(`# stop() with ${pids.length} backends stopped: ${settled}`);
+  assert.equal(settled, 'resolved');
+});

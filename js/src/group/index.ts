@@ -207,7 +207,8 @@ export interface GroupMemberHandle {
   /**
    * Graceful shutdown: finishes and commits the batches being applied, then releases the leases so other members
    * take the partitions over at once, and leaves the group. Resolves with `done`'s result. A batch that has not
-   * committed within `leaseMs` (a handler that never returns) is not waited for longer: its lease is left to expire.
+   * committed within `leaseMs` (a handler that never returns) is not waited for longer: its lease is left to expire;
+   * nor is a database that does not answer (the release is waited for at most `leaseMs`).
    */
   stop(): Promise<GroupResult>;
 }
@@ -798,7 +799,9 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         [group, p, memberId, leaseMs],
       );
       const row = claimed[0];
-      if (row === undefined) continue; // another member was faster
+      // Another member was faster; or this member stopped meanwhile (it no longer waits for this heartbeat): the lease
+      // expires unrenewed.
+      if (row === undefined || stopping.signal.aborted) continue;
       leases.set(p, { epoch: String(row['epoch']), caughtUp: false, ended: false, releasing: false, revoked: false, connectionLost: false });
       got.push(p);
     }
@@ -834,7 +837,8 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     }
     while (!stopping.signal.aborted) {
       try {
-        await tick();
+        // A database that does not answer holds a statement of the heartbeat for ever: stop() does not wait for it.
+        await watched(tick(), Infinity, stopping.signal);
       } catch (e) {
         if (isFeedError(e) && !isFeedError(e, 'store-failed')) fail(e);
         else report(e);
@@ -856,13 +860,20 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     for (const [, lease] of held) lease.abort?.abort();
     await watched(Promise.all([...held.map(([, l]) => l.run), rediscovery]), leaseMs, undefined);
     try {
-      await query(
-        pool,
-        `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND owner = $2 ` +
-          `AND partition IN (SELECT partition FROM ${t.leases} WHERE group_name = $1 AND owner = $2 FOR UPDATE SKIP LOCKED)`,
-        [group, memberId],
+      // Also waited for at most a lease (a database that does not answer): the leases expire by themselves.
+      await watched(
+        (async () => {
+          await query(
+            pool,
+            `UPDATE ${t.leases} SET owner = NULL, expires_at = now() WHERE group_name = $1 AND owner = $2 ` +
+              `AND partition IN (SELECT partition FROM ${t.leases} WHERE group_name = $1 AND owner = $2 FOR UPDATE SKIP LOCKED)`,
+            [group, memberId],
+          );
+          await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND member_id = $2`, [group, memberId]);
+        })(),
+        leaseMs,
+        undefined,
       );
-      await query(pool, `DELETE FROM ${t.members} WHERE group_name = $1 AND member_id = $2`, [group, memberId]);
     } catch (e) {
       report(e); // the leases expire by themselves
     }
