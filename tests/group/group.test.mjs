@@ -125,8 +125,14 @@ test('three members join one after another: fair shares with minimal moves, ever
   assert.ok(after.partitions.every((p) => p.owner === undefined), 'and released every lease');
 });
 
-test('the fence: a lease taken over while its owner commits waits for that commit, and the old owner commits nothing of the partition after it', async () => {
-  const { schema, store, table } = await fresh();
+for (const [how, wrap] of [
+  ['', (store) => store],
+  // A store wrapping postgresStore that does not pass save()'s internal fifth argument: fenced inside the handler's
+  // effects instead of right after BEGIN.
+  [' (a store wrapping postgresStore)', (store) => ({ ...store, save: (key, record, effects, expected) => store.save(key, record, effects, expected) })],
+]) test(`the fence${how}: a lease taken over while its owner commits waits for that commit, and the old owner commits nothing of the partition after it`, async () => {
+  const { schema, store: plain, table } = await fresh();
+  const store = wrap(plain);
   const order = [];
   let takeover;
   const lost = [];
