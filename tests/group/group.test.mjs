@@ -430,6 +430,7 @@ test('stop() while a handler never returns: done settles after a lease (the batc
   const { schema, store, table } = await fresh();
   const apply = applyInto(schema, 'a');
   let entered = false;
+  let unblock; // called once the test is over: the hung handler's client goes back to the pool, which after() ends
   const a = consumeGroup({ ...source(), partitions: [0, 1] }, {
     store,
     group: 'hung',
@@ -441,15 +442,22 @@ test('stop() while a handler never returns: done settles after a lease (the batc
       await apply(batch, client);
       if (batch.events[0]?.partition === 0 && !entered) {
         entered = true;
-        await new Promise(() => {}); // never settles
+        await new Promise((r) => (unblock = r)); // does not settle while the test runs
       }
     },
   });
   await until(() => entered && a.assigned().length === 2, 'the handler of partition 0 to hang');
   const stopped = Date.now();
-  const settled = await Promise.race([a.stop().then(() => 'resolved', (e) => `rejected: ${e.message}`), new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
-  const took = Date.now() - stopped;
-  const status = await groupStatus(store, 'hung', { table });
+  let settled;
+  let took;
+  let status;
+  try {
+    settled = await Promise.race([a.stop().then(() => 'resolved', (e) => `rejected: ${e.message}`), new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+    took = Date.now() - stopped;
+    status = await groupStatus(store, 'hung', { table });
+  } finally {
+    unblock();
+  }
   console.log(`# stop() with a hung handler: ${settled} after ${took} ms; owners ${JSON.stringify(status.partitions.map((p) => p.owner ?? null))}`);
   assert.equal(settled, 'resolved');
   assert.deepEqual(status.members, [], 'the member left the group');
