@@ -1,0 +1,109 @@
+// Exactly-once of consume() across restarts on FeedAPI v2, over real HTTP on 127.0.0.1 against the v2 reference
+// server (tests/v2_server/server.mjs), into the SQLite store (better-sqlite3, a file) and memoryStore: a consumer that
+// stops (maxBatches, its signal between the handler and the commit) and a new consume() that resumes from the store,
+// while the publisher splits partitions, adds one, answers 409s.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, beforeEach, test } from 'node:test';
+import Database from 'better-sqlite3';
+import * as api from '../../dist/entrypoints/node.js';
+import { sqliteStore } from 'feedpump/sqlite';
+import { startV2Server } from '../v2_server/server.mjs';
+
+let server;
+const dir = mkdtempSync(path.join(tmpdir(), 'feedpump-v2-resume-'));
+before(async () => {
+  server = await startV2Server();
+});
+after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  await server.control({ reset: true });
+});
+
+/** An event's id (`<partition>-<seq>`, from its data; string data holds the JSON). */
+const idOf = (e) => (typeof e.data === 'string' ? JSON.parse(e.data) : e.data).id;
+
+async function expectedIds(feed) {
+  const x = await (await fetch(`${server.url}/expected?feed=${feed}`)).json();
+  return Object.entries(x.partitions).flatMap(([pid, list]) => list.map((e) => `${pid}-${e.seq}`));
+}
+
+/** A SQLite file store whose handler appends every event's id to `applied` (no unique key: twice is two rows). */
+function sqliteTarget(name) {
+  const db = new Database(path.join(dir, `${name}.db`));
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE applied (id TEXT NOT NULL)');
+  const insert = db.prepare('INSERT INTO applied (id) VALUES (?)');
+  return {
+    store: sqliteStore(db),
+    apply: (batch) => {
+      for (const e of batch.events) insert.run(idOf(e));
+    },
+    ids: () => db.prepare('SELECT id FROM applied').all().map((r) => r.id),
+    close: () => db.close(),
+  };
+}
+
+function assertOnce(ids, want, what) {
+  const counts = new Map();
+  for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const twice = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
+  const never = want.filter((id) => !counts.has(id));
+  assert.deepEqual({ twice: twice.slice(0, 5), twiceCount: twice.length, never: never.slice(0, 5), neverCount: never.length }, { twice: [], twiceCount: 0, never: [], neverCount: 0 }, what);
+  assert.equal(ids.length, want.length, `${what}: count`);
+}
+
+test('v2 into SQLite: stopped at random (maxBatches, the signal right after a handler) while 1 splits, 6 is added and 409s come: every event once', async (t) => {
+  const target = sqliteTarget('chaos');
+  const source = { url: `${server.url}/feed`, protocol: 'v2', pageSizeHint: 30, retry: { initialMs: 1, maxMs: 5, maxAttempts: 50 } };
+  let runs = 0;
+  let batches = 0;
+  let aborted = 0;
+  const script = [
+    [10, { feed: 'feed', conflicts: 3 }],
+    [25, { feed: 'feed', splitRunning: { partition: '1', children: ['4', '5'], count: 90 } }],
+    [40, { feed: 'feed', addPartition: { partition: '6', count: 120 } }],
+    [55, { feed: 'feed', conflicts: 2 }],
+  ];
+  for (;;) {
+    runs++;
+    assert.ok(runs < 400, 'consume() makes progress');
+    const ac = new AbortController();
+    const stopAfter = 1 + Math.floor(Math.random() * 6);
+    const viaSignal = runs % 2 === 0;
+    let n = 0;
+    try {
+      const result = await api.consume(
+        { ...source, signal: ac.signal },
+        {
+          store: target.store,
+          key: 'v2-chaos',
+          maxBatches: viaSignal ? undefined : stopAfter,
+          handler: async (batch, db) => {
+            target.apply(batch, db);
+            batches++;
+            while (script.length > 0 && batches >= script[0][0]) await server.control(script.shift()[1]);
+            // The signal fires after the effects, before the cursor row is written: the batch still commits.
+            if (viaSignal && ++n === stopAfter) ac.abort('stop');
+          },
+        },
+      );
+      if (result.caughtUp && script.length === 0) break;
+      // Caught up before the script's moment: the publisher's next step now.
+      if (result.caughtUp) await server.control(script.shift()[1]);
+    } catch (e) {
+      if (!api.isFeedError(e, 'aborted')) throw e;
+      aborted++;
+    }
+  }
+  const want = await expectedIds('feed');
+  t.diagnostic(`v2 sqlite chaos: ${runs} runs (${aborted} aborted), ${target.ids().length} rows, ${want.length} events`);
+  assert.ok(server.state.feeds.feed.parts.has('6') && server.state.feeds.feed.parts.get('1').closed, 'the publisher split 1 and added 6 during the runs');
+  assertOnce(target.ids(), want, 'every event of the feed, after the split and the new partition');
+  target.close();
+});
