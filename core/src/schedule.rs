@@ -11,7 +11,9 @@
 //!   always has new events cannot starve the others, even with a page that never ends.
 //! - **Closed and split**: a closed partition read to its end is finished; a child (`startsAfterPartition` P) is due
 //!   only once P is finished ("First read all events from partition 0. Then, when that partition is fully consumed, it
-//!   continues with the children"). A parent outside the scope is not waited for.
+//!   continues with the children"). A parent outside the scope is not waited for. A method-2 child (no
+//!   `startsAfterPartition`) whose `cursorFromPartitions` names a partition still listed closed waits for the first
+//!   such one in the same way: it starts from that ancestor's cursor, so the ancestor must be read to its end first.
 //! - **Rediscovery** (`409`): [`Schedule::plan`] re-plans from the new list. Every listed partition is read again from
 //!   its delivered cursor (one that became closed is finished once read to its end, and then its children are due);
 //!   only partitions finished while closed stay finished.
@@ -317,7 +319,17 @@ impl Schedule {
         let in_scope = |i: u32| scope.as_ref().map_or(true, |s| s.get(i as usize) == Some(&3));
         let mut entries = Vec::with_capacity(list.len());
         for (i, p) in list.iter().enumerate() {
-            let parent = p.starts_after.map_or(NONE, |a| position(&slot, a));
+            // A method-2 child whose ancestor is still listed closed (a publisher mid-split) starts from that
+            // ancestor's cursor: it waits for the ancestor to be read to its end, as a method-1 child does.
+            let parent = p
+                .starts_after
+                .or_else(|| {
+                    p.cursor_from
+                        .iter()
+                        .copied()
+                        .find(|&a| a != p.id && list.get(position(&slot, a) as usize).is_some_and(|a| a.closed))
+                })
+                .map_or(NONE, |a| position(&slot, a));
             entries.push(Entry {
                 id: p.id,
                 closed: p.closed,

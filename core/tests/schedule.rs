@@ -204,10 +204,21 @@ fn a_partition_finished_while_closed_stays_finished_children_wait_for_their_pare
 fn partitions_only_the_listed_ids_and_their_split_children() {
     let mut s = schedule(Some(&[1]), None);
     s.plan(&doc(&["0", "1!", "2", "4<1", "6!<1", "9<6", "11~1", "12~0"])).unwrap();
-    assert_eq!(read_all(&mut s), [Read(1), Read(11), Read(4), Read(6), Read(9), CaughtUp]);
+    // 11 takes the cursor of 1 (listed, closed): it starts once 1 is read to its end, after 4 and 6 (list order).
+    assert_eq!(read_all(&mut s), [Read(1), Read(4), Read(6), Read(11), Read(9), CaughtUp]);
     let mut t = schedule(Some(&[4]), None);
     t.plan(&doc(&["1!", "4<1"])).unwrap();
     assert_eq!(read_all(&mut t), [Read(4), CaughtUp], "a parent outside the scope is not waited for");
+}
+
+#[test]
+fn a_method_2_child_whose_ancestor_is_still_listed_closed_waits_for_it() {
+    let mut s = schedule(None, None);
+    // 1 and 2 take 0's cursor: read alongside 0 they would start from where 0 was, and what 0 still serves would
+    // come again on them. 3's first ancestor (9) is not listed, the next (0) is: it waits for 0. 5's ancestor 4 is
+    // open: not waited for. 6 names itself: no cycle.
+    s.plan(&doc(&["0!", "1~0", "2~0", "3~9,0", "4", "5~4", "6!~6"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(0), Read(4), Read(5), Read(6), Read(1), Read(2), Read(3), CaughtUp]);
 }
 
 #[test]

@@ -671,13 +671,21 @@ pub fn schedule(data: &[u8]) {
     let mut reads = 0u64;
     let mut now = 0u64;
     let mut page = 0u32;
+    // The parent a partition waits for (its position), if in scope: its `startsAfterPartition`; without one, the
+    // first of its `cursorFromPartitions` listed closed (not itself: it takes that ancestor's cursor).
+    let parent_of = |list: &[feedpump_core::schedule::Partition], scope: &[bool], i: usize| {
+        let at = |a: u16| list.iter().position(|e| e.id == a);
+        match list[i].starts_after {
+            Some(p) => at(p),
+            None => list[i].cursor_from.iter().filter_map(|&a| at(a)).find(|&j| j != i && list[j].closed),
+        }
+        .filter(|&j| scope[j])
+    };
     // Whether index `i` may start: no parent in scope, or a parent finished; and not blocked (an ancestor in scope
     // that is not closed, or a cycle: the document is illegal and those never start).
     let startable =
         |list: &[feedpump_core::schedule::Partition], scope: &[bool], finished: &BTreeSet<u16>, i: usize| {
-            let parent = |i: usize| {
-                list[i].starts_after.and_then(|p| list.iter().position(|e| e.id == p)).filter(|&at| scope[at])
-            };
+            let parent = |i: usize| parent_of(list, scope, i);
             let (mut at, mut steps) = (i, 0);
             while let Some(p) = parent(at) {
                 steps += 1;
@@ -808,7 +816,7 @@ pub fn schedule(data: &[u8]) {
                 } else if list[at].closed {
                     finished.insert(list[at].id);
                     for i in 0..list.len() {
-                        let child = scope[i] && list[i].starts_after == Some(list[at].id);
+                        let child = scope[i] && parent_of(&list, &scope, i) == Some(at);
                         if child && !finished.contains(&list[i].id) && startable(&list, &scope, &finished, i) {
                             due.insert(i, reads);
                         }

@@ -1,7 +1,7 @@
 // Exactly-once of consume() across restarts on FeedAPI v2, over real HTTP on 127.0.0.1 against the v2 reference
 // server (tests/v2_server/server.mjs), into the SQLite store (better-sqlite3, a file) and memoryStore: a consumer that
 // stops (maxBatches, its signal between the handler and the commit) and a new consume() that resumes from the store,
-// while the publisher splits partitions, adds one, answers 409s.
+// while the publisher splits partitions, adds one, answers 409s; a method-2 child whose ancestor is still listed.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,5 +105,22 @@ test('v2 into SQLite: stopped at random (maxBatches, the signal right after a ha
   t.diagnostic(`v2 sqlite chaos: ${runs} runs (${aborted} aborted), ${target.ids().length} rows, ${want.length} events`);
   assert.ok(server.state.feeds.feed.parts.has('6') && server.state.feeds.feed.parts.get('1').closed, 'the publisher split 1 and added 6 during the runs');
   assertOnce(target.ids(), want, 'every event of the feed, after the split and the new partition');
+  target.close();
+});
+
+test('v2 method 2: a child whose cursorFromPartitions ancestor is still listed (closed) starts once the ancestor is read to its end', async (t) => {
+  // Run 1 reads part of "0"; then the split lists "1" and "2" (cursorFromPartitions ["0"]) with "0" still listed,
+  // closed; run 2 resumes from the store. Read in turns, a child would start from 0's cursor of that moment and the
+  // rest of 0's history would come on 0 and again on the child.
+  const target = sqliteTarget('cosmos-kept');
+  const source = { url: `${server.url}/cosmos`, protocol: 'v2', pageSizeHint: 20 };
+  const first = await api.consume(source, { store: target.store, key: 'cosmos', maxBatches: 6, handler: target.apply });
+  assert.equal(first.caughtUp, false);
+  await server.control({ feed: 'cosmos', split: { keepParent: true } });
+  const second = await api.consume(source, { store: target.store, key: 'cosmos', handler: target.apply });
+  t.diagnostic(`cosmos, parent kept: ${first.events} + ${second.events} events; cursors ${JSON.stringify(second.cursors)}`);
+  // Events are known by their global seq (`0-<seq>` on every partition): 600 of the history, 200 after the split.
+  const want = Array.from({ length: 800 }, (_, i) => `0-${i + 1}`);
+  assertOnce(target.ids(), want, 'every event of the history once, and the 200 new ones');
   target.close();
 });

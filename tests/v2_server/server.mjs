@@ -30,6 +30,9 @@
 // Test endpoints:
 //   POST /_control {"rotateToken":true,"feed":"feed"}          → {"token":..}; the old token then gets 409
 //   POST /_control {"feed":"cosmos","split":true}              → split (method 2) and a new token
+//   POST /_control {"feed":"cosmos","split":{"keepParent":true}} → the same, but "0" stays listed, closed, serving its
+//        history as before (a publisher mid-transition): read both without order and the history after the cursor
+//        the children started from comes twice
 //   POST /_control {"feed":"feed","append":{"partition":"0","count":10}}  → new events (409 on a closed partition)
 //   POST /_control {"reset":true}                              → everything as at start (tokens too), log cleared
 //   POST /_control {"feed":"feed","splitRunning":{"partition":"1","children":["4","5"],"count":600}}
@@ -327,7 +330,9 @@ function control(state, body) {
   if (body.split) {
     if (name !== 'cosmos') throw 'only the cosmos feed splits';
     if (!f.splitDone) {
+      const parent = f.parts.get('0');
       f.parts = cosmosAfter(f.history, f.versions);
+      if (body.split.keepParent) f.parts = new Map([['0', { ...parent, closed: true }], ...f.parts]);
       f.splitDone = true;
     }
     body.rotateToken = true;
