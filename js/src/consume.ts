@@ -140,7 +140,8 @@ export interface ConsumeOptions<T, Tx> {
   onMissingCursors?: MissingCursorsPolicy | undefined;
   /**
    * A static action or a function choosing one per failure (see {@link HandlerErrorAction}). The process is never
-   * exited; `'stop'` rejects `consume()`'s promise.
+   * exited; `'stop'` rejects `consume()`'s promise. Once the source's `signal` fired, nothing of the failed batch is
+   * committed whatever the action (not even a skip): `consume()` rejects with `'aborted'`.
    * @defaultValue `'stop'`
    */
   onHandlerError?: HandlerErrorAction | ((info: HandlerErrorInfo<T>) => HandlerErrorAction | Promise<HandlerErrorAction>) | undefined;
@@ -378,7 +379,9 @@ async function consumeHere<T, Tx>(
     missing = info.reason;
     const policy = options.onMissingCursors ?? 'first';
     // 'first' and 'last' mean "nothing is stored"; cursors of another feed are only dropped by a function's choice.
-    const choice = typeof policy === 'function' ? await policy(info) : info.reason === 'absent' ? policy : 'throw';
+    // The signal ends the wait for a function's choice (one that never settles held consume() past the abort).
+    const choice = typeof policy === 'function' ? await watched(policy(info), Infinity, signal) : info.reason === 'absent' ? policy : 'throw';
+    if (signal?.aborted) throw abortedError(signal, 'the signal fired while onMissingCursors decided');
     if (choice === 'throw') {
       const why =
         stored === undefined
@@ -465,12 +468,13 @@ async function consumeHere<T, Tx>(
             throw isFeedError(e) ? e : new FeedError('store-failed', `could not commit batch ${n}`, { cause: e });
           }
           const policy = options.onHandlerError; // none: 'stop'
-          const action = typeof policy === 'function' ? await policy({ error: e, batch, attempt }) : policy;
-          if (action === 'retry') {
-            await sleep(Math.min(50 * 2 ** attempt, 5_000), signal); // 100 ms, doubling, up to 5 s
-            if (signal?.aborted) throw abortedError(signal, 'the signal fired while a batch was retried');
-            continue;
-          }
+          const action = typeof policy === 'function' ? await watched(policy({ error: e, batch, attempt }), Infinity, signal) : policy;
+          if (action === 'retry') await sleep(Math.min(50 * 2 ** attempt, 5_000), signal); // 100 ms, doubling, up to 5 s
+          // Once the signal fired (before or while the policy decided, or while the retry waited) nothing of the
+          // batch commits, not even a skip: a handler that fails because its consumer stops is no poison batch. The
+          // next run has the batch again.
+          if (signal?.aborted) throw abortedError(signal, 'the signal fired while a failed batch was decided');
+          if (action === 'retry') continue;
           if (action === 'skip') {
             handlerMs = 0;
             saveStart = Date.now();

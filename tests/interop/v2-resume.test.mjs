@@ -1,7 +1,8 @@
 // Exactly-once of consume() across restarts on FeedAPI v2, over real HTTP on 127.0.0.1 against the v2 reference
 // server (tests/v2_server/server.mjs), into the SQLite store (better-sqlite3, a file) and memoryStore: a consumer that
 // stops (maxBatches, its signal between the handler and the commit) and a new consume() that resumes from the store,
-// while the publisher splits partitions, adds one, answers 409s; a method-2 child whose ancestor is still listed.
+// while the publisher splits partitions, adds one, answers 409s; a method-2 child whose ancestor is still listed; the
+// signal ending the waits for the caller's policies, and a failed batch not skipped once the signal fired.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -122,5 +123,67 @@ test('v2 method 2: a child whose cursorFromPartitions ancestor is still listed (
   // Events are known by their global seq (`0-<seq>` on every partition): 600 of the history, 200 after the split.
   const want = Array.from({ length: 800 }, (_, i) => `0-${i + 1}`);
   assertOnce(target.ids(), want, 'every event of the history once, and the 200 new ones');
+  target.close();
+});
+
+test('the signal ends a wait for onMissingCursors that never settles: aborted, nothing requested', async () => {
+  const ac = new AbortController();
+  const before = server.state.log.length;
+  const done = api.consume(
+    { url: `${server.url}/feed`, protocol: 'v2', signal: ac.signal },
+    { store: api.memoryStore(), key: 'k', handler: () => {}, onMissingCursors: () => new Promise(() => {}) },
+  );
+  setTimeout(() => ac.abort('stop'), 50);
+  const outcome = await Promise.race([done.then(() => 'resolved', (e) => e), new Promise((r) => setTimeout(() => r('still waiting after 3 s'), 3_000))]);
+  assert.ok(api.isFeedError(outcome, 'aborted'), `aborted, got ${outcome}`);
+  assert.equal(server.state.log.length, before, 'no request');
+});
+
+test('the signal ends a wait for onHandlerError that never settles: aborted, nothing of the batch committed', async () => {
+  const ac = new AbortController();
+  const store = api.memoryStore();
+  const done = api.consume(
+    { url: `${server.url}/feed`, protocol: 'v2', pageSizeHint: 10, signal: ac.signal },
+    {
+      store,
+      key: 'k',
+      handler: () => {
+        throw new Error('poison');
+      },
+      onHandlerError: () => {
+        setTimeout(() => ac.abort('stop'), 20);
+        return new Promise(() => {});
+      },
+    },
+  );
+  const outcome = await Promise.race([done.then(() => 'resolved', (e) => e), new Promise((r) => setTimeout(() => r('still waiting after 3 s'), 3_000))]);
+  assert.ok(api.isFeedError(outcome, 'aborted'), `aborted, got ${outcome}`);
+  assert.equal(await store.load('k'), undefined, 'nothing committed');
+});
+
+test("onHandlerError 'skip' after the signal fired (a handler failing because the consumer stops): not skipped, the next run applies the batch", async () => {
+  const target = sqliteTarget('skip-abort');
+  const ac = new AbortController();
+  const source = { url: `${server.url}/feed`, protocol: 'v2', pageSizeHint: 10 };
+  await assert.rejects(
+    api.consume(
+      { ...source, signal: ac.signal },
+      {
+        store: target.store,
+        key: 'skip',
+        onHandlerError: 'skip',
+        handler: (batch, db) => {
+          // Shutting down: the handler's own work is cancelled by the same signal and fails.
+          ac.abort('shutdown');
+          throw new Error('cancelled by shutdown');
+        },
+      },
+    ),
+    (e) => api.isFeedError(e, 'aborted'),
+  );
+  assert.equal(await target.store.load('skip'), undefined, 'the batch was not committed without its effects');
+  const result = await api.consume(source, { store: target.store, key: 'skip', handler: target.apply });
+  assert.equal(result.skipped, 0);
+  assertOnce(target.ids(), await expectedIds('feed'), 'every event applied');
   target.close();
 });

@@ -462,7 +462,7 @@ test('a retry after the signal fired stops with aborted', async () => {
       handler: () => { throw new Error('flaky'); },
       onHandlerError: () => (controller.abort('stop now'), 'retry'),
     }),
-    (e) => isFeedError(e, 'aborted') && e.message === 'aborted: the signal fired while a batch was retried' && e.cause === 'stop now',
+    (e) => isFeedError(e, 'aborted') && e.message === 'aborted: the signal fired while a failed batch was decided' && e.cause === 'stop now',
   );
   assert.equal(await store.load('k'), undefined);
 });
