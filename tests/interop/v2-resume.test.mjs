@@ -2,7 +2,8 @@
 // server (tests/v2_server/server.mjs), into the SQLite store (better-sqlite3, a file) and memoryStore: a consumer that
 // stops (maxBatches, its signal between the handler and the commit) and a new consume() that resumes from the store,
 // while the publisher splits partitions, adds one, answers 409s; a method-2 child whose ancestor is still listed; the
-// signal ending the waits for the caller's policies, and a failed batch not skipped once the signal fired.
+// signal ending the waits for the caller's policies (and for a v2 discovery's requestHeaders hook), and a failed batch
+// not skipped once the signal fired.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -186,4 +187,21 @@ test("onHandlerError 'skip' after the signal fired (a handler failing because th
   assert.equal(result.skipped, 0);
   assertOnce(target.ids(), await expectedIds('feed'), 'every event applied');
   target.close();
+});
+
+test('a requestHeaders hook that never settles on the v2 discovery: the signal ends consume(), close() ends the iteration', async () => {
+  const never = () => new Promise(() => {});
+  const within = (p) => Promise.race([p, new Promise((r) => setTimeout(() => r('still waiting after 3 s'), 3_000))]);
+  const ac = new AbortController();
+  const done = api.consume(
+    { url: `${server.url}/feed`, protocol: 'v2', requestHeaders: never, signal: ac.signal },
+    { store: api.memoryStore(), key: 'k', handler: () => {} },
+  );
+  setTimeout(() => ac.abort('stop'), 50);
+  const outcome = await within(done.then(() => 'resolved', (e) => e));
+  assert.ok(api.isFeedError(outcome, 'aborted'), `consume(): aborted, got ${outcome}`);
+  const feed = api.openFeed(`${server.url}/feed`, { protocol: 'v2', requestHeaders: never });
+  setTimeout(() => feed.close(), 50);
+  const ended = await within((async () => { for await (const _ of feed); return 'ended'; })());
+  assert.equal(ended, 'ended', 'close() ends the iteration');
 });

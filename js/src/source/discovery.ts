@@ -60,12 +60,21 @@ function rootMessage(e: unknown): string {
 async function request(url: string, req: Requester, calls: Transport, refresh: boolean, idleMs: number): Promise<Response> {
   const signal = req.signal;
   if (signal?.aborted) throw abortedError(signal);
-  let headers: Headers | undefined;
-  // Its failures are FeedErrors of the transport's (hook-failed, bad-header, bad-options), all final.
-  if (calls.requestHeaders !== undefined) headers = await calls.requestHeaders({ refresh }, 0);
   const mine = new AbortController();
+  /** The hook's headers and the response head each come within `idleMs`, or before the signal (close() too). */
+  const wait = async (work: unknown): Promise<unknown> => {
+    const got = await watched(work, idleMs || Infinity, signal);
+    if (got === 'stalled' || got === 'aborted') {
+      mine.abort();
+      throw got === 'stalled' ? failed(2, idleMs) : abortedError(signal as AbortSignal);
+    }
+    return got;
+  };
+  let headers: unknown;
+  // Its failures are FeedErrors of the transport's (hook-failed, bad-header, bad-options), all final.
+  if (calls.requestHeaders !== undefined) headers = await wait(calls.requestHeaders({ refresh }, 0));
   const init: RequestInit = { method: 'GET', signal: mine.signal };
-  if (headers !== undefined) init.headers = headers;
+  if (headers !== undefined) init.headers = headers as Headers;
   let r: Request;
   try {
     r = new Request(url, init);
@@ -73,12 +82,7 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
     // The runtime's error quotes the URL: it is not kept.
     throw failed(0, 0, safeUrl(url));
   }
-  const got = await watched(calls.fetch(r, 0), idleMs || Infinity, signal);
-  if (got === 'stalled' || got === 'aborted') {
-    mine.abort();
-    throw got === 'stalled' ? failed(2, idleMs) : abortedError(signal as AbortSignal);
-  }
-  return got as Response;
+  return (await wait(calls.fetch(r, 0))) as Response;
 }
 
 /**
