@@ -205,3 +205,25 @@ test('a requestHeaders hook that never settles on the v2 discovery: the signal e
   const ended = await within((async () => { for await (const _ of feed); return 'ended'; })());
   assert.equal(ended, 'ended', 'close() ends the iteration');
 });
+
+test('runs bounded by maxBatches while partition 0 is hot: every run starts its turns at 0, the others are never read', {
+  todo:
+    'each consume() plans its turns from the first listed partition, so runs shorter than one turn of a partition that ' +
+    'always has PAGES_PER_TURN pages of news (4 pages + 1 batch) read only that partition, for ever (a Durable Object ' +
+    "alarm with maxBatches, or a time budget). Fix: start a new feed's round robin elsewhere than the list's first: the " +
+    "core's Schedule::plan rotating the first due queue by an offset the shell gives (random; or consume() passing the " +
+    "partition after the one its stored record last advanced, which needs the record's order: an API change). Costs " +
+    'JS in the web entry (9 B left) and wasm',
+}, async () => {
+  await server.control({ feed: 'feed', hot: { partition: '0', perRequest: 150 } });
+  const store = api.memoryStore();
+  const seen = new Set();
+  for (let run = 0; run < 8; run++) {
+    await api.consume(
+      { url: `${server.url}/feed`, protocol: 'v2', pageSizeHint: 50 },
+      { store, key: 'hot', maxBatches: 3, handler: (batch) => { for (const e of batch.events) seen.add(e.partition); } },
+    );
+  }
+  await server.control({ feed: 'feed', hot: null });
+  assert.deepEqual([...seen].sort(), [0, 1, 2, 3], 'every partition is read within 8 runs of 3 batches');
+});
