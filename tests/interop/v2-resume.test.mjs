@@ -3,7 +3,7 @@
 // stops (maxBatches, its signal between the handler and the commit) and a new consume() that resumes from the store,
 // while the publisher splits partitions, adds one, answers 409s; a method-2 child whose ancestor is still listed; the
 // signal ending the waits for the caller's policies (and for a v2 discovery's requestHeaders hook), and a failed batch
-// not skipped once the signal fired.
+// not skipped once the signal fired; `protocol: 'auto'` with a partition count resuming partitions beyond the count.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -226,4 +226,21 @@ test('runs bounded by maxBatches while partition 0 is hot: every run starts its 
   }
   await server.control({ feed: 'feed', hot: null });
   assert.deepEqual([...seen].sort(), [0, 1, 2, 3], 'every partition is read within 8 runs of 3 batches');
+});
+
+test("protocol 'auto' with a partitionCount on a v2 server: partitions beyond the count (added, split children) resume from their stored cursors", async (t) => {
+  await server.control({ feed: 'feed', addPartition: { partition: '6', count: 30 } });
+  await server.control({ feed: 'feed', splitRunning: { partition: '1', children: ['4', '5'], count: 20 } });
+  const target = sqliteTarget('auto-count');
+  const all = { url: `${server.url}/feed`, protocol: 'auto', partitionCount: 4, pageSizeHint: 100 };
+  const sub = { ...all, partitions: [1] };
+  const first = await api.consume(all, { store: target.store, key: 'all', handler: target.apply });
+  const again = await api.consume(all, { store: target.store, key: 'all', handler: target.apply });
+  const subFirst = await api.consume(sub, { store: target.store, key: 'sub', handler: target.apply });
+  const subAgain = await api.consume(sub, { store: target.store, key: 'sub', handler: target.apply });
+  t.diagnostic(`auto n=4: ${first.events} then ${again.events} events; partitions [1]: ${subFirst.events} then ${subAgain.events}`);
+  assert.equal(first.events, 2070);
+  assert.equal(subFirst.events, 540, 'partition 1 and its children 4 and 5');
+  assert.deepEqual([again.events, subAgain.events], [0, 0], 'nothing applied again on resume');
+  target.close();
 });

@@ -119,7 +119,7 @@ function legacyPartitions(stored: string, source: IdentitySource): Stored | null
  * @internal
  */
 export interface Resumed {
-  /** The stored cursors of the partitions read: where the feed starts. */
+  /** The stored cursors (all of them, as `kept`): where the feed starts. */
   start: Cursors;
   /** The stored cursors of every stored partition: what the next record starts from. */
   kept: Cursors;
@@ -142,11 +142,12 @@ export function resumable(stored: CursorRecord, identity: string, source: Identi
   // A record that names no partitions is for all of them: a v1 feed's 0..n-1.
   const have = found.partitions ?? partitionsOf({ ...source, partitions: undefined });
   if (have !== undefined && (wanted === undefined || !wanted.every((p) => have.includes(p)))) return undefined;
-  const kept = { ...stored.cursors };
-  const start: Cursors = {};
+  // Every stored cursor is a start: a v1 reader uses those of the partitions it reads, and a feed may read partitions
+  // beyond the ones counted (`protocol: 'auto'` with a partition count on a v2 server reads the split children and the
+  // partitions added, whose cursors were dropped here: they were read again from `_first` at every resume).
   // Of the record's own cursors: a record without them (null, not a record: a store's defect) throws here.
-  for (const [p, cursor] of Object.entries(stored.cursors)) if (wanted === undefined || wanted.includes(Number(p))) start[Number(p)] = cursor;
-  return { start, kept, partitions: have };
+  const kept = Object.fromEntries(Object.entries(stored.cursors)) as Cursors;
+  return { start: kept, kept, partitions: have };
 }
 
 /**
