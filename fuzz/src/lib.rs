@@ -122,14 +122,14 @@ pub fn session(data: &[u8]) {
     config.max_line = MAX_LINE;
     // A third of the inputs go through the core's type filter: it drops events (only counting them) but never a
     // checkpoint, so every invariant below holds the same.
-    let filtered = data.len() % 3 == 0;
+    let filtered = data.len().is_multiple_of(3);
     if filtered {
         use feedpump_core::typefilter::{TypeFilter, TypePattern};
         config.type_field = vec!["type".into()];
         config.type_filter = Some(TypeFilter {
             include: vec![TypePattern::Prefix("a".into()), TypePattern::Exact(String::new())],
             exclude: vec![TypePattern::Exact("ab".into())],
-            ignore_case: data.len() % 2 == 0,
+            ignore_case: data.len().is_multiple_of(2),
         });
     }
     let mut s = Session::new(config);
