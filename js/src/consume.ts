@@ -364,15 +364,13 @@ async function consumeHere<T, Tx>(
   } catch (e) {
     throw isFeedError(e) ? e : new FeedError('store-failed', `could not load the cursors of ${JSON.stringify(key)}`, { cause: e });
   }
+  /** Where the feed starts, and what every record written by this call starts from. */
   let start: Cursors;
-  /** What every record written by this call starts from: the stored cursors (all stored partitions) or `start`. */
-  let kept: Cursors;
   let partitions = partitionsOf(source);
   let from: ConsumeResult['start'] = 'stored';
   let missing: MissingCursorsInfo['reason'] | undefined;
   if (resumed !== undefined) {
-    start = resumed.start;
-    kept = resumed.kept;
+    start = resumed.cursors;
     partitions = resumed.partitions;
   } else {
     const info: MissingCursorsInfo = { reason: stored === undefined ? 'absent' : 'other-feed', key, identity, partitions, found: stored };
@@ -402,14 +400,13 @@ async function consumeHere<T, Tx>(
     } else {
       throw badOption(35, JSON.stringify(choice));
     }
-    kept = start;
   }
 
   const { url, ...feedOptions } = source;
   if (options.pauseWhenHidden === true && visible) feedOptions.fetch = visible(feedOptions.fetch);
   // The source is one of FeedOptions' shapes without `cursors` (ConsumeSource); the spread only loses that to TypeScript.
   const feed = openFeed<T>(url, { ...feedOptions, cursors: start } as FeedOptions);
-  let cursors: Cursors = { ...kept };
+  let cursors: Cursors = { ...start };
   const result: ConsumeResult = { batches: 0, events: 0, skipped: 0, start: from, missing, cursors, caughtUp: false };
   let n = 0;
   /** The record this consumer last saw committed: every save checks that nobody else committed since. */

@@ -114,15 +114,14 @@ function legacyPartitions(stored: string, source: IdentitySource): Stored | null
 }
 
 /**
- * What `consume()` resumes from a stored record: the cursors of the partitions it reads, and what the next record
- * keeps (every stored partition and its cursor, so that reading a subset for a while loses nothing of the others).
+ * What `consume()` resumes from a stored record: every stored cursor, where the feed starts and what the next record
+ * keeps (a feed reading a subset of the stored partitions uses those of the partitions it reads and loses nothing of
+ * the others).
  * @internal
  */
 export interface Resumed {
-  /** The stored cursors (all of them, as `kept`): where the feed starts. */
-  start: Cursors;
-  /** The stored cursors of every stored partition: what the next record starts from. */
-  kept: Cursors;
+  /** The stored cursors, of every stored partition. */
+  cursors: Cursors;
   /** The partitions the next record is for (the stored ones), or `undefined` for all. */
   partitions: number[] | undefined;
 }
@@ -146,8 +145,7 @@ export function resumable(stored: CursorRecord, identity: string, source: Identi
   // beyond the ones counted (`protocol: 'auto'` with a partition count on a v2 server reads the split children and the
   // partitions added, whose cursors were dropped here: they were read again from `_first` at every resume).
   // Of the record's own cursors: a record without them (null, not a record: a store's defect) throws here.
-  const kept = Object.fromEntries(Object.entries(stored.cursors)) as Cursors;
-  return { start: kept, kept, partitions: have };
+  return { cursors: Object.fromEntries(Object.entries(stored.cursors)) as Cursors, partitions: have };
 }
 
 /**

@@ -281,24 +281,23 @@ test('identity: which stored records resume, and from which cursors', async () =
   const id = 'http://h/feed?key v1 n=3';
   const record = (identity, cursors, partitions) => ({ identity, cursors, savedAt: 0, ...(partitions ? { partitions } : {}) });
   const all = record(id, { 0: 'a', 1: 'b', 2: 'c' }, [0, 1, 2]);
-  assert.deepEqual(resumable(all, id, source, true), { start: { 0: 'a', 1: 'b', 2: 'c' }, kept: { 0: 'a', 1: 'b', 2: 'c' }, partitions: [0, 1, 2] });
+  assert.deepEqual(resumable(all, id, source, true), { cursors: { 0: 'a', 1: 'b', 2: 'c' }, partitions: [0, 1, 2] });
   // A subset starts from every stored cursor too (a v1 reader uses those it reads; an 'auto' feed that is v2 reads
   // beyond the partitions counted).
-  assert.deepEqual(resumable(all, id, { ...source, partitions: [2, 0] }, true), { start: { 0: 'a', 1: 'b', 2: 'c' }, kept: { 0: 'a', 1: 'b', 2: 'c' }, partitions: [0, 1, 2] });
+  assert.deepEqual(resumable(all, id, { ...source, partitions: [2, 0] }, true), { cursors: { 0: 'a', 1: 'b', 2: 'c' }, partitions: [0, 1, 2] });
   assert.equal(resumable(record(id, { 1: 'b' }, [1]), id, source, true), undefined, 'a superset of the stored partitions');
   assert.deepEqual(resumable(record(id, { 1: 'b' }), id, source, true)?.partitions, [0, 1, 2], 'no partitions stored: all of them');
   assert.equal(resumable(record('other v1 n=3', { 0: 'a' }, [0]), id, source, true), undefined);
   // v2: the partitions come from discovery; a record without a list is for all of them, one with a list is not.
   const v2 = { url, protocol: 'v2' };
   const v2id = 'http://h/feed?key v2';
-  assert.deepEqual(resumable(record(v2id, { 5: 'x' }), v2id, v2, true), { start: { 5: 'x' }, kept: { 5: 'x' }, partitions: undefined });
+  assert.deepEqual(resumable(record(v2id, { 5: 'x' }), v2id, v2, true), { cursors: { 5: 'x' }, partitions: undefined });
   assert.equal(resumable(record(v2id, { 5: 'x' }, [5]), v2id, v2, true), undefined);
   // feedpump 0.1 records: only with the default identity, only the exact same source, a well-formed list.
-  assert.deepEqual(resumable(record(`${url} n=3`, { 0: 'a' }), id, source, true)?.start, { 0: 'a' });
+  assert.deepEqual(resumable(record(`${url} n=3`, { 0: 'a' }), id, source, true)?.cursors, { 0: 'a' });
   assert.equal(resumable(record(`${url} n=3`, { 0: 'a' }), 'custom', source, false), undefined);
   assert.deepEqual(resumable(record(`${url} n=3 partitions=0,2`, { 0: 'a', 2: 'c' }), id, { ...source, partitions: [2] }, true), {
-    start: { 0: 'a', 2: 'c' },
-    kept: { 0: 'a', 2: 'c' },
+    cursors: { 0: 'a', 2: 'c' },
     partitions: [0, 2],
   });
   assert.equal(resumable(record(`${url} n=3 partitions=0,2`, { 0: 'a' }), id, { ...source, partitions: [1] }, true), undefined);
@@ -311,9 +310,9 @@ test('identity: which stored records resume, and from which cursors', async () =
   }
   const wide = { url, partitionCount: 13 };
   const wideId = 'http://h/feed?key v1 n=13';
-  assert.deepEqual(resumable(record(`${url} n=13 partitions=12`, { 12: 'z' }), wideId, { ...wide, partitions: [12] }, true)?.start, { 12: 'z' });
-  assert.deepEqual(resumable(record(`${url} n=13 partitions=1,12`, { 12: 'z' }), wideId, { ...wide, partitions: [12] }, true)?.start, { 12: 'z' });
-  assert.deepEqual(resumable(record(url, { 0: 'a' }), 'http://h/feed?key v2', v2, true)?.start, { 0: 'a' }, 'a 0.1 v2 record: the URL alone');
+  assert.deepEqual(resumable(record(`${url} n=13 partitions=12`, { 12: 'z' }), wideId, { ...wide, partitions: [12] }, true)?.cursors, { 12: 'z' });
+  assert.deepEqual(resumable(record(`${url} n=13 partitions=1,12`, { 12: 'z' }), wideId, { ...wide, partitions: [12] }, true)?.cursors, { 12: 'z' });
+  assert.deepEqual(resumable(record(url, { 0: 'a' }), 'http://h/feed?key v2', v2, true)?.cursors, { 0: 'a' }, 'a 0.1 v2 record: the URL alone');
 });
 
 test('sameRecord: the same commit only when identity, savedAt, partitions and every cursor are equal; conflict message', async () => {
