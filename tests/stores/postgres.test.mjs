@@ -3,6 +3,7 @@
 // creation and migration, a broken connection.
 // Run: node --test --test-timeout=60000 tests/stores/postgres.test.mjs
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { consume } from 'feedpump';
 import { postgresStore } from 'feedpump/postgres';
@@ -193,4 +194,158 @@ test('postgres: a connection that dies in the transaction → store-failed, noth
 
   const unreachable = postgresStore(server.pool({ port: 1, host: '127.0.0.1', connectionTimeoutMillis: 2000 }));
   await assert.rejects(unreachable.load('k'), (e) => isFeedError(e, 'store-failed') && /could not connect/.test(e.message));
+});
+
+/**
+ * Starts tests/stores/frozen-consumer.mjs on `schema` (with `storeOptions` for its postgresStore) and resolves once it
+ * has stopped itself (SIGSTOP) inside its commit transaction, holding the cursor row's lock of key 'k'.
+ */
+async function frozenConsumer(schema, storeOptions) {
+  const child = spawn(process.execPath, [new URL('./frozen-consumer.mjs', import.meta.url).pathname], {
+    env: { ...process.env, FEEDPUMP_FROZEN: JSON.stringify({ config: server.config, schema, storeOptions }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((r) => child.on('exit', r));
+  let out = '';
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('frozen\n')) resolve();
+    });
+    exited.then(() => reject(new Error(`the frozen consumer exited before it froze: ${out}`)));
+  });
+  return {
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/**
+ * A schema with `applied` (one row per event applied, by whom) and its cursor row of key 'k' at the scripted feed's
+ * first batch (seq 1..3, applied by 'first'): the frozen consumer then locks an existing row before its handler.
+ */
+async function frozenSetup() {
+  const { schema, store } = await fresh();
+  await pool.query(`CREATE TABLE ${schema}.applied (id text NOT NULL, by text NOT NULL)`);
+  const feed = fakeFeed({ partitions: 1, count: 9, checkpointEvery: 3, pageSize: 3, ragged: false });
+  const consumer = (by, s = store, more = {}) =>
+    consume(
+      { url: feed.url, partitionCount: 1, fetch: feed.fetch },
+      {
+        ...more,
+        store: s,
+        key: 'k',
+        tabs: false,
+        handler: async (batch, client) => {
+          for (const e of batch.events) await client.query(`INSERT INTO ${schema}.applied (id, by) VALUES ($1, $2)`, [e.data.id, by]);
+        },
+      },
+    );
+  const first = await consumer('first', store, { maxBatches: 1 });
+  assert.equal(first.batches, 1);
+  const applied = async () => (await pool.query(`SELECT by, count(*)::int AS n, count(DISTINCT id)::int AS ids FROM ${schema}.applied GROUP BY by ORDER BY by`)).rows;
+  return { schema, store, consumer, applied };
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** `work`'s outcome (its result, or what it threw), or 'still waiting' after `ms`: a hang fails the test, not its timeout. */
+const within = (work, ms) => Promise.race([work.then((r) => r, (e) => e), sleep(ms).then(() => 'still waiting')]);
+
+test('postgres: a consumer frozen (SIGSTOP) inside its commit, with transactionIdleTimeoutMs: the server ends its transaction, and a second consumer of the key goes on from the last commit instead of waiting for ever', async () => {
+  const { schema, consumer, applied } = await frozenSetup();
+  // It locks the cursor row (at seq 3) and stops in its handler of batch 4..6.
+  const frozen = await frozenConsumer(schema, { transactionIdleTimeoutMs: 1_500 });
+  let second;
+  let outcome;
+  try {
+    second = consumer('second');
+    outcome = await within(second, 30_000);
+  } finally {
+    await frozen.kill();
+    await second?.catch(() => {});
+  }
+  assert.notEqual(outcome, 'still waiting', 'the second consumer waited 30 s for the frozen one\'s row lock');
+  assert.ok(!(outcome instanceof Error), `the second consumer failed: ${outcome?.message}`);
+  assert.deepEqual([outcome.caughtUp, outcome.events, outcome.cursors], [true, 6, { 0: '9' }]);
+  // The frozen consumer's batch was rolled back by the server: every event applied once, none of them by it.
+  assert.deepEqual(await applied(), [
+    { by: 'first', n: 3, ids: 3 },
+    { by: 'second', n: 6, ids: 6 },
+  ]);
+});
+
+test('postgres: a consumer frozen (SIGSTOP) inside its commit without a bound of its own: a second consumer with lockTimeoutMs fails typed (store-failed, no secrets) instead of waiting for ever, nothing committed', async () => {
+  const { schema, store, consumer, applied } = await frozenSetup();
+  const frozen = await frozenConsumer(schema, {}); // an older version, or a store without transactionIdleTimeoutMs
+  const waiting = postgresStore(pool, { table: `${schema}.feedpump_cursors`, lockTimeoutMs: 500 });
+  let second;
+  let outcome;
+  try {
+    second = consumer('second', waiting);
+    outcome = await within(second, 30_000);
+  } finally {
+    await frozen.kill();
+    await second?.catch(() => {});
+  }
+  assert.notEqual(outcome, 'still waiting', 'the second consumer waited 30 s for the frozen one\'s row lock');
+  assert.ok(isFeedError(outcome, 'store-failed'), `the second consumer ended with ${outcome?.code}: ${outcome?.message}`);
+  assert.match(outcome.message, /stayed locked longer than lockTimeoutMs \(500 ms\)/);
+  for (const secret of [server.dir, server.connectionString, String(server.port)]) assert.ok(!outcome.message.includes(secret), `the message names ${secret}`);
+  assert.deepEqual(await applied(), [{ by: 'first', n: 3, ids: 3 }]);
+  assert.deepEqual((await store.load('k')).cursors, { 0: '3' });
+  // The frozen one gone, the same consumer goes on from the last commit.
+  const again = await consumer('second', waiting);
+  assert.deepEqual([again.caughtUp, again.events], [true, 6]);
+  assert.deepEqual(await applied(), [
+    { by: 'first', n: 3, ids: 3 },
+    { by: 'second', n: 6, ids: 6 },
+  ]);
+});
+
+test('postgres: transactionIdleTimeoutMs and lockTimeoutMs hold for the save\'s transaction only, the group\'s bound is taken when smaller, bad values are refused', async () => {
+  const { store: plain } = await fresh();
+  const settings = async (store, hooks) => {
+    let seen;
+    await store.save(
+      'k',
+      { identity: 'i', cursors: { 0: '1' }, savedAt: Date.now() },
+      async (client) => {
+        const { rows } = await client.query("SELECT current_setting('idle_in_transaction_session_timeout') AS idle, current_setting('lock_timeout') AS lock");
+        seen = rows[0];
+      },
+      undefined,
+      hooks,
+    );
+    return seen;
+  };
+  const { rows: server0 } = await pool.query("SELECT current_setting('idle_in_transaction_session_timeout') AS idle, current_setting('lock_timeout') AS lock");
+  assert.deepEqual(server0[0], { idle: '0', lock: '0' }, 'the test server sets neither');
+  assert.deepEqual(await settings(plain), { idle: '0', lock: '0' }, 'not set by default: the server\'s settings');
+  const { schema } = await fresh();
+  const table = `${schema}.feedpump_cursors`;
+  const bounded = postgresStore(pool, { table, transactionIdleTimeoutMs: 1_500, lockTimeoutMs: 2_000 });
+  assert.deepEqual(await settings(bounded), { idle: '1500ms', lock: '2s' });
+  // feedpump/group passes its lease as a bound of its own: the smaller one holds.
+  assert.deepEqual(await settings(bounded, { idleTimeoutMs: 60_000 }), { idle: '1500ms', lock: '2s' });
+  assert.deepEqual(await settings(bounded, { idleTimeoutMs: 700 }), { idle: '700ms', lock: '2s' });
+  assert.deepEqual(await settings(plain, { idleTimeoutMs: 5_000 }), { idle: '5s', lock: '0' });
+  // PostgreSQL's largest value is taken.
+  const largest = postgresStore(pool, { table, transactionIdleTimeoutMs: 2 ** 31 - 1, lockTimeoutMs: 2 ** 31 - 1 });
+  assert.deepEqual(await settings(largest), { idle: '2147483647ms', lock: '2147483647ms' });
+  // SET LOCAL: no client of the pool keeps them after its transaction.
+  const clients = await Promise.all(Array.from({ length: 10 }, () => pool.connect()));
+  try {
+    for (const c of clients) {
+      const { rows } = await c.query("SELECT current_setting('idle_in_transaction_session_timeout') AS idle, current_setting('lock_timeout') AS lock");
+      assert.deepEqual(rows[0], { idle: '0', lock: '0' });
+    }
+  } finally {
+    for (const c of clients) c.release();
+  }
+  for (const name of ['transactionIdleTimeoutMs', 'lockTimeoutMs']) {
+    for (const bad of [0, -1, 1.5, 2 ** 31, NaN, Infinity, '1000', null]) {
+      assert.throws(() => postgresStore(pool, { [name]: bad }), (e) => isFeedError(e, 'bad-options') && e.message.includes(`${name} must be an integer from 1 to 2147483647`), `${name}: ${bad}`);
+    }
+  }
 });

@@ -17,7 +17,7 @@ import { consume, oneOf, type ConsumeSource, type HandlerErrorAction, type Handl
 import type { AnyFeedOptions, Batch } from '../types.js';
 import type { CursorRecord, CursorStore, Cursors } from '../stores/types.js';
 import { quoteTable } from '../stores/sql.js';
-import { createMissing, type PgClientLike, type PgPoolLike, type PostgresStore, type SaveFirst } from '../stores/postgres.js';
+import { boundTransaction, createMissing, type PgClientLike, type PgPoolLike, type PostgresStore, type SaveHooks } from '../stores/postgres.js';
 import { discoverOnce, type Requester } from '../source/discovery.js';
 import { isFinal } from '../wasm/feedpump.js';
 import { assign } from './assign.js';
@@ -398,7 +398,8 @@ function groupProtocol(given: ConsumeSource): { protocol: 'v1' | 'auto'; partiti
  *
  * The source is read live (`live` defaults to `true`); each partition is one `consume()` with `partitions: [p]`.
  *
- * A batch must commit within `leaseMs`: a commit transaction idle longer is ended by the server (rolled back), and a
+ * A batch must commit within `leaseMs`: a commit transaction idle longer (or longer than the store's shorter
+ * `transactionIdleTimeoutMs`) is ended by the server (rolled back), and a
  * batch in flight longer stops renewing its lease, so that a stuck member cannot hold a partition forever.
  *
  * In Node, `feedpump/group` instantiates the wasm itself; elsewhere import `feedpump` too.
@@ -483,12 +484,16 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       const { epoch } = lease;
       lease.since = Date.now();
       lease.connectionLost = false;
-      /** The session timeout and the fence, as the first statements of the commit transaction. */
-      const fence = async (client: C): Promise<void> => {
+      /**
+       * The fence, as the first statement of the commit transaction after its bounds. A member stopped (SIGSTOP, a VM
+       * pause) inside this transaction holds its locks: the server ends the session once it idles longer than a lease
+       * (or the store's shorter `transactionIdleTimeoutMs`), which rolls the batch back and frees the rows. postgresStore
+       * sets that bound right after BEGIN (`idleTimeoutMs` of {@link SaveHooks}); `bounded`: the fence sets it itself.
+       */
+      const fence = async (client: C, bounded: boolean): Promise<void> => {
         try {
-          // A member stopped (SIGSTOP, a VM pause) inside this transaction holds its locks: the server ends the session
-          // once it idles longer than a lease, which rolls the batch back and frees the rows.
-          await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(leaseMs)}`);
+          // A store that did not take the hooks (a wrapper of postgresStore): the same statement, here.
+          if (!bounded) await boundTransaction(client, leaseMs, undefined);
           // The fence: locks the lease row, and commits nothing unless this member still holds it at this epoch. A
           // commit also renews the lease (the heartbeat skips rows locked by a commit in flight).
           const { rows } = await client.query(
@@ -510,12 +515,15 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       };
       /** Whether the store ran the fence right after BEGIN, before it locked the cursor row (postgresStore does). */
       let fencedFirst = false;
-      const first: SaveFirst<C> = async (client) => {
-        fencedFirst = false;
-        await fence(client);
-        fencedFirst = true;
+      const hooks: SaveHooks<C> = {
+        idleTimeoutMs: leaseMs,
+        first: async (client) => {
+          fencedFirst = false;
+          await fence(client, true);
+          fencedFirst = true;
+        },
       };
-      const save = store.save as (...args: [...Parameters<PostgresStore<C>['save']>, SaveFirst<C>]) => Promise<void>;
+      const save = store.save as (...args: [...Parameters<PostgresStore<C>['save']>, SaveHooks<C>]) => Promise<void>;
       return save(
         key,
         record,
@@ -529,7 +537,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
           events.on?.call(client, 'error', onError);
           try {
             // A store that did not run `first` (a wrapper of postgresStore): fenced here, before the handler.
-            if (!fencedFirst) await fence(client);
+            if (!fencedFirst) await fence(client, false);
             return await effects?.(client);
           } catch (e) {
             if (CONNECTION_LOST.has(sqlState(e) as string)) lease.connectionLost = true;
@@ -539,7 +547,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
           }
         },
         expected,
-        first,
+        hooks,
       ).finally(() => {
         lease.since = undefined;
       });

@@ -107,6 +107,41 @@ export interface PostgresStoreOptions {
    * @defaultValue `5`
    */
   maxAttempts?: number | undefined;
+  /**
+   * Ends a save's transaction that stays idle (waiting for this process) longer than this many milliseconds: the
+   * server rolls it back and closes its session, which frees the cursor row's lock. Without it, a consumer frozen
+   * inside its commit transaction (SIGSTOP, a VM pause, a handler that awaits for ever between two statements) holds
+   * the lock for as long as its connection lives, and another consumer of the key (a restart, a failover instance)
+   * waits for it for ever. It is PostgreSQL's `idle_in_transaction_session_timeout`, set for the transaction only
+   * (`SET LOCAL`, as `set_config(..., true)` right after `BEGIN`); it counts the time between statements, not a
+   * statement that runs long (that is `statement_timeout`). The consumer whose transaction was ended fails with
+   * `'store-failed'` once it runs again; nothing of its batch is committed, and the next consumer of the key resumes
+   * from the last commit.
+   *
+   * Not set by default: then the server's setting applies (role, database or `postgresql.conf`; PostgreSQL's own
+   * default is none). A default here would override a stricter setting your administrator chose, and no default suits
+   * every handler: choose one longer than your handler's longest wait between two statements. An integer from 1 to
+   * 2^31-1 (PostgreSQL refuses more). In `feedpump/group` the commit uses the smaller of this and `leaseMs`.
+   * @defaultValue `undefined` (the server's `idle_in_transaction_session_timeout`)
+   * @example
+   * ```ts
+   * postgresStore(pool, { transactionIdleTimeoutMs: 60_000, lockTimeoutMs: 120_000 });
+   * ```
+   */
+  transactionIdleTimeoutMs?: number | undefined;
+  /**
+   * Bounds every lock wait of a save's transaction to this many milliseconds (PostgreSQL's `lock_timeout`, set for the
+   * transaction only): above all the wait for the cursor row, locked by another consumer of the key inside its commit.
+   * Past it the save rejects with `'store-failed'` and commits nothing. The waiting side's bound: it holds also when
+   * the consumer that holds the lock has no {@link PostgresStoreOptions.transactionIdleTimeoutMs} (another version,
+   * another setting); make it longer than the longest commit of the other consumers, or a slow but live one fails
+   * yours. It bounds the handler's lock waits too (and in `feedpump/group` the wait for the lease row).
+   *
+   * Not set by default: the server's `lock_timeout` applies (PostgreSQL's own default is none). An integer from 1 to
+   * 2^31-1.
+   * @defaultValue `undefined` (the server's `lock_timeout`)
+   */
+  lockTimeoutMs?: number | undefined;
 }
 
 /**
@@ -130,12 +165,53 @@ export interface PostgresStore<C extends PgClientLike = PgClientLike> extends Cu
 }
 
 /**
- * What a {@link PostgresStore}'s `save` also takes, as a fifth argument: statements run on the transaction's client
- * right after `BEGIN`, before the cursor row is locked (`feedpump/group`'s lease fence and session timeout: a member
- * stopped inside the transaction must not hold the cursor row's lock without the timeout that ends its session).
+ * What a {@link PostgresStore}'s `save` also takes, as a fifth argument (`feedpump/group`'s).
  * @internal
  */
-export type SaveFirst<C> = (client: C) => Promise<void>;
+export interface SaveHooks<C> {
+  /**
+   * Statements run on the transaction's client right after `BEGIN` and the transaction's bounds, before the cursor row
+   * is locked (the group's lease fence).
+   */
+  first?: ((client: C) => Promise<void>) | undefined;
+  /**
+   * A bound of the transaction's idle time of the caller's own (the group's lease: a member stopped inside the
+   * transaction must not hold its locks longer): the transaction is bounded by the smaller of this and the store's
+   * {@link PostgresStoreOptions.transactionIdleTimeoutMs}.
+   */
+  idleTimeoutMs?: number | undefined;
+}
+
+/** The largest timeout PostgreSQL takes (its timeouts are 32-bit integers of milliseconds). */
+const MAX_PG_TIMEOUT_MS = 0x7fff_ffff;
+
+/** Checks a timeout option: `undefined`, or an integer from 1 to 2^31-1. */
+function timeoutOption(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (!(Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_PG_TIMEOUT_MS)) {
+    throw new FeedError('bad-options', `${name} must be an integer from 1 to ${MAX_PG_TIMEOUT_MS} (milliseconds)`);
+  }
+  return value as number;
+}
+
+/**
+ * Bounds the open transaction on `client`: its idle time (`idle_in_transaction_session_timeout`) and its lock waits
+ * (`lock_timeout`), each when given, for this transaction only (`set_config(..., true)` is `SET LOCAL`), in one
+ * statement. The one place these settings are made: {@link postgresStore}'s saves and `feedpump/group`'s fence.
+ * @internal
+ */
+export async function boundTransaction(client: PgClientLike, idleMs: number | undefined, lockMs: number | undefined): Promise<void> {
+  const calls: string[] = [];
+  const values: string[] = [];
+  const bound = (setting: string, ms: number | undefined): void => {
+    if (ms === undefined) return;
+    values.push(String(Math.ceil(ms)));
+    calls.push(`set_config('${setting}', $${values.length}, true)`);
+  };
+  bound('idle_in_transaction_session_timeout', idleMs);
+  bound('lock_timeout', lockMs);
+  if (calls.length > 0) await client.query(`SELECT ${calls.join(', ')}`, values);
+}
 
 /** PostgreSQL's SQLSTATEs of a transaction that may succeed when tried again. */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -170,7 +246,9 @@ export async function createMissing(query: (text: string, values?: unknown[]) =>
  * Makes a PostgreSQL {@link CursorStore} on a node-postgres `Pool`. One row per feed key in the cursor table. A save
  * checks out one client and runs, in one transaction:
  *
- * 1. `BEGIN`;
+ * 1. `BEGIN`, then the transaction's bounds when you set them ({@link PostgresStoreOptions.transactionIdleTimeoutMs},
+ *    {@link PostgresStoreOptions.lockTimeoutMs}): a consumer frozen inside its commit must not hold the cursor row's
+ *    lock for ever, nor another wait for it for ever;
  * 2. with `expected` (what `consume()` always passes): `SELECT ... FOR UPDATE` of the key's row, and nothing is
  *    committed unless it is still the expected record (`FeedError` `'cursor-conflict'`): of two consumers of one key,
  *    the second waits for the first's lock and then sees its commit;
@@ -180,14 +258,15 @@ export async function createMissing(query: (text: string, values?: unknown[]) =>
  *    database error and went on) is rolled back by PostgreSQL at `COMMIT`, and the save rejects.
  *
  * A handler error rolls back and passes as it is; a database failure is `FeedError` `'store-failed'`; serialization
- * failures and deadlocks are tried again ({@link PostgresStoreOptions.maxAttempts}).
+ * failures and deadlocks are tried again ({@link PostgresStoreOptions.maxAttempts}). A lock wait past `lockTimeoutMs`
+ * for the cursor row is `'store-failed'` too; a handler's statement that waits past it fails in the handler.
  *
  * On Cloudflare Workers, node-postgres runs with `nodejs_compat` through Hyperdrive (`new Pool({ connectionString:
  * env.HYPERDRIVE.connectionString })`, created and ended in the request that consumes); feedpump's tests run this
  * store in Node and in workerd over its TCP sockets, not through Hyperdrive itself (see docs/consume.md).
  *
  * @param pool - a node-postgres `Pool` (or anything with `connect()` giving a client with `query()` and `release()`)
- * @param options - the table, its creation, the isolation level and the retries
+ * @param options - the table, its creation, the isolation level, the retries and the transaction's time bounds
  * @example
  * ```ts
  * import pg from 'pg';
@@ -196,7 +275,9 @@ export async function createMissing(query: (text: string, values?: unknown[]) =>
  *
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
  * await consume({ url: 'https://host/feed/v1', partitionCount: 4 }, {
- *   store: postgresStore(pool),
+ *   // A consumer frozen in its commit (SIGSTOP, a VM pause) frees the cursor row after 60 s idle; a restarted one
+ *   // waits at most 2 min for a cursor row that another holds.
+ *   store: postgresStore(pool, { transactionIdleTimeoutMs: 60_000, lockTimeoutMs: 120_000 }),
  *   key: 'orders',
  *   handler: async (batch: Batch<Order>, client) => {
  *     for (const { data } of batch.events) {
@@ -211,7 +292,7 @@ export function postgresStore<C extends PgClientLike>(pool: PgPool<C>, options?:
  * Makes a PostgreSQL {@link CursorStore} on a pool of your own (no callback form of `connect()`): the same store as
  * with a node-postgres `Pool`; the handler gets your client type `C`.
  * @param pool - anything with `connect()` giving a client with `query()` and `release()`
- * @param options - the table, its creation, the isolation level and the retries
+ * @param options - the table, its creation, the isolation level, the retries and the transaction's time bounds
  * @example
  * ```ts
  * const store = postgresStore<MyClient>(myPool);
@@ -230,6 +311,8 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
   const maxAttempts = options.maxAttempts ?? 5;
   if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new FeedError('bad-options', 'maxAttempts must be an integer >= 1');
   const createTable = options.createTable ?? true;
+  const idleTimeoutMs = timeoutOption('transactionIdleTimeoutMs', options.transactionIdleTimeoutMs);
+  const lockTimeoutMs = timeoutOption('lockTimeoutMs', options.lockTimeoutMs);
   const schema =
     `CREATE TABLE IF NOT EXISTS ${table} (\n` +
     '  feed_key   text PRIMARY KEY,\n' +
@@ -289,17 +372,30 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
     record: CursorRecord,
     effects: ((tx: C) => unknown) | undefined,
     expected: CursorRecord | null | undefined,
-    first: ((tx: C) => unknown) | undefined,
+    hooks: SaveHooks<C> | undefined,
   ) =>
     withClient(`saving ${JSON.stringify(key)}`, async (client, broken) => {
       /** The handler's error or a conflict: passed on as they are, after the rollback. */
       let passOn: { error: unknown } | undefined;
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`);
-        // feedpump/group's fence and session timeout, before the cursor row is locked (a FeedError passes as it is).
-        if (first) await first(client);
+        // Before any lock is taken: a consumer stopped inside this transaction must not hold the cursor row for ever,
+        // and this one must not wait for ever for another's.
+        const idle = hooks?.idleTimeoutMs === undefined ? idleTimeoutMs : Math.min(hooks.idleTimeoutMs, idleTimeoutMs ?? Infinity);
+        await boundTransaction(client, idle, lockTimeoutMs);
+        // feedpump/group's fence, before the cursor row is locked (a FeedError passes as it is).
+        if (hooks?.first) await hooks.first(client);
         if (expected !== undefined) {
-          const { rows } = await client.query(`SELECT ${columns} FROM ${table} WHERE feed_key = $1 FOR UPDATE`, [key]);
+          let rows: Record<string, unknown>[];
+          try {
+            ({ rows } = await client.query(`SELECT ${columns} FROM ${table} WHERE feed_key = $1 FOR UPDATE`, [key]));
+          } catch (e) {
+            if (sqlState(e) !== '55P03') throw e;
+            throw new Error(
+              `the cursor row stayed locked longer than lockTimeoutMs (${lockTimeoutMs} ms): another consumer of the key is inside its commit, or stopped there`,
+              { cause: e },
+            );
+          }
           const row = rows[0];
           if (!sameRecord(row === undefined ? undefined : fromRow(row as never, key), expected)) {
             passOn = { error: conflict(key) };
@@ -356,12 +452,12 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
         return row === undefined ? undefined : fromRow(row as never, key);
       });
     },
-    // `first` (internal, {@link SaveFirst}): feedpump/group's statements, run right after BEGIN.
-    async save(key, record, effects, expected, first?: SaveFirst<C>) {
+    // `hooks` (internal, {@link SaveHooks}): feedpump/group's fence and idle bound, applied right after BEGIN.
+    async save(key, record, effects, expected, hooks?: SaveHooks<C>) {
       if (createTable) await migrate();
       for (let attempt = 1; ; attempt++) {
         try {
-          await saveOnce(key, record, effects, expected, first);
+          await saveOnce(key, record, effects, expected, hooks);
           return;
         } catch (e) {
           if (!(e instanceof Retry)) throw e;
