@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { consume } from 'feedpump';
 import { sqliteStore } from 'feedpump/sqlite';
 import { isFeedError } from '../../dist/errors.js';
 import { contract } from './contract.mjs';
+import { fakeFeed } from '../js/unit/consume-fake-feed.mjs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'feedpump-sqlite-'));
 const open = [];
@@ -125,4 +127,81 @@ test('sqlite: the table and its columns; createTable: false; bad options', async
   assert.equal(await manual.load('k'), undefined);
   assert.throws(() => sqliteStore(db, { table: 'a b' }), (e) => isFeedError(e, 'bad-options'));
   assert.throws(() => sqliteStore(null), (e) => isFeedError(e, 'bad-options'));
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** `work`'s outcome (its result, or what it threw), or 'still waiting' after `ms`: a hang fails the test, not its timeout. */
+const within = (work, ms) => Promise.race([work.then((r) => r, (e) => e), sleep(ms).then(() => 'still waiting')]);
+const never = () => new Promise(() => {});
+
+test('sqlite: an async handler that never settles: after handlerTimeoutMs the save rolls back and rejects store-failed, and the later saves on the Database (another store\'s too) go on', async () => {
+  const { file, db, store, write, read } = fresh({ handlerTimeoutMs: 300 });
+  const one = { identity: 'i', cursors: { 0: '1' }, savedAt: 1 };
+  await store.save('k', one, undefined, null);
+  const hung = store.save('k', { identity: 'i', cursors: { 0: '2' }, savedAt: 2 }, async (tx) => {
+    write(tx, 'hung', 1);
+    await never();
+  }, one);
+  // Waits its turn behind the hung save (one transaction per Database), on a store of its own with the defaults.
+  const later = sqliteStore(db).save('other', { identity: 'i', cursors: { 0: '1' }, savedAt: 3 }, (tx) => write(tx, 'later', 1), null);
+  const outcome = await within(hung, 20_000);
+  assert.notEqual(outcome, 'still waiting', 'the save waited 20 s for a handler that never settles');
+  assert.ok(isFeedError(outcome, 'store-failed'), `the save ended with ${outcome?.code}: ${outcome?.message}`);
+  assert.match(outcome.message, /did not settle within handlerTimeoutMs \(300 ms\).*rolled back/);
+  assert.notEqual(await within(later, 20_000), 'still waiting', 'the next save on the Database waited for ever');
+  assert.equal(db.inTransaction, false);
+  assert.equal(await read('hung'), undefined, 'nothing of the hung batch committed');
+  assert.equal(await read('later'), 1);
+  assert.deepEqual((await store.load('k')).cursors, { 0: '1' });
+  // Another connection (another process) gets the write lock; the same store commits the batch again, once.
+  const second = connect(file);
+  second.exec('BEGIN IMMEDIATE');
+  second.exec('ROLLBACK');
+  await store.save('k', { identity: 'i', cursors: { 0: '2' }, savedAt: 4 }, (tx) => write(tx, 'again', 1), one);
+  assert.equal(await read('again'), 1);
+  assert.deepEqual((await store.load('k')).cursors, { 0: '2' });
+});
+
+test('sqlite: consume() with a handler that hangs: store-failed after handlerTimeoutMs, nothing of its batch committed, and the next consumer on the same Database applies every event once', async () => {
+  const { db } = fresh();
+  db.exec('CREATE TABLE applied (id TEXT NOT NULL, by TEXT NOT NULL)');
+  const feed = fakeFeed({ partitions: 1, count: 9, checkpointEvery: 3, pageSize: 3, ragged: false });
+  const run = (by, store, hangAt) =>
+    consume(
+      { url: feed.url, partitionCount: 1, fetch: feed.fetch },
+      {
+        store,
+        key: 'k',
+        tabs: false,
+        handler: async (batch, tx) => {
+          for (const e of batch.events) tx.prepare('INSERT INTO applied (id, by) VALUES (?, ?)').run(e.data.id, by);
+          if (batch.events[0].data.seq === hangAt) await never();
+        },
+      },
+    );
+  const outcome = await within(run('hung', sqliteStore(db, { handlerTimeoutMs: 300 }), 4), 20_000);
+  assert.notEqual(outcome, 'still waiting', 'consume() waited 20 s for a handler that never settles');
+  assert.ok(isFeedError(outcome, 'store-failed'), `consume() ended with ${outcome?.code}: ${outcome?.message}`);
+  const next = await within(run('next', sqliteStore(db)), 20_000);
+  assert.notEqual(next, 'still waiting', 'the next consumer waited for ever');
+  assert.deepEqual([next.caughtUp, next.events], [true, 6]);
+  assert.deepEqual(db.prepare('SELECT by, count(*) AS n, count(DISTINCT id) AS ids FROM applied GROUP BY by ORDER BY by').all(), [
+    { by: 'hung', n: 3, ids: 3 }, // its first batch committed; the hung one (seq 4..6) did not
+    { by: 'next', n: 6, ids: 6 },
+  ]);
+});
+
+test('sqlite: handlerTimeoutMs does not cut a synchronous handler (it has finished when the store looks); bad values are refused', async () => {
+  const { store, write, read } = fresh({ handlerTimeoutMs: 1 });
+  await store.save('k', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, (tx) => {
+    const until = Date.now() + 20;
+    while (Date.now() < until); // longer than the bound, synchronously
+    write(tx, 'sync', 1);
+  }, null);
+  assert.equal(await read('sync'), 1);
+  const { db } = fresh();
+  for (const bad of [0, -1, 1.5, 2 ** 31, NaN, Infinity, '1000']) {
+    assert.throws(() => sqliteStore(db, { handlerTimeoutMs: bad }), (e) => isFeedError(e, 'bad-options') && /handlerTimeoutMs must be an integer from 1 to 2147483647/.test(e.message), String(bad));
+  }
+  sqliteStore(db, { handlerTimeoutMs: 2 ** 31 - 1 });
 });

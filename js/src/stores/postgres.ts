@@ -185,9 +185,9 @@ export interface SaveHooks<C> {
 /** The largest timeout PostgreSQL takes (its timeouts are 32-bit integers of milliseconds). */
 const MAX_PG_TIMEOUT_MS = 0x7fff_ffff;
 
-/** Checks a timeout option: `undefined`, or an integer from 1 to 2^31-1. */
+/** Checks a timeout option: not given (`undefined`, or `null` as the other options), or an integer from 1 to 2^31-1. */
 function timeoutOption(name: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
+  if (value == null) return undefined;
   if (!(Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_PG_TIMEOUT_MS)) {
     throw new FeedError('bad-options', `${name} must be an integer from 1 to ${MAX_PG_TIMEOUT_MS} (milliseconds)`);
   }

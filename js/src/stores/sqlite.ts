@@ -70,6 +70,24 @@ export interface SqliteStoreOptions {
    * @defaultValue `5`
    */
   maxAttempts?: number | undefined;
+  /**
+   * How long a save waits for an async handler (one that returns a promise) inside its transaction, in milliseconds.
+   * While it awaits, the transaction is open: the connection's next saves wait their turn, and `BEGIN IMMEDIATE` holds
+   * the database file's write lock against every other connection. A handler that has not settled by then is given
+   * up: the save rolls back, nothing of the batch is committed, and it rejects with `FeedError` `'store-failed'`
+   * (`consume()` stops with it: a stuck handler is no failure to try again); the next saves on the `Database` go on.
+   * The store cannot stop the handler itself: should it go on later and write through the `Database`, those writes
+   * are outside this save (in no transaction, or in a later save's), so a handler must not outlive this bound. A
+   * synchronous handler is never cut (it has finished when the store could look).
+   *
+   * An integer from 1 to 2^31-1 (a timer's limit; longer would fire at once).
+   * @defaultValue `60_000`
+   * @example
+   * ```ts
+   * sqliteStore(db, { handlerTimeoutMs: 5_000 }); // an async handler that calls a service inside the transaction
+   * ```
+   */
+  handlerTimeoutMs?: number | undefined;
 }
 
 /**
@@ -93,6 +111,10 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * whichever store made them (two feeds consumed into one database, each with a `sqliteStore` of its own).
  */
 const turns = new WeakMap<object, Promise<unknown>>();
+/** A timer's limit (longer timeouts fire at once). */
+const MAX_TIMER_MS = 0x7fff_ffff;
+/** What the handler's timer rejects with: told apart from what the handler throws. */
+const EXPIRED: unique symbol = Symbol('expired');
 const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /^SQLITE_BUSY/.test(String((e as { code?: unknown }).code));
 
 /**
@@ -106,7 +128,9 @@ const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /
  * 3. the handler, with the `Database` (write your effects through it; do not `COMMIT` or `ROLLBACK`);
  * 4. the cursor row; 5. `COMMIT`.
  *
- * A handler error rolls back and passes as it is; a database failure is `FeedError` `'store-failed'`.
+ * A handler error rolls back and passes as it is; a database failure is `FeedError` `'store-failed'`, and so is an
+ * async handler that has not settled within {@link SqliteStoreOptions.handlerTimeoutMs} (rolled back; the next saves
+ * on the `Database` go on).
  *
  * Write the handler synchronously (better-sqlite3 is synchronous): while an async handler awaits, the transaction
  * stays open on the connection, and anything else your process runs on that `Database` meanwhile becomes part of it.
@@ -115,7 +139,7 @@ const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /
  * effects and cursor together).
  *
  * @param db - a better-sqlite3 `Database`
- * @param options - the table, its creation and the busy retries
+ * @param options - the table, its creation, the busy retries and the handler's time bound
  * @example
  * ```ts
  * import Database from 'better-sqlite3';
@@ -142,6 +166,10 @@ export function sqliteStore<D extends SqliteDatabaseLike>(db: D, options: Sqlite
   const table = quoteTable(options.table);
   const maxAttempts = options.maxAttempts ?? 5;
   if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new FeedError('bad-options', 'maxAttempts must be an integer >= 1');
+  const handlerTimeoutMs = options.handlerTimeoutMs ?? 60_000;
+  if (!(Number.isInteger(handlerTimeoutMs) && handlerTimeoutMs >= 1 && handlerTimeoutMs <= MAX_TIMER_MS)) {
+    throw new FeedError('bad-options', `handlerTimeoutMs must be an integer from 1 to ${MAX_TIMER_MS} (milliseconds)`);
+  }
   const createTable = options.createTable ?? true;
   const { schema, select, insert, upsert } = sqliteSql(table);
   /** Whether this store made sure the table exists (in a save's transaction: DDL needs the write lock). */
@@ -177,11 +205,25 @@ export function sqliteStore<D extends SqliteDatabaseLike>(db: D, options: Sqlite
         throw passOn.error;
       }
       if (effects) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
         try {
-          await effects(db);
+          const done = effects(db);
+          // An async handler: awaited inside the open transaction for at most handlerTimeoutMs, never for ever (every
+          // later save on this Database waits for this one). A late rejection is handled by the race.
+          if (done != null && typeof (done as PromiseLike<unknown>).then === 'function') {
+            await Promise.race([done, new Promise<never>((_, reject) => (timer = setTimeout(reject, handlerTimeoutMs, EXPIRED)))]);
+          }
         } catch (e) {
-          passOn = { error: e };
-          throw e;
+          if (e !== EXPIRED) {
+            passOn = { error: e };
+            throw e;
+          }
+          throw new FeedError(
+            'store-failed',
+            `SQLite: the handler did not settle within handlerTimeoutMs (${handlerTimeoutMs} ms) inside the transaction of feed key ${JSON.stringify(key)}: rolled back, nothing of the batch committed`,
+          );
+        } finally {
+          clearTimeout(timer);
         }
       }
       if (!db.inTransaction) throw new Error('the transaction was ended by the handler (a COMMIT or ROLLBACK of its own?)');
