@@ -9,6 +9,13 @@
 //! - **Fair turns**: partitions due are read round robin, each for at most [`PAGES_PER_TURN`] pages per turn, or
 //!   [`BATCHES_PER_TURN`] batches while another partition waits ([`Schedule::handle_batch`]), so a partition that
 //!   always has new events cannot starve the others, even with a page that never ends.
+//! - **Where a round starts**: a plan's first turn goes to the partition due at the position the shell gives
+//!   ([`Schedule::new`]'s `start`; random, once per feed), modulo the partitions due, not always to the first listed:
+//!   runs shorter than one turn (`maxBatches`, a time budget), each a new feed, would otherwise read only the first
+//!   partition while it always has news, for ever. The position moves on by one at every turn, so a re-plan goes on
+//!   with the partition after the last one read (a list unchanged, every partition still due) rather than from the
+//!   first listed again (a 409 storm, a failover that rediscovers after every turn). Only the partitions due are
+//!   rotated: a child still waiting for its parent is not among them, so the order rules hold.
 //! - **Closed and split**: a closed partition read to its end is finished; a child (`startsAfterPartition` P) is due
 //!   only once P is finished ("First read all events from partition 0. Then, when that partition is fully consumed, it
 //!   continues with the children"). A parent outside the scope is not waited for. A method-2 child (no
@@ -27,7 +34,7 @@
 //!
 //! ```
 //! use feedpump_core::schedule::{Partition, Schedule, Step};
-//! let mut s = Schedule::new(None, None);
+//! let mut s = Schedule::new(None, None, 0);
 //! s.plan(&[Partition { id: 0, closed: true, ..Partition::default() }, Partition { id: 1, starts_after: Some(0), ..Partition::default() }]).unwrap();
 //! assert_eq!(s.poll(0), Ok(Step::Read { id: 0, index: 0 }));
 //! s.handle_turn_end(true, 0); // partition 0 read to its end: finished, its child is due
@@ -286,13 +293,18 @@ pub struct Schedule {
     delivered: bool,
     /// Caught up was signalled and nothing was delivered since.
     signalled: bool,
+    /// Where a plan's round starts among the partitions due (modulo their count): the shell's `start`, plus one for
+    /// every turn since.
+    start: u32,
 }
 
 impl Schedule {
     /// A schedule reading `filter` (`None`: every partition), polling caught-up partitions again after
     /// `live_interval_ms` (`None`: not live, the feed ends once every partition is caught up; at most
-    /// [`MAX_TIMER_MS`] takes effect, so every wait fits a timer). Nothing is due before [`Schedule::plan`].
-    pub fn new(filter: Option<Ids>, live_interval_ms: Option<u64>) -> Schedule {
+    /// [`MAX_TIMER_MS`] takes effect, so every wait fits a timer), with the first round of the first plan starting at
+    /// the partition due at position `start` (modulo their count; the shell passes a random number, so that the
+    /// first turn of a new feed goes to any partition due alike). Nothing is due before [`Schedule::plan`].
+    pub fn new(filter: Option<Ids>, live_interval_ms: Option<u64>, start: u32) -> Schedule {
         Schedule {
             filter,
             interval_ms: live_interval_ms.map(|ms| ms.min(MAX_TIMER_MS)),
@@ -306,10 +318,12 @@ impl Schedule {
             turn_batches: 0,
             delivered: false,
             signalled: false,
+            start,
         }
     }
 
-    /// Plans from a (new) discovery's list. Fails, changing nothing, on a partition listed twice.
+    /// Plans from a (new) discovery's list: its round starts at the partition due at the schedule's start position
+    /// (see [`Schedule::new`]), then goes on in list order. Fails, changing nothing, on a partition listed twice.
     pub fn plan(&mut self, list: &[Partition]) -> Result<(), ScheduleError> {
         let (slot, twice) = slots(list);
         if let Some(id) = twice {
@@ -364,6 +378,13 @@ impl Schedule {
                     }
                 }
                 _ => self.due.push_back(i as u32),
+            }
+        }
+        // The round starts at `start`: a rotation of the partitions due only (a child waiting for its parent joins the
+        // queue when the parent is finished, behind the others, as without it).
+        for _ in 0..(self.start as usize).checked_rem(self.due.len()).unwrap_or(0) {
+            if let Some(at) = self.due.pop_front() {
+                self.due.push_back(at);
             }
         }
         // Caught up is signalled again only if there is something to read (a live feed whose partitions are all
@@ -435,6 +456,7 @@ impl Schedule {
             self.due.push_back(at);
         }
         if let Some(at) = self.due.pop_front() {
+            self.start = self.start.wrapping_add(1);
             self.reading = Some(at);
             self.turn_first_page = None;
             self.turn_batches = 0;

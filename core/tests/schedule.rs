@@ -27,7 +27,7 @@ fn doc(specs: &[&str]) -> Vec<Partition> {
 }
 
 fn schedule(partitions: Option<&[u16]>, live_ms: Option<u64>) -> Schedule {
-    Schedule::new(partitions.map(Ids::new), live_ms)
+    Schedule::new(partitions.map(Ids::new), live_ms, 0)
 }
 
 /// What a drive saw: a partition read, or a step that is not a read.
@@ -126,6 +126,65 @@ fn fair_turns_a_partition_never_caught_up_gets_one_turn_a_round() {
     .unwrap();
     assert_eq!(read[..9], [0, 1, 2, 0, 1, 2, 0, 1, 2].map(Read));
     assert_eq!(read[9..12], [Read(0); 3], "once 1 and 2 are caught up only the hot one is left");
+}
+
+#[test]
+fn a_new_schedule_starts_its_first_round_at_the_start_position_then_goes_round_robin() {
+    // Runs shorter than one turn (maxBatches, a time budget) are each a new feed: if every one started at the first
+    // listed partition, a partition 0 that always has news would be the only one ever read.
+    for (start, first) in [(0, 0), (1, 1), (2, 2), (3, 3), (4, 0), (7, 3), (u32::MAX, 3)] {
+        let mut s = Schedule::new(None, None, start);
+        s.plan(&doc(&["0", "1", "2", "3"])).unwrap();
+        // No partition is ever caught up: the later rounds keep the same order.
+        let (read, _) = drive(&mut s, |_| (false, true), Seen::End, 12).unwrap();
+        let want: Vec<Seen> = (0..12).map(|k| Read((first + k) % 4)).collect();
+        assert_eq!(read, want, "start {start}");
+    }
+    // Modulo the partitions due, not the list: 1 is finished, 3 is outside the filter.
+    let mut s = Schedule::new(Some(Ids::new(&[0, 1, 2, 4])), None, 1);
+    s.plan(&doc(&["1!"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(1), CaughtUp]);
+    s.plan(&doc(&["0", "1!", "2", "3", "4"])).unwrap();
+    // The turn of 1 moved the start on to 2: the third of 0, 2, 4.
+    assert_eq!(read_all(&mut s), [Read(4), Read(0), Read(2), CaughtUp]);
+}
+
+#[test]
+fn the_start_position_never_reads_a_child_before_its_parent() {
+    // Only the partitions due are rotated: a child waiting for its closed parent (method 1, or method 2 with its
+    // ancestor still listed closed) joins the queue once the parent is read to its end, whatever the start.
+    for start in 0..8 {
+        let mut s = Schedule::new(None, None, start);
+        s.plan(&doc(&["0!", "1<0", "2~0", "3!", "4!<3", "5<4", "6"])).unwrap();
+        let read = read_all(&mut s);
+        let at = |id: u16| read.iter().position(|&r| r == Read(id)).unwrap();
+        assert_eq!(read.len(), 8, "start {start}: every partition once, then caught up: {read:?}");
+        assert!(at(0) < at(1) && at(0) < at(2) && at(3) < at(4) && at(4) < at(5), "start {start}: {read:?}");
+        // The first turn goes to the partition due at `start` modulo the 3 due: 0, 3, 6.
+        assert_eq!(read[0], Read([0, 3, 6][start as usize % 3]), "start {start}");
+    }
+    // A split while running, re-planned after the 409: the children still come after their parent.
+    let mut s = Schedule::new(None, None, 1);
+    s.plan(&doc(&["0", "1", "2"])).unwrap();
+    assert_eq!(drive(&mut s, caught_up, CaughtUp, 100).unwrap().0, [1, 2, 0].map(Read));
+    s.plan(&doc(&["0", "1!", "2", "4<1", "5<1"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(1), Read(2), Read(0), Read(4), Read(5), CaughtUp]);
+}
+
+#[test]
+fn a_re_plan_goes_on_from_the_partition_after_the_last_read() {
+    // A 409 at every turn (a token that keeps changing, a failover that rediscovers after every turn) re-plans after
+    // each one: every partition still gets its turn (before, each re-plan started again at the first listed).
+    let mut s = schedule(None, None);
+    let list = doc(&["0", "1", "2"]);
+    let mut read = Vec::new();
+    for _ in 0..7 {
+        s.plan(&list).unwrap();
+        read.push(read_id(s.poll(0)));
+        s.handle_batch(1, true);
+        s.handle_turn_end(false, 0); // cut by the 409
+    }
+    assert_eq!(read, [0, 1, 2, 0, 1, 2, 0]);
 }
 
 #[test]

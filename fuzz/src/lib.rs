@@ -645,7 +645,8 @@ fn discovery(s: &mut Script) -> Vec<feedpump_core::schedule::Partition> {
 /// [`BATCHES_PER_TURN`] batches while another partition waits; no partition starves: one that is due (it has data,
 /// or it became startable: no parent in scope, or its closed parent was read to its end) is read within as many
 /// turns as there are partitions listed; caught up is reported only with no partition due, and the feed does not end
-/// (nor fail as blocked) while one is.
+/// (nor fail as blocked) while one is; the first turn after a plan goes to the partition due (in list order) at the
+/// schedule's start position plus the turns so far, modulo the partitions due.
 ///
 /// [`PAGES_PER_TURN`]: feedpump_core::schedule::PAGES_PER_TURN
 /// [`BATCHES_PER_TURN`]: feedpump_core::schedule::BATCHES_PER_TURN
@@ -659,7 +660,12 @@ pub fn schedule(data: &[u8]) {
         0 => Some(s.pick(&[0, 1, 250, feedpump_core::MAX_TIMER_MS, 1 << 31, u64::MAX])),
         _ => None,
     };
-    let mut sch = Schedule::new(filter.as_deref().map(Ids::new), live);
+    // The start position from the script's length, not from a byte of it: the stored corpus's scripts keep meaning
+    // what they did (spread over u32, so the wrap at u32::MAX comes up too).
+    let start = (data.len() as u32).wrapping_mul(0x9e37_79b9);
+    let mut sch = Schedule::new(filter.as_deref().map(Ids::new), live, start);
+    // The partition the first turn after a plan goes to (its position).
+    let mut first: Option<usize> = None;
     // The model: the list planned, its scope, the partitions finished (ids), those due (index: the read count when
     // they became due), those resting (index: until when), and the turn open (index).
     let mut list = Vec::new();
@@ -737,6 +743,8 @@ pub fn schedule(data: &[u8]) {
                         due.insert(i, reads);
                     }
                 }
+                let at = start.wrapping_add(reads as u32) as usize;
+                first = due.keys().nth(at.checked_rem(due.len()).unwrap_or(0)).copied();
             }
             1 => {
                 now = match s.byte() % 3 {
@@ -762,6 +770,9 @@ pub fn schedule(data: &[u8]) {
                             assert!(index < list.len() && list[index].id == id && scope[index], "read {id} at {index}");
                             assert!(!finished.contains(&id), "read {id} again after it finished");
                             assert!(startable(&list, &scope, &finished, index), "{id} read before its parent finished");
+                            if let Some(want) = first.take() {
+                                assert_eq!(index, want, "the first turn of the plan");
+                            }
                             for (&i, &since) in &due {
                                 assert!(
                                     reads - since <= list.len() as u64,
