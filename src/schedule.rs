@@ -73,16 +73,18 @@ pub struct Schedule {
 impl Schedule {
     /// `partitions`: read only these ids and their split children (`undefined`: all). `live`: poll a caught-up
     /// partition again after this many ms (`'default'`: the core's live interval; `undefined`: end once every
-    /// partition is caught up).
+    /// partition is caught up). `start`: where the first round starts among the partitions due (modulo their count;
+    /// random, so that runs shorter than a turn do not all read the first listed partition).
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "number[] | undefined")] partitions: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | 'default' | undefined")] live: JsValue,
+        start: u32,
     ) -> Schedule {
         let filter = (!partitions.is_undefined()).then(|| Ids::new(&ids(&partitions)));
         let interval = (!live.is_undefined())
             .then(|| crate::error::number(&live).map_or(LivePolicy::default().min_ms, |ms| ms.max(0.0) as u64));
-        Schedule { core: schedule::Schedule::new(filter, interval), partitions: Array::new() }
+        Schedule { core: schedule::Schedule::new(filter, interval, start), partitions: Array::new() }
     }
 
     /// Plans from a (new) discovery `{ partitions }`. Throws `'bad-discovery'`, changing nothing, for a partition

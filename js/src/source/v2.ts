@@ -79,7 +79,9 @@ export class V2Source implements BatchSource {
   ) {}
 
   get #schedule(): Schedule {
-    return (this.#scheduleState ??= new Schedule(this.v2.partitions, this.v2.liveIntervalMs));
+    // The first turn goes to a partition due at random (the core's `start`): runs shorter than a turn (maxBatches, a
+    // time budget), each a new feed, would otherwise all read the first listed partition while it has news.
+    return (this.#scheduleState ??= new Schedule(this.v2.partitions, this.v2.liveIntervalMs, Math.random() * 2 ** 32));
   }
 
   /**
