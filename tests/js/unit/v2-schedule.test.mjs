@@ -89,6 +89,21 @@ test('a turn uses PAGES_PER_TURN pages: the batch that starts one more page ends
   s.free();
 });
 
+test('start: the first round begins at the partition due at that position, modulo their count (v2.ts passes Math.random() * 2 ** 32)', () => {
+  // Any number Math.random() * 2 ** 32 gives crosses as a u32 (its fraction dropped), also those of 2^31 and more.
+  for (const [start, first] of [[undefined, 0], [0, 0], [1.9, 1], [6, 2], [2 ** 31 + 3, 3], [2 ** 32 - 0.5, 3]]) {
+    const s = new Schedule(undefined, undefined, start);
+    s.plan(doc('0', '1', '2', '3'));
+    const read = [];
+    for (let k = 0; k < 5; k++) {
+      read.push(s.poll(0).partition.id);
+      s.handleTurnEnd(false, 0);
+    }
+    assert.deepEqual(read, [0, 1, 2, 3, 4].map((k) => (first + k) % 4), `start ${start}`);
+    s.free();
+  }
+});
+
 test('a read step hands back the listed object itself; the live interval "default" is the core\'s', () => {
   const d = doc('3', '5!');
   const s = new Schedule([5], 'default');
