@@ -15,6 +15,7 @@ import type { Batch, Feed, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { leadAcrossTabs, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
 import { describe, feedIdentity, partitionsOf, resumable } from './stores/identity.js';
+import { hookFailed } from './transport.js';
 
 /**
  * The feed `consume()` opens: `openFeed`'s options plus `url`. `cursors` is not among them: they come from the store.
@@ -134,14 +135,15 @@ export interface ConsumeOptions<T, Tx> {
   identity?: string | undefined;
   /**
    * See {@link MissingCursorsPolicy}. `'first'` and `'last'` apply only to `'absent'`; `'other-feed'` throws unless a
-   * function decides.
+   * function decides. A function that throws or rejects ends `consume()` with `'hook-failed'` (its error the `cause`).
    * @defaultValue `'first'`
    */
   onMissingCursors?: MissingCursorsPolicy | undefined;
   /**
    * A static action or a function choosing one per failure (see {@link HandlerErrorAction}). The process is never
    * exited; `'stop'` rejects `consume()`'s promise. Once the source's `signal` fired, nothing of the failed batch is
-   * committed whatever the action (not even a skip): `consume()` rejects with `'aborted'`.
+   * committed whatever the action (not even a skip): `consume()` rejects with `'aborted'`. A function that throws or
+   * rejects ends `consume()` with `'hook-failed'` (its error the `cause`; nothing of the batch is committed).
    * @defaultValue `'stop'`
    */
   onHandlerError?: HandlerErrorAction | ((info: HandlerErrorInfo<T>) => HandlerErrorAction | Promise<HandlerErrorAction>) | undefined;
@@ -270,8 +272,9 @@ export const oneOf = (v: unknown, ...ok: string[]): boolean => v === undefined |
  * transaction never waits on the network.
  *
  * Resolves when the feed ends (caught up, unless `live`), or after `maxBatches`. Rejects with a `FeedError`: the
- * feed's own codes, `'store-failed'`, `'cursors-missing'`, `'handler-failed'` (`cause` = the handler's error). Nothing
- * of a failed batch is committed, so calling `consume()` again continues exactly where it stopped.
+ * feed's own codes, `'store-failed'`, `'cursors-missing'`, `'handler-failed'` (`cause` = the handler's error),
+ * `'hook-failed'` (a policy function threw; `cause` = its error). Nothing of a failed batch is committed, so calling
+ * `consume()` again continues exactly where it stopped.
  *
  * In browsers it runs in tabs mode by default (see `tabs`): every tab may call `consume()` with the same key; one
  * consumes, the others wait and hear its commits, and one of them takes over when the leader's tab closes.
@@ -348,6 +351,20 @@ async function consumeHere<T, Tx>(
   const maxBatches = options.maxBatches ?? Infinity;
   const identity = options.identity ?? feedIdentity(source);
   const { signal } = source;
+  /**
+   * What the policy `name` (`onMissingCursors`, `onHandlerError`) decides about `info`: a static one's `otherwise`, a
+   * function's answer. The one place the policy functions are called: a throw or rejection is `'hook-failed'` naming
+   * it (its error the `cause`), as `consume()` rejects only with FeedErrors; the signal ends a wait that never settles
+   * (the caller then throws `'aborted'`).
+   */
+  const decide = async (name: string, policy: unknown, info: unknown, otherwise = policy): Promise<unknown> => {
+    if (typeof policy !== 'function') return otherwise;
+    try {
+      return await watched(policy(info), Infinity, signal);
+    } catch (e) {
+      throw hookFailed(name, e, 0);
+    }
+  };
 
   // Where to start: the stored cursors of this feed, or what the missing-cursor policy says.
   let stored: CursorRecord | undefined;
@@ -378,7 +395,7 @@ async function consumeHere<T, Tx>(
     const policy = options.onMissingCursors ?? 'first';
     // 'first' and 'last' mean "nothing is stored"; cursors of another feed are only dropped by a function's choice.
     // The signal ends the wait for a function's choice (one that never settles held consume() past the abort).
-    const choice = typeof policy === 'function' ? await watched(policy(info), Infinity, signal) : info.reason === 'absent' ? policy : 'throw';
+    const choice = await decide('onMissingCursors', policy, info, info.reason === 'absent' ? policy : 'throw');
     if (signal?.aborted) throw abortedError(signal, 'the signal fired while onMissingCursors decided');
     if (choice === 'throw') {
       const why =
@@ -429,32 +446,24 @@ async function consumeHere<T, Tx>(
         let thrown: unknown = batch;
         const effects = (tx: Tx): unknown => {
           const at = Date.now();
-          const took = (): void => {
-            handlerMs = Date.now() - at;
+          /** `v`, once the handler is done with it (its time is only told for a batch it committed). */
+          const took = <V>(v: V): V => ((handlerMs = Date.now() - at), v);
+          const failed = (error: unknown): never => {
+            thrown = error;
+            throw error;
           };
           try {
             const r = handler(batch, tx);
             // A thenable (object or function) is awaited by the store: its rejection is the handler's too.
-            if (r != null && typeof (r as PromiseLike<unknown>).then === 'function') {
-              return Promise.resolve(r).then(
-                (v) => (took(), v),
-                (error: unknown) => {
-                  took();
-                  thrown = error;
-                  throw error;
-                },
-              );
-            }
-            took();
-            return r;
+            return r != null && typeof (r as PromiseLike<unknown>).then === 'function' ? Promise.resolve(r).then(took, failed) : took(r);
           } catch (error) {
-            thrown = error;
-            throw error;
+            return failed(error);
           }
         };
         try {
           saveStart = Date.now();
-          await store.save(key, record, effects, committed ?? null);
+          // A skip commits the cursors without effects, through the same save (its failure is the store's too).
+          await store.save(key, record, skipped ? undefined : effects, committed ?? null);
           committed = record;
           break;
         } catch (e) {
@@ -464,22 +473,17 @@ async function consumeHere<T, Tx>(
           if (thrown !== e) {
             throw isFeedError(e) ? e : new FeedError('store-failed', `could not commit batch ${n}`, { cause: e });
           }
-          const policy = options.onHandlerError; // none: 'stop'
-          const action = typeof policy === 'function' ? await watched(policy({ error: e, batch, attempt }), Infinity, signal) : policy;
+          const action = await decide('onHandlerError', options.onHandlerError, { error: e, batch, attempt }); // none: 'stop'
           if (action === 'retry') await sleep(Math.min(50 * 2 ** attempt, 5_000), signal); // 100 ms, doubling, up to 5 s
           // Once the signal fired (before or while the policy decided, or while the retry waited) nothing of the
           // batch commits, not even a skip: a handler that fails because its consumer stops is no poison batch. The
           // next run has the batch again.
           if (signal?.aborted) throw abortedError(signal, 'the signal fired while a failed batch was decided');
-          if (action === 'retry') continue;
           if (action === 'skip') {
             handlerMs = 0;
-            saveStart = Date.now();
-            await store.save(key, record, undefined, committed ?? null);
-            committed = record;
             skipped = true;
-            break;
           }
+          if (action === 'retry' || skipped) continue;
           throw new FeedError('handler-failed', `the handler threw on batch ${n} (${batch.events.length} events, nothing committed): ${messageOf(e)}`, {
             cause: e,
           });

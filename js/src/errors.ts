@@ -15,7 +15,8 @@
  * - `'truncated-body'`: the body ended inside a line, or the connection was cut.
  * - `'stalled-body'`: the response brought no bytes for too long (no head after the request, or no more body).
  * - `'network'`: the request failed before a response arrived (also: the `fetch` you passed threw or rejected).
- * - `'hook-failed'`: the `requestHeaders` hook you passed threw or rejected; `cause` is what it threw. Not retried.
+ * - `'hook-failed'`: the `requestHeaders` hook you passed threw or rejected, or a `consume()` policy function
+ *   (`onMissingCursors`, `onHandlerError`); `cause` is what it threw. Not retried.
  * - `'aborted'`: the `signal` fired.
  * - `'no-progress'`: a page had events but no checkpoint after any of them.
  * - `'cursor-regressed'`: a checkpoint moved a partition back to a cursor it had passed, with or without events

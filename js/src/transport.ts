@@ -122,11 +122,13 @@ function networkError(url: string, cause: unknown, secrets: readonly string[], p
 }
 
 /**
- * The error of a hook of the caller's that threw or rejected (`'hook-failed'`, final: asking again gives the same). Its
- * message names the hook and what was thrown (an error's `name`, else its kind), never the thrown message, which may
- * quote a credential; `cause` is what was thrown, as it was.
+ * The error of a hook of the caller's that threw or rejected (`'hook-failed'`, final: asking again gives the same): the
+ * `requestHeaders` hook here, `consume()`'s policy functions there (`page` 0: outside a reader). Its message names the
+ * hook and what was thrown (an error's `name`, else its kind), never the thrown message, which may quote a credential;
+ * `cause` is what was thrown, as it was.
+ * @internal
  */
-function hookFailed(hook: string, e: unknown, page: number): FeedError {
+export function hookFailed(hook: string, e: unknown, page: number): FeedError {
   const name = e instanceof Error ? read(e, 'name') : undefined;
   const what = typeof name === 'string' && name !== '' ? name.slice(0, 60) : kindOf(e);
   return feedError('hook-failed', `${hook} failed (${what}; its error is the cause)`, page, { cause: e });

@@ -293,6 +293,33 @@ test('an onError that throws stops the member (done rejects with its error, the 
   assert.deepEqual(unhandled, []);
 });
 
+test('a policy function that throws stops the member: done rejects with hook-failed (its error the cause), never reported and retried', async () => {
+  const { store, table } = await fresh();
+  const thrown = new TypeError('policy threw');
+  const reported = [];
+  const a = consumeGroup({ url, partitionCount: PARTITIONS }, {
+    store,
+    group: 'throwing-policy',
+    table,
+    memberId: 'a',
+    leaseMs: 3_000,
+    heartbeatMs: 100,
+    handler: () => {},
+    onMissingCursors: () => {
+      throw thrown;
+    },
+    onError: (e) => reported.push(e),
+  });
+  try {
+    const settled = await Promise.race([a.done.then(() => 'resolved', (e) => e), new Promise((r) => setTimeout(() => r('still running'), 5_000))]);
+    assert.ok(isFeedError(settled, 'hook-failed'), `done: ${settled}`);
+    assert.equal(settled.cause, thrown);
+    assert.deepEqual(reported, []);
+  } finally {
+    await a.stop().catch(() => {});
+  }
+});
+
 test('a role without CREATE on the schema runs a group on the tables its migrations made', async () => {
   // Least privilege: the members' role may read and write the group's tables, not create any; the tables exist.
   const { schema, store: owners, table } = await fresh();

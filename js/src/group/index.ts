@@ -617,10 +617,11 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
           revoke([[p, lease]], 'lost');
           return;
         }
-        // The handler's policy said stop, or the options or cursors are wrong: the member stops. Anything else (the
-        // database or the feed failed) is reported, and the next heartbeat reads the partition again if the lease
-        // is still this member's.
-        if (isFeedError(e, 'handler-failed') || isFeedError(e, 'bad-options') || isFeedError(e, 'cursors-missing') || !isFeedError(e)) fail(e);
+        // The handler's policy said stop, a policy function threw ('hook-failed'), or the options or cursors are
+        // wrong: the member stops. Anything else (the database or the feed failed) is reported, and the next
+        // heartbeat reads the partition again if the lease is still this member's.
+        const stops = ['handler-failed', 'hook-failed', 'bad-options', 'cursors-missing'] as const;
+        if (!isFeedError(e) || stops.some((code) => isFeedError(e, code))) fail(e);
         else report(e);
       },
     );

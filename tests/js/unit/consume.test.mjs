@@ -525,3 +525,82 @@ test("the signal ends a load that never settles (a blocked IndexedDB open); a sa
   assert.deepEqual(commits, [{ 0: '2' }], 'the save in flight committed and was told');
   assert.deepEqual((await inner.load('k')).cursors, { 0: '2' });
 });
+
+test("a policy function that throws or rejects: hook-failed naming it (never its message), its error as cause; nothing committed", async () => {
+  const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 2 });
+  const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch };
+  const secret = new TypeError('token s3cr3t expired');
+  const policies = {
+    sync: () => {
+      throw secret;
+    },
+    async: async () => Promise.reject(secret),
+  };
+  for (const [how, policy] of Object.entries(policies)) {
+    // onMissingCursors: asked before anything is read.
+    const store = memoryStore();
+    const requests = feed.requests.length;
+    await assert.rejects(consume(source, { store, key: 'k', handler: countingHandler(), onMissingCursors: policy }), (e) => {
+      assert.ok(e instanceof FeedError, `${how} onMissingCursors: a FeedError, not ${e}`);
+      assert.equal(e.code, 'hook-failed');
+      assert.equal(e.message, 'hook-failed: onMissingCursors failed (TypeError; its error is the cause)');
+      assert.equal(e.cause, secret);
+      return true;
+    });
+    assert.equal(feed.requests.length, requests, 'no request');
+    assert.equal(await store.load('k'), undefined);
+    // onHandlerError: asked after the handler threw on batch 2; batch 1 stays committed, nothing of batch 2.
+    let calls = 0;
+    await assert.rejects(
+      consume(source, {
+        store,
+        key: 'k',
+        handler: (batch, tx) => {
+          countingHandler()(batch, tx);
+          if (++calls === 2) throw new Error('boom');
+        },
+        onHandlerError: policy,
+      }),
+      (e) => {
+        assert.ok(e instanceof FeedError, `${how} onHandlerError: a FeedError, not ${e}`);
+        assert.equal(e.code, 'hook-failed');
+        assert.equal(e.message, 'hook-failed: onHandlerError failed (TypeError; its error is the cause)');
+        assert.equal(e.cause, secret);
+        return true;
+      },
+    );
+    assert.deepEqual((await store.load('k')).cursors, { 0: '2' });
+    assert.deepEqual([...store.data.keys()].sort(), ['p0-1', 'p0-2']);
+  }
+});
+
+test("a skip whose save fails: store-failed with the cause, as any other save's failure", async () => {
+  const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 2 });
+  const inner = memoryStore();
+  const full = new Error('disk full');
+  const store = {
+    load: (k) => inner.load(k),
+    // The skip's save (no effects) fails.
+    save: async (k, record, effects, expected) => {
+      if (effects === undefined) throw full;
+      return inner.save(k, record, effects, expected);
+    },
+  };
+  await assert.rejects(
+    consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch }, {
+      store,
+      key: 'k',
+      handler: (batch) => {
+        if (batch.events.some((e) => e.data.seq === 3)) throw new Error('poison');
+      },
+      onHandlerError: 'skip',
+    }),
+    (e) => {
+      assert.ok(e instanceof FeedError, `a FeedError, not ${e}`);
+      assert.equal(e.message, 'store-failed: could not commit batch 2');
+      assert.equal(e.cause, full);
+      return true;
+    },
+  );
+  assert.deepEqual((await inner.load('k')).cursors, { 0: '2' });
+});
