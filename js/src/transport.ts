@@ -85,15 +85,20 @@ function causeMessages(e: unknown): string[] {
   return out;
 }
 
-/** The texts never to show, longest first (so a value that contains another is blanked whole). */
-function addSecret(secrets: string[], s: string): void {
+/**
+ * Adds `s` to the texts never to show, kept longest first (so a value that contains another is blanked whole). This
+ * and {@link urlSecrets}, {@link blank} and {@link safeUrl} are the one home of what no message may show and how it
+ * is blanked out, for the transport's errors and the CLI's messages (js/src/cli/main.ts imports them as `#transport`:
+ * package.json's `imports`; so not internal: dist/transport.d.ts types them for it).
+ */
+export function addSecret(secrets: string[], s: string): void {
   if (s.length < MIN_SECRET_CHARS) return;
   const at = secrets.findIndex((t) => t.length < s.length);
   secrets.splice(at < 0 ? secrets.length : at, 0, s);
 }
 
-/** The query of `url`, whole (as written) and each value (decoded). */
-function urlSecrets(url: string, secrets: string[]): void {
+/** Adds the query of `url`, whole (as written) and each value (decoded), to `secrets`. */
+export function urlSecrets(url: string, secrets: string[]): void {
   try {
     const u = new URL(url);
     addSecret(secrets, u.search.slice(1));
@@ -104,7 +109,7 @@ function urlSecrets(url: string, secrets: string[]): void {
 }
 
 /** `text` with every one of `secrets` (longest first: {@link addSecret}) blanked out. */
-function blank(text: string, secrets: readonly string[]): string {
+export function blank(text: string, secrets: readonly string[]): string {
   for (const s of secrets) text = text.split(s).join('[hidden]');
   return text;
 }

@@ -251,6 +251,21 @@ test('--from last on a v2 URL: no user info or query value of the URL, and no he
   }
 });
 
+test('a query value whose decoding has a stray % (hunter2pw%) is blanked too, as the library blanks it (the CLI\'s copy hid no query value then)', async (t) => {
+  // The discovery for --from last answers 401 with a reason phrase that echoes the key it was sent.
+  const server = createServer((req, res) => {
+    const key = new URL(req.url, 'http://127.0.0.1').searchParams.get('apikey');
+    res.writeHead(401, `no such key: ${key}`);
+    res.end();
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  const { code, stdout, stderr } = await cli(['tail', `http://127.0.0.1:${server.address().port}/feed?apikey=hunter2pw%25`, '--from', 'last']);
+  assert.equal(code, 2, stderr);
+  assert.equal(stderr, 'feedpump: http-status: discovery answered 401 no such key: [hidden]\n');
+  assert.ok(!stdout.includes('hunter2pw'));
+});
+
 test('--from last on a v2 URL: the discovery fails as the feed would (network exit 4, a discovery without end exit 3)', async (t) => {
   // Nothing listens on this port: a network failure, which a run without --from last reports with exit 4.
   const closed = createServer();

@@ -2,12 +2,15 @@
 /**
  * `npx feedpump`: look at a ZeroEventHub (FeedAPI v1) or FeedAPI v2 feed from a terminal before writing code, as
  * `kcat -C` or `nats consumer next` do for their systems. Node only; it uses the package's public API (`openFeed`),
- * imported by the package's own name, so it runs exactly what users import. Not imported by any other entry point.
+ * imported by the package's own name, so it runs exactly what users import, and the library's transport.ts for what no
+ * message may show, blanked as the library blanks it. Not imported by any other entry point.
  * @packageDocumentation
  */
 import { parseArgs } from 'node:util';
 import { FeedError, feedDefaults, openFeed, type AnyFeedOptions, type Feed, type FeedEvent, type FeedOptions, type TypePattern } from 'feedpump';
 import { EXIT, exitCodeOf, HELP } from './exit.js';
+// The library's one home of what no message may show and how it is blanked (dist/transport.js: package.json's imports).
+import { addSecret, blank, safeUrl, urlSecrets } from '#transport';
 
 /** Thrown for a command line that cannot be run; exits with {@link EXIT.usage}. */
 class UsageError extends Error {}
@@ -16,7 +19,8 @@ interface Tail {
   command: 'tail' | 'cursors';
   url: string;
   options: AnyFeedOptions;
-  /** What no message may show: the URL's user name, password and query values, and the `--header` values. */
+  /** What no message may show (longest first, as `addSecret` keeps them): the URL's user name, password and query, and
+   * the `--header` values. */
   secrets: string[];
   from: string;
   limit: number;
@@ -80,7 +84,8 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
   }
 
   const options: AnyFeedOptions = {};
-  const secrets = urlSecrets(url);
+  const secrets = userSecrets(url);
+  urlSecrets(url, secrets);
   const n = count('partition-count', values['partition-count'], 1);
   if (n !== undefined) options.partitionCount = n;
   if (values.protocol !== undefined) {
@@ -101,7 +106,7 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
       const i = h.indexOf(':');
       if (i <= 0) throw new UsageError('--header takes "Name: value"'); // never echo the value: it may be a secret
       const value = h.slice(i + 1).trim();
-      secrets.push(value);
+      addSecret(secrets, value);
       return [h.slice(0, i).trim(), value];
     });
     options.requestHeaders = () => pairs;
@@ -123,21 +128,22 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
   };
 }
 
-/** The user name, password and query values of a URL (decoded and as written), for {@link scrub}. */
-function urlSecrets(url: string): string[] {
-  try {
-    const u = new URL(url);
-    const out = [u.username, u.password, u.search.slice(1), ...u.searchParams.values()];
-    return [...out, ...out.map((s) => decodeURIComponent(s))];
-  } catch {
-    return [];
+/**
+ * The user name and password of a URL (as written and decoded), as secrets: the library never sends such a URL (it is
+ * `bad-options`), so they are the CLI's own; the query's are the library's (`urlSecrets`).
+ */
+function userSecrets(url: string): string[] {
+  const secrets: string[] = [];
+  const u = new URL(url);
+  for (const s of [u.username, u.password]) {
+    addSecret(secrets, s);
+    try {
+      addSecret(secrets, decodeURIComponent(s));
+    } catch {
+      // a stray %: as written only
+    }
   }
-}
-
-/** `text` with every secret of `secrets` (3 characters or more: shorter ones would blank every `1`) blanked out. */
-function scrub(text: string, secrets: readonly string[]): string {
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (s.length >= 3) text = text.split(s).join('[hidden]');
-  return text;
+  return secrets;
 }
 
 /**
@@ -149,8 +155,7 @@ function scrub(text: string, secrets: readonly string[]): string {
  */
 async function v2PartitionIds(url: string, options: AnyFeedOptions): Promise<number[]> {
   const { maxLineLength: MAX_DISCOVERY_BYTES, idleTimeoutMs: IDLE_MS } = feedDefaults();
-  const u = new URL(url);
-  const shown = `${u.origin}${u.pathname}`;
+  const shown = safeUrl(url);
   const headers = options.requestHeaders ? await options.requestHeaders({ refresh: false }) : undefined;
   let request: Request;
   try {
@@ -391,7 +396,7 @@ async function main(argv: string[]): Promise<number> {
     // A FeedError's message starts with its code and names what and where, never a header or query value (its rule);
     // any other error's may quote the URL: what the command line holds of secrets is blanked out of both. A message may
     // quote the server (an error body): no control character of it reaches the terminal.
-    process.stderr.write(`feedpump: ${printable(scrub(e instanceof Error ? e.message : String(e), t.secrets))}\n`);
+    process.stderr.write(`feedpump: ${printable(blank(e instanceof Error ? e.message : String(e), t.secrets))}\n`);
     return code;
   }
 }
