@@ -81,3 +81,32 @@ export async function upgradeThrows({ indexedDbStore, indexedDB, database }) {
   sound.close();
   return { ...outcome, afterwards };
 }
+
+/**
+ * A re-entrant save: the handler of a save awaits another save of the same key on the same store (what a handler that
+ * calls `consume()` into its own store does). IndexedDB queues the inner readwrite transaction behind the outer one,
+ * but the outer one has no request pending while its handler awaits, so IndexedDB commits it: the inner save runs,
+ * and the outer one fails `'store-failed'` (committed before the handler finished) instead of waiting for ever.
+ * Returns how each save ended (or `'pending'` after `waitMs`) and the record afterwards.
+ */
+export async function reentrantSave({ indexedDbStore, indexedDB, database, waitMs = 5_000 }) {
+  const store = indexedDbStore({ database, userStores: [], indexedDB });
+  const record = (cursor) => ({ identity: 'feed', partitions: [0], cursors: { 0: cursor }, savedAt: Number(cursor) });
+  const ended = (p) =>
+    Promise.race([
+      p.then(
+        () => ({ ended: 'resolved' }),
+        (e) => ({ ended: 'rejected', code: e?.code ?? null, message: String(e?.message ?? e) }),
+      ),
+      new Promise((resolve) => setTimeout(() => resolve({ ended: 'pending' }), waitMs)),
+    ]);
+  let inner;
+  const outer = await ended(
+    store.save('k', record('2'), async () => {
+      inner = await ended(store.save('k', record('1'), undefined, null));
+    }, null),
+  );
+  const after = (await store.load('k')) ?? null;
+  store.close();
+  return { outer, inner: inner ?? null, after };
+}

@@ -58,6 +58,16 @@ test("chromium IndexedDB: a request failing after the cursor put aborts the tran
   assert.deepEqual(r.ids, ['e1'], "the batch's effects were rolled back");
 });
 
+test('chromium IndexedDB: a re-entrant save (a handler awaiting a save of its own key) ends: the inner save commits, the outer one is store-failed, nothing waits for ever', async (t) => {
+  const r = await inChromium('reentrantSave');
+  t.diagnostic(JSON.stringify(r));
+  assert.deepEqual(r.inner, { ended: 'resolved' });
+  assert.equal(r.outer.ended, 'rejected', JSON.stringify(r.outer));
+  assert.equal(r.outer.code, 'store-failed', r.outer.message);
+  assert.match(r.outer.message, /before the handler finished/);
+  assert.deepEqual(r.after?.cursors, { 0: '1' }, "the inner save's record, not the outer's");
+});
+
 test('chromium IndexedDB: an upgrade that throws → load() rejects store-failed with the throw as its cause, nothing uncaught', async (t) => {
   const r = await inChromium('upgradeThrows');
   t.diagnostic(JSON.stringify(r));

@@ -58,6 +58,32 @@ test('sqlite: saves of one store on one connection take turns (async handlers do
   assert.equal(await read('b'), 1);
 });
 
+// A re-entrant save on one Database waits for its turn behind the save whose handler awaits it: that save ends at
+// handlerTimeoutMs ('store-failed', rolled back), and its message says why it may not have settled. Not detected at
+// once: telling it from another consumer's save on the same Database, which must wait its turn, needs the async
+// context of the call (AsyncLocalStorage, which on Node 20 turns on promise hooks for the whole process).
+// docs/consume.md, "Re-entrant saves".
+test('sqlite: a handler that awaits a save on its own Database (a save of its store, a nested consume()) ends at handlerTimeoutMs with store-failed naming a re-entrant save; the inner save then commits', async () => {
+  const { store, db } = fresh({ handlerTimeoutMs: 300 });
+  const record = (cursor) => ({ identity: 'i', cursors: { 0: cursor }, savedAt: 1 });
+  let inner;
+  await assert.rejects(
+    store.save('a', record('1'), () => (inner = store.save('b', record('1'), undefined, null)), null),
+    (e) => isFeedError(e, 'store-failed') && /handlerTimeoutMs/.test(e.message) && /1 save on this Database waits behind it/.test(e.message) && /re-entrant/.test(e.message),
+  );
+  await inner;
+  assert.deepEqual([await store.load('a'), (await store.load('b'))?.cursors], [undefined, { 0: '1' }]);
+  assert.equal(db.inTransaction, false);
+
+  const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 2 });
+  const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch };
+  const { store: other } = fresh({ handlerTimeoutMs: 300 });
+  await assert.rejects(
+    consume(source, { store: other, key: 'outer', handler: () => consume(source, { store: other, key: 'inner', handler: () => {} }) }),
+    (e) => isFeedError(e, 'store-failed') && /re-entrant/.test(e.message),
+  );
+});
+
 test('sqlite: saves of two stores on one connection take turns too (two feeds consumed into one Database)', async () => {
   // One better-sqlite3 Database has one transaction at a time, whichever store wrapper opened it: a second
   // BEGIN IMMEDIATE while the first save's handler runs fails ('cannot start a transaction within a transaction').

@@ -111,6 +111,11 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * whichever store made them (two feeds consumed into one database, each with a `sqliteStore` of its own).
  */
 const turns = new WeakMap<object, Promise<unknown>>();
+/**
+ * The saves on each connection that wait for their turn: when a handler does not settle, those behind its save may be
+ * what it awaits (a re-entrant save, which can never go first), and its error says so.
+ */
+const waiting = new WeakMap<object, number>();
 /** A timer's limit (longer timeouts fire at once). */
 const MAX_TIMER_MS = 0x7fff_ffff;
 /** What the handler's timer rejects with: told apart from what the handler throws. */
@@ -134,7 +139,9 @@ const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /
  *
  * Write the handler synchronously (better-sqlite3 is synchronous): while an async handler awaits, the transaction
  * stays open on the connection, and anything else your process runs on that `Database` meanwhile becomes part of it.
- * Saves on one `Database` wait for each other, also those of two stores. Use WAL mode (`db.pragma('journal_mode = WAL')`): readers do not block the
+ * Saves on one `Database` wait for each other, also those of two stores: so a handler must never await a save on its
+ * own `Database` (a nested `consume()` into it), which waits for the handler's own save until `handlerTimeoutMs`
+ * (then `'store-failed'`, whose message names the saves waiting behind it; docs/consume.md, "Re-entrant saves"). Use WAL mode (`db.pragma('journal_mode = WAL')`): readers do not block the
  * writer, and with `synchronous = NORMAL` a commit survives a killed process (an OS crash may lose the last commits,
  * effects and cursor together).
  *
@@ -218,9 +225,17 @@ export function sqliteStore<D extends SqliteDatabaseLike>(db: D, options: Sqlite
             passOn = { error: e };
             throw e;
           }
+          // Another consumer's save waits here too, so this cannot say which it is (that needs the async context of the
+          // call: AsyncLocalStorage, which on Node 20 turns on promise hooks for the whole process).
+          const behind = waiting.get(db) ?? 0;
+          const why =
+            behind > 0
+              ? `; ${behind} save${behind > 1 ? 's' : ''} on this Database wait${behind > 1 ? '' : 's'} behind it: if the handler awaits one ` +
+                '(a save or consume() into this Database from inside the handler), that is a re-entrant save, which waits for this one'
+              : '';
           throw new FeedError(
             'store-failed',
-            `SQLite: the handler did not settle within handlerTimeoutMs (${handlerTimeoutMs} ms) inside the transaction of feed key ${JSON.stringify(key)}: rolled back, nothing of the batch committed`,
+            `SQLite: the handler did not settle within handlerTimeoutMs (${handlerTimeoutMs} ms) inside the transaction of feed key ${JSON.stringify(key)}: rolled back, nothing of the batch committed${why}`,
           );
         } finally {
           clearTimeout(timer);
@@ -253,7 +268,11 @@ export function sqliteStore<D extends SqliteDatabaseLike>(db: D, options: Sqlite
       }
     },
     save(key, record, effects, expected) {
-      const done = (turns.get(db) ?? Promise.resolve()).then(() => saveNow(key, record, effects, expected));
+      waiting.set(db, (waiting.get(db) ?? 0) + 1);
+      const done = (turns.get(db) ?? Promise.resolve()).then(() => {
+        waiting.set(db, (waiting.get(db) ?? 1) - 1);
+        return saveNow(key, record, effects, expected);
+      });
       turns.set(db, done.catch(() => {}));
       return done;
     },

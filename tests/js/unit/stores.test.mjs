@@ -6,7 +6,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { isFeedError, memoryStore } from '../../../dist/entrypoints/node.js';
 import { durableObjectStore } from '../../../dist/entrypoints/durable-object.js';
 import { idbRequest, indexedDbStore } from '../../../dist/entrypoints/indexeddb.js';
-import { requestFailsAfterCursorPut } from '../../browser/idb-cases.js';
+import { reentrantSave, requestFailsAfterCursorPut } from '../../browser/idb-cases.js';
 
 const rec = (cursors, identity = 'feed') => ({ identity, cursors, savedAt: 1 });
 
@@ -136,6 +136,27 @@ test('indexeddb: save() resolves on the transaction\'s complete: a request faili
   assert.match(r.message, /ConstraintError/);
   assert.deepEqual(r.after, r.before, 'load() still gives the record before the save');
   assert.deepEqual(r.ids, ['e1'], "the batch's effects were rolled back");
+});
+
+test('indexeddb: a re-entrant save (a handler awaiting a save of its own key) ends: the inner save commits, the outer one is store-failed', async () => {
+  const r = await reentrantSave({ indexedDbStore, indexedDB: new IDBFactory(), database: 'reentrant' });
+  assert.deepEqual(r.inner, { ended: 'resolved' });
+  assert.equal(r.outer.ended, 'rejected', JSON.stringify(r.outer));
+  assert.equal(r.outer.code, 'store-failed', r.outer.message);
+  assert.match(r.outer.message, /before the handler finished/);
+  assert.deepEqual(r.after?.cursors, { 0: '1' }, "the inner save's record, not the outer's");
+});
+
+test('memory: re-entrant saves never wait (it has no lock): a save of the same key inside a save commits and the outer one is cursor-conflict; one of another key inside a save commits, and so does the outer one', async () => {
+  const store = memoryStore();
+  const record = (cursor) => ({ identity: 'feed', cursors: { 0: cursor }, savedAt: 0 });
+  await assert.rejects(
+    store.save('k', record('2'), async () => store.save('k', record('1'), undefined, null), null),
+    (e) => isFeedError(e, 'cursor-conflict'),
+  );
+  assert.deepEqual((await store.load('k')).cursors, { 0: '1' });
+  await store.save('k2', record('2'), async () => store.save('k3', record('1'), undefined, null), null);
+  assert.deepEqual([(await store.load('k2')).cursors, (await store.load('k3')).cursors], [{ 0: '2' }, { 0: '1' }]);
 });
 
 test('indexeddb: a closed connection is opened again', async () => {
