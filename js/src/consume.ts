@@ -156,7 +156,8 @@ export interface ConsumeOptions<T, Tx> {
    * Told after every committed batch: this call's own (`remote: false`) and, in tabs mode, each batch another tab
    * committed before this call's first own commit (`remote: true`; its effects are already in the store). A remote
    * notification is best-effort: one still in flight when the leader's tab closed may be lost; the store is the
-   * truth. A throw rejects `consume()` (after the commit).
+   * truth. A throw rejects `consume()` (after the commit) with `'hook-failed'` (its error the `cause`). Its return value
+   * is not awaited: an async one must handle its own rejections.
    * @defaultValue none
    */
   onCommit?: ((info: CommitInfo<T>) => void) | undefined;
@@ -185,7 +186,8 @@ export interface ConsumeOptions<T, Tx> {
    * Given the feed this call reads, once, when it starts consuming (after the cursors are loaded, before the first
    * request; in tabs mode when this call leads): read its {@link Feed.state}, {@link Feed.stats} and {@link Feed.lag}
    * while the call runs and after it settled. The iteration is `consume()`'s: stop it with the source's `signal`.
-   * A throw rejects `consume()` (nothing is committed). `feedpump/otel`'s `watch` fits here as it is.
+   * A throw rejects `consume()` with `'hook-failed'` (nothing is committed). `feedpump/otel`'s `watch` fits here as
+   * it is.
    * @defaultValue none
    * @example
    * ```ts
@@ -197,7 +199,7 @@ export interface ConsumeOptions<T, Tx> {
   onFeed?: ((feed: Pick<Feed<T>, 'state' | 'stats' | 'lag'>) => void) | undefined;
   /**
    * Told `'follower'` when the call has to wait for another tab's lock, and `'leader'` when it starts consuming (at
-   * once when tabs mode is off).
+   * once when tabs mode is off). A throw rejects `consume()` with `'hook-failed'` (its error the `cause`).
    * @defaultValue none
    */
   onRole?: ((role: TabRole) => void) | undefined;
@@ -318,14 +320,14 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   if (!oneOf(options.onHandlerError, 'retry', 'skip', 'stop')) throw badOption(34, JSON.stringify(options.onHandlerError));
   const tabs = tabsConfig(options.tabs, key);
   if (tabs === undefined) {
-    onRole?.('leader');
+    tell('onRole', onRole, 'leader');
     return consumeHere(source, options);
   }
   return leadAcrossTabs<T, ConsumeResult>(
     tabs,
     key,
     source.signal,
-    { onRole, onRemoteCommit: (m) => onCommit?.({ batch: m.batch, cursors: m.cursors, remote: true }) },
+    { onRole: (r) => tell('onRole', onRole, r), onRemoteCommit: (m) => tell('onCommit', onCommit, { batch: m.batch, cursors: m.cursors, remote: true }) },
     (postCommit) => consumeHere(source, options, postCommit),
   );
 }
@@ -339,6 +341,18 @@ let visible: ((fetch: FetchLike | undefined) => FetchLike | undefined) | undefin
  */
 export function pauseWhenHiddenBy(wrap: typeof visible): void {
   visible = wrap;
+}
+
+/**
+ * Calls the callback `name` (`onRole`, `onFeed`, `onCommit`) with `arg`: a throw is `'hook-failed'` naming it (its
+ * error the `cause`), as `consume()` rejects only with FeedErrors.
+ */
+function tell<A>(name: string, callback: ((arg: A) => void) | undefined, arg: A): void {
+  try {
+    callback?.(arg);
+  } catch (e) {
+    throw hookFailed(name, e, 0);
+  }
 }
 
 /** The consumer itself, run once this call may consume (it holds the tabs lock, or tabs mode is off). */
@@ -429,7 +443,7 @@ async function consumeHere<T, Tx>(
   /** The record this consumer last saw committed: every save checks that nobody else committed since. */
   let committed: CursorRecord | undefined = stored;
   try {
-    options.onFeed?.(feed);
+    tell('onFeed', options.onFeed, feed);
     for await (const batch of feed.batches()) {
       // Signal-only batches of live feeds carry nothing to commit; every event comes with its checkpoints.
       if (batch.checkpoints.length === 0) continue;
@@ -495,7 +509,7 @@ async function consumeHere<T, Tx>(
       if (skipped) result.skipped++;
       else result.events += batch.events.length;
       postCommit?.(batch, cursors);
-      onCommit?.({ batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) });
+      tell('onCommit', onCommit, { batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) });
       if (result.batches >= maxBatches) return result;
     }
     result.caughtUp = true;

@@ -281,7 +281,7 @@ export async function leadAcrossTabs<T, R>(
     if (hookFailed) throw hookFailed.error;
     if (signal?.aborted) throw abortedError(signal, 'the signal fired while waiting for the lock of another tab');
     // Web Locks fail with a DOMException (e.g. `SecurityError` in an opaque origin); anything else is the caller's
-    // (a throw of onRole) and passes as it is.
+    // (a throw of onRole: consume() makes it 'hook-failed') and passes as it is.
     if (typeof DOMException !== 'function' || !(e instanceof DOMException)) throw e;
     throw Object.assign(badOption(42, JSON.stringify(config.lockName)), { cause: e });
   } finally {

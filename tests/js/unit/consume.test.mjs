@@ -605,7 +605,7 @@ test("a skip whose save fails: store-failed with the cause, as any other save's 
   assert.deepEqual((await inner.load('k')).cursors, { 0: '2' });
 });
 
-test('a callback that throws (onFeed, onCommit, onRole) rejects consume() with a FeedError', { todo: 'they reject with their own raw error: only the policy functions go through decide() (hook-failed); wrapping these costs web-entry bytes' }, async () => {
+test('a callback that throws (onFeed, onCommit, onRole) rejects consume() with a FeedError', async () => {
   const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 2 });
   const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch };
   const boom = () => {

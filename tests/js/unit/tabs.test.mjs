@@ -218,7 +218,7 @@ test('the signal ends a follower’s wait with aborted; the leader is not distur
   });
 });
 
-test('a follower whose onCommit or onRole throws rejects with that error', async () => {
+test('a follower whose onCommit or onRole throws rejects with hook-failed, that error its cause', async () => {
   await withLocks(async () => {
     const feed = slowFeed(5, { partitions: 1, count: 20, checkpointEvery: 2, pageSize: 4 });
     const store = memoryStore();
@@ -230,7 +230,9 @@ test('a follower whose onCommit or onRole throws rejects with that error', async
     ]);
     assert.equal(ra.status, 'fulfilled');
     assert.equal(rb.status, 'rejected');
-    assert.equal(rb.reason, boom);
+    assert.ok(isFeedError(rb.reason, 'hook-failed'), `hook-failed, got ${rb.reason}`);
+    assert.match(rb.reason.message, /onCommit failed \(Error; its error is the cause\)/);
+    assert.equal(rb.reason.cause, boom);
 
     const roleError = new Error('no role for you');
     const [rc, rd] = await Promise.allSettled([
@@ -238,7 +240,9 @@ test('a follower whose onCommit or onRole throws rejects with that error', async
       consume(source, recorder(store, { onRole: (role) => { if (role === 'follower') throw roleError; } }).options),
     ]);
     assert.equal(rc.status, 'fulfilled');
-    assert.equal(rd.reason, roleError);
+    assert.ok(isFeedError(rd.reason, 'hook-failed'), `hook-failed, got ${rd.reason}`);
+    assert.match(rd.reason.message, /onRole failed/);
+    assert.equal(rd.reason.cause, roleError);
   });
 });
 
@@ -397,12 +401,12 @@ test('tabs: refusals and aborts say why; errors of the caller pass as they are; 
   }
 });
 
-test('tabs: a DOMException thrown while leading passes as it is; a follower aborted while waiting says so', async () => {
+test('tabs: a DOMException thrown while leading is the callback\'s (hook-failed, its cause), not the lock\'s; a follower aborted while waiting says so', async () => {
   await withLocks(async () => {
     const feed = fakeFeed({ partitions: 1, count: 3 });
     const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
     const quota = new DOMException('full', 'QuotaExceededError');
-    await assert.rejects(consume(source, { store: memoryStore(), key: 'k', handler: countingHandler, onCommit: () => { throw quota; } }), (e) => e === quota);
+    await assert.rejects(consume(source, { store: memoryStore(), key: 'k', handler: countingHandler, onCommit: () => { throw quota; } }), (e) => isFeedError(e, 'hook-failed') && e.cause === quota);
   });
   await withLocks(async (locks) => {
     const release = await holdLock(locks);
