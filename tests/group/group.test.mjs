@@ -241,6 +241,55 @@ test('the server ends the commit transaction\'s session while the handler runs (
   assert.deepEqual(rows[0], { n: EVENTS_PER_PARTITION, dup: 0 });
 });
 
+test('the session ends after the store locked the cursor row, before the handler runs (this process stopped there past a lease): the batch is tried again, the member does not stop', async () => {
+  const { schema } = await fresh();
+  // The store's pool, as it is but for one thing: once, right after the store's SELECT ... FOR UPDATE of the cursor
+  // row, the transaction's backend is terminated and node-postgres has emitted 'error' on the client, before the
+  // handler runs (what a SIGSTOP there past the idle timeout does, without its timing).
+  let armed = true;
+  const ending = {
+    connect: async () => {
+      const client = await pool.connect();
+      const { query, release } = client;
+      client.query = async function (...args) {
+        const result = await query.apply(client, args);
+        if (armed && typeof args[0] === 'string' && /cursors"? WHERE feed_key = \$1 FOR UPDATE/.test(args[0])) {
+          armed = false;
+          const lost = new Promise((resolve) => client.once('error', resolve));
+          await pool.query('SELECT pg_terminate_backend($1)', [client.processID]);
+          await lost;
+        }
+        return result;
+      };
+      client.release = (...a) => {
+        client.query = query;
+        client.release = release;
+        return release.apply(client, a);
+      };
+      return client;
+    },
+  };
+  const store = postgresStore(ending, { table: `${schema}.cursors` });
+  const apply = applyInto(schema, 'a');
+  const member = consumeGroup({ ...source(), partitions: [0] }, {
+    store,
+    group: 'ended-early',
+    table: `${schema}.grp`,
+    memberId: 'a',
+    leaseMs: 5_000,
+    heartbeatMs: 100,
+    handler: apply, // its first statement fails on the first batch: 'not queryable', no SQLSTATE
+  });
+  let failed;
+  member.done.catch((e) => (failed = e));
+  await until(async () => failed !== undefined || (await store.load('ended-early:0'))?.cursors[0] === String(EVENTS_PER_PARTITION), 'partition 0 at its head');
+  assert.equal(armed, false, 'the session was ended once');
+  assert.equal(failed, undefined, `the member stopped: ${failed?.message}`);
+  await member.stop();
+  const { rows } = await pool.query(`SELECT count(*)::int AS n, coalesce(sum(applies - 1), 0)::int AS dup FROM ${schema}.applied`);
+  assert.deepEqual(rows[0], { n: EVENTS_PER_PARTITION, dup: 0 });
+});
+
 test('stop() finishes the batch, releases the leases, and another member takes over at once (long before the lease would expire)', async () => {
   const { schema, store, table } = await fresh();
   const opts = (id) => ({ store, group: 'handover', table, memberId: id, leaseMs: 600_000, heartbeatMs: 100, handler: applyInto(schema, id) });

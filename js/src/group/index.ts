@@ -485,6 +485,23 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       lease.since = Date.now();
       lease.connectionLost = false;
       /**
+       * The server may end this transaction's session (the idle timeout, after this process was stopped; a terminated
+       * backend): node-postgres then emits 'error' on the client, and its next statement fails with no SQLSTATE ("not
+       * queryable"). That is no fault of the handler. Watched from the transaction's first statement of the group's
+       * (the session may end before the handler runs: this process stopped after the cursor row was locked) until the
+       * save settles.
+       */
+      let watched: C | undefined;
+      const onError = (): void => {
+        lease.connectionLost = true;
+      };
+      const events = (client: C) => client as unknown as Partial<Record<'on' | 'off', (event: 'error', listener: () => void) => void>>;
+      const watch = (client: C): void => {
+        if (watched !== undefined) return;
+        watched = client;
+        events(client).on?.call(client, 'error', onError);
+      };
+      /**
        * The fence, as the first statement of the commit transaction after its bounds. A member stopped (SIGSTOP, a VM
        * pause) inside this transaction holds its locks: the server ends the session once it idles longer than a lease
        * (or the store's shorter `transactionIdleTimeoutMs`), which rolls the batch back and frees the rows. postgresStore
@@ -518,6 +535,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
       const hooks: SaveHooks<C> = {
         idleTimeoutMs: leaseMs,
         first: async (client) => {
+          watch(client);
           fencedFirst = false;
           await fence(client, true);
           fencedFirst = true;
@@ -528,13 +546,7 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
         key,
         record,
         async (client) => {
-          // The server may end this session (the idle timeout, after this process was stopped): node-postgres then
-          // emits 'error' on the client and the handler's next statement fails. That is no fault of the handler.
-          const events = client as unknown as Partial<Record<'on' | 'off', (event: 'error', listener: () => void) => void>>;
-          const onError = (): void => {
-            lease.connectionLost = true;
-          };
-          events.on?.call(client, 'error', onError);
+          watch(client); // a store that did not run `first`
           try {
             // A store that did not run `first` (a wrapper of postgresStore): fenced here, before the handler.
             if (!fencedFirst) await fence(client, false);
@@ -542,14 +554,13 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
           } catch (e) {
             if (CONNECTION_LOST.has(sqlState(e) as string)) lease.connectionLost = true;
             throw e;
-          } finally {
-            events.off?.call(client, 'error', onError);
           }
         },
         expected,
         hooks,
       ).finally(() => {
         lease.since = undefined;
+        if (watched !== undefined) events(watched).off?.call(watched, 'error', onError);
       });
     },
   });
