@@ -132,13 +132,13 @@ test("consume({ onFeed }): the feed consume() reads, its state and stats while i
   assert.deepEqual(Object.keys(stats.lastEventAt).sort(), ['0', '1']);
   assert.deepEqual(Object.keys(feed.lag()).sort(), ['0', '1']);
 
-  // What onFeed throws rejects consume() before any request, nothing committed.
+  // What onFeed throws rejects consume() ('hook-failed', its error the cause) before any request, nothing committed.
   const requests = count.consumed;
   const store = api.memoryStore();
   const boom = new Error('boom');
   await assert.rejects(
     api.consume({ url: `${server.base}/consumed`, partitionCount: 2 }, { store, key: 'k', handler: () => {}, onFeed: () => { throw boom; } }),
-    (e) => e === boom,
+    (e) => api.isFeedError(e, 'hook-failed') && e.cause === boom,
   );
   assert.equal(count.consumed, requests, 'no request was made');
   assert.equal(await store.load('k'), undefined);
