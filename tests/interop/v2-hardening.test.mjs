@@ -32,17 +32,24 @@ async function expectedIds(feed = 'feed') {
 }
 
 /**
- * A `fetch` that splits partition 1 (method 1) just before the first events request made after 1 was served a page
- * with no events while still open: that request then gets the 409.
+ * A `fetch` that splits partition 1 (method 1) just before the first events request made after 1's last event (1-500)
+ * was served, while 1 was still open: that request then gets the 409. Whichever partition a round starts at (random,
+ * the core's `Schedule` start), that request comes: 1 is not caught up before a page with no events.
  */
 function splitAfterOneIsRead() {
+  let lastServed = false;
   let done = false;
   return async (request) => {
-    if (!done && feedState().caughtUpServed?.has('1') && new URL(request.url).pathname === '/feed/events') {
+    const url = new URL(request.url);
+    if (lastServed && !done && url.pathname === '/feed/events') {
       done = true;
       await control({ feed: 'feed', splitRunning: { partition: '1', children: ['4', '5'], count: 600 } });
     }
-    return fetch(request);
+    const response = await fetch(request);
+    if (!done && url.pathname === '/feed/events' && url.searchParams.get('partition') === '1' && response.ok) {
+      lastServed ||= (await response.clone().text()).includes('"1-500"');
+    }
+    return response;
   };
 }
 
