@@ -10,7 +10,7 @@
  */
 import { FeedError, isFeedError, messageOf } from './errors.js';
 import { openFeed } from './feed.js';
-import { abortedError, sleep, badOption, watched } from './options.js';
+import { ifAborted, sleep, badOption, watched } from './options.js';
 import type { Batch, Feed, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { leadAcrossTabs, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
@@ -387,7 +387,7 @@ async function consumeHere<T, Tx>(
     // The signal ends the wait for the load, which may never settle (an IndexedDB open that another connection
     // blocks); a save is waited for (below), so that the result and onCommit tell what committed.
     const got = await watched(store.load(key), Infinity, signal);
-    if (got === 'aborted' && signal?.aborted) throw abortedError(signal, 'the signal fired while the cursors were loaded');
+    if (got === 'aborted') ifAborted(signal, 'while the cursors were loaded');
     // null: nothing stored, as undefined (what some storage APIs answer).
     stored = (got as CursorRecord | null | undefined) ?? undefined;
     // A record that is not one (a custom store's defect) fails here, as the load's own errors do.
@@ -410,7 +410,7 @@ async function consumeHere<T, Tx>(
     // 'first' and 'last' mean "nothing is stored"; cursors of another feed are only dropped by a function's choice.
     // The signal ends the wait for a function's choice (one that never settles held consume() past the abort).
     const choice = await decide('onMissingCursors', policy, info, info.reason === 'absent' ? policy : 'throw');
-    if (signal?.aborted) throw abortedError(signal, 'the signal fired while onMissingCursors decided');
+    ifAborted(signal, 'while onMissingCursors decided');
     if (choice === 'throw') {
       const why =
         stored === undefined
@@ -492,7 +492,7 @@ async function consumeHere<T, Tx>(
           // Once the signal fired (before or while the policy decided, or while the retry waited) nothing of the
           // batch commits, not even a skip: a handler that fails because its consumer stops is no poison batch. The
           // next run has the batch again.
-          if (signal?.aborted) throw abortedError(signal, 'the signal fired while a failed batch was decided');
+          ifAborted(signal, 'while a failed batch was decided');
           if (action === 'skip') {
             handlerMs = 0;
             skipped = true;

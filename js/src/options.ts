@@ -105,11 +105,20 @@ export function sleep(ms: number, signal: AbortSignal | undefined): Promise<unkn
 }
 
 /**
- * The `'aborted'` FeedError of `signal` (its reason as `cause`); `why` says when it fired.
+ * The `'aborted'` FeedError of `signal` (its reason as `cause`): "the signal fired <when>", or without `when` "the feed
+ * was aborted".
  * @internal
  */
-export function abortedError(signal: AbortSignal, why = 'the feed was aborted'): FeedError {
-  return new FeedError('aborted', `${why}`, { cause: signal.reason });
+export function abortedError(signal: AbortSignal | undefined, when?: string): FeedError {
+  return new FeedError('aborted', when ? `the signal fired ${when}` : 'the feed was aborted', { cause: signal?.reason });
+}
+
+/**
+ * Throws {@link abortedError} when `signal` fired.
+ * @internal
+ */
+export function ifAborted(signal: AbortSignal | undefined, when?: string): void {
+  if (signal?.aborted) throw abortedError(signal, when);
 }
 
 /** The options that must be functions when given. */

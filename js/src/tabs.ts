@@ -17,7 +17,7 @@
  * @packageDocumentation
  */
 import { FeedError, parseWhy } from './errors.js';
-import { abortedError, badOption } from './options.js';
+import { ifAborted, badOption } from './options.js';
 import type { Batch, FeedEvent } from './types.js';
 import type { Cursors } from './stores/types.js';
 
@@ -217,7 +217,7 @@ export async function leadAcrossTabs<T, R>(
   lead: (postCommit: (batch: Batch<T>, cursors: Cursors) => void) => Promise<R>,
 ): Promise<R> {
   const locks = locksNeeded();
-  if (signal?.aborted) throw abortedError(signal, 'the signal fired before consume() started');
+  ifAborted(signal, 'before consume() started');
   const Channel = (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel;
   // Without BroadcastChannel the lock still elects one consumer; followers just hear nothing.
   const channel = typeof Channel === 'function' ? new Channel(config.channelName) : undefined;
@@ -279,7 +279,7 @@ export async function leadAcrossTabs<T, R>(
   } catch (e) {
     if (leading) throw e;
     if (hookFailed) throw hookFailed.error;
-    if (signal?.aborted) throw abortedError(signal, 'the signal fired while waiting for the lock of another tab');
+    ifAborted(signal, 'while waiting for the lock of another tab');
     // Web Locks fail with a DOMException (e.g. `SecurityError` in an opaque origin); anything else is the caller's
     // (a throw of onRole: consume() makes it 'hook-failed') and passes as it is.
     if (typeof DOMException !== 'function' || !(e instanceof DOMException)) throw e;

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { type FeedError, messageOf, toFeedError } from '../errors.js';
-import { abortedError, watched, type ReaderOptions } from '../options.js';
+import { abortedError, ifAborted, watched, type ReaderOptions } from '../options.js';
 import { read, safeUrl, transport, type Transport } from '../transport.js';
 import { cancelBody, chunkOf, openBody, recycle, startRead } from '../reader/body.js';
 import { parseDiscovery as checkDiscovery, discoveryError, readerDefaults, type Discovery } from '../wasm/feedpump.js';
@@ -59,14 +59,14 @@ function rootMessage(e: unknown): string {
  */
 async function request(url: string, req: Requester, calls: Transport, refresh: boolean, idleMs: number): Promise<Response> {
   const signal = req.signal;
-  if (signal?.aborted) throw abortedError(signal);
+  ifAborted(signal);
   const mine = new AbortController();
   /** The hook's headers and the response head each come within `idleMs`, or before the signal (close() too). */
   const wait = async (work: unknown): Promise<unknown> => {
     const got = await watched(work, idleMs || Infinity, signal);
     if (got === 'stalled' || got === 'aborted') {
       mine.abort();
-      throw got === 'stalled' ? failed(2, idleMs) : abortedError(signal as AbortSignal);
+      throw got === 'stalled' ? failed(2, idleMs) : abortedError(signal);
     }
     return got;
   };
@@ -109,11 +109,11 @@ async function readBody(
       try {
         got = await watched(reading, idleMs || Infinity, signal);
       } catch (e) {
-        if (signal?.aborted) throw abortedError(signal);
+        ifAborted(signal);
         if (over === 'cut') break;
         throw failed(1, 0, rootMessage(e), e);
       }
-      if (got === 'aborted') throw abortedError(signal as AbortSignal);
+      if (got === 'aborted') throw abortedError(signal);
       if (got === 'stalled') {
         if (over === 'cut') break;
         throw failed(2, idleMs);

@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import { FeedError, isFeedError, toFeedError } from '../errors.js';
-import { abortedError, sleep, type ReaderOptions, badOption } from '../options.js';
+import { ifAborted, sleep, type ReaderOptions, badOption } from '../options.js';
 import type { FeedReader } from '../reader/reader.js';
 import { Backoff, Schedule, type RawBatch } from '../wasm/feedpump.js';
 import { discoverOnce, RETRY_AFTER, type Discovery, type V2Partition } from './discovery.js';
@@ -237,7 +237,7 @@ export class V2Source implements BatchSource {
   /** Waits `ms` or until the feed closes; the caller's signal fired during the wait is an `'aborted'` FeedError. */
   async #sleep(ms: number): Promise<void> {
     await sleep(ms, this.#stop.signal); // #stop follows the caller's signal from the first discovery on
-    if (this.options.signal?.aborted) throw abortedError(this.options.signal);
+    ifAborted(this.options.signal);
   }
 
   #open(p: V2Partition): void {
