@@ -11,6 +11,7 @@
 import { FeedError, isFeedError, messageOf } from './errors.js';
 import { openFeed } from './feed.js';
 import { ifAborted, sleep, badOption, watched } from './options.js';
+import { isObject } from './filters.js';
 import type { Batch, Feed, FeedOptions, FeedUrl, FetchLike } from './types.js';
 import type { CursorRecord, CursorStore, Cursors } from './stores/types.js';
 import { leadAcrossTabs, tabsConfig, type TabRole, type TabsOptions } from './tabs.js';
@@ -306,7 +307,7 @@ export const oneOf = (v: unknown, ...ok: string[]): boolean => v === undefined |
 export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, options: ConsumeOptions<T, Tx>): Promise<ConsumeResult> {
   const { store, key, handler, onCommit, onRole } = options;
   // The messages are the wasm's (badOption: src/options.rs).
-  if (store === null || typeof store !== 'object' || typeof store.load !== 'function' || typeof store.save !== 'function') {
+  if (!isObject(store) || typeof store.load !== 'function' || typeof store.save !== 'function') {
     throw badOption(30);
   }
   if (typeof key !== 'string' || key === '') throw badOption(31);
@@ -425,7 +426,7 @@ async function consumeHere<T, Tx>(
     } else if (choice === 'last') {
       start = Object.fromEntries(partitionsRead(source).map((p) => [p, '_last']));
       from = 'last';
-    } else if (choice !== null && typeof choice === 'object') {
+    } else if (isObject(choice)) {
       start = { ...choice };
       from = 'custom';
     } else {

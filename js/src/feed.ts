@@ -8,7 +8,7 @@
  */
 import { toFeedError, type FeedError } from './errors.js';
 import { eventTypeList, feedUrl, readerOptions, v2Cursors, type ReaderOptions, badOption, V2_PARTITIONS, watched } from './options.js';
-import { serverTypeFilter } from './filters.js';
+import { isObject, serverTypeFilter } from './filters.js';
 import { filteredBatch, META_PARTITION, META_STRIDE, parseBatch, rawBatch } from './decode.js';
 import { EventIterator } from './events.js';
 import { Observer } from './observe.js';
@@ -47,7 +47,7 @@ import type { RawBatch } from './wasm/feedpump.js';
 export function openFeed<T = unknown>(url: FeedUrl, options: FeedOptions): Feed<T> {
   const [href, ...replicas] = Array.isArray(url) ? (url as readonly unknown[]).map(feedUrl) : [feedUrl(url)];
   if (href === undefined) throw badOption(26);
-  if (options === null || typeof options !== 'object') throw badOption(3);
+  if (!isObject(options)) throw badOption(3);
   const protocol = options.protocol ?? (options.partitionCount === undefined ? 'auto' : 'v1');
   const observer = new Observer(options);
   const v1Options = (): ReaderOptions => ({ ...readerOptions(options, observer), replicas });

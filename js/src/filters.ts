@@ -6,6 +6,14 @@
  */
 import type { FeedEvent, TypeFilter, TypePattern, TypeSource } from './types.js';
 
+/**
+ * Whether `v` is a non-null object (arrays and class instances too): the shape check of every options object.
+ * @internal
+ */
+export function isObject(v: unknown): v is object {
+  return v !== null && typeof v === 'object';
+}
+
 /** The default {@link TypeSource}: the `type` field of `data`. */
 export const DEFAULT_TYPE_SOURCE: TypeSource = Object.freeze({ field: 'type' });
 
@@ -46,7 +54,7 @@ export function compilePattern(p: TypePattern, ignoreCase = false): Matcher {
     const re = new RegExp(p.source, p.flags.replace(/[gy]/g, ''));
     return { test: (t) => re.test(t) };
   }
-  if (p !== null && typeof p === 'object' && typeof (p as { prefix?: unknown }).prefix === 'string') {
+  if (isObject(p) && typeof (p as { prefix?: unknown }).prefix === 'string') {
     const prefix = fold(p.prefix);
     return { test: (t) => fold(t).startsWith(prefix), core: { prefix } };
   }
@@ -77,7 +85,7 @@ export function typeReader(source: TypeSource = DEFAULT_TYPE_SOURCE): (event: Fe
       return typeof t === 'string' ? t : undefined;
     };
   }
-  if (source !== null && typeof source === 'object') {
+  if (isObject(source)) {
     if ('header' in source) {
       const name = source.header;
       if (typeof name !== 'string' || name === '') throw new TypeError('typeFrom.header must be a non-empty string');
@@ -99,7 +107,7 @@ export function typeReader(source: TypeSource = DEFAULT_TYPE_SOURCE): (event: Fe
           }
         }
         for (const k of path) {
-          if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, k)) return undefined;
+          if (!isObject(v) || Array.isArray(v) || !Object.hasOwn(v, k)) return undefined;
           v = (v as Record<string, unknown>)[k];
         }
         return typeof v === 'string' ? v : undefined;
@@ -133,7 +141,7 @@ export interface CompiledFilter {
  * @internal
  */
 export function compileFilter(filter: TypeFilter = {}): CompiledFilter {
-  if (filter === null || typeof filter !== 'object') throw new TypeError('a type filter must be an object');
+  if (!isObject(filter)) throw new TypeError('a type filter must be an object');
   const ignoreCase = filter.ignoreCase === true;
   const include = list(filter.include).map((p) => compilePattern(p, ignoreCase));
   const exclude = list(filter.exclude).map((p) => compilePattern(p, ignoreCase));

@@ -8,7 +8,7 @@ import { FeedError, messageOf, toFeedError } from './errors.js';
 import { wasmNotReady, wasmReady } from './runtime.js';
 import { optionError } from './wasm/feedpump.js';
 import { call, type Observer } from './observe.js';
-import { compileFilter, type CompiledFilter } from './filters.js';
+import { compileFilter, isObject, type CompiledFilter } from './filters.js';
 import type { AnyFeedOptions as FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
 
 /**
@@ -216,7 +216,7 @@ export function startCursors(partitionCount: number, cursors: FeedOptions['curso
  * @internal
  */
 export function readerOptions(options: FeedOptions, observer?: Observer): ReaderOptions {
-  if (options === null || typeof options !== 'object') throw badOption(3);
+  if (!isObject(options)) throw badOption(3);
   const { partitionCount, pageSizeHint, signal, fetch, requestHeaders } = options;
   if (!isInteger(partitionCount, 1)) throw badOption(4);
   const out: ReaderOptions = { partitionCount, cursors: startCursors(partitionCount, options.cursors) };
@@ -278,7 +278,7 @@ export function readerOptions(options: FeedOptions, observer?: Observer): Reader
     out.typeField = out.filter.field;
     out.typeFilter = out.filter.core;
   }
-  if (options.logger !== undefined && (options.logger === null || typeof options.logger !== 'object')) {
+  if (options.logger !== undefined && !isObject(options.logger)) {
     throw badOption(14);
   }
   return out;
@@ -299,7 +299,7 @@ export const V2_PARTITIONS = 32_768;
 export function v2Cursors(cursors: FeedOptions['cursors'], partitionCount = V2_PARTITIONS): Map<number, string> {
   const out = new Map<number, string>();
   if (cursors === undefined) return out;
-  if (cursors === null || typeof cursors !== 'object') throw badOption(15);
+  if (!isObject(cursors)) throw badOption(15);
   for (const [key, cursor] of Object.entries(cursors)) {
     const partition = PARTITION_KEY.test(key) ? Number(key) : NaN;
     if (!(partition < partitionCount)) {
@@ -331,7 +331,7 @@ export function eventTypeList(v: unknown, name: string): string[] | undefined {
  */
 export function liveOptions(live: true | LiveOptions): true | LiveOptions {
   if (live === true) return true;
-  if (live === null || typeof live !== 'object') throw badOption(19);
+  if (!isObject(live)) throw badOption(19);
   const out: LiveOptions = {};
   for (const key of ['minIntervalMs', 'maxIntervalMs']) copyOption(live, out, key, isTimerMs, 9, 'live.');
   if (out.minIntervalMs !== undefined && out.maxIntervalMs !== undefined && out.maxIntervalMs < out.minIntervalMs) {
@@ -347,7 +347,7 @@ export function liveOptions(live: true | LiveOptions): true | LiveOptions {
  */
 export function retryOptions(retry: false | RetryOptions): false | RetryOptions {
   if (retry === false) return false;
-  if (retry === null || typeof retry !== 'object') throw badOption(22);
+  if (!isObject(retry)) throw badOption(22);
   const out: RetryOptions = {};
   for (const key of ['initialMs', 'maxMs']) copyOption(retry, out, key, isTimerMs, 9, 'retry.');
   // A budget compared with the clock, not a timer: any u32.

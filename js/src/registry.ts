@@ -3,7 +3,7 @@
  * events or iterate them as a discriminated union. Pure: it works on any (async) iterable of {@link FeedEvent}s.
  * @packageDocumentation
  */
-import { compilePattern, typeReader } from './filters.js';
+import { compilePattern, isObject, typeReader } from './filters.js';
 import type { FeedEvent, TypeFilter, TypePattern, TypeSource } from './types.js';
 
 /**
@@ -237,7 +237,7 @@ function isFn(v: unknown): v is (...args: never[]) => unknown {
  * ```
  */
 export function createRegistry<M = {}>(options: RegistryOptions = {}): Registry<M, never> {
-  if (options === null || typeof options !== 'object') throw new TypeError('registry options must be an object');
+  if (!isObject(options)) throw new TypeError('registry options must be an object');
   const typeOf = typeReader(options.typeFrom);
   const entries: Entry[] = [];
   let fallback: Handler<UnknownEvent> | undefined;
@@ -268,7 +268,7 @@ export function createRegistry<M = {}>(options: RegistryOptions = {}): Registry<
       let handle: unknown;
       let key = keyOf(pattern);
       if (arguments.length === 2 && isFn(a)) handle = a;
-      else if (a !== null && typeof a === 'object') {
+      else if (isObject(a)) {
         const r = a as Registration<string, unknown, unknown>;
         decode = r.decode;
         handle = r.handle;

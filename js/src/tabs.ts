@@ -18,6 +18,7 @@
  */
 import { FeedError, parseWhy } from './errors.js';
 import { ifAborted, badOption } from './options.js';
+import { isObject } from './filters.js';
 import type { Batch, FeedEvent } from './types.js';
 import type { Cursors } from './stores/types.js';
 
@@ -170,7 +171,7 @@ function locksNeeded(): Locks {
 export function tabsConfig(tabs: unknown, key: string): TabsConfig | undefined {
   if (tabs === false || (tabs === undefined && !tabsAvailable())) return undefined;
   const names = tabs === undefined || tabs === true ? {} : tabs;
-  if (names === null || typeof names !== 'object') throw badOption(39, JSON.stringify(tabs));
+  if (!isObject(names)) throw badOption(39, JSON.stringify(tabs));
   const name = `feedpump:${key}`;
   const { lockName = name, channelName = name } = names as TabsOptions;
   if (typeof lockName !== 'string' || lockName === '' || lockName.startsWith('-')) throw badOption(40, JSON.stringify(lockName));
