@@ -157,8 +157,9 @@ export interface ConsumeOptions<T, Tx> {
    * Told after every committed batch: this call's own (`remote: false`) and, in tabs mode, each batch another tab
    * committed before this call's first own commit (`remote: true`; its effects are already in the store). A remote
    * notification is best-effort: one still in flight when the leader's tab closed may be lost; the store is the
-   * truth. A throw rejects `consume()` (after the commit) with `'hook-failed'` (its error the `cause`). Its return value
-   * is not awaited: an async one must handle its own rejections.
+   * truth. A promise it returns is awaited: the next batch waits for it (not a remote one's: a follower's wait goes on).
+   * A throw, or a rejection of that promise, rejects `consume()` (after the commit) with `'hook-failed'` (its error the
+   * `cause`); a rejection is never left unhandled.
    * @defaultValue none
    */
   onCommit?: ((info: CommitInfo<T>) => void) | undefined;
@@ -187,8 +188,8 @@ export interface ConsumeOptions<T, Tx> {
    * Given the feed this call reads, once, when it starts consuming (after the cursors are loaded, before the first
    * request; in tabs mode when this call leads): read its {@link Feed.state}, {@link Feed.stats} and {@link Feed.lag}
    * while the call runs and after it settled. The iteration is `consume()`'s: stop it with the source's `signal`.
-   * A throw rejects `consume()` with `'hook-failed'` (nothing is committed). `feedpump/otel`'s `watch` fits here as
-   * it is.
+   * A promise it returns is awaited before the first request. A throw or a rejection rejects `consume()` with
+   * `'hook-failed'` (nothing is committed). `feedpump/otel`'s `watch` fits here as it is.
    * @defaultValue none
    * @example
    * ```ts
@@ -200,7 +201,9 @@ export interface ConsumeOptions<T, Tx> {
   onFeed?: ((feed: Pick<Feed<T>, 'state' | 'stats' | 'lag'>) => void) | undefined;
   /**
    * Told `'follower'` when the call has to wait for another tab's lock, and `'leader'` when it starts consuming (at
-   * once when tabs mode is off). A throw rejects `consume()` with `'hook-failed'` (its error the `cause`).
+   * once when tabs mode is off). A promise it returns is awaited for `'leader'` (before anything is read), not for
+   * `'follower'` (the wait goes on). A throw or a rejection rejects `consume()` with `'hook-failed'` (its error the
+   * `cause`).
    * @defaultValue none
    */
   onRole?: ((role: TabRole) => void) | undefined;
@@ -276,7 +279,7 @@ export const oneOf = (v: unknown, ...ok: string[]): boolean => v === undefined |
  *
  * Resolves when the feed ends (caught up, unless `live`), or after `maxBatches`. Rejects with a `FeedError`: the
  * feed's own codes, `'store-failed'`, `'cursors-missing'`, `'handler-failed'` (`cause` = the handler's error),
- * `'hook-failed'` (a policy function threw; `cause` = its error). Nothing of a failed batch is committed, so calling
+ * `'hook-failed'` (a policy function or a callback threw or rejected; `cause` = its error). Nothing of a failed batch is committed, so calling
  * `consume()` again continues exactly where it stopped.
  *
  * In browsers it runs in tabs mode by default (see `tabs`): every tab may call `consume()` with the same key; one
@@ -321,7 +324,7 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   if (!oneOf(options.onHandlerError, 'retry', 'skip', 'stop')) throw badOption(34, JSON.stringify(options.onHandlerError));
   const tabs = tabsConfig(options.tabs, key);
   if (tabs === undefined) {
-    tell('onRole', onRole, 'leader');
+    await tell('onRole', onRole, 'leader');
     return consumeHere(source, options);
   }
   return leadAcrossTabs<T, ConsumeResult>(
@@ -345,12 +348,13 @@ export function pauseWhenHiddenBy(wrap: typeof visible): void {
 }
 
 /**
- * Calls the callback `name` (`onRole`, `onFeed`, `onCommit`) with `arg`: a throw is `'hook-failed'` naming it (its
- * error the `cause`), as `consume()` rejects only with FeedErrors.
+ * Calls the callback `name` (`onRole`, `onFeed`, `onCommit`) with `arg` and waits for what it returns: a throw, or a
+ * rejection of the promise it returns, is `'hook-failed'` naming it (its error the `cause`), as `consume()` rejects
+ * only with FeedErrors. The promise it returns is always observed (never an unhandled rejection).
  */
-function tell<A>(name: string, callback: ((arg: A) => void) | undefined, arg: A): void {
+async function tell<A>(name: string, callback: ((arg: A) => unknown) | undefined, arg: A): Promise<void> {
   try {
-    callback?.(arg);
+    await callback?.(arg);
   } catch (e) {
     throw hookFailed(name, e, 0);
   }
@@ -444,7 +448,7 @@ async function consumeHere<T, Tx>(
   /** The record this consumer last saw committed: every save checks that nobody else committed since. */
   let committed: CursorRecord | undefined = stored;
   try {
-    tell('onFeed', options.onFeed, feed);
+    await tell('onFeed', options.onFeed, feed);
     for await (const batch of feed.batches()) {
       // Signal-only batches of live feeds carry nothing to commit; every event comes with its checkpoints.
       if (batch.checkpoints.length === 0) continue;
@@ -510,7 +514,7 @@ async function consumeHere<T, Tx>(
       if (skipped) result.skipped++;
       else result.events += batch.events.length;
       postCommit?.(batch, cursors);
-      tell('onCommit', onCommit, { batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) });
+      await tell('onCommit', onCommit, { batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) });
       if (result.batches >= maxBatches) return result;
     }
     result.caughtUp = true;

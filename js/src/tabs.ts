@@ -196,9 +196,13 @@ function isCommitMessage(m: unknown, key: string): m is CommitMessage {
 
 /** What {@link leadAcrossTabs} reports while it waits or leads. @internal */
 export interface TabHooks<T> {
-  onRole?: ((role: TabRole) => void) | undefined;
-  /** A commit of another leader, heard before this call's first own commit. `leadAcrossTabs` rejects with a throw of it. */
-  onRemoteCommit?: ((message: CommitMessage<T>) => void) | undefined;
+  /** Awaited as the leader; as a follower not awaited (the wait goes on), its rejection is the remote commit's. */
+  onRole?: ((role: TabRole) => Promise<unknown>) | undefined;
+  /**
+   * A commit of another leader, heard before this call's first own commit. Not awaited (the wait goes on); a rejection
+   * of the promise it returns is what `leadAcrossTabs` rejects with.
+   */
+  onRemoteCommit?: ((message: CommitMessage<T>) => Promise<unknown>) | undefined;
 }
 
 /** Why the first lock request came back without the lock. */
@@ -229,10 +233,14 @@ export async function leadAcrossTabs<T, R>(
    * loads the cursors and fetches, so they are delivered, in order, before any commit of its own.
    */
   let committed = false;
-  /** A throw of `onRemoteCommit`: it aborts the wait and is what `leadAcrossTabs` rejects with. */
+  /** A rejection of the follower's hooks: it aborts the wait and is what `leadAcrossTabs` rejects with. */
   let hookFailed: { error: unknown } | undefined;
   // The wait ends on the caller's signal or on a failed hook: one controller for both.
   const wait = new AbortController();
+  const fail = (error: unknown): void => {
+    hookFailed ??= { error };
+    wait.abort();
+  };
   const forward = (): void => wait.abort(signal?.reason);
   signal?.addEventListener('abort', forward, { once: true });
 
@@ -240,12 +248,7 @@ export async function leadAcrossTabs<T, R>(
     // A message later than this call's first own commit is not delivered (it would come out of order); the store is
     // the truth either way.
     if (committed || hookFailed || !isCommitMessage(ev.data, key)) return;
-    try {
-      hooks.onRemoteCommit?.(received(ev.data as CommitMessage<T>));
-    } catch (error) {
-      hookFailed = { error };
-      wait.abort();
-    }
+    hooks.onRemoteCommit?.(received(ev.data as CommitMessage<T>)).catch(fail);
   };
   channel?.addEventListener('message', onMessage as EventListener);
 
@@ -265,7 +268,7 @@ export async function leadAcrossTabs<T, R>(
   const granted = async (lock: Lock | null): Promise<R | typeof TAKEN> => {
     if (lock === null) return TAKEN;
     leading = true;
-    hooks.onRole?.('leader');
+    await hooks.onRole?.('leader');
     const result = await lead(postCommit);
     if (hookFailed) throw hookFailed.error;
     return result;
@@ -275,14 +278,14 @@ export async function leadAcrossTabs<T, R>(
     // First without waiting, to know whether this call is a follower (`ifAvailable` and `signal` do not combine).
     const now = await locks.request(config.lockName, { ifAvailable: true }, granted);
     if (now !== TAKEN) return now as R;
-    hooks.onRole?.('follower');
+    hooks.onRole?.('follower').catch(fail);
     return (await locks.request(config.lockName, { signal: wait.signal }, granted)) as R;
   } catch (e) {
     if (leading) throw e;
     if (hookFailed) throw hookFailed.error;
     ifAborted(signal, 'while waiting for the lock of another tab');
     // Web Locks fail with a DOMException (e.g. `SecurityError` in an opaque origin); anything else is the caller's
-    // (a throw of onRole: consume() makes it 'hook-failed') and passes as it is.
+    // and passes as it is.
     if (typeof DOMException !== 'function' || !(e instanceof DOMException)) throw e;
     throw Object.assign(badOption(42, JSON.stringify(config.lockName)), { cause: e });
   } finally {

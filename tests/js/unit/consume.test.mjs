@@ -617,3 +617,55 @@ test('a callback that throws (onFeed, onCommit, onRole) rejects consume() with a
   }
   assert.deepEqual(codes, ['hook-failed', 'hook-failed', 'hook-failed']);
 });
+
+/** Runs `fn`, then fails when a promise rejection went unhandled meanwhile (an async callback's, which crashes Node). */
+async function noUnhandledRejection(fn) {
+  const unhandled = [];
+  const onUnhandled = (reason) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 20)); // a rejection is reported as unhandled after the microtasks
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  assert.deepEqual(unhandled, [], 'no unhandled rejection');
+}
+
+test('an async callback that rejects (onFeed, onCommit, onRole) rejects consume() with hook-failed, its error the cause; never unhandled', async () => {
+  await noUnhandledRejection(async () => {
+    const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 2 });
+    const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch };
+    for (const callback of ['onFeed', 'onCommit', 'onRole']) {
+      const boom = new TypeError(`${callback} rejected`);
+      const store = memoryStore();
+      const handled = [];
+      const options = { store, key: 'k', handler: (batch) => handled.push(batch.events.length), tabs: false, [callback]: async () => { throw boom; } };
+      await assert.rejects(consume(source, options), (e) => {
+        assert.ok(isFeedError(e, 'hook-failed'), `hook-failed, got ${e}`);
+        assert.equal(e.message, `hook-failed: ${callback} failed (TypeError; its error is the cause)`);
+        assert.equal(e.cause, boom);
+        return true;
+      });
+      // onCommit's rejection comes after its batch committed, and before the next batch is handled.
+      assert.deepEqual(handled, callback === 'onCommit' ? [2] : [], callback);
+      assert.equal((await store.load('k'))?.cursors[0], callback === 'onCommit' ? '2' : undefined, callback);
+    }
+  });
+});
+
+test('consume() awaits what onCommit and onFeed return: the next batch waits for it', async () => {
+  const feed = fakeFeed({ partitions: 1, count: 6, checkpointEvery: 2, pageSize: 2 });
+  const log = [];
+  const later = (what) => new Promise((r) => setTimeout(() => r(log.push(what)), 5));
+  const result = await consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch }, {
+    store: memoryStore(),
+    key: 'k',
+    tabs: false,
+    handler: (batch) => log.push(`handler ${batch.checkpoints.at(-1).cursor}`),
+    onFeed: () => later('onFeed'),
+    onCommit: ({ cursors }) => later(`onCommit ${cursors[0]}`),
+  });
+  assert.equal(result.batches, 3);
+  assert.deepEqual(log, ['onFeed', 'handler 2', 'onCommit 2', 'handler 4', 'onCommit 4', 'handler 6', 'onCommit 6']);
+});

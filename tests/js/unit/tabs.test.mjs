@@ -476,3 +476,46 @@ test('a call that has returned hears nothing more (its channel is closed)', asyn
     assert.equal(b.commits.length, heardBefore, 'nothing delivered after consume() returned');
   });
 });
+
+test('a follower or leader whose async onCommit or onRole rejects rejects with hook-failed, that error its cause; never unhandled', async () => {
+  const unhandled = [];
+  const onUnhandled = (reason) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await withLocks(async (locks) => {
+      const feed = slowFeed(5, { partitions: 1, count: 20, checkpointEvery: 2, pageSize: 4 });
+      const store = memoryStore();
+      const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
+      const cases = [
+        ['onCommit', 'follower', { onCommit: async ({ remote }) => { if (remote) throw new Error('view failed'); } }],
+        ['onRole', 'follower', { onRole: async (role) => { if (role === 'follower') throw new Error('no role for you'); } }],
+        ['onRole', 'leader', { onRole: async (role) => { if (role === 'leader') throw new Error('no lead for you'); } }],
+      ];
+      for (const [hook, role, extra] of cases) {
+        let cause;
+        const wrap = (f) => async (arg) => {
+          try {
+            await f(arg);
+          } catch (e) {
+            cause = e;
+            throw e;
+          }
+        };
+        const hooks = Object.fromEntries(Object.entries(extra).map(([k, f]) => [k, wrap(f)]));
+        const calls = role === 'leader' ? [consume(source, recorder(store, hooks).options)] : [consume(source, recorder(store).options), consume(source, recorder(store, hooks).options)];
+        const settled = await Promise.allSettled(calls);
+        const failed = settled.at(-1);
+        assert.equal(failed.status, 'rejected', `${role} ${hook}: rejected`);
+        assert.ok(isFeedError(failed.reason, 'hook-failed'), `hook-failed, got ${failed.reason}`);
+        assert.match(failed.reason.message, new RegExp(`${hook} failed \\(Error; its error is the cause\\)`));
+        assert.equal(failed.reason.cause, cause);
+        if (role === 'follower') assert.equal(settled[0].status, 'fulfilled');
+        assert.equal(locks.held.size, 0);
+      }
+    });
+    await sleep(20);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  assert.deepEqual(unhandled, [], 'no unhandled rejection');
+});
