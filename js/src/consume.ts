@@ -157,7 +157,8 @@ export interface ConsumeOptions<T, Tx> {
    * Told after every committed batch: this call's own (`remote: false`) and, in tabs mode, each batch another tab
    * committed before this call's first own commit (`remote: true`; its effects are already in the store). A remote
    * notification is best-effort: one still in flight when the leader's tab closed may be lost; the store is the
-   * truth. A promise it returns is awaited: the next batch waits for it (not a remote one's: a follower's wait goes on).
+   * truth. A promise it returns is awaited: the next batch waits for it (not a remote one's: a follower's wait goes on;
+   * the source's `signal` ends a wait that never settles).
    * A throw, or a rejection of that promise, rejects `consume()` (after the commit) with `'hook-failed'` (its error the
    * `cause`); a rejection is never left unhandled.
    * @defaultValue none
@@ -324,14 +325,17 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   if (!oneOf(options.onHandlerError, 'retry', 'skip', 'stop')) throw badOption(34, JSON.stringify(options.onHandlerError));
   const tabs = tabsConfig(options.tabs, key);
   if (tabs === undefined) {
-    await tell('onRole', onRole, 'leader');
+    await tell('onRole', onRole, 'leader', source.signal);
     return consumeHere(source, options);
   }
   return leadAcrossTabs<T, ConsumeResult>(
     tabs,
     key,
     source.signal,
-    { onRole: (r) => tell('onRole', onRole, r), onRemoteCommit: (m) => tell('onCommit', onCommit, { batch: m.batch, cursors: m.cursors, remote: true }) },
+    {
+      onRole: (r) => tell('onRole', onRole, r, source.signal),
+      onRemoteCommit: (m) => tell('onCommit', onCommit, { batch: m.batch, cursors: m.cursors, remote: true }, source.signal),
+    },
     (postCommit) => consumeHere(source, options, postCommit),
   );
 }
@@ -348,13 +352,16 @@ export function pauseWhenHiddenBy(wrap: typeof visible): void {
 }
 
 /**
- * Calls the callback `name` (`onRole`, `onFeed`, `onCommit`) with `arg` and waits for what it returns: a throw, or a
- * rejection of the promise it returns, is `'hook-failed'` naming it (its error the `cause`), as `consume()` rejects
- * only with FeedErrors. The promise it returns is always observed (never an unhandled rejection).
+ * What the callback or policy `name` (`onRole`, `onFeed`, `onCommit`; `onMissingCursors`, `onHandlerError`) returns
+ * for `arg`, awaited; `otherwise` when it is not a function (a static policy, or no callback). The one place they are
+ * called: a throw, or a rejection of the promise returned, is `'hook-failed'` naming it (its error the `cause`), as
+ * `consume()` rejects only with FeedErrors, and never an unhandled rejection. `signal` ends a wait that never settles
+ * (`'aborted'`; the caller then throws `'aborted'`, or the feed does).
  */
-async function tell<A>(name: string, callback: ((arg: A) => unknown) | undefined, arg: A): Promise<void> {
+async function tell(name: string, callback: unknown, arg: unknown, signal: AbortSignal | undefined, otherwise = callback): Promise<unknown> {
+  if (typeof callback !== 'function') return otherwise;
   try {
-    await callback?.(arg);
+    return await watched(callback(arg), Infinity, signal);
   } catch (e) {
     throw hookFailed(name, e, 0);
   }
@@ -370,20 +377,6 @@ async function consumeHere<T, Tx>(
   const maxBatches = options.maxBatches ?? Infinity;
   const identity = options.identity ?? feedIdentity(source);
   const { signal } = source;
-  /**
-   * What the policy `name` (`onMissingCursors`, `onHandlerError`) decides about `info`: a static one's `otherwise`, a
-   * function's answer. The one place the policy functions are called: a throw or rejection is `'hook-failed'` naming
-   * it (its error the `cause`), as `consume()` rejects only with FeedErrors; the signal ends a wait that never settles
-   * (the caller then throws `'aborted'`).
-   */
-  const decide = async (name: string, policy: unknown, info: unknown, otherwise = policy): Promise<unknown> => {
-    if (typeof policy !== 'function') return otherwise;
-    try {
-      return await watched(policy(info), Infinity, signal);
-    } catch (e) {
-      throw hookFailed(name, e, 0);
-    }
-  };
 
   // Where to start: the stored cursors of this feed, or what the missing-cursor policy says.
   let stored: CursorRecord | undefined;
@@ -414,7 +407,7 @@ async function consumeHere<T, Tx>(
     const policy = options.onMissingCursors ?? 'first';
     // 'first' and 'last' mean "nothing is stored"; cursors of another feed are only dropped by a function's choice.
     // The signal ends the wait for a function's choice (one that never settles held consume() past the abort).
-    const choice = await decide('onMissingCursors', policy, info, info.reason === 'absent' ? policy : 'throw');
+    const choice = await tell('onMissingCursors', policy, info, signal, info.reason === 'absent' ? policy : 'throw');
     ifAborted(signal, 'while onMissingCursors decided');
     if (choice === 'throw') {
       const why =
@@ -448,7 +441,7 @@ async function consumeHere<T, Tx>(
   /** The record this consumer last saw committed: every save checks that nobody else committed since. */
   let committed: CursorRecord | undefined = stored;
   try {
-    await tell('onFeed', options.onFeed, feed);
+    await tell('onFeed', options.onFeed, feed, signal);
     for await (const batch of feed.batches()) {
       // Signal-only batches of live feeds carry nothing to commit; every event comes with its checkpoints.
       if (batch.checkpoints.length === 0) continue;
@@ -492,7 +485,7 @@ async function consumeHere<T, Tx>(
           if (thrown !== e) {
             throw isFeedError(e) ? e : new FeedError('store-failed', `could not commit batch ${n}`, { cause: e });
           }
-          const action = await decide('onHandlerError', options.onHandlerError, { error: e, batch, attempt }); // none: 'stop'
+          const action = await tell('onHandlerError', options.onHandlerError, { error: e, batch, attempt }, signal); // none: 'stop'
           if (action === 'retry') await sleep(Math.min(50 * 2 ** attempt, 5_000), signal); // 100 ms, doubling, up to 5 s
           // Once the signal fired (before or while the policy decided, or while the retry waited) nothing of the
           // batch commits, not even a skip: a handler that fails because its consumer stops is no poison batch. The
@@ -514,7 +507,7 @@ async function consumeHere<T, Tx>(
       if (skipped) result.skipped++;
       else result.events += batch.events.length;
       postCommit?.(batch, cursors);
-      await tell('onCommit', onCommit, { batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) });
+      await tell('onCommit', onCommit, { batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) }, signal);
       if (result.batches >= maxBatches) return result;
     }
     result.caughtUp = true;

@@ -669,3 +669,22 @@ test('consume() awaits what onCommit and onFeed return: the next batch waits for
   assert.equal(result.batches, 3);
   assert.deepEqual(log, ['onFeed', 'handler 2', 'onCommit 2', 'handler 4', 'onCommit 4', 'handler 6', 'onCommit 6']);
 });
+
+test("the signal ends the wait for an onCommit promise that never settles: aborted, the batch before it committed", async () => {
+  const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 2 });
+  const controller = new AbortController();
+  const store = memoryStore();
+  const done = consume({ url: feed.url, partitionCount: 1, fetch: feed.fetch, signal: controller.signal }, {
+    store,
+    key: 'k',
+    tabs: false,
+    handler: () => {},
+    onCommit: () => {
+      setTimeout(() => controller.abort(new Error('user left')), 5);
+      return new Promise(() => {});
+    },
+  });
+  const got = await Promise.race([done.then(() => 'resolved', (e) => e), new Promise((r) => setTimeout(() => r('still waiting after 2 s'), 2_000))]);
+  assert.ok(isFeedError(got, 'aborted'), `aborted, got ${got}`);
+  assert.equal((await store.load('k')).cursors[0], '2');
+});
