@@ -318,7 +318,8 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   if (typeof handler !== 'function') throw badOption(7, 'handler');
   const maxBatches = options.maxBatches ?? Infinity;
   if (!(maxBatches >= 1)) throw badOption(32);
-  if (onRole !== undefined && typeof onRole !== 'function') throw badOption(7, 'onRole');
+  // A callback that is not a function is refused up front (tell() passes over what is not a function).
+  for (const hook of ['onRole', 'onFeed', 'onCommit'] as const) if (!oneOf(options[hook])) throw badOption(7, hook);
   const policy = options.onMissingCursors;
   if (!oneOf(policy, 'first', 'last', 'throw')) throw badOption(33, JSON.stringify(policy));
   // A typo would act as the default ('stop').

@@ -375,6 +375,9 @@ test('bad options: each refused with what is wrong, before the store is read', a
   await refused(source, { handler: 'h' }, 'bad-options: handler must be a function');
   for (const maxBatches of [0, 0.5, NaN, -1]) await refused(source, { maxBatches }, 'bad-options: maxBatches must be >= 1');
   await refused(source, { onRole: 'leader' }, 'bad-options: onRole must be a function');
+  // Not called as it was (a TypeError at the first call, hook-failed, after the first commit for onCommit): refused.
+  await refused(source, { onFeed: 1 }, 'bad-options: onFeed must be a function');
+  await refused(source, { onCommit: 'render' }, 'bad-options: onCommit must be a function');
   await refused(source, { onMissingCursors: 'frist' }, `bad-options: onMissingCursors must be 'first', 'last', 'throw' or a function, got "frist"`);
   // A typo in the handler policy would otherwise stop at the first failure instead of retrying (or skipping).
   await refused(source, { onHandlerError: 'Retry' }, `bad-options: onHandlerError must be 'retry', 'skip', 'stop' or a function, got "Retry"`);
