@@ -153,6 +153,15 @@ test('exit codes: usage 1, HTTP error 2, protocol error 3; no header value in an
   assert.match(protocol.stderr, /^feedpump: bad-line: /);
 });
 
+test('a feed URL that does not parse is a usage error that does not echo it (it may hold a credential)', async () => {
+  for (const url of ['ht!tp://feed.test/v1?token=s3cr3tval', 'https://user:pa55word@[feed/v1?token=s3cr3tval']) {
+    const run = await cli(['tail', url, '-n', '1']);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /^feedpump: not a URL /);
+    for (const secret of ['s3cr3tval', 'pa55word']) assert.ok(!run.stderr.includes(secret), `${secret} is not printed: ${run.stderr}`);
+  }
+});
+
 test('--live follows a growing feed; Ctrl-C ends it with exit 0', async () => {
   const url = `${ref.base}/live/v1`;
   let signalled = false;

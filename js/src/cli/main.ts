@@ -80,7 +80,8 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
   try {
     new URL(url);
   } catch {
-    throw new UsageError(`not a URL: ${JSON.stringify(url)}`);
+    // Not echoed: what does not parse has no query or user info to blank, and it may hold a credential.
+    throw new UsageError('not a URL (the text given is not shown: it may hold a credential)');
   }
 
   const options: AnyFeedOptions = {};
