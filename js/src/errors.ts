@@ -16,7 +16,8 @@
  * - `'stalled-body'`: the response brought no bytes for too long (no head after the request, or no more body).
  * - `'network'`: the request failed before a response arrived (also: the `fetch` you passed threw or rejected).
  * - `'hook-failed'`: the `requestHeaders` hook you passed threw or rejected, or a `consume()` policy function
- *   (`onMissingCursors`, `onHandlerError`); `cause` is what it threw. Not retried.
+ *   (`onMissingCursors`, `onHandlerError`) or callback (`onRole`, `onFeed`, `onCommit`); `cause` is what it threw. Not
+ *   retried.
  * - `'aborted'`: the `signal` fired.
  * - `'no-progress'`: a page had events but no checkpoint after any of them.
  * - `'cursor-regressed'`: a checkpoint moved a partition back to a cursor it had passed, with or without events
