@@ -8,7 +8,6 @@
  * @module feedpump/sqlite
  */
 import { FeedError } from '../errors.js';
-import { MAX_TIMER_MS } from '../options.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
 import { fromRow, quoteTable, sqliteSql, storeFailed, textColumns } from './sql.js';
 
@@ -117,6 +116,9 @@ const turns = new WeakMap<object, Promise<unknown>>();
  * what it awaits (a re-entrant save, which can never go first), and its error says so.
  */
 const waiting = new WeakMap<object, number>();
+/** A timer's limit (longer timeouts fire at once): options.ts's MAX_TIMER_MS, copied because a store subpath must not
+ * import options.ts (it brings the wasm glue: tests/stores/subpaths.test.mjs). */
+const MAX_TIMER_MS = 0x7fff_ffff;
 /** What the handler's timer rejects with: told apart from what the handler throws. */
 const EXPIRED: unique symbol = Symbol('expired');
 const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /^SQLITE_BUSY/.test(String((e as { code?: unknown }).code));
