@@ -50,9 +50,11 @@ test('d1: a commit between the store\'s read and its batch → the guard fails t
   assert.equal(await read('other'), 1);
   assert.deepEqual((await store.load('k')).cursors, { 0: 'other' });
   // The first record of a key: the guard for "no row yet".
+  // (Another consumer's record, not one equal to ours: an equal one, the same cursors saved in the same millisecond,
+  // reads as ours after a lost answer, see the last test.)
   await assert.rejects(
     store.save('fresh', base, async (tx) => {
-      await other().save('fresh', base, undefined, null);
+      await other().save('fresh', { ...base, savedAt: 9 }, undefined, null);
       return write(tx, 'fresh-mine', 1);
     }, null),
     (e) => isFeedError(e, 'cursor-conflict'),
@@ -89,4 +91,48 @@ test('d1: the table and its columns; createTable: false; bad options', async () 
   assert.equal(await manual.load('k'), undefined);
   assert.throws(() => d1Store(db, { table: 'a.b' }), (e) => isFeedError(e, 'bad-options'));
   assert.throws(() => d1Store({}), (e) => isFeedError(e, 'bad-options'));
+});
+
+/** `db` whose `batch()` answers with `lost` (an error, as when the connection drops) after D1 ran it, or instead of running it (`before`). */
+function losingAnswers(target, { before = false } = {}) {
+  const lost = () => new Error('D1_ERROR: Network connection lost.');
+  return new Proxy(target, {
+    get(t, prop) {
+      if (prop === 'batch') {
+        return async (statements) => {
+          if (before) throw lost();
+          await t.batch(statements);
+          throw lost();
+        };
+      }
+      const v = Reflect.get(t, prop, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
+test("d1: a batch that committed but whose answer was lost → the save succeeds (not cursor-conflict); one lost before D1 ran it → store-failed, nothing committed", async () => {
+  const { n, write, read } = await fresh();
+  const lostAfter = d1Store(losingAnswers(db), { table: `cursors${n}` });
+  const base = { identity: 'i', cursors: { 0: '1' }, savedAt: 1 };
+  // The first record of a key (the "no row yet" guard), then a later one (the "same row" guard).
+  await lostAfter.save('k', base, (tx) => write(tx, 'a', 1), null);
+  const next = { identity: 'i', cursors: { 0: '2' }, savedAt: 2 };
+  await lostAfter.save('k', next, (tx) => write(tx, 'b', 1), base);
+  assert.equal(await read('a'), 1);
+  assert.equal(await read('b'), 1);
+  assert.deepEqual((await lostAfter.load('k')).cursors, { 0: '2' });
+
+  const lostBefore = d1Store(losingAnswers(db, { before: true }), { table: `cursors${n}` });
+  await assert.rejects(
+    lostBefore.save('k', { identity: 'i', cursors: { 0: '3' }, savedAt: 3 }, (tx) => write(tx, 'c', 1), next),
+    (e) => isFeedError(e, 'store-failed') && /nothing of it committed/.test(e.message) && /Network connection lost/.test(e.message),
+  );
+  assert.equal(await read('c'), undefined);
+  // Without `expected` the store cannot tell its record from the one before: a lost answer is store-failed, and says so.
+  await assert.rejects(
+    lostAfter.save('k', { identity: 'i', cursors: { 0: '4' }, savedAt: 4 }, (tx) => write(tx, 'd', 1)),
+    (e) => isFeedError(e, 'store-failed') && /whether it committed is unknown/.test(e.message),
+  );
+  assert.equal(await read('d'), 1, 'D1 did commit it');
 });

@@ -92,7 +92,12 @@ export interface D1Store<DB extends D1DatabaseLike = D1DatabaseLike> extends Cur
  * The handler's reads (`await db.prepare(...).first()`) see the committed state and are not part of the batch:
  * compute writes that do not depend on what another writer may change meanwhile (upserts, `INSERT ... ON CONFLICT`,
  * `UPDATE ... SET n = n + 1`). A handler error passes as it is; a failed batch (one of the handler's statements, or
- * D1) is `FeedError` `'store-failed'`, nothing of it committed; a guard that failed is `'cursor-conflict'`.
+ * D1) is `FeedError` `'store-failed'`, nothing of it committed; a guard that failed is `'cursor-conflict'`. A batch
+ * whose answer was lost (the connection dropped after D1 committed it) is found by reading the cursor row back: the
+ * save succeeds. When the row cannot be read back, it is `'store-failed'` and its message says that whether the
+ * batch committed is unknown (a restart's `load()` tells). (A record equal to this save's, the same cursors saved in
+ * the same millisecond by another consumer that read the same batch, reads as this save's: the batch's effects were
+ * then committed once, by that consumer.)
  *
  * A batch counts as one query per statement against D1's per-invocation query limit: choose `pageSizeHint` so that a
  * batch's statements (plus two) stay under it.
@@ -187,13 +192,24 @@ export function d1Store<DB extends D1DatabaseLike>(db: DB, options: D1StoreOptio
       try {
         await db.batch(batch);
       } catch (e) {
-        // Which statement failed is not reported in a form to rely on: a row that is no longer the expected record
-        // means the guard did (the batch rolled back whole, so the row is another consumer's commit).
-        if (expected !== undefined) {
-          const now = await read(key).catch(() => expected);
+        // What failed is not reported in a form to rely on; the row says what happened (the batch commits whole or
+        // not at all). Our own record, different from the one before: the batch committed and only its answer was
+        // lost (a dropped connection), so the save succeeded. Neither ours nor the expected one: the guard failed, the
+        // row is another consumer's commit. Without an `expected` to tell ours from the one before (or when they are
+        // the same), our own record in the row leaves the outcome unknown.
+        let now: CursorRecord | undefined;
+        try {
+          now = await read(key);
+        } catch {
+          throw storeFailed('D1', `batch failed and the cursor row could not be read: whether it committed is unknown (feed key ${JSON.stringify(key)})`, e);
+        }
+        const ours = sameRecord(now, record);
+        if (expected !== undefined && !sameRecord(record, expected)) {
+          if (ours) return;
           if (!sameRecord(now, expected)) throw conflict(key);
         }
-        throw storeFailed('D1', `batch failed, nothing of it committed (feed key ${JSON.stringify(key)})`, e);
+        const what = ours ? 'whether it committed is unknown' : 'nothing of it committed';
+        throw storeFailed('D1', `batch failed, ${what} (feed key ${JSON.stringify(key)})`, e);
       }
     },
   };
