@@ -194,13 +194,16 @@ function isCommitMessage(m: unknown, key: string): m is CommitMessage {
   );
 }
 
-/** What {@link leadAcrossTabs} reports while it waits or leads. @internal */
+/**
+ * What {@link leadAcrossTabs} reports while it waits or leads. Every promise a hook returns is settled before the call
+ * settles, so a hook must settle: bound its wait by the signal (consume()'s do, through `tell()`). @internal
+ */
 export interface TabHooks<T> {
   /** Awaited as the leader; as a follower not awaited (the wait goes on), its rejection is the remote commit's. */
   onRole?: ((role: TabRole) => Promise<unknown>) | undefined;
   /**
-   * A commit of another leader, heard before this call's first own commit. Not awaited (the wait goes on); a rejection
-   * of the promise it returns is what `leadAcrossTabs` rejects with.
+   * A commit of another leader, heard before this call's first own commit. Not awaited (the wait goes on): a rejection
+   * of the promise it returns ends the wait and is what `leadAcrossTabs` rejects with.
    */
   onRemoteCommit?: ((message: CommitMessage<T>) => Promise<unknown>) | undefined;
 }
@@ -212,6 +215,12 @@ const TAKEN = Symbol('taken');
  * Runs `lead` while holding the lock of `config`, waiting for it as a follower if another consumer has it. `lead` gets
  * `postCommit`, to call after each commit: it posts the commit to the followers. `signal` ends the wait (`FeedError`
  * `'aborted'`); once leading, `lead` itself must honour it. The lock is released when `lead` settles.
+ *
+ * The follower's hooks are not awaited when called, but the call settles only once every hook it started has settled
+ * (none is called after: the channel is closed first), so no callback of a `consume()` still runs after it returned
+ * (but one the signal stopped waiting for) and no failure is lost. It rejects with the first failure, of a hook or of
+ * `lead` (also over a result: a hook that failed after `lead` returned); the end of the wait (`'aborted'`, a refused
+ * lock) only when no hook failed: a callback that rejects as the signal fires says more than the signal did.
  * @internal
  */
 export async function leadAcrossTabs<T, R>(
@@ -233,22 +242,25 @@ export async function leadAcrossTabs<T, R>(
    * loads the cursors and fetches, so they are delivered, in order, before any commit of its own.
    */
   let committed = false;
-  /** A rejection of the follower's hooks: it aborts the wait and is what `leadAcrossTabs` rejects with. */
-  let hookFailed: { error: unknown } | undefined;
+  /** The first failure, of a hook or of `lead`: what `leadAcrossTabs` rejects with. */
+  let failed: { error: unknown } | undefined;
+  /** The follower's hooks started (their rejections caught): all awaited before the call settles. */
+  const started: (Promise<unknown> | undefined)[] = [];
   // The wait ends on the caller's signal or on a failed hook: one controller for both.
   const wait = new AbortController();
   const fail = (error: unknown): void => {
-    hookFailed ??= { error };
+    failed ??= { error };
     wait.abort();
   };
+  const start = (hook?: Promise<unknown>): void => void started.push(hook?.catch(fail));
   const forward = (): void => wait.abort(signal?.reason);
   signal?.addEventListener('abort', forward, { once: true });
 
   const onMessage = (ev: MessageEvent): void => {
-    // A message later than this call's first own commit is not delivered (it would come out of order); the store is
-    // the truth either way.
-    if (committed || hookFailed || !isCommitMessage(ev.data, key)) return;
-    hooks.onRemoteCommit?.(received(ev.data as CommitMessage<T>)).catch(fail);
+    // A message later than this call's first own commit is not delivered (it would come out of order), nor one after
+    // the wait ended (the signal fired, or a hook failed); the store is the truth either way.
+    if (committed || wait.signal.aborted || !isCommitMessage(ev.data, key)) return;
+    start(hooks.onRemoteCommit?.(received(ev.data as CommitMessage<T>)));
   };
   channel?.addEventListener('message', onMessage as EventListener);
 
@@ -263,34 +275,37 @@ export async function leadAcrossTabs<T, R>(
       // Data that cannot be cloned (not from JSON.parse): the followers miss this notification, nothing else.
     }
     // A hook that threw while this call led: reject as a throw of the local onCommit does, after the commit.
-    if (hookFailed) throw hookFailed.error;
+    if (failed) throw failed.error;
   };
   const granted = async (lock: Lock | null): Promise<R | typeof TAKEN> => {
     if (lock === null) return TAKEN;
     leading = true;
     await hooks.onRole?.('leader');
-    const result = await lead(postCommit);
-    if (hookFailed) throw hookFailed.error;
-    return result;
+    return lead(postCommit);
   };
 
   try {
     // First without waiting, to know whether this call is a follower (`ifAvailable` and `signal` do not combine).
     const now = await locks.request(config.lockName, { ifAvailable: true }, granted);
     if (now !== TAKEN) return now as R;
-    hooks.onRole?.('follower').catch(fail);
+    start(hooks.onRole?.('follower'));
     return (await locks.request(config.lockName, { signal: wait.signal }, granted)) as R;
   } catch (e) {
-    if (leading) throw e;
-    if (hookFailed) throw hookFailed.error;
+    // While leading: the leader's own failure, first or not among the hooks' (the finally throws the first). Waiting:
+    // the end of the wait, unless a hook failed (the finally throws that instead, also one that fails after this).
+    if (leading) fail(e);
     ifAborted(signal, 'while waiting for the lock of another tab');
     // Web Locks fail with a DOMException (e.g. `SecurityError` in an opaque origin); anything else is the caller's
     // and passes as it is.
     if (typeof DOMException !== 'function' || !(e instanceof DOMException)) throw e;
     throw Object.assign(badOption(42, JSON.stringify(config.lockName)), { cause: e });
   } finally {
+    // No hook starts after this (the channel is closed first); those in flight settle before the call does, and the
+    // first failure among them is what it rejects with, over a result or the end of the wait.
     signal?.removeEventListener('abort', forward);
     channel?.removeEventListener('message', onMessage as EventListener);
     channel?.close();
+    await Promise.all(started);
+    if (failed) throw failed.error;
   }
 }

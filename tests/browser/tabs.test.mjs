@@ -245,3 +245,157 @@ test('chromium: a follower ignores commit messages of a wrong shape on its chann
     await context.close();
   }
 });
+
+/**
+ * Runs `body` (evaluated in a blank page of a new context) while another tab, this page through `navigator.locks`,
+ * leads the key `label` until `window.rig.release()`. `body` gets `{ feedUrl, key }`; `window.rig` has `release()`,
+ * `post(ids)` (a commit of that other leader on the channel), `until(cond)` (polls for up to 5 s), `sleep(ms)` and
+ * `outcome(promise)` (what it settled with, as plain data). Fails on an uncaught page error.
+ */
+async function withOtherLeader(t, label, body) {
+  const context = await browser.newContext();
+  try {
+    const page = watch(rig, await context.newPage(), `${label} `);
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${statics.url}/blank`);
+    await page.evaluate(async (key) => {
+      let release;
+      const held = new Promise((resolve) => (release = resolve));
+      await new Promise((ok) => navigator.locks.request(`feedpump:${key}`, () => (ok(), held)));
+      const channel = new BroadcastChannel(`feedpump:${key}`);
+      const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+      window.rig = {
+        release: () => (release(), channel.close()),
+        post: (ids) =>
+          channel.postMessage({
+            type: 'feedpump-commit',
+            key,
+            batch: { events: ids.map((id) => ({ partition: 0, data: { id } })), checkpoints: [{ partition: 0, cursor: 'c1' }] },
+            cursors: { 0: 'c1' },
+          }),
+        sleep,
+        until: async (cond) => {
+          for (let i = 0; i < 500 && !cond(); i++) await sleep(10);
+        },
+        outcome: (p) =>
+          p.then(
+            (value) => ({ value: value?.events ?? value }),
+            (e) => ({ code: e?.code ?? null, message: String(e?.message ?? e), cause: e?.cause?.message ?? e?.cause ?? null }),
+          ),
+      };
+    }, label);
+    const r = await page.evaluate(body, { feedUrl: rig.server.feedUrl, key: label });
+    await page.evaluate(() => window.rig.release());
+    t.diagnostic(JSON.stringify(r));
+    assert.deepEqual(errors, []);
+    return r;
+  } finally {
+    await context.close();
+  }
+}
+
+test("chromium: leadAcrossTabs (consume()'s tabs mode): the signal fires while a follower's remote hook runs → it settles only after the hook, with the hook's failure", async (t) => {
+  // A hook that the signal does not end (consume()'s own hooks end their wait on the signal).
+  const raw = await withOtherLeader(t, 'abort-raw-hook', async ({ key }) => {
+    const { post, until, sleep, outcome } = window.rig;
+    const { leadAcrossTabs } = await import('/dist/tabs.js');
+    const controller = new AbortController();
+    const log = [];
+    let fail;
+    const hook = new Promise((_, reject) => (fail = reject));
+    let settled;
+    const run = outcome(
+      leadAcrossTabs({ lockName: `feedpump:${key}`, channelName: `feedpump:${key}` }, key, controller.signal, {
+        onRole: async (role) => log.push(role),
+        onRemoteCommit: async () => (log.push('remote hook'), hook),
+      }, async () => 'led'),
+    ).then((o) => (settled = o));
+    await until(() => log.includes('follower'));
+    post(['a']);
+    await until(() => log.includes('remote hook'));
+    controller.abort('user left');
+    await sleep(100);
+    const whileHookRuns = settled ?? null;
+    log.push('hook rejects');
+    fail(new Error('render failed'));
+    await run;
+    return { log, whileHookRuns, settled };
+  });
+  assert.equal(raw.whileHookRuns, null, `settled while its remote hook still ran: ${JSON.stringify(raw.whileHookRuns)}`);
+  assert.deepEqual(raw.settled, { code: null, message: 'render failed', cause: null }, "the hook's failure, not 'aborted'");
+  assert.deepEqual(raw.log, ['follower', 'remote hook', 'hook rejects']);
+});
+
+test("chromium: a follower's remote onCommit that rejects as the signal fires (it renders with that signal) is hook-failed, not 'aborted'", async (t) => {
+  const r = await withOtherLeader(t, 'abort-on-commit', async ({ feedUrl, key }) => {
+    const { post, until, sleep, outcome } = window.rig;
+    const { consume, memoryStore } = await import('/dist/entrypoints/web.js');
+    const controller = new AbortController();
+    const { signal } = controller;
+    const log = [];
+    let settled;
+    const run = outcome(
+      consume({ url: feedUrl, partitionCount: 4, signal }, {
+        store: memoryStore(),
+        key,
+        handler: () => {},
+        onRole: (role) => log.push(role),
+        onCommit: () => {
+          log.push('remote onCommit');
+          return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('render cancelled'))));
+        },
+      }),
+    ).then((o) => (settled = o));
+    await until(() => log.includes('follower'));
+    post(['a']);
+    await until(() => log.includes('remote onCommit'));
+    controller.abort('user left');
+    await run;
+    await sleep(50);
+    return { log, settled };
+  });
+  assert.deepEqual(r.log, ['follower', 'remote onCommit']);
+  assert.equal(r.settled.code, 'hook-failed', JSON.stringify(r.settled));
+  assert.equal(r.settled.message, 'hook-failed: onCommit failed (Error; its error is the cause)');
+  assert.equal(r.settled.cause, 'render cancelled');
+});
+
+test('chromium: a follower that takes the lock while its remote onCommit still runs settles only after it, and rejects with its failure', async (t) => {
+  const r = await withOtherLeader(t, 'late-remote-hook', async ({ feedUrl, key }) => {
+    const { release, post, until, sleep, outcome } = window.rig;
+    const { consume, memoryStore } = await import('/dist/entrypoints/web.js');
+    const log = [];
+    let fail;
+    const rendering = new Promise((_, reject) => (fail = reject));
+    let settled;
+    const run = outcome(
+      consume({ url: feedUrl, partitionCount: 4 }, {
+        store: memoryStore(),
+        key,
+        maxBatches: 1,
+        handler: () => {},
+        onRole: (role) => log.push(role),
+        onCommit: ({ remote }) => {
+          log.push(remote ? 'remote onCommit' : 'own onCommit');
+          // Renders the other tab's commit: still running when this call holds the lock and has consumed.
+          if (remote) return rendering;
+        },
+      }),
+    ).then((o) => (settled = o));
+    await until(() => log.includes('follower'));
+    post(['a']);
+    await until(() => log.includes('remote onCommit'));
+    release();
+    await until(() => log.includes('own onCommit') || settled);
+    await sleep(100);
+    const whileHookRuns = settled ?? null;
+    log.push('remote onCommit rejects');
+    fail(new Error('render failed'));
+    await run;
+    return { log, whileHookRuns, settled };
+  });
+  assert.equal(r.whileHookRuns, null, `consume() settled while its remote onCommit still ran: ${JSON.stringify(r.whileHookRuns)}`);
+  assert.deepEqual(r.log, ['follower', 'remote onCommit', 'leader', 'own onCommit', 'remote onCommit rejects']);
+  assert.deepEqual(r.settled, { code: 'hook-failed', message: 'hook-failed: onCommit failed (Error; its error is the cause)', cause: 'render failed' });
+});
