@@ -113,25 +113,26 @@ class RemoteRawEvent<T> implements FeedEvent<T> {
   }
 }
 
-/** Whether an event keeps `data` behind a getter (raw mode) rather than as an own property. */
-function isRawEvent(e: FeedEvent<unknown>): boolean {
-  return typeof e.raw === 'string' && !Object.hasOwn(e, 'data');
-}
-
-/** The events as a structured clone keeps them: raw-mode ones as `{ partition, raw, headers }`. */
-function postable<T>(batch: Batch<T>): { events: FeedEvent<T>[]; raw: boolean } {
-  const first = batch.events[0];
-  if (first === undefined || !isRawEvent(first)) return { events: batch.events, raw: false };
-  const events = batch.events.map((e) => {
-    let headers: Record<string, string> | undefined;
-    try {
-      headers = e.headers;
-    } catch {
-      // Headers that do not parse: the leader's getter throws too; followers see none.
-    }
-    return { partition: e.partition, raw: e.raw, headers } as FeedEvent<T>;
-  });
-  return { events, raw: true };
+/**
+ * The message a leader posts for a commit. Raw-mode events keep `data` behind a getter (not an own property), which a
+ * structured clone drops: they go as `{ partition, raw, headers }`, and the message says `raw: true`.
+ */
+function commitMessage<T>(key: string, { events, checkpoints }: Batch<T>, cursors: Cursors): CommitMessage<T> {
+  const message: CommitMessage<T> = { type: 'feedpump-commit', key, batch: { events, checkpoints }, cursors };
+  const first = events[0];
+  if (typeof first?.raw === 'string' && !Object.hasOwn(first, 'data')) {
+    message.raw = true;
+    message.batch.events = events.map((e) => {
+      let headers: Record<string, string> | undefined;
+      try {
+        headers = e.headers;
+      } catch {
+        // Headers that do not parse: the leader's getter throws too; followers see none.
+      }
+      return { partition: e.partition, raw: e.raw, headers } as FeedEvent<T>;
+    });
+  }
+  return message;
 }
 
 /** A received commit's batch with the leader's event shape. */
@@ -148,14 +149,6 @@ function lockManager(): Locks | undefined {
   return typeof locks?.request === 'function' ? locks : undefined;
 }
 
-/**
- * Whether tabs mode can run here (Web Locks exist): what `tabs` defaults to.
- * @internal
- */
-export function tabsAvailable(): boolean {
-  return lockManager() !== undefined;
-}
-
 /** The runtime's Web Locks, which tabs mode needs: without them, a `'bad-options'` FeedError. */
 function locksNeeded(): Locks {
   const locks = lockManager();
@@ -169,7 +162,7 @@ function locksNeeded(): Locks {
  * @internal
  */
 export function tabsConfig(tabs: unknown, key: string): TabsConfig | undefined {
-  if (tabs === false || (tabs === undefined && !tabsAvailable())) return undefined;
+  if (tabs === false || (tabs === undefined && !lockManager())) return undefined;
   const names = tabs === undefined || tabs === true ? {} : tabs;
   if (!isObject(names)) throw badOption(39, JSON.stringify(tabs));
   const name = `feedpump:${key}`;
@@ -207,9 +200,6 @@ export interface TabHooks<T> {
    */
   onRemoteCommit?: ((message: CommitMessage<T>) => Promise<unknown>) | undefined;
 }
-
-/** Why the first lock request came back without the lock. */
-const TAKEN = Symbol('taken');
 
 /**
  * Runs `lead` while holding the lock of `config`, waiting for it as a follower if another consumer has it. `lead` gets
@@ -267,18 +257,16 @@ export async function leadAcrossTabs<T, R>(
   const postCommit = (batch: Batch<T>, cursors: Cursors): void => {
     committed = true;
     try {
-      const { events, raw } = postable(batch);
-      const message: CommitMessage<T> = { type: 'feedpump-commit', key, batch: { events, checkpoints: batch.checkpoints }, cursors };
-      if (raw) message.raw = true;
-      channel?.postMessage(message);
+      channel?.postMessage(commitMessage(key, batch, cursors));
     } catch {
       // Data that cannot be cloned (not from JSON.parse): the followers miss this notification, nothing else.
     }
     // A hook that threw while this call led: reject as a throw of the local onCommit does, after the commit.
     if (failed) throw failed.error;
   };
-  const granted = async (lock: Lock | null): Promise<R | typeof TAKEN> => {
-    if (lock === null) return TAKEN;
+  /** Leads with the lock; without it (taken: the first request's answer) returns nothing and `leading` stays false. */
+  const granted = async (lock: Lock | null): Promise<R | undefined> => {
+    if (lock === null) return;
     leading = true;
     await hooks.onRole?.('leader');
     return lead(postCommit);
@@ -287,7 +275,7 @@ export async function leadAcrossTabs<T, R>(
   try {
     // First without waiting, to know whether this call is a follower (`ifAvailable` and `signal` do not combine).
     const now = await locks.request(config.lockName, { ifAvailable: true }, granted);
-    if (now !== TAKEN) return now as R;
+    if (leading) return now as R;
     start(hooks.onRole?.('follower'));
     return (await locks.request(config.lockName, { signal: wait.signal }, granted)) as R;
   } catch (e) {
@@ -296,8 +284,8 @@ export async function leadAcrossTabs<T, R>(
     if (leading) fail(e);
     ifAborted(signal, 'while waiting for the lock of another tab');
     // Web Locks fail with a DOMException (e.g. `SecurityError` in an opaque origin); anything else is the caller's
-    // and passes as it is.
-    if (typeof DOMException !== 'function' || !(e instanceof DOMException)) throw e;
+    // and passes as it is. (Every runtime of the package has the global: Node >= 20, workerd, browsers.)
+    if (!(e instanceof DOMException)) throw e;
     throw Object.assign(badOption(42, JSON.stringify(config.lockName)), { cause: e });
   } finally {
     // No hook starts after this (the channel is closed first); those in flight settle before the call does, and the
