@@ -399,3 +399,28 @@ test('chromium: a follower that takes the lock while its remote onCommit still r
   assert.deepEqual(r.log, ['follower', 'remote onCommit', 'leader', 'own onCommit', 'remote onCommit rejects']);
   assert.deepEqual(r.settled, { code: 'hook-failed', message: 'hook-failed: onCommit failed (Error; its error is the cause)', cause: 'render failed' });
 });
+
+test("chromium: a follower's remote onCommit that never settles does not hold consume() past the signal ('aborted'), as the leader's onCommit", async (t) => {
+  const r = await withOtherLeader(t, 'hung-remote-hook', async ({ feedUrl, key }) => {
+    const { post, until, outcome } = window.rig;
+    const { consume, memoryStore } = await import('/dist/entrypoints/web.js');
+    const controller = new AbortController();
+    const log = [];
+    const run = outcome(
+      consume({ url: feedUrl, partitionCount: 4, signal: controller.signal }, {
+        store: memoryStore(),
+        key,
+        handler: () => {},
+        onRole: (role) => log.push(role),
+        onCommit: () => (log.push('remote onCommit'), new Promise(() => {})),
+      }),
+    );
+    await until(() => log.includes('follower'));
+    post(['a']);
+    await until(() => log.includes('remote onCommit'));
+    controller.abort('user left');
+    return { log, settled: await run };
+  });
+  assert.deepEqual(r.log, ['follower', 'remote onCommit']);
+  assert.deepEqual(r.settled, { code: 'aborted', message: 'aborted: the signal fired while waiting for the lock of another tab', cause: 'user left' });
+});

@@ -519,3 +519,53 @@ test('a follower or leader whose async onCommit or onRole rejects rejects with h
   }
   assert.deepEqual(unhandled, [], 'no unhandled rejection');
 });
+
+test('leadAcrossTabs settles after every hook it started; it rejects with the first failure, of a hook or of the leading', async () => {
+  const config = { lockName: 'feedpump:k', channelName: 'feedpump:k' };
+  const commit = { type: 'feedpump-commit', key: 'k', batch: { events: [], checkpoints: [] }, cursors: { 0: '1' } };
+  /** A follower of another holder of the lock that hears one remote commit, whose hook settles when told. */
+  const follow = async (locks, lead) => {
+    const release = await holdLock(locks);
+    const log = [];
+    let settle;
+    const hook = new Promise((resolve, reject) => (settle = { resolve, reject }));
+    const call = leadAcrossTabs(config, 'k', undefined, {
+      onRole: async (role) => log.push(role),
+      onRemoteCommit: () => (log.push('remote'), hook),
+    }, async () => (log.push('lead'), lead()));
+    call.then(() => log.push('settled'), () => log.push('settled'));
+    const channel = new BroadcastChannel('feedpump:k');
+    channel.postMessage(commit);
+    while (!log.includes('remote')) await sleep(2);
+    channel.close();
+    release();
+    while (!log.includes('lead')) await sleep(2);
+    await sleep(20);
+    return { log, settle, call };
+  };
+  await withLocks(async (locks) => {
+    // The leading fails first, then the hook: the leading's failure; not before the hook settled.
+    const own = new Error('leader failed');
+    const a = await follow(locks, async () => { throw own; });
+    assert.deepEqual(a.log, ['follower', 'remote', 'leader', 'lead']);
+    a.settle.reject(new Error('view failed'));
+    await assert.rejects(a.call, (e) => e === own);
+
+    // The hook fails first (while leading), then the leading: the hook's failure.
+    const view = new Error('view failed');
+    let failLead;
+    const b = await follow(locks, () => new Promise((_, reject) => (failLead = reject)));
+    b.settle.reject(view);
+    await sleep(10);
+    assert.deepEqual(b.log, ['follower', 'remote', 'leader', 'lead'], 'still leading');
+    failLead(new Error('leader failed'));
+    await assert.rejects(b.call, (e) => e === view);
+
+    // The leading returns, then the hook resolves: the result, once the hook is done.
+    const c = await follow(locks, async () => 'led');
+    assert.deepEqual(c.log, ['follower', 'remote', 'leader', 'lead'], 'not settled while the hook runs');
+    c.settle.resolve();
+    assert.equal(await c.call, 'led');
+    assert.equal(locks.held.size, 0);
+  });
+});
