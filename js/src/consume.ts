@@ -157,10 +157,11 @@ export interface ConsumeOptions<T, Tx> {
    * Told after every committed batch: this call's own (`remote: false`) and, in tabs mode, each batch another tab
    * committed before this call's first own commit (`remote: true`; its effects are already in the store). A remote
    * notification is best-effort: one still in flight when the leader's tab closed may be lost; the store is the
-   * truth. A promise it returns is awaited: the next batch waits for it (not a remote one's: a follower's wait goes on;
-   * the source's `signal` ends a wait that never settles).
-   * A throw, or a rejection of that promise, rejects `consume()` (after the commit) with `'hook-failed'` (its error the
-   * `cause`); a rejection is never left unhandled.
+   * truth. A promise it returns is awaited: the next batch waits for it (not a remote one's: a follower's wait goes on,
+   * but `consume()` settles only after it). The source's `signal` ends a wait that never settles (a rejection after
+   * that is not seen). A throw, or a rejection of that promise, rejects `consume()` (after the commit) with
+   * `'hook-failed'` (its error the `cause`; a remote one's also when this call has led and returned since, and over
+   * `'aborted'` when it rejects as the signal fires); a rejection is never left unhandled.
    * @defaultValue none
    */
   onCommit?: ((info: CommitInfo<T>) => void) | undefined;
@@ -203,8 +204,8 @@ export interface ConsumeOptions<T, Tx> {
   /**
    * Told `'follower'` when the call has to wait for another tab's lock, and `'leader'` when it starts consuming (at
    * once when tabs mode is off). A promise it returns is awaited for `'leader'` (before anything is read), not for
-   * `'follower'` (the wait goes on). A throw or a rejection rejects `consume()` with `'hook-failed'` (its error the
-   * `cause`).
+   * `'follower'` (the wait goes on; `consume()` settles only after it). A throw or a rejection rejects `consume()` with
+   * `'hook-failed'` (its error the `cause`).
    * @defaultValue none
    */
   onRole?: ((role: TabRole) => void) | undefined;

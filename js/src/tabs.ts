@@ -206,11 +206,14 @@ export interface TabHooks<T> {
  * `postCommit`, to call after each commit: it posts the commit to the followers. `signal` ends the wait (`FeedError`
  * `'aborted'`); once leading, `lead` itself must honour it. The lock is released when `lead` settles.
  *
- * The follower's hooks are not awaited when called, but the call settles only once every hook it started has settled
- * (none is called after: the channel is closed first), so no callback of a `consume()` still runs after it returned
- * (but one the signal stopped waiting for) and no failure is lost. It rejects with the first failure, of a hook or of
- * `lead` (also over a result: a hook that failed after `lead` returned); the end of the wait (`'aborted'`, a refused
- * lock) only when no hook failed: a callback that rejects as the signal fires says more than the signal did.
+ * A follower's hooks are not awaited when called (the wait goes on), but every hook promise the call started has
+ * settled before the call settles, and none starts after (the channel is closed first): no failure is lost, and no
+ * callback of a `consume()` runs on after it settled, except one whose wait the signal ended (consume()'s hooks stop
+ * waiting when it fires, as for the leader's `onCommit`: an abort is not held up by a hook that hangs). The call
+ * rejects with the first failure, of a hook or of `lead` (also over `lead`'s result: a hook that fails after `lead`
+ * returned); with the end of the wait (`'aborted'`, a refused lock) only when no hook failed: a callback that rejects as
+ * the signal fires tells more than the signal did. A later failure is dropped (a FeedError's `cause` is the original
+ * error, never a second one).
  * @internal
  */
 export async function leadAcrossTabs<T, R>(
