@@ -237,15 +237,18 @@ export async function leadAcrossTabs<T, R>(
   let committed = false;
   /** The first failure, of a hook or of `lead`: what `leadAcrossTabs` rejects with. */
   let failed: { error: unknown } | undefined;
-  /** The follower's hooks started (their rejections caught): all awaited before the call settles. */
-  const started: (Promise<unknown> | undefined)[] = [];
+  /**
+   * Settles once every hook started so far has (their rejections caught): awaited before the call settles. One chain,
+   * not a list: a follower that waits for hours keeps no settled hook.
+   */
+  let started: Promise<unknown> = Promise.resolve();
   // The wait ends on the caller's signal or on a failed hook: one controller for both.
   const wait = new AbortController();
   const fail = (error: unknown): void => {
     failed ??= { error };
     wait.abort();
   };
-  const start = (hook?: Promise<unknown>): void => void started.push(hook?.catch(fail));
+  const start = (hook?: Promise<unknown>): void => void (started = Promise.all([started, hook?.catch(fail)]));
   const forward = (): void => wait.abort(signal?.reason);
   signal?.addEventListener('abort', forward, { once: true });
 
@@ -296,7 +299,7 @@ export async function leadAcrossTabs<T, R>(
     signal?.removeEventListener('abort', forward);
     channel?.removeEventListener('message', onMessage as EventListener);
     channel?.close();
-    await Promise.all(started);
+    await started;
     if (failed) throw failed.error;
   }
 }
