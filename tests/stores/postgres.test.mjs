@@ -349,3 +349,160 @@ test('postgres: transactionIdleTimeoutMs and lockTimeoutMs hold for the save\'s 
     }
   }
 });
+
+// A handler that never settles (it awaits something that never comes, not the database): the save must not wait for
+// it for ever, nor keep its pooled client. postgresStore gives up after handlerTimeoutMs, or at once when the client's
+// connection dies (the server ended the session for transactionIdleTimeoutMs): 'store-failed', nothing committed, and
+// the client destroyed rather than given back, since the handler may still use it. docs/consume.md, PostgreSQL.
+const never = () => new Promise(() => {});
+/** The clients of `p` checked out (in use): 0 once every save gave its client back or destroyed it. */
+const inUse = (p) => p.totalCount - p.idleCount;
+
+/** The frozen setup (cursor row at seq 3), and a consume() on a pool of its own (two clients) whose handler hangs on its first batch (seq 4..6). */
+async function hangingSetup(storeOptions) {
+  const { schema, consumer, applied } = await frozenSetup();
+  const own = server.pool({ max: 2 });
+  const store = postgresStore(own, { table: `${schema}.feedpump_cursors`, ...storeOptions });
+  const feed = fakeFeed({ partitions: 1, count: 9, checkpointEvery: 3, pageSize: 3, ragged: false });
+  const hung = consume(
+    { url: feed.url, partitionCount: 1, fetch: feed.fetch },
+    {
+      store,
+      key: 'k',
+      tabs: false,
+      handler: async (batch, client) => {
+        for (const e of batch.events) await client.query(`INSERT INTO ${schema}.applied (id, by) VALUES ($1, 'hung')`, [e.data.id]);
+        await never();
+      },
+    },
+  );
+  return { schema, consumer, applied, own, hung };
+}
+
+test('postgres: consume() with a handler that never settles: store-failed after handlerTimeoutMs, its client destroyed (none left checked out), nothing of the batch committed, and a second consumer of the key goes on', async () => {
+  const { consumer, applied, own, hung } = await hangingSetup({ handlerTimeoutMs: 300 });
+  let outcome;
+  try {
+    outcome = await within(hung, 20_000);
+  } finally {
+    if (outcome === 'still waiting') console.log(`# after 20 s: ${own.totalCount} clients, ${own.idleCount} idle`);
+  }
+  assert.notEqual(outcome, 'still waiting', 'consume() waited 20 s for a handler that never settles');
+  assert.ok(isFeedError(outcome, 'store-failed'), `consume() ended with ${outcome?.code}: ${outcome?.message}`);
+  assert.match(outcome.message, /did not settle within handlerTimeoutMs \(300 ms\) inside the transaction of feed key "k".*nothing of the batch committed/);
+  for (const secret of [server.dir, server.connectionString, String(server.port)]) assert.ok(!outcome.message.includes(secret), `the message names ${secret}`);
+  assert.equal(inUse(own), 0, `the pool has ${own.totalCount} clients, ${own.idleCount} idle: one is still checked out`);
+  // The cursor row's lock is free (the session that held it is closed): the second consumer commits from seq 3.
+  const second = await within(consumer('second'), 20_000);
+  assert.notEqual(second, 'still waiting', 'the second consumer waited for the hung transaction\'s row lock');
+  assert.deepEqual([second.caughtUp, second.events, second.cursors], [true, 6, { 0: '9' }]);
+  assert.deepEqual(await applied(), [
+    { by: 'first', n: 3, ids: 3 },
+    { by: 'second', n: 6, ids: 6 },
+  ]);
+});
+
+test('postgres: a handler that never settles, without handlerTimeoutMs: once the server ends the idle session (transactionIdleTimeoutMs), the save rejects store-failed saying so, its client is destroyed, and a second consumer goes on', async () => {
+  // handlerTimeoutMs is its default (60 s): what ends the wait is the client's 'error' event.
+  const { consumer, applied, own, hung } = await hangingSetup({ transactionIdleTimeoutMs: 500 });
+  const outcome = await within(hung, 20_000);
+  assert.notEqual(outcome, 'still waiting', 'consume() waited 20 s after the server ended the hung transaction\'s session (500 ms idle)');
+  assert.ok(isFeedError(outcome, 'store-failed'), `consume() ended with ${outcome?.code}: ${outcome?.message}`);
+  assert.match(outcome.message, /connection was lost while the handler ran \(SQLSTATE 25P03: .*transactionIdleTimeoutMs\)/);
+  assert.equal(inUse(own), 0, `the pool has ${own.totalCount} clients, ${own.idleCount} idle: one is still checked out`);
+  const second = await within(consumer('second'), 20_000);
+  assert.deepEqual([second.caughtUp, second.events, second.cursors], [true, 6, { 0: '9' }]);
+  assert.deepEqual(await applied(), [
+    { by: 'first', n: 3, ids: 3 },
+    { by: 'second', n: 6, ids: 6 },
+  ]);
+});
+
+test('postgres: a handler that settles after its save gave up writes into no later transaction: its client was destroyed, not given to the next save', async () => {
+  // One client in the pool: were the given-up client back in it, the next save would run on it, and the late handler's
+  // INSERT would commit with that save's batch.
+  const { schema, store: main, read } = await fresh();
+  const one = server.pool({ max: 1 });
+  const store = postgresStore(one, { table: `${schema}.feedpump_cursors`, handlerTimeoutMs: 300 });
+  const first = { identity: 'i', cursors: { 0: '1' }, savedAt: 1 };
+  await store.save('k', first, undefined, null);
+  let wake;
+  let late;
+  const hungClient = {};
+  const hung = store.save('k', { identity: 'i', cursors: { 0: '2' }, savedAt: 2 }, async (client) => {
+    hungClient.pid = client.processID;
+    await client.query(`INSERT INTO ${schema}.effects (name, value) VALUES ('hung', 1)`);
+    await new Promise((r) => (wake = r));
+    late = await client.query(`INSERT INTO ${schema}.effects (name, value) VALUES ('late', 1)`).then(() => 'written', (e) => e);
+  }, first);
+  const outcome = await within(hung, 20_000);
+  assert.ok(isFeedError(outcome, 'store-failed'), `the save ended with ${outcome?.code ?? outcome}: ${outcome?.message ?? ''}`);
+  assert.equal(inUse(one), 0);
+  // The next save (the only client of the pool) is inside its transaction when the late handler writes.
+  let commitNext;
+  let nextClient;
+  const next = store.save('k', { identity: 'i', cursors: { 0: '3' }, savedAt: 3 }, async (client) => {
+    nextClient = client.processID;
+    await client.query(`INSERT INTO ${schema}.effects (name, value) VALUES ('next', 1)`);
+    await new Promise((r) => (commitNext = r));
+  }, first);
+  await until(() => commitNext !== undefined);
+  wake();
+  await until(() => late !== undefined);
+  commitNext();
+  await next;
+  assert.deepEqual([await read('hung'), await read('late'), await read('next')], [undefined, undefined, 1], 'hung, late, next: what committed');
+  assert.ok(late instanceof Error, `the late handler's INSERT was ${late}`);
+  assert.notEqual(nextClient, hungClient.pid, 'the next save ran on the given-up client');
+  assert.deepEqual((await main.load('k')).cursors, { 0: '3' });
+});
+
+/** Polls `cond()` every 10 ms. */
+async function until(cond) {
+  while (!(await cond())) await sleep(10);
+}
+
+test('postgres: handlerTimeoutMs does not cut a synchronous handler; bad values are refused; no timer is left behind (a process with a 2^31-1 ms bound exits once its pool ends)', async () => {
+  const { schema, write, read } = await fresh();
+  const store = postgresStore(pool, { table: `${schema}.feedpump_cursors`, handlerTimeoutMs: 1 });
+  // A synchronous handler (it returns no promise) is finished when the store looks: never cut. Its statement is queued
+  // on the client before the store's next one.
+  await store.save('k', { identity: 'i', cursors: { 0: '1' }, savedAt: 1 }, (client) => {
+    const end = Date.now() + 20;
+    while (Date.now() < end); // longer than the bound, synchronously
+    void write(client, 'sync', 1);
+  }, null);
+  assert.equal(await read('sync'), 1);
+  for (const bad of [0, -1, 1.5, 2 ** 31, NaN, Infinity, '1000']) {
+    assert.throws(() => postgresStore(pool, { handlerTimeoutMs: bad }), (e) => isFeedError(e, 'bad-options') && /handlerTimeoutMs must be an integer from 1 to 2147483647/.test(e.message), String(bad));
+  }
+  // Every path of a save with an async handler: committed, the handler threw, the connection lost while it ran. With a
+  // bound of 2^31-1 ms, a timer not cleared keeps the process alive for 24 days.
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import pg from 'pg';
+       import { postgresStore } from 'feedpump/postgres';
+       const { config, table } = JSON.parse(process.env.FEEDPUMP_TIMERS);
+       const pool = new pg.Pool({ ...config, max: 2 });
+       pool.on('error', () => {});
+       const store = postgresStore(pool, { table, handlerTimeoutMs: 2 ** 31 - 1 });
+       const r = (n) => ({ identity: 'i', cursors: { 0: String(n) }, savedAt: n });
+       await store.save('t', r(1), async (c) => { await c.query('SELECT 1'); });
+       await store.save('t', r(2), async () => { throw new Error('handler'); }).catch(() => {});
+       const lost = await store.save('t', r(3), async (c) => { await pool.query('SELECT pg_terminate_backend($1)', [c.processID]); await new Promise(() => {}); }).catch((e) => e.code);
+       await pool.end();
+       process.stdout.write(lost);`,
+    ],
+    { cwd: new URL('.', import.meta.url).pathname, env: { ...process.env, FEEDPUMP_TIMERS: JSON.stringify({ config: server.config, table: `${schema}.feedpump_cursors` }) }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const exited = new Promise((r) => child.on('exit', r));
+  const code = await within(exited, 20_000);
+  if (code === 'still waiting') child.kill('SIGKILL');
+  assert.equal(code, 0, `the process did not exit on its own (${code}): a timer was left running`);
+  assert.equal(out, 'store-failed');
+});

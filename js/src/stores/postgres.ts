@@ -142,6 +142,31 @@ export interface PostgresStoreOptions {
    * @defaultValue `undefined` (the server's `lock_timeout`)
    */
   lockTimeoutMs?: number | undefined;
+  /**
+   * How long a save waits for an async handler (one that returns a promise) inside its transaction, in milliseconds.
+   * While it awaits, the transaction is open on its pooled client: the cursor row stays locked against the key's other
+   * consumers, and the client is not back in the pool. A handler that has not settled by then is given up: the save
+   * rejects with `FeedError` `'store-failed'` (`consume()` stops with it: a stuck handler is no failure to try again),
+   * and nothing of the batch is committed. The store cannot stop the handler itself, and the client is the handler's
+   * until it settles, so the client is destroyed, never given back to the pool: closing its session rolls the
+   * transaction back (once a statement of the handler still running on it ends: that is `statement_timeout`'s bound),
+   * and a handler that goes on later fails on a closed client instead of writing into another save's transaction.
+   * A synchronous handler is never cut (it has finished when the store could look).
+   *
+   * The same bound as `sqliteStore`'s. A save also gives up at once, the same way, when the client's connection dies
+   * while the handler runs (node-postgres' `'error'` event: the server ended the session for
+   * {@link PostgresStoreOptions.transactionIdleTimeoutMs}, a terminated backend, a network failure): the handler may
+   * await something that is not the database, and would otherwise keep the save waiting for ever.
+   *
+   * An integer from 1 to 2^31-1 (a timer's limit; longer would fire at once). Choose it longer than your slowest
+   * batch's handler, statements included.
+   * @defaultValue `60_000`
+   * @example
+   * ```ts
+   * postgresStore(pool, { handlerTimeoutMs: 5_000 }); // a handler that calls a service inside the transaction
+   * ```
+   */
+  handlerTimeoutMs?: number | undefined;
 }
 
 /**
@@ -182,7 +207,10 @@ export interface SaveHooks<C> {
   idleTimeoutMs?: number | undefined;
 }
 
-/** The largest timeout PostgreSQL takes (its timeouts are 32-bit integers of milliseconds). */
+/**
+ * The largest timeout PostgreSQL takes (its timeouts are 32-bit integers of milliseconds), and a timer's limit
+ * (options.ts's MAX_TIMER_MS, not imported: a store subpath must not bring the wasm glue, tests/stores/subpaths.test.mjs).
+ */
 const MAX_PG_TIMEOUT_MS = 0x7fff_ffff;
 
 /** Checks a timeout option: not given (`undefined`, or `null` as the other options), or an integer from 1 to 2^31-1. */
@@ -224,6 +252,15 @@ class Retry {
   ) {}
 }
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * A save that stopped waiting for its handler, which may still run with the client: `error` is what the save rejects
+ * with. Its client is destroyed, never rolled back and given back (see {@link PostgresStoreOptions.handlerTimeoutMs}).
+ */
+class GaveUp {
+  constructor(readonly error: FeedError) {}
+}
+/** A client while the store holds it: node-postgres' `pg.Client` is an EventEmitter (a pool of your own may not be). */
+type Events = Partial<Record<'on' | 'off', (event: 'error', listener: (error: unknown) => void) => void>>;
 
 /**
  * Runs `ddl` (`CREATE TABLE IF NOT EXISTS ...` of `tables`, quoted names) unless every one of them exists. PostgreSQL
@@ -252,21 +289,25 @@ export async function createMissing(query: (text: string, values?: unknown[]) =>
  * 2. with `expected` (what `consume()` always passes): `SELECT ... FOR UPDATE` of the key's row, and nothing is
  *    committed unless it is still the expected record (`FeedError` `'cursor-conflict'`): of two consumers of one key,
  *    the second waits for the first's lock and then sees its commit;
- * 3. the handler, with the client (write your effects through it; do not `COMMIT`, `ROLLBACK` or `release()` it);
+ * 3. the handler, with the client (write your effects through it; do not `COMMIT`, `ROLLBACK` or `release()` it),
+ *    waited for at most {@link PostgresStoreOptions.handlerTimeoutMs} and while the client's connection lives;
  * 4. the cursor row (`INSERT`, or `INSERT ... ON CONFLICT DO UPDATE`);
  * 5. `COMMIT`, which must answer `COMMIT`: a transaction in which a statement failed (a handler that caught a
  *    database error and went on) is rolled back by PostgreSQL at `COMMIT`, and the save rejects.
  *
  * A handler error rolls back and passes as it is; a database failure is `FeedError` `'store-failed'`; serialization
  * failures and deadlocks are tried again ({@link PostgresStoreOptions.maxAttempts}). A lock wait past `lockTimeoutMs`
- * for the cursor row is `'store-failed'` too; a handler's statement that waits past it fails in the handler.
+ * for the cursor row is `'store-failed'` too; a handler's statement that waits past it fails in the handler. So is an
+ * async handler that has not settled within `handlerTimeoutMs`, or whose client's connection died while it ran (the
+ * server ended the session for `transactionIdleTimeoutMs`): its client is destroyed, never given back to the pool,
+ * so that nothing the handler still does lands in a later save's transaction.
  *
  * On Cloudflare Workers, node-postgres runs with `nodejs_compat` through Hyperdrive (`new Pool({ connectionString:
  * env.HYPERDRIVE.connectionString })`, created and ended in the request that consumes); feedpump's tests run this
  * store in Node and in workerd over its TCP sockets, not through Hyperdrive itself (see docs/consume.md).
  *
  * @param pool - a node-postgres `Pool` (or anything with `connect()` giving a client with `query()` and `release()`)
- * @param options - the table, its creation, the isolation level, the retries and the transaction's time bounds
+ * @param options - the table, its creation, the isolation level, the retries, the transaction's and the handler's time bounds
  * @example
  * ```ts
  * import pg from 'pg';
@@ -292,7 +333,7 @@ export function postgresStore<C extends PgClientLike>(pool: PgPool<C>, options?:
  * Makes a PostgreSQL {@link CursorStore} on a pool of your own (no callback form of `connect()`): the same store as
  * with a node-postgres `Pool`; the handler gets your client type `C`.
  * @param pool - anything with `connect()` giving a client with `query()` and `release()`
- * @param options - the table, its creation, the isolation level, the retries and the transaction's time bounds
+ * @param options - the table, its creation, the isolation level, the retries, the transaction's and the handler's time bounds
  * @example
  * ```ts
  * const store = postgresStore<MyClient>(myPool);
@@ -313,6 +354,7 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
   const createTable = options.createTable ?? true;
   const idleTimeoutMs = timeoutOption('transactionIdleTimeoutMs', options.transactionIdleTimeoutMs);
   const lockTimeoutMs = timeoutOption('lockTimeoutMs', options.lockTimeoutMs);
+  const handlerTimeoutMs = timeoutOption('handlerTimeoutMs', options.handlerTimeoutMs) ?? 60_000;
   const schema =
     `CREATE TABLE IF NOT EXISTS ${table} (\n` +
     '  feed_key   text PRIMARY KEY,\n' +
@@ -329,8 +371,12 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
     `${insert} ON CONFLICT (feed_key) DO UPDATE SET identity = EXCLUDED.identity, partitions = EXCLUDED.partitions, ` +
     'cursors = EXCLUDED.cursors, saved_at = EXCLUDED.saved_at, updated_at = now()';
 
-  /** Runs `body` with a checked-out client; a client whose connection broke is destroyed, not given back. */
-  const withClient = async <T>(what: string, body: (client: C, broken: () => void) => Promise<T>): Promise<T> => {
+  /**
+   * Runs `body` with a checked-out client, and gives it back exactly once when `body` settles; a client whose
+   * connection broke, or that `body` marks `broken`, is destroyed (`release(true)`: the pool ends it), not given back.
+   * `lost` rejects with the client's error once its connection dies while the store holds it.
+   */
+  const withClient = async <T>(what: string, body: (client: C, broken: () => void, lost: Promise<never>) => Promise<T>): Promise<T> => {
     let client: C;
     try {
       client = await pool.connect();
@@ -338,19 +384,60 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
       throw storeFailed('PostgreSQL', `could not connect (${what})`, e);
     }
     let destroy = false;
-    // node-postgres emits 'error' on a checked-out client whose connection dies between queries; without a listener
-    // that is an uncaught exception. While the store holds the client, such an error marks it broken (the query that
-    // meets the dead connection rejects on its own).
-    const events = client as unknown as Partial<Record<'on' | 'off', (event: 'error', listener: () => void) => void>>;
-    const onError = (): void => {
+    let lose: (error: unknown) => void = () => {};
+    const lost = new Promise<never>((_, reject) => (lose = reject));
+    lost.catch(() => {}); // looked at only while a handler runs
+    const broken = (): void => {
       destroy = true;
+    };
+    // node-postgres emits 'error' on a checked-out client whose connection dies between queries (the server ended the
+    // session, a terminated backend); without a listener that is an uncaught exception. While the store holds the
+    // client, such an error marks it broken (the query that meets the dead connection rejects on its own), and ends
+    // the wait for a handler that may await something else (`lost`).
+    const events = client as unknown as Events;
+    const onError = (error: unknown): void => {
+      destroy = true;
+      lose(error);
     };
     events.on?.call(client, 'error', onError);
     try {
-      return await body(client, onError);
+      return await body(client, broken, lost);
     } finally {
       events.off?.call(client, 'error', onError);
       client.release(destroy);
+    }
+  };
+
+  /**
+   * Waits for what the handler returned: a promise at most `handlerTimeoutMs`, and only while the client's connection
+   * lives; past either, rejects with {@link GaveUp} (the handler may still run). The timer is cleared on every path.
+   */
+  const awaitHandler = async (done: unknown, lost: Promise<never>, key: string): Promise<void> => {
+    if (done == null || typeof (done as PromiseLike<unknown>).then !== 'function') return; // synchronous: finished
+    const batch = `inside the transaction of feed key ${JSON.stringify(key)}`;
+    const closed = 'its client destroyed (the session closed, which rolls the transaction back), nothing of the batch committed';
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new GaveUp(new FeedError('store-failed', `PostgreSQL: the handler did not settle within handlerTimeoutMs (${handlerTimeoutMs} ms) ${batch}: ${closed}`))),
+        handlerTimeoutMs,
+      );
+    });
+    const gone = lost.catch((e: unknown) => {
+      const code = sqlState(e);
+      const why =
+        code === '25P03'
+          ? ' (SQLSTATE 25P03: the transaction idled longer than idle_in_transaction_session_timeout, transactionIdleTimeoutMs)'
+          : typeof code === 'string'
+            ? ` (SQLSTATE ${code})`
+            : '';
+      throw new GaveUp(new FeedError('store-failed', `PostgreSQL: the connection was lost while the handler ran${why} ${batch}: ${closed}`, { cause: e }));
+    });
+    try {
+      // A late settlement of the handler (after the save gave up) is handled by the race: never an unhandled rejection.
+      await Promise.race([done, gone, expired]);
+    } finally {
+      clearTimeout(timer);
     }
   };
 
@@ -374,7 +461,7 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
     expected: CursorRecord | null | undefined,
     hooks: SaveHooks<C> | undefined,
   ) =>
-    withClient(`saving ${JSON.stringify(key)}`, async (client, broken) => {
+    withClient(`saving ${JSON.stringify(key)}`, async (client, broken, lost) => {
       /** The handler's error or a conflict: passed on as they are, after the rollback. */
       let passOn: { error: unknown } | undefined;
       try {
@@ -404,9 +491,9 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
         }
         if (effects) {
           try {
-            await effects(client);
+            await awaitHandler(effects(client), lost, key);
           } catch (e) {
-            passOn = { error: e };
+            if (!(e instanceof GaveUp)) passOn = { error: e };
             throw e;
           }
         }
@@ -424,6 +511,13 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
           throw new Error(`COMMIT answered ${done.command}: a statement of the transaction had failed (did the handler catch a database error and go on?)`);
         }
       } catch (e) {
+        if (e instanceof GaveUp) {
+          // The handler may still run with this client: no ROLLBACK (it would queue behind a statement of the handler
+          // that may never end), and the client is destroyed, so that nothing the handler does later lands in another
+          // save's transaction on it. The server rolls the transaction back when the session closes.
+          broken();
+          throw e.error;
+        }
         try {
           await client.query('ROLLBACK');
         } catch {
