@@ -174,41 +174,87 @@ for (const [how, wrap] of [
   assert.equal((await store.load('fence:0')).cursors[0], '100');
 });
 
-test('a batch stuck inside its commit (a handler that does not return) gives its lease up after a lease: the server ends its session, the partition is read again from the committed cursor, nothing is applied twice', async () => {
-  const { schema, store, table } = await fresh();
+/** The clients of `p` checked out (in use): 0 once every commit gave its client back or destroyed it. */
+const inUse = (p) => p.totalCount - p.idleCount;
+
+/**
+ * A member (leaseMs `leaseMs`, a store with `storeOptions` on a pool of its own) whose handler hangs once, on its first
+ * batch, after it applied it, until `open()`; then it applies the batch again through the same client (had the
+ * client gone to a later commit, that apply would land there: a duplicate). `failed`: the first error reported (the
+ * hung commit's), or the error of a wait of 20 s for one.
+ */
+async function hungOnce(name, leaseMs, storeOptions = {}) {
+  const { schema } = await fresh();
+  const own = pg.pool({ max: 4 });
+  const store = postgresStore(own, { table: `${schema}.cursors`, ...storeOptions });
+  const table = `${schema}.grp`;
   let open;
   const gate = new Promise((r) => (open = r));
   let stuck = false;
+  let late;
   const errors = [];
   const revoked = [];
   const apply = applyInto(schema, 'a');
-  const a = consumeGroup({ ...source(), partitions: [0] }, {
+  const member = consumeGroup({ ...source(), partitions: [0] }, {
     store,
-    group: 'stuck',
+    group: name,
     table,
     memberId: 'a',
-    leaseMs: 1_000,
+    leaseMs,
     heartbeatMs: 100,
     handler: async (batch, client) => {
       await apply(batch, client);
       if (!stuck) {
         stuck = true;
-        await gate; // stuck inside the transaction, holding the lease row's lock
+        await gate; // stuck inside the transaction, holding the lease row's and the cursor row's locks
+        late = await apply(batch, client).then(() => 'applied', (e) => e);
       }
     },
     onRevoke: (ps, reason) => revoked.push(reason),
     onError: (e) => errors.push(e),
   });
-  await until(async () => (await store.load('stuck:0'))?.cursors[0] === String(EVENTS_PER_PARTITION), 'partition 0 at its head');
-  const { rows: lease } = await pool.query(`SELECT owner, epoch::int FROM ${table}_leases WHERE group_name = 'stuck'`);
-  open(); // the stuck batch goes on: its session is gone, it commits nothing
-  await until(() => errors.some((e) => isFeedError(e, 'store-failed')), 'the stuck commit to fail');
-  await a.stop();
+  const failed = await until(() => errors.length > 0, 'the hung commit to fail', 20_000).then(() => errors[0], (e) => e);
+  return { schema, store, table, own, member, errors, revoked, failed, open, late: () => late };
+}
+
+test('a batch stuck inside its commit (a handler that never settles): the commit fails once the server ends its idle session (a lease), its client destroyed; the partition is read again from the committed cursor, and the handler, woken later, applies nothing twice', async () => {
+  const { schema, store, own, member, errors, revoked, failed, open, late } = await hungOnce('stuck', 1_000);
+  let head;
+  try {
+    assert.ok(isFeedError(failed, 'store-failed'), `the hung commit did not fail while its handler hung: ${failed?.message ?? failed}`);
+    assert.match(failed.message, /connection was lost while the handler ran \(SQLSTATE 25P03/);
+    await until(async () => (await store.load('stuck:0'))?.cursors[0] === String(EVENTS_PER_PARTITION), 'partition 0 at its head');
+    head = true;
+  } finally {
+    open(); // the stuck handler goes on: its client is closed, it commits nothing
+    if (head) await until(() => late() !== undefined, 'the woken handler to finish');
+    await member.stop();
+  }
   const { rows } = await pool.query(`SELECT count(*)::int AS n, coalesce(sum(applies - 1), 0)::int AS dup FROM ${schema}.applied`);
-  console.log(`# stuck batch: lease ${JSON.stringify(lease[0])}, revoked ${revoked.join(',')}, events ${rows[0].n}, duplicates ${rows[0].dup}, then: ${errors.map((e) => e.code).join(',')}`);
+  console.log(`# stuck batch: ${failed.code} (${failed.message.slice(0, 80)}...), revoked ${revoked.join(',')}, events ${rows[0].n}, duplicates ${rows[0].dup}, then: ${errors.map((e) => e.code).join(',')}`);
+  assert.ok(late() instanceof Error, `the woken handler's apply: ${late()}`);
   assert.deepEqual(rows[0], { n: EVENTS_PER_PARTITION, dup: 0 });
-  assert.equal(revoked[0], 'lost');
-  assert.ok(lease[0].epoch >= 2, 'the partition was leased again');
+  assert.equal(inUse(own), 0, `the store's pool has ${own.totalCount} clients, ${own.idleCount} idle: one is still checked out`);
+});
+
+test('a batch stuck inside its commit, with the store\'s handlerTimeoutMs shorter than the lease: the commit fails after handlerTimeoutMs, the member reads on, nothing applied twice', async () => {
+  // A 60 s lease: the server would end the idle session only after it.
+  const { schema, store, own, member, failed, open, late } = await hungOnce('stuck-timeout', 60_000, { handlerTimeoutMs: 300 });
+  let head;
+  try {
+    assert.ok(isFeedError(failed, 'store-failed'), `the hung commit did not fail while its handler hung: ${failed?.message ?? failed}`);
+    assert.match(failed.message, /did not settle within handlerTimeoutMs \(300 ms\)/);
+    await until(async () => (await store.load('stuck-timeout:0'))?.cursors[0] === String(EVENTS_PER_PARTITION), 'partition 0 at its head');
+    head = true;
+  } finally {
+    open();
+    if (head) await until(() => late() !== undefined, 'the woken handler to finish');
+    await member.stop();
+  }
+  const { rows } = await pool.query(`SELECT count(*)::int AS n, coalesce(sum(applies - 1), 0)::int AS dup FROM ${schema}.applied`);
+  assert.ok(late() instanceof Error, `the woken handler's apply: ${late()}`);
+  assert.deepEqual(rows[0], { n: EVENTS_PER_PARTITION, dup: 0 });
+  assert.equal(inUse(own), 0, `the store's pool has ${own.totalCount} clients, ${own.idleCount} idle: one is still checked out`);
 });
 
 test('the server ends the commit transaction\'s session while the handler runs (the idle timeout after a SIGSTOP, a terminated backend): the batch is tried again, the member does not stop', async () => {

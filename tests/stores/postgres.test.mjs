@@ -457,6 +457,23 @@ test('postgres: a handler that settles after its save gave up writes into no lat
   assert.deepEqual((await main.load('k')).cursors, { 0: '3' });
 });
 
+test('postgres: a handler that awaits a save of its own key (a re-entrant save, waiting for the row lock its own transaction holds) ends at handlerTimeoutMs with store-failed; the inner save then commits', async () => {
+  // docs/consume.md, "Re-entrant saves": a deadlock PostgreSQL cannot see (one side waits in this process). The outer
+  // save gives up and closes its session, which frees the row; the inner save, on another client, then commits.
+  const { schema } = await fresh();
+  const own = server.pool({ max: 2 });
+  const store = postgresStore(own, { table: `${schema}.feedpump_cursors`, handlerTimeoutMs: 300 });
+  const first = { identity: 'i', cursors: { 0: '1' }, savedAt: 1 };
+  await store.save('k', first, undefined, null);
+  let inner;
+  const outer = store.save('k', { identity: 'i', cursors: { 0: 'outer' }, savedAt: 2 }, () => (inner = store.save('k', { identity: 'i', cursors: { 0: 'inner' }, savedAt: 3 }, undefined, first)), first);
+  const outcome = await within(outer, 20_000);
+  assert.ok(isFeedError(outcome, 'store-failed') && /handlerTimeoutMs \(300 ms\)/.test(outcome.message), `the outer save ended with ${outcome?.code ?? outcome}: ${outcome?.message ?? ''}`);
+  assert.equal(await within(inner, 20_000), undefined, 'the inner save committed');
+  assert.deepEqual((await store.load('k')).cursors, { 0: 'inner' });
+  assert.equal(inUse(own), 0);
+});
+
 /** Polls `cond()` every 10 ms. */
 async function until(cond) {
   while (!(await cond())) await sleep(10);
