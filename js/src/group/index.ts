@@ -53,7 +53,13 @@ export interface GroupOptions<T, C extends PgClientLike> {
   store: PostgresStore<C>;
   /** The group's name: members with the same name share the partitions. Also the prefix of the feed keys (`<group>:<p>`). */
   group: string;
-  /** Applies a batch (of one partition) through the transaction's client, as `consume()`'s handler. */
+  /**
+   * Applies a batch (of one partition) through the transaction's client, as `consume()`'s handler. A commit waits for
+   * it at most the store's `handlerTimeoutMs` (`postgresStore`'s option, default 60 s), and no longer than the
+   * transaction's session lives (the server ends it once it idles a lease): then the commit fails with
+   * `'store-failed'` (told to `onError`), nothing of the batch is committed, its client is destroyed, and the
+   * partition is read again at the next heartbeat while the lease is this member's.
+   */
   handler: (batch: Batch<T>, client: C) => unknown;
   /**
    * This member's id, unique in the group. Assignment orders members by id.
@@ -83,7 +89,8 @@ export interface GroupOptions<T, C extends PgClientLike> {
   onMissingCursors?: MissingCursorsPolicy | undefined;
   /**
    * As `consume()`'s `onHandlerError`. `'stop'` stops the member (its `done` rejects). A handler whose statements
-   * failed because the server ended the transaction's session is tried again whatever this says.
+   * failed because the server ended the transaction's session is tried again whatever this says (one that awaited
+   * something else then is no handler failure: the commit fails, see `handler`).
    * @defaultValue `'stop'`
    */
   onHandlerError?: HandlerErrorAction | ((info: HandlerErrorInfo<T>) => HandlerErrorAction | Promise<HandlerErrorAction>) | undefined;
@@ -94,7 +101,8 @@ export interface GroupOptions<T, C extends PgClientLike> {
   /** Told after every committed batch, with its partition. @defaultValue none */
   onCommit?: ((info: { partition: number; batch: Batch<T>; cursors: Cursors }) => void) | undefined;
   /**
-   * Told of a failed heartbeat or rebalance (the database was unreachable); the member tries again at the next
+   * Told of a failed heartbeat or rebalance (the database was unreachable), and of a partition's reader that failed
+   * (the feed, or a commit: `'store-failed'`, e.g. a handler that did not settle); the member tries again at the next
    * heartbeat. Its commits stay fenced meanwhile. @defaultValue none
    */
   onError?: ((error: unknown) => void) | undefined;
