@@ -22,8 +22,12 @@
 //!   `startsAfterPartition`) whose `cursorFromPartitions` names a partition still listed closed waits for the first
 //!   such one in the same way: it starts from that ancestor's cursor, so the ancestor must be read to its end first.
 //! - **Rediscovery** (`409`): [`Schedule::plan`] re-plans from the new list. Every listed partition is read again from
-//!   its delivered cursor (one that became closed is finished once read to its end, and then its children are due);
-//!   only partitions finished while closed stay finished.
+//!   its delivered cursor (one that became closed is finished once read to its end, and then its children are due),
+//!   except those still caught up: a partition finished while closed stays finished while listed closed, one caught
+//!   up while open stays caught up (live: resting until its time) while listed open. A server whose token changes
+//!   every few requests would otherwise keep a feed that is not live from ever ending (every 409 made every partition
+//!   due again, and each answered request reset the retry budget), and make a live one poll every caught-up
+//!   partition as fast as the retry policy allows instead of at the live interval.
 //! - **Impossible documents**: a child whose parent is listed but not closed ("It is not legal to set
 //!   startsAfterPartition to point to a non-closed partition"), a parent cycle, or a descendant of either can never
 //!   start. What can be read is read; then [`Schedule::poll`] fails naming why.
@@ -255,7 +259,10 @@ struct Entry {
     parent: u32,
     /// Closed and read to its end. Kept across rediscovery while the partition is still listed closed.
     finished: bool,
-    /// Live: when it is due again, while it rests.
+    /// Caught up while open (0: not): live, when it is due again (it rests, in `resting`); not live, `u64::MAX` (it
+    /// is not read again). Kept across rediscovery while the partition is still listed open, so that a 409 does not
+    /// make every caught-up partition due at once (a server answering 409 every few requests would otherwise keep
+    /// a feed that is not live from ever ending, and a live one polling as fast as the retry policy allows).
     rest_until: u64,
     /// Children waiting for this partition to be finished, in list order: a list through `next` (positions;
     /// `NONE`: none), so a plan allocates nothing per partition.
@@ -344,27 +351,30 @@ impl Schedule {
                         .find(|&a| a != p.id && list.get(position(&slot, a) as usize).is_some_and(|a| a.closed))
                 })
                 .map_or(NONE, |a| position(&slot, a));
+            let before = self.entry(p.id);
             entries.push(Entry {
                 id: p.id,
                 closed: p.closed,
                 in_scope: in_scope(i as u32),
                 parent: if in_scope(parent) { parent } else { NONE },
-                // Finished stays finished only while listed closed.
-                finished: p.closed && in_scope(i as u32) && self.entry(p.id).is_some_and(|e| e.finished),
-                rest_until: 0,
+                // Finished stays finished only while listed closed; caught up (resting), only while listed open.
+                finished: p.closed && in_scope(i as u32) && before.is_some_and(|e| e.finished),
+                // (A closed partition never rests: read to its end, it is finished.)
+                rest_until: if p.closed { 0 } else { before.map_or(0, |e| e.rest_until) },
                 first_waiting: NONE,
                 last_waiting: NONE,
                 next: NONE,
             });
         }
         self.entries = entries;
+        self.resting.clear();
         self.slot = slot;
         let blocked = self.find_blocked();
         self.due.clear();
-        self.resting.clear();
         self.reading = None;
         for (i, blocked) in blocked.into_iter().enumerate() {
-            let e = &self.entries[i];
+            let e = &mut self.entries[i];
+            let rest = core::mem::take(&mut e.rest_until);
             if !e.in_scope || e.finished || blocked == 3 {
                 continue;
             }
@@ -375,6 +385,15 @@ impl Schedule {
                     match self.entries.get_mut(last as usize) {
                         Some(sibling) => sibling.next = i as u32,
                         None => self.entries[at].first_waiting = i as u32,
+                    }
+                }
+                // Still caught up: it is not read again (not live), or rests on (live). The queue is rebuilt in list
+                // order, so it may not be in time order until its partitions were read once: one whose time came
+                // waits for those before it, less than an interval.
+                _ if rest != 0 => {
+                    self.entries[i].rest_until = rest;
+                    if self.interval_ms.is_some() {
+                        self.resting.push_back(i as u32);
                     }
                 }
                 _ => self.due.push_back(i as u32),
@@ -453,6 +472,7 @@ impl Schedule {
                 break;
             }
             self.resting.pop_front();
+            self.entries[at as usize].rest_until = 0;
             self.due.push_back(at);
         }
         if let Some(at) = self.due.pop_front() {
@@ -514,9 +534,12 @@ impl Schedule {
                 self.due.push_back(child);
                 child = c.next;
             }
-        } else if let Some(interval) = self.interval_ms {
-            e.rest_until = now.saturating_add(interval);
-            self.resting.push_back(at);
+        } else {
+            e.rest_until = u64::MAX;
+            if let Some(interval) = self.interval_ms {
+                e.rest_until = now.saturating_add(interval);
+                self.resting.push_back(at);
+            }
         }
     }
 }

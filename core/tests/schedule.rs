@@ -168,7 +168,7 @@ fn the_start_position_never_reads_a_child_before_its_parent() {
     s.plan(&doc(&["0", "1", "2"])).unwrap();
     assert_eq!(drive(&mut s, caught_up, CaughtUp, 100).unwrap().0, [1, 2, 0].map(Read));
     s.plan(&doc(&["0", "1!", "2", "4<1", "5<1"])).unwrap();
-    assert_eq!(read_all(&mut s), [Read(1), Read(2), Read(0), Read(4), Read(5), CaughtUp]);
+    assert_eq!(read_all(&mut s), [Read(1), Read(4), Read(5), CaughtUp], "0 and 2, caught up while open, rest");
 }
 
 #[test]
@@ -245,9 +245,16 @@ fn a_split_while_running_is_re_read_then_its_children() {
     let mut s = schedule(None, None);
     s.plan(&doc(&["0", "1", "2"])).unwrap();
     assert_eq!(drive(&mut s, caught_up, CaughtUp, 100).unwrap().0, [0, 1, 2].map(Read));
-    // The 409 of the next request: a new discovery, in which 1 is closed and 4, 5 start after it.
+    // The 409 of the next request: a new discovery, in which 1 is closed and 4, 5 start after it. 1 is read again
+    // (now closed: finished once read to its end), then its children; 0 and 2, caught up and still open, are not.
     s.plan(&doc(&["0", "1!", "2", "4<1", "5<1"])).unwrap();
-    assert_eq!(read_all(&mut s), [Read(0), Read(1), Read(2), Read(4), Read(5), CaughtUp]);
+    assert_eq!(read_all(&mut s), [Read(1), Read(4), Read(5), CaughtUp]);
+    // Partitions whose turns were cut (not caught up) are read again, from where they were.
+    let mut t = schedule(None, None);
+    t.plan(&doc(&["0", "1", "2"])).unwrap();
+    assert_eq!(drive(&mut t, |_| (false, true), CaughtUp, 3).unwrap().0, [0, 1, 2].map(Read));
+    t.plan(&doc(&["0", "1!", "2", "4<1"])).unwrap();
+    assert_eq!(read_all(&mut t), [Read(0), Read(1), Read(2), Read(4), CaughtUp]);
 }
 
 #[test]
@@ -458,7 +465,9 @@ fn finished_only_while_listed_closed() {
     s.plan(&doc(&["4"])).unwrap();
     assert_eq!(read_all(&mut s), [Read(4), CaughtUp]);
     s.plan(&doc(&["3", "4"])).unwrap();
-    assert_eq!(read_all(&mut s), [Read(3), Read(4), CaughtUp]);
+    assert_eq!(read_all(&mut s), [Read(3), CaughtUp], "3 is open now: read again; 4 was caught up, still open");
+    s.plan(&doc(&["3", "4!"])).unwrap();
+    assert_eq!(read_all(&mut s), [Read(4), CaughtUp], "4 closed now: read to its end again");
 }
 
 #[test]
@@ -553,4 +562,69 @@ fn a_live_interval_beyond_a_timer_waits_at_most_max_timer_ms() {
         assert_eq!(s.poll(0), Ok(Step::CaughtUp));
         assert_eq!(s.poll(0), Ok(Step::Wait { ms: feedpump_core::MAX_TIMER_MS, rediscover: true }));
     }
+}
+
+/// A server whose token changes every few requests (a 409 every third turn here, each followed by a discovery of the
+/// same list): a partition caught up while open stays caught up across the re-plan, so a feed that is not live ends
+/// once every partition was caught up, instead of reading them all again after every 409, for ever.
+#[test]
+fn a_re_plan_keeps_an_open_partition_caught_up_so_a_409_every_few_turns_cannot_keep_the_feed_from_ending() {
+    let list = doc(&["0", "1", "2", "3"]);
+    let mut s = schedule(None, None);
+    s.plan(&list).unwrap();
+    let mut read = Vec::new();
+    let mut turns = 0;
+    let end = loop {
+        let step = s.poll(0).unwrap();
+        let Step::Read { id, .. } = step else { break step };
+        assert!(turns < 1_000, "still reading after 1,000 turns: {:?}", &read[read.len() - 12..]);
+        turns += 1;
+        read.push(id);
+        if turns % 3 == 0 {
+            s.handle_turn_end(false, 0); // a 409: the turn is cut, then the same list again
+            s.plan(&list).unwrap();
+        } else {
+            s.handle_turn_end(true, 0);
+        }
+    };
+    assert_eq!(end, Step::CaughtUp);
+    assert_eq!(s.poll(0), Ok(Step::End));
+    assert_eq!(read.len(), 5, "each partition read to its end once, the one cut by the 409 twice: {read:?}");
+}
+
+/// Live: a partition caught up rests for the interval, and a 409 re-plan in the meantime (another partition's turn)
+/// does not make it due at once (a 409 every few requests would otherwise poll every partition as fast as the retry
+/// policy allows). It is still re-read at once when it became closed (to finish it; then its children) and is read
+/// on as before once its rest is over (the resting queue is rebuilt in list order: one may wait behind an earlier
+/// listed one, less than an interval).
+#[test]
+fn live_a_re_plan_keeps_a_resting_partition_resting() {
+    let mut s = schedule(None, Some(100));
+    s.plan(&doc(&["0", "1", "2"])).unwrap();
+    assert_eq!(read_id(s.poll(0)), 0);
+    s.handle_turn_end(true, 0);
+    assert_eq!(read_id(s.poll(10)), 1);
+    s.handle_turn_end(true, 10);
+    assert_eq!(read_id(s.poll(20)), 2);
+    s.handle_turn_end(false, 20); // a 409
+    s.plan(&doc(&["0", "1", "2"])).unwrap();
+    assert_eq!(read_id(s.poll(20)), 2, "the cut turn goes on; 0 and 1 rest");
+    s.handle_turn_end(true, 30);
+    assert_eq!(s.poll(30), Ok(Step::CaughtUp));
+    assert_eq!(s.poll(40), Ok(Step::Wait { ms: 60, rediscover: false }), "0 rests until 100");
+    assert_eq!(read_id(s.poll(100)), 0);
+    s.handle_turn_end(true, 100);
+    // 1 (resting until 110) is closed now and split: read at once to finish it, then its child; 0 and 2 rest on.
+    s.plan(&doc(&["0", "1!", "2", "5<1"])).unwrap();
+    assert_eq!(read_id(s.poll(100)), 1);
+    s.handle_turn_end(true, 100);
+    assert_eq!(read_id(s.poll(100)), 5);
+    s.handle_turn_end(true, 100);
+    assert_eq!(s.poll(100), Ok(Step::CaughtUp), "a new partition was read");
+    // 0 rests until 200, 2 until 130: the queue, rebuilt in list order, waits for 0 first (2 waits less than an
+    // interval more), then both are read.
+    assert_eq!(s.poll(100), Ok(Step::Wait { ms: 100, rediscover: false }));
+    assert_eq!(read_id(s.poll(200)), 0);
+    s.handle_turn_end(true, 200);
+    assert_eq!(read_id(s.poll(200)), 2);
 }

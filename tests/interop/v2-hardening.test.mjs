@@ -141,6 +141,54 @@ test('a short 409 storm is retried through the policy and the feed completes', a
   assert.equal(ids.length, 2000);
 });
 
+test('a token that changes every 3rd events request (409): a feed that is not live still ends, every event once', async (t) => {
+  // Each 409 is followed by an answered request, which resets the retry budget: the feed must end because partitions
+  // caught up stay caught up across the rediscovery (before, each 409 made all four due again, for ever).
+  await control({ feed: 'feed', conflictEvery: 3 });
+  const ids = [];
+  const feed = api.openFeed(`${server.url}/feed`, { protocol: 'v2', retry: { initialMs: 1, maxMs: 5 }, signal: AbortSignal.timeout(20_000) });
+  for await (const e of feed) ids.push(idOf(e));
+  t.diagnostic(`${requests('/feed/events').length} events requests, ${requests('/feed').length} discoveries`);
+  assert.equal(ids.length, 2000);
+  assert.equal(new Set(ids).size, 2000);
+  assert.ok(requests('/feed').length > 5, 'rediscovered after each 409');
+});
+
+test('live, a token that changes every 3rd events request: a caught-up partition is not polled again before its interval', async () => {
+  await control({ feed: 'feed', conflictEvery: 3 });
+  /** Pages without events served, per partition (the page that finds a partition caught up). */
+  const empty = new Map();
+  const counting = async (request) => {
+    const response = await fetch(request);
+    const url = new URL(request.url);
+    if (url.pathname === '/feed/events' && response.ok && !(await response.clone().text()).includes('"data"')) {
+      const p = url.searchParams.get('partition');
+      empty.set(p, (empty.get(p) ?? 0) + 1);
+    }
+    return response;
+  };
+  const ac = new AbortController();
+  let caughtUp = false;
+  const timer = setTimeout(() => ac.abort(new Error('not caught up in 20 s')), 20_000);
+  const feed = api.openFeed(`${server.url}/feed`, {
+    protocol: 'v2',
+    fetch: counting,
+    live: { minIntervalMs: 60_000, maxIntervalMs: 60_000 },
+    retry: { initialMs: 1, maxMs: 5 },
+    onCaughtUp: () => {
+      caughtUp = true;
+      ac.abort(new Error('caught up'));
+    },
+    signal: ac.signal,
+  });
+  const ids = [];
+  await assert.rejects((async () => { for await (const e of feed) ids.push(idOf(e)); })(), (e) => e.code === 'aborted');
+  clearTimeout(timer);
+  assert.ok(caughtUp, `caught up within 20 s (pages without events: ${JSON.stringify(Object.fromEntries(empty))})`);
+  assert.equal(new Set(ids).size, 2000);
+  assert.deepEqual(Object.fromEntries([...empty].sort()), { 0: 1, 1: 1, 2: 1, 3: 1 }, 'each partition found caught up once, in the minute');
+});
+
 test('partitions: [2] reads only partition 2, over v2 and over auto', async () => {
   for (const protocol of ['v2', 'auto']) {
     await control({ reset: true });

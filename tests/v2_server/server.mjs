@@ -42,6 +42,8 @@
 //        → a new top-level partition (no parent, `count` events) is listed, and the token changes
 //   POST /_control {"feed":"feed","conflicts":N}               → the next N events requests answer 409 (a 409 storm;
 //                                                                1e9 = always)
+//   POST /_control {"feed":"feed","conflictEvery":N}           → a token that changes every few requests: every Nth
+//        events request changes the token and answers 409 (the others are answered as usual; 0 stops it)
 //   POST /_control {"feed":"feed","hot":{"partition":"0","perRequest":50}}  → every events request of that partition
 //        first appends perRequest events, so it is never caught up ({"hot":null} stops it)
 //   POST /_control {"feed":"feed","discovery":{...}}           → discovery faults: {"status":503,"times":2} (then
@@ -368,6 +370,7 @@ function control(state, body) {
     body.rotateToken = true;
   }
   if (body.conflicts !== undefined) f.conflicts = Number(body.conflicts);
+  if (body.conflictEvery !== undefined) f.conflictEvery = { every: Number(body.conflictEvery), seen: 0 };
   if (body.hot !== undefined) f.hot = body.hot === null ? undefined : { partition: String(body.hot.partition), perRequest: Number(body.hot.perRequest ?? 50) };
   if (body.discovery !== undefined) f.discoveryFault = body.discovery ?? undefined;
   if (body.secret !== undefined) f.secret = String(body.secret);
@@ -479,6 +482,10 @@ function handler(state) {
         return send(res, 409, 'token changed, run discovery again');
       }
       if (q.get('token') !== f.token) return send(res, 409, 'token changed, run discovery again');
+      if (f.conflictEvery?.every > 0 && ++f.conflictEvery.seen % f.conflictEvery.every === 0) {
+        control(state, { feed: m[1], rotateToken: true });
+        return send(res, 409, 'token changed, run discovery again');
+      }
       if (f.hot && q.get('partition') === f.hot.partition) appendEvents(m[1], f, f.hot.partition, f.hot.perRequest);
       const lines = pageLines(m[1], f, q);
       // Which partitions were served a page with no events (read to their end): tests time a split after that.

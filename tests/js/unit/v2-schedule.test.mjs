@@ -124,10 +124,11 @@ test('a split while running: 1 caught up while open, then listed closed with chi
   const s = new V2Schedule({ live: false, intervalMs: 0 });
   s.plan(doc('0', '1', '2'));
   assert.deepEqual(drive(s, caughtUp, { until: 'caught-up' }).read, [0, 1, 2]);
-  // The 409 of the next request: a new discovery, in which 1 is closed and 4, 5 start after it.
+  // The 409 of the next request: a new discovery, in which 1 is closed and 4, 5 start after it. 0 and 2, caught up
+  // and still open, stay caught up (a 409 every few requests would otherwise keep the feed from ever ending).
   s.plan(doc('0', '1!', '2', '4<1', '5<1'));
   const { read } = drive(s, caughtUp);
-  assert.deepEqual(read, [0, 1, 2, 4, 5, 'caught-up']);
+  assert.deepEqual(read, [1, 4, 5, 'caught-up']);
 });
 
 test('a partition finished while closed stays finished across a rediscovery; children wait for their parent', () => {
@@ -269,7 +270,7 @@ test('a finished partition no longer listed, then listed open again, is read aga
   s.plan(doc('4'));
   assert.deepEqual(drive(s, caughtUp).read, [4, 'caught-up']);
   s.plan(doc('3', '4'));
-  assert.deepEqual(drive(s, caughtUp).read, [3, 4, 'caught-up']);
+  assert.deepEqual(drive(s, caughtUp).read, [3, 'caught-up'], '3 is open now: read again; 4 caught up, still open: not');
 });
 
 test('partitions: a child of an unlisted parent is in scope only if that parent is in the filter; a cycle outside the scope is ignored', () => {
