@@ -46,9 +46,15 @@
 //        events request changes the token and answers 409 (the others are answered as usual; 0 stops it)
 //   POST /_control {"feed":"feed","hot":{"partition":"0","perRequest":50}}  → every events request of that partition
 //        first appends perRequest events, so it is never caught up ({"hot":null} stops it)
+//   POST /_control {"feed":"feed","rotateOnDiscovery":true}   → every discovery answers a new token (the older ones
+//        then get 409): consumers sharing the feed invalidate each other's tokens
+//   POST /_control {"feed":"feed","heartbeats":"0"}            → every events request of that partition is answered 200
+//        with an unknown command line (`{"x-heartbeat":..}`, to be ignored) every 50 ms, for ever: no event, no
+//        cursor ({"heartbeats":null} stops it)
 //   POST /_control {"feed":"feed","discovery":{...}}           → discovery faults: {"status":503,"times":2} (then
 //        normal), {"stall":true} (headers and a part of the body, then silence), {"huge":true} (an endless
-//        partition list), {"stallError":true} (a 503 whose body stalls), {"partitions":[...]} (this raw list,
+//        partition list), {"drip":true} (the start of a document, then one space every 50 ms, for
+//        ever: never stalled, never over a size cap), {"stallError":true} (a 503 whose body stalls), {"partitions":[...]} (this raw list,
 //        e.g. a cycle or 100,000 entries); {"discovery":null} → normal
 //   POST /_control {"feed":"secure","secret":"s2"}              → the secret changes (the old bearer token gets 401)
 //   GET  /expected?feed=feed[&event-types=a;b|&skip-event-types=a;b]
@@ -372,6 +378,8 @@ function control(state, body) {
   if (body.conflicts !== undefined) f.conflicts = Number(body.conflicts);
   if (body.conflictEvery !== undefined) f.conflictEvery = { every: Number(body.conflictEvery), seen: 0 };
   if (body.hot !== undefined) f.hot = body.hot === null ? undefined : { partition: String(body.hot.partition), perRequest: Number(body.hot.perRequest ?? 50) };
+  if (body.rotateOnDiscovery !== undefined) f.rotateOnDiscovery = Boolean(body.rotateOnDiscovery);
+  if (body.heartbeats !== undefined) f.heartbeats = body.heartbeats ?? undefined;
   if (body.discovery !== undefined) f.discoveryFault = body.discovery ?? undefined;
   if (body.secret !== undefined) f.secret = String(body.secret);
   if (body.rotateToken) {
@@ -405,6 +413,12 @@ function discoveryFault(res, name, f) {
   }
   if (d.partitions !== undefined) return sendJson(res, 200, { token: f.token, partitions: d.partitions, exactlyOnce: true });
   res.writeHead(d.stallError ? 503 : 200, { ...CORS, 'content-type': 'application/json' });
+  if (d.drip) {
+    res.write(`{"token":"${f.token}","partitions":[{"id":"0"}`);
+    const timer = setInterval(() => res.write(' '), 50);
+    res.on('close', () => clearInterval(timer));
+    return;
+  }
   if (d.stall || d.stallError) {
     res.write('{"token":"');
     return; // never ends; the client's idle watchdog must give up (the test closes the server)
@@ -474,6 +488,7 @@ function handler(state) {
       if (!m[2]) {
         if (q.has('n')) return send(res, 400, 'this is a FeedAPI v2 endpoint: discovery is a GET without arguments');
         if (f.discoveryFault) return discoveryFault(res, m[1], f);
+        if (f.rotateOnDiscovery) control(state, { feed: m[1], rotateToken: true });
         return sendJson(res, 200, discovery(m[1], f));
       }
       if (!q.has('token')) return send(res, 400, 'token missing: call discovery first');
@@ -485,6 +500,12 @@ function handler(state) {
       if (f.conflictEvery?.every > 0 && ++f.conflictEvery.seen % f.conflictEvery.every === 0) {
         control(state, { feed: m[1], rotateToken: true });
         return send(res, 409, 'token changed, run discovery again');
+      }
+      if (f.heartbeats !== undefined && q.get('partition') === String(f.heartbeats)) {
+        res.writeHead(200, { ...CORS, 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+        const timer = setInterval(() => res.write('{"x-heartbeat":{"note":"unknown command: ignore"}}\n'), 50);
+        res.on('close', () => clearInterval(timer));
+        return;
       }
       if (f.hot && q.get('partition') === f.hot.partition) appendEvents(m[1], f, f.hot.partition, f.hot.perRequest);
       const lines = pageLines(m[1], f, q);
