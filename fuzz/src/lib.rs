@@ -652,7 +652,7 @@ fn discovery(s: &mut Script) -> Vec<feedpump_core::schedule::Partition> {
 /// [`BATCHES_PER_TURN`]: feedpump_core::schedule::BATCHES_PER_TURN
 pub fn schedule(data: &[u8]) {
     use feedpump_core::schedule::{partition_scope, Ids, Schedule, Step, BATCHES_PER_TURN, PAGES_PER_TURN};
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::{BTreeMap, BTreeSet, VecDeque};
     let mut s = Script(data);
     let filter: Option<Vec<u16>> =
         (s.byte() & 1 == 1).then(|| (0..s.byte() % 4).map(|_| u16::from(s.byte() % 10)).collect());
@@ -666,13 +666,16 @@ pub fn schedule(data: &[u8]) {
     let mut sch = Schedule::new(filter.as_deref().map(Ids::new), live, start);
     // The partition the first turn after a plan goes to (its position).
     let mut first: Option<usize> = None;
-    // The model: the list planned, its scope, the partitions finished (ids), those due (index: the read count when
-    // they became due), those resting (index: until when), and the turn open (index).
+    // The model: the list planned, its scope, the partitions finished (ids), those caught up while open (ids: live,
+    // until when they rest; not live, u64::MAX), those due (index: the read count when they became due), those
+    // resting (index, until when: in the order they rested, a re-plan putting them in list order), and the turn open
+    // (index).
     let mut list = Vec::new();
     let mut scope = Vec::new();
     let mut finished: BTreeSet<u16> = BTreeSet::new();
+    let mut caught: BTreeMap<u16, u64> = BTreeMap::new();
     let mut due: BTreeMap<usize, u64> = BTreeMap::new();
-    let mut resting: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut resting: VecDeque<(usize, u64)> = VecDeque::new();
     let mut turn: Option<usize> = None;
     let mut reads = 0u64;
     let mut now = 0u64;
@@ -738,9 +741,21 @@ pub fn schedule(data: &[u8]) {
                 due.clear();
                 resting.clear();
                 turn = None;
+                let before = std::mem::take(&mut caught);
                 for i in 0..list.len() {
                     if scope[i] && !finished.contains(&list[i].id) && startable(&list, &scope, &finished, i) {
-                        due.insert(i, reads);
+                        // Caught up while open and still listed open: stays caught up (resting, live).
+                        match before.get(&list[i].id).filter(|_| !list[i].closed) {
+                            Some(&until) => {
+                                caught.insert(list[i].id, until);
+                                if live.is_some() {
+                                    resting.push_back((i, until));
+                                }
+                            }
+                            None => {
+                                due.insert(i, reads);
+                            }
+                        }
                     }
                 }
                 let at = start.wrapping_add(reads as u32) as usize;
@@ -760,10 +775,14 @@ pub fn schedule(data: &[u8]) {
             }
             _ => {
                 let Some(at) = turn else {
-                    for (&i, _) in resting.iter().filter(|&(_, &until)| until <= now) {
+                    while let Some(&(i, until)) = resting.front() {
+                        if until > now {
+                            break;
+                        }
+                        resting.pop_front();
+                        caught.remove(&list[i].id);
                         due.insert(i, reads);
                     }
-                    resting.retain(|_, until| *until > now);
                     let step = sch.poll(now);
                     match step {
                         Ok(Step::Read { id, index }) => {
@@ -781,8 +800,8 @@ pub fn schedule(data: &[u8]) {
                                     reads - since
                                 );
                             }
+                            assert!(!caught.contains_key(&id), "read {id} while caught up");
                             due.remove(&index);
-                            resting.remove(&index);
                             reads += 1;
                             turn = Some(index);
                         }
@@ -832,8 +851,16 @@ pub fn schedule(data: &[u8]) {
                             due.insert(i, reads);
                         }
                     }
-                } else if let Some(ms) = live {
-                    resting.insert(at, now.saturating_add(ms));
+                } else {
+                    // (The core takes at most MAX_TIMER_MS of an interval.)
+                    let until = live.map_or(u64::MAX, |ms| now.saturating_add(ms.min(feedpump_core::MAX_TIMER_MS)));
+                    // (0: the core's "not caught up"; only at time 0 with an interval of 0, due at once anyway.)
+                    if until != 0 {
+                        caught.insert(list[at].id, until);
+                    }
+                    if live.is_some() {
+                        resting.push_back((at, until));
+                    }
                 }
             }
         }
