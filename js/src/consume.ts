@@ -514,6 +514,9 @@ async function consumeHere<T, Tx>(
     }
     result.caughtUp = true;
     return result;
+  } catch (e) {
+    // The feed's own hooks (onCaughtUp, onFellBehind, a filter's typeFrom) throw through openFeed as they are.
+    throw isFeedError(e) ? e : hookFailed('a feed hook', e, 0);
   } finally {
     feed.close();
   }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import { consume, memoryStore, isFeedError } from '../../dist/entrypoints/node.js';
 import { startRefServer } from '../interop/helpers.mjs';
 import { startV2Server } from '../v2_server/server.mjs';
 
@@ -62,3 +63,28 @@ for (const store of ['memory', 'sqlite']) {
     assert.ok(r.lines.length > 80, `${r.lines.length} cases`);
   });
 }
+
+test("consume() rejects only with FeedErrors: a throw or rejection of the feed's own hooks (onCaughtUp, a filter's typeFrom; onFellBehind takes the same path) is hook-failed, its error the cause", async () => {
+  const boom = new Error('the hook failed');
+  const source = { url: `${ref.base}/ragged/v1`, partitionCount: 4, partitions: [2], pageSizeHint: 1000 };
+  const hooks = {
+    'onCaughtUp throws': { onCaughtUp: () => { throw boom; } },
+    'onCaughtUp rejects': { onCaughtUp: async () => { throw boom; } },
+    'typeFrom throws': { filter: { include: ['feedpump.test.v1'], typeFrom: () => { throw boom; } } },
+  };
+  for (const [name, extra] of Object.entries(hooks)) {
+    const store = memoryStore();
+    let events = 0;
+    const run = consume({ ...source, ...extra }, { store, key: 'k', handler: (b) => void (events += b.events.length) });
+    await assert.rejects(run, (e) => {
+      assert.ok(isFeedError(e, 'hook-failed'), `${name}: rejected with ${e?.name}: ${e?.code ?? ''} ${e?.message}`);
+      assert.equal(e.cause, boom, name);
+      assert.match(e.message, /^hook-failed: a feed hook failed \(Error; its error is the cause\)$/, name);
+      return true;
+    });
+    // What was committed before stays: the next run goes on after it.
+    const next = await consume(source, { store, key: 'k', handler: (b) => void (events += b.events.length) });
+    assert.equal(events, 2500, `${name}: every event once`);
+    assert.equal(next.caughtUp, true);
+  }
+});
