@@ -44,9 +44,9 @@ for (const only of ['load', 'onRole', 'onFeed', 'save', 'handler', 'onCommit', '
 await sweep('v2 (auto)', v2, ['abort', 'abort-late', 'throw'], Math.ceil(n / 2));
 
 // The signal already aborted when consume() is called.
-{
-  const r = await runCase(lib, { feed: v1, storeKind, k: 0, mode: 'abort', codes: ['aborted'], first: (_, c) => (c.abort(new Error('before')), {}) });
-  say({ name: 'v1: aborted before the call', problems: r.problems, outcome: r.outcome });
+for (const feed of [v1, v2]) {
+  const r = await runCase(lib, { feed, storeKind, k: 0, mode: 'abort', codes: ['aborted'], first: (_, c) => (c.abort(new Error('before')), {}) });
+  say({ name: `${feed === v1 ? 'v1' : 'v2'}: aborted before the call`, problems: r.problems, outcome: r.outcome });
 }
 // Aborted during the reader's retry backoff, after a failed request and after a cut body.
 for (const only of ['fetch', 'read']) {
