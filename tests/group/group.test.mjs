@@ -257,6 +257,38 @@ test('a batch stuck inside its commit, with the store\'s handlerTimeoutMs shorte
   assert.equal(inUse(own), 0, `the store's pool has ${own.totalCount} clients, ${own.idleCount} idle: one is still checked out`);
 });
 
+test('stop() while a heartbeat\'s statement waits: stop() settles after that heartbeat, with no client of the member still checked out', async () => {
+  const { schema } = await fresh();
+  const own = pg.pool({ max: 4 });
+  const store = postgresStore(own, { table: `${schema}.cursors` });
+  const table = `${schema}.grp`;
+  const member = consumeGroup({ ...source(), partitions: [0] }, { store, group: 'beat', table, memberId: 'a', leaseMs: 10_000, heartbeatMs: 100, handler: () => {} });
+  const locker = await pool.connect();
+  try {
+    const beats = () => pool.query(`SELECT 1 FROM ${table}_members WHERE member_id = 'a'`).then((r) => r.rows.length, () => 0); // no table yet
+    await until(async () => (await beats()) === 1, 'the first heartbeat');
+    // The member's next heartbeat waits on its row, locked here.
+    await locker.query('BEGIN');
+    await locker.query(`SELECT 1 FROM ${table}_members WHERE member_id = 'a' FOR UPDATE`);
+    await until(
+      async () => (await pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO %_members%'")).rows.length > 0,
+      'a heartbeat waiting on the locked row',
+    );
+    let stopped = false;
+    const stopping = member.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(stopped, false, `stop() settled while its heartbeat's statement still waited, holding ${inUse(own)} client(s) of the pool`);
+    await locker.query('COMMIT');
+    await stopping;
+    assert.equal(inUse(own), 0, `the store's pool has ${own.totalCount} clients, ${own.idleCount} idle after stop(): one is still checked out`);
+  } finally {
+    await locker.query('ROLLBACK').catch(() => {});
+    locker.release();
+    await member.stop();
+    await own.end();
+  }
+});
+
 test('the server ends the commit transaction\'s session while the handler runs (the idle timeout after a SIGSTOP, a terminated backend): the batch is tried again, the member does not stop', async () => {
   const { schema, store, table } = await fresh();
   const apply = applyInto(schema, 'a');

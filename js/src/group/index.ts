@@ -863,13 +863,24 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     } catch (e) {
       throw new FeedError('store-failed', `PostgreSQL could not set up group ${JSON.stringify(group)}${e instanceof Error ? `: ${e.message}` : ''}`, { cause: e });
     }
+    /** A heartbeat's failure: a FeedError but a database's stops the member; the next heartbeat tries again. */
+    const failedBeat = (e: unknown): void => (isFeedError(e) && !isFeedError(e, 'store-failed') ? fail(e) : report(e));
+    /** The heartbeat in flight, its failure told if it comes after stop(): the shutdown waits for it (below). */
+    let beat: Promise<void> = Promise.resolve();
     while (!stopping.signal.aborted) {
       try {
-        // A database that does not answer holds a statement of the heartbeat for ever: stop() does not wait for it.
-        await watched(tick(), Infinity, stopping.signal);
+        // A database that does not answer holds a statement of the heartbeat for ever: stop() does not wait for it
+        // here, and the shutdown waits at most a lease.
+        const ticking = tick();
+        beat = ticking.then(
+          () => undefined,
+          (e: unknown) => {
+            if (stopping.signal.aborted) failedBeat(e); // else the catch below has it
+          },
+        );
+        await watched(ticking, Infinity, stopping.signal);
       } catch (e) {
-        if (isFeedError(e) && !isFeedError(e, 'store-failed')) fail(e);
-        else report(e);
+        failedBeat(e);
       }
       if (stopping.signal.aborted) break;
       const nap = new AbortController();
@@ -886,7 +897,9 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     // after that lease unless the handler returns before the server ends its idle session.
     const held = [...leases];
     for (const [, lease] of held) lease.abort?.abort();
-    await watched(Promise.all([...held.map(([, l]) => l.run), rediscovery]), leaseMs, undefined);
+    // The heartbeat in flight too: stop() settles with none of the member's statements running (its client back in
+    // the pool), unless the database does not answer.
+    await watched(Promise.all([...held.map(([, l]) => l.run), rediscovery, beat]), leaseMs, undefined);
     try {
       // Also waited for at most a lease (a database that does not answer): the leases expire by themselves.
       await watched(
