@@ -7,6 +7,10 @@
 //!
 //! - when released events are handed out before the page ends: at [`BATCH_BYTES`] of them, or `flush_ms` after they
 //!   were first released, counted from then so a body that trickles a line every few ms cannot postpone them;
+//! - that lines which are neither events nor checkpoints (blank, or ignored: a long-poll's heartbeats) make an empty
+//!   output when nothing else is handed out, at most one per piece of body fed: a page that brings only such lines for ever
+//!   still reports progress, which a FeedAPI v2 schedule counts against the partition's turn as a batch
+//!   ([`crate::schedule::Schedule::handle_batch`]);
 //! - when a response is stalled: no head for `idle_ms` after the request, or no body bytes for `idle_ms` while
 //!   nothing waits to be handed out;
 //! - how a large network chunk is cut: at most [`BATCH_BYTES`] is fed at a time, so batches stay bounded;
@@ -135,6 +139,8 @@ pub struct Driver {
     unfed: usize,
     /// When released events first waited to be handed out; the flush deadline counts from here.
     released_since: Option<u64>,
+    /// The session's [`Session::skipped_lines`] when the last output was made (0 from each request on).
+    skipped: u64,
     /// When the current request or read started; the idle deadline counts from here.
     read_since: u64,
     /// The flush deadline passed: hand out what was released, whatever its size.
@@ -163,6 +169,7 @@ impl Driver {
             url: String::new(),
             unfed: 0,
             released_since: None,
+            skipped: 0,
             read_since: 0,
             flush_now: false,
             page_done: false,
@@ -207,7 +214,14 @@ impl Driver {
         let batch = if core::mem::take(&mut self.flush_now) { self.session.flush() } else { self.session.poll_batch() };
         let signal = self.session.poll_signal();
         let end = self.page_done && !self.session.has_released();
-        if batch.is_some() || signal.is_some() || end {
+        // Lines of the page skipped since the last output, and nothing released that a flush will hand out: an empty
+        // output, so that a page of heartbeats is seen to go on (a v2 turn counts it as a batch). (Also once after a
+        // failed page whose last lines were skipped, before its retry: harmless, and a check of the phase costs
+        // wasm bytes.)
+        let skipped = self.session.skipped_lines();
+        let idle = skipped != self.skipped && !self.session.has_released();
+        if batch.is_some() || signal.is_some() || end || idle {
+            self.skipped = skipped;
             self.released_since = None;
             self.page_done &= !end;
             return self.output(batch, signal, end);
@@ -237,6 +251,7 @@ impl Driver {
             _ => {
                 if let Some(url) = self.session.poll_request(now) {
                     self.url = url;
+                    self.skipped = 0;
                     self.phase = Phase::Fetching;
                     self.read_since = now;
                     Action::Fetch { refresh: false }

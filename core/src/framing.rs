@@ -87,6 +87,11 @@ impl LineDecoder {
         self.offset = 0;
     }
 
+    /// Lines of the body completed so far, blank ones included.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
     /// Bytes of the body consumed so far (including any partial line held).
     pub fn position(&self) -> u64 {
         self.offset + self.partial.len() as u64

@@ -8,7 +8,8 @@
 //!   transitively: [`partition_scope`].
 //! - **Fair turns**: partitions due are read round robin, each for at most [`PAGES_PER_TURN`] pages per turn, or
 //!   [`BATCHES_PER_TURN`] batches while another partition waits ([`Schedule::handle_batch`]), so a partition that
-//!   always has new events cannot starve the others, even with a page that never ends.
+//!   always has new events cannot starve the others, even with a page that never ends, nor one that brings only
+//!   heartbeats for ever (the reader's empty outputs count as batches).
 //! - **Where a round starts**: a plan's first turn goes to the partition due at the position the shell gives
 //!   ([`Schedule::new`]'s `start`; random, once per feed), modulo the partitions due, not always to the first listed:
 //!   runs shorter than one turn (`maxBatches`, a time budget), each a new feed, would otherwise read only the first
@@ -59,7 +60,10 @@ use core::fmt::{self, Write};
 pub const PAGES_PER_TURN: u32 = 4;
 /// Batches (of at most 64 KiB each) a partition may read in one turn while another partition waits: the bound of a
 /// turn whose page never ends (a server streaming one partition). The page is then cut, and read again from the
-/// delivered cursor next turn (every batch ends at a checkpoint, so nothing is lost or repeated).
+/// delivered cursor next turn (every batch ends at a checkpoint, so nothing is lost or repeated). The reader's empty
+/// outputs count too: a piece of body that brought only lines to skip (a long-poll's heartbeats, blank lines; see
+/// [`crate::driver`]) is one, so a page that brings only those for ever is cut as well (it passed no checkpoint: the
+/// partition's cursor is where the turn started). Alone, a partition is never cut: a live long-poll goes on.
 pub const BATCHES_PER_TURN: u32 = 64;
 
 /// How many reasons a [`ScheduleError::Blocked`] names (the rest are counted).

@@ -264,6 +264,12 @@ impl Session {
         self.stats
     }
 
+    /// Lines of the current page that were neither events nor checkpoints: blank, or of no known kind (ignored, such
+    /// as a long-poll's heartbeats).
+    pub fn skipped_lines(&self) -> u64 {
+        self.decoder.lines().wrapping_sub(self.stats.events + self.stats.checkpoints)
+    }
+
     /// Whether the feed has ended: it caught up (a page brought no events), is not live, and every batch was taken.
     pub fn is_caught_up(&self) -> bool {
         self.state == State::CaughtUp && !self.position.is_live() && self.builder.released_bytes() == 0

@@ -400,3 +400,38 @@ fn an_abort_while_a_retry_is_announced_ends_the_feed_without_the_retry() {
     assert_eq!(next, Action::Fail { fault: Fault::Aborted, page: 1 });
     assert_eq!(d.poll(0), Action::Fail { fault: Fault::Aborted, page: 1 });
 }
+
+#[test]
+fn lines_skipped_with_nothing_released_make_one_empty_output_per_chunk() {
+    // A long-poll's heartbeats (unknown commands), blank lines: an empty output, not the end of the page, so a v2
+    // schedule sees the page go on. Events held for a checkpoint, a partial line, or released events (their batch
+    // comes at the flush) make none.
+    let mut d = driver(OPTIONS);
+    start(&mut d, 0, 200);
+    assert_eq!(d.poll(0), Action::Read);
+    d.handle_chunk(1, b"{\"x-heartbeat\":{}}\n\n{\"resync\":true}\n  \n");
+    let out = batch(d.poll(1));
+    assert_eq!((out.batch, out.signal, out.end, out.page, out.bytes), (None, None, false, 1, 39));
+    assert_eq!(d.poll(1), Action::Read, "one output for the chunk");
+    assert_eq!(d.session().skipped_lines(), 4);
+    d.handle_chunk(2, b"{\"partition\":0,\"data\":1}\n{\"x-hea");
+    assert_eq!(d.poll(2), Action::Read, "an event held, a partial line: nothing skipped yet");
+    d.handle_chunk(3, b"rtbeat\":{}}\n");
+    assert!(batch(d.poll(3)).batch.is_none(), "the heartbeat completed (the event still held)");
+    d.handle_chunk(4, b"{\"partition\":0,\"cursor\":\"1\"}\n\n");
+    assert_eq!(d.poll(4), Action::Read, "released: its batch comes at the flush deadline, with the blank line");
+    d.handle_timeout(14);
+    assert_eq!(batch(d.poll(14)).batch.unwrap().checkpoints[0].cursor, "1");
+    assert_eq!(d.poll(14), Action::Read);
+    d.handle_eof(20);
+    assert!(batch(d.poll(20)).end);
+    // The next page counts its own lines from 0: nothing before its first skipped line.
+    assert!(matches!(d.poll(20), Action::Fetch { .. }));
+    d.handle_status(200, None);
+    assert_eq!(d.poll(21), Action::Read);
+    d.handle_chunk(22, b"{\"partition\":0,\"data\":2}\n");
+    assert_eq!(d.poll(22), Action::Read);
+    d.handle_chunk(23, b"\n");
+    let out = batch(d.poll(23));
+    assert_eq!((out.batch, out.page, out.end), (None, 2, false));
+}

@@ -628,3 +628,88 @@ fn live_a_re_plan_keeps_a_resting_partition_resting() {
     s.handle_turn_end(true, 200);
     assert_eq!(read_id(s.poll(200)), 2);
 }
+
+/// A v2 reader of partition 0 from cursor `c5` (the core's driver), its request answered 200 at `now`.
+fn v2_reader(now: u64) -> feedpump_core::driver::Driver {
+    use feedpump_core::driver::{Action, Driver, DriverOptions};
+    use feedpump_core::request::V2Options;
+    use feedpump_core::session::Protocol;
+    let mut config = feedpump_core::SessionConfig::new(
+        "http://127.0.0.1:1/feed",
+        feedpump_core::CursorSet::new(vec!["c5".into()]).unwrap(),
+    );
+    config.protocol = Protocol::V2(V2Options { token: "t".into(), ..V2Options::default() });
+    let mut d = Driver::new(config, DriverOptions { flush_ms: 10, idle_ms: 1_000, can_refresh: false });
+    assert_eq!(d.poll(now), Action::Fetch { refresh: false });
+    d.handle_status(200, None);
+    assert_eq!(d.poll(now), Action::Read);
+    d
+}
+
+/// Feeds `chunk` at `now` and tells the schedule of what the reader hands out (as js/src/source/v2.ts does); returns
+/// whether the turn is over, or `None` when nothing was handed out.
+fn feed(d: &mut feedpump_core::driver::Driver, s: &mut Schedule, now: u64, chunk: &[u8]) -> Option<bool> {
+    use feedpump_core::driver::Action;
+    assert_eq!(d.handle_chunk(now, chunk), chunk.len());
+    match d.poll(now) {
+        Action::Batch(out) => {
+            let events = out.batch.as_ref().is_some_and(|b| !b.meta.is_empty());
+            let over = s.handle_batch(out.page, events);
+            assert_eq!(d.poll(now), feedpump_core::driver::Action::Read, "one output per chunk");
+            Some(over)
+        }
+        other => {
+            assert_eq!(other, feedpump_core::driver::Action::Read);
+            None
+        }
+    }
+}
+
+#[test]
+fn a_page_of_heartbeats_for_ever_is_cut_when_another_partition_waits_and_a_lone_long_poll_goes_on() {
+    // A page that brings only lines to ignore (an unknown command every 50 ms, blank lines), never a cursor: each
+    // chunk of them is an empty output of the reader, which the turn counts as a batch. With another partition due,
+    // the turn ends after BATCHES_PER_TURN of them; the partition's cursor has not moved (nothing was passed), so its
+    // next turn asks for the same page again. (Before, such a page made no output: the turn never ended and the other
+    // partitions were never read.)
+    const HEARTBEAT: &[u8] = b"{\"x-heartbeat\":{\"note\":\"unknown command: ignore\"}}\n";
+    let mut s = schedule(None, None);
+    s.plan(&doc(&["0", "1"])).unwrap();
+    assert_eq!(read_id(s.poll(0)), 0);
+    let mut d = v2_reader(0);
+    let mut now = 0;
+    for k in 1..=BATCHES_PER_TURN {
+        now += 50;
+        let chunk: &[u8] = if k % 2 == 0 { HEARTBEAT } else { b"\n  \r\n\n" };
+        assert_eq!(feed(&mut d, &mut s, now, chunk), Some(false), "heartbeat {k} is within the turn");
+        // The heartbeats keep the body alive: the idle watchdog counts from the last read.
+        assert_eq!(d.poll_timeout(), Some(now + 1_000));
+    }
+    now += 50;
+    assert_eq!(feed(&mut d, &mut s, now, HEARTBEAT), Some(true), "one more ends the turn: partition 1 waits");
+    assert_eq!(d.session().cursors().cursor(0), Some("c5"), "the page passed no checkpoint");
+    assert_eq!(d.session().stats().events, 0);
+    s.handle_turn_end(false, now);
+    assert_eq!(read_id(s.poll(now)), 1, "the other partition's turn");
+    s.handle_turn_end(true, now);
+    assert_eq!(read_id(s.poll(now)), 0, "then partition 0 again, from the same cursor");
+
+    // Alone (a live long-poll of one partition with heartbeats): no other partition waits, so the page is never cut,
+    // and the event that finally comes is handed out.
+    let mut s = schedule(None, Some(1_000));
+    s.plan(&doc(&["0"])).unwrap();
+    assert_eq!(read_id(s.poll(0)), 0);
+    let mut d = v2_reader(0);
+    for k in 1..=10 * u64::from(BATCHES_PER_TURN) {
+        now = k * 500;
+        assert_eq!(feed(&mut d, &mut s, now, HEARTBEAT), Some(false), "heartbeat {k}: nothing waits");
+    }
+    now += 500;
+    assert_eq!(feed(&mut d, &mut s, now, b"{\"data\":{\"id\":\"0-1\"}}\n{\"cursor\":\"c6\"}\n"), None, "released");
+    assert_eq!(d.poll_timeout(), Some(now + 10), "handed out at the flush deadline");
+    d.handle_timeout(now + 10);
+    let feedpump_core::driver::Action::Batch(out) = d.poll(now + 10) else { panic!("the event's batch") };
+    let batch = out.batch.unwrap();
+    assert_eq!((batch.text.as_slice(), batch.checkpoints[0].cursor.as_str()), (&br#"[{"id":"0-1"}]"#[..], "c6"));
+    assert!(!s.handle_batch(out.page, true), "the turn goes on");
+}

@@ -285,6 +285,8 @@ struct Shell {
     protocol: feedpump_core::Protocol,
     max_held: usize,
     max_line: usize,
+    /// The session's skipped lines (blank or ignored) of the page at the last output.
+    skipped: u64,
 }
 
 impl Shell {
@@ -296,6 +298,7 @@ impl Shell {
             match &action {
                 Action::Batch(out) => {
                     assert!(!self.failed, "an output after the final fault");
+                    self.skipped = self.d.session().skipped_lines();
                     if let Some(b) = &out.batch {
                         self.check_batch(b);
                     }
@@ -330,6 +333,7 @@ impl Shell {
                     assert_eq!(self.d.url(), want, "a page must start where the delivered checkpoints end");
                     self.fetching = true;
                     self.fetches += 1;
+                    self.skipped = 0;
                     self.unfed.clear();
                     return action;
                 }
@@ -345,7 +349,17 @@ impl Shell {
                     assert!(!self.failed);
                     return action;
                 }
-                Action::Read | Action::Feed => return action,
+                Action::Read | Action::Feed => {
+                    // A page that brings only lines to skip (a long-poll's heartbeats, blank lines) still makes
+                    // outputs, one per chunk at least: a FeedAPI v2 turn counts them, so such a page cannot hold a
+                    // turn for ever.
+                    let session = self.d.session();
+                    assert!(
+                        session.has_released() || session.skipped_lines() == self.skipped,
+                        "lines skipped with no output"
+                    );
+                    return action;
+                }
             }
         }
         panic!("64 polls without asking for I/O");
@@ -425,7 +439,8 @@ fn body_chunk(s: &mut Script, serial: &mut u64, v2: bool) -> Vec<u8> {
 /// EOF, transport errors, timers fired early or late, time jumps to near `u64::MAX`, every call out of order). Never
 /// panics nor overflows; every batch ends at a checkpoint, its meta table counts its events and its size is bounded
 /// by the limits; every request starts from the delivered cursors; a transport error the driver takes comes out as
-/// its fault (the next `Retry` or `Fail`); nothing is handed out nor fetched after the final fault; a `Wait` with
+/// its fault (the next `Retry` or `Fail`); lines skipped (blank or of no known kind) with nothing released make an
+/// output before the next read (a v2 turn counts it); nothing is handed out nor fetched after the final fault; a `Wait` with
 /// nothing in flight has a timer in the future, and handling each timer at its deadline makes progress within a few.
 /// Then a well-behaved server answers every request: although the retry policy never gives up, the run ends (or,
 /// live, keeps fetching).
@@ -487,6 +502,7 @@ pub fn driver(data: &[u8]) {
         protocol: config_protocol,
         max_held,
         max_line,
+        skipped: 0,
     };
     let mut serial = 0u64;
     let mut last = sh.drain();
