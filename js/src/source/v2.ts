@@ -38,8 +38,9 @@ const EMPTY = new Uint32Array(0);
  *   that has one (method 2), else from `_first`;
  * - a turn ends when the partition is caught up (its reader ends), with the first batch of a page after the core's
  *   `PAGES_PER_TURN` pages, or after `BATCHES_PER_TURN` batches while another partition waits (a page that never
- *   ends: the schedule's `handleBatch`); the reader is then closed, and the next turn starts from the delivered
- *   cursors, so nothing is lost or repeated;
+ *   ends: the schedule's `handleBatch`; the reader's empty batches for pieces of body of only heartbeats or blank
+ *   lines count too); the reader is then closed, and the next turn starts from the delivered cursors, so nothing is
+ *   lost or repeated;
  * - a `409 Conflict` ends the turn and the discovery is made again ("Consumers should respond to 409 Conflict by
  *   re-starting from the discovery phase"), then the schedule re-plans from the new list;
  * - 409s and discovery failures (network, 5xx, 408, 429, cut or stalled bodies) go through the retry policy: the
