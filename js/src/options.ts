@@ -9,7 +9,11 @@ import { wasmNotReady, wasmReady } from './runtime.js';
 import { optionError } from './wasm/feedpump.js';
 import { call, type Observer } from './observe.js';
 import { compileFilter, isObject, type CompiledFilter } from './filters.js';
+import { MAX_TIMER_MS } from './limits.js';
 import type { AnyFeedOptions as FeedOptions, FetchLike, LiveOptions, RequestHeadersContext, RetryOptions } from './types.js';
+
+/** The timer limit, from its one home (limits.ts), for the modules that import it from here. @internal */
+export { MAX_TIMER_MS };
 
 /**
  * The options of one reader: the one declaration of the contract's `ReaderOptions` (docs/wasm-contract.md), checked
@@ -60,14 +64,6 @@ export const FIRST = '_first';
 /** The wasm core takes u32 counts and sizes. */
 const U32_MAX = 0xffff_ffff;
 
-/**
- * The longest delay a timer accepts (2^31-1 ms, about 24.8 days): `setTimeout` fires a longer one at once. This is the
- * one place that decides the limit of the timer options (`idleTimeoutMs`, `maxBatchDelayMs`, `live.*IntervalMs`,
- * `retry.initialMs`, `retry.maxMs`): above it they are `bad-options`. The wasm core takes any u32, and the reader clamps every
- * timer it sets to the same limit, as a last guard.
- * @internal
- */
-export const MAX_TIMER_MS = 0x7fff_ffff;
 
 /**
  * `work`, or why waiting for it ended first: `'stalled'` after `ms` (clamped to {@link MAX_TIMER_MS}; `Infinity`:

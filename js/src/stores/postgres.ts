@@ -10,7 +10,7 @@
  */
 import { FeedError } from '../errors.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
-import { CREATE_RACE, encodeCursors, fromRow, quoteTable, storeFailed } from './sql.js';
+import { CREATE_RACE, encodeCursors, fromRow, HANDLER_TIMEOUT_MS, quoteTable, storeFailed, timeoutOption } from './sql.js';
 
 /**
  * What a query answers (node-postgres' `QueryResult` qualifies).
@@ -207,20 +207,6 @@ export interface SaveHooks<C> {
   idleTimeoutMs?: number | undefined;
 }
 
-/**
- * The largest timeout PostgreSQL takes (its timeouts are 32-bit integers of milliseconds), and a timer's limit
- * (options.ts's MAX_TIMER_MS, not imported: a store subpath must not bring the wasm glue, tests/stores/subpaths.test.mjs).
- */
-const MAX_PG_TIMEOUT_MS = 0x7fff_ffff;
-
-/** Checks a timeout option: not given (`undefined`, or `null` as the other options), or an integer from 1 to 2^31-1. */
-function timeoutOption(name: string, value: unknown): number | undefined {
-  if (value == null) return undefined;
-  if (!(Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_PG_TIMEOUT_MS)) {
-    throw new FeedError('bad-options', `${name} must be an integer from 1 to ${MAX_PG_TIMEOUT_MS} (milliseconds)`);
-  }
-  return value as number;
-}
 
 /**
  * Bounds the open transaction on `client`: its idle time (`idle_in_transaction_session_timeout`) and its lock waits
@@ -354,7 +340,7 @@ export function postgresStore<C extends PgClientLike>(pool: PgPoolLike<C>, optio
   const createTable = options.createTable ?? true;
   const idleTimeoutMs = timeoutOption('transactionIdleTimeoutMs', options.transactionIdleTimeoutMs);
   const lockTimeoutMs = timeoutOption('lockTimeoutMs', options.lockTimeoutMs);
-  const handlerTimeoutMs = timeoutOption('handlerTimeoutMs', options.handlerTimeoutMs) ?? 60_000;
+  const handlerTimeoutMs = timeoutOption('handlerTimeoutMs', options.handlerTimeoutMs) ?? HANDLER_TIMEOUT_MS;
   const schema =
     `CREATE TABLE IF NOT EXISTS ${table} (\n` +
     '  feed_key   text PRIMARY KEY,\n' +

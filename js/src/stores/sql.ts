@@ -6,6 +6,27 @@
  */
 import { FeedError, isFeedError } from '../errors.js';
 import type { CursorRecord, Cursors } from './types.js';
+import { MAX_TIMER_MS } from '../limits.js';
+
+/**
+ * How long a SQL store's save waits for an async handler inside its transaction by default (`handlerTimeoutMs` of
+ * `sqliteStore` and `postgresStore`).
+ * @internal
+ */
+export const HANDLER_TIMEOUT_MS = 60_000;
+
+/**
+ * Checks a store's time option `name`: not given (`undefined`, or `null` as the other options), or an integer of ms
+ * from 1 to {@link MAX_TIMER_MS}; else `bad-options`.
+ * @internal
+ */
+export function timeoutOption(name: string, value: unknown): number | undefined {
+  if (value == null) return undefined;
+  if (!(Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_TIMER_MS)) {
+    throw new FeedError('bad-options', `${name} must be an integer from 1 to ${MAX_TIMER_MS} (milliseconds)`);
+  }
+  return value as number;
+}
 
 /**
  * The default name of the cursor table.

@@ -9,7 +9,7 @@
  */
 import { FeedError } from '../errors.js';
 import { conflict, sameRecord, type CursorRecord, type CursorStore } from './types.js';
-import { fromRow, quoteTable, sqliteSql, storeFailed, textColumns } from './sql.js';
+import { fromRow, HANDLER_TIMEOUT_MS, quoteTable, sqliteSql, storeFailed, textColumns, timeoutOption } from './sql.js';
 
 /**
  * The part of a better-sqlite3 `Statement` feedpump uses.
@@ -116,9 +116,6 @@ const turns = new WeakMap<object, Promise<unknown>>();
  * what it awaits (a re-entrant save, which can never go first), and its error says so.
  */
 const waiting = new WeakMap<object, number>();
-/** A timer's limit (longer timeouts fire at once): options.ts's MAX_TIMER_MS, copied because a store subpath must not
- * import options.ts (it brings the wasm glue: tests/stores/subpaths.test.mjs). */
-const MAX_TIMER_MS = 0x7fff_ffff;
 /** What the handler's timer rejects with: told apart from what the handler throws. */
 const EXPIRED: unique symbol = Symbol('expired');
 const isBusy = (e: unknown): boolean => e !== null && typeof e === 'object' && /^SQLITE_BUSY/.test(String((e as { code?: unknown }).code));
@@ -174,10 +171,7 @@ export function sqliteStore<D extends SqliteDatabaseLike>(db: D, options: Sqlite
   const table = quoteTable(options.table);
   const maxAttempts = options.maxAttempts ?? 5;
   if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new FeedError('bad-options', 'maxAttempts must be an integer >= 1');
-  const handlerTimeoutMs = options.handlerTimeoutMs ?? 60_000;
-  if (!(Number.isInteger(handlerTimeoutMs) && handlerTimeoutMs >= 1 && handlerTimeoutMs <= MAX_TIMER_MS)) {
-    throw new FeedError('bad-options', `handlerTimeoutMs must be an integer from 1 to ${MAX_TIMER_MS} (milliseconds)`);
-  }
+  const handlerTimeoutMs = timeoutOption('handlerTimeoutMs', options.handlerTimeoutMs) ?? HANDLER_TIMEOUT_MS;
   const createTable = options.createTable ?? true;
   const { schema, select, insert, upsert } = sqliteSql(table);
   /** Whether this store made sure the table exists (in a save's transaction: DDL needs the write lock). */
