@@ -326,6 +326,8 @@ export async function consume<T = unknown, Tx = unknown>(source: ConsumeSource, 
   // A typo would act as the default ('stop').
   if (!oneOf(options.onHandlerError, 'retry', 'skip', 'stop')) throw badOption(34, JSON.stringify(options.onHandlerError));
   const tabs = tabsConfig(options.tabs, key);
+  // Nothing of the caller's (a hook, the store, fetch) is called for a signal that fired already.
+  ifAborted(source.signal, 'before consume() started');
   if (tabs === undefined) {
     await tell('onRole', onRole, 'leader', source.signal);
     return consumeHere(source, options);

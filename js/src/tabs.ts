@@ -224,7 +224,6 @@ export async function leadAcrossTabs<T, R>(
   lead: (postCommit: (batch: Batch<T>, cursors: Cursors) => void) => Promise<R>,
 ): Promise<R> {
   const locks = locksNeeded();
-  ifAborted(signal, 'before consume() started');
   const Channel = (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel;
   // Without BroadcastChannel the lock still elects one consumer; followers just hear nothing.
   const channel = typeof Channel === 'function' ? new Channel(config.channelName) : undefined;

@@ -691,3 +691,26 @@ test("the signal ends the wait for an onCommit promise that never settles: abort
   assert.ok(isFeedError(got, 'aborted'), `aborted, got ${got}`);
   assert.equal((await store.load('k')).cursors[0], '2');
 });
+
+test('a signal aborted before the call: consume() rejects aborted and calls nothing of the caller (no hook, load, fetch)', async () => {
+  const feed = fakeFeed({ partitions: 1, count: 4, checkpointEvery: 2, pageSize: 4 });
+  for (const onMissingCursors of ['first', () => 'first']) {
+    const called = [];
+    const note = (name, value) => (...args) => (called.push(name), typeof value === 'function' ? value(...args) : value);
+    const inner = memoryStore();
+    const run = consume(
+      { url: feed.url, partitionCount: 1, fetch: note('fetch', feed.fetch), retry: false, signal: AbortSignal.abort('early') },
+      {
+        store: { load: note('load', (k) => inner.load(k)), save: note('save', (...a) => inner.save(...a)) },
+        key: 'k',
+        handler: note('handler'),
+        onRole: note('onRole'),
+        onFeed: note('onFeed'),
+        onCommit: note('onCommit'),
+        onMissingCursors: typeof onMissingCursors === 'function' ? note('onMissingCursors', onMissingCursors) : onMissingCursors,
+      },
+    );
+    await assert.rejects(run, (e) => isFeedError(e, 'aborted') && e.cause === 'early' && e.message === 'aborted: the signal fired before consume() started');
+    assert.deepEqual(called, [], 'nothing of the caller was called');
+  }
+});
