@@ -143,7 +143,7 @@ pub fn discovery_error(which: u8, n: u32, a: JsValue, b: JsValue) -> Error {
     let (code, message) = match which {
         0 => ("bad-options", format!("fetch refuses the discovery request to {a}")),
         1 => ("truncated-body", format!("the discovery body was cut: {a}")),
-        2 => ("stalled-body", format!("the discovery response brought no bytes for {n} ms")),
+        2 => ("stalled-body", format!("the discovery response did not come whole within {n} ms")),
         3 => ("http-status", format!("discovery answered {n} {a}: {}", string(&b).unwrap_or_default())),
         4 => ("bad-discovery", format!("the discovery document is larger than {n} bytes (maxLineLength)")),
         _ => ("bad-discovery", "the discovery answer is not JSON".to_string()),

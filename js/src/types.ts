@@ -202,7 +202,9 @@ export interface CommonFeedOptions {
   /**
    * A request whose response head does not come for this long after it was sent (a page's counted from the
    * `requestHeaders` hook's call), or a response body that brings no bytes for this long, fails with code
-   * `'stalled-body'` (and is retried; the request is dropped). `0` turns the watchdog off.
+   * `'stalled-body'` (and is retried; the request is dropped). A FeedAPI v2 discovery answer, one small document,
+   * must also come whole within it: a discovery body that drips a byte now and then is stalled too. `0` turns the
+   * watchdog off.
    *
    * @defaultValue `60000`
    * @example

@@ -305,6 +305,28 @@ test('--from last on a v2 URL: the discovery fails as the feed would (network ex
   t.diagnostic(`the endless discovery sent ${(sent / 2 ** 20).toFixed(1)} MiB before the CLI stopped reading`);
 });
 
+test('--from last on a v2 URL: a discovery body that drips (a byte every 50 ms) fails stalled-body within --idle-timeout (exit 4), as the feed\'s own discovery does; --idle-timeout is checked', async (t) => {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"token":"t","partitions":[');
+    const timer = setInterval(() => res.write(' '), 50);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  const url = `http://127.0.0.1:${server.address().port}/feed`;
+  const started = Date.now();
+  const run = await cli(['tail', url, '--from', 'last', '--idle-timeout', '400'], { timeoutMs: 10_000 });
+  assert.equal(run.code, 4, run.stderr);
+  assert.equal(run.stderr, 'feedpump: stalled-body: the discovery response did not come whole within 400 ms\n');
+  assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
+  for (const bad of ['-1', '2147483648', '1.5']) {
+    const refused = await cli(['tail', url, `--idle-timeout=${bad}`]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /--idle-timeout must be an integer from 0 to 2147483647/);
+  }
+});
+
 test("--from last on a v2 URL reads the discovery under the package's default bound, feedDefaults().maxLineLength: at it both read the answer, one byte more both refuse it", async (t) => {
   const { maxLineLength, idleTimeoutMs } = api.feedDefaults();
   assert.deepEqual([maxLineLength, idleTimeoutMs], [16 * 2 ** 20, 60_000], 'the documented defaults (@defaultValue of maxLineLength and idleTimeoutMs)');

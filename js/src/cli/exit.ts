@@ -77,6 +77,8 @@ Options:
       --live                 keep following the feed after it caught up (Ctrl-C ends it, exit code 0)
       --limit <n>            stop after n events
       --page-size <n>        the page size hint sent to the server
+      --idle-timeout <ms>    a response that brings no bytes for this long (a v2 discovery answer: that does not
+                             come whole) fails stalled-body and is retried (default 60000; 0: never)
   -f, --format ndjson|table  ndjson (default): {"partition","headers"?,"data"} per line; table: for people
       --progress             a progress line on stderr: events, events/s, each partition's cursor and the time
                              since its latest event (default: when stdout is a terminal); --no-progress: never

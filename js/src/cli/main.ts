@@ -41,10 +41,13 @@ function typePattern(s: string): TypePattern {
   return s.endsWith('*') ? { prefix: s.slice(0, -1) } : s;
 }
 
-function count(name: string, v: string | undefined, min: number): number | undefined {
+function count(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v) || !(n >= min && n <= max)) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${name} must be an integer ${range}, got ${JSON.stringify(v)}`);
+  }
   return n;
 }
 
@@ -66,6 +69,7 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
       header: { type: 'string', short: 'H', multiple: true },
       limit: { type: 'string' },
       'page-size': { type: 'string' },
+      'idle-timeout': { type: 'string' },
       format: { type: 'string', short: 'f' },
       progress: { type: 'boolean' },
       'no-progress': { type: 'boolean' },
@@ -114,6 +118,9 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
   }
   const pageSize = count('page-size', values['page-size'], 1);
   if (pageSize !== undefined) options.pageSizeHint = pageSize;
+  // At most the longest timer (a larger delay fires at once).
+  const idle = count('idle-timeout', values['idle-timeout'], 0, 2 ** 31 - 1);
+  if (idle !== undefined) options.idleTimeoutMs = idle;
   const format = values.format ?? 'ndjson';
   if (format !== 'ndjson' && format !== 'table') throw new UsageError('--format must be ndjson or table');
   const progress = values['no-progress'] ? false : (values.progress ?? process.stdout.isTTY === true);
@@ -149,13 +156,14 @@ function userSecrets(url: string): string[] {
 
 /**
  * The partition ids of a FeedAPI v2 feed, from its discovery answer (for `--from last`), read under the package's own
- * default limits (`feedDefaults()`: the feed's discovery reads at most `maxLineLength` bytes, and a body quiet for
- * `idleTimeoutMs` has stalled). Its failures are the FeedErrors (and exit codes) the feed's own discovery gives:
+ * default limits (`feedDefaults()`: the feed's discovery reads at most `maxLineLength` bytes, and a body that has not
+ * come whole within `idleTimeoutMs` has stalled). Its failures are the FeedErrors (and exit codes) the feed's own discovery gives:
  * `network`, `http-status`, `truncated-body`, `stalled-body`, `bad-discovery` (too large, not JSON, no partition list);
  * a v1 feed (400) is a usage error. The messages show the URL without user info or query.
  */
 async function v2PartitionIds(url: string, options: AnyFeedOptions): Promise<number[]> {
-  const { maxLineLength: MAX_DISCOVERY_BYTES, idleTimeoutMs: IDLE_MS } = feedDefaults();
+  const { maxLineLength: MAX_DISCOVERY_BYTES, idleTimeoutMs } = feedDefaults();
+  const IDLE_MS = options.idleTimeoutMs ?? idleTimeoutMs;
   const shown = safeUrl(url);
   const headers = options.requestHeaders ? await options.requestHeaders({ refresh: false }) : undefined;
   let request: Request;
@@ -179,9 +187,12 @@ async function v2PartitionIds(url: string, options: AnyFeedOptions): Promise<num
     if (!res.ok) throw new FeedError('http-status', `discovery answered ${res.status} ${res.statusText}`, { status: res.status });
     const parts: Uint8Array[] = [];
     let size = 0;
+    const end = Date.now() + IDLE_MS;
     for (;;) {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), IDLE_MS)));
+      const stalled = new Promise<'stalled'>((resolve) => {
+        if (IDLE_MS > 0) timer = setTimeout(() => resolve('stalled'), end - Date.now());
+      });
       let got: Awaited<ReturnType<NonNullable<typeof body>['read']>> | 'stalled' | undefined;
       try {
         got = await Promise.race([body?.read(), stalled]);
@@ -190,7 +201,7 @@ async function v2PartitionIds(url: string, options: AnyFeedOptions): Promise<num
       } finally {
         clearTimeout(timer);
       }
-      if (got === 'stalled') throw new FeedError('stalled-body', `the discovery body brought no bytes for ${IDLE_MS} ms`);
+      if (got === 'stalled') throw new FeedError('stalled-body', `the discovery response did not come whole within ${IDLE_MS} ms`);
       if (got === undefined || got.done) break;
       size += got.value.length;
       if (size > MAX_DISCOVERY_BYTES) throw new FeedError('bad-discovery', `the discovery document is larger than ${MAX_DISCOVERY_BYTES} bytes`);

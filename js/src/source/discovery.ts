@@ -87,7 +87,9 @@ async function request(url: string, req: Requester, calls: Transport, refresh: b
 
 /**
  * Reads the body of `response`: at most `limit` bytes (`over` says what happens beyond: an error, or `'cut'` to stop
- * and keep what came), each read watched by `idleMs` (0: off) and the signal. The body is always released. Any body the
+ * and keep what came), the whole of it within `idleMs` (0: no limit) and before the signal: a discovery answer is one
+ * small document, and a body that drips a byte now and then under `idleMs` would otherwise hold the feed for as long
+ * as `limit` allows (years with the defaults). The body is always released. Any body the
  * reader reads is read (js/src/reader/body.ts: a ReadableStream, or an async iterable such as node-fetch's); one it
  * cannot is the same `bad-options` FeedError.
  */
@@ -101,13 +103,14 @@ async function readBody(
   const parts: Uint8Array[] = [];
   let size = 0;
   let body;
+  const end = Date.now() + (idleMs || Infinity);
   try {
     body = openBody(read(response, 'body'), read(response, 'bodyUsed'), 0);
     while (body !== undefined) {
       const reading = startRead(body, 0);
       let got: unknown;
       try {
-        got = await watched(reading, idleMs || Infinity, signal);
+        got = await watched(reading, end - Date.now(), signal);
       } catch (e) {
         ifAborted(signal);
         if (over === 'cut') break;

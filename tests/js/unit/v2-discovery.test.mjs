@@ -215,7 +215,7 @@ test('discoverOnce: a body that is not JSON (or not UTF-8) is bad-discovery; the
 
 test('discoverOnce: a stalled body is stalled-body after idleTimeoutMs; a cut body truncated-body; both retried', async () => {
   const stalled = await fails(discoverOnce(`${base}/stall`, { idleTimeoutMs: 50 }), 'stalled-body');
-  assert.equal(stalled.message, 'stalled-body: the discovery response brought no bytes for 50 ms');
+  assert.equal(stalled.message, 'stalled-body: the discovery response did not come whole within 50 ms');
   assert.equal(failureOf(stalled).final, false);
   const cut = await fails(discoverOnce(`${base}/cut`, { idleTimeoutMs: 0 }), 'truncated-body');
   assert.equal(cut.message, 'truncated-body: the discovery body was cut: other side closed', 'the root of undici\'s cause chain');
