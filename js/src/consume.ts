@@ -157,8 +157,9 @@ export interface ConsumeOptions<T, Tx> {
    * Told after every committed batch: this call's own (`remote: false`) and, in tabs mode, each batch another tab
    * committed before this call's first own commit (`remote: true`; its effects are already in the store). A remote
    * notification is best-effort: one still in flight when the leader's tab closed may be lost; the store is the
-   * truth. A promise it returns is awaited: the next batch waits for it (not a remote one's: a follower's wait goes on,
-   * but `consume()` settles only after it). The source's `signal` ends a wait that never settles (a rejection after
+   * truth. A promise it returns is awaited: the next batch waits for it, and the next remote one (a follower's wait
+   * goes on meanwhile), so the calls of one `consume()` never overlap and come in commit order; `consume()` settles
+   * only after the last. The source's `signal` ends a wait that never settles (a rejection after
    * that is not seen). A throw, or a rejection of that promise, rejects `consume()` (after the commit) with
    * `'hook-failed'` (its error the `cause`; a remote one's also when this call has led and returned since, and over
    * `'aborted'` when it rejects as the signal fires); a rejection is never left unhandled.
@@ -375,7 +376,7 @@ async function tell(name: string, callback: unknown, arg: unknown, signal: Abort
 async function consumeHere<T, Tx>(
   source: ConsumeSource,
   options: ConsumeOptions<T, Tx>,
-  postCommit?: (batch: Batch<T>, cursors: Cursors) => void,
+  postCommit?: (batch: Batch<T>, cursors: Cursors) => Promise<void>,
 ): Promise<ConsumeResult> {
   const { store, key, handler, onCommit } = options;
   const maxBatches = options.maxBatches ?? Infinity;
@@ -510,7 +511,7 @@ async function consumeHere<T, Tx>(
       result.batches++;
       if (skipped) result.skipped++;
       else result.events += batch.events.length;
-      postCommit?.(batch, cursors);
+      await postCommit?.(batch, cursors);
       await tell('onCommit', onCommit, { batch, cursors, remote: false, handlerMs, commitMs: Math.max(0, Date.now() - saveStart - handlerMs) }, signal);
       if (result.batches >= maxBatches) return result;
     }

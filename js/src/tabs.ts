@@ -192,7 +192,8 @@ function isCommitMessage(m: unknown, key: string): m is CommitMessage {
  * settles, so a hook must settle: bound its wait by the signal (consume()'s do, through `tell()`). @internal
  */
 export interface TabHooks<T> {
-  /** Awaited as the leader; as a follower not awaited (the wait goes on), its rejection is the remote commit's. */
+  /** Awaited as the leader; as a follower queued before the remote commits (the wait goes on), its rejection is
+   * theirs. */
   onRole?: ((role: TabRole) => Promise<unknown>) | undefined;
   /**
    * A commit of another leader, heard before this call's first own commit. Not awaited (the wait goes on): a rejection
@@ -203,11 +204,13 @@ export interface TabHooks<T> {
 
 /**
  * Runs `lead` while holding the lock of `config`, waiting for it as a follower if another consumer has it. `lead` gets
- * `postCommit`, to call after each commit: it posts the commit to the followers. `signal` ends the wait (`FeedError`
- * `'aborted'`); once leading, `lead` itself must honour it. The lock is released when `lead` settles.
+ * `postCommit`, to await after each commit and before telling it: it posts the commit to the followers and waits for
+ * the remote commits heard before it to be told. `signal` ends the wait (`FeedError` `'aborted'`); once leading,
+ * `lead` itself must honour it. The lock is released when `lead` settles.
  *
- * A follower's hooks are not awaited when called (the wait goes on), but every hook promise the call started has
- * settled before the call settles, and none starts after (the channel is closed first): no failure is lost, and no
+ * A follower's hooks are called one after another, each once the one before settled (as the leader's `onCommit` is
+ * awaited), while the wait goes on; every one has settled before the call settles, and none starts after the wait
+ * ended or the channel was closed: no failure is lost, and no
  * callback of a `consume()` runs on after it settled, except one whose wait the signal ended (consume()'s hooks stop
  * waiting when it fires, as for the leader's `onCommit`: an abort is not held up by a hook that hangs). The call
  * rejects with the first failure, of a hook or of `lead` (also over `lead`'s result: a hook that fails after `lead`
@@ -221,7 +224,7 @@ export async function leadAcrossTabs<T, R>(
   key: string,
   signal: AbortSignal | undefined,
   hooks: TabHooks<T>,
-  lead: (postCommit: (batch: Batch<T>, cursors: Cursors) => void) => Promise<R>,
+  lead: (postCommit: (batch: Batch<T>, cursors: Cursors) => Promise<void>) => Promise<R>,
 ): Promise<R> {
   const locks = locksNeeded();
   const Channel = (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel;
@@ -237,8 +240,9 @@ export async function leadAcrossTabs<T, R>(
   /** The first failure, of a hook or of `lead`: what `leadAcrossTabs` rejects with. */
   let failed: { error: unknown } | undefined;
   /**
-   * Settles once every hook started so far has (their rejections caught): awaited before the call settles. One chain,
-   * not a list: a follower that waits for hours keeps no settled hook.
+   * The follower's hooks, one after another (each called once the one before settled, none once the wait ended):
+   * settles when the last one queued has (their rejections caught). Awaited before an own commit is told and before
+   * the call settles. One chain, not a list: a follower that waits for hours keeps no settled hook.
    */
   let started: Promise<unknown> = Promise.resolve();
   // The wait ends on the caller's signal or on a failed hook: one controller for both.
@@ -247,7 +251,7 @@ export async function leadAcrossTabs<T, R>(
     failed ??= { error };
     wait.abort();
   };
-  const start = (hook?: Promise<unknown>): void => void (started = Promise.all([started, hook?.catch(fail)]));
+  const start = (hook: () => unknown): void => void (started = started.then(() => wait.signal.aborted || hook()).catch(fail));
   const forward = (): void => wait.abort(signal?.reason);
   signal?.addEventListener('abort', forward, { once: true });
 
@@ -255,18 +259,21 @@ export async function leadAcrossTabs<T, R>(
     // A message later than this call's first own commit is not delivered (it would come out of order), nor one after
     // the wait ended (the signal fired, or a hook failed); the store is the truth either way.
     if (committed || wait.signal.aborted || !isCommitMessage(ev.data, key)) return;
-    start(hooks.onRemoteCommit?.(received(ev.data as CommitMessage<T>)));
+    const message = received(ev.data as CommitMessage<T>);
+    start(() => hooks.onRemoteCommit?.(message));
   };
   channel?.addEventListener('message', onMessage as EventListener);
 
-  const postCommit = (batch: Batch<T>, cursors: Cursors): void => {
+  const postCommit = async (batch: Batch<T>, cursors: Cursors): Promise<void> => {
     committed = true;
     try {
       channel?.postMessage(commitMessage(key, batch, cursors));
     } catch {
       // Data that cannot be cloned (not from JSON.parse): the followers miss this notification, nothing else.
     }
-    // A hook that threw while this call led: reject as a throw of the local onCommit does, after the commit.
+    // The remote commits heard before this one are told first; a hook that threw while this call led rejects as a
+    // throw of the local onCommit does, after the commit.
+    await started;
     if (failed) throw failed.error;
   };
   /** Leads with the lock; without it (taken: the first request's answer) returns nothing and `leading` stays false. */
@@ -281,7 +288,7 @@ export async function leadAcrossTabs<T, R>(
     // First without waiting, to know whether this call is a follower (`ifAvailable` and `signal` do not combine).
     const now = await locks.request(config.lockName, { ifAvailable: true }, granted);
     if (leading) return now as R;
-    start(hooks.onRole?.('follower'));
+    start(() => hooks.onRole?.('follower'));
     return (await locks.request(config.lockName, { signal: wait.signal }, granted)) as R;
   } catch (e) {
     // While leading: the leader's own failure, first or not among the hooks' (the finally throws the first). Waiting:

@@ -569,3 +569,33 @@ test('leadAcrossTabs settles after every hook it started; it rejects with the fi
     assert.equal(locks.held.size, 0);
   });
 });
+
+test("onCommit calls of one consume() never overlap and come in commit order: a follower's remote ones one after another, its own first after them", async () => {
+  await withLocks(async (locks) => {
+    // Two consumers of one store: `a` leads (its commits come every 15 ms), `b` follows and takes over when `a` returns.
+    const feed = slowFeed(15, { partitions: 1, count: 8, checkpointEvery: 1, pageSize: 1 });
+    const store = memoryStore();
+    const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
+    const log = [];
+    let running = 0;
+    let overlapped = 0;
+    // b's onCommit: the first remote one is slow (60 ms), the others quick; an overlap or a swap shows in `log`.
+    const onCommit = async ({ cursors, remote }) => {
+      const at = `${remote ? 'remote' : 'own'} ${cursors[0]}`;
+      if (running++ > 0) overlapped++;
+      log.push(`start ${at}`);
+      await sleep(log.length === 1 ? 60 : 1);
+      log.push(`end ${at}`);
+      running--;
+    };
+    const a = consume(source, { ...recorder(store).options, maxBatches: 4 });
+    while (locks.held.size === 0) await sleep(1);
+    const b = consume(source, { ...recorder(store).options, onCommit });
+    const [ra, rb] = await Promise.all([a, b]);
+    assert.equal(ra.events + rb.events, 8);
+    assert.equal(overlapped, 0, `no two onCommit calls of b at once: ${log.join(', ')}`);
+    const order = log.filter((l) => l.startsWith('end ')).map((l) => l.slice(4));
+    assert.deepEqual(order, ['remote 1', 'remote 2', 'remote 3', 'remote 4', 'own 5', 'own 6', 'own 7', 'own 8']);
+    assertExactlyOnce(store, 8);
+  });
+});
