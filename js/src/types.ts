@@ -259,9 +259,10 @@ export interface CommonFeedOptions {
   /**
    * Called when a page brings no events: everything there is has been delivered (before a live feed waits, or before
    * a feed that is not live ends). A live feed with a `pageSizeHint` that fell behind is caught up again at the first
-   * page short of the hint. Also a `batches()` item with `signal: 'caught-up'` on live feeds. A promise it returns is
-   * awaited before the iteration goes on (`close()` and the `signal` end the wait, and the iteration); what it
-   * throws, or that promise rejects with, ends the iteration.
+   * page short of the hint. Also a `batches()` item with `signal: 'caught-up'` (on every feed, live or not). A promise
+   * it returns is awaited before the iteration goes on (`close()` and the `signal` end the wait, and the iteration);
+   * what it throws, or that promise rejects with, ends the iteration, thrown as it is (not a {@link FeedError};
+   * `consume()` rejects with `'hook-failed'` instead).
    *
    * @defaultValue none
    * @example
@@ -275,7 +276,7 @@ export interface CommonFeedOptions {
    * Called when a live feed that had caught up falls behind again: a page is full (`pageSizeHint` events or more) or,
    * without a hint, two pages in a row bring events. Also a `batches()` item with `signal: 'fell-behind'`. As with
    * `onCaughtUp`, a promise it returns is awaited (until `close()` or the `signal`), and what it throws or rejects
-   * with ends the iteration.
+   * with ends the iteration, as it is (`consume()`: `'hook-failed'`).
    *
    * @defaultValue none
    * @example
@@ -915,8 +916,9 @@ export interface Batch<T = unknown> {
   /** The checkpoints that cover `events`, in order: the new cursors of their partitions. */
   checkpoints: Checkpoint[];
   /**
-   * Set on the batch that ends a page when the feed's position changed (see {@link FeedSignal}). On live feeds a batch
-   * may carry only a signal, with no events and no checkpoints.
+   * Set on the batch that ends a page when the feed's position changed (see {@link FeedSignal}). A batch may carry
+   * only a signal, with no events and no checkpoints: the `'caught-up'` one comes on every feed (before a live feed
+   * waits, and before a feed that is not live ends), the `'fell-behind'` one on live feeds.
    */
   signal?: FeedSignal;
 }
