@@ -282,7 +282,8 @@ export const oneOf = (v: unknown, ...ok: string[]): boolean => v === undefined |
  *
  * Resolves when the feed ends (caught up, unless `live`), or after `maxBatches`. Rejects with a `FeedError`: the
  * feed's own codes, `'store-failed'`, `'cursors-missing'`, `'handler-failed'` (`cause` = the handler's error),
- * `'hook-failed'` (a policy function or a callback threw or rejected; `cause` = its error). Nothing of a failed batch is committed, so calling
+ * `'hook-failed'` (a policy function, a callback, or a feed hook of the source such as `onCaughtUp` threw or rejected;
+ * `cause` = its error). Nothing of a failed batch is committed, so calling
  * `consume()` again continues exactly where it stopped.
  *
  * In browsers it runs in tabs mode by default (see `tabs`): every tab may call `consume()` with the same key; one
