@@ -213,10 +213,11 @@ export interface GroupMemberHandle {
   /** Reads the held partitions again after `pause()`. */
   resume(): void;
   /**
-   * Graceful shutdown: finishes and commits the batches being applied, then releases the leases so other members
-   * take the partitions over at once, and leaves the group. Resolves with `done`'s result. A batch that has not
-   * committed within `leaseMs` (a handler that never returns) is not waited for longer: its lease is left to expire;
-   * nor is a database that does not answer (the release is waited for at most `leaseMs`).
+   * Graceful shutdown: finishes and commits the batches being applied and waits for the heartbeat in flight (a
+   * database failure of it is told to `onError`), then releases the leases so other members take the partitions
+   * over at once, and leaves the group. Resolves with `done`'s result. A batch that has not committed within
+   * `leaseMs` (a handler that never returns) is not waited for longer: its lease is left to expire; nor is a database
+   * that does not answer (the heartbeat and the release are each waited for at most `leaseMs`).
    */
   stop(): Promise<GroupResult>;
 }
