@@ -12,8 +12,9 @@
  * hands it over without an error. The check stays as the fence for what a lock cannot see: a consumer with tabs off,
  * or a transaction of a closed tab that was still committing when its lock was released.
  *
- * Nothing here touches `window` or `document`: the module loads in Node and workerd, where there is no
- * `navigator.locks` and tabs mode is simply off.
+ * Nothing here touches `window` or `document`: the module loads in Node and workerd. Where there is no
+ * `navigator.locks` (workerd, Node before 24.5) tabs mode is simply off; Node 24.5 and later have Web Locks (one
+ * process and its worker threads), and there tabs mode is on by default as in browsers.
  * @packageDocumentation
  */
 import { FeedError, parseWhy } from './errors.js';
