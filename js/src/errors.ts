@@ -16,8 +16,8 @@
  * - `'stalled-body'`: the response brought no bytes for too long (no head after the request, or no more body).
  * - `'network'`: the request failed before a response arrived (also: the `fetch` you passed threw or rejected).
  * - `'hook-failed'`: the `requestHeaders` hook you passed threw or rejected, or a `consume()` policy function
- *   (`onMissingCursors`, `onHandlerError`) or callback (`onRole`, `onFeed`, `onCommit`); `cause` is what it threw. Not
- *   retried.
+ *   (`onMissingCursors`, `onHandlerError`), callback (`onRole`, `onFeed`, `onCommit`) or feed hook of its source
+ *   (`onCaughtUp`, `onFellBehind`, a filter's `typeFrom`); `cause` is what it threw. Not retried.
  * - `'aborted'`: the `signal` fired.
  * - `'no-progress'`: a page had events but no checkpoint after any of them.
  * - `'cursor-regressed'`: a checkpoint moved a partition back to a cursor it had passed, with or without events
@@ -30,7 +30,8 @@
  *   an HTML page served in its place); thrown at the first use of a feed, never at import; `cause` is the original.
  * - `'closed'`: the reader cannot continue.
  * - `'store-failed'`: a cursor store could not read or commit (an IndexedDB transaction aborted, a Durable Object
- *   storage error); nothing of the batch is committed.
+ *   storage error, a SQL store's database error or a handler past its `handlerTimeoutMs`); nothing of the batch is
+ *   committed (a D1 batch whose answer was lost and whose row could not be read back says its outcome is unknown).
  * - `'cursors-missing'`: `consume()` found no stored cursors (or cursors of another feed) and its policy is `'throw'`.
  * - `'handler-failed'`: the `consume()` handler threw and the policy stopped; nothing of that batch is committed
  *   (`cause` is what the handler threw).
