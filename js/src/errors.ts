@@ -19,7 +19,8 @@
  *   (`onMissingCursors`, `onHandlerError`), callback (`onRole`, `onFeed`, `onCommit`) or feed hook of its source
  *   (`onCaughtUp`, `onFellBehind`, a filter's `typeFrom`); `cause` is what it threw. Not retried.
  * - `'aborted'`: the `signal` fired.
- * - `'no-progress'`: a page had events but no checkpoint after any of them.
+ * - `'no-progress'`: a page had events but no checkpoint after any of them, or held back more than `maxHeldBytes` of
+ *   events waiting for their checkpoints.
  * - `'cursor-regressed'`: a checkpoint moved a partition back to a cursor it had passed, with or without events
  *   between (resuming from it would deliver events again).
  * - `'bad-discovery'`: a FeedAPI v2 discovery answer that is not of the SPEC's shape.
