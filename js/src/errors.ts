@@ -33,7 +33,8 @@
  * - `'store-failed'`: a cursor store could not read or commit (an IndexedDB transaction aborted, a Durable Object
  *   storage error, a SQL store's database error or a handler past its `handlerTimeoutMs`); nothing of the batch is
  *   committed (a D1 batch whose answer was lost and whose row could not be read back says its outcome is unknown).
- * - `'cursors-missing'`: `consume()` found no stored cursors (or cursors of another feed) and its policy is `'throw'`.
+ * - `'cursors-missing'`: `consume()` found no stored cursors and its policy is `'throw'`, or cursors of another feed
+ *   and no `onMissingCursors` function chose otherwise.
  * - `'handler-failed'`: the `consume()` handler threw and the policy stopped; nothing of that batch is committed
  *   (`cause` is what the handler threw).
  * - `'cursor-conflict'`: another consumer of the same feed key committed since this one read the cursors (two tabs,
