@@ -172,8 +172,8 @@ export interface ConsumeOptions<T, Tx> {
    * leader's commits through `onCommit` (`remote: true`, over a `BroadcastChannel`). When the leader's tab closes, or
    * its `consume()` returns or throws, a waiting call takes over from the committed cursors, read after it holds the
    * lock. `true` or {@link TabsOptions} insists on it (`'bad-options'` without Web Locks); `false` turns it off.
-   * @defaultValue on where Web Locks exist (browsers, web workers, and Node 24.5 and later: one consumer per key in the
-   * process, a second call waits as a follower), off elsewhere (Node before 24.5, workerd)
+   * @defaultValue on where Web Locks exist (browsers, web workers); off in Node (also Node 24.5 and later, which have
+   * Web Locks: there `true` makes one consumer per key in the process and its worker threads) and in workerd
    */
   tabs?: boolean | TabsOptions | undefined;
   /**

@@ -12,9 +12,10 @@
  * hands it over without an error. The check stays as the fence for what a lock cannot see: a consumer with tabs off,
  * or a transaction of a closed tab that was still committing when its lock was released.
  *
- * Nothing here touches `window` or `document`: the module loads in Node and workerd. Where there is no
- * `navigator.locks` (workerd, Node before 24.5) tabs mode is simply off; Node 24.5 and later have Web Locks (one
- * process and its worker threads), and there tabs mode is on by default as in browsers.
+ * Nothing here touches `window` or `document`: the module loads in Node and workerd. Tabs mode is on by default only
+ * where Web Locks exist and the entry point is not Node's: Node 24.5 and later have Web Locks (one process and its
+ * worker threads), but a server's consumer would pay a structured clone of every batch for followers it rarely has
+ * (the CPU of `consume()` up 50-100% in Node 20 with a Web Locks stand-in), so there it is on only when asked.
  * @packageDocumentation
  */
 import { FeedError, parseWhy } from './errors.js';
@@ -157,13 +158,26 @@ function locksNeeded(): Locks {
   return locks;
 }
 
+/** Whether `tabs: undefined` means "on where Web Locks exist" (the default) or off (the Node entry point). */
+let byDefault = true;
+
+/**
+ * Whether tabs mode is on where Web Locks exist unless `tabs: false` (`true`, the default), or only when asked for
+ * (`tabs: true` or {@link TabsOptions}): the Node entry point.
+ * @internal
+ */
+export function tabsByDefault(on: boolean): void {
+  byDefault = on;
+}
+
 /**
  * Checks the `tabs` option and resolves it: `undefined` when tabs mode is off. `undefined` means "on where Web Locks
- * exist"; `true` or an object insists on it (`'bad-options'` where Web Locks are missing); `false` is off.
+ * exist" (off with the Node entry point: {@link tabsByDefault}); `true` or an object insists on it
+ * (`'bad-options'` where Web Locks are missing); `false` is off.
  * @internal
  */
 export function tabsConfig(tabs: unknown, key: string): TabsConfig | undefined {
-  if (tabs === false || (tabs === undefined && !lockManager())) return undefined;
+  if (tabs === false || (tabs === undefined && !(byDefault && lockManager()))) return undefined;
   const names = tabs === undefined || tabs === true ? {} : tabs;
   if (!isObject(names)) throw badOption(39, JSON.stringify(tabs));
   const name = `feedpump:${key}`;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { consume, memoryStore, isFeedError } from '../../../dist/entrypoints/node.js';
-import { leadAcrossTabs, tabsConfig } from '../../../dist/tabs.js';
+import { leadAcrossTabs, tabsByDefault, tabsConfig } from '../../../dist/tabs.js';
 import { fakeFeed } from './consume-fake-feed.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -99,6 +99,33 @@ function recorder(store, extra = {}) {
 function assertBadOptions(fn, pattern) {
   assert.throws(fn, (e) => isFeedError(e, 'bad-options') && pattern.test(e.message));
 }
+
+test("the Node entry point: tabs mode is off unless asked for, also where Web Locks exist (Node 24.5+): a second consume() of a key is a cursor-conflict, not a follower, and no batch is posted", async (t) => {
+  // The tests after this one are of the browser entry points' default (on where Web Locks exist), in Node with a
+  // stand-in: they run after this test (node:test runs a file's tests in order), whatever its outcome.
+  t.after(() => tabsByDefault(true));
+  await withLocks(async (locks) => {
+    const feed = slowFeed(5, { partitions: 1, count: 8, checkpointEvery: 1, pageSize: 2 });
+    const source = { url: feed.url, partitionCount: 1, fetch: feed.fetch, retry: false };
+    const store = memoryStore();
+    const heard = [];
+    const channel = new BroadcastChannel('feedpump:k');
+    channel.onmessage = (m) => heard.push(m.data);
+    const a = recorder(store, { tabs: undefined });
+    const b = recorder(store, { tabs: undefined });
+    const [ra, rb] = await Promise.allSettled([consume(source, a.options), consume(source, b.options)]);
+    await sleep(20);
+    channel.close();
+    assert.deepEqual([a.roles, b.roles], [['leader'], ['leader']]);
+    assert.deepEqual(locks.requests, [], 'no lock asked for');
+    assert.deepEqual(heard, [], 'no commit posted');
+    assert.ok([ra, rb].some((r) => r.status === 'rejected' && isFeedError(r.reason, 'cursor-conflict')), 'the two calls raced on the store');
+    // `tabs: true` still insists.
+    const c = recorder(memoryStore(), { tabs: true });
+    await consume(source, c.options);
+    assert.deepEqual(locks.requests.map((r) => r.name), ['feedpump:k']);
+  });
+});
 
 test('Node 20 has no Web Locks: tabs mode is off by default, true or names insist and are refused', async () => {
   assert.equal(globalThis.navigator?.locks, undefined);
