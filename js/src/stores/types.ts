@@ -42,7 +42,8 @@ export interface CursorRecord {
 /**
  * Where `consume()` keeps cursors. Two methods, keyed by a feed key:
  *
- * - `load(key)`: the committed record, or `undefined` when there is none.
+ * - `load(key)`: the committed record, or `undefined` (or `null`, as storage APIs such as `localStorage` answer) when
+ *   there is none.
  * - `save(key, record, effects?, expected?)`: ONE transaction that runs `effects(tx)` (the caller's writes for a
  *   batch) and writes `record`. It resolves only once the transaction is durably committed; if `effects` throws or the
  *   store fails, nothing of it is committed and the promise rejects (the effects' error as it is; store failures as a
@@ -64,8 +65,9 @@ export interface CursorRecord {
  * ```
  */
 export interface CursorStore<Tx = unknown> {
-  /** The record saved under `key`, or `undefined`. Rejects with `FeedError` `'store-failed'` if the store fails. */
-  load(key: string): Promise<CursorRecord | undefined>;
+  /** The record saved under `key`, or `undefined` (`null` too: nothing stored). Rejects with `FeedError`
+   * `'store-failed'` if the store fails. */
+  load(key: string): Promise<CursorRecord | null | undefined>;
   /** Runs `effects` and writes `record` in one transaction; resolves once it is committed. */
   save(key: string, record: CursorRecord, effects?: (tx: Tx) => unknown, expected?: CursorRecord | null): Promise<void>;
 }

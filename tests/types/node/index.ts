@@ -27,3 +27,17 @@ console.log(result.events, result.caughtUp);
 
 const registry = createRegistry().on('OrderCreated', (ev) => console.log(ev.type));
 await registry.handle(openFeed('http://127.0.0.1:8400/feed/v1', { partitionCount: 1 }));
+
+// A custom store over a storage API that answers null for nothing stored (consume() reads null as undefined).
+const saved = new Map<string, string>();
+const custom: import('feedpump').CursorStore<Map<string, string>> = {
+  load: async (key) => {
+    const text = saved.get(key) ?? null;
+    return text === null ? null : (JSON.parse(text) as import('feedpump').CursorRecord);
+  },
+  save: async (key, record, effects) => {
+    effects?.(saved);
+    saved.set(key, JSON.stringify(record));
+  },
+};
+await consume({ url: 'http://127.0.0.1:8400/feed/v1', partitionCount: 2 }, { store: custom, key: 'k', handler: () => {} });
