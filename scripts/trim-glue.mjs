@@ -52,6 +52,36 @@ for (const name of ['Backoff', 'Core', 'Schedule']) {
 if (js.includes('Symbol.dispose')) throw new Error('trim-glue: Symbol.dispose: a class this script does not know');
 dts = cut(dts, 'Symbol.dispose: its types', '    [Symbol.dispose](): void;\n', '', 3);
 
+// `__destroy_into_raw()`, which the glue also calls when a class instance is passed by value to Rust (none of ours
+// is): its one caller, free(), does the same itself (the method's name is spelled in every bundle).
+for (const name of ['Backoff', 'Core', 'Schedule']) {
+  const from = new RegExp(
+    String.raw`    __destroy_into_raw\(\) \{
+        const ptr = this\.__wbg_ptr;
+        this\.__wbg_ptr = 0;
+        ${name}Finalization\.unregister\(this\);
+        return ptr;
+    \}
+    free\(\) \{
+        const ptr = this\.__destroy_into_raw\(\);
+        (wasm\.\w+\(ptr, 0\);)
+    \}
+`,
+  );
+  if (!from.test(js)) throw new Error(`trim-glue: ${name}: __destroy_into_raw: not the text expected`);
+  js = js.replace(
+    from,
+    `    free() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        ${name}Finalization.unregister(this);
+        $1
+    }
+`,
+  );
+}
+if (js.includes('__destroy_into_raw')) throw new Error('trim-glue: __destroy_into_raw: a caller this script does not know');
+
 // The finalizers' fallback for a runtime without FinalizationRegistry (ES2021): every runtime feedpump supports has it
 // (Node 14.6+, workerd, and the browsers with the Web Locks and BYOB readers feedpump uses). One per wasm class.
 js = cut(
