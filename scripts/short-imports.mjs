@@ -58,12 +58,13 @@ while (at < wasm.length) {
       p = leb(wasm, descStart + 1)[1];
       let short = field;
       // Every other export the glue only calls (`wasm.core_poll(…)`: the methods of the classes, their `free`, the
-      // free functions such as `wasm.optionError(…)`, whose JS wrapper of the same name keeps it) is renamed too: its
-      // name is spelled once per call in every bundle. One the glue reads in any other way (`wasm.memory`,
-      // `wasm.__wbindgen_malloc` passed as a value) keeps its name.
+      // free functions such as `wasm.optionError(…)`, whose JS wrapper of the same name keeps it, and the runtime's
+      // `wasm.__wbindgen_start()` and `wasm.__wbindgen_exn_store(…)`) is renamed too: its name is spelled once per
+      // call in every bundle. One the glue reads in any other way (`wasm.memory`, `wasm.__wbindgen_malloc` passed as a
+      // value, the `wasm.__wbindgen_externrefs` table) keeps its name.
       const reads = js.match(new RegExp(`wasm\\.${field}(?![\\w$])`, 'g'))?.length ?? 0;
       const calls = js.split(`wasm.${field}(`).length - 1;
-      if (/_h[0-9a-f]{16}$/.test(field) || (calls > 0 && calls === reads && !field.startsWith('__wbindgen'))) {
+      if (/_h[0-9a-f]{16}$/.test(field) || (calls > 0 && calls === reads)) {
         do short = `x${(exported++).toString(36)}`;
         while (js.includes(`wasm.${short}`));
         if (!js.includes(`wasm.${field}(`)) throw new Error(`${jsPath} never calls wasm.${field}`);
