@@ -82,6 +82,13 @@ for (const name of ['Backoff', 'Core', 'Schedule']) {
 }
 if (js.includes('__destroy_into_raw')) throw new Error('trim-glue: __destroy_into_raw: a caller this script does not know');
 
+// Each class's pointer to its Rust value, `this.__wbg_ptr`, read in every method (about 30 times in every bundle):
+// a short name no method of theirs has.
+if (/\b_p\b/.test(js)) throw new Error('trim-glue: __wbg_ptr: the glue already has a name _p');
+if (!js.includes('this.__wbg_ptr')) throw new Error('trim-glue: __wbg_ptr: not in the glue');
+js = js.split('this.__wbg_ptr').join('this._p');
+if (js.includes('__wbg_ptr')) throw new Error('trim-glue: __wbg_ptr: read other than as this.__wbg_ptr');
+
 // The finalizers' fallback for a runtime without FinalizationRegistry (ES2021): every runtime feedpump supports has it
 // (Node 14.6+, workerd, and the browsers with the Web Locks and BYOB readers feedpump uses). One per wasm class.
 js = cut(
