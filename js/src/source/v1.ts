@@ -10,17 +10,19 @@ import { freeReader, newReader, type BatchSource } from './source.js';
 
 /** FeedAPI v1: one reader for every partition, created on the first step (an unused feed makes no request). */
 export class V1Source implements BatchSource {
+  readonly #url: string;
+  readonly #options: ReaderOptions;
   #reader: FeedReader | undefined;
   #closed = false;
 
-  constructor(
-    readonly url: string,
-    readonly options: ReaderOptions,
-  ) {}
+  constructor(url: string, options: ReaderOptions) {
+    this.#url = url;
+    this.#options = options;
+  }
 
   next(): Promise<RawBatch | undefined> {
     if (this.#closed) return Promise.resolve(undefined);
-    this.#reader ??= newReader(this.url, this.options);
+    this.#reader ??= newReader(this.#url, this.#options);
     return this.#reader.next();
   }
 

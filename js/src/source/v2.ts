@@ -71,18 +71,21 @@ export class V2Source implements BatchSource {
   /** Aborted by close(), and (forwarded by #follow) by the caller's signal: ends a discovery request or body, and a
    * live or retry wait, at once. */
   readonly #stop = new AbortController();
-  readonly #follow = (): void => this.#stop.abort(this.options.signal?.reason);
+  readonly #follow = (): void => this.#stop.abort(this.#options.signal?.reason);
+  readonly #url: string;
+  readonly #options: ReaderOptions;
+  readonly #v2: V2SourceOptions;
 
-  constructor(
-    readonly url: string,
-    readonly options: ReaderOptions,
-    readonly v2: V2SourceOptions,
-  ) {}
+  constructor(url: string, options: ReaderOptions, v2: V2SourceOptions) {
+    this.#url = url;
+    this.#options = options;
+    this.#v2 = v2;
+  }
 
   get #schedule(): Schedule {
     // The first turn goes to a partition due at random (the core's `start`): runs shorter than a turn (maxBatches, a
     // time budget), each a new feed, would otherwise all read the first listed partition while it has news.
-    return (this.#scheduleState ??= new Schedule(this.v2.partitions, this.v2.liveIntervalMs, Math.random() * 2 ** 32));
+    return (this.#scheduleState ??= new Schedule(this.#v2.partitions, this.#v2.liveIntervalMs, Math.random() * 2 ** 32));
   }
 
   /**
@@ -133,7 +136,7 @@ export class V2Source implements BatchSource {
   close(): void {
     this.#closed = true;
     this.#stop.abort();
-    this.options.signal?.removeEventListener('abort', this.#follow);
+    this.#options.signal?.removeEventListener('abort', this.#follow);
     this.#drop();
     this.#backoff?.free();
     this.#backoff = undefined;
@@ -152,7 +155,7 @@ export class V2Source implements BatchSource {
       const conflict = isFeedError(error, 'http-status') && error.status === 409;
       // With several URLs the reader does not retry (the core's v2 session): its failures take the retry policy
       // here, which cools a failing URL down, and the next turn starts on the first healthy URL.
-      if (!conflict && !this.options.replicas?.length) throw error;
+      if (!conflict && !this.#options.replicas?.length) throw error;
       // SPEC: "Consumers should respond to 409 Conflict by re-starting from the discovery phase": through the retry
       // policy, so a server that keeps answering 409 ends the feed. The failure counts against the reader's URL (the
       // last polled) before the turn ends.
@@ -192,13 +195,13 @@ export class V2Source implements BatchSource {
   async #discover(): Promise<Discovery | undefined> {
     requireWasm();
     // The request listens to #stop, which follows the caller's signal (one listener: added once, removed by close()).
-    const signal = this.options.signal;
+    const signal = this.#options.signal;
     if (signal?.aborted) this.#follow();
     signal?.addEventListener('abort', this.#follow);
     for (;;) {
       const url = this.#pollUrl();
       try {
-        const found = await discoverOnce(url, { ...this.options, signal: this.#stop.signal });
+        const found = await discoverOnce(url, { ...this.#options, signal: this.#stop.signal });
         this.#base = url;
         return found.v1 ? undefined : found.discovery;
       } catch (e) {
@@ -211,11 +214,11 @@ export class V2Source implements BatchSource {
 
   /** The base URL of the next request (the core's choice): `url` or one of `options.replicas`. */
   #pollUrl(): string {
-    return this.#backoffState().pollUrl(now()) ?? this.url;
+    return this.#backoffState().pollUrl(now()) ?? this.#url;
   }
 
   #backoffState(): Backoff {
-    return (this.#backoff ??= new Backoff(this.options));
+    return (this.#backoff ??= new Backoff(this.#options));
   }
 
   /**
@@ -230,7 +233,7 @@ export class V2Source implements BatchSource {
     const delayMs = backoff.handleFailure(now(), code, status, retryAfter);
     if (delayMs < 0) throw error;
     // The caller's hook failing (a throw, a rejected promise: options.ts's wrapper ignores both) is not the feed failing.
-    this.options.onRetry?.({ error, attempt: backoff.attempts, delayMs });
+    this.#options.onRetry?.({ error, attempt: backoff.attempts, delayMs });
     await this.#sleep(delayMs);
     if (this.#closed) throw error;
   }
@@ -238,19 +241,19 @@ export class V2Source implements BatchSource {
   /** Waits `ms` or until the feed closes; the caller's signal fired during the wait is an `'aborted'` FeedError. */
   async #sleep(ms: number): Promise<void> {
     await sleep(ms, this.#stop.signal); // #stop follows the caller's signal from the first discovery on
-    ifAborted(this.options.signal);
+    ifAborted(this.#options.signal);
   }
 
   #open(p: V2Partition): void {
     const start =
-      this.v2.delivered.get(p.id) ??
-      p.cursorFromPartitions.map((a) => this.v2.delivered.get(a)).find((c) => c !== undefined) ??
+      this.#v2.delivered.get(p.id) ??
+      p.cursorFromPartitions.map((a) => this.#v2.delivered.get(a)).find((c) => c !== undefined) ??
       '_first';
     // The filters as given (the wasm reads an undefined one as none).
-    const { eventTypes, skipEventTypes } = this.v2;
+    const { eventTypes, skipEventTypes } = this.#v2;
     const v2 = { token: this.#token, partition: p.id, eventTypes, skipEventTypes };
     // With `replicas` the reader keeps to its URL (the token is one server's) and does not retry (see #read).
-    const { live: _live, partitions: _partitions, headers: _headers, ...rest } = this.options;
+    const { live: _live, partitions: _partitions, headers: _headers, ...rest } = this.#options;
     this.#reader = newReader(this.#base, { ...rest, partitionCount: 1, cursors: [start], v2 } as ReaderOptions);
     this.#readerPage = 0;
     this.#turnOver = false;
