@@ -89,6 +89,40 @@ if (!js.includes('this.__wbg_ptr')) throw new Error('trim-glue: __wbg_ptr: not i
 js = js.split('this.__wbg_ptr').join('this._p');
 if (js.includes('__wbg_ptr')) throw new Error('trim-glue: __wbg_ptr: read other than as this.__wbg_ptr');
 
+// The one copy of u32s out of wasm memory (js-sys's `Uint32Array::from(&[u32])`, the meta table of each batch) copies
+// from a view of its own: the cached Uint32Array view of the memory, its getter and its reset exist only for it.
+js = cut(
+  js,
+  'Uint32Array from a slice',
+  '            const ret = new Uint32Array(getArrayU32FromWasm0(arg0, arg1));\n',
+  '            const ret = new Uint32Array(wasm.memory.buffer, arg0 >>> 0, arg1 >>> 0).slice();\n',
+);
+js = cut(
+  js,
+  'getArrayU32FromWasm0',
+  `function getArrayU32FromWasm0(ptr, len) {
+    ptr = ptr >>> 0;
+    return getUint32ArrayMemory0().subarray(ptr / 4, ptr / 4 + len);
+}
+`,
+  '',
+);
+js = cut(
+  js,
+  'getUint32ArrayMemory0',
+  `let cachedUint32ArrayMemory0 = null;
+function getUint32ArrayMemory0() {
+    if (cachedUint32ArrayMemory0 === null || cachedUint32ArrayMemory0.byteLength === 0) {
+        cachedUint32ArrayMemory0 = new Uint32Array(wasm.memory.buffer);
+    }
+    return cachedUint32ArrayMemory0;
+}
+`,
+  '',
+);
+js = cut(js, 'cachedUint32ArrayMemory0 reset', '    cachedUint32ArrayMemory0 = null;\n', '');
+if (/U32FromWasm0|Uint32ArrayMemory0/.test(js)) throw new Error('trim-glue: Uint32Array: another use of the cached view');
+
 // The finalizers' fallback for a runtime without FinalizationRegistry (ES2021): every runtime feedpump supports has it
 // (Node 14.6+, workerd, and the browsers with the Web Locks and BYOB readers feedpump uses). One per wasm class.
 js = cut(
