@@ -39,6 +39,12 @@ pub const WIDE: u32 = 1 << 31;
 
 /// Entries per event in [`Batch::types`].
 pub const TYPE_STRIDE: usize = 2;
+
+/// What a held event costs besides its text, counted in [`BatchBuilder::held_bytes`] and so against the limit of
+/// [`BatchBuilder::over_held_limit`]: its bookkeeping (seven `u32`). Without it a page of tiny events (`"data":0`,
+/// two bytes of text each) held 15 times the limit in memory (33.5 million events, 2.9 GB of wasm memory under the
+/// default 64 MiB), and past a limit of 128 MiB the wasm ran out of memory before the limit was reached.
+pub const HELD_EVENT_BYTES: usize = core::mem::size_of::<[u32; 7]>();
 /// [`Batch::types`]' start for an event without a type (no string at the path). Never a type string's start: the
 /// type is inside a `data` object, so its contents start after at least `[{"k":"`.
 pub const TYPE_ABSENT: u32 = 0;
@@ -299,7 +305,7 @@ impl BatchBuilder {
                     let types = if at == TypeAt::Absent { TYPE_ABSENT } else { TYPE_UNKNOWN };
                     h.events.push([start, start + len, sat(line), sat(offset), start + data_at, types, types]);
                     *utf16 += len;
-                    self.held_bytes += text.len() - before;
+                    self.held_bytes += text.len() - before + HELD_EVENT_BYTES;
                     return;
                 }
             }
@@ -327,7 +333,7 @@ impl BatchBuilder {
             *utf16 += utf16_len_non_ascii(added);
         }
         h.events.push([start | flag, *utf16, sat(line), sat(offset), data_start, type_start, type_end]);
-        self.held_bytes += text.len() - before;
+        self.held_bytes += text.len() - before + HELD_EVENT_BYTES;
     }
 
     /// The key the line scanner watches for in each event's `data` (the type field's first; empty: none).
@@ -342,6 +348,7 @@ impl BatchBuilder {
         };
         let id = h.id;
         if !h.events.is_empty() {
+            self.held_bytes -= h.text.len() + h.wide.len() + h.events.len() * HELD_EVENT_BYTES;
             let narrow = release(&mut self.out.text, &mut self.out_utf16, &h.text, h.utf16);
             let wide = WIDE + release(&mut self.out.wide, &mut self.out_wide_utf16, &h.wide, h.wide_utf16);
             let types = !self.type_field.is_empty();
@@ -354,7 +361,6 @@ impl BatchBuilder {
                     self.out.types.extend_from_slice(&[type_start + shift, type_end + shift]);
                 }
             }
-            self.held_bytes -= h.text.len() + h.wide.len();
             h.text.clear();
             h.wide.clear();
             h.utf16 = 0;
@@ -388,7 +394,7 @@ impl BatchBuilder {
         !self.out.checkpoints.is_empty()
     }
 
-    /// Bytes of event text held back waiting for checkpoints.
+    /// Bytes held back waiting for checkpoints: the events' text, and [`HELD_EVENT_BYTES`] per event.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
     }

@@ -102,15 +102,15 @@ fn no_position_signal_comes_before_the_first_catch_up() {
 #[test]
 fn by_default_a_page_may_hold_back_64_mib_of_events_and_no_more() {
     // README and docs/errors.md: maxHeldBytes defaults to 64 MiB. Five events of about 12.8 MiB (under the default
-    // line limit, 16 MiB) with no checkpoint hold back exactly 64 MiB of event text (their values joined by commas);
-    // one more event is over.
+    // line limit, 16 MiB) with no checkpoint hold back exactly 64 MiB: their values joined by commas, and the
+    // bookkeeping of each (HELD_EVENT_BYTES); one more event is over.
     const MIB: usize = 1024 * 1024;
     assert_eq!(feedpump_core::DEFAULT_MAX_HELD, 64 * MIB);
     let mut s = Session::new(SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1)));
     s.poll_request(0).unwrap();
     s.handle_status(200).unwrap();
     const EVENTS: usize = 5;
-    let data_total = 64 * MIB - (EVENTS - 1) - EVENTS * r#""""#.len();
+    let data_total = 64 * MIB - (EVENTS - 1) - EVENTS * (r#""""#.len() + feedpump_core::batch::HELD_EVENT_BYTES);
     for i in 0..EVENTS {
         let len = data_total / EVENTS + usize::from(i < data_total % EVENTS);
         let line = format!("{{\"partition\":0,\"data\":\"{}\"}}\n", "x".repeat(len));

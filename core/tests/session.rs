@@ -219,6 +219,31 @@ fn events_held_back_beyond_the_limit_are_a_typed_error_not_unbounded_memory() {
     assert_eq!(seen, vec!["[{\"partition\":1,\"data\":1}]".to_string()], "what was released before still comes out");
 }
 
+/// The limit bounds what held events cost, not only their text: a page of the smallest events (`"data":0`, two bytes
+/// of text each, with the comma) and no checkpoint fails once their bookkeeping reaches it. It counted the text only,
+/// so 1 MiB held 524,288 events (15 MiB of bookkeeping), and the default 64 MiB held 33.5 million (2.9 GB of wasm
+/// memory in Node); a limit of 128 MiB ran the wasm out of memory (tests/fault/memory.test.mjs).
+#[test]
+fn the_held_limit_counts_each_events_bookkeeping() {
+    let mut config = SessionConfig::new("http://127.0.0.1:1/f", CursorSet::first(1));
+    config.max_held = 1 << 20;
+    let mut s = Session::new(config);
+    s.poll_request(0).unwrap();
+    s.handle_status(200).unwrap();
+    let chunk = "{\"partition\":0,\"data\":0}\n".repeat(4096);
+    let e = loop {
+        if let Err(e) = s.handle_chunk(chunk.as_bytes()) {
+            break e;
+        }
+    };
+    assert_eq!(e.kind.code(), "no-progress", "{e:?}");
+    // The events held when it failed (all but the last line's), each with at least its bookkeeping, fit in the limit.
+    let held = e.line - 1;
+    let most = (1 << 20) / feedpump_core::batch::HELD_EVENT_BYTES as u64;
+    assert!(held <= most, "{held} events held under a limit of 1 MiB: more than {most}");
+    assert!(held > most * 9 / 10, "{held} events: the limit is the text and the bookkeeping, not more");
+}
+
 /// `maxHeldBytes` and `maxLineLength` above [`MAX_LIMIT`] act as it, so that a batch's text and a cursor always fit in
 /// a JavaScript string: events held past it are `no-progress`, a line past it is `line-too-long`, typed errors both.
 #[test]
@@ -234,8 +259,8 @@ fn limits_past_the_longest_javascript_string_act_as_max_limit() {
     // Events of 8 MiB with no checkpoint: the one that takes the held bytes past MAX_LIMIT fails.
     let mut s = started(16 << 20, usize::MAX);
     let event = format!("{{\"partition\":0,\"data\":\"{}\"}}\n", "x".repeat(8 << 20));
-    // What is held of each: its data, the string with its quotes.
-    let held_events = MAX_LIMIT / ((8 << 20) + 2) + 1;
+    // What is held of each: its data, the string with its quotes, and its bookkeeping.
+    let held_events = MAX_LIMIT / ((8 << 20) + 2 + feedpump_core::batch::HELD_EVENT_BYTES) + 1;
     for i in 1..held_events {
         s.handle_chunk(event.as_bytes()).unwrap_or_else(|e| panic!("event {i}: {e:?}"));
     }

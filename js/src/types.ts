@@ -145,7 +145,8 @@ export interface CommonFeedOptions {
 
   /**
    * The most bytes of events (their `data` and `headers` JSON, as held: in parsed mode an escaped character outside
-   * ASCII counts as its `\u` escapes, 6 or 12 bytes) a page may hold back waiting for their partitions' checkpoints
+   * ASCII counts as its `\u` escapes, 6 or 12 bytes; and 28 bytes of bookkeeping per event, so that a page of tiny
+   * events is bounded too) a page may hold back waiting for their partitions' checkpoints
    * (an event is handed out only once a checkpoint of its partition follows it). More fails with code `'no-progress'`,
    * naming the partition and line, instead of growing memory with the page. Events released before are delivered
    * first. Above 256 MiB (a batch must fit in a JavaScript string) it acts as 256 MiB.

@@ -39,3 +39,28 @@ test('a 200 MB page: ArrayBuffer memory stays bounded (< 32 MB growth)', async (
   assert.ok(n > 600_000, `only ${n} events`);
   assert.ok(peak < 32e6, `arrayBuffers grew by ${(peak / 1e6).toFixed(0)} MB`);
 });
+
+// maxHeldBytes bounds what held events cost, their bookkeeping (28 bytes each in the wasm) included: a page of the
+// smallest events and no checkpoint fails `no-progress` once that reaches the limit. It counted their text only (two
+// bytes each), so the default 64 MiB held 33.5 million events (2.9 GB of rss at the error) and a limit of 128 MiB ran
+// the wasm out of memory: the feed died with "attempted to take ownership of Rust value while it was borrowed".
+test('a page of tiny events without a checkpoint: no-progress before their bookkeeping passes maxHeldBytes', async (t) => {
+  const limit = 4 << 20;
+  const chunk = enc.encode('{"partition":0,"data":0}\n'.repeat(4096));
+  let reads = 0;
+  const endless = new ReadableStream({
+    pull(c) {
+      reads++;
+      c.enqueue(chunk);
+    },
+  });
+  const fetch = async () => new Response(endless);
+  const feed = api.openFeed('http://127.0.0.1:9/feed', { partitionCount: 1, fetch, retry: false, maxHeldBytes: limit });
+  const e = await (async () => {
+    for await (const _ of feed) assert.fail('no event can be delivered');
+  })().catch((e) => e);
+  assert.ok(api.isFeedError(e, 'no-progress'), String(e));
+  const held = e.line - 1;
+  t.diagnostic(`no-progress at line ${e.line} after ${reads} chunks of 4096 lines`);
+  assert.ok(held <= limit / 28, `${held} events held under maxHeldBytes ${limit}: more than ${limit / 28} of 28 bytes`);
+});

@@ -18,8 +18,8 @@ fn held_until_checkpoint_and_offsets_in_utf16() {
     let held = b.held_bytes();
     assert_eq!(
         held,
-        "\"\u{1F600}\"".len() + "2".len() + r#"{"h":"v"},1"#.len(),
-        "the values, joined, per partition and text"
+        "\"\u{1F600}\"".len() + "2".len() + r#"{"h":"v"},1"#.len() + 3 * HELD_EVENT_BYTES,
+        "the values, joined, per partition and text, and the bookkeeping of each event"
     );
     assert!(!b.has_checkpoints() && b.released_bytes() == 0);
     assert!(!b.over_held_limit(), "unlimited by default");
@@ -39,7 +39,7 @@ fn held_until_checkpoint_and_offsets_in_utf16() {
     );
     assert_eq!(batch.checkpoints, vec![Checkpoint { partition: 0, cursor: "c0".into() }]);
     assert!(!b.has_checkpoints() && b.released_bytes() == 0);
-    assert_eq!(b.held_bytes(), r#"{"h":"v"},1"#.len());
+    assert_eq!(b.held_bytes(), r#"{"h":"v"},1"#.len() + HELD_EVENT_BYTES);
     b.handle_checkpoint(1, "c1".into());
     let with_headers = b.take().unwrap();
     assert_eq!(s(&with_headers.text), r#"[{"h":"v"},1]"#);
@@ -98,7 +98,8 @@ fn escapes_write_text_outside_ascii_as_json_escapes() {
     b.set_type_field(vec!["type".into()]);
     b.handle_event(0, 1, 0, Some(r#"{"h":"ü"}"#), r#"{"type":"A","t":"é😀\\é"}"#);
     let held = b.held_bytes();
-    assert_eq!(held, r#"{"h":"\u00fc"},{"type":"A","t":"\u00e9\ud83d\ude00\\\u00e9"}"#.len(), "as written");
+    let written = r#"{"h":"\u00fc"},{"type":"A","t":"\u00e9\ud83d\ude00\\\u00e9"}"#;
+    assert_eq!(held, written.len() + HELD_EVENT_BYTES, "as written");
     b.handle_event(0, 2, 40, None, r#"{"type":"B"}"#);
     b.handle_event(0, 3, 80, None, r#"{"t":"x\é","type":"C"}"#);
     b.handle_checkpoint(0, "c".into());
@@ -124,7 +125,11 @@ fn escapes_write_text_outside_ascii_as_json_escapes() {
     b.set_escape(true);
     b.handle_event(0, 5, 0, None, "1");
     b.handle_event(0, 6, 0, None, "\"é\"");
-    assert_eq!(b.held_bytes(), r#"1,"\u00e9""#.len(), "an escaped event after another, counted as written");
+    assert_eq!(
+        b.held_bytes(),
+        r#"1,"\u00e9""#.len() + 2 * HELD_EVENT_BYTES,
+        "an escaped event after another, as written"
+    );
 }
 
 /// Escapes off (raw mode): the events with text outside ASCII, in their values or headers, go to the wide text
@@ -140,7 +145,7 @@ fn escapes_off_put_events_outside_ascii_in_the_wide_text() {
     b.handle_event(0, 4, 30, None, r#"{"type":"é"}"#);
     b.handle_event(1, 5, 40, None, "7");
     let wide_held = r#"{"h":"ü"},{"type":"B"},{"type":"é"}"#.len() + r#"{"t":"😀","type":"C"}"#.len();
-    assert_eq!(b.held_bytes(), wide_held + r#"{"type":"A"}"#.len() + "7".len());
+    assert_eq!(b.held_bytes(), wide_held + r#"{"type":"A"}"#.len() + "7".len() + 5 * HELD_EVENT_BYTES);
     b.handle_checkpoint(1, "c1".into());
     b.handle_checkpoint(0, "c0".into());
     assert_eq!(b.released_bytes(), b"7,{\"type\":\"A\"}".len() + 1 + wide_held, "both texts, commas between");
@@ -239,7 +244,7 @@ fn dropped_events_are_counted_never_held() {
     let mut b = BatchBuilder::new(2);
     b.set_type_filter(Some(TypeFilter { include: vec![TypePattern::Exact("K".into())], ..TypeFilter::default() }));
     b.handle_event(0, 1, 0, None, r#"{"type":"D"}"#);
-    assert_eq!((b.held_bytes(), b.held_events(0)), (r#"{"type":"D"}"#.len(), 1), "no field");
+    assert_eq!((b.held_bytes(), b.held_events(0)), (r#"{"type":"D"}"#.len() + HELD_EVENT_BYTES, 1), "no field");
     b.drop_held();
     b.set_type_field(vec!["type".into()]);
     for i in 0..1000 {
