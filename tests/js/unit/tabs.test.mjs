@@ -624,5 +624,38 @@ test("onCommit calls of one consume() never overlap and come in commit order: a 
     const order = log.filter((l) => l.startsWith('end ')).map((l) => l.slice(4));
     assert.deepEqual(order, ['remote 1', 'remote 2', 'remote 3', 'remote 4', 'own 5', 'own 6', 'own 7', 'own 8']);
     assertExactlyOnce(store, 8);
+test('a follower keeps nothing of the remote commits it heard: memory does not grow with them', async () => {
+  // The follower's hooks were chained as `Promise.all([started, hook])`, whose value nests the previous one: every
+  // remote commit stayed reachable, with whatever the caller's onCommit returned, for as long as the follower waited
+  // (hours, in a background tab). Counted here with WeakRefs to what each hook returned, after a GC.
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc');
+  const config = { lockName: 'feedpump:k', channelName: 'feedpump:k' };
+  const commit = { type: 'feedpump-commit', key: 'k', batch: { events: [], checkpoints: [] }, cursors: { 0: '1' } };
+  const COMMITS = 200;
+  await withLocks(async (locks) => {
+    const release = await holdLock(locks);
+    const returned = [];
+    const call = leadAcrossTabs(config, 'k', undefined, {
+      onRemoteCommit: async () => {
+        const value = { payload: new Uint8Array(1024) };
+        returned.push(new WeakRef(value));
+        return value;
+      },
+    }, async () => 'led');
+    const channel = new BroadcastChannel('feedpump:k');
+    for (let i = 0; i < COMMITS; i++) channel.postMessage(commit);
+    while (returned.length < COMMITS) await sleep(2);
+    channel.close();
+    await sleep(10);
+    gc();
+    await sleep(0);
+    gc();
+    const alive = returned.filter((r) => r.deref() !== undefined).length;
+    release();
+    assert.equal(await call, 'led');
+    assert.ok(alive <= 2, `${alive} of ${COMMITS} values the follower's hooks returned are still reachable`);
   });
 });
