@@ -393,3 +393,39 @@ test('discoverOnce reads the bodies the reader reads (an async iterable, as node
   for await (const e of openFeed('http://127.0.0.1:9/feed', { protocol: 'v2', fetch, retry: false })) events.push(e.data);
   assert.deepEqual(events, [1]);
 });
+
+/** A caller's `fetch` over the real server whose body first gives `empties` empty chunks, each read of which resolves
+ * at once (a careless stream of the caller's); `seen.timerAt`: how many had been read when a timer set at the first
+ * one ran. */
+const padded = (empties, seen = {}) => async (request) => {
+  const r = await fetch(request);
+  const reader = r.body.getReader();
+  let read = 0;
+  const body = new ReadableStream(
+    {
+      async pull(c) {
+        if (read < empties) {
+          if (read++ === 0) setTimeout(() => (seen.timerAt ??= read));
+          return c.enqueue(new Uint8Array(0));
+        }
+        const { done, value } = await reader.read();
+        if (done) c.close();
+        else c.enqueue(value);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return new Response(body, { status: r.status, headers: r.headers });
+};
+
+test('a discovery body of empty chunks that read at once: the caller\'s timers and signal still run', async () => {
+  // Each empty read resolved at once and the next read followed in the same microtask run: no timer ran for as long as
+  // they came (nor the signal's: nothing could end them), and every one was kept (300 MB per million reads).
+  const seen = {};
+  const found = await discoverOnce(`${base}/doc`, { fetch: padded(300, seen) });
+  assert.equal(found.discovery.token, 't1');
+  assert.ok(seen.timerAt <= 10, `a timer set at the first empty chunk ran after ${seen.timerAt} of 300`);
+  // The signal ends them: after 50 ms, not after the 20,000 empty chunks before the document.
+  const e = await fails(discoverOnce(`${base}/doc`, { fetch: padded(20_000), signal: AbortSignal.timeout(50) }), 'aborted');
+  assert.equal(failureOf(e).final, true);
+});
