@@ -802,11 +802,12 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     // v2: every member assigns the same set, the group's lease rows, whatever its own last discovery said.
     if (protocol === 'v2') partitions = rows.map((r) => Number(r['partition'])).sort((a, b) => a - b);
     const owners = new Map<number, string>();
+    const live = new Set(members);
     const free = new Set<number>();
     for (const r of rows) {
       const p = Number(r['partition']);
       const owner = r['owner'] as string | null;
-      if (owner !== null && r['live'] === true && members.includes(owner)) owners.set(p, owner);
+      if (owner !== null && r['live'] === true && live.has(owner)) owners.set(p, owner);
       if (owner === null || r['live'] !== true) free.add(p);
     }
     for (const p of leases.keys()) owners.set(p, memberId);
@@ -814,7 +815,8 @@ export function consumeGroup<T = unknown, C extends PgClientLike = PgClientLike>
     const key = target.join(',');
     if (lastTarget !== undefined && key !== lastTarget) result.rebalances++;
     lastTarget = key;
-    for (const [p, lease] of leases) if (!target.includes(p) && !lease.releasing) void release(p, lease, 'rebalance');
+    const targeted = new Set(target); // (`target.includes` per lease: O(P²) for a member that holds many)
+    for (const [p, lease] of leases) if (!targeted.has(p) && !lease.releasing) void release(p, lease, 'rebalance');
     const got: number[] = [];
     for (const p of target) {
       if (leases.has(p) || !free.has(p) || stopping.signal.aborted) continue;
