@@ -116,9 +116,9 @@ async function readBody(
         if (over === 'cut') break;
         throw failed(1, 0, rootMessage(e), e);
       }
-      // Also when the read won the race: one that has its bytes already does, after the signal fired too.
+      // Also when the read won the race: one that has its bytes already does, after the signal and the deadline too.
       ifAborted(signal);
-      if (got === 'stalled') {
+      if (got === 'stalled' || Date.now() >= end) {
         if (over === 'cut') break;
         throw failed(2, idleMs);
       }
