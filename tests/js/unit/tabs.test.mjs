@@ -624,6 +624,9 @@ test("onCommit calls of one consume() never overlap and come in commit order: a 
     const order = log.filter((l) => l.startsWith('end ')).map((l) => l.slice(4));
     assert.deepEqual(order, ['remote 1', 'remote 2', 'remote 3', 'remote 4', 'own 5', 'own 6', 'own 7', 'own 8']);
     assertExactlyOnce(store, 8);
+  });
+});
+
 test('a follower keeps nothing of the remote commits it heard: memory does not grow with them', async () => {
   // The follower's hooks were chained as `Promise.all([started, hook])`, whose value nests the previous one: every
   // remote commit stayed reachable, with whatever the caller's onCommit returned, for as long as the follower waited
