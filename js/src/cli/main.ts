@@ -11,6 +11,8 @@ import { FeedError, feedDefaults, openFeed, type AnyFeedOptions, type Feed, type
 import { EXIT, exitCodeOf, HELP } from './exit.js';
 // The library's one home of what no message may show and how it is blanked (dist/transport.js: package.json's imports).
 import { addSecret, blank, safeUrl, urlSecrets } from '#transport';
+// The library's one home of the longest timer (dist/limits.js).
+import { MAX_TIMER_MS } from '#limits';
 
 /** Thrown for a command line that cannot be run; exits with {@link EXIT.usage}. */
 class UsageError extends Error {}
@@ -118,8 +120,8 @@ function parse(argv: string[]): Tail | 'help' | 'version' {
   }
   const pageSize = count('page-size', values['page-size'], 1);
   if (pageSize !== undefined) options.pageSizeHint = pageSize;
-  // At most the longest timer (a larger delay fires at once).
-  const idle = count('idle-timeout', values['idle-timeout'], 0, 2 ** 31 - 1);
+  // At most the longest timer (a larger delay fires at once), as openFeed checks it.
+  const idle = count('idle-timeout', values['idle-timeout'], 0, MAX_TIMER_MS);
   if (idle !== undefined) options.idleTimeoutMs = idle;
   const format = values.format ?? 'ndjson';
   if (format !== 'ndjson' && format !== 'table') throw new UsageError('--format must be ndjson or table');
