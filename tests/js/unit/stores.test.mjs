@@ -7,6 +7,7 @@ import { isFeedError, memoryStore } from '../../../dist/entrypoints/node.js';
 import { durableObjectStore } from '../../../dist/entrypoints/durable-object.js';
 import { idbRequest, indexedDbStore } from '../../../dist/entrypoints/indexeddb.js';
 import { reentrantSave, requestFailsAfterCursorPut } from '../../browser/idb-cases.js';
+import { withNavigator } from './navigator.mjs';
 
 const rec = (cursors, identity = 'feed') => ({ identity, cursors, savedAt: 1 });
 
@@ -469,14 +470,12 @@ test('indexeddb: defaults (no user stores, no upgrade, strict durability), one c
 });
 
 test('indexeddb: persist asks navigator.storage.persist() once on first open; persisted() asks persisted() otherwise', async () => {
-  assert.equal(globalThis.navigator, undefined, 'this test expects a runtime without navigator (Node 20)');
   const calls = [];
   const storage = {
     persist: async () => (calls.push('persist'), true),
     persisted: async () => (calls.push('persisted'), false),
   };
-  Object.defineProperty(globalThis, 'navigator', { value: { storage }, configurable: true });
-  try {
+  await withNavigator({ storage }, async () => {
     const factory = new IDBFactory();
     const asking = indexedDbStore({ database: 'a', indexedDB: factory, persist: true });
     assert.deepEqual(calls, [], 'nothing before the first open');
@@ -498,14 +497,16 @@ test('indexeddb: persist asks navigator.storage.persist() once on first open; pe
     assert.deepEqual(calls, ['persisted']);
     storage.persisted = async () => { throw new Error('denied'); };
     assert.equal(await indexedDbStore({ database: 'd', indexedDB: factory }).persisted(), undefined, 'a failing answer is unknown');
-    Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true });
-    assert.equal(await indexedDbStore({ database: 'e', indexedDB: factory }).persisted(), undefined, 'no storage manager');
-    Object.defineProperty(globalThis, 'navigator', { value: { storage: {} }, configurable: true });
-    assert.equal(await indexedDbStore({ database: 'f', indexedDB: factory }).persisted(), undefined, 'a storage manager without persisted()');
-  } finally {
-    delete globalThis.navigator;
-  }
-  assert.equal(await indexedDbStore({ database: 'g', indexedDB: new IDBFactory() }).persisted(), undefined, 'no navigator');
+  });
+  await withNavigator({}, async () => {
+    assert.equal(await indexedDbStore({ database: 'e', indexedDB: new IDBFactory() }).persisted(), undefined, 'no storage manager');
+  });
+  await withNavigator({ storage: {} }, async () => {
+    assert.equal(await indexedDbStore({ database: 'f', indexedDB: new IDBFactory() }).persisted(), undefined, 'a storage manager without persisted()');
+  });
+  await withNavigator(undefined, async () => {
+    assert.equal(await indexedDbStore({ database: 'g', indexedDB: new IDBFactory() }).persisted(), undefined, 'no navigator');
+  });
 });
 
 test('indexeddb: what a save rejects with: an abort by the handler, an uncloneable record, a failed awaited request, odd return values', async () => {

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { consume, memoryStore, isFeedError } from '../../../dist/entrypoints/node.js';
 import { leadAcrossTabs, tabsByDefault, tabsConfig } from '../../../dist/tabs.js';
 import { fakeFeed } from './consume-fake-feed.mjs';
+import { withNavigator } from './navigator.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,16 +55,10 @@ function fakeLocks() {
   return { request, requests, held };
 }
 
-/** Runs `fn` with `navigator.locks` installed (Node 20 has no `navigator`). */
-async function withLocks(fn) {
-  assert.equal(globalThis.navigator, undefined, 'this test expects a runtime without navigator (Node 20)');
+/** Runs `fn` with a stand-in for `navigator.locks` (Node 20 has no `navigator`, Node 24.5+ has real Web Locks). */
+function withLocks(fn) {
   const locks = fakeLocks();
-  Object.defineProperty(globalThis, 'navigator', { value: { locks }, configurable: true });
-  try {
-    return await fn(locks);
-  } finally {
-    delete globalThis.navigator;
-  }
+  return withNavigator({ locks }, () => fn(locks));
 }
 
 /** A fake feed whose requests take `ms`, so a run spans several turns of the event loop. */
@@ -127,8 +122,7 @@ test("the Node entry point: tabs mode is off unless asked for, also where Web Lo
   });
 });
 
-test('Node 20 has no Web Locks: tabs mode is off by default, true or names insist and are refused', async () => {
-  assert.equal(globalThis.navigator?.locks, undefined);
+test('without Web Locks (Node before 24.5, workerd): tabs mode is off by default, true or names insist and are refused', () => withNavigator(undefined, async () => {
   assert.equal(tabsConfig(undefined, 'k'), undefined);
   assert.equal(tabsConfig(false, 'k'), undefined);
   assertBadOptions(() => tabsConfig(true, 'k'), /needs Web Locks/);
@@ -147,7 +141,7 @@ test('Node 20 has no Web Locks: tabs mode is off by default, true or names insis
   assert.ok(r.commits.every((c) => c.remote === false));
   assert.equal(result.events, 24);
   assertExactlyOnce(store, 24);
-});
+}));
 
 test('options: lock and channel names default to feedpump:<key>; bad values are bad-options', async () => {
   await withLocks(async () => {
@@ -461,10 +455,10 @@ test('tabs: batches whose events were all filtered out are announced too (raw an
   }
 });
 
-test('leadAcrossTabs without Web Locks is bad-options (consume() never gets there: tabsConfig refuses first)', async () => {
+test('leadAcrossTabs without Web Locks is bad-options (consume() never gets there: tabsConfig refuses first)', () => withNavigator(undefined, async () => {
   await assert.rejects(leadAcrossTabs({ lockName: 'l', channelName: 'c' }, 'k', undefined, {}, async () => 1), (e) =>
     isFeedError(e, 'bad-options') && e.message === 'bad-options: tabs mode needs Web Locks (navigator.locks), absent here; pass tabs: false');
-});
+}));
 
 test('a follower without onCommit waits quietly and takes over', async () => {
   await withLocks(async () => {
