@@ -207,7 +207,6 @@ export interface SaveHooks<C> {
   idleTimeoutMs?: number | undefined;
 }
 
-
 /**
  * Bounds the open transaction on `client`: its idle time (`idle_in_transaction_session_timeout`) and its lock waits
  * (`lock_timeout`), each when given, for this transaction only (`set_config(..., true)` is `SET LOCAL`), in one

@@ -393,20 +393,11 @@ test('tabs: refusals and aborts say why; errors of the caller pass as they are; 
     [refused, (e) => isFeedError(e, 'bad-options') && e.cause === refused && e.message === 'bad-options: Web Locks refused the lock "feedpump:k" (pass tabs: false to consume without it)'],
     [odd, (e) => e === odd],
   ]) {
-    Object.defineProperty(globalThis, 'navigator', { value: { locks: { request: async () => { throw thrown; } } }, configurable: true });
-    try {
-      await assert.rejects(consume(source, { store, key: 'k', handler: () => {} }), check);
-    } finally {
-      delete globalThis.navigator;
-    }
+    await withNavigator({ locks: { request: async () => { throw thrown; } } }, () =>
+      assert.rejects(consume(source, { store, key: 'k', handler: () => {} }), check));
   }
   // `locks` without request(): no Web Locks.
-  Object.defineProperty(globalThis, 'navigator', { value: { locks: {} }, configurable: true });
-  try {
-    assert.equal(tabsConfig(undefined, 'k'), undefined);
-  } finally {
-    delete globalThis.navigator;
-  }
+  await withNavigator({ locks: {} }, () => assert.equal(tabsConfig(undefined, 'k'), undefined));
   // The lock is still taken without BroadcastChannel; no onRole given.
   const Channel = globalThis.BroadcastChannel;
   delete globalThis.BroadcastChannel;
